@@ -1,0 +1,186 @@
+"""The run context: ``with trail.run("clean") as run: ...``."""
+
+from __future__ import annotations
+
+import contextvars
+import os
+import traceback
+import uuid
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+from datatrail.capture import facts
+from datatrail.errors import InvalidInput
+from datatrail.events import VersionInfo, build_run_event
+from datatrail.model import DEFAULT_NAMESPACE, Ref, RunState, Version, validate_name, validate_namespace
+
+if TYPE_CHECKING:
+    from datatrail.service import Trail
+
+_active: contextvars.ContextVar[RunContext | None] = contextvars.ContextVar("datatrail_run", default=None)
+
+
+def active_run() -> RunContext | None:
+    """The innermost run currently open in this thread or task, if any."""
+    return _active.get()
+
+
+class RunContext:
+    """One run of a job: inputs, outputs, params and metrics, recorded as it goes.
+
+    Entering sends START; each :meth:`input` and :meth:`output` sends RUNNING
+    with that dataset (so a crash still leaves what was done); leaving sends
+    COMPLETE, or FAIL with the error when the block raises (the exception
+    propagates), or ABORT on Ctrl-C.
+    """
+
+    def __init__(
+        self,
+        trail: Trail,
+        job: str,
+        params: dict[str, Any],
+        namespace: str,
+        workflow: str | None,
+        job_type: str | None,
+    ) -> None:
+        self.trail = trail
+        self.job = job
+        self.namespace = namespace
+        self.params = dict(params)
+        self.workflow = workflow
+        self.job_type = job_type
+        self.id = str(uuid.uuid4())
+        self.metrics: dict[str, list[tuple[int, Any]]] = {}
+        self.inputs: list[Version] = []
+        self.outputs: list[Version] = []
+        self.parent: RunContext | None = None
+        self._token: contextvars.Token[RunContext | None] | None = None
+        self._started = False
+
+    def __repr__(self) -> str:
+        return f"<Run {self.job} {self.id}>"
+
+    def _send(self, state: RunState, **kwargs: Any) -> Any:
+        parent = (self.parent.id, self.parent.namespace, self.parent.job) if self.parent else None
+        event = build_run_event(
+            state, self.id, self.namespace, self.job, parent=parent, job_type=self.job_type, **kwargs
+        )
+        return self.trail.store.ingest(event, self.trail.user, f"run.{state.value.lower()}")
+
+    def __enter__(self) -> RunContext:
+        if self._started:
+            msg = "this run was already started; make a new one with trail.run(...)"
+            raise InvalidInput(msg)
+        self._started = True
+        self.parent = active_run()
+        if self.workflow is None and self.parent is not None:
+            self.workflow = self.parent.workflow
+        self._send(
+            RunState.START,
+            run_facts={
+                "user": self.trail.user,
+                "host": self.trail.host,
+                "command": facts.command_line(),
+                "cwd": os.getcwd(),
+                "params": _jsonable(self.params),
+                "code": facts.git_state(),
+                "workflow": self.workflow,
+                "pid": os.getpid(),
+            },
+        )
+        self._token = _active.set(self)
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if self._token is not None:
+            _active.reset(self._token)
+            self._token = None
+        extra = {"metrics": self.metrics or None, "run_facts": {"params": _jsonable(self.params)}}
+        if exc is None:
+            self._send(RunState.COMPLETE, **extra)
+        elif isinstance(exc, KeyboardInterrupt):
+            self._send(RunState.ABORT, error="interrupted (KeyboardInterrupt)", **extra)
+        else:
+            text = "".join(traceback.format_exception_only(exc_type, exc)).strip()
+            self._send(RunState.FAIL, error=text, **extra)
+
+    def _check_open(self) -> None:
+        if self._token is None:
+            msg = "the run is not open; use it inside `with trail.run(...) as run:`"
+            raise InvalidInput(msg)
+
+    def input(self, source: str | os.PathLike[str] | Version | Ref, *, name: str | None = None) -> Version:
+        """Record an input: a Version, a ref (``raw/penguins@2``) or a path (hashed and added)."""
+        self._check_open()
+        if isinstance(source, Version):
+            version = source
+        elif isinstance(source, Ref):
+            version = self.trail.get(source)
+        elif isinstance(source, os.PathLike) or os.path.exists(os.fspath(source)):
+            version = self.trail.register(source, name=name).version
+        else:
+            version = self.trail.get(str(source))
+        key = version.key or str(version.digest)
+        self._send(RunState.RUNNING, inputs=[(version.namespace, version.name, key)])
+        self.inputs.append(version)
+        return version
+
+    def output(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        name: str | None = None,
+        namespace: str = DEFAULT_NAMESPACE,
+        kind: str = "dataset",
+        message: str | None = None,
+    ) -> Version:
+        """Hash ``path`` and record it as an output version of this run."""
+        self._check_open()
+        p = Path(path)
+        namespace = validate_namespace(namespace)
+        name = validate_name(name) if name is not None else validate_name(self.trail.default_name(p))
+        if kind not in ("dataset", "model"):
+            msg = f"invalid kind {kind!r}: use 'dataset' or 'model'"
+            raise InvalidInput(msg)
+        hashed = self.trail.hash(p)
+        info: VersionInfo = self.trail.version_info(p, hashed, message=message, kind=kind)
+        result = self._send(RunState.RUNNING, outputs=[(namespace, name, info)])
+        version: Version = (
+            result.versions[0][0] if result.versions else self.trail.store.find_version(namespace, name, info.key)
+        )
+        self.outputs.append(version)
+        return version
+
+    def log_metric(self, key: str, value: float, step: int | None = None) -> None:
+        """Record a metric; repeated calls without ``step`` make a series 0, 1, 2…"""
+        if not isinstance(key, str) or not key:
+            msg = "a metric needs a non-empty string key"
+            raise InvalidInput(msg)
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            msg = f"metric {key!r} must be a number, not {type(value).__name__}"
+            raise InvalidInput(msg)
+        series = self.metrics.setdefault(key, [])
+        series.append((len(series) if step is None else int(step), value))
+
+    def log_metrics(self, metrics: dict[str, float], step: int | None = None) -> None:
+        for key, value in metrics.items():
+            self.log_metric(key, value, step)
+
+    def log_param(self, key: str, value: Any) -> None:
+        self.params[key] = value
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    return repr(value)
+
+
+__all__ = ["RunContext", "active_run"]

@@ -1,0 +1,1 @@
+"""The ``datatrail`` command line."""

@@ -1,0 +1,104 @@
+"""The typer application: global options, error mapping, and the command modules.
+
+Every command is thin: parse, call one Trail method, print. Errors are mapped
+to a one-line message and an exit code here and nowhere else.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Annotated, Any
+
+import typer
+from typer.core import TyperGroup
+
+from datatrail._version import __version__
+from datatrail.cli.output import error
+from datatrail.errors import DatatrailError
+
+
+class _Group(TyperGroup):
+    def invoke(self, ctx: typer.Context) -> Any:  # type: ignore[override]
+        try:
+            return super().invoke(ctx)
+        except DatatrailError as exc:
+            error(exc.message)
+            raise typer.Exit(exc.exit_code) from None
+        except KeyboardInterrupt:
+            error("interrupted; nothing half-written was kept")
+            raise typer.Exit(130) from None
+        except (typer.Exit, typer.Abort, typer.TyperException):
+            raise
+        except Exception as exc:
+            if os.environ.get("DATATRAIL_DEBUG"):
+                raise
+            error(f"unexpected {type(exc).__name__}: {exc} (set DATATRAIL_DEBUG=1 for a traceback)")
+            raise typer.Exit(70) from None
+
+
+app = typer.Typer(
+    cls=_Group,
+    name="datatrail",
+    help="Versioned datasets, runs and lineage: what your data is, where it came from, what depends on it.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"datatrail {__version__}")
+        raise typer.Exit
+
+
+@app.callback()
+def main_options(
+    ctx: typer.Context,
+    store: Annotated[
+        str | None,
+        typer.Option(
+            "--store",
+            envvar="DATATRAIL_URI",
+            help="Store URI: sqlite:///path/trail.db or postgresql://user@host:port/db. "
+            "Default: the .datatrail/ found walking up from here.",
+        ),
+    ] = None,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+) -> None:
+    """Versioned datasets, runs and lineage: what your data is, where it came from, what depends on it."""
+    ctx.obj = {"store": store}
+
+
+def get_trail(ctx: typer.Context) -> Any:
+    """The Trail for this invocation (opened once, closed when the command ends)."""
+    from datatrail.service import connect
+
+    root = ctx.find_root()
+    obj = root.obj or {}
+    if "trail" not in obj:
+        trail = connect(obj.get("store"))
+        obj["trail"] = trail
+        root.obj = obj
+        root.call_on_close(trail.close)
+    return obj["trail"]
+
+
+from datatrail.cli import data, lineage, runs  # noqa: E402  (commands register on `app`)
+
+data.register(app)
+runs.register(app)
+lineage.register(app)
+
+
+def main() -> None:
+    """Entry point of the ``datatrail`` script."""
+    app(prog_name="datatrail")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

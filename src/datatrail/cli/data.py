@@ -1,0 +1,217 @@
+"""Dataset commands: init, add, ls, show, versions, tag."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from datatrail.cli.output import emit_json, human_size, line, progress, table, when
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts instead of text.")]
+
+
+def init(
+    ctx: typer.Context,
+    path: Annotated[Path, typer.Argument(help="Folder to create .datatrail/ in.")] = Path(),
+) -> None:
+    """Create .datatrail/ (config and the embedded SQLite store) in a folder.
+
+    Every other command finds it by walking up from the working directory, like git.
+    Pass --store postgresql://… to keep the metadata in PostgreSQL instead.
+    """
+    from datatrail.service import init as init_store
+
+    if not path.is_dir():
+        from datatrail.errors import NotFound
+
+        raise NotFound(f"no such folder {str(path)!r}; create it first")
+    trail = init_store(path, ctx.find_root().obj.get("store"))
+    try:
+        line(f"initialized datatrail store in {trail.location.config_dir} ({trail.location.uri})")
+    finally:
+        trail.close()
+
+
+def add(
+    ctx: typer.Context,
+    path: Annotated[Path, typer.Argument(help="File or directory to register.")],
+    name: Annotated[
+        str | None, typer.Option("--name", "-n", help="Dataset name (default: the path relative to the store's root).")
+    ] = None,
+    namespace: Annotated[str, typer.Option("--namespace", help="Namespace of the dataset.")] = "default",
+    message: Annotated[str | None, typer.Option("--message", "-m", help="Why this version exists.")] = None,
+    tag: Annotated[
+        list[str] | None, typer.Option("--tag", "-t", help="Alias to point at the version (repeatable).")
+    ] = None,
+    no_cache: Annotated[bool, typer.Option("--no-cache", help="Read every byte, ignoring the stat cache.")] = False,
+    json_out: JsonOpt = False,
+) -> None:
+    """Register a file or directory as a version of a dataset.
+
+    Prints NAME@N sha256:<12 hex> (new|unchanged). Adding unchanged content creates nothing;
+    changed content becomes the next version number.
+
+    Example: datatrail add data/raw.csv --name raw/penguins --tag candidate
+    """
+    from datatrail.cli.app import get_trail
+
+    trail = get_trail(ctx)
+    with progress(f"hashing {path}") as advance:
+        result = trail.register(
+            path,
+            name=name,
+            namespace=namespace,
+            message=message,
+            tags=tag or (),
+            use_cache=not no_cache,
+            progress=advance,
+        )
+    v = result.version
+    if json_out:
+        emit_json({**v.to_dict(), "status": result.status})
+    else:
+        line(f"{v.ref} {v.digest.short if v.digest else '-'} ({result.status})")
+
+
+def ls(
+    ctx: typer.Context,
+    namespace: Annotated[str | None, typer.Option("--namespace", help="Only this namespace.")] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """List datasets with their latest version."""
+    from datatrail.cli.app import get_trail
+    from datatrail.model import Ref
+
+    trail = get_trail(ctx)
+    datasets = trail.datasets(namespace)
+    latest = {(d.namespace, d.name): trail.get(Ref(d.namespace, d.name)) for d in datasets if d.latest}
+    if json_out:
+        emit_json(
+            [
+                {**(latest[(d.namespace, d.name)].to_dict() if (d.namespace, d.name) in latest else {}), **d.to_dict()}
+                for d in datasets
+            ]
+        )
+        return
+    if not datasets:
+        line("no datasets yet; add one with `datatrail add PATH`")
+        return
+    rows = []
+    for d in datasets:
+        v = latest.get((d.namespace, d.name))
+        rows.append(
+            [
+                d.name if d.namespace == "default" else f"{d.namespace}:{d.name}",
+                d.kind,
+                d.latest,
+                v.digest.short if v and v.digest else None,
+                human_size(v.size) if v else None,
+                when(v.created_at) if v else None,
+                v.created_by if v else None,
+            ]
+        )
+    table(["dataset", "kind", "latest", "digest", "size", "created", "by"], rows)
+
+
+def show(
+    ctx: typer.Context,
+    ref: Annotated[str, typer.Argument(help="NAME, NAME@3, NAME@latest, NAME@ALIAS, NAME@sha256:PREFIX or run:<id>.")],
+    files: Annotated[bool, typer.Option("--files", help="List every file of a directory version.")] = False,
+    json_out: JsonOpt = False,
+) -> None:
+    """Show a version (or a run, with run:<id>) in full."""
+    from datatrail.cli.app import get_trail
+    from datatrail.cli.runs import print_run
+
+    trail = get_trail(ctx)
+    if ref.startswith("run:"):
+        run = trail.get_run(ref)
+        if json_out:
+            emit_json(run.to_dict())
+        else:
+            print_run(run)
+        return
+    v = trail.get(ref)
+    manifest = trail.manifest(v) if v.is_directory else []
+    if json_out:
+        data = v.to_dict()
+        if v.is_directory:
+            data["files"] = [{"path": f.path, "size": f.size, "digest": str(f.digest)} for f in manifest]
+        emit_json(data)
+        return
+    fields = [
+        ("version", v.ref),
+        ("kind", v.kind),
+        ("digest", str(v.digest) if v.digest else v.key),
+        ("size", f"{human_size(v.size)} ({v.size} bytes)" if v.size is not None else None),
+        ("format", v.format),
+        ("files", v.file_count),
+        ("uri", v.uri),
+        ("aliases", ", ".join(v.aliases) or None),
+        ("created", when(v.created_at)),
+        ("created by", v.created_by),
+        ("host", v.host),
+        ("message", v.message),
+        ("run", f"run:{v.run_id}" if v.run_id else None),
+    ]
+    for key, value in fields:
+        if value is not None:
+            line(f"{key + ':':<12} {value}")
+    if manifest:
+        shown = manifest if files else manifest[:20]
+        line("")
+        table(["path", "size", "digest"], [[f.path, human_size(f.size), f.digest.short] for f in shown])
+        if len(shown) < len(manifest):
+            line(f"… and {len(manifest) - len(shown)} more files (--files lists all)")
+
+
+def versions(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Dataset name, optionally namespace:name.")],
+    json_out: JsonOpt = False,
+) -> None:
+    """List every version of a dataset, oldest first."""
+    from datatrail.cli.app import get_trail
+
+    items = get_trail(ctx).versions(name)
+    if json_out:
+        emit_json([v.to_dict() for v in items])
+        return
+    table(
+        ["version", "digest", "size", "created", "by", "aliases", "message"],
+        [
+            [
+                v.number,
+                v.digest.short if v.digest else v.key,
+                human_size(v.size),
+                when(v.created_at),
+                v.created_by,
+                ", ".join(v.aliases) or None,
+                v.message,
+            ]
+            for v in items
+        ],
+    )
+
+
+def tag(
+    ctx: typer.Context,
+    ref: Annotated[str, typer.Argument(help="The version to tag, e.g. raw/penguins@3.")],
+    alias: Annotated[str, typer.Argument(help="Alias such as production or candidate; moves if it exists.")],
+    json_out: JsonOpt = False,
+) -> None:
+    """Point an alias at a version (name@ALIAS then resolves to it)."""
+    from datatrail.cli.app import get_trail
+
+    v = get_trail(ctx).tag(ref, alias)
+    if json_out:
+        emit_json(v.to_dict())
+    else:
+        line(f"{v.name}@{alias} -> {v.ref} {v.digest.short if v.digest else ''}".rstrip())
+
+
+def register(app: typer.Typer) -> None:
+    for command in (init, add, ls, show, versions, tag):
+        app.command()(command)

@@ -1,0 +1,278 @@
+"""The operations of datatrail: the Python API, which the CLI and server call.
+
+A :class:`Trail` holds a store (passed in, any :class:`~datatrail.store.base.Store`),
+the acting user and the working tree; every write goes through
+:meth:`Store.ingest` as one OpenLineage event.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from datatrail.capture import facts
+from datatrail.config import Location, init_config, locate
+from datatrail.errors import InvalidInput
+from datatrail.events import VersionInfo, build_alias_event, build_dataset_event
+from datatrail.formats import detect_directory_format, detect_format
+from datatrail.hashing import HashResult, ProgressFn, StatCache, hash_path
+from datatrail.lineage import Graph
+from datatrail.model import DEFAULT_NAMESPACE, Dataset, FileEntry, Ref, Run, Version, validate_name, validate_namespace
+from datatrail.store import Store, open_store
+from datatrail.store.base import Direction
+
+if TYPE_CHECKING:
+    from datatrail.capture.run import RunContext
+    from datatrail.verify import VerifyReport
+
+MAX_DEPTH = 1000
+
+
+@dataclass(frozen=True)
+class AddResult:
+    """A version and whether this call created it."""
+
+    version: Version
+    created: bool
+
+    @property
+    def status(self) -> str:
+        return "new" if self.created else "unchanged"
+
+
+class Trail:
+    """A connection to a datatrail store, acting as one user.
+
+    >>> import datatrail                                    # doctest: +SKIP
+    >>> trail = datatrail.connect()                         # doctest: +SKIP
+    >>> v = trail.add("data/raw.csv", name="raw/penguins")  # doctest: +SKIP
+    >>> trail.get("raw/penguins@latest").digest == v.digest # doctest: +SKIP
+    True
+    """
+
+    def __init__(self, store: Store, location: Location, user: str | None = None) -> None:
+        self.store = store
+        self.location = location
+        self.user = facts.current_user(user or location.user)
+        self.host = facts.hostname()
+        self._stat_cache: StatCache | None = None
+
+    # ------------------------------------------------------------ helpers
+
+    @property
+    def root(self) -> Path:
+        return self.location.root
+
+    def stat_cache(self) -> StatCache:
+        if self._stat_cache is None:
+            from datatrail.store.statcache import SqliteStatCache
+
+            if self.location.config_dir is not None:
+                path = self.location.config_dir / "statcache.db"
+            else:
+                base = os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache")
+                path = Path(base) / "datatrail" / "statcache.db"
+            self._stat_cache = SqliteStatCache(path)
+        return self._stat_cache
+
+    def close(self) -> None:
+        self.store.close()
+        if self._stat_cache is not None:
+            self._stat_cache.close()  # type: ignore[attr-defined]
+
+    def __enter__(self) -> Trail:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def default_name(self, path: Path) -> str:
+        """The dataset name for a path: its location relative to the store's root."""
+        resolved = path.resolve()
+        try:
+            rel = resolved.relative_to(self.root)
+        except ValueError:
+            msg = f"{os.fspath(path)!r} is outside the store's root {os.fspath(self.root)!r}; give a name with --name"
+            raise InvalidInput(msg) from None
+        if not rel.parts:
+            msg = "the store's root itself needs a name; give one with --name"
+            raise InvalidInput(msg)
+        return rel.as_posix()
+
+    def hash(
+        self, path: str | os.PathLike[str], *, use_cache: bool = True, progress: ProgressFn | None = None
+    ) -> HashResult:
+        return hash_path(path, cache=self.stat_cache() if use_cache else None, progress=progress)
+
+    def version_info(
+        self, path: Path, hashed: HashResult, *, message: str | None = None, kind: str = "dataset"
+    ) -> VersionInfo:
+        files = hashed.files
+        fmt = detect_format(path.name) if files is None else detect_directory_format(f.path for f in files)
+        return VersionInfo(
+            key=str(hashed.digest),
+            digest=hashed.digest,
+            size=hashed.size,
+            uri=path.resolve().as_uri(),
+            format=fmt,
+            files=files,
+            created_by=self.user,
+            host=self.host,
+            message=message,
+            kind=kind,
+        )
+
+    # ------------------------------------------------------------ writes
+
+    def register(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        name: str | None = None,
+        namespace: str = DEFAULT_NAMESPACE,
+        message: str | None = None,
+        tags: Sequence[str] = (),
+        kind: str = "dataset",
+        use_cache: bool = True,
+        progress: ProgressFn | None = None,
+    ) -> AddResult:
+        """Hash ``path`` and record it as a version; unchanged content creates nothing."""
+        p = Path(path)
+        namespace = validate_namespace(namespace)
+        name = validate_name(name) if name is not None else validate_name(self.default_name(p))
+        aliases = tuple(validate_name(tag, "alias") for tag in tags)
+        if "latest" in aliases:
+            msg = "'latest' always names the newest version; choose another alias"
+            raise InvalidInput(msg)
+        hashed = self.hash(p, use_cache=use_cache, progress=progress)
+        existing = self.store.find_version(namespace, name, str(hashed.digest))
+        if existing is not None and all(a in existing.aliases for a in aliases):
+            return AddResult(existing, False)
+        info = self.version_info(p, hashed, message=message, kind=kind)
+        event = build_dataset_event(namespace, name, info, aliases)
+        result = self.store.ingest(event, self.user, "dataset.add")
+        version, created = result.versions[0]
+        return AddResult(version, created)
+
+    def add(self, path: str | os.PathLike[str], *, name: str | None = None, **options: Any) -> Version:
+        """Hash a file or directory and record it as a version of dataset ``name``.
+
+        >>> v = trail.add("data/raw.csv", name="raw/penguins", tags=["candidate"])  # doctest: +SKIP
+        >>> v.ref, v.digest.short                                                  # doctest: +SKIP
+        ('raw/penguins@1', 'sha256:9f86d081884c')
+        """
+        return self.register(path, name=name, **options).version
+
+    def tag(self, ref: str | Ref, alias: str) -> Version:
+        """Point ``alias`` (``production``, ``candidate``…) at the version ``ref`` names."""
+        alias = validate_name(alias, "alias")
+        if alias == "latest":
+            msg = "'latest' always names the newest version and cannot be moved; choose another alias"
+            raise InvalidInput(msg)
+        version = self.get(ref)
+        event = build_alias_event(version.namespace, version.name, version.key or str(version.digest), alias)
+        self.store.ingest(event, self.user, "version.tag")
+        return self.get(Ref(version.namespace, version.name, str(version.number)))
+
+    def run(
+        self,
+        job: str,
+        *,
+        params: dict[str, Any] | None = None,
+        namespace: str = DEFAULT_NAMESPACE,
+        workflow: str | None = None,
+        job_type: str | None = None,
+    ) -> RunContext:
+        """A run of ``job``, to use as a context manager.
+
+        >>> with trail.run("clean", params={"dropna": True}) as run:        # doctest: +SKIP
+        ...     run.input("raw/penguins@latest")
+        ...     v = run.output("data/clean.parquet", name="clean/penguins")
+        ...     run.log_metric("rows", 333)
+        """
+        from datatrail.capture.run import RunContext
+
+        return RunContext(
+            self, validate_name(job, "job name"), params or {}, validate_namespace(namespace), workflow, job_type
+        )
+
+    # ------------------------------------------------------------ reads
+
+    def get(self, ref: str | Ref) -> Version:
+        """The version a ref names: ``name``, ``name@3``, ``name@latest``, ``name@production``, ``name@sha256:9f86d081``."""
+        return self.store.resolve(ref if isinstance(ref, Ref) else Ref.parse(ref))
+
+    def datasets(self, namespace: str | None = None) -> list[Dataset]:
+        return self.store.list_datasets(namespace)
+
+    def versions(self, name: str) -> list[Version]:
+        ref = Ref.parse(name)
+        if ref.selector is not None:
+            msg = f"`versions` takes a dataset name, not a version ref ({name!r}); drop the '@…'"
+            raise InvalidInput(msg)
+        return self.store.list_versions(ref.namespace, ref.name)
+
+    def manifest(self, version: Version) -> list[FileEntry]:
+        return self.store.manifest(version) if version.is_directory else []
+
+    def runs(self, job: str | None = None, limit: int = 100) -> list[Run]:
+        return self.store.list_runs(job, limit)
+
+    def get_run(self, run_id: str) -> Run:
+        run_id = run_id.removeprefix("run:")
+        if not run_id or any(c not in "0123456789abcdef-" for c in run_id.lower()):
+            msg = f"invalid run id {run_id!r}: a run id is a UUID (or a prefix of one)"
+            raise InvalidInput(msg)
+        return self.store.get_run(run_id.lower())
+
+    def lineage(self, ref: str | Ref, *, direction: Direction = "upstream", depth: int = 10) -> Graph:
+        """The lineage graph around a version, ``depth`` steps (run + its datasets) each way.
+
+        >>> g = trail.lineage("clean/penguins", direction="upstream", depth=5)  # doctest: +SKIP
+        >>> print(g.to_mermaid())                                               # doctest: +SKIP
+        """
+        if direction not in ("upstream", "downstream", "both"):
+            msg = f"invalid direction {direction!r}: use upstream, downstream or both"
+            raise InvalidInput(msg)
+        if not isinstance(depth, int) or depth < 0 or depth > MAX_DEPTH:
+            msg = f"invalid depth {depth!r}: use a whole number from 0 to {MAX_DEPTH}"
+            raise InvalidInput(msg)
+        version = self.get(ref)
+        result = self.store.lineage([version], direction, depth)
+        root = f"version:{version.namespace}:{version.name}@{version.number}"
+        return Graph(root, direction, depth, result.nodes, result.edges)
+
+    def verify(
+        self,
+        refs: Sequence[str] = (),
+        *,
+        use_cache: bool = True,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> VerifyReport:
+        """Re-hash the data behind versions (the latest of every dataset when no ref is given)."""
+        from datatrail.verify import verify_versions
+
+        if refs:
+            versions = [self.get(r) for r in refs]
+        else:
+            versions = [self.get(Ref(d.namespace, d.name)) for d in self.datasets() if d.latest is not None]
+        return verify_versions(self, versions, use_cache=use_cache, progress=progress)
+
+
+def connect(uri: str | None = None, *, user: str | None = None) -> Trail:
+    """Open the store named by ``uri``, ``$DATATRAIL_URI``, or the nearest ``.datatrail/``.
+
+    >>> trail = datatrail.connect()                           # doctest: +SKIP
+    >>> trail = datatrail.connect("postgresql://me@db:5432/trail")  # doctest: +SKIP
+    """
+    location = locate(uri)
+    return Trail(open_store(location.uri), location, user)
+
+
+def init(folder: str | os.PathLike[str] = ".", uri: str | None = None) -> Trail:
+    """Create ``.datatrail/`` in ``folder`` with an embedded store (or the store ``uri``)."""
+    location = init_config(Path(folder), uri)
+    return Trail(open_store(location.uri, create=True), location)

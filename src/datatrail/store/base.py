@@ -1,0 +1,97 @@
+"""The store protocol: what the service layer needs from any backend.
+
+Backends: :class:`datatrail.store.sql.store.SqlStore` (SQLite, PostgreSQL).
+The service layer depends on this protocol only; a store is chosen by URI in
+:func:`datatrail.store.open_store`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol
+
+from datatrail.events import Event
+from datatrail.model import Dataset, FileEntry, Ref, Run, Version
+
+Direction = Literal["upstream", "downstream", "both"]
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    """What an ingested event did: the versions it touched and whether each is new."""
+
+    event_id: int | None
+    duplicate: bool
+    versions: tuple[tuple[Version, bool], ...]
+    run_id: str | None = None
+
+
+@dataclass(frozen=True)
+class LineageNode:
+    """A version or a run in a lineage result.
+
+    ``id`` is ``version:<namespace>:<name>@<number>`` or ``run:<uuid>``; ``depth``
+    counts steps (version to producing run to its inputs) from the start.
+    """
+
+    id: str
+    type: Literal["version", "run"]
+    depth: int
+    data: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class LineageResult:
+    """Versions and runs reached from the start, with the edges between them.
+
+    Edges follow the data: (input version, run) and (run, output version).
+    """
+
+    nodes: dict[str, LineageNode]
+    edges: tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    seq: int
+    time: Any
+    actor: str
+    action: str
+    target: str | None
+    outcome: str
+    details: dict[str, Any]
+    prev_hash: str
+    hash: str
+
+
+class Store(Protocol):
+    """A datatrail store. Every write is :meth:`ingest`; everything else reads."""
+
+    uri: str
+
+    def ingest(self, event: Event, actor: str, action: str) -> IngestResult:
+        """Store the event, update derived state and append the audit entry, atomically."""
+        ...
+
+    def list_datasets(self, namespace: str | None = None) -> list[Dataset]: ...
+
+    def resolve(self, ref: Ref) -> Version:
+        """The version a ref names; NotFound if none."""
+        ...
+
+    def find_version(self, namespace: str, name: str, version_key: str) -> Version | None: ...
+
+    def list_versions(self, namespace: str, name: str) -> list[Version]: ...
+
+    def manifest(self, version: Version) -> list[FileEntry]: ...
+
+    def get_run(self, run_id: str) -> Run: ...
+
+    def list_runs(self, job: str | None = None, limit: int = 100) -> list[Run]: ...
+
+    def lineage(self, start: Sequence[Version], direction: Direction, depth: int) -> LineageResult: ...
+
+    def audit_log(self, limit: int = 100) -> list[AuditEntry]: ...
+
+    def close(self) -> None: ...

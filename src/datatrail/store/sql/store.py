@@ -1,0 +1,599 @@
+"""The SQL store: SQLite (embedded) and PostgreSQL, through SQLAlchemy Core."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Connection, func, select, text
+from sqlalchemy.dialects import postgresql as pg_dialect
+from sqlalchemy.dialects import sqlite as sqlite_dialect
+from sqlalchemy.exc import DBAPIError, OperationalError
+
+from datatrail.errors import DatatrailError, InvalidInput, NotFound
+from datatrail.events import Changes, Event, RunChange, VersionInfo, canonical_json, parse_event
+from datatrail.model import Dataset, Digest, FileEntry, Ref, Run, RunState, Version
+from datatrail.store.base import AuditEntry, Direction, IngestResult, LineageResult
+from datatrail.store.sql import tables as t
+from datatrail.store.sql.engine import WRITE_OPTION, ensure_schema, make_engine
+from datatrail.store.sql.lineage import traverse
+
+_RANK = {RunState.START: 0, RunState.RUNNING: 1}
+GENESIS = "0" * 64
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    if value is None:
+        return None
+    return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+class SqlStore:
+    """A datatrail store in SQLite or PostgreSQL.
+
+    >>> store = SqlStore("sqlite:////tmp/example-trail.db", create=True)  # doctest: +SKIP
+    """
+
+    def __init__(self, uri: str, *, create: bool = False) -> None:
+        self.uri = uri
+        self.engine = make_engine(uri, create=create)
+        ensure_schema(self.engine)
+        self.dialect = self.engine.dialect.name
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # ------------------------------------------------------------ transactions
+
+    @contextmanager
+    def _write(self) -> Iterator[Connection]:
+        try:
+            with self.engine.connect().execution_options(**{WRITE_OPTION: True}) as conn:
+                with conn.begin():
+                    if self.dialect == "postgresql":
+                        # One writer at a time keeps version numbers and the audit chain gapless.
+                        conn.exec_driver_sql("SELECT pg_advisory_xact_lock(7274002)")
+                    yield conn
+        except DatatrailError:
+            raise
+        except OperationalError as exc:
+            msg = f"the store is unavailable: {str(exc.orig).strip().splitlines()[0]}; retry later"
+            raise DatatrailError(msg) from exc
+
+    @contextmanager
+    def _read(self) -> Iterator[Connection]:
+        with self.engine.connect() as conn:
+            yield conn
+
+    def _insert_ignore(self, conn: Connection, table: Any, rows: list[dict[str, Any]]) -> None:
+        if not rows:
+            return
+        mod = pg_dialect if self.dialect == "postgresql" else sqlite_dialect
+        conn.execute(mod.insert(table).on_conflict_do_nothing(), rows)
+
+    # ------------------------------------------------------------ ingest
+
+    def ingest(self, event: Event, actor: str, action: str) -> IngestResult:
+        changes = parse_event(event, actor)
+        payload = canonical_json(event)
+        digest = hashlib.sha256(payload.encode()).hexdigest()
+        try:
+            with self._write() as conn:
+                found = conn.execute(select(t.events.c.id).where(t.events.c.event_hash == digest)).scalar()
+                if found is not None:
+                    return IngestResult(found, True, (), changes.run.run_id if changes.run else None)
+                event_id = conn.execute(
+                    t.events.insert().values(
+                        event_hash=digest,
+                        event_type=changes.event_type,
+                        event_time=changes.event_time,
+                        run_id=changes.run.run_id if changes.run else None,
+                        payload=payload,
+                        received_at=datetime.now(UTC),
+                    )
+                ).inserted_primary_key[0]
+                result = self._apply(conn, changes)
+                targets = [f"{v.ref}" for v, _ in result] or ([f"run:{changes.run.run_id}"] if changes.run else [])
+                self._append_audit(
+                    conn,
+                    actor=actor,
+                    action=action,
+                    target=", ".join(targets)[:2000] if targets else None,
+                    details={"event": digest, "new": [v.ref for v, new in result if new]},
+                    event_id=event_id,
+                )
+        except DBAPIError as exc:
+            msg = f"could not write to the store: {str(exc.orig).strip().splitlines()[0]}"
+            raise DatatrailError(msg) from exc
+        versions = tuple((self._version_by_id(vid), new) for vid, new in ((v.id, n) for v, n in result))
+        return IngestResult(event_id, False, versions, changes.run.run_id if changes.run else None)
+
+    def _apply(self, conn: Connection, changes: Changes) -> list[tuple[Version, bool]]:
+        run_pk = self._apply_run(conn, changes.run) if changes.run else None
+        touched: list[tuple[Version, bool]] = []
+        io_rows: list[dict[str, Any]] = []
+        for ds in changes.datasets:
+            ds_id = self._dataset_id(conn, ds.namespace, ds.name, ds.kind, changes.event_time)
+            info = ds.version
+            if info is None and ds.role == "output" and changes.run is not None:
+                info = VersionInfo(key=f"run:{changes.run.run_id}")
+            if info is None and ds.role == "input":
+                vid = conn.execute(
+                    select(t.versions.c.id)
+                    .where(t.versions.c.dataset_id == ds_id, t.versions.c.created_at <= changes.event_time)
+                    .order_by(t.versions.c.number.desc())
+                    .limit(1)
+                ).scalar()
+                if vid is not None and run_pk is not None:
+                    io_rows.append({"run_pk": run_pk, "direction": t.INPUT, "version_id": vid})
+                continue
+            if info is None:
+                continue
+            producer = run_pk if ds.role == "output" else None
+            vid, new = self._upsert_version(conn, ds_id, info, producer, changes)
+            if run_pk is not None:
+                direction = t.OUTPUT if ds.role == "output" else t.INPUT
+                io_rows.append({"run_pk": run_pk, "direction": direction, "version_id": vid})
+            for alias in ds.aliases:
+                self._set_alias(conn, ds_id, alias, vid, changes)
+            touched.append((self._version_by_id(vid, conn), new))
+        self._insert_ignore(conn, t.run_io, io_rows)
+        return touched
+
+    def _namespace_id(self, conn: Connection, name: str, when: datetime) -> int:
+        nid = conn.execute(select(t.namespaces.c.id).where(t.namespaces.c.name == name)).scalar()
+        if nid is None:
+            nid = conn.execute(t.namespaces.insert().values(name=name, created_at=when)).inserted_primary_key[0]
+        return int(nid)
+
+    def _dataset_id(self, conn: Connection, namespace: str, name: str, kind: str, when: datetime) -> int:
+        nid = self._namespace_id(conn, namespace, when)
+        did = conn.execute(
+            select(t.datasets.c.id).where(t.datasets.c.namespace_id == nid, t.datasets.c.name == name)
+        ).scalar()
+        if did is None:
+            did = conn.execute(
+                t.datasets.insert().values(namespace_id=nid, name=name, kind=kind, created_at=when)
+            ).inserted_primary_key[0]
+        return int(did)
+
+    def _upsert_version(
+        self, conn: Connection, ds_id: int, info: VersionInfo, run_pk: int | None, changes: Changes
+    ) -> tuple[int, bool]:
+        v = t.versions.c
+        row = conn.execute(select(v.id, v.run_pk).where(v.dataset_id == ds_id, v.version_key == info.key)).first()
+        if row is not None:
+            if run_pk is not None and row.run_pk is None:
+                conn.execute(t.versions.update().where(v.id == row.id).values(run_pk=run_pk))
+            return int(row.id), False
+        number = conn.execute(select(func.coalesce(func.max(v.number), 0)).where(v.dataset_id == ds_id)).scalar()
+        vid = conn.execute(
+            t.versions.insert().values(
+                dataset_id=ds_id,
+                number=int(number or 0) + 1,
+                version_key=info.key,
+                digest=str(info.digest) if info.digest else None,
+                size=info.size,
+                uri=info.uri,
+                format=info.format,
+                file_count=len(info.files) if info.files is not None else None,
+                created_at=changes.event_time,
+                created_by=info.created_by or changes.actor,
+                host=info.host,
+                message=info.message,
+                run_pk=run_pk,
+                properties=info.properties or {},
+            )
+        ).inserted_primary_key[0]
+        if info.files:
+            conn.execute(
+                t.version_files.insert(),
+                [{"version_id": vid, "path": f.path, "size": f.size, "sha256": f.digest.hex} for f in info.files],
+            )
+        if info.kind != "dataset":
+            conn.execute(t.datasets.update().where(t.datasets.c.id == ds_id).values(kind=info.kind))
+        return int(vid), True
+
+    def _set_alias(self, conn: Connection, ds_id: int, alias: str, vid: int, changes: Changes) -> None:
+        a = t.aliases.c
+        current = conn.execute(select(a.updated_at).where(a.dataset_id == ds_id, a.alias == alias)).first()
+        if current is None:
+            conn.execute(
+                t.aliases.insert().values(
+                    dataset_id=ds_id,
+                    alias=alias,
+                    version_id=vid,
+                    updated_at=changes.event_time,
+                    updated_by=changes.actor,
+                )
+            )
+        elif _utc(current.updated_at) <= changes.event_time:  # type: ignore[operator]
+            # The latest event wins, whatever order events arrive in.
+            conn.execute(
+                t.aliases.update()
+                .where(a.dataset_id == ds_id, a.alias == alias)
+                .values(version_id=vid, updated_at=changes.event_time, updated_by=changes.actor)
+            )
+
+    def _apply_run(self, conn: Connection, rc: RunChange) -> int:
+        nid = self._namespace_id(conn, rc.namespace, rc.event_time)
+        j = t.jobs.c
+        job = conn.execute(select(j.id, j.type).where(j.namespace_id == nid, j.name == rc.job)).first()
+        if job is None:
+            job_id = conn.execute(
+                t.jobs.insert().values(namespace_id=nid, name=rc.job, type=rc.job_type, created_at=rc.event_time)
+            ).inserted_primary_key[0]
+        else:
+            job_id = job.id
+            if rc.job_type and job.type != rc.job_type:
+                conn.execute(t.jobs.update().where(j.id == job_id).values(type=rc.job_type))
+        r = t.runs.c
+        row = conn.execute(select(t.runs).where(r.run_id == rc.run_id)).first()
+        finished = rc.state.finished
+        fields: dict[str, Any] = {
+            k: val
+            for k, val in {
+                "user": rc.user,
+                "host": rc.host,
+                "command": rc.command,
+                "cwd": rc.cwd,
+                "code": rc.code,
+                "error": rc.error,
+                "parent_run_id": rc.parent_run_id,
+                "workflow": rc.workflow,
+            }.items()
+            if val is not None
+        }
+        if row is None:
+            run_pk = conn.execute(
+                t.runs.insert().values(
+                    run_id=rc.run_id,
+                    job_id=job_id,
+                    state=rc.state.value,
+                    state_time=rc.event_time,
+                    started_at=rc.event_time,
+                    ended_at=rc.event_time if finished else None,
+                    params=rc.params or {},
+                    **fields,
+                )
+            ).inserted_primary_key[0]
+        else:
+            run_pk = row.pk
+            old = RunState(row.state)
+            old_time = _utc(row.state_time) or rc.event_time
+            if old.finished:
+                # A finished run never returns to RUNNING; between two endings the later one wins.
+                take = finished and rc.event_time > old_time
+            else:
+                take = finished or _RANK[rc.state] >= _RANK[old]
+            if take:
+                fields.update(state=rc.state.value, state_time=rc.event_time)
+                if finished:
+                    fields["ended_at"] = rc.event_time
+            started = _utc(row.started_at)
+            if started is None or rc.event_time < started:
+                fields["started_at"] = rc.event_time
+            if rc.params:
+                fields["params"] = {**(row.params or {}), **rc.params}
+            if fields:
+                conn.execute(t.runs.update().where(r.pk == run_pk).values(**fields))
+        if rc.metrics:
+            m = t.run_metrics
+            rows = [
+                {"run_pk": run_pk, "key": k, "step": step, "value": value, "logged_at": rc.event_time}
+                for k, series in rc.metrics.items()
+                for step, value in series
+            ]
+            conn.execute(m.delete().where(m.c.run_pk == run_pk, m.c.key.in_(list(rc.metrics))))
+            conn.execute(m.insert(), rows)
+        return int(run_pk)
+
+    def _append_audit(
+        self,
+        conn: Connection,
+        *,
+        actor: str,
+        action: str,
+        target: str | None,
+        details: dict[str, Any],
+        event_id: int | None,
+        outcome: str = "allowed",
+    ) -> None:
+        last = conn.execute(select(t.audit.c.seq, t.audit.c.hash).order_by(t.audit.c.seq.desc()).limit(1)).first()
+        seq, prev = (int(last.seq) + 1, last.hash) if last else (1, GENESIS)
+        when = datetime.now(UTC)
+        entry = {
+            "seq": seq,
+            "time": when.isoformat(),
+            "actor": actor,
+            "action": action,
+            "target": target,
+            "outcome": outcome,
+            "details": details,
+        }
+        digest = hashlib.sha256((prev + canonical_json(entry)).encode()).hexdigest()
+        conn.execute(
+            t.audit.insert().values(
+                seq=seq,
+                time=when,
+                actor=actor,
+                action=action,
+                target=target,
+                outcome=outcome,
+                details=details,
+                event_id=event_id,
+                prev_hash=prev,
+                hash=digest,
+            )
+        )
+
+    # ------------------------------------------------------------ reads
+
+    def _version_select(self) -> Any:
+        v, d, n = t.versions.c, t.datasets.c, t.namespaces.c
+        return (
+            select(
+                v.id,
+                v.number,
+                v.version_key,
+                v.digest,
+                v.size,
+                v.uri,
+                v.format,
+                v.file_count,
+                v.created_at,
+                v.created_by,
+                v.host,
+                v.message,
+                v.properties,
+                d.name.label("dataset"),
+                d.kind,
+                n.name.label("namespace"),
+                t.runs.c.run_id,
+            )
+            .select_from(t.versions)
+            .join(t.datasets, d.id == v.dataset_id)
+            .join(t.namespaces, n.id == d.namespace_id)
+            .outerjoin(t.runs, t.runs.c.pk == v.run_pk)
+        )
+
+    def _to_versions(self, conn: Connection, rows: Sequence[Any]) -> list[Version]:
+        ids = [r.id for r in rows]
+        names: dict[int, list[str]] = {}
+        for i in range(0, len(ids), 500):
+            for a in conn.execute(
+                select(t.aliases.c.version_id, t.aliases.c.alias).where(t.aliases.c.version_id.in_(ids[i : i + 500]))
+            ):
+                names.setdefault(a.version_id, []).append(a.alias)
+        return [
+            Version(
+                namespace=r.namespace,
+                name=r.dataset,
+                number=r.number,
+                digest=Digest.parse(r.digest) if r.digest else None,
+                size=r.size,
+                uri=r.uri,
+                format=r.format,
+                created_at=_utc(r.created_at),
+                created_by=r.created_by,
+                host=r.host,
+                message=r.message,
+                kind=r.kind,
+                file_count=r.file_count,
+                run_id=r.run_id,
+                aliases=tuple(sorted(names.get(r.id, []))),
+                properties=r.properties or {},
+                id=r.id,
+                key=r.version_key,
+            )
+            for r in rows
+        ]
+
+    def _version_by_id(self, vid: int | None, conn: Connection | None = None) -> Version:
+        if conn is None:
+            with self._read() as c:
+                return self._version_by_id(vid, c)
+        rows = conn.execute(self._version_select().where(t.versions.c.id == vid)).all()
+        return self._to_versions(conn, rows)[0]
+
+    def _dataset_row(self, conn: Connection, namespace: str, name: str) -> Any:
+        d, n = t.datasets.c, t.namespaces.c
+        row = conn.execute(
+            select(d.id, d.kind).join(t.namespaces, n.id == d.namespace_id).where(n.name == namespace, d.name == name)
+        ).first()
+        if row is None:
+            where = "" if namespace == "default" else f" in namespace {namespace!r}"
+            msg = f"no dataset named {name!r}{where}; `datatrail ls` lists the datasets"
+            raise NotFound(msg)
+        return row
+
+    def list_datasets(self, namespace: str | None = None) -> list[Dataset]:
+        d, n, v = t.datasets.c, t.namespaces.c, t.versions.c
+        q = (
+            select(
+                n.name.label("namespace"),
+                d.name,
+                d.kind,
+                d.description,
+                d.created_at,
+                func.count(v.id).label("count"),
+                func.max(v.number).label("latest"),
+            )
+            .select_from(t.datasets)
+            .join(t.namespaces, n.id == d.namespace_id)
+            .outerjoin(t.versions, v.dataset_id == d.id)
+            .where(d.deleted_at.is_(None))
+            .group_by(n.name, d.id, d.name, d.kind, d.description, d.created_at)
+            .order_by(n.name, d.name)
+        )
+        if namespace is not None:
+            q = q.where(n.name == namespace)
+        with self._read() as conn:
+            return [
+                Dataset(r.namespace, r.name, r.kind, r.description, _utc(r.created_at), r.count, r.latest)
+                for r in conn.execute(q)
+            ]
+
+    def resolve(self, ref: Ref) -> Version:
+        v = t.versions.c
+        with self._read() as conn:
+            ds = self._dataset_row(conn, ref.namespace, ref.name)
+            sel = ref.selector
+            q = self._version_select().where(v.dataset_id == ds.id)
+            if sel is None or sel == "latest":
+                q = q.order_by(v.number.desc()).limit(1)
+            elif sel.isdigit():
+                q = q.where(v.number == int(sel))
+            elif sel.startswith("sha256:"):
+                q = q.where(v.digest.like(sel.replace("%", "").replace("_", "") + "%")).limit(2)
+            else:
+                alias_vid = (
+                    select(t.aliases.c.version_id)
+                    .where(t.aliases.c.dataset_id == ds.id, t.aliases.c.alias == sel)
+                    .scalar_subquery()
+                )
+                q = q.where(v.id == alias_vid)
+            rows = conn.execute(q).all()
+            if len(rows) > 1:
+                msg = f"ref {str(ref)!r} is ambiguous: several versions match; give more hex digits"
+                raise InvalidInput(msg)
+            if not rows:
+                what = "has no versions" if sel in (None, "latest") else f"has no version {sel!r}"
+                msg = f"dataset {ref.name!r} {what}; `datatrail versions {ref.name}` lists them"
+                raise NotFound(msg)
+            return self._to_versions(conn, rows)[0]
+
+    def find_version(self, namespace: str, name: str, version_key: str) -> Version | None:
+        d, n, v = t.datasets.c, t.namespaces.c, t.versions.c
+        with self._read() as conn:
+            rows = conn.execute(
+                self._version_select().where(n.name == namespace, d.name == name, v.version_key == version_key)
+            ).all()
+            return self._to_versions(conn, rows)[0] if rows else None
+
+    def list_versions(self, namespace: str, name: str) -> list[Version]:
+        with self._read() as conn:
+            ds = self._dataset_row(conn, namespace, name)
+            rows = conn.execute(
+                self._version_select().where(t.versions.c.dataset_id == ds.id).order_by(t.versions.c.number)
+            ).all()
+            return self._to_versions(conn, rows)
+
+    def manifest(self, version: Version) -> list[FileEntry]:
+        f = t.version_files.c
+        with self._read() as conn:
+            rows = conn.execute(select(f.path, f.size, f.sha256).where(f.version_id == version.id).order_by(f.path))
+            return [FileEntry(r.path, r.size, Digest.sha256(r.sha256)) for r in rows]
+
+    def _run_select(self) -> Any:
+        r, j, n = t.runs.c, t.jobs.c, t.namespaces.c
+        return (
+            select(t.runs, j.name.label("job"), n.name.label("namespace"))
+            .join(t.jobs, j.id == r.job_id)
+            .join(t.namespaces, n.id == j.namespace_id)
+        )
+
+    def _to_run(self, conn: Connection, row: Any, with_io: bool) -> Run:
+        metrics: dict[str, Any] = {}
+        inputs: list[Version] = []
+        outputs: list[Version] = []
+        if with_io:
+            m = t.run_metrics.c
+            for mr in conn.execute(select(m.key, m.value).where(m.run_pk == row.pk).order_by(m.key, m.step)):
+                metrics[mr.key] = mr.value
+            io = t.run_io.c
+            rows = conn.execute(
+                self._version_select()
+                .add_columns(io.direction)
+                .join(t.run_io, io.version_id == t.versions.c.id)
+                .where(io.run_pk == row.pk)
+                .order_by(t.datasets.c.name)
+            ).all()
+            for version, r in zip(self._to_versions(conn, rows), rows, strict=True):
+                (outputs if r.direction == t.OUTPUT else inputs).append(version)
+        return Run(
+            id=row.run_id,
+            namespace=row.namespace,
+            job=row.job,
+            state=RunState(row.state),
+            started_at=_utc(row.started_at),
+            ended_at=_utc(row.ended_at),
+            user=row.user,
+            host=row.host,
+            command=row.command,
+            cwd=row.cwd,
+            params=row.params or {},
+            metrics=metrics,
+            code=row.code or {},
+            error=row.error,
+            parent_run_id=row.parent_run_id,
+            workflow=row.workflow,
+            inputs=tuple(inputs),
+            outputs=tuple(outputs),
+        )
+
+    def get_run(self, run_id: str) -> Run:
+        with self._read() as conn:
+            if len(run_id) < 36:
+                rows = conn.execute(
+                    self._run_select().where(t.runs.c.run_id.like(run_id.replace("%", "") + "%")).limit(2)
+                ).all()
+            else:
+                rows = conn.execute(self._run_select().where(t.runs.c.run_id == run_id)).all()
+            if len(rows) > 1:
+                msg = f"run id prefix {run_id!r} is ambiguous; give more characters"
+                raise InvalidInput(msg)
+            if not rows:
+                msg = f"no run with id {run_id!r}; `datatrail runs` lists them"
+                raise NotFound(msg)
+            return self._to_run(conn, rows[0], with_io=True)
+
+    def list_runs(self, job: str | None = None, limit: int = 100) -> list[Run]:
+        q = self._run_select().order_by(t.runs.c.started_at.desc()).limit(limit)
+        if job is not None:
+            q = q.where(t.jobs.c.name == job)
+        with self._read() as conn:
+            return [self._to_run(conn, row, with_io=True) for row in conn.execute(q).all()]
+
+    def lineage(self, start: Sequence[Version], direction: Direction, depth: int) -> LineageResult:
+        with self._read() as conn:
+            return traverse(conn, [v.id for v in start if v.id is not None], direction, depth)
+
+    def audit_log(self, limit: int = 100) -> list[AuditEntry]:
+        a = t.audit.c
+        with self._read() as conn:
+            rows = conn.execute(select(t.audit).order_by(a.seq.desc()).limit(limit)).all()
+        return [
+            AuditEntry(
+                r.seq, _utc(r.time), r.actor, r.action, r.target, r.outcome, r.details or {}, r.prev_hash, r.hash
+            )
+            for r in rows
+        ]
+
+    def check_integrity(self) -> list[str]:
+        """Problems found in the audit chain and the event/version links; empty when sound."""
+        problems: list[str] = []
+        with self._read() as conn:
+            prev = GENESIS
+            for r in conn.execute(select(t.audit).order_by(t.audit.c.seq)):
+                entry = {
+                    "seq": r.seq,
+                    "time": _utc(r.time).isoformat(),
+                    "actor": r.actor,
+                    "action": r.action,  # type: ignore[union-attr]
+                    "target": r.target,
+                    "outcome": r.outcome,
+                    "details": r.details or {},
+                }
+                expected = hashlib.sha256((prev + canonical_json(entry)).encode()).hexdigest()
+                if r.prev_hash != prev or r.hash != expected:
+                    problems.append(f"audit entry {r.seq} does not match the hash chain")
+                prev = r.hash
+            if self.dialect == "sqlite":
+                ok = conn.execute(text("PRAGMA integrity_check")).scalar()
+                if ok != "ok":
+                    problems.append(f"sqlite integrity check: {ok}")
+        return problems

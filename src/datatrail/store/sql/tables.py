@@ -1,0 +1,185 @@
+"""The SQL schema (SQLAlchemy Core). Alembic migrations in ``migrations/`` create it.
+
+Derived tables (everything but ``events`` and ``audit``) can be rebuilt by
+replaying ``events``. Lineage is the bipartite graph stored in ``run_io``:
+version --input--> run --output--> version.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    SmallInteger,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+
+metadata = MetaData()
+
+Json = JSON().with_variant(JSONB(), "postgresql")
+Time = DateTime(timezone=True)
+# SQLite only makes INTEGER PRIMARY KEY an alias of the rowid; BigInteger there
+# would lose autoincrement.
+Id = BigInteger().with_variant(Integer(), "sqlite")
+
+INPUT = 0
+OUTPUT = 1
+
+namespaces = Table(
+    "namespaces",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("name", Text, nullable=False, unique=True),
+    Column("created_at", Time, nullable=False),
+)
+
+datasets = Table(
+    "datasets",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("namespace_id", Id, ForeignKey("namespaces.id"), nullable=False),
+    Column("name", Text, nullable=False),
+    Column("kind", String(32), nullable=False, default="dataset"),
+    Column("description", Text),
+    Column("created_at", Time, nullable=False),
+    Column("deleted_at", Time),
+    UniqueConstraint("namespace_id", "name", name="uq_datasets_namespace_name"),
+)
+
+versions = Table(
+    "versions",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("dataset_id", Id, ForeignKey("datasets.id"), nullable=False),
+    Column("number", Integer, nullable=False),
+    # The identity of the version within its dataset: the content digest for
+    # data datatrail hashed, else the producer's datasetVersion.
+    Column("version_key", Text, nullable=False),
+    Column("digest", String(71)),
+    Column("size", BigInteger),
+    Column("uri", Text),
+    Column("format", String(64)),
+    Column("file_count", Integer),
+    Column("created_at", Time, nullable=False),
+    Column("created_by", Text),
+    Column("host", Text),
+    Column("message", Text),
+    Column("run_pk", Id),
+    Column("properties", Json),
+    UniqueConstraint("dataset_id", "number", name="uq_versions_dataset_number"),
+    UniqueConstraint("dataset_id", "version_key", name="uq_versions_dataset_key"),
+)
+Index("ix_versions_digest", versions.c.digest)
+
+version_files = Table(
+    "version_files",
+    metadata,
+    Column("version_id", Id, ForeignKey("versions.id"), primary_key=True),
+    Column("path", Text, primary_key=True),
+    Column("size", BigInteger, nullable=False),
+    Column("sha256", String(64), nullable=False),
+    sqlite_with_rowid=False,
+)
+
+aliases = Table(
+    "aliases",
+    metadata,
+    Column("dataset_id", Id, ForeignKey("datasets.id"), primary_key=True),
+    Column("alias", Text, primary_key=True),
+    Column("version_id", Id, ForeignKey("versions.id"), nullable=False),
+    Column("updated_at", Time, nullable=False),
+    Column("updated_by", Text),
+)
+
+jobs = Table(
+    "jobs",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("namespace_id", Id, ForeignKey("namespaces.id"), nullable=False),
+    Column("name", Text, nullable=False),
+    Column("type", String(64)),
+    Column("description", Text),
+    Column("source", Json),
+    Column("created_at", Time, nullable=False),
+    UniqueConstraint("namespace_id", "name", name="uq_jobs_namespace_name"),
+)
+
+runs = Table(
+    "runs",
+    metadata,
+    Column("pk", Id, primary_key=True),
+    Column("run_id", String(64), nullable=False, unique=True),
+    Column("job_id", Id, ForeignKey("jobs.id"), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("state_time", Time),
+    Column("started_at", Time),
+    Column("ended_at", Time),
+    Column("user", Text),
+    Column("host", Text),
+    Column("command", Text),
+    Column("cwd", Text),
+    Column("params", Json),
+    Column("code", Json),
+    Column("error", Text),
+    Column("parent_run_id", String(64)),
+    Column("workflow", Text),
+)
+Index("ix_runs_job", runs.c.job_id, runs.c.started_at)
+
+run_metrics = Table(
+    "run_metrics",
+    metadata,
+    Column("run_pk", Id, ForeignKey("runs.pk"), primary_key=True),
+    Column("key", Text, primary_key=True),
+    Column("step", Integer, primary_key=True),
+    Column("value", JSON().with_variant(JSONB(), "postgresql"), nullable=False),
+    Column("logged_at", Time),
+)
+
+run_io = Table(
+    "run_io",
+    metadata,
+    Column("run_pk", Id, primary_key=True),
+    Column("direction", SmallInteger, primary_key=True),
+    Column("version_id", Id, primary_key=True),
+    sqlite_with_rowid=False,
+)
+Index("ix_run_io_version", run_io.c.version_id, run_io.c.direction, run_io.c.run_pk)
+
+events = Table(
+    "events",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("event_hash", String(64), nullable=False, unique=True),
+    Column("event_type", String(16)),
+    Column("event_time", Time),
+    Column("run_id", String(64)),
+    Column("payload", Text, nullable=False),
+    Column("received_at", Time, nullable=False),
+)
+Index("ix_events_run", events.c.run_id)
+
+audit = Table(
+    "audit",
+    metadata,
+    Column("seq", Id, primary_key=True, autoincrement=False),
+    Column("time", Time, nullable=False),
+    Column("actor", Text, nullable=False),
+    Column("action", String(64), nullable=False),
+    Column("target", Text),
+    Column("outcome", String(16), nullable=False),
+    Column("details", Json),
+    Column("event_id", Id),
+    Column("prev_hash", String(64), nullable=False),
+    Column("hash", String(64), nullable=False),
+)
