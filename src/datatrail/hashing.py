@@ -147,7 +147,7 @@ def _list_tree(root: Path) -> list[tuple[str, str, os.stat_result]]:
                         msg = f"cannot add {entry.path!r}: it is a symlink leading out of the directory"
                         raise InvalidInput(msg)
                     if os.path.isdir(target):
-                        msg = f"cannot add {entry.path!r}: symlinks to directories are not followed; replace it by the directory"
+                        msg = f"cannot add {entry.path!r}: symlinks to directories are not followed"
                         raise InvalidInput(msg)
                 try:
                     st = entry.stat()

@@ -202,7 +202,7 @@ class Trail:
     # ------------------------------------------------------------ reads
 
     def get(self, ref: str | Ref) -> Version:
-        """The version a ref names: ``name``, ``name@3``, ``name@latest``, ``name@production``, ``name@sha256:9f86d081``."""
+        """The version a ref names: ``name``, ``name@3``, ``name@latest``, ``name@ALIAS``, ``name@sha256:9f86d081``."""
         return self.store.resolve(ref if isinstance(ref, Ref) else Ref.parse(ref))
 
     def datasets(self, namespace: str | None = None) -> list[Dataset]:

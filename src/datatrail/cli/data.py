@@ -26,7 +26,8 @@ def init(
     if not path.is_dir():
         from datatrail.errors import NotFound
 
-        raise NotFound(f"no such folder {str(path)!r}; create it first")
+        msg = f"no such folder {str(path)!r}; create it first"
+        raise NotFound(msg)
     trail = init_store(path, ctx.find_root().obj.get("store"))
     try:
         line(f"initialized datatrail store in {trail.location.config_dir} ({trail.location.uri})")

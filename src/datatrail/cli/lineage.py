@@ -30,10 +30,12 @@ def lineage(
 
     chosen = [d for d, on in (("upstream", upstream), ("downstream", downstream), ("both", both)) if on]
     if len(chosen) > 1:
-        raise InvalidInput("choose one of --upstream, --downstream and --both")
+        msg = "choose one of --upstream, --downstream and --both"
+        raise InvalidInput(msg)
     fmt = "json" if json_out else fmt
     if fmt not in ("tree", "json", "dot", "mermaid"):
-        raise InvalidInput(f"unknown format {fmt!r}: use tree, json, dot or mermaid")
+        msg = f"unknown format {fmt!r}: use tree, json, dot or mermaid"
+        raise InvalidInput(msg)
     graph = get_trail(ctx).lineage(ref, direction=chosen[0] if chosen else "upstream", depth=depth)
     if fmt == "json":
         emit_json(graph.to_json())
@@ -62,7 +64,8 @@ def verify(
     from datatrail.errors import InvalidInput
 
     if all_ and refs:
-        raise InvalidInput("give either refs or --all, not both")
+        msg = "give either refs or --all, not both"
+        raise InvalidInput(msg)
     trail = get_trail(ctx)
     with progress("verifying") as advance:
         report = trail.verify(refs or (), use_cache=not no_cache, progress=advance)

@@ -1,0 +1,84 @@
+"""Fixtures shared by the suite: working trees, stores (SQLite and a real PostgreSQL)."""
+
+from __future__ import annotations
+
+import itertools
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+
+import datatrail
+from tests import pgserver
+
+_db_counter = itertools.count()
+
+
+@pytest.fixture(autouse=True)
+def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """No test sees the developer's store, user or cache."""
+    for var in ("DATATRAIL_URI", "DATATRAIL_USER", "DATATRAIL_DEBUG"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("cache")))
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[pgserver.PgServer]:
+    server = pgserver.start()
+    try:
+        with psycopg.connect(server.uri, autocommit=True) as conn:
+            conn.execute("CREATE DATABASE dt_template")
+        # Migrate the template once; every test database is a copy of it.
+        from datatrail.store.sql.store import SqlStore
+
+        SqlStore(server.database_uri("dt_template")).close()
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def pg_uri(pg_server: pgserver.PgServer) -> str:
+    """A fresh, migrated PostgreSQL database for one test."""
+    name = f"t{os.getpid()}_{next(_db_counter)}"
+    with psycopg.connect(pg_server.uri, autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name} TEMPLATE dt_template")
+    return pg_server.database_uri(name)
+
+
+@pytest.fixture
+def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty working tree, made the current directory."""
+    root = tmp_path / "work"
+    root.mkdir()
+    monkeypatch.chdir(root)
+    return root
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def store_uri(request: pytest.FixtureRequest, workdir: Path) -> str | None:
+    """None for the embedded SQLite store of ``workdir``, else a PostgreSQL URI."""
+    if request.param == "sqlite":
+        return None
+    return str(request.getfixturevalue("pg_uri"))
+
+
+@pytest.fixture
+def trail(workdir: Path, store_uri: str | None) -> Iterator[datatrail.Trail]:
+    """A Trail on a fresh store (SQLite file or PostgreSQL database) rooted at ``workdir``."""
+    t = datatrail.init(workdir, store_uri)
+    try:
+        yield t
+    finally:
+        t.close()
+
+
+def write(path: Path, text: str | bytes) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if isinstance(text, bytes):
+        path.write_bytes(text)
+    else:
+        path.write_text(text)
+    return path
