@@ -55,8 +55,9 @@ def locate(uri: str | None = None, start: Path | None = None) -> Location:
         store = cfg.get("store")
         if isinstance(store, dict) and isinstance(store.get("uri"), str):
             config_uri = store["uri"]
-        if isinstance(cfg.get("user"), dict) and isinstance(cfg["user"].get("name"), str):  # type: ignore[union-attr]
-            user = cfg["user"]["name"]  # type: ignore[index]
+        user_section = cfg.get("user")
+        if isinstance(user_section, dict) and isinstance(user_section.get("name"), str):
+            user = user_section["name"]
     root = config_dir.parent if config_dir is not None else (start or Path.cwd()).resolve()
     chosen = uri or os.environ.get(ENV_URI) or config_uri
     if not chosen and config_dir is not None:

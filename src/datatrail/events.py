@@ -332,7 +332,7 @@ def _parse_run_event(ev: Event, event_time: datetime, actor: str) -> Changes:
         raise InvalidInput(msg)
     rf = _obj(run.get("facets") or {}, "run.facets")
     jf = _obj(job.get("facets") or {}, "job.facets")
-    facts = rf.get("datatrail_run") if isinstance(rf.get("datatrail_run"), dict) else {}
+    facts: dict[str, Any] = rf["datatrail_run"] if isinstance(rf.get("datatrail_run"), dict) else {}
     metrics = None
     if isinstance(rf.get("datatrail_metrics"), dict):
         metrics = {

@@ -148,9 +148,10 @@ class RunContext:
         hashed = self.trail.hash(p)
         info: VersionInfo = self.trail.version_info(p, hashed, message=message, kind=kind)
         result = self._send(RunState.RUNNING, outputs=[(namespace, name, info)])
-        version: Version = (
-            result.versions[0][0] if result.versions else self.trail.store.find_version(namespace, name, info.key)
-        )
+        if result.versions:
+            version: Version = result.versions[0][0]
+        else:  # the same event was already ingested: the version exists
+            version = self.trail.get(Ref(namespace, name, str(info.digest)))
         self.outputs.append(version)
         return version
 

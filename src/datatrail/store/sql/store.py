@@ -31,6 +31,13 @@ def _utc(value: datetime | None) -> datetime | None:
     return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
 
 
+def _new_id(conn: Connection, stmt: Any) -> int:
+    """Execute an INSERT and return the new row's primary key."""
+    key = conn.execute(stmt).inserted_primary_key
+    assert key is not None
+    return int(key[0])
+
+
 class SqlStore:
     """A datatrail store in SQLite or PostgreSQL.
 
@@ -85,7 +92,8 @@ class SqlStore:
                 found = conn.execute(select(t.events.c.id).where(t.events.c.event_hash == digest)).scalar()
                 if found is not None:
                     return IngestResult(found, True, (), changes.run.run_id if changes.run else None)
-                event_id = conn.execute(
+                event_id = _new_id(
+                    conn,
                     t.events.insert().values(
                         event_hash=digest,
                         event_type=changes.event_type,
@@ -93,8 +101,8 @@ class SqlStore:
                         run_id=changes.run.run_id if changes.run else None,
                         payload=payload,
                         received_at=datetime.now(UTC),
-                    )
-                ).inserted_primary_key[0]
+                    ),
+                )
                 result = self._apply(conn, changes)
                 targets = [f"{v.ref}" for v, _ in result] or ([f"run:{changes.run.run_id}"] if changes.run else [])
                 self._append_audit(
@@ -146,7 +154,7 @@ class SqlStore:
     def _namespace_id(self, conn: Connection, name: str, when: datetime) -> int:
         nid = conn.execute(select(t.namespaces.c.id).where(t.namespaces.c.name == name)).scalar()
         if nid is None:
-            nid = conn.execute(t.namespaces.insert().values(name=name, created_at=when)).inserted_primary_key[0]
+            nid = _new_id(conn, t.namespaces.insert().values(name=name, created_at=when))
         return int(nid)
 
     def _dataset_id(self, conn: Connection, namespace: str, name: str, kind: str, when: datetime) -> int:
@@ -155,9 +163,7 @@ class SqlStore:
             select(t.datasets.c.id).where(t.datasets.c.namespace_id == nid, t.datasets.c.name == name)
         ).scalar()
         if did is None:
-            did = conn.execute(
-                t.datasets.insert().values(namespace_id=nid, name=name, kind=kind, created_at=when)
-            ).inserted_primary_key[0]
+            did = _new_id(conn, t.datasets.insert().values(namespace_id=nid, name=name, kind=kind, created_at=when))
         return int(did)
 
     def _upsert_version(
@@ -170,7 +176,8 @@ class SqlStore:
                 conn.execute(t.versions.update().where(v.id == row.id).values(run_pk=run_pk))
             return int(row.id), False
         number = conn.execute(select(func.coalesce(func.max(v.number), 0)).where(v.dataset_id == ds_id)).scalar()
-        vid = conn.execute(
+        vid = _new_id(
+            conn,
             t.versions.insert().values(
                 dataset_id=ds_id,
                 number=int(number or 0) + 1,
@@ -186,8 +193,8 @@ class SqlStore:
                 message=info.message,
                 run_pk=run_pk,
                 properties=info.properties or {},
-            )
-        ).inserted_primary_key[0]
+            ),
+        )
         if info.files:
             conn.execute(
                 t.version_files.insert(),
@@ -223,9 +230,9 @@ class SqlStore:
         j = t.jobs.c
         job = conn.execute(select(j.id, j.type).where(j.namespace_id == nid, j.name == rc.job)).first()
         if job is None:
-            job_id = conn.execute(
-                t.jobs.insert().values(namespace_id=nid, name=rc.job, type=rc.job_type, created_at=rc.event_time)
-            ).inserted_primary_key[0]
+            job_id = _new_id(
+                conn, t.jobs.insert().values(namespace_id=nid, name=rc.job, type=rc.job_type, created_at=rc.event_time)
+            )
         else:
             job_id = job.id
             if rc.job_type and job.type != rc.job_type:
@@ -248,7 +255,8 @@ class SqlStore:
             if val is not None
         }
         if row is None:
-            run_pk = conn.execute(
+            run_pk = _new_id(
+                conn,
                 t.runs.insert().values(
                     run_id=rc.run_id,
                     job_id=job_id,
@@ -258,8 +266,8 @@ class SqlStore:
                     ended_at=rc.event_time if finished else None,
                     params=rc.params or {},
                     **fields,
-                )
-            ).inserted_primary_key[0]
+                ),
+            )
         else:
             run_pk = row.pk
             old = RunState(row.state)
@@ -377,7 +385,7 @@ class SqlStore:
                 size=r.size,
                 uri=r.uri,
                 format=r.format,
-                created_at=_utc(r.created_at),
+                created_at=_utc(r.created_at) or datetime.now(UTC),
                 created_by=r.created_by,
                 host=r.host,
                 message=r.message,
@@ -419,7 +427,7 @@ class SqlStore:
                 d.kind,
                 d.description,
                 d.created_at,
-                func.count(v.id).label("count"),
+                func.count(v.id).label("version_count"),
                 func.max(v.number).label("latest"),
             )
             .select_from(t.datasets)
@@ -433,7 +441,7 @@ class SqlStore:
             q = q.where(n.name == namespace)
         with self._read() as conn:
             return [
-                Dataset(r.namespace, r.name, r.kind, r.description, _utc(r.created_at), r.count, r.latest)
+                Dataset(r.namespace, r.name, r.kind, r.description, _utc(r.created_at), r.version_count, r.latest)
                 for r in conn.execute(q)
             ]
 
@@ -581,9 +589,9 @@ class SqlStore:
             for r in conn.execute(select(t.audit).order_by(t.audit.c.seq)):
                 entry = {
                     "seq": r.seq,
-                    "time": _utc(r.time).isoformat(),
+                    "time": _utc(r.time).isoformat(),  # type: ignore[union-attr]
                     "actor": r.actor,
-                    "action": r.action,  # type: ignore[union-attr]
+                    "action": r.action,
                     "target": r.target,
                     "outcome": r.outcome,
                     "details": r.details or {},
