@@ -7,7 +7,7 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-from datatrail.errors import InvalidInput, StoreNotFound
+from datatrail.errors import Conflict, InvalidInput, StoreNotFound
 
 DIRNAME = ".datatrail"
 CONFIG = "config.toml"
@@ -54,7 +54,7 @@ def locate(uri: str | None = None, start: Path | None = None) -> Location:
         cfg = read_config(config_dir)
         store = cfg.get("store")
         if isinstance(store, dict) and isinstance(store.get("uri"), str):
-            config_uri = store["uri"]
+            config_uri = _anchor(store["uri"], config_dir)
         user_section = cfg.get("user")
         if isinstance(user_section, dict) and isinstance(user_section.get("name"), str):
             user = user_section["name"]
@@ -68,11 +68,37 @@ def locate(uri: str | None = None, start: Path | None = None) -> Location:
     return Location(chosen, root, config_dir, user)
 
 
+def _anchor(uri: str, config_dir: Path) -> str:
+    """A relative ``sqlite:///file.db`` in the config file is relative to ``.datatrail/``.
+
+    Relative to the working directory it would name a different file from every
+    subfolder, defeating the walk up.
+    """
+    prefix = "sqlite:///"
+    rest = uri[len(prefix) :]
+    if uri.startswith(prefix) and rest and not Path(rest).is_absolute() and not rest.startswith(":memory:"):
+        return f"{prefix}{config_dir / rest}"
+    return uri
+
+
 def init_config(folder: Path, uri: str | None = None) -> Location:
     """Create ``folder/.datatrail/`` with a config naming the store."""
     config_dir = folder.resolve() / DIRNAME
     config_dir.mkdir(parents=True, exist_ok=True)
+    if uri:
+        # A relative path typed on the command line means the working directory.
+        uri = _anchor(uri, Path.cwd())
     path = config_dir / CONFIG
+    if path.exists() and uri:
+        store = read_config(config_dir).get("store")
+        named = store.get("uri") if isinstance(store, dict) else None
+        existing = _anchor(named, config_dir) if isinstance(named, str) else f"sqlite:///{config_dir / DB}"
+        if existing != uri:
+            msg = (
+                f"{os.fspath(config_dir)} already names the store {existing}; "
+                f"edit {os.fspath(path)} to point it elsewhere"
+            )
+            raise Conflict(msg)
     if not path.exists():
         lines = ["# datatrail configuration", "[store]"]
         lines.append(f"uri = {_toml_str(uri)}" if uri else f'# uri = "sqlite:///{DB}"  (default: .datatrail/{DB})')

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
+import re
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -16,6 +18,7 @@ from typing import Any
 
 from datatrail._version import __version__
 from datatrail.errors import InvalidInput
+from datatrail.hashing import manifest_digest
 from datatrail.model import Digest, FileEntry, RunState, validate_name, validate_namespace
 
 PRODUCER = f"https://github.com/datatrail/datatrail/tree/v{__version__}"
@@ -24,6 +27,7 @@ FACET_SCHEMA = "https://github.com/datatrail/datatrail/blob/main/spec/facets/1-0
 STD_FACET = "https://openlineage.io/spec/facets/1-0-1/{name}.json"
 
 Event = dict[str, Any]
+_HEX64 = re.compile(r"[0-9a-f]{64}")
 
 
 def now() -> datetime:
@@ -226,7 +230,8 @@ def _time(value: Any, where: str) -> datetime:
     except ValueError:
         msg = f"invalid event: {where} {value!r} is not an ISO 8601 date-time"
         raise InvalidInput(msg) from None
-    return t if t.tzinfo else t.replace(tzinfo=UTC)
+    # In UTC: SQLite keeps no offset, and times from producers in different zones must compare.
+    return t.astimezone(UTC) if t.tzinfo else t.replace(tzinfo=UTC)
 
 
 def _obj(value: Any, where: str) -> dict[str, Any]:
@@ -234,6 +239,68 @@ def _obj(value: Any, where: str) -> dict[str, Any]:
         msg = f"invalid event: {where} must be an object"
         raise InvalidInput(msg)
     return value
+
+
+def _facets(value: Any, where: str) -> dict[str, Any]:
+    """An optional facets object: absent or null is empty, anything but an object is refused."""
+    return {} if value is None else _obj(value, where)
+
+
+def _array(value: Any, where: str) -> list[Any]:
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        msg = f"invalid event: {where} must be an array"
+        raise InvalidInput(msg)
+    return value
+
+
+def _parse_manifest(manifest: Any, digest: Digest | None, where: str) -> tuple[FileEntry, ...]:
+    """The files of a ``datatrail_manifest`` facet, checked against the directory digest."""
+    where = f"{where}.facets.datatrail_manifest.files"
+    files = _obj(manifest, where.removesuffix(".files")).get("files")
+    if not isinstance(files, list):
+        msg = f"invalid event: {where} must be an array of [path, size, sha256] triples"
+        raise InvalidInput(msg)
+    entries: list[FileEntry] = []
+    for i, item in enumerate(files):
+        ok = isinstance(item, list) and len(item) == 3 and isinstance(item[0], str) and bool(item[0])
+        ok = ok and _is_int(item[1]) and item[1] >= 0 and isinstance(item[2], str) and bool(_HEX64.fullmatch(item[2]))
+        if not ok:
+            msg = f"invalid event: {where}[{i}] must be [path, size >= 0, 64 lowercase hex digits], not {item!r}"
+            raise InvalidInput(msg)
+        entries.append(FileEntry(item[0], item[1], Digest.sha256(item[2])))
+    if len({e.path for e in entries}) != len(entries):
+        msg = f"invalid event: {where} lists a path more than once"
+        raise InvalidInput(msg)
+    if digest is not None and manifest_digest(entries) != digest:
+        msg = f"invalid event: {where} does not match the digest {digest}; the manifest is damaged"
+        raise InvalidInput(msg)
+    return tuple(entries)
+
+
+def _parse_metrics(facet: dict[str, Any]) -> dict[str, list[tuple[int, Any]]]:
+    where = "run.facets.datatrail_metrics.metrics"
+    out: dict[str, list[tuple[int, Any]]] = {}
+    for key, series in _obj(facet.get("metrics", {}), where).items():
+        pairs: list[Any] = series if isinstance(series, list) else [None]
+        for p in pairs:
+            if not (isinstance(p, list) and len(p) == 2 and _is_int(p[0]) and _is_number(p[1])):
+                msg = f"invalid event: {where}.{key} must be an array of [step, number] pairs"
+                raise InvalidInput(msg)
+        out[str(key)] = [(p[0], p[1]) for p in pairs]
+    return out
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    """A finite JSON number, or one of the strings recording a non-finite one."""
+    if isinstance(value, str):
+        return value in ("NaN", "Infinity", "-Infinity")
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _parse_version(facets: dict[str, Any], where: str) -> VersionInfo | None:
@@ -249,27 +316,39 @@ def _parse_version(facets: dict[str, Any], where: str) -> VersionInfo | None:
         digest = Digest.parse(key) if key.startswith("sha256:") and len(key) == 71 else None
         return VersionInfo(key=key, digest=digest)
     digest_text = dt.get("digest")
-    files = None
+    digest = Digest.parse(digest_text) if isinstance(digest_text, str) else None
     manifest = facets.get("datatrail_manifest")
-    if isinstance(manifest, dict) and isinstance(manifest.get("files"), list):
-        try:
-            files = tuple(FileEntry(p, int(s), Digest.sha256(h)) for p, s, h in manifest["files"])
-        except (TypeError, ValueError):
-            msg = f"invalid event: {where}.facets.datatrail_manifest.files must be [path, size, sha256] triples"
-            raise InvalidInput(msg) from None
+    files = _parse_manifest(manifest, digest, where) if manifest is not None else None
+    at = f"{where}.facets.datatrail_version"
+    size = dt.get("size")
+    if size is not None and not (_is_int(size) and size >= 0):
+        msg = f"invalid event: {at}.size must be a whole number of bytes, not {size!r}"
+        raise InvalidInput(msg)
     return VersionInfo(
         key=key,
-        digest=Digest.parse(digest_text) if isinstance(digest_text, str) else None,
-        size=dt.get("size"),
-        uri=dt.get("uri"),
-        format=dt.get("format"),
+        digest=digest,
+        size=size,
+        uri=_text(dt, "uri", at),
+        format=_text(dt, "format", at, 64),
         files=files,
-        created_by=dt.get("createdBy"),
-        host=dt.get("host"),
-        message=dt.get("message"),
-        kind=dt.get("kind") or "dataset",
-        properties=dt.get("properties") or {},
+        created_by=_text(dt, "createdBy", at),
+        host=_text(dt, "host", at),
+        message=_text(dt, "message", at),
+        kind=_text(dt, "kind", at, 32) or "dataset",
+        properties=_facets(dt.get("properties"), f"{at}.properties"),
     )
+
+
+def _text(obj: dict[str, Any], key: str, where: str, max_length: int | None = None) -> str | None:
+    """An optional string field; the limits match the columns, so every store accepts the same events."""
+    value = obj.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, str) or (max_length is not None and len(value) > max_length):
+        limit = f" of at most {max_length} characters" if max_length else ""
+        msg = f"invalid event: {where}.{key} must be a string{limit}"
+        raise InvalidInput(msg)
+    return value
 
 
 def _parse_dataset(raw: Any, role: str, where: str) -> DatasetChange:
@@ -278,12 +357,13 @@ def _parse_dataset(raw: Any, role: str, where: str) -> DatasetChange:
     if not isinstance(ns, str) or not isinstance(name, str):
         msg = f"invalid event: {where} needs string 'namespace' and 'name'"
         raise InvalidInput(msg)
-    facets = _obj(ds.get("facets") or {}, f"{where}.facets")
+    facets = _facets(ds.get("facets"), f"{where}.facets")
     info = _parse_version(facets, where)
     aliases: tuple[str, ...] = ()
     alias_facet = facets.get("datatrail_alias")
     if isinstance(alias_facet, dict):
-        aliases = tuple(validate_name(a, "alias") for a in alias_facet.get("aliases", []))
+        names = _array(alias_facet.get("aliases"), f"{where}.facets.datatrail_alias.aliases")
+        aliases = tuple(validate_name(a, "alias") for a in names)
         if info is None and isinstance(alias_facet.get("datasetVersion"), str):
             info = VersionInfo(key=alias_facet["datasetVersion"])
     return DatasetChange(
@@ -330,19 +410,27 @@ def _parse_run_event(ev: Event, event_time: datetime, actor: str) -> Changes:
     if not isinstance(ns, str) or not isinstance(name, str) or not name:
         msg = "invalid event: job needs string 'namespace' and 'name'"
         raise InvalidInput(msg)
-    rf = _obj(run.get("facets") or {}, "run.facets")
-    jf = _obj(job.get("facets") or {}, "job.facets")
+    rf = _facets(run.get("facets"), "run.facets")
+    jf = _facets(job.get("facets"), "job.facets")
     facts: dict[str, Any] = rf["datatrail_run"] if isinstance(rf.get("datatrail_run"), dict) else {}
     metrics = None
     if isinstance(rf.get("datatrail_metrics"), dict):
-        metrics = {
-            str(k): [(int(s), v) for s, v in series] for k, series in rf["datatrail_metrics"].get("metrics", {}).items()
-        }
+        metrics = _parse_metrics(rf["datatrail_metrics"])
     error = rf["errorMessage"].get("message") if isinstance(rf.get("errorMessage"), dict) else None
+    if facts.get("params") is not None and not isinstance(facts["params"], dict):
+        msg = "invalid event: run.facets.datatrail_run.params must be an object"
+        raise InvalidInput(msg)
     parent = None
     if isinstance(rf.get("parent"), dict) and isinstance(rf["parent"].get("run"), dict):
-        parent = rf["parent"]["run"].get("runId")
-    job_type = jf["jobType"].get("jobType") if isinstance(jf.get("jobType"), dict) else None
+        parent_id = rf["parent"]["run"].get("runId")
+        try:
+            parent = str(uuid.UUID(str(parent_id)))
+        except ValueError:
+            msg = f"invalid event: run.facets.parent.run.runId {parent_id!r} is not a UUID"
+            raise InvalidInput(msg) from None
+    job_type = (
+        _text(jf["jobType"], "jobType", "job.facets.jobType", 64) if isinstance(jf.get("jobType"), dict) else None
+    )
     change = RunChange(
         run_id=run_id,
         namespace=validate_namespace(ns),
@@ -361,7 +449,8 @@ def _parse_run_event(ev: Event, event_time: datetime, actor: str) -> Changes:
         parent_run_id=parent,
         workflow=facts.get("workflow"),
     )
-    datasets = [_parse_dataset(d, "input", f"inputs[{i}]") for i, d in enumerate(ev.get("inputs") or [])] + [
-        _parse_dataset(d, "output", f"outputs[{i}]") for i, d in enumerate(ev.get("outputs") or [])
+    datasets = [_parse_dataset(d, "input", f"inputs[{i}]") for i, d in enumerate(_array(ev.get("inputs"), "inputs"))]
+    datasets += [
+        _parse_dataset(d, "output", f"outputs[{i}]") for i, d in enumerate(_array(ev.get("outputs"), "outputs"))
     ]
     return Changes(state.value, event_time, actor, change, tuple(datasets))

@@ -105,8 +105,8 @@ class Ref:
     """A reference to a dataset version: ``[namespace:]name[@selector]``.
 
     The selector is a version number, ``latest``, an alias, or a digest prefix
-    ``sha256:<at least 8 hex>``. The namespace is everything before the last
-    ``:`` of the part before ``@`` (so ``s3://bucket:raw/data@3`` works).
+    ``sha256:<at least 8 hex>`` after the last ``@``. The namespace is everything
+    before the last ``:`` of the part before it (so ``s3://bucket:raw/data@3`` works).
 
     >>> Ref.parse("team-x:raw/penguins@3")
     Ref(namespace='team-x', name='raw/penguins', selector='3')
@@ -121,7 +121,8 @@ class Ref:
         if not isinstance(text, str) or not text.strip():
             msg = "invalid ref: it is empty; write NAME, NAME@3, NAME@latest, NAME@ALIAS or NAME@sha256:PREFIX"
             raise InvalidInput(msg)
-        base, at, selector = text.partition("@")
+        # The selector follows the last '@': namespaces may hold one (postgres://user@host).
+        base, at, selector = text.rpartition("@") if "@" in text else (text, "", "")
         if at and not selector:
             msg = f"invalid ref {text!r}: nothing after '@'; write NAME@3, NAME@latest or NAME@sha256:PREFIX"
             raise InvalidInput(msg)
@@ -134,22 +135,24 @@ class Ref:
         name = validate_name(name)
         ns = validate_namespace(ns)
         if at:
-            cls._check_selector(text, selector)
+            selector = cls._check_selector(text, selector)
         return cls(ns, name, selector or None)
 
     @staticmethod
-    def _check_selector(text: str, selector: str) -> None:
+    def _check_selector(text: str, selector: str) -> str:
+        """The selector, NFC-normalised when it is an alias; InvalidInput when malformed."""
         if selector.startswith("sha256:"):
             prefix = selector[len("sha256:") :]
             if len(prefix) < 8 or len(prefix) > 64 or not _HEX.fullmatch(prefix):
                 msg = f"invalid ref {text!r}: a digest selector needs 8 to 64 lowercase hex digits after 'sha256:'"
                 raise InvalidInput(msg)
-        elif selector.isdigit():
+        elif selector.isascii() and selector.isdigit():
             if int(selector) < 1:
                 msg = f"invalid ref {text!r}: version numbers start at 1"
                 raise InvalidInput(msg)
         else:
-            validate_name(selector, "alias")
+            return validate_name(selector, "alias")
+        return selector
 
     def __str__(self) -> str:
         base = self.name if self.namespace == DEFAULT_NAMESPACE else f"{self.namespace}:{self.name}"

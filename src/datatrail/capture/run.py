@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextvars
+import math
 import os
 import traceback
 import uuid
@@ -18,6 +19,7 @@ from datatrail.model import DEFAULT_NAMESPACE, Ref, RunState, Version, validate_
 if TYPE_CHECKING:
     from datatrail.service import Trail
 
+NON_FINITE = {"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}
 _active: contextvars.ContextVar[RunContext | None] = contextvars.ContextVar("datatrail_run", default=None)
 
 
@@ -163,15 +165,27 @@ class RunContext:
         if isinstance(value, bool) or not isinstance(value, int | float):
             msg = f"metric {key!r} must be a number, not {type(value).__name__}"
             raise InvalidInput(msg)
+        self._check_not_ended()
         series = self.metrics.setdefault(key, [])
-        series.append((len(series) if step is None else int(step), value))
+        # JSON has no NaN or infinity (PostgreSQL would refuse the event): a diverging
+        # loss is recorded as the string "NaN", "Infinity" or "-Infinity" instead.
+        recorded: Any = value if math.isfinite(value) else NON_FINITE[repr(float(value))]
+        series.append((len(series) if step is None else int(step), recorded))
 
     def log_metrics(self, metrics: dict[str, float], step: int | None = None) -> None:
         for key, value in metrics.items():
             self.log_metric(key, value, step)
 
     def log_param(self, key: str, value: Any) -> None:
+        """Record a parameter (sent with the run's final event)."""
+        self._check_not_ended()
         self.params[key] = value
+
+    def _check_not_ended(self) -> None:
+        # Params and metrics travel with the final event; after it they would be lost silently.
+        if self._started and self._token is None:
+            msg = "the run has ended; log params and metrics inside `with trail.run(...) as run:`"
+            raise InvalidInput(msg)
 
 
 def _jsonable(value: Any) -> Any:

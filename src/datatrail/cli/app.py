@@ -16,11 +16,36 @@ from datatrail._version import __version__
 from datatrail.cli.output import error
 from datatrail.errors import DatatrailError
 
+try:  # typer >= 0.20 vendors click as typer._click
+    from typer._click.exceptions import NoArgsIsHelpError, UsageError
+except ImportError:  # pragma: no cover
+    from click.exceptions import NoArgsIsHelpError, UsageError  # type: ignore[no-redef,import-not-found,assignment,unused-ignore]
+
+
+def _usage_error(exc: UsageError) -> typer.Exit:
+    """A usage error as one line (click draws a usage block and a box), exit status 2."""
+    text = " ".join(exc.format_message().split()).rstrip(".")
+    where = exc.ctx.command_path if exc.ctx is not None else "datatrail"
+    error(f"{text}; see `{where} -h`")
+    return typer.Exit(2)
+
 
 class _Group(TyperGroup):
+    def make_context(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return super().make_context(*args, **kwargs)
+        except NoArgsIsHelpError:
+            raise
+        except UsageError as exc:
+            raise _usage_error(exc) from None
+
     def invoke(self, ctx: typer.Context) -> Any:  # type: ignore[override]
         try:
             return super().invoke(ctx)
+        except NoArgsIsHelpError:
+            raise
+        except UsageError as exc:
+            raise _usage_error(exc) from None
         except DatatrailError as exc:
             error(exc.message)
             raise typer.Exit(exc.exit_code) from None

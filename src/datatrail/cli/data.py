@@ -14,7 +14,7 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts in
 
 def init(
     ctx: typer.Context,
-    path: Annotated[Path, typer.Argument(help="Folder to create .datatrail/ in.")] = Path(),
+    path: Annotated[Path, typer.Argument(metavar="PATH", help="Folder to create .datatrail/ in.")] = Path(),
 ) -> None:
     """Create .datatrail/ (config and the embedded SQLite store) in a folder.
 
@@ -24,8 +24,11 @@ def init(
     from datatrail.service import init as init_store
 
     if not path.is_dir():
-        from datatrail.errors import NotFound
+        from datatrail.errors import InvalidInput, NotFound
 
+        if path.exists():
+            msg = f"{str(path)!r} is not a folder; give the folder to create .datatrail/ in"
+            raise InvalidInput(msg)
         msg = f"no such folder {str(path)!r}; create it first"
         raise NotFound(msg)
     trail = init_store(path, ctx.find_root().obj.get("store"))
@@ -37,7 +40,7 @@ def init(
 
 def add(
     ctx: typer.Context,
-    path: Annotated[Path, typer.Argument(help="File or directory to register.")],
+    path: Annotated[Path, typer.Argument(metavar="PATH", help="File or directory to register.")],
     name: Annotated[
         str | None, typer.Option("--name", "-n", help="Dataset name (default: the path relative to the store's root).")
     ] = None,
@@ -89,9 +92,11 @@ def ls(
     datasets = trail.datasets(namespace)
     latest = {(d.namespace, d.name): trail.get(Ref(d.namespace, d.name)) for d in datasets if d.latest}
     if json_out:
+        # The latest version's fields win: `created_at`/`created_by` describe the
+        # version whose digest and size are shown, like every other read command.
         emit_json(
             [
-                {**(latest[(d.namespace, d.name)].to_dict() if (d.namespace, d.name) in latest else {}), **d.to_dict()}
+                {**d.to_dict(), **(latest[(d.namespace, d.name)].to_dict() if (d.namespace, d.name) in latest else {})}
                 for d in datasets
             ]
         )
@@ -118,7 +123,10 @@ def ls(
 
 def show(
     ctx: typer.Context,
-    ref: Annotated[str, typer.Argument(help="NAME, NAME@3, NAME@latest, NAME@ALIAS, NAME@sha256:PREFIX or run:<id>.")],
+    ref: Annotated[
+        str,
+        typer.Argument(metavar="REF", help="NAME, NAME@3, NAME@latest, NAME@ALIAS, NAME@sha256:PREFIX or run:<id>."),
+    ],
     files: Annotated[bool, typer.Option("--files", help="List every file of a directory version.")] = False,
     json_out: JsonOpt = False,
 ) -> None:
@@ -170,7 +178,7 @@ def show(
 
 def versions(
     ctx: typer.Context,
-    name: Annotated[str, typer.Argument(help="Dataset name, optionally namespace:name.")],
+    name: Annotated[str, typer.Argument(metavar="NAME", help="Dataset name, optionally namespace:name.")],
     json_out: JsonOpt = False,
 ) -> None:
     """List every version of a dataset, oldest first."""
@@ -199,8 +207,10 @@ def versions(
 
 def tag(
     ctx: typer.Context,
-    ref: Annotated[str, typer.Argument(help="The version to tag, e.g. raw/penguins@3.")],
-    alias: Annotated[str, typer.Argument(help="Alias such as production or candidate; moves if it exists.")],
+    ref: Annotated[str, typer.Argument(metavar="REF", help="The version to tag, e.g. raw/penguins@3.")],
+    alias: Annotated[
+        str, typer.Argument(metavar="ALIAS", help="Alias such as production or candidate; moves if it exists.")
+    ],
     json_out: JsonOpt = False,
 ) -> None:
     """Point an alias at a version (name@ALIAS then resolves to it)."""

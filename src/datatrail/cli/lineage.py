@@ -11,7 +11,9 @@ from datatrail.cli.output import emit_json, error, line, progress
 
 def lineage(
     ctx: typer.Context,
-    ref: Annotated[str, typer.Argument(help="The version to start from: NAME (latest), NAME@3, NAME@ALIAS…")],
+    ref: Annotated[
+        str, typer.Argument(metavar="REF", help="The version to start from: NAME (latest), NAME@3, NAME@ALIAS…")
+    ],
     upstream: Annotated[bool, typer.Option("--upstream", help="Where it came from (the default).")] = False,
     downstream: Annotated[bool, typer.Option("--downstream", help="What was made from it.")] = False,
     both: Annotated[bool, typer.Option("--both", help="Both directions.")] = False,
@@ -50,7 +52,8 @@ def lineage(
 def verify(
     ctx: typer.Context,
     refs: Annotated[
-        list[str] | None, typer.Argument(help="Versions to check (default: the latest of every dataset).")
+        list[str] | None,
+        typer.Argument(metavar="REF", help="Versions to check (default: the latest of every dataset)."),
     ] = None,
     all_: Annotated[bool, typer.Option("--all", help="Check the latest version of every dataset.")] = False,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Read every byte, ignoring the stat cache.")] = False,

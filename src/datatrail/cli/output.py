@@ -19,7 +19,8 @@ def line(text: str = "") -> None:
 
 
 def error(text: str) -> None:
-    sys.stderr.write(f"error: {text}\n")
+    """One line on stderr, even for a message with line breaks (a database driver's, say)."""
+    sys.stderr.write(f"error: {' '.join(text.split())}\n")
 
 
 def when(value: datetime | None) -> str:

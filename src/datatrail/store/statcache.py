@@ -44,15 +44,24 @@ class SqliteStatCache:
             db = self._conn()
             wanted = set(keys)
             found: dict[StatKey, str] = {}
-            inos = sorted({k[1] for k in keys})
-            for i in range(0, len(inos), _LOOKUP_CHUNK):
-                chunk = inos[i : i + _LOOKUP_CHUNK]
-                marks = ",".join("?" * len(chunk))
-                rows = db.execute(f"SELECT dev, ino, size, mtime_ns, sha256 FROM stat WHERE ino IN ({marks})", chunk)
-                for dev, ino, size, mtime_ns, digest in rows:
-                    key = (dev, ino, size, mtime_ns)
-                    if key in wanted:
-                        found[key] = digest
+            by_dev: dict[int, set[int]] = {}
+            for dev, ino, _, _ in wanted:
+                by_dev.setdefault(dev, set()).add(ino)
+            for dev, ino_set in by_dev.items():
+                # With the device given, the primary key (dev, ino) finds each row;
+                # on inode alone SQLite scans the whole table once per chunk.
+                inos = sorted(ino_set)
+                for i in range(0, len(inos), _LOOKUP_CHUNK):
+                    chunk = inos[i : i + _LOOKUP_CHUNK]
+                    marks = ",".join("?" * len(chunk))
+                    rows = db.execute(
+                        f"SELECT ino, size, mtime_ns, sha256 FROM stat WHERE dev = ? AND ino IN ({marks})",
+                        (dev, *chunk),
+                    ).fetchall()
+                    for ino, size, mtime_ns, digest in rows:
+                        key = (dev, ino, size, mtime_ns)
+                        if key in wanted:
+                            found[key] = digest
             return found
         except sqlite3.Error:
             return {}

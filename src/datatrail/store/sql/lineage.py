@@ -1,109 +1,172 @@
 """Lineage traversal inside the database, level by level, never revisiting a node.
 
-The visited set lives in a temporary table; each level is one
-``INSERT … SELECT`` joining the previous level with ``run_io``, so the work is
+Each level is one read-only query: the frontier (the versions first reached at
+the level before) goes to the database as one array parameter (``json_each`` in
+SQLite, ``unnest`` in PostgreSQL) and comes back joined with ``run_io`` two
+hops out: upstream, the runs that produced each frontier version and their
+inputs; downstream, the runs that read it and their outputs. The visited set
+stays on the Python side and holds only the nodes reached, so the work is
 proportional to the nodes reached, not to the paths leading to them (a
 recursive CTE keyed on (node, depth) revisits a node once per depth it is
-reached at).
+reached at), and nothing is written, not even a temporary table.
+
+The rows come back through the DB-API cursor as plain tuples: on a wide graph
+a depth-50 query reaches some 75,000 nodes, and building Python objects for
+them, not the SQL, is most of the time.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection
 
 from datatrail.store.base import Direction, LineageNode, LineageResult
 
-VERSION, RUN = 0, 1
 _INPUT, _OUTPUT = 0, 1
+# One statement carries at most this many ids.
+_BATCH = 50_000
 
-_CREATE = {
-    "sqlite": [
-        "CREATE TEMP TABLE IF NOT EXISTS dt_visit (kind INTEGER, id INTEGER, depth INTEGER,"
-        " PRIMARY KEY (kind, id)) WITHOUT ROWID",
-        "CREATE INDEX IF NOT EXISTS temp.dt_visit_depth ON dt_visit (depth, kind)",
-    ],
-    "postgresql": [
-        "CREATE TEMP TABLE IF NOT EXISTS dt_visit (kind SMALLINT, id BIGINT, depth INTEGER, PRIMARY KEY (kind, id))",
-        "CREATE INDEX IF NOT EXISTS dt_visit_depth ON dt_visit (depth, kind)",
-    ],
+# A list of ids as a table ``f`` with one column ``value``.
+_IDS = {
+    "sqlite": "json_each(?) f",
+    "postgresql": "unnest(%s::bigint[]) AS f(value)",
 }
 
-# One step upstream: a version's producing run (io direction OUTPUT), then that
-# run's inputs (direction INPUT). Downstream swaps the two directions.
+# Frontier versions, the runs one step away (producers upstream, readers
+# downstream), and those runs' versions on the far side (inputs upstream,
+# outputs downstream). LEFT JOIN: a run with nothing on the far side counts too.
 _STEP = (
-    "INSERT INTO dt_visit (kind, id, depth) SELECT :to_kind, io.{to_col}, :depth"
-    " FROM dt_visit f JOIN run_io io ON io.{from_col} = f.id AND io.direction = :dir"
-    " WHERE f.kind = :from_kind AND f.depth = :prev ON CONFLICT DO NOTHING"
+    "SELECT near.version_id, near.run_pk, far.version_id FROM {ids}"
+    " JOIN run_io near ON near.version_id = f.value AND near.direction = {near}"
+    " LEFT JOIN run_io far ON far.run_pk = near.run_pk AND far.direction = {far}"
 )
+_NEAR = (
+    "SELECT near.version_id, near.run_pk FROM {ids}"
+    " JOIN run_io near ON near.version_id = f.value AND near.direction = {near}"
+)
+_RUN_EDGES = "SELECT io.run_pk, io.direction, io.version_id FROM {ids} JOIN run_io io ON io.run_pk = f.value"
+_VERSIONS = (
+    "SELECT v.id, v.number, v.digest, v.size, v.created_at, d.name, d.kind, n.name"
+    " FROM {ids} JOIN versions v ON v.id = f.value JOIN datasets d ON d.id = v.dataset_id"
+    " JOIN namespaces n ON n.id = d.namespace_id"
+)
+_RUNS = (
+    "SELECT r.pk, r.run_id, r.state, r.started_at, r.ended_at, j.name, n.name"
+    " FROM {ids} JOIN runs r ON r.pk = f.value JOIN jobs j ON j.id = r.job_id"
+    " JOIN namespaces n ON n.id = j.namespace_id"
+)
+
+Edge = tuple[int, int, int]
+"""A run_io row: (run pk, direction, version id)."""
+
+
+class _Found(NamedTuple):
+    versions: dict[int, int]  # version id -> depth
+    runs: dict[int, int]  # run pk -> depth
+    edges: set[Edge]
+
+
+class _Reader:
+    """Runs a statement over a list of ids, in the dialect's parameter style."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.dialect = conn.dialect.name
+        if self.dialect not in _IDS:
+            msg = f"lineage queries are not written for the {self.dialect} dialect"
+            raise NotImplementedError(msg)
+        # Once through SQLAlchemy, so that the connection is inside its
+        # transaction (one snapshot for every level), then the DB-API cursor.
+        conn.exec_driver_sql("SELECT 1").all()
+        self.cursor = conn.connection.cursor()
+
+    def rows(self, template: str, ids: Sequence[int]) -> list[Any]:
+        sql = template.format(ids=_IDS[self.dialect])
+        out: list[Any] = []
+        for i in range(0, len(ids), _BATCH):
+            chunk = ids[i : i + _BATCH]
+            self.cursor.execute(sql, (json.dumps(chunk) if self.dialect == "sqlite" else list(chunk),))
+            out.extend(self.cursor.fetchall())
+        return out
+
+    def close(self) -> None:
+        self.cursor.close()
 
 
 def traverse(conn: Connection, start_ids: Sequence[int], direction: Direction, depth: int) -> LineageResult:
-    """Versions and runs within ``depth`` steps of ``start_ids``, with their edges."""
-    for stmt in _CREATE[conn.dialect.name]:
-        conn.execute(text(stmt))
-    found: dict[tuple[int, int], int] = {}
-    directions = ["upstream", "downstream"] if direction == "both" else [direction]
-    for d in directions:
-        conn.execute(text("DELETE FROM dt_visit"))
-        conn.execute(
-            text("INSERT INTO dt_visit (kind, id, depth) VALUES (:k, :i, 0)"),
-            [{"k": VERSION, "i": i} for i in start_ids],
-        )
-        _walk(conn, d, depth)
-        for kind, node, dep in conn.execute(text("SELECT kind, id, depth FROM dt_visit")):
-            key = (kind, node)
-            if key not in found or dep < found[key]:
-                found[key] = dep
-    conn.execute(text("DELETE FROM dt_visit"))
-    conn.execute(
-        text("INSERT INTO dt_visit (kind, id, depth) VALUES (:k, :i, :d)"),
-        [{"k": k, "i": i, "d": dep} for (k, i), dep in found.items()],
-    )
-    nodes = _load_nodes(conn)
-    edges = _load_edges(conn)
-    conn.execute(text("DELETE FROM dt_visit"))
-    conn.commit()
-    return LineageResult(nodes, edges)
+    """Versions and runs within ``depth`` steps of ``start_ids``, with every edge between them."""
+    reader = _Reader(conn)
+    try:
+        if direction != "both":
+            return _load(reader, _walk(reader, start_ids, direction == "upstream", depth))
+        up = _walk(reader, start_ids, True, depth)
+        down = _walk(reader, start_ids, False, depth)
+        versions = _shallowest(up.versions, down.versions)
+        runs = _shallowest(up.runs, down.runs)
+        # A run reached one way and a version reached the other may be linked too.
+        edges = {e for e in reader.rows(_RUN_EDGES, sorted(runs)) if e[2] in versions}
+        return _load(reader, _Found(versions, runs, edges))
+    finally:
+        reader.close()
 
 
-def _walk(conn: Connection, direction: str, depth: int) -> None:
-    up = direction == "upstream"
-    to_run = text(_STEP.format(to_col="run_pk", from_col="version_id"))
-    to_version = text(_STEP.format(to_col="version_id", from_col="run_pk"))
+def _shallowest(a: dict[int, int], b: dict[int, int]) -> dict[int, int]:
+    out = dict(a)
+    for node, dep in b.items():
+        if dep < out.get(node, dep + 1):
+            out[node] = dep
+    return out
+
+
+def _walk(reader: _Reader, start_ids: Sequence[int], up: bool, depth: int) -> _Found:
+    """The nodes within ``depth`` steps (a run sits at the level of the step it starts) and their edges.
+
+    Each level keeps the edges from its frontier versions to their runs and
+    from those runs to their far side, all of whose ends are reached by then.
+    That finds every edge between two reached nodes but those from the last
+    level's versions to runs reached some other way; one more query adds them.
+    """
+    near, far = (_OUTPUT, _INPUT) if up else (_INPUT, _OUTPUT)
+    step = _STEP.format(ids="{ids}", near=near, far=far)
+    found = _Found(dict.fromkeys(start_ids, 0), {}, set())
+    versions, runs, edges = found
+    frontier = list(versions)
     for level in range(1, depth + 1):
-        # A run sits at the level of the step it starts.
-        r = conn.execute(
-            to_run,
-            {"to_kind": RUN, "depth": level, "dir": _OUTPUT if up else _INPUT, "from_kind": VERSION, "prev": level - 1},
-        )
-        if r.rowcount == 0:
+        if not frontier:
             break
-        conn.execute(
-            to_version,
-            {"to_kind": VERSION, "depth": level, "dir": _INPUT if up else _OUTPUT, "from_kind": RUN, "prev": level},
+        reached: list[int] = []
+        for version, run, other in reader.rows(step, frontier):
+            edges.add((run, near, version))
+            if run not in runs:
+                runs[run] = level
+            if other is not None:
+                edges.add((run, far, other))
+                if other not in versions:
+                    versions[other] = level
+                    reached.append(other)
+        frontier = reached
+    if frontier and runs:
+        edges.update(
+            (run, near, version)
+            for version, run in reader.rows(_NEAR.format(ids="{ids}", near=near), frontier)
+            if run in runs
         )
+    return found
 
 
-def _load_nodes(conn: Connection) -> dict[str, LineageNode]:
+def _load(reader: _Reader, found: _Found) -> LineageResult:
+    versions, runs, edges = found
     nodes: dict[str, LineageNode] = {}
-    self_ids: dict[int, str] = {}
-    rows: Any = conn.execute(
-        text(
-            "SELECT f.id, f.depth, v.number, v.digest, v.size, v.created_at, d.name, d.kind, n.name"
-            " FROM dt_visit f JOIN versions v ON v.id = f.id JOIN datasets d ON d.id = v.dataset_id"
-            " JOIN namespaces n ON n.id = d.namespace_id WHERE f.kind = 0"
-        )
-    )
-    for vid, dep, number, digest, size, created_at, name, kind, ns in rows:
+    version_ids: dict[int, str] = {}
+    for vid, number, digest, size, created_at, name, kind, ns in reader.rows(_VERSIONS, sorted(versions)):
         nid = f"version:{ns}:{name}@{number}"
-        self_ids[vid] = nid
+        version_ids[vid] = nid
         nodes[nid] = LineageNode(
             nid,
             "version",
-            dep,
+            versions[vid],
             {
                 "namespace": ns,
                 "name": name,
@@ -114,19 +177,14 @@ def _load_nodes(conn: Connection) -> dict[str, LineageNode]:
                 "created_at": str(created_at),
             },
         )
-    rows = conn.execute(
-        text(
-            "SELECT f.id, f.depth, r.run_id, r.state, r.started_at, r.ended_at, j.name, n.name"
-            " FROM dt_visit f JOIN runs r ON r.pk = f.id JOIN jobs j ON j.id = r.job_id"
-            " JOIN namespaces n ON n.id = j.namespace_id WHERE f.kind = 1"
-        )
-    )
-    for _pk, dep, run_id, state, started, ended, job, ns in rows:
+    run_ids: dict[int, str] = {}
+    for pk, run_id, state, started, ended, job, ns in reader.rows(_RUNS, sorted(runs)):
         nid = f"run:{run_id}"
+        run_ids[pk] = nid
         nodes[nid] = LineageNode(
             nid,
             "run",
-            dep,
+            runs[pk],
             {
                 "id": run_id,
                 "namespace": ns,
@@ -136,22 +194,10 @@ def _load_nodes(conn: Connection) -> dict[str, LineageNode]:
                 "ended_at": str(ended) if ended else None,
             },
         )
-    return nodes
-
-
-def _load_edges(conn: Connection) -> tuple[tuple[str, str], ...]:
-    rows: Any = conn.execute(
-        text(
-            "SELECT r.run_id, io.direction, n.name, d.name, v.number FROM run_io io"
-            " JOIN dt_visit fr ON fr.kind = 1 AND fr.id = io.run_pk"
-            " JOIN dt_visit fv ON fv.kind = 0 AND fv.id = io.version_id"
-            " JOIN runs r ON r.pk = io.run_pk JOIN versions v ON v.id = io.version_id"
-            " JOIN datasets d ON d.id = v.dataset_id JOIN namespaces n ON n.id = d.namespace_id"
-        )
+    # Edges follow the data: input version -> run -> output version.
+    pairs = sorted(
+        (version_ids[v], run_ids[r]) if d == _INPUT else (run_ids[r], version_ids[v])
+        for r, d, v in edges
+        if v in version_ids and r in run_ids
     )
-    edges = []
-    for run_id, direction, ns, name, number in rows:
-        run, version = f"run:{run_id}", f"version:{ns}:{name}@{number}"
-        edges.append((version, run) if direction == _INPUT else (run, version))
-    edges.sort()
-    return tuple(edges)
+    return LineageResult(nodes, tuple(pairs))

@@ -38,6 +38,13 @@ def _new_id(conn: Connection, stmt: Any) -> int:
     return int(key[0])
 
 
+def _keep_earliest(conn: Connection, table: Any, pk: Any, row: Any, when: datetime) -> None:
+    """Move ``created_at`` back to ``when`` if an earlier event arrives late (order independence)."""
+    created = _utc(row.created_at)
+    if created is None or when < created:
+        conn.execute(table.update().where(pk == row.id).values(created_at=when))
+
+
 class SqlStore:
     """A datatrail store in SQLite or PostgreSQL.
 
@@ -47,7 +54,11 @@ class SqlStore:
     def __init__(self, uri: str, *, create: bool = False) -> None:
         self.uri = uri
         self.engine = make_engine(uri, create=create)
-        ensure_schema(self.engine)
+        try:
+            ensure_schema(self.engine)
+        except BaseException:
+            self.engine.dispose()  # a refused store must not leak a pooled connection
+            raise
         self.dialect = self.engine.dialect.name
 
     def close(self) -> None:
@@ -152,28 +163,29 @@ class SqlStore:
         return touched
 
     def _namespace_id(self, conn: Connection, name: str, when: datetime) -> int:
-        nid = conn.execute(select(t.namespaces.c.id).where(t.namespaces.c.name == name)).scalar()
-        if nid is None:
-            nid = _new_id(conn, t.namespaces.insert().values(name=name, created_at=when))
-        return int(nid)
+        ns = t.namespaces
+        row = conn.execute(select(ns.c.id, ns.c.created_at).where(ns.c.name == name)).first()
+        if row is None:
+            return _new_id(conn, ns.insert().values(name=name, created_at=when))
+        _keep_earliest(conn, ns, ns.c.id, row, when)
+        return int(row.id)
 
     def _dataset_id(self, conn: Connection, namespace: str, name: str, kind: str, when: datetime) -> int:
         nid = self._namespace_id(conn, namespace, when)
-        did = conn.execute(
-            select(t.datasets.c.id).where(t.datasets.c.namespace_id == nid, t.datasets.c.name == name)
-        ).scalar()
-        if did is None:
-            did = _new_id(conn, t.datasets.insert().values(namespace_id=nid, name=name, kind=kind, created_at=when))
-        return int(did)
+        d = t.datasets
+        row = conn.execute(select(d.c.id, d.c.created_at).where(d.c.namespace_id == nid, d.c.name == name)).first()
+        if row is None:
+            return _new_id(conn, d.insert().values(namespace_id=nid, name=name, kind=kind, created_at=when))
+        _keep_earliest(conn, d, d.c.id, row, when)
+        return int(row.id)
 
     def _upsert_version(
         self, conn: Connection, ds_id: int, info: VersionInfo, run_pk: int | None, changes: Changes
     ) -> tuple[int, bool]:
         v = t.versions.c
-        row = conn.execute(select(v.id, v.run_pk).where(v.dataset_id == ds_id, v.version_key == info.key)).first()
+        row = conn.execute(select(t.versions).where(v.dataset_id == ds_id, v.version_key == info.key)).first()
         if row is not None:
-            if run_pk is not None and row.run_pk is None:
-                conn.execute(t.versions.update().where(v.id == row.id).values(run_pk=run_pk))
+            self._complete_version(conn, ds_id, row, info, run_pk, changes)
             return int(row.id), False
         number = conn.execute(select(func.coalesce(func.max(v.number), 0)).where(v.dataset_id == ds_id)).scalar()
         vid = _new_id(
@@ -204,6 +216,45 @@ class SqlStore:
             conn.execute(t.datasets.update().where(t.datasets.c.id == ds_id).values(kind=info.kind))
         return int(vid), True
 
+    def _complete_version(
+        self, conn: Connection, ds_id: int, row: Any, info: VersionInfo, run_pk: int | None, changes: Changes
+    ) -> None:
+        """Add what a later-arriving event knows about an existing version.
+
+        Events arrive in any order: a bare reference (an input's datasetVersion)
+        may create the row before the event that describes the version. Missing
+        fields are filled in, known ones never change (a version is immutable),
+        and the earliest event time is the creation time, so the result does not
+        depend on arrival order.
+        """
+        v = t.versions.c
+        known = {
+            "digest": str(info.digest) if info.digest else None,
+            "size": info.size,
+            "uri": info.uri,
+            "format": info.format,
+            "file_count": len(info.files) if info.files is not None else None,
+            "created_by": info.created_by,
+            "host": info.host,
+            "message": info.message,
+            "run_pk": run_pk,
+        }
+        fill: dict[str, Any] = {k: val for k, val in known.items() if val is not None and getattr(row, k) is None}
+        if info.properties and not row.properties:
+            fill["properties"] = info.properties
+        created = _utc(row.created_at)
+        if created is None or changes.event_time < created:
+            fill["created_at"] = changes.event_time
+        if fill:
+            conn.execute(t.versions.update().where(v.id == row.id).values(**fill))
+        if "file_count" in fill and info.files:
+            conn.execute(
+                t.version_files.insert(),
+                [{"version_id": row.id, "path": f.path, "size": f.size, "sha256": f.digest.hex} for f in info.files],
+            )
+        if info.kind != "dataset":
+            conn.execute(t.datasets.update().where(t.datasets.c.id == ds_id).values(kind=info.kind))
+
     def _set_alias(self, conn: Connection, ds_id: int, alias: str, vid: int, changes: Changes) -> None:
         a = t.aliases.c
         current = conn.execute(select(a.updated_at).where(a.dataset_id == ds_id, a.alias == alias)).first()
@@ -228,13 +279,14 @@ class SqlStore:
     def _apply_run(self, conn: Connection, rc: RunChange) -> int:
         nid = self._namespace_id(conn, rc.namespace, rc.event_time)
         j = t.jobs.c
-        job = conn.execute(select(j.id, j.type).where(j.namespace_id == nid, j.name == rc.job)).first()
+        job = conn.execute(select(j.id, j.type, j.created_at).where(j.namespace_id == nid, j.name == rc.job)).first()
         if job is None:
             job_id = _new_id(
                 conn, t.jobs.insert().values(namespace_id=nid, name=rc.job, type=rc.job_type, created_at=rc.event_time)
             )
         else:
             job_id = job.id
+            _keep_earliest(conn, t.jobs, j.id, job, rc.event_time)
             if rc.job_type and job.type != rc.job_type:
                 conn.execute(t.jobs.update().where(j.id == job_id).values(type=rc.job_type))
         r = t.runs.c

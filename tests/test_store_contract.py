@@ -1,0 +1,665 @@
+"""The store contract, over every store: the embedded SQLite store and a real PostgreSQL server."""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select, text
+
+import datatrail
+from datatrail.errors import DatatrailError, InvalidInput, NotFound, StoreVersionError
+from datatrail.events import VersionInfo, build_dataset_event, build_run_event
+from datatrail.model import Digest, FileEntry, RunState
+from datatrail.store.sql import tables
+from datatrail.store.sql.store import SqlStore
+from tests.conftest import write
+
+
+def sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def counts(trail: datatrail.Trail) -> dict[str, int]:
+    """Rows in every table of the store."""
+    engine = trail.store.engine  # type: ignore[attr-defined]
+    with engine.connect() as conn:
+        return {
+            name: int(conn.execute(select(func.count()).select_from(table)).scalar_one())
+            for name, table in tables.metadata.tables.items()
+        }
+
+
+def audit_count(trail: datatrail.Trail) -> int:
+    return counts(trail)["audit"]
+
+
+# ---------------------------------------------------------------- add
+
+
+def test_add_file(trail: datatrail.Trail, workdir: Path) -> None:
+    data = b"species,mass\nAdelie,3750\n"
+    p = write(workdir / "data" / "raw.csv", data)
+    before = datetime.now(UTC)
+    v = trail.add(p)
+    assert (v.namespace, v.name, v.number) == ("default", "data/raw.csv", 1)
+    assert v.digest == Digest.sha256(sha(data))
+    assert v.size == len(data)
+    assert v.format == "csv"
+    assert v.uri == p.resolve().as_uri()
+    assert v.created_by == trail.user and v.host == trail.host
+    assert v.created_at.tzinfo is not None
+    assert before.replace(microsecond=0) <= v.created_at <= datetime.now(UTC)
+    assert v.file_count is None and not v.is_directory
+    assert v.ref == "data/raw.csv@1"
+    assert trail.get("data/raw.csv") == v
+    assert trail.store.check_integrity() == []  # type: ignore[attr-defined]
+
+
+def test_add_directory(trail: datatrail.Trail, workdir: Path) -> None:
+    files = {"b/2.csv": b"x,y\n", "a.csv": b"1\n", "b/1.csv": b""}
+    for rel, data in files.items():
+        write(workdir / "parts" / rel, data)
+    v = trail.add(workdir / "parts", name="parts", message="first cut")
+    assert v.is_directory and v.file_count == 3
+    assert v.size == sum(len(d) for d in files.values())
+    assert v.message == "first cut"
+    manifest = trail.manifest(v)
+    assert manifest == [FileEntry(p, len(files[p]), Digest.sha256(sha(files[p]))) for p in sorted(files)]
+    lines = "".join(f"{p}\t{len(files[p])}\t{sha(files[p])}\n" for p in sorted(files))
+    assert v.digest == Digest.sha256(sha(lines.encode()))
+    assert trail.get("parts@1").file_count == 3
+
+
+def test_add_is_idempotent(trail: datatrail.Trail, workdir: Path) -> None:
+    p = write(workdir / "raw.csv", "a\n1\n")
+    first = trail.register(p)
+    assert first.created and first.status == "new"
+    snapshot = counts(trail)
+    again = trail.register(p)
+    assert not again.created and again.status == "unchanged"
+    assert again.version == first.version
+    assert counts(trail) == snapshot  # nothing written, not even an audit entry
+    assert [v.number for v in trail.versions("raw.csv")] == [1]
+
+
+def test_changed_content_is_the_next_version(trail: datatrail.Trail, workdir: Path) -> None:
+    p = write(workdir / "raw.csv", "a\n1\n")
+    v1 = trail.add(p)
+    write(p, "a\n1\n2\n")
+    v2 = trail.add(p)
+    write(p, "a\n3\n")
+    v3 = trail.add(p)
+    assert [v1.number, v2.number, v3.number] == [1, 2, 3]
+    assert len({v1.digest, v2.digest, v3.digest}) == 3
+    # Content seen before is that version again, not a new one.
+    write(p, "a\n1\n")
+    assert trail.register(p).version == v1
+    assert [v.number for v in trail.versions("raw.csv")] == [1, 2, 3]
+    assert trail.get("raw.csv@latest").number == 3
+
+
+def test_same_content_under_two_names_is_two_datasets(trail: datatrail.Trail, workdir: Path) -> None:
+    p = write(workdir / "raw.csv", "same")
+    a = trail.add(p, name="a")
+    b = trail.add(p, name="b")
+    c = trail.add(p, name="a", namespace="team-x")
+    assert (a.ref, b.ref, c.ref) == ("a@1", "b@1", "team-x:a@1")
+    assert a.digest == b.digest == c.digest
+    assert trail.get("team-x:a@1") == c
+
+
+# ---------------------------------------------------------------- aliases and refs
+
+
+def test_tags_and_alias_move(trail: datatrail.Trail, workdir: Path) -> None:
+    p = write(workdir / "raw.csv", "1")
+    v1 = trail.add(p, tags=["candidate"])
+    assert v1.aliases == ("candidate",)
+    write(p, "2")
+    v2 = trail.add(p)
+    assert trail.tag("raw.csv@1", "production").aliases == ("candidate", "production")
+    assert trail.get("raw.csv@production").number == 1
+    before = audit_count(trail)
+    moved = trail.tag("raw.csv@2", "production")
+    assert audit_count(trail) == before + 1
+    assert moved.number == 2 and moved.aliases == ("production",)
+    assert trail.get("raw.csv@production") == trail.get("raw.csv@2")
+    assert trail.get("raw.csv@1").aliases == ("candidate",)
+    # Re-adding unchanged content with a new tag only adds the tag.
+    write(p, "1")
+    again = trail.add(p, tags=["golden"])
+    assert again.number == 1 and again.aliases == ("candidate", "golden")
+    assert trail.get("raw.csv@golden").number == 1
+    assert [v.number for v in trail.versions("raw.csv")] == [1, 2]
+    assert v2.number == 2
+
+
+@pytest.mark.parametrize(
+    ("alias", "message"),
+    [("latest", "always names the newest version"), ("3", "cannot be a number"), ("a/b", "invalid alias")],
+)
+def test_bad_alias(trail: datatrail.Trail, workdir: Path, alias: str, message: str) -> None:
+    trail.add(write(workdir / "raw.csv", "1"))
+    with pytest.raises(InvalidInput, match=message):
+        trail.tag("raw.csv@1", alias)
+    with pytest.raises(InvalidInput, match=message):
+        trail.add(workdir / "raw.csv", tags=[alias])
+
+
+def test_resolve(trail: datatrail.Trail, workdir: Path) -> None:
+    p = workdir / "raw.csv"
+    versions = []
+    for i in range(3):
+        write(p, f"row {i}\n")
+        versions.append(trail.add(p, name="raw"))
+    trail.tag("raw@2", "prod")
+    v2 = trail.get("raw@2")
+    assert trail.get("raw") == trail.get("raw@latest") == trail.get("raw@3")
+    assert trail.get("raw@prod") == v2
+    assert v2.digest is not None
+    for n in (8, 12, 64):
+        assert trail.get(f"raw@sha256:{v2.digest.hex[:n]}") == v2
+    assert trail.get(f"default:raw@sha256:{v2.digest.hex}") == v2
+    assert [trail.get(f"raw@{i}").digest for i in (1, 2, 3)] == [v.digest for v in versions]
+
+
+def _crafted(digest_hex: str) -> VersionInfo:
+    d = Digest.sha256(digest_hex)
+    return VersionInfo(key=str(d), digest=d, size=1, uri="file:///x", format="csv", created_by="ann")
+
+
+def test_ambiguous_digest_prefix(trail: datatrail.Trail) -> None:
+    a = "abcdef12" + "0" * 56
+    b = "abcdef12" + "1" * 56
+    for h in (a, b):
+        trail.store.ingest(build_dataset_event("default", "amb", _crafted(h)), "ann", "dataset.add")
+    with pytest.raises(InvalidInput, match="ambiguous") as info:
+        trail.get("amb@sha256:abcdef12")
+    assert "more hex digits" in str(info.value)
+    assert trail.get("amb@sha256:abcdef120").number == 1
+    assert trail.get("amb@sha256:abcdef121").number == 2
+
+
+def test_digest_prefix_is_not_a_pattern(trail: datatrail.Trail, workdir: Path) -> None:
+    v = trail.add(write(workdir / "raw.csv", "x"), name="raw")
+    assert v.digest is not None
+    # Another dataset's digest does not resolve here.
+    other = trail.add(write(workdir / "o.csv", "y"), name="other")
+    assert other.digest is not None
+    with pytest.raises(NotFound):
+        trail.get(f"raw@sha256:{other.digest.hex[:12]}")
+
+
+@pytest.mark.parametrize(
+    ("ref", "error", "message"),
+    [
+        ("nope", NotFound, "no dataset named 'nope'"),
+        ("nope@1", NotFound, "no dataset named 'nope'"),
+        ("team-x:raw", NotFound, "in namespace 'team-x'"),
+        ("raw@4", NotFound, "has no version '4'"),
+        ("raw@prod", NotFound, "has no version 'prod'"),
+        ("raw@sha256:00000000", NotFound, "has no version 'sha256:00000000'"),
+        ("raw@0", InvalidInput, "version numbers start at 1"),
+        ("raw@", InvalidInput, "nothing after '@'"),
+        ("raw@sha256:abc", InvalidInput, "8 to 64 lowercase hex"),
+        ("", InvalidInput, "empty"),
+    ],
+)
+def test_unknown_and_bad_refs(
+    trail: datatrail.Trail, workdir: Path, ref: str, error: type[DatatrailError], message: str
+) -> None:
+    trail.add(write(workdir / "raw.csv", "x"), name="raw")
+    with pytest.raises(error) as info:
+        trail.get(ref)
+    assert type(info.value) is error
+    assert message in str(info.value)
+
+
+def test_empty_dataset_name_reference(trail: datatrail.Trail) -> None:
+    with pytest.raises(NotFound, match="no dataset"):
+        trail.versions("nothing")
+    with pytest.raises(InvalidInput, match="drop the '@"):
+        trail.versions("nothing@1")
+
+
+# ---------------------------------------------------------------- listings
+
+
+def test_versions_listing(trail: datatrail.Trail, workdir: Path) -> None:
+    p = workdir / "raw.csv"
+    for i in range(4):
+        write(p, str(i))
+        trail.add(p, name="raw", message=f"m{i}")
+    trail.tag("raw@3", "prod")
+    vs = trail.versions("raw")
+    assert [v.number for v in vs] == [1, 2, 3, 4]
+    assert [v.message for v in vs] == ["m0", "m1", "m2", "m3"]
+    assert [v.aliases for v in vs] == [(), (), ("prod",), ()]
+    assert [v.created_at for v in vs] == sorted(v.created_at for v in vs)
+    d = vs[0].to_dict()
+    assert {"namespace", "name", "version", "digest", "size", "created_at", "created_by"} <= set(d)
+    assert d["digest"] == f"sha256:{sha(b'0')}"
+
+
+def test_datasets_listing(trail: datatrail.Trail, workdir: Path) -> None:
+    assert trail.datasets() == []
+    p = write(workdir / "f.csv", "1")
+    trail.add(p, name="zeta")
+    trail.add(p, name="alpha")
+    write(p, "2")
+    trail.add(p, name="alpha")
+    trail.add(p, name="mid", namespace="team-x")
+    listed = [(d.namespace, d.name, d.version_count, d.latest) for d in trail.datasets()]
+    assert listed == [("default", "alpha", 2, 2), ("default", "zeta", 1, 1), ("team-x", "mid", 1, 1)]
+    assert [d.name for d in trail.datasets("team-x")] == ["mid"]
+    assert trail.datasets("nobody") == []
+
+
+# ---------------------------------------------------------------- runs
+
+
+def test_run_records_params_metrics_inputs_outputs(trail: datatrail.Trail, workdir: Path) -> None:
+    raw = trail.add(write(workdir / "raw.csv", "a\n1\n2\n"), name="raw")
+    ext = write(workdir / "ext.csv", "e\n")
+    with trail.run("clean", params={"dropna": True, "cols": ["a"]}, job_type="transform") as run:
+        run.input(raw)
+        run.input(ext)  # a path: hashed and added
+        out = run.output(write(workdir / "clean.csv", "a\n1\n"), name="clean")
+        model = run.output(write(workdir / "m.bin", b"\x00\x01"), name="model", kind="model")
+        run.log_metric("rows", 333)
+        run.log_metric("loss", 0.5)
+        run.log_metric("loss", 0.25)
+        run.log_param("seed", 7)
+    r = trail.get_run(run.id)
+    assert r.id == run.id and r.job == "clean" and r.namespace == "default"
+    assert r.state is RunState.COMPLETE and r.error is None
+    assert r.params == {"dropna": True, "cols": ["a"], "seed": 7}
+    assert r.metrics == {"loss": 0.25, "rows": 333}
+    assert [v.ref for v in r.inputs] == ["ext.csv@1", "raw@1"]
+    assert [v.ref for v in r.outputs] == ["clean@1", "model@1"]
+    assert r.user == trail.user and r.host == trail.host
+    assert r.cwd == str(workdir) and r.command
+    assert r.started_at is not None and r.ended_at is not None and r.started_at <= r.ended_at
+    assert r.parent_run_id is None
+    assert out.run_id == run.id and trail.get("clean").run_id == run.id
+    assert model.kind == "model"
+    assert [d.kind for d in trail.datasets() if d.name == "model"] == ["model"]
+    assert trail.get("raw@1").run_id is None
+    assert trail.get_run(run.id[:8]) == r
+    assert trail.get_run(f"run:{run.id.upper()}") == r
+    assert [x.id for x in trail.runs(job="clean")] == [run.id]
+    assert trail.runs(job="other") == []
+
+
+def test_run_fail_records_error_and_propagates(trail: datatrail.Trail) -> None:
+    with pytest.raises(ValueError, match="boom"), trail.run("bad", params={"x": 1}) as run:
+        run.log_metric("progress", 0.5)
+        raise ValueError("boom")
+    r = trail.get_run(run.id)
+    assert r.state is RunState.FAIL
+    assert r.error == "ValueError: boom"
+    assert r.metrics == {"progress": 0.5}
+    assert r.ended_at is not None
+
+
+def test_run_abort_on_keyboard_interrupt(trail: datatrail.Trail) -> None:
+    with pytest.raises(KeyboardInterrupt), trail.run("long") as run:
+        raise KeyboardInterrupt
+    r = trail.get_run(run.id)
+    assert r.state is RunState.ABORT
+    assert r.error is not None and "KeyboardInterrupt" in r.error
+
+
+def test_nested_runs_get_parent(trail: datatrail.Trail) -> None:
+    with trail.run("pipeline", workflow="nightly") as outer:
+        with trail.run("step-1") as inner:
+            with trail.run("step-1a") as innermost:
+                pass
+        with trail.run("step-2") as second:
+            pass
+    with trail.run("after") as after:
+        pass
+    assert trail.get_run(outer.id).parent_run_id is None
+    assert trail.get_run(inner.id).parent_run_id == outer.id
+    assert trail.get_run(innermost.id).parent_run_id == inner.id
+    assert trail.get_run(second.id).parent_run_id == outer.id
+    assert trail.get_run(after.id).parent_run_id is None
+    assert trail.get_run(inner.id).workflow == "nightly"
+    # Newest first.
+    assert [r.id for r in trail.runs()] == [after.id, second.id, innermost.id, inner.id, outer.id]
+    assert [r.id for r in trail.runs(limit=2)] == [after.id, second.id]
+
+
+def test_run_outside_with_block_is_refused(trail: datatrail.Trail, workdir: Path) -> None:
+    run = trail.run("j")
+    with pytest.raises(InvalidInput, match="not open"):
+        run.input(write(workdir / "a.csv", "a"))
+    with run:
+        with pytest.raises(InvalidInput, match="must be a number"):
+            run.log_metric("x", "high")  # type: ignore[arg-type]
+    with pytest.raises(InvalidInput, match="already started"), run:
+        pass
+
+
+def test_ambiguous_and_unknown_run_ids(trail: datatrail.Trail) -> None:
+    ids = ["abcd1234-0000-4000-8000-000000000001", "abcd5678-0000-4000-8000-000000000002"]
+    for rid in ids:
+        trail.store.ingest(build_run_event(RunState.START, rid, "default", "j"), "ann", "run.start")
+    with pytest.raises(InvalidInput, match="ambiguous"):
+        trail.get_run("abcd")
+    assert trail.get_run("abcd5").id == ids[1]
+    with pytest.raises(NotFound, match="no run with id"):
+        trail.get_run(str(uuid.uuid4()))
+    with pytest.raises(InvalidInput, match="is a UUID"):
+        trail.get_run("not-a-run!")
+
+
+# ---------------------------------------------------------------- lineage
+
+
+@pytest.fixture
+def pipeline(trail: datatrail.Trail, workdir: Path) -> dict[str, str]:
+    """raw, ext -> clean -> featurize -> train -> (model, report) -> evaluate -> metrics."""
+    raw = trail.add(write(workdir / "raw.csv", "r"), name="raw")
+    ext = trail.add(write(workdir / "ext.csv", "e"), name="ext")
+    with trail.run("clean") as r1:
+        r1.input(raw)
+        clean = r1.output(write(workdir / "clean.csv", "c"), name="clean")
+    with trail.run("featurize") as r2:
+        r2.input(clean)
+        r2.input(ext)
+        features = r2.output(write(workdir / "features.csv", "f"), name="features")
+    with trail.run("train") as r3:
+        r3.input(features)
+        r3.output(write(workdir / "model.bin", "m"), name="model", kind="model")
+        r3.output(write(workdir / "report.txt", "rep"), name="report")
+    with trail.run("evaluate") as r4:
+        r4.input("model@latest")
+        r4.output(write(workdir / "metrics.json", "{}"), name="metrics")
+    return {
+        "raw": "version:default:raw@1",
+        "ext": "version:default:ext@1",
+        "clean": "version:default:clean@1",
+        "features": "version:default:features@1",
+        "model": "version:default:model@1",
+        "report": "version:default:report@1",
+        "metrics": "version:default:metrics@1",
+        "r1": f"run:{r1.id}",
+        "r2": f"run:{r2.id}",
+        "r3": f"run:{r3.id}",
+        "r4": f"run:{r4.id}",
+    }
+
+
+def _graph(trail: datatrail.Trail, ref: str, direction: Any, depth: int, n: dict[str, str]) -> Any:
+    g = trail.lineage(ref, direction=direction, depth=depth)
+    names = {v: k for k, v in n.items()}
+    nodes = {names[i]: node.depth for i, node in g.nodes.items()}
+    edges = {(names[s], names[t]) for s, t in g.edges}
+    assert len(edges) == len(g.edges)
+    return nodes, edges
+
+
+UP_MODEL = [
+    ({"model": 0}, set()),
+    ({"model": 0, "r3": 1, "features": 1}, {("features", "r3"), ("r3", "model")}),
+    (
+        {"model": 0, "r3": 1, "features": 1, "r2": 2, "clean": 2, "ext": 2},
+        {("features", "r3"), ("r3", "model"), ("clean", "r2"), ("ext", "r2"), ("r2", "features")},
+    ),
+    (
+        {"model": 0, "r3": 1, "features": 1, "r2": 2, "clean": 2, "ext": 2, "r1": 3, "raw": 3},
+        {
+            ("features", "r3"),
+            ("r3", "model"),
+            ("clean", "r2"),
+            ("ext", "r2"),
+            ("r2", "features"),
+            ("raw", "r1"),
+            ("r1", "clean"),
+        },
+    ),
+]
+
+
+@pytest.mark.parametrize("depth", [0, 1, 2, 3, 4, 50])
+def test_lineage_upstream(trail: datatrail.Trail, pipeline: dict[str, str], depth: int) -> None:
+    nodes, edges = _graph(trail, "model", "upstream", depth, pipeline)
+    assert (nodes, edges) == UP_MODEL[min(depth, 3)]
+
+
+def test_lineage_downstream(trail: datatrail.Trail, pipeline: dict[str, str]) -> None:
+    n1 = {"clean": 0, "r2": 1, "features": 1}
+    e1 = {("clean", "r2"), ("r2", "features")}
+    n2 = {**n1, "r3": 2, "model": 2, "report": 2}
+    e2 = e1 | {("features", "r3"), ("r3", "model"), ("r3", "report")}
+    n3 = {**n2, "r4": 3, "metrics": 3}
+    e3 = e2 | {("model", "r4"), ("r4", "metrics")}
+    assert _graph(trail, "clean", "downstream", 0, pipeline) == ({"clean": 0}, set())
+    assert _graph(trail, "clean", "downstream", 1, pipeline) == (n1, e1)
+    assert _graph(trail, "clean", "downstream", 2, pipeline) == (n2, e2)
+    assert _graph(trail, "clean", "downstream", 3, pipeline) == (n3, e3)
+    assert _graph(trail, "clean", "downstream", 10, pipeline) == (n3, e3)
+    assert _graph(trail, "metrics", "downstream", 5, pipeline) == ({"metrics": 0}, set())
+    assert _graph(trail, "raw", "upstream", 5, pipeline) == ({"raw": 0}, set())
+
+
+def test_lineage_both(trail: datatrail.Trail, pipeline: dict[str, str]) -> None:
+    nodes, edges = _graph(trail, "features", "both", 1, pipeline)
+    assert nodes == {"features": 0, "r2": 1, "clean": 1, "ext": 1, "r3": 1, "model": 1, "report": 1}
+    assert edges == {
+        ("clean", "r2"),
+        ("ext", "r2"),
+        ("r2", "features"),
+        ("features", "r3"),
+        ("r3", "model"),
+        ("r3", "report"),
+    }
+    nodes, edges = _graph(trail, "features", "both", 9, pipeline)
+    assert set(nodes) == set(pipeline)
+    assert nodes["raw"] == 2 and nodes["metrics"] == 2
+    assert edges == {
+        ("raw", "r1"),
+        ("r1", "clean"),
+        ("clean", "r2"),
+        ("ext", "r2"),
+        ("r2", "features"),
+        ("features", "r3"),
+        ("r3", "model"),
+        ("r3", "report"),
+        ("model", "r4"),
+        ("r4", "metrics"),
+    }
+
+
+def test_lineage_graph_data(trail: datatrail.Trail, pipeline: dict[str, str]) -> None:
+    g = trail.lineage("model@1", direction="upstream", depth=1)
+    assert g.root == pipeline["model"]
+    run = g.nodes[pipeline["r3"]]
+    assert run.type == "run" and run.data["job"] == "train" and run.data["state"] == "COMPLETE"
+    model = g.nodes[pipeline["model"]]
+    assert model.type == "version" and model.data["kind"] == "model" and model.data["version"] == 1
+    assert model.data["digest"] == f"sha256:{sha(b'm')}"
+    js = g.to_json()
+    assert {n["id"] for n in js["nodes"]} == set(g.nodes)
+    assert {(e["source"], e["target"]) for e in js["edges"]} == set(g.edges)
+
+
+@pytest.mark.parametrize(("direction", "depth"), [("sideways", 1), ("upstream", -1), ("upstream", 1001)])
+def test_lineage_bad_options(trail: datatrail.Trail, workdir: Path, direction: Any, depth: int) -> None:
+    trail.add(write(workdir / "a.csv", "a"), name="a")
+    with pytest.raises(InvalidInput):
+        trail.lineage("a", direction=direction, depth=depth)
+
+
+# ---------------------------------------------------------------- audit and integrity
+
+
+def test_every_write_appends_one_audit_entry(trail: datatrail.Trail, workdir: Path) -> None:
+    log: list[tuple[str, int]] = []
+
+    def step(label: str) -> None:
+        log.append((label, audit_count(trail)))
+
+    step("start")
+    p = write(workdir / "raw.csv", "1")
+    v = trail.add(p, name="raw")
+    step("add")
+    trail.add(p, name="raw")
+    step("unchanged add")
+    trail.tag("raw@1", "prod")
+    step("tag")
+    with trail.run("clean") as run:
+        step("run start")
+        run.input(v)
+        step("input")
+        run.output(write(workdir / "out.csv", "o"), name="out")
+        step("output")
+    step("complete")
+    deltas = [(label, n - prev) for (label, n), (_, prev) in zip(log[1:], log, strict=False)]
+    assert deltas == [
+        ("add", 1),
+        ("unchanged add", 0),
+        ("tag", 1),
+        ("run start", 1),
+        ("input", 1),
+        ("output", 1),
+        ("complete", 1),
+    ]
+    entries = trail.store.audit_log(100)
+    assert [e.seq for e in entries] == [6, 5, 4, 3, 2, 1]
+    assert [e.action for e in reversed(entries)] == [
+        "dataset.add",
+        "version.tag",
+        "run.start",
+        "run.running",
+        "run.running",
+        "run.complete",
+    ]
+    assert all(e.actor == trail.user and e.outcome == "allowed" for e in entries)
+    assert entries[-1].target == "raw@1" and entries[-1].details["new"] == ["raw@1"]
+    assert entries[-1].prev_hash == "0" * 64
+    assert all(a.prev_hash == b.hash for a, b in itertools.pairwise(entries))
+    c = counts(trail)
+    assert c["audit"] == c["events"] == 6
+    assert trail.store.check_integrity() == []  # type: ignore[attr-defined]
+
+
+def test_check_integrity_finds_a_tampered_audit_entry(trail: datatrail.Trail, workdir: Path) -> None:
+    trail.add(write(workdir / "a.csv", "a"), name="a")
+    trail.add(write(workdir / "b.csv", "b"), name="b")
+    assert trail.store.check_integrity() == []  # type: ignore[attr-defined]
+    engine = trail.store.engine  # type: ignore[attr-defined]
+    with engine.begin() as conn:
+        conn.execute(tables.audit.update().where(tables.audit.c.seq == 1).values(actor="mallory"))
+    problems = trail.store.check_integrity()  # type: ignore[attr-defined]
+    assert problems == ["audit entry 1 does not match the hash chain"]
+
+
+def _bad_operations(trail: datatrail.Trail, workdir: Path) -> list[tuple[str, Any, type[Exception]]]:
+    good = workdir / "raw.csv"
+    outside = write(workdir.parent / "outside.txt", "secret")
+    linkdir = workdir / "linked"
+    linkdir.mkdir()
+    (linkdir / "leak").symlink_to(outside)
+    tabdir = workdir / "tabbed"
+    write(tabdir / "a\tb.csv", "x")
+    bad_event = build_dataset_event("default", "raw", VersionInfo(key="k"))
+    bad_event["eventTime"] = "not a time"
+    long_format = build_dataset_event("default", "raw", VersionInfo(key="k2", format="x" * 65))
+    return [
+        ("missing path", lambda: trail.add(workdir / "missing.csv"), NotFound),
+        ("missing path, named", lambda: trail.add(workdir / "missing", name="m"), NotFound),
+        ("name with @", lambda: trail.add(good, name="bad@name"), InvalidInput),
+        ("empty name", lambda: trail.add(good, name=""), InvalidInput),
+        ("bidi name", lambda: trail.add(good, name="evil\u202etxt"), InvalidInput),
+        ("NUL name", lambda: trail.add(good, name="a\x00b"), InvalidInput),
+        ("long name", lambda: trail.add(good, name="x" * 10_000), InvalidInput),
+        ("empty namespace", lambda: trail.add(good, name="n", namespace=""), InvalidInput),
+        ("tag latest", lambda: trail.add(good, name="n", tags=["latest"]), InvalidInput),
+        ("outside root", lambda: trail.add(outside), InvalidInput),
+        ("symlink out", lambda: trail.add(linkdir, name="l"), InvalidInput),
+        ("tab in file name", lambda: trail.add(tabdir, name="t"), InvalidInput),
+        ("tag unknown dataset", lambda: trail.tag("nope", "prod"), NotFound),
+        ("tag unknown version", lambda: trail.tag("raw@9", "prod"), NotFound),
+        ("tag bad ref", lambda: trail.tag("raw@0", "prod"), InvalidInput),
+        ("tag as latest", lambda: trail.tag("raw@1", "latest"), InvalidInput),
+        ("bad job name", lambda: trail.run("a/b"), InvalidInput),
+        ("unknown run", lambda: trail.get_run(str(uuid.uuid4())), NotFound),
+        ("lineage of unknown", lambda: trail.lineage("nope"), NotFound),
+        ("bad event", lambda: trail.store.ingest(bad_event, "ann", "x"), InvalidInput),
+        ("event not an object", lambda: trail.store.ingest([], "ann", "x"), InvalidInput),  # type: ignore[arg-type]
+        # Too long for the format column: refused up front by every store, not by PostgreSQL alone.
+        ("format too long", lambda: trail.store.ingest(long_format, "ann", "x"), InvalidInput),
+    ]
+
+
+def test_bad_input_leaves_the_store_unchanged(trail: datatrail.Trail, workdir: Path) -> None:
+    trail.add(write(workdir / "raw.csv", "1"), name="raw", tags=["prod"])
+    snapshot = counts(trail)
+    assert snapshot["versions"] == 1 and snapshot["audit"] == 1
+    for label, op, error in _bad_operations(trail, workdir):
+        with pytest.raises(error) as info:
+            op()
+        assert type(info.value) is error or isinstance(info.value, error), label
+        assert "\n" not in str(info.value), label
+        assert counts(trail) == snapshot, label
+    assert trail.get("raw@prod").number == 1
+    assert trail.store.check_integrity() == []  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("interrupt", [RuntimeError("disk full"), KeyboardInterrupt()])
+def test_ingest_is_one_transaction(
+    trail: datatrail.Trail, workdir: Path, monkeypatch: pytest.MonkeyPatch, interrupt: BaseException
+) -> None:
+    trail.add(write(workdir / "a.csv", "a"), name="a")
+    snapshot = counts(trail)
+
+    def fail(*args: Any, **kwargs: Any) -> None:
+        raise interrupt
+
+    # The audit entry is the last thing written: failing there must undo the rest.
+    monkeypatch.setattr(trail.store, "_append_audit", fail)
+    with pytest.raises(type(interrupt)):
+        trail.add(write(workdir / "dir" / "b.csv", "b"), name="b")
+    with pytest.raises(type(interrupt)):
+        trail.add(workdir / "a.csv", name="a", tags=["prod"])
+    assert counts(trail) == snapshot
+    monkeypatch.undo()
+    v = trail.add(workdir / "dir", name="b")
+    assert v.number == 1 and v.file_count == 1
+    assert trail.store.check_integrity() == []  # type: ignore[attr-defined]
+    assert counts(trail)["audit"] == snapshot["audit"] + 1
+
+
+# ---------------------------------------------------------------- schema versions
+
+
+def test_newer_store_is_refused(workdir: Path) -> None:
+    t = datatrail.init(workdir)
+    t.add(write(workdir / "a.csv", "a"), name="a")
+    uri = t.location.uri
+    t.close()
+    store = SqlStore(uri)
+    with store.engine.begin() as conn:
+        conn.execute(text("UPDATE alembic_version SET version_num = '9999_future'"))
+    store.close()
+    with pytest.raises(StoreVersionError, match="9999_future") as info:
+        SqlStore(uri)
+    message = str(info.value)
+    assert "newer than this datatrail" in message and "upgrade datatrail" in message
+    with pytest.raises(StoreVersionError):
+        datatrail.connect()
+    # Refusing touched nothing: the revision is still the newer one.
+    import sqlite3
+
+    path = uri.removeprefix("sqlite:///")
+    with sqlite3.connect(path) as db:
+        assert db.execute("SELECT version_num FROM alembic_version").fetchall() == [("9999_future",)]
+        assert db.execute("SELECT count(*) FROM versions").fetchone() == (1,)
