@@ -357,10 +357,6 @@ def test_read_commands_json_have_the_version_fields(pipeline: dict[str, Any]) ->
             assert FULL_DIGEST.fullmatch(node["data"]["digest"])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="store/sql/lineage.py: version nodes lack created_by and give created_at as str() of the DB value",
-)
 def test_lineage_json_version_nodes_have_created_by_and_iso_times(pipeline: dict[str, Any]) -> None:
     for node in ok_json("lineage", "model")["nodes"]:
         if node["type"] == "version":

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
 from sqlalchemy import Connection
@@ -49,7 +50,7 @@ _NEAR = (
 )
 _RUN_EDGES = "SELECT io.run_pk, io.direction, io.version_id FROM {ids} JOIN run_io io ON io.run_pk = f.value"
 _VERSIONS = (
-    "SELECT v.id, v.number, v.digest, v.size, v.created_at, d.name, d.kind, n.name"
+    "SELECT v.id, v.number, v.digest, v.size, v.created_at, v.created_by, d.name, d.kind, n.name"
     " FROM {ids} JOIN versions v ON v.id = f.value JOIN datasets d ON d.id = v.dataset_id"
     " JOIN namespaces n ON n.id = d.namespace_id"
 )
@@ -160,7 +161,7 @@ def _load(reader: _Reader, found: _Found) -> LineageResult:
     versions, runs, edges = found
     nodes: dict[str, LineageNode] = {}
     version_ids: dict[int, str] = {}
-    for vid, number, digest, size, created_at, name, kind, ns in reader.rows(_VERSIONS, sorted(versions)):
+    for vid, number, digest, size, created_at, created_by, name, kind, ns in reader.rows(_VERSIONS, sorted(versions)):
         nid = f"version:{ns}:{name}@{number}"
         version_ids[vid] = nid
         nodes[nid] = LineageNode(
@@ -174,7 +175,8 @@ def _load(reader: _Reader, found: _Found) -> LineageResult:
                 "kind": kind,
                 "digest": digest,
                 "size": size,
-                "created_at": str(created_at),
+                "created_at": _iso(created_at),
+                "created_by": created_by,
             },
         )
     run_ids: dict[int, str] = {}
@@ -190,8 +192,8 @@ def _load(reader: _Reader, found: _Found) -> LineageResult:
                 "namespace": ns,
                 "job": job,
                 "state": state,
-                "started_at": str(started),
-                "ended_at": str(ended) if ended else None,
+                "started_at": _iso(started),
+                "ended_at": _iso(ended),
             },
         )
     # Edges follow the data: input version -> run -> output version.
@@ -201,3 +203,11 @@ def _load(reader: _Reader, found: _Found) -> LineageResult:
         if v in version_ids and r in run_ids
     )
     return LineageResult(nodes, tuple(pairs))
+
+
+def _iso(value: Any) -> str | None:
+    """ISO 8601 in UTC, whether the driver gave a datetime (psycopg) or SQLite's stored text."""
+    if value is None:
+        return None
+    when = datetime.fromisoformat(value) if isinstance(value, str) else value
+    return (when.astimezone(UTC) if when.tzinfo else when.replace(tzinfo=UTC)).isoformat()
