@@ -8,6 +8,10 @@ from datatrail.store.base import Store
 
 def open_store(uri: str, *, create: bool = False) -> Store:
     """Open the store a URI names: ``sqlite:///path`` or ``postgresql://…``."""
+    if uri.startswith("sqlite:") and not create:
+        from datatrail.store.sql.quick import EmbeddedStore, sqlite_file
+
+        return EmbeddedStore(uri, sqlite_file(uri))
     if uri.startswith(("sqlite:", "postgresql:", "postgres:", "postgresql+psycopg:")):
         from datatrail.store.sql.store import SqlStore
 

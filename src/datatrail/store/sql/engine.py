@@ -16,10 +16,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError
 
 from datatrail.errors import InvalidInput, NotFound, StoreNotFound, StoreVersionError
+from datatrail.store.sql.revisions import HEAD, REVISIONS
 
-# Every revision this datatrail knows, oldest first; the last one is the head.
-REVISIONS = ("0001",)
-HEAD = REVISIONS[-1]
 BUSY_TIMEOUT_S = 60.0
 WRITE_OPTION = "datatrail_write"
 

@@ -20,6 +20,7 @@ from datatrail.store.base import AuditEntry, Direction, IngestResult, LineageRes
 from datatrail.store.sql import tables as t
 from datatrail.store.sql.engine import WRITE_OPTION, ensure_schema, make_engine
 from datatrail.store.sql.lineage import traverse
+from datatrail.store.sql.rows import version_from_row
 
 _RANK = {RunState.START: 0, RunState.RUNNING: 1}
 GENESIS = "0" * 64
@@ -428,29 +429,7 @@ class SqlStore:
                 select(t.aliases.c.version_id, t.aliases.c.alias).where(t.aliases.c.version_id.in_(ids[i : i + 500]))
             ):
                 names.setdefault(a.version_id, []).append(a.alias)
-        return [
-            Version(
-                namespace=r.namespace,
-                name=r.dataset,
-                number=r.number,
-                digest=Digest.parse(r.digest) if r.digest else None,
-                size=r.size,
-                uri=r.uri,
-                format=r.format,
-                created_at=_utc(r.created_at) or datetime.now(UTC),
-                created_by=r.created_by,
-                host=r.host,
-                message=r.message,
-                kind=r.kind,
-                file_count=r.file_count,
-                run_id=r.run_id,
-                aliases=tuple(sorted(names.get(r.id, []))),
-                properties=r.properties or {},
-                id=r.id,
-                key=r.version_key,
-            )
-            for r in rows
-        ]
+        return [version_from_row(r, names.get(r.id, [])) for r in rows]
 
     def _version_by_id(self, vid: int | None, conn: Connection | None = None) -> Version:
         if conn is None:

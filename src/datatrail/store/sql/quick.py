@@ -1,0 +1,101 @@
+"""The embedded store's fast path: SQLite without SQLAlchemy for the CLI's hottest questions.
+
+Importing SQLAlchemy costs about 160 ms, more than everything else a re-add of
+an unchanged 20,000-file tree does. :class:`EmbeddedStore` answers "is this
+content already a version of that dataset?" with the standard library's
+sqlite3 and opens the full :class:`SqlStore` only when something else is asked.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections import namedtuple
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from datatrail.errors import StoreNotFound
+from datatrail.model import Version
+from datatrail.store.sql.revisions import HEAD
+from datatrail.store.sql.rows import VERSION_COLUMNS, version_from_row
+
+_Row = namedtuple("_Row", VERSION_COLUMNS)  # type: ignore[misc]
+
+_FIND = (
+    "SELECT v.id, v.number, v.version_key, v.digest, v.size, v.uri, v.format, v.file_count, v.created_at,"
+    " v.created_by, v.host, v.message, v.properties, d.name, d.kind, n.name, r.run_id"
+    " FROM versions v JOIN datasets d ON d.id = v.dataset_id JOIN namespaces n ON n.id = d.namespace_id"
+    " LEFT JOIN runs r ON r.pk = v.run_pk WHERE n.name = ? AND d.name = ? AND v.version_key = ?"
+)
+
+
+class EmbeddedStore:
+    """A SQLite store that defers SQLAlchemy until it is needed; otherwise a :class:`SqlStore`."""
+
+    def __init__(self, uri: str, path: Path) -> None:
+        self.uri = uri
+        self._path = path
+        self._real: Any = None
+        self._db: sqlite3.Connection | None = None
+        if not path.is_file():
+            msg = f"no datatrail store at {str(path)!r}; run `datatrail init` to create one"
+            raise StoreNotFound(msg)
+        try:
+            db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=60)
+            revision = db.execute("SELECT version_num FROM alembic_version").fetchone()
+        except sqlite3.Error:
+            revision = None  # not a store yet, or not SQLite at all: SqlStore says which
+        else:
+            self._db = db
+        if revision is None or revision[0] != HEAD:
+            self._open()  # migrates, or refuses a newer store with a clear message
+
+    def _open(self) -> Any:
+        if self._real is None:
+            from datatrail.store.sql.store import SqlStore
+
+            self._real = SqlStore(self.uri)
+            if self._db is not None:
+                self._db.close()
+                self._db = None
+        return self._real
+
+    def find_version(self, namespace: str, name: str, version_key: str) -> Version | None:
+        if self._db is None:
+            return self._open().find_version(namespace, name, version_key)  # type: ignore[no-any-return]
+        rows = [_Row(*r) for r in self._db.execute(_FIND, (namespace, name, version_key))]
+        return self._versions(rows)[0] if rows else None
+
+    def _versions(self, rows: Sequence[Any]) -> list[Version]:
+        assert self._db is not None
+        aliases: dict[int, list[str]] = {}
+        marks = ",".join("?" * len(rows))
+        for vid, alias in self._db.execute(
+            f"SELECT version_id, alias FROM aliases WHERE version_id IN ({marks})", [r.id for r in rows]
+        ):
+            aliases.setdefault(vid, []).append(alias)
+        return [version_from_row(r, aliases.get(r.id, [])) for r in rows]
+
+    def close(self) -> None:
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+        if self._real is not None:
+            self._real.close()
+
+    def __getattr__(self, attr: str) -> Any:
+        # Everything but the fast path goes to the full store, opened on first use.
+        if attr.startswith("__"):
+            raise AttributeError(attr)
+        return getattr(self._open(), attr)
+
+
+def sqlite_file(uri: str) -> Path:
+    """The file of a ``sqlite:///path`` URI (``sqlite:////abs/path`` for an absolute one)."""
+    from datatrail.errors import InvalidInput
+
+    rest = uri.removeprefix("sqlite:///").split("?", 1)[0] if uri.startswith("sqlite:///") else ""
+    if not rest or rest == ":memory:":
+        msg = f"invalid store URI {uri!r}: an embedded store needs a file, as in sqlite:///path/to/trail.db"
+        raise InvalidInput(msg)
+    return Path(rest)

@@ -1,0 +1,7 @@
+"""The schema revisions this datatrail knows (kept free of SQLAlchemy imports)."""
+
+from __future__ import annotations
+
+# Every Alembic revision in migrations/versions, oldest first; the last is the head.
+REVISIONS = ("0001",)
+HEAD = REVISIONS[-1]
