@@ -6,14 +6,57 @@
 >>> with trail.run("clean", params={"dropna": True}) as run:  # doctest: +SKIP
 ...     run.input(v)
 ...     run.output("data/clean.csv", name="clean/penguins")
+
+The names below are imported on first use (PEP 562), so that ``datatrail add``
+can start hashing before the rest of the package has loaded.
 """
 
 from __future__ import annotations
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from datatrail._version import __version__
-from datatrail.errors import Conflict, DatatrailError, Forbidden, IntegrityError, InvalidInput, NotFound
-from datatrail.model import Dataset, Digest, FileEntry, Ref, Run, RunState, Version
-from datatrail.service import AddResult, Trail, connect, init
+
+if TYPE_CHECKING:
+    from datatrail.errors import Conflict, DatatrailError, Forbidden, IntegrityError, InvalidInput, NotFound
+    from datatrail.model import Dataset, Digest, FileEntry, Ref, Run, RunState, Version
+    from datatrail.service import AddResult, Trail, connect, init
+
+_WHERE = {
+    "Conflict": "errors",
+    "DatatrailError": "errors",
+    "Forbidden": "errors",
+    "IntegrityError": "errors",
+    "InvalidInput": "errors",
+    "NotFound": "errors",
+    "Dataset": "model",
+    "Digest": "model",
+    "FileEntry": "model",
+    "Ref": "model",
+    "Run": "model",
+    "RunState": "model",
+    "Version": "model",
+    "AddResult": "service",
+    "Trail": "service",
+    "connect": "service",
+    "init": "service",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _WHERE.get(name)
+    if module is None:
+        msg = f"module 'datatrail' has no attribute {name!r}"
+        raise AttributeError(msg)
+    value = getattr(importlib.import_module(f"datatrail.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_WHERE])
+
 
 __all__ = [
     "AddResult",

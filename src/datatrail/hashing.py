@@ -64,11 +64,43 @@ def stat_key(st: os.stat_result) -> StatKey:
     return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
 
 
-def _hash_open_file(path: str) -> tuple[str, int, os.stat_result]:
+def is_racy(key: StatKey, now: float | None = None) -> bool:
+    """True when the file changed too recently for its stat to vouch for its content."""
+    return (now if now is not None else time.time()) - key[3] / 1e9 <= RACY_SECONDS
+
+
+class LayeredCache:
+    """Digests from ``first`` (e.g. a file hashed ahead of time), then from ``then``.
+
+    What ``first`` knows is written through to ``then``, so the next run finds it.
+    """
+
+    def __init__(self, first: StatCache, then: StatCache | None) -> None:
+        self.first = first
+        self.then = then
+
+    def lookup(self, keys: Sequence[StatKey]) -> dict[StatKey, str]:
+        found = self.first.lookup(keys)
+        if self.then is None:
+            return found
+        fresh = [(k, d) for k, d in found.items() if not is_racy(k)]
+        if fresh:
+            self.then.store(fresh)
+        rest = [k for k in keys if k not in found]
+        if rest:
+            found.update(self.then.lookup(rest))
+        return found
+
+    def store(self, items: Sequence[tuple[StatKey, str]]) -> None:
+        if self.then is not None:
+            self.then.store(items)
+
+
+def _hash_open_file(path: str, chunk: int = CHUNK) -> tuple[str, int, os.stat_result]:
     """(hex digest, bytes read, the file's stat once read), streaming."""
     h = hashlib.sha256()
     size = 0
-    buf = bytearray(CHUNK)
+    buf = bytearray(chunk)
     view = memoryview(buf)
     with open(path, "rb", buffering=0) as f:
         while n := f.readinto(buf):
@@ -157,6 +189,11 @@ def _list_tree(root: Path) -> list[tuple[str, str, os.stat_result]]:
                 if "\t" in entry.name or "\n" in entry.name or "\r" in entry.name:
                     msg = f"cannot add {entry.path!r}: file names with tabs or line breaks are not supported; rename it"
                     raise InvalidInput(msg)
+                try:
+                    entry.name.encode()
+                except UnicodeEncodeError:
+                    msg = f"cannot add {entry.path!r}: the file name is not valid UTF-8; rename it"
+                    raise InvalidInput(msg) from None
                 if entry.is_dir(follow_symlinks=False):
                     if entry.name not in IGNORED_DIRS or reldir:
                         stack.append((entry.path, rel + "/"))
@@ -238,8 +275,12 @@ def _hash_files(
     if len(batches) <= 1 or n_workers == 1:
         finished = [work(b) for b in batches]
     else:
-        with ThreadPoolExecutor(max_workers=n_workers, thread_name_prefix="datatrail-hash") as pool:
+        pool = ThreadPoolExecutor(max_workers=n_workers, thread_name_prefix="datatrail-hash")
+        try:
             finished = list(pool.map(work, batches))
+        finally:
+            # On Ctrl-C or an error, drop the queued batches instead of hashing them all first.
+            pool.shutdown(wait=True, cancel_futures=True)
 
     fresh: list[tuple[StatKey, str]] = []
     now = time.time()
@@ -249,12 +290,7 @@ def _hash_files(
             st = files[i][1]
             # Only vouch for content whose stat (taken on the open file, once
             # read) did not move since the listing.
-            if (
-                cache is not None
-                and size == st.st_size
-                and now - st.st_mtime_ns / 1e9 > RACY_SECONDS
-                and stat_key(after) == keys[i]
-            ):
+            if cache is not None and size == st.st_size and not is_racy(keys[i], now) and stat_key(after) == keys[i]:
                 fresh.append((keys[i], hexd))
     if cache is not None and fresh:
         cache.store(fresh)

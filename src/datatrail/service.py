@@ -18,7 +18,7 @@ from datatrail.config import Location, init_config, locate
 from datatrail.errors import InvalidInput
 from datatrail.events import VersionInfo, build_alias_event, build_dataset_event
 from datatrail.formats import detect_directory_format, detect_format
-from datatrail.hashing import HashResult, ProgressFn, StatCache, hash_path
+from datatrail.hashing import HashResult, LayeredCache, ProgressFn, StatCache, hash_path
 from datatrail.lineage import Graph
 from datatrail.model import DEFAULT_NAMESPACE, Dataset, FileEntry, Ref, Run, Version, validate_name, validate_namespace
 from datatrail.store import Store, open_store
@@ -103,9 +103,18 @@ class Trail:
         return rel.as_posix()
 
     def hash(
-        self, path: str | os.PathLike[str], *, use_cache: bool = True, progress: ProgressFn | None = None
+        self,
+        path: str | os.PathLike[str],
+        *,
+        use_cache: bool = True,
+        progress: ProgressFn | None = None,
+        hint: StatCache | None = None,
     ) -> HashResult:
-        return hash_path(path, cache=self.stat_cache() if use_cache else None, progress=progress)
+        """Hash ``path``; ``hint`` knows digests computed ahead of time (see ``cli/prefetch.py``)."""
+        cache = self.stat_cache() if use_cache else None
+        if hint is not None:
+            cache = LayeredCache(hint, cache)
+        return hash_path(path, cache=cache, progress=progress)
 
     def version_info(
         self, path: Path, hashed: HashResult, *, message: str | None = None, kind: str = "dataset"
@@ -138,8 +147,13 @@ class Trail:
         kind: str = "dataset",
         use_cache: bool = True,
         progress: ProgressFn | None = None,
+        hint: StatCache | None = None,
     ) -> AddResult:
-        """Hash ``path`` and record it as a version; unchanged content creates nothing."""
+        """Hash ``path`` and record it as a version; unchanged content creates nothing.
+
+        ``hint`` supplies digests hashed ahead of time in another thread; meanwhile
+        the store gets ready for the write, so the two overlap.
+        """
         p = Path(path)
         namespace = validate_namespace(namespace)
         name = validate_name(name) if name is not None else validate_name(self.default_name(p))
@@ -147,7 +161,9 @@ class Trail:
         if "latest" in aliases:
             msg = "'latest' always names the newest version; choose another alias"
             raise InvalidInput(msg)
-        hashed = self.hash(p, use_cache=use_cache, progress=progress)
+        if hint is not None:
+            self.store.prepare()
+        hashed = self.hash(p, use_cache=use_cache, progress=progress, hint=hint)
         existing = self.store.find_version(namespace, name, str(hashed.digest))
         if existing is not None and all(a in existing.aliases for a in aliases):
             return AddResult(existing, False)

@@ -59,8 +59,10 @@ def add(
 
     Example: datatrail add data/raw.csv --name raw/penguins --tag candidate
     """
+    from datatrail.cli import prefetch
     from datatrail.cli.app import get_trail
 
+    ahead = prefetch.take(path)  # started by datatrail.cli.main for a big file
     trail = get_trail(ctx)
     with progress(f"hashing {path}") as advance:
         result = trail.register(
@@ -71,6 +73,7 @@ def add(
             tags=tag or (),
             use_cache=not no_cache,
             progress=advance,
+            hint=ahead,
         )
     v = result.version
     if json_out:

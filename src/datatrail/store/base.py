@@ -74,6 +74,10 @@ class Store(Protocol):
         """Store the event, update derived state and append the audit entry, atomically."""
         ...
 
+    def prepare(self) -> None:
+        """Load what writes need (drivers, schema check) now, e.g. while a big file hashes."""
+        ...
+
     def list_datasets(self, namespace: str | None = None) -> list[Dataset]: ...
 
     def resolve(self, ref: Ref) -> Version:

@@ -46,7 +46,7 @@ class SqliteStatCache:
             found: dict[StatKey, str] = {}
             by_dev: dict[int, set[int]] = {}
             for dev, ino, _, _ in wanted:
-                by_dev.setdefault(dev, set()).add(ino)
+                by_dev.setdefault(_s64(dev), set()).add(_s64(ino))
             for dev, ino_set in by_dev.items():
                 # With the device given, the primary key (dev, ino) finds each row;
                 # on inode alone SQLite scans the whole table once per chunk.
@@ -59,11 +59,11 @@ class SqliteStatCache:
                         (dev, *chunk),
                     ).fetchall()
                     for ino, size, mtime_ns, digest in rows:
-                        key = (dev, ino, size, mtime_ns)
+                        key = (_u64(dev), _u64(ino), size, mtime_ns)
                         if key in wanted:
                             found[key] = digest
             return found
-        except sqlite3.Error:
+        except (sqlite3.Error, OverflowError):
             return {}
 
     def store(self, items: Sequence[tuple[StatKey, str]]) -> None:
@@ -72,10 +72,10 @@ class SqliteStatCache:
             db.execute("BEGIN IMMEDIATE")
             db.executemany(
                 "INSERT OR REPLACE INTO stat (dev, ino, size, mtime_ns, sha256) VALUES (?, ?, ?, ?, ?)",
-                [(*k, d) for k, d in items],
+                [(_s64(k[0]), _s64(k[1]), k[2], k[3], d) for k, d in items],
             )
             db.execute("COMMIT")
-        except sqlite3.Error:
+        except (sqlite3.Error, OverflowError):
             if self._db is not None and self._db.in_transaction:
                 self._db.execute("ROLLBACK")
 
@@ -83,3 +83,13 @@ class SqliteStatCache:
         if self._db is not None:
             self._db.close()
             self._db = None
+
+
+# SQLite integers are signed 64-bit; some file systems hand out device and inode
+# numbers of 2**63 and more. Store them in two's complement.
+def _s64(value: int) -> int:
+    return value - (1 << 64) if value >= 1 << 63 else value
+
+
+def _u64(value: int) -> int:
+    return value + (1 << 64) if value < 0 else value

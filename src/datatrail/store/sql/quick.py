@@ -60,6 +60,9 @@ class EmbeddedStore:
                 self._db = None
         return self._real
 
+    def prepare(self) -> None:
+        self._open()
+
     def find_version(self, namespace: str, name: str, version_key: str) -> Version | None:
         if self._db is None:
             return self._open().find_version(namespace, name, version_key)  # type: ignore[no-any-return]

@@ -65,6 +65,9 @@ class SqlStore:
     def close(self) -> None:
         self.engine.dispose()
 
+    def prepare(self) -> None:
+        return None  # opened in __init__
+
     # ------------------------------------------------------------ transactions
 
     @contextmanager
