@@ -1,13 +1,17 @@
-"""Facts about who runs what, where: user, host, command line, git state."""
+"""Facts about who runs what, where: user, host, command line, git state, environment, workflow."""
 
 from __future__ import annotations
 
+import functools
 import getpass
 import os
+import platform
 import shlex
 import socket
 import subprocess
 import sys
+import uuid
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -31,8 +35,134 @@ def hostname() -> str:
     return socket.gethostname()
 
 
-def command_line() -> str:
-    return shlex.join([os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else "python", *sys.argv[1:]])
+def command_line(argv: list[str] | None = None, orig_argv: list[str] | None = None) -> str:
+    """The command line as a user would retype it: ``python job.py --x``, ``python -m pkg``, ``datatrail run …``.
+
+    A console script (``datatrail``, ``dvc``…) is recorded by its name; a script or
+    module run by the interpreter keeps the interpreter's name and its flags.
+    """
+    argv = list(sys.argv if argv is None else argv)
+    orig = list(getattr(sys, "orig_argv", []) if orig_argv is None else orig_argv)
+    if argv and argv[0] and _is_console_script(argv[0]):
+        return shlex.join([os.path.basename(argv[0]), *argv[1:]])
+    if orig:
+        return shlex.join([os.path.basename(orig[0]) or "python", *orig[1:]])
+    return shlex.join([os.path.basename(argv[0]) if argv and argv[0] else "python", *argv[1:]])
+
+
+def _is_console_script(path: str) -> bool:
+    """Whether ``path`` is an installed entry-point script (beside the interpreter), not the user's own script."""
+    if path.endswith(".py") or path in ("-c", "-m", "-"):
+        return False
+    p = Path(path)
+    return p.is_file() and p.resolve().parent == Path(sys.executable).resolve().parent
+
+
+def environment() -> dict[str, Any]:
+    """Operating system, Python, and the versions of the distributions this process has imported."""
+    return {
+        "os": f"{platform.system()} {platform.release()} ({platform.machine()})",
+        "python": f"{platform.python_implementation()} {platform.python_version()}",
+        "packages": imported_packages(),
+    }
+
+
+def imported_packages() -> dict[str, str]:
+    """``{distribution: version}`` for the top-level modules in ``sys.modules`` (the standard library left out)."""
+    owners = _module_owners()
+    found: dict[str, str] = {}
+    for module in list(sys.modules):
+        if "." in module or module in sys.stdlib_module_names or module.startswith("_"):
+            continue
+        for dist in owners.get(module, ()):
+            version = _dist_version(dist)
+            if version is not None:
+                found[dist] = version
+    return dict(sorted(found.items(), key=lambda kv: kv[0].lower()))
+
+
+@functools.cache
+def _module_owners() -> dict[str, list[str]]:
+    # Scanning every installed distribution costs tens of milliseconds: once per process.
+    import importlib.metadata
+
+    return {k: list(v) for k, v in importlib.metadata.packages_distributions().items()}
+
+
+@functools.cache
+def _dist_version(dist: str) -> str | None:
+    import importlib.metadata
+
+    try:
+        return importlib.metadata.version(dist)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+@dataclass(frozen=True)
+class ParentRun:
+    """A run in another process (or another system) that a new run belongs to."""
+
+    run_id: str
+    namespace: str
+    job: str
+
+
+# Set by `datatrail run` for the command it wraps (see capture/wrap.py).
+ENV_RUN_ID = "DATATRAIL_RUN_ID"
+ENV_RUN_NAMESPACE = "DATATRAIL_RUN_NAMESPACE"
+ENV_RUN_JOB = "DATATRAIL_RUN_JOB"
+ENV_WORKFLOW = "DATATRAIL_WORKFLOW"
+
+
+def _uuid(text: str | None) -> str | None:
+    if not text:
+        return None
+    try:
+        return str(uuid.UUID(text.strip()))
+    except ValueError:
+        return None
+
+
+def parent_from_env(env: dict[str, str] | None = None) -> ParentRun | None:
+    """The parent run named by the environment, for a run with no parent in this process.
+
+    In order: ``DATATRAIL_RUN_ID`` (+ ``_NAMESPACE``, ``_JOB``) set by ``datatrail run``;
+    OpenLineage's ``OPENLINEAGE_PARENT_RUN_ID`` with ``OPENLINEAGE_PARENT_JOB_NAMESPACE``
+    and ``OPENLINEAGE_PARENT_JOB_NAME``; then ``OPENLINEAGE_PARENT_ID`` as
+    ``namespace/job/run_id`` (what dbt-ol and Airflow's ``lineage_parent_id`` macro pass).
+    A value that is not a UUID is ignored rather than recorded wrong.
+    """
+    e = os.environ if env is None else env
+    run_id = _uuid(e.get(ENV_RUN_ID))
+    if run_id and e.get(ENV_RUN_JOB):
+        return ParentRun(run_id, e.get(ENV_RUN_NAMESPACE) or "default", e[ENV_RUN_JOB])
+    run_id = _uuid(e.get("OPENLINEAGE_PARENT_RUN_ID"))
+    if run_id and e.get("OPENLINEAGE_PARENT_JOB_NAME"):
+        return ParentRun(run_id, e.get("OPENLINEAGE_PARENT_JOB_NAMESPACE") or "default", e["OPENLINEAGE_PARENT_JOB_NAME"])
+    combined = e.get("OPENLINEAGE_PARENT_ID")
+    if combined and combined.count("/") >= 2:
+        # The namespace may hold slashes (`airflow://host`); the job name and run id do not.
+        namespace, job, raw_id = combined.rsplit("/", 2)
+        run_id = _uuid(raw_id)
+        if run_id and namespace and job:
+            return ParentRun(run_id, namespace, job)
+    return None
+
+
+def workflow_from_env(env: dict[str, str] | None = None) -> str | None:
+    """The workflow execution the environment names: ``DATATRAIL_WORKFLOW``, else an Airflow DAG run.
+
+    Airflow exports ``AIRFLOW_CTX_DAG_ID`` and ``AIRFLOW_CTX_DAG_RUN_ID`` to the tasks it
+    runs; every task of one DAG run then shares the workflow ``airflow:DAG/RUN``.
+    """
+    e = os.environ if env is None else env
+    if e.get(ENV_WORKFLOW):
+        return e[ENV_WORKFLOW]
+    dag, dag_run = e.get("AIRFLOW_CTX_DAG_ID"), e.get("AIRFLOW_CTX_DAG_RUN_ID")
+    if dag and dag_run:
+        return f"airflow:{dag}/{dag_run}"
+    return None
 
 
 def _git(args: list[str], cwd: Path) -> str | None:

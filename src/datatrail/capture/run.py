@@ -28,6 +28,10 @@ def active_run() -> RunContext | None:
     return _active.get()
 
 
+class RunFailed(Exception):  # noqa: N818  (it is the outcome, not an error of datatrail)
+    """Raise inside a run to end it FAIL with exactly this message (``datatrail run`` does for an exit status)."""
+
+
 class RunContext:
     """One run of a job: inputs, outputs, params and metrics, recorded as it goes.
 
@@ -57,14 +61,32 @@ class RunContext:
         self.inputs: list[Version] = []
         self.outputs: list[Version] = []
         self.parent: RunContext | None = None
+        self.parent_run: facts.ParentRun | None = None
+        self.command: str | None = None  # default: this process's command line
+        self.final_facts: dict[str, Any] = {}  # extra fields of the final event's datatrail_run facet
         self._token: contextvars.Token[RunContext | None] | None = None
         self._started = False
+        self._attached = False
+        self._git: dict[str, Any] = {}
+
+    @classmethod
+    def attach(cls, trail: Trail, run_id: str, namespace: str, job: str) -> RunContext:
+        """Join a run that another process started and will end (``datatrail run`` wraps this one).
+
+        Inputs and outputs recorded here go into that run; entering sends no START
+        and leaving no COMPLETE, because its owner does.
+        """
+        run = cls(trail, job, {}, namespace, None, None)
+        run.id = run_id
+        run._attached = True
+        return run
 
     def __repr__(self) -> str:
         return f"<Run {self.job} {self.id}>"
 
     def _send(self, state: RunState, **kwargs: Any) -> Any:
-        parent = (self.parent.id, self.parent.namespace, self.parent.job) if self.parent else None
+        p = self.parent_run
+        parent = (p.run_id, p.namespace, p.job) if p is not None else None
         event = build_run_event(
             state, self.id, self.namespace, self.job, parent=parent, job_type=self.job_type, **kwargs
         )
@@ -75,18 +97,28 @@ class RunContext:
             msg = "this run was already started; make a new one with trail.run(...)"
             raise InvalidInput(msg)
         self._started = True
+        if self._attached:
+            self._token = _active.set(self)
+            return self
         self.parent = active_run()
-        if self.workflow is None and self.parent is not None:
-            self.workflow = self.parent.workflow
+        if self.parent is not None:
+            self.parent_run = facts.ParentRun(self.parent.id, self.parent.namespace, self.parent.job)
+            if self.workflow is None:
+                self.workflow = self.parent.workflow
+        else:
+            self.parent_run = facts.parent_from_env()
+            if self.workflow is None:
+                self.workflow = facts.workflow_from_env()
+        self._git = facts.git_state()
         self._send(
             RunState.START,
             run_facts={
                 "user": self.trail.user,
                 "host": self.trail.host,
-                "command": facts.command_line(),
+                "command": self.command if self.command is not None else facts.command_line(),
                 "cwd": os.getcwd(),
                 "params": _jsonable(self.params),
-                "code": facts.git_state(),
+                "code": {**self._git, "environment": facts.environment()},
                 "workflow": self.workflow,
                 "pid": os.getpid(),
             },
@@ -100,11 +132,19 @@ class RunContext:
         if self._token is not None:
             _active.reset(self._token)
             self._token = None
-        extra = {"metrics": self.metrics or None, "run_facts": {"params": _jsonable(self.params)}}
+        if self._attached:
+            return
+        run_facts = {"params": _jsonable(self.params), **_jsonable(self.final_facts)}
+        if exc is None:
+            # Packages imported during the run count too (pandas is often imported inside it).
+            run_facts["code"] = {**self._git, "environment": facts.environment()}
+        extra = {"metrics": self.metrics or None, "run_facts": run_facts}
         if exc is None:
             self._send(RunState.COMPLETE, **extra)
         elif isinstance(exc, KeyboardInterrupt):
-            self._send(RunState.ABORT, error="interrupted (KeyboardInterrupt)", **extra)
+            self._send(RunState.ABORT, error=str(exc) or "interrupted (KeyboardInterrupt)", **extra)
+        elif isinstance(exc, RunFailed):
+            self._send(RunState.FAIL, error=str(exc), **extra)
         else:
             text = "".join(traceback.format_exception_only(exc_type, exc)).strip()
             self._send(RunState.FAIL, error=text, **extra)
@@ -198,4 +238,4 @@ def _jsonable(value: Any) -> Any:
     return repr(value)
 
 
-__all__ = ["RunContext", "active_run"]
+__all__ = ["RunContext", "RunFailed", "active_run"]
