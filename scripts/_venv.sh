@@ -22,6 +22,10 @@ ensure_venv() {
   local stamp=".venv/.datatrail-installed${extras}"
   local want
   want="$(cat pyproject.toml | "$py" -c 'import hashlib, sys; print(hashlib.sha256(sys.stdin.buffer.read()).hexdigest())')"
+  # An install with the dev extras also serves the plain one (scripts/demo after scripts/test).
+  if [ -z "$extras" ] && [ -f ".venv/.datatrail-installed[dev]" ] && [ "$(cat ".venv/.datatrail-installed[dev]")" = "$want" ]; then
+    return 0
+  fi
   if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
     echo "installing datatrail${extras} into .venv" >&2
     .venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip >/dev/null
