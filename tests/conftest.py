@@ -11,7 +11,7 @@ import psycopg
 import pytest
 
 import datatrail
-from tests import pgserver
+from tests import httpserver, pgserver
 
 _db_counter = itertools.count()
 
@@ -57,11 +57,49 @@ def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return root
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+# The store contract runs over HTTP too; other modules' `trail` tests run on the local stores
+# (tests/test_http_store.py covers the CLI and the Python API over HTTP).
+HTTP_MODULES = {"test_store_contract", "test_smoke_store", "test_http_store"}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    dropped = [
+        item
+        for item in items
+        if getattr(item, "callspec", None) is not None
+        and item.callspec.params.get("store_uri") == "http"  # type: ignore[attr-defined]
+        and item.module.__name__.rsplit(".", 1)[-1] not in HTTP_MODULES  # type: ignore[attr-defined]
+    ]
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        gone = set(dropped)
+        items[:] = [item for item in items if item not in gone]
+
+
+@pytest.fixture(scope="session")
+def http_servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[httpserver.ServerPool]:
+    pool = httpserver.ServerPool(tmp_path_factory.mktemp("servers"))
+    try:
+        yield pool
+    finally:
+        pool.close()
+
+
+@pytest.fixture(
+    params=[
+        "sqlite",
+        pytest.param("postgres", marks=pytest.mark.postgres),
+        pytest.param("http", marks=pytest.mark.http),
+    ]
+)
 def store_uri(request: pytest.FixtureRequest, workdir: Path) -> str | None:
-    """None for the embedded SQLite store of ``workdir``, else a PostgreSQL URI."""
+    """None for the embedded SQLite store of ``workdir``, a PostgreSQL URI, or a real server's URL."""
     if request.param == "sqlite":
         return None
+    if request.param == "http":
+        server = request.getfixturevalue("http_servers").take()
+        request.addfinalizer(server.stop)
+        return server.uri
     return str(request.getfixturevalue("pg_uri"))
 
 

@@ -24,6 +24,7 @@ RATIO_LINE = re.compile(r"^[^:\n]+: datatrail \S+( \S+)?, .+ -> \d+\.\d\dx \(tar
         ("add_file.py", ["--size-mib", "2"], 1),
         ("add_tree.py", ["--files", "40"], 1),
         ("lineage_query.py", ["--versions", "300", "--window", "20", "--depth", "6"], 1),
+        ("profile.py", ["--rows", "20000"], 1),
     ],
 )
 def test_benchmark_script_prints_its_ratio(tmp_path: Path, script: str, args: list[str], lines: int) -> None:

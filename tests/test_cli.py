@@ -751,7 +751,7 @@ def test_run_script_records_the_run(trail: datatrail.Trail, workdir: Path) -> No
     assert run["job"] == "clean" and run["namespace"] == "default"
     assert run["user"] == "alice"
     assert run["host"] == socket.gethostname()
-    assert run["command"] == "job.py --verbose"
+    assert run["command"] == f"{Path(sys.executable).name} job.py --verbose"
     assert run["cwd"] == str(workdir)
     assert run["code"]["commit"] == commit
     assert run["code"]["branch"] == branch

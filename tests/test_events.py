@@ -326,7 +326,8 @@ BAD_EVENTS: list[tuple[str, Any, str]] = [
         "parent.run.runId 'p' is not a UUID",
     ),
     ("params not an object", lambda e: e["run"]["facets"]["datatrail_run"].update(params=[1]), "params must be"),
-    ("neither run nor dataset", lambda e: e.pop("run"), "neither 'run'"),
+    # Without a run it would be a JobEvent; without a job too it is nothing.
+    ("neither run, dataset nor job", lambda e: (e.pop("run"), e.pop("job")), "neither 'run'"),
 ]
 
 

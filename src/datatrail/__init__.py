@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING, Any
 from datatrail._version import __version__
 
 if TYPE_CHECKING:
+    from datatrail.capture.autolog import autolog
+    from datatrail.capture.step import step
     from datatrail.errors import Conflict, DatatrailError, Forbidden, IntegrityError, InvalidInput, NotFound
     from datatrail.model import Dataset, Digest, FileEntry, Ref, Run, RunState, Version
     from datatrail.service import AddResult, Trail, connect, init
@@ -41,6 +43,8 @@ _WHERE = {
     "Trail": "service",
     "connect": "service",
     "init": "service",
+    "autolog": "capture.autolog",
+    "step": "capture.step",
 }
 
 
@@ -75,6 +79,8 @@ __all__ = [
     "Trail",
     "Version",
     "__version__",
+    "autolog",
     "connect",
     "init",
+    "step",
 ]

@@ -66,3 +66,10 @@ class StoreVersionError(DatatrailError):
 
     exit_code = 7
     http_status = 500
+
+
+class StoreUnavailable(DatatrailError):
+    """The store cannot be reached now (database down, connection refused); retrying later may work."""
+
+    exit_code = 3
+    http_status = 503

@@ -18,6 +18,7 @@ from typing import Any
 
 from datatrail._version import __version__
 from datatrail.errors import InvalidInput
+from datatrail.facets import check_facets, parse_checks, parse_profile, profile_facets
 from datatrail.hashing import manifest_digest
 from datatrail.model import Digest, FileEntry, RunState, validate_name, validate_namespace
 
@@ -54,6 +55,7 @@ class VersionInfo:
     message: str | None = None
     kind: str = "dataset"
     properties: dict[str, Any] = field(default_factory=dict)
+    profile: dict[str, Any] | None = None  # profiling.py's profile of tabular data
 
 
 @dataclass(frozen=True)
@@ -64,6 +66,7 @@ class DatasetChange:
     version: VersionInfo | None = None
     aliases: tuple[str, ...] = ()
     kind: str = "dataset"
+    checks: tuple[dict[str, Any], ...] = ()  # check results (datatrail_checks / dataQualityAssertions)
 
 
 @dataclass(frozen=True)
@@ -132,7 +135,24 @@ def dataset_facets(info: VersionInfo) -> dict[str, Any]:
             "DatatrailManifestFacet",
             files=[[f.path, f.size, f.digest.hex] for f in info.files],
         )
+    if info.profile is not None:
+        file_count = len(info.files) if info.files is not None else None
+        facets.update(profile_facets(info.profile, PRODUCER, info.size, file_count))
     return facets
+
+
+def build_check_event(namespace: str, name: str, version_key: str, results: list[dict[str, Any]]) -> Event:
+    """A DatasetEvent recording check results on one version (``datatrail check``)."""
+    facets = {
+        "version": _facet("version", "DatasetVersionDatasetFacet", True, datasetVersion=version_key),
+        **check_facets(results, PRODUCER),
+    }
+    return {
+        "eventTime": now().isoformat(),
+        "producer": PRODUCER,
+        "schemaURL": f"{SPEC}#/$defs/DatasetEvent",
+        "dataset": {"namespace": namespace, "name": name, "facets": facets},
+    }
 
 
 def build_dataset_event(namespace: str, name: str, info: VersionInfo, aliases: tuple[str, ...] = ()) -> Event:
@@ -314,7 +334,7 @@ def _parse_version(facets: dict[str, Any], where: str) -> VersionInfo | None:
     dt = facets.get("datatrail_version")
     if not isinstance(dt, dict):
         digest = Digest.parse(key) if key.startswith("sha256:") and len(key) == 71 else None
-        return VersionInfo(key=key, digest=digest)
+        return VersionInfo(key=key, digest=digest, profile=parse_profile(facets, where))
     digest_text = dt.get("digest")
     digest = Digest.parse(digest_text) if isinstance(digest_text, str) else None
     manifest = facets.get("datatrail_manifest")
@@ -336,6 +356,7 @@ def _parse_version(facets: dict[str, Any], where: str) -> VersionInfo | None:
         message=_text(dt, "message", at),
         kind=_text(dt, "kind", at, 32) or "dataset",
         properties=_facets(dt.get("properties"), f"{at}.properties"),
+        profile=parse_profile(facets, where),
     )
 
 
@@ -373,6 +394,7 @@ def _parse_dataset(raw: Any, role: str, where: str) -> DatasetChange:
         version=info,
         aliases=aliases,
         kind=info.kind if info else "dataset",
+        checks=parse_checks(facets, where),
     )
 
 
@@ -385,8 +407,28 @@ def parse_event(event: Any, actor: str) -> Changes:
     if "dataset" in ev:
         ds = _parse_dataset(ev["dataset"], "static", "dataset")
         return Changes("DATASET", event_time, actor, None, (ds,))
-    msg = "invalid event: it has neither 'run' (RunEvent) nor 'dataset' (DatasetEvent)"
+    if "job" in ev:
+        return _parse_job_event(ev, event_time, actor)
+    msg = "invalid event: it has neither 'run' (RunEvent), 'dataset' (DatasetEvent) nor 'job' (JobEvent)"
     raise InvalidInput(msg)
+
+
+def _parse_job_event(ev: Event, event_time: datetime, actor: str) -> Changes:
+    """A JobEvent declares a job and its datasets without a run: the datasets (and any versions) are recorded."""
+    job = _obj(ev["job"], "job")
+    ns, name = job.get("namespace"), job.get("name")
+    if not isinstance(ns, str) or not isinstance(name, str) or not name:
+        msg = "invalid event: job needs string 'namespace' and 'name'"
+        raise InvalidInput(msg)
+    validate_namespace(ns)
+    validate_name(name, "OpenLineage job name")
+    _facets(job.get("facets"), "job.facets")
+    datasets = [
+        _parse_dataset(d, "static", f"{key}[{i}]")
+        for key in ("inputs", "outputs")
+        for i, d in enumerate(_array(ev.get(key), key))
+    ]
+    return Changes("JOB", event_time, actor, None, tuple(datasets))
 
 
 def _parse_run_event(ev: Event, event_time: datetime, actor: str) -> Changes:

@@ -77,3 +77,18 @@ def detect_directory_format(paths: Iterable[str]) -> str:
         if top.split("+")[0] in ("parquet", "csv", "tsv", "jsonl", "arrow", "feather"):
             return f"{top}-dir"
     return "directory"
+
+
+TABULAR = ("csv", "tsv", "parquet", "jsonl", "arrow", "feather")
+
+
+def is_tabular(fmt: str | None) -> bool:
+    """Whether a detected format (``csv+gzip``, ``parquet-dir``…) can be profiled.
+
+    >>> is_tabular("csv+gzip"), is_tabular("parquet-dir"), is_tabular("png")
+    (True, True, False)
+    """
+    if not fmt:
+        return False
+    base, _, rest = fmt.removesuffix("-dir").partition("+")
+    return base in TABULAR and rest in ("", "gzip", "zstd")

@@ -14,15 +14,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from datatrail.capture import facts
+from datatrail.checks import CheckReport, Rule, RuleSource, load_rules
 from datatrail.config import Location, init_config, locate
 from datatrail.errors import InvalidInput
-from datatrail.events import VersionInfo, build_alias_event, build_dataset_event
-from datatrail.formats import detect_directory_format, detect_format
+from datatrail.events import PRODUCER, Event, VersionInfo, build_alias_event, build_check_event, build_dataset_event
+from datatrail.facets import check_facets
+from datatrail.formats import detect_directory_format, detect_format, is_tabular
 from datatrail.hashing import HashResult, LayeredCache, ProgressFn, StatCache, hash_path
 from datatrail.lineage import Graph
 from datatrail.model import DEFAULT_NAMESPACE, Dataset, FileEntry, Ref, Run, Version, validate_name, validate_namespace
 from datatrail.store import Store, open_store
-from datatrail.store.base import Direction
+from datatrail.store.base import CheckResult, Direction, IngestResult, JobSummary
 
 if TYPE_CHECKING:
     from datatrail.capture.run import RunContext
@@ -117,10 +119,23 @@ class Trail:
         return hash_path(path, cache=cache, progress=progress)
 
     def version_info(
-        self, path: Path, hashed: HashResult, *, message: str | None = None, kind: str = "dataset"
+        self,
+        path: Path,
+        hashed: HashResult,
+        *,
+        message: str | None = None,
+        kind: str = "dataset",
+        profile: bool = True,
     ) -> VersionInfo:
+        """What an event says of a hashed path; ``profile`` profiles tabular data (CSV, Parquet…)."""
         files = hashed.files
         fmt = detect_format(path.name) if files is None else detect_directory_format(f.path for f in files)
+        stats = None
+        if profile and kind == "dataset" and is_tabular(fmt):
+            from datatrail.profiling import profile_path  # pyarrow: only when a profile is due
+
+            assert fmt is not None
+            stats = profile_path(path, fmt)
         return VersionInfo(
             key=str(hashed.digest),
             digest=hashed.digest,
@@ -132,6 +147,7 @@ class Trail:
             host=self.host,
             message=message,
             kind=kind,
+            profile=stats,
         )
 
     # ------------------------------------------------------------ writes
@@ -148,12 +164,17 @@ class Trail:
         use_cache: bool = True,
         progress: ProgressFn | None = None,
         hint: StatCache | None = None,
+        profile: bool = True,
+        checks: RuleSource | None = None,
     ) -> AddResult:
         """Hash ``path`` and record it as a version; unchanged content creates nothing.
 
         ``hint`` supplies digests hashed ahead of time in another thread; meanwhile
-        the store gets ready for the write, so the two overlap.
+        the store gets ready for the write, so the two overlap. ``checks`` (a rules
+        file, or a list of rule dicts and callables) are evaluated against the data
+        and stored with the version, in the same event when the version is new.
         """
+        rules = load_rules(checks) if checks is not None else None  # a bad rule fails before any work
         p = Path(path)
         namespace = validate_namespace(namespace)
         name = validate_name(name) if name is not None else validate_name(self.default_name(p))
@@ -166,9 +187,14 @@ class Trail:
         hashed = self.hash(p, use_cache=use_cache, progress=progress, hint=hint)
         existing = self.store.find_version(namespace, name, str(hashed.digest))
         if existing is not None and all(a in existing.aliases for a in aliases):
+            if rules is not None:
+                self._check_version(existing, rules, p)
             return AddResult(existing, False)
-        info = self.version_info(p, hashed, message=message, kind=kind)
+        info = self.version_info(p, hashed, message=message, kind=kind, profile=profile and existing is None)
         event = build_dataset_event(namespace, name, info, aliases)
+        if rules is not None:
+            results = self._evaluate(rules, p, info.format, info.profile)
+            event["dataset"]["facets"].update(check_facets(results, PRODUCER))
         result = self.store.ingest(event, self.user, "dataset.add")
         version, created = result.versions[0]
         return AddResult(version, created)
@@ -215,6 +241,10 @@ class Trail:
             self, validate_name(job, "job name"), params or {}, validate_namespace(namespace), workflow, job_type
         )
 
+    def ingest(self, event: Event, *, actor: str | None = None, action: str = "lineage.ingest") -> IngestResult:
+        """Store one OpenLineage event from any producer (idempotent, order-independent), as ``actor``."""
+        return self.store.ingest(event, actor or self.user, action)
+
     # ------------------------------------------------------------ reads
 
     def get(self, ref: str | Ref) -> Version:
@@ -231,11 +261,85 @@ class Trail:
             raise InvalidInput(msg)
         return self.store.list_versions(ref.namespace, ref.name)
 
+    def profile(self, ref: str | Ref | Version) -> dict[str, Any] | None:
+        """The profile of a version (schema, statistics, quality metrics), None for non-tabular data."""
+        version = ref if isinstance(ref, Version) else self.get(ref)
+        return self.store.profile(version)
+
+    def check_results(self, ref: str | Ref | Version) -> list[CheckResult]:
+        """Every stored check result on a version, oldest first."""
+        version = ref if isinstance(ref, Version) else self.get(ref)
+        return self.store.check_results(version)
+
+    def check(self, ref: str | Ref | Version, rules: RuleSource) -> CheckReport:
+        """Evaluate rules against a version's data and store every result (observed value, who, when).
+
+        >>> report = trail.check("raw/penguins", "rules.yaml")  # doctest: +SKIP
+        >>> report.passed, [r.rule for r in report.failed]       # doctest: +SKIP
+        (False, ['between'])
+        """
+        loaded = load_rules(rules)
+        version = ref if isinstance(ref, Version) else self.get(ref)
+        return self._check_version(version, loaded)
+
+    def _check_version(self, version: Version, rules: list[Rule], path: Path | None = None) -> CheckReport:
+        if path is None:
+            path = self._local_data(version)
+        results = self._evaluate(rules, path, version.format, self.store.profile(version))
+        event = build_check_event(version.namespace, version.name, version.key or str(version.digest), results)
+        self.store.ingest(event, self.user, "version.check")
+        stored = self.store.check_results(version)
+        return CheckReport(version, tuple(stored[-len(results) :]) if results else ())
+
+    def _local_data(self, version: Version) -> Path:
+        """The local file behind a version, refused if it is gone or its content changed since."""
+        from urllib.parse import unquote, urlparse
+
+        uri = urlparse(version.uri or "")
+        if uri.scheme != "file":
+            msg = f"{version.ref} has no local file to check (uri {version.uri!r})"
+            raise InvalidInput(msg)
+        path = Path(unquote(uri.path))
+        if not path.exists():
+            msg = f"the data of {version.ref} is gone from {os.fspath(path)!r}; cannot check it"
+            raise InvalidInput(msg)
+        if version.digest is not None and self.hash(path).digest != version.digest:
+            msg = f"{os.fspath(path)!r} changed since {version.ref} was added; add it again and check the new version"
+            raise InvalidInput(msg)
+        return path
+
+    def _evaluate(self, rules: list[Rule], path: Path, fmt: str | None, profile: dict[str, Any] | None) -> list[Any]:
+        if not is_tabular(fmt):
+            what = fmt or "an unknown format"
+            msg = f"cannot check {os.fspath(path)!r}: checks need tabular data (CSV, Parquet, JSON Lines…), not {what}"
+            raise InvalidInput(msg)
+        from datatrail.check_data import evaluate_path  # pyarrow: only when checks are due
+
+        assert fmt is not None
+        results = evaluate_path(rules, path, fmt, profile)
+        return [{**r, "checked_by": self.user} for r in results]
+
+    def diff(self, ref_a: str | Ref | Version, ref_b: str | Ref | Version) -> dict[str, Any]:
+        """What changed from one version to another: schema, rows, column statistics, files.
+
+        >>> d = trail.diff("raw/penguins@1", "raw/penguins@2")       # doctest: +SKIP
+        >>> d["schema"]["added"], d["table"]["row_count"]["change"]  # doctest: +SKIP
+        ([{'name': 'sex', 'type': 'string'}], -11)
+        """
+        from datatrail.diff import diff_versions
+
+        a = ref_a if isinstance(ref_a, Version) else self.get(ref_a)
+        b = ref_b if isinstance(ref_b, Version) else self.get(ref_b)
+        return diff_versions(a, b, self.store.profile(a), self.store.profile(b), self.manifest(a), self.manifest(b))
+
     def manifest(self, version: Version) -> list[FileEntry]:
         return self.store.manifest(version) if version.is_directory else []
 
     def runs(self, job: str | None = None, limit: int = 100) -> list[Run]:
         return self.store.list_runs(job, limit)
+
+    def jobs(self, namespace: str | None = None) -> list[JobSummary]:
+        return self.store.list_jobs(namespace)
 
     def get_run(self, run_id: str) -> Run:
         run_id = run_id.removeprefix("run:")
@@ -250,16 +354,60 @@ class Trail:
         >>> g = trail.lineage("clean/penguins", direction="upstream", depth=5)  # doctest: +SKIP
         >>> print(g.to_mermaid())                                               # doctest: +SKIP
         """
-        if direction not in ("upstream", "downstream", "both"):
-            msg = f"invalid direction {direction!r}: use upstream, downstream or both"
-            raise InvalidInput(msg)
-        if not isinstance(depth, int) or depth < 0 or depth > MAX_DEPTH:
-            msg = f"invalid depth {depth!r}: use a whole number from 0 to {MAX_DEPTH}"
-            raise InvalidInput(msg)
+        _check_lineage_options(direction, depth)
         version = self.get(ref)
         result = self.store.lineage([version], direction, depth)
         root = f"version:{version.namespace}:{version.name}@{version.number}"
         return Graph(root, direction, depth, result.nodes, result.edges)
+
+    def dataset_lineage(
+        self,
+        namespace: str,
+        name: str,
+        *,
+        selector: str | None = None,
+        direction: Direction = "both",
+        depth: int = 10,
+    ) -> Graph:
+        """Lineage from one version of a dataset (``selector``), or from all of its versions when None.
+
+        The selector is a version number, ``latest``, an alias, ``sha256:PREFIX``, or a
+        producer's ``datasetVersion``. Names are taken as given (OpenLineage names may hold ``:``).
+        """
+        _check_lineage_options(direction, depth)
+        if selector is None:
+            start = self.store.list_versions(namespace, name)
+            root = f"dataset:{namespace}:{name}"
+        else:
+            found = self.store.find_version(namespace, name, selector)
+            if found is None:
+                Ref._check_selector(f"{namespace}:{name}@{selector}", selector)
+                found = self.store.resolve(Ref(namespace, name, selector))
+            start = [found]
+            root = f"version:{found.namespace}:{found.name}@{found.number}"
+        result = self.store.lineage(start, direction, depth)
+        return Graph(root, direction, depth, result.nodes, result.edges)
+
+    def run_lineage(self, run_id: str, *, direction: Direction = "both", depth: int = 10) -> Graph:
+        """Lineage from the versions a run read and wrote."""
+        _check_lineage_options(direction, depth)
+        run = self.get_run(run_id)
+        result = self.store.lineage([*run.inputs, *run.outputs], direction, depth)
+        return Graph(f"run:{run.id}", direction, depth, result.nodes, result.edges)
+
+    def job_lineage(
+        self, namespace: str, name: str, *, direction: Direction = "both", depth: int = 10, runs: int = 1000
+    ) -> Graph:
+        """Lineage from the versions the latest ``runs`` runs of a job read and wrote."""
+        _check_lineage_options(direction, depth)
+        start = {
+            (v.namespace, v.name, v.number): v
+            for r in self.store.list_runs(name, runs)
+            if r.namespace == namespace
+            for v in (*r.inputs, *r.outputs)
+        }
+        result = self.store.lineage(list(start.values()), direction, depth)
+        return Graph(f"job:{namespace}:{name}", direction, depth, result.nodes, result.edges)
 
     def verify(
         self,
@@ -278,14 +426,26 @@ class Trail:
         return verify_versions(self, versions, use_cache=use_cache, progress=progress)
 
 
-def connect(uri: str | None = None, *, user: str | None = None) -> Trail:
+def _check_lineage_options(direction: str, depth: int) -> None:
+    if direction not in ("upstream", "downstream", "both"):
+        msg = f"invalid direction {direction!r}: use upstream, downstream or both"
+        raise InvalidInput(msg)
+    if not isinstance(depth, int) or depth < 0 or depth > MAX_DEPTH:
+        msg = f"invalid depth {depth!r}: use a whole number from 0 to {MAX_DEPTH}"
+        raise InvalidInput(msg)
+
+
+def connect(uri: str | None = None, *, user: str | None = None, token: str | None = None) -> Trail:
     """Open the store named by ``uri``, ``$DATATRAIL_URI``, or the nearest ``.datatrail/``.
+
+    ``token`` (else ``$DATATRAIL_TOKEN``) is sent as a Bearer token to a remote server.
 
     >>> trail = datatrail.connect()                           # doctest: +SKIP
     >>> trail = datatrail.connect("postgresql://me@db:5432/trail")  # doctest: +SKIP
+    >>> trail = datatrail.connect("http://datatrail:8000", token="…")  # doctest: +SKIP
     """
     location = locate(uri)
-    return Trail(open_store(location.uri), location, user)
+    return Trail(open_store(location.uri, token=token), location, user)
 
 
 def init(folder: str | os.PathLike[str] = ".", uri: str | None = None) -> Trail:

@@ -10,6 +10,7 @@ import shlex
 import socket
 import subprocess
 import sys
+import sysconfig
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,6 +47,10 @@ def command_line(argv: list[str] | None = None, orig_argv: list[str] | None = No
     if argv and argv[0] and _is_console_script(argv[0]):
         return shlex.join([os.path.basename(argv[0]), *argv[1:]])
     if orig:
+        for i in range(1, len(orig) - 1):  # `datatrail run` started us through its bootstrap: hide it
+            if orig[i] == "-m" and orig[i + 1] == "datatrail.capture.bootstrap":
+                orig = [*orig[:i], *orig[i + 2 :]]
+                break
         return shlex.join([os.path.basename(orig[0]) or "python", *orig[1:]])
     return shlex.join([os.path.basename(argv[0]) if argv and argv[0] else "python", *argv[1:]])
 
@@ -55,7 +60,9 @@ def _is_console_script(path: str) -> bool:
     if path.endswith(".py") or path in ("-c", "-m", "-"):
         return False
     p = Path(path)
-    return p.is_file() and p.resolve().parent == Path(sys.executable).resolve().parent
+    # Compare folders, not files: a venv's interpreter is a symlink to the base one.
+    folders = {Path(sys.executable).parent.resolve(), Path(sysconfig.get_path("scripts")).resolve()}
+    return p.is_file() and p.parent.resolve() in folders
 
 
 def environment() -> dict[str, Any]:
@@ -69,34 +76,66 @@ def environment() -> dict[str, Any]:
 
 def imported_packages() -> dict[str, str]:
     """``{distribution: version}`` for the top-level modules in ``sys.modules`` (the standard library left out)."""
-    owners = _module_owners()
     found: dict[str, str] = {}
     for module in list(sys.modules):
         if "." in module or module in sys.stdlib_module_names or module.startswith("_"):
             continue
-        for dist in owners.get(module, ()):
-            version = _dist_version(dist)
-            if version is not None:
-                found[dist] = version
+        path = getattr(sys.modules.get(module), "__file__", None)
+        if not path:  # built in, or a namespace package: no distribution to name
+            continue
+        # The user's own modules (`tests`, `utils`) are no installed distribution's.
+        installed = "site-packages" in path or "dist-packages" in path
+        owner = _owner(module, installed)
+        if owner is not None:
+            found[owner[0]] = owner[1]
     return dict(sorted(found.items(), key=lambda kv: kv[0].lower()))
 
 
 @functools.cache
-def _module_owners() -> dict[str, list[str]]:
-    # Scanning every installed distribution costs tens of milliseconds: once per process.
-    import importlib.metadata
+def _owner(module: str, installed: bool = True) -> tuple[str, str] | None:
+    """The distribution (name, version) that installs top-level ``module``, if any.
 
-    return {k: list(v) for k, v in importlib.metadata.packages_distributions().items()}
+    ``importlib.metadata.packages_distributions()`` parses every installed
+    distribution's file list (half a second in a big environment); this asks
+    the cheap questions first: a distribution named like the module, then
+    ``top_level.txt``, and only then the raw ``RECORD`` text.
+    """
+    import importlib.metadata as md
+
+    try:
+        named = md.distribution(module)
+        return named.metadata["Name"], named.version
+    except (md.PackageNotFoundError, ValueError):
+        pass
+    if not installed:
+        return None
+    tops, records = _installed()
+    dist = tops.get(module)
+    if dist is None:
+        dist = next((d for d, record in records if f"\n{module}/" in record or f"\n{module}." in record), None)
+    if dist is None or not dist.metadata["Name"]:
+        return None
+    return str(dist.metadata["Name"]), str(dist.version)
 
 
 @functools.cache
-def _dist_version(dist: str) -> str | None:
-    import importlib.metadata
+def _installed() -> tuple[dict[str, Any], list[tuple[Any, str]]]:
+    """Installed distributions by their ``top_level.txt`` names, and the ``RECORD`` text of those without one.
 
-    try:
-        return importlib.metadata.version(dist)
-    except importlib.metadata.PackageNotFoundError:
-        return None
+    Only files are read here; a distribution's metadata is parsed once it is needed.
+    """
+    import importlib.metadata as md
+
+    tops: dict[str, Any] = {}
+    records: list[tuple[Any, str]] = []
+    for dist in md.distributions():
+        top = dist.read_text("top_level.txt")
+        if top:
+            for line in top.split():
+                tops.setdefault(line.strip(), dist)
+        else:
+            records.append((dist, "\n" + (dist.read_text("RECORD") or "")))
+    return tops, records
 
 
 @dataclass(frozen=True)
@@ -139,7 +178,8 @@ def parent_from_env(env: dict[str, str] | None = None) -> ParentRun | None:
         return ParentRun(run_id, e.get(ENV_RUN_NAMESPACE) or "default", e[ENV_RUN_JOB])
     run_id = _uuid(e.get("OPENLINEAGE_PARENT_RUN_ID"))
     if run_id and e.get("OPENLINEAGE_PARENT_JOB_NAME"):
-        return ParentRun(run_id, e.get("OPENLINEAGE_PARENT_JOB_NAMESPACE") or "default", e["OPENLINEAGE_PARENT_JOB_NAME"])
+        namespace = e.get("OPENLINEAGE_PARENT_JOB_NAMESPACE") or "default"
+        return ParentRun(run_id, namespace, e["OPENLINEAGE_PARENT_JOB_NAME"])
     combined = e.get("OPENLINEAGE_PARENT_ID")
     if combined and combined.count("/") >= 2:
         # The namespace may hold slashes (`airflow://host`); the job name and run id do not.

@@ -28,7 +28,7 @@ def active_run() -> RunContext | None:
     return _active.get()
 
 
-class RunFailed(Exception):  # noqa: N818  (it is the outcome, not an error of datatrail)
+class RunFailed(Exception):
     """Raise inside a run to end it FAIL with exactly this message (``datatrail run`` does for an exit status)."""
 
 
@@ -178,8 +178,9 @@ class RunContext:
         namespace: str = DEFAULT_NAMESPACE,
         kind: str = "dataset",
         message: str | None = None,
+        profile: bool = True,
     ) -> Version:
-        """Hash ``path`` and record it as an output version of this run."""
+        """Hash ``path`` and record it as an output version of this run (tabular data profiled unless told not)."""
         self._check_open()
         p = Path(path)
         namespace = validate_namespace(namespace)
@@ -188,12 +189,18 @@ class RunContext:
             msg = f"invalid kind {kind!r}: use 'dataset' or 'model'"
             raise InvalidInput(msg)
         hashed = self.trail.hash(p)
-        info: VersionInfo = self.trail.version_info(p, hashed, message=message, kind=kind)
+        info: VersionInfo = self.trail.version_info(p, hashed, message=message, kind=kind, profile=profile)
+        return self.output_info(info, name=name, namespace=namespace)
+
+    def output_info(self, info: VersionInfo, *, name: str, namespace: str = DEFAULT_NAMESPACE) -> Version:
+        """Record a version described by ``info`` (data hashed elsewhere, e.g. in memory) as an output."""
+        self._check_open()
+        namespace, name = validate_namespace(namespace), validate_name(name)
         result = self._send(RunState.RUNNING, outputs=[(namespace, name, info)])
         if result.versions:
             version: Version = result.versions[0][0]
         else:  # the same event was already ingested: the version exists
-            version = self.trail.get(Ref(namespace, name, str(info.digest)))
+            version = self.trail.get(Ref(namespace, name, info.key))
         self.outputs.append(version)
         return version
 

@@ -86,7 +86,7 @@ def main_options(
         typer.Option(
             "--store",
             envvar="DATATRAIL_URI",
-            help="Store URI: sqlite:///path/trail.db or postgresql://user@host:port/db. "
+            help="Store URI: sqlite:///path/trail.db, postgresql://user@host:port/db or http://host:port. "
             "Default: the .datatrail/ found walking up from here.",
         ),
     ] = None,
@@ -112,11 +112,20 @@ def get_trail(ctx: typer.Context) -> Any:
     return obj["trail"]
 
 
-from datatrail.cli import data, lineage, runs  # noqa: E402  (commands register on `app`)
+from datatrail.cli import data, lineage, runs, server  # noqa: E402  (commands register on `app`)
 
 data.register(app)
 runs.register(app)
 lineage.register(app)
+server.register(app)
+
+from datatrail.cli import run as run_command  # noqa: E402
+
+run_command.register(app)
+
+from datatrail.cli import quality  # noqa: E402
+
+quality.register(app)
 
 
 def main() -> None:

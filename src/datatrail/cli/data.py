@@ -50,6 +50,9 @@ def add(
         list[str] | None, typer.Option("--tag", "-t", help="Alias to point at the version (repeatable).")
     ] = None,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Read every byte, ignoring the stat cache.")] = False,
+    no_profile: Annotated[
+        bool, typer.Option("--no-profile", help="Skip the schema and statistics of tabular data.")
+    ] = False,
     json_out: JsonOpt = False,
 ) -> None:
     """Register a file or directory as a version of a dataset.
@@ -74,6 +77,7 @@ def add(
             use_cache=not no_cache,
             progress=advance,
             hint=ahead,
+            profile=not no_profile,
         )
     v = result.version
     if json_out:
@@ -135,6 +139,7 @@ def show(
 ) -> None:
     """Show a version (or a run, with run:<id>) in full."""
     from datatrail.cli.app import get_trail
+    from datatrail.cli.quality import print_checks, print_profile
     from datatrail.cli.runs import print_run
 
     trail = get_trail(ctx)
@@ -147,10 +152,14 @@ def show(
         return
     v = trail.get(ref)
     manifest = trail.manifest(v) if v.is_directory else []
+    stats = trail.profile(v)
+    checks = trail.check_results(v)
     if json_out:
         data = v.to_dict()
         if v.is_directory:
             data["files"] = [{"path": f.path, "size": f.size, "digest": str(f.digest)} for f in manifest]
+        data["profile"] = stats
+        data["checks"] = [c.to_dict() for c in checks]
         emit_json(data)
         return
     fields = [
@@ -171,6 +180,10 @@ def show(
     for key, value in fields:
         if value is not None:
             line(f"{key + ':':<12} {value}")
+    if stats is not None:
+        print_profile(stats)
+    if checks:
+        print_checks(checks, latest_only=True)
     if manifest:
         shown = manifest if files else manifest[:20]
         line("")

@@ -23,6 +23,11 @@ def error(text: str) -> None:
     sys.stderr.write(f"error: {' '.join(text.split())}\n")
 
 
+def note(text: str) -> None:
+    """A line for people on stderr, leaving stdout to data (``datatrail run`` leaves it to the command)."""
+    sys.stderr.write(text + "\n")
+
+
 def when(value: datetime | None) -> str:
     return value.astimezone().strftime("%Y-%m-%d %H:%M:%S") if value else "-"
 

@@ -25,9 +25,13 @@ def print_run(run: Run) -> None:
         ("parent", f"run:{run.parent_run_id}" if run.parent_run_id else None),
         ("error", run.error),
     ]
-    if run.code:
+    if run.code.get("commit"):
         dirty = " (dirty)" if run.code.get("dirty") else ""
         fields.append(("git", f"{run.code.get('commit', '')[:12]} on {run.code.get('branch')}{dirty}"))
+    env = run.code.get("environment")
+    if isinstance(env, dict):
+        fields.append(("python", env.get("python")))
+        fields.append(("os", env.get("os")))
     for key, value in fields:
         if value is not None:
             line(f"{key + ':':<10} {value}")

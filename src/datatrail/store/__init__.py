@@ -6,8 +6,11 @@ from datatrail.errors import InvalidInput
 from datatrail.store.base import Store
 
 
-def open_store(uri: str, *, create: bool = False) -> Store:
-    """Open the store a URI names: ``sqlite:///path`` or ``postgresql://…``."""
+def open_store(uri: str, *, create: bool = False, token: str | None = None) -> Store:
+    """Open the store a URI names: ``sqlite:///path``, ``postgresql://…`` or ``http(s)://host:port``.
+
+    ``token`` (else ``$DATATRAIL_TOKEN``) authenticates to a remote server; local stores ignore it.
+    """
     if uri.startswith("sqlite:") and not create:
         from datatrail.store.sql.quick import EmbeddedStore, sqlite_file
 
@@ -17,9 +20,13 @@ def open_store(uri: str, *, create: bool = False) -> Store:
 
         return SqlStore(uri, create=create)
     if uri.startswith(("http://", "https://")):
-        msg = f"the HTTP store ({uri}) is not available yet; use sqlite:/// or postgresql:// for now"
-        raise InvalidInput(msg)
-    msg = f"unsupported store URI {uri!r}: use sqlite:///path/trail.db or postgresql://user@host:port/db"
+        from datatrail.store.http import HttpStore
+
+        return HttpStore(uri, token=token)
+    msg = (
+        f"unsupported store URI {uri!r}: use sqlite:///path/trail.db, postgresql://user@host:port/db"
+        " or http://host:port"
+    )
     raise InvalidInput(msg)
 
 

@@ -1,6 +1,7 @@
 """The store protocol: what the service layer needs from any backend.
 
-Backends: :class:`datatrail.store.sql.store.SqlStore` (SQLite, PostgreSQL).
+Backends: :class:`datatrail.store.sql.store.SqlStore` (SQLite, PostgreSQL) and
+:class:`datatrail.store.http.HttpStore` (a remote ``datatrail serve``).
 The service layer depends on this protocol only; a store is chosen by URI in
 :func:`datatrail.store.open_store`.
 """
@@ -53,6 +54,61 @@ class LineageResult:
 
 
 @dataclass(frozen=True)
+class JobSummary:
+    """A job with its type and its runs: how many and the latest one's id and state."""
+
+    namespace: str
+    name: str
+    type: str | None
+    created_at: Any
+    run_count: int
+    latest_run: str | None = None
+    latest_state: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        created = self.created_at.isoformat() if self.created_at is not None else None
+        return {
+            "namespace": self.namespace,
+            "name": self.name,
+            "type": self.type,
+            "created_at": created,
+            "run_count": self.run_count,
+            "latest_run": self.latest_run,
+            "latest_state": self.latest_state,
+        }
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """The stored outcome of one validation rule on one version (see ``checks.py``)."""
+
+    rule: str
+    name: str | None
+    column: str | None
+    severity: str
+    success: bool
+    observed: Any
+    expected: str | None
+    message: str | None
+    checked_at: Any
+    checked_by: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "rule": self.rule,
+            "name": self.name,
+            "column": self.column,
+            "severity": self.severity,
+            "success": self.success,
+            "observed": self.observed,
+            "expected": self.expected,
+            "message": self.message,
+            "checked_at": self.checked_at.isoformat() if self.checked_at is not None else None,
+            "checked_by": self.checked_by,
+        }
+
+
+@dataclass(frozen=True)
 class AuditEntry:
     seq: int
     time: Any
@@ -90,9 +146,19 @@ class Store(Protocol):
 
     def manifest(self, version: Version) -> list[FileEntry]: ...
 
+    def profile(self, version: Version) -> dict[str, Any] | None:
+        """The version's profile (schema, statistics, quality metrics), or None if it has none."""
+        ...
+
+    def check_results(self, version: Version) -> list[CheckResult]:
+        """Every stored check result on the version, oldest first."""
+        ...
+
     def get_run(self, run_id: str) -> Run: ...
 
     def list_runs(self, job: str | None = None, limit: int = 100) -> list[Run]: ...
+
+    def list_jobs(self, namespace: str | None = None) -> list[JobSummary]: ...
 
     def lineage(self, start: Sequence[Version], direction: Direction, depth: int) -> LineageResult: ...
 

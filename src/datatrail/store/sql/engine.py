@@ -15,7 +15,7 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError
 
-from datatrail.errors import InvalidInput, NotFound, StoreNotFound, StoreVersionError
+from datatrail.errors import InvalidInput, StoreNotFound, StoreUnavailable, StoreVersionError
 from datatrail.store.sql.revisions import HEAD, REVISIONS
 
 BUSY_TIMEOUT_S = 60.0
@@ -89,7 +89,7 @@ def _open_error(engine: Engine, exc: DBAPIError) -> Exception:
     where = engine.url.render_as_string(hide_password=True)
     detail = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
     if isinstance(exc, OperationalError) and engine.dialect.name == "postgresql":
-        return NotFound(f"cannot connect to the store at {where}: {detail}")
+        return StoreUnavailable(f"cannot connect to the store at {where}: {detail}")
     return InvalidInput(f"cannot open the store at {where}: {detail}")
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -13,10 +14,10 @@ from sqlalchemy.dialects import postgresql as pg_dialect
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.exc import DBAPIError, OperationalError
 
-from datatrail.errors import DatatrailError, InvalidInput, NotFound
+from datatrail.errors import DatatrailError, InvalidInput, NotFound, StoreUnavailable
 from datatrail.events import Changes, Event, RunChange, VersionInfo, canonical_json, parse_event
 from datatrail.model import Dataset, Digest, FileEntry, Ref, Run, RunState, Version
-from datatrail.store.base import AuditEntry, Direction, IngestResult, LineageResult
+from datatrail.store.base import AuditEntry, CheckResult, Direction, IngestResult, JobSummary, LineageResult
 from datatrail.store.sql import tables as t
 from datatrail.store.sql.engine import WRITE_OPTION, ensure_schema, make_engine
 from datatrail.store.sql.lineage import traverse
@@ -83,11 +84,16 @@ class SqlStore:
             raise
         except OperationalError as exc:
             msg = f"the store is unavailable: {str(exc.orig).strip().splitlines()[0]}; retry later"
-            raise DatatrailError(msg) from exc
+            raise StoreUnavailable(msg) from exc
 
     @contextmanager
     def _read(self) -> Iterator[Connection]:
-        with self.engine.connect() as conn:
+        try:
+            conn = self.engine.connect()
+        except OperationalError as exc:
+            msg = f"the store is unavailable: {str(exc.orig).strip().splitlines()[0]}; retry later"
+            raise StoreUnavailable(msg) from exc
+        with conn:
             yield conn
 
     def _insert_ignore(self, conn: Connection, table: Any, rows: list[dict[str, Any]]) -> None:
@@ -118,7 +124,7 @@ class SqlStore:
                         received_at=datetime.now(UTC),
                     ),
                 )
-                result = self._apply(conn, changes)
+                result = self._apply(conn, changes, event_id)
                 targets = [f"{v.ref}" for v, _ in result] or ([f"run:{changes.run.run_id}"] if changes.run else [])
                 self._append_audit(
                     conn,
@@ -134,7 +140,7 @@ class SqlStore:
         versions = tuple((self._version_by_id(vid), new) for vid, new in ((v.id, n) for v, n in result))
         return IngestResult(event_id, False, versions, changes.run.run_id if changes.run else None)
 
-    def _apply(self, conn: Connection, changes: Changes) -> list[tuple[Version, bool]]:
+    def _apply(self, conn: Connection, changes: Changes, event_id: int = 0) -> list[tuple[Version, bool]]:
         run_pk = self._apply_run(conn, changes.run) if changes.run else None
         touched: list[tuple[Version, bool]] = []
         io_rows: list[dict[str, Any]] = []
@@ -162,6 +168,8 @@ class SqlStore:
                 io_rows.append({"run_pk": run_pk, "direction": direction, "version_id": vid})
             for alias in ds.aliases:
                 self._set_alias(conn, ds_id, alias, vid, changes)
+            if ds.checks:
+                self._add_checks(conn, vid, event_id, ds.checks, changes)
             touched.append((self._version_by_id(vid, conn), new))
         self._insert_ignore(conn, t.run_io, io_rows)
         return touched
@@ -209,6 +217,7 @@ class SqlStore:
                 message=info.message,
                 run_pk=run_pk,
                 properties=info.properties or {},
+                profile=info.profile,
             ),
         )
         if info.files:
@@ -244,6 +253,8 @@ class SqlStore:
             "run_pk": run_pk,
         }
         fill: dict[str, Any] = {k: val for k, val in known.items() if val is not None and getattr(row, k) is None}
+        if info.profile is not None and row.profile is None:
+            fill["profile"] = info.profile
         if info.properties and not row.properties:
             fill["properties"] = info.properties
         created = _utc(row.created_at)
@@ -258,6 +269,31 @@ class SqlStore:
             )
         if info.kind != "dataset":
             conn.execute(t.datasets.update().where(t.datasets.c.id == ds_id).values(kind=info.kind))
+
+    def _add_checks(
+        self, conn: Connection, vid: int, event_id: int, checks: tuple[dict[str, Any], ...], changes: Changes
+    ) -> None:
+        conn.execute(
+            t.check_results.insert(),
+            [
+                {
+                    "version_id": vid,
+                    "event_id": event_id,
+                    "position": i,
+                    "rule": c["rule"],
+                    "name": c.get("name"),
+                    "column_name": c.get("column"),
+                    "severity": c["severity"],
+                    "success": c["success"],
+                    "observed": c.get("observed"),
+                    "expected": c.get("expected"),
+                    "message": c.get("message"),
+                    "checked_at": changes.event_time,
+                    "checked_by": c.get("checked_by") or changes.actor,
+                }
+                for i, c in enumerate(checks)
+            ],
+        )
 
     def _set_alias(self, conn: Connection, ds_id: int, alias: str, vid: int, changes: Changes) -> None:
         a = t.aliases.c
@@ -599,6 +635,70 @@ class SqlStore:
             q = q.where(t.jobs.c.name == job)
         with self._read() as conn:
             return [self._to_run(conn, row, with_io=True) for row in conn.execute(q).all()]
+
+    def list_jobs(self, namespace: str | None = None) -> list[JobSummary]:
+        j, n, r = t.jobs.c, t.namespaces.c, t.runs.c
+        q = (
+            select(
+                n.name.label("namespace"),
+                j.id,
+                j.name,
+                j.type,
+                j.created_at,
+                func.count(r.pk).label("run_count"),
+                func.max(r.started_at).label("last_start"),
+            )
+            .select_from(t.jobs)
+            .join(t.namespaces, n.id == j.namespace_id)
+            .outerjoin(t.runs, r.job_id == j.id)
+            .group_by(n.name, j.id, j.name, j.type, j.created_at)
+            .order_by(n.name, j.name)
+        )
+        if namespace is not None:
+            q = q.where(n.name == namespace)
+        with self._read() as conn:
+            rows = conn.execute(q).all()
+            latest: dict[int, tuple[str, str]] = {}
+            for row in conn.execute(select(r.job_id, r.run_id, r.state, r.started_at).order_by(r.started_at)):
+                latest[row.job_id] = (row.run_id, row.state)
+        return [
+            JobSummary(
+                row.namespace,
+                row.name,
+                row.type,
+                _utc(row.created_at),
+                row.run_count,
+                *latest.get(row.id, (None, None)),
+            )
+            for row in rows
+        ]
+
+    def profile(self, version: Version) -> dict[str, Any] | None:
+        with self._read() as conn:
+            value = conn.execute(select(t.versions.c.profile).where(t.versions.c.id == version.id)).scalar()
+        return json.loads(value) if isinstance(value, str) else value
+
+    def check_results(self, version: Version) -> list[CheckResult]:
+        c = t.check_results.c
+        with self._read() as conn:
+            rows = conn.execute(
+                select(t.check_results).where(c.version_id == version.id).order_by(c.checked_at, c.event_id, c.position)
+            ).all()
+        return [
+            CheckResult(
+                rule=r.rule,
+                name=r.name,
+                column=r.column_name,
+                severity=r.severity,
+                success=bool(r.success),
+                observed=r.observed,
+                expected=r.expected,
+                message=r.message,
+                checked_at=_utc(r.checked_at),
+                checked_by=r.checked_by,
+            )
+            for r in rows
+        ]
 
     def lineage(self, start: Sequence[Version], direction: Direction, depth: int) -> LineageResult:
         with self._read() as conn:

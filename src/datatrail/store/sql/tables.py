@@ -10,6 +10,7 @@ from __future__ import annotations
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     Column,
     DateTime,
     ForeignKey,
@@ -76,6 +77,8 @@ versions = Table(
     Column("message", Text),
     Column("run_pk", Id),
     Column("properties", Json),
+    # Schema, statistics and quality metrics (profiling.py), from the datatrail_profile facet.
+    Column("profile", Json),
     UniqueConstraint("dataset_id", "number", name="uq_versions_dataset_number"),
     UniqueConstraint("dataset_id", "version_key", name="uq_versions_dataset_key"),
 )
@@ -155,6 +158,27 @@ run_io = Table(
     sqlite_with_rowid=False,
 )
 Index("ix_run_io_version", run_io.c.version_id, run_io.c.direction, run_io.c.run_pk)
+
+check_results = Table(
+    "check_results",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("version_id", Id, ForeignKey("versions.id"), nullable=False),
+    Column("event_id", Id, nullable=False),
+    Column("position", Integer, nullable=False),
+    Column("rule", Text, nullable=False),
+    Column("name", Text),
+    Column("column_name", Text),
+    Column("severity", String(16), nullable=False),
+    Column("success", Boolean, nullable=False),
+    Column("observed", Json),
+    Column("expected", Text),
+    Column("message", Text),
+    Column("checked_at", Time, nullable=False),
+    Column("checked_by", Text),
+    UniqueConstraint("event_id", "version_id", "position", name="uq_check_results_event"),
+)
+Index("ix_check_results_version", check_results.c.version_id, check_results.c.checked_at)
 
 events = Table(
     "events",

@@ -1,0 +1,112 @@
+"""What ``datatrail.autolog()`` adds to reading and writing a Parquet file through pandas (100 MB by default).
+
+Baseline: ``pd.read_parquet(src)`` then ``df.to_parquet(dst)`` with no datatrail
+at all. Contender: the same two calls inside ``with trail.run(...)`` with
+autolog on, into a fresh embedded store — so ``src`` is hashed and recorded as
+an input and ``dst`` as an output (each hashed once per run). Measured twice:
+cold (nothing in the stat cache) and again with ``src`` unchanged, when only
+the newly written ``dst`` is read back. Target: the cold run takes at most
+1.5x the baseline (ratio >= 0.67x). Times are the best of ``--repeats``.
+
+    python benchmarks/autolog.py [--size-mb N] [--repeats R]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _common import best, fmt_seconds, note, quick, report, scratch, warm
+
+
+def make_parquet(path: Path, size_mb: int) -> int:
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(1)
+    rows = max(1000, size_mb * (1 << 20) // 24)  # three float64 columns, incompressible
+    pd.DataFrame({c: rng.random(rows) for c in "abc"}).to_parquet(path, compression=None)
+    return path.stat().st_size
+
+
+def main() -> None:
+    q = quick()
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--size-mb", type=int, default=4 if q else 100)
+    ap.add_argument("--repeats", type=int, default=1 if q else 3)
+    args = ap.parse_args()
+
+    import pandas as pd
+
+    import datatrail
+    from datatrail.service import Trail
+
+    with scratch("autolog-") as work:
+        src = work / "src.parquet"
+        size = make_parquet(src, args.size_mb)
+        warm([src])
+        note(f"{size / 1e6:.0f} MB Parquet, 3 float64 columns; read once before timing")
+
+        def plain(i: int) -> None:
+            pd.read_parquet(src).to_parquet(work / f"plain{i}.parquet")
+
+        base = best([_timed(lambda i=i: plain(i)) for i in range(args.repeats)])
+
+        hashed: list[str] = []
+        original_hash = Trail.hash
+
+        def counting(self: Trail, path: object, **kw: object) -> object:
+            hashed.append(str(path))
+            return original_hash(self, path, **kw)  # type: ignore[arg-type]
+
+        Trail.hash = counting  # type: ignore[assignment,method-assign]
+        cold, warm_times = [], []
+        try:
+            for i in range(args.repeats):
+                store = work / f"store{i}"
+                store.mkdir()
+                trail = datatrail.init(store)
+                datatrail.autolog(trail=trail, libraries=("pandas",))
+                try:
+                    for times in (cold, warm_times):
+
+                        def once(n: int = len(times), trail: Trail = trail, store: Path = store) -> None:
+                            with trail.run("copy"):
+                                pd.read_parquet(src).to_parquet(store / f"out{n}.parquet")
+
+                        times.append(_timed(once))
+                finally:
+                    datatrail.autolog(disable=True)
+                    trail.close()
+        finally:
+            Trail.hash = original_hash  # type: ignore[method-assign]
+        from datatrail.profiling import profile_path
+
+        profiling = _timed(lambda: profile_path(src, "parquet"))
+        note(f"of which profiling one file (datatrail.profiling, issue 3): {fmt_seconds(profiling)}")
+        per_run = len(hashed) / (2 * args.repeats)
+        note(f"best of {args.repeats}; files hashed per run: {per_run:g} (the input once, the output once)")
+        ours, again = best(cold), best(warm_times)
+        note(f"with the input unchanged (stat cache hit): {fmt_seconds(again)}")
+        report(
+            f"autolog pandas read+write {size / 1e6:.0f}MB parquet",
+            fmt_seconds(ours),
+            "pandas alone",
+            fmt_seconds(base),
+            base / ours,
+            0.67,
+        )
+
+
+def _timed(fn: object) -> float:
+    t0 = time.perf_counter()
+    fn()  # type: ignore[operator]
+    return time.perf_counter() - t0
+
+
+if __name__ == "__main__":
+    main()

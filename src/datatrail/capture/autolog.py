@@ -1,0 +1,370 @@
+"""``datatrail.autolog()``: reads and writes of files through pandas, polars, pyarrow and NumPy, recorded in runs.
+
+Nothing is patched until :func:`autolog` is called, and ``autolog(disable=True)``
+puts back exactly the functions that were there. autolog imports no library: one
+already imported is patched at once, one imported later when its import ends. Only local files named by a
+path (``str`` or ``os.PathLike``) are recorded; buffers, open file objects and
+remote URLs are not. A function imported by name before ``autolog()`` ran
+(``from pandas import read_csv``) keeps the original and is not captured.
+"""
+
+from __future__ import annotations
+
+import atexit
+import functools
+import importlib.abc
+import importlib.machinery
+import os
+import sys
+import threading
+import warnings
+import weakref
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+from datatrail.capture import facts
+from datatrail.capture.run import RunContext, active_run
+from datatrail.errors import DatatrailError, InvalidInput
+
+if TYPE_CHECKING:
+    from datatrail.model import Version
+    from datatrail.service import Trail
+
+Locate = Callable[[tuple[Any, ...], dict[str, Any]], list[str]]
+
+# (module, attribute, role, position of the path argument, its keyword name)
+# Methods count `self` as position 0.
+_TARGETS: dict[str, list[tuple[str, str, str, int, str]]] = {
+    "pandas": [
+        *[("pandas", f, "input", 0, a) for f, a in (
+            ("read_csv", "filepath_or_buffer"), ("read_parquet", "path"),
+            ("read_json", "path_or_buf"), ("read_feather", "path"),
+        )],
+        *[("pandas:DataFrame", f, "output", 1, a) for f, a in (
+            ("to_csv", "path_or_buf"), ("to_parquet", "path"), ("to_json", "path_or_buf"), ("to_feather", "path"),
+        )],
+    ],
+    "polars": [
+        *[("polars", f"read_{k}", "input", 0, "source") for k in ("csv", "parquet", "json", "ndjson", "ipc", "avro")],
+        *[("polars", f"scan_{k}", "scan", 0, "source") for k in ("csv", "parquet", "ndjson", "ipc")],
+        *[("polars:DataFrame", f"write_{k}", "output", 1, "file") for k in ("csv", "json", "ndjson", "ipc", "avro")],
+        ("polars:DataFrame", "write_parquet", "output", 1, "file"),
+        *[("polars:LazyFrame", f"sink_{k}", "output", 1, "path") for k in ("parquet", "csv", "ipc", "ndjson")],
+        ("polars:LazyFrame", "collect", "collect", -1, ""),
+    ],
+    "pyarrow": [
+        ("pyarrow.parquet", "read_table", "input", 0, "source"),
+        ("pyarrow.parquet", "write_table", "output", 1, "where"),
+        ("pyarrow.csv", "read_csv", "input", 0, "input_file"),
+        ("pyarrow.csv", "write_csv", "output", 1, "output_file"),
+        ("pyarrow.feather", "read_table", "input", 0, "source"),
+        ("pyarrow.feather", "read_feather", "input", 0, "source"),
+        ("pyarrow.feather", "write_feather", "output", 1, "dest"),
+        ("pyarrow.dataset", "dataset", "input", 0, "source"),
+    ],
+    "numpy": [
+        ("numpy", "load", "input", 0, "file"),
+        ("numpy", "loadtxt", "input", 0, "fname"),
+        ("numpy", "genfromtxt", "input", 0, "fname"),
+        ("numpy", "save", "output", 0, "file"),
+        ("numpy", "savez", "output", 0, "file"),
+        ("numpy", "savez_compressed", "output", 0, "file"),
+        ("numpy", "savetxt", "output", 0, "fname"),
+    ],
+}  # fmt: skip
+LIBRARIES = tuple(_TARGETS)
+# NumPy adds these suffixes to a path that lacks them.
+_SUFFIX = {"save": ".npy", "savez": ".npz", "savez_compressed": ".npz"}
+
+
+@dataclass
+class _Seen:
+    """What one run has recorded, so each file is hashed once per run."""
+
+    inputs: set[str] = field(default_factory=set)
+    outputs: set[str] = field(default_factory=set)
+    scanned: list[str] = field(default_factory=list)  # polars scans, recorded when a query is collected
+
+
+@dataclass
+class _State:
+    on: bool = False
+    patches: list[tuple[Any, str, Any, bool]] = field(default_factory=list)  # owner, name, original, own attribute
+    pending: dict[str, list[tuple[str, str, str, int, str]]] = field(default_factory=dict)  # not imported yet
+    trail: Trail | None = None
+    own_trail: bool = False
+    background: RunContext | None = None  # the attached or implicit run
+    implicit: bool = False
+    previous_hook: Any = None
+
+
+_state = _State()
+_lock = threading.RLock()
+_local = threading.local()
+_seen: weakref.WeakKeyDictionary[RunContext, _Seen] = weakref.WeakKeyDictionary()
+
+
+def autolog(
+    *,
+    disable: bool = False,
+    trail: Trail | None = None,
+    implicit_run: bool = False,
+    job: str | None = None,
+    libraries: Iterable[str] = LIBRARIES,
+) -> None:
+    """Record file reads and writes of pandas, polars, pyarrow and NumPy as inputs and outputs of the active run.
+
+    >>> datatrail.autolog()                                   # doctest: +SKIP
+    >>> with trail.run("clean") as run:                       # doctest: +SKIP
+    ...     df = pd.read_csv("data/raw.csv")                  # an input of the run
+    ...     df.dropna().to_parquet("data/clean.parquet")      # an output of the run
+
+    Outside a run nothing is recorded, unless ``implicit_run=True`` starts one
+    run (named ``job``, default the script's name) that ends when the process
+    does. Under ``datatrail run`` the reads and writes join the wrapper's run.
+    ``autolog(disable=True)`` restores every patched function.
+    """
+    with _lock:
+        if disable:
+            _disable()
+            return
+        unknown = set(libraries) - set(LIBRARIES)
+        if unknown:
+            msg = f"autolog cannot capture {sorted(unknown)}; choose from {', '.join(LIBRARIES)}"
+            raise InvalidInput(msg)
+        if trail is not None:
+            _state.trail = trail
+        if not _state.on:
+            _state.on = True
+            _patch_libraries(libraries)
+        if _state.background is None and active_run() is None:
+            parent = facts.parent_from_env()
+            if parent is not None and os.environ.get(facts.ENV_RUN_ID) == parent.run_id:
+                run = RunContext.attach(_trail(), parent.run_id, parent.namespace, parent.job)
+                run.workflow = facts.workflow_from_env()
+                _state.background = run.__enter__()
+            elif implicit_run:
+                name = job or Path(sys.argv[0] if sys.argv and sys.argv[0] else "python").stem or "python"
+                _state.background = _trail().run(name).__enter__()
+                _state.implicit = True
+                _state.previous_hook = sys.excepthook
+                sys.excepthook = _excepthook
+                atexit.register(_end_background)
+
+
+def patched() -> list[tuple[Any, str]]:
+    """The (owner, attribute) pairs autolog has replaced; empty when it is off."""
+    return [(owner, name) for owner, name, _, _ in _state.patches]
+
+
+def _trail() -> Trail:
+    if _state.trail is None:
+        from datatrail.service import connect
+
+        _state.trail = connect()
+        _state.own_trail = True
+    return _state.trail
+
+
+def _patch_libraries(libraries: Iterable[str]) -> None:
+    """Patch what is imported now; the rest when it is imported (autolog imports no library itself)."""
+    for library in libraries:
+        for target in _TARGETS[library]:
+            module_name = target[0].partition(":")[0]
+            _state.pending.setdefault(module_name, []).append(target)
+    for module_name in list(_state.pending):
+        if module_name in sys.modules:
+            _patch_module(sys.modules[module_name])
+    if _state.pending and _finder not in sys.meta_path:
+        sys.meta_path.insert(0, _finder)
+
+
+def _patch_module(module: Any) -> None:
+    for where, name, role, position, keyword in _state.pending.pop(module.__name__, []):
+        _, _, cls_name = where.partition(":")
+        owner = getattr(module, cls_name, None) if cls_name else module
+        original = getattr(owner, name, None) if owner is not None else None
+        if original is None:
+            continue
+        own = name in vars(owner)
+        suffix = _SUFFIX.get(name) if module.__name__ == "numpy" else None
+        setattr(owner, name, _wrap(original, role, _locator(position, keyword, suffix)))
+        _state.patches.append((owner, name, original, own))
+
+
+class _PatchOnImport(importlib.abc.MetaPathFinder):
+    """Patches a library the moment its module has been executed by an import."""
+
+    def find_spec(self, fullname: str, path: Any, target: Any = None) -> importlib.machinery.ModuleSpec | None:
+        if fullname not in _state.pending:
+            return None
+        for finder in sys.meta_path:
+            if finder is self or not hasattr(finder, "find_spec"):
+                continue
+            spec = finder.find_spec(fullname, path, target)
+            if spec is not None:
+                if spec.loader is not None and hasattr(spec.loader, "exec_module"):
+                    spec.loader = _PatchingLoader(spec.loader)
+                return spec
+        return None
+
+
+class _PatchingLoader(importlib.abc.Loader):
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+
+    def create_module(self, spec: importlib.machinery.ModuleSpec) -> Any:
+        return self.inner.create_module(spec)
+
+    def exec_module(self, module: Any) -> None:
+        self.inner.exec_module(module)
+        with _lock:
+            if module.__name__ in _state.pending:
+                _patch_module(module)
+            if not _state.pending and _finder in sys.meta_path:
+                sys.meta_path.remove(_finder)
+
+    def __getattr__(self, name: str) -> Any:  # get_resource_reader, is_package…: the real loader's
+        return getattr(self.inner, name)
+
+
+_finder = _PatchOnImport()
+
+
+def _disable() -> None:
+    _state.on = False
+    _state.pending.clear()
+    if _finder in sys.meta_path:
+        sys.meta_path.remove(_finder)
+    for owner, name, original, own in reversed(_state.patches):
+        if own:
+            setattr(owner, name, original)
+        else:  # it was inherited: remove ours and the base class's shows through again
+            delattr(owner, name)
+    _state.patches.clear()
+    _end_background()
+    if _state.own_trail and _state.trail is not None:
+        _state.trail.close()
+    _state.trail = None
+    _state.own_trail = False
+
+
+def _end_background(exc: BaseException | None = None) -> None:
+    run = _state.background
+    if run is None:
+        return
+    _state.background = None
+    if _state.implicit:
+        _state.implicit = False
+        if sys.excepthook is _excepthook:
+            sys.excepthook = _state.previous_hook
+        atexit.unregister(_end_background)
+    run.__exit__(type(exc) if exc else None, exc, exc.__traceback__ if exc else None)
+
+
+def _excepthook(exc_type: type[BaseException], exc: BaseException, tb: TracebackType | None) -> None:
+    hook = _state.previous_hook or sys.__excepthook__
+    try:
+        _end_background(exc)
+    finally:
+        hook(exc_type, exc, tb)
+
+
+def _locator(position: int, keyword: str, suffix: str | None) -> Locate:
+    def locate(args: tuple[Any, ...], kwargs: dict[str, Any]) -> list[str]:
+        if position < 0:
+            return []
+        value = kwargs.get(keyword) if keyword in kwargs else (args[position] if len(args) > position else None)
+        values = value if isinstance(value, list | tuple) else [value]
+        paths = []
+        for v in values:
+            if not isinstance(v, str | os.PathLike):
+                continue
+            text = os.fspath(v)
+            if not isinstance(text, str):
+                continue
+            if "://" in text:
+                if not text.startswith("file://"):
+                    continue  # remote data: not hashed here
+                text = text.removeprefix("file://")
+            if suffix and not text.endswith(suffix):
+                text += suffix
+            paths.append(text)
+        return paths
+
+    return locate
+
+
+def _wrap(original: Callable[..., Any], role: str, locate: Locate) -> Callable[..., Any]:
+    @functools.wraps(original)
+    def capture(*args: Any, **kwargs: Any) -> Any:
+        # A library calling another patched one (pandas → pyarrow) is one read, recorded once.
+        if getattr(_local, "depth", 0):
+            return original(*args, **kwargs)
+        paths = locate(args, kwargs)
+        _local.depth = 1
+        try:
+            result = original(*args, **kwargs)
+        finally:
+            _local.depth = 0
+        if paths or role == "collect":
+            _record(role, paths)
+        return result
+
+    capture.__datatrail_original__ = original  # type: ignore[attr-defined]
+    return capture
+
+
+def current_run() -> RunContext | None:
+    """The run autolog records into: the active one, else the attached or implicit one."""
+    return active_run() or _state.background
+
+
+def _record(role: str, paths: list[str]) -> None:
+    run = current_run()
+    if run is None:
+        return
+    try:
+        with _lock:
+            seen = _seen.setdefault(run, _Seen())
+            if role == "scan":
+                seen.scanned.extend(paths)
+                return
+            if role == "collect":
+                paths, seen.scanned = seen.scanned, []
+                role = "input"
+            for path in paths:
+                _record_one(run, seen, role, path)
+    except DatatrailError as exc:
+        # Losing a lineage record must not stop the pipeline that is being recorded.
+        warnings.warn(f"datatrail autolog could not record {role} {paths}: {exc.message}", stacklevel=3)
+
+
+def _record_one(run: RunContext, seen: _Seen, role: str, path: str) -> Version | None:
+    if not os.path.exists(path):
+        return None
+    key = os.path.realpath(path)
+    trail = run.trail
+    name, namespace = _name(trail, Path(path))
+    if role == "input":
+        if key in seen.inputs or key in seen.outputs:  # read twice, or written earlier in this run
+            return None
+        seen.inputs.add(key)
+        version = trail.register(path, name=name, namespace=namespace).version
+        return run.input(version)
+    seen.outputs.add(key)
+    return run.output(path, name=name, namespace=namespace)
+
+
+def _name(trail: Trail, path: Path) -> tuple[str, str]:
+    """A file under the store's root is named like `datatrail add` names it; others by absolute path."""
+    try:
+        return trail.default_name(path), "default"
+    except InvalidInput:
+        return path.resolve().as_posix(), f"file://{trail.host}"
+
+
+__all__ = ["LIBRARIES", "autolog", "current_run", "patched"]

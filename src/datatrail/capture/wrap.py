@@ -1,0 +1,212 @@
+"""Wrapping any command as a run: ``datatrail run --name JOB -i IN -o OUT -- COMMAND``.
+
+The inputs are hashed before the command starts and the outputs after it
+succeeds; the command's standard streams are the wrapper's own, so its output
+streams through unchanged, and its exit status becomes the wrapper's.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+from typing import TYPE_CHECKING, Any
+
+from datatrail.capture import facts
+from datatrail.capture.run import RunContext, RunFailed
+from datatrail.config import ENV_URI, ENV_USER
+from datatrail.errors import InvalidInput, NotFound
+from datatrail.model import DEFAULT_NAMESPACE, RunState
+
+if TYPE_CHECKING:
+    from datatrail.service import Trail
+
+ENV_AUTOLOG = "DATATRAIL_AUTOLOG"
+BOOTSTRAP = "datatrail.capture.bootstrap"
+_PYTHON = re.compile(r"python(\d+(\.\d+)*)?(\.exe)?")
+# Interpreter flags that take no value and may come before the script (`python -u job.py`).
+_PY_FLAGS = {"-u", "-O", "-OO", "-B", "-E", "-s", "-b", "-bb", "-q", "-v", "-d", "-R", "-P"}
+
+
+@dataclass(frozen=True)
+class CommandResult:
+    """How a wrapped command ended."""
+
+    run_id: str
+    state: RunState
+    exit_status: int  # what the wrapper should exit with
+    duration: float
+    error: str | None = None
+
+
+def run_command(
+    trail: Trail,
+    command: Sequence[str],
+    *,
+    job: str,
+    inputs: Sequence[str] = (),
+    outputs: Sequence[str] = (),
+    params: dict[str, Any] | None = None,
+    namespace: str = DEFAULT_NAMESPACE,
+    workflow: str | None = None,
+    autolog: bool = True,
+) -> CommandResult:
+    """Run ``command`` as a run of ``job``: inputs hashed first, outputs after success.
+
+    A non-zero exit ends the run FAIL with the status and registers no outputs;
+    an interrupt (SIGINT, SIGTERM) is passed on to the command and ends it ABORT.
+    """
+    if not command:
+        msg = "no command to run; put it after `--`, e.g. datatrail run --name job -- python job.py"
+        raise InvalidInput(msg)
+    if shutil.which(command[0]) is None:
+        msg = f"command not found: {command[0]!r}; check the name or give its path"
+        raise NotFound(msg)
+    output_paths = [Path(o) for o in outputs]
+    for p in output_paths:  # a bad output fails now, not after an hour of work
+        try:
+            trail.default_name(p)
+        except InvalidInput:
+            msg = (
+                f"the output {os.fspath(p)!r} is outside the store's root {os.fspath(trail.root)!r}; "
+                "write it under the root, or register it afterwards with `datatrail add PATH --name NAME`"
+            )
+            raise InvalidInput(msg) from None
+    run = trail.run(job, params=params, namespace=namespace, workflow=workflow, job_type="command")
+    run.command = shlex.join(command)
+    started = time.monotonic()
+    status = 0
+    try:
+        with run:
+            for source in inputs:
+                run.input(source)
+            env = child_environment(trail, run, autolog=autolog)
+            argv = with_bootstrap(list(command)) if autolog else list(command)
+            started = time.monotonic()
+            status, signalled = _spawn(argv, env)
+            duration = time.monotonic() - started
+            run.final_facts = {"exitStatus": status, "durationSeconds": round(duration, 3)}
+            _finish(run, status, signalled, output_paths)
+    except KeyboardInterrupt as exc:
+        code = 128 - status if status < 0 else (status or 128 + signal.SIGINT)
+        return CommandResult(run.id, RunState.ABORT, code, time.monotonic() - started, str(exc))
+    except RunFailed as exc:
+        code = status if status > 0 else (128 - status if status < 0 else 1)
+        return CommandResult(run.id, RunState.FAIL, code, time.monotonic() - started, str(exc))
+    return CommandResult(run.id, RunState.COMPLETE, 0, time.monotonic() - started)
+
+
+def _finish(run: RunContext, status: int, signalled: str | None, outputs: list[Path]) -> None:
+    """Register the outputs of a command that succeeded; raise what ends the run otherwise."""
+    if signalled is not None:
+        msg = f"interrupted by {signalled}; the command ended with {_describe(status)}"
+        raise KeyboardInterrupt(msg)
+    if status != 0:
+        msg = f"the command ended with {_describe(status)}"
+        raise RunFailed(msg)
+    for p in outputs:
+        if not p.exists():
+            msg = f"the command succeeded but did not write the output {os.fspath(p)!r}"
+            raise RunFailed(msg)
+        run.output(p)
+
+
+def child_environment(trail: Trail, run: RunContext, *, autolog: bool = True) -> dict[str, str]:
+    """The wrapper's environment plus what lets a datatrail-aware child join the run."""
+    env = dict(os.environ)
+    env[facts.ENV_RUN_ID] = run.id
+    env[facts.ENV_RUN_JOB] = run.job
+    env[facts.ENV_RUN_NAMESPACE] = run.namespace
+    env[ENV_URI] = trail.location.uri
+    env[ENV_USER] = trail.user
+    if run.workflow:
+        env[facts.ENV_WORKFLOW] = run.workflow
+    if autolog:
+        env[ENV_AUTOLOG] = "1"
+    else:
+        env.pop(ENV_AUTOLOG, None)
+    return env
+
+
+def with_bootstrap(command: list[str]) -> list[str]:
+    """``python [flags] job.py …`` → ``python [flags] -m datatrail.capture.bootstrap job.py …``.
+
+    Only for the interpreter of this environment (one that can import datatrail),
+    running a script or ``-m module``; anything else is left exactly as given.
+    """
+    exe = shutil.which(command[0])
+    if exe is None or not _PYTHON.fullmatch(Path(command[0]).name):
+        return command
+    if Path(exe).parent.resolve() != Path(sys.executable).parent.resolve():
+        return command
+    i = 1
+    while i < len(command) and command[i] in _PY_FLAGS:
+        i += 1
+    if i >= len(command):
+        return command
+    target = command[i]
+    if target == "-m" and i + 1 < len(command):
+        return [*command[:i], "-m", BOOTSTRAP, *command[i:]]
+    if target.startswith("-"):  # -c CODE, -X opt, -W arg…: run as given
+        return command
+    return [*command[:i], "-m", BOOTSTRAP, *command[i:]]
+
+
+def _spawn(argv: list[str], env: dict[str, str]) -> tuple[int, str | None]:
+    """Run ``argv`` with our standard streams; returns its status and the signal that interrupted us, if any."""
+    proc = subprocess.Popen(argv, env=env)
+    received: list[str] = []
+
+    def forward(signum: int, frame: FrameType | None) -> None:
+        received.append(signal.Signals(signum).name)
+        # Ctrl-C at a terminal reaches the whole foreground process group, the
+        # command included; forwarding it again would interrupt the command twice.
+        if signum == signal.SIGINT and _terminal_signals_group():
+            return
+        proc.send_signal(signum)
+
+    previous: dict[signal.Signals, Any] = {}
+    try:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            previous[sig] = signal.signal(sig, forward)
+    except ValueError:  # not the main thread: signals stay with their default handlers
+        pass
+    try:
+        while True:
+            try:
+                status = proc.wait()
+                break
+            except KeyboardInterrupt:  # pragma: no cover  (only without our handler)
+                received.append("SIGINT")
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return status, (received[0] if received else None)
+
+
+def _terminal_signals_group() -> bool:
+    try:
+        return os.tcgetpgrp(sys.stdin.fileno()) == os.getpgrp()
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+def _describe(status: int) -> str:
+    if status < 0:
+        try:
+            return f"signal {signal.Signals(-status).name}"
+        except ValueError:
+            return f"signal {-status}"
+    return f"exit status {status}"
+
+
+__all__ = ["CommandResult", "child_environment", "run_command", "with_bootstrap"]

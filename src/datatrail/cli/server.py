@@ -1,0 +1,50 @@
+"""`datatrail serve`: the REST API and OpenLineage endpoint under uvicorn."""
+
+from __future__ import annotations
+
+import os
+from typing import Annotated
+
+import typer
+
+from datatrail.cli.output import line
+
+
+def serve(
+    ctx: typer.Context,
+    host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", min=0, max=65535, help="Port to listen on.")] = 8000,
+    workers: Annotated[int, typer.Option("--workers", min=1, max=64, help="Server processes.")] = 1,
+    store: Annotated[
+        str | None,
+        typer.Option("--store", help="Store to serve (default: the global --store, DATATRAIL_URI or .datatrail/)."),
+    ] = None,
+    max_body: Annotated[
+        int,
+        typer.Option("--max-body", min=1024, help="Largest request body in bytes, after gzip decompression."),
+    ] = 10 * 1024 * 1024,
+) -> None:
+    """Serve the REST API and OpenLineage ingest (POST /api/v1/lineage) over the store."""
+    import uvicorn
+
+    from datatrail.config import locate
+
+    root = ctx.find_root().obj or {}
+    uri = locate(store or root.get("store")).uri
+    # Workers are separate processes: they read their settings from the environment.
+    os.environ["DATATRAIL_SERVER_STORE"] = uri
+    os.environ["DATATRAIL_SERVER_MAX_BODY"] = str(max_body)
+    line(f"serving {uri.split('@')[-1] if '://' in uri else uri} on http://{host}:{port} ({workers} worker(s))")
+    uvicorn.run(
+        "datatrail.server.app:app_from_env",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level=os.environ.get("DATATRAIL_LOG_LEVEL", "info"),
+        proxy_headers=True,
+    )
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(serve)

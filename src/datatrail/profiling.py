@@ -1,0 +1,539 @@
+"""Profiles of tabular data: schema, statistics and quality metrics, streamed batch by batch.
+
+:func:`profile_path` reads CSV/TSV (also gzip/zstd), Parquet, JSON Lines and
+Arrow IPC/Feather files, and directories of them as one table;
+:func:`profile_table` takes a pyarrow Table, a pandas or a polars DataFrame.
+Memory stays at about one record batch plus the summaries of
+:mod:`datatrail.sketches` and one 8-byte hash per distinct row (for the
+duplicate count), never the whole table.
+
+pyarrow and numpy are imported by this module, so import it only when a
+profile is due (``datatrail add`` of unchanged content must stay fast).
+
+>>> from datatrail.profiling import profile_path     # doctest: +SKIP
+>>> profile_path("data/penguins.csv", "csv")["row_count"]  # doctest: +SKIP
+344
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import math
+import os
+from collections.abc import Callable, Iterable, Iterator
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Protocol, TypeVar
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from datatrail.errors import InvalidInput
+from datatrail.sketches import (
+    NULL_HASH,
+    DistinctCounter,
+    Reservoir,
+    combine_row_hashes,
+    unique_sorted,
+    value_hashes,
+)
+
+PROFILE_VERSION = 1
+BATCH_ROWS = 131_072
+CSV_BLOCK_BYTES = 8 << 20
+TOP_LIMIT = 1_000  # top values are kept for columns with at most this many distinct values
+TOP_SHOWN = 10
+HISTOGRAM_BINS = 10
+QUANTILES = (("p5", 0.05), ("p25", 0.25), ("p50", 0.5), ("p75", 0.75), ("p95", 0.95))
+ROW_HASH_COMPACT = 4_000_000
+
+
+# ---------------------------------------------------------------- reading
+
+
+def _csv_batches(path: Path, fmt: str, column_types: dict[str, pa.DataType]) -> Iterator[pa.RecordBatch]:
+    import pyarrow.csv as pcsv
+
+    delimiter = "\t" if fmt.startswith("tsv") else ","
+    stream = pa.input_stream(str(path), compression="detect")
+    try:
+        try:
+            reader = pcsv.open_csv(
+                stream,
+                read_options=pcsv.ReadOptions(block_size=CSV_BLOCK_BYTES),
+                parse_options=pcsv.ParseOptions(delimiter=delimiter),
+                # An empty cell is missing, in text columns too (as pandas and DuckDB read it).
+                convert_options=pcsv.ConvertOptions(column_types=column_types, strings_can_be_null=True),
+            )
+        except pa.ArrowInvalid as exc:
+            if "Empty CSV file" not in str(exc):
+                raise
+            # No data rows (a header alone, or nothing): a table of text columns with no rows.
+            names = _csv_header(path, fmt)
+            yield pa.RecordBatch.from_arrays([pa.array([], pa.string()) for _ in names], names=names)
+            return
+        yield from reader
+    finally:
+        stream.close()
+
+
+def _ragged_line(path: Path, fmt: str) -> str:
+    """Where a CSV file first has a different number of fields than its header (only on the error path)."""
+    import pyarrow as pa_io  # the decompressing stream
+
+    delimiter = "\t" if fmt.startswith("tsv") else ","
+    with pa_io.input_stream(str(path), compression="detect") as raw:
+        text = io.TextIOWrapper(raw, encoding="utf-8", errors="replace", newline="")
+        reader = csv.reader(text, delimiter=delimiter)
+        width = None
+        for row in reader:
+            if width is None:
+                width = len(row)
+            elif row and len(row) != width:
+                return f"line {reader.line_num} has {len(row)} fields, the header has {width}"
+    return "a line is malformed"
+
+
+def _jsonl_batches(path: Path) -> Iterator[pa.RecordBatch]:
+    import pyarrow.json as pj
+
+    stream = pa.input_stream(str(path), compression="detect")
+    try:
+        if hasattr(pj, "open_json"):  # pyarrow >= 19 streams JSON Lines
+            yield from pj.open_json(stream, read_options=pj.ReadOptions(block_size=CSV_BLOCK_BYTES))
+        else:  # pragma: no cover - older pyarrow reads the file whole
+            yield from pj.read_json(stream).to_batches(BATCH_ROWS)
+    finally:
+        stream.close()
+
+
+def _ipc_batches(path: Path) -> Iterator[pa.RecordBatch]:
+    source = pa.memory_map(str(path))
+    try:
+        try:
+            reader = pa.ipc.open_file(source)
+        except pa.ArrowInvalid:
+            source.seek(0)
+            yield from pa.ipc.open_stream(source)
+            return
+        for i in range(reader.num_record_batches):
+            yield reader.get_batch(i)
+    finally:
+        source.close()
+
+
+def _parquet_batches(path: Path) -> Iterator[pa.RecordBatch]:
+    import pyarrow.parquet as pq
+
+    with pq.ParquetFile(str(path)) as f:
+        yield from f.iter_batches(batch_size=BATCH_ROWS)
+
+
+def _file_batches(path: Path, fmt: str, column_types: dict[str, pa.DataType]) -> Iterator[pa.RecordBatch]:
+    base = fmt.partition("+")[0]
+    if base in ("csv", "tsv"):
+        return _csv_batches(path, fmt, column_types)
+    if base == "parquet":
+        return _parquet_batches(path)
+    if base == "jsonl":
+        return _jsonl_batches(path)
+    return _ipc_batches(path)
+
+
+def _files(path: Path, fmt: str) -> list[tuple[Path, str]]:
+    from datatrail.formats import detect_format
+
+    if not fmt.endswith("-dir"):
+        return [(path, fmt)]
+    want = fmt.removesuffix("-dir").partition("+")[0]
+    out = []
+    for root, dirs, names in os.walk(path):
+        dirs[:] = sorted(d for d in dirs if not (root == str(path) and d == ".datatrail") and not d.startswith("."))
+        for n in sorted(names):
+            f = detect_format(n)
+            if f and f.partition("+")[0] == want and not n.startswith((".", "_")):
+                out.append((Path(root) / n, f))
+    return out
+
+
+def _batches(path: Path, fmt: str, column_types: dict[str, pa.DataType]) -> Iterator[tuple[Path, pa.RecordBatch]]:
+    first: pa.Schema | None = None
+    for file, file_fmt in _files(path, fmt):
+        for batch in _file_batches(file, file_fmt, column_types):
+            if first is None:
+                first = batch.schema
+            elif batch.schema != first:
+                if batch.schema.names != first.names:
+                    raise _NotOneTable
+                try:
+                    batch = batch.cast(first)
+                except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+                    if fmt.partition("+")[0] in ("csv-dir", "tsv-dir") and not column_types:
+                        # Types guessed differently per file (int in one, text in another): read all as text.
+                        raise _Restart({n: pa.string() for n in first.names}) from None
+                    msg = f"cannot profile {os.fspath(file)!r}: its column types differ from the first file's"
+                    raise InvalidInput(msg) from None
+            yield file, batch
+
+
+class _NotOneTable(Exception):
+    """The files of a directory have different columns: they are not one table."""
+
+
+class _Restart(Exception):
+    """Start reading again with these column types (control flow inside this module)."""
+
+    def __init__(self, column_types: dict[str, pa.DataType]) -> None:
+        self.column_types = column_types
+
+
+def profile_path(path: str | os.PathLike[str], fmt: str) -> dict[str, Any] | None:
+    """The profile of a tabular file or directory; InvalidInput (naming file and line) if unreadable.
+
+    None for a directory whose files have different columns (they are not one table).
+    """
+    builder = scan_path(path, fmt, ProfileBuilder)
+    return builder.result(fmt) if builder is not None else None
+
+
+class BatchConsumer(Protocol):
+    def add(self, batch: pa.RecordBatch) -> None: ...
+
+
+Consumer = TypeVar("Consumer", bound=BatchConsumer)
+
+
+def scan_path(path: str | os.PathLike[str], fmt: str, make: Callable[[], Consumer]) -> Consumer | None:
+    """Feed every record batch of a tabular file or directory to a consumer ``make()`` returns.
+
+    Reading starts again with a fresh consumer when a CSV column turns out to
+    hold text after a first block of numbers. None when a directory's files
+    are not one table; InvalidInput (naming file and line) when unreadable.
+    """
+    p = Path(path)
+    column_types: dict[str, pa.DataType] = {}
+    for _ in range(1000):
+        current = p
+        names: list[str] = []
+        try:
+            consumer = make()
+            for item in _batches(p, fmt, column_types):
+                current = item[0]
+                names = names or list(item[1].schema.names)
+                consumer.add(item[1])
+            return consumer
+        except _NotOneTable:
+            return None
+        except _Restart as again:
+            column_types = {**column_types, **again.column_types}
+        except pa.ArrowInvalid as exc:
+            text = str(exc)
+            base = fmt.partition("+")[0].removesuffix("-dir")
+            if base in ("csv", "tsv") and text.startswith("In CSV column #"):
+                # pyarrow guesses a column's type from the first block; a later
+                # value that does not fit makes it text, and we start again.
+                index = int(text[len("In CSV column #") :].split(":", 1)[0])
+                names = names or _csv_header(current, fmt)
+                if 0 <= index < len(names) and names[index] not in column_types:
+                    column_types = {**column_types, names[index]: pa.string()}
+                    continue
+            where = _ragged_line(current, fmt) if "Expected" in text and base in ("csv", "tsv") else text
+            msg = f"cannot profile {os.fspath(current)!r} as {fmt}: {' '.join(where.split())[:300]}"
+            raise InvalidInput(msg) from None
+        except (OSError, pa.ArrowException) as exc:
+            msg = f"cannot profile {os.fspath(current)!r} as {fmt}: {' '.join(str(exc).split())[:300]}"
+            raise InvalidInput(msg) from None
+    msg = f"cannot profile {os.fspath(p)!r}: column types keep changing"  # pragma: no cover
+    raise InvalidInput(msg)  # pragma: no cover
+
+
+def _csv_header(path: Path, fmt: str) -> list[str]:
+    with pa.input_stream(str(path), compression="detect") as raw:
+        text = io.TextIOWrapper(raw, encoding="utf-8", errors="replace", newline="")
+        return next(csv.reader(text, delimiter="\t" if fmt.startswith("tsv") else ","), [])
+
+
+def profile_table(data: Any) -> dict[str, Any]:
+    """The profile of a pyarrow Table or RecordBatch, a pandas DataFrame or a polars DataFrame.
+
+    >>> import pandas as pd                                              # doctest: +SKIP
+    >>> profile_table(pd.DataFrame({"x": [1, 2, 2]}))["columns"][0]["distinct_count"]  # doctest: +SKIP
+    2
+    """
+    table = to_arrow(data)
+    builder = ProfileBuilder()
+    for batch in table.to_batches(BATCH_ROWS):
+        builder.add(batch)
+    if table.num_rows == 0:
+        builder.start(table.schema)
+    return builder.result("arrow-table")
+
+
+def to_arrow(data: Any) -> pa.Table:
+    """A pyarrow Table from a Table, RecordBatch, pandas or polars DataFrame."""
+    if isinstance(data, pa.Table):
+        return data
+    if isinstance(data, pa.RecordBatch):
+        return pa.Table.from_batches([data])
+    module = type(data).__module__.split(".")[0]
+    if module == "pandas":
+        return pa.Table.from_pandas(data, preserve_index=False)
+    if module == "polars":
+        return data.to_arrow()
+    msg = f"cannot profile a {type(data).__name__}: give a pyarrow Table, a pandas or a polars DataFrame"
+    raise InvalidInput(msg)
+
+
+# ---------------------------------------------------------------- statistics
+
+
+def _kind(t: pa.DataType) -> str:
+    if pa.types.is_boolean(t):
+        return "boolean"
+    if pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t):
+        return "numeric"
+    if pa.types.is_string(t) or pa.types.is_large_string(t):
+        return "string"
+    if pa.types.is_temporal(t):
+        return "temporal"
+    if pa.types.is_dictionary(t):
+        return _kind(t.value_type)
+    return "other"
+
+
+def jsonable(value: Any) -> Any:
+    """A value as JSON can hold it: no NaN or infinity, dates as ISO 8601 text."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, np.generic):
+        return jsonable(value.item())
+    if isinstance(value, dt.datetime | dt.date | dt.time):
+        return value.isoformat()
+    if isinstance(value, dt.timedelta):
+        return value.total_seconds()
+    if isinstance(value, Decimal):
+        return float(value)
+    if isinstance(value, bytes):
+        return value.hex()
+    if value is None or isinstance(value, bool | int | str):
+        return value
+    return str(value)
+
+
+class ColumnStats:
+    """The running statistics of one column."""
+
+    def __init__(self, field: pa.Field) -> None:
+        self.name = field.name
+        self.type = field.type
+        self.nullable = field.nullable
+        self.kind = _kind(field.type)
+        self.rows = self.nulls = self.nan = 0
+        self.distinct: DistinctCounter | None = DistinctCounter()
+        self.top: dict[Any, int] | None = {} if self.kind != "other" else None
+        self.min: Any = None
+        self.max: Any = None
+        self.n = 0
+        self.mean = 0.0
+        self.m2 = 0.0
+        self.sample = Reservoir() if self.kind == "numeric" else None
+        self.len_min: int | None = None
+        self.len_max: int | None = None
+        self.len_sum = 0
+        # Text is hashed through a per-batch dictionary (each distinct value once) while
+        # that pays: for a column of mostly repeated values it hashes a few bytes, not all.
+        self.dictionary = self.kind == "string"
+
+    def add(self, arr: pa.Array) -> np.ndarray[Any, Any] | None:
+        """Update with one batch's values; return a hash per row (nulls included) for duplicate rows."""
+        if pa.types.is_dictionary(arr.type):
+            arr = arr.cast(arr.type.value_type)
+        self.rows += len(arr)
+        self.nulls += arr.null_count
+        hashes = None
+        if self.distinct is not None and self.dictionary and len(arr) > arr.null_count:
+            encoded = pc.dictionary_encode(arr)
+            hashes = value_hashes(encoded)
+            self.dictionary = len(encoded.dictionary) * 4 < len(arr)
+        elif self.distinct is not None:
+            hashes = value_hashes(arr)
+        if hashes is None:
+            self.distinct = None
+        else:
+            assert self.distinct is not None
+            self.distinct.add(hashes)
+        if self.top is not None:
+            counts = pc.value_counts(arr.drop_null())
+            top = self.top
+            if len(counts) <= TOP_LIMIT:
+                values, numbers = counts.field("values").to_pylist(), counts.field("counts").to_pylist()
+                for value, count in zip(values, numbers, strict=True):
+                    top[value] = top.get(value, 0) + count
+            # Past TOP_LIMIT distinct values the column is not low-cardinality: stop counting.
+            self.top = top if len(counts) <= TOP_LIMIT and len(top) <= TOP_LIMIT else None
+        if self.kind in ("numeric", "string", "temporal", "boolean") and len(arr) > arr.null_count:
+            self._min_max(arr)
+        if self.kind in ("numeric", "boolean"):
+            self._moments(arr)
+        elif self.kind == "string":
+            lengths = pc.utf8_length(arr.drop_null())
+            mm = pc.min_max(lengths).as_py()
+            if mm["min"] is not None:
+                self.len_min = mm["min"] if self.len_min is None else min(self.len_min, mm["min"])
+                self.len_max = mm["max"] if self.len_max is None else max(self.len_max, mm["max"])
+                self.len_sum += pc.sum(lengths).as_py() or 0
+        if hashes is None:
+            return None
+        if arr.null_count == 0:
+            return hashes
+        out = np.full(len(arr), NULL_HASH, dtype=np.uint64)
+        out[pc.is_valid(arr).to_numpy(zero_copy_only=False)] = hashes
+        return out
+
+    def _min_max(self, arr: pa.Array) -> None:
+        if pa.types.is_floating(arr.type):
+            arr = pc.filter(arr, pc.invert(pc.is_nan(arr)))
+        mm = pc.min_max(arr).as_py()
+        if mm["min"] is None:
+            return
+        self.min = mm["min"] if self.min is None else min(self.min, mm["min"])
+        self.max = mm["max"] if self.max is None else max(self.max, mm["max"])
+
+    def _moments(self, arr: pa.Array) -> None:
+        values = arr.drop_null().cast(pa.float64()).to_numpy(zero_copy_only=False)
+        finite = np.isfinite(values)
+        if not finite.all():
+            self.nan += int(np.count_nonzero(np.isnan(values)))
+            values = values[finite]
+        n = len(values)
+        if n == 0:
+            return
+        mean = float(values.mean())
+        m2 = float(np.square(values - mean).sum())
+        # Chan et al.'s pairwise update: stable where sum of squares is not.
+        total = self.n + n
+        delta = mean - self.mean
+        self.mean += delta * n / total
+        self.m2 += m2 + delta * delta * self.n * n / total
+        self.n = total
+        if self.sample is not None:
+            self.sample.add(values)
+
+    def result(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "name": self.name,
+            "type": str(self.type),
+            "nullable": self.nullable,
+            "null_count": self.nulls,
+            "null_fraction": self.nulls / self.rows if self.rows else 0.0,
+            "distinct_count": self.distinct.count() if self.distinct is not None else None,
+            "distinct_approximate": self.distinct.approximate if self.distinct is not None else False,
+            "min": jsonable(self.min),
+            "max": jsonable(self.max),
+        }
+        if self.kind in ("numeric", "boolean"):
+            out["mean"] = jsonable(self.mean) if self.n else None
+            out["std"] = jsonable(math.sqrt(self.m2 / (self.n - 1))) if self.n > 1 else None
+        if self.kind == "numeric":
+            out["nan_count"] = self.nan
+            out.update(self._sample_stats())
+        if self.kind == "string":
+            count = self.rows - self.nulls
+            out["length"] = {
+                "min": self.len_min,
+                "max": self.len_max,
+                "mean": self.len_sum / count if count else None,
+            }
+        if self.top is not None:
+            ranked = sorted(self.top.items(), key=lambda kv: (-kv[1], str(kv[0])))[:TOP_SHOWN]
+            out["top_values"] = [{"value": jsonable(v), "count": c} for v, c in ranked]
+        return out
+
+    def _sample_stats(self) -> dict[str, Any]:
+        assert self.sample is not None
+        values = self.sample.values
+        if len(values) == 0:
+            return {"quantiles": None, "histogram": None}
+        qs = np.quantile(values, [q for _, q in QUANTILES])
+        lo, hi = float(self.min), float(self.max)
+        if not (math.isfinite(lo) and math.isfinite(hi)):  # infinities are counted in min/max, not binned
+            lo, hi = float(values.min()), float(values.max())
+        edges = np.linspace(lo, hi, HISTOGRAM_BINS + 1) if hi > lo else np.array([lo, hi])
+        counts, _ = np.histogram(values, bins=edges)
+        if not self.sample.exact:
+            counts = np.round(counts * (self.n / len(values))).astype(np.int64)
+        return {
+            "quantiles": {name: jsonable(float(v)) for (name, _), v in zip(QUANTILES, qs, strict=True)},
+            "quantiles_exact": self.sample.exact,
+            "histogram": {"edges": [float(e) for e in edges], "counts": [int(c) for c in counts]},
+        }
+
+
+class ProfileBuilder:
+    """Accumulates record batches into a profile."""
+
+    def __init__(self) -> None:
+        self.columns: list[ColumnStats] = []
+        self.names: list[str] = []
+        self.rows = 0
+        self._row_hashes: list[np.ndarray[Any, Any]] = []
+        self._pending = 0
+        self._hashable = True
+
+    def start(self, schema: pa.Schema) -> None:
+        if not self.columns:
+            self.columns = [ColumnStats(f) for f in schema]
+            self.names = list(schema.names)
+
+    def add(self, batch: pa.RecordBatch) -> None:
+        self.start(batch.schema)
+        self.rows += batch.num_rows
+        row = np.zeros(batch.num_rows, dtype=np.uint64)
+        for i, (col, arr) in enumerate(zip(self.columns, batch.columns, strict=True)):
+            hashes = col.add(arr)
+            if hashes is None:
+                self._hashable = False
+            elif self._hashable:
+                row = combine_row_hashes(row, hashes, i)
+        if self._hashable and batch.num_rows:
+            self._row_hashes.append(row)
+            self._pending += len(row)
+            if self._pending > ROW_HASH_COMPACT:
+                self._row_hashes = [unique_sorted(np.concatenate(self._row_hashes))]
+                self._pending = len(self._row_hashes[0])
+
+    def result(self, fmt: str) -> dict[str, Any]:
+        columns = [c.result() for c in self.columns]
+        duplicates: int | None = None
+        if self._hashable:
+            distinct_rows = len(unique_sorted(np.concatenate(self._row_hashes))) if self._row_hashes else 0
+            duplicates = self.rows - distinct_rows
+        cells = self.rows * len(columns)
+        missing = sum(c["null_count"] for c in columns)
+        return {
+            "profile_version": PROFILE_VERSION,
+            "format": fmt,
+            "row_count": self.rows,
+            "column_count": len(columns),
+            "duplicate_rows": duplicates,
+            "duplicate_fraction": (duplicates / self.rows if self.rows else 0.0) if duplicates is not None else None,
+            "missing_cells": missing,
+            "missing_fraction": missing / cells if cells else 0.0,
+            "columns": columns,
+        }
+
+
+def schema_fields(profile: dict[str, Any]) -> list[dict[str, Any]]:
+    """The columns of a profile as OpenLineage schema facet fields."""
+    return [
+        {"name": c["name"], "type": c["type"], "ordinal_position": i}
+        for i, c in enumerate(profile.get("columns", []), start=1)
+    ]
+
+
+def iter_columns(profile: dict[str, Any] | None) -> Iterable[dict[str, Any]]:
+    columns: list[dict[str, Any]] = (profile or {}).get("columns", [])
+    return columns

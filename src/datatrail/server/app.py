@@ -1,0 +1,101 @@
+"""The FastAPI application: :func:`create_app` over one store.
+
+The application is stateless apart from its store connection, so several
+processes (``--workers``, or several hosts behind a load balancer) can serve
+one PostgreSQL store.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from datatrail._version import __version__
+from datatrail.server import errors
+from datatrail.server.body import DEFAULT_MAX_BODY
+from datatrail.server.routes import audit, health, lineage, namespaces, runs, search, store_api
+from datatrail.server.state import API, ServerState
+from datatrail.store import Store
+
+
+class RawPathMiddleware:
+    """Route ``/api/v1/…`` on the undecoded path, so ``%2F`` inside a segment is not a separator.
+
+    Namespaces and names hold slashes (``s3://bucket``, ``raw/penguins``): a
+    client sends each path parameter percent-encoded, and the routes decode
+    their parameters themselves (:func:`datatrail.server.routes.unquote`).
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"].startswith(API + "/"):
+            raw = scope.get("raw_path")
+            if raw:
+                scope = {**scope, "path": raw.decode("latin-1").split("?", 1)[0]}
+        await self.app(scope, receive, send)
+
+
+def parse_api_keys(text: str | None) -> dict[str, str]:
+    """``name=token,other=token2`` (or bare tokens, named ``token-1``…) → {token: name}."""
+    keys: dict[str, str] = {}
+    for i, item in enumerate(filter(None, (p.strip() for p in (text or "").split(","))), 1):
+        name, sep, token = item.partition("=")
+        keys[token if sep else name] = name if sep else f"token-{i}"
+    return keys
+
+
+def create_app(
+    store: Store | str,
+    *,
+    api_keys: Mapping[str, str] | None = None,
+    max_body: int = DEFAULT_MAX_BODY,
+    max_batch: int = 1000,
+) -> FastAPI:
+    """The datatrail REST API over ``store`` (a URI, or a Store passed in).
+
+    ``api_keys`` maps each accepted Bearer token to the name it acts as; with
+    none, requests need no token. Request bodies may be gzip-encoded and are
+    refused with 413 past ``max_body`` bytes after decompression.
+
+    >>> app = create_app("sqlite:////srv/trail.db")  # doctest: +SKIP
+    >>> # uvicorn.run(app)
+    """
+    server = ServerState(store, api_keys=api_keys, max_body=max_body, max_batch=max_batch)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        server.close()
+
+    app = FastAPI(
+        lifespan=lifespan,
+        title="datatrail",
+        version=__version__,
+        description="Dataset versions, runs and lineage; OpenLineage ingest.",
+        openapi_url="/openapi.json",
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    app.state.server = server
+    errors.install(app)
+    for module in (health, lineage, namespaces, runs, search, audit, store_api):
+        app.include_router(module.router)
+    app.add_middleware(RawPathMiddleware)
+    return app
+
+
+def app_from_env() -> FastAPI:
+    """The application ``datatrail serve`` runs in each worker, configured through the environment."""
+    store = os.environ.get("DATATRAIL_SERVER_STORE") or os.environ.get("DATATRAIL_URI")
+    if not store:
+        from datatrail.config import locate
+
+        store = locate().uri
+    max_body = int(os.environ.get("DATATRAIL_SERVER_MAX_BODY", DEFAULT_MAX_BODY))
+    return create_app(store, api_keys=parse_api_keys(os.environ.get("DATATRAIL_API_KEYS")), max_body=max_body)

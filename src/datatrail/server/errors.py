@@ -1,0 +1,84 @@
+"""The one place that maps errors to HTTP statuses: every error is ``{"error", "detail"}`` JSON.
+
+A :class:`~datatrail.errors.DatatrailError` answers its ``http_status``; request
+validation errors answer 400; anything unexpected answers 500 with no stack
+trace (the trace goes to the server log).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
+
+from datatrail.errors import DatatrailError
+
+log = logging.getLogger("datatrail.server")
+
+
+class PayloadTooLarge(DatatrailError):
+    """A request body (after decompression) larger than the server accepts."""
+
+    http_status = 413
+
+
+class UnsupportedMediaType(DatatrailError):
+    """A body in an encoding or content type the server does not read."""
+
+    http_status = 415
+
+
+class Unauthorized(DatatrailError):
+    """No valid ``Authorization: Bearer <token>`` header."""
+
+    http_status = 401
+
+
+def error_code(exc: Exception) -> str:
+    """``NotFound`` → ``not_found``: the class name in snake case."""
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", type(exc).__name__).lower()
+
+
+def error_response(status: int, error: str, detail: Any, headers: Mapping[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"error": error, "detail": detail}, status_code=status, headers=headers)
+
+
+async def _datatrail_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, DatatrailError)
+    if exc.http_status >= 500:
+        log.error("%s %s: %s", request.method, request.url.path, exc.message)
+    headers = {"WWW-Authenticate": "Bearer"} if isinstance(exc, Unauthorized) else None
+    if exc.http_status == 503:
+        headers = {"Retry-After": "5"}
+    return error_response(exc.http_status, error_code(exc), exc.message, headers)
+
+
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    # Only location and message: the raw input and context may not be JSON, and may be large.
+    problems = [f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg', 'invalid')}" for e in exc.errors()]
+    return error_response(400, "invalid_input", problems)
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, HTTPException)
+    names = {404: "not_found", 405: "method_not_allowed"}
+    return error_response(exc.status_code, names.get(exc.status_code, "http_error"), exc.detail, exc.headers)
+
+
+async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    log.exception("unexpected error in %s %s", request.method, request.url.path)
+    return error_response(500, "internal", f"unexpected {type(exc).__name__}; see the server log")
+
+
+def install(app: FastAPI) -> None:
+    app.add_exception_handler(DatatrailError, _datatrail_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(HTTPException, _http_error)
+    app.add_exception_handler(Exception, _unexpected)

@@ -1,0 +1,117 @@
+"""Lineage in Marquez's shape: ``{"graph": [{"id", "type", "data", "inEdges", "outEdges"}]}``.
+
+Node ids: ``dataset:<namespace>:<name>`` and ``job:<namespace>:<name>`` at dataset
+level (versions folded into their datasets, runs into their jobs), and
+``dataset:<namespace>:<name>#<number>`` and ``run:<uuid>`` at version level.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from datatrail.errors import InvalidInput, NotFound
+from datatrail.lineage import Graph
+from datatrail.store.base import LineageNode
+
+NODE_ID_RULE = (
+    "a nodeId is dataset:<namespace>:<name>[#<version>], job:<namespace>:<name> or run:<uuid>; the version"
+    " follows the last '#', and the namespace ends at the last ':' that leaves an existing dataset or job"
+    " (so namespaces and names may hold ':')"
+)
+
+
+def split_node_id(node_id: str, exists: Callable[[str, str], bool]) -> tuple[str, str, str | None]:
+    """(namespace, name, version or None) of a dataset nodeId.
+
+    Namespaces carry ``://`` and ports (``postgres://db:5432``) and OpenLineage names
+    may carry ``:`` too, so no fixed rule splits every nodeId. The candidates are
+    tried from the last ``:`` to the first, with the ``#<version>`` suffix split
+    off first and then kept as part of the name, and the first one naming an
+    existing dataset wins: the longest namespace, as in datatrail's refs.
+
+    >>> split_node_id("dataset:postgres://db:5432:public.orders#2", lambda ns, n: True)
+    ('postgres://db:5432', 'public.orders', '2')
+    """
+    kind, sep, rest = node_id.partition(":")
+    if kind != "dataset" or not sep or not rest:
+        msg = f"invalid nodeId {node_id!r}: {NODE_ID_RULE}"
+        raise InvalidInput(msg)
+    candidates: list[tuple[str, str | None]] = []
+    base, hashmark, version = rest.rpartition("#")
+    if hashmark and base and version:
+        candidates.append((base, version))
+    candidates.append((rest, None))
+    for text, ver in candidates:
+        found = _split(text, exists)
+        if found is not None:
+            return found[0], found[1], ver
+    msg = f"no dataset matches nodeId {node_id!r} ({NODE_ID_RULE})"
+    raise NotFound(msg)
+
+
+def split_job_id(node_id: str, exists: Callable[[str, str], bool]) -> tuple[str, str]:
+    """(namespace, name) of ``job:<namespace>:<name>``, split by the same rule as datasets."""
+    kind, sep, rest = node_id.partition(":")
+    if kind != "job" or not sep or not rest:
+        msg = f"invalid nodeId {node_id!r}: {NODE_ID_RULE}"
+        raise InvalidInput(msg)
+    found = _split(rest, exists)
+    if found is None:
+        msg = f"no job matches nodeId {node_id!r} ({NODE_ID_RULE})"
+        raise NotFound(msg)
+    return found
+
+
+def _split(text: str, exists: Callable[[str, str], bool]) -> tuple[str, str] | None:
+    for i in range(len(text) - 2, 0, -1):
+        if text[i] == ":" and exists(text[:i], text[i + 1 :]):
+            return text[:i], text[i + 1 :]
+    return None
+
+
+def _fold(node: LineageNode, fold: bool) -> tuple[str, str, dict[str, Any]]:
+    d = node.data
+    if node.type == "version":
+        if fold:
+            return (
+                f"dataset:{d['namespace']}:{d['name']}",
+                "DATASET",
+                {
+                    "namespace": d["namespace"],
+                    "name": d["name"],
+                    "kind": d.get("kind"),
+                },
+            )
+        return f"dataset:{d['namespace']}:{d['name']}#{d['version']}", "DATASET_VERSION", dict(d)
+    if fold:
+        return f"job:{d['namespace']}:{d['job']}", "JOB", {"namespace": d["namespace"], "name": d["job"]}
+    return f"run:{d['id']}", "RUN", dict(d)
+
+
+def to_marquez(graph: Graph, *, fold: bool) -> dict[str, Any]:
+    """The graph as Marquez answers ``GET /api/v1/lineage``, folded to datasets and jobs when ``fold``."""
+    nodes: dict[str, dict[str, Any]] = {}
+    keys: dict[str, str] = {}
+    for node in graph.nodes.values():
+        nid, kind, data = _fold(node, fold)
+        keys[node.id] = nid
+        entry = nodes.setdefault(nid, {"id": nid, "type": kind, "data": data, "inEdges": [], "outEdges": []})
+        if fold and node.type == "version":
+            entry["data"].setdefault("versions", []).append(node.data["version"])
+        elif fold:
+            entry["data"].setdefault("runs", []).append({"id": node.data["id"], "state": node.data["state"]})
+    edges = sorted({(keys[s], keys[t]) for s, t in graph.edges if s in keys and t in keys})
+    for origin, destination in edges:
+        if origin == destination:
+            continue
+        edge = {"origin": origin, "destination": destination}
+        nodes[origin]["outEdges"].append(edge)
+        nodes[destination]["inEdges"].append(edge)
+    for entry in nodes.values():
+        data = entry["data"]
+        if "versions" in data:
+            data["versions"].sort()
+        if "runs" in data:
+            data["runs"].sort(key=lambda r: r["id"])
+    return {"graph": [nodes[k] for k in sorted(nodes)]}

@@ -1,0 +1,111 @@
+"""``/api/v1/lineage``: OpenLineage ingest (one event, a batch) and the lineage graph."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import JSONResponse
+
+from datatrail.errors import InvalidInput, NotFound
+from datatrail.server.body import read_json
+from datatrail.server.errors import PayloadTooLarge, error_code
+from datatrail.server.marquez import split_job_id, split_node_id, to_marquez
+from datatrail.server.routes import Actor, call
+from datatrail.server.state import API, state
+from datatrail.service import Trail
+
+router = APIRouter(prefix=API, tags=["lineage"])
+MAX_DEPTH = 100
+
+
+def _ingest_one(trail: Trail, event: Any, actor: str | None) -> dict[str, Any]:
+    result = trail.ingest(event, actor=actor or "openlineage")
+    return {"stored": not result.duplicate, "duplicate": result.duplicate, "run_id": result.run_id}
+
+
+@router.post("/lineage", status_code=201, summary="Ingest one OpenLineage event")
+async def post_lineage(request: Request, principal: Actor) -> dict[str, Any]:
+    """One RunEvent, DatasetEvent or JobEvent (spec 2-0-2 or 1.x); 201 once stored, also for a repeat."""
+    event = await read_json(request, state(request).max_body)
+    out: dict[str, Any] = await call(request, _ingest_one, event, principal)
+    return out
+
+
+def _ingest_batch(trail: Trail, events: list[Any], actor: str | None) -> dict[str, Any]:
+    failed: list[dict[str, Any]] = []
+    stored = duplicates = 0
+    for index, event in enumerate(events):
+        try:
+            result = trail.ingest(event, actor=actor or "openlineage")
+        except (InvalidInput, NotFound) as exc:
+            # Bad events are reported and skipped; a store failure stops the batch (5xx: the client retries).
+            failed.append({"index": index, "error": error_code(exc), "detail": exc.message})
+            continue
+        if result.duplicate:
+            duplicates += 1
+        else:
+            stored += 1
+    return {"received": len(events), "stored": stored, "duplicates": duplicates, "failed": failed}
+
+
+@router.post(
+    "/lineage/batch",
+    status_code=201,
+    summary="Ingest a JSON array of OpenLineage events",
+    responses={200: {"description": "Some events failed; `failed` lists them by index with the reason"}},
+)
+async def post_lineage_batch(request: Request, principal: Actor) -> JSONResponse:
+    """Stores the valid events; 201 when all were stored, 200 with ``failed`` (index, error, detail) otherwise."""
+    server = state(request)
+    events = await read_json(request, server.max_body)
+    if not isinstance(events, list):
+        msg = "a batch is a JSON array of events; send one event to /api/v1/lineage"
+        raise InvalidInput(msg)
+    if len(events) > server.max_batch:
+        msg = f"a batch holds at most {server.max_batch} events, not {len(events)}; split it"
+        raise PayloadTooLarge(msg)
+    report: dict[str, Any] = await call(request, _ingest_batch, events, principal)
+    return JSONResponse(report, status_code=200 if report["failed"] else 201)
+
+
+def _graph(trail: Trail, node_id: str, direction: Any, depth: int) -> dict[str, Any]:
+    if node_id.startswith("run:"):
+        return to_marquez(trail.run_lineage(node_id, direction=direction, depth=depth), fold=False)
+    known: dict[str, set[str]] = {}
+    if node_id.startswith("job:"):
+
+        def job_exists(namespace: str, name: str) -> bool:
+            if namespace not in known:
+                known[namespace] = {j.name for j in trail.jobs(namespace)}
+            return name in known[namespace]
+
+        namespace, name = split_job_id(node_id, job_exists)
+        return to_marquez(trail.job_lineage(namespace, name, direction=direction, depth=depth), fold=True)
+
+    def exists(namespace: str, name: str) -> bool:
+        if namespace not in known:
+            known[namespace] = {d.name for d in trail.datasets(namespace)}
+        return name in known[namespace]
+
+    namespace, name, version = split_node_id(node_id, exists)
+    graph = trail.dataset_lineage(namespace, name, selector=version, direction=direction, depth=depth)
+    return to_marquez(graph, fold=version is None)
+
+
+@router.get("/lineage", summary="The lineage graph around a dataset or one of its versions")
+async def get_lineage(
+    request: Request,
+    _: Actor,
+    node_id: Annotated[
+        str,
+        Query(alias="nodeId", description="dataset:<namespace>:<name>[#<version>], job:<namespace>:<name> or run:<id>"),
+    ],
+    direction: Literal["upstream", "downstream", "both"] = "both",
+    depth: Annotated[int, Query(ge=0, le=MAX_DEPTH)] = 20,
+) -> dict[str, Any]:
+    """Marquez's shape. Without ``#<version>`` the graph starts from every version of the dataset and
+    is folded to datasets and jobs; with one, it is the version-level graph (versions and runs).
+    A job starts from the versions its runs read and wrote (folded); a run from its own (not folded)."""
+    out: dict[str, Any] = await call(request, _graph, node_id, direction, depth)
+    return out

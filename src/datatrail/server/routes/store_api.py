@@ -1,0 +1,94 @@
+"""What :class:`~datatrail.store.http.HttpStore` needs beyond the public resources.
+
+Writes carry the event, the actor and the action, like ``Store.ingest``; with
+API keys configured the actor is the token's principal, whatever the body says.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+
+from datatrail.errors import InvalidInput
+from datatrail.model import Ref, validate_name, validate_namespace
+from datatrail.server.body import read_json
+from datatrail.server.routes import Actor, call
+from datatrail.server.state import API, state
+from datatrail.service import Trail
+from datatrail.store.base import Direction
+from datatrail.store.wire import ingest_to_wire, lineage_to_wire, version_to_wire
+
+router = APIRouter(prefix=API, tags=["store"])
+
+
+@router.post("/events", status_code=201, summary="Ingest one event as an actor and action (the HTTP store's write)")
+async def post_event(request: Request, principal: Actor) -> dict[str, Any]:
+    body = await read_json(request, state(request).max_body)
+    if not isinstance(body, dict) or "event" not in body:
+        msg = 'the body is {"event": {...}, "actor": "...", "action": "..."}'
+        raise InvalidInput(msg)
+    actor = principal or body.get("actor")
+    action = body.get("action") or "lineage.ingest"
+    if not isinstance(actor, str) or not actor or not isinstance(action, str):
+        msg = "actor and action must be non-empty strings"
+        raise InvalidInput(msg)
+    out: dict[str, Any] = await call(
+        request, lambda t: ingest_to_wire(t.ingest(body["event"], actor=actor, action=action))
+    )
+    return out
+
+
+@router.get("/datasets", summary="Every dataset (of one namespace)")
+async def all_datasets(request: Request, _: Actor, namespace: str | None = None) -> dict[str, Any]:
+    return {"datasets": await call(request, lambda t: [d.to_dict() for d in t.datasets(namespace)])}
+
+
+@router.get("/jobs", summary="Every job (of one namespace)")
+async def all_jobs(request: Request, _: Actor, namespace: str | None = None) -> dict[str, Any]:
+    return {"jobs": await call(request, lambda t: [j.to_dict() for j in t.jobs(namespace)])}
+
+
+def _ref(namespace: str, name: str, selector: str | None) -> Ref:
+    ns = validate_namespace(namespace)
+    if selector is not None:
+        Ref._check_selector(f"{name}@{selector}", selector)
+    return Ref(ns, validate_name(name, "OpenLineage dataset name"), selector)
+
+
+@router.get("/resolve", summary="The version a ref names")
+async def resolve(request: Request, _: Actor, namespace: str, name: str, selector: str | None = None) -> dict[str, Any]:
+    ref = _ref(namespace, name, selector)
+    out: dict[str, Any] = await call(request, lambda t: version_to_wire(t.store.resolve(ref)))
+    return out
+
+
+@router.get("/version-by-key", summary="The version of a dataset with this version key (digest), if any")
+async def version_by_key(request: Request, _: Actor, namespace: str, name: str, key: str) -> dict[str, Any]:
+    found = await call(request, lambda t: t.store.find_version(namespace, name, key))
+    return {"version": version_to_wire(found) if found is not None else None}
+
+
+def _traverse(trail: Trail, start: list[Any], direction: Direction, depth: int) -> dict[str, Any]:
+    versions = []
+    for item in start:
+        if not (isinstance(item, list) and len(item) == 3 and isinstance(item[2], int)):
+            msg = "start is a list of [namespace, name, version number]"
+            raise InvalidInput(msg)
+        versions.append(trail.store.resolve(_ref(item[0], item[1], str(item[2]))))
+    return lineage_to_wire(trail.store.lineage(versions, direction, depth))
+
+
+@router.post("/lineage/traverse", summary="Versions and runs reached from some versions (the HTTP store's lineage)")
+async def traverse(
+    request: Request,
+    _: Actor,
+    direction: Direction = "upstream",
+    depth: Annotated[int, Query(ge=0, le=1000)] = 10,
+) -> dict[str, Any]:
+    start = await read_json(request, state(request).max_body)
+    if not isinstance(start, list):
+        msg = "the body is a JSON array of [namespace, name, version number]"
+        raise InvalidInput(msg)
+    out: dict[str, Any] = await call(request, _traverse, start, direction, depth)
+    return out

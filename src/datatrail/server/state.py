@@ -1,0 +1,70 @@
+"""What every request shares: the store (opened on first use), the API keys and the limits."""
+
+from __future__ import annotations
+
+import hmac
+import threading
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from fastapi import Request
+
+from datatrail.config import Location
+from datatrail.server.errors import Unauthorized
+from datatrail.service import Trail
+from datatrail.store import Store, open_store
+
+API = "/api/v1"
+SERVER_USER = "datatrail-server"
+
+
+class ServerState:
+    """What every request shares: the Trail (opened on first use) and the limits."""
+
+    def __init__(
+        self,
+        store: Store | str,
+        *,
+        api_keys: Mapping[str, str] | None,
+        max_body: int,
+        max_batch: int,
+    ) -> None:
+        self._store = store
+        self._trail: Trail | None = None
+        self._lock = threading.Lock()
+        self.api_keys = dict(api_keys or {})
+        self.max_body = max_body
+        self.max_batch = max_batch
+
+    @property
+    def trail(self) -> Trail:
+        """The Trail; a store that cannot be reached raises StoreUnavailable (503) and is retried next time."""
+        if self._trail is None:
+            with self._lock:
+                if self._trail is None:
+                    store = self._store if not isinstance(self._store, str) else open_store(self._store, create=True)
+                    self._trail = Trail(store, Location(store.uri, Path.cwd(), None), SERVER_USER)
+        return self._trail
+
+    def principal(self, request: Request) -> str | None:
+        """The name the request's Bearer token belongs to; None when the server requires no token."""
+        if not self.api_keys:
+            return None
+        scheme, _, token = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() == "bearer" and token:
+            for key, name in self.api_keys.items():
+                if hmac.compare_digest(key.encode(), token.strip().encode()):
+                    return name
+        msg = "this server needs a valid API token: send `Authorization: Bearer <token>`"
+        raise Unauthorized(msg)
+
+    def close(self) -> None:
+        if self._trail is not None:
+            self._trail.close()
+
+
+def state(request: Request) -> ServerState:
+    server: Any = request.app.state.server
+    assert isinstance(server, ServerState)
+    return server

@@ -1,0 +1,191 @@
+"""The HTTP store: the Store protocol over a remote ``datatrail serve``.
+
+Files are hashed on the client; only events and metadata travel. Every call is
+one or a few JSON requests to ``/api/v1``; the server's ``{"error", "detail"}``
+answers become the same :mod:`datatrail.errors` a local store raises.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Sequence
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from datatrail.errors import (
+    Conflict,
+    DatatrailError,
+    Forbidden,
+    IntegrityError,
+    InvalidInput,
+    NotFound,
+    StoreUnavailable,
+    StoreVersionError,
+)
+from datatrail.events import Event
+from datatrail.model import Dataset, FileEntry, Ref, Run, Version
+from datatrail.store import wire
+from datatrail.store.base import AuditEntry, CheckResult, Direction, IngestResult, JobSummary, LineageResult
+
+ENV_TOKEN = "DATATRAIL_TOKEN"
+PAGE = 1000
+_ERRORS: dict[str, type[DatatrailError]] = {
+    "invalid_input": InvalidInput,
+    "not_found": NotFound,
+    "store_not_found": NotFound,
+    "conflict": Conflict,
+    "forbidden": Forbidden,
+    "unauthorized": Forbidden,
+    "integrity_error": IntegrityError,
+    "store_version_error": StoreVersionError,
+    "store_unavailable": StoreUnavailable,
+    "payload_too_large": InvalidInput,
+}
+_BY_STATUS: dict[int, type[DatatrailError]] = {
+    400: InvalidInput,
+    401: Forbidden,
+    403: Forbidden,
+    404: NotFound,
+    409: Conflict,
+    413: InvalidInput,
+    422: InvalidInput,
+    503: StoreUnavailable,
+}
+
+
+def _seg(value: str) -> str:
+    """One path segment, with '/' and ':' encoded (the server routes on the raw path)."""
+    return quote(value, safe="")
+
+
+class HttpStore:
+    """A store behind a datatrail server at ``uri`` (``http://host:port``).
+
+    >>> store = HttpStore("http://localhost:8000", token="…")  # doctest: +SKIP
+    """
+
+    def __init__(self, uri: str, *, token: str | None = None, timeout: float = 60.0, retries: int = 3) -> None:
+        self.uri = uri
+        token = token or os.environ.get(ENV_TOKEN)
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self._retries = retries
+        self._client = httpx.Client(base_url=uri.rstrip("/"), headers=headers, timeout=timeout)
+
+    # ------------------------------------------------------------ transport
+
+    def _request(self, method: str, path: str, **kwargs: Any) -> Any:
+        for attempt in range(self._retries + 1):
+            try:
+                response = self._client.request(method, path, **kwargs)
+            except httpx.TransportError as exc:
+                # Every request is safe to repeat: ingest is idempotent on the event's hash.
+                if attempt < self._retries:
+                    time.sleep(0.2 * 2**attempt)
+                    continue
+                msg = f"cannot reach the datatrail server at {self.uri}: {exc}; is `datatrail serve` running?"
+                raise StoreUnavailable(msg) from None
+            if response.status_code == 503 and attempt < self._retries:
+                time.sleep(0.2 * 2**attempt)
+                continue
+            if response.is_success:
+                return response.json()
+            raise self._error(response)
+        msg = "unreachable"  # pragma: no cover
+        raise AssertionError(msg)  # pragma: no cover
+
+    def _error(self, response: httpx.Response) -> DatatrailError:
+        try:
+            body = response.json()
+        except ValueError:
+            body = {}
+        code = body.get("error") if isinstance(body, dict) else None
+        detail = body.get("detail") if isinstance(body, dict) else None
+        if not isinstance(detail, str):
+            detail = "; ".join(map(str, detail)) if isinstance(detail, list) else response.reason_phrase
+        cls = _ERRORS.get(code or "") or _BY_STATUS.get(response.status_code, DatatrailError)
+        return cls(" ".join(detail.split()) or f"the server answered {response.status_code}")
+
+    def _paged(self, path: str, key: str) -> list[Any]:
+        items: list[Any] = []
+        while True:
+            page = self._request("GET", path, params={"limit": PAGE, "offset": len(items)})[key]
+            items.extend(page)
+            if len(page) < PAGE:
+                return items
+
+    # ------------------------------------------------------------ the Store protocol
+
+    def ingest(self, event: Event, actor: str, action: str) -> IngestResult:
+        body = self._request("POST", "/api/v1/events", json={"event": event, "actor": actor, "action": action})
+        return wire.ingest_from_wire(body)
+
+    def prepare(self) -> None:
+        return None
+
+    def list_datasets(self, namespace: str | None = None) -> list[Dataset]:
+        params = {"namespace": namespace} if namespace is not None else {}
+        return [wire.dataset_from_wire(d) for d in self._request("GET", "/api/v1/datasets", params=params)["datasets"]]
+
+    def resolve(self, ref: Ref) -> Version:
+        params = {"namespace": ref.namespace, "name": ref.name}
+        if ref.selector is not None:
+            params["selector"] = ref.selector
+        return wire.version_from_wire(self._request("GET", "/api/v1/resolve", params=params))
+
+    def find_version(self, namespace: str, name: str, version_key: str) -> Version | None:
+        params = {"namespace": namespace, "name": name, "key": version_key}
+        found = self._request("GET", "/api/v1/version-by-key", params=params)["version"]
+        return wire.version_from_wire(found) if found is not None else None
+
+    def _dataset_path(self, namespace: str, name: str) -> str:
+        return f"/api/v1/namespaces/{_seg(namespace)}/datasets/{_seg(name)}"
+
+    def list_versions(self, namespace: str, name: str) -> list[Version]:
+        items = self._paged(self._dataset_path(namespace, name) + "/versions", "versions")
+        return [wire.version_from_wire(v) for v in items]
+
+    def manifest(self, version: Version) -> list[FileEntry]:
+        path = f"{self._dataset_path(version.namespace, version.name)}/versions/{version.number}/files"
+        return [wire.file_from_wire(f) for f in self._paged(path, "files")]
+
+    def profile(self, version: Version) -> dict[str, Any] | None:
+        path = f"{self._dataset_path(version.namespace, version.name)}/versions/{version.number}/profile"
+        found: dict[str, Any] | None = self._request("GET", path)["profile"]
+        return found
+
+    def check_results(self, version: Version) -> list[CheckResult]:
+        path = f"{self._dataset_path(version.namespace, version.name)}/versions/{version.number}/checks"
+        return [wire.check_from_wire(c) for c in self._request("GET", path)["checks"]]
+
+    def get_run(self, run_id: str) -> Run:
+        return wire.run_from_wire(self._request("GET", f"/api/v1/runs/{_seg(run_id)}"))
+
+    def list_runs(self, job: str | None = None, limit: int = 100) -> list[Run]:
+        params: dict[str, Any] = {"limit": limit}
+        if job is not None:
+            params["job"] = job
+        return [wire.run_from_wire(r) for r in self._request("GET", "/api/v1/runs", params=params)["runs"]]
+
+    def list_jobs(self, namespace: str | None = None) -> list[JobSummary]:
+        params = {"namespace": namespace} if namespace is not None else {}
+        return [wire.job_from_wire(j) for j in self._request("GET", "/api/v1/jobs", params=params)["jobs"]]
+
+    def lineage(self, start: Sequence[Version], direction: Direction, depth: int) -> LineageResult:
+        body = [[v.namespace, v.name, v.number] for v in start]
+        params = {"direction": direction, "depth": depth}
+        return wire.lineage_from_wire(self._request("POST", "/api/v1/lineage/traverse", params=params, json=body))
+
+    def audit_log(self, limit: int = 100) -> list[AuditEntry]:
+        entries = self._request("GET", "/api/v1/audit", params={"limit": limit})["entries"]
+        return [wire.audit_from_wire(e) for e in entries]
+
+    def check_integrity(self) -> list[str]:
+        """What the server's store finds wrong in its audit chain; empty when sound."""
+        problems: list[str] = self._request("GET", "/api/v1/integrity")["problems"]
+        return problems
+
+    def close(self) -> None:
+        self._client.close()

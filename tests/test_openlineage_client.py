@@ -1,0 +1,163 @@
+"""The real openlineage-python client (HttpTransport, API key, gzip) against a `datatrail serve` process."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from urllib.parse import quote
+
+import httpx
+import pytest
+from openlineage.client import OpenLineageClient
+from openlineage.client.event_v2 import InputDataset, Job, OutputDataset, Run, RunEvent, RunState
+from openlineage.client.facet_v2 import column_lineage_dataset as cll
+from openlineage.client.facet_v2 import job_type_job, parent_run, schema_dataset
+from openlineage.client.transport.http import ApiKeyTokenProvider, HttpCompression, HttpConfig, HttpTransport
+
+from tests import httpserver
+
+KEY = "ol-secret-key"
+NS = "airflow://scheduler"
+PRODUCER = "https://github.com/OpenLineage/OpenLineage/tree/1.54.0/client/python"
+T0 = datetime(2024, 5, 1, 10, 0, tzinfo=UTC)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[httpserver.Server]:
+    srv = httpserver.start(tmp_path_factory.mktemp("ol"), env={"DATATRAIL_API_KEYS": f"airflow={KEY}"})
+    try:
+        srv.wait_ready()
+        yield srv
+    finally:
+        srv.stop()
+
+
+@pytest.fixture
+def client_for(server: httpserver.Server) -> Iterator[Callable[[str], OpenLineageClient]]:
+    """Clients of the server with an API key, gzip bodies and no retries; closed after the test."""
+    made: list[OpenLineageClient] = []
+
+    def make(key: str) -> OpenLineageClient:
+        config = HttpConfig(
+            url=server.uri,
+            auth=ApiKeyTokenProvider({"apiKey": key}),
+            compression=HttpCompression.GZIP,
+            retry={"total": 0},
+        )
+        made.append(OpenLineageClient(transport=HttpTransport(config)))
+        return made[-1]
+
+    yield make
+    for client in made:
+        client.close()
+
+
+def schema(*names: str) -> schema_dataset.SchemaDatasetFacet:
+    return schema_dataset.SchemaDatasetFacet(
+        fields=[schema_dataset.SchemaDatasetFacetFields(name=n, type="string") for n in names]
+    )
+
+
+def column_lineage(source: tuple[str, str], mapping: dict[str, list[str]]) -> cll.ColumnLineageDatasetFacet:
+    ns, name = source
+    return cll.ColumnLineageDatasetFacet(
+        fields={
+            out: cll.Fields(inputFields=[cll.InputField(namespace=ns, name=name, field=f) for f in ins])
+            for out, ins in mapping.items()
+        }
+    )
+
+
+RAW = ("postgres://db:5432", "shop.public.orders")
+STAGED = ("s3://lake", "staged/orders.parquet")
+FEATURES = ("s3://lake", "features/orders.v2.parquet")
+MODEL = ("mlflow://models", "churn")
+
+
+def pipeline() -> list[RunEvent]:
+    """DAG run → extract → transform → train, each START then COMPLETE, with schemas and column lineage."""
+    dag_run = str(uuid.uuid4())
+    steps = [
+        ("shop_dag.extract", RAW, STAGED, {"id": ["id"], "amount": ["amount"]}),
+        ("shop_dag.features", STAGED, FEATURES, {"id": ["id"], "amount_usd": ["amount"]}),
+        ("shop_dag.train", FEATURES, MODEL, {"score": ["amount_usd", "id"]}),
+    ]
+    events: list[RunEvent] = []
+    for i, (job, source, target, mapping) in enumerate(steps):
+        run_id = str(uuid.uuid4())
+        facets = {
+            "parent": parent_run.ParentRunFacet(
+                run=parent_run.Run(runId=dag_run), job=parent_run.Job(namespace=NS, name="shop_dag")
+            )
+        }
+        job_facets = {"jobType": job_type_job.JobTypeJobFacet(processingType="BATCH", integration="AIRFLOW")}
+        columns = sorted({c for ins in mapping.values() for c in ins})
+        inputs = [InputDataset(namespace=source[0], name=source[1], facets={"schema": schema(*columns)})]
+        outputs = [
+            OutputDataset(
+                namespace=target[0],
+                name=target[1],
+                facets={"schema": schema(*mapping), "columnLineage": column_lineage(source, mapping)},
+            )
+        ]
+        start = T0 + timedelta(minutes=10 * i)
+        for state, when in ((RunState.START, start), (RunState.COMPLETE, start + timedelta(minutes=5))):
+            events.append(
+                RunEvent(
+                    eventType=state,
+                    eventTime=when.isoformat(),
+                    run=Run(runId=run_id, facets=facets),
+                    job=Job(namespace=NS, name=job, facets=job_facets),
+                    producer=PRODUCER,
+                    inputs=inputs,
+                    outputs=outputs if state is RunState.COMPLETE else [],
+                )
+            )
+    return events
+
+
+def test_openlineage_client_pipeline_and_lineage(
+    server: httpserver.Server, client_for: Callable[[str], OpenLineageClient]
+) -> None:
+    client = client_for(KEY)
+    for event in pipeline():
+        client.emit(event)
+    auth = {"Authorization": f"Bearer {KEY}"}
+    node = f"dataset:{MODEL[0]}:{MODEL[1]}"
+    response = httpx.get(
+        f"{server.uri}/api/v1/lineage", params={"nodeId": node, "direction": "upstream", "depth": 10}, headers=auth
+    )
+    assert response.status_code == 200, response.text
+    graph = {n["id"]: n for n in response.json()["graph"]}
+    jobs = {f"job:{NS}:shop_dag.{j}" for j in ("extract", "features", "train")}
+    assert set(graph) == jobs | {node, f"dataset:{STAGED[0]}:{STAGED[1]}", f"dataset:{FEATURES[0]}:{FEATURES[1]}"}
+    # The source table was read without a version and never written: it has no version, so no node.
+    edges = {(e["origin"], e["destination"]) for n in graph.values() for e in n["inEdges"] + n["outEdges"]}
+    assert (f"job:{NS}:shop_dag.train", node) in edges
+    assert (f"dataset:{FEATURES[0]}:{FEATURES[1]}", f"job:{NS}:shop_dag.train") in edges
+    assert (f"job:{NS}:shop_dag.features", f"dataset:{FEATURES[0]}:{FEATURES[1]}") in edges
+    assert all(graph[j]["data"]["runs"][0]["state"] == "COMPLETE" for j in jobs)
+    # Everything the client sent was recorded as the key's principal, and once.
+    entries = httpx.get(f"{server.uri}/api/v1/audit", params={"limit": 100}, headers=auth).json()["entries"]
+    assert len(entries) == 6 and {e["actor"] for e in entries} == {"airflow"}
+    for event in pipeline()[:2]:
+        client.emit(event)  # new run ids: new runs of the same job
+    jobs_url = f"{server.uri}/api/v1/namespaces/{quote(NS, safe='')}/jobs"
+    listed = {j["name"]: j for j in httpx.get(jobs_url, headers=auth).json()["jobs"]}
+    assert listed["shop_dag.extract"]["run_count"] == 2 and listed["shop_dag.train"]["run_count"] == 1
+
+
+def test_wrong_api_key_is_refused(server: httpserver.Server, client_for: Callable[[str], OpenLineageClient]) -> None:
+    client = client_for("wrong")
+    with pytest.raises(Exception, match="401"):
+        client.emit(pipeline()[0])
+    assert httpx.post(f"{server.uri}/api/v1/lineage", json={}).status_code == 401
+
+
+def test_server_log_has_no_traceback(server: httpserver.Server, tmp_path: Path) -> None:
+    auth = {"Authorization": f"Bearer {KEY}"}
+    response = httpx.post(f"{server.uri}/api/v1/lineage", content=b"{oops", headers=auth)
+    assert response.status_code == 400 and response.json()["error"] == "invalid_input"
+    assert "Traceback" not in server.log.read_text()
