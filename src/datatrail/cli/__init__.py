@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import os
 import sys
 
 
@@ -16,6 +17,11 @@ def main() -> None:
 
     try:
         run()
+    except BrokenPipeError:
+        # Like other Unix tools, stop quietly when the pipe's reader exits early.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        sys.exit(141)
     finally:
         # Nothing needs collecting on the way out: freezing spares the interpreter's
         # final collection over everything imported (~40 ms of every command).

@@ -52,6 +52,8 @@ class _Group(TyperGroup):
         except KeyboardInterrupt:
             error("interrupted; nothing half-written was kept")
             raise typer.Exit(130) from None
+        except BrokenPipeError:
+            raise  # the reader went away (`datatrail ls | head`): handled quietly in datatrail.cli.main
         except (typer.Exit, typer.Abort, typer.TyperException):
             raise
         except Exception as exc:
