@@ -68,7 +68,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         for item in items
         if getattr(item, "callspec", None) is not None
         and item.callspec.params.get("store_uri") == "http"  # type: ignore[attr-defined]
-        and item.module.__name__.rsplit(".", 1)[-1] not in HTTP_MODULES  # type: ignore[attr-defined]
+        and (
+            item.module.__name__.rsplit(".", 1)[-1] not in HTTP_MODULES  # type: ignore[attr-defined]
+            or item.get_closest_marker("sql_store") is not None
+        )
     ]
     if dropped:
         config.hook.pytest_deselected(items=dropped)

@@ -53,11 +53,6 @@ def api_counts(trail: datatrail.Trail) -> dict[str, int]:
     }
 
 
-def local_only(trail: datatrail.Trail, why: str) -> None:
-    if isinstance(trail.store, HttpStore):
-        pytest.skip(f"the HTTP store cannot {why}")
-
-
 def audit_count(trail: datatrail.Trail) -> int:
     return counts(trail)["audit"]
 
@@ -574,8 +569,8 @@ def test_every_write_appends_one_audit_entry(trail: datatrail.Trail, workdir: Pa
     assert trail.store.check_integrity() == []  # type: ignore[attr-defined]
 
 
+@pytest.mark.sql_store  # it tampers with the tables in SQL
 def test_check_integrity_finds_a_tampered_audit_entry(trail: datatrail.Trail, workdir: Path) -> None:
-    local_only(trail, "tamper with the server's tables (the test writes SQL)")
     trail.add(write(workdir / "a.csv", "a"), name="a")
     trail.add(write(workdir / "b.csv", "b"), name="b")
     assert trail.store.check_integrity() == []  # type: ignore[attr-defined]
@@ -639,10 +634,10 @@ def test_bad_input_leaves_the_store_unchanged(trail: datatrail.Trail, workdir: P
 
 
 @pytest.mark.parametrize("interrupt", [RuntimeError("disk full"), KeyboardInterrupt()])
+@pytest.mark.sql_store  # it injects a failure into the store's transaction; test_server.py covers 5xx
 def test_ingest_is_one_transaction(
     trail: datatrail.Trail, workdir: Path, monkeypatch: pytest.MonkeyPatch, interrupt: BaseException
 ) -> None:
-    local_only(trail, "inject a failure into the server's transaction (test_server.py checks 5xx handling)")
     trail.add(write(workdir / "a.csv", "a"), name="a")
     snapshot = counts(trail)
 
