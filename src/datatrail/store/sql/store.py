@@ -137,8 +137,8 @@ class SqlStore:
         except DBAPIError as exc:
             msg = f"could not write to the store: {str(exc.orig).strip().splitlines()[0]}"
             raise DatatrailError(msg) from exc
-        versions = tuple((self._version_by_id(vid), new) for vid, new in ((v.id, n) for v, n in result))
-        return IngestResult(event_id, False, versions, changes.run.run_id if changes.run else None)
+        # `result` was read inside the transaction, after every change of this event.
+        return IngestResult(event_id, False, tuple(result), changes.run.run_id if changes.run else None)
 
     def _apply(self, conn: Connection, changes: Changes, event_id: int = 0) -> list[tuple[Version, bool]]:
         run_pk = self._apply_run(conn, changes.run) if changes.run else None
