@@ -132,9 +132,12 @@ def test_openlineage_client_pipeline_and_lineage(
     assert response.status_code == 200, response.text
     graph = {n["id"]: n for n in response.json()["graph"]}
     jobs = {f"job:{NS}:shop_dag.{j}" for j in ("extract", "features", "train")}
-    assert set(graph) == jobs | {node, f"dataset:{STAGED[0]}:{STAGED[1]}", f"dataset:{FEATURES[0]}:{FEATURES[1]}"}
-    # The source table was read without a version and never written: it has no version, so no node.
+    source = f"dataset:{RAW[0]}:{RAW[1]}"
+    datasets = {node, source, f"dataset:{STAGED[0]}:{STAGED[1]}", f"dataset:{FEATURES[0]}:{FEATURES[1]}"}
+    assert set(graph) == jobs | datasets
     edges = {(e["origin"], e["destination"]) for n in graph.values() for e in n["inEdges"] + n["outEdges"]}
+    # The source table was read without a version and never written: its "observed" version feeds extract.
+    assert (source, f"job:{NS}:shop_dag.extract") in edges
     assert (f"job:{NS}:shop_dag.train", node) in edges
     assert (f"dataset:{FEATURES[0]}:{FEATURES[1]}", f"job:{NS}:shop_dag.train") in edges
     assert (f"job:{NS}:shop_dag.features", f"dataset:{FEATURES[0]}:{FEATURES[1]}") in edges

@@ -683,3 +683,26 @@ def test_newer_store_is_refused(workdir: Path) -> None:
     with sqlite3.connect(path) as db:
         assert db.execute("SELECT version_num FROM alembic_version").fetchall() == [("9999_future",)]
         assert db.execute("SELECT count(*) FROM versions").fetchone() == (1,)
+
+
+def test_an_unversioned_source_gets_an_observed_version_in_lineage(trail: datatrail.Trail, workdir: Path) -> None:
+    run_id = "0f6c5b6e-3d1a-4c2b-9a8e-1b2c3d4e5f60"
+    event = {
+        "eventType": "COMPLETE",
+        "eventTime": "2026-11-29T10:00:00+00:00",
+        "producer": "https://example.com/producer",
+        "schemaURL": "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/RunEvent",
+        "run": {"runId": run_id},
+        "job": {"namespace": "etl", "name": "extract"},
+        "inputs": [{"namespace": "postgres://db:5432", "name": "shop.public.orders"}],
+        "outputs": [{"namespace": "s3://lake", "name": "staged/orders.parquet"}],
+    }
+    trail.store.ingest(event, "tester", "lineage.ingest")
+    source = trail.get(datatrail.Ref("postgres://db:5432", "shop.public.orders"))
+    assert source.number == 1 and source.key == "observed" and source.digest is None
+    staged = trail.get(datatrail.Ref("s3://lake", "staged/orders.parquet"))
+    graph = trail.lineage(staged, direction="upstream")
+    assert ("version:postgres://db:5432:shop.public.orders@1", f"run:{run_id}") in graph.edges
+    # A second read of the source attaches to the same version.
+    trail.store.ingest({**event, "run": {"runId": run_id.replace("0f", "1f", 1)}}, "tester", "lineage.ingest")
+    assert [v.number for v in trail.store.list_versions("postgres://db:5432", "shop.public.orders")] == [1]

@@ -208,7 +208,7 @@ class Trail:
         """
         return self.register(path, name=name, **options).version
 
-    def tag(self, ref: str | Ref, alias: str) -> Version:
+    def tag(self, ref: str | Ref | Version, alias: str) -> Version:
         """Point ``alias`` (``production``, ``candidate``…) at the version ``ref`` names."""
         alias = validate_name(alias, "alias")
         if alias == "latest":
@@ -247,8 +247,13 @@ class Trail:
 
     # ------------------------------------------------------------ reads
 
-    def get(self, ref: str | Ref) -> Version:
-        """The version a ref names: ``name``, ``name@3``, ``name@latest``, ``name@ALIAS``, ``name@sha256:9f86d081``."""
+    def get(self, ref: str | Ref | Version) -> Version:
+        """The version a ref names: ``name``, ``name@3``, ``name@latest``, ``name@ALIAS``, ``name@sha256:9f86d081``.
+
+        A Version is looked up again by its number (so its aliases are current).
+        """
+        if isinstance(ref, Version):
+            ref = Ref(ref.namespace, ref.name, str(ref.number))
         return self.store.resolve(ref if isinstance(ref, Ref) else Ref.parse(ref))
 
     def datasets(self, namespace: str | None = None) -> list[Dataset]:
@@ -348,7 +353,7 @@ class Trail:
             raise InvalidInput(msg)
         return self.store.get_run(run_id.lower())
 
-    def lineage(self, ref: str | Ref, *, direction: Direction = "upstream", depth: int = 10) -> Graph:
+    def lineage(self, ref: str | Ref | Version, *, direction: Direction = "upstream", depth: int = 10) -> Graph:
         """The lineage graph around a version, ``depth`` steps (run + its datasets) each way.
 
         >>> g = trail.lineage("clean/penguins", direction="upstream", depth=5)  # doctest: +SKIP

@@ -25,6 +25,7 @@ from datatrail.store.sql.rows import version_from_row
 
 _RANK = {RunState.START: 0, RunState.RUNNING: 1}
 GENESIS = "0" * 64
+OBSERVED = "observed"  # the version key of a dataset first seen as an unversioned input
 
 
 def _utc(value: datetime | None) -> datetime | None:
@@ -156,6 +157,10 @@ class SqlStore:
                     .order_by(t.versions.c.number.desc())
                     .limit(1)
                 ).scalar()
+                if vid is None and run_pk is not None:
+                    # A source nobody reported writing (a Spark or dbt source table):
+                    # it gets one version, "observed", so lineage reaches it.
+                    vid, _ = self._upsert_version(conn, ds_id, VersionInfo(key=OBSERVED), None, changes)
                 if vid is not None and run_pk is not None:
                     io_rows.append({"run_pk": run_pk, "direction": t.INPUT, "version_id": vid})
                 continue
