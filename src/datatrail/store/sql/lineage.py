@@ -24,6 +24,7 @@ from typing import Any, NamedTuple
 
 from sqlalchemy import Connection
 
+from datatrail.errors import DatatrailError
 from datatrail.store.base import Direction, LineageNode, LineageResult
 
 _INPUT, _OUTPUT = 0, 1
@@ -76,8 +77,8 @@ class _Reader:
     def __init__(self, conn: Connection) -> None:
         self.dialect = conn.dialect.name
         if self.dialect not in _IDS:
-            msg = f"lineage queries are not written for the {self.dialect} dialect"
-            raise NotImplementedError(msg)
+            msg = f"lineage queries are not written for the {self.dialect} dialect; use SQLite or PostgreSQL"
+            raise DatatrailError(msg)
         # Once through SQLAlchemy, so that the connection is inside its
         # transaction (one snapshot for every level), then the DB-API cursor.
         conn.exec_driver_sql("SELECT 1").all()
