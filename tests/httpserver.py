@@ -12,6 +12,8 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -69,6 +71,17 @@ def start(folder: Path, *extra: str, env: dict[str, str] | None = None, store: s
             cwd=folder,
         )
     return Server(f"http://127.0.0.1:{port}", store, process, log)
+
+
+@contextmanager
+def running(folder: Path, env: dict[str, str] | None = None) -> Iterator[Server]:
+    """A ready server over a fresh store in ``folder``, stopped on exit."""
+    srv = start(folder, env=env)
+    try:
+        srv.wait_ready()
+        yield srv
+    finally:
+        srv.stop()
 
 
 class ServerPool:

@@ -31,12 +31,8 @@ PLACEHOLDER_KEY = "replace-with-a-datatrail-token"
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[httpserver.Server]:
-    srv = httpserver.start(tmp_path_factory.mktemp("integrations"), env={"DATATRAIL_API_KEYS": f"ol={KEY}"})
-    try:
-        srv.wait_ready()
+    with httpserver.running(tmp_path_factory.mktemp("integrations"), {"DATATRAIL_API_KEYS": f"ol={KEY}"}) as srv:
         yield srv
-    finally:
-        srv.stop()
 
 
 def example(name: str, server: httpserver.Server) -> str:

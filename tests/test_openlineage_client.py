@@ -26,12 +26,8 @@ T0 = datetime(2024, 5, 1, 10, 0, tzinfo=UTC)
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[httpserver.Server]:
-    srv = httpserver.start(tmp_path_factory.mktemp("ol"), env={"DATATRAIL_API_KEYS": f"airflow={KEY}"})
-    try:
-        srv.wait_ready()
+    with httpserver.running(tmp_path_factory.mktemp("ol"), {"DATATRAIL_API_KEYS": f"airflow={KEY}"}) as srv:
         yield srv
-    finally:
-        srv.stop()
 
 
 @pytest.fixture

@@ -40,12 +40,18 @@ async def list_datasets(request: Request, namespace: str, _: Actor, page: Paging
     return page.apply(found, "datasets")
 
 
-def _dataset(trail: Trail, namespace: str, name: str) -> dict[str, Any]:
-    for d in trail.datasets(namespace):
-        if d.name == name:
-            return d.to_dict()
-    msg = f"no dataset named {name!r} in namespace {namespace!r}"
+def _named(items: Any, what: str, namespace: str, name: str) -> dict[str, Any]:
+    """The ``to_dict()`` of the item called ``name``; NotFound otherwise."""
+    for item in items:
+        if item.name == name:
+            out: dict[str, Any] = item.to_dict()
+            return out
+    msg = f"no {what} named {name!r} in namespace {namespace!r}"
     raise NotFound(msg)
+
+
+def _dataset(trail: Trail, namespace: str, name: str) -> dict[str, Any]:
+    return _named(trail.datasets(namespace), "dataset", namespace, name)
 
 
 @router.get("/{namespace}/datasets/{name}", summary="One dataset")
@@ -106,11 +112,7 @@ async def list_jobs(request: Request, namespace: str, _: Actor, page: Paging) ->
 
 
 def _job(trail: Trail, namespace: str, name: str) -> dict[str, Any]:
-    for j in trail.jobs(namespace):
-        if j.name == name:
-            return j.to_dict()
-    msg = f"no job named {name!r} in namespace {namespace!r}"
-    raise NotFound(msg)
+    return _named(trail.jobs(namespace), "job", namespace, name)
 
 
 @router.get("/{namespace}/jobs/{job}", summary="One job")
