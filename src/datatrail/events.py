@@ -67,6 +67,10 @@ class DatasetChange:
     aliases: tuple[str, ...] = ()
     kind: str = "dataset"
     checks: tuple[dict[str, Any], ...] = ()  # check results (datatrail_checks / dataQualityAssertions)
+    # Every facet of the dataset in the event, verbatim (store appliers map the standard ones).
+    facets: dict[str, Any] = field(default_factory=dict)
+    # The facets of the input/output entry (inputFacets / outputFacets), verbatim.
+    io_facets: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -87,6 +91,9 @@ class RunChange:
     error: str | None = None
     parent_run_id: str | None = None
     workflow: str | None = None
+    # The run's and the job's facets, verbatim (store appliers map the standard ones).
+    run_facets: dict[str, Any] = field(default_factory=dict)
+    job_facets: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -395,7 +402,14 @@ def _parse_dataset(raw: Any, role: str, where: str) -> DatasetChange:
         aliases=aliases,
         kind=info.kind if info else "dataset",
         checks=parse_checks(facets, where),
+        facets=facets,
+        io_facets=_io_facets(ds, role, where),
     )
+
+
+def _io_facets(ds: dict[str, Any], role: str, where: str) -> dict[str, Any]:
+    key = {"input": "inputFacets", "output": "outputFacets"}.get(role)
+    return _facets(ds.get(key), f"{where}.{key}") if key else {}
 
 
 def parse_event(event: Any, actor: str) -> Changes:
@@ -490,6 +504,8 @@ def _parse_run_event(ev: Event, event_time: datetime, actor: str) -> Changes:
         error=error,
         parent_run_id=parent,
         workflow=facts.get("workflow"),
+        run_facets=rf,
+        job_facets=jf,
     )
     datasets = [_parse_dataset(d, "input", f"inputs[{i}]") for i, d in enumerate(_array(ev.get("inputs"), "inputs"))]
     datasets += [

@@ -19,7 +19,9 @@ from datatrail.events import Changes, Event, RunChange, VersionInfo, canonical_j
 from datatrail.model import Dataset, Digest, FileEntry, Ref, Run, RunState, Version
 from datatrail.store.base import AuditEntry, CheckResult, Direction, IngestResult, JobSummary, LineageResult
 from datatrail.store.sql import tables as t
+from datatrail.store.sql.appliers import Applied, Touched, appliers
 from datatrail.store.sql.engine import WRITE_OPTION, ensure_schema, make_engine
+from datatrail.store.sql.fsck import structural_problems
 from datatrail.store.sql.lineage import traverse
 from datatrail.store.sql.rows import version_from_row
 
@@ -145,6 +147,7 @@ class SqlStore:
         run_pk = self._apply_run(conn, changes.run) if changes.run else None
         touched: list[tuple[Version, bool]] = []
         io_rows: list[dict[str, Any]] = []
+        rows: list[Touched] = []
         for ds in changes.datasets:
             ds_id = self._dataset_id(conn, ds.namespace, ds.name, ds.kind, changes.event_time)
             info = ds.version
@@ -163,8 +166,10 @@ class SqlStore:
                     vid, _ = self._upsert_version(conn, ds_id, VersionInfo(key=OBSERVED), None, changes)
                 if vid is not None and run_pk is not None:
                     io_rows.append({"run_pk": run_pk, "direction": t.INPUT, "version_id": vid})
+                rows.append(Touched(ds, ds_id, vid))
                 continue
             if info is None:
+                rows.append(Touched(ds, ds_id, None))
                 continue
             producer = run_pk if ds.role == "output" else None
             vid, new = self._upsert_version(conn, ds_id, info, producer, changes)
@@ -175,8 +180,12 @@ class SqlStore:
                 self._set_alias(conn, ds_id, alias, vid, changes)
             if ds.checks:
                 self._add_checks(conn, vid, event_id, ds.checks, changes)
+            rows.append(Touched(ds, ds_id, vid))
             touched.append((self._version_by_id(vid, conn), new))
         self._insert_ignore(conn, t.run_io, io_rows)
+        applied = Applied(conn, self.dialect, changes, event_id, run_pk, tuple(rows))
+        for applier in appliers():
+            applier(applied)
         return touched
 
     def _namespace_id(self, conn: Connection, name: str, when: datetime) -> int:
@@ -721,7 +730,7 @@ class SqlStore:
         ]
 
     def check_integrity(self) -> list[str]:
-        """Problems found in the audit chain and the event/version links; empty when sound."""
+        """Problems found in the audit chain, the file and the event/version/run links; empty when sound."""
         problems: list[str] = []
         with self._read() as conn:
             prev = GENESIS
@@ -743,4 +752,5 @@ class SqlStore:
                 ok = conn.execute(text("PRAGMA integrity_check")).scalar()
                 if ok != "ok":
                     problems.append(f"sqlite integrity check: {ok}")
+            problems.extend(structural_problems(conn, self.dialect))
         return problems

@@ -54,6 +54,11 @@ datasets = Table(
     Column("description", Text),
     Column("created_at", Time, nullable=False),
     Column("deleted_at", Time),
+    # The latest dataset-level standard facets (dataSource, ownership, tags, symlinks,
+    # documentation, storage…) and the event time they come from: the latest event wins.
+    Column("facets", Json),
+    Column("facets_time", Time),
+    Column("lifecycle", String(32)),  # the last lifecycleStateChange (DROP, RENAME, OVERWRITE…)
     UniqueConstraint("namespace_id", "name", name="uq_datasets_namespace_name"),
 )
 
@@ -79,6 +84,9 @@ versions = Table(
     Column("properties", Json),
     # Schema, statistics and quality metrics (profiling.py), from the datatrail_profile facet.
     Column("profile", Json),
+    # The standard schema facet's fields, and dataQualityMetrics / outputStatistics.
+    Column("schema", Json),
+    Column("stats", Json),
     UniqueConstraint("dataset_id", "number", name="uq_versions_dataset_number"),
     UniqueConstraint("dataset_id", "version_key", name="uq_versions_dataset_key"),
 )
@@ -114,6 +122,9 @@ jobs = Table(
     Column("description", Text),
     Column("source", Json),
     Column("created_at", Time, nullable=False),
+    # sourceCodeLocation, sourceCode, sql, documentation, ownership, tags: the latest event wins.
+    Column("facets", Json),
+    Column("facets_time", Time),
     UniqueConstraint("namespace_id", "name", name="uq_jobs_namespace_name"),
 )
 
@@ -136,6 +147,8 @@ runs = Table(
     Column("error", Text),
     Column("parent_run_id", String(64)),
     Column("workflow", Text),
+    # nominalTime, processing_engine, errorMessage details, tags… merged across the run's events.
+    Column("facets", Json),
 )
 Index("ix_runs_job", runs.c.job_id, runs.c.started_at)
 
@@ -158,6 +171,19 @@ run_io = Table(
     sqlite_with_rowid=False,
 )
 Index("ix_run_io_version", run_io.c.version_id, run_io.c.direction, run_io.c.run_pk)
+
+column_edges = Table(
+    "column_edges",
+    metadata,
+    Column("output_version_id", Id, ForeignKey("versions.id"), primary_key=True),
+    Column("output_column", Text, primary_key=True),
+    Column("input_version_id", Id, ForeignKey("versions.id"), primary_key=True),
+    Column("input_column", Text, primary_key=True),
+    Column("transformations", Json),
+    Column("run_pk", Id),
+    sqlite_with_rowid=False,
+)
+Index("ix_column_edges_input", column_edges.c.input_version_id, column_edges.c.input_column)
 
 check_results = Table(
     "check_results",
