@@ -1,0 +1,74 @@
+"""What a lineage node looks like in a picture: its kind (the shape) and its marks (the warnings)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from datatrail.store.base import LineageNode
+
+Kind = Literal["dataset", "model", "run", "group"]
+Mark = Literal["failed", "checks", "drift"]
+
+# What each mark means, for legends.
+MARKS: dict[str, str] = {
+    "failed": "failed run",
+    "checks": "failed checks",
+    "drift": "drift alert",
+}
+KINDS: dict[str, str] = {
+    "dataset": "dataset version",
+    "model": "model version",
+    "run": "run",
+    "group": "collapsed group",
+}
+
+
+def kind_of(node: LineageNode) -> Kind:
+    """``run`` for runs (and jobs), ``model`` for versions of a model, else ``dataset``.
+
+    >>> kind_of(LineageNode("run:1", "run", 1, {"state": "COMPLETE"}))
+    'run'
+    """
+    if node.type == "run":
+        return "run"
+    return "model" if node.data.get("kind") == "model" else "dataset"
+
+
+def marks_of(node: LineageNode) -> tuple[Mark, ...]:
+    """The warnings a node carries: a failed run, failed checks, a drift alert.
+
+    >>> marks_of(LineageNode("v", "version", 0, {"checks": {"failed": 2}, "drift": {"alert": True}}))
+    ('checks', 'drift')
+    """
+    d = node.data
+    out: list[Mark] = []
+    if node.type == "run" and d.get("state") == "FAIL":
+        out.append("failed")
+    if _number(_dict(d.get("checks")).get("failed")) > 0:
+        out.append("checks")
+    if _dict(d.get("drift")).get("alert"):
+        out.append("drift")
+    return tuple(out)
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _number(value: Any) -> float:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else 0.0
+
+
+def mark_notes(node: LineageNode) -> list[str]:
+    """Short words for a node's marks, to add to its label (a failed run's label says FAIL already).
+
+    >>> mark_notes(LineageNode("v", "version", 0, {"checks": {"failed": 2}}))
+    ['failed checks: 2']
+    """
+    notes = []
+    for mark in marks_of(node):
+        if mark == "checks":
+            notes.append(f"failed checks: {_number(node.data['checks']['failed']):g}")
+        elif mark == "drift":
+            notes.append("drift alert")
+    return notes
