@@ -1,0 +1,118 @@
+"""Where the web UI meets features other parts of datatrail provide (or will provide).
+
+Each hook is a small function the pages call; each answers from what the store
+offers today and is the one place to change when access control (users, tokens,
+read audit), deployments or column-level lineage arrive. Every hook runs in the
+thread pool, with the request's Trail.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from datatrail.model import Ref, Version
+from datatrail.server.state import ServerState
+from datatrail.service import Trail
+from datatrail.store.base import AuditEntry
+
+
+def authenticate(server: ServerState, token: str) -> str | None:
+    """The principal a UI login token belongs to, or None if the token is not accepted.
+
+    Users' tokens (``datatrail token create``) and the legacy API keys, checked
+    against the store each time (server/access.py), so a revoked token fails at once.
+    """
+    from datatrail.server.access import authenticate as check
+
+    principal = check(server, token)
+    return principal.name if principal is not None else None
+
+
+def auth_enabled(server: ServerState) -> bool:
+    """Whether the UI asks for a token: when the store has users or the server has API keys."""
+    from datatrail.server.access import auth_required
+
+    return auth_required(server)
+
+
+def is_admin(server: ServerState, principal: str | None) -> bool:
+    """Whether ``principal`` may read the audit log in the UI.
+
+    Everyone when the server runs without users, else admins (and the legacy API keys).
+    """
+    if not auth_enabled(server):
+        return True
+    from datatrail.server.access import principal_named
+
+    found = principal_named(server, principal)
+    return found is not None and found.everything
+
+
+def access_entries(trail: Trail, namespace: str, name: str, limit: int = 100) -> list[AuditEntry]:
+    """Audit entries that target a version of the dataset, newest first ("who accessed it").
+
+    Reads are audited (issue 6): this lists reads, writes and refused attempts, for
+    admins and the namespace's owners; others see nothing here.
+    """
+    from datatrail.errors import Forbidden
+
+    try:
+        entries: list[AuditEntry] = trail.audit_entries(dataset=Ref(namespace, name), limit=limit)
+    except Forbidden:
+        return []
+    return entries
+
+
+def deployments(trail: Trail, namespace: str, name: str) -> list[dict[str, Any]]:
+    """Where versions of the dataset (a model, usually) were deployed (``datatrail deploy``), newest first.
+
+    Each is ``Deployment.to_dict()``: environment, version, deployed_at/by, run_id,
+    retired_at, active. Empty for a store without deployment records.
+    """
+    read = getattr(trail.store, "deployments", None)
+    if read is None:
+        return []
+    return _as_dicts(read(namespace, name))
+
+
+def column_lineage(trail: Trail, version: Version) -> list[dict[str, Any]]:
+    """Column edges into a version: output column ← input dataset version and column, with transformations.
+
+    From the store's column lineage (the producers' ``columnLineage`` facets), one
+    step upstream; empty when the store has none for this version.
+    """
+    read = getattr(trail, "column_lineage", None)
+    if read is None:
+        return []
+    result = read(version, None, direction="upstream", depth=1)
+    prefix = f"column:{version.namespace}:{version.name}@{version.number}#"
+    rows: list[dict[str, Any]] = []
+    for source, target, transformations in result.edges:
+        if not target.startswith(prefix) or source not in result.nodes:
+            continue
+        src = result.nodes[source]
+        rows.append(
+            {
+                "output_column": target[len(prefix) :],
+                "input_namespace": src.get("namespace"),
+                "input_name": src.get("name"),
+                "input_version": src.get("version"),
+                "input_column": src.get("column"),
+                "transformations": transformations,
+            }
+        )
+    return sorted(rows, key=lambda r: (str(r["output_column"]), str(r["input_name"]), str(r["input_column"])))
+
+
+def _as_dicts(items: Any) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    for item in items or ():
+        if isinstance(item, dict):
+            out.append(item)
+        elif hasattr(item, "to_dict"):
+            out.append(item.to_dict())
+        elif hasattr(item, "__dataclass_fields__"):
+            from dataclasses import asdict
+
+            out.append(asdict(item))
+    return out

@@ -1,0 +1,574 @@
+"""The web UI in a real headless Chromium (Debian's, through Selenium) against a real ``datatrail serve``.
+
+Also without JavaScript: the same pages fetched with httpx, and Chromium with
+JavaScript disabled. Screenshots go to ``test-artifacts/ui/`` (gitignored).
+``scripts/ensure-chromium`` installs Chromium and chromedriver.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+import pytest
+from selenium import webdriver
+from selenium.common.exceptions import NoAlertPresentException
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.action_chains import ActionChains
+from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
+from selenium.webdriver.remote.webdriver import WebDriver
+from selenium.webdriver.remote.webelement import WebElement
+from selenium.webdriver.support.ui import Select, WebDriverWait
+
+import datatrail
+from tests import httpserver
+
+ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts" / "ui"
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
+CSP = "default-src 'self'; script-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
+
+# Names that must survive a round trip through the UI's URLs: slashes, '://', ports, dots, unicode.
+TRICKY = [
+    ("s3://lake", "staged/orders.v1.parquet"),
+    ("postgres://db:5432", "public.orders"),
+    ("équipe données", "météo/été 2024.csv"),
+]
+# Ingested text that would run script if it were rendered as HTML.
+# Run, each would set the title to 42 or set window.dtRan.
+HOSTILE_NAME = "<img src=x onerror=document.title=6*7>"
+HOSTILE_NS = "<svg onload=window.dtRan=1>"
+HOSTILE_TEXT = "<script>window.dtRan=2;document.title=6*7</script>"
+
+
+def seg(value: str) -> str:
+    return quote(value, safe="")
+
+
+def write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+class Site:
+    """A served store with known contents: a pipeline, tricky names and hostile text."""
+
+    def __init__(self, server: httpserver.Server, runs: dict[str, str]) -> None:
+        self.server = server
+        self.uri = server.uri
+        self.runs = runs
+
+    def url(self, path: str) -> str:
+        return self.uri + path
+
+
+def seed(root: Path) -> dict[str, str]:
+    """raw@1,@2 → clean (run) → clean → train (run) → model; a failed run; tricky and hostile names."""
+    runs: dict[str, str] = {}
+    with datatrail.init(root) as trail:
+        raw = write(root / "raw.csv", "species,mass\nAdelie,3750\nGentoo,5000\nAdelie,3800\nChinstrap,3500\n")
+        v1 = trail.add(raw, name="raw/penguins", checks=[{"rule": "not_null", "column": "mass"}])
+        with trail.run("clean", params={"dropna": True, "note": HOSTILE_TEXT}) as run:
+            run.input(v1)
+            run.output(write(root / "clean.csv", "species,mass\nAdelie,3750\nGentoo,5000\n"), name="clean/penguins")
+            run.log_metric("rows", 2)
+            runs["clean"] = run.id
+        with trail.run("train", job_type="train") as run:
+            run.input("clean/penguins@latest")
+            run.output(write(root / "model.bin", "weights"), name="models/penguin-classifier", kind="model")
+            run.log_metric("accuracy", 0.93)
+            runs["train"] = run.id
+        with pytest.raises(RuntimeError), trail.run("evaluate") as run:
+            run.input("models/penguin-classifier@latest")
+            runs["evaluate"] = run.id
+            raise RuntimeError(f"evaluation crashed {HOSTILE_TEXT}")
+        trail.deploy("models/penguin-classifier@1", env="production")
+        write(root / "raw.csv", "species,mass\nAdelie,3750\nGentoo,5000\nAdelie,\nChinstrap,3500\nGentoo,5200\n")
+        trail.add(raw, name="raw/penguins", tags=["candidate"])
+        trail.check("raw/penguins@2", [{"rule": "not_null", "column": "mass"}])
+        for namespace, name in TRICKY:
+            trail.add(raw, name=name, namespace=namespace)
+        trail.add(raw, name=HOSTILE_NAME, namespace=HOSTILE_NS)
+    return runs
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
+    root = tmp_path_factory.mktemp("ui-site")
+    runs = seed(root)
+    server = httpserver.start(root / "server", store=f"sqlite:///{root / '.datatrail' / 'trail.db'}")
+    try:
+        server.wait_ready()
+        yield Site(server, runs)
+    finally:
+        server.stop()
+
+
+def make_driver(javascript: bool = True) -> WebDriver:
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1280,900"):
+        options.add_argument(arg)
+    if not javascript:
+        options.add_experimental_option("prefs", {"profile.managed_default_content_settings.javascript": 2})
+    return webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[WebDriver]:
+    driver = make_driver()
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+@pytest.fixture(scope="module")
+def nojs() -> Iterator[WebDriver]:
+    driver = make_driver(javascript=False)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+@pytest.fixture
+def shot(request: pytest.FixtureRequest) -> Callable[[WebDriver, str], Path]:
+    """Save a screenshot as a test artifact: test-artifacts/ui/<test>-<what>.png."""
+
+    def take(driver: WebDriver, what: str) -> Path:
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        name = re.sub(r"[^A-Za-z0-9_.-]+", "_", f"{request.node.name}-{what}")
+        path = ARTIFACTS / f"{name}.png"
+        assert driver.save_screenshot(str(path)), f"no screenshot saved to {path}"
+        assert path.stat().st_size > 1000
+        return path
+
+    return take
+
+
+def wait_for(driver: WebDriver, condition: Callable[[WebDriver], Any], timeout: float = 15) -> Any:
+    return WebDriverWait(driver, timeout).until(condition)
+
+
+def text(driver: WebDriver, css: str) -> str:
+    return driver.find_element(By.CSS_SELECTOR, css).text
+
+
+def no_alert(driver: WebDriver) -> bool:
+    try:
+        driver.switch_to.alert  # noqa: B018 - raises when there is none
+    except NoAlertPresentException:
+        return True
+    return False
+
+
+def open_graph(driver: WebDriver, url: str) -> WebElement:
+    driver.get(url)
+    return graph_ready(driver)
+
+
+def graph_ready(driver: WebDriver) -> WebElement:
+    """The graph once lineage.js drew it and lineage-ui.js wired it, zoomed to show every node."""
+    graph = wait_for(driver, lambda d: d.find_element(By.CSS_SELECTOR, "#lineage-graph[data-interactive='true']"))
+    # A graph too wide to read opens on its root; "Fit" shows all of it (the tests click nodes anywhere).
+    graph.find_element(By.CSS_SELECTOR, "button[title='Fit the graph in view']").click()
+    return graph
+
+
+def follow(driver: WebDriver, element: WebElement, expect: str) -> WebElement:
+    """Click a link or button that reloads the lineage page; wait for the new address and the graph."""
+    before = driver.current_url
+    element.click()
+    wait_for(driver, lambda d: d.current_url != before and expect in d.current_url)
+    return graph_ready(driver)
+
+
+def click_node(driver: WebDriver, node: WebElement, *, shift: bool = False, double: bool = False) -> None:
+    """Click a drawn node near its left end (a wide node's middle may lie under the details panel)."""
+    driver.execute_script("arguments[0].scrollIntoView({block: 'center', inline: 'nearest'})", node)
+    width = node.rect["width"]
+    actions = ActionChains(driver).move_to_element_with_offset(node, int(-width / 2 + 8), 0)
+    if shift:
+        actions = actions.key_down(Keys.SHIFT).click().key_up(Keys.SHIFT)
+    elif double:
+        actions = actions.double_click()
+    else:
+        actions = actions.click()
+    actions.perform()
+
+
+def graph_node(driver: WebDriver, node_id: str) -> WebElement:
+    for element in driver.find_elements(By.CSS_SELECTOR, "#lineage-graph [data-id]"):
+        if element.get_attribute("data-id") == node_id:
+            return element
+    raise AssertionError(f"no node {node_id!r} in the drawn graph")
+
+
+# ---------------------------------------------------------------- without JavaScript: plain HTTP
+
+
+def pages(site: Site) -> dict[str, str]:
+    """Each page's path and a text it must show."""
+    return {
+        "/": "postgres://db:5432",
+        "/search?q=penguin": "penguin-classifier",
+        "/namespaces/default": "clean/penguins",
+        "/datasets/default/raw%2Fpenguins": "candidate",
+        "/datasets/default/raw%2Fpenguins/versions/2": "not_null",
+        "/datasets/default/raw%2Fpenguins/diff?a=1&b=2": "row count",
+        "/datasets/default/clean%2Fpenguins/lineage": "clean/penguins@1",
+        f"/runs/{site.runs['clean']}": "dropna",
+        f"/runs/{site.runs['clean']}/lineage": "raw/penguins@1",
+        "/jobs/default/train": "train",
+        "/jobs/default/train/lineage": "models/penguin-classifier@1",
+        "/audit": "dataset.add",
+        "/login": "needs no token",
+    }
+
+
+def test_every_page_renders_without_javascript_with_security_headers(site: Site) -> None:
+    with httpx.Client(base_url=site.uri) as client:
+        for path, expected in pages(site).items():
+            r = client.get(path)
+            assert r.status_code == 200, (path, r.text[:500])
+            assert r.headers["content-type"].startswith("text/html"), path
+            assert r.headers["content-security-policy"].startswith(CSP), path
+            assert r.headers["x-content-type-options"] == "nosniff", path
+            assert expected in r.text, (path, expected)
+            # No inline script or handler attribute: scripts only come from /static.
+            assert not re.search(r"<script(?![^>]*\b(src=\"/static/|type=\"application/json\"))", r.text), path
+            assert not re.search(r"<[^>]*\son[a-z]+\s*=", r.text), path
+        assert "content-security-policy" in client.get("/api/v1/namespaces").headers
+        assert client.get("/static/ui/ui.css").headers["content-type"].startswith("text/css")
+
+
+def test_profile_histograms_checks_and_diff_are_server_rendered(site: Site) -> None:
+    with httpx.Client(base_url=site.uri) as client:
+        version = client.get("/datasets/default/raw%2Fpenguins/versions/2").text
+        assert '<svg class="histogram"' in version and "<rect" in version  # the mass column's histogram
+        assert "FAIL" in version  # mass has a null in version 2
+        assert "Adelie" in version  # top values of the species column
+        dataset = client.get("/datasets/default/raw%2Fpenguins").text
+        assert "Who accessed it" in dataset and "dataset.add" in dataset
+        assert "Not deployed anywhere." in dataset
+        model = client.get("/datasets/default/models%2Fpenguin-classifier").text
+        row = re.search(r'<table class="list" id="deployments">.*?</table>', model, re.S)
+        assert row is not None and "production" in row.group(0) and "live" in row.group(0)
+        diff = client.get("/datasets/default/raw%2Fpenguins/diff?a=1&b=2").text
+        assert "4 → 5" in diff  # row count
+        run = client.get(f"/runs/{site.runs['evaluate']}").text
+        assert "FAIL" in run and "evaluation crashed" in run
+
+
+@pytest.mark.parametrize(("namespace", "name"), TRICKY)
+def test_names_round_trip_through_urls(site: Site, namespace: str, name: str) -> None:
+    with httpx.Client(base_url=site.uri) as client:
+        listing = client.get(f"/namespaces/{seg(namespace)}")
+        assert listing.status_code == 200
+        href = f"/datasets/{seg(namespace)}/{seg(name)}"
+        assert f'href="{href}"' in listing.text
+        page = client.get(href)
+        assert page.status_code == 200
+        assert re.search(r'<h1 id="dataset-name">(.*?)</h1>', page.text).group(1) == name  # type: ignore[union-attr]
+        assert client.get(f"{href}/versions/1").status_code == 200
+        assert client.get(f"{href}/lineage").status_code == 200
+
+
+def test_unknown_things_are_html_404_pages(site: Site) -> None:
+    with httpx.Client(base_url=site.uri) as client:
+        for path, fragment in [
+            ("/datasets/default/no%2Fsuch", "no dataset named"),
+            ("/datasets/default/raw%2Fpenguins/versions/99", "99"),
+            ("/namespaces/nowhere", "no namespace"),
+            ("/runs/00000000-0000-4000-8000-000000000000", "00000000"),
+            ("/jobs/default/nojob", "no job named"),
+            ("/datasets/default/no%2Fsuch/lineage", "no dataset named"),
+        ]:
+            r = client.get(path)
+            assert r.status_code == 404, path
+            assert r.headers["content-type"].startswith("text/html"), path
+            assert fragment in r.text and "Traceback" not in r.text, path
+        bad = client.get("/runs/not-a-uuid!")
+        assert bad.status_code == 400 and "invalid run id" in bad.text
+
+
+def test_hostile_text_is_escaped_in_the_html(site: Site) -> None:
+    with httpx.Client(base_url=site.uri) as client:
+        page = client.get(f"/datasets/{seg(HOSTILE_NS)}/{seg(HOSTILE_NAME)}").text
+        assert HOSTILE_NAME not in page and "&lt;img src=x onerror=document.title=6*7&gt;" in page
+        run = client.get(f"/runs/{site.runs['clean']}").text
+        assert HOSTILE_TEXT not in run and "&lt;script&gt;" in run
+
+
+def test_path_between_two_nodes_without_javascript(site: Site) -> None:
+    start, end = "version:default:raw/penguins@1", "version:default:models/penguin-classifier@1"
+    with httpx.Client(base_url=site.uri) as client:
+        r = client.get("/datasets/default/clean%2Fpenguins/lineage", params={"from": start, "to": end})
+        steps = re.findall(r'<span class="step">(.*?)</span>', r.text)
+        assert steps[0] == "raw/penguins@1" and steps[-1] == "models/penguin-classifier@1"
+        assert len(steps) == 5  # raw@1 → clean run → clean@1 → train run → model@1
+        assert r.text.count('class=" on-path"') + r.text.count('class="root on-path"') == 5
+
+
+# ---------------------------------------------------------------- login (auth on)
+
+
+def test_token_login_sets_a_strict_httponly_cookie(tmp_path: Path) -> None:
+    with httpserver.running(tmp_path, env={"DATATRAIL_API_KEYS": "ana=s3cret"}) as server:
+        with httpx.Client(base_url=server.uri) as client:
+            r = client.get("/namespaces/default")
+            assert r.status_code == 303 and r.headers["location"] == "/login?next=%2Fnamespaces%2Fdefault"
+            bad = client.post("/login", data={"token": "wrong", "next": "/"})
+            assert bad.status_code == 401 and "not valid" in bad.text
+            ok = client.post("/login", data={"token": "s3cret", "next": "//evil.example/"})
+            assert ok.status_code == 303 and ok.headers["location"] == "/"
+            cookie = ok.headers["set-cookie"].lower()
+            assert "httponly" in cookie and "samesite=strict" in cookie
+            home = client.get("/")
+            assert home.status_code == 200 and '<span class="who">ana</span>' in home.text
+            assert client.get("/audit").status_code == 200  # an API key acts as an administrator
+            client.post("/logout")
+            assert client.get("/").status_code == 303
+
+
+def test_users_see_only_what_they_may(tmp_path: Path) -> None:
+    """With users in the store the pages read through the signed-in user's grants (issue 6)."""
+    root = tmp_path / "store"
+    with datatrail.init(root) as trail:
+        data = write(root / "a.csv", "x\n1\n")
+        trail.add(data, name="alpha", namespace="team-a")
+        trail.add(data, name="beta", namespace="team-b")
+        trail.add_user("ada", admin=True)
+        trail.add_user("bob")
+        _, ada = trail.create_token("ada")
+        _, bob = trail.create_token("bob")
+        trail.grant("bob", "viewer", "team-a")
+    server = httpserver.start(tmp_path / "server", store=f"sqlite:///{root / '.datatrail' / 'trail.db'}")
+    try:
+        server.wait_ready()
+        with httpx.Client(base_url=server.uri) as client:
+            assert client.get("/").status_code == 303  # sign in first
+            assert client.post("/login", data={"token": bob, "next": "/"}).status_code == 303
+            home = client.get("/").text
+            assert ">team-a<" in home and ">team-b<" not in home
+            assert client.get("/datasets/team-a/alpha").status_code == 200
+            assert client.get("/namespaces/team-b").status_code == 404
+            assert client.get("/datasets/team-b/beta").status_code == 404
+            assert ">beta<" not in client.get("/search?q=a").text
+            assert client.get("/audit").status_code == 403
+        with httpx.Client(base_url=server.uri) as client:
+            assert client.post("/login", data={"token": ada, "next": "/"}).status_code == 303
+            assert client.get("/audit").status_code == 200
+            page = client.get("/datasets/team-a/alpha").text
+            access = re.search(r'<table class="list" id="access">.*?</table>', page, re.S)
+            assert access is not None and "<td>bob</td><td>dataset.read</td>" in access.group(0)
+    finally:
+        server.stop()
+
+
+def test_login_in_the_browser(tmp_path: Path, browser: WebDriver, shot: Callable[[WebDriver, str], Path]) -> None:
+    with httpserver.running(tmp_path, env={"DATATRAIL_API_KEYS": "ana=s3cret"}) as server:
+        browser.delete_all_cookies()
+        browser.get(server.uri + "/")
+        wait_for(browser, lambda d: "/login" in d.current_url)
+        browser.find_element(By.NAME, "token").send_keys("s3cret")
+        shot(browser, "login")
+        browser.find_element(By.CSS_SELECTOR, "form.login button").click()
+        wait_for(browser, lambda d: d.current_url.rstrip("/") == server.uri)
+        assert text(browser, "header .who") == "ana"
+        assert browser.execute_script("return document.cookie") == ""  # HttpOnly: scripts cannot read it
+        browser.delete_all_cookies()
+
+
+# ---------------------------------------------------------------- Chromium with JavaScript
+
+
+def test_browse_from_home_to_a_dataset(site: Site, browser: WebDriver, shot: Callable[[WebDriver, str], Path]) -> None:
+    browser.get(site.url("/"))
+    shot(browser, "home")
+    browser.find_element(By.LINK_TEXT, "default").click()
+    wait_for(browser, lambda d: d.current_url.endswith("/namespaces/default"))
+    shot(browser, "namespace")
+    browser.find_element(By.LINK_TEXT, "raw/penguins").click()
+    wait_for(browser, lambda d: d.find_elements(By.ID, "dataset-name"))
+    assert text(browser, "#dataset-name") == "raw/penguins"
+    assert len(browser.find_elements(By.CSS_SELECTOR, "#versions tbody tr")) == 2
+    shot(browser, "dataset")
+    Select(browser.find_element(By.NAME, "a")).select_by_value("1")
+    Select(browser.find_element(By.NAME, "b")).select_by_value("2")
+    browser.find_element(By.CSS_SELECTOR, "form.diff button").click()
+    wait_for(browser, lambda d: "/diff?" in d.current_url)
+    assert "4 → 5" in text(browser, "#diff-summary")
+    shot(browser, "diff")
+    browser.back()
+    browser.find_element(By.LINK_TEXT, "@2").click()
+    wait_for(browser, lambda d: d.find_elements(By.ID, "version-facts"))
+    shot(browser, "version")
+    run = site.runs["evaluate"]
+    browser.get(site.url(f"/runs/{run}"))
+    assert "evaluation crashed" in text(browser, "#run-error")
+    shot(browser, "failed-run")
+
+
+def test_search_box(site: Site, browser: WebDriver, shot: Callable[[WebDriver, str], Path]) -> None:
+    browser.get(site.url("/"))
+    box = browser.find_element(By.NAME, "q")
+    box.send_keys("orders", Keys.ENTER)
+    wait_for(browser, lambda d: d.find_elements(By.ID, "results"))
+    names = [a.text for a in browser.find_elements(By.CSS_SELECTOR, "#results td:nth-child(2) a")]
+    assert names == ["public.orders", "staged/orders.v1.parquet"]
+    shot(browser, "results")
+    browser.find_element(By.LINK_TEXT, "staged/orders.v1.parquet").click()
+    wait_for(browser, lambda d: d.find_elements(By.ID, "dataset-name"))
+    assert text(browser, "#dataset-name") == "staged/orders.v1.parquet"
+    assert text(browser, ".crumbs") == "Namespaces / s3://lake /"
+
+
+def test_lineage_graph_open_a_node_expand_and_follow_a_link(
+    site: Site, browser: WebDriver, shot: Callable[[WebDriver, str], Path]
+) -> None:
+    graph = open_graph(browser, site.url("/datasets/default/clean%2Fpenguins/lineage?version=1&up=0&down=0"))
+    assert graph.find_elements(By.CSS_SELECTOR, "[data-id]")
+    assert text(browser, "#node-count") == "1 nodes"
+    shot(browser, "depth-0")
+    # Expand: one more step each way (the pages reload with more depth). A step is a run and its other side.
+    follow(browser, browser.find_element(By.ID, "more-up"), "up=1")
+    assert text(browser, "#node-count") == "3 nodes"  # raw@1 → clean run → clean@1
+    follow(browser, browser.find_element(By.ID, "more-down"), "down=1")
+    assert text(browser, "#node-count") == "5 nodes"  # … → train run → model@1
+    follow(browser, browser.find_element(By.ID, "more-down"), "down=2")
+    assert text(browser, "#node-count") == "7 nodes"  # … → the evaluate and deploy runs that read the model
+    drawn = {e.get_attribute("data-id") for e in browser.find_elements(By.CSS_SELECTOR, "#lineage-graph [data-id]")}
+    assert f"run:{site.runs['evaluate']}" in drawn
+    shot(browser, "expanded")
+    # The depth control (a form) sets both depths at once.
+    for field, value in (("depth-up", "0"), ("depth-down", "3")):
+        box = browser.find_element(By.ID, field)
+        box.clear()
+        box.send_keys(value)
+    follow(browser, browser.find_element(By.CSS_SELECTOR, "#lineage-form button"), "down=3")
+    assert "up=0" in browser.current_url
+    # Open a node: a click shows its details, with the link to its page.
+    node = graph_node(browser, "version:default:models/penguin-classifier@1")
+    click_node(browser, node)
+    panel = wait_for(browser, lambda d: d.find_element(By.CSS_SELECTOR, "#lineage-graph .dtl-panel h2"))
+    assert panel.text.startswith("models/penguin-classifier@1")
+    shot(browser, "details")
+    browser.find_element(By.CSS_SELECTOR, "#lineage-graph a.dtl-open").click()
+    wait_for(browser, lambda d: d.find_elements(By.ID, "version-name"))
+    assert text(browser, "#version-name") == "models/penguin-classifier"
+    assert browser.current_url.endswith("/datasets/default/models%2Fpenguin-classifier/versions/1")
+    shot(browser, "followed")
+
+
+def test_lineage_path_between_two_selected_nodes(
+    site: Site, browser: WebDriver, shot: Callable[[WebDriver, str], Path]
+) -> None:
+    open_graph(browser, site.url("/datasets/default/clean%2Fpenguins/lineage?version=1&up=2&down=2"))
+    start = graph_node(browser, "version:default:raw/penguins@1")
+    click_node(browser, start, shift=True)
+    end = graph_node(browser, "version:default:models/penguin-classifier@1")
+    click_node(browser, end, shift=True)
+    graph = browser.find_element(By.ID, "lineage-graph")
+    wait_for(browser, lambda d: len((graph.get_attribute("data-path") or "").split("\n")) == 5)
+    on_path = {e.get_attribute("data-id") for e in graph.find_elements(By.CSS_SELECTOR, "[data-id].dt-on-path")}
+    assert on_path == {
+        "version:default:raw/penguins@1",
+        f"run:{site.runs['clean']}",
+        "version:default:clean/penguins@1",
+        f"run:{site.runs['train']}",
+        "version:default:models/penguin-classifier@1",
+    }
+    assert "/lineage" in browser.current_url  # shift-click selects; it does not navigate
+    shot(browser, "path")
+
+
+def test_dataset_level_lineage(site: Site, browser: WebDriver, shot: Callable[[WebDriver, str], Path]) -> None:
+    graph = open_graph(browser, site.url("/datasets/default/raw%2Fpenguins/lineage?level=dataset&up=3&down=3"))
+    ids = {e.get_attribute("data-id") for e in graph.find_elements(By.CSS_SELECTOR, "[data-id]")}
+    assert {"dataset:default:raw/penguins", "job:default:clean", "dataset:default:clean/penguins"} <= ids
+    shot(browser, "datasets")
+    # A double click opens the node's page at once.
+    click_node(browser, graph_node(browser, "job:default:clean"), double=True)
+    wait_for(browser, lambda d: d.current_url.endswith("/jobs/default/clean"))
+
+
+# ---------------------------------------------------------------- Chromium without JavaScript
+
+
+def test_pages_work_with_javascript_disabled(
+    site: Site, nojs: WebDriver, shot: Callable[[WebDriver, str], Path]
+) -> None:
+    nojs.get(site.url("/"))
+    nojs.find_element(By.NAME, "q").send_keys("penguins", Keys.ENTER)
+    wait_for(nojs, lambda d: d.find_elements(By.ID, "results"))
+    nojs.find_element(By.LINK_TEXT, "clean/penguins").click()
+    wait_for(nojs, lambda d: d.find_elements(By.ID, "dataset-name"))
+    assert text(nojs, "#dataset-name") == "clean/penguins"
+    nojs.find_element(By.LINK_TEXT, "Lineage").click()
+    wait_for(nojs, lambda d: d.find_elements(By.ID, "nodes"))
+    # The graph is not drawn (it needs JavaScript), but every node is listed with its link.
+    assert not nojs.find_elements(By.CSS_SELECTOR, "#lineage-graph[data-interactive]")
+    nojs.find_element(By.ID, "more-up").click()
+    wait_for(nojs, lambda d: "up=3" in d.current_url)
+    shot(nojs, "lineage")
+    nojs.find_element(By.LINK_TEXT, "raw/penguins@1").click()
+    wait_for(nojs, lambda d: d.find_elements(By.ID, "version-name"))
+    assert text(nojs, "#version-name") == "raw/penguins"
+    shot(nojs, "version")
+
+
+# ---------------------------------------------------------------- injection
+
+
+def test_hostile_names_run_no_script(site: Site, browser: WebDriver, shot: Callable[[WebDriver, str], Path]) -> None:
+    pages = [
+        f"/datasets/{seg(HOSTILE_NS)}/{seg(HOSTILE_NAME)}",
+        f"/namespaces/{seg(HOSTILE_NS)}",
+        f"/search?q={seg('onerror')}",
+        f"/datasets/{seg(HOSTILE_NS)}/{seg(HOSTILE_NAME)}/lineage",
+        f"/runs/{site.runs['clean']}",
+        f"/runs/{site.runs['evaluate']}",
+        "/",
+    ]
+    for path in pages:
+        browser.get(site.url(path))
+        if path.endswith("/lineage"):
+            wait_for(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#lineage-graph[data-interactive='true']"))
+        time.sleep(0.2)  # give an injected handler (an image that fails to load) the time to fire
+        assert no_alert(browser), path
+        assert browser.execute_script("return window.dtRan === undefined"), path
+        assert browser.title != "42" and browser.title.endswith("· datatrail"), path
+    browser.get(site.url(f"/datasets/{seg(HOSTILE_NS)}/{seg(HOSTILE_NAME)}"))
+    assert text(browser, "#dataset-name") == HOSTILE_NAME  # shown as the text it is
+    assert not browser.find_elements(By.CSS_SELECTOR, "main img, main svg[onload]")
+    shot(browser, "hostile-dataset")
+    browser.get(site.url(f"/runs/{site.runs['clean']}"))
+    assert HOSTILE_TEXT in text(browser, "#run-params")
+    shot(browser, "hostile-params")
+
+
+def test_an_injected_inline_script_would_be_blocked_by_the_policy(site: Site, browser: WebDriver) -> None:
+    """The second line of defence: even markup that got through could not run inline script."""
+    browser.get(site.url("/"))
+    blocked = browser.execute_script(
+        "var s = document.createElement('script'); s.textContent = 'window.__ran = true';"
+        " document.body.appendChild(s); return window.__ran === true;"
+    )
+    assert blocked is False
+
+
+def test_screenshots_are_kept(site: Site, browser: WebDriver, shot: Callable[[WebDriver, str], Path]) -> None:
+    browser.get(site.url("/audit?verify=true"))
+    assert text(browser, "#integrity") == "The audit hash chain verifies."
+    path = shot(browser, "audit")
+    assert path.parent == ARTIFACTS
