@@ -1,0 +1,1 @@
+"""The ML lifecycle: models, evaluations, deployments, drift monitoring, reproducibility and the demo."""

@@ -1,0 +1,236 @@
+"""``datatrail demo``: a real ML pipeline on the Palmer penguins data, recorded end to end.
+
+ingest the raw CSV → clean (checked) → features → train a scikit-learn
+classifier → evaluate → deploy to production → score and monitor two later
+batches, the second deliberately shifted so it raises a drift alert. Every
+step goes through the public API and ``datatrail.autolog()``; running it again
+into the same folder reuses the unchanged versions and adds new runs.
+
+>>> result = run_demo(Path("/tmp/penguins"), say=print)   # doctest: +SKIP
+>>> result.alert.drifted                                   # doctest: +SKIP
+True
+"""
+
+from __future__ import annotations
+
+import importlib.resources
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from datatrail.errors import DatatrailError
+
+if TYPE_CHECKING:
+    from datatrail.lineage import Graph
+    from datatrail.ml.records import Deployment, DriftRecord
+    from datatrail.model import Version
+    from datatrail.service import Trail
+
+MODEL = "models/penguin-species"
+ENV = "production"
+NUMERIC = ["bill_length_mm", "bill_depth_mm", "flipper_length_mm", "body_mass_g", "bill_ratio"]
+CATEGORICAL = ["island", "sex"]
+LABEL = "species"
+CHECKS: list[dict[str, Any]] = [
+    {"rule": "not_null", "column": "sex"},
+    {"rule": "not_null", "column": "body_mass_g"},
+    {"rule": "between", "column": "body_mass_g", "min": 2000, "max": 7000},
+    {"rule": "between", "column": "flipper_length_mm", "min": 150, "max": 250},
+    {"rule": "in_set", "column": "species", "values": ["Adelie", "Chinstrap", "Gentoo"]},
+    {"rule": "row_count_between", "min": 300, "max": 400},
+]
+PARAMS = {"n_estimators": 100, "max_depth": 6, "random_state": 0, "test_size": 0.25}
+
+
+class MissingDemoDependencies(DatatrailError):
+    """The demo's libraries (scikit-learn, pandas, palmerpenguins, skops) are not installed."""
+
+    exit_code = 2
+
+
+@dataclass(frozen=True)
+class DemoResult:
+    """What the demo made: its folder and store, the model, the deployment, the two drift reports, the HTML file."""
+
+    root: Path
+    store_uri: str
+    model: Version
+    evaluation: dict[str, float]
+    deployment: Deployment
+    calm: DriftRecord
+    alert: DriftRecord
+    lineage: Graph
+    html: Path
+    clean: Version
+
+
+def _require() -> None:
+    missing = []
+    for module in ("pandas", "sklearn", "palmerpenguins", "skops"):
+        try:
+            importlib.import_module(module)
+        except ImportError:
+            missing.append(module)
+    if missing:
+        msg = f"the demo needs {', '.join(missing)}: pip install 'datatrail[demo]'"
+        raise MissingDemoDependencies(msg)
+
+
+def open_demo_store(root: Path) -> Trail:
+    """The embedded store of ``root/.datatrail/`` (created if need be), whatever $DATATRAIL_URI says."""
+    from datatrail.config import init_config
+    from datatrail.service import Trail
+    from datatrail.store import open_store
+
+    location = init_config(root)
+    uri = f"sqlite:///{location.config_dir / 'trail.db'}" if location.config_dir else location.uri
+    from dataclasses import replace
+
+    location = replace(location, uri=uri)
+    return Trail(open_store(uri, create=True), location)
+
+
+def _features(clean: Any) -> Any:
+    out = clean[[LABEL, *CATEGORICAL, *NUMERIC[:-1]]].copy()
+    out["bill_ratio"] = (out["bill_length_mm"] / out["bill_depth_mm"]).round(4)
+    return out
+
+
+def _batch(clean: Any, seed: int, shifted: bool) -> Any:
+    """A later production batch: a bootstrap sample of the clean data, shifted on demand."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    batch = clean.sample(n=300, replace=True, random_state=seed).reset_index(drop=True)
+    batch["bill_length_mm"] = (batch["bill_length_mm"] + rng.normal(0, 0.2, len(batch))).round(1)
+    if shifted:
+        # A new colony on Biscoe with heavier birds, and a sensor that stops reporting sex.
+        batch["body_mass_g"] = batch["body_mass_g"] + 650
+        batch["flipper_length_mm"] = batch["flipper_length_mm"] + 9
+        batch.loc[rng.random(len(batch)) < 0.6, "island"] = "Biscoe"
+        batch.loc[rng.random(len(batch)) < 0.3, "sex"] = None
+    return _features(batch)
+
+
+def run_demo(directory: Path | None, *, say: Callable[[str], None]) -> DemoResult:
+    """Run the whole pipeline in ``directory`` (a new temporary folder when None); ``say`` reports each step."""
+    _require()
+    import pandas as pd
+    from sklearn.compose import ColumnTransformer
+    from sklearn.ensemble import RandomForestClassifier
+    from sklearn.metrics import accuracy_score, f1_score
+    from sklearn.model_selection import train_test_split
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import OneHotEncoder
+
+    import datatrail
+
+    root = (directory or Path(tempfile.mkdtemp(prefix="datatrail-demo-"))).resolve()
+    root.mkdir(parents=True, exist_ok=True)
+    for folder in ("raw", "clean", "features", "batches", "predictions"):
+        (root / folder).mkdir(exist_ok=True)
+    trail = open_demo_store(root)
+    source = Path(str(importlib.resources.files("palmerpenguins") / "data" / "penguins.csv"))
+    say(f"demo folder: {root}")
+    say(f"store:       {trail.location.uri}")
+    datatrail.autolog(trail=trail)
+    try:
+        with trail.run("ingest", job_type="ingest") as run:
+            raw = pd.read_csv(source)
+            raw.to_csv(root / "raw" / "penguins.csv", index=False)
+        say(f"1. ingest    {run.outputs[0].ref}: {len(raw)} rows from the palmerpenguins package")
+
+        with trail.run("clean", params={"dropna": ["sex", "body_mass_g"]}, job_type="transform") as run:
+            df = pd.read_csv(root / "raw" / "penguins.csv")
+            clean = df.dropna(subset=["sex", "body_mass_g"]).reset_index(drop=True)
+            clean.to_csv(root / "clean" / "penguins.csv", index=False)
+            run.log_metric("rows_dropped", len(df) - len(clean))
+        clean_version = run.outputs[0]
+        report = trail.check(clean_version, CHECKS)
+        state = "passed" if report.passed else "FAILED"
+        say(f"2. clean     {clean_version.ref}: {len(clean)} rows; {len(CHECKS)} checks {state}")
+
+        with trail.run("features", params={"test_size": PARAMS["test_size"]}, job_type="transform") as run:
+            clean = pd.read_csv(root / "clean" / "penguins.csv")
+            feats = _features(clean)
+            train, test = train_test_split(feats, test_size=PARAMS["test_size"], random_state=42, stratify=feats[LABEL])
+            train.to_csv(root / "features" / "train.csv", index=False)
+            test.to_csv(root / "features" / "test.csv", index=False)
+        train_version = trail.get("features/train.csv")
+        test_version = trail.get("features/test.csv")
+        say(f"3. features  {train_version.ref} ({len(train)} rows), {test_version.ref} ({len(test)} rows)")
+
+        model_params = {k: PARAMS[k] for k in ("n_estimators", "max_depth", "random_state")}
+        with trail.run("train", params={"model": "RandomForestClassifier", **model_params}, job_type="train") as run:
+            train = pd.read_csv(root / "features" / "train.csv")
+            encode = ColumnTransformer(
+                [("onehot", OneHotEncoder(handle_unknown="ignore"), CATEGORICAL)], remainder="passthrough"
+            )
+            model = Pipeline([("encode", encode), ("forest", RandomForestClassifier(**model_params))])
+            model.fit(train[CATEGORICAL + NUMERIC], train[LABEL])
+            run.log_metric(
+                "train_accuracy", float(accuracy_score(train[LABEL], model.predict(train[CATEGORICAL + NUMERIC])))
+            )
+            model_version = run.output(model, name=MODEL, kind="model")
+        say(f"4. train     {model_version.ref} {model_version.digest.short if model_version.digest else ''}")
+
+        test = pd.read_csv(root / "features" / "test.csv")
+        predicted = model.predict(test[CATEGORICAL + NUMERIC])
+        metrics = {
+            "accuracy": float(accuracy_score(test[LABEL], predicted)),
+            "macro_f1": float(f1_score(test[LABEL], predicted, average="macro")),
+        }
+        trail.evaluate(model_version, test_version, metrics=metrics)
+        scores = f"accuracy {metrics['accuracy']:.3f}, macro F1 {metrics['macro_f1']:.3f}"
+        say(f"5. evaluate  on {test_version.ref}: {scores}")
+
+        deployment = trail.deploy(model_version, env=ENV)
+        say(f"6. deploy    {deployment.ref} to {ENV} ({MODEL}@{ENV})")
+
+        records = []
+        for i, shifted in ((1, False), (2, True)):
+            path = root / "batches" / f"batch-{i}.csv"
+            _batch(clean, seed=100 + i, shifted=shifted).to_csv(path, index=False)
+            with trail.run("predict", params={"batch": i}, job_type="predict") as run:
+                run.input(model_version)
+                batch = pd.read_csv(path)
+                batch["predicted_species"] = model.predict(batch[CATEGORICAL + NUMERIC])
+                batch[["predicted_species"]].to_csv(root / "predictions" / f"batch-{i}.csv", index=False)
+            batch_version = trail.get(f"batches/batch-{i}.csv")
+            record = trail.monitor(batch_version, env=ENV)
+            records.append(record)
+            verdict = (
+                "DRIFT ALERT: " + ", ".join(record.drift.to_dict()["drifted_columns"]) if record.drifted else "no drift"
+            )
+            say(f"7. monitor   {batch_version.ref} against {record.reference}: {verdict}")
+    finally:
+        datatrail.autolog(disable=True)
+
+    graph = trail.lineage("predictions/batch-2.csv", direction="upstream", depth=20)
+    html = root / "lineage.html"
+    try:
+        from datatrail.viz import render_html
+
+        html.write_text(render_html(graph, title="datatrail demo: penguins"), encoding="utf-8")
+    except ImportError:  # the viz package is optional: DOT text then
+        html = root / "lineage.dot"
+        html.write_text(graph.to_dot(), encoding="utf-8")
+    result = DemoResult(
+        root=root,
+        store_uri=trail.location.uri,
+        model=model_version,
+        evaluation=metrics,
+        deployment=deployment,
+        calm=records[0],
+        alert=records[1],
+        lineage=graph,
+        html=html,
+        clean=clean_version,
+    )
+    trail.close()
+    return result
+
+
+__all__ = ["DemoResult", "MissingDemoDependencies", "open_demo_store", "run_demo"]

@@ -1,0 +1,174 @@
+"""Models held in memory, turned into bytes safely and reproducibly so they can be hashed and kept.
+
+scikit-learn estimators go through skops (no pickle) when it is installed, else
+joblib; torch modules are saved as their state dict; ONNX models as their
+protobuf bytes. The bytes are written content-addressed under
+``.datatrail/objects/`` and registered like any file.
+
+>>> with trail.run("train", job_type="train") as run:                      # doctest: +SKIP
+...     model = RandomForestClassifier().fit(X, y)
+...     run.output(model, name="models/penguins", kind="model")
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import io
+import re
+import sys
+import zipfile
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from datatrail.errors import InvalidInput
+
+if TYPE_CHECKING:
+    from datatrail.service import Trail
+
+# A fixed time for every zip entry: skops stamps the current time, which would make
+# the same model hash differently on every save.
+_ZIP_TIME = (1980, 1, 1, 0, 0, 0)
+
+
+@dataclass(frozen=True)
+class Serialized:
+    payload: bytes
+    format: str
+    suffix: str
+    properties: dict[str, Any] = field(default_factory=dict)
+
+
+def _version(dist: str) -> str | None:
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def _class_name(obj: Any) -> str:
+    return f"{type(obj).__module__}.{type(obj).__qualname__}"
+
+
+def _stable_zip(payload: bytes) -> bytes:
+    """The same skops zip with every entry's time fixed and object ids renumbered, so equal models hash equal.
+
+    skops names objects by ``id()`` (a memory address, different in every process)
+    in ``schema.json`` and in the names of the array files; they become 1, 2, 3…
+    in order of first appearance, which keeps every reference intact.
+    """
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(payload)) as src, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
+        schema = src.read("schema.json").decode("utf-8") if "schema.json" in src.namelist() else ""
+        ids = {m.group(1) for m in re.finditer(r'"__id__": ?(\d+)', schema)}
+        ids |= {m.group(1) for name in src.namelist() if (m := re.fullmatch(r"(\d+)\.\w+", name))}
+        numbers: dict[str, str] = {}
+        for m in _NUMBER.finditer(schema):
+            if m.group(1) in ids and m.group(1) not in numbers:
+                numbers[m.group(1)] = str(len(numbers) + 1)
+        for info in src.infolist():
+            data = src.read(info)
+            name = info.filename
+            stem, dot, ext = name.partition(".")
+            if stem in numbers:
+                name = f"{numbers[stem]}{dot}{ext}"
+            if info.filename == "schema.json":
+                data = _NUMBER.sub(lambda m: numbers.get(m.group(1), m.group(1)), schema).encode("utf-8")
+            fixed = zipfile.ZipInfo(name, date_time=_ZIP_TIME)
+            fixed.compress_type = zipfile.ZIP_DEFLATED
+            fixed.external_attr = 0o644 << 16
+            dst.writestr(fixed, data)
+    return out.getvalue()
+
+
+_NUMBER = re.compile(r"(?<![\d.])(\d{5,})(?!\d)")
+
+
+def is_sklearn(obj: Any) -> bool:
+    return type(obj).__module__.split(".", 1)[0] == "sklearn" or (
+        hasattr(obj, "get_params") and hasattr(obj, "fit") and "sklearn" in sys.modules
+    )
+
+
+def serialize(obj: Any) -> Serialized:
+    """The bytes of a model object, its format and what it is (class, framework, library versions)."""
+    props: dict[str, Any] = {"class": _class_name(obj)}
+    if is_sklearn(obj):
+        props.update(framework="scikit-learn", library_version=_version("scikit-learn"))
+        try:
+            sio = importlib.import_module("skops.io")
+        except ImportError:
+            joblib = importlib.import_module("joblib")
+
+            buffer = io.BytesIO()
+            joblib.dump(obj, buffer)
+            return Serialized(buffer.getvalue(), "joblib", ".joblib", {**props, "serializer": "joblib"})
+        payload = _stable_zip(sio.dumps(obj))
+        return Serialized(payload, "skops", ".skops", {**props, "serializer": f"skops {_version('skops')}"})
+    torch = sys.modules.get("torch")
+    if torch is not None and (isinstance(obj, torch.nn.Module) or _is_state_dict(obj, torch)):
+        state = obj.state_dict() if isinstance(obj, torch.nn.Module) else obj
+        buffer = io.BytesIO()
+        torch.save(state, buffer)
+        props.update(framework="torch", library_version=_version("torch"), serializer="torch.save(state_dict)")
+        return Serialized(buffer.getvalue(), "pt", ".pt", props)
+    onnx = sys.modules.get("onnx")
+    if onnx is not None and isinstance(obj, onnx.ModelProto):
+        props.update(framework="onnx", library_version=_version("onnx"), serializer="onnx")
+        return Serialized(obj.SerializeToString(), "onnx", ".onnx", props)
+    msg = (
+        f"cannot save a {_class_name(obj)} safely: pass a file or folder path, a scikit-learn estimator, "
+        "a torch module or state dict, or an ONNX model"
+    )
+    raise InvalidInput(msg)
+
+
+def _is_state_dict(obj: Any, torch: Any) -> bool:
+    return isinstance(obj, dict) and bool(obj) and all(isinstance(v, torch.Tensor) for v in obj.values())
+
+
+def objects_dir(trail: Trail) -> Path:
+    """Where in-memory models are kept: ``.datatrail/objects/`` beside the config (or in the root)."""
+    base = trail.location.config_dir or (trail.root / ".datatrail")
+    return Path(base) / "objects"
+
+
+def save_object(trail: Trail, obj: Any) -> tuple[Path, Serialized]:
+    """Serialize ``obj`` and write it content-addressed (the same model is written once)."""
+    found = serialize(obj)
+    digest = hashlib.sha256(found.payload).hexdigest()
+    folder = objects_dir(trail)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{digest}{found.suffix}"
+    if not path.exists() or path.stat().st_size != len(found.payload):
+        tmp = path.with_suffix(path.suffix + ".tmp")
+        tmp.write_bytes(found.payload)
+        tmp.replace(path)
+    return path, found
+
+
+def load(path: Path, fmt: str | None, *, trusted: list[str] | None = None) -> Any:
+    """Load a model file saved by :func:`save_object` (skops: only ``trusted`` extra types; joblib is pickle)."""
+    if fmt == "skops":
+        sio = importlib.import_module("skops.io")
+        untrusted = [t for t in sio.get_untrusted_types(file=path) if t not in (trusted or [])]
+        if untrusted:
+            msg = (
+                f"{path.name} holds types skops does not trust by default ({', '.join(untrusted)}); "
+                "if you made this model, load it with trusted=[those types]"
+            )
+            raise InvalidInput(msg)
+        return sio.load(path, trusted=trusted)
+    if fmt == "joblib":
+        return importlib.import_module("joblib").load(path)
+    if fmt == "pt":
+        return importlib.import_module("torch").load(path, weights_only=True)
+    if fmt == "onnx":
+        return importlib.import_module("onnx").load(str(path))
+    msg = f"cannot load a model of format {fmt!r}; load {path} with its own library"
+    raise InvalidInput(msg)
+
+
+__all__ = ["Serialized", "load", "objects_dir", "save_object", "serialize"]

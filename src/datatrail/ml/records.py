@@ -1,0 +1,131 @@
+"""Values of the ML lifecycle that the store returns: deployments and stored drift reports."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from datatrail.model import Ref
+
+if TYPE_CHECKING:
+    from datatrail.drift import DriftReport
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def _time(value: Any) -> datetime | None:
+    return datetime.fromisoformat(value) if isinstance(value, str) else None
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """One version live in one environment, from ``deployed_at`` until ``retired_at`` (None: still live)."""
+
+    environment: str
+    namespace: str
+    name: str
+    version: int
+    kind: str
+    digest: str | None
+    deployed_at: datetime
+    deployed_by: str | None
+    run_id: str
+    retired_at: datetime | None = None
+    retired_by_run_id: str | None = None
+
+    @property
+    def active(self) -> bool:
+        return self.retired_at is None
+
+    @property
+    def ref(self) -> str:
+        return str(Ref(self.namespace, self.name, str(self.version)))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "environment": self.environment,
+            "namespace": self.namespace,
+            "name": self.name,
+            "version": self.version,
+            "ref": self.ref,
+            "kind": self.kind,
+            "digest": self.digest,
+            "deployed_at": _iso(self.deployed_at),
+            "deployed_by": self.deployed_by,
+            "run_id": self.run_id,
+            "retired_at": _iso(self.retired_at),
+            "retired_by_run_id": self.retired_by_run_id,
+            "active": self.active,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Deployment:
+        deployed = _time(d.get("deployed_at"))
+        assert deployed is not None, "a deployment always has a time"
+        return cls(
+            environment=d["environment"],
+            namespace=d["namespace"],
+            name=d["name"],
+            version=int(d["version"]),
+            kind=d.get("kind") or "dataset",
+            digest=d.get("digest"),
+            deployed_at=deployed,
+            deployed_by=d.get("deployed_by"),
+            run_id=d["run_id"],
+            retired_at=_time(d.get("retired_at")),
+            retired_by_run_id=d.get("retired_by_run_id"),
+        )
+
+
+@dataclass(frozen=True)
+class DriftRecord:
+    """A drift report stored by a monitor run: the two versions compared, where, when, and the report."""
+
+    run_id: str
+    reference: str
+    current: str
+    created_at: datetime
+    drifted: bool
+    report: dict[str, Any] = field(default_factory=dict)
+    environment: str | None = None
+    deployment_run_id: str | None = None
+
+    @property
+    def drift(self) -> DriftReport:
+        """The stored report as a :class:`~datatrail.drift.DriftReport`."""
+        from datatrail.drift import DriftReport
+
+        return DriftReport.from_dict(self.report)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "run_id": self.run_id,
+            "reference": self.reference,
+            "current": self.current,
+            "created_at": _iso(self.created_at),
+            "drifted": self.drifted,
+            "environment": self.environment,
+            "deployment_run_id": self.deployment_run_id,
+            "report": self.report,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> DriftRecord:
+        created = _time(d.get("created_at"))
+        assert created is not None, "a drift report always has a time"
+        return cls(
+            run_id=d["run_id"],
+            reference=d["reference"],
+            current=d["current"],
+            created_at=created,
+            drifted=bool(d.get("drifted")),
+            report=d.get("report") or {},
+            environment=d.get("environment"),
+            deployment_run_id=d.get("deployment_run_id"),
+        )
+
+
+__all__ = ["Deployment", "DriftRecord"]

@@ -1,0 +1,174 @@
+"""The SQL store's reads of the ML lifecycle: deployments, drift reports, evaluations."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, cast
+
+from sqlalchemy import and_, select
+from sqlalchemy.orm import aliased
+
+from datatrail.ml.records import Deployment, DriftRecord
+from datatrail.model import Ref, Run, Version
+from datatrail.store.sql import tables as t
+
+if TYPE_CHECKING:
+    from datatrail.store.sql.store import SqlStore
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    if value is None:
+        return None
+    return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+class MLReads:
+    """Mixed into :class:`SqlStore`: the Store protocol's ML reads."""
+
+    def deployments(
+        self,
+        namespace: str | None = None,
+        name: str | None = None,
+        *,
+        environment: str | None = None,
+        active: bool = False,
+    ) -> list[Deployment]:
+        """Deployments, newest first; ``active`` keeps those still live."""
+        d, v, ds, n, r = t.deployments.c, t.versions.c, t.datasets.c, t.namespaces.c, t.runs.c
+        retired_by = aliased(t.runs)
+        q = (
+            select(
+                d.environment,
+                d.deployed_at,
+                d.deployed_by,
+                d.retired_at,
+                v.number,
+                v.digest,
+                ds.name,
+                ds.kind,
+                n.name.label("namespace"),
+                r.run_id,
+                retired_by.c.run_id.label("retired_by_run_id"),
+            )
+            .select_from(t.deployments)
+            .join(t.versions, v.id == d.version_id)
+            .join(t.datasets, ds.id == d.dataset_id)
+            .join(t.namespaces, n.id == ds.namespace_id)
+            .join(t.runs, r.pk == d.run_pk)
+            .outerjoin(retired_by, retired_by.c.pk == d.retired_by_run_pk)
+            .order_by(d.deployed_at.desc(), r.run_id.desc())
+        )
+        if namespace is not None:
+            q = q.where(n.name == namespace)
+        if name is not None:
+            q = q.where(ds.name == name)
+        if environment is not None:
+            q = q.where(d.environment == environment)
+        if active:
+            q = q.where(d.retired_at.is_(None))
+        store = cast("SqlStore", self)
+        with store._read() as conn:
+            return [
+                Deployment(
+                    environment=row.environment,
+                    namespace=row.namespace,
+                    name=row.name,
+                    version=row.number,
+                    kind=row.kind,
+                    digest=row.digest,
+                    deployed_at=_utc(row.deployed_at),  # type: ignore[arg-type]
+                    deployed_by=row.deployed_by,
+                    run_id=row.run_id,
+                    retired_at=_utc(row.retired_at),
+                    retired_by_run_id=row.retired_by_run_id,
+                )
+                for row in conn.execute(q)
+            ]
+
+    def drift_reports(
+        self,
+        *,
+        environment: str | None = None,
+        namespace: str | None = None,
+        name: str | None = None,
+        limit: int = 1000,
+    ) -> list[DriftRecord]:
+        """Stored drift reports, oldest first (the last ``limit``); ``name`` filters on the current dataset."""
+        dr, r = t.drift_reports.c, t.runs.c
+        ref_v, cur_v = aliased(t.versions), aliased(t.versions)
+        ref_d, cur_d = aliased(t.datasets), aliased(t.datasets)
+        ref_n, cur_n = aliased(t.namespaces), aliased(t.namespaces)
+        q = (
+            select(
+                r.run_id,
+                dr.environment,
+                dr.deployment_run_id,
+                dr.created_at,
+                dr.drifted,
+                dr.report,
+                ref_n.c.name.label("ref_ns"),
+                ref_d.c.name.label("ref_name"),
+                ref_v.c.number.label("ref_number"),
+                cur_n.c.name.label("cur_ns"),
+                cur_d.c.name.label("cur_name"),
+                cur_v.c.number.label("cur_number"),
+            )
+            .select_from(t.drift_reports)
+            .join(t.runs, r.pk == dr.run_pk)
+            .join(ref_v, ref_v.c.id == dr.reference_version_id)
+            .join(ref_d, ref_d.c.id == ref_v.c.dataset_id)
+            .join(ref_n, ref_n.c.id == ref_d.c.namespace_id)
+            .join(cur_v, cur_v.c.id == dr.current_version_id)
+            .join(cur_d, cur_d.c.id == cur_v.c.dataset_id)
+            .join(cur_n, cur_n.c.id == cur_d.c.namespace_id)
+            .order_by(dr.created_at.desc(), r.run_id.desc())
+            .limit(limit)
+        )
+        if environment is not None:
+            q = q.where(dr.environment == environment)
+        if namespace is not None:
+            q = q.where(cur_n.c.name == namespace)
+        if name is not None:
+            q = q.where(cur_d.c.name == name)
+        store = cast("SqlStore", self)
+        with store._read() as conn:
+            rows = conn.execute(q).all()
+        out = [
+            DriftRecord(
+                run_id=row.run_id,
+                reference=str(Ref(row.ref_ns, row.ref_name, str(row.ref_number))),
+                current=str(Ref(row.cur_ns, row.cur_name, str(row.cur_number))),
+                created_at=_utc(row.created_at),  # type: ignore[arg-type]
+                drifted=bool(row.drifted),
+                report=_json(row.report),
+                environment=row.environment,
+                deployment_run_id=row.deployment_run_id,
+            )
+            for row in rows
+        ]
+        return out[::-1]
+
+    def evaluations(self, version: Version) -> list[Run]:
+        """Runs of job type ``evaluate`` that read the version, oldest first (with inputs and metrics)."""
+        io, r, j = t.run_io.c, t.runs.c, t.jobs.c
+        q = (
+            cast("SqlStore", self)
+            ._run_select()
+            .join(t.run_io, and_(io.run_pk == r.pk, io.direction == t.INPUT, io.version_id == version.id))
+            .where(j.type == "evaluate")
+            .order_by(r.started_at, r.run_id)
+        )
+        store = cast("SqlStore", self)
+        with store._read() as conn:
+            return [store._to_run(conn, row, with_io=True) for row in conn.execute(q).all()]
+
+
+def _json(value: Any) -> dict[str, Any]:
+    import json
+
+    if isinstance(value, str):
+        value = json.loads(value)
+    return value if isinstance(value, dict) else {}
+
+
+__all__ = ["MLReads"]
