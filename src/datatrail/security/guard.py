@@ -1,0 +1,351 @@
+"""The store as one principal may see it: access checks, redaction and read audit.
+
+:class:`GuardedStore` wraps any :class:`~datatrail.store.base.Store` for one
+request. What the principal may not read answers NotFound (never Forbidden, so
+existence does not leak) and is left out of lists; in a lineage graph a node
+it may not see becomes a placeholder that keeps its type and loses its name,
+namespace and data, with an opaque id, so the caller sees that lineage goes on.
+Reads of a dataset's metadata, versions or lineage, and every denied attempt,
+are recorded through :class:`Access` (one audit entry each, once per request).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from collections.abc import Callable, Iterable, Sequence
+from contextvars import ContextVar
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any
+
+from datatrail.errors import Forbidden, NotFound
+from datatrail.events import Event
+from datatrail.model import DEFAULT_NAMESPACE, Dataset, FileEntry, Ref, Run, Version
+from datatrail.security.roles import Action, Principal, authorize
+from datatrail.store.base import (
+    AuditEntry,
+    CheckResult,
+    ColumnLineageResult,
+    Direction,
+    IngestResult,
+    JobSummary,
+    LineageNode,
+    LineageResult,
+    Store,
+)
+
+Recorder = Callable[..., None]
+# Where the current request comes from ("local", or the client's IP address): the server
+# sets it in the thread that serves the request, and the store's audit entries record it.
+AUDIT_ORIGIN: ContextVar[str | None] = ContextVar("datatrail_audit_origin", default=None)
+# Opaque ids of hidden nodes: stable within one server process, meaningless outside it.
+_KEY = secrets.token_bytes(32)
+
+
+def opaque(node_id: str) -> str:
+    return "hidden:" + hmac.new(_KEY, node_id.encode(), hashlib.sha256).hexdigest()[:16]
+
+
+@dataclass
+class Access:
+    """Who acts, from where, and how reads and denials are recorded (``recorder`` is the store's
+    ``record_access``; None records nothing, as for a remote store whose server records)."""
+
+    principal: Principal
+    origin: str = "local"
+    recorder: Recorder | None = None
+    seen: set[tuple[str, str | None, str]] | None = field(default_factory=set)
+
+    def note(self, action: str, target: str | None, outcome: str = "allowed", **details: Any) -> None:
+        if self.recorder is None:
+            return
+        key = (action, target, outcome)
+        if self.seen is not None:
+            if key in self.seen:
+                return
+            self.seen.add(key)
+        self.recorder(
+            actor=self.principal.name,
+            action=action,
+            target=target,
+            outcome=outcome,
+            origin=self.origin,
+            details=details or None,
+        )
+
+    def allows(self, action: Action, namespace: str) -> bool:
+        return authorize(self.principal, action, namespace)
+
+
+def dataset_target(namespace: str, name: str) -> str:
+    return str(Ref(namespace, name, None))
+
+
+def _not_found(namespace: str, name: str) -> NotFound:
+    # The same words the store uses for a dataset that does not exist.
+    where = "" if namespace == DEFAULT_NAMESPACE else f" in namespace {namespace!r}"
+    return NotFound(f"no dataset named {name!r}{where}; `datatrail ls` lists the datasets")
+
+
+def event_namespaces(event: Any) -> tuple[set[str], set[str]]:
+    """(namespaces written, namespaces read) by an event: job, dataset and outputs are written, inputs read."""
+    written: set[str] = set()
+    read: set[str] = set()
+    if not isinstance(event, dict):
+        return written, read
+    for key in ("job", "dataset"):
+        item = event.get(key)
+        if isinstance(item, dict) and isinstance(item.get("namespace"), str):
+            written.add(item["namespace"])
+    for key, into in (("outputs", written), ("inputs", read)):
+        for item in event.get(key) or ():
+            if isinstance(item, dict) and isinstance(item.get("namespace"), str):
+                into.add(item["namespace"])
+    return written, read
+
+
+class GuardedStore:
+    """A Store seen through one principal's grants (see the module docstring)."""
+
+    def __init__(self, inner: Store, access: Access, *, audit_lookups: bool = True) -> None:
+        self.inner = inner
+        self.access = access
+        self.audit_lookups = audit_lookups
+
+    @property
+    def uri(self) -> str:
+        return self.inner.uri
+
+    @property
+    def principal(self) -> Principal:
+        return self.access.principal
+
+    def _can(self, namespace: str) -> bool:
+        return self.access.allows("read", namespace)
+
+    def _need(self, namespace: str, name: str, action: str, target: str | None = None) -> None:
+        """NotFound (and a denied audit entry) unless the principal may read the namespace."""
+        if not self._can(namespace):
+            self.access.note(action, target or dataset_target(namespace, name), "denied")
+            raise _not_found(namespace, name)
+
+    # ------------------------------------------------------------ writes
+
+    def ingest(self, event: Event, actor: str, action: str, *, detail: bool = True) -> IngestResult:
+        written, read = event_namespaces(event)
+        for namespace in sorted(written):
+            if not self.access.allows("write", namespace):
+                self.access.note(action, f"namespace:{namespace}", "denied")
+                msg = (
+                    f"{self.principal.name} may not write to namespace {namespace!r}; ask an owner for an editor grant"
+                )
+                raise Forbidden(msg)
+        for namespace in sorted(read):
+            if not self._can(namespace):
+                self.access.note(action, f"namespace:{namespace}", "denied")
+                msg = f"{self.principal.name} may not read namespace {namespace!r}, which this event reads from"
+                raise Forbidden(msg)
+        return self.inner.ingest(event, actor, action, detail=detail)
+
+    def prepare(self) -> None:
+        self.inner.prepare()
+
+    # ------------------------------------------------------------ datasets and versions
+
+    def list_datasets(self, namespace: str | None = None) -> list[Dataset]:
+        return [d for d in self.inner.list_datasets(namespace) if self._can(d.namespace)]
+
+    def resolve(self, ref: Ref) -> Version:
+        self._need(ref.namespace, ref.name, "dataset.read", str(ref))
+        version = self.inner.resolve(ref)
+        self.access.note("dataset.read", version.ref)
+        return version
+
+    def find_version(self, namespace: str, name: str, version_key: str) -> Version | None:
+        if not self._can(namespace):
+            self.access.note("dataset.read", dataset_target(namespace, name), "denied")
+            return None
+        found = self.inner.find_version(namespace, name, version_key)
+        if found is not None and self.audit_lookups:
+            self.access.note("dataset.read", found.ref)
+        return found
+
+    def list_versions(self, namespace: str, name: str) -> list[Version]:
+        self._need(namespace, name, "dataset.versions")
+        found = self.inner.list_versions(namespace, name)
+        self.access.note("dataset.versions", dataset_target(namespace, name))
+        return found
+
+    def _version(self, version: Version) -> None:
+        self._need(version.namespace, version.name, "dataset.read", version.ref)
+        self.access.note("dataset.read", version.ref)
+
+    def manifest(self, version: Version) -> list[FileEntry]:
+        self._version(version)
+        return self.inner.manifest(version)
+
+    def profile(self, version: Version) -> dict[str, Any] | None:
+        self._version(version)
+        return self.inner.profile(version)
+
+    def check_results(self, version: Version) -> list[CheckResult]:
+        self._version(version)
+        return self.inner.check_results(version)
+
+    def describe(self, version: Version) -> dict[str, Any]:
+        self._version(version)
+        return self.inner.describe(version)
+
+    # ------------------------------------------------------------ runs and jobs
+
+    def _visible_run(self, run: Run) -> Run:
+        return replace(
+            run,
+            inputs=tuple(v for v in run.inputs if self._can(v.namespace)),
+            outputs=tuple(v for v in run.outputs if self._can(v.namespace)),
+        )
+
+    def get_run(self, run_id: str) -> Run:
+        run = self.inner.get_run(run_id)
+        if not self._can(run.namespace):
+            self.access.note("run.read", f"run:{run_id}", "denied")
+            msg = f"no run with id {run_id!r}; `datatrail runs` lists them"
+            raise NotFound(msg)
+        return self._visible_run(run)
+
+    def list_runs(self, job: str | None = None, limit: int = 100) -> list[Run]:
+        return [self._visible_run(r) for r in self.inner.list_runs(job, limit) if self._can(r.namespace)]
+
+    def list_jobs(self, namespace: str | None = None) -> list[JobSummary]:
+        return [j for j in self.inner.list_jobs(namespace) if self._can(j.namespace)]
+
+    def evaluations(self, version: Version) -> list[Run]:
+        self._version(version)
+        return [self._visible_run(r) for r in self.inner.evaluations(version) if self._can(r.namespace)]
+
+    def deployments(self, namespace: str | None = None, name: str | None = None, **options: Any) -> list[Any]:
+        found = self.inner.deployments(namespace, name, **options)
+        return [d for d in found if self._can(str(getattr(d, "namespace", "")))]
+
+    def drift_reports(self, **options: Any) -> list[Any]:
+        found = self.inner.drift_reports(**options)
+        if self.principal.everything:
+            return found
+        out = []
+        for d in found:  # a report compares two versions (refs): both must be readable
+            refs = list(_target_refs(f"{getattr(d, 'reference', '')}, {getattr(d, 'current', '')}"))
+            if refs and all(self._can(r.namespace) for r in refs):
+                out.append(d)
+        return out
+
+    def events(self, *args: Any, **kwargs: Any) -> list[tuple[int, dict[str, Any]]]:
+        found = self.inner.events(*args, **kwargs)
+        if self.principal.everything:
+            return found
+        out = []
+        for event_id, event in found:
+            written, read = event_namespaces(event)
+            if all(self._can(ns) for ns in written | read):
+                out.append((event_id, event))
+        return out
+
+    # ------------------------------------------------------------ lineage
+
+    def lineage(
+        self, start: Sequence[Version], direction: Direction, depth: int, as_of: datetime | None = None
+    ) -> LineageResult:
+        for v in start:
+            self._need(v.namespace, v.name, "dataset.lineage", v.ref)
+        if as_of is None:
+            result = self.inner.lineage(start, direction, depth)
+        else:
+            result = self.inner.lineage(start, direction, depth, as_of)
+        for target in sorted({dataset_target(v.namespace, v.name) for v in start}):
+            self.access.note("dataset.lineage", target)
+        return redact_lineage(result, self._can)
+
+    def column_lineage(
+        self, start: Sequence[tuple[Version, str | None]], direction: Direction, depth: int
+    ) -> ColumnLineageResult:
+        for v, _ in start:
+            self._need(v.namespace, v.name, "dataset.lineage", v.ref)
+        result = self.inner.column_lineage(start, direction, depth)
+        for target in sorted({dataset_target(v.namespace, v.name) for v, _ in start}):
+            self.access.note("dataset.lineage", target)
+        if self.principal.everything:
+            return result
+        ids = {
+            nid: (nid if self._can(str(data.get("namespace", ""))) else opaque(nid))
+            for nid, data in result.nodes.items()
+        }
+        nodes = {
+            ids[nid]: (data if ids[nid] == nid else {"redacted": True, "depth": data.get("depth")})
+            for nid, data in result.nodes.items()
+        }
+        edges = tuple(
+            (ids.get(s, opaque(s)), ids.get(t, opaque(t)), x if ids.get(t) == t else None) for s, t, x in result.edges
+        )
+        return ColumnLineageResult(nodes, edges)
+
+    # ------------------------------------------------------------ audit and integrity
+
+    def audit_log(self, limit: int = 100) -> list[AuditEntry]:
+        if self.principal.everything:
+            return self.inner.audit_log(limit)
+        owned = [g.pattern for g in self.principal.grants if g.role == "owner"]
+        if not owned:
+            self.access.note("audit.read", None, "denied")
+            msg = f"{self.principal.name} may not read the audit log: it is for admins, and owners of namespaces"
+            raise Forbidden(msg)
+        return [e for e in self.inner.audit_log(limit) if self.owns_target(e.target)]
+
+    def owns_target(self, target: str | None) -> bool:
+        """Whether every dataset an audit target names lies in a namespace the principal owns."""
+        refs = list(_target_refs(target))
+        return bool(refs) and all(self.access.allows("grant", ref.namespace) for ref in refs)
+
+    def check_integrity(self) -> list[str]:
+        if not self.principal.everything:
+            self.access.note("integrity.check", None, "denied")
+            msg = f"{self.principal.name} may not check the store's integrity: it is for admins"
+            raise Forbidden(msg)
+        problems: list[str] = self.inner.check_integrity()  # type: ignore[attr-defined]
+        return problems
+
+    def close(self) -> None:
+        return None  # the inner store is shared by every request
+
+    def __getattr__(self, name: str) -> Any:
+        # Reads this guard does not know yet are open to admins (and open servers) only.
+        if name.startswith("_") or not self.access.principal.everything:
+            raise AttributeError(name)
+        return getattr(self.inner, name)
+
+
+def _target_refs(target: str | None) -> Iterable[Ref]:
+    for item in (target or "").split(", "):
+        item = item.strip()
+        if not item or item.startswith(("user:", "run:", "namespace:")):
+            continue
+        try:
+            yield Ref.parse(item)
+        except Exception:
+            continue
+
+
+def redact_lineage(result: LineageResult, can_read: Callable[[str], bool]) -> LineageResult:
+    """Hidden nodes become placeholders: type kept, name, namespace and data removed, id opaque."""
+    ids: dict[str, str] = {}
+    nodes: dict[str, LineageNode] = {}
+    for nid, node in result.nodes.items():
+        if can_read(str(node.data.get("namespace", ""))):
+            ids[nid] = nid
+            nodes[nid] = node
+        else:
+            hidden = opaque(nid)
+            ids[nid] = hidden
+            nodes[hidden] = LineageNode(hidden, node.type, node.depth, {"redacted": True})
+    edges = tuple((ids.get(s, opaque(s)), ids.get(t, opaque(t))) for s, t in result.edges)
+    return LineageResult(nodes, edges)

@@ -1,0 +1,199 @@
+"""Who a request is, from its Bearer token alone; cross-site and guessing protections.
+
+:class:`AccessMiddleware` runs before every route:
+
+- A request that changes something (POST, PUT, PATCH, DELETE) with an ``Origin``
+  header naming another site is refused (403), and one to ``/api/v1`` must send
+  ``Content-Type: application/json`` (415): a browser cannot send that cross-site
+  without a CORS preflight, which this server never grants.
+- Once the store has a user (or the server has API keys), every route but
+  ``/healthz``, the static files and the UI's login needs a valid token: API
+  routes answer 401 without one, UI pages send the browser to the login page.
+  The token is checked against the store on every request (no cache), so a
+  revoked token fails at once. Headers such as ``X-User`` are never read.
+- A client (IP address) that presents too many bad tokens is answered 429 with
+  ``Retry-After`` (:class:`~datatrail.security.limiter.BadTokenLimiter`, per process).
+"""
+
+from __future__ import annotations
+
+import hmac
+from typing import Any
+from urllib.parse import urlsplit
+
+from fastapi import Request
+from starlette.concurrency import run_in_threadpool
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from datatrail.errors import DatatrailError
+from datatrail.security.guard import AUDIT_ORIGIN
+from datatrail.security.roles import Principal
+from datatrail.server.errors import Unauthorized, error_code, error_response
+from datatrail.server.state import API, ServerState
+from datatrail.service import Trail
+
+SAFE = ("GET", "HEAD", "OPTIONS")
+PUBLIC = ("/healthz", "/login", "/logout", "/static/")
+PROTECTED = (API + "/", API, "/openapi.json", "/docs", "/redoc")
+COOKIE = "datatrail_token"  # the UI's login cookie (server/ui/auth.py)
+OPEN = Principal("anonymous", unrestricted=True)
+NEED_TOKEN = "this server needs a valid API token: send `Authorization: Bearer <token>` (`datatrail token create`)"
+
+
+def auth_required(server: ServerState) -> bool:
+    """Whether requests need a token: API keys are configured, or the store has a user."""
+    if server.api_keys or getattr(server, "users_exist", False):
+        return True
+    has_users = getattr(server.trail.store, "has_users", None)
+    if has_users is not None and has_users():
+        server.users_exist = True  # users are never removed, so this stays true
+        return True
+    return False
+
+
+def authenticate(server: ServerState, token: str) -> Principal | None:
+    """The principal a token belongs to (a user's token, or one of the legacy API keys); None if refused."""
+    token = token.strip()
+    for key, name in server.api_keys.items():
+        if hmac.compare_digest(key.encode(), token.encode()):
+            return Principal(name, unrestricted=True)
+    check = getattr(server.trail.store, "authenticate", None)
+    if check is None:
+        return None
+    found: Principal | None = check(token)
+    return found
+
+
+def principal_named(server: ServerState, name: str | None) -> Principal | None:
+    if name is None:
+        return None
+    if name in server.api_keys.values():
+        return Principal(name, unrestricted=True)
+    lookup = getattr(server.trail.store, "principal_named", None)
+    found: Principal | None = lookup(name) if lookup is not None else None
+    return found
+
+
+def client_ip(scope: Scope) -> str:
+    client = scope.get("client")
+    return str(client[0]) if client else "unknown"
+
+
+def _bearer(request: Request) -> str | None:
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    return token.strip() or None if scheme.lower() == "bearer" else None
+
+
+def _same_origin(origin: str, request: Request) -> bool:
+    parts = urlsplit(origin)
+    host = request.headers.get("host", "")
+    return bool(parts.scheme in ("http", "https") and parts.netloc and parts.netloc.lower() == host.lower())
+
+
+def _json_type(value: str | None) -> bool:
+    kind = (value or "").split(";", 1)[0].strip().lower()
+    return kind == "application/json" or (kind.startswith("application/") and kind.endswith("+json"))
+
+
+class AccessMiddleware:
+    """See the module docstring."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request = Request(scope)
+        method, path = scope["method"], scope["path"]
+        refusal = self._cross_site(request, method, path)
+        if refusal is None and not path.startswith(PUBLIC):
+            try:
+                refusal = await self._authenticate(request, scope, method, path)
+            except DatatrailError as exc:  # the store is down, say: the same answer a route would give
+                headers = {"Retry-After": "5"} if exc.http_status == 503 else None
+                refusal = error_response(exc.http_status, error_code(exc), exc.message, headers)
+        if refusal is not None:
+            await refusal(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+    def _cross_site(self, request: Request, method: str, path: str) -> Any:
+        if method in SAFE:
+            return None
+        origin = request.headers.get("origin")
+        if origin is not None and not _same_origin(origin, request):
+            detail = f"cross-site request refused: Origin {origin[:200]!r} is not this server"
+            return error_response(403, "forbidden", detail)
+        has_body = request.headers.get("content-length", "0") != "0" or "transfer-encoding" in request.headers
+        if path.startswith(API + "/") and has_body and not _json_type(request.headers.get("content-type")):
+            detail = "send the body as JSON with `Content-Type: application/json`"
+            return error_response(415, "unsupported_media_type", detail)
+        return None
+
+    async def _authenticate(self, request: Request, scope: Scope, method: str, path: str) -> Any:
+        server: ServerState = scope["app"].state.server
+        state = scope.setdefault("state", {})
+        state["access_origin"] = client_ip(scope)
+        state["access_principal"] = None
+        required = await run_in_threadpool(auth_required, server)
+        if not required:
+            state["access_principal"] = OPEN
+            return None
+        bearer = _bearer(request)
+        # The login cookie is accepted for reading only: a write always needs the header.
+        token = bearer or (request.cookies.get(COOKIE) if method in SAFE else None)
+        protected = path.startswith(PROTECTED)
+        if token is None:
+            return (
+                error_response(401, "unauthorized", NEED_TOKEN, {"WWW-Authenticate": "Bearer"}) if protected else None
+            )
+        client = client_ip(scope)
+        wait = server.limiter.retry_after(client)
+        if wait:
+            detail = f"too many bad tokens from this address; wait {wait} s and send a valid token"
+            return error_response(429, "too_many_requests", detail, {"Retry-After": str(wait)})
+        principal = await run_in_threadpool(authenticate, server, token)
+        if principal is None:
+            server.limiter.failed(client)
+            await run_in_threadpool(_record_bad_token, server, client, method, path)
+            if protected or bearer is not None:
+                detail = "the token is not valid (unknown, expired or revoked); ask an admin for a new one"
+                return error_response(401, "unauthorized", detail, {"WWW-Authenticate": "Bearer"})
+            return None  # a stale login cookie: the UI page sends the browser to log in
+        state["access_principal"] = principal
+        return None
+
+
+def _record_bad_token(server: ServerState, client: str, method: str, path: str) -> None:
+    """A refused token is a denied attempt: audited (without the token), at most as often as the limiter allows."""
+    record = getattr(server.trail.store, "record_access", None)
+    if record is not None:
+        record(actor="anonymous", action="auth.token", target=f"{method} {path}"[:300], outcome="denied", origin=client)
+
+
+def request_trail(request: Request) -> Trail:
+    """The Trail for this request: the shared one seen through the request's principal (401 if none)."""
+    server = request.app.state.server
+    principal = getattr(request.state, "access_principal", None)
+    if principal is None:
+        if not auth_required(server):
+            principal = OPEN
+        else:
+            raise Unauthorized(NEED_TOKEN)
+    origin = getattr(request.state, "access_origin", None) or client_ip(request.scope)
+    AUDIT_ORIGIN.set(origin)  # in the request's worker thread: write audit entries record it
+    scoped: Trail = server.trail.scoped(principal, origin)
+    return scoped
+
+
+def request_actor(request: Request) -> str | None:
+    """The name writes are recorded under: the token's principal, or None on a server without users."""
+    principal = getattr(request.state, "access_principal", None)
+    if principal is None:
+        server = request.app.state.server
+        if server.api_keys or getattr(server, "users_exist", False):
+            raise Unauthorized(NEED_TOKEN)
+        return None
+    return None if principal is OPEN else str(principal.name)
