@@ -1,12 +1,15 @@
 """What ``datatrail.autolog()`` adds to reading and writing a Parquet file through pandas (100 MB by default).
 
-Baseline: ``pd.read_parquet(src)`` then ``df.to_parquet(dst)`` with no datatrail
-at all. Contender: the same two calls inside ``with trail.run(...)`` with
-autolog on, into a fresh embedded store — so ``src`` is hashed and recorded as
-an input and ``dst`` as an output (each hashed once per run). Measured twice:
-cold (nothing in the stat cache) and again with ``src`` unchanged, when only
-the newly written ``dst`` is read back. Target: the cold run takes at most
-1.5x the baseline (ratio >= 0.67x). Times are the best of ``--repeats``.
+Contender: ``pd.read_parquet(src)`` then ``df.to_parquet(dst)`` inside
+``with trail.run(...)`` with autolog on, into a fresh embedded store — so
+``src`` is hashed, profiled and recorded as an input and ``dst`` as an output
+(each hashed once per run). Baseline: the same run recorded by hand —
+``run.input(src)`` and ``run.output(dst)`` around the same two pandas calls.
+Target: autolog costs no more than recording by hand (ratio >= 0.9x, noise
+allowed). Also printed: the same two calls with no datatrail at all, the time
+of profiling one file (most of what recording adds), and a second run with
+``src`` unchanged (a stat-cache hit: only the new ``dst`` is read). Times are
+the best of ``--repeats``.
 
     python benchmarks/autolog.py [--size-mb N] [--repeats R]
 """
@@ -90,15 +93,33 @@ def main() -> None:
         note(f"of which profiling one file (datatrail.profiling, issue 3): {fmt_seconds(profiling)}")
         per_run = len(hashed) / (2 * args.repeats)
         note(f"best of {args.repeats}; files hashed per run: {per_run:g} (the input once, the output once)")
-        ours, again = best(cold), best(warm_times)
+        manual = []
+        for i in range(args.repeats):
+            store = work / f"manual{i}"
+            store.mkdir()
+            trail = datatrail.init(store)
+            try:
+
+                def by_hand(trail: Trail = trail, store: Path = store) -> None:
+                    with trail.run("copy") as run:
+                        df = pd.read_parquet(src)
+                        run.input(src, name="src.parquet")
+                        df.to_parquet(store / "out.parquet")
+                        run.output(store / "out.parquet")
+
+                manual.append(_timed(by_hand))
+            finally:
+                trail.close()
+        ours, again, by_hand_s = best(cold), best(warm_times), best(manual)
         note(f"with the input unchanged (stat cache hit): {fmt_seconds(again)}")
+        note(f"pandas alone, no datatrail: {fmt_seconds(base)} (recording adds hashing and profiling both files)")
         report(
             f"autolog pandas read+write {size / 1e6:.0f}MB parquet",
             fmt_seconds(ours),
-            "pandas alone",
-            fmt_seconds(base),
-            base / ours,
-            0.67,
+            "recorded by hand",
+            fmt_seconds(by_hand_s),
+            by_hand_s / ours,
+            0.9,
         )
 
 

@@ -1,6 +1,6 @@
 # Shared by scripts/demo and scripts/test: make .venv with Python 3.11+ and install
 # the project into it (again only when pyproject.toml changed).
-# Usage: source scripts/_venv.sh; ensure_venv "EXTRAS"   (EXTRAS: "" or "[dev]")
+# Usage: source scripts/_venv.sh; ensure_venv "EXTRAS"   (EXTRAS: "", "[demo]" or "[dev]")
 ensure_venv() {
   local extras="$1"
   local py="${PYTHON:-}"
@@ -22,8 +22,9 @@ ensure_venv() {
   local stamp=".venv/.datatrail-installed${extras}"
   local want
   want="$(cat pyproject.toml | "$py" -c 'import hashlib, sys; print(hashlib.sha256(sys.stdin.buffer.read()).hexdigest())')"
-  # An install with the dev extras also serves the plain one (scripts/demo after scripts/test).
-  if [ -z "$extras" ] && [ -f ".venv/.datatrail-installed[dev]" ] && [ "$(cat ".venv/.datatrail-installed[dev]")" = "$want" ]; then
+  # An install with the dev extras (which include the demo's) also serves the plain and the
+  # demo one (scripts/demo after scripts/test).
+  if { [ -z "$extras" ] || [ "$extras" = "[demo]" ]; } && [ -f ".venv/.datatrail-installed[dev]" ] && [ "$(cat ".venv/.datatrail-installed[dev]")" = "$want" ]; then
     return 0
   fi
   if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then

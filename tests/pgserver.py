@@ -68,6 +68,18 @@ class PgServer:
             cwd=self.base,
         )
 
+    @property
+    def options(self) -> str:
+        return f"-p {self.port} -k {self.base} -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off"
+
+    def halt(self) -> None:
+        """Stop the server, keeping its data; :meth:`resume` starts it again on the same port."""
+        self._run("pg_ctl", "-D", str(self.datadir), "-m", "fast", "-w", "-t", "60", "stop")
+
+    def resume(self) -> None:
+        log = str(self.base / "log")
+        self._run("pg_ctl", "-D", str(self.datadir), "-o", self.options, "-l", log, "-w", "-t", "60", "start")
+
     def stop(self) -> None:
         self._run("pg_ctl", "-D", str(self.datadir), "-m", "immediate", "stop", check=False)
         shutil.rmtree(self.base, ignore_errors=True)
@@ -92,8 +104,8 @@ def start() -> PgServer:
     os.chmod(base, 0o700)
     server = PgServer(bindir, base / "data", free_port(), user, base)
     server._run("initdb", "-D", str(server.datadir), "-U", "datatrail", "--auth=trust", "-E", "UTF8", "--no-sync")
-    opts = f"-p {server.port} -k {base} -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off"
-    server._run("pg_ctl", "-D", str(server.datadir), "-o", opts, "-l", str(base / "log"), "-w", "-t", "60", "start")
+    log = str(base / "log")
+    server._run("pg_ctl", "-D", str(server.datadir), "-o", server.options, "-l", log, "-w", "-t", "60", "start")
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         with socket.socket() as s:

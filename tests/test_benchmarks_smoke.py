@@ -25,10 +25,17 @@ RATIO_LINE = re.compile(r"^[^:\n]+: datatrail \S+( \S+)?, .+ -> \d+\.\d\dx \(tar
         ("add_tree.py", ["--files", "40"], 1),
         ("lineage_query.py", ["--versions", "300", "--window", "20", "--depth", "6"], 1),
         ("profile.py", ["--rows", "20000"], 1),
+        ("ui_lineage.py", ["--repeats", "1"], 1),
+        ("layout.py", ["--versions", "40"], 1),
+        ("remote_add.py", [], 2),
+        ("drift.py", ["--rows", "5000"], 1),
+        ("ingest.py", ["--events", "80", "--no-postgres", "--workers", "1"], 2),
+        ("lineage_endpoint.py", ["--versions", "300", "--requests", "10"], 1),
+        ("audited_reads.py", ["--reads", "40"], 2),
     ],
 )
 def test_benchmark_script_prints_its_ratio(tmp_path: Path, script: str, args: list[str], lines: int) -> None:
-    if script == "lineage_query.py":
+    if script in ("lineage_query.py", "lineage_endpoint.py"):
         args = [*args, "--db", str(tmp_path / "lineage.db")]
     env = {
         **os.environ,

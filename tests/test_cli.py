@@ -483,7 +483,7 @@ def test_lineage_tree_and_formats(pipeline: dict[str, Any]) -> None:
     assert mermaid.splitlines()[0] == "flowchart LR"
     assert sum(" --> " in line for line in mermaid.splitlines()) == 4
     assert_one_line_error(cli("lineage", "model", "--upstream", "--downstream"), "--both")
-    assert_one_line_error(cli("lineage", "model", "--format", "svg"), "svg")
+    assert_one_line_error(cli("lineage", "model", "--format", "png"), "png")
 
 
 # ---------------------------------------------------------------- verify

@@ -199,12 +199,13 @@ def test_digest_parse_invalid(text: str) -> None:
 _name_chars = st.characters(
     codec="utf-8",
     categories=("L", "N", "P", "S", "Zs"),
-    exclude_characters="@:\u2028\u2029",
+    exclude_characters="@:\\\u2028\u2029",  # backslashes are refused in dataset names
 )
 names = (
     st.text(_name_chars, min_size=1, max_size=40)
     .map(lambda s: unicodedata.normalize("NFC", s).strip())
     .filter(lambda s: 0 < len(s) <= MAX_NAME_LENGTH)
+    .filter(lambda s: not {".", ".."} & set(s.split("/")))  # so are "." and ".." segments
 )
 namespaces = st.one_of(
     st.just("default"),

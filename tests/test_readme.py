@@ -30,21 +30,34 @@ def test_ci_runs_the_readme_test_command() -> None:
     assert "scripts/test" in ci.split("\n", 3)[-1]
 
 
-def test_demo_command_runs_the_quickstart(tmp_path: Path) -> None:
+def test_demo_command_runs_the_ml_pipeline(tmp_path: Path) -> None:
+    """scripts/demo runs `datatrail demo`: the pipeline from raw CSV to a drift alert, twice into one store."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("DATATRAIL_")}
-    out = subprocess.run(
-        [str(ROOT / "scripts" / "demo"), str(tmp_path / "demo")],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=600,
-        check=False,
-    )
-    assert out.returncode == 0, out.stderr
-    assert re.search(r"added raw/penguins@1 sha256:[0-9a-f]{12}", out.stdout)
-    # The lineage printed by `datatrail lineage` walks back from features to raw.
-    tree = out.stdout.split("$ datatrail lineage", 1)[1]
-    assert tree.index("features/penguins@1") < tree.index("run features") < tree.index("clean/penguins@1")
-    assert tree.index("run clean") < tree.index("raw/penguins@1")
-    assert re.search(r"^ok\s+raw/penguins@1", out.stdout, re.M)
-    assert (tmp_path / "demo" / ".datatrail" / "trail.db").is_file()
+    folder = tmp_path / "demo"
+    runs = [
+        subprocess.run(
+            [str(ROOT / "scripts" / "demo"), str(folder)],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=600,
+            check=False,
+        )
+        for _ in range(2)
+    ]
+    for out in runs:
+        assert out.returncode == 0, out.stderr
+        assert re.search(r"^1\. ingest\s+raw/penguins\.csv@1: 344 rows", out.stdout, re.M)
+        assert re.search(r"^6\. deploy\s+models/penguin-species@1 to production", out.stdout, re.M)
+        assert re.search(r"^7\. monitor\s+batches/batch-1\.csv@1 .*: no drift$", out.stdout, re.M)
+        assert re.search(r"^7\. monitor\s+batches/batch-2\.csv@1 .*: DRIFT ALERT: .*body_mass_g", out.stdout, re.M)
+        # The lineage printed walks back from the predictions to the raw data.
+        tree = out.stdout.split("== lineage of", 1)[1].split("==", 2)[1]
+        assert tree.index("run predict") < tree.index("models/penguin-species@1") < tree.index("run train")
+        assert (
+            tree.index("features/train.csv@1") < tree.index("clean/penguins.csv@1") < tree.index("raw/penguins.csv@1")
+        )
+        assert "result: DRIFT in" in out.stdout
+    # The second run recognised the same data and the same model: still version 1 of each.
+    assert (folder / ".datatrail" / "trail.db").is_file()
+    assert (folder / "lineage.html").read_text().startswith("<!")

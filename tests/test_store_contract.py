@@ -42,7 +42,8 @@ def api_counts(trail: datatrail.Trail) -> dict[str, int]:
     """What the API shows of the tables: entries, events, datasets, versions, runs, aliases."""
     datasets = trail.datasets()
     versions = [v for d in datasets for v in trail.store.list_versions(d.namespace, d.name)]
-    audit = trail.store.audit_log(10_000)
+    # A server audits reads too (issue 6), and these very calls are reads: count the writes (with an event).
+    audit = [e for e in trail.store.audit_log(10_000) if "event" in e.details]
     return {
         "audit": len(audit),
         "events": len({e.details.get("event") for e in audit}),
@@ -550,8 +551,9 @@ def test_every_write_appends_one_audit_entry(trail: datatrail.Trail, workdir: Pa
         ("output", 1),
         ("complete", 1),
     ]
-    entries = trail.store.audit_log(100)
-    assert [e.seq for e in entries] == [6, 5, 4, 3, 2, 1]
+    entries = [e for e in trail.store.audit_log(100) if "event" in e.details]  # a server also audits reads
+    if not isinstance(trail.store, HttpStore):
+        assert [e.seq for e in entries] == [6, 5, 4, 3, 2, 1]
     assert [e.action for e in reversed(entries)] == [
         "dataset.add",
         "version.tag",
@@ -563,7 +565,7 @@ def test_every_write_appends_one_audit_entry(trail: datatrail.Trail, workdir: Pa
     assert all(e.actor == trail.user and e.outcome == "allowed" for e in entries)
     assert entries[-1].target == "raw@1" and entries[-1].details["new"] == ["raw@1"]
     assert entries[-1].prev_hash == "0" * 64
-    assert all(a.prev_hash == b.hash for a, b in itertools.pairwise(entries))
+    assert all(a.prev_hash == b.hash for a, b in itertools.pairwise(entries) if a.seq == b.seq + 1)
     c = counts(trail)
     assert c["audit"] == c["events"] == 6
     assert trail.store.check_integrity() == []  # type: ignore[attr-defined]

@@ -6,6 +6,7 @@ compared without reading their data again.
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 from datatrail.model import FileEntry, Version
@@ -41,6 +42,64 @@ def _column_stats(column: dict[str, Any]) -> dict[str, Any]:
     for k, v in (column.get("quantiles") or {}).items():
         stats[k] = v
     return stats
+
+
+def _top_values(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any] | None:
+    """How the most frequent values moved: values that appeared, disappeared or changed count."""
+    top_a, top_b = a.get("top_values"), b.get("top_values")
+    if not isinstance(top_a, list) or not isinstance(top_b, list):
+        return None
+    if max((t["count"] for t in (*top_a, *top_b)), default=0) <= 1:
+        return None  # every value unique: the "top" values are arbitrary
+    counts_a = {repr(t["value"]): t for t in top_a}
+    counts_b = {repr(t["value"]): t for t in top_b}
+    out = {
+        "added": [counts_b[k] for k in counts_b if k not in counts_a],
+        "removed": [counts_a[k] for k in counts_a if k not in counts_b],
+        "changed": [
+            {"value": counts_a[k]["value"], "a": counts_a[k]["count"], "b": counts_b[k]["count"]}
+            for k in counts_a
+            if k in counts_b and counts_a[k]["count"] != counts_b[k]["count"]
+        ],
+    }
+    return out if any(out.values()) else None
+
+
+def _mass(edges: list[float], counts: list[int], lo: float, hi: float) -> float:
+    """The count a histogram holds between ``lo`` and ``hi`` (uniform within each bin)."""
+    total = 0.0
+    for left, right, count in zip(edges, edges[1:], counts, strict=False):
+        width = right - left
+        if width <= 0:
+            total += count if lo <= left <= hi and (left < hi or hi == edges[-1]) else 0
+            continue
+        overlap = min(right, hi) - max(left, lo)
+        if overlap > 0:
+            total += count * overlap / width
+    return total
+
+
+def histogram_distance(a: dict[str, Any], b: dict[str, Any]) -> float | None:
+    """Total variation distance (0 same shape … 1 disjoint) of two histograms, rebinned on the union of edges."""
+    edges_a, edges_b = a.get("edges") or [], b.get("edges") or []
+    counts_a, counts_b = a.get("counts") or [], b.get("counts") or []
+    n_a, n_b = sum(counts_a), sum(counts_b)
+    if len(edges_a) < 2 or len(edges_b) < 2 or not n_a or not n_b:
+        return None
+    cuts = sorted({*edges_a, *edges_b})
+    if len(cuts) < 2:
+        return 0.0
+    distance = 0.0
+    for lo, hi in itertools.pairwise(cuts):
+        distance += abs(_mass(edges_a, counts_a, lo, hi) / n_a - _mass(edges_b, counts_b, lo, hi) / n_b)
+    return round(min(1.0, distance / 2), 6)
+
+
+def _histogram(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any] | None:
+    hist_a, hist_b = a.get("histogram"), b.get("histogram")
+    if not isinstance(hist_a, dict) or not isinstance(hist_b, dict) or hist_a == hist_b:
+        return None
+    return {"a": hist_a, "b": hist_b, "distance": histogram_distance(hist_a, hist_b)}
 
 
 def diff_versions(
@@ -85,8 +144,15 @@ def diff_versions(
             sa, sb = _column_stats(cols_a[name]), _column_stats(cols_b[name])
             changes = {k: _change(sa[k], sb.get(k)) for k in sa if sa[k] != sb.get(k)}
             changes.update({k: _change(None, v) for k, v in sb.items() if k not in sa and v is not None})
-            if changes:
-                out["columns"].append({"name": name, "changes": changes})
+            entry: dict[str, Any] = {"name": name, "changes": changes}
+            top = _top_values(cols_a[name], cols_b[name])
+            if top is not None:
+                entry["top_values"] = top
+            histogram = _histogram(cols_a[name], cols_b[name])
+            if histogram is not None:
+                entry["histogram"] = histogram
+            if changes or top is not None or histogram is not None:
+                out["columns"].append(entry)
     if a.is_directory or b.is_directory:
         by_a = {f.path: f for f in files_a}
         by_b = {f.path: f for f in files_b}

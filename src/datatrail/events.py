@@ -273,11 +273,17 @@ def _facets(value: Any, where: str) -> dict[str, Any]:
     return {} if value is None else _obj(value, where)
 
 
+MAX_EVENT_ITEMS = 10_000  # inputs, outputs or aliases in one event: more is a runaway producer
+
+
 def _array(value: Any, where: str) -> list[Any]:
     if value is None:
         return []
     if not isinstance(value, list):
         msg = f"invalid event: {where} must be an array"
+        raise InvalidInput(msg)
+    if len(value) > MAX_EVENT_ITEMS:
+        msg = f"invalid event: {where} holds {len(value)} items, at most {MAX_EVENT_ITEMS} allowed; split the event"
         raise InvalidInput(msg)
     return value
 

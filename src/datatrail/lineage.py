@@ -33,6 +33,10 @@ class Graph:
     def label(self, node_id: str) -> str:
         node = self.nodes[node_id]
         d = node.data
+        if d.get("redacted"):  # a node the reader may not see (security/guard.py)
+            return f"(hidden {node.type})"
+        if d.get("level") == "dataset":  # folded by datatrail.viz.fold_datasets
+            return _folded_label(node)
         if node.type == "run":
             return f"run {d['job']} [{d['state']}] {d['id'][:8]}"
         ns = "" if d["namespace"] == "default" else f"{d['namespace']}:"
@@ -53,22 +57,16 @@ class Graph:
         }
 
     def to_dot(self) -> str:
-        lines = ["digraph lineage {", "  rankdir=LR;"]
-        for n in sorted(self.nodes.values(), key=lambda n: n.id):
-            shape = "box" if n.type == "run" else "ellipse"
-            lines.append(f"  {_q(n.id)} [label={_q(self.label(n.id))}, shape={shape}];")
-        lines.extend(f"  {_q(s)} -> {_q(t)};" for s, t in self.edges)
-        lines.append("}")
-        return "\n".join(lines) + "\n"
+        """Graphviz DOT (see :func:`datatrail.viz.dot.to_dot`)."""
+        from datatrail.viz.dot import to_dot
+
+        return to_dot(self)
 
     def to_mermaid(self) -> str:
-        ids = {nid: f"n{i}" for i, nid in enumerate(sorted(self.nodes))}
-        lines = ["flowchart LR"]
-        for nid, short in ids.items():
-            text = self.label(nid).replace('"', "#quot;")
-            lines.append(f'  {short}["{text}"]' if self.nodes[nid].type == "run" else f'  {short}(["{text}"])')
-        lines.extend(f"  {ids[s]} --> {ids[t]}" for s, t in self.edges)
-        return "\n".join(lines) + "\n"
+        """A Mermaid flowchart (see :func:`datatrail.viz.mermaid.to_mermaid`)."""
+        from datatrail.viz.mermaid import to_mermaid
+
+        return to_mermaid(self)
 
     def to_tree(self) -> str:
         """The graph as an indented tree from the root, following the query's direction."""
@@ -108,5 +106,12 @@ class Graph:
         return "\n".join(lines)
 
 
-def _q(text: str) -> str:
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+def _folded_label(node: LineageNode) -> str:
+    d = node.data
+    ns = "" if d.get("namespace") == "default" else f"{d.get('namespace')}:"
+    if node.type == "run":
+        n = len(d.get("runs") or ())
+        return f"job {ns}{d.get('job')} [{d.get('state')}] ({n} run{'s' if n != 1 else ''})"
+    n = len(d.get("versions") or ())
+    kind = " (model)" if d.get("kind") == "model" else ""
+    return f"{ns}{d.get('name')} ({n} version{'s' if n != 1 else ''}){kind}"

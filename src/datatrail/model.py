@@ -77,6 +77,10 @@ def validate_name(name: str, what: str = "dataset name") -> str:
     if what == "dataset name" and ("@" in name or ":" in name):
         msg = f"invalid {what} {name!r}: '@' and ':' are reserved for refs (namespace:name@version)"
         raise InvalidInput(msg)
+    if what == "dataset name" and ("\\" in name or any(part in (".", "..") for part in name.split("/"))):
+        # Names read like relative paths (raw/penguins); one that climbs out of its tree is refused.
+        msg = f"invalid {what} {name!r}: '.' and '..' segments and backslashes are not allowed; write a/b/c"
+        raise InvalidInput(msg)
     if what in ("alias", "job name") and any(c in name for c in "@:/"):
         msg = f"invalid {what} {name!r}: use letters, digits, '-', '_' and '.'"
         raise InvalidInput(msg)
@@ -277,6 +281,8 @@ class Run:
     workflow: str | None = None
     inputs: tuple[Version, ...] = ()
     outputs: tuple[Version, ...] = ()
+    # Standard and custom OpenLineage run facets (nominalTime, processing_engine…), each {"time", "value"}.
+    facets: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -298,6 +304,7 @@ class Run:
             "workflow": self.workflow,
             "inputs": [v.to_dict() for v in self.inputs],
             "outputs": [v.to_dict() for v in self.outputs],
+            "facets": self.facets,
         }
 
 

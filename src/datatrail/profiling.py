@@ -17,6 +17,7 @@ profile is due (``datatrail add`` of unchanged content must stay fast).
 
 from __future__ import annotations
 
+import contextvars
 import csv
 import datetime as dt
 import io
@@ -53,12 +54,28 @@ ROW_HASH_COMPACT = 4_000_000
 
 # ---------------------------------------------------------------- reading
 
+# A pyarrow FileSystem while profiling remote data (``datatrail.remote``); None for local paths.
+_filesystem: contextvars.ContextVar[Any] = contextvars.ContextVar("datatrail_profile_filesystem", default=None)
+
+
+def _input_stream(path: Path) -> Any:
+    fs = _filesystem.get()
+    if fs is None:
+        return pa.input_stream(str(path), compression="detect")
+    return fs.open_input_stream(path.as_posix(), compression="detect")
+
+
+def _input_file(path: Path, local: Callable[[str], Any]) -> Any:
+    """A random-access file: ``local(str(path))`` for a local path, else opened on the remote filesystem."""
+    fs = _filesystem.get()
+    return local(str(path)) if fs is None else fs.open_input_file(path.as_posix())
+
 
 def _csv_batches(path: Path, fmt: str, column_types: dict[str, pa.DataType]) -> Iterator[pa.RecordBatch]:
     import pyarrow.csv as pcsv
 
     delimiter = "\t" if fmt.startswith("tsv") else ","
-    stream = pa.input_stream(str(path), compression="detect")
+    stream = _input_stream(path)
     try:
         try:
             reader = pcsv.open_csv(
@@ -82,10 +99,8 @@ def _csv_batches(path: Path, fmt: str, column_types: dict[str, pa.DataType]) -> 
 
 def _ragged_line(path: Path, fmt: str) -> str:
     """Where a CSV file first has a different number of fields than its header (only on the error path)."""
-    import pyarrow as pa_io  # the decompressing stream
-
     delimiter = "\t" if fmt.startswith("tsv") else ","
-    with pa_io.input_stream(str(path), compression="detect") as raw:
+    with _input_stream(path) as raw:
         text = io.TextIOWrapper(raw, encoding="utf-8", errors="replace", newline="")
         reader = csv.reader(text, delimiter=delimiter)
         width = None
@@ -100,7 +115,7 @@ def _ragged_line(path: Path, fmt: str) -> str:
 def _jsonl_batches(path: Path) -> Iterator[pa.RecordBatch]:
     import pyarrow.json as pj
 
-    stream = pa.input_stream(str(path), compression="detect")
+    stream = _input_stream(path)
     try:
         if hasattr(pj, "open_json"):  # pyarrow >= 19 streams JSON Lines
             yield from pj.open_json(stream, read_options=pj.ReadOptions(block_size=CSV_BLOCK_BYTES))
@@ -111,7 +126,7 @@ def _jsonl_batches(path: Path) -> Iterator[pa.RecordBatch]:
 
 
 def _ipc_batches(path: Path) -> Iterator[pa.RecordBatch]:
-    source = pa.memory_map(str(path))
+    source = _input_file(path, pa.memory_map)
     try:
         try:
             reader = pa.ipc.open_file(source)
@@ -128,7 +143,7 @@ def _ipc_batches(path: Path) -> Iterator[pa.RecordBatch]:
 def _parquet_batches(path: Path) -> Iterator[pa.RecordBatch]:
     import pyarrow.parquet as pq
 
-    with pq.ParquetFile(str(path)) as f:
+    with pq.ParquetFile(_input_file(path, str)) as f:
         yield from f.iter_batches(batch_size=BATCH_ROWS)
 
 
@@ -150,6 +165,18 @@ def _files(path: Path, fmt: str) -> list[tuple[Path, str]]:
         return [(path, fmt)]
     want = fmt.removesuffix("-dir").partition("+")[0]
     out = []
+    fs = _filesystem.get()
+    if fs is not None:  # a remote prefix: the same files a local walk would take
+        from pyarrow.fs import FileSelector, FileType
+
+        base = path.as_posix().rstrip("/") + "/"
+        for info in sorted(fs.get_file_info(FileSelector(path.as_posix(), recursive=True)), key=lambda i: i.path):
+            *dirs, n = info.path.removeprefix(base).split("/")
+            f = detect_format(n)
+            hidden = any(d.startswith(".") for d in dirs) or n.startswith((".", "_"))
+            if info.type == FileType.File and f and f.partition("+")[0] == want and not hidden:
+                out.append((Path(info.path), f))
+        return out
     for root, dirs, names in os.walk(path):
         dirs[:] = sorted(d for d in dirs if not (root == str(path) and d == ".datatrail") and not d.startswith("."))
         for n in sorted(names):
@@ -190,12 +217,18 @@ class _Restart(Exception):
         self.column_types = column_types
 
 
-def profile_path(path: str | os.PathLike[str], fmt: str) -> dict[str, Any] | None:
+def profile_path(path: str | os.PathLike[str], fmt: str, filesystem: Any = None) -> dict[str, Any] | None:
     """The profile of a tabular file or directory; InvalidInput (naming file and line) if unreadable.
 
     None for a directory whose files have different columns (they are not one table).
+    ``filesystem`` (a pyarrow FileSystem) reads ``path`` from it instead of the local disk;
+    Parquet is then read column chunk by column chunk, never fetched whole.
     """
-    builder = scan_path(path, fmt, ProfileBuilder)
+    token = _filesystem.set(filesystem)
+    try:
+        builder = scan_path(path, fmt, ProfileBuilder)
+    finally:
+        _filesystem.reset(token)
     return builder.result(fmt) if builder is not None else None
 
 
@@ -251,7 +284,7 @@ def scan_path(path: str | os.PathLike[str], fmt: str, make: Callable[[], Consume
 
 
 def _csv_header(path: Path, fmt: str) -> list[str]:
-    with pa.input_stream(str(path), compression="detect") as raw:
+    with _input_stream(path) as raw:
         text = io.TextIOWrapper(raw, encoding="utf-8", errors="replace", newline="")
         return next(csv.reader(text, delimiter="\t" if fmt.startswith("tsv") else ","), [])
 

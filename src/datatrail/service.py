@@ -10,21 +10,25 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from datatrail.capture import facts
 from datatrail.checks import CheckReport, Rule, RuleSource, load_rules
 from datatrail.config import Location, init_config, locate
-from datatrail.errors import InvalidInput
+from datatrail.errors import DatatrailError, InvalidInput, NotFound
 from datatrail.events import PRODUCER, Event, VersionInfo, build_alias_event, build_check_event, build_dataset_event
 from datatrail.facets import check_facets
 from datatrail.formats import detect_directory_format, detect_format, is_tabular
 from datatrail.hashing import HashResult, LayeredCache, ProgressFn, StatCache, hash_path
 from datatrail.lineage import Graph
+from datatrail.ml.lifecycle import TrailML
 from datatrail.model import DEFAULT_NAMESPACE, Dataset, FileEntry, Ref, Run, Version, validate_name, validate_namespace
+from datatrail.remote import is_url
+from datatrail.security.service import SecurityOps
 from datatrail.store import Store, open_store
-from datatrail.store.base import CheckResult, Direction, IngestResult, JobSummary
+from datatrail.store.base import CheckResult, ColumnLineageResult, Direction, IngestResult, JobSummary
 
 if TYPE_CHECKING:
     from datatrail.capture.run import RunContext
@@ -45,7 +49,7 @@ class AddResult:
         return "new" if self.created else "unchanged"
 
 
-class Trail:
+class Trail(TrailML, SecurityOps):
     """A connection to a datatrail store, acting as one user.
 
     >>> import datatrail                                    # doctest: +SKIP
@@ -61,6 +65,7 @@ class Trail:
         self.user = facts.current_user(user or location.user)
         self.host = facts.hostname()
         self._stat_cache: StatCache | None = None
+        self._init_access()  # the acting principal; reads are audited (security/service.py)
 
     # ------------------------------------------------------------ helpers
 
@@ -166,6 +171,8 @@ class Trail:
         hint: StatCache | None = None,
         profile: bool = True,
         checks: RuleSource | None = None,
+        jobs: int | None = None,
+        use_store_checksum: bool = False,
     ) -> AddResult:
         """Hash ``path`` and record it as a version; unchanged content creates nothing.
 
@@ -173,7 +180,19 @@ class Trail:
         the store gets ready for the write, so the two overlap. ``checks`` (a rules
         file, or a list of rule dicts and callables) are evaluated against the data
         and stored with the version, in the same event when the version is new.
+        A URL (``s3://bucket/raw/``, ``gs://…``, any fsspec URL) is hashed remotely
+        by ``jobs`` parallel connections (default 8); ``use_store_checksum`` takes an
+        S3 full-object SHA-256 checksum instead of reading the bytes.
         """
+        if is_url(path):  # s3://, gs://, file://…: streamed through fsspec (datatrail.remote)
+            from datatrail.remote.add import register_url
+
+            assert isinstance(path, str)
+            return register_url(
+                self, path, name=name, namespace=namespace, message=message, tags=tags, kind=kind,
+                use_cache=use_cache, progress=progress, profile=profile, checks=checks, jobs=jobs,
+                use_store_checksum=use_store_checksum,
+            )  # fmt: skip
         rules = load_rules(checks) if checks is not None else None  # a bad rule fails before any work
         p = Path(path)
         namespace = validate_namespace(namespace)
@@ -214,10 +233,10 @@ class Trail:
         if alias == "latest":
             msg = "'latest' always names the newest version and cannot be moved; choose another alias"
             raise InvalidInput(msg)
-        version = self.get(ref)
+        version = self._lookup(ref)
         event = build_alias_event(version.namespace, version.name, version.key or str(version.digest), alias)
         self.store.ingest(event, self.user, "version.tag")
-        return self.get(Ref(version.namespace, version.name, str(version.number)))
+        return self._lookup(Ref(version.namespace, version.name, str(version.number)))
 
     def run(
         self,
@@ -241,9 +260,33 @@ class Trail:
             self, validate_name(job, "job name"), params or {}, validate_namespace(namespace), workflow, job_type
         )
 
-    def ingest(self, event: Event, *, actor: str | None = None, action: str = "lineage.ingest") -> IngestResult:
-        """Store one OpenLineage event from any producer (idempotent, order-independent), as ``actor``."""
-        return self.store.ingest(event, actor or self.user, action)
+    def ingest(
+        self, event: Event, *, actor: str | None = None, action: str = "lineage.ingest", detail: bool = True
+    ) -> IngestResult:
+        """Store one OpenLineage event from any producer (idempotent, order-independent), as ``actor``.
+
+        Without ``detail`` the result does not list the versions written (cheaper)."""
+        return self.store.ingest(event, actor or self.user, action, detail=detail)
+
+    def ingest_many(
+        self, events: Sequence[Event], *, actor: str | None = None, action: str = "lineage.ingest"
+    ) -> list[IngestResult | DatatrailError]:
+        """Store many events, each with its result or the error that refused it.
+
+        A store that offers it (the SQL store) writes them in one transaction; any
+        other store takes them one by one. An error of the store itself raises.
+        """
+        many = getattr(self.store, "ingest_many", None)
+        if many is not None:
+            results: list[IngestResult | DatatrailError] = many(events, actor or self.user, action)
+            return results
+        out: list[IngestResult | DatatrailError] = []
+        for event in events:
+            try:
+                out.append(self.store.ingest(event, actor or self.user, action, detail=False))
+            except (InvalidInput, NotFound) as exc:
+                out.append(exc)
+        return out
 
     # ------------------------------------------------------------ reads
 
@@ -252,6 +295,12 @@ class Trail:
 
         A Version is looked up again by its number (so its aliases are current).
         """
+        version = self._lookup(ref)
+        self._note("dataset.read", version.ref)
+        return version
+
+    def _lookup(self, ref: str | Ref | Version) -> Version:
+        """:meth:`get` without the read audit entry: for lookups inside another operation."""
         if isinstance(ref, Version):
             ref = Ref(ref.namespace, ref.name, str(ref.number))
         return self.store.resolve(ref if isinstance(ref, Ref) else Ref.parse(ref))
@@ -264,7 +313,9 @@ class Trail:
         if ref.selector is not None:
             msg = f"`versions` takes a dataset name, not a version ref ({name!r}); drop the '@…'"
             raise InvalidInput(msg)
-        return self.store.list_versions(ref.namespace, ref.name)
+        found = self.store.list_versions(ref.namespace, ref.name)
+        self._note("dataset.versions", str(ref))
+        return found
 
     def profile(self, ref: str | Ref | Version) -> dict[str, Any] | None:
         """The profile of a version (schema, statistics, quality metrics), None for non-tabular data."""
@@ -284,7 +335,7 @@ class Trail:
         (False, ['between'])
         """
         loaded = load_rules(rules)
-        version = ref if isinstance(ref, Version) else self.get(ref)
+        version = ref if isinstance(ref, Version) else self._lookup(ref)
         return self._check_version(version, loaded)
 
     def _check_version(self, version: Version, rules: list[Rule], path: Path | None = None) -> CheckReport:
@@ -353,17 +404,51 @@ class Trail:
             raise InvalidInput(msg)
         return self.store.get_run(run_id.lower())
 
-    def lineage(self, ref: str | Ref | Version, *, direction: Direction = "upstream", depth: int = 10) -> Graph:
+    def lineage(
+        self,
+        ref: str | Ref | Version,
+        *,
+        direction: Direction = "upstream",
+        depth: int = 10,
+        as_of: datetime | str | None = None,
+    ) -> Graph:
         """The lineage graph around a version, ``depth`` steps (run + its datasets) each way.
+
+        With ``as_of`` (a datetime or ISO 8601 text), the graph as it was at that time.
 
         >>> g = trail.lineage("clean/penguins", direction="upstream", depth=5)  # doctest: +SKIP
         >>> print(g.to_mermaid())                                               # doctest: +SKIP
         """
         _check_lineage_options(direction, depth)
-        version = self.get(ref)
-        result = self.store.lineage([version], direction, depth)
+        version = self._lookup(ref)
+        self._note("dataset.lineage", str(Ref(version.namespace, version.name)))
+        when = parse_as_of(as_of)
+        result = self.store.lineage([version], direction, depth, when)
         root = f"version:{version.namespace}:{version.name}@{version.number}"
         return Graph(root, direction, depth, result.nodes, result.edges)
+
+    def column_lineage(
+        self,
+        ref: str | Ref | Version,
+        column: str | None = None,
+        *,
+        direction: Direction = "upstream",
+        depth: int = 10,
+    ) -> ColumnLineageResult:
+        """Column-level lineage from one column of a version (every column when None).
+
+        >>> cols = trail.column_lineage("features@3", "bill_ratio")  # doctest: +SKIP
+        >>> sorted(cols.nodes)                                        # doctest: +SKIP
+        ['column:default:clean@2#bill_depth_mm', 'column:default:clean@2#bill_length_mm', ...]
+        """
+        _check_lineage_options(direction, depth)
+        version = self._lookup(ref)
+        self._note("dataset.lineage", str(Ref(version.namespace, version.name)))
+        return self.store.column_lineage([(version, column)], direction, depth)
+
+    def describe(self, ref: str | Ref | Version) -> dict[str, Any]:
+        """What producers reported about a version: ``schema``, ``stats``, dataset ``facets``, ``lifecycle``."""
+        return self.store.describe(self.get(ref))
 
     def dataset_lineage(
         self,
@@ -373,6 +458,7 @@ class Trail:
         selector: str | None = None,
         direction: Direction = "both",
         depth: int = 10,
+        as_of: datetime | str | None = None,
     ) -> Graph:
         """Lineage from one version of a dataset (``selector``), or from all of its versions when None.
 
@@ -380,6 +466,7 @@ class Trail:
         producer's ``datasetVersion``. Names are taken as given (OpenLineage names may hold ``:``).
         """
         _check_lineage_options(direction, depth)
+        when = parse_as_of(as_of)
         if selector is None:
             start = self.store.list_versions(namespace, name)
             root = f"dataset:{namespace}:{name}"
@@ -390,7 +477,8 @@ class Trail:
                 found = self.store.resolve(Ref(namespace, name, selector))
             start = [found]
             root = f"version:{found.namespace}:{found.name}@{found.number}"
-        result = self.store.lineage(start, direction, depth)
+        result = self.store.lineage(start, direction, depth, when)
+        self._note("dataset.lineage", str(Ref(namespace, name)))
         return Graph(root, direction, depth, result.nodes, result.edges)
 
     def run_lineage(self, run_id: str, *, direction: Direction = "both", depth: int = 10) -> Graph:
@@ -429,6 +517,36 @@ class Trail:
         else:
             versions = [self.get(Ref(d.namespace, d.name)) for d in self.datasets() if d.latest is not None]
         return verify_versions(self, versions, use_cache=use_cache, progress=progress)
+
+    def check_store(self) -> list[str]:
+        """Check the store itself (`datatrail fsck`): one line per problem, empty when sound.
+
+        SQLite's integrity check, the audit hash chain, every event with its audit
+        entry, every version with the audit entry that created it, gapless version
+        numbers, whole manifests, and no lineage edge pointing at nothing.
+
+        >>> trail.check_store()  # doctest: +SKIP
+        []
+        """
+        check = getattr(self.store, "check_integrity", None)
+        if check is None:
+            msg = "this store cannot check its own integrity"
+            raise InvalidInput(msg)
+        problems: list[str] = check()
+        return problems
+
+
+def parse_as_of(value: datetime | str | None) -> datetime | None:
+    """A point in time for ``as_of``: a datetime or ISO 8601 text; no zone means UTC."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            msg = f"invalid time {value!r}: use ISO 8601, as in 2026-11-29T10:00:00Z"
+            raise InvalidInput(msg) from None
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def _check_lineage_options(direction: str, depth: int) -> None:

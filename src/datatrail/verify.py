@@ -11,6 +11,7 @@ from urllib.parse import unquote, urlparse
 from datatrail.errors import DatatrailError
 from datatrail.hashing import hash_path
 from datatrail.model import Version
+from datatrail.remote import is_url
 
 if TYPE_CHECKING:
     from datatrail.service import Trail
@@ -72,6 +73,11 @@ def verify_versions(
     cache = trail.stat_cache() if use_cache else None
     for version in versions:
         path = local_path(version.uri)
+        if path is None and is_url(version.uri) and version.digest is not None:
+            from datatrail.remote.verify import verify_remote  # s3://, gs://…: listed, read only if changed
+
+            verify_remote(trail, version, report, use_cache=use_cache, progress=progress)
+            continue
         if path is None or version.digest is None:
             report.skipped.append((version, "no local data recorded"))
             continue

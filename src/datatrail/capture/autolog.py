@@ -2,9 +2,9 @@
 
 Nothing is patched until :func:`autolog` is called, and ``autolog(disable=True)``
 puts back exactly the functions that were there. autolog imports no library: one
-already imported is patched at once, one imported later when its import ends. Only local files named by a
-path (``str`` or ``os.PathLike``) are recorded; buffers, open file objects and
-remote URLs are not. A function imported by name before ``autolog()`` ran
+already imported is patched at once, one imported later when its import ends. Files named by a path
+(``str`` or ``os.PathLike``) or a URL (``s3://…``, hashed remotely by :mod:`datatrail.remote`) are
+recorded; buffers and open file objects are not. A function imported by name before ``autolog()`` ran
 (``from pandas import read_csv``) keeps the original and is not captured.
 """
 
@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 from datatrail.capture import facts
 from datatrail.capture.run import RunContext, active_run
 from datatrail.errors import DatatrailError, InvalidInput
+from datatrail.remote import is_url, redact
 
 if TYPE_CHECKING:
     from datatrail.model import Version
@@ -288,7 +289,9 @@ def _locator(position: int, keyword: str, suffix: str | None) -> Locate:
                 continue
             if "://" in text:
                 if not text.startswith("file://"):
-                    continue  # remote data: not hashed here
+                    if is_url(text):
+                        paths.append(text)  # remote data (s3://…): hashed remotely when recorded
+                    continue
                 text = text.removeprefix("file://")
             if suffix and not text.endswith(suffix):
                 text += suffix
@@ -344,6 +347,8 @@ def _record(role: str, paths: list[str]) -> None:
 
 
 def _record_one(run: RunContext, seen: _Seen, role: str, path: str) -> Version | None:
+    if is_url(path):
+        return _record_url(run, seen, role, path)
     if not os.path.exists(path):
         return None
     key = os.path.realpath(path)
@@ -357,6 +362,18 @@ def _record_one(run: RunContext, seen: _Seen, role: str, path: str) -> Version |
         return run.input(version)
     seen.outputs.add(key)
     return run.output(path, name=name, namespace=namespace)
+
+
+def _record_url(run: RunContext, seen: _Seen, role: str, url: str) -> Version | None:
+    """A remote read or write, named as OpenLineage names it (namespace ``s3://bucket``, name the key)."""
+    key = redact(url)
+    if role == "input":
+        if key in seen.inputs or key in seen.outputs:
+            return None
+        seen.inputs.add(key)
+        return run.input(url)
+    seen.outputs.add(key)
+    return run.output(url)
 
 
 def _name(trail: Trail, path: Path) -> tuple[str, str]:

@@ -15,6 +15,7 @@ from datatrail.capture import facts
 from datatrail.errors import InvalidInput
 from datatrail.events import VersionInfo, build_run_event
 from datatrail.model import DEFAULT_NAMESPACE, Ref, RunState, Version, validate_name, validate_namespace
+from datatrail.remote import is_url
 
 if TYPE_CHECKING:
     from datatrail.service import Trail
@@ -155,13 +156,13 @@ class RunContext:
             raise InvalidInput(msg)
 
     def input(self, source: str | os.PathLike[str] | Version | Ref, *, name: str | None = None) -> Version:
-        """Record an input: a Version, a ref (``raw/penguins@2``) or a path (hashed and added)."""
+        """Record an input: a Version, a ref (``raw/penguins@2``), a path or a URL (hashed and added)."""
         self._check_open()
         if isinstance(source, Version):
             version = source
         elif isinstance(source, Ref):
             version = self.trail.get(source)
-        elif isinstance(source, os.PathLike) or os.path.exists(os.fspath(source)):
+        elif is_url(source) or isinstance(source, os.PathLike) or os.path.exists(os.fspath(source)):
             version = self.trail.register(source, name=name).version
         else:
             version = self.trail.get(str(source))
@@ -172,7 +173,7 @@ class RunContext:
 
     def output(
         self,
-        path: str | os.PathLike[str],
+        path: str | os.PathLike[str] | Any,
         *,
         name: str | None = None,
         namespace: str = DEFAULT_NAMESPACE,
@@ -180,8 +181,25 @@ class RunContext:
         message: str | None = None,
         profile: bool = True,
     ) -> Version:
-        """Hash ``path`` and record it as an output version of this run (tabular data profiled unless told not)."""
+        """Hash ``path`` and record it as an output version of this run (tabular data profiled unless told not).
+
+        ``path`` may also be an object: a DataFrame, Arrow table or array (hashed in
+        memory), or a model (scikit-learn, torch, ONNX) saved safely under
+        ``.datatrail/objects/`` (see ``datatrail.ml.models``); objects need a ``name``.
+        """
         self._check_open()
+        if not isinstance(path, str | os.PathLike):
+            from datatrail.ml.outputs import output_object
+
+            return output_object(self, path, name=name, namespace=namespace, kind=kind, message=message)
+        if is_url(path):  # s3://bucket/key…: hashed and profiled remotely
+            from datatrail.remote.add import describe_url
+
+            assert isinstance(path, str)
+            namespace, name, remote_info = describe_url(
+                self.trail, path, name=name, namespace=namespace, kind=kind, message=message, profile=profile
+            )
+            return self.output_info(remote_info, name=name, namespace=namespace)
         p = Path(path)
         namespace = validate_namespace(namespace)
         name = validate_name(name) if name is not None else validate_name(self.trail.default_name(p))

@@ -26,6 +26,7 @@ from datatrail.capture.run import RunContext, RunFailed
 from datatrail.config import ENV_URI, ENV_USER
 from datatrail.errors import InvalidInput, NotFound
 from datatrail.model import DEFAULT_NAMESPACE, RunState
+from datatrail.remote import is_url
 
 if TYPE_CHECKING:
     from datatrail.service import Trail
@@ -71,8 +72,10 @@ def run_command(
     if shutil.which(command[0]) is None:
         msg = f"command not found: {command[0]!r}; check the name or give its path"
         raise NotFound(msg)
-    output_paths = [Path(o) for o in outputs]
+    output_paths = [o if is_url(o) else Path(o) for o in outputs]
     for p in output_paths:  # a bad output fails now, not after an hour of work
+        if isinstance(p, str):
+            continue  # a URL (s3://…) is named by its own namespace and key
         try:
             trail.default_name(p)
         except InvalidInput:
@@ -105,7 +108,7 @@ def run_command(
     return CommandResult(run.id, RunState.COMPLETE, 0, time.monotonic() - started)
 
 
-def _finish(run: RunContext, status: int, signalled: str | None, outputs: list[Path]) -> None:
+def _finish(run: RunContext, status: int, signalled: str | None, outputs: list[Path | str]) -> None:
     """Register the outputs of a command that succeeded; raise what ends the run otherwise."""
     if signalled is not None:
         msg = f"interrupted by {signalled}; the command ended with {_describe(status)}"
@@ -114,7 +117,14 @@ def _finish(run: RunContext, status: int, signalled: str | None, outputs: list[P
         msg = f"the command ended with {_describe(status)}"
         raise RunFailed(msg)
     for p in outputs:
-        if not p.exists():
+        if isinstance(p, str):
+            from datatrail.remote import redact
+            from datatrail.remote.add import exists
+
+            if not exists(p):
+                msg = f"the command succeeded but did not write the output {redact(p)!r}"
+                raise RunFailed(msg)
+        elif not p.exists():
             msg = f"the command succeeded but did not write the output {os.fspath(p)!r}"
             raise RunFailed(msg)
         run.output(p)

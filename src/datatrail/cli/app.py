@@ -129,6 +129,22 @@ from datatrail.cli import quality  # noqa: E402
 
 quality.register(app)
 
+from datatrail.cli import backup  # noqa: E402
+
+backup.register(app)
+
+from datatrail.cli import interop  # noqa: E402
+
+interop.register(app)
+
+from datatrail.cli import ml  # noqa: E402
+
+ml.register(app)
+
+from datatrail.cli import security  # noqa: E402
+
+security.register(app)
+
 
 def main() -> None:
     """Entry point of the ``datatrail`` script."""

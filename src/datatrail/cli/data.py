@@ -40,7 +40,12 @@ def init(
 
 def add(
     ctx: typer.Context,
-    path: Annotated[Path, typer.Argument(metavar="PATH", help="File or directory to register.")],
+    path: Annotated[
+        str,
+        typer.Argument(
+            metavar="PATH|URL", help="File or directory, or a URL (s3://bucket/key, gs://…, any fsspec URL)."
+        ),
+    ],
     name: Annotated[
         str | None, typer.Option("--name", "-n", help="Dataset name (default: the path relative to the store's root).")
     ] = None,
@@ -53,6 +58,13 @@ def add(
     no_profile: Annotated[
         bool, typer.Option("--no-profile", help="Skip the schema and statistics of tabular data.")
     ] = False,
+    jobs: Annotated[
+        int | None, typer.Option("--jobs", "-j", min=1, help="Parallel connections for a URL (default 8).")
+    ] = None,
+    use_store_checksum: Annotated[
+        bool,
+        typer.Option("--use-store-checksum", help="For s3:// URLs: take S3's SHA-256 checksums instead of reading."),
+    ] = False,
     json_out: JsonOpt = False,
 ) -> None:
     """Register a file or directory as a version of a dataset.
@@ -61,13 +73,20 @@ def add(
     changed content becomes the next version number.
 
     Example: datatrail add data/raw.csv --name raw/penguins --tag candidate
+
+    A URL is streamed and hashed where it lives (credentials from the store's usual
+    environment); unchanged objects are not read again.
+
+    Example: datatrail add s3://bucket/raw/2024/ --jobs 16
     """
     from datatrail.cli import prefetch
     from datatrail.cli.app import get_trail
 
     ahead = prefetch.take(path)  # started by datatrail.cli.main for a big file
     trail = get_trail(ctx)
-    with progress(f"hashing {path}") as advance:
+    from datatrail.remote import redact
+
+    with progress(f"hashing {redact(path)}") as advance:
         result = trail.register(
             path,
             name=name,
@@ -78,6 +97,8 @@ def add(
             progress=advance,
             hint=ahead,
             profile=not no_profile,
+            jobs=jobs,
+            use_store_checksum=use_store_checksum,
         )
     v = result.version
     if json_out:
@@ -135,9 +156,12 @@ def show(
         typer.Argument(metavar="REF", help="NAME, NAME@3, NAME@latest, NAME@ALIAS, NAME@sha256:PREFIX or run:<id>."),
     ],
     files: Annotated[bool, typer.Option("--files", help="List every file of a directory version.")] = False,
+    access: Annotated[
+        bool, typer.Option("--access", help="Also list who accessed the dataset (read, wrote, was refused), and when.")
+    ] = False,
     json_out: JsonOpt = False,
 ) -> None:
-    """Show a version (or a run, with run:<id>) in full."""
+    """Show a version (or a run, with run:<id>) in full; classified columns are marked [pii]."""
     from datatrail.cli.app import get_trail
     from datatrail.cli.quality import print_checks, print_profile
     from datatrail.cli.runs import print_run
@@ -160,6 +184,12 @@ def show(
             data["files"] = [{"path": f.path, "size": f.size, "digest": str(f.digest)} for f in manifest]
         data["profile"] = stats
         data["checks"] = [c.to_dict() for c in checks]
+        if v.kind == "model":
+            data["model_card"] = trail.model_card(v).to_dict()
+        if access:
+            from datatrail.cli.security import entry_dict
+
+            data["access"] = [entry_dict(e) for e in trail.access_log(v)]
         emit_json(data)
         return
     fields = [
@@ -180,6 +210,10 @@ def show(
     for key, value in fields:
         if value is not None:
             line(f"{key + ':':<12} {value}")
+    if v.kind == "model":
+        from datatrail.cli.ml import print_model_card
+
+        print_model_card(trail.model_card(v))
     if stats is not None:
         print_profile(stats)
     if checks:
@@ -190,6 +224,10 @@ def show(
         table(["path", "size", "digest"], [[f.path, human_size(f.size), f.digest.short] for f in shown])
         if len(shown) < len(manifest):
             line(f"… and {len(manifest) - len(shown)} more files (--files lists all)")
+    if access:
+        from datatrail.cli.security import print_access
+
+        print_access(trail.access_log(v))
 
 
 def versions(

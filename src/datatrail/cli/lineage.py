@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+import json
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from datatrail.cli.output import emit_json, error, line, progress
+from datatrail.cli.output import emit_json, error, line, note, progress
+
+if TYPE_CHECKING:
+    from datatrail.lineage import Graph
+
+
+FORMATS = ("tree", "json", "dot", "mermaid", "svg", "html")
 
 
 def lineage(
@@ -20,12 +29,30 @@ def lineage(
     depth: Annotated[
         int, typer.Option("--depth", "-d", min=0, max=1000, help="Steps (run + its datasets) to follow.")
     ] = 10,
-    fmt: Annotated[str, typer.Option("--format", "-f", help="tree, json, dot or mermaid.")] = "tree",
+    fmt: Annotated[
+        str,
+        typer.Option(
+            "--format",
+            "-f",
+            metavar="FORMAT",
+            help="tree, json, dot (Graphviz), mermaid, svg (a picture) or html (one interactive offline page).",
+        ),
+    ] = "tree",
+    output: Annotated[
+        str | None, typer.Option("--output", "-o", metavar="FILE", help="Write to FILE instead of stdout.")
+    ] = None,
+    level: Annotated[
+        str,
+        typer.Option("--level", metavar="LEVEL", help="version (versions and runs) or dataset (datasets and jobs)."),
+    ] = "version",
     json_out: Annotated[bool, typer.Option("--json", help="Same as --format json.")] = False,
 ) -> None:
     """Print the lineage of a version: the runs and versions it came from or fed.
 
-    Example: datatrail lineage clean/penguins --upstream --depth 5
+    Examples: datatrail lineage clean/penguins --upstream --depth 5;
+    datatrail lineage raw/penguins --downstream -f svg -o lineage.svg;
+    datatrail lineage model -f html -o lineage.html (open it in a browser: pan, zoom, click a node);
+    datatrail lineage model --level dataset -f mermaid
     """
     from datatrail.cli.app import get_trail
     from datatrail.errors import InvalidInput
@@ -35,18 +62,48 @@ def lineage(
         msg = "choose one of --upstream, --downstream and --both"
         raise InvalidInput(msg)
     fmt = "json" if json_out else fmt
-    if fmt not in ("tree", "json", "dot", "mermaid"):
-        msg = f"unknown format {fmt!r}: use tree, json, dot or mermaid"
+    if fmt not in FORMATS:
+        msg = f"unknown format {fmt!r}: use tree, json, dot, mermaid, svg or html"
+        raise InvalidInput(msg)
+    if level not in ("version", "dataset"):
+        msg = f"unknown level {level!r}: use --level version or --level dataset"
         raise InvalidInput(msg)
     graph = get_trail(ctx).lineage(ref, direction=chosen[0] if chosen else "upstream", depth=depth)
+    text = _render(graph, fmt, level)
+    if output is None:
+        if fmt == "json":
+            sys.stdout.write(text)
+        else:
+            typer.echo(text, nl=False)
+        return
+    try:
+        Path(output).write_text(text, encoding="utf-8")
+    except OSError as exc:
+        msg = f"cannot write {output}: {exc.strerror or exc}; give -o a path in a folder you can write to"
+        raise InvalidInput(msg) from exc
+    note(f"wrote {output} ({fmt}, {len(graph.nodes)} nodes)")
+
+
+def _render(graph: Graph, fmt: str, level: str) -> str:
+    """The graph in one format, as text ending with a newline."""
+    from datatrail.viz.fold import at_level
+
+    if fmt == "svg":
+        from datatrail.viz.svg import render_svg
+
+        return render_svg(graph, level=level)
+    if fmt == "html":
+        from datatrail.viz.html import render_html
+
+        return render_html(graph, level=level)
+    shown = at_level(graph, level)
     if fmt == "json":
-        emit_json(graph.to_json())
-    elif fmt == "dot":
-        typer.echo(graph.to_dot(), nl=False)
-    elif fmt == "mermaid":
-        typer.echo(graph.to_mermaid(), nl=False)
-    else:
-        line(graph.to_tree())
+        return json.dumps(shown.to_json(), indent=2, ensure_ascii=False, default=str) + "\n"
+    if fmt == "dot":
+        return shown.to_dot()
+    if fmt == "mermaid":
+        return shown.to_mermaid()
+    return shown.to_tree() + "\n"
 
 
 def verify(

@@ -50,7 +50,7 @@ def print_profile(profile: dict[str, Any]) -> None:
             distinct = "~" + distinct
         body.append(
             [
-                c["name"],
+                c["name"] + (f" [{','.join(c['classified'])}]" if c.get("classified") else ""),
                 c.get("type"),
                 fmt_value(c.get("null_count")),
                 _percent(c.get("null_fraction")) if c.get("null_fraction") is not None else "-",
@@ -135,6 +135,16 @@ def print_diff(d: dict[str, Any]) -> None:
     if rows:
         line("")
         table(["column", "statistic", "a", "b", "change"], rows)
+    for col in d["columns"]:
+        top = col.get("top_values")
+        if top:
+            parts = [f"+{_short(t['value'])} ({t['count']:,})" for t in top["added"]]
+            parts += [f"-{_short(t['value'])} ({t['count']:,})" for t in top["removed"]]
+            parts += [f"{_short(t['value'])} {t['a']:,} -> {t['b']:,}" for t in top["changed"]]
+            line(f"{col['name']} top values: {', '.join(parts)}")
+        histogram = col.get("histogram")
+        if histogram and histogram.get("distance") is not None:
+            line(f"{col['name']} histogram moved: distance {histogram['distance']:.3f} (0 same shape, 1 disjoint)")
     files = d.get("files")
     if files is not None:
         line("")

@@ -36,11 +36,13 @@ def run(
     ] = None,
     inputs: Annotated[
         list[str] | None,
-        typer.Option("--input", "-i", metavar="PATH|REF", help="An input: a path (hashed) or a ref (repeatable)."),
+        typer.Option(
+            "--input", "-i", metavar="PATH|URL|REF", help="An input: a path or URL (hashed) or a ref (repeatable)."
+        ),
     ] = None,
     outputs: Annotated[
         list[str] | None,
-        typer.Option("--output", "-o", metavar="PATH", help="An output, hashed after success (repeatable)."),
+        typer.Option("--output", "-o", metavar="PATH|URL", help="An output, hashed after success (repeatable)."),
     ] = None,
     params: Annotated[
         list[str] | None, typer.Option("--param", "-p", metavar="KEY=VALUE", help="A parameter (repeatable).")

@@ -23,6 +23,13 @@ def serve(
         int,
         typer.Option("--max-body", min=1024, help="Largest request body in bytes, after gzip decompression."),
     ] = 10 * 1024 * 1024,
+    insecure: Annotated[
+        bool,
+        typer.Option(
+            "--insecure",
+            help="Listen on a non-loopback address although the store has no users (anyone may read and write).",
+        ),
+    ] = False,
 ) -> None:
     """Serve the REST API and OpenLineage ingest (POST /api/v1/lineage) over the store."""
     import uvicorn
@@ -31,6 +38,9 @@ def serve(
 
     root = ctx.find_root().obj or {}
     uri = locate(store or root.get("store")).uri
+    from datatrail.security.exposure import check_exposure
+
+    check_exposure(host, uri, insecure=insecure, api_keys=bool(os.environ.get("DATATRAIL_API_KEYS")))
     # Workers are separate processes: they read their settings from the environment.
     os.environ["DATATRAIL_SERVER_STORE"] = uri
     os.environ["DATATRAIL_SERVER_MAX_BODY"] = str(max_body)

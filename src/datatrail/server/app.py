@@ -15,9 +15,22 @@ from fastapi import FastAPI
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from datatrail._version import __version__
-from datatrail.server import errors
+from datatrail.server import errors, ui
+from datatrail.server.access import AccessMiddleware
 from datatrail.server.body import DEFAULT_MAX_BODY
-from datatrail.server.routes import audit, health, lineage, namespaces, runs, search, store_api
+from datatrail.server.routes import (
+    audit,
+    column_lineage,
+    events,
+    grants,
+    health,
+    lineage,
+    namespaces,
+    runs,
+    search,
+    store_api,
+)
+from datatrail.server.routes import ml as ml_routes
 from datatrail.server.state import API, ServerState
 from datatrail.store import Store
 
@@ -84,8 +97,12 @@ def create_app(
     )
     app.state.server = server
     errors.install(app)
-    for module in (health, lineage, namespaces, runs, search, audit, store_api):
+    for module in (health, lineage, column_lineage, namespaces, runs, search, audit, events, store_api):
         app.include_router(module.router)
+    app.include_router(ml_routes.router)
+    app.include_router(grants.router)  # issue 6: owners grant through the server
+    app.add_middleware(AccessMiddleware)  # tokens, cross-site refusals, 429 (server/access.py)
+    ui.install(app)
     app.add_middleware(RawPathMiddleware)
     return app
 

@@ -72,6 +72,9 @@ def _split(text: str, exists: Callable[[str, str], bool]) -> tuple[str, str] | N
 
 def _fold(node: LineageNode, fold: bool) -> tuple[str, str, dict[str, Any]]:
     d = node.data
+    if d.get("redacted"):  # hidden from the caller: type kept, nothing else (security/guard.py)
+        kinds = ("DATASET", "JOB") if fold else ("DATASET_VERSION", "RUN")
+        return node.id, kinds[0] if node.type == "version" else kinds[1], {"redacted": True}
     if node.type == "version":
         if fold:
             return (
@@ -97,6 +100,8 @@ def to_marquez(graph: Graph, *, fold: bool) -> dict[str, Any]:
         nid, kind, data = _fold(node, fold)
         keys[node.id] = nid
         entry = nodes.setdefault(nid, {"id": nid, "type": kind, "data": data, "inEdges": [], "outEdges": []})
+        if node.data.get("redacted"):
+            continue
         if fold and node.type == "version":
             entry["data"].setdefault("versions", []).append(node.data["version"])
         elif fold:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hmac
 import threading
 from collections.abc import Mapping
 from pathlib import Path
@@ -11,7 +10,7 @@ from typing import Any
 from fastapi import Request
 
 from datatrail.config import Location
-from datatrail.server.errors import Unauthorized
+from datatrail.security.limiter import BadTokenLimiter
 from datatrail.service import Trail
 from datatrail.store import Store, open_store
 
@@ -36,6 +35,8 @@ class ServerState:
         self.api_keys = dict(api_keys or {})
         self.max_body = max_body
         self.max_batch = max_batch
+        self.limiter = BadTokenLimiter()  # bad tokens per client address (server/access.py)
+        self.users_exist = False
 
     @property
     def trail(self) -> Trail:
@@ -46,18 +47,6 @@ class ServerState:
                     store = self._store if not isinstance(self._store, str) else open_store(self._store, create=True)
                     self._trail = Trail(store, Location(store.uri, Path.cwd(), None), SERVER_USER)
         return self._trail
-
-    def principal(self, request: Request) -> str | None:
-        """The name the request's Bearer token belongs to; None when the server requires no token."""
-        if not self.api_keys:
-            return None
-        scheme, _, token = request.headers.get("authorization", "").partition(" ")
-        if scheme.lower() == "bearer" and token:
-            for key, name in self.api_keys.items():
-                if hmac.compare_digest(key.encode(), token.strip().encode()):
-                    return name
-        msg = "this server needs a valid API token: send `Authorization: Bearer <token>`"
-        raise Unauthorized(msg)
 
     def close(self) -> None:
         if self._trail is not None:

@@ -9,10 +9,12 @@ The service layer depends on this protocol only; a store is chosen by URI in
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Literal, Protocol
 
 from datatrail.events import Event
+from datatrail.ml.records import Deployment, DriftRecord
 from datatrail.model import Dataset, FileEntry, Ref, Run, Version
 
 Direction = Literal["upstream", "downstream", "both"]
@@ -54,6 +56,20 @@ class LineageResult:
 
 
 @dataclass(frozen=True)
+class ColumnLineageResult:
+    """Columns of versions and the edges between them (input column → output column).
+
+    A node id is ``column:<namespace>:<name>@<number>#<column>``; its data holds
+    namespace, name, version, column and depth. Each edge is (source, target,
+    transformations), the transformations as the producer's columnLineage facet
+    gave them (or None). The column ``*`` is the whole output dataset.
+    """
+
+    nodes: dict[str, dict[str, Any]]
+    edges: tuple[tuple[str, str, Any], ...]
+
+
+@dataclass(frozen=True)
 class JobSummary:
     """A job with its type and its runs: how many and the latest one's id and state."""
 
@@ -64,6 +80,8 @@ class JobSummary:
     run_count: int
     latest_run: str | None = None
     latest_state: str | None = None
+    # sourceCodeLocation, sourceCode, sql, documentation, ownership, tags…: each {"time", "value"}.
+    facets: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         created = self.created_at.isoformat() if self.created_at is not None else None
@@ -75,6 +93,7 @@ class JobSummary:
             "run_count": self.run_count,
             "latest_run": self.latest_run,
             "latest_state": self.latest_state,
+            "facets": self.facets,
         }
 
 
@@ -126,8 +145,11 @@ class Store(Protocol):
 
     uri: str
 
-    def ingest(self, event: Event, actor: str, action: str) -> IngestResult:
-        """Store the event, update derived state and append the audit entry, atomically."""
+    def ingest(self, event: Event, actor: str, action: str, *, detail: bool = True) -> IngestResult:
+        """Store the event, update derived state and append the audit entry, atomically.
+
+        Without ``detail`` the result's ``versions`` is empty (the server's OpenLineage
+        ingest needs only whether the event was new)."""
         ...
 
     def prepare(self) -> None:
@@ -160,8 +182,62 @@ class Store(Protocol):
 
     def list_jobs(self, namespace: str | None = None) -> list[JobSummary]: ...
 
-    def lineage(self, start: Sequence[Version], direction: Direction, depth: int) -> LineageResult: ...
+    def lineage(
+        self, start: Sequence[Version], direction: Direction, depth: int, as_of: datetime | None = None
+    ) -> LineageResult:
+        """Versions and runs within ``depth`` steps; with ``as_of``, the graph as it was then."""
+        ...
+
+    def column_lineage(
+        self, start: Sequence[tuple[Version, str | None]], direction: Direction, depth: int
+    ) -> ColumnLineageResult:
+        """Columns reached from (version, column) pairs; a None column starts from every column of the version."""
+        ...
+
+    def describe(self, version: Version) -> dict[str, Any]:
+        """What producers told about a version beyond its content: ``schema`` (the schema facet's
+        fields), ``stats`` (dataQualityMetrics, outputStatistics), and its dataset's ``facets``
+        (dataSource, ownership, tags, symlinks…; each ``{"time", "value"}``) and ``lifecycle``."""
+        ...
 
     def audit_log(self, limit: int = 100) -> list[AuditEntry]: ...
+
+    # ML lifecycle (docs/ml.md): derived from deploy and monitor runs.
+
+    def deployments(
+        self,
+        namespace: str | None = None,
+        name: str | None = None,
+        *,
+        environment: str | None = None,
+        active: bool = False,
+    ) -> list[Deployment]:
+        """Deployments, newest first; ``active`` keeps those still live."""
+        ...
+
+    def drift_reports(
+        self,
+        *,
+        environment: str | None = None,
+        namespace: str | None = None,
+        name: str | None = None,
+        limit: int = 1000,
+    ) -> list[DriftRecord]:
+        """Stored drift reports, oldest first; ``name`` is the current version's dataset."""
+        ...
+
+    def evaluations(self, version: Version) -> list[Run]:
+        """Runs of job type ``evaluate`` that read the version, oldest first."""
+        ...
+
+    def events(
+        self, since: datetime | None = None, namespace: str | None = None, after_id: int = 0, limit: int = 1000
+    ) -> list[tuple[int, dict[str, Any]]]:
+        """Stored raw events as (id, event), oldest first: ids above ``after_id``, at most ``limit``.
+
+        ``since`` keeps events whose eventTime is at or after it; ``namespace`` those
+        naming it (the job's or any dataset's namespace). Page on with the last id.
+        """
+        ...
 
     def close(self) -> None: ...

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
@@ -26,9 +27,18 @@ from datatrail.errors import (
     StoreVersionError,
 )
 from datatrail.events import Event
+from datatrail.ml.records import Deployment, DriftRecord
 from datatrail.model import Dataset, FileEntry, Ref, Run, Version
 from datatrail.store import wire
-from datatrail.store.base import AuditEntry, CheckResult, Direction, IngestResult, JobSummary, LineageResult
+from datatrail.store.base import (
+    AuditEntry,
+    CheckResult,
+    ColumnLineageResult,
+    Direction,
+    IngestResult,
+    JobSummary,
+    LineageResult,
+)
 
 ENV_TOKEN = "DATATRAIL_TOKEN"
 PAGE = 1000
@@ -108,6 +118,14 @@ class HttpStore:
         cls = _ERRORS.get(code or "") or _BY_STATUS.get(response.status_code, DatatrailError)
         return cls(" ".join(detail.split()) or f"the server answered {response.status_code}")
 
+    def add_grant(self, user: str, role: str, pattern: str, *, actor: str, origin: str | None = None) -> bool:
+        """Give a role through the server (admins, and owners inside their namespaces; see security.md)."""
+        body = {"user": user, "role": role, "pattern": pattern}
+        return bool(self._request("POST", "/api/v1/grants", json=body)["added"])
+
+    def remove_grant(self, user: str, role: str, pattern: str, *, actor: str, origin: str | None = None) -> None:
+        self._request("POST", "/api/v1/grants/revoke", json={"user": user, "role": role, "pattern": pattern})
+
     def _paged(self, path: str, key: str) -> list[Any]:
         items: list[Any] = []
         while True:
@@ -118,7 +136,7 @@ class HttpStore:
 
     # ------------------------------------------------------------ the Store protocol
 
-    def ingest(self, event: Event, actor: str, action: str) -> IngestResult:
+    def ingest(self, event: Event, actor: str, action: str, *, detail: bool = True) -> IngestResult:
         body = self._request("POST", "/api/v1/events", json={"event": event, "actor": actor, "action": action})
         return wire.ingest_from_wire(body)
 
@@ -173,14 +191,77 @@ class HttpStore:
         params = {"namespace": namespace} if namespace is not None else {}
         return [wire.job_from_wire(j) for j in self._request("GET", "/api/v1/jobs", params=params)["jobs"]]
 
-    def lineage(self, start: Sequence[Version], direction: Direction, depth: int) -> LineageResult:
+    def lineage(
+        self, start: Sequence[Version], direction: Direction, depth: int, as_of: datetime | None = None
+    ) -> LineageResult:
         body = [[v.namespace, v.name, v.number] for v in start]
-        params = {"direction": direction, "depth": depth}
+        params: dict[str, Any] = {"direction": direction, "depth": depth}
+        if as_of is not None:
+            params["asOf"] = as_of.isoformat()
         return wire.lineage_from_wire(self._request("POST", "/api/v1/lineage/traverse", params=params, json=body))
+
+    def column_lineage(
+        self, start: Sequence[tuple[Version, str | None]], direction: Direction, depth: int
+    ) -> ColumnLineageResult:
+        body = [[v.namespace, v.name, v.number, column] for v, column in start]
+        params = {"direction": direction, "depth": depth}
+        return wire.column_lineage_from_wire(
+            self._request("POST", "/api/v1/column-lineage/traverse", params=params, json=body)
+        )
+
+    def describe(self, version: Version) -> dict[str, Any]:
+        path = f"{self._dataset_path(version.namespace, version.name)}/versions/{version.number}/facets"
+        found: dict[str, Any] = self._request("GET", path)
+        return found
 
     def audit_log(self, limit: int = 100) -> list[AuditEntry]:
         entries = self._request("GET", "/api/v1/audit", params={"limit": limit})["entries"]
         return [wire.audit_from_wire(e) for e in entries]
+
+    def events(
+        self, since: datetime | None = None, namespace: str | None = None, after_id: int = 0, limit: int = 1000
+    ) -> list[tuple[int, dict[str, Any]]]:
+        out: list[tuple[int, dict[str, Any]]] = []
+        while len(out) < limit:
+            params: dict[str, Any] = {"after_id": after_id, "limit": min(PAGE, limit - len(out))}
+            if since is not None:
+                params["since"] = since.isoformat()
+            if namespace is not None:
+                params["namespace"] = namespace
+            page = self._request("GET", "/api/v1/events", params=params)["events"]
+            if not page:  # a short page is no end: the server leaves out events the caller may not read
+                break
+            out.extend((int(item["id"]), item["event"]) for item in page)
+            after_id = out[-1][0]
+        return out
+
+    def deployments(
+        self,
+        namespace: str | None = None,
+        name: str | None = None,
+        *,
+        environment: str | None = None,
+        active: bool = False,
+    ) -> list[Deployment]:
+        params = {"namespace": namespace, "name": name, "environment": environment, "active": active}
+        body = self._request("GET", "/api/v1/deployments", params={k: v for k, v in params.items() if v is not None})
+        return [Deployment.from_dict(d) for d in body["deployments"]]
+
+    def drift_reports(
+        self,
+        *,
+        environment: str | None = None,
+        namespace: str | None = None,
+        name: str | None = None,
+        limit: int = 1000,
+    ) -> list[DriftRecord]:
+        params = {"environment": environment, "namespace": namespace, "name": name, "limit": limit}
+        body = self._request("GET", "/api/v1/drift", params={k: v for k, v in params.items() if v is not None})
+        return [DriftRecord.from_dict(d) for d in body["reports"]]
+
+    def evaluations(self, version: Version) -> list[Run]:
+        params = {"namespace": version.namespace, "name": version.name, "version": version.number}
+        return [wire.run_from_wire(r) for r in self._request("GET", "/api/v1/evaluations", params=params)["runs"]]
 
     def check_integrity(self) -> list[str]:
         """What the server's store finds wrong in its audit chain; empty when sound."""

@@ -11,7 +11,15 @@ from datetime import datetime
 from typing import Any
 
 from datatrail.model import Dataset, Digest, FileEntry, Run, RunState, Version
-from datatrail.store.base import AuditEntry, CheckResult, IngestResult, JobSummary, LineageNode, LineageResult
+from datatrail.store.base import (
+    AuditEntry,
+    CheckResult,
+    ColumnLineageResult,
+    IngestResult,
+    JobSummary,
+    LineageNode,
+    LineageResult,
+)
 
 
 def _time(value: Any) -> datetime | None:
@@ -85,6 +93,7 @@ def run_from_wire(d: dict[str, Any]) -> Run:
         workflow=d.get("workflow"),
         inputs=tuple(version_from_wire(v) for v in d.get("inputs") or ()),
         outputs=tuple(version_from_wire(v) for v in d.get("outputs") or ()),
+        facets=d.get("facets") or {},
     )
 
 
@@ -105,6 +114,7 @@ def job_from_wire(d: dict[str, Any]) -> JobSummary:
         int(d.get("run_count") or 0),
         d.get("latest_run"),
         d.get("latest_state"),
+        d.get("facets") or {},
     )
 
 
@@ -118,6 +128,14 @@ def lineage_to_wire(result: LineageResult) -> dict[str, Any]:
 def lineage_from_wire(d: dict[str, Any]) -> LineageResult:
     nodes = {n["id"]: LineageNode(n["id"], n["type"], int(n["depth"]), n["data"]) for n in d["nodes"]}
     return LineageResult(nodes, tuple((s, t) for s, t in d["edges"]))
+
+
+def column_lineage_to_wire(result: ColumnLineageResult) -> dict[str, Any]:
+    return {"nodes": result.nodes, "edges": [list(e) for e in result.edges]}
+
+
+def column_lineage_from_wire(d: dict[str, Any]) -> ColumnLineageResult:
+    return ColumnLineageResult(d["nodes"], tuple((s, t, tr) for s, t, tr in d["edges"]))
 
 
 def ingest_to_wire(result: IngestResult) -> dict[str, Any]:

@@ -2,21 +2,31 @@
 
 from __future__ import annotations
 
+import unicodedata
 from typing import Annotated, Any
 from urllib.parse import unquote as _unquote
 
 from fastapi import Depends, Query, Request
 from starlette.concurrency import run_in_threadpool
 
-from datatrail.server.state import state
+from datatrail.errors import InvalidInput
+from datatrail.server.access import request_actor, request_trail
 from datatrail.service import Trail
 
 MAX_LIMIT = 1000
 
 
 def unquote(value: str) -> str:
-    """A path parameter as sent: routes see the raw path, so each segment is decoded here once."""
-    return _unquote(value, errors="strict")
+    """A path parameter as sent: routes see the raw path, so each segment is decoded here once.
+
+    Names are stored NFC-normalised, so a name sent in NFD (as macOS spells file names) finds them too.
+    """
+    try:
+        decoded = _unquote(value, errors="strict")
+    except UnicodeDecodeError:
+        msg = f"the path segment {value!r} is not UTF-8 once percent-decoded; percent-encode names as UTF-8"
+        raise InvalidInput(msg) from None
+    return unicodedata.normalize("NFC", decoded)
 
 
 class Page:
@@ -39,7 +49,7 @@ Paging = Annotated[Page, Depends()]
 
 def actor(request: Request) -> str | None:
     """The principal of the request's token (None when the server needs none); 401 without one."""
-    return state(request).principal(request)
+    return request_actor(request)
 
 
 Actor = Annotated[str | None, Depends(actor)]
@@ -49,7 +59,8 @@ async def call(request: Request, fn: Any, *args: Any, **kwargs: Any) -> Any:
     """Run a blocking Trail method in the thread pool (opening the store first, if need be)."""
 
     def run() -> Any:
-        trail: Trail = state(request).trail
+        # The shared Trail seen through the request's principal: access control and read audit.
+        trail: Trail = request_trail(request)
         return fn(trail, *args, **kwargs)
 
     return await run_in_threadpool(run)

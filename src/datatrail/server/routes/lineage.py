@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 
-from datatrail.errors import InvalidInput, NotFound
+from datatrail.errors import DatatrailError, InvalidInput, NotFound
+from datatrail.model import Ref
 from datatrail.server.body import read_json
 from datatrail.server.errors import PayloadTooLarge, error_code
 from datatrail.server.marquez import split_job_id, split_node_id, to_marquez
@@ -20,7 +22,7 @@ MAX_DEPTH = 100
 
 
 def _ingest_one(trail: Trail, event: Any, actor: str | None) -> dict[str, Any]:
-    result = trail.ingest(event, actor=actor or "openlineage")
+    result = trail.ingest(event, actor=actor or "openlineage", detail=False)
     return {"stored": not result.duplicate, "duplicate": result.duplicate, "run_id": result.run_id}
 
 
@@ -35,14 +37,12 @@ async def post_lineage(request: Request, principal: Actor) -> dict[str, Any]:
 def _ingest_batch(trail: Trail, events: list[Any], actor: str | None) -> dict[str, Any]:
     failed: list[dict[str, Any]] = []
     stored = duplicates = 0
-    for index, event in enumerate(events):
-        try:
-            result = trail.ingest(event, actor=actor or "openlineage")
-        except (InvalidInput, NotFound) as exc:
-            # Bad events are reported and skipped; a store failure stops the batch (5xx: the client retries).
-            failed.append({"index": index, "error": error_code(exc), "detail": exc.message})
-            continue
-        if result.duplicate:
+    # One transaction for the batch; bad events are reported and skipped, and a store
+    # failure stops the batch (5xx: the client retries, and repeats are no-ops).
+    for index, result in enumerate(trail.ingest_many(events, actor=actor or "openlineage")):
+        if isinstance(result, DatatrailError):
+            failed.append({"index": index, "error": error_code(result), "detail": result.message})
+        elif result.duplicate:
             duplicates += 1
         else:
             stored += 1
@@ -69,7 +69,24 @@ async def post_lineage_batch(request: Request, principal: Actor) -> JSONResponse
     return JSONResponse(report, status_code=200 if report["failed"] else 201)
 
 
-def _graph(trail: Trail, node_id: str, direction: Any, depth: int) -> dict[str, Any]:
+def dataset_exists(trail: Trail) -> Callable[[str, str], bool]:
+    """Whether a dataset exists: a point lookup of its latest version, and for a dataset
+    without versions (rare) the namespace's list, fetched once."""
+    known: dict[str, set[str]] = {}
+
+    def exists(namespace: str, name: str) -> bool:
+        try:
+            trail.store.resolve(Ref(namespace, name))
+        except (NotFound, InvalidInput):
+            if namespace not in known:
+                known[namespace] = {d.name for d in trail.datasets(namespace)}
+            return name in known[namespace]
+        return True
+
+    return exists
+
+
+def _graph(trail: Trail, node_id: str, direction: Any, depth: int, as_of: str | None = None) -> dict[str, Any]:
     if node_id.startswith("run:"):
         return to_marquez(trail.run_lineage(node_id, direction=direction, depth=depth), fold=False)
     known: dict[str, set[str]] = {}
@@ -83,13 +100,8 @@ def _graph(trail: Trail, node_id: str, direction: Any, depth: int) -> dict[str, 
         namespace, name = split_job_id(node_id, job_exists)
         return to_marquez(trail.job_lineage(namespace, name, direction=direction, depth=depth), fold=True)
 
-    def exists(namespace: str, name: str) -> bool:
-        if namespace not in known:
-            known[namespace] = {d.name for d in trail.datasets(namespace)}
-        return name in known[namespace]
-
-    namespace, name, version = split_node_id(node_id, exists)
-    graph = trail.dataset_lineage(namespace, name, selector=version, direction=direction, depth=depth)
+    namespace, name, version = split_node_id(node_id, dataset_exists(trail))
+    graph = trail.dataset_lineage(namespace, name, selector=version, direction=direction, depth=depth, as_of=as_of)
     return to_marquez(graph, fold=version is None)
 
 
@@ -103,9 +115,17 @@ async def get_lineage(
     ],
     direction: Literal["upstream", "downstream", "both"] = "both",
     depth: Annotated[int, Query(ge=0, le=MAX_DEPTH)] = 20,
+    as_of: Annotated[
+        str | None,
+        Query(alias="asOf", description="ISO 8601 time: the graph as it was then (dataset nodeIds)"),
+    ] = None,
 ) -> dict[str, Any]:
     """Marquez's shape. Without ``#<version>`` the graph starts from every version of the dataset and
     is folded to datasets and jobs; with one, it is the version-level graph (versions and runs).
-    A job starts from the versions its runs read and wrote (folded); a run from its own (not folded)."""
-    out: dict[str, Any] = await call(request, _graph, node_id, direction, depth)
+    A job starts from the versions its runs read and wrote (folded); a run from its own (not folded).
+    With ``asOf``, runs started and versions created after that time are left out."""
+    if as_of is not None and not node_id.startswith("dataset:"):
+        msg = "asOf applies to dataset nodeIds (dataset:<namespace>:<name>[#<version>])"
+        raise InvalidInput(msg)
+    out: dict[str, Any] = await call(request, _graph, node_id, direction, depth, as_of)
     return out

@@ -98,6 +98,16 @@ async def get_profile(request: Request, namespace: str, name: str, version: str,
     return {"profile": await call(request, lambda t: t.store.profile(find_version(t, ns, n, sel)))}
 
 
+@router.get(
+    "/{namespace}/datasets/{name}/versions/{version}/facets",
+    summary="What producers reported about a version: schema, statistics, dataset facets, lifecycle",
+)
+async def get_facets(request: Request, namespace: str, name: str, version: str, _: Actor) -> dict[str, Any]:
+    ns, n, sel = unquote(namespace), unquote(name), unquote(version)
+    out: dict[str, Any] = await call(request, lambda t: t.describe(find_version(t, ns, n, sel)))
+    return out
+
+
 @router.get("/{namespace}/datasets/{name}/versions/{version}/checks", summary="The check results of a version")
 async def list_checks(request: Request, namespace: str, name: str, version: str, _: Actor) -> dict[str, Any]:
     ns, n, sel = unquote(namespace), unquote(name), unquote(version)

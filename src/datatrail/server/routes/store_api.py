@@ -15,9 +15,9 @@ from datatrail.model import Ref, validate_name, validate_namespace
 from datatrail.server.body import read_json
 from datatrail.server.routes import Actor, call
 from datatrail.server.state import API, state
-from datatrail.service import Trail
+from datatrail.service import Trail, parse_as_of
 from datatrail.store.base import Direction
-from datatrail.store.wire import ingest_to_wire, lineage_to_wire, version_to_wire
+from datatrail.store.wire import column_lineage_to_wire, ingest_to_wire, lineage_to_wire, version_to_wire
 
 router = APIRouter(prefix=API, tags=["store"])
 
@@ -69,14 +69,48 @@ async def version_by_key(request: Request, _: Actor, namespace: str, name: str, 
     return {"version": version_to_wire(found) if found is not None else None}
 
 
-def _traverse(trail: Trail, start: list[Any], direction: Direction, depth: int) -> dict[str, Any]:
+def _traverse(
+    trail: Trail, start: list[Any], direction: Direction, depth: int, as_of: str | None = None
+) -> dict[str, Any]:
     versions = []
     for item in start:
         if not (isinstance(item, list) and len(item) == 3 and isinstance(item[2], int)):
             msg = "start is a list of [namespace, name, version number]"
             raise InvalidInput(msg)
         versions.append(trail.store.resolve(_ref(item[0], item[1], str(item[2]))))
-    return lineage_to_wire(trail.store.lineage(versions, direction, depth))
+    return lineage_to_wire(trail.store.lineage(versions, direction, depth, parse_as_of(as_of)))
+
+
+def _column_traverse(trail: Trail, start: list[Any], direction: Direction, depth: int) -> dict[str, Any]:
+    pairs = []
+    for item in start:
+        if not (
+            isinstance(item, list)
+            and len(item) == 4
+            and isinstance(item[2], int)
+            and (item[3] is None or isinstance(item[3], str))
+        ):
+            msg = "start is a list of [namespace, name, version number, column or null]"
+            raise InvalidInput(msg)
+        pairs.append((trail.store.resolve(_ref(item[0], item[1], str(item[2]))), item[3]))
+    return column_lineage_to_wire(trail.store.column_lineage(pairs, direction, depth))
+
+
+@router.post(
+    "/column-lineage/traverse", summary="Columns reached from some versions' columns (the HTTP store's column lineage)"
+)
+async def column_traverse(
+    request: Request,
+    _: Actor,
+    direction: Direction = "upstream",
+    depth: Annotated[int, Query(ge=0, le=1000)] = 10,
+) -> dict[str, Any]:
+    start = await read_json(request, state(request).max_body)
+    if not isinstance(start, list):
+        msg = "the body is a JSON array of [namespace, name, version number, column or null]"
+        raise InvalidInput(msg)
+    out: dict[str, Any] = await call(request, _column_traverse, start, direction, depth)
+    return out
 
 
 @router.post("/lineage/traverse", summary="Versions and runs reached from some versions (the HTTP store's lineage)")
@@ -85,10 +119,11 @@ async def traverse(
     _: Actor,
     direction: Direction = "upstream",
     depth: Annotated[int, Query(ge=0, le=1000)] = 10,
+    as_of: Annotated[str | None, Query(alias="asOf")] = None,
 ) -> dict[str, Any]:
     start = await read_json(request, state(request).max_body)
     if not isinstance(start, list):
         msg = "the body is a JSON array of [namespace, name, version number]"
         raise InvalidInput(msg)
-    out: dict[str, Any] = await call(request, _traverse, start, direction, depth)
+    out: dict[str, Any] = await call(request, _traverse, start, direction, depth, as_of)
     return out

@@ -54,6 +54,6 @@ Applier = Callable[[Applied], None]
 
 def appliers() -> list[Applier]:
     """Every applier, in the order they run (imported lazily: only writers need them)."""
-    from datatrail.store.sql import facet_map
+    from datatrail.store.sql import classify, facet_map, ml_apply
 
-    return [facet_map.apply]
+    return [facet_map.apply, ml_apply.apply, classify.apply]

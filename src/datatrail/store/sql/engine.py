@@ -16,10 +16,12 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError
 
 from datatrail.errors import InvalidInput, StoreNotFound, StoreUnavailable, StoreVersionError
+from datatrail.store.sql.faults import no_space_left
 from datatrail.store.sql.revisions import HEAD, REVISIONS
 
 BUSY_TIMEOUT_S = 60.0
 WRITE_OPTION = "datatrail_write"
+SYNC_ENV = "DATATRAIL_SQLITE_SYNC"
 
 
 def sqlite_path(uri: str) -> Path | None:
@@ -37,6 +39,20 @@ def sqlite_path(uri: str) -> Path | None:
     return Path(database)
 
 
+def sqlite_synchronous() -> str:
+    """SQLite's ``synchronous`` level: NORMAL, or FULL/EXTRA from ``$DATATRAIL_SQLITE_SYNC``.
+
+    In WAL mode NORMAL loses no committed write when a process crashes, but the
+    last commits before a power loss or OS crash may be rolled back (the store
+    stays consistent); FULL syncs the WAL at every commit so they survive too.
+    """
+    value = os.environ.get(SYNC_ENV, "NORMAL").strip().upper() or "NORMAL"
+    if value not in ("NORMAL", "FULL", "EXTRA"):
+        msg = f"invalid {SYNC_ENV}={value!r}: use NORMAL (the default), FULL or EXTRA"
+        raise InvalidInput(msg)
+    return value
+
+
 def make_engine(uri: str, *, create: bool = False) -> Engine:
     """An engine for ``uri``; SQLite files must exist unless ``create``."""
     path = sqlite_path(uri)
@@ -44,6 +60,7 @@ def make_engine(uri: str, *, create: bool = False) -> Engine:
         if not create and not path.is_file():
             msg = f"no datatrail store at {os.fspath(path)!r}; run `datatrail init` to create one"
             raise StoreNotFound(msg)
+        sqlite_synchronous()  # a bad setting fails here, with its message, before anything is opened
         if create:
             path.parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(f"sqlite:///{path}", connect_args={"timeout": BUSY_TIMEOUT_S})
@@ -64,7 +81,7 @@ def _configure_sqlite(engine: Engine) -> None:
         cur = dbapi_conn.cursor()
         cur.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
         cur.execute("PRAGMA journal_mode = WAL")
-        cur.execute("PRAGMA synchronous = NORMAL")
+        cur.execute(f"PRAGMA synchronous = {sqlite_synchronous()}")
         cur.execute("PRAGMA foreign_keys = ON")
         cur.close()
 
@@ -90,6 +107,9 @@ def _open_error(engine: Engine, exc: DBAPIError) -> Exception:
     detail = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
     if isinstance(exc, OperationalError) and engine.dialect.name == "postgresql":
         return StoreUnavailable(f"cannot connect to the store at {where}: {detail}")
+    if engine.dialect.name == "sqlite" and no_space_left(engine.url.database):
+        # Opening a WAL store creates its -shm file: on a full disk that is an I/O error.
+        return StoreUnavailable(f"cannot open the store at {where}: its disk is full ({detail}); free space and retry")
     return InvalidInput(f"cannot open the store at {where}: {detail}")
 
 

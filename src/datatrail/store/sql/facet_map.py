@@ -1,9 +1,242 @@
-"""Standard OpenLineage facets mapped onto the model (filled in by the server issue)."""
+"""Standard OpenLineage facets mapped onto the model, inside ``SqlStore.ingest``.
+
+- Dataset-level facets (``dataSource``, ``ownership``, ``tags``, ``symlinks``,
+  ``documentation``, ``storage``, ``catalog``, ``datasetType``, ``hierarchy``,
+  ``lifecycleStateChange``) and any custom facet (datatrail's own excepted) go
+  to ``datasets.facets``; job facets (``sourceCodeLocation``, ``sourceCode``,
+  ``sql``, ``jobType``, ``documentation``, ``ownership``, ``tags``…) to
+  ``jobs.facets``; run facets (``nominalTime``, ``processing_engine``,
+  ``errorMessage``, ``externalQuery``, ``tags``…) to ``runs.facets``. Each
+  entry keeps the event time it comes from, and an entry is replaced only by a
+  facet of the same name from a later event, so the result does not depend on
+  arrival order.
+- Version-level facets fill the version once (a version is immutable): the
+  ``schema`` facet's fields go to ``versions.schema``; ``dataQualityMetrics``
+  (dataset or input facet) and ``outputStatistics`` (output facet) to
+  ``versions.stats``.
+- ``columnLineage`` on an output becomes ``column_edges`` rows from the output
+  version's columns to the input versions' columns. An input dataset resolves to
+  the version this run read, else the latest version at the event's time. The
+  facet's ``dataset`` list (columns that affect the whole output: filters, joins,
+  grouping) is stored with the output column ``*``.
+- ``lifecycleStateChange``: the latest state is ``datasets.lifecycle``; ``DROP``
+  soft-deletes the dataset (``deleted_at``, hidden from lists, history kept) and a
+  later ``CREATE``/``OVERWRITE`` brings it back; ``RENAME`` keeps the
+  ``previousIdentifier`` in the facet.
+"""
 
 from __future__ import annotations
 
-from datatrail.store.sql.appliers import Applied
+import json
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+
+from datatrail.events import canonical_json
+from datatrail.store.sql import tables as t
+from datatrail.store.sql.appliers import Applied, Touched
+
+# Facets of a dataset as a whole (not of one version).
+DATASET_FACETS = frozenset(
+    {
+        "dataSource",
+        "ownership",
+        "tags",
+        "symlinks",
+        "documentation",
+        "storage",
+        "catalog",
+        "datasetType",
+        "hierarchy",
+        "lifecycleStateChange",
+    }
+)
+VERSION_FACETS = frozenset({"schema", "version", "columnLineage", "dataQualityMetrics", "dataQualityAssertions"})
+# Run facets that are already columns of `runs` (or datatrail's own) are not repeated in runs.facets.
+RUN_SKIP = frozenset({"parent"})
+# A custom facet larger than this (Spark's logical plans, say) stays only in the raw event.
+MAX_CUSTOM_FACET = 16_384
+WHOLE_DATASET = "*"
+DROPPED = "DROP"
 
 
 def apply(applied: Applied) -> None:
-    return None
+    changes = applied.changes
+    when = changes.event_time
+    for touched in applied.datasets:
+        facets = touched.change.facets
+        dataset_level = {k: v for k, v in facets.items() if _keep(k, v, standard=DATASET_FACETS)}
+        if dataset_level:
+            _merge_facets(applied, t.datasets, touched.dataset_id, dataset_level, when)
+        lifecycle = facets.get("lifecycleStateChange")
+        if isinstance(lifecycle, dict) and isinstance(lifecycle.get("lifecycleStateChange"), str):
+            _set_lifecycle(applied, touched.dataset_id, lifecycle["lifecycleStateChange"][:32], when)
+        if touched.version_id is not None:
+            _fill_version(applied, touched)
+    if changes.run is not None and applied.run_pk is not None:
+        rc = changes.run
+        job_facets = {k: v for k, v in rc.job_facets.items() if _keep(k, v)}
+        if job_facets:
+            job_id = applied.conn.execute(select(t.runs.c.job_id).where(t.runs.c.pk == applied.run_pk)).scalar_one()
+            _merge_facets(applied, t.jobs, job_id, job_facets, when)
+        run_facets = {k: v for k, v in rc.run_facets.items() if k not in RUN_SKIP and _keep(k, v)}
+        if run_facets:
+            _merge_facets(applied, t.runs, applied.run_pk, run_facets, when, key=t.runs.c.pk)
+    _column_edges(applied)
+
+
+def _keep(name: str, value: Any, standard: frozenset[str] | None = None) -> bool:
+    """Whether a facet belongs in the derived facet map (datatrail's own facets have their own columns)."""
+    if name.startswith("datatrail_") or not isinstance(value, dict):
+        return False
+    if standard is not None and name in VERSION_FACETS:
+        return False
+    if value.get("_deleted") is True:
+        return True  # a deletion marker: the merge removes the facet
+    if standard is not None and name in standard:
+        return True
+    return len(canonical_json(value)) <= MAX_CUSTOM_FACET
+
+
+def _loads(value: Any) -> Any:
+    return json.loads(value) if isinstance(value, str) else value
+
+
+def _merge_facets(
+    applied: Applied, table: Any, row_id: int, incoming: dict[str, Any], when: datetime, key: Any = None
+) -> None:
+    """Merge facets into ``table.facets``; per facet name, the one from the latest event wins."""
+    key = table.c.id if key is None else key
+    conn = applied.conn
+    row = conn.execute(select(table.c.facets).where(key == row_id)).first()
+    current: dict[str, Any] = dict(_loads(row.facets) or {}) if row is not None else {}
+    stamp = when.isoformat()
+    changed = False
+    for name, value in incoming.items():
+        old = current.get(name)
+        if isinstance(old, dict) and old.get("time", "") > stamp:
+            continue
+        entry = {"time": stamp, "value": None if value.get("_deleted") is True else value}
+        if old != entry:
+            current[name] = entry
+            changed = True
+    if not changed:
+        return
+    values: dict[str, Any] = {"facets": current}
+    if "facets_time" in table.c:
+        latest = max((e["time"] for e in current.values() if isinstance(e, dict) and "time" in e), default=stamp)
+        values["facets_time"] = datetime.fromisoformat(latest)
+    conn.execute(table.update().where(key == row_id).values(**values))
+
+
+def _set_lifecycle(applied: Applied, dataset_id: int, state: str, when: datetime) -> None:
+    """The latest lifecycle state wins (by event time); DROP hides the dataset, anything later shows it again."""
+    d = t.datasets.c
+    row = applied.conn.execute(select(d.facets).where(d.id == dataset_id)).first()
+    facets = dict(_loads(row.facets) or {}) if row is not None else {}
+    entry = facets.get("lifecycleStateChange")
+    if isinstance(entry, dict) and entry.get("time", "") > when.isoformat():
+        return
+    applied.conn.execute(
+        t.datasets.update()
+        .where(d.id == dataset_id)
+        .values(lifecycle=state, deleted_at=when if state == DROPPED else None)
+    )
+
+
+def _fill_version(applied: Applied, touched: Touched) -> None:
+    """Fill the version's schema and statistics from the first event that carries them."""
+    v = t.versions.c
+    facets, io = touched.change.facets, touched.change.io_facets
+    schema = facets.get("schema")
+    stats: dict[str, Any] = {}
+    for source in (facets, io):
+        if isinstance(source.get("dataQualityMetrics"), dict):
+            stats["dataQualityMetrics"] = _strip(source["dataQualityMetrics"])
+    if isinstance(io.get("outputStatistics"), dict):
+        stats["outputStatistics"] = _strip(io["outputStatistics"])
+    fields = schema.get("fields") if isinstance(schema, dict) else None
+    if not isinstance(fields, list) and not stats:
+        return
+    row = applied.conn.execute(select(v.schema, v.stats).where(v.id == touched.version_id)).first()
+    assert row is not None
+    values: dict[str, Any] = {}
+    if isinstance(fields, list) and row.schema is None:
+        values["schema"] = fields
+    if stats:
+        current = dict(_loads(row.stats) or {})
+        merged = {**stats, **current}  # what is there stays: the version is immutable
+        if merged != current:
+            values["stats"] = merged
+    if values:
+        applied.conn.execute(t.versions.update().where(v.id == touched.version_id).values(**values))
+
+
+def _strip(facet: dict[str, Any]) -> dict[str, Any]:
+    return {k: val for k, val in facet.items() if not k.startswith("_")}
+
+
+def _column_edges(applied: Applied) -> None:
+    inputs = {
+        (x.change.namespace, x.change.name): x.version_id
+        for x in applied.datasets
+        if x.change.role == "input" and x.version_id is not None
+    }
+    rows: list[dict[str, Any]] = []
+    for touched in applied.datasets:
+        facet = touched.change.facets.get("columnLineage")
+        if touched.version_id is None or not isinstance(facet, dict):
+            continue
+        fields = facet.get("fields")
+        pairs: list[tuple[str, Any, Any]] = []
+        if isinstance(fields, dict):
+            for column, spec in fields.items():
+                if isinstance(spec, dict) and isinstance(spec.get("inputFields"), list):
+                    legacy = {k: spec[k] for k in ("transformationType", "transformationDescription") if k in spec}
+                    pairs.extend((column, item, legacy) for item in spec["inputFields"])
+        if isinstance(facet.get("dataset"), list):
+            pairs.extend((WHOLE_DATASET, item, {}) for item in facet["dataset"])
+        for column, item, legacy in pairs:
+            if not isinstance(item, dict):
+                continue
+            ns, name, field = item.get("namespace"), item.get("name"), item.get("field")
+            if not (isinstance(ns, str) and isinstance(name, str) and isinstance(field, str)):
+                continue
+            source = inputs.get((ns, name)) or _version_at(applied, ns, name)
+            if source is None:
+                continue
+            transformations = item.get("transformations")
+            if not isinstance(transformations, list):
+                transformations = [legacy] if legacy else None
+            rows.append(
+                {
+                    "output_version_id": touched.version_id,
+                    "output_column": column[:1000],
+                    "input_version_id": source,
+                    "input_column": field[:1000],
+                    "transformations": transformations
+                    if isinstance(transformations, list)
+                    else ([legacy] if legacy else None),
+                    "run_pk": applied.run_pk,
+                }
+            )
+    unique = {(r["output_version_id"], r["output_column"], r["input_version_id"], r["input_column"]): r for r in rows}
+    applied.insert_ignore(t.column_edges, list(unique.values()))
+
+
+def _version_at(applied: Applied, namespace: str, name: str) -> int | None:
+    """The latest version of a dataset at the event's time, else its latest version."""
+    v, d, n = t.versions.c, t.datasets.c, t.namespaces.c
+    base = (
+        select(v.id)
+        .join(t.datasets, d.id == v.dataset_id)
+        .join(t.namespaces, n.id == d.namespace_id)
+        .where(n.name == namespace, d.name == name)
+        .order_by(v.number.desc())
+        .limit(1)
+    )
+    found = applied.conn.execute(base.where(v.created_at <= applied.changes.event_time)).scalar()
+    if found is None:
+        found = applied.conn.execute(base).scalar()
+    return None if found is None else int(found)

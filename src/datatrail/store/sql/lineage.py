@@ -45,6 +45,15 @@ _STEP = (
     " JOIN run_io near ON near.version_id = f.value AND near.direction = {near}"
     " LEFT JOIN run_io far ON far.run_pk = near.run_pk AND far.direction = {far}"
 )
+# The same step as of a past time: with the run's start and the far version's creation time,
+# so that runs and versions that did not exist yet are left out (see ``_walk``).
+_STEP_AT = (
+    "SELECT near.version_id, near.run_pk, far.version_id, r.started_at, fv.created_at FROM {ids}"
+    " JOIN run_io near ON near.version_id = f.value AND near.direction = {near}"
+    " JOIN runs r ON r.pk = near.run_pk"
+    " LEFT JOIN run_io far ON far.run_pk = near.run_pk AND far.direction = {far}"
+    " LEFT JOIN versions fv ON fv.id = far.version_id"
+)
 _NEAR = (
     "SELECT near.version_id, near.run_pk FROM {ids}"
     " JOIN run_io near ON near.version_id = f.value AND near.direction = {near}"
@@ -97,19 +106,25 @@ class _Reader:
         self.cursor.close()
 
 
-def traverse(conn: Connection, start_ids: Sequence[int], direction: Direction, depth: int) -> LineageResult:
-    """Versions and runs within ``depth`` steps of ``start_ids``, with every edge between them."""
+def traverse(
+    conn: Connection, start_ids: Sequence[int], direction: Direction, depth: int, as_of: datetime | None = None
+) -> LineageResult:
+    """Versions and runs within ``depth`` steps of ``start_ids``, with every edge between them.
+
+    With ``as_of``, the graph as it was then: runs started later and versions
+    created later are left out, and a run that ended later shows as RUNNING.
+    """
     reader = _Reader(conn)
     try:
         if direction != "both":
-            return _load(reader, _walk(reader, start_ids, direction == "upstream", depth))
-        up = _walk(reader, start_ids, True, depth)
-        down = _walk(reader, start_ids, False, depth)
+            return _load(reader, _walk(reader, start_ids, direction == "upstream", depth, as_of), as_of)
+        up = _walk(reader, start_ids, True, depth, as_of)
+        down = _walk(reader, start_ids, False, depth, as_of)
         versions = _shallowest(up.versions, down.versions)
         runs = _shallowest(up.runs, down.runs)
         # A run reached one way and a version reached the other may be linked too.
         edges = {e for e in reader.rows(_RUN_EDGES, sorted(runs)) if e[2] in versions}
-        return _load(reader, _Found(versions, runs, edges))
+        return _load(reader, _Found(versions, runs, edges), as_of)
     finally:
         reader.close()
 
@@ -122,7 +137,7 @@ def _shallowest(a: dict[int, int], b: dict[int, int]) -> dict[int, int]:
     return out
 
 
-def _walk(reader: _Reader, start_ids: Sequence[int], up: bool, depth: int) -> _Found:
+def _walk(reader: _Reader, start_ids: Sequence[int], up: bool, depth: int, as_of: datetime | None = None) -> _Found:
     """The nodes within ``depth`` steps (a run sits at the level of the step it starts) and their edges.
 
     Each level keeps the edges from its frontier versions to their runs and
@@ -131,7 +146,7 @@ def _walk(reader: _Reader, start_ids: Sequence[int], up: bool, depth: int) -> _F
     level's versions to runs reached some other way; one more query adds them.
     """
     near, far = (_OUTPUT, _INPUT) if up else (_INPUT, _OUTPUT)
-    step = _STEP.format(ids="{ids}", near=near, far=far)
+    step = (_STEP if as_of is None else _STEP_AT).format(ids="{ids}", near=near, far=far)
     found = _Found(dict.fromkeys(start_ids, 0), {}, set())
     versions, runs, edges = found
     frontier = list(versions)
@@ -139,7 +154,14 @@ def _walk(reader: _Reader, start_ids: Sequence[int], up: bool, depth: int) -> _F
         if not frontier:
             break
         reached: list[int] = []
-        for version, run, other in reader.rows(step, frontier):
+        rows = reader.rows(step, frontier)
+        if as_of is not None:
+            rows = [
+                (version, run, other if other is not None and _by(created, as_of) else None)
+                for version, run, other, started, created in rows
+                if _by(started, as_of)
+            ]
+        for version, run, other in rows:
             edges.add((run, near, version))
             if run not in runs:
                 runs[run] = level
@@ -158,7 +180,15 @@ def _walk(reader: _Reader, start_ids: Sequence[int], up: bool, depth: int) -> _F
     return found
 
 
-def _load(reader: _Reader, found: _Found) -> LineageResult:
+def _by(value: Any, as_of: datetime) -> bool:
+    """Whether a stored time is at or before ``as_of`` (unknown times count as before)."""
+    if value is None:
+        return True
+    when = datetime.fromisoformat(value) if isinstance(value, str) else value
+    return bool((when if when.tzinfo else when.replace(tzinfo=UTC)) <= as_of)
+
+
+def _load(reader: _Reader, found: _Found, as_of: datetime | None = None) -> LineageResult:
     versions, runs, edges = found
     nodes: dict[str, LineageNode] = {}
     version_ids: dict[int, str] = {}
@@ -184,6 +214,8 @@ def _load(reader: _Reader, found: _Found) -> LineageResult:
     for pk, run_id, state, started, ended, job, ns in reader.rows(_RUNS, sorted(runs)):
         nid = f"run:{run_id}"
         run_ids[pk] = nid
+        if as_of is not None and ended is not None and not _by(ended, as_of):
+            state, ended = "RUNNING", None  # it had not ended yet
         nodes[nid] = LineageNode(
             nid,
             "run",

@@ -41,7 +41,8 @@ class EmbeddedStore:
             msg = f"no datatrail store at {str(path)!r}; run `datatrail init` to create one"
             raise StoreNotFound(msg)
         try:
-            db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=60)
+            # Any thread may be the one that later swaps it for the full store (and closes it).
+            db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=60, check_same_thread=False)
             revision = db.execute("SELECT version_num FROM alembic_version").fetchone()
         except sqlite3.Error:
             revision = None  # not a store yet, or not SQLite at all: SqlStore says which

@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, func, select, text
+from sqlalchemy import Connection, bindparam, func, select, text
 from sqlalchemy.dialects import postgresql as pg_dialect
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.exc import DBAPIError, OperationalError
@@ -17,13 +17,27 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from datatrail.errors import DatatrailError, InvalidInput, NotFound, StoreUnavailable
 from datatrail.events import Changes, Event, RunChange, VersionInfo, canonical_json, parse_event
 from datatrail.model import Dataset, Digest, FileEntry, Ref, Run, RunState, Version
-from datatrail.store.base import AuditEntry, CheckResult, Direction, IngestResult, JobSummary, LineageResult
+from datatrail.security.privacy import redact_profile
+from datatrail.store.base import (
+    AuditEntry,
+    CheckResult,
+    ColumnLineageResult,
+    Direction,
+    IngestResult,
+    JobSummary,
+    LineageResult,
+)
 from datatrail.store.sql import tables as t
 from datatrail.store.sql.appliers import Applied, Touched, appliers
+from datatrail.store.sql.column_lineage import column_traverse
 from datatrail.store.sql.engine import WRITE_OPTION, ensure_schema, make_engine
+from datatrail.store.sql.faults import known_fault
 from datatrail.store.sql.fsck import structural_problems
 from datatrail.store.sql.lineage import traverse
+from datatrail.store.sql.ml import MLReads
+from datatrail.store.sql.prepared import Prepared
 from datatrail.store.sql.rows import version_from_row
+from datatrail.store.sql.security import SecurityStore, with_origin
 
 _RANK = {RunState.START: 0, RunState.RUNNING: 1}
 GENESIS = "0" * 64
@@ -34,6 +48,101 @@ def _utc(value: datetime | None) -> datetime | None:
     if value is None:
         return None
     return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+# The statements ingest runs for every event, compiled once (see prepared.py).
+_EVENT_BY_HASH = Prepared(select(t.events.c.id).where(t.events.c.event_hash == bindparam("h")))
+_EVENT_INSERT = Prepared(
+    t.events.insert()
+    .values({c: bindparam(c) for c in ("event_hash", "event_type", "event_time", "run_id", "payload", "received_at")})
+    .returning(t.events.c.id)
+)
+_NS_FIND = Prepared(select(t.namespaces.c.id, t.namespaces.c.created_at).where(t.namespaces.c.name == bindparam("n")))
+_NS_INSERT = Prepared(
+    t.namespaces.insert().values(name=bindparam("n"), created_at=bindparam("w")).returning(t.namespaces.c.id)
+)
+_DS_FIND = Prepared(
+    select(t.datasets.c.id, t.datasets.c.created_at).where(
+        t.datasets.c.namespace_id == bindparam("ns"), t.datasets.c.name == bindparam("n")
+    )
+)
+_DS_INSERT = Prepared(
+    t.datasets.insert()
+    .values(namespace_id=bindparam("ns"), name=bindparam("n"), kind=bindparam("k"), created_at=bindparam("w"))
+    .returning(t.datasets.c.id)
+)
+_JOB_FIND = Prepared(
+    select(t.jobs.c.id, t.jobs.c.type, t.jobs.c.created_at).where(
+        t.jobs.c.namespace_id == bindparam("ns"), t.jobs.c.name == bindparam("n")
+    )
+)
+_JOB_INSERT = Prepared(
+    t.jobs.insert()
+    .values(namespace_id=bindparam("ns"), name=bindparam("n"), type=bindparam("k"), created_at=bindparam("w"))
+    .returning(t.jobs.c.id)
+)
+_RUN_FIND = Prepared(select(t.runs).where(t.runs.c.run_id == bindparam("r")))
+_VERSION_BY_KEY = Prepared(
+    select(t.versions).where(t.versions.c.dataset_id == bindparam("d"), t.versions.c.version_key == bindparam("k"))
+)
+_LAST_NUMBER = Prepared(
+    select(func.coalesce(func.max(t.versions.c.number), 0)).where(t.versions.c.dataset_id == bindparam("d"))
+)
+_VERSION_AT = Prepared(
+    select(t.versions.c.id)
+    .where(t.versions.c.dataset_id == bindparam("d"), t.versions.c.created_at <= bindparam("w"))
+    .order_by(t.versions.c.number.desc())
+    .limit(1)
+)
+_VERSION_COLUMNS = (
+    "dataset_id",
+    "number",
+    "version_key",
+    "digest",
+    "size",
+    "uri",
+    "format",
+    "file_count",
+    "created_at",
+    "created_by",
+    "host",
+    "message",
+    "run_pk",
+    "properties",
+    "profile",
+)
+_VERSION_INSERT = Prepared(
+    t.versions.insert().values({c: bindparam(c) for c in _VERSION_COLUMNS}).returning(t.versions.c.id)
+)
+_RUN_FIELDS = ("user", "host", "command", "cwd", "code", "error", "parent_run_id", "workflow")
+_RUN_INSERT = Prepared(
+    t.runs.insert()
+    .values(
+        {
+            c: bindparam(c)
+            for c in ("run_id", "job_id", "state", "state_time", "started_at", "ended_at", "params", *_RUN_FIELDS)
+        }
+    )
+    .returning(t.runs.c.pk)
+)
+_AUDIT_LAST = Prepared(select(t.audit.c.seq, t.audit.c.hash).order_by(t.audit.c.seq.desc()).limit(1))
+_AUDIT_INSERT = Prepared(
+    t.audit.insert().values(
+        {
+            c: bindparam(c)
+            for c in ("seq", "time", "actor", "action", "target", "outcome", "details", "event_id", "prev_hash", "hash")
+        }
+    )
+)
+
+
+def _write_error(exc: DBAPIError) -> DatatrailError:
+    return DatatrailError(f"could not write to the store: {str(exc.orig).strip().splitlines()[0]}")
+
+
+def _json(value: Any) -> Any:
+    """A JSON column's value (SQLite may hand back text)."""
+    return json.loads(value) if isinstance(value, str) else value
 
 
 def _new_id(conn: Connection, stmt: Any) -> int:
@@ -50,7 +159,13 @@ def _keep_earliest(conn: Connection, table: Any, pk: Any, row: Any, when: dateti
         conn.execute(table.update().where(pk == row.id).values(created_at=when))
 
 
-class SqlStore:
+def _event_namespaces(event: dict[str, Any]) -> set[str]:
+    """The namespaces an event names: its job's and its datasets'."""
+    items = [event.get("job"), event.get("dataset"), *(event.get("inputs") or ()), *(event.get("outputs") or ())]
+    return {item["namespace"] for item in items if isinstance(item, dict) and isinstance(item.get("namespace"), str)}
+
+
+class SqlStore(MLReads, SecurityStore):
     """A datatrail store in SQLite or PostgreSQL.
 
     >>> store = SqlStore("sqlite:////tmp/example-trail.db", create=True)  # doctest: +SKIP
@@ -86,6 +201,9 @@ class SqlStore:
         except DatatrailError:
             raise
         except OperationalError as exc:
+            known = known_fault(exc)
+            if known is not None:
+                raise known from exc
             msg = f"the store is unavailable: {str(exc.orig).strip().splitlines()[0]}; retry later"
             raise StoreUnavailable(msg) from exc
 
@@ -97,7 +215,17 @@ class SqlStore:
             msg = f"the store is unavailable: {str(exc.orig).strip().splitlines()[0]}; retry later"
             raise StoreUnavailable(msg) from exc
         with conn:
-            yield conn
+            try:
+                yield conn
+            except DBAPIError as exc:
+                broken = known_fault(exc)
+                if broken is not None:
+                    raise broken from exc
+                if isinstance(exc, OperationalError):
+                    # The connection broke under a read (the database restarted): retry later.
+                    msg = f"the store is unavailable: {str(exc.orig).strip().splitlines()[0]}; retry later"
+                    raise StoreUnavailable(msg) from exc
+                raise
 
     def _insert_ignore(self, conn: Connection, table: Any, rows: list[dict[str, Any]]) -> None:
         if not rows:
@@ -107,45 +235,82 @@ class SqlStore:
 
     # ------------------------------------------------------------ ingest
 
-    def ingest(self, event: Event, actor: str, action: str) -> IngestResult:
+    def ingest(self, event: Event, actor: str, action: str, *, detail: bool = True) -> IngestResult:
+        """Store an event and apply it; without ``detail`` the result lists no versions (cheaper)."""
         changes = parse_event(event, actor)
-        payload = canonical_json(event)
-        digest = hashlib.sha256(payload.encode()).hexdigest()
         try:
             with self._write() as conn:
-                found = conn.execute(select(t.events.c.id).where(t.events.c.event_hash == digest)).scalar()
-                if found is not None:
-                    return IngestResult(found, True, (), changes.run.run_id if changes.run else None)
-                event_id = _new_id(
-                    conn,
-                    t.events.insert().values(
-                        event_hash=digest,
-                        event_type=changes.event_type,
-                        event_time=changes.event_time,
-                        run_id=changes.run.run_id if changes.run else None,
-                        payload=payload,
-                        received_at=datetime.now(UTC),
-                    ),
-                )
-                result = self._apply(conn, changes, event_id)
-                targets = [f"{v.ref}" for v, _ in result] or ([f"run:{changes.run.run_id}"] if changes.run else [])
-                self._append_audit(
-                    conn,
-                    actor=actor,
-                    action=action,
-                    target=", ".join(targets)[:2000] if targets else None,
-                    details={"event": digest, "new": [v.ref for v, new in result if new]},
-                    event_id=event_id,
-                )
+                return self._ingest_in(conn, event, changes, action, detail)
         except DBAPIError as exc:
-            msg = f"could not write to the store: {str(exc.orig).strip().splitlines()[0]}"
-            raise DatatrailError(msg) from exc
-        # `result` was read inside the transaction, after every change of this event.
-        return IngestResult(event_id, False, tuple(result), changes.run.run_id if changes.run else None)
+            raise _write_error(exc) from exc
 
-    def _apply(self, conn: Connection, changes: Changes, event_id: int = 0) -> list[tuple[Version, bool]]:
+    def ingest_many(self, events: Sequence[Event], actor: str, action: str) -> list[IngestResult | DatatrailError]:
+        """Store many events in one transaction (one commit: the server's batch endpoint).
+
+        Each event gets its result, or the error that refused it (an invalid event is
+        skipped, inside a savepoint, and the others are stored). A store failure
+        rolls back the whole batch and raises: the client retries, and the repeats
+        are no-ops.
+        """
+        out: list[IngestResult | DatatrailError] = []
+        parsed: list[tuple[int, Changes]] = []
+        for i, event in enumerate(events):
+            try:
+                parsed.append((i, parse_event(event, actor)))
+                out.append(DatatrailError("not stored"))
+            except DatatrailError as exc:
+                out.append(exc)
+        try:
+            with self._write() as conn:
+                for i, changes in parsed:
+                    try:
+                        with conn.begin_nested():
+                            out[i] = self._ingest_in(conn, events[i], changes, action, detail=False)
+                    except (InvalidInput, NotFound) as exc:
+                        out[i] = exc
+        except DBAPIError as exc:
+            raise _write_error(exc) from exc
+        return out
+
+    def _ingest_in(self, conn: Connection, event: Event, changes: Changes, action: str, detail: bool) -> IngestResult:
+        """One event inside the caller's write transaction: raw event, derived state, audit entry."""
+        payload = canonical_json(event)
+        digest = hashlib.sha256(payload.encode()).hexdigest()
+        run_id = changes.run.run_id if changes.run else None
+        found = _EVENT_BY_HASH.scalar(conn, h=digest)
+        if found is not None:
+            return IngestResult(found, True, (), run_id)
+        event_id = int(
+            _EVENT_INSERT.scalar(
+                conn,
+                event_hash=digest,
+                event_type=changes.event_type,
+                event_time=changes.event_time,
+                run_id=run_id,
+                payload=payload,
+                received_at=datetime.now(UTC),
+            )
+        )
+        written = self._apply(conn, changes, event_id)
+        targets = [ref for _, _, ref in written] or ([f"run:{run_id}"] if run_id else [])
+        # An event that names datasets but no version of them (classify, facets) targets the datasets.
+        targets = targets or [str(Ref(d.namespace, d.name)) for d in changes.datasets]
+        self._append_audit(
+            conn,
+            actor=changes.actor,
+            action=action,
+            target=", ".join(targets)[:2000] if targets else None,
+            details=with_origin({"event": digest, "new": [ref for _, new, ref in written if new]}),
+            event_id=event_id,
+        )
+        # Read inside the transaction, after every change of this event.
+        result = [(self._version_by_id(vid, conn), new) for vid, new, _ in written] if detail else []
+        return IngestResult(event_id, False, tuple(result), run_id)
+
+    def _apply(self, conn: Connection, changes: Changes, event_id: int = 0) -> list[tuple[int, bool, str]]:
+        """Apply an event's changes; the versions it wrote, as (id, whether new, ref)."""
         run_pk = self._apply_run(conn, changes.run) if changes.run else None
-        touched: list[tuple[Version, bool]] = []
+        touched: list[tuple[int, bool, str]] = []
         io_rows: list[dict[str, Any]] = []
         rows: list[Touched] = []
         for ds in changes.datasets:
@@ -154,16 +319,11 @@ class SqlStore:
             if info is None and ds.role == "output" and changes.run is not None:
                 info = VersionInfo(key=f"run:{changes.run.run_id}")
             if info is None and ds.role == "input":
-                vid = conn.execute(
-                    select(t.versions.c.id)
-                    .where(t.versions.c.dataset_id == ds_id, t.versions.c.created_at <= changes.event_time)
-                    .order_by(t.versions.c.number.desc())
-                    .limit(1)
-                ).scalar()
+                vid = _VERSION_AT.scalar(conn, d=ds_id, w=changes.event_time)
                 if vid is None and run_pk is not None:
                     # A source nobody reported writing (a Spark or dbt source table):
                     # it gets one version, "observed", so lineage reaches it.
-                    vid, _ = self._upsert_version(conn, ds_id, VersionInfo(key=OBSERVED), None, changes)
+                    vid, _, _ = self._upsert_version(conn, ds_id, VersionInfo(key=OBSERVED), None, changes)
                 if vid is not None and run_pk is not None:
                     io_rows.append({"run_pk": run_pk, "direction": t.INPUT, "version_id": vid})
                 rows.append(Touched(ds, ds_id, vid))
@@ -172,7 +332,7 @@ class SqlStore:
                 rows.append(Touched(ds, ds_id, None))
                 continue
             producer = run_pk if ds.role == "output" else None
-            vid, new = self._upsert_version(conn, ds_id, info, producer, changes)
+            vid, new, number = self._upsert_version(conn, ds_id, info, producer, changes)
             if run_pk is not None:
                 direction = t.OUTPUT if ds.role == "output" else t.INPUT
                 io_rows.append({"run_pk": run_pk, "direction": direction, "version_id": vid})
@@ -181,7 +341,7 @@ class SqlStore:
             if ds.checks:
                 self._add_checks(conn, vid, event_id, ds.checks, changes)
             rows.append(Touched(ds, ds_id, vid))
-            touched.append((self._version_by_id(vid, conn), new))
+            touched.append((vid, new, str(Ref(ds.namespace, ds.name, str(number)))))
         self._insert_ignore(conn, t.run_io, io_rows)
         applied = Applied(conn, self.dialect, changes, event_id, run_pk, tuple(rows))
         for applier in appliers():
@@ -190,49 +350,46 @@ class SqlStore:
 
     def _namespace_id(self, conn: Connection, name: str, when: datetime) -> int:
         ns = t.namespaces
-        row = conn.execute(select(ns.c.id, ns.c.created_at).where(ns.c.name == name)).first()
+        row = _NS_FIND.first(conn, n=name)
         if row is None:
-            return _new_id(conn, ns.insert().values(name=name, created_at=when))
+            return int(_NS_INSERT.scalar(conn, n=name, w=when))
         _keep_earliest(conn, ns, ns.c.id, row, when)
         return int(row.id)
 
     def _dataset_id(self, conn: Connection, namespace: str, name: str, kind: str, when: datetime) -> int:
         nid = self._namespace_id(conn, namespace, when)
         d = t.datasets
-        row = conn.execute(select(d.c.id, d.c.created_at).where(d.c.namespace_id == nid, d.c.name == name)).first()
+        row = _DS_FIND.first(conn, ns=nid, n=name)
         if row is None:
-            return _new_id(conn, d.insert().values(namespace_id=nid, name=name, kind=kind, created_at=when))
+            return int(_DS_INSERT.scalar(conn, ns=nid, n=name, k=kind, w=when))
         _keep_earliest(conn, d, d.c.id, row, when)
         return int(row.id)
 
     def _upsert_version(
         self, conn: Connection, ds_id: int, info: VersionInfo, run_pk: int | None, changes: Changes
-    ) -> tuple[int, bool]:
-        v = t.versions.c
-        row = conn.execute(select(t.versions).where(v.dataset_id == ds_id, v.version_key == info.key)).first()
+    ) -> tuple[int, bool, int]:
+        row = _VERSION_BY_KEY.first(conn, d=ds_id, k=info.key)
         if row is not None:
             self._complete_version(conn, ds_id, row, info, run_pk, changes)
-            return int(row.id), False
-        number = conn.execute(select(func.coalesce(func.max(v.number), 0)).where(v.dataset_id == ds_id)).scalar()
-        vid = _new_id(
+            return int(row.id), False, int(row.number)
+        number = _LAST_NUMBER.scalar(conn, d=ds_id)
+        vid = _VERSION_INSERT.scalar(
             conn,
-            t.versions.insert().values(
-                dataset_id=ds_id,
-                number=int(number or 0) + 1,
-                version_key=info.key,
-                digest=str(info.digest) if info.digest else None,
-                size=info.size,
-                uri=info.uri,
-                format=info.format,
-                file_count=len(info.files) if info.files is not None else None,
-                created_at=changes.event_time,
-                created_by=info.created_by or changes.actor,
-                host=info.host,
-                message=info.message,
-                run_pk=run_pk,
-                properties=info.properties or {},
-                profile=info.profile,
-            ),
+            dataset_id=ds_id,
+            number=int(number or 0) + 1,
+            version_key=info.key,
+            digest=str(info.digest) if info.digest else None,
+            size=info.size,
+            uri=info.uri,
+            format=info.format,
+            file_count=len(info.files) if info.files is not None else None,
+            created_at=changes.event_time,
+            created_by=info.created_by or changes.actor,
+            host=info.host,
+            message=info.message,
+            run_pk=run_pk,
+            properties=info.properties or {},
+            profile=info.profile,
         )
         if info.files:
             conn.execute(
@@ -241,7 +398,7 @@ class SqlStore:
             )
         if info.kind != "dataset":
             conn.execute(t.datasets.update().where(t.datasets.c.id == ds_id).values(kind=info.kind))
-        return int(vid), True
+        return int(vid), True, int(number or 0) + 1
 
     def _complete_version(
         self, conn: Connection, ds_id: int, row: Any, info: VersionInfo, run_pk: int | None, changes: Changes
@@ -333,18 +490,16 @@ class SqlStore:
     def _apply_run(self, conn: Connection, rc: RunChange) -> int:
         nid = self._namespace_id(conn, rc.namespace, rc.event_time)
         j = t.jobs.c
-        job = conn.execute(select(j.id, j.type, j.created_at).where(j.namespace_id == nid, j.name == rc.job)).first()
+        job = _JOB_FIND.first(conn, ns=nid, n=rc.job)
         if job is None:
-            job_id = _new_id(
-                conn, t.jobs.insert().values(namespace_id=nid, name=rc.job, type=rc.job_type, created_at=rc.event_time)
-            )
+            job_id = int(_JOB_INSERT.scalar(conn, ns=nid, n=rc.job, k=rc.job_type, w=rc.event_time))
         else:
             job_id = job.id
             _keep_earliest(conn, t.jobs, j.id, job, rc.event_time)
             if rc.job_type and job.type != rc.job_type:
                 conn.execute(t.jobs.update().where(j.id == job_id).values(type=rc.job_type))
         r = t.runs.c
-        row = conn.execute(select(t.runs).where(r.run_id == rc.run_id)).first()
+        row = _RUN_FIND.first(conn, r=rc.run_id)
         finished = rc.state.finished
         fields: dict[str, Any] = {
             k: val
@@ -361,18 +516,16 @@ class SqlStore:
             if val is not None
         }
         if row is None:
-            run_pk = _new_id(
+            run_pk = _RUN_INSERT.scalar(
                 conn,
-                t.runs.insert().values(
-                    run_id=rc.run_id,
-                    job_id=job_id,
-                    state=rc.state.value,
-                    state_time=rc.event_time,
-                    started_at=rc.event_time,
-                    ended_at=rc.event_time if finished else None,
-                    params=rc.params or {},
-                    **fields,
-                ),
+                run_id=rc.run_id,
+                job_id=job_id,
+                state=rc.state.value,
+                state_time=rc.event_time,
+                started_at=rc.event_time,
+                ended_at=rc.event_time if finished else None,
+                params=rc.params or {},
+                **{k: fields.get(k) for k in _RUN_FIELDS},
             )
         else:
             run_pk = row.pk
@@ -416,7 +569,7 @@ class SqlStore:
         event_id: int | None,
         outcome: str = "allowed",
     ) -> None:
-        last = conn.execute(select(t.audit.c.seq, t.audit.c.hash).order_by(t.audit.c.seq.desc()).limit(1)).first()
+        last = _AUDIT_LAST.first(conn)
         seq, prev = (int(last.seq) + 1, last.hash) if last else (1, GENESIS)
         when = datetime.now(UTC)
         entry = {
@@ -429,19 +582,18 @@ class SqlStore:
             "details": details,
         }
         digest = hashlib.sha256((prev + canonical_json(entry)).encode()).hexdigest()
-        conn.execute(
-            t.audit.insert().values(
-                seq=seq,
-                time=when,
-                actor=actor,
-                action=action,
-                target=target,
-                outcome=outcome,
-                details=details,
-                event_id=event_id,
-                prev_hash=prev,
-                hash=digest,
-            )
+        _AUDIT_INSERT.run(
+            conn,
+            seq=seq,
+            time=when,
+            actor=actor,
+            action=action,
+            target=target,
+            outcome=outcome,
+            details=details,
+            event_id=event_id,
+            prev_hash=prev,
+            hash=digest,
         )
 
     # ------------------------------------------------------------ reads
@@ -625,6 +777,7 @@ class SqlStore:
             workflow=row.workflow,
             inputs=tuple(inputs),
             outputs=tuple(outputs),
+            facets=_json(row.facets) or {},
         )
 
     def get_run(self, run_id: str) -> Run:
@@ -659,6 +812,7 @@ class SqlStore:
                 j.name,
                 j.type,
                 j.created_at,
+                j.facets,
                 func.count(r.pk).label("run_count"),
                 func.max(r.started_at).label("last_start"),
             )
@@ -682,7 +836,9 @@ class SqlStore:
                 row.type,
                 _utc(row.created_at),
                 row.run_count,
-                *latest.get(row.id, (None, None)),
+                latest[row.id][0] if row.id in latest else None,
+                latest[row.id][1] if row.id in latest else None,
+                _json(row.facets) or {},
             )
             for row in rows
         ]
@@ -690,7 +846,8 @@ class SqlStore:
     def profile(self, version: Version) -> dict[str, Any] | None:
         with self._read() as conn:
             value = conn.execute(select(t.versions.c.profile).where(t.versions.c.id == version.id)).scalar()
-        return json.loads(value) if isinstance(value, str) else value
+        # Classified columns (and those inheriting a classification) keep only counts.
+        return redact_profile(json.loads(value) if isinstance(value, str) else value, self.classifications(version.id))
 
     def check_results(self, version: Version) -> list[CheckResult]:
         c = t.check_results.c
@@ -714,9 +871,36 @@ class SqlStore:
             for r in rows
         ]
 
-    def lineage(self, start: Sequence[Version], direction: Direction, depth: int) -> LineageResult:
+    def lineage(
+        self, start: Sequence[Version], direction: Direction, depth: int, as_of: datetime | None = None
+    ) -> LineageResult:
+        ids = [v.id for v in start if v.id is not None and (as_of is None or v.created_at <= as_of)]
         with self._read() as conn:
-            return traverse(conn, [v.id for v in start if v.id is not None], direction, depth)
+            return traverse(conn, ids, direction, depth, as_of)
+
+    def column_lineage(
+        self, start: Sequence[tuple[Version, str | None]], direction: Direction, depth: int
+    ) -> ColumnLineageResult:
+        with self._read() as conn:
+            return column_traverse(conn, [(v.id, c) for v, c in start if v.id is not None], direction, depth)
+
+    def describe(self, version: Version) -> dict[str, Any]:
+        v, d = t.versions.c, t.datasets.c
+        with self._read() as conn:
+            row = conn.execute(
+                select(v.schema, v.stats, d.facets, d.lifecycle)
+                .join(t.datasets, d.id == v.dataset_id)
+                .where(v.id == version.id)
+            ).first()
+        if row is None:
+            msg = f"no version {version.ref}"
+            raise NotFound(msg)
+        return {
+            "schema": _json(row.schema),
+            "stats": _json(row.stats),
+            "facets": _json(row.facets) or {},
+            "lifecycle": row.lifecycle,
+        }
 
     def audit_log(self, limit: int = 100) -> list[AuditEntry]:
         a = t.audit.c
@@ -728,6 +912,28 @@ class SqlStore:
             )
             for r in rows
         ]
+
+    def events(
+        self, since: datetime | None = None, namespace: str | None = None, after_id: int = 0, limit: int = 1000
+    ) -> list[tuple[int, dict[str, Any]]]:
+        e = t.events.c
+        out: list[tuple[int, dict[str, Any]]] = []
+        with self._read() as conn:
+            while len(out) < limit:
+                q = select(e.id, e.payload).where(e.id > after_id).order_by(e.id).limit(max(limit, 500))
+                if since is not None:
+                    q = q.where(e.event_time >= _utc(since))
+                rows = conn.execute(q).all()
+                for row in rows:
+                    after_id = int(row.id)
+                    event = json.loads(row.payload)
+                    if namespace is None or namespace in _event_namespaces(event):
+                        out.append((after_id, event))
+                        if len(out) == limit:
+                            break
+                if len(rows) < max(limit, 500):
+                    break
+        return out
 
     def check_integrity(self) -> list[str]:
         """Problems found in the audit chain, the file and the event/version/run links; empty when sound."""

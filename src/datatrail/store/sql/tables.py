@@ -233,3 +233,94 @@ audit = Table(
     Column("prev_hash", String(64), nullable=False),
     Column("hash", String(64), nullable=False),
 )
+
+# ---- ML lifecycle (migration 0005): derived from the datatrail_deployment and
+# datatrail_drift run facets by store/sql/ml_apply.py.
+
+# Which version of a dataset (a model, usually) is live in an environment, since
+# when and by whom. ``retired_at`` is the time of the next deployment to the same
+# environment and dataset, recomputed on every deploy so arrival order does not matter.
+deployments = Table(
+    "deployments",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("run_pk", Id, ForeignKey("runs.pk"), nullable=False),
+    Column("event_id", Id, nullable=False),
+    Column("environment", Text, nullable=False),
+    Column("dataset_id", Id, ForeignKey("datasets.id"), nullable=False),
+    Column("version_id", Id, ForeignKey("versions.id"), nullable=False),
+    Column("deployed_at", Time, nullable=False),
+    Column("deployed_by", Text),
+    Column("retired_at", Time),
+    Column("retired_by_run_pk", Id),
+    UniqueConstraint("run_pk", name="uq_deployments_run"),
+)
+Index("ix_deployments_env", deployments.c.environment, deployments.c.dataset_id, deployments.c.deployed_at)
+Index("ix_deployments_version", deployments.c.version_id)
+
+# One drift report per monitor run: a current batch compared with a reference version.
+drift_reports = Table(
+    "drift_reports",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("run_pk", Id, ForeignKey("runs.pk"), nullable=False),
+    Column("event_id", Id, nullable=False),
+    Column("reference_version_id", Id, ForeignKey("versions.id"), nullable=False),
+    Column("current_version_id", Id, ForeignKey("versions.id"), nullable=False),
+    Column("environment", Text),
+    Column("deployment_run_id", String(64)),
+    Column("created_at", Time, nullable=False),
+    Column("drifted", Boolean, nullable=False),
+    Column("report", Json, nullable=False),
+    UniqueConstraint("run_pk", name="uq_drift_reports_run"),
+)
+Index("ix_drift_reports_env", drift_reports.c.environment, drift_reports.c.created_at)
+Index("ix_drift_reports_current", drift_reports.c.current_version_id)
+
+# ---------------------------------------------------------------- access control (issue 6; store/sql/security.py)
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("name", Text, nullable=False, unique=True),
+    Column("admin", Boolean, nullable=False, default=False),
+    Column("created_at", Time, nullable=False),
+    Column("created_by", Text),
+)
+
+tokens = Table(
+    "tokens",
+    metadata,
+    # The public id (`tok_…`, shown by `token list`); the secret itself is never stored.
+    Column("id", String(32), primary_key=True),
+    Column("user_id", Id, ForeignKey("users.id"), nullable=False),
+    Column("label", Text),
+    # SHA-256 of the high-entropy secret, looked up by value and compared in constant time.
+    Column("secret_hash", String(64), nullable=False, unique=True),
+    Column("created_at", Time, nullable=False),
+    Column("expires_at", Time),
+    Column("revoked_at", Time),
+)
+Index("ix_tokens_user", tokens.c.user_id)
+
+grants = Table(
+    "grants",
+    metadata,
+    Column("user_id", Id, ForeignKey("users.id"), primary_key=True),
+    Column("role", String(16), primary_key=True),  # viewer, editor, owner
+    Column("pattern", Text, primary_key=True),  # an fnmatch-style namespace pattern
+    Column("created_at", Time, nullable=False),
+    Column("created_by", Text),
+)
+
+classifications = Table(
+    "classifications",
+    metadata,
+    Column("dataset_id", Id, ForeignKey("datasets.id"), primary_key=True),
+    Column("column_name", Text, primary_key=True),  # "*": the whole dataset
+    Column("label", String(64), primary_key=True),  # pii, phi, confidential…
+    Column("source", String(32), nullable=False),  # datatrail (classify) or the tag's source
+    Column("event_id", Id),
+    Column("created_at", Time, nullable=False),
+)

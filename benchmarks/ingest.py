@@ -1,0 +1,175 @@
+"""OpenLineage ingest: events per second into one `datatrail serve` from 8 concurrent clients.
+
+The server is a real `datatrail serve` process (uvicorn) over a fresh SQLite
+store, and over a fresh PostgreSQL database when `initdb`/`pg_ctl` are found
+(the test harness's tests/pgserver.py starts a throwaway server). Eight client
+processes each send their share of events over keep-alive HTTP connections:
+START and COMPLETE of runs that read two datasets and write one, the shape the
+Spark and Airflow integrations send. Two modes: one event per request
+(POST /api/v1/lineage, what openlineage-python's HttpTransport does), and
+batches of 100 (POST /api/v1/lineage/batch). The figure is events stored per
+second of wall-clock time, checked afterwards by counting the stored events.
+
+Reference from the issue: MLflow's tracking API logs about 41 runs/s into
+SQLite on this machine. Target: at least 1,000 events/s.
+
+    python benchmarks/ingest.py [--events N] [--clients C] [--workers W]
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing as mp
+import sqlite3
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from _common import note, quick, report, scratch
+from tests import httpserver
+
+TARGET = 1000.0
+PRODUCER = "https://github.com/datatrail/benchmarks"
+SCHEMA = "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/RunEvent"
+
+
+def events_for(client: int, count: int) -> list[dict[str, Any]]:
+    out = []
+    for i in range(count // 2):
+        run_id = str(uuid.uuid4())
+        for state, second in (("START", 0), ("COMPLETE", 1)):
+            k = client * 1_000_000 + i
+            out.append(
+                {
+                    "eventType": state,
+                    "eventTime": f"2026-01-01T{(k // 3600) % 24:02d}:{(k // 60) % 60:02d}:{k % 60:02d}.{second}Z",
+                    "producer": PRODUCER,
+                    "schemaURL": SCHEMA,
+                    "run": {"runId": run_id, "facets": {}},
+                    "job": {"namespace": "bench", "name": f"job{k % 200}", "facets": {}},
+                    "inputs": [
+                        {"namespace": "warehouse", "name": f"src.t{k % 500}"},
+                        {"namespace": "warehouse", "name": f"src.t{(k + 17) % 500}"},
+                    ],
+                    "outputs": [{"namespace": "warehouse", "name": f"out.t{k % 300}"}] if state == "COMPLETE" else [],
+                }
+            )
+    return out
+
+
+def client(uri: str, events: list[dict[str, Any]], batch: int, ready: Any, go: Any) -> None:
+    with httpx.Client(base_url=uri, timeout=60) as http:
+        http.get("/healthz").raise_for_status()
+        ready.release()
+        go.wait()
+        if batch <= 1:
+            for event in events:
+                http.post("/api/v1/lineage", json=event).raise_for_status()
+        else:
+            for i in range(0, len(events), batch):
+                http.post("/api/v1/lineage/batch", json=events[i : i + batch]).raise_for_status()
+
+
+def run_once(uri: str, clients: int, per_client: int, batch: int) -> float:
+    ctx = mp.get_context("spawn")
+    ready, go = ctx.Semaphore(0), ctx.Event()
+    work = [events_for(c, per_client) for c in range(clients)]
+    procs = [ctx.Process(target=client, args=(uri, work[c], batch, ready, go)) for c in range(clients)]
+    for p in procs:
+        p.start()
+    for _ in procs:
+        ready.acquire()
+    t0 = time.perf_counter()
+    go.set()
+    for p in procs:
+        p.join()
+        if p.exitcode != 0:
+            raise SystemExit(f"a client failed with exit code {p.exitcode}")
+    return time.perf_counter() - t0
+
+
+def count_events(store: str) -> int:
+    if store.startswith("sqlite:///"):
+        with sqlite3.connect(store.removeprefix("sqlite:///")) as db:
+            return int(db.execute("SELECT count(*) FROM events").fetchone()[0])
+    import psycopg
+
+    with psycopg.connect(store.replace("postgresql+psycopg://", "postgresql://")) as conn:
+        row = conn.execute("SELECT count(*) FROM events").fetchone()
+        assert row is not None
+        return int(row[0])
+
+
+def bench(label: str, store: str, folder: Path, args: argparse.Namespace) -> list[bool]:
+    results = []
+    for batch in (1, 100):
+        server = httpserver.start(folder / f"{label}-{batch}", "--workers", str(args.workers), store=store)
+        try:
+            server.wait_ready()
+            before = count_events(server.store)
+            seconds = run_once(server.uri, args.clients, args.events // args.clients, batch)
+            stored = count_events(server.store) - before
+        finally:
+            server.stop()
+        expected = args.clients * (args.events // args.clients // 2) * 2
+        if stored != expected:
+            raise SystemExit(f"{stored} events stored, {expected} sent")
+        rate = stored / seconds
+        mode = "one event per request" if batch == 1 else f"batches of {batch}"
+        ok = report(
+            f"ingest {label}, {mode} ({stored:,} events, {args.clients} clients, {args.workers} workers)",
+            f"{rate:,.0f} events/s",
+            "the target",
+            f"{TARGET:,.0f} events/s",
+            rate / TARGET,
+            1.0,
+        )
+        results.append(ok)
+        store = _fresh(store, label, folder, batch)
+    return results
+
+
+def _fresh(store: str, label: str, folder: Path, batch: int) -> str:
+    """A new empty store for the next mode (so both start from the same state)."""
+    if store.startswith("sqlite:///"):
+        return f"sqlite:///{folder / f'{label}-next-{batch}.db'}"
+    return store  # PostgreSQL: the next mode adds to the same database
+
+
+def main() -> None:
+    q = quick()
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--events", type=int, default=400 if q else 8000, help="events in all (START + COMPLETE)")
+    ap.add_argument("--clients", type=int, default=8)
+    ap.add_argument("--workers", type=int, default=2, help="uvicorn worker processes of the server")
+    ap.add_argument("--no-postgres", action="store_true", help="only SQLite")
+    args = ap.parse_args()
+    with scratch("ingest-") as folder:
+        bench("SQLite", f"sqlite:///{folder / 'trail.db'}", folder, args)
+        if not args.no_postgres:
+            try:
+                from tests import pgserver
+
+                pg = pgserver.start()
+            except Exception as exc:  # PostgreSQL is optional for the benchmark
+                note(f"no PostgreSQL server could be started ({exc}); SQLite only")
+                return
+            try:
+                import psycopg
+
+                with psycopg.connect(pg.uri, autocommit=True) as conn:
+                    conn.execute("CREATE DATABASE bench_ingest")
+                bench("PostgreSQL", pg.database_uri("bench_ingest"), folder, args)
+            finally:
+                pg.stop()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,124 @@
+"""``GET /api/v1/column-lineage``: column-level lineage in Marquez's graph shape."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query, Request
+
+from datatrail.errors import InvalidInput
+from datatrail.server.marquez import NODE_ID_RULE, split_node_id
+from datatrail.server.routes import Actor, call
+from datatrail.server.routes.lineage import MAX_DEPTH, dataset_exists
+from datatrail.server.state import API
+from datatrail.service import Trail
+from datatrail.store.base import ColumnLineageResult
+
+router = APIRouter(prefix=API, tags=["lineage"])
+
+FIELD_RULE = (
+    "a column nodeId is datasetField:<namespace>:<name>[#<version>]:<field> (the field follows the last ':')"
+    f" or a dataset nodeId for all of its columns; {NODE_ID_RULE}"
+)
+
+
+def _column_graph(trail: Trail, node_id: str, direction: Any, depth: int) -> dict[str, Any]:
+    field: str | None = None
+    if node_id.startswith("datasetField:"):
+        rest, sep, field = node_id.removeprefix("datasetField:").rpartition(":")
+        if not sep or not rest or not field:
+            msg = f"invalid nodeId {node_id!r}: {FIELD_RULE}"
+            raise InvalidInput(msg)
+        node_id = f"dataset:{rest}"
+    elif not node_id.startswith("dataset:"):
+        msg = f"invalid nodeId {node_id!r}: {FIELD_RULE}"
+        raise InvalidInput(msg)
+    namespace, name, selector = split_node_id(node_id, dataset_exists(trail))
+    if selector is None:
+        start = [(v, field) for v in trail.store.list_versions(namespace, name)]
+    else:
+        start = [(trail.get(f"{namespace}:{name}@{selector}"), field)]
+    result = trail.store.column_lineage(start, direction, depth)
+    return to_marquez_columns(result, fold=selector is None)
+
+
+def to_marquez_columns(result: ColumnLineageResult, *, fold: bool) -> dict[str, Any]:
+    """Column nodes as Marquez's ``DATASET_FIELD`` graph, folded to dataset fields when ``fold``."""
+    nodes: dict[str, dict[str, Any]] = {}
+    keys: dict[str, str] = {}
+    for nid, d in result.nodes.items():
+        if d.get("redacted"):  # a column the caller may not see: a placeholder (security/guard.py)
+            keys[nid] = nid
+            nodes[nid] = {
+                "id": nid,
+                "type": "DATASET_FIELD",
+                "data": {"redacted": True, "versions": [], "inputFields": []},
+                "inEdges": [],
+                "outEdges": [],
+            }
+            continue
+        where = f"{d['namespace']}:{d['name']}" if fold else f"{d['namespace']}:{d['name']}#{d['version']}"
+        key = f"datasetField:{where}:{d['column']}"
+        keys[nid] = key
+        entry = nodes.setdefault(
+            key,
+            {
+                "id": key,
+                "type": "DATASET_FIELD",
+                "data": {
+                    "namespace": d["namespace"],
+                    "dataset": d["name"],
+                    "field": d["column"],
+                    "versions": [],
+                    "inputFields": [],
+                },
+                "inEdges": [],
+                "outEdges": [],
+            },
+        )
+        if d["version"] not in entry["data"]["versions"]:
+            entry["data"]["versions"].append(d["version"])
+    seen: set[tuple[str, str]] = set()
+    for source, target, transformations in result.edges:
+        origin, destination = keys[source], keys[target]
+        if (origin, destination) in seen or origin == destination:
+            continue
+        seen.add((origin, destination))
+        edge = {"origin": origin, "destination": destination}
+        nodes[origin]["outEdges"].append(edge)
+        nodes[destination]["inEdges"].append(edge)
+        src = result.nodes[source]
+        if src.get("redacted"):
+            continue
+        nodes[destination]["data"]["inputFields"].append(
+            {
+                "namespace": src["namespace"],
+                "dataset": src["name"],
+                "field": src["column"],
+                "version": src["version"],
+                "transformations": transformations,
+            }
+        )
+    for entry in nodes.values():
+        entry["data"]["versions"].sort()
+    return {"graph": [nodes[k] for k in sorted(nodes)]}
+
+
+@router.get("/column-lineage", summary="Column-level lineage around a dataset field or all of a dataset's fields")
+async def get_column_lineage(
+    request: Request,
+    _: Actor,
+    node_id: Annotated[
+        str,
+        Query(
+            alias="nodeId",
+            description="datasetField:<namespace>:<name>[#<version>]:<field> or dataset:<namespace>:<name>[#<version>]",
+        ),
+    ],
+    direction: Literal["upstream", "downstream", "both"] = "both",
+    depth: Annotated[int, Query(ge=0, le=MAX_DEPTH)] = 20,
+) -> dict[str, Any]:
+    """Marquez's shape with ``DATASET_FIELD`` nodes; each node's ``inputFields`` name the columns it is
+    computed from, with the producer's transformations. Without ``#<version>`` versions are folded."""
+    out: dict[str, Any] = await call(request, _column_graph, node_id, direction, depth)
+    return out

@@ -1,0 +1,117 @@
+"""Core statements compiled once per dialect and run on the DB-API cursor.
+
+Ingest runs some twenty small statements per event. Through
+``Connection.execute`` each one pays for building the expression, its cache
+key and SQLAlchemy's execution context — about ten times the cost of the
+statement itself in SQLite. A :class:`Prepared` statement is written in
+SQLAlchemy Core like every other query, compiled once per dialect, and then
+executed straight on the DB-API cursor of the same connection (so inside the
+same transaction), with SQLAlchemy's own bind and result processors for each
+column type (datetimes stored as SQLite text, JSON, and so on). SQLAlchemy has
+no public "prepared statement" API that skips that per-call work, hence this
+small module.
+"""
+
+from __future__ import annotations
+
+from collections import namedtuple
+from collections.abc import Callable
+from typing import Any, NamedTuple, cast
+
+from sqlalchemy import Connection
+from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.sql import ClauseElement
+from sqlalchemy.sql.compiler import SQLCompiler
+
+
+class _Compiled(NamedTuple):
+    sql: str
+    names: tuple[str, ...] | None  # positional order of the parameters, or None for named ones
+    # Rendered parameter name -> (the caller's key, the value when not given, its bind processor).
+    binds: dict[str, tuple[str, Any, Any]]
+    results: tuple[Callable[[Any], Any] | None, ...]
+    fields: tuple[str, ...]
+
+
+class Prepared:
+    """One statement, compiled on first use for each dialect.
+
+    >>> FIND = Prepared(select(t.namespaces.c.id).where(t.namespaces.c.name == bindparam("name")))  # doctest: +SKIP
+    >>> FIND.first(conn, name="default")                                                           # doctest: +SKIP
+    Row(id=1)
+    """
+
+    def __init__(self, statement: ClauseElement) -> None:
+        self.statement = statement
+        self._compiled: dict[str, _Compiled] = {}
+
+    def _compile(self, dialect: Dialect) -> _Compiled:
+        found = self._compiled.get(dialect.name)
+        if found is not None:
+            return found
+        compiled = cast(SQLCompiler, self.statement.compile(dialect=dialect))
+        binds = {
+            name: (bind.key, bind.effective_value, bind.type.dialect_impl(dialect).bind_processor(dialect))
+            for bind, name in compiled.bind_names.items()
+        }
+        columns = list(getattr(self.statement, "selected_columns", ()))
+        if not columns and getattr(self.statement, "_returning", None):
+            columns = list(self.statement._returning)  # type: ignore[attr-defined]
+        results = tuple(c.type.dialect_impl(dialect).result_processor(dialect, None) for c in columns)
+        fields = tuple(c.key or f"c{i}" for i, c in enumerate(columns))
+        positional = tuple(compiled.positiontup) if compiled.positional and compiled.positiontup else None
+        found = _Compiled(compiled.string, positional, binds, results, fields)
+        self._compiled[dialect.name] = found
+        return found
+
+    def _execute(self, conn: Connection, params: dict[str, Any]) -> tuple[Any, _Compiled]:
+        c = self._compile(conn.dialect)
+        values = {}
+        for name, (key, default, process) in c.binds.items():
+            value = params.get(key, default)
+            values[name] = process(value) if process is not None and value is not None else value
+        args: Any = tuple(values[n] for n in c.names) if c.names is not None else values
+        cursor = conn.connection.cursor()
+        try:
+            cursor.execute(c.sql, args)
+        except conn.dialect.loaded_dbapi.Error as exc:
+            cursor.close()
+            # Wrapped as SQLAlchemy wraps it (OperationalError…), so the store's error mapping applies.
+            raise DBAPIError.instance(c.sql, args, exc, conn.dialect.loaded_dbapi.Error, dialect=conn.dialect) from exc
+        return cursor, c
+
+    def _row(self, c: _Compiled, raw: Any) -> Any:
+        values = [p(v) if p is not None else v for p, v in zip(c.results, raw, strict=True)]
+        return _row_type(c.fields)(*values)
+
+    def first(self, conn: Connection, **params: Any) -> Any:
+        """The first row (a named tuple), or None."""
+        cursor, c = self._execute(conn, params)
+        try:
+            raw = cursor.fetchone()
+        finally:
+            cursor.close()
+        return None if raw is None else self._row(c, raw)
+
+    def scalar(self, conn: Connection, **params: Any) -> Any:
+        """The first column of the first row, or None."""
+        row = self.first(conn, **params)
+        return None if row is None else row[0]
+
+    def run(self, conn: Connection, **params: Any) -> None:
+        """Execute a statement that returns nothing."""
+        cursor, _ = self._execute(conn, params)
+        cursor.close()
+
+
+_ROW_TYPES: dict[tuple[str, ...], Any] = {}
+
+
+def _row_type(fields: tuple[str, ...]) -> Any:
+    """A named tuple type for these column names (made once per set of names)."""
+    known = _ROW_TYPES.get(fields)
+    if known is None:
+        # A plain named tuple: the field types vary per statement.
+        known = _ROW_TYPES[fields] = namedtuple("Row", fields)
+    return known
