@@ -18,6 +18,7 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
+import datatrail
 from datatrail.events import VersionInfo, build_dataset_event
 from datatrail.server.app import create_app
 from tests.security_scene import ROLES, Scene, build
@@ -161,6 +162,9 @@ TABLE: dict[tuple[str, str], tuple[Maker, dict[str, int]]] = {
     ("GET", "/jobs/{namespace}/{name}"): (lambda s, r: (f"/jobs/{A}/clean", {}), UI_READ),
     ("GET", "/runs/{run_id}"): (lambda s, r: (f"/runs/{s.clean_run}", {}), UI_READ),
     ("GET", "/audit"): (lambda s, r: ("/audit", {}), UI_ADMIN),
+    ("GET", "/environments"): (lambda s, r: ("/environments", {}), UI_LIST),
+    # canary serves only team-a's a/report: it does not exist for team-b's owner.
+    ("GET", "/environments/{environment}"): (lambda s, r: ("/environments/canary", {}), UI_READ),
     ("GET", "/login"): (lambda s, r: ("/login", {}), PUBLIC),
     # Signing in with the role's token: 303 onwards; with none, the form again (401).
     ("POST", "/login"): (
@@ -192,7 +196,13 @@ def app_routes(app: FastAPI) -> Iterator[tuple[str, str]]:
 
 @pytest.fixture(scope="module")
 def scene(tmp_path_factory: pytest.TempPathFactory) -> Scene:
-    return build(tmp_path_factory.mktemp("matrix"))
+    found = build(tmp_path_factory.mktemp("matrix"))
+    with datatrail.connect(found.uri) as trail:  # deployments of both teams, and a drift report of team-a's
+        trail.deploy("team-a:a/clean@1", env="production")
+        trail.deploy("team-b:b/secret@1", env="production")
+        trail.deploy("team-a:a/report@1", env="canary")
+        trail.monitor("team-a:a/clean@1", reference="team-a:a/raw@1", env="production", model="team-a:a/clean")
+    return found
 
 
 @pytest.fixture(scope="module")
@@ -296,3 +306,24 @@ def test_owners_grant_inside_their_namespaces_only(client: TestClient, scene: Sc
     ]
     bad = client.post("/api/v1/grants", json={"user": "ed"}, headers=admin)
     assert bad.status_code == 400 and set(bad.json()) == {"error", "detail"}
+
+
+def test_environment_pages_show_only_the_deployments_and_drift_the_caller_may_read(
+    client: TestClient, scene: Scene
+) -> None:
+    def page(role: str, path: str) -> str:
+        response = client.get(path, headers={"Cookie": f"datatrail_token={scene.tokens[role]}"})
+        assert response.status_code == 200, (role, path, response.status_code)
+        return response.text
+
+    viewer = page("viewer", "/environments/production")
+    assert "a/clean" in viewer and 'class="drift-chart"' in viewer and "a/raw@1" in viewer
+    assert "b/secret" not in viewer and "team-b" not in viewer
+    owner = page("other_owner", "/environments/production")
+    assert "b/secret" in owner and "No batch has been monitored" in owner
+    assert "a/clean" not in owner and "team-a" not in owner and "drift-chart" not in owner
+    listing = page("other_owner", "/environments")
+    assert 'href="/environments/production"' in listing and "canary" not in listing and "a/report" not in listing
+    admin = page("admin", "/environments/production")
+    assert "a/clean" in admin and "b/secret" in admin and 'class="drift-chart"' in admin
+    assert "canary" in page("viewer", "/environments")

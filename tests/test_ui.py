@@ -46,6 +46,7 @@ TRICKY = [
 HOSTILE_NAME = "<img src=x onerror=document.title=6*7>"
 HOSTILE_NS = "<svg onload=window.dtRan=1>"
 HOSTILE_TEXT = "<script>window.dtRan=2;document.title=6*7</script>"
+HOSTILE_COLUMN = "<img src=x onerror=window.dtRan=3>"  # a feature of the monitored batches
 
 
 def seg(value: str) -> str:
@@ -70,6 +71,15 @@ class Site:
         return self.uri + path
 
 
+def drift_table(path: Path, shift: int) -> Path:
+    """200 rows of mass, species and a hostile-named number; ``shift`` moves all three."""
+    rows = [f"mass,species,{HOSTILE_COLUMN}"]
+    for i in range(200):
+        species = ("Adelie", "Gentoo", "Chinstrap")[i % 3] if not shift else ("Adelie", "Gentoo")[i % 5 > 0]
+        rows.append(f"{3500 + (i * 37) % 1500 + shift * 800},{species},{(i * 13) % 100 / 100 + shift:.2f}")
+    return write(path, "\n".join(rows) + "\n")
+
+
 def seed(root: Path) -> dict[str, str]:
     """raw@1,@2 → clean (run) → clean → train (run) → model; a failed run; tricky and hostile names."""
     runs: dict[str, str] = {}
@@ -91,6 +101,11 @@ def seed(root: Path) -> dict[str, str]:
             runs["evaluate"] = run.id
             raise RuntimeError(f"evaluation crashed {HOSTILE_TEXT}")
         trail.deploy("models/penguin-classifier@1", env="production")
+        # Two monitored batches in production: the first like the reference, the second shifted.
+        reference = trail.add(drift_table(root / "drift" / "reference.csv", 0), name="drift/reference")
+        for i in (0, 1):
+            batch = trail.add(drift_table(root / "drift" / f"batch-{i}.csv", i), name="drift/batch")
+            runs[f"monitor-{i}"] = trail.monitor(batch, reference=reference, env="production").run_id
         write(root / "raw.csv", "species,mass\nAdelie,3750\nGentoo,5000\nAdelie,\nChinstrap,3500\nGentoo,5200\n")
         trail.add(raw, name="raw/penguins", tags=["candidate"])
         trail.check("raw/penguins@2", [{"rule": "not_null", "column": "mass"}])
@@ -231,6 +246,8 @@ def pages(site: Site) -> dict[str, str]:
         "/jobs/default/train": "train",
         "/jobs/default/train/lineage": "models/penguin-classifier@1",
         "/audit": "dataset.add",
+        "/environments": "models/penguin-classifier@1",
+        "/environments/production": "drift/batch@2",
         "/login": "needs no token",
     }
 
@@ -269,6 +286,36 @@ def test_profile_histograms_checks_and_diff_are_server_rendered(site: Site) -> N
         assert "FAIL" in run and "evaluation crashed" in run
 
 
+def test_environment_page_charts_the_drift_history(site: Site) -> None:
+    with httpx.Client(base_url=site.uri) as client:
+        assert 'href="/environments">Environments</a>' in client.get("/").text
+        listing = client.get("/environments").text
+        assert 'href="/environments/production"' in listing
+        model = client.get("/datasets/default/models%2Fpenguin-classifier").text
+        assert 'href="/environments/production">production</a>' in model
+        page = client.get("/environments/production").text
+    live = re.search(r'<table class="list" id="live">.*?</table>', page, re.S)
+    assert live is not None and 'href="/datasets/default/models%2Fpenguin-classifier/versions/1"' in live.group(0)
+    svg = re.search(r'<svg class="drift-chart".*?</svg>', page, re.S)
+    assert svg is not None
+    chart = svg.group(0)
+    # One line per feature, a point per feature and batch; the bounds dashed; the shifted batch shaded.
+    assert len(re.findall(r'<path class="series c\d"', chart)) == 3
+    assert len(re.findall(r'<circle class="point', chart)) == 6
+    assert '<polyline class="threshold threshold-psi"' in chart and '<polyline class="threshold threshold-js"' in chart
+    assert len(re.findall(r'<rect class="drifted-batch"', chart)) == 1
+    assert len(re.findall(r'<text class="legend"', chart)) == 3 and ">mass<" in chart
+    # The hostile feature name is text, in the chart and in the table.
+    assert HOSTILE_COLUMN not in page and "&lt;img src=x onerror=window.dtRan=3&gt;" in page
+    table = re.search(r'<table class="list drift-history">.*?</table>', page, re.S)
+    assert table is not None
+    rows = re.findall(r"<tr class=\"(drift|calm)\">", table.group(0))
+    assert rows == ["calm", "drift"]
+    assert "&lt;img src=x onerror=window.dtRan=3&gt;</th>" in table.group(0)
+    assert 'href="/datasets/default/drift%2Fbatch/versions/2"' in table.group(0)
+    assert f'href="/runs/{site.runs["monitor-1"]}"' in table.group(0)
+
+
 @pytest.mark.parametrize(("namespace", "name"), TRICKY)
 def test_names_round_trip_through_urls(site: Site, namespace: str, name: str) -> None:
     with httpx.Client(base_url=site.uri) as client:
@@ -292,6 +339,7 @@ def test_unknown_things_are_html_404_pages(site: Site) -> None:
             ("/runs/00000000-0000-4000-8000-000000000000", "00000000"),
             ("/jobs/default/nojob", "no job named"),
             ("/datasets/default/no%2Fsuch/lineage", "no dataset named"),
+            ("/environments/nowhere", "no environment named"),
         ]:
             r = client.get(path)
             assert r.status_code == 404, path
@@ -555,6 +603,23 @@ def test_hostile_names_run_no_script(site: Site, browser: WebDriver, shot: Calla
     browser.get(site.url(f"/runs/{site.runs['clean']}"))
     assert HOSTILE_TEXT in text(browser, "#run-params")
     shot(browser, "hostile-params")
+
+
+def test_environment_chart_in_the_browser(
+    site: Site, browser: WebDriver, shot: Callable[[WebDriver, str], Path]
+) -> None:
+    browser.get(site.url("/environments"))
+    browser.find_element(By.LINK_TEXT, "production").click()
+    wait_for(browser, lambda d: d.find_elements(By.ID, "environment-name"))
+    chart = browser.find_element(By.CSS_SELECTOR, "svg.drift-chart")
+    assert chart.is_displayed() and chart.rect["width"] > 300
+    lines = browser.find_elements(By.CSS_SELECTOR, "svg.drift-chart path.series")
+    assert len(lines) == 3 and all(line.rect["width"] > 50 for line in lines)  # drawn across both batches
+    legend = [e.text for e in browser.find_elements(By.CSS_SELECTOR, "svg.drift-chart text.legend")]
+    assert legend[0] == "mass" and legend[2].startswith("<img src=x onerror=")  # the name, as text
+    time.sleep(0.2)
+    assert browser.execute_script("return window.dtRan === undefined") and browser.title != "42"
+    shot(browser, "environment")
 
 
 def test_an_injected_inline_script_would_be_blocked_by_the_policy(site: Site, browser: WebDriver) -> None:

@@ -30,7 +30,7 @@ HEADERS = {
 CSP_EXEMPT = ("/docs", "/docs/oauth2-redirect")
 
 # Pages whose path segments are percent-encoded values (namespaces and names hold '/').
-RAW_PREFIXES = ("/namespaces/", "/datasets/", "/jobs/", "/runs/")
+RAW_PREFIXES = ("/namespaces/", "/datasets/", "/jobs/", "/runs/", "/environments/")
 
 
 class SecurityHeaders:

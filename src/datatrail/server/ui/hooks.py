@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from datatrail.ml.lifecycle import DriftHistory
+from datatrail.ml.records import Deployment
 from datatrail.model import Ref, Version
 from datatrail.server.state import ServerState
 from datatrail.service import Trail
@@ -73,6 +75,34 @@ def deployments(trail: Trail, namespace: str, name: str) -> list[dict[str, Any]]
     if read is None:
         return []
     return _as_dicts(read(namespace, name))
+
+
+def environment_deployments(trail: Trail, environment: str | None = None) -> list[Deployment]:
+    """Every deployment the caller may read (of one environment, or of all), newest first.
+
+    The request's Trail reads through the caller's grants, so a deployment of a
+    dataset in a namespace the caller may not read is not there at all.
+    """
+    read = getattr(trail.store, "deployments", None)
+    if read is None:
+        return []
+    return list(read(environment=environment))
+
+
+def drift_histories(trail: Trail, environment: str, deployments: list[Deployment]) -> list[DriftHistory]:
+    """The drift history of each deployment live in ``environment`` (``deployments``: the environment's).
+
+    As ``Trail.drift_history``: the stored reports tied to the live deployment,
+    batch by batch, oldest first; one history per live model (an environment may
+    serve several), or one of every report when none is live. Reports comparing
+    a version the caller may not read are left out by the request's Trail.
+    """
+    read = getattr(trail.store, "drift_reports", None)
+    records = list(read(environment=environment)) if read is not None else []
+    live = [d for d in deployments if d.active]
+    if not live:
+        return [DriftHistory(environment, None, tuple(records))]
+    return [DriftHistory(environment, d, tuple(r for r in records if r.deployment_run_id == d.run_id)) for d in live]
 
 
 def column_lineage(trail: Trail, version: Version) -> list[dict[str, Any]]:

@@ -52,6 +52,10 @@ def run_url(run_id: str) -> str:
     return f"/runs/{seg(run_id)}"
 
 
+def environment_url(environment: str) -> str:
+    return f"/environments/{seg(environment)}"
+
+
 def with_query(path: str, **params: Any) -> str:
     """``path`` with the non-empty ``params`` as its query string."""
     kept = {k: v for k, v in params.items() if v is not None and v != ""}
@@ -172,6 +176,7 @@ def _environment() -> Environment:
         diff_url=diff_url,
         job_url=job_url,
         run_url=run_url,
+        environment_url=environment_url,
         node_url=node_url,
         with_query=with_query,
         json_script=json_script,
