@@ -228,3 +228,21 @@ def test_check_cli_table_json_and_exit_status(trail: datatrail.Trail, workdir: P
     assert [c["rule"] for c in shown["checks"]] == ["not_null", "between", "between"]
     text = ok("show", "p.csv")
     assert "checks (the latest of 3 results" in text
+
+
+def test_add_with_checks_on_the_cli(trail: datatrail.Trail, workdir: Path) -> None:
+    pd.DataFrame({"species": ["Adelie", "Gentoo"], "mass": [3000, 9000]}).to_csv(workdir / "p.csv", index=False)
+    write(workdir / "warn.yaml", "checks:\n  - {rule: not_null, column: species, severity: warn}\n")
+    out = ok("add", "p.csv", "--checks", "warn.yaml")
+    assert "p.csv@1" in out and "(new)" in out and "1 checks, 0 failed" in out
+    write(workdir / "err.yaml", "checks:\n  - {rule: between, column: mass, min: 2000, max: 7000}\n")
+    result = cli("add", "p.csv", "--checks", "err.yaml", "--json")
+    assert result.exit_code == 1  # the version is recorded, the failed rule is reported
+    data = json.loads(result.stdout)
+    assert data["status"] == "unchanged" and data["checks"]["passed"] is False
+    assert data["checks"]["results"][0]["observed"] == 1
+    assert [c["rule"] for c in ok_json("show", "p.csv")["checks"]] == ["not_null", "between"]
+    write(workdir / "typo.yaml", "checks:\n  - {rule: not_nul, column: species}\n")
+    pd.DataFrame({"species": ["x"], "mass": [1]}).to_csv(workdir / "p.csv", index=False)
+    assert_one_line_error(cli("add", "p.csv", "--checks", "typo.yaml"), "unknown rule 'not_nul'")
+    assert len(trail.versions("p.csv")) == 1  # a bad rules file stores nothing

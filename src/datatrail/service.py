@@ -39,10 +39,11 @@ MAX_DEPTH = 1000
 
 @dataclass(frozen=True)
 class AddResult:
-    """A version and whether this call created it."""
+    """A version, whether this call created it, and the checks evaluated on it (when asked for)."""
 
     version: Version
     created: bool
+    checks: CheckReport | None = None
 
     @property
     def status(self) -> str:
@@ -206,9 +207,8 @@ class Trail(TrailML, SecurityOps):
         hashed = self.hash(p, use_cache=use_cache, progress=progress, hint=hint)
         existing = self.store.find_version(namespace, name, str(hashed.digest))
         if existing is not None and all(a in existing.aliases for a in aliases):
-            if rules is not None:
-                self._check_version(existing, rules, p)
-            return AddResult(existing, False)
+            report = self._check_version(existing, rules, p) if rules is not None else None
+            return AddResult(existing, False, report)
         info = self.version_info(p, hashed, message=message, kind=kind, profile=profile and existing is None)
         event = build_dataset_event(namespace, name, info, aliases)
         if rules is not None:
@@ -216,7 +216,11 @@ class Trail(TrailML, SecurityOps):
             event["dataset"]["facets"].update(check_facets(results, PRODUCER))
         result = self.store.ingest(event, self.user, "dataset.add")
         version, created = result.versions[0]
-        return AddResult(version, created)
+        report = None
+        if rules is not None:
+            stored = self.store.check_results(version)
+            report = CheckReport(version, tuple(stored[-len(results) :]) if results else ())
+        return AddResult(version, created, report)
 
     def add(self, path: str | os.PathLike[str], *, name: str | None = None, **options: Any) -> Version:
         """Hash a file or directory and record it as a version of dataset ``name``.

@@ -65,6 +65,12 @@ def add(
         bool,
         typer.Option("--use-store-checksum", help="For s3:// URLs: take S3's SHA-256 checksums instead of reading."),
     ] = False,
+    checks: Annotated[
+        Path | None,
+        typer.Option(
+            "--checks", metavar="RULES", help="YAML rules to evaluate and store with the version (exit 1 on an error)."
+        ),
+    ] = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Register a file or directory as a version of a dataset.
@@ -78,6 +84,11 @@ def add(
     environment); unchanged objects are not read again.
 
     Example: datatrail add s3://bucket/raw/2024/ --jobs 16
+
+    With --checks the rules are evaluated against the data and stored with the
+    version; the command exits 1 when a rule of severity error fails.
+
+    Example: datatrail add data/clean.parquet --name clean/penguins --checks checks.yaml
     """
     from datatrail.cli import prefetch
     from datatrail.cli.app import get_trail
@@ -99,12 +110,24 @@ def add(
             profile=not no_profile,
             jobs=jobs,
             use_store_checksum=use_store_checksum,
+            checks=checks,
         )
     v = result.version
+    report = result.checks
     if json_out:
-        emit_json({**v.to_dict(), "status": result.status})
+        out = {**v.to_dict(), "status": result.status}
+        if report is not None:
+            out["checks"] = report.to_dict()
+        emit_json(out)
     else:
         line(f"{v.ref} {v.digest.short if v.digest else '-'} ({result.status})")
+        if report is not None:
+            from datatrail.cli.quality import print_checks
+
+            line(f"{len(report.results)} checks, {len(report.failed)} failed")
+            print_checks(report.results)
+    if report is not None and not report.passed:
+        raise typer.Exit(1)
 
 
 def ls(
