@@ -109,7 +109,7 @@ def count_events(store: str) -> int:
 
 def bench(label: str, store: str, folder: Path, args: argparse.Namespace) -> list[bool]:
     results = []
-    for batch in (1, 100):
+    for batch in args.batches:
         server = httpserver.start(folder / f"{label}-{batch}", "--workers", str(args.workers), store=store)
         try:
             server.wait_ready()
@@ -150,6 +150,9 @@ def main() -> None:
     ap.add_argument("--clients", type=int, default=8)
     ap.add_argument("--workers", type=int, default=2, help="uvicorn worker processes of the server")
     ap.add_argument("--no-postgres", action="store_true", help="only SQLite")
+    ap.add_argument(
+        "--batches", type=int, nargs="+", default=[1, 100], help="events per request: 1 (single endpoint) or more"
+    )
     args = ap.parse_args()
     with scratch("ingest-") as folder:
         bench("SQLite", f"sqlite:///{folder / 'trail.db'}", folder, args)

@@ -29,6 +29,7 @@ RATIO_LINE = re.compile(r"^[^:\n]+: datatrail \S+( \S+)?, .+ -> \d+\.\d\dx \(tar
         ("layout.py", ["--versions", "40"], 1),
         ("remote_add.py", [], 2),
         ("drift.py", ["--rows", "5000"], 1),
+        ("autolog.py", [], 1),
         ("ingest.py", ["--events", "80", "--no-postgres", "--workers", "1"], 2),
         ("lineage_endpoint.py", ["--versions", "300", "--requests", "10"], 1),
         ("audited_reads.py", ["--reads", "40"], 2),
