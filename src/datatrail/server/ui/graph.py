@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections import deque
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 
 from datatrail.errors import NotFound
@@ -206,8 +206,18 @@ def _lineage(trail: Trail, what: str, ids: tuple[str, ...], options: dict[str, A
     }
 
 
-def _options(version: str | None, up: int, down: int, level: str, start: str | None, end: str | None) -> dict[str, Any]:
-    return {"version": version or None, "up": up, "down": down, "level": level, "from": start, "to": end}
+def graph_options(
+    up: Depth = DEFAULT_DEPTH,
+    down: Depth = DEFAULT_DEPTH,
+    level: Level = "version",
+    start: Annotated[str | None, Query(alias="from", max_length=4096)] = None,
+    end: Annotated[str | None, Query(alias="to", max_length=4096)] = None,
+) -> dict[str, Any]:
+    """The query parameters every lineage page takes: depths up and down, level, and a path's two ends."""
+    return {"version": None, "up": up, "down": down, "level": level, "from": start, "to": end}
+
+
+Options = Annotated[dict[str, Any], Depends(graph_options)]
 
 
 @router.get("/datasets/{namespace}/{name}/lineage")
@@ -215,41 +225,18 @@ async def dataset_lineage(
     request: Request,
     namespace: str,
     name: str,
+    options: Options,
     version: Annotated[str | None, Query(max_length=200)] = None,
-    up: Depth = DEFAULT_DEPTH,
-    down: Depth = DEFAULT_DEPTH,
-    level: Level = "version",
-    start: Annotated[str | None, Query(alias="from", max_length=4096)] = None,
-    end: Annotated[str | None, Query(alias="to", max_length=4096)] = None,
 ) -> Response:
-    options = _options(version, up, down, level, start, end)
+    options = {**options, "version": version or None}
     return await page(request, "lineage.html", _lineage, "dataset", (namespace, name), options)
 
 
 @router.get("/jobs/{namespace}/{name}/lineage")
-async def job_lineage(
-    request: Request,
-    namespace: str,
-    name: str,
-    up: Depth = DEFAULT_DEPTH,
-    down: Depth = DEFAULT_DEPTH,
-    level: Level = "version",
-    start: Annotated[str | None, Query(alias="from", max_length=4096)] = None,
-    end: Annotated[str | None, Query(alias="to", max_length=4096)] = None,
-) -> Response:
-    options = _options(None, up, down, level, start, end)
+async def job_lineage(request: Request, namespace: str, name: str, options: Options) -> Response:
     return await page(request, "lineage.html", _lineage, "job", (namespace, name), options)
 
 
 @router.get("/runs/{run_id}/lineage")
-async def run_lineage(
-    request: Request,
-    run_id: str,
-    up: Depth = DEFAULT_DEPTH,
-    down: Depth = DEFAULT_DEPTH,
-    level: Level = "version",
-    start: Annotated[str | None, Query(alias="from", max_length=4096)] = None,
-    end: Annotated[str | None, Query(alias="to", max_length=4096)] = None,
-) -> Response:
-    options = _options(None, up, down, level, start, end)
+async def run_lineage(request: Request, run_id: str, options: Options) -> Response:
     return await page(request, "lineage.html", _lineage, "run", (run_id,), options)
