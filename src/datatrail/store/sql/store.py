@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -180,6 +181,10 @@ class SqlStore(MLReads, SecurityStore):
             self.engine.dispose()  # a refused store must not leak a pooled connection
             raise
         self.dialect = self.engine.dialect.name
+        # Writers of this process take turns here before the database lock: a waiting
+        # thread wakes the moment the lock is free, where SQLite's busy handler would
+        # poll it with growing sleeps (the server's threads all write through one store).
+        self._writers = threading.RLock()
 
     def close(self) -> None:
         self.engine.dispose()
@@ -192,7 +197,7 @@ class SqlStore(MLReads, SecurityStore):
     @contextmanager
     def _write(self) -> Iterator[Connection]:
         try:
-            with self.engine.connect().execution_options(**{WRITE_OPTION: True}) as conn:
+            with self._writers, self.engine.connect().execution_options(**{WRITE_OPTION: True}) as conn:
                 with conn.begin():
                     if self.dialect == "postgresql":
                         # One writer at a time keeps version numbers and the audit chain gapless.
