@@ -3,10 +3,12 @@
 The table: ROWS rows x 10 columns (6 numeric, 4 text; nulls of 0.5-30 % in
 some columns; 5 % duplicate rows), written in chunks so that making it needs
 little memory. Each contender runs in its own process, which reports its wall
-time and peak RSS:
+time and peak RSS
+(its own plus its worker processes'):
 
 - datatrail: ``profile_path`` (schema, nulls, distinct, min/max/mean/std,
-  quantiles, top values, histograms, duplicate rows, missing cells);
+  quantiles, top values, histograms, duplicate rows, missing cells), on all
+  cores (``datatrail.profile_parallel``);
 - pandas: ``read_parquet``, then ``isna``, ``nunique``, ``agg`` (min, max,
   mean, std) and ``duplicated``;
 - DuckDB: SQL straight on the file: nulls, exact distinct counts, min, max,
@@ -33,9 +35,13 @@ TEXT = [("s0", 0.0), ("s1", 0.0), ("s2", 0.20), ("s3", 0.01)]
 
 RUNNERS = {
     "datatrail": """
+import resource
+from datatrail.profile_parallel import workers
 from datatrail.profiling import profile_path
 p = profile_path(PATH, "parquet")
 result = {"rows": p["row_count"], "duplicates": p["duplicate_rows"]}
+# Worker processes' memory counts too: each as much as the largest (an upper bound).
+result["workers_mib"] = (workers() - 1) * resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
 """,
     "pandas": """
 import pandas as pd
@@ -69,7 +75,8 @@ PATH = sys.argv[1]
 t0 = time.perf_counter()
 {body}
 elapsed = time.perf_counter() - t0
-result.update(seconds=elapsed, peak_mib=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+own_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+result.update(seconds=elapsed, peak_mib=own_mib + result.get("workers_mib", 0.0))
 print("RESULT " + json.dumps(result))
 """
 
@@ -146,7 +153,8 @@ def main() -> None:
     ours = results["datatrail"]
     assert ours is not None
     note(
-        f"datatrail {fmt_seconds(ours['seconds'])}, peak {ours['peak_mib']:.0f} MiB; "
+        f"datatrail {fmt_seconds(ours['seconds'])}, peak {ours['peak_mib']:.0f} MiB "
+        f"(worker processes {ours.get('workers_mib', 0):.0f} MiB of it); "
         f"{ours['duplicates']:,} duplicate rows of {ours['rows']:,}"
     )
     for name, target in (("duckdb", 1.0), ("pandas", 4.0)):

@@ -38,11 +38,12 @@ from datatrail.sketches import (
     DistinctCounter,
     Reservoir,
     combine_row_hashes,
+    row_keys,
     unique_sorted,
     value_hashes,
 )
 
-PROFILE_VERSION = 1
+PROFILE_VERSION = 2  # 2: the quantile sample is keyed on row numbers (same hashes and counts as 1)
 BATCH_ROWS = 131_072
 CSV_BLOCK_BYTES = 8 << 20
 TOP_LIMIT = 1_000  # top values are kept for columns with at most this many distinct values
@@ -144,7 +145,30 @@ def _parquet_batches(path: Path) -> Iterator[pa.RecordBatch]:
     import pyarrow.parquet as pq
 
     with pq.ParquetFile(_input_file(path, str)) as f:
-        yield from f.iter_batches(batch_size=BATCH_ROWS)
+        for segment in parquet_segments(f.metadata):
+            yield from f.iter_batches(batch_size=BATCH_ROWS, row_groups=segment)
+
+
+def parquet_segments(metadata: Any) -> list[list[int]]:
+    """The row groups of a Parquet file in runs of at most BATCH_ROWS rows (a larger group alone).
+
+    Batches never cross a run's end, so the batches of a file are the same
+    whether it is read whole or run by run in several processes
+    (:mod:`datatrail.profile_parallel`): the profile is then the same too.
+    """
+    out: list[list[int]] = []
+    current: list[int] = []
+    rows = 0
+    for i in range(metadata.num_row_groups):
+        n = metadata.row_group(i).num_rows
+        if current and rows + n > BATCH_ROWS:
+            out.append(current)
+            current, rows = [], 0
+        current.append(i)
+        rows += n
+    if current:
+        out.append(current)
+    return out
 
 
 def _file_batches(path: Path, fmt: str, column_types: dict[str, pa.DataType]) -> Iterator[pa.RecordBatch]:
@@ -224,6 +248,12 @@ def profile_path(path: str | os.PathLike[str], fmt: str, filesystem: Any = None)
     ``filesystem`` (a pyarrow FileSystem) reads ``path`` from it instead of the local disk;
     Parquet is then read column chunk by column chunk, never fetched whole.
     """
+    if filesystem is None and fmt == "parquet":
+        from datatrail.profile_parallel import profile_parquet
+
+        parallel = profile_parquet(path, fmt)  # None when one process is the better choice
+        if parallel is not None:
+            return parallel.result(fmt)
     token = _filesystem.set(filesystem)
     try:
         builder = scan_path(path, fmt, ProfileBuilder)
@@ -370,8 +400,9 @@ class ColumnStats:
         self.min: Any = None
         self.max: Any = None
         self.n = 0
-        self.mean = 0.0
-        self.m2 = 0.0
+        # (count, mean, sum of squared deviations) per batch, folded in order by result():
+        # merged profiles of row ranges then give the same floating-point figures.
+        self.moments: list[tuple[int, float, float]] = []
         self.sample = Reservoir() if self.kind == "numeric" else None
         self.len_min: int | None = None
         self.len_max: int | None = None
@@ -380,26 +411,37 @@ class ColumnStats:
         # that pays: for a column of mostly repeated values it hashes a few bytes, not all.
         self.dictionary = self.kind == "string"
 
-    def add(self, arr: pa.Array) -> np.ndarray[Any, Any] | None:
-        """Update with one batch's values; return a hash per row (nulls included) for duplicate rows."""
+    def add(self, arr: pa.Array, keys: np.ndarray[Any, Any] | None = None) -> np.ndarray[Any, Any] | None:
+        """Update with one batch's values; return a hash per row (nulls included) for duplicate rows.
+
+        ``keys`` are the batch's sample keys (:func:`datatrail.sketches.row_keys`),
+        needed for numeric columns.
+        """
         if pa.types.is_dictionary(arr.type):
             arr = arr.cast(arr.type.value_type)
         self.rows += len(arr)
         self.nulls += arr.null_count
+        valid = pc.is_valid(arr).to_numpy(zero_copy_only=False) if arr.null_count else None
+        by_dictionary = self.distinct is not None and self.dictionary and len(arr) > arr.null_count
+        # The values without nulls, for every use below (the dictionary path needs none).
+        present = arr.drop_null() if arr.null_count and not by_dictionary else arr
         hashes = None
-        if self.distinct is not None and self.dictionary and len(arr) > arr.null_count:
+        encoded = None
+        if by_dictionary:
             encoded = pc.dictionary_encode(arr)
-            hashes = value_hashes(encoded)
+            hashes = self._add_encoded(encoded)
             self.dictionary = len(encoded.dictionary) * 4 < len(arr)
         elif self.distinct is not None:
-            hashes = value_hashes(arr)
+            hashes = value_hashes(present)
         if hashes is None:
             self.distinct = None
         else:
             assert self.distinct is not None
             self.distinct.add(hashes)
-        if self.top is not None:
-            counts = pc.value_counts(arr.drop_null())
+        if encoded is not None:
+            pass  # top values, min/max and lengths came from the dictionary
+        elif self.top is not None:
+            counts = pc.value_counts(present)
             top = self.top
             if len(counts) <= TOP_LIMIT:
                 values, numbers = counts.field("values").to_pylist(), counts.field("counts").to_pylist()
@@ -407,12 +449,13 @@ class ColumnStats:
                     top[value] = top.get(value, 0) + count
             # Past TOP_LIMIT distinct values the column is not low-cardinality: stop counting.
             self.top = top if len(counts) <= TOP_LIMIT and len(top) <= TOP_LIMIT else None
-        if self.kind in ("numeric", "string", "temporal", "boolean") and len(arr) > arr.null_count:
-            self._min_max(arr)
+        nan = 0
         if self.kind in ("numeric", "boolean"):
-            self._moments(arr)
-        elif self.kind == "string":
-            lengths = pc.utf8_length(arr.drop_null())
+            nan = self._moments(present, keys, valid)
+        if encoded is None and self.kind in ("numeric", "string", "temporal", "boolean") and len(arr) > arr.null_count:
+            self._min_max(present, nan)
+        if encoded is None and self.kind == "string":
+            lengths = pc.utf8_length(present)
             mm = pc.min_max(lengths).as_py()
             if mm["min"] is not None:
                 self.len_min = mm["min"] if self.len_min is None else min(self.len_min, mm["min"])
@@ -420,14 +463,38 @@ class ColumnStats:
                 self.len_sum += pc.sum(lengths).as_py() or 0
         if hashes is None:
             return None
-        if arr.null_count == 0:
+        if valid is None:
             return hashes
         out = np.full(len(arr), NULL_HASH, dtype=np.uint64)
-        out[pc.is_valid(arr).to_numpy(zero_copy_only=False)] = hashes
+        out[valid] = hashes
         return out
 
-    def _min_max(self, arr: pa.Array) -> None:
-        if pa.types.is_floating(arr.type):
+    def _add_encoded(self, encoded: pa.DictionaryArray) -> np.ndarray[Any, Any] | None:
+        """Top values, min/max and lengths of a text batch from its dictionary; the value hashes.
+
+        Each distinct value is looked at once, weighted by its count: the same
+        figures as from the values one by one.
+        """
+        dictionary = encoded.dictionary
+        indices = encoded.indices.drop_null().to_numpy(zero_copy_only=False)
+        counts = np.bincount(indices, minlength=len(dictionary))
+        if self.top is not None:
+            top = self.top
+            if len(dictionary) <= TOP_LIMIT:
+                for value, count in zip(dictionary.to_pylist(), counts.tolist(), strict=True):
+                    top[value] = top.get(value, 0) + count
+            self.top = top if len(dictionary) <= TOP_LIMIT and len(top) <= TOP_LIMIT else None
+        self._min_max(dictionary, 0)
+        lengths = pc.utf8_length(dictionary).to_numpy(zero_copy_only=False).astype(np.int64)
+        low, high = int(lengths.min()), int(lengths.max())
+        self.len_min = low if self.len_min is None else min(self.len_min, low)
+        self.len_max = high if self.len_max is None else max(self.len_max, high)
+        self.len_sum += int(np.dot(counts, lengths))
+        dictionary_hashes = value_hashes(dictionary)
+        return None if dictionary_hashes is None else dictionary_hashes[indices]
+
+    def _min_max(self, arr: pa.Array, nan: int) -> None:
+        if nan and pa.types.is_floating(arr.type):
             arr = pc.filter(arr, pc.invert(pc.is_nan(arr)))
         mm = pc.min_max(arr).as_py()
         if mm["min"] is None:
@@ -435,25 +502,72 @@ class ColumnStats:
         self.min = mm["min"] if self.min is None else min(self.min, mm["min"])
         self.max = mm["max"] if self.max is None else max(self.max, mm["max"])
 
-    def _moments(self, arr: pa.Array) -> None:
-        values = arr.drop_null().cast(pa.float64()).to_numpy(zero_copy_only=False)
+    def _moments(self, present: pa.Array, keys: np.ndarray[Any, Any] | None, valid: np.ndarray[Any, Any] | None) -> int:
+        """Count, mean and squared deviations of the finite values (``present``: the batch without nulls).
+
+        Also feeds the sample; returns the NaN count.
+        """
+        values = present.cast(pa.float64()).to_numpy(zero_copy_only=False)
         finite = np.isfinite(values)
-        if not finite.all():
-            self.nan += int(np.count_nonzero(np.isnan(values)))
+        nan = 0
+        all_finite = bool(finite.all())
+        if not all_finite:
+            nan = int(np.count_nonzero(np.isnan(values)))
+            self.nan += nan
             values = values[finite]
         n = len(values)
         if n == 0:
-            return
+            return nan
         mean = float(values.mean())
-        m2 = float(np.square(values - mean).sum())
-        # Chan et al.'s pairwise update: stable where sum of squares is not.
-        total = self.n + n
-        delta = mean - self.mean
-        self.mean += delta * n / total
-        self.m2 += m2 + delta * delta * self.n * n / total
-        self.n = total
+        self.moments.append((n, mean, float(np.square(values - mean).sum())))
+        self.n += n
         if self.sample is not None:
-            self.sample.add(values)
+            if keys is None:
+                msg = "numeric columns need the batch's sample keys"
+                raise ValueError(msg)
+            if valid is not None:
+                keys = keys[valid]
+            self.sample.add(values, keys if all_finite else keys[finite])
+        return nan
+
+    def _fold_moments(self) -> tuple[int, float, float]:
+        """Chan et al.'s pairwise update over the batches in order: stable where a sum of squares is not."""
+        count, mean, m2 = 0, 0.0, 0.0
+        for n, batch_mean, batch_m2 in self.moments:
+            total = count + n
+            delta = batch_mean - mean
+            mean += delta * n / total
+            m2 += batch_m2 + delta * delta * count * n / total
+            count = total
+        return count, mean, m2
+
+    def merge(self, other: ColumnStats) -> None:
+        """Add the statistics of the rows that follow (``other``): the same as one pass over all rows."""
+        self.rows += other.rows
+        self.nulls += other.nulls
+        self.nan += other.nan
+        if self.distinct is None or other.distinct is None:
+            self.distinct = None
+        else:
+            self.distinct.merge(other.distinct)
+        if self.top is None or other.top is None:
+            self.top = None
+        else:
+            top = self.top
+            for value, count in other.top.items():
+                top[value] = top.get(value, 0) + count
+            self.top = top if len(top) <= TOP_LIMIT else None
+        if other.min is not None:  # on a tie min() keeps the first, as one pass does
+            self.min = other.min if self.min is None else min(self.min, other.min)
+            self.max = other.max if self.max is None else max(self.max, other.max)
+        self.moments.extend(other.moments)
+        self.n += other.n
+        if self.sample is not None and other.sample is not None:
+            self.sample.merge(other.sample)
+        if other.len_min is not None and other.len_max is not None:
+            self.len_min = other.len_min if self.len_min is None else min(self.len_min, other.len_min)
+            self.len_max = other.len_max if self.len_max is None else max(self.len_max, other.len_max)
+        self.len_sum += other.len_sum
 
     def result(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -468,8 +582,9 @@ class ColumnStats:
             "max": jsonable(self.max),
         }
         if self.kind in ("numeric", "boolean"):
-            out["mean"] = jsonable(self.mean) if self.n else None
-            out["std"] = jsonable(math.sqrt(self.m2 / (self.n - 1))) if self.n > 1 else None
+            n, mean, m2 = self._fold_moments()
+            out["mean"] = jsonable(mean) if n else None
+            out["std"] = jsonable(math.sqrt(m2 / (n - 1))) if n > 1 else None
         if self.kind == "numeric":
             out["nan_count"] = self.nan
             out.update(self._sample_stats())
@@ -508,12 +623,14 @@ class ColumnStats:
 class ProfileBuilder:
     """Accumulates record batches into a profile."""
 
-    def __init__(self) -> None:
+    def __init__(self, first_row: int = 0) -> None:
+        self.first_row = first_row  # the row number of the first row this builder sees (sample keys)
         self.columns: list[ColumnStats] = []
         self.names: list[str] = []
         self.rows = 0
         self._row_hashes: list[np.ndarray[Any, Any]] = []
         self._pending = 0
+        self._runs = True  # whether every array of _row_hashes is sorted and deduplicated
         self._hashable = True
 
     def start(self, schema: pa.Schema) -> None:
@@ -523,26 +640,58 @@ class ProfileBuilder:
 
     def add(self, batch: pa.RecordBatch) -> None:
         self.start(batch.schema)
+        keys = None
+        if any(c.sample is not None for c in self.columns):
+            keys = row_keys(self.first_row + self.rows, batch.num_rows)
         self.rows += batch.num_rows
         row = np.zeros(batch.num_rows, dtype=np.uint64)
         for i, (col, arr) in enumerate(zip(self.columns, batch.columns, strict=True)):
-            hashes = col.add(arr)
+            hashes = col.add(arr, keys)
             if hashes is None:
                 self._hashable = False
             elif self._hashable:
                 row = combine_row_hashes(row, hashes, i)
         if self._hashable and batch.num_rows:
+            self._runs = False
             self._row_hashes.append(row)
             self._pending += len(row)
             if self._pending > ROW_HASH_COMPACT:
-                self._row_hashes = [unique_sorted(np.concatenate(self._row_hashes))]
-                self._pending = len(self._row_hashes[0])
+                self.compact()
+
+    def compact(self) -> None:
+        """Sort and deduplicate the row hashes, settle the distinct counters (before sending it elsewhere)."""
+        if self._row_hashes and not (len(self._row_hashes) == 1 and self._runs):
+            self._row_hashes = [unique_sorted(np.concatenate(self._row_hashes))]
+        self._runs = True
+        self._pending = len(self._row_hashes[0]) if self._row_hashes else 0
+        for c in self.columns:
+            if c.distinct is not None:
+                c.distinct.compact()
+
+    def merge(self, other: ProfileBuilder) -> None:
+        """Add the profile of the rows that follow this builder's (another part of the same table)."""
+        if not self.columns:
+            self.columns, self.names = other.columns, other.names
+        elif other.columns:
+            for mine, theirs in zip(self.columns, other.columns, strict=True):
+                mine.merge(theirs)
+        self.rows += other.rows
+        self._hashable = self._hashable and other._hashable
+        self._runs = self._runs and other._runs
+        if self._hashable:
+            # Kept apart (each part is deduplicated already); result() counts them in one sort.
+            self._row_hashes.extend(other._row_hashes)
+            self._pending += other._pending
+        else:
+            self._row_hashes, self._pending = [], 0
 
     def result(self, fmt: str) -> dict[str, Any]:
         columns = [c.result() for c in self.columns]
         duplicates: int | None = None
         if self._hashable:
-            distinct_rows = len(unique_sorted(np.concatenate(self._row_hashes))) if self._row_hashes else 0
+            # Merged parts are sorted runs, which a merge sort joins faster than quicksort sorts them.
+            runs = len(self._row_hashes) > 1 and self._runs
+            distinct_rows = len(unique_sorted(np.concatenate(self._row_hashes), runs)) if self._row_hashes else 0
             duplicates = self.rows - distinct_rows
         cells = self.rows * len(columns)
         missing = sum(c["null_count"] for c in columns)
