@@ -280,3 +280,32 @@ def test_job_facets_are_kept(loaded: datatrail.Trail) -> None:
     job = next(j for j in loaded.jobs("etl") if j.name == "extract")
     assert job.facets["sql"]["value"]["query"] == "SELECT * FROM src"
     assert job.to_dict()["facets"] == job.facets
+
+
+def test_lineage_nodes_carry_failed_checks_and_drift_alerts(trail: datatrail.Trail, workdir: Path) -> None:
+    import pandas as pd
+
+    from datatrail.viz.nodes import marks_of
+
+    pd.DataFrame({"x": [float(i) for i in range(200)]}).to_csv(workdir / "ref.csv", index=False)
+    pd.DataFrame({"x": [float(i) + 500 for i in range(200)]}).to_csv(workdir / "cur.csv", index=False)
+    ref, cur = trail.add("ref.csv", name="ref"), trail.add("cur.csv", name="cur")
+    rules = workdir / "rules.yaml"
+    rules.write_text("checks:\n  - {rule: between, column: x, min: 0, max: 100}\n")
+    trail.check(ref, rules)
+    record = trail.monitor(cur, reference=ref)
+    assert record.drifted
+    nodes = {
+        n.data.get("name"): n
+        for start in (ref, cur)
+        for n in trail.lineage(start, direction="both", depth=2).nodes.values()
+        if n.type == "version"
+    }
+    assert nodes["ref"].data["checks"] == {"failed": 1, "total": 1}
+    assert marks_of(nodes["ref"]) == ("checks",)
+    assert nodes["cur"].data["drift"]["alert"] is True and "checks" not in nodes["cur"].data
+    assert marks_of(nodes["cur"]) == ("drift",)
+    rules.write_text("checks:\n  - {rule: between, column: x, min: 0, max: 1000}\n")
+    trail.check(ref, rules)  # the latest evaluation counts
+    again = trail.lineage(ref, direction="both", depth=2)
+    assert again.nodes[f"version:default:ref@{ref.number}"].data["checks"] == {"failed": 0, "total": 1}

@@ -64,6 +64,18 @@ _VERSIONS = (
     " FROM {ids} JOIN versions v ON v.id = f.value JOIN datasets d ON d.id = v.dataset_id"
     " JOIN namespaces n ON n.id = d.namespace_id"
 )
+# The latest check evaluation of each version (failed results, all results), and whether a
+# drift report on it raised an alert: the marks lineage pictures draw on a version.
+_CHECKS = (
+    "SELECT c.version_id, sum(CASE WHEN c.success THEN 0 ELSE 1 END), count(*) FROM {ids}"
+    " JOIN check_results c ON c.version_id = f.value"
+    " WHERE c.event_id = (SELECT max(c2.event_id) FROM check_results c2 WHERE c2.version_id = c.version_id)"
+    " GROUP BY c.version_id"
+)
+_DRIFT = (
+    "SELECT d.current_version_id, count(*) FROM {ids} JOIN drift_reports d ON d.current_version_id = f.value"
+    " WHERE d.drifted GROUP BY d.current_version_id"
+)
 _RUNS = (
     "SELECT r.pk, r.run_id, r.state, r.started_at, r.ended_at, j.name, n.name"
     " FROM {ids} JOIN runs r ON r.pk = f.value JOIN jobs j ON j.id = r.job_id"
@@ -101,6 +113,11 @@ class _Reader:
             self.cursor.execute(sql, (json.dumps(chunk) if self.dialect == "sqlite" else list(chunk),))
             out.extend(self.cursor.fetchall())
         return out
+
+    def any(self, table: str) -> bool:
+        """Whether a table has a row (so a graph of a store without checks pays nothing for them)."""
+        self.cursor.execute(f"SELECT 1 FROM {table} LIMIT 1")  # a table name of ours, never user input
+        return self.cursor.fetchone() is not None
 
     def close(self) -> None:
         self.cursor.close()
@@ -210,6 +227,14 @@ def _load(reader: _Reader, found: _Found, as_of: datetime | None = None) -> Line
                 "created_by": created_by,
             },
         )
+    if version_ids:
+        ids = sorted(version_ids)
+        if reader.any("check_results"):
+            for vid, failed, total in reader.rows(_CHECKS, ids):
+                nodes[version_ids[vid]].data["checks"] = {"failed": int(failed), "total": int(total)}
+        if reader.any("drift_reports"):
+            for vid, alerts in reader.rows(_DRIFT, ids):
+                nodes[version_ids[vid]].data["drift"] = {"alert": True, "reports": int(alerts)}
     run_ids: dict[int, str] = {}
     for pk, run_id, state, started, ended, job, ns in reader.rows(_RUNS, sorted(runs)):
         nid = f"run:{run_id}"
