@@ -327,3 +327,22 @@ def test_environment_pages_show_only_the_deployments_and_drift_the_caller_may_re
     admin = page("admin", "/environments/production")
     assert "a/clean" in admin and "b/secret" in admin and 'class="drift-chart"' in admin
     assert "canary" in page("viewer", "/environments")
+
+
+def test_a_batch_is_refused_whole_when_one_event_goes_where_the_caller_may_not(
+    client: TestClient, scene: Scene
+) -> None:
+    editor = {"Authorization": f"Bearer {scene.tokens['editor']}"}
+    admin = {"Authorization": f"Bearer {scene.tokens['admin']}"}
+    allowed = build_dataset_event(A, "batch-ok", VersionInfo(key="k-batch-ok"))
+    refused = build_dataset_event("elsewhere", "batch-no", VersionInfo(key="k-batch-no"))  # ed edits team-* only
+    answer = client.post("/api/v1/lineage/batch", json=[allowed, refused], headers=editor)
+    assert answer.status_code == 403 and "elsewhere" in answer.json()["detail"]
+    names = {d["name"] for d in client.get(f"/api/v1/namespaces/{A}/datasets", headers=admin).json()["datasets"]}
+    assert "batch-ok" not in names  # nothing of the batch is stored
+    answer = client.post("/api/v1/lineage/batch", json=[allowed, {"eventTime": "not a time"}], headers=editor)
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert body["stored"] == 1 and [(f["index"], f["error"]) for f in body["failed"]] == [(1, "invalid_input")]
+    names = {d["name"] for d in client.get(f"/api/v1/namespaces/{A}/datasets", headers=admin).json()["datasets"]}
+    assert "batch-ok" in names

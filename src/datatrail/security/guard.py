@@ -20,7 +20,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from datatrail.errors import Forbidden, NotFound
+from datatrail.errors import DatatrailError, Forbidden, InvalidInput, NotFound
 from datatrail.events import Event
 from datatrail.model import DEFAULT_NAMESPACE, Dataset, FileEntry, Ref, Run, Version
 from datatrail.security.roles import Action, Principal, authorize
@@ -100,7 +100,8 @@ def event_namespaces(event: Any) -> tuple[set[str], set[str]]:
         if isinstance(item, dict) and isinstance(item.get("namespace"), str):
             written.add(item["namespace"])
     for key, into in (("outputs", written), ("inputs", read)):
-        for item in event.get(key) or ():
+        items = event.get(key)
+        for item in items if isinstance(items, list) else ():
             if isinstance(item, dict) and isinstance(item.get("namespace"), str):
                 into.add(item["namespace"])
     return written, read
@@ -133,7 +134,9 @@ class GuardedStore:
 
     # ------------------------------------------------------------ writes
 
-    def ingest(self, event: Event, actor: str, action: str, *, detail: bool = True) -> IngestResult:
+    def _authorize(self, event: Event, action: str) -> None:
+        """Forbidden (and a denied audit entry) unless the principal may write what the event
+        writes and read what it reads."""
         written, read = event_namespaces(event)
         for namespace in sorted(written):
             if not self.access.allows("write", namespace):
@@ -147,7 +150,27 @@ class GuardedStore:
                 self.access.note(action, f"namespace:{namespace}", "denied")
                 msg = f"{self.principal.name} may not read namespace {namespace!r}, which this event reads from"
                 raise Forbidden(msg)
+
+    def ingest(self, event: Event, actor: str, action: str, *, detail: bool = True) -> IngestResult:
+        self._authorize(event, action)
         return self.inner.ingest(event, actor, action, detail=detail)
+
+    def ingest_many(self, events: Sequence[Event], actor: str, action: str) -> list[IngestResult | DatatrailError]:
+        """Every event in one transaction of the store's; Forbidden for the whole batch (nothing
+        stored) when any event writes or reads where the principal may not."""
+        for event in events:
+            self._authorize(event, action)
+        many = getattr(self.inner, "ingest_many", None)
+        if many is not None:
+            done: list[IngestResult | DatatrailError] = many(events, actor, action)
+            return done
+        out: list[IngestResult | DatatrailError] = []
+        for event in events:
+            try:
+                out.append(self.inner.ingest(event, actor, action, detail=False))
+            except (InvalidInput, NotFound) as exc:
+                out.append(exc)
+        return out
 
     def prepare(self) -> None:
         self.inner.prepare()
