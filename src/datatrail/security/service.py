@@ -285,18 +285,10 @@ class SecurityOps:
         if rows is not None and self.principal.everything:
             yield from rows()
             return
+        from datatrail.store.wire import audit_to_wire
+
         for e in reversed(self.store.audit_log(10_000)):
-            yield {
-                "seq": e.seq,
-                "time": e.time.isoformat() if isinstance(e.time, datetime) else e.time,
-                "actor": e.actor,
-                "action": e.action,
-                "target": e.target,
-                "outcome": e.outcome,
-                "details": e.details,
-                "prev_hash": e.prev_hash,
-                "hash": e.hash,
-            }
+            yield audit_to_wire(e)
 
     def verify_audit(self, checkpoint: str | Checkpoint | None = None) -> ChainReport:
         """Recompute the audit hash chain; the report names the first entry changed, deleted, inserted
