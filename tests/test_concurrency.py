@@ -58,27 +58,26 @@ print(json.dumps({"acked": acked, "runs": runs}))
 
 
 def run_writers(workdir: Path) -> list[dict[str, list[dict[str, object]]]]:
-    env = {k: v for k, v in os.environ.items() if k != "DATATRAIL_URI"}
     start = time.time() + 4.0  # every process imported and connected by then
+    outputs = run_all([[sys.executable, "-c", WRITER, str(w), str(start)] for w in range(PROCESSES)], workdir, 300)
+    assert not any("locked" in out for out in outputs)
+    return [json.loads(out) for out in outputs]
+
+
+def run_all(commands: list[list[str]], workdir: Path, timeout: float) -> list[str]:
+    """Start every command at once (no DATATRAIL_URI); each must answer, exit 0 and print no error."""
+    env = {k: v for k, v in os.environ.items() if k != "DATATRAIL_URI"}
     procs = [
-        subprocess.Popen(
-            [sys.executable, "-c", WRITER, str(w), str(start)],
-            cwd=workdir,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for w in range(PROCESSES)
+        subprocess.Popen(cmd, cwd=workdir, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for cmd in commands
     ]
-    answers = []
+    outputs = []
     for p in procs:
-        out, err = p.communicate(timeout=300)
+        out, err = p.communicate(timeout=timeout)
         # Every process gets an answer, and no error (no "database is locked") reaches it.
         assert (p.returncode, err) == (0, ""), err
-        assert "locked" not in out
-        answers.append(json.loads(out))
-    return answers
+        outputs.append(out)
+    return outputs
 
 
 @pytest.mark.slow
@@ -118,26 +117,13 @@ def test_eight_processes_add_and_run_at_once(workdir: Path, store_uri: str | Non
 def test_cli_adds_at_once_get_distinct_numbers(workdir: Path) -> None:
     """The `datatrail add` door: eight CLI processes adding to one dataset at the same moment."""
     datatrail.init(workdir).close()
-    env = {k: v for k, v in os.environ.items() if k != "DATATRAIL_URI"}
     for w in range(PROCESSES):
         (workdir / f"c{w}.csv").write_text(f"a,b\n{w},{w * 2}\n")
-    procs = [
-        subprocess.Popen(
-            [sys.executable, "-m", "datatrail.cli.app", "add", f"c{w}.csv", "--name", "cli/shared"],
-            cwd=workdir,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
+    commands = [
+        [sys.executable, "-m", "datatrail.cli.app", "add", f"c{w}.csv", "--name", "cli/shared"]
         for w in range(PROCESSES)
     ]
-    numbers = []
-    for p in procs:
-        out, err = p.communicate(timeout=120)
-        assert (p.returncode, err) == (0, ""), err
-        ref = out.split()[0]
-        numbers.append(int(ref.rsplit("@", 1)[1]))
+    numbers = [int(out.split()[0].rsplit("@", 1)[1]) for out in run_all(commands, workdir, 120)]
     assert sorted(numbers) == list(range(1, PROCESSES + 1))
     with datatrail.connect() as trail:
         assert [v.number for v in trail.versions("cli/shared")] == list(range(1, PROCESSES + 1))

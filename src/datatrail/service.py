@@ -132,27 +132,38 @@ class Trail(TrailML, SecurityOps):
         message: str | None = None,
         kind: str = "dataset",
         profile: bool = True,
+        uri: str | None = None,
+        profiler: Callable[[str], dict[str, Any] | None] | None = None,
+        properties: dict[str, Any] | None = None,
     ) -> VersionInfo:
-        """What an event says of a hashed path; ``profile`` profiles tabular data (CSV, Parquet…)."""
+        """What an event says of a hashed path; ``profile`` profiles tabular data (CSV, Parquet…).
+
+        A remote object passes its ``uri``, the ``profiler`` that reads it where it
+        lives (given the format), and ``properties`` saying how its digest was obtained.
+        """
         files = hashed.files
         fmt = detect_format(path.name) if files is None else detect_directory_format(f.path for f in files)
         stats = None
         if profile and kind == "dataset" and is_tabular(fmt):
-            from datatrail.profiling import profile_path  # pyarrow: only when a profile is due
-
             assert fmt is not None
-            stats = profile_path(path, fmt)
+            if profiler is None:
+                from datatrail.profiling import profile_path  # pyarrow: only when a profile is due
+
+                stats = profile_path(path, fmt)
+            else:
+                stats = profiler(fmt)
         return VersionInfo(
             key=str(hashed.digest),
             digest=hashed.digest,
             size=hashed.size,
-            uri=path.resolve().as_uri(),
+            uri=uri or path.resolve().as_uri(),
             format=fmt,
             files=files,
             created_by=self.user,
             host=self.host,
             message=message,
             kind=kind,
+            properties=properties or {},
             profile=stats,
         )
 

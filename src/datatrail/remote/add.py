@@ -10,7 +10,6 @@ from urllib.parse import urlsplit
 
 from datatrail.errors import InvalidInput
 from datatrail.events import VersionInfo, build_dataset_event
-from datatrail.formats import detect_directory_format, detect_format, is_tabular
 from datatrail.hashing import ProgressFn
 from datatrail.model import DEFAULT_NAMESPACE, validate_name, validate_namespace
 from datatrail.remote import default_name, redact
@@ -72,32 +71,21 @@ def version_info(
     profile: bool = True,
 ) -> VersionInfo:
     """What an event says of a hashed remote object or prefix; tabular data is profiled remotely."""
-    result = hashed.result
-    files = result.files
     leaf = urlsplit(remote.url).path.rstrip("/").rsplit("/", 1)[-1]  # not the query of an https:// URL
-    fmt = detect_format(leaf) if files is None else detect_directory_format(f.path for f in files)
-    stats = None
-    if profile and kind == "dataset" and is_tabular(fmt):
-        assert fmt is not None
-        stats = profile_remote(remote, remote.path.rstrip("/"), fmt)
     properties: dict[str, Any] = {"digest_source": hashed.source}
     if hashed.etag:
         properties["etag"] = hashed.etag
     if hashed.version_id:
         properties["version_id"] = hashed.version_id
-    return VersionInfo(
-        key=str(result.digest),
-        digest=result.digest,
-        size=result.size,
-        uri=remote.url,
-        format=fmt,
-        files=files,
-        created_by=trail.user,
-        host=trail.host,
+    return trail.version_info(
+        Path(leaf),
+        hashed.result,
         message=message,
         kind=kind,
+        profile=profile,
+        uri=remote.url,
+        profiler=lambda fmt: profile_remote(remote, remote.path.rstrip("/"), fmt),
         properties=properties,
-        profile=stats,
     )
 
 
