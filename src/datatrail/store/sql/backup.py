@@ -10,6 +10,7 @@ transaction, so readers see either the old store or the restored one.
 from __future__ import annotations
 
 import os
+import secrets
 import sqlite3
 from pathlib import Path
 
@@ -52,7 +53,17 @@ def make_standalone(path: Path) -> None:
 
 
 def restore_database(copy: Path, live: Path) -> None:
-    """Overwrite the store ``live`` with ``copy`` in one write transaction."""
+    """Overwrite the store ``live`` with ``copy`` in one write transaction.
+
+    The copy gets a new epoch in its header first (``PRAGMA user_version``): a
+    running server that remembers ids of the replaced store sees it change and
+    forgets them (see txcache.py).
+    """
+    stamp = _connect(copy)
+    try:
+        stamp.execute(f"PRAGMA user_version = {secrets.randbelow(2**31 - 1) + 1}")
+    finally:
+        stamp.close()
     src = _connect(copy, readonly=True)
     try:
         dst = _connect(live)

@@ -22,6 +22,7 @@ from datatrail.security.privacy import classified_columns, redact_profile, redac
 from datatrail.store.sql import tables as t
 from datatrail.store.sql.appliers import Applied
 from datatrail.store.sql.security import effective_classifications
+from datatrail.store.sql.txcache import tx_of
 
 
 def _json(value: Any) -> Any:
@@ -44,14 +45,24 @@ def apply(applied: Applied) -> None:
                 for label in sorted(labels)
             )
     applied.insert_ignore(t.classifications, rows)
-    if applied.conn.execute(select(t.classifications.c.dataset_id).limit(1)).first() is None:
-        return  # nothing is classified anywhere: no lineage to walk (the common case, one cheap query)
+    tx = tx_of(applied.conn)
+    if rows:
+        tx.put(("classified",), True)
+    described = [
+        (d, d.version_id) for d in applied.datasets if d.version_id is not None and d.change.version is not None
+    ]
+    if not described:
+        return  # no version with a profile or statistics to redact
+    anything = tx.get(("classified",))
+    if anything is None:
+        anything = applied.conn.execute(select(t.classifications.c.dataset_id).limit(1)).first() is not None
+        tx.put(("classified",), anything)  # true until the transaction ends: it holds the write lock
+    if not anything:
+        return  # nothing is classified anywhere: no lineage to walk (the common case)
     redacted: dict[tuple[str, str], dict[str, set[str]]] = {}
     v = t.versions.c
-    for touched in applied.datasets:
-        if touched.version_id is None or touched.change.version is None:
-            continue
-        classified = effective_classifications(applied.conn, touched.version_id)
+    for touched, version_id in described:
+        classified = effective_classifications(applied.conn, version_id)
         if not classified:
             continue
         row = applied.conn.execute(select(v.profile, v.stats).where(v.id == touched.version_id)).first()

@@ -24,6 +24,8 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.compiler import SQLCompiler
 
+from datatrail.store.sql.txcache import flush_deferred
+
 
 class _Compiled(NamedTuple):
     sql: str
@@ -42,22 +44,34 @@ class Prepared:
     Row(id=1)
     """
 
-    def __init__(self, statement: ClauseElement) -> None:
+    def __init__(
+        self,
+        statement: ClauseElement,
+        *,
+        dialects: dict[str, ClauseElement] | None = None,
+        reads: frozenset[str] | None = None,
+    ) -> None:
         self.statement = statement
+        # Statements written per dialect (INSERT … ON CONFLICT has one construct for each).
+        self.dialects = dialects or {}
+        # The tables whose deferred writes must reach the database before this statement
+        # runs (see txcache.Tx.defer); None: all of them.
+        self.reads = reads
         self._compiled: dict[str, _Compiled] = {}
 
     def _compile(self, dialect: Dialect) -> _Compiled:
         found = self._compiled.get(dialect.name)
         if found is not None:
             return found
-        compiled = cast(SQLCompiler, self.statement.compile(dialect=dialect))
+        statement = self.dialects.get(dialect.name, self.statement)
+        compiled = cast(SQLCompiler, statement.compile(dialect=dialect))
         binds = {
             name: (bind.key, bind.effective_value, bind.type.dialect_impl(dialect).bind_processor(dialect))
             for bind, name in compiled.bind_names.items()
         }
-        columns = list(getattr(self.statement, "selected_columns", ()))
-        if not columns and getattr(self.statement, "_returning", None):
-            columns = list(self.statement._returning)  # type: ignore[attr-defined]
+        columns = list(getattr(statement, "selected_columns", ()))
+        if not columns and getattr(statement, "_returning", None):
+            columns = list(statement._returning)  # type: ignore[attr-defined]
         results = tuple(c.type.dialect_impl(dialect).result_processor(dialect, None) for c in columns)
         fields = tuple(c.key or f"c{i}" for i, c in enumerate(columns))
         positional = tuple(compiled.positiontup) if compiled.positional and compiled.positiontup else None
@@ -65,13 +79,17 @@ class Prepared:
         self._compiled[dialect.name] = found
         return found
 
-    def _execute(self, conn: Connection, params: dict[str, Any]) -> tuple[Any, _Compiled]:
-        c = self._compile(conn.dialect)
+    def _args(self, c: _Compiled, params: dict[str, Any]) -> Any:
         values = {}
         for name, (key, default, process) in c.binds.items():
             value = params.get(key, default)
             values[name] = process(value) if process is not None and value is not None else value
-        args: Any = tuple(values[n] for n in c.names) if c.names is not None else values
+        return tuple(values[n] for n in c.names) if c.names is not None else values
+
+    def _execute(self, conn: Connection, params: dict[str, Any]) -> tuple[Any, _Compiled]:
+        flush_deferred(conn, self.reads)
+        c = self._compile(conn.dialect)
+        args = self._args(c, params)
         cursor = conn.connection.cursor()
         try:
             cursor.execute(c.sql, args)
@@ -80,6 +98,18 @@ class Prepared:
             # Wrapped as SQLAlchemy wraps it (OperationalError…), so the store's error mapping applies.
             raise DBAPIError.instance(c.sql, args, exc, conn.dialect.loaded_dbapi.Error, dialect=conn.dialect) from exc
         return cursor, c
+
+    def run_many(self, conn: Connection, rows: list[dict[str, Any]]) -> None:
+        """Execute a statement that returns nothing once per row, in one call (pipelined by psycopg)."""
+        c = self._compile(conn.dialect)
+        args = [self._args(c, row) for row in rows]
+        cursor = conn.connection.cursor()
+        try:
+            cursor.executemany(c.sql, args)
+        except conn.dialect.loaded_dbapi.Error as exc:
+            raise DBAPIError.instance(c.sql, args, exc, conn.dialect.loaded_dbapi.Error, dialect=conn.dialect) from exc
+        finally:
+            cursor.close()
 
     def _row(self, c: _Compiled, raw: Any) -> Any:
         values = [p(v) if p is not None else v for p, v in zip(c.results, raw, strict=True)]

@@ -7,10 +7,11 @@ import json
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, bindparam, func, select, text
+from sqlalchemy import Connection, bindparam, event, func, or_, select, text
 from sqlalchemy.dialects import postgresql as pg_dialect
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.exc import DBAPIError, OperationalError
@@ -29,6 +30,7 @@ from datatrail.store.base import (
     LineageResult,
 )
 from datatrail.store.sql import tables as t
+from datatrail.store.sql import txcache
 from datatrail.store.sql.appliers import Applied, Touched, appliers
 from datatrail.store.sql.column_lineage import column_traverse
 from datatrail.store.sql.engine import WRITE_OPTION, ensure_schema, make_engine
@@ -39,6 +41,7 @@ from datatrail.store.sql.ml import MLReads
 from datatrail.store.sql.prepared import Prepared
 from datatrail.store.sql.rows import version_from_row
 from datatrail.store.sql.security import SecurityStore, with_origin
+from datatrail.store.sql.txcache import Known, Tx, flush_deferred, tx_of
 
 _RANK = {RunState.START: 0, RunState.RUNNING: 1}
 GENESIS = "0" * 64
@@ -51,49 +54,72 @@ def _utc(value: datetime | None) -> datetime | None:
     return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
 
 
-# The statements ingest runs for every event, compiled once (see prepared.py).
-_EVENT_BY_HASH = Prepared(select(t.events.c.id).where(t.events.c.event_hash == bindparam("h")))
-_EVENT_INSERT = Prepared(
-    t.events.insert()
-    .values({c: bindparam(c) for c in ("event_hash", "event_type", "event_time", "run_id", "payload", "received_at")})
-    .returning(t.events.c.id)
+# The statements ingest runs for every event, compiled once (see prepared.py), each with
+# the tables whose deferred writes it must see (see txcache.py).
+_EVENTS, _NAMESPACES, _DATASETS = frozenset({"events"}), frozenset({"namespaces"}), frozenset({"datasets"})
+_JOBS, _RUNS, _VERSIONS, _AUDIT = (frozenset({n}) for n in ("jobs", "runs", "versions", "audit"))
+_EVENT_BY_HASH = Prepared(select(t.events.c.id).where(t.events.c.event_hash == bindparam("h")), reads=_EVENTS)
+
+
+def _insert_new(table: Any, values: dict[str, Any], key: list[Any], returning: list[Any]) -> Prepared:
+    """INSERT … ON CONFLICT (key) DO NOTHING [RETURNING …]: a row that exists already returns nothing."""
+    per_dialect = {
+        mod.dialect.name: mod.insert(table).values(values).on_conflict_do_nothing(index_elements=key)
+        for mod in (sqlite_dialect, pg_dialect)
+    }
+    if returning:
+        per_dialect = {name: stmt.returning(*returning) for name, stmt in per_dialect.items()}
+    return Prepared(table.insert(), dialects=dict(per_dialect), reads=frozenset({table.name}))
+
+
+_EVENT_INSERT = _insert_new(
+    t.events,
+    {c: bindparam(c) for c in ("event_hash", "event_type", "event_time", "run_id", "payload", "received_at")},
+    [t.events.c.event_hash],
+    [t.events.c.id],
 )
-_NS_FIND = Prepared(select(t.namespaces.c.id, t.namespaces.c.created_at).where(t.namespaces.c.name == bindparam("n")))
+_NS_FIND = Prepared(
+    select(t.namespaces.c.id, t.namespaces.c.created_at).where(t.namespaces.c.name == bindparam("n")), reads=_NAMESPACES
+)
 _NS_INSERT = Prepared(
-    t.namespaces.insert().values(name=bindparam("n"), created_at=bindparam("w")).returning(t.namespaces.c.id)
+    t.namespaces.insert().values(name=bindparam("n"), created_at=bindparam("w")).returning(t.namespaces.c.id),
+    reads=_NAMESPACES,
 )
 _DS_FIND = Prepared(
     select(t.datasets.c.id, t.datasets.c.created_at).where(
         t.datasets.c.namespace_id == bindparam("ns"), t.datasets.c.name == bindparam("n")
-    )
+    ),
+    reads=_DATASETS,
 )
 _DS_INSERT = Prepared(
     t.datasets.insert()
     .values(namespace_id=bindparam("ns"), name=bindparam("n"), kind=bindparam("k"), created_at=bindparam("w"))
-    .returning(t.datasets.c.id)
+    .returning(t.datasets.c.id),
+    reads=_DATASETS,
 )
 _JOB_FIND = Prepared(
     select(t.jobs.c.id, t.jobs.c.type, t.jobs.c.created_at).where(
         t.jobs.c.namespace_id == bindparam("ns"), t.jobs.c.name == bindparam("n")
-    )
+    ),
+    reads=_JOBS,
 )
 _JOB_INSERT = Prepared(
     t.jobs.insert()
     .values(namespace_id=bindparam("ns"), name=bindparam("n"), type=bindparam("k"), created_at=bindparam("w"))
-    .returning(t.jobs.c.id)
+    .returning(t.jobs.c.id),
+    reads=_JOBS,
 )
-_RUN_FIND = Prepared(select(t.runs).where(t.runs.c.run_id == bindparam("r")))
+_RUN_FIND = Prepared(select(t.runs).where(t.runs.c.run_id == bindparam("r")), reads=_RUNS)
 _VERSION_BY_KEY = Prepared(
-    select(t.versions).where(t.versions.c.dataset_id == bindparam("d"), t.versions.c.version_key == bindparam("k"))
-)
-_LAST_NUMBER = Prepared(
-    select(func.coalesce(func.max(t.versions.c.number), 0)).where(t.versions.c.dataset_id == bindparam("d"))
+    select(t.versions).where(t.versions.c.dataset_id == bindparam("d"), t.versions.c.version_key == bindparam("k")),
+    reads=_VERSIONS,
 )
 _VERSION_AT = Prepared(
     select(t.versions.c.id)
     .where(t.versions.c.dataset_id == bindparam("d"), t.versions.c.created_at <= bindparam("w"))
     .order_by(t.versions.c.number.desc())
-    .limit(1)
+    .limit(1),
+    reads=_VERSIONS,
 )
 _VERSION_COLUMNS = (
     "dataset_id",
@@ -112,8 +138,16 @@ _VERSION_COLUMNS = (
     "properties",
     "profile",
 )
-_VERSION_INSERT = Prepared(
-    t.versions.insert().values({c: bindparam(c) for c in _VERSION_COLUMNS}).returning(t.versions.c.id)
+_NEXT_NUMBER = (
+    select(func.coalesce(func.max(t.versions.c.number), 0) + 1)
+    .where(t.versions.c.dataset_id == bindparam("dataset_id"))
+    .scalar_subquery()
+)
+_VERSION_INSERT = _insert_new(
+    t.versions,
+    {c: _NEXT_NUMBER if c == "number" else bindparam(c) for c in _VERSION_COLUMNS},
+    [t.versions.c.dataset_id, t.versions.c.version_key],
+    [t.versions.c.id, t.versions.c.number],
 )
 _RUN_FIELDS = ("user", "host", "command", "cwd", "code", "error", "parent_run_id", "workflow")
 _RUN_INSERT = Prepared(
@@ -124,9 +158,21 @@ _RUN_INSERT = Prepared(
             for c in ("run_id", "job_id", "state", "state_time", "started_at", "ended_at", "params", *_RUN_FIELDS)
         }
     )
-    .returning(t.runs.c.pk)
+    .returning(t.runs.c.pk),
+    reads=frozenset(),
 )
-_AUDIT_LAST = Prepared(select(t.audit.c.seq, t.audit.c.hash).order_by(t.audit.c.seq.desc()).limit(1))
+_AUDIT_LAST = Prepared(select(t.audit.c.seq, t.audit.c.hash).order_by(t.audit.c.seq.desc()).limit(1), reads=_AUDIT)
+# Written later, in one executemany per batch (Tx.defer): nothing in ingest reads them back.
+_RUN_IO_INSERT = _insert_new(
+    t.run_io, {c: bindparam(c) for c in ("run_pk", "direction", "version_id")}, list(t.run_io.primary_key), []
+)
+_RUN_UPDATABLE = ("state", "state_time", "started_at", "ended_at", "params", *_RUN_FIELDS)
+# Each column keeps its value where the parameter is NULL (ingest never clears a run's field).
+_RUN_UPDATE = Prepared(
+    t.runs.update()
+    .where(t.runs.c.pk == bindparam("run_pk"))
+    .values({c: func.coalesce(bindparam(c, type_=t.runs.c[c].type), t.runs.c[c]) for c in _RUN_UPDATABLE})
+)
 _AUDIT_INSERT = Prepared(
     t.audit.insert().values(
         {
@@ -135,6 +181,73 @@ _AUDIT_INSERT = Prepared(
         }
     )
 )
+
+
+def _flush_before_execute(conn: Connection, *_: Any) -> None:
+    flush_deferred(conn)
+
+
+@dataclass(frozen=True)
+class _Incoming:
+    """An event parsed, in canonical form and hashed: the work done before taking the write lock."""
+
+    changes: Changes
+    payload: str
+    digest: str
+
+    @classmethod
+    def of(cls, event: Event, actor: str) -> _Incoming:
+        changes = parse_event(event, actor)
+        payload = canonical_json(event)
+        return cls(changes, payload, hashlib.sha256(payload.encode()).hexdigest())
+
+
+class _Pending:
+    """One caller's event in a group commit, and what became of it."""
+
+    __slots__ = ("action", "detail", "done", "error", "item", "result")
+
+    def __init__(self, item: _Incoming, action: str, detail: bool) -> None:
+        self.item, self.action, self.detail = item, action, detail
+        self.done = False
+        self.result: IngestResult | None = None
+        self.error: BaseException | None = None
+
+    def finish(self, result: IngestResult | None = None, error: BaseException | None = None) -> None:
+        self.result, self.error, self.done = result, error, True
+
+
+class _RunRow(NamedTuple):
+    """What ingest reads of a run to apply the next event of it (see txcache.py)."""
+
+    pk: int
+    state: str
+    state_time: datetime | None
+    started_at: datetime | None
+    params: Any
+
+
+_ABSENT = object()  # remembered: no such row (yet)
+_RUN_ROWS = select(t.runs.c.run_id, *(t.runs.c[k] for k in _RunRow._fields))
+_PG_EVENT_IDS = text("SELECT nextval(pg_get_serial_sequence('events', 'id')) FROM generate_series(1, :n)")
+_EVENT_INSERT_WITH_ID = Prepared(
+    t.events.insert().values(
+        {c: bindparam(c) for c in ("id", "event_hash", "event_type", "event_time", "run_id", "payload", "received_at")}
+    ),
+    reads=frozenset(),  # _prefetch found the hash new, under the write lock
+)
+# For each (dataset, time) pair, the version current then: what _VERSION_AT asks once per pair.
+_PG_VERSIONS_AT = text(
+    "SELECT p.i, v.id, v.number"
+    " FROM unnest(CAST(:ds AS bigint[]), CAST(:ws AS timestamptz[])) WITH ORDINALITY AS p(d, w, i)"
+    " LEFT JOIN LATERAL (SELECT id, number FROM versions WHERE dataset_id = p.d AND created_at <= p.w"
+    " ORDER BY number DESC LIMIT 1) v ON true"
+)
+
+
+class _AuditHead(NamedTuple):
+    seq: int
+    hash: str
 
 
 def _write_error(exc: DBAPIError) -> DatatrailError:
@@ -153,11 +266,29 @@ def _new_id(conn: Connection, stmt: Any) -> int:
     return int(key[0])
 
 
-def _keep_earliest(conn: Connection, table: Any, pk: Any, row: Any, when: datetime) -> None:
-    """Move ``created_at`` back to ``when`` if an earlier event arrives late (order independence)."""
+class _IdRow(NamedTuple):
+    """A namespace, dataset or job row as ingest remembers it (see txcache.py)."""
+
+    id: int
+    created_at: datetime | None
+    type: str | None = None  # jobs only
+
+
+def _keep_earliest(conn: Connection, table: Any, pk: Any, row: Any, when: datetime) -> datetime:
+    """Move ``created_at`` back to ``when`` if an earlier event arrives late (order independence).
+
+    Returns the creation time now known. The update is conditional, so a
+    remembered time later than the database's changes nothing.
+    """
     created = _utc(row.created_at)
     if created is None or when < created:
-        conn.execute(table.update().where(pk == row.id).values(created_at=when))
+        conn.execute(
+            table.update()
+            .where(pk == row.id, or_(table.c.created_at.is_(None), table.c.created_at > when))
+            .values(created_at=when)
+        )
+        return when
+    return created
 
 
 def _event_namespaces(event: dict[str, Any]) -> set[str]:
@@ -185,6 +316,11 @@ class SqlStore(MLReads, SecurityStore):
         # thread wakes the moment the lock is free, where SQLite's busy handler would
         # poll it with growing sleeps (the server's threads all write through one store).
         self._writers = threading.RLock()
+        self._known = Known()  # committed namespace, dataset and job ids (see txcache.py)
+        self._queue: list[_Pending] = []  # events waiting for the next group commit (see ingest)
+        self._queue_lock = threading.Lock()
+        # Deferred writes reach the database before any statement SQLAlchemy runs in their transaction.
+        event.listen(self.engine, "before_execute", _flush_before_execute)
 
     def close(self) -> None:
         self.engine.dispose()
@@ -202,7 +338,16 @@ class SqlStore(MLReads, SecurityStore):
                     if self.dialect == "postgresql":
                         # One writer at a time keeps version numbers and the audit chain gapless.
                         conn.exec_driver_sql("SELECT pg_advisory_xact_lock(7274002)")
-                    yield conn
+                    else:
+                        # A restore writes a new epoch into the file header: forget the ids it replaced.
+                        self._known.check_epoch(int(conn.exec_driver_sql("PRAGMA user_version").scalar() or 0))
+                    tx = txcache.begin(conn, self._known)
+                    try:
+                        yield conn
+                        tx.flush(conn)  # the deferred writes, before the commit
+                    finally:
+                        txcache.end(conn)
+                tx.committed()
         except DatatrailError:
             raise
         except OperationalError as exc:
@@ -241,13 +386,56 @@ class SqlStore(MLReads, SecurityStore):
     # ------------------------------------------------------------ ingest
 
     def ingest(self, event: Event, actor: str, action: str, *, detail: bool = True) -> IngestResult:
-        """Store an event and apply it; without ``detail`` the result lists no versions (cheaper)."""
-        changes = parse_event(event, actor)
+        """Store an event and apply it; without ``detail`` the result lists no versions (cheaper).
+
+        Group commit: threads of this process that ingest at the same time (the
+        server's request threads) queue their events; whichever gets the write
+        lock next stores every queued event in one transaction and hands each
+        caller its own result. A group that fails for any reason but the store
+        being down is stored again one event per transaction, so an event only
+        ever fails for its own reason.
+        """
+        pending = _Pending(_Incoming.of(event, actor), action, detail)
+        with self._queue_lock:
+            self._queue.append(pending)
+        with self._writers:
+            if not pending.done:
+                with self._queue_lock:
+                    group, self._queue = self._queue, []
+                self._ingest_group(group)
+        if pending.error is not None:
+            raise pending.error
+        assert pending.result is not None
+        return pending.result
+
+    def _ingest_group(self, group: list[_Pending]) -> None:
         try:
-            with self._write() as conn:
-                return self._ingest_in(conn, event, changes, action, detail)
-        except DBAPIError as exc:
-            raise _write_error(exc) from exc
+            if len(group) > 1:
+                try:
+                    with self._write() as conn:
+                        self._prefetch(conn, [p.item for p in group])
+                        results = [self._ingest_in(conn, p.item, p.action, p.detail) for p in group]
+                    for p, result in zip(group, results, strict=True):
+                        p.finish(result)
+                    return
+                except StoreUnavailable as exc:
+                    for p in group:
+                        p.finish(error=exc)
+                    return
+                except Exception:  # rolled back: each event again, alone, for its own outcome
+                    pass
+            for p in group:
+                try:
+                    with self._write() as conn:
+                        p.finish(self._ingest_in(conn, p.item, p.action, p.detail))
+                except DBAPIError as exc:
+                    p.finish(error=_write_error(exc))
+                except Exception as exc:  # handed to the caller, raised in its own thread
+                    p.finish(error=exc)
+        finally:
+            for p in group:  # never leave a caller waiting, whatever happened
+                if not p.done:
+                    p.finish(error=DatatrailError("the event was not stored; retry"))
 
     def ingest_many(self, events: Sequence[Event], actor: str, action: str) -> list[IngestResult | DatatrailError]:
         """Store many events in one transaction (one commit: the server's batch endpoint).
@@ -258,44 +446,125 @@ class SqlStore(MLReads, SecurityStore):
         are no-ops.
         """
         out: list[IngestResult | DatatrailError] = []
-        parsed: list[tuple[int, Changes]] = []
-        for i, event in enumerate(events):
-            try:
-                parsed.append((i, parse_event(event, actor)))
+        parsed: list[tuple[int, _Incoming]] = []
+        for i, raw in enumerate(events):
+            try:  # parsed and hashed before taking the write lock
+                parsed.append((i, _Incoming.of(raw, actor)))
                 out.append(DatatrailError("not stored"))
             except DatatrailError as exc:
                 out.append(exc)
         try:
+            try:
+                # Nearly every batch is valid: store it without a savepoint per event.
+                with self._write() as conn:
+                    self._prefetch(conn, [item for _, item in parsed])
+                    for i, item in parsed:
+                        out[i] = self._ingest_in(conn, item, action, detail=False)
+                return out
+            except (InvalidInput, NotFound):
+                pass  # rolled back; again, with each event in its own savepoint
+            tx: Tx
             with self._write() as conn:
-                for i, changes in parsed:
+                self._prefetch(conn, [item for _, item in parsed])
+                tx = tx_of(conn)
+                for i, item in parsed:
+                    mark = tx.mark()
                     try:
                         with conn.begin_nested():
-                            out[i] = self._ingest_in(conn, events[i], changes, action, detail=False)
+                            out[i] = self._ingest_in(conn, item, action, detail=False)
                     except (InvalidInput, NotFound) as exc:
+                        tx.undo(mark)
                         out[i] = exc
         except DBAPIError as exc:
             raise _write_error(exc) from exc
         return out
 
-    def _ingest_in(self, conn: Connection, event: Event, changes: Changes, action: str, detail: bool) -> IngestResult:
+    def _prefetch(self, conn: Connection, items: Sequence[_Incoming]) -> None:
+        """Look up, in a few queries, what a batch's events would each ask for one by one.
+
+        Which events are stored already (and ids for the new ones, so their rows
+        can be written later in one go), the runs, and the input versions. Only
+        worth it where a statement is a network round trip (PostgreSQL); the
+        answers go into the transaction's memory (txcache.py), which each event
+        then reads and keeps up to date with its own writes.
+        """
+        if self.dialect != "postgresql" or not items:
+            return
+        tx = tx_of(conn)
+        e = t.events.c
+        digests = sorted({item.digest for item in items})
+        stored = {
+            row.event_hash: row.id for row in conn.execute(select(e.event_hash, e.id).where(e.event_hash.in_(digests)))
+        }
+        for digest in digests:
+            tx.put(("event", digest), stored.get(digest, _ABSENT))
+        if len(stored) < len(digests):
+            ids = conn.execute(_PG_EVENT_IDS, {"n": len(digests) - len(stored)}).scalars().all()
+            tx.put(("ids", "events"), tuple(sorted(ids)))
+        batch = [item.changes for item in items]
+        run_ids = sorted({c.run.run_id for c in batch if c.run is not None})
+        if run_ids:
+            found = {row.run_id: row for row in conn.execute(_RUN_ROWS.where(t.runs.c.run_id.in_(run_ids)))}
+            for run_id in run_ids:
+                row = found.get(run_id)
+                tx.put(("run", run_id), _RunRow(*row[1:]) if row is not None else _ABSENT)
+        pairs: set[tuple[int, datetime]] = set()
+        for c in batch:
+            for ds in c.datasets:
+                if ds.role != "input" or ds.version is not None:
+                    continue
+                ns = tx.get(("ns", ds.namespace))
+                known = tx.get(("ds", ns.id, ds.name)) if ns is not None else None
+                if known is not None:  # a dataset not seen yet has no version to find
+                    pairs.add((int(known.id), c.event_time))
+        if pairs:
+            ordered = sorted(pairs)
+            rows = conn.execute(_PG_VERSIONS_AT, {"ds": [d for d, _ in ordered], "ws": [w for _, w in ordered]}).all()
+            for (d, w), row in zip(ordered, sorted(rows, key=lambda r: r.i), strict=True):
+                tx.put(("vat", d, w), (row.id, row.number or 0))
+
+    def _version_at(self, conn: Connection, ds_id: int, when: datetime) -> int | None:
+        """The dataset's version current at ``when``: the highest number created at or before it."""
+        tx = tx_of(conn)
+        known = tx.get(("vat", ds_id, when))
+        if known is None:
+            return _VERSION_AT.scalar(conn, d=ds_id, w=when)  # type: ignore[no-any-return]
+        best, number = known  # as the batch began; then what the batch itself wrote
+        for vid, n, created in tx.get(("vers", ds_id)) or ():
+            if created <= when and n > number:
+                best, number = vid, n
+        return best  # type: ignore[no-any-return]
+
+    def _touched_version(self, conn: Connection, ds_id: int, vid: int, number: int, created: datetime) -> None:
+        """Remember a version this transaction created or dated earlier (for :meth:`_version_at`)."""
+        tx = tx_of(conn)
+        tx.put(("vers", ds_id), (*(tx.get(("vers", ds_id)) or ()), (vid, number, created)))
+
+    def _ingest_in(self, conn: Connection, item: _Incoming, action: str, detail: bool) -> IngestResult:
         """One event inside the caller's write transaction: raw event, derived state, audit entry."""
-        payload = canonical_json(event)
-        digest = hashlib.sha256(payload.encode()).hexdigest()
+        changes, digest = item.changes, item.digest
         run_id = changes.run.run_id if changes.run else None
-        found = _EVENT_BY_HASH.scalar(conn, h=digest)
-        if found is not None:
-            return IngestResult(found, True, (), run_id)
-        event_id = int(
-            _EVENT_INSERT.scalar(
-                conn,
-                event_hash=digest,
-                event_type=changes.event_type,
-                event_time=changes.event_time,
-                run_id=run_id,
-                payload=payload,
-                received_at=datetime.now(UTC),
-            )
-        )
+        tx = tx_of(conn)
+        seen = tx.get(("event", digest))
+        if seen is not None and seen is not _ABSENT:  # the same event again (a client retry): nothing to do
+            return IngestResult(int(seen), True, (), run_id)
+        row = {
+            "event_hash": digest,
+            "event_type": changes.event_type,
+            "event_time": changes.event_time,
+            "run_id": run_id,
+            "payload": item.payload,
+            "received_at": datetime.now(UTC),
+        }
+        event_id = tx.take_id("events") if seen is _ABSENT else None
+        if event_id is not None:  # known new, with an id reserved by _prefetch: written with the batch
+            tx.defer(conn, _EVENT_INSERT_WITH_ID, "events", {"id": event_id, **row})
+        else:
+            inserted = _EVENT_INSERT.scalar(conn, **row)
+            if inserted is None:
+                return IngestResult(int(_EVENT_BY_HASH.scalar(conn, h=digest)), True, (), run_id)
+            event_id = int(inserted)
+        tx.put(("event", digest), event_id)
         written = self._apply(conn, changes, event_id)
         targets = [ref for _, _, ref in written] or ([f"run:{run_id}"] if run_id else [])
         # An event that names datasets but no version of them (classify, facets) targets the datasets.
@@ -324,7 +593,7 @@ class SqlStore(MLReads, SecurityStore):
             if info is None and ds.role == "output" and changes.run is not None:
                 info = VersionInfo(key=f"run:{changes.run.run_id}")
             if info is None and ds.role == "input":
-                vid = _VERSION_AT.scalar(conn, d=ds_id, w=changes.event_time)
+                vid = self._version_at(conn, ds_id, changes.event_time)
                 if vid is None and run_pk is not None:
                     # A source nobody reported writing (a Spark or dbt source table):
                     # it gets one version, "observed", so lineage reaches it.
@@ -347,41 +616,44 @@ class SqlStore(MLReads, SecurityStore):
                 self._add_checks(conn, vid, event_id, ds.checks, changes)
             rows.append(Touched(ds, ds_id, vid))
             touched.append((vid, new, str(Ref(ds.namespace, ds.name, str(number)))))
-        self._insert_ignore(conn, t.run_io, io_rows)
+        tx = tx_of(conn)
+        for row in io_rows:
+            tx.defer(conn, _RUN_IO_INSERT, "run_io", row)
         applied = Applied(conn, self.dialect, changes, event_id, run_pk, tuple(rows))
         for applier in appliers():
             applier(applied)
         return touched
 
     def _namespace_id(self, conn: Connection, name: str, when: datetime) -> int:
-        ns = t.namespaces
-        row = _NS_FIND.first(conn, n=name)
+        tx = tx_of(conn)
+        key = ("ns", name)
+        row = tx.get(key) or _NS_FIND.first(conn, n=name)
         if row is None:
-            return int(_NS_INSERT.scalar(conn, n=name, w=when))
-        _keep_earliest(conn, ns, ns.c.id, row, when)
-        return int(row.id)
+            row = _IdRow(int(_NS_INSERT.scalar(conn, n=name, w=when)), when)
+        else:
+            row = _IdRow(int(row.id), _keep_earliest(conn, t.namespaces, t.namespaces.c.id, row, when))
+        tx.put(key, row)
+        return row.id
 
     def _dataset_id(self, conn: Connection, namespace: str, name: str, kind: str, when: datetime) -> int:
         nid = self._namespace_id(conn, namespace, when)
-        d = t.datasets
-        row = _DS_FIND.first(conn, ns=nid, n=name)
+        tx = tx_of(conn)
+        key = ("ds", nid, name)
+        row = tx.get(key) or _DS_FIND.first(conn, ns=nid, n=name)
         if row is None:
-            return int(_DS_INSERT.scalar(conn, ns=nid, n=name, k=kind, w=when))
-        _keep_earliest(conn, d, d.c.id, row, when)
-        return int(row.id)
+            row = _IdRow(int(_DS_INSERT.scalar(conn, ns=nid, n=name, k=kind, w=when)), when)
+        else:
+            row = _IdRow(int(row.id), _keep_earliest(conn, t.datasets, t.datasets.c.id, row, when))
+        tx.put(key, row)
+        return row.id
 
     def _upsert_version(
         self, conn: Connection, ds_id: int, info: VersionInfo, run_pk: int | None, changes: Changes
     ) -> tuple[int, bool, int]:
-        row = _VERSION_BY_KEY.first(conn, d=ds_id, k=info.key)
-        if row is not None:
-            self._complete_version(conn, ds_id, row, info, run_pk, changes)
-            return int(row.id), False, int(row.number)
-        number = _LAST_NUMBER.scalar(conn, d=ds_id)
-        vid = _VERSION_INSERT.scalar(
+        # Insert first (one round trip for the common case, a new version); a known key inserts nothing.
+        created = _VERSION_INSERT.first(
             conn,
             dataset_id=ds_id,
-            number=int(number or 0) + 1,
             version_key=info.key,
             digest=str(info.digest) if info.digest else None,
             size=info.size,
@@ -396,6 +668,12 @@ class SqlStore(MLReads, SecurityStore):
             properties=info.properties or {},
             profile=info.profile,
         )
+        if created is None:
+            row = _VERSION_BY_KEY.first(conn, d=ds_id, k=info.key)
+            self._complete_version(conn, ds_id, row, info, run_pk, changes)
+            return int(row.id), False, int(row.number)
+        vid, number = int(created.id), int(created.number)
+        self._touched_version(conn, ds_id, vid, number, changes.event_time)
         if info.files:
             conn.execute(
                 t.version_files.insert(),
@@ -403,7 +681,7 @@ class SqlStore(MLReads, SecurityStore):
             )
         if info.kind != "dataset":
             conn.execute(t.datasets.update().where(t.datasets.c.id == ds_id).values(kind=info.kind))
-        return int(vid), True, int(number or 0) + 1
+        return vid, True, number
 
     def _complete_version(
         self, conn: Connection, ds_id: int, row: Any, info: VersionInfo, run_pk: int | None, changes: Changes
@@ -436,6 +714,7 @@ class SqlStore(MLReads, SecurityStore):
         created = _utc(row.created_at)
         if created is None or changes.event_time < created:
             fill["created_at"] = changes.event_time
+            self._touched_version(conn, ds_id, int(row.id), int(row.number), changes.event_time)
         if fill:
             conn.execute(t.versions.update().where(v.id == row.id).values(**fill))
         if "file_count" in fill and info.files:
@@ -495,16 +774,22 @@ class SqlStore(MLReads, SecurityStore):
     def _apply_run(self, conn: Connection, rc: RunChange) -> int:
         nid = self._namespace_id(conn, rc.namespace, rc.event_time)
         j = t.jobs.c
-        job = _JOB_FIND.first(conn, ns=nid, n=rc.job)
+        tx = tx_of(conn)
+        key = ("job", nid, rc.job)
+        job = tx.get(key) or _JOB_FIND.first(conn, ns=nid, n=rc.job)
         if job is None:
             job_id = int(_JOB_INSERT.scalar(conn, ns=nid, n=rc.job, k=rc.job_type, w=rc.event_time))
+            tx.put(key, _IdRow(job_id, rc.event_time, rc.job_type))
         else:
-            job_id = job.id
-            _keep_earliest(conn, t.jobs, j.id, job, rc.event_time)
+            job_id = int(job.id)
+            created = _keep_earliest(conn, t.jobs, j.id, job, rc.event_time)
+            kind = job.type
             if rc.job_type and job.type != rc.job_type:
                 conn.execute(t.jobs.update().where(j.id == job_id).values(type=rc.job_type))
-        r = t.runs.c
-        row = _RUN_FIND.first(conn, r=rc.run_id)
+                kind = rc.job_type
+            tx.put(key, _IdRow(job_id, created, kind))
+        cached = tx.get(("run", rc.run_id))
+        row = _RUN_FIND.first(conn, r=rc.run_id) if cached is None else (None if cached is _ABSENT else cached)
         finished = rc.state.finished
         fields: dict[str, Any] = {
             k: val
@@ -532,6 +817,7 @@ class SqlStore(MLReads, SecurityStore):
                 params=rc.params or {},
                 **{k: fields.get(k) for k in _RUN_FIELDS},
             )
+            tx.put(("run", rc.run_id), _RunRow(run_pk, rc.state.value, rc.event_time, rc.event_time, rc.params or {}))
         else:
             run_pk = row.pk
             old = RunState(row.state)
@@ -551,7 +837,17 @@ class SqlStore(MLReads, SecurityStore):
             if rc.params:
                 fields["params"] = {**(row.params or {}), **rc.params}
             if fields:
-                conn.execute(t.runs.update().where(r.pk == run_pk).values(**fields))
+                tx.defer(conn, _RUN_UPDATE, "runs", {"run_pk": run_pk, **fields})
+            tx.put(
+                ("run", rc.run_id),
+                _RunRow(
+                    run_pk,
+                    fields.get("state", row.state),
+                    fields.get("state_time", row.state_time),
+                    fields.get("started_at", row.started_at),
+                    fields.get("params", row.params),
+                ),
+            )
         if rc.metrics:
             m = t.run_metrics
             rows = [
@@ -574,7 +870,9 @@ class SqlStore(MLReads, SecurityStore):
         event_id: int | None,
         outcome: str = "allowed",
     ) -> None:
-        last = _AUDIT_LAST.first(conn)
+        tx = tx_of(conn)
+        # The write lock is held: the head read once stays the head for the whole transaction.
+        last = tx.get(("audit",)) or _AUDIT_LAST.first(conn)
         seq, prev = (int(last.seq) + 1, last.hash) if last else (1, GENESIS)
         when = datetime.now(UTC)
         entry = {
@@ -587,19 +885,24 @@ class SqlStore(MLReads, SecurityStore):
             "details": details,
         }
         digest = hashlib.sha256((prev + canonical_json(entry)).encode()).hexdigest()
-        _AUDIT_INSERT.run(
+        tx.defer(
             conn,
-            seq=seq,
-            time=when,
-            actor=actor,
-            action=action,
-            target=target,
-            outcome=outcome,
-            details=details,
-            event_id=event_id,
-            prev_hash=prev,
-            hash=digest,
+            _AUDIT_INSERT,
+            "audit",
+            dict(
+                seq=seq,
+                time=when,
+                actor=actor,
+                action=action,
+                target=target,
+                outcome=outcome,
+                details=details,
+                event_id=event_id,
+                prev_hash=prev,
+                hash=digest,
+            ),
         )
+        tx.put(("audit",), _AuditHead(seq, digest))
 
     # ------------------------------------------------------------ reads
 

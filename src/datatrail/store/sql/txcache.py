@@ -1,0 +1,144 @@
+"""What a write transaction has already looked up, so ingest asks the database once.
+
+Ingest resolves the same namespace, dataset and job ids for nearly every
+event, and reads the head of the audit chain for every entry it appends; on
+PostgreSQL each of those is a round trip. Two kinds of memory remove them:
+
+* ids of namespaces, datasets and jobs: a row's id never changes and these
+  rows are never deleted, so one process may remember them across
+  transactions (:class:`Known`). What a transaction adds is only remembered
+  once it commits, and forgotten when a savepoint rolls back. A SQLite restore
+  replaces the whole file: it writes a new epoch into the file header
+  (``PRAGMA user_version``), and a changed epoch empties the memory.
+* facts true only while the transaction holds the write lock: the audit head,
+  and whether anything is classified. These die with the transaction.
+
+Writes nothing reads back until the transaction ends (audit entries, run
+inputs and outputs, run state updates) can be deferred (:meth:`Tx.defer`):
+they wait in the transaction and go to the database in one pipelined
+``executemany`` before the commit, or before any statement that may read
+their table (every SQLAlchemy execution, and each prepared statement by the
+tables it names). A batch of events then costs a few round trips, not a few
+per event.
+
+A cached ``created_at`` may be later than the database's (another process
+moved it back): the conditional update that keeps the earliest time is then
+issued and changes nothing, so the cache never skips a needed write.
+"""
+
+from __future__ import annotations
+
+import weakref
+from typing import Any
+
+from sqlalchemy import Connection
+
+# The open write transaction of each connection (not Connection.info: that outlives the
+# Connection with its pooled DBAPI connection, and cannot be read once it is invalidated).
+_OPEN: weakref.WeakKeyDictionary[Connection, Tx] = weakref.WeakKeyDictionary()
+DURABLE = frozenset({"ns", "ds", "job"})  # key kinds remembered after commit
+_MISSING = object()
+_DEFERRED = ("deferred",)
+
+
+class Known:
+    """Ids of committed rows, shared by the write transactions of one store."""
+
+    def __init__(self) -> None:
+        self.rows: dict[tuple[Any, ...], Any] = {}
+        self.epoch: int | None = None
+
+    def check_epoch(self, epoch: int) -> None:
+        """Forget everything if the database was replaced since the last look."""
+        if epoch != self.epoch:
+            self.rows.clear()
+            self.epoch = epoch
+
+
+class Tx:
+    """One write transaction's view: its own additions over the committed ids."""
+
+    def __init__(self, known: Known | None = None) -> None:
+        self.known = known.rows if known is not None else {}
+        self._immediate = known is None  # outside SqlStore._write nothing would flush: write at once
+        self.pending: dict[tuple[Any, ...], Any] = {}
+        self._journal: list[tuple[tuple[Any, ...], Any]] = []
+
+    def get(self, key: tuple[Any, ...]) -> Any:
+        value = self.pending.get(key, _MISSING)
+        return self.known.get(key) if value is _MISSING else value
+
+    def put(self, key: tuple[Any, ...], value: Any) -> None:
+        self._journal.append((key, self.pending.get(key, _MISSING)))
+        self.pending[key] = value
+
+    def take_id(self, table: str) -> int | None:
+        """The next id reserved for ``table`` in this transaction, if any are left."""
+        ids = self.get(("ids", table))
+        if not ids:
+            return None
+        self.put(("ids", table), ids[1:])
+        return int(ids[0])
+
+    def mark(self) -> int:
+        """A point to come back to when a savepoint rolls back."""
+        return len(self._journal)
+
+    def undo(self, mark: int) -> None:
+        while len(self._journal) > mark:
+            key, old = self._journal.pop()
+            if old is _MISSING:
+                self.pending.pop(key, None)
+            else:
+                self.pending[key] = old
+
+    def defer(self, conn: Connection, statement: Any, table: str, row: dict[str, Any]) -> None:
+        """Execute ``statement`` (a prepared one returning nothing) with ``row`` later, in order."""
+        if self._immediate:
+            statement.run_many(conn, [row])
+            return
+        self.put(_DEFERRED, (*(self.get(_DEFERRED) or ()), (statement, table, row)))
+
+    def flush(self, conn: Connection, reads: frozenset[str] | None = None) -> None:
+        """Send the deferred writes now (all of them, if any touches a table in ``reads``)."""
+        waiting = self.get(_DEFERRED)
+        if not waiting or (reads is not None and not any(table in reads for _, table, _ in waiting)):
+            return
+        # Emptied first: a rolled-back savepoint restores the list, and the rows
+        # flushed inside it are rolled back with it.
+        self.put(_DEFERRED, ())
+        # One executemany per statement, rows in the order they came. Deferred statements
+        # depend on rows written at once, never on each other's (audit entries, run
+        # inputs and run updates), so only the order within one statement matters.
+        groups: dict[Any, list[dict[str, Any]]] = {}
+        for statement, _, row in waiting:
+            groups.setdefault(statement, []).append(row)
+        for statement, rows in groups.items():
+            statement.run_many(conn, rows)
+
+    def committed(self) -> None:
+        """The transaction committed: its ids become known to later ones."""
+        self.known.update({k: v for k, v in self.pending.items() if k[0] in DURABLE})
+
+
+def begin(conn: Connection, known: Known) -> Tx:
+    """Start remembering for the write transaction just begun on ``conn``."""
+    tx = _OPEN[conn] = Tx(known)
+    return tx
+
+
+def end(conn: Connection) -> None:
+    _OPEN.pop(conn, None)
+
+
+def flush_deferred(conn: Connection, reads: frozenset[str] | None = None) -> None:
+    """Before a statement that reads ``reads`` (None: anything), send the transaction's deferred writes."""
+    found = _OPEN.get(conn)
+    if found is not None:
+        found.flush(conn, reads)
+
+
+def tx_of(conn: Connection) -> Tx:
+    """The write transaction's memory, or a fresh one that remembers nothing and defers nothing."""
+    found = _OPEN.get(conn)
+    return found if found is not None else Tx()

@@ -1,0 +1,272 @@
+"""Ingest remembers namespace, dataset and job ids between events (store/sql/txcache.py).
+
+What it remembers must never outlive what the database holds: ids created by
+an event whose savepoint rolled back, ids of a store replaced by a restore, and
+rows written by another process meanwhile.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from datatrail.errors import InvalidInput
+from datatrail.store.sql.store import SqlStore
+
+
+def run_event(namespace: str, job: str, output: str, *, minute: int = 0, run_id: str | None = None) -> dict[str, Any]:
+    """A COMPLETE run writing ``output`` without a version facet: a new version per run."""
+    return {
+        "eventType": "COMPLETE",
+        "eventTime": f"2026-03-01T10:{minute:02d}:00+00:00",
+        "producer": "https://example.com/tests",
+        "schemaURL": "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/RunEvent",
+        "run": {"runId": run_id or str(uuid.uuid4()), "facets": {}},
+        "job": {"namespace": namespace, "name": job, "facets": {}},
+        "inputs": [],
+        "outputs": [{"namespace": namespace, "name": output}],
+    }
+
+
+def bad_deploy(namespace: str) -> dict[str, Any]:
+    """Valid enough to write its namespace, job and run, refused later by the deployment applier."""
+    event = run_event(namespace, "deploy", "never")
+    event["run"]["facets"]["datatrail_deployment"] = {
+        "_producer": "https://example.com/tests",
+        "_schemaURL": "https://example.com/tests#X",
+        "environment": 7,
+    }
+    return event
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SqlStore]:
+    uri = f"sqlite:///{tmp_path / 'trail.db'}" if request.param == "sqlite" else request.getfixturevalue("pg_uri")
+    s = SqlStore(uri, create=True)
+    try:
+        yield s
+    finally:
+        s.close()
+
+
+def integrity(store: SqlStore) -> list[str]:
+    return store.check_integrity()
+
+
+def test_a_refused_event_in_a_batch_leaves_no_remembered_id(store: SqlStore) -> None:
+    # Event 1 creates namespace "fresh" and its job inside a savepoint that rolls back;
+    # event 2 names the same namespace and must create it again, not reuse the lost id.
+    out = store.ingest_many(
+        [run_event("seen", "j", "a"), bad_deploy("fresh"), run_event("fresh", "deploy", "b", minute=1)],
+        "ada",
+        "ingest",
+    )
+    assert not isinstance(out[0], Exception) and not isinstance(out[2], Exception)
+    assert isinstance(out[1], InvalidInput) and "environment" in str(out[1])
+    names = {(d.namespace, d.name) for d in store.list_datasets()}
+    assert names == {("seen", "a"), ("fresh", "b")}
+    assert {(j.namespace, j.name) for j in store.list_jobs()} == {("seen", "j"), ("fresh", "deploy")}
+    assert integrity(store) == []
+    # Later transactions use the ids the batch committed.
+    store.ingest(run_event("fresh", "deploy", "b", minute=2), "ada", "ingest")
+    assert [v.number for v in store.list_versions("fresh", "b")] == [1, 2]
+    assert integrity(store) == []
+
+
+def test_a_refused_single_event_leaves_no_remembered_id(store: SqlStore) -> None:
+    with pytest.raises(InvalidInput):
+        store.ingest(bad_deploy("gone"), "ada", "ingest")
+    store.ingest(run_event("gone", "deploy", "x"), "ada", "ingest")
+    assert [(d.namespace, d.name) for d in store.list_datasets()] == [("gone", "x")]
+    assert integrity(store) == []
+
+
+def test_a_late_earlier_event_still_moves_creation_times_back(store: SqlStore) -> None:
+    store.ingest(run_event("ns", "job", "out", minute=30), "ada", "ingest")
+    store.ingest(run_event("ns", "job", "out", minute=10), "ada", "ingest")  # arrives late, happened first
+    (dataset,) = store.list_datasets()
+    assert dataset.created_at.minute == 10
+    (job,) = store.list_jobs()
+    assert job.created_at is not None and job.created_at.minute == 10
+
+
+def test_rows_written_by_another_store_object_are_found(tmp_path: Path) -> None:
+    uri = f"sqlite:///{tmp_path / 'trail.db'}"
+    first, second = SqlStore(uri, create=True), SqlStore(uri)
+    try:
+        first.ingest(run_event("ns", "job", "out"), "ada", "ingest")
+        second.ingest(run_event("ns", "job", "out", minute=1), "bob", "ingest")  # knows nothing yet
+        first.ingest(run_event("ns", "job", "out", minute=2), "ada", "ingest")
+        assert [v.number for v in first.list_versions("ns", "out")] == [1, 2, 3]
+        assert len(first.list_datasets()) == 1 and integrity(first) == []
+    finally:
+        first.close()
+        second.close()
+
+
+def test_a_restore_makes_the_store_forget_what_it_remembered(tmp_path: Path) -> None:
+    from datatrail.store.sql.backup import copy_database, restore_database
+
+    live = tmp_path / "trail.db"
+    store = SqlStore(f"sqlite:///{live}", create=True)
+    try:
+        store.ingest(run_event("old", "job", "kept"), "ada", "ingest")
+        copy_database(live, tmp_path / "backup.db")
+        # After the backup: a namespace and dataset the restore will take away.
+        store.ingest(run_event("lost", "job2", "dropped"), "ada", "ingest")
+        restore_database(tmp_path / "backup.db", live)
+        # "lost" must be created again, with a new id, not the remembered one.
+        store.ingest(run_event("lost", "job2", "again"), "ada", "ingest")
+        assert {(d.namespace, d.name) for d in store.list_datasets()} == {("old", "kept"), ("lost", "again")}
+        assert integrity(store) == []
+    finally:
+        store.close()
+
+
+def io_event(
+    state: str, run_id: str, minute: int, *, inputs: tuple[str, ...] = (), outputs: tuple[str, ...] = ()
+) -> dict[str, Any]:
+    return {
+        "eventType": state,
+        "eventTime": f"2026-03-01T10:{minute:02d}:00+00:00",
+        "producer": "https://example.com/tests",
+        "schemaURL": "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/RunEvent",
+        "run": {"runId": run_id, "facets": {}},
+        "job": {"namespace": "ns", "name": f"job-{run_id[-2:]}", "facets": {}},
+        "inputs": [{"namespace": "ns", "name": n} for n in inputs],
+        "outputs": [{"namespace": "ns", "name": n} for n in outputs],
+    }
+
+
+def rid(n: int) -> str:
+    return str(uuid.UUID(int=n))
+
+
+# Already stored before the batch: x has version 1 (10:05) and an unrelated dataset.
+BEFORE = [io_event("COMPLETE", rid(1), 5, outputs=("x",)), io_event("COMPLETE", rid(2), 6, outputs=("other",))]
+BATCH = [
+    io_event("START", rid(3), 20, inputs=("x",)),  # x@1 (stored before the batch)
+    io_event("COMPLETE", rid(4), 15, outputs=("x",)),  # x@2, created 10:15
+    io_event("COMPLETE", rid(3), 21, inputs=("x",), outputs=("y",)),  # x@2 now: written in this batch
+    io_event("COMPLETE", rid(5), 1, outputs=("x",)),  # x@3 but created 10:01, before x@1
+    io_event("START", rid(6), 3, inputs=("x",)),  # x@3: the late version is current at 10:03
+    io_event("COMPLETE", rid(4), 15, outputs=("x",)),  # a repeat inside the batch: nothing new
+    io_event("RUNNING", rid(3), 22, inputs=("x",)),  # after COMPLETE: the run stays COMPLETE
+    io_event("START", rid(7), 30, inputs=("y", "brand-new")),  # y@1; brand-new gets an observed version
+    io_event("COMPLETE", rid(1), 5, outputs=("x",)),  # a repeat of an event stored before the batch
+]
+
+
+def state_of(store: SqlStore) -> Any:
+    runs = {}
+    for run in store.list_runs(limit=100):
+        full = store.get_run(run.id)
+        runs[run.id] = (
+            full.state.value,
+            full.started_at,
+            full.ended_at,
+            sorted((v.name, v.number) for v in full.inputs),
+            sorted((v.name, v.number) for v in full.outputs),
+        )
+    versions = {
+        d.name: [(v.number, v.created_at, v.created_by) for v in store.list_versions(d.namespace, d.name)]
+        for d in store.list_datasets()
+    }
+    audit = [(r["seq"], r["action"], r["target"]) for r in store.audit_rows()]
+    return runs, versions, audit
+
+
+def test_a_postgresql_batch_gives_the_state_of_one_event_at_a_time(tmp_path: Path, pg_uri: str) -> None:
+    from datatrail.security.chain import verify_chain
+
+    results = []
+    for uri, batched in ((f"sqlite:///{tmp_path / 'one.db'}", False), (pg_uri, True)):
+        store = SqlStore(uri, create=True)
+        try:
+            store.ingest_many(BEFORE, "ada", "ingest")
+            if batched:
+                out = store.ingest_many(BATCH, "ada", "ingest")
+                assert [isinstance(r, Exception) for r in out] == [False] * len(BATCH)
+                assert [r.duplicate for r in out if not isinstance(r, Exception)][5::3] == [True, True]
+            else:
+                for event in BATCH:
+                    store.ingest(event, "ada", "ingest")
+            assert verify_chain(store.audit_rows()).ok
+            assert store.check_integrity() == []
+            results.append(state_of(store))
+        finally:
+            store.close()
+    one_at_a_time, batch = results
+    runs = batch[0]
+    assert runs[rid(3)][0] == "COMPLETE" and runs[rid(3)][3] == [("x", 1), ("x", 2), ("x", 3)]
+    assert runs[rid(6)][3] == [("x", 3)] and runs[rid(7)][3] == [("brand-new", 1), ("y", 1)]
+    assert batch == one_at_a_time
+
+
+def ingest_together(store: SqlStore, events: list[dict[str, Any]]) -> list[Any]:
+    """Ingest from one thread per event, all queued while the write lock is held: one group commit."""
+    results: list[Any] = [None] * len(events)
+
+    def call(i: int) -> None:
+        try:
+            results[i] = store.ingest(events[i], f"user{i}", "lineage.ingest")
+        except Exception as exc:  # the caller's own outcome, checked below
+            results[i] = exc
+
+    threads = [threading.Thread(target=call, args=(i,)) for i in range(len(events))]
+    with store._writers:
+        for th in threads:
+            th.start()
+        deadline = time.monotonic() + 30
+        while len(store._queue) < len(events) and time.monotonic() < deadline:
+            time.sleep(0.005)
+        assert len(store._queue) == len(events)
+    for th in threads:
+        th.join(30)
+    return results
+
+
+def count_transactions(store: SqlStore, monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    opened = [0]
+    write = store._write
+
+    def counted() -> Any:
+        opened[0] += 1
+        return write()
+
+    monkeypatch.setattr(store, "_write", counted)
+    return opened
+
+
+def test_concurrent_callers_share_one_transaction(store: SqlStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    from datatrail.security.chain import verify_chain
+
+    events = [run_event("ns", "job", f"out{i}", minute=i) for i in range(6)]
+    events.append(dict(events[0]))  # the same event from a second caller: a duplicate
+    opened = count_transactions(store, monkeypatch)
+    results = ingest_together(store, events)
+    assert opened == [1]
+    assert all(not isinstance(r, Exception) for r in results)
+    assert sorted(r.duplicate for r in results) == [False] * 6 + [True]
+    assert results[0].event_id == results[6].event_id
+    assert sorted(d.name for d in store.list_datasets()) == [f"out{i}" for i in range(6)]
+    rows = list(store.audit_rows())
+    assert len(rows) == 6 and verify_chain(rows).ok
+    assert {r["actor"] for r in rows} <= {f"user{i}" for i in range(7)}
+
+
+def test_a_bad_event_in_a_group_fails_alone(store: SqlStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    events = [run_event("ns", "job", "a"), bad_deploy("fresh"), run_event("fresh", "deploy", "b", minute=1)]
+    opened = count_transactions(store, monkeypatch)
+    results = ingest_together(store, events)
+    assert opened == [1 + len(events)]  # the group rolled back, then one transaction per event
+    assert isinstance(results[1], InvalidInput) and "environment" in str(results[1])
+    assert not isinstance(results[0], Exception) and not isinstance(results[2], Exception)
+    assert {(d.namespace, d.name) for d in store.list_datasets()} == {("ns", "a"), ("fresh", "b")}
+    assert store.check_integrity() == []
