@@ -50,6 +50,7 @@ class PgServer:
     port: int
     user: str | None  # OS user the server runs as (None: the current one)
     base: Path
+    durable: bool = False  # fsync on, as in production (benchmarks); tests run without it
 
     @property
     def uri(self) -> str:
@@ -70,7 +71,8 @@ class PgServer:
 
     @property
     def options(self) -> str:
-        return f"-p {self.port} -k {self.base} -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off"
+        unsafe = "" if self.durable else " -c fsync=off -c full_page_writes=off"
+        return f"-p {self.port} -k {self.base} -c listen_addresses=127.0.0.1{unsafe}"
 
     def halt(self) -> None:
         """Stop the server, keeping its data; :meth:`resume` starts it again on the same port."""
@@ -85,7 +87,8 @@ class PgServer:
         shutil.rmtree(self.base, ignore_errors=True)
 
 
-def start() -> PgServer:
+def start(*, durable: bool = False) -> PgServer:
+    """A fresh server; ``durable`` keeps PostgreSQL's fsync on (the tests turn it off for speed)."""
     bindir = find_bindir()
     base = Path(tempfile.mkdtemp(prefix="datatrail-pg-"))
     user = None
@@ -102,7 +105,7 @@ def start() -> PgServer:
             msg = "running as root, and no 'postgres' or 'nobody' user to run PostgreSQL as"
             raise RuntimeError(msg)
     os.chmod(base, 0o700)
-    server = PgServer(bindir, base / "data", free_port(), user, base)
+    server = PgServer(bindir, base / "data", free_port(), user, base, durable)
     server._run("initdb", "-D", str(server.datadir), "-U", "datatrail", "--auth=trust", "-E", "UTF8", "--no-sync")
     log = str(base / "log")
     server._run("pg_ctl", "-D", str(server.datadir), "-o", server.options, "-l", log, "-w", "-t", "60", "start")

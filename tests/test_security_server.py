@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import subprocess
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -306,5 +307,28 @@ def test_serve_refuses_the_network_without_users(tmp_path: Path) -> None:
     try:
         srv.wait_ready()
         assert httpx.get(f"{srv.uri}/api/v1/namespaces").status_code == 401
+    finally:
+        srv.stop()
+
+
+def test_a_server_without_users_locks_once_the_first_user_is_added(tmp_path: Path) -> None:
+    # The server trusts "no user yet" for at most a second (server/access.py): a user
+    # added from another process (the CLI) makes every route need a token soon after.
+    store = f"sqlite:///{tmp_path / 'trail.db'}"
+    srv = httpserver.start(tmp_path / "srv", store=store)
+    try:
+        srv.wait_ready()
+        assert httpx.get(f"{srv.uri}/api/v1/namespaces").status_code == 200
+        trail = datatrail.connect(store)
+        try:
+            trail.add_user("root", admin=True)
+        finally:
+            trail.close()
+        deadline = time.monotonic() + 30
+        status = 200
+        while status == 200 and time.monotonic() < deadline:
+            time.sleep(0.2)
+            status = httpx.get(f"{srv.uri}/api/v1/namespaces").status_code
+        assert status == 401
     finally:
         srv.stop()

@@ -18,6 +18,7 @@
 from __future__ import annotations
 
 import hmac
+import time
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -40,14 +41,32 @@ OPEN = Principal("anonymous", unrestricted=True)
 NEED_TOKEN = "this server needs a valid API token: send `Authorization: Bearer <token>` (`datatrail token create`)"
 
 
-def auth_required(server: ServerState) -> bool:
-    """Whether requests need a token: API keys are configured, or the store has a user."""
-    if server.api_keys or getattr(server, "users_exist", False):
+OPEN_RECHECK_S = 1.0  # while a store has no user, how long "no user" is trusted before asking again
+
+
+def known_auth_required(server: ServerState) -> bool | None:
+    """Whether requests need a token, when that is known without asking the store."""
+    if server.api_keys or server.users_exist:
         return True
+    return False if time.monotonic() < server.open_until else None
+
+
+def auth_required(server: ServerState) -> bool:
+    """Whether requests need a token: API keys are configured, or the store has a user.
+
+    Users are never removed, so once one exists the answer stays true. Until
+    then the store is asked at most once a second (the question cost as much
+    as the ingest of an event): the first user created from another process
+    locks the server within a second.
+    """
+    known = known_auth_required(server)
+    if known is not None:
+        return known
     has_users = getattr(server.trail.store, "has_users", None)
     if has_users is not None and has_users():
-        server.users_exist = True  # users are never removed, so this stays true
+        server.users_exist = True
         return True
+    server.open_until = time.monotonic() + OPEN_RECHECK_S
     return False
 
 
@@ -137,7 +156,9 @@ class AccessMiddleware:
         state = scope.setdefault("state", {})
         state["access_origin"] = client_ip(scope)
         state["access_principal"] = None
-        required = await run_in_threadpool(auth_required, server)
+        required = known_auth_required(server)
+        if required is None:  # the store is asked, in the thread pool (it may block)
+            required = await run_in_threadpool(auth_required, server)
         if not required:
             state["access_principal"] = OPEN
             return None
@@ -193,7 +214,7 @@ def request_actor(request: Request) -> str | None:
     principal = getattr(request.state, "access_principal", None)
     if principal is None:
         server = request.app.state.server
-        if server.api_keys or getattr(server, "users_exist", False):
+        if server.api_keys or server.users_exist:
             raise Unauthorized(NEED_TOKEN)
         return None
     return None if principal is OPEN else str(principal.name)

@@ -36,7 +36,8 @@ class ServerState:
         self.max_body = max_body
         self.max_batch = max_batch
         self.limiter = BadTokenLimiter()  # bad tokens per client address (server/access.py)
-        self.users_exist = False
+        self.users_exist = False  # once true, for good: users are never removed (server/access.py)
+        self.open_until = 0.0  # time.monotonic() until which "no user yet" is trusted
 
     @property
     def trail(self) -> Trail:

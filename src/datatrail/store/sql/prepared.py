@@ -15,7 +15,8 @@ small module.
 from __future__ import annotations
 
 from collections import namedtuple
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any, NamedTuple, cast
 
 from sqlalchemy import Connection
@@ -133,6 +134,27 @@ class Prepared:
         """Execute a statement that returns nothing."""
         cursor, _ = self._execute(conn, params)
         cursor.close()
+
+
+@contextmanager
+def pipelined(conn: Connection) -> Iterator[None]:
+    """Send the prepared statements run inside without waiting for each answer (PostgreSQL).
+
+    psycopg's pipeline mode: a statement's result is awaited only when it is
+    fetched, so statements whose results are not needed share one round trip
+    with the next fetch. Statements still run in order, each with its own
+    snapshot. Elsewhere (SQLite, in process) this does nothing.
+    """
+    if conn.dialect.name != "postgresql":
+        yield
+        return
+    dbapi_error = conn.dialect.loaded_dbapi.Error
+    try:
+        with conn.connection.driver_connection.pipeline():  # type: ignore[union-attr]
+            yield
+    except dbapi_error as exc:
+        statement = "(pipelined statements)"
+        raise DBAPIError.instance(statement, None, exc, dbapi_error, dialect=conn.dialect) from exc
 
 
 _ROW_TYPES: dict[tuple[str, ...], Any] = {}

@@ -33,15 +33,16 @@ from datatrail.store.sql import tables as t
 from datatrail.store.sql import txcache
 from datatrail.store.sql.appliers import Applied, Touched, appliers
 from datatrail.store.sql.column_lineage import column_traverse
-from datatrail.store.sql.engine import WRITE_OPTION, ensure_schema, make_engine
+from datatrail.store.sql.engine import WRITE_OPTION, ensure_schema, make_engine, sqlite_path
 from datatrail.store.sql.faults import known_fault
 from datatrail.store.sql.fsck import structural_problems
 from datatrail.store.sql.lineage import traverse
 from datatrail.store.sql.ml import MLReads
-from datatrail.store.sql.prepared import Prepared
+from datatrail.store.sql.prepared import Prepared, pipelined
 from datatrail.store.sql.rows import version_from_row
 from datatrail.store.sql.security import SecurityStore, with_origin
 from datatrail.store.sql.txcache import Known, Tx, flush_deferred, tx_of
+from datatrail.store.sql.writelock import WriterLock
 
 _RANK = {RunState.START: 0, RunState.RUNNING: 1}
 GENESIS = "0" * 64
@@ -161,6 +162,7 @@ _RUN_INSERT = Prepared(
     .returning(t.runs.c.pk),
     reads=frozenset(),
 )
+_PG_WRITE_LOCK = Prepared(select(func.pg_advisory_xact_lock(7274002)), reads=frozenset())
 _AUDIT_LAST = Prepared(select(t.audit.c.seq, t.audit.c.hash).order_by(t.audit.c.seq.desc()).limit(1), reads=_AUDIT)
 # Written later, in one executemany per batch (Tx.defer): nothing in ingest reads them back.
 _RUN_IO_INSERT = _insert_new(
@@ -200,6 +202,20 @@ class _Incoming:
         changes = parse_event(event, actor)
         payload = canonical_json(event)
         return cls(changes, payload, hashlib.sha256(payload.encode()).hexdigest())
+
+
+class _NoFileLock:
+    """PostgreSQL: its advisory lock orders writers (see SqlStore._write)."""
+
+    @contextmanager
+    def held(self) -> Iterator[None]:
+        yield
+
+    def close(self) -> None:
+        return None
+
+
+_NO_FILE_LOCK = _NoFileLock()
 
 
 class _Pending:
@@ -316,6 +332,9 @@ class SqlStore(MLReads, SecurityStore):
         # thread wakes the moment the lock is free, where SQLite's busy handler would
         # poll it with growing sleeps (the server's threads all write through one store).
         self._writers = threading.RLock()
+        # ... and writers of all processes on a lock file, which hands over at once (writelock.py).
+        path = sqlite_path(uri)
+        self._file_lock = WriterLock(path) if path is not None else _NO_FILE_LOCK
         self._known = Known()  # committed namespace, dataset and job ids (see txcache.py)
         self._queue: list[_Pending] = []  # events waiting for the next group commit (see ingest)
         self._queue_lock = threading.Lock()
@@ -324,6 +343,7 @@ class SqlStore(MLReads, SecurityStore):
 
     def close(self) -> None:
         self.engine.dispose()
+        self._file_lock.close()
 
     def prepare(self) -> None:
         return None  # opened in __init__
@@ -333,15 +353,26 @@ class SqlStore(MLReads, SecurityStore):
     @contextmanager
     def _write(self) -> Iterator[Connection]:
         try:
-            with self._writers, self.engine.connect().execution_options(**{WRITE_OPTION: True}) as conn:
+            with (
+                self._writers,
+                self._file_lock.held(),
+                self.engine.connect().execution_options(**{WRITE_OPTION: True}) as conn,
+            ):
                 with conn.begin():
+                    head: Any = None
                     if self.dialect == "postgresql":
                         # One writer at a time keeps version numbers and the audit chain gapless.
-                        conn.exec_driver_sql("SELECT pg_advisory_xact_lock(7274002)")
+                        # The audit head is read in the same round trip, by a statement that
+                        # starts (and takes its snapshot) once the lock is held.
+                        with pipelined(conn):
+                            _PG_WRITE_LOCK.run(conn)
+                            head = _AUDIT_LAST.first(conn) or _AuditHead(0, GENESIS)
                     else:
                         # A restore writes a new epoch into the file header: forget the ids it replaced.
                         self._known.check_epoch(int(conn.exec_driver_sql("PRAGMA user_version").scalar() or 0))
                     tx = txcache.begin(conn, self._known)
+                    if head is not None:
+                        tx.put(("audit",), head)
                     try:
                         yield conn
                         tx.flush(conn)  # the deferred writes, before the commit

@@ -113,8 +113,11 @@ class Tx:
         groups: dict[Any, list[dict[str, Any]]] = {}
         for statement, _, row in waiting:
             groups.setdefault(statement, []).append(row)
-        for statement, rows in groups.items():
-            statement.run_many(conn, rows)
+        from datatrail.store.sql.prepared import pipelined  # prepared.py imports this module
+
+        with pipelined(conn):  # one round trip for them all on PostgreSQL
+            for statement, rows in groups.items():
+                statement.run_many(conn, rows)
 
     def committed(self) -> None:
         """The transaction committed: its ids become known to later ones."""
