@@ -19,6 +19,11 @@ def utc(value: Any) -> datetime | None:
     return when.astimezone(UTC) if when.tzinfo else when.replace(tzinfo=UTC)
 
 
+def json_value(value: Any) -> Any:
+    """A JSON column's value (SQLite may hand back text)."""
+    return json.loads(value) if isinstance(value, str) else value
+
+
 VERSION_COLUMNS = (
     "id",
     "number",
