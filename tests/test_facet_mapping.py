@@ -309,3 +309,41 @@ def test_lineage_nodes_carry_failed_checks_and_drift_alerts(trail: datatrail.Tra
     trail.check(ref, rules)  # the latest evaluation counts
     again = trail.lineage(ref, direction="both", depth=2)
     assert again.nodes[f"version:default:ref@{ref.number}"].data["checks"] == {"failed": 0, "total": 1}
+
+
+def test_rename_links_the_previous_name_to_the_new_one(trail: datatrail.Trail) -> None:
+    def renamed(new: str, old: str, version: str, time: str) -> dict[str, Any]:
+        life = facet(lifecycleStateChange="RENAME", previousIdentifier={"namespace": NS, "name": old})
+        return event(f"rename-{new}", [], [dataset(new, version, lifecycleStateChange=life)], time=time)
+
+    def created(name: str, version: str, time: str) -> dict[str, Any]:
+        life = facet(lifecycleStateChange="CREATE")
+        return event(f"create-{name}", [], [dataset(name, version, lifecycleStateChange=life)], time=time)
+
+    # The same history in both arrival orders: created on day 1, renamed on day 2.
+    trail.ingest(created("orders_v1", "1", "2026-01-01T00:00:00Z"))
+    trail.ingest(renamed("orders", "orders_v1", "2", "2026-01-02T00:00:00Z"))
+    trail.ingest(renamed("users", "users_v1", "2", "2026-01-02T00:00:00Z"))
+    trail.ingest(created("users_v1", "1", "2026-01-01T00:00:00Z"))  # arrives late
+    names = {d.name for d in trail.datasets(NS)}
+    assert {"orders", "users"} <= names and not {"orders_v1", "users_v1"} & names
+    for new, old in (("orders", "orders_v1"), ("users", "users_v1")):
+        assert trail.describe(f"{NS}:{new}@1")["lifecycle"] == "RENAME"
+        before = trail.describe(f"{NS}:{old}@1")  # its history stays readable
+        assert before["lifecycle"] == "RENAMED"
+        assert before["facets"]["renamedTo"]["value"] == {"namespace": NS, "name": new}
+    # A previous name never reported on its own: looking it up says where it went.
+    trail.ingest(renamed("events", "events_2025", "1", "2026-01-03T00:00:00Z"))
+    with pytest.raises(datatrail.NotFound, match="renamed to 'events'"):
+        trail.get(f"{NS}:events_2025")
+    # A later CREATE of the old name brings it back (the latest lifecycle state wins).
+    trail.ingest(created("orders_v1", "9", "2026-01-05T00:00:00Z"))
+    assert "orders_v1" in {d.name for d in trail.datasets(NS)}
+
+
+def test_a_rename_must_say_what_it_renamed(trail: datatrail.Trail) -> None:
+    life = facet(lifecycleStateChange="RENAME", previousIdentifier={"namespace": NS, "name": 7})
+    bad = event("rename", [], [dataset("x", "1", lifecycleStateChange=life)], time="2026-01-01T00:00:00Z")
+    with pytest.raises(InvalidInput, match="previousIdentifier"):
+        trail.ingest(bad)
+    assert trail.datasets(NS) == []

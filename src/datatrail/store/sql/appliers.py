@@ -38,6 +38,8 @@ class Applied:
     event_id: int
     run_pk: int | None
     datasets: tuple[Touched, ...] = field(default_factory=tuple)
+    # The id of the dataset (namespace, name), created if it does not exist yet (a RENAME's previous name).
+    dataset_of: Callable[[str, str], int] | None = None
 
     def insert_ignore(self, table: Any, rows: list[dict[str, Any]]) -> None:
         """INSERT rows, skipping those whose key already exists (repeats are no-ops)."""

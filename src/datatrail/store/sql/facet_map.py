@@ -21,8 +21,12 @@
   grouping) is stored with the output column ``*``.
 - ``lifecycleStateChange``: the latest state is ``datasets.lifecycle``; ``DROP``
   soft-deletes the dataset (``deleted_at``, hidden from lists, history kept) and a
-  later ``CREATE``/``OVERWRITE`` brings it back; ``RENAME`` keeps the
-  ``previousIdentifier`` in the facet.
+  later ``CREATE``/``OVERWRITE`` brings it back. ``RENAME`` with a
+  ``previousIdentifier`` links the two names: the previous dataset becomes
+  ``RENAMED`` (hidden from lists like a dropped one, its history kept) with a
+  ``renamedTo`` facet naming the new one, and looking up a version of the old
+  name that does not exist says where it went. The same latest-wins rule holds
+  on the previous dataset, so a later ``CREATE`` of the old name brings it back.
 """
 
 from __future__ import annotations
@@ -33,7 +37,9 @@ from typing import Any
 
 from sqlalchemy import select
 
+from datatrail.errors import InvalidInput
 from datatrail.events import canonical_json
+from datatrail.model import validate_name, validate_namespace
 from datatrail.store.sql import tables as t
 from datatrail.store.sql.appliers import Applied, Touched
 
@@ -59,6 +65,9 @@ RUN_SKIP = frozenset({"parent"})
 MAX_CUSTOM_FACET = 16_384
 WHOLE_DATASET = "*"
 DROPPED = "DROP"
+RENAMED_FROM = "RENAME"  # the spec's state, on the dataset under its new name
+RENAMED_AWAY = "RENAMED"  # datatrail's, on the dataset under its previous name
+HIDDEN = frozenset({DROPPED, RENAMED_AWAY})  # states that hide a dataset from lists
 
 
 def apply(applied: Applied) -> None:
@@ -71,7 +80,10 @@ def apply(applied: Applied) -> None:
             _merge_facets(applied, t.datasets, touched.dataset_id, dataset_level, when)
         lifecycle = facets.get("lifecycleStateChange")
         if isinstance(lifecycle, dict) and isinstance(lifecycle.get("lifecycleStateChange"), str):
-            _set_lifecycle(applied, touched.dataset_id, lifecycle["lifecycleStateChange"][:32], when)
+            state = lifecycle["lifecycleStateChange"][:32]
+            _set_lifecycle(applied, touched.dataset_id, state, when)
+            if state == RENAMED_FROM:
+                _rename(applied, touched, lifecycle.get("previousIdentifier"), when)
         if touched.version_id is not None:
             _fill_version(applied, touched)
     if changes.run is not None and applied.run_pk is not None:
@@ -130,6 +142,30 @@ def _merge_facets(
     conn.execute(table.update().where(key == row_id).values(**values))
 
 
+def _rename(applied: Applied, touched: Touched, previous: Any, when: datetime) -> None:
+    """The dataset was renamed from ``previous``: that one is RENAMED, pointing here."""
+    if previous is None:
+        return  # a RENAME that does not say from what: only the facet is kept
+    where = "lifecycleStateChange.previousIdentifier"
+    if not (isinstance(previous, dict) and all(isinstance(previous.get(k), str) for k in ("namespace", "name"))):
+        msg = f"invalid event: {where} must be {{namespace, name}}, the dataset's name before the rename"
+        raise InvalidInput(msg)
+    namespace = validate_namespace(previous["namespace"])
+    name = validate_name(previous["name"], f"{where}.name")
+    here = {"namespace": touched.change.namespace, "name": touched.change.name}
+    if (namespace, name) == (here["namespace"], here["name"]) or applied.dataset_of is None:
+        return
+    previous_id = applied.dataset_of(namespace, name)
+    _merge_facets(
+        applied,
+        t.datasets,
+        previous_id,
+        {"lifecycleStateChange": {"lifecycleStateChange": RENAMED_AWAY, "renamedTo": here}, "renamedTo": here},
+        when,
+    )
+    _set_lifecycle(applied, previous_id, RENAMED_AWAY, when)
+
+
 def _set_lifecycle(applied: Applied, dataset_id: int, state: str, when: datetime) -> None:
     """The latest lifecycle state wins (by event time); DROP hides the dataset, anything later shows it again."""
     d = t.datasets.c
@@ -141,7 +177,7 @@ def _set_lifecycle(applied: Applied, dataset_id: int, state: str, when: datetime
     applied.conn.execute(
         t.datasets.update()
         .where(d.id == dataset_id)
-        .values(lifecycle=state, deleted_at=when if state == DROPPED else None)
+        .values(lifecycle=state, deleted_at=when if state in HIDDEN else None)
     )
 
 

@@ -507,7 +507,15 @@ class IngestMixin:
         tx = tx_of(conn)
         for row in io_rows:
             tx.defer(conn, _RUN_IO_INSERT, "run_io", row)
-        applied = Applied(conn, self.dialect, changes, event_id, run_pk, tuple(rows))
+        applied = Applied(
+            conn,
+            self.dialect,
+            changes,
+            event_id,
+            run_pk,
+            tuple(rows),
+            dataset_of=lambda namespace, name: self._dataset_id(conn, namespace, name, "dataset", changes.event_time),
+        )
         for applier in appliers():
             applier(applied)
         return touched

@@ -29,6 +29,7 @@ from datatrail.store.sql import tables as t
 from datatrail.store.sql import txcache
 from datatrail.store.sql.column_lineage import column_traverse
 from datatrail.store.sql.engine import WRITE_OPTION, ensure_schema, make_engine, sqlite_path
+from datatrail.store.sql.facet_map import RENAMED_AWAY
 from datatrail.store.sql.faults import known_fault
 from datatrail.store.sql.fsck import structural_problems
 from datatrail.store.sql.ingest import AUDIT_LAST, GENESIS, PG_WRITE_LOCK, AuditHead, IngestMixin
@@ -210,7 +211,9 @@ class SqlStore(IngestMixin, MLReads, SecurityStore):
     def _dataset_row(self, conn: Connection, namespace: str, name: str) -> Any:
         d, n = t.datasets.c, t.namespaces.c
         row = conn.execute(
-            select(d.id, d.kind).join(t.namespaces, n.id == d.namespace_id).where(n.name == namespace, d.name == name)
+            select(d.id, d.kind, d.lifecycle, d.facets)
+            .join(t.namespaces, n.id == d.namespace_id)
+            .where(n.name == namespace, d.name == name)
         ).first()
         if row is None:
             where = "" if namespace == "default" else f" in namespace {namespace!r}"
@@ -271,6 +274,13 @@ class SqlStore(IngestMixin, MLReads, SecurityStore):
             if not rows:
                 what = "has no versions" if sel in (None, "latest") else f"has no version {sel!r}"
                 msg = f"dataset {ref.name!r} {what}; `datatrail versions {ref.name}` lists them"
+                moved = (_json(ds.facets) or {}).get("renamedTo") if ds.lifecycle == RENAMED_AWAY else None
+                if isinstance(moved, dict) and isinstance(moved.get("value"), dict):
+                    to = moved["value"]
+                    msg = (
+                        f"dataset {ref.name!r} {what}: it was renamed to {to.get('name')!r}"
+                        f" in namespace {to.get('namespace')!r}; use that name"
+                    )
                 raise NotFound(msg)
             return self._to_versions(conn, rows)[0]
 
