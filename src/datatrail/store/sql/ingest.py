@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, bindparam, func, or_, select, text
+from sqlalchemy import BigInteger, Connection, DateTime, Integer, String, any_, bindparam, func, or_, select, text
 from sqlalchemy.dialects import postgresql as pg_dialect
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.exc import DBAPIError
@@ -28,7 +28,7 @@ from datatrail.model import Ref, RunState
 from datatrail.store.base import IngestResult
 from datatrail.store.sql import tables as t
 from datatrail.store.sql.appliers import Applied, Touched, appliers
-from datatrail.store.sql.prepared import Prepared
+from datatrail.store.sql.prepared import Prepared, pipelined
 from datatrail.store.sql.rows import utc as _utc
 from datatrail.store.sql.security import with_origin
 from datatrail.store.sql.txcache import Known, Tx, tx_of
@@ -209,8 +209,25 @@ class _RunRow(NamedTuple):
 
 
 _ABSENT = object()  # remembered: no such row (yet)
-_RUN_ROWS = select(t.runs.c.run_id, *(t.runs.c[k] for k in _RunRow._fields))
-_PG_EVENT_IDS = text("SELECT nextval(pg_get_serial_sequence('events', 'id')) FROM generate_series(1, :n)")
+# What _prefetch asks, pipelined, on PostgreSQL (lists travel as arrays).
+_PG_EVENTS_STORED = Prepared(
+    select(t.events.c.event_hash, t.events.c.id).where(
+        t.events.c.event_hash == any_(bindparam("hashes", type_=pg_dialect.ARRAY(String)))
+    ),
+    reads=_EVENTS,
+)
+_PG_EVENT_IDS = Prepared(
+    select(func.nextval(func.pg_get_serial_sequence("events", "id"))).select_from(
+        func.generate_series(1, bindparam("n", type_=Integer))
+    ),
+    reads=frozenset(),
+)
+_PG_RUNS = Prepared(
+    select(t.runs.c.run_id, *(t.runs.c[k] for k in _RunRow._fields)).where(
+        t.runs.c.run_id == any_(bindparam("ids", type_=pg_dialect.ARRAY(String)))
+    ),
+    reads=_RUNS,
+)
 _EVENT_INSERT_WITH_ID = Prepared(
     t.events.insert().values(
         {c: bindparam(c) for c in ("id", "event_hash", "event_type", "event_time", "run_id", "payload", "received_at")}
@@ -218,11 +235,19 @@ _EVENT_INSERT_WITH_ID = Prepared(
     reads=frozenset(),  # _prefetch found the hash new, under the write lock
 )
 # For each (dataset, time) pair, the version current then: what _VERSION_AT asks once per pair.
-_PG_VERSIONS_AT = text(
-    "SELECT p.i, v.id, v.number"
-    " FROM unnest(CAST(:ds AS bigint[]), CAST(:ws AS timestamptz[])) WITH ORDINALITY AS p(d, w, i)"
-    " LEFT JOIN LATERAL (SELECT id, number FROM versions WHERE dataset_id = p.d AND created_at <= p.w"
-    " ORDER BY number DESC LIMIT 1) v ON true"
+_PG_VERSIONS_AT = Prepared(
+    text(
+        "SELECT p.i, v.id, v.number"
+        " FROM unnest(CAST(:ds AS bigint[]), CAST(:ws AS timestamptz[])) WITH ORDINALITY AS p(d, w, i)"
+        " LEFT JOIN LATERAL (SELECT id, number FROM versions WHERE dataset_id = p.d AND created_at <= p.w"
+        " ORDER BY number DESC LIMIT 1) v ON true"
+    )
+    .bindparams(
+        bindparam("ds", type_=pg_dialect.ARRAY(BigInteger)),
+        bindparam("ws", type_=pg_dialect.ARRAY(DateTime(timezone=True))),
+    )
+    .columns(i=BigInteger, id=BigInteger, number=Integer),
+    reads=_VERSIONS,
 )
 
 
@@ -315,6 +340,8 @@ class IngestMixin:
             for p in group:
                 try:
                     with self._write() as conn:
+                        # One pipelined round trip for four lookups: little on loopback, a lot over a network.
+                        self._prefetch(conn, [p.item])
                         p.finish(self._ingest_in(conn, p.item, p.action, p.detail))
                 except DBAPIError as exc:
                     p.finish(error=_write_error(exc))
@@ -368,34 +395,21 @@ class IngestMixin:
         return out
 
     def _prefetch(self, conn: Connection, items: Sequence[_Incoming]) -> None:
-        """Look up, in a few queries, what a batch's events would each ask for one by one.
+        """Look up, in one round trip, what the events would each ask for one by one.
 
-        Which events are stored already (and ids for the new ones, so their rows
-        can be written later in one go), the runs, and the input versions. Only
-        worth it where a statement is a network round trip (PostgreSQL); the
-        answers go into the transaction's memory (txcache.py), which each event
-        then reads and keeps up to date with its own writes.
+        Which events are stored already (and ids for the others, so their rows
+        can be written later in one go), their runs, and the version current for
+        each input at its event's time: four queries, pipelined. Only worth it
+        where a statement is a network round trip (PostgreSQL); the answers go
+        into the transaction's memory (txcache.py), which each event then reads
+        and keeps up to date with its own writes.
         """
         if self.dialect != "postgresql" or not items:
             return
         tx = tx_of(conn)
-        e = t.events.c
         digests = sorted({item.digest for item in items})
-        stored = {
-            row.event_hash: row.id for row in conn.execute(select(e.event_hash, e.id).where(e.event_hash.in_(digests)))
-        }
-        for digest in digests:
-            tx.put(("event", digest), stored.get(digest, _ABSENT))
-        if len(stored) < len(digests):
-            ids = conn.execute(_PG_EVENT_IDS, {"n": len(digests) - len(stored)}).scalars().all()
-            tx.put(("ids", "events"), tuple(sorted(ids)))
         batch = [item.changes for item in items]
         run_ids = sorted({c.run.run_id for c in batch if c.run is not None})
-        if run_ids:
-            found = {row.run_id: row for row in conn.execute(_RUN_ROWS.where(t.runs.c.run_id.in_(run_ids)))}
-            for run_id in run_ids:
-                row = found.get(run_id)
-                tx.put(("run", run_id), _RunRow(*row[1:]) if row is not None else _ABSENT)
         pairs: set[tuple[int, datetime]] = set()
         for c in batch:
             for ds in c.datasets:
@@ -405,10 +419,26 @@ class IngestMixin:
                 known = tx.get(("ds", ns.id, ds.name)) if ns is not None else None
                 if known is not None:  # a dataset not seen yet has no version to find
                     pairs.add((int(known.id), c.event_time))
-        if pairs:
-            ordered = sorted(pairs)
-            rows = conn.execute(_PG_VERSIONS_AT, {"ds": [d for d, _ in ordered], "ws": [w for _, w in ordered]}).all()
-            for (d, w), row in zip(ordered, sorted(rows, key=lambda r: r.i), strict=True):
+        ordered = sorted(pairs)
+        with pipelined(conn):
+            stored_q = _PG_EVENTS_STORED.send(conn, hashes=digests)
+            # An id for every event: those of repeats are left unused, as a conflicting INSERT leaves them.
+            ids_q = _PG_EVENT_IDS.send(conn, n=len(digests))
+            runs_q = _PG_RUNS.send(conn, ids=run_ids) if run_ids else None
+            versions_q = (
+                _PG_VERSIONS_AT.send(conn, ds=[d for d, _ in ordered], ws=[w for _, w in ordered]) if ordered else None
+            )
+        stored = {row.event_hash: row.id for row in stored_q.all()}
+        for digest in digests:
+            tx.put(("event", digest), stored.get(digest, _ABSENT))
+        tx.put(("ids", "events"), tuple(sorted(int(row[0]) for row in ids_q.all())))
+        if runs_q is not None:
+            found = {row.run_id: row for row in runs_q.all()}
+            for run_id in run_ids:
+                row = found.get(run_id)
+                tx.put(("run", run_id), _RunRow(*row[1:]) if row is not None else _ABSENT)
+        if versions_q is not None:
+            for (d, w), row in zip(ordered, sorted(versions_q.all(), key=lambda r: r.i), strict=True):
                 tx.put(("vat", d, w), (row.id, row.number or 0))
 
     def _version_at(self, conn: Connection, ds_id: int, when: datetime) -> int | None:

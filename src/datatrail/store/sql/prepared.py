@@ -135,6 +135,25 @@ class Prepared:
         cursor, _ = self._execute(conn, params)
         cursor.close()
 
+    def send(self, conn: Connection, **params: Any) -> Sent:
+        """Execute now, read the rows later: inside :func:`pipelined`, many statements share a round trip."""
+        cursor, c = self._execute(conn, params)
+        return Sent(self, cursor, c)
+
+
+class Sent:
+    """A statement sent by :meth:`Prepared.send`, whose rows are read once (:meth:`all`)."""
+
+    def __init__(self, prepared: Prepared, cursor: Any, compiled: _Compiled) -> None:
+        self._prepared, self._cursor, self._compiled = prepared, cursor, compiled
+
+    def all(self) -> list[Any]:
+        try:
+            raw = self._cursor.fetchall()
+        finally:
+            self._cursor.close()
+        return [self._prepared._row(self._compiled, r) for r in raw]
+
 
 @contextmanager
 def pipelined(conn: Connection) -> Iterator[None]:
