@@ -270,3 +270,13 @@ def test_a_bad_event_in_a_group_fails_alone(store: SqlStore, monkeypatch: pytest
     assert not isinstance(results[0], Exception) and not isinstance(results[2], Exception)
     assert {(d.namespace, d.name) for d in store.list_datasets()} == {("ns", "a"), ("fresh", "b")}
     assert store.check_integrity() == []
+
+
+def test_the_memory_of_ids_is_bounded() -> None:
+    from datatrail.store.sql.txcache import Known
+
+    known = Known(limit=100)
+    for i in range(1000):
+        known.learn({("ds", 1, f"d{i}"): i})
+    assert 75 <= len(known.rows) <= 100
+    assert ("ds", 1, "d999") in known.rows and ("ds", 1, "d0") not in known.rows

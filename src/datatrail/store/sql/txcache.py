@@ -28,6 +28,7 @@ issued and changes nothing, so the cache never skips a needed write.
 
 from __future__ import annotations
 
+import itertools
 import weakref
 from typing import Any
 
@@ -42,11 +43,25 @@ _DEFERRED = ("deferred",)
 
 
 class Known:
-    """Ids of committed rows, shared by the write transactions of one store."""
+    """Ids of committed rows, shared by the write transactions of one store.
 
-    def __init__(self) -> None:
+    Bounded: past ``limit`` entries the oldest quarter is forgotten (a server
+    that sees millions of datasets keeps the recent ones, and asks again for
+    the others).
+    """
+
+    def __init__(self, limit: int = 200_000) -> None:
         self.rows: dict[tuple[Any, ...], Any] = {}
         self.epoch: int | None = None
+        self.limit = limit
+
+    def learn(self, rows: dict[tuple[Any, ...], Any]) -> None:
+        for key, value in rows.items():
+            self.rows.pop(key, None)  # re-inserted: the most recently used stay longest
+            self.rows[key] = value
+        if len(self.rows) > self.limit:
+            for key in list(itertools.islice(self.rows, len(self.rows) - self.limit * 3 // 4)):
+                del self.rows[key]
 
     def check_epoch(self, epoch: int) -> None:
         """Forget everything if the database was replaced since the last look."""
@@ -59,6 +74,7 @@ class Tx:
     """One write transaction's view: its own additions over the committed ids."""
 
     def __init__(self, known: Known | None = None) -> None:
+        self._store_known = known
         self.known = known.rows if known is not None else {}
         self._immediate = known is None  # outside SqlStore._write nothing would flush: write at once
         self.pending: dict[tuple[Any, ...], Any] = {}
@@ -121,7 +137,9 @@ class Tx:
 
     def committed(self) -> None:
         """The transaction committed: its ids become known to later ones."""
-        self.known.update({k: v for k, v in self.pending.items() if k[0] in DURABLE})
+        learned = {k: v for k, v in self.pending.items() if k[0] in DURABLE}
+        if self._store_known is not None:
+            self._store_known.learn(learned)
 
 
 def begin(conn: Connection, known: Known) -> Tx:
