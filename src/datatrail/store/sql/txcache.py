@@ -40,6 +40,7 @@ _OPEN: weakref.WeakKeyDictionary[Connection, Tx] = weakref.WeakKeyDictionary()
 DURABLE = frozenset({"ns", "ds", "job"})  # key kinds remembered after commit
 _MISSING = object()
 _DEFERRED = ("deferred",)
+_TABLES = ("deferred tables",)
 
 
 class Known:
@@ -113,16 +114,26 @@ class Tx:
         if self._immediate:
             statement.run_many(conn, [row])
             return
-        self.put(_DEFERRED, (*(self.get(_DEFERRED) or ()), (statement, table, row)))
+        # A linked list (previous, item): appending and undoing are O(1), whatever the batch size.
+        self.put(_DEFERRED, (self.get(_DEFERRED), (statement, table, row)))
+        tables = self.get(_TABLES) or frozenset()
+        if table not in tables:
+            self.put(_TABLES, tables | {table})
 
     def flush(self, conn: Connection, reads: frozenset[str] | None = None) -> None:
         """Send the deferred writes now (all of them, if any touches a table in ``reads``)."""
-        waiting = self.get(_DEFERRED)
-        if not waiting or (reads is not None and not any(table in reads for _, table, _ in waiting)):
+        node = self.get(_DEFERRED)
+        if node is None or (reads is not None and not (reads & (self.get(_TABLES) or frozenset()))):
             return
         # Emptied first: a rolled-back savepoint restores the list, and the rows
         # flushed inside it are rolled back with it.
-        self.put(_DEFERRED, ())
+        self.put(_DEFERRED, None)
+        self.put(_TABLES, frozenset())
+        waiting = []
+        while node is not None:
+            node, item = node
+            waiting.append(item)
+        waiting.reverse()
         # One executemany per statement, rows in the order they came. Deferred statements
         # depend on rows written at once, never on each other's (audit entries, run
         # inputs and run updates), so only the order within one statement matters.
