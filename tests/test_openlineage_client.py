@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -161,3 +162,63 @@ def test_server_log_has_no_traceback(server: httpserver.Server, tmp_path: Path) 
     response = httpx.post(f"{server.uri}/api/v1/lineage", content=b"{oops", headers=auth)
     assert response.status_code == 400 and response.json()["error"] == "invalid_input"
     assert "Traceback" not in server.log.read_text()
+
+
+def test_the_datatrail_transport_sends_batches_through_the_real_client(server: httpserver.Server) -> None:
+    from openlineage.client.transport.factory import DefaultTransportFactory
+
+    from datatrail.interop.ol_transport import DatatrailTransport
+
+    # Configured as openlineage.yml would: the factory imports the class by its name.
+    transport = DefaultTransportFactory().create(
+        {
+            "type": "datatrail.interop.ol_transport.DatatrailTransport",
+            "url": server.uri,
+            "api_key": KEY,
+            "batch_size": 7,
+            "flush_interval": 60,
+        }
+    )
+    assert isinstance(transport, DatatrailTransport)
+    client = OpenLineageClient(transport=transport)
+    job = f"batched-{uuid.uuid4().hex[:8]}"
+    runs = [str(uuid.uuid4()) for _ in range(10)]
+    for i, run_id in enumerate(runs):
+        for state, minutes in ((RunState.START, 0), (RunState.COMPLETE, 1)):
+            client.emit(
+                RunEvent(
+                    eventType=state,
+                    eventTime=(T0 + timedelta(hours=i, minutes=minutes)).isoformat(),
+                    run=Run(runId=run_id),
+                    job=Job(namespace=NS, name=job),
+                    producer=PRODUCER,
+                    inputs=[InputDataset(namespace=NS, name=f"{job}.source")],
+                    outputs=[OutputDataset(namespace=NS, name=f"{job}.target")],
+                )
+            )
+    # 20 events, batches of 7: two full batches went at once, the rest waits for the
+    # flush interval (a minute) or the close.
+    deadline = datetime.now(UTC) + timedelta(seconds=30)
+    while transport.sent < 14 and datetime.now(UTC) < deadline:
+        time.sleep(0.05)
+    assert transport.sent == 14
+    client.close()
+    assert transport.sent == 20
+    headers = {"Authorization": f"Bearer {KEY}"}
+    found = httpx.get(
+        f"{server.uri}/api/v1/namespaces/{quote(NS, safe='')}/jobs/{job}/runs", headers=headers, params={"limit": 100}
+    )
+    assert found.status_code == 200, found.text
+    assert sorted(r["id"] for r in found.json()["runs"]) == sorted(runs)
+    assert {r["state"] for r in found.json()["runs"]} == {"COMPLETE"}
+
+
+def test_the_datatrail_transport_says_what_is_wrong_with_its_settings() -> None:
+    from datatrail.interop.ol_transport import DatatrailConfig
+
+    with pytest.raises(RuntimeError, match="needs `url`"):
+        DatatrailConfig.from_dict({"type": "x"})
+    with pytest.raises(RuntimeError, match="unknown datatrail transport settings \\['bach_size'\\]"):
+        DatatrailConfig.from_dict({"url": "http://h", "bach_size": 5})
+    with pytest.raises(RuntimeError, match="batch_size must be 1 to 1000"):
+        DatatrailConfig.from_dict({"url": "http://h", "batch_size": 5000})
