@@ -64,6 +64,41 @@ def events_for(client: int, count: int) -> list[dict[str, Any]]:
     return out
 
 
+def ol_events_for(client: int, count: int) -> list[Any]:
+    """The same events as :func:`events_for`, as openlineage-python's RunEvent objects."""
+    from openlineage.client.event_v2 import InputDataset, Job, OutputDataset, Run, RunEvent, RunState
+
+    out = []
+    for raw in events_for(client, count):
+        out.append(
+            RunEvent(
+                eventType=RunState[raw["eventType"]],
+                eventTime=raw["eventTime"],
+                run=Run(runId=raw["run"]["runId"]),
+                job=Job(namespace=raw["job"]["namespace"], name=raw["job"]["name"]),
+                producer=PRODUCER,
+                inputs=[InputDataset(namespace=d["namespace"], name=d["name"]) for d in raw["inputs"]],
+                outputs=[OutputDataset(namespace=d["namespace"], name=d["name"]) for d in raw["outputs"]],
+            )
+        )
+    return out
+
+
+def ol_client(uri: str, client_no: int, count: int, ready: Any, go: Any) -> None:
+    """The real openlineage-python client with datatrail's batching transport (datatrail.interop.ol_transport)."""
+    from openlineage.client import OpenLineageClient
+
+    from datatrail.interop.ol_transport import DatatrailConfig, DatatrailTransport
+
+    events = ol_events_for(client_no, count)
+    client = OpenLineageClient(transport=DatatrailTransport(DatatrailConfig(url=uri, batch_size=100)))
+    ready.release()
+    go.wait()
+    for event in events:
+        client.emit(event)
+    client.close()
+
+
 def client(uri: str, events: list[dict[str, Any]], batch: int, ready: Any, go: Any) -> None:
     """One client: its requests' bodies encoded up front, sent over one keep-alive connection.
 
@@ -93,10 +128,14 @@ def client(uri: str, events: list[dict[str, Any]], batch: int, ready: Any, go: A
 
 
 def run_once(uri: str, clients: int, per_client: int, batch: int) -> float:
+    """Wall-clock seconds for the clients to send their events (``batch`` 0: openlineage-python, batched)."""
     ctx = mp.get_context("spawn")
     ready, go = ctx.Semaphore(0), ctx.Event()
-    work = [events_for(c, per_client) for c in range(clients)]
-    procs = [ctx.Process(target=client, args=(uri, work[c], batch, ready, go)) for c in range(clients)]
+    if batch == 0:
+        procs = [ctx.Process(target=ol_client, args=(uri, c, per_client, ready, go)) for c in range(clients)]
+    else:
+        work = [events_for(c, per_client) for c in range(clients)]
+        procs = [ctx.Process(target=client, args=(uri, work[c], batch, ready, go)) for c in range(clients)]
     for p in procs:
         p.start()
     for _ in procs:
@@ -137,7 +176,9 @@ def bench(label: str, store: str, folder: Path, args: argparse.Namespace) -> lis
         if stored != expected:
             raise SystemExit(f"{stored} events stored, {expected} sent")
         rate = stored / seconds
-        mode = "one event per request" if batch == 1 else f"batches of {batch}"
+        mode = {0: "openlineage-python + DatatrailTransport", 1: "one event per request"}.get(
+            batch, f"batches of {batch}"
+        )
         ok = report(
             f"ingest {label}, {mode} ({stored:,} events, {args.clients} clients, {args.workers} workers)",
             f"{rate:,.0f} events/s",
@@ -166,7 +207,12 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=2, help="uvicorn worker processes of the server")
     ap.add_argument("--no-postgres", action="store_true", help="only SQLite")
     ap.add_argument(
-        "--batches", type=int, nargs="+", default=[1, 100], help="events per request: 1 (single endpoint) or more"
+        "--batches",
+        type=int,
+        nargs="+",
+        default=[1, 100],
+        help="events per request: 1 (single endpoint) or more; 0: the real openlineage-python client"
+        " with datatrail's batching transport (batches of 100)",
     )
     args = ap.parse_args()
     with scratch("ingest-") as folder:

@@ -103,7 +103,7 @@ class DatatrailTransport(Transport):
         if self._closed:
             msg = "this datatrail transport is closed"
             raise RuntimeError(msg)
-        body = json.loads(Serde.to_json(event))
+        body = Serde.to_dict(event)
         with self._lock:
             self._buffer.append(body)
             full = len(self._buffer) >= self.config.batch_size
