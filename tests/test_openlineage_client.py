@@ -222,3 +222,54 @@ def test_the_datatrail_transport_says_what_is_wrong_with_its_settings() -> None:
         DatatrailConfig.from_dict({"url": "http://h", "bach_size": 5})
     with pytest.raises(RuntimeError, match="batch_size must be 1 to 1000"):
         DatatrailConfig.from_dict({"url": "http://h", "batch_size": 5000})
+
+
+def test_the_datatrail_transport_sends_a_batch_again_after_a_5xx() -> None:
+    import gzip
+    import json
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from datatrail.interop.ol_transport import DatatrailConfig, DatatrailTransport
+
+    answers = [503, 201]
+    received: list[list[dict[str, object]]] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            assert self.headers["Content-Encoding"] == "gzip" and self.headers["Authorization"] == "Bearer k"
+            received.append(json.loads(gzip.decompress(body)))
+            status = answers.pop(0)
+            answer = json.dumps({"received": 2, "stored": 2, "duplicates": 0, "failed": []}).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(answer)))
+            self.end_headers()
+            self.wfile.write(answer)
+
+        def log_message(self, *args: object) -> None:
+            return None
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{httpd.server_address[1]}"
+        transport = DatatrailTransport(DatatrailConfig(url=url, api_key="k", batch_size=10, flush_interval=60))
+        client = OpenLineageClient(transport=transport)
+        for state in (RunState.START, RunState.COMPLETE):
+            client.emit(
+                RunEvent(
+                    eventType=state,
+                    eventTime=T0.isoformat(),
+                    run=Run(runId=str(uuid.uuid4())),
+                    job=Job(namespace=NS, name="retry"),
+                    producer=PRODUCER,
+                )
+            )
+        client.close()
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+    assert len(received) == 2 and received[0] == received[1]  # the same batch, sent again after the 503
+    assert [e["eventType"] for e in received[1]] == ["START", "COMPLETE"] and transport.sent == 2
