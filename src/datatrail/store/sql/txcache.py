@@ -134,17 +134,18 @@ class Tx:
             node, item = node
             waiting.append(item)
         waiting.reverse()
-        # One executemany per statement, rows in the order they came. Deferred statements
-        # depend on rows written at once, never on each other's (audit entries, run
-        # inputs and run updates), so only the order within one statement matters.
+        # One executemany per statement, rows in the order they came. Of the deferred
+        # rows only audit entries refer to others (their event): events go first.
         groups: dict[Any, list[dict[str, Any]]] = {}
-        for statement, _, row in waiting:
+        first: dict[Any, bool] = {}
+        for statement, table, row in waiting:
             groups.setdefault(statement, []).append(row)
+            first[statement] = table == "events"
         from datatrail.store.sql.prepared import pipelined  # prepared.py imports this module
 
         with pipelined(conn):  # one round trip for them all on PostgreSQL
-            for statement, rows in groups.items():
-                statement.run_many(conn, rows)
+            for statement in sorted(groups, key=lambda st: not first[st]):
+                statement.run_many(conn, groups[statement])
 
     def committed(self) -> None:
         """The transaction committed: its ids become known to later ones."""
