@@ -34,7 +34,7 @@ from _common import fmt_seconds, note, quick, report, scratch
 from tests import httpserver
 
 import datatrail
-from datatrail.model import Ref
+from datatrail.core.model import Ref
 
 
 def _latency(base: str, headers: dict[str, str], n: int) -> float:

@@ -28,8 +28,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import fmt_seconds, note, quick, report
 
+from datatrail.core.results import LineageNode
 from datatrail.lineage import Graph
-from datatrail.store.base import LineageNode
 from datatrail.viz.layout import layout_graph
 
 BUDGET_S = 2.0

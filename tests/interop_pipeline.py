@@ -6,8 +6,8 @@ import uuid
 from pathlib import Path
 
 import datatrail
+from datatrail.core.model import RunState, Version
 from datatrail.events import PRODUCER, build_run_event
-from datatrail.model import RunState, Version
 from tests.conftest import write
 
 COLUMN_LINEAGE_URL = (

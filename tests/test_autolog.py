@@ -21,7 +21,7 @@ import pytest
 import datatrail
 from datatrail.capture import autolog as autolog_module
 from datatrail.capture.autolog import _TARGETS, patched
-from datatrail.model import RunState
+from datatrail.core.model import RunState
 from tests.conftest import write
 from tests.test_cli import datatrail_command, run_process
 

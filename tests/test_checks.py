@@ -14,7 +14,7 @@ import pytest
 import datatrail
 from datatrail.check_data import evaluate_table
 from datatrail.checks import load_rules
-from datatrail.errors import InvalidInput
+from datatrail.core.errors import InvalidInput
 from datatrail.events import build_check_event, parse_event
 from tests.conftest import write
 from tests.test_cli import assert_one_line_error, cli, ok, ok_json

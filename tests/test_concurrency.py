@@ -23,7 +23,7 @@ from typer.testing import CliRunner
 
 import datatrail
 from datatrail.cli.app import app
-from datatrail.model import RunState
+from datatrail.core.model import RunState
 from datatrail.store.sql import engine
 
 PROCESSES = 8

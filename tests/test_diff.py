@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 import datatrail
-from datatrail.errors import NotFound
+from datatrail.core.errors import NotFound
 from tests.conftest import write
 from tests.test_cli import assert_one_line_error, cli, ok, ok_json
 from tests.test_profiling import penguins

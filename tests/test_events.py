@@ -19,16 +19,10 @@ from hypothesis import strategies as st
 from jsonschema import Draft202012Validator, FormatChecker
 from referencing import Registry, Resource
 
-from datatrail.errors import InvalidInput
-from datatrail.events import (
-    VersionInfo,
-    build_alias_event,
-    build_dataset_event,
-    build_run_event,
-    event_hash,
-    parse_event,
-)
-from datatrail.model import Digest, FileEntry, Ref, RunState
+from datatrail.core.changes import VersionInfo, event_hash
+from datatrail.core.errors import InvalidInput
+from datatrail.core.model import Digest, FileEntry, Ref, RunState
+from datatrail.events import build_alias_event, build_dataset_event, build_run_event, parse_event
 from datatrail.store.sql.store import SqlStore
 
 SPEC_DIR = Path(__file__).parents[2] / "shared" / "openlineage-spec"

@@ -12,7 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 import datatrail
-from datatrail.errors import InvalidInput
+from datatrail.core.errors import InvalidInput
 from datatrail.server import create_app
 
 PRODUCER = "https://example.com/tests"
@@ -141,7 +141,7 @@ def test_column_lineage_upstream_and_downstream(loaded: datatrail.Trail) -> None
 
 
 def test_column_lineage_of_an_unknown_version_is_an_error(loaded: datatrail.Trail) -> None:
-    with pytest.raises(datatrail.errors.NotFound):
+    with pytest.raises(datatrail.core.errors.NotFound):
         loaded.column_lineage(f"{NS}:public.report@9", "total")
 
 

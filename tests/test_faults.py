@@ -27,7 +27,7 @@ from typer.testing import CliRunner
 
 import datatrail
 from datatrail.cli.app import app
-from datatrail.errors import StoreUnavailable
+from datatrail.core.errors import StoreUnavailable
 from datatrail.store.http import HttpStore
 from datatrail.store.sql import engine as engine_module
 from datatrail.store.sql.store import SqlStore

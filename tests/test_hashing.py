@@ -13,9 +13,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from datatrail.errors import InvalidInput, NotFound
+from datatrail.core.errors import InvalidInput, NotFound
+from datatrail.core.model import Digest, FileEntry
 from datatrail.hashing import CHUNK, HashResult, StatKey, hash_path, stat_key
-from datatrail.model import Digest, FileEntry
 from datatrail.store.statcache import SqliteStatCache
 from tests.conftest import write
 

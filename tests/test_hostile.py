@@ -29,7 +29,7 @@ from typer.testing import CliRunner, Result
 
 import datatrail
 from datatrail.cli.app import app
-from datatrail.errors import InvalidInput
+from datatrail.core.errors import InvalidInput
 from tests import httpserver
 from tests.conftest import write
 

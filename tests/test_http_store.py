@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 
 import datatrail
 from datatrail.cli.app import app
-from datatrail.errors import Forbidden, StoreUnavailable
+from datatrail.core.errors import Forbidden, StoreUnavailable
 from datatrail.store.http import HttpStore
 from tests import httpserver
 from tests.conftest import write
@@ -172,7 +172,7 @@ def test_wire_round_trips_every_field() -> None:
     import dataclasses
     from datetime import UTC, datetime
 
-    from datatrail.model import Digest, Run, RunState, Version
+    from datatrail.core.model import Digest, Run, RunState, Version
     from datatrail.store import wire
 
     when = datetime(2024, 5, 1, 10, 0, tzinfo=UTC)

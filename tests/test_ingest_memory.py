@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from datatrail.errors import InvalidInput
+from datatrail.core.errors import InvalidInput
 from datatrail.store.sql.store import SqlStore
 
 
@@ -183,7 +183,7 @@ def state_of(store: SqlStore) -> Any:
 
 
 def test_a_postgresql_batch_gives_the_state_of_one_event_at_a_time(tmp_path: Path, pg_uri: str) -> None:
-    from datatrail.security.chain import verify_chain
+    from datatrail.core.chain import verify_chain
 
     results = []
     for uri, batched in ((f"sqlite:///{tmp_path / 'one.db'}", False), (pg_uri, True)):
@@ -245,7 +245,7 @@ def count_transactions(store: SqlStore, monkeypatch: pytest.MonkeyPatch) -> list
 
 
 def test_concurrent_callers_share_one_transaction(store: SqlStore, monkeypatch: pytest.MonkeyPatch) -> None:
-    from datatrail.security.chain import verify_chain
+    from datatrail.core.chain import verify_chain
 
     events = [run_event("ns", "job", f"out{i}", minute=i) for i in range(6)]
     events.append(dict(events[0]))  # the same event from a second caller: a duplicate

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 import datatrail
 from datatrail.cli.app import app
-from datatrail.errors import InvalidInput
+from datatrail.core.errors import InvalidInput
 from datatrail.interop.attestation import build_statement, load_statement, verify_statement
 from tests.interop_pipeline import build_pipeline
 

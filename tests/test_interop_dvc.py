@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 
 import datatrail
 from datatrail.cli.app import app
-from datatrail.errors import InvalidInput
+from datatrail.core.errors import InvalidInput
 from datatrail.interop.dvc import dvc_md5, import_dvc
 from datatrail.interop.openlineage import export_events
 from tests import httpserver

@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 import datatrail
 from datatrail.cli.app import app
-from datatrail.errors import NotFound
+from datatrail.core.errors import NotFound
 from datatrail.interop.mlflow import import_mlflow
 from datatrail.interop.openlineage import export_events
 from tests.test_events import validate_event

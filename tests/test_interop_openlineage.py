@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 import datatrail
 from datatrail.cli.app import app
-from datatrail.errors import InvalidInput
+from datatrail.core.errors import InvalidInput
 from datatrail.interop.openlineage import export_events, import_events
 from tests import httpserver
 from tests.interop_pipeline import build_pipeline

@@ -21,7 +21,7 @@ from typer.testing import CliRunner
 
 import datatrail
 from datatrail.cli.app import app
-from datatrail.errors import InvalidInput
+from datatrail.core.errors import InvalidInput
 from datatrail.interop.prov import export_prov
 from tests.interop_pipeline import build_pipeline
 

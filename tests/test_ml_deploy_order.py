@@ -10,10 +10,11 @@ from typing import Any
 
 import pytest
 
-from datatrail.errors import InvalidInput
-from datatrail.events import VersionInfo, build_dataset_event, build_run_event
+from datatrail.core.changes import VersionInfo
+from datatrail.core.errors import InvalidInput
+from datatrail.core.model import Digest, RunState
+from datatrail.events import build_dataset_event, build_run_event
 from datatrail.ml.lifecycle import facet
-from datatrail.model import Digest, RunState
 from datatrail.store.sql.store import SqlStore
 
 T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)

@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 import datatrail
 from datatrail import drift
 from datatrail.cli.app import app
-from datatrail.errors import InvalidInput
+from datatrail.core.errors import InvalidInput
 
 runner = CliRunner()
 

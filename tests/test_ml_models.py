@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 
 import datatrail
 from datatrail.cli.app import app
-from datatrail.errors import InvalidInput
+from datatrail.core.errors import InvalidInput
 from datatrail.ml.models import serialize
 
 runner = CliRunner()

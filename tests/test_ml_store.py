@@ -10,7 +10,7 @@ import pytest
 from sklearn.linear_model import LogisticRegression
 
 import datatrail
-from datatrail.errors import InvalidInput, NotFound
+from datatrail.core.errors import InvalidInput, NotFound
 from tests.conftest import write
 
 

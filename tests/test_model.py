@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from datatrail.errors import InvalidInput
-from datatrail.model import MAX_NAME_LENGTH, Digest, Ref, Version, validate_name, validate_namespace
+from datatrail.core.errors import InvalidInput
+from datatrail.core.model import MAX_NAME_LENGTH, Digest, Ref, Version, validate_name, validate_namespace
 
 HEX64 = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
 

@@ -12,7 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from datatrail import sketches
-from datatrail.errors import InvalidInput
+from datatrail.core.errors import InvalidInput
 from datatrail.profile_parallel import WORKERS_ENV, plan, profile_parquet
 from datatrail.profiling import BATCH_ROWS, profile_path
 from datatrail.sketches import EXACT_DISTINCT_LIMIT, SAMPLE_SIZE, DistinctCounter, Reservoir, row_keys

@@ -22,7 +22,7 @@ import pytest
 
 import datatrail
 from datatrail import profiling
-from datatrail.errors import InvalidInput
+from datatrail.core.errors import InvalidInput
 from datatrail.events import parse_event
 from datatrail.profiling import profile_path, profile_table
 from datatrail.sketches import EXACT_DISTINCT_LIMIT, SAMPLE_SIZE
@@ -284,8 +284,9 @@ def test_gzip_csv_ragged_line_is_found_through_the_compression(tmp_path: Path) -
 
 
 def test_profile_facets_validate_against_the_openlineage_schemas(tmp_path: Path) -> None:
-    from datatrail.events import VersionInfo, build_dataset_event, build_run_event
-    from datatrail.model import Digest, RunState
+    from datatrail.core.changes import VersionInfo
+    from datatrail.core.model import Digest, RunState
+    from datatrail.events import build_dataset_event, build_run_event
 
     df = penguins()
     files = write_formats(df, tmp_path)

@@ -28,9 +28,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import datatrail
-from datatrail.errors import DatatrailError, InvalidInput, NotFound, StoreUnavailable
+from datatrail.core.errors import DatatrailError, InvalidInput, NotFound, StoreUnavailable
+from datatrail.core.model import RunState
 from datatrail.hashing import hash_path
-from datatrail.model import RunState
 from datatrail.remote import SECRET_PARAMS, default_name, is_url, redact
 from datatrail.remote import hashing as remote_hashing
 from datatrail.remote.add import hash_url

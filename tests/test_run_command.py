@@ -15,8 +15,8 @@ import pytest
 import datatrail
 from datatrail.capture.wrap import with_bootstrap
 from datatrail.cli.run import parse_params
-from datatrail.errors import InvalidInput
-from datatrail.model import RunState
+from datatrail.core.errors import InvalidInput
+from datatrail.core.model import RunState
 from tests.conftest import write
 from tests.test_cli import datatrail_command, run_process
 

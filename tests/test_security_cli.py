@@ -9,7 +9,7 @@ from sqlalchemy import create_engine
 from typer.testing import CliRunner, Result
 
 from datatrail.cli.app import app
-from datatrail.security.tokens import parse_token
+from datatrail.core.tokens import parse_token
 from datatrail.store.sql import tables as t
 from tests.conftest import write
 

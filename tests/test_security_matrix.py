@@ -19,7 +19,8 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 import datatrail
-from datatrail.events import VersionInfo, build_dataset_event
+from datatrail.core.changes import VersionInfo
+from datatrail.events import build_dataset_event
 from datatrail.server.app import create_app
 from tests.security_scene import ROLES, Scene, build
 

@@ -21,8 +21,9 @@ import pytest
 from sqlalchemy import create_engine
 
 import datatrail
-from datatrail.events import VersionInfo, build_dataset_event
-from datatrail.security.tokens import parse_token
+from datatrail.core.changes import VersionInfo
+from datatrail.core.tokens import parse_token
+from datatrail.events import build_dataset_event
 from datatrail.store.sql import tables as t
 from tests import httpserver
 from tests.pgserver import free_port

@@ -20,9 +20,9 @@ import pytest
 from sqlalchemy import select
 
 import datatrail
-from datatrail.errors import Conflict, InvalidInput, NotFound
-from datatrail.security import tokens as token_module
-from datatrail.security.chain import GENESIS, entry_content, entry_hash
+from datatrail.core import tokens as token_module
+from datatrail.core.chain import GENESIS, entry_content, entry_hash
+from datatrail.core.errors import Conflict, InvalidInput, NotFound
 from datatrail.store.sql import tables as t
 from tests.conftest import write
 

@@ -9,12 +9,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from datatrail.errors import InvalidInput
-from datatrail.security.chain import GENESIS, Checkpoint, entry_row, verify_chain
+from datatrail.core.chain import GENESIS, Checkpoint, entry_row, verify_chain
+from datatrail.core.errors import InvalidInput
+from datatrail.core.privacy import classified_columns, labels_from_tag, redact_profile
+from datatrail.core.roles import Grant, Principal, authorize, may_grant
+from datatrail.core.tokens import new_token, parse_expiry, parse_token
 from datatrail.security.limiter import BadTokenLimiter
-from datatrail.security.privacy import classified_columns, labels_from_tag, redact_profile
-from datatrail.security.roles import Grant, Principal, authorize, may_grant
-from datatrail.security.tokens import new_token, parse_expiry, parse_token
 
 VIEWER = Principal("v", grants=(Grant("viewer", "team-*"),))
 EDITOR = Principal("e", grants=(Grant("editor", "team-a"), Grant("viewer", "ops")))

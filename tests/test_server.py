@@ -14,7 +14,7 @@ from urllib.parse import quote
 import pytest
 from fastapi.testclient import TestClient
 
-from datatrail.errors import NotFound
+from datatrail.core.errors import NotFound
 from datatrail.server import create_app
 from datatrail.server.marquez import split_node_id
 

@@ -12,7 +12,7 @@ import pytest
 
 import datatrail
 from datatrail.capture.step import data_info
-from datatrail.model import RunState
+from datatrail.core.model import RunState
 from tests.conftest import write
 
 

@@ -13,9 +13,10 @@ import pytest
 from sqlalchemy import func, select, text
 
 import datatrail
-from datatrail.errors import DatatrailError, InvalidInput, NotFound, StoreVersionError
-from datatrail.events import VersionInfo, build_dataset_event, build_run_event
-from datatrail.model import Digest, FileEntry, RunState
+from datatrail.core.changes import VersionInfo
+from datatrail.core.errors import DatatrailError, InvalidInput, NotFound, StoreVersionError
+from datatrail.core.model import Digest, FileEntry, RunState
+from datatrail.events import build_dataset_event, build_run_event
 from datatrail.store.http import HttpStore
 from datatrail.store.sql import tables
 from datatrail.store.sql.store import SqlStore

@@ -34,8 +34,8 @@ from typer.testing import CliRunner
 
 import datatrail
 from datatrail.cli.app import app
+from datatrail.core.results import LineageNode
 from datatrail.lineage import Graph
-from datatrail.store.base import LineageNode
 from datatrail.viz import fold_datasets, graph_payload, layout_graph, render_html, render_svg, to_dot, to_mermaid
 from datatrail.viz.html import STATIC_DIR
 from datatrail.viz.layout import Layout

@@ -21,24 +21,24 @@ from datatrail._version import __version__
 if TYPE_CHECKING:
     from datatrail.capture.autolog import autolog
     from datatrail.capture.step import step
-    from datatrail.errors import Conflict, DatatrailError, Forbidden, IntegrityError, InvalidInput, NotFound
-    from datatrail.model import Dataset, Digest, FileEntry, Ref, Run, RunState, Version
+    from datatrail.core.errors import Conflict, DatatrailError, Forbidden, IntegrityError, InvalidInput, NotFound
+    from datatrail.core.model import Dataset, Digest, FileEntry, Ref, Run, RunState, Version
     from datatrail.service import AddResult, Trail, connect, init
 
 _WHERE = {
-    "Conflict": "errors",
-    "DatatrailError": "errors",
-    "Forbidden": "errors",
-    "IntegrityError": "errors",
-    "InvalidInput": "errors",
-    "NotFound": "errors",
-    "Dataset": "model",
-    "Digest": "model",
-    "FileEntry": "model",
-    "Ref": "model",
-    "Run": "model",
-    "RunState": "model",
-    "Version": "model",
+    "Conflict": "core.errors",
+    "DatatrailError": "core.errors",
+    "Forbidden": "core.errors",
+    "IntegrityError": "core.errors",
+    "InvalidInput": "core.errors",
+    "NotFound": "core.errors",
+    "Dataset": "core.model",
+    "Digest": "core.model",
+    "FileEntry": "core.model",
+    "Ref": "core.model",
+    "Run": "core.model",
+    "RunState": "core.model",
+    "Version": "core.model",
     "AddResult": "service",
     "Trail": "service",
     "connect": "service",

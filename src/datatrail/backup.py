@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from datatrail.errors import Conflict, IntegrityError, InvalidInput, NotFound
+from datatrail.core.errors import Conflict, IntegrityError, InvalidInput, NotFound
 
 PG_ADVICE = (
     "back up a PostgreSQL store with PostgreSQL's tools: `pg_dump -Fc DBNAME > trail.dump` (restore with"

@@ -15,7 +15,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from datatrail.checks import TYPE_FAMILIES, Rule, check_columns
-from datatrail.errors import InvalidInput
+from datatrail.core.errors import InvalidInput
 from datatrail.profiling import ProfileBuilder, scan_path, to_arrow
 from datatrail.sketches import unique_sorted, value_hashes
 

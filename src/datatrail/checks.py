@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from datatrail.errors import InvalidInput
+from datatrail.core.errors import InvalidInput
 
 COMMON = {"rule", "column", "severity", "name", "description"}
 # rule -> (required parameters, optional parameters), besides COMMON.

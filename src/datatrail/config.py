@@ -7,7 +7,7 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-from datatrail.errors import Conflict, InvalidInput, StoreNotFound
+from datatrail.core.errors import Conflict, InvalidInput, StoreNotFound
 
 DIRNAME = ".datatrail"
 CONFIG = "config.toml"

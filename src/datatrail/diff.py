@@ -9,7 +9,7 @@ from __future__ import annotations
 import itertools
 from typing import Any
 
-from datatrail.model import FileEntry, Version
+from datatrail.core.model import FileEntry, Version
 
 STATS = (
     "null_count",

@@ -21,16 +21,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from datatrail.errors import InvalidInput
+from datatrail.core.errors import InvalidInput
+from datatrail.core.records import DEFAULT_THRESHOLDS, DriftReport
 
-# PSI >= 0.2 is the usual "significant shift"; KS and JS bounds are on the statistic, not
-# the p-value: with thousands of rows any tiny change is "significant".
-DEFAULT_THRESHOLDS: dict[str, float] = {"psi": 0.2, "ks": 0.3, "js": 0.1, "missing": 0.05}
 EPSILON = 1e-4  # floor of a bin's proportion in PSI, so an empty bin does not give infinity
 Array = np.ndarray[Any, Any]
 NUMERIC_PREFIXES = ("int", "uint", "float", "double", "halffloat", "decimal")
@@ -235,59 +233,6 @@ def categorical_stats(a: Categorical, b: Categorical) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------- the report
-
-
-@dataclass(frozen=True)
-class DriftReport:
-    """Drift of ``current`` against ``reference``: per column statistics, schema and missing-value drift."""
-
-    reference: str
-    current: str
-    method: str
-    thresholds: dict[str, float]
-    rows: dict[str, int]
-    schema: dict[str, Any]
-    columns: list[dict[str, Any]] = field(default_factory=list)
-
-    @property
-    def drifted_columns(self) -> list[dict[str, Any]]:
-        return [c for c in self.columns if c["drifted"]]
-
-    @property
-    def drifted(self) -> bool:
-        return bool(self.schema["drifted"] or self.drifted_columns)
-
-    def column(self, name: str) -> dict[str, Any]:
-        for c in self.columns:
-            if c["name"] == name:
-                return c
-        msg = f"no column {name!r} in the drift report"
-        raise KeyError(msg)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "reference": self.reference,
-            "current": self.current,
-            "method": self.method,
-            "thresholds": self.thresholds,
-            "rows": self.rows,
-            "drifted": self.drifted,
-            "drifted_columns": [c["name"] for c in self.drifted_columns],
-            "schema": self.schema,
-            "columns": self.columns,
-        }
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> DriftReport:
-        return cls(
-            reference=d.get("reference", ""),
-            current=d.get("current", ""),
-            method=d.get("method", "profile"),
-            thresholds=dict(d.get("thresholds") or DEFAULT_THRESHOLDS),
-            rows=dict(d.get("rows") or {}),
-            schema=dict(d.get("schema") or {"drifted": False}),
-            columns=list(d.get("columns") or []),
-        )
 
 
 def thresholds(given: Mapping[str, float] | None = None) -> dict[str, float]:

@@ -1,75 +1,32 @@
-"""One error hierarchy for datatrail.
+"""The errors datatrail raises, under their public name (defined in :mod:`datatrail.core.errors`).
 
-Every error carries a message that says what was wrong and what to do. The CLI
-maps errors to exit codes in one place (``cli/app.py``), the server maps them to
-HTTP statuses in one place; nothing else inspects these classes.
+>>> from datatrail.errors import NotFound
+>>> issubclass(NotFound, DatatrailError)
+True
 """
 
 from __future__ import annotations
 
+from datatrail.core.errors import (
+    Conflict,
+    DatatrailError,
+    Forbidden,
+    IntegrityError,
+    InvalidInput,
+    NotFound,
+    StoreNotFound,
+    StoreUnavailable,
+    StoreVersionError,
+)
 
-class DatatrailError(Exception):
-    """Base class of every error datatrail raises on purpose."""
-
-    exit_code: int = 1
-    http_status: int = 500
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
-
-    def __str__(self) -> str:
-        return self.message
-
-
-class InvalidInput(DatatrailError):
-    """A name, ref, path, event or option that datatrail cannot accept."""
-
-    exit_code = 2
-    http_status = 400
-
-
-class NotFound(DatatrailError):
-    """A dataset, version, run or store that does not exist."""
-
-    exit_code = 3
-    http_status = 404
-
-
-class StoreNotFound(NotFound):
-    """No store was named and none was found walking up from the working directory."""
-
-
-class Conflict(DatatrailError):
-    """The request contradicts what the store already holds."""
-
-    exit_code = 4
-    http_status = 409
-
-
-class Forbidden(DatatrailError):
-    """The actor may not do this."""
-
-    exit_code = 5
-    http_status = 403
-
-
-class IntegrityError(DatatrailError):
-    """Stored data or metadata does not match what it should be."""
-
-    exit_code = 6
-    http_status = 500
-
-
-class StoreVersionError(DatatrailError):
-    """The store's schema is newer than this datatrail understands."""
-
-    exit_code = 7
-    http_status = 500
-
-
-class StoreUnavailable(DatatrailError):
-    """The store cannot be reached now (database down, connection refused); retrying later may work."""
-
-    exit_code = 3
-    http_status = 503
+__all__ = [
+    "Conflict",
+    "DatatrailError",
+    "Forbidden",
+    "IntegrityError",
+    "InvalidInput",
+    "NotFound",
+    "StoreNotFound",
+    "StoreUnavailable",
+    "StoreVersionError",
+]

@@ -7,27 +7,24 @@ datatrail's own facets); :func:`parse_event` turns any event into
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
 import re
 import uuid
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from datatrail._version import __version__
-from datatrail.errors import InvalidInput
+from datatrail.core.changes import Changes, DatasetChange, Event, RunChange, VersionInfo
+from datatrail.core.errors import InvalidInput
+from datatrail.core.model import Digest, FileEntry, RunState, validate_name, validate_namespace
 from datatrail.facets import check_facets, parse_checks, parse_profile, profile_facets
 from datatrail.hashing import manifest_digest
-from datatrail.model import Digest, FileEntry, RunState, validate_name, validate_namespace
 
 PRODUCER = f"https://github.com/datatrail/datatrail/tree/v{__version__}"
 SPEC = "https://openlineage.io/spec/2-0-2/OpenLineage.json"
 FACET_SCHEMA = "https://github.com/datatrail/datatrail/blob/main/spec/facets/1-0-0/{name}.json"
 STD_FACET = "https://openlineage.io/spec/facets/1-0-1/{name}.json"
 
-Event = dict[str, Any]
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 
 
@@ -38,81 +35,6 @@ def now() -> datetime:
 def _facet(name: str, schema_name: str, standard: bool = False, **fields: Any) -> dict[str, Any]:
     url = (STD_FACET if standard else FACET_SCHEMA).format(name=schema_name)
     return {"_producer": PRODUCER, "_schemaURL": f"{url}#/$defs/{schema_name}", **fields}
-
-
-@dataclass(frozen=True)
-class VersionInfo:
-    """What datatrail knows of a version when it is written."""
-
-    key: str
-    digest: Digest | None = None
-    size: int | None = None
-    uri: str | None = None
-    format: str | None = None
-    files: tuple[FileEntry, ...] | None = None
-    created_by: str | None = None
-    host: str | None = None
-    message: str | None = None
-    kind: str = "dataset"
-    properties: dict[str, Any] = field(default_factory=dict)
-    profile: dict[str, Any] | None = None  # profiling.py's profile of tabular data
-
-
-@dataclass(frozen=True)
-class DatasetChange:
-    namespace: str
-    name: str
-    role: str  # "input", "output" or "static"
-    version: VersionInfo | None = None
-    aliases: tuple[str, ...] = ()
-    kind: str = "dataset"
-    checks: tuple[dict[str, Any], ...] = ()  # check results (datatrail_checks / dataQualityAssertions)
-    # Every facet of the dataset in the event, verbatim (store appliers map the standard ones).
-    facets: dict[str, Any] = field(default_factory=dict)
-    # The facets of the input/output entry (inputFacets / outputFacets), verbatim.
-    io_facets: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class RunChange:
-    run_id: str
-    namespace: str
-    job: str
-    state: RunState
-    event_time: datetime
-    job_type: str | None = None
-    user: str | None = None
-    host: str | None = None
-    command: str | None = None
-    cwd: str | None = None
-    params: dict[str, Any] | None = None
-    metrics: dict[str, list[tuple[int, Any]]] | None = None
-    code: dict[str, Any] | None = None
-    error: str | None = None
-    parent_run_id: str | None = None
-    workflow: str | None = None
-    # The run's and the job's facets, verbatim (store appliers map the standard ones).
-    run_facets: dict[str, Any] = field(default_factory=dict)
-    job_facets: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class Changes:
-    """What one event changes, independent of any store."""
-
-    event_type: str
-    event_time: datetime
-    actor: str
-    run: RunChange | None
-    datasets: tuple[DatasetChange, ...]
-
-
-def canonical_json(obj: Any) -> str:
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
-
-
-def event_hash(event: Event) -> str:
-    return hashlib.sha256(canonical_json(event).encode()).hexdigest()
 
 
 # ---------------------------------------------------------------- building

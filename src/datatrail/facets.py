@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from datatrail.errors import InvalidInput
+from datatrail.core.errors import InvalidInput
 
 OL = "https://openlineage.io/spec/facets/{version}/{name}.json#/$defs/{name}"
 OWN = "https://github.com/datatrail/datatrail/blob/main/spec/facets/1-0-0/{name}.json#/$defs/{name}"

@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from datatrail.errors import InvalidInput, NotFound
-from datatrail.model import Digest, FileEntry
+from datatrail.core.errors import InvalidInput, NotFound
+from datatrail.core.model import Digest, FileEntry
 
 # Read size, and the size from which a file is streamed rather than read whole.
 # 1 MiB buffers stay in the CPU cache between the read and the hash; 4 MiB

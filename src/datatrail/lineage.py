@@ -6,7 +6,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
 
-from datatrail.store.base import LineageNode
+from datatrail.core.results import LineageNode
 
 
 @dataclass(frozen=True)

@@ -39,7 +39,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from datatrail.errors import InvalidInput
+from datatrail.core.errors import InvalidInput
 from datatrail.profiling import BATCH_ROWS, ProfileBuilder, parquet_segments
 
 WORKERS_ENV = "DATATRAIL_PROFILE_WORKERS"

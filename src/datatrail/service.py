@@ -17,18 +17,28 @@ from typing import TYPE_CHECKING, Any
 from datatrail.capture import facts
 from datatrail.checks import CheckReport, Rule, RuleSource, load_rules
 from datatrail.config import Location, init_config, locate
-from datatrail.errors import DatatrailError, InvalidInput, NotFound
-from datatrail.events import PRODUCER, Event, VersionInfo, build_alias_event, build_check_event, build_dataset_event
+from datatrail.core.changes import Event, VersionInfo
+from datatrail.core.errors import DatatrailError, InvalidInput, NotFound
+from datatrail.core.model import (
+    DEFAULT_NAMESPACE,
+    Dataset,
+    FileEntry,
+    Ref,
+    Run,
+    Version,
+    validate_name,
+    validate_namespace,
+)
+from datatrail.core.results import CheckResult, ColumnLineageResult, Direction, IngestResult, JobSummary
+from datatrail.events import PRODUCER, build_alias_event, build_check_event, build_dataset_event
 from datatrail.facets import check_facets
 from datatrail.formats import detect_directory_format, detect_format, is_tabular
 from datatrail.hashing import HashResult, LayeredCache, ProgressFn, StatCache, hash_path
 from datatrail.lineage import Graph
 from datatrail.ml.lifecycle import TrailML
-from datatrail.model import DEFAULT_NAMESPACE, Dataset, FileEntry, Ref, Run, Version, validate_name, validate_namespace
 from datatrail.remote import is_url
 from datatrail.security.service import SecurityOps
 from datatrail.store import Store, open_store
-from datatrail.store.base import CheckResult, ColumnLineageResult, Direction, IngestResult, JobSummary
 
 if TYPE_CHECKING:
     from datatrail.capture.run import RunContext

@@ -8,9 +8,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlparse
 
-from datatrail.errors import DatatrailError
+from datatrail.core.errors import DatatrailError
+from datatrail.core.model import Version
 from datatrail.hashing import hash_path
-from datatrail.model import Version
 from datatrail.remote import is_url
 
 if TYPE_CHECKING:

@@ -27,11 +27,11 @@ from typing import TYPE_CHECKING, Any
 
 from datatrail.capture import facts
 from datatrail.capture.run import RunContext, active_run
-from datatrail.errors import DatatrailError, InvalidInput
+from datatrail.core.errors import DatatrailError, InvalidInput
 from datatrail.remote import is_url, redact
 
 if TYPE_CHECKING:
-    from datatrail.model import Version
+    from datatrail.core.model import Version
     from datatrail.service import Trail
 
 Locate = Callable[[tuple[Any, ...], dict[str, Any]], list[str]]

@@ -12,9 +12,10 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from datatrail.capture import facts
-from datatrail.errors import InvalidInput
-from datatrail.events import VersionInfo, build_run_event
-from datatrail.model import DEFAULT_NAMESPACE, Ref, RunState, Version, validate_name, validate_namespace
+from datatrail.core.changes import VersionInfo
+from datatrail.core.errors import InvalidInput
+from datatrail.core.model import DEFAULT_NAMESPACE, Ref, RunState, Version, validate_name, validate_namespace
+from datatrail.events import build_run_event
 from datatrail.remote import is_url
 
 if TYPE_CHECKING:

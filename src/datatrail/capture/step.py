@@ -13,9 +13,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from datatrail.capture.run import RunContext, active_run
-from datatrail.errors import InvalidInput
-from datatrail.events import VersionInfo, build_dataset_event
-from datatrail.model import DEFAULT_NAMESPACE, Digest, Version
+from datatrail.core.changes import VersionInfo
+from datatrail.core.errors import InvalidInput
+from datatrail.core.model import DEFAULT_NAMESPACE, Digest, Version
+from datatrail.events import build_dataset_event
 
 if TYPE_CHECKING:
     from datatrail.service import Trail

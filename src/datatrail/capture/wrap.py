@@ -24,8 +24,8 @@ from typing import TYPE_CHECKING, Any
 from datatrail.capture import facts
 from datatrail.capture.run import RunContext, RunFailed
 from datatrail.config import ENV_URI, ENV_USER
-from datatrail.errors import InvalidInput, NotFound
-from datatrail.model import DEFAULT_NAMESPACE, RunState
+from datatrail.core.errors import InvalidInput, NotFound
+from datatrail.core.model import DEFAULT_NAMESPACE, RunState
 from datatrail.remote import is_url
 
 if TYPE_CHECKING:

@@ -14,7 +14,7 @@ from typer.core import TyperGroup
 
 from datatrail._version import __version__
 from datatrail.cli.output import error
-from datatrail.errors import DatatrailError
+from datatrail.core.errors import DatatrailError
 
 try:  # typer >= 0.20 vendors click as typer._click
     from typer._click.exceptions import NoArgsIsHelpError, UsageError

@@ -36,7 +36,7 @@ def backup(
     datatrail backup restore /backups/trail-2026-11-29.db
     """
     from datatrail.backup import create_backup, restore_backup
-    from datatrail.errors import InvalidInput
+    from datatrail.core.errors import InvalidInput
 
     if action == "create":
         info = create_backup(_store_uri(ctx), path, force=force)

@@ -24,7 +24,7 @@ def init(
     from datatrail.service import init as init_store
 
     if not path.is_dir():
-        from datatrail.errors import InvalidInput, NotFound
+        from datatrail.core.errors import InvalidInput, NotFound
 
         if path.exists():
             msg = f"{str(path)!r} is not a folder; give the folder to create .datatrail/ in"
@@ -137,7 +137,7 @@ def ls(
 ) -> None:
     """List datasets with their latest version."""
     from datatrail.cli.app import get_trail
-    from datatrail.model import Ref
+    from datatrail.core.model import Ref
 
     trail = get_trail(ctx)
     datasets = trail.datasets(namespace)

@@ -37,7 +37,7 @@ class ProvFormat(str, Enum):
 
 
 def _refuse(msg: str) -> NoReturn:
-    from datatrail.errors import InvalidInput
+    from datatrail.core.errors import InvalidInput
 
     raise InvalidInput(msg)
 
@@ -143,7 +143,7 @@ def _read(path: Path) -> str:
     try:
         return path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        from datatrail.errors import NotFound
+        from datatrail.core.errors import NotFound
 
         msg = f"no such file {str(path)!r}"
         raise NotFound(msg) from None

@@ -55,7 +55,7 @@ def lineage(
     datatrail lineage model --level dataset -f mermaid
     """
     from datatrail.cli.app import get_trail
-    from datatrail.errors import InvalidInput
+    from datatrail.core.errors import InvalidInput
 
     chosen = [d for d, on in (("upstream", upstream), ("downstream", downstream), ("both", both)) if on]
     if len(chosen) > 1:
@@ -121,7 +121,7 @@ def verify(
     Exits with status 1 when anything is missing or changed.
     """
     from datatrail.cli.app import get_trail
-    from datatrail.errors import InvalidInput
+    from datatrail.core.errors import InvalidInput
 
     if all_ and refs:
         msg = "give either refs or --all, not both"

@@ -11,9 +11,8 @@ import typer
 from datatrail.cli.output import emit_json, line, table, when
 
 if TYPE_CHECKING:
-    from datatrail.drift import DriftReport
+    from datatrail.core.records import Deployment, DriftReport
     from datatrail.ml.lifecycle import DriftHistory, ModelCard
-    from datatrail.ml.records import Deployment
     from datatrail.ml.reproduce import ReproduceReport
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts instead of text.")]
@@ -210,7 +209,7 @@ def print_history(history: DriftHistory) -> None:
 
 
 def _thresholds(values: list[str] | None) -> dict[str, float]:
-    from datatrail.errors import InvalidInput
+    from datatrail.core.errors import InvalidInput
 
     out: dict[str, float] = {}
     for item in values or []:
@@ -266,7 +265,7 @@ def drift(
     Examples: datatrail drift features/train@1 batches/b7@1 --threshold psi=0.25;
     datatrail drift batches/b7@1 --env production; datatrail drift --history --env production
     """
-    from datatrail.errors import InvalidInput
+    from datatrail.core.errors import InvalidInput
 
     trail = _trail(ctx)
     if history:

@@ -12,7 +12,7 @@ from datatrail.cli.output import note
 
 def parse_params(items: list[str]) -> dict[str, Any]:
     """``KEY=VALUE`` pairs; a VALUE that reads as JSON (``0.1``, ``true``, ``[1,2]``) keeps its type."""
-    from datatrail.errors import InvalidInput
+    from datatrail.core.errors import InvalidInput
 
     params: dict[str, Any] = {}
     for item in items:
@@ -69,7 +69,7 @@ def run(
 
     parsed = parse_params(params or [])
     if not command:  # before opening the store: a usage error needs none
-        from datatrail.errors import InvalidInput
+        from datatrail.core.errors import InvalidInput
 
         msg = "no command to run; put it after `--`, e.g. datatrail run --name job -- python job.py"
         raise InvalidInput(msg)

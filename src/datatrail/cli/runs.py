@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from datatrail.cli.output import emit_json, line, table, when
-from datatrail.model import Run
+from datatrail.core.model import Run
 
 
 def print_run(run: Run) -> None:

@@ -12,7 +12,7 @@ from typing import Annotated, Any
 import typer
 
 from datatrail.cli.output import emit_json, line, note, table, when
-from datatrail.errors import InvalidInput
+from datatrail.core.errors import InvalidInput
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts instead of text.")]
 

@@ -13,8 +13,8 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
+from datatrail.core.model import Ref, Run, Version
 from datatrail.interop.common import version_id, walk_upstream
-from datatrail.model import Ref, Run, Version
 
 if TYPE_CHECKING:
     from datatrail.service import Trail

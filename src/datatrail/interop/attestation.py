@@ -17,10 +17,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlparse
 
-from datatrail.errors import InvalidInput, NotFound
+from datatrail.core.errors import InvalidInput, NotFound
+from datatrail.core.model import Ref, Run, Version
 from datatrail.events import PRODUCER
 from datatrail.interop.common import version_id
-from datatrail.model import Ref, Run, Version
 
 if TYPE_CHECKING:
     from datatrail.service import Trail

@@ -8,8 +8,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from datatrail.events import Event, parse_event
-from datatrail.model import Ref, Run, Version
+from datatrail.core.changes import Event
+from datatrail.core.model import Ref, Run, Version
+from datatrail.events import parse_event
 
 if TYPE_CHECKING:
     from datatrail.service import Trail

@@ -23,11 +23,12 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from datatrail.capture import facts
-from datatrail.errors import InvalidInput, NotFound
-from datatrail.events import PRODUCER, SPEC, Event, VersionInfo, _facet, canonical_json, dataset_facets
+from datatrail.core.changes import Event, VersionInfo, canonical_json
+from datatrail.core.errors import InvalidInput, NotFound
+from datatrail.core.model import validate_name, validate_namespace
+from datatrail.events import PRODUCER, SPEC, _facet, dataset_facets
 from datatrail.formats import detect_format
 from datatrail.interop.common import ImportSummary, ingest_all, iso, safe_job_name, stable_uuid
-from datatrail.model import validate_name, validate_namespace
 
 if TYPE_CHECKING:
     from datatrail.service import Trail

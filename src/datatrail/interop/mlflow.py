@@ -23,10 +23,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlparse
 
-from datatrail.errors import DatatrailError, InvalidInput, NotFound
-from datatrail.events import PRODUCER, SPEC, Event, VersionInfo, _facet, dataset_facets
+from datatrail.core.changes import Event, VersionInfo
+from datatrail.core.errors import DatatrailError, InvalidInput, NotFound
+from datatrail.core.model import validate_namespace
+from datatrail.events import PRODUCER, SPEC, _facet, dataset_facets
 from datatrail.interop.common import ImportSummary, ingest_all, iso, safe_job_name, stable_uuid
-from datatrail.model import validate_namespace
 
 if TYPE_CHECKING:
     from datatrail.service import Trail

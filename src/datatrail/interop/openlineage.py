@@ -14,8 +14,9 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from datatrail.errors import InvalidInput
-from datatrail.events import Event, parse_event
+from datatrail.core.changes import Event
+from datatrail.core.errors import InvalidInput
+from datatrail.events import parse_event
 from datatrail.interop.common import ImportSummary, ingest_all
 
 if TYPE_CHECKING:

@@ -14,9 +14,9 @@ import json
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from datatrail.errors import DatatrailError, InvalidInput
+from datatrail.core.errors import DatatrailError, InvalidInput
+from datatrail.core.model import Ref, Run, Version
 from datatrail.interop.common import version_id, walk_upstream
-from datatrail.model import Ref, Run, Version
 
 if TYPE_CHECKING:
     from prov.model import ProvDocument

@@ -20,12 +20,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from datatrail.errors import DatatrailError
+from datatrail.core.errors import DatatrailError
 
 if TYPE_CHECKING:
+    from datatrail.core.model import Version
+    from datatrail.core.records import Deployment, DriftRecord
     from datatrail.lineage import Graph
-    from datatrail.ml.records import Deployment, DriftRecord
-    from datatrail.model import Version
     from datatrail.service import Trail
 
 MODEL = "models/penguin-species"

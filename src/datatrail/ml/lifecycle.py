@@ -14,13 +14,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, cast
 
-from datatrail.errors import InvalidInput
-from datatrail.events import FACET_SCHEMA, PRODUCER, Event, build_run_event
-from datatrail.ml.records import Deployment, DriftRecord
-from datatrail.model import Ref, Run, RunState, Version, validate_name
+from datatrail.core.changes import Event
+from datatrail.core.errors import InvalidInput
+from datatrail.core.model import Ref, Run, RunState, Version, validate_name
+from datatrail.core.records import Deployment, DriftRecord
+from datatrail.events import FACET_SCHEMA, PRODUCER, build_run_event
 
 if TYPE_CHECKING:
-    from datatrail.drift import DriftReport
+    from datatrail.core.records import DriftReport
     from datatrail.ml.reproduce import ReproduceReport
     from datatrail.service import Trail
 

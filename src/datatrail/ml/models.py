@@ -23,7 +23,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from datatrail.errors import InvalidInput
+from datatrail.core.errors import InvalidInput
 
 if TYPE_CHECKING:
     from datatrail.service import Trail

@@ -5,8 +5,8 @@ from __future__ import annotations
 import dataclasses
 from typing import TYPE_CHECKING, Any
 
-from datatrail.errors import InvalidInput
-from datatrail.model import Version, validate_name, validate_namespace
+from datatrail.core.errors import InvalidInput
+from datatrail.core.model import Version, validate_name, validate_namespace
 
 if TYPE_CHECKING:
     from datatrail.capture.run import RunContext

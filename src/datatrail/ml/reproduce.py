@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from datatrail.model import Run, Version
+from datatrail.core.model import Run, Version
 
 if TYPE_CHECKING:
     from datatrail.service import Trail

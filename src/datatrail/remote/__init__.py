@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsplit
 
-from datatrail.errors import InvalidInput
+from datatrail.core.errors import InvalidInput
 
 # A scheme of two characters or more: `C://…` is a Windows drive, not a URL.
 _URL = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]+://")

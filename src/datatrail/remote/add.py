@@ -8,10 +8,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from datatrail.errors import InvalidInput
-from datatrail.events import VersionInfo, build_dataset_event
+from datatrail.core.changes import VersionInfo
+from datatrail.core.errors import InvalidInput
+from datatrail.core.model import DEFAULT_NAMESPACE, validate_name, validate_namespace
+from datatrail.events import build_dataset_event
 from datatrail.hashing import ProgressFn
-from datatrail.model import DEFAULT_NAMESPACE, validate_name, validate_namespace
 from datatrail.remote import default_name, redact
 from datatrail.remote.cache import SqliteRemoteCache
 from datatrail.remote.fs import Remote, open_url, translate

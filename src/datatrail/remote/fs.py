@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote, urlsplit, urlunsplit
 
-from datatrail.errors import DatatrailError, InvalidInput, NotFound, StoreUnavailable
+from datatrail.core.errors import DatatrailError, InvalidInput, NotFound, StoreUnavailable
 from datatrail.remote import redact, scheme, scrub, secrets_of
 
 ENV_TIMEOUT = "DATATRAIL_REMOTE_TIMEOUT"

@@ -21,9 +21,9 @@ from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
 
-from datatrail.errors import InvalidInput
+from datatrail.core.errors import InvalidInput
+from datatrail.core.model import Digest, FileEntry
 from datatrail.hashing import RACY_SECONDS, HashResult, ProgressFn, manifest_digest
-from datatrail.model import Digest, FileEntry
 from datatrail.remote.cache import Cached, ObjectKey, SqliteRemoteCache
 from datatrail.remote.fs import Remote, translate
 

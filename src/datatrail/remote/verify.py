@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from datatrail.errors import DatatrailError, NotFound
-from datatrail.model import Version
+from datatrail.core.errors import DatatrailError, NotFound
+from datatrail.core.model import Version
 from datatrail.remote.add import hash_url
 from datatrail.remote.hashing import CONTENT
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 
-from datatrail.errors import InvalidInput
+from datatrail.core.errors import InvalidInput
 
 
 def is_loopback(host: str) -> bool:

@@ -20,11 +20,10 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from datatrail.errors import DatatrailError, Forbidden, InvalidInput, NotFound
-from datatrail.events import Event
-from datatrail.model import DEFAULT_NAMESPACE, Dataset, FileEntry, Ref, Run, Version
-from datatrail.security.roles import Action, Principal, authorize
-from datatrail.store.base import (
+from datatrail.core.changes import Event
+from datatrail.core.errors import DatatrailError, Forbidden, InvalidInput, NotFound
+from datatrail.core.model import DEFAULT_NAMESPACE, Dataset, FileEntry, Ref, Run, Version
+from datatrail.core.results import (
     AuditEntry,
     CheckResult,
     ColumnLineageResult,
@@ -33,8 +32,9 @@ from datatrail.store.base import (
     JobSummary,
     LineageNode,
     LineageResult,
-    Store,
 )
+from datatrail.core.roles import Action, Principal, authorize
+from datatrail.store.base import Store
 
 Recorder = Callable[..., None]
 # Where the current request comes from ("local", or the client's IP address): the server

@@ -14,19 +14,19 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, cast
 
-from datatrail.errors import Forbidden, InvalidInput
+from datatrail.core.chain import ChainReport, Checkpoint, verify_chain
+from datatrail.core.errors import Forbidden, InvalidInput
+from datatrail.core.model import Ref, Version
+from datatrail.core.privacy import ALL_COLUMNS, check_label
+from datatrail.core.results import AuditEntry
+from datatrail.core.roles import Principal, may_grant
+from datatrail.core.tokens import parse_expiry
 from datatrail.events import PRODUCER, now
-from datatrail.model import Ref, Version
-from datatrail.security.chain import ChainReport, Checkpoint, verify_chain
 from datatrail.security.guard import Access, GuardedStore
-from datatrail.security.privacy import ALL_COLUMNS, check_label
-from datatrail.security.roles import Principal, may_grant
-from datatrail.security.tokens import parse_expiry
-from datatrail.store.base import AuditEntry
 
 if TYPE_CHECKING:
+    from datatrail.core.accounts import TokenInfo, UserInfo
     from datatrail.store.base import Store
-    from datatrail.store.sql.security import TokenInfo, UserInfo
 
 TAGS_FACET = "https://openlineage.io/spec/facets/1-0-0/TagsDatasetFacet.json#/$defs/TagsDatasetFacet"
 ADMIN_HERE = (

@@ -26,9 +26,9 @@ from fastapi import Request
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from datatrail.errors import DatatrailError
+from datatrail.core.errors import DatatrailError
+from datatrail.core.roles import Principal
 from datatrail.security.guard import AUDIT_ORIGIN
-from datatrail.security.roles import Principal
 from datatrail.server.errors import Unauthorized, error_code, error_response
 from datatrail.server.state import API, ServerState
 from datatrail.service import Trail

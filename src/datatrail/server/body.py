@@ -8,7 +8,7 @@ from typing import Any
 
 from fastapi import Request
 
-from datatrail.errors import InvalidInput
+from datatrail.core.errors import InvalidInput
 from datatrail.server.errors import PayloadTooLarge, UnsupportedMediaType
 
 DEFAULT_MAX_BODY = 10 * 1024 * 1024

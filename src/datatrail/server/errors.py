@@ -1,6 +1,6 @@
 """The one place that maps errors to HTTP statuses: every error is ``{"error", "detail"}`` JSON.
 
-A :class:`~datatrail.errors.DatatrailError` answers its ``http_status``; request
+A :class:`~datatrail.core.errors.DatatrailError` answers its ``http_status``; request
 validation errors answer 400; anything unexpected answers 500 with no stack
 trace (the trace goes to the server log).
 """
@@ -17,7 +17,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
-from datatrail.errors import DatatrailError
+from datatrail.core.errors import DatatrailError
 
 log = logging.getLogger("datatrail.server")
 

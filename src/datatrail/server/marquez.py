@@ -10,9 +10,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from datatrail.errors import InvalidInput, NotFound
+from datatrail.core.errors import InvalidInput, NotFound
+from datatrail.core.results import LineageNode
 from datatrail.lineage import Graph
-from datatrail.store.base import LineageNode
 
 NODE_ID_RULE = (
     "a nodeId is dataset:<namespace>:<name>[#<version>], job:<namespace>:<name> or run:<uuid>; the version"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datatrail.errors import InvalidInput
+from datatrail.core.errors import InvalidInput
 from datatrail.store.base import Store
 
 

@@ -2,7 +2,7 @@
 
 Files are hashed on the client; only events and metadata travel. Every call is
 one or a few JSON requests to ``/api/v1``; the server's ``{"error", "detail"}``
-answers become the same :mod:`datatrail.errors` a local store raises.
+answers become the same :mod:`datatrail.core.errors` a local store raises.
 """
 
 from __future__ import annotations
@@ -16,7 +16,8 @@ from urllib.parse import quote
 
 import httpx
 
-from datatrail.errors import (
+from datatrail.core.changes import Event
+from datatrail.core.errors import (
     Conflict,
     DatatrailError,
     Forbidden,
@@ -26,11 +27,9 @@ from datatrail.errors import (
     StoreUnavailable,
     StoreVersionError,
 )
-from datatrail.events import Event
-from datatrail.ml.records import Deployment, DriftRecord
-from datatrail.model import Dataset, FileEntry, Ref, Run, Version
-from datatrail.store import wire
-from datatrail.store.base import (
+from datatrail.core.model import Dataset, FileEntry, Ref, Run, Version
+from datatrail.core.records import Deployment, DriftRecord
+from datatrail.core.results import (
     AuditEntry,
     CheckResult,
     ColumnLineageResult,
@@ -39,6 +38,7 @@ from datatrail.store.base import (
     JobSummary,
     LineageResult,
 )
+from datatrail.store import wire
 
 ENV_TOKEN = "DATATRAIL_TOKEN"
 PAGE = 1000

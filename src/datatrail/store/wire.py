@@ -10,8 +10,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from datatrail.model import Dataset, Digest, FileEntry, Run, RunState, Version
-from datatrail.store.base import (
+from datatrail.core.model import Dataset, Digest, FileEntry, Run, RunState, Version
+from datatrail.core.results import (
     AuditEntry,
     CheckResult,
     ColumnLineageResult,

@@ -25,7 +25,7 @@ def to_dot(graph: Graph) -> str:
     outline and fill, and a second line in their label. Every string is quoted
     and escaped, so any dataset name is safe.
 
-    >>> from datatrail.store.base import LineageNode
+    >>> from datatrail.core.results import LineageNode
     >>> from datatrail.lineage import Graph
     >>> n = LineageNode('version:default:a"b@1', "version", 0, {"namespace": "default", "name": 'a"b', "version": 1})
     >>> print(to_dot(Graph(n.id, "upstream", 1, {n.id: n}, ())))

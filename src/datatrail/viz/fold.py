@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
+from datatrail.core.results import LineageNode
 from datatrail.lineage import Graph
-from datatrail.store.base import LineageNode
 
 Level = Literal["version", "dataset"]
 LEVELS: tuple[Level, ...] = ("version", "dataset")
@@ -17,7 +17,7 @@ def at_level(graph: Graph, level: str) -> Graph:
         return graph
     if level == "dataset":
         return fold_datasets(graph)
-    from datatrail.errors import InvalidInput
+    from datatrail.core.errors import InvalidInput
 
     msg = f"unknown level {level!r}: use version or dataset"
     raise InvalidInput(msg)
@@ -33,7 +33,7 @@ def fold_datasets(graph: Graph) -> Graph:
     once; a job that rewrites a dataset it reads makes a cycle, which the
     layout handles.
 
-    >>> from datatrail.store.base import LineageNode
+    >>> from datatrail.core.results import LineageNode
     >>> a1 = LineageNode("version:default:a@1", "version", 0, {"namespace": "default", "name": "a", "version": 1})
     >>> a2 = LineageNode("version:default:a@2", "version", 0, {"namespace": "default", "name": "a", "version": 2})
     >>> sorted(fold_datasets(Graph(a2.id, "upstream", 1, {a1.id: a1, a2.id: a2}, ())).nodes)

@@ -19,7 +19,7 @@ from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from datatrail.store.base import LineageNode
+from datatrail.core.results import LineageNode
 from datatrail.viz.fold import LEVELS, at_level, is_folded
 from datatrail.viz.layout import Layout, layout_graph
 from datatrail.viz.nodes import kind_of, marks_of

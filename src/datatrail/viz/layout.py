@@ -15,7 +15,7 @@ The steps, per connected component (components are stacked top to bottom):
    least-squares fit, by pool-adjacent-violators), a few rounds.
 
 >>> from datatrail.lineage import Graph
->>> from datatrail.store.base import LineageNode
+>>> from datatrail.core.results import LineageNode
 >>> run = LineageNode("run:1", "run", 1, {"id": "1", "job": "clean", "state": "COMPLETE"})
 >>> raw = LineageNode("version:default:raw@1", "version", 1, {"namespace": "default", "name": "raw", "version": 1})
 >>> g = Graph(raw.id, "downstream", 1, {raw.id: raw, run.id: run}, ((raw.id, run.id),))

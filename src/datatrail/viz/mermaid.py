@@ -25,7 +25,7 @@ def to_mermaid(graph: Graph) -> str:
     checks, drift alert) get a class, styled by a ``classDef``, and a note in
     their label; labels are escaped with Mermaid's entity codes.
 
-    >>> from datatrail.store.base import LineageNode
+    >>> from datatrail.core.results import LineageNode
     >>> from datatrail.lineage import Graph
     >>> r = LineageNode("run:1", "run", 1, {"id": "1", "job": "<b>", "state": "FAIL"})
     >>> print(to_mermaid(Graph(r.id, "upstream", 1, {r.id: r}, ())))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from datatrail.store.base import LineageNode
+from datatrail.core.results import LineageNode
 
 Kind = Literal["dataset", "model", "run", "group"]
 Mark = Literal["failed", "checks", "drift"]

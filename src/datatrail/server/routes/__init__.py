@@ -9,7 +9,7 @@ from urllib.parse import unquote as _unquote
 from fastapi import Depends, Query, Request
 from starlette.concurrency import run_in_threadpool
 
-from datatrail.errors import InvalidInput
+from datatrail.core.errors import InvalidInput
 from datatrail.server.access import request_actor, request_trail
 from datatrail.service import Trail
 

@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 
-from datatrail.errors import InvalidInput
+from datatrail.core.errors import InvalidInput
 from datatrail.server.routes import Actor, call
 from datatrail.server.state import API
 from datatrail.service import Trail

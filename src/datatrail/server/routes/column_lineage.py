@@ -6,13 +6,13 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
 
-from datatrail.errors import InvalidInput
+from datatrail.core.errors import InvalidInput
+from datatrail.core.results import ColumnLineageResult
 from datatrail.server.marquez import NODE_ID_RULE, split_node_id
 from datatrail.server.routes import Actor, call
 from datatrail.server.routes.lineage import MAX_DEPTH, dataset_exists
 from datatrail.server.state import API
 from datatrail.service import Trail
-from datatrail.store.base import ColumnLineageResult
 
 router = APIRouter(prefix=API, tags=["lineage"])
 

@@ -11,7 +11,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 
-from datatrail.errors import InvalidInput
+from datatrail.core.errors import InvalidInput
 from datatrail.server.body import read_json
 from datatrail.server.routes import Actor, call
 from datatrail.server.state import API, state

@@ -8,8 +8,8 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 
-from datatrail.errors import DatatrailError, InvalidInput, NotFound
-from datatrail.model import Ref
+from datatrail.core.errors import DatatrailError, InvalidInput, NotFound
+from datatrail.core.model import Ref
 from datatrail.server.body import read_json
 from datatrail.server.errors import PayloadTooLarge, error_code
 from datatrail.server.marquez import split_job_id, split_node_id, to_marquez

@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 
-from datatrail.model import Ref, validate_name, validate_namespace
+from datatrail.core.model import Ref, validate_name, validate_namespace
 from datatrail.server.routes import MAX_LIMIT, Actor, call
 from datatrail.server.state import API
 

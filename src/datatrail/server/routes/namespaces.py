@@ -10,8 +10,8 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 
-from datatrail.errors import NotFound
-from datatrail.model import Ref, Version
+from datatrail.core.errors import NotFound
+from datatrail.core.model import Ref, Version
 from datatrail.server.routes import Actor, Page, Paging, call, unquote
 from datatrail.server.state import API
 from datatrail.service import Trail

@@ -10,13 +10,13 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 
-from datatrail.errors import InvalidInput
-from datatrail.model import Ref, validate_name, validate_namespace
+from datatrail.core.errors import InvalidInput
+from datatrail.core.model import Ref, validate_name, validate_namespace
+from datatrail.core.results import Direction
 from datatrail.server.body import read_json
 from datatrail.server.routes import Actor, call
 from datatrail.server.state import API, state
 from datatrail.service import Trail, parse_as_of
-from datatrail.store.base import Direction
 from datatrail.store.wire import column_lineage_to_wire, ingest_to_wire, lineage_to_wire, version_to_wire
 
 router = APIRouter(prefix=API, tags=["store"])

@@ -9,7 +9,7 @@ from fastapi import Request
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from datatrail.errors import DatatrailError
+from datatrail.core.errors import DatatrailError
 from datatrail.server.state import state
 from datatrail.server.ui import hooks
 

@@ -15,10 +15,10 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from datatrail.errors import DatatrailError, NotFound
+from datatrail.core.errors import DatatrailError, NotFound
+from datatrail.core.model import Ref
+from datatrail.core.records import Deployment
 from datatrail.ml.lifecycle import DriftHistory
-from datatrail.ml.records import Deployment
-from datatrail.model import Ref
 from datatrail.server.ui import hooks
 from datatrail.server.ui.chart import drift_chart, series
 from datatrail.server.ui.pages import _decode, page

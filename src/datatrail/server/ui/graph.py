@@ -16,12 +16,12 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 
-from datatrail.errors import NotFound
+from datatrail.core.errors import NotFound
+from datatrail.core.results import Direction, LineageNode
 from datatrail.lineage import Graph
 from datatrail.server.ui.pages import _decode, _find_dataset, page
 from datatrail.server.ui.render import dataset_url, job_url, node_url, run_url, with_query
 from datatrail.service import Trail
-from datatrail.store.base import Direction, LineageNode
 
 router = APIRouter(include_in_schema=False)
 

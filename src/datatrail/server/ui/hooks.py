@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from datatrail.core.model import Ref, Version
+from datatrail.core.records import Deployment
+from datatrail.core.results import AuditEntry
 from datatrail.ml.lifecycle import DriftHistory
-from datatrail.ml.records import Deployment
-from datatrail.model import Ref, Version
 from datatrail.server.state import ServerState
 from datatrail.service import Trail
-from datatrail.store.base import AuditEntry
 
 
 def authenticate(server: ServerState, token: str) -> str | None:
@@ -56,7 +56,7 @@ def access_entries(trail: Trail, namespace: str, name: str, limit: int = 100) ->
     Reads are audited (issue 6): this lists reads, writes and refused attempts, for
     admins and the namespace's owners; others see nothing here.
     """
-    from datatrail.errors import Forbidden
+    from datatrail.core.errors import Forbidden
 
     try:
         entries: list[AuditEntry] = trail.audit_entries(dataset=Ref(namespace, name), limit=limit)

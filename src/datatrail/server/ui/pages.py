@@ -13,8 +13,8 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from datatrail.errors import DatatrailError, InvalidInput, NotFound
-from datatrail.model import Version
+from datatrail.core.errors import DatatrailError, InvalidInput, NotFound
+from datatrail.core.model import Version
 from datatrail.server.routes import call, unquote
 from datatrail.server.routes.namespaces import _namespaces, find_version
 from datatrail.server.routes.search import _search

@@ -16,7 +16,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from datatrail.events import Changes, DatasetChange
+from datatrail.core.changes import Changes, DatasetChange
 
 
 @dataclass(frozen=True)

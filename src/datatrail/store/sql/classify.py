@@ -17,8 +17,8 @@ from typing import Any
 
 from sqlalchemy import select
 
-from datatrail.events import canonical_json
-from datatrail.security.privacy import classified_columns, redact_profile, redact_quality_metrics
+from datatrail.core.changes import canonical_json
+from datatrail.core.privacy import classified_columns, redact_profile, redact_quality_metrics
 from datatrail.store.sql import tables as t
 from datatrail.store.sql.appliers import Applied
 from datatrail.store.sql.security import effective_classifications

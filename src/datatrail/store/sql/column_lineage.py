@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy import Connection, select
 
-from datatrail.store.base import ColumnLineageResult, Direction
+from datatrail.core.results import ColumnLineageResult, Direction
 from datatrail.store.sql import tables as t
 
 ColumnKey = tuple[int, str]

@@ -15,7 +15,7 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError
 
-from datatrail.errors import InvalidInput, StoreNotFound, StoreUnavailable, StoreVersionError
+from datatrail.core.errors import InvalidInput, StoreNotFound, StoreUnavailable, StoreVersionError
 from datatrail.store.sql.faults import no_space_left
 from datatrail.store.sql.revisions import HEAD, REVISIONS
 

@@ -37,9 +37,9 @@ from typing import Any
 
 from sqlalchemy import select
 
-from datatrail.errors import InvalidInput
-from datatrail.events import canonical_json
-from datatrail.model import validate_name, validate_namespace
+from datatrail.core.changes import canonical_json
+from datatrail.core.errors import InvalidInput
+from datatrail.core.model import validate_name, validate_namespace
 from datatrail.store.sql import tables as t
 from datatrail.store.sql.appliers import Applied, Touched
 

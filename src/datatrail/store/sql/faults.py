@@ -6,7 +6,7 @@ import os
 
 from sqlalchemy.exc import DBAPIError
 
-from datatrail.errors import DatatrailError, IntegrityError, StoreUnavailable
+from datatrail.core.errors import DatatrailError, IntegrityError, StoreUnavailable
 
 
 def known_fault(exc: DBAPIError) -> DatatrailError | None:

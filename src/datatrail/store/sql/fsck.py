@@ -14,7 +14,7 @@ from collections.abc import Iterator
 
 from sqlalchemy import Connection, func, select, text
 
-from datatrail.model import Ref
+from datatrail.core.model import Ref
 from datatrail.store.sql import tables as t
 
 OBSERVED = "observed"  # see store.py: a source seen only as an unversioned input

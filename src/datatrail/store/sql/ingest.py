@@ -22,10 +22,11 @@ from sqlalchemy.dialects import postgresql as pg_dialect
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.exc import DBAPIError
 
-from datatrail.errors import DatatrailError, InvalidInput, NotFound, StoreUnavailable
-from datatrail.events import Changes, Event, RunChange, VersionInfo, canonical_json, parse_event
-from datatrail.model import Ref, RunState
-from datatrail.store.base import IngestResult
+from datatrail.core.changes import Changes, Event, RunChange, VersionInfo, canonical_json
+from datatrail.core.errors import DatatrailError, InvalidInput, NotFound, StoreUnavailable
+from datatrail.core.model import Ref, RunState
+from datatrail.core.results import IngestResult
+from datatrail.events import parse_event
 from datatrail.store.sql import tables as t
 from datatrail.store.sql.appliers import Applied, Touched, appliers
 from datatrail.store.sql.prepared import Prepared, pipelined

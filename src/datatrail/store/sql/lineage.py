@@ -24,8 +24,8 @@ from typing import Any, NamedTuple
 
 from sqlalchemy import Connection
 
-from datatrail.errors import DatatrailError
-from datatrail.store.base import Direction, LineageNode, LineageResult
+from datatrail.core.errors import DatatrailError
+from datatrail.core.results import Direction, LineageNode, LineageResult
 
 _INPUT, _OUTPUT = 0, 1
 # One statement carries at most this many ids.

@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING, Any, cast
 from sqlalchemy import and_, select
 from sqlalchemy.orm import aliased
 
-from datatrail.ml.records import Deployment, DriftRecord
-from datatrail.model import Ref, Run, Version
+from datatrail.core.model import Ref, Run, Version
+from datatrail.core.records import Deployment, DriftRecord
 from datatrail.store.sql import tables as t
 
 if TYPE_CHECKING:

@@ -16,8 +16,8 @@ from typing import Any
 
 from sqlalchemy import select
 
-from datatrail.errors import InvalidInput
-from datatrail.model import validate_name
+from datatrail.core.errors import InvalidInput
+from datatrail.core.model import validate_name
 from datatrail.store.sql import tables as t
 from datatrail.store.sql.appliers import Applied, Touched
 

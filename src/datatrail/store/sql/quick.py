@@ -14,8 +14,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from datatrail.errors import StoreNotFound
-from datatrail.model import Version
+from datatrail.core.errors import StoreNotFound
+from datatrail.core.model import Version
 from datatrail.store.sql.revisions import HEAD
 from datatrail.store.sql.rows import VERSION_COLUMNS, version_from_row
 
@@ -96,7 +96,7 @@ class EmbeddedStore:
 
 def sqlite_file(uri: str) -> Path:
     """The file of a ``sqlite:///path`` URI (``sqlite:////abs/path`` for an absolute one)."""
-    from datatrail.errors import InvalidInput
+    from datatrail.core.errors import InvalidInput
 
     rest = uri.removeprefix("sqlite:///").split("?", 1)[0] if uri.startswith("sqlite:///") else ""
     if not rest or rest == ":memory:":

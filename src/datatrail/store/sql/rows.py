@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
-from datatrail.model import Digest, Version
+from datatrail.core.model import Digest, Version
 
 
 def utc(value: Any) -> datetime | None:

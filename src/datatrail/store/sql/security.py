@@ -10,74 +10,23 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Connection, delete, select
 
-from datatrail.errors import Conflict, InvalidInput, NotFound
-from datatrail.model import Ref, validate_name
-from datatrail.security.chain import Checkpoint
+from datatrail.core.accounts import TokenInfo, UserInfo
+from datatrail.core.chain import Checkpoint
+from datatrail.core.errors import Conflict, InvalidInput, NotFound
+from datatrail.core.model import Ref, validate_name
+from datatrail.core.privacy import ALL_COLUMNS
+from datatrail.core.results import AuditEntry
+from datatrail.core.roles import Grant, Principal, check_pattern, check_role
+from datatrail.core.tokens import NewToken, check_token_id, new_token, parse_token, same_hash
 from datatrail.security.guard import AUDIT_ORIGIN
-from datatrail.security.privacy import ALL_COLUMNS
-from datatrail.security.roles import Grant, Principal, check_pattern, check_role
-from datatrail.security.tokens import NewToken, check_token_id, new_token, parse_token, same_hash
-from datatrail.store.base import AuditEntry
 from datatrail.store.sql import tables as t
 
 MAX_PROPAGATION = 50  # upstream steps followed to find inherited classifications
-
-
-@dataclass(frozen=True)
-class UserInfo:
-    name: str
-    admin: bool
-    created_at: datetime | None
-    created_by: str | None
-    grants: tuple[Grant, ...]
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "admin": self.admin,
-            "created_at": self.created_at.isoformat() if self.created_at else None,
-            "created_by": self.created_by,
-            "grants": [{"role": g.role, "pattern": g.pattern} for g in self.grants],
-        }
-
-
-@dataclass(frozen=True)
-class TokenInfo:
-    """What may be shown of a token: never its secret, never its hash."""
-
-    id: str
-    user: str
-    label: str | None
-    created_at: datetime | None
-    expires_at: datetime | None
-    revoked_at: datetime | None
-
-    def status(self, now: datetime) -> str:
-        if self.revoked_at is not None:
-            return "revoked"
-        if self.expires_at is not None and self.expires_at <= now:
-            return "expired"
-        return "active"
-
-    def to_dict(self, now: datetime | None = None) -> dict[str, Any]:
-        def iso(v: datetime | None) -> str | None:
-            return v.isoformat() if v else None
-
-        return {
-            "id": self.id,
-            "user": self.user,
-            "label": self.label,
-            "created_at": iso(self.created_at),
-            "expires_at": iso(self.expires_at),
-            "revoked_at": iso(self.revoked_at),
-            "status": self.status(now or datetime.now(UTC)),
-        }
 
 
 def _utc(value: datetime | None) -> datetime | None:
@@ -379,7 +328,7 @@ class SecurityStore:
         return found
 
     def audit_rows(self) -> Iterator[dict[str, Any]]:
-        """Every audit row in sequence order, as :func:`~datatrail.security.chain.verify_chain` reads them."""
+        """Every audit row in sequence order, as :func:`~datatrail.core.chain.verify_chain` reads them."""
         after = 0
         while True:
             with self._read() as conn:

@@ -13,18 +13,11 @@ from typing import Any
 from sqlalchemy import Connection, event, func, select, text
 from sqlalchemy.exc import DBAPIError, OperationalError
 
-from datatrail.errors import DatatrailError, InvalidInput, NotFound, StoreUnavailable
-from datatrail.events import canonical_json
-from datatrail.model import Dataset, Digest, FileEntry, Ref, Run, RunState, Version
-from datatrail.security.privacy import redact_profile
-from datatrail.store.base import (
-    AuditEntry,
-    CheckResult,
-    ColumnLineageResult,
-    Direction,
-    JobSummary,
-    LineageResult,
-)
+from datatrail.core.changes import canonical_json
+from datatrail.core.errors import DatatrailError, InvalidInput, NotFound, StoreUnavailable
+from datatrail.core.model import Dataset, Digest, FileEntry, Ref, Run, RunState, Version
+from datatrail.core.privacy import redact_profile
+from datatrail.core.results import AuditEntry, CheckResult, ColumnLineageResult, Direction, JobSummary, LineageResult
 from datatrail.store.sql import tables as t
 from datatrail.store.sql import txcache
 from datatrail.store.sql.column_lineage import column_traverse

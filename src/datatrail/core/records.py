@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from datatrail.model import Ref
+from datatrail.core.model import Ref
 
-if TYPE_CHECKING:
-    from datatrail.drift import DriftReport
+# PSI >= 0.2 is the usual "significant shift"; KS and JS bounds are on the statistic, not
+# the p-value: with thousands of rows any tiny change is "significant".
+DEFAULT_THRESHOLDS: dict[str, float] = {"psi": 0.2, "ks": 0.3, "js": 0.1, "missing": 0.05}
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -95,9 +97,7 @@ class DriftRecord:
 
     @property
     def drift(self) -> DriftReport:
-        """The stored report as a :class:`~datatrail.drift.DriftReport`."""
-        from datatrail.drift import DriftReport
-
+        """The stored report as a :class:`DriftReport`."""
         return DriftReport.from_dict(self.report)
 
     def to_dict(self) -> dict[str, Any]:
@@ -128,4 +128,57 @@ class DriftRecord:
         )
 
 
-__all__ = ["Deployment", "DriftRecord"]
+@dataclass(frozen=True)
+class DriftReport:
+    """Drift of ``current`` against ``reference``: per column statistics, schema and missing-value drift."""
+
+    reference: str
+    current: str
+    method: str
+    thresholds: dict[str, float]
+    rows: dict[str, int]
+    schema: dict[str, Any]
+    columns: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def drifted_columns(self) -> list[dict[str, Any]]:
+        return [c for c in self.columns if c["drifted"]]
+
+    @property
+    def drifted(self) -> bool:
+        return bool(self.schema["drifted"] or self.drifted_columns)
+
+    def column(self, name: str) -> dict[str, Any]:
+        for c in self.columns:
+            if c["name"] == name:
+                return c
+        msg = f"no column {name!r} in the drift report"
+        raise KeyError(msg)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "reference": self.reference,
+            "current": self.current,
+            "method": self.method,
+            "thresholds": self.thresholds,
+            "rows": self.rows,
+            "drifted": self.drifted,
+            "drifted_columns": [c["name"] for c in self.drifted_columns],
+            "schema": self.schema,
+            "columns": self.columns,
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> DriftReport:
+        return cls(
+            reference=d.get("reference", ""),
+            current=d.get("current", ""),
+            method=d.get("method", "profile"),
+            thresholds=dict(d.get("thresholds") or DEFAULT_THRESHOLDS),
+            rows=dict(d.get("rows") or {}),
+            schema=dict(d.get("schema") or {"drifted": False}),
+            columns=list(d.get("columns") or []),
+        )
+
+
+__all__ = ["DEFAULT_THRESHOLDS", "Deployment", "DriftRecord", "DriftReport"]

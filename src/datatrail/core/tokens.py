@@ -19,7 +19,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from datatrail.errors import InvalidInput
+from datatrail.core.errors import InvalidInput
 
 PREFIX = "dtk_"
 _ID = re.compile(r"^tok_[0-9a-f]{12}$")

@@ -13,7 +13,7 @@ from datetime import datetime
 from enum import Enum
 from typing import Any
 
-from datatrail.errors import InvalidInput
+from datatrail.core.errors import InvalidInput
 
 _HEX = re.compile(r"[0-9a-f]+")
 MAX_NAME_LENGTH = 1024

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from typing import Literal
 
-from datatrail.errors import InvalidInput
+from datatrail.core.errors import InvalidInput
 
 Action = Literal["read", "write", "grant"]
 ROLES = ("viewer", "editor", "owner")

@@ -22,8 +22,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from datatrail.errors import InvalidInput
-from datatrail.events import canonical_json
+from datatrail.core.changes import canonical_json
+from datatrail.core.errors import InvalidInput
 
 GENESIS = "0" * 64
 _SHIFT = 8  # how far from its place a moved entry is looked for

@@ -15,7 +15,7 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from datatrail.errors import InvalidInput
+from datatrail.core.errors import InvalidInput
 
 ALL_COLUMNS = "*"
 # Tag keys that name a classification in their value (classification=pii) …

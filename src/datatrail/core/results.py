@@ -1,0 +1,130 @@
+"""What stores answer: values shared by every backend, the service layer and the pictures."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from datatrail.core.model import Version
+
+Direction = Literal["upstream", "downstream", "both"]
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    """What an ingested event did: the versions it touched and whether each is new."""
+
+    event_id: int | None
+    duplicate: bool
+    versions: tuple[tuple[Version, bool], ...]
+    run_id: str | None = None
+
+
+@dataclass(frozen=True)
+class LineageNode:
+    """A version or a run in a lineage result.
+
+    ``id`` is ``version:<namespace>:<name>@<number>`` or ``run:<uuid>``; ``depth``
+    counts steps (version to producing run to its inputs) from the start.
+    """
+
+    id: str
+    type: Literal["version", "run"]
+    depth: int
+    data: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class LineageResult:
+    """Versions and runs reached from the start, with the edges between them.
+
+    Edges follow the data: (input version, run) and (run, output version).
+    """
+
+    nodes: dict[str, LineageNode]
+    edges: tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True)
+class ColumnLineageResult:
+    """Columns of versions and the edges between them (input column → output column).
+
+    A node id is ``column:<namespace>:<name>@<number>#<column>``; its data holds
+    namespace, name, version, column and depth. Each edge is (source, target,
+    transformations), the transformations as the producer's columnLineage facet
+    gave them (or None). The column ``*`` is the whole output dataset.
+    """
+
+    nodes: dict[str, dict[str, Any]]
+    edges: tuple[tuple[str, str, Any], ...]
+
+
+@dataclass(frozen=True)
+class JobSummary:
+    """A job with its type and its runs: how many and the latest one's id and state."""
+
+    namespace: str
+    name: str
+    type: str | None
+    created_at: Any
+    run_count: int
+    latest_run: str | None = None
+    latest_state: str | None = None
+    # sourceCodeLocation, sourceCode, sql, documentation, ownership, tags…: each {"time", "value"}.
+    facets: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        created = self.created_at.isoformat() if self.created_at is not None else None
+        return {
+            "namespace": self.namespace,
+            "name": self.name,
+            "type": self.type,
+            "created_at": created,
+            "run_count": self.run_count,
+            "latest_run": self.latest_run,
+            "latest_state": self.latest_state,
+            "facets": self.facets,
+        }
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """The stored outcome of one validation rule on one version (see ``checks.py``)."""
+
+    rule: str
+    name: str | None
+    column: str | None
+    severity: str
+    success: bool
+    observed: Any
+    expected: str | None
+    message: str | None
+    checked_at: Any
+    checked_by: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "rule": self.rule,
+            "name": self.name,
+            "column": self.column,
+            "severity": self.severity,
+            "success": self.success,
+            "observed": self.observed,
+            "expected": self.expected,
+            "message": self.message,
+            "checked_at": self.checked_at.isoformat() if self.checked_at is not None else None,
+            "checked_by": self.checked_by,
+        }
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    seq: int
+    time: Any
+    actor: str
+    action: str
+    target: str | None
+    outcome: str
+    details: dict[str, Any]
+    prev_hash: str
+    hash: str
