@@ -62,7 +62,7 @@ def main() -> None:
         bare, audited = [], []
         for _ in range(args.reads):  # interleaved, so both see the same machine load
             start = time.perf_counter()
-            trail.store.resolve(ref)
+            trail._store.resolve(ref)
             bare.append(time.perf_counter() - start)
             start = time.perf_counter()
             trail.get(ref)

@@ -161,9 +161,9 @@ def test_check_stores_results_with_who_and_when(
 
 def test_add_with_checks_stores_them_in_the_same_event(trail: datatrail.Trail, workdir: Path) -> None:
     penguins().to_csv(workdir / "p.csv", index=False)
-    audit_before = len(trail.store.audit_log(1000))
+    audit_before = len(trail._store.audit_log(1000))
     v = trail.add("p.csv", checks=[{"rule": "row_count_between", "min": 1000}])
-    assert len(trail.store.audit_log(1000)) == audit_before + 1
+    assert len(trail._store.audit_log(1000)) == audit_before + 1
     [result] = trail.check_results(v)
     assert result.success is False and result.observed == len(penguins())
     # Unchanged content with checks: the version stays, new results are added.

@@ -107,7 +107,7 @@ def test_eight_processes_add_and_run_at_once(workdir: Path, store_uri: str | Non
         assert len(trail.runs(limit=1000)) == PROCESSES * RUNS
         assert trail.check_store() == []
         # The audit log has one entry per write, in one unbroken chain.
-        entries = trail.store.audit_log(limit=10_000)
+        entries = trail._store.audit_log(limit=10_000)
         assert sum(e.action == "dataset.add" for e in entries) == total
     finally:
         trail.close()

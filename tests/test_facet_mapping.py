@@ -231,7 +231,7 @@ def test_column_edges_do_not_depend_on_event_order(workdir: Path) -> None:
 def test_column_lineage_endpoint(trail: datatrail.Trail) -> None:
     for ev in pipeline():
         trail.ingest(ev)
-    with TestClient(create_app(trail.store)) as client:
+    with TestClient(create_app(trail._store)) as client:
         node = f"datasetField:{NS}:public.clean:y"
         body = client.get("/api/v1/column-lineage", params={"nodeId": node, "direction": "upstream"}).json()
         nodes = {n["id"]: n for n in body["graph"]}

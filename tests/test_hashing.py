@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from datatrail.core.errors import InvalidInput, NotFound
 from datatrail.core.model import Digest, FileEntry
 from datatrail.hashing import CHUNK, HashResult, StatKey, hash_path, stat_key
-from datatrail.store.statcache import SqliteStatCache
+from datatrail.statcache import SqliteStatCache
 from tests.conftest import write
 
 OLD = time.time() - 3600  # an mtime well outside the racy window

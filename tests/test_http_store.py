@@ -40,7 +40,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[httpserver.Serv
 
 def test_python_api_over_http(server: httpserver.Server, workdir: Path) -> None:
     trail = datatrail.connect(server.uri, token=TOKEN)
-    assert isinstance(trail.store, HttpStore)
+    assert isinstance(trail._store, HttpStore)
     # Only metadata travels: a file far above the server's body limit is hashed here.
     big = write(workdir / "data" / "big.bin", os.urandom(512 * 1024))
     v = trail.add(big, name="remote/big.bin", namespace="s3://lake")
@@ -55,7 +55,7 @@ def test_python_api_over_http(server: httpserver.Server, workdir: Path) -> None:
     graph = trail.lineage(f"s3://lake:{model.name}")
     assert f"version:s3://lake:{v.name}@1" in graph.nodes
     # The token's principal is the recorded actor.
-    assert {e.actor for e in trail.store.audit_log(10)} == {"ada"}
+    assert {e.actor for e in trail._store.audit_log(10)} == {"ada"}
     trail.close()
 
 
@@ -135,14 +135,14 @@ def test_two_servers_on_one_postgres_take_concurrent_writes(pg_uri: str, tmp_pat
             # Everything again, each event through the other server: retries change nothing.
             assert set(pool.map(lambda i: send(i, 1), range(len(events)))) == {201}
         trail = datatrail.connect(servers[0].uri)
-        versions = trail.store.list_versions("s3://lake", "shared")
+        versions = trail._store.list_versions("s3://lake", "shared")
         assert [v.number for v in versions] == list(range(1, 61))
         assert len({v.run_id for v in versions}) == 60
         assert len(trail.runs(limit=1000)) == 60
         assert all(r.state.value == "COMPLETE" for r in trail.runs(limit=1000))
         # One write entry per event (the server audits reads too: those carry no event).
-        assert len([e for e in trail.store.audit_log(10_000) if "event" in e.details]) == len(events)
-        assert trail.store.check_integrity() == []
+        assert len([e for e in trail._store.audit_log(10_000) if "event" in e.details]) == len(events)
+        assert trail._store.check_integrity() == []
         trail.close()
     finally:
         for s in servers:

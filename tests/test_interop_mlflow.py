@@ -115,7 +115,7 @@ def test_runs_params_metrics_inputs_and_models(trail: datatrail.Trail, tracking:
 
 def test_metric_history_keeps_every_step(local: datatrail.Trail, tracking: Tracking) -> None:
     import_mlflow(local, tracking.uri, experiment="penguins")
-    events = [e for _, e in local.store.events(limit=100)]
+    events = [e for _, e in local.catalog.events(limit=100)]
     for event in export_events(local):
         validate_event(event)  # the official 2-0-2 schemas, standard facets included
     final = next(e for e in events if e.get("eventType") == "COMPLETE")

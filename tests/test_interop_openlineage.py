@@ -147,14 +147,14 @@ def test_events_endpoint_pages_over_http(tmp_path: Path, workdir: Path) -> None:
             build_pipeline(remote, local_root)
             direct = datatrail.connect(server.store)
             try:
-                assert [e for _, e in remote.store.events(limit=1000)] == list(export_events(direct))
+                assert [e for _, e in remote.catalog.events(limit=1000)] == list(export_events(direct))
             finally:
                 direct.close()
-            first = remote.store.events(limit=2)
-            rest = remote.store.events(after_id=first[-1][0], limit=1000)
+            first = remote.catalog.events(limit=2)
+            rest = remote.catalog.events(after_id=first[-1][0], limit=1000)
             assert [i for i, _ in first + rest] == sorted({i for i, _ in first + rest})
             assert len(first) == 2 and rest
-            assert [e for _, e in remote.store.events(namespace="nowhere")] == []
+            assert [e for _, e in remote.catalog.events(namespace="nowhere")] == []
         finally:
             remote.close()
 

@@ -103,14 +103,14 @@ def test_deploy_refuses_bad_input_and_writes_nothing(
     trained: tuple[datatrail.Trail, datatrail.Version, datatrail.Version],
 ) -> None:
     trail, model, _ = trained
-    before = len(trail.store.audit_log(10_000))
+    before = len(trail._store.audit_log(10_000))
     with pytest.raises(InvalidInput, match="environment"):
         trail.deploy(model, env="latest")
     with pytest.raises(InvalidInput):
         trail.deploy(model, env="prod/eu")
     with pytest.raises(NotFound):
         trail.deploy("models/clf@9", env="production")
-    assert len(trail.store.audit_log(10_000)) == before
+    assert len(trail._store.audit_log(10_000)) == before
 
 
 def test_monitor_stores_the_report_with_both_versions_and_the_deployment(
@@ -127,7 +127,7 @@ def test_monitor_stores_the_report_with_both_versions_and_the_deployment(
     assert r1.reference == train.ref  # the deployed model's training data
     assert not r1.drifted and r2.drifted
     assert {c["name"] for c in r2.drift.drifted_columns} == {"x", "colour"}
-    stored = trail.store.drift_reports(environment="production")
+    stored = trail._store.drift_reports(environment="production")
     assert [(r.run_id, r.current, r.reference, r.drifted) for r in stored] == [
         (r1.run_id, calm.ref, train.ref, False),
         (r2.run_id, shifted.ref, train.ref, True),
@@ -145,7 +145,7 @@ def test_monitor_stores_the_report_with_both_versions_and_the_deployment(
     # Without an environment, a reference is needed and the report is stored without one.
     r3 = trail.monitor(shifted, reference=calm)
     assert r3.environment is None and r3.deployment_run_id is None
-    assert [r.current for r in trail.store.drift_reports(name="batches/b2")] == [shifted.ref, shifted.ref]
+    assert [r.current for r in trail._store.drift_reports(name="batches/b2")] == [shifted.ref, shifted.ref]
     with pytest.raises(InvalidInput, match="reference"):
         trail.monitor(shifted)
 

@@ -12,7 +12,7 @@ import pytest
 
 from datatrail.cli import prefetch
 from datatrail.hashing import LayeredCache, hash_path, stat_key
-from datatrail.store.statcache import SqliteStatCache
+from datatrail.statcache import SqliteStatCache
 
 
 def big_file(path: Path) -> str:

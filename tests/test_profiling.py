@@ -51,20 +51,20 @@ def store_state(trail: datatrail.Trail) -> Any:
     """What any store (SQLite, PostgreSQL, HTTP) shows of its contents: datasets, versions, audit."""
     return (
         [(d.namespace, d.name, d.version_count) for d in trail.datasets()],
-        [e.hash for e in trail.store.audit_log(100_000)],
+        [e.hash for e in trail._store.audit_log(100_000)],
     )
 
 
 def record_events(trail: datatrail.Trail, monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
     """Every event the trail sends to its store, from now on."""
     sent: list[dict[str, Any]] = []
-    original = trail.store.ingest
+    original = trail._store.ingest
 
     def ingest(event: dict[str, Any], actor: str, action: str) -> Any:
         sent.append(json.loads(json.dumps(event)))
         return original(event, actor, action)
 
-    monkeypatch.setattr(trail.store, "ingest", ingest)
+    monkeypatch.setattr(trail._store, "ingest", ingest)
     return sent
 
 
@@ -334,7 +334,7 @@ def test_schema_and_metrics_from_another_producer_are_kept(trail: datatrail.Trai
             },
         },
     }
-    trail.store.ingest(event, "spark", "lineage.ingest")
+    trail._store.ingest(event, "spark", "lineage.ingest")
     prof = trail.profile("s3://lake:orders@latest")
     assert prof is not None and prof["row_count"] == 12 and prof["partial"] is True
     assert prof["columns"] == [

@@ -33,7 +33,6 @@ from datatrail.core.model import RunState
 from datatrail.hashing import hash_path
 from datatrail.remote import SECRET_PARAMS, default_name, is_url, redact
 from datatrail.remote import hashing as remote_hashing
-from datatrail.remote.add import hash_url
 from tests import s3server
 from tests.conftest import write
 from tests.test_cli import assert_one_line_error, cli, datatrail_command, ok, run_process
@@ -302,7 +301,7 @@ def test_s3_prefix_add_readd_change_and_verify(
     assert (v.namespace, v.name, v.uri, v.format) == (f"s3://{bucket}", "raw", f"s3://{bucket}/raw/", "csv-dir")
     assert [str(f.digest) for f in trail.manifest(v)] == [sha(d) for _, d in sorted(objects.items())]
 
-    _, again = hash_url(trail, f"s3://{bucket}/raw/")
+    again = trail.recorder.hash_url(f"s3://{bucket}/raw/")
     assert again.result.digest == v.digest and again.result.bytes_read == 0
     assert not trail.register(f"s3://{bucket}/raw/").created
     assert len(opens) == 12  # re-adding an unchanged prefix downloads nothing

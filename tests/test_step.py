@@ -11,8 +11,8 @@ import pyarrow as pa
 import pytest
 
 import datatrail
-from datatrail.capture.step import data_info
 from datatrail.core.model import RunState
+from datatrail.frames import data_info
 from tests.conftest import write
 
 

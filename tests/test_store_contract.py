@@ -29,9 +29,9 @@ def sha(data: bytes) -> str:
 
 def counts(trail: datatrail.Trail) -> dict[str, int]:
     """Rows in every table of the store (through the API for a remote store)."""
-    if isinstance(trail.store, HttpStore):
+    if isinstance(trail._store, HttpStore):
         return api_counts(trail)
-    engine = trail.store.engine  # type: ignore[attr-defined]
+    engine = trail._store.engine  # type: ignore[attr-defined]
     with engine.connect() as conn:
         return {
             name: int(conn.execute(select(func.count()).select_from(table)).scalar_one())
@@ -42,9 +42,9 @@ def counts(trail: datatrail.Trail) -> dict[str, int]:
 def api_counts(trail: datatrail.Trail) -> dict[str, int]:
     """What the API shows of the tables: entries, events, datasets, versions, runs, aliases."""
     datasets = trail.datasets()
-    versions = [v for d in datasets for v in trail.store.list_versions(d.namespace, d.name)]
+    versions = [v for d in datasets for v in trail._store.list_versions(d.namespace, d.name)]
     # A server audits reads too (issue 6), and these very calls are reads: count the writes (with an event).
-    audit = [e for e in trail.store.audit_log(10_000) if "event" in e.details]
+    audit = [e for e in trail._store.audit_log(10_000) if "event" in e.details]
     return {
         "audit": len(audit),
         "events": len({e.details.get("event") for e in audit}),
@@ -78,7 +78,7 @@ def test_add_file(trail: datatrail.Trail, workdir: Path) -> None:
     assert v.file_count is None and not v.is_directory
     assert v.ref == "data/raw.csv@1"
     assert trail.get("data/raw.csv") == v
-    assert trail.store.check_integrity() == []  # type: ignore[attr-defined]
+    assert trail._store.check_integrity() == []  # type: ignore[attr-defined]
 
 
 def test_add_directory(trail: datatrail.Trail, workdir: Path) -> None:
@@ -198,7 +198,7 @@ def test_ambiguous_digest_prefix(trail: datatrail.Trail) -> None:
     a = "abcdef12" + "0" * 56
     b = "abcdef12" + "1" * 56
     for h in (a, b):
-        trail.store.ingest(build_dataset_event("default", "amb", _crafted(h)), "ann", "dataset.add")
+        trail._store.ingest(build_dataset_event("default", "amb", _crafted(h)), "ann", "dataset.add")
     with pytest.raises(InvalidInput, match="ambiguous") as info:
         trail.get("amb@sha256:abcdef12")
     assert "more hex digits" in str(info.value)
@@ -370,7 +370,7 @@ def test_run_outside_with_block_is_refused(trail: datatrail.Trail, workdir: Path
 def test_ambiguous_and_unknown_run_ids(trail: datatrail.Trail) -> None:
     ids = ["abcd1234-0000-4000-8000-000000000001", "abcd5678-0000-4000-8000-000000000002"]
     for rid in ids:
-        trail.store.ingest(build_run_event(RunState.START, rid, "default", "j"), "ann", "run.start")
+        trail._store.ingest(build_run_event(RunState.START, rid, "default", "j"), "ann", "run.start")
     with pytest.raises(InvalidInput, match="ambiguous"):
         trail.get_run("abcd")
     assert trail.get_run("abcd5").id == ids[1]
@@ -552,8 +552,8 @@ def test_every_write_appends_one_audit_entry(trail: datatrail.Trail, workdir: Pa
         ("output", 1),
         ("complete", 1),
     ]
-    entries = [e for e in trail.store.audit_log(100) if "event" in e.details]  # a server also audits reads
-    if not isinstance(trail.store, HttpStore):
+    entries = [e for e in trail._store.audit_log(100) if "event" in e.details]  # a server also audits reads
+    if not isinstance(trail._store, HttpStore):
         assert [e.seq for e in entries] == [6, 5, 4, 3, 2, 1]
     assert [e.action for e in reversed(entries)] == [
         "dataset.add",
@@ -569,18 +569,18 @@ def test_every_write_appends_one_audit_entry(trail: datatrail.Trail, workdir: Pa
     assert all(a.prev_hash == b.hash for a, b in itertools.pairwise(entries) if a.seq == b.seq + 1)
     c = counts(trail)
     assert c["audit"] == c["events"] == 6
-    assert trail.store.check_integrity() == []  # type: ignore[attr-defined]
+    assert trail._store.check_integrity() == []  # type: ignore[attr-defined]
 
 
 @pytest.mark.sql_store  # it tampers with the tables in SQL
 def test_check_integrity_finds_a_tampered_audit_entry(trail: datatrail.Trail, workdir: Path) -> None:
     trail.add(write(workdir / "a.csv", "a"), name="a")
     trail.add(write(workdir / "b.csv", "b"), name="b")
-    assert trail.store.check_integrity() == []  # type: ignore[attr-defined]
-    engine = trail.store.engine  # type: ignore[attr-defined]
+    assert trail._store.check_integrity() == []  # type: ignore[attr-defined]
+    engine = trail._store.engine  # type: ignore[attr-defined]
     with engine.begin() as conn:
         conn.execute(tables.audit.update().where(tables.audit.c.seq == 1).values(actor="mallory"))
-    problems = trail.store.check_integrity()  # type: ignore[attr-defined]
+    problems = trail._store.check_integrity()  # type: ignore[attr-defined]
     assert problems == ["audit entry 1 does not match the hash chain"]
 
 
@@ -615,10 +615,10 @@ def _bad_operations(trail: datatrail.Trail, workdir: Path) -> list[tuple[str, An
         ("bad job name", lambda: trail.run("a/b"), InvalidInput),
         ("unknown run", lambda: trail.get_run(str(uuid.uuid4())), NotFound),
         ("lineage of unknown", lambda: trail.lineage("nope"), NotFound),
-        ("bad event", lambda: trail.store.ingest(bad_event, "ann", "x"), InvalidInput),
-        ("event not an object", lambda: trail.store.ingest([], "ann", "x"), InvalidInput),  # type: ignore[arg-type]
+        ("bad event", lambda: trail._store.ingest(bad_event, "ann", "x"), InvalidInput),
+        ("event not an object", lambda: trail._store.ingest([], "ann", "x"), InvalidInput),  # type: ignore[arg-type]
         # Too long for the format column: refused up front by every store, not by PostgreSQL alone.
-        ("format too long", lambda: trail.store.ingest(long_format, "ann", "x"), InvalidInput),
+        ("format too long", lambda: trail._store.ingest(long_format, "ann", "x"), InvalidInput),
     ]
 
 
@@ -633,7 +633,7 @@ def test_bad_input_leaves_the_store_unchanged(trail: datatrail.Trail, workdir: P
         assert "\n" not in str(info.value), label
         assert counts(trail) == snapshot, label
     assert trail.get("raw@prod").number == 1
-    assert trail.store.check_integrity() == []  # type: ignore[attr-defined]
+    assert trail._store.check_integrity() == []  # type: ignore[attr-defined]
 
 
 @pytest.mark.parametrize("interrupt", [RuntimeError("disk full"), KeyboardInterrupt()])
@@ -648,7 +648,7 @@ def test_ingest_is_one_transaction(
         raise interrupt
 
     # The audit entry is the last thing written: failing there must undo the rest.
-    monkeypatch.setattr(trail.store, "_append_audit", fail)
+    monkeypatch.setattr(trail._store, "_append_audit", fail)
     with pytest.raises(type(interrupt)):
         trail.add(write(workdir / "dir" / "b.csv", "b"), name="b")
     with pytest.raises(type(interrupt)):
@@ -657,7 +657,7 @@ def test_ingest_is_one_transaction(
     monkeypatch.undo()
     v = trail.add(workdir / "dir", name="b")
     assert v.number == 1 and v.file_count == 1
-    assert trail.store.check_integrity() == []  # type: ignore[attr-defined]
+    assert trail._store.check_integrity() == []  # type: ignore[attr-defined]
     assert counts(trail)["audit"] == snapshot["audit"] + 1
 
 
@@ -700,12 +700,12 @@ def test_an_unversioned_source_gets_an_observed_version_in_lineage(trail: datatr
         "inputs": [{"namespace": "postgres://db:5432", "name": "shop.public.orders"}],
         "outputs": [{"namespace": "s3://lake", "name": "staged/orders.parquet"}],
     }
-    trail.store.ingest(event, "tester", "lineage.ingest")
+    trail._store.ingest(event, "tester", "lineage.ingest")
     source = trail.get(datatrail.Ref("postgres://db:5432", "shop.public.orders"))
     assert source.number == 1 and source.key == "observed" and source.digest is None
     staged = trail.get(datatrail.Ref("s3://lake", "staged/orders.parquet"))
     graph = trail.lineage(staged, direction="upstream")
     assert ("version:postgres://db:5432:shop.public.orders@1", f"run:{run_id}") in graph.edges
     # A second read of the source attaches to the same version.
-    trail.store.ingest({**event, "run": {"runId": run_id.replace("0f", "1f", 1)}}, "tester", "lineage.ingest")
-    assert [v.number for v in trail.store.list_versions("postgres://db:5432", "shop.public.orders")] == [1]
+    trail._store.ingest({**event, "run": {"runId": run_id.replace("0f", "1f", 1)}}, "tester", "lineage.ingest")
+    assert [v.number for v in trail._store.list_versions("postgres://db:5432", "shop.public.orders")] == [1]

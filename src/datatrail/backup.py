@@ -76,7 +76,7 @@ def _check_copy(path: Path) -> str | None:
         # Opening migrates an older copy to the current schema; then the audit chain and the links.
         store = open_store(f"sqlite:///{path}")
         try:
-            problems = list(store.check_integrity())  # type: ignore[attr-defined]
+            problems = list(store.check_integrity())
         finally:
             store.close()
     if problems:

@@ -1,66 +1,76 @@
-"""The operations of datatrail: the Python API, which the CLI and server call.
+"""The operations of datatrail: the Python API, which the CLI and the server call.
 
-A :class:`Trail` holds a store (passed in, any :class:`~datatrail.store.base.Store`),
-the acting user and the working tree; every write goes through
-:meth:`Store.ingest` as one OpenLineage event.
+A :class:`Trail` is the composition root of the service layer. It holds a store
+(any :class:`~datatrail.store.base.Store`, passed in; on a server, one request's
+:class:`~datatrail.security.guard.GuardedStore`) and composes the services that
+use it, each receiving only what it needs:
+
+- ``trail.catalog`` — reads (:class:`~datatrail.catalog.Catalog`);
+- ``trail.recorder`` — hashing and recording data as versions (:class:`~datatrail.recorder.Recorder`);
+- ``trail.ml`` — models, evaluations, deployments, drift (:class:`~datatrail.ml.lifecycle.ModelOps`);
+- ``trail.security`` — users, tokens, grants, the audit log (:class:`~datatrail.security.service.SecurityOps`).
+
+The methods users learn (``trail.add``, ``trail.get``, ``trail.deploy``…) are
+those of the services, reached from the Trail by :class:`delegate`.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Concatenate, Generic, ParamSpec, TypeVar, overload
 
 from datatrail.capture import facts
-from datatrail.checks import CheckReport, Rule, RuleSource, load_rules
+from datatrail.capture.run import RunContext, start_run
+from datatrail.catalog import MAX_DEPTH, Catalog, no_note, parse_as_of
+from datatrail.checks import CheckReport, RuleSource
 from datatrail.config import Location, init_config, locate
-from datatrail.core.changes import Event, VersionInfo
-from datatrail.core.errors import DatatrailError, InvalidInput, NotFound
-from datatrail.core.model import (
-    DEFAULT_NAMESPACE,
-    Dataset,
-    FileEntry,
-    Ref,
-    Run,
-    Version,
-    validate_name,
-    validate_namespace,
-)
-from datatrail.core.results import CheckResult, ColumnLineageResult, Direction, IngestResult, JobSummary
-from datatrail.events import PRODUCER, build_alias_event, build_check_event, build_dataset_event
-from datatrail.facets import check_facets
-from datatrail.formats import detect_directory_format, detect_format, is_tabular
-from datatrail.hashing import HashResult, LayeredCache, ProgressFn, StatCache, hash_path
-from datatrail.lineage import Graph
-from datatrail.ml.lifecycle import TrailML
-from datatrail.remote import is_url
+from datatrail.core.changes import Event
+from datatrail.core.errors import DatatrailError
+from datatrail.core.model import DEFAULT_NAMESPACE, Ref, Version
+from datatrail.core.results import IngestResult
+from datatrail.core.roles import Principal
+from datatrail.hashing import HashResult
+from datatrail.ml.lifecycle import ModelOps
+from datatrail.recorder import AddResult, Recorder, Workspace
+from datatrail.security.guard import Access, GuardedStore
 from datatrail.security.service import SecurityOps
 from datatrail.store import Store, open_store
+from datatrail.verify import VerifyReport, verify_versions
 
-if TYPE_CHECKING:
-    from datatrail.capture.run import RunContext
-    from datatrail.verify import VerifyReport
-
-MAX_DEPTH = 1000
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
-@dataclass(frozen=True)
-class AddResult:
-    """A version, whether this call created it, and the checks evaluated on it (when asked for)."""
+class delegate(Generic[P, R]):
+    """A Trail method that is a service's: ``get = delegate("catalog", Catalog.get)``.
 
-    version: Version
-    created: bool
-    checks: CheckReport | None = None
+    Typed as the service method (mypy checks every call), documented by it (``help(trail.get)``).
+    """
 
-    @property
-    def status(self) -> str:
-        return "new" if self.created else "unchanged"
+    def __init__(self, part: str, method: Callable[Concatenate[Any, P], R]) -> None:
+        self.part = part
+        self.method = method
+        self.__doc__ = method.__doc__
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = self.method.__name__
+
+    @overload
+    def __get__(self, obj: None, owner: type) -> delegate[P, R]: ...
+
+    @overload
+    def __get__(self, obj: object, owner: type) -> Callable[P, R]: ...
+
+    def __get__(self, obj: object | None, owner: type) -> delegate[P, R] | Callable[P, R]:
+        if obj is None:
+            return self
+        bound: Callable[P, R] = getattr(getattr(obj, self.part), self.name)
+        return bound
 
 
-class Trail(TrailML, SecurityOps):
+class Trail:
     """A connection to a datatrail store, acting as one user.
 
     >>> import datatrail                                    # doctest: +SKIP
@@ -70,36 +80,56 @@ class Trail(TrailML, SecurityOps):
     True
     """
 
-    def __init__(self, store: Store, location: Location, user: str | None = None) -> None:
-        self.store = store
+    def __init__(
+        self,
+        store: Store,
+        location: Location,
+        user: str | None = None,
+        *,
+        principal: Principal | None = None,
+        origin: str = "local",
+        workspace: Workspace | None = None,
+    ) -> None:
         self.location = location
-        self.user = facts.current_user(user or location.user)
         self.host = facts.hostname()
-        self._stat_cache: StatCache | None = None
-        self._init_access()  # the acting principal; reads are audited (security/service.py)
+        self._shared = store
+        self.workspace = workspace or Workspace(location)
+        if principal is None:
+            # The embedded (or remote) store as its user: no restriction here; reads are audited by the Trail.
+            self.user = facts.current_user(user or location.user)
+            self.access = Access(Principal(self.user, unrestricted=True), origin, store.record_access, seen=None)
+            self._store: Store = store
+            note: Callable[[str, str | None], None] = self.access.note
+        else:
+            # One server request: the store seen through the principal's grants, which audits its own reads.
+            self.user = principal.name
+            self.access = Access(principal, origin, store.record_access)
+            self._store = GuardedStore(store, self.access)
+            note = no_note
+        self.catalog = Catalog(self._store, note)
+        self.recorder = Recorder(self._store, self.workspace, self.user, self.host)
+        self.ml = ModelOps(self.catalog, self.recorder)
+        self.security = SecurityOps(self._store, self.access, self.catalog)
 
-    # ------------------------------------------------------------ helpers
+    def scoped(self, principal: Principal, origin: str) -> Trail:
+        """A Trail for one request: the same store seen through ``principal``'s grants, reads audited once."""
+        return Trail(self._shared, self.location, principal=principal, origin=origin, workspace=self.workspace)
+
+    @property
+    def principal(self) -> Principal:
+        return self.access.principal
 
     @property
     def root(self) -> Path:
         return self.location.root
 
-    def stat_cache(self) -> StatCache:
-        if self._stat_cache is None:
-            from datatrail.store.statcache import SqliteStatCache
-
-            if self.location.config_dir is not None:
-                path = self.location.config_dir / "statcache.db"
-            else:
-                base = os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache")
-                path = Path(base) / "datatrail" / "statcache.db"
-            self._stat_cache = SqliteStatCache(path)
-        return self._stat_cache
+    @property
+    def uri(self) -> str:
+        return self._store.uri
 
     def close(self) -> None:
-        self.store.close()
-        if self._stat_cache is not None:
-            self._stat_cache.close()  # type: ignore[attr-defined]
+        self._shared.close()
+        self.workspace.close()
 
     def __enter__(self) -> Trail:
         return self
@@ -107,141 +137,11 @@ class Trail(TrailML, SecurityOps):
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def default_name(self, path: Path) -> str:
-        """The dataset name for a path: its location relative to the store's root."""
-        resolved = path.resolve()
-        try:
-            rel = resolved.relative_to(self.root)
-        except ValueError:
-            msg = f"{os.fspath(path)!r} is outside the store's root {os.fspath(self.root)!r}; give a name with --name"
-            raise InvalidInput(msg) from None
-        if not rel.parts:
-            msg = "the store's root itself needs a name; give one with --name"
-            raise InvalidInput(msg)
-        return rel.as_posix()
+    # ------------------------------------------------------------ recording data
 
-    def hash(
-        self,
-        path: str | os.PathLike[str],
-        *,
-        use_cache: bool = True,
-        progress: ProgressFn | None = None,
-        hint: StatCache | None = None,
-    ) -> HashResult:
-        """Hash ``path``; ``hint`` knows digests computed ahead of time (see ``cli/prefetch.py``)."""
-        cache = self.stat_cache() if use_cache else None
-        if hint is not None:
-            cache = LayeredCache(hint, cache)
-        return hash_path(path, cache=cache, progress=progress)
-
-    def version_info(
-        self,
-        path: Path,
-        hashed: HashResult,
-        *,
-        message: str | None = None,
-        kind: str = "dataset",
-        profile: bool = True,
-        uri: str | None = None,
-        profiler: Callable[[str], dict[str, Any] | None] | None = None,
-        properties: dict[str, Any] | None = None,
-    ) -> VersionInfo:
-        """What an event says of a hashed path; ``profile`` profiles tabular data (CSV, Parquet…).
-
-        A remote object passes its ``uri``, the ``profiler`` that reads it where it
-        lives (given the format), and ``properties`` saying how its digest was obtained.
-        """
-        files = hashed.files
-        fmt = detect_format(path.name) if files is None else detect_directory_format(f.path for f in files)
-        stats = None
-        if profile and kind == "dataset" and is_tabular(fmt):
-            assert fmt is not None
-            if profiler is None:
-                from datatrail.profiling import profile_path  # pyarrow: only when a profile is due
-
-                stats = profile_path(path, fmt)
-            else:
-                stats = profiler(fmt)
-        return VersionInfo(
-            key=str(hashed.digest),
-            digest=hashed.digest,
-            size=hashed.size,
-            uri=uri or path.resolve().as_uri(),
-            format=fmt,
-            files=files,
-            created_by=self.user,
-            host=self.host,
-            message=message,
-            kind=kind,
-            properties=properties or {},
-            profile=stats,
-        )
-
-    # ------------------------------------------------------------ writes
-
-    def register(
-        self,
-        path: str | os.PathLike[str],
-        *,
-        name: str | None = None,
-        namespace: str = DEFAULT_NAMESPACE,
-        message: str | None = None,
-        tags: Sequence[str] = (),
-        kind: str = "dataset",
-        use_cache: bool = True,
-        progress: ProgressFn | None = None,
-        hint: StatCache | None = None,
-        profile: bool = True,
-        checks: RuleSource | None = None,
-        jobs: int | None = None,
-        use_store_checksum: bool = False,
-    ) -> AddResult:
-        """Hash ``path`` and record it as a version; unchanged content creates nothing.
-
-        ``hint`` supplies digests hashed ahead of time in another thread; meanwhile
-        the store gets ready for the write, so the two overlap. ``checks`` (a rules
-        file, or a list of rule dicts and callables) are evaluated against the data
-        and stored with the version, in the same event when the version is new.
-        A URL (``s3://bucket/raw/``, ``gs://…``, any fsspec URL) is hashed remotely
-        by ``jobs`` parallel connections (default 8); ``use_store_checksum`` takes an
-        S3 full-object SHA-256 checksum instead of reading the bytes.
-        """
-        if is_url(path):  # s3://, gs://, file://…: streamed through fsspec (datatrail.remote)
-            from datatrail.remote.add import register_url
-
-            assert isinstance(path, str)
-            return register_url(
-                self, path, name=name, namespace=namespace, message=message, tags=tags, kind=kind,
-                use_cache=use_cache, progress=progress, profile=profile, checks=checks, jobs=jobs,
-                use_store_checksum=use_store_checksum,
-            )  # fmt: skip
-        rules = load_rules(checks) if checks is not None else None  # a bad rule fails before any work
-        p = Path(path)
-        namespace = validate_namespace(namespace)
-        name = validate_name(name) if name is not None else validate_name(self.default_name(p))
-        aliases = tuple(validate_name(tag, "alias") for tag in tags)
-        if "latest" in aliases:
-            msg = "'latest' always names the newest version; choose another alias"
-            raise InvalidInput(msg)
-        if hint is not None:
-            self.store.prepare()
-        hashed = self.hash(p, use_cache=use_cache, progress=progress, hint=hint)
-        existing = self.store.find_version(namespace, name, str(hashed.digest))
-        if existing is not None and all(a in existing.aliases for a in aliases):
-            report = self._check_version(existing, rules, p) if rules is not None else None
-            return AddResult(existing, False, report)
-        info = self.version_info(p, hashed, message=message, kind=kind, profile=profile and existing is None)
-        event = build_dataset_event(namespace, name, info, aliases)
-        if rules is not None:
-            results = self._evaluate(rules, p, info.format, info.profile)
-            event["dataset"]["facets"].update(check_facets(results, PRODUCER))
-        result = self.store.ingest(event, self.user, "dataset.add")
-        version, created = result.versions[0]
-        report = None
-        if rules is not None:
-            stored = self.store.check_results(version)
-            report = CheckReport(version, tuple(stored[-len(results) :]) if results else ())
-        return AddResult(version, created, report)
+    register = delegate("recorder", Recorder.register)
+    hash = delegate("recorder", Recorder.hash)
+    version_info = delegate("recorder", Recorder.version_info)
 
     def add(self, path: str | os.PathLike[str], *, name: str | None = None, **options: Any) -> Version:
         """Hash a file or directory and record it as a version of dataset ``name``.
@@ -250,18 +150,26 @@ class Trail(TrailML, SecurityOps):
         >>> v.ref, v.digest.short                                                  # doctest: +SKIP
         ('raw/penguins@1', 'sha256:9f86d081884c')
         """
-        return self.register(path, name=name, **options).version
+        return self.recorder.register(path, name=name, **options).version
 
     def tag(self, ref: str | Ref | Version, alias: str) -> Version:
         """Point ``alias`` (``production``, ``candidate``…) at the version ``ref`` names."""
-        alias = validate_name(alias, "alias")
-        if alias == "latest":
-            msg = "'latest' always names the newest version and cannot be moved; choose another alias"
-            raise InvalidInput(msg)
-        version = self._lookup(ref)
-        event = build_alias_event(version.namespace, version.name, version.key or str(version.digest), alias)
-        self.store.ingest(event, self.user, "version.tag")
-        return self._lookup(Ref(version.namespace, version.name, str(version.number)))
+        version = self.catalog.lookup(ref)
+        self.recorder.tag(version, alias)
+        return self.catalog.lookup(Ref(version.namespace, version.name, str(version.number)))
+
+    def check(self, ref: str | Ref | Version, rules: RuleSource) -> CheckReport:
+        """Evaluate rules against a version's data and store every result (observed value, who, when).
+
+        >>> report = trail.check("raw/penguins", "rules.yaml")  # doctest: +SKIP
+        >>> report.passed, [r.rule for r in report.failed]       # doctest: +SKIP
+        (False, ['between'])
+        """
+        return self.recorder.check(self.catalog.lookup(ref), rules)
+
+    def default_name(self, path: Path) -> str:
+        """The dataset name for a path: its location relative to the store's root."""
+        return self.workspace.default_name(path)
 
     def run(
         self,
@@ -279,10 +187,8 @@ class Trail(TrailML, SecurityOps):
         ...     v = run.output("data/clean.parquet", name="clean/penguins")
         ...     run.log_metric("rows", 333)
         """
-        from datatrail.capture.run import RunContext
-
-        return RunContext(
-            self, validate_name(job, "job name"), params or {}, validate_namespace(namespace), workflow, job_type
+        return start_run(
+            self.recorder, self.catalog, job, params=params, namespace=namespace, workflow=workflow, job_type=job_type
         )
 
     def ingest(
@@ -291,241 +197,33 @@ class Trail(TrailML, SecurityOps):
         """Store one OpenLineage event from any producer (idempotent, order-independent), as ``actor``.
 
         Without ``detail`` the result does not list the versions written (cheaper)."""
-        return self.store.ingest(event, actor or self.user, action, detail=detail)
+        return self._store.ingest(event, actor or self.user, action, detail=detail)
 
     def ingest_many(
         self, events: Sequence[Event], *, actor: str | None = None, action: str = "lineage.ingest"
     ) -> list[IngestResult | DatatrailError]:
-        """Store many events, each with its result or the error that refused it.
-
-        A store that offers it (the SQL store) writes them in one transaction; any
-        other store takes them one by one. An error of the store itself raises.
-        """
-        many = getattr(self.store, "ingest_many", None)
-        if many is not None:
-            results: list[IngestResult | DatatrailError] = many(events, actor or self.user, action)
-            return results
-        out: list[IngestResult | DatatrailError] = []
-        for event in events:
-            try:
-                out.append(self.store.ingest(event, actor or self.user, action, detail=False))
-            except (InvalidInput, NotFound) as exc:
-                out.append(exc)
-        return out
+        """Store many events, each with its result or the error that refused it (in one transaction where
+        the store can). An error of the store itself raises."""
+        return self._store.ingest_many(events, actor or self.user, action)
 
     # ------------------------------------------------------------ reads
 
-    def get(self, ref: str | Ref | Version) -> Version:
-        """The version a ref names: ``name``, ``name@3``, ``name@latest``, ``name@ALIAS``, ``name@sha256:9f86d081``.
-
-        A Version is looked up again by its number (so its aliases are current).
-        """
-        version = self._lookup(ref)
-        self._note("dataset.read", version.ref)
-        return version
-
-    def _lookup(self, ref: str | Ref | Version) -> Version:
-        """:meth:`get` without the read audit entry: for lookups inside another operation."""
-        if isinstance(ref, Version):
-            ref = Ref(ref.namespace, ref.name, str(ref.number))
-        return self.store.resolve(ref if isinstance(ref, Ref) else Ref.parse(ref))
-
-    def datasets(self, namespace: str | None = None) -> list[Dataset]:
-        return self.store.list_datasets(namespace)
-
-    def versions(self, name: str) -> list[Version]:
-        ref = Ref.parse(name)
-        if ref.selector is not None:
-            msg = f"`versions` takes a dataset name, not a version ref ({name!r}); drop the '@…'"
-            raise InvalidInput(msg)
-        found = self.store.list_versions(ref.namespace, ref.name)
-        self._note("dataset.versions", str(ref))
-        return found
-
-    def profile(self, ref: str | Ref | Version) -> dict[str, Any] | None:
-        """The profile of a version (schema, statistics, quality metrics), None for non-tabular data."""
-        version = ref if isinstance(ref, Version) else self.get(ref)
-        return self.store.profile(version)
-
-    def check_results(self, ref: str | Ref | Version) -> list[CheckResult]:
-        """Every stored check result on a version, oldest first."""
-        version = ref if isinstance(ref, Version) else self.get(ref)
-        return self.store.check_results(version)
-
-    def check(self, ref: str | Ref | Version, rules: RuleSource) -> CheckReport:
-        """Evaluate rules against a version's data and store every result (observed value, who, when).
-
-        >>> report = trail.check("raw/penguins", "rules.yaml")  # doctest: +SKIP
-        >>> report.passed, [r.rule for r in report.failed]       # doctest: +SKIP
-        (False, ['between'])
-        """
-        loaded = load_rules(rules)
-        version = ref if isinstance(ref, Version) else self._lookup(ref)
-        return self._check_version(version, loaded)
-
-    def _check_version(self, version: Version, rules: list[Rule], path: Path | None = None) -> CheckReport:
-        if path is None:
-            path = self._local_data(version)
-        results = self._evaluate(rules, path, version.format, self.store.profile(version))
-        event = build_check_event(version.namespace, version.name, version.key or str(version.digest), results)
-        self.store.ingest(event, self.user, "version.check")
-        stored = self.store.check_results(version)
-        return CheckReport(version, tuple(stored[-len(results) :]) if results else ())
-
-    def _local_data(self, version: Version) -> Path:
-        """The local file behind a version, refused if it is gone or its content changed since."""
-        from urllib.parse import unquote, urlparse
-
-        uri = urlparse(version.uri or "")
-        if uri.scheme != "file":
-            msg = f"{version.ref} has no local file to check (uri {version.uri!r})"
-            raise InvalidInput(msg)
-        path = Path(unquote(uri.path))
-        if not path.exists():
-            msg = f"the data of {version.ref} is gone from {os.fspath(path)!r}; cannot check it"
-            raise InvalidInput(msg)
-        if version.digest is not None and self.hash(path).digest != version.digest:
-            msg = f"{os.fspath(path)!r} changed since {version.ref} was added; add it again and check the new version"
-            raise InvalidInput(msg)
-        return path
-
-    def _evaluate(self, rules: list[Rule], path: Path, fmt: str | None, profile: dict[str, Any] | None) -> list[Any]:
-        if not is_tabular(fmt):
-            what = fmt or "an unknown format"
-            msg = f"cannot check {os.fspath(path)!r}: checks need tabular data (CSV, Parquet, JSON Lines…), not {what}"
-            raise InvalidInput(msg)
-        from datatrail.check_data import evaluate_path  # pyarrow: only when checks are due
-
-        assert fmt is not None
-        results = evaluate_path(rules, path, fmt, profile)
-        return [{**r, "checked_by": self.user} for r in results]
-
-    def diff(self, ref_a: str | Ref | Version, ref_b: str | Ref | Version) -> dict[str, Any]:
-        """What changed from one version to another: schema, rows, column statistics, files.
-
-        >>> d = trail.diff("raw/penguins@1", "raw/penguins@2")       # doctest: +SKIP
-        >>> d["schema"]["added"], d["table"]["row_count"]["change"]  # doctest: +SKIP
-        ([{'name': 'sex', 'type': 'string'}], -11)
-        """
-        from datatrail.diff import diff_versions
-
-        a = ref_a if isinstance(ref_a, Version) else self.get(ref_a)
-        b = ref_b if isinstance(ref_b, Version) else self.get(ref_b)
-        return diff_versions(a, b, self.store.profile(a), self.store.profile(b), self.manifest(a), self.manifest(b))
-
-    def manifest(self, version: Version) -> list[FileEntry]:
-        return self.store.manifest(version) if version.is_directory else []
-
-    def runs(self, job: str | None = None, limit: int = 100) -> list[Run]:
-        return self.store.list_runs(job, limit)
-
-    def jobs(self, namespace: str | None = None) -> list[JobSummary]:
-        return self.store.list_jobs(namespace)
-
-    def get_run(self, run_id: str) -> Run:
-        run_id = run_id.removeprefix("run:")
-        if not run_id or any(c not in "0123456789abcdef-" for c in run_id.lower()):
-            msg = f"invalid run id {run_id!r}: a run id is a UUID (or a prefix of one)"
-            raise InvalidInput(msg)
-        return self.store.get_run(run_id.lower())
-
-    def lineage(
-        self,
-        ref: str | Ref | Version,
-        *,
-        direction: Direction = "upstream",
-        depth: int = 10,
-        as_of: datetime | str | None = None,
-    ) -> Graph:
-        """The lineage graph around a version, ``depth`` steps (run + its datasets) each way.
-
-        With ``as_of`` (a datetime or ISO 8601 text), the graph as it was at that time.
-
-        >>> g = trail.lineage("clean/penguins", direction="upstream", depth=5)  # doctest: +SKIP
-        >>> print(g.to_mermaid())                                               # doctest: +SKIP
-        """
-        _check_lineage_options(direction, depth)
-        version = self._lookup(ref)
-        self._note("dataset.lineage", str(Ref(version.namespace, version.name)))
-        when = parse_as_of(as_of)
-        result = self.store.lineage([version], direction, depth, when)
-        root = f"version:{version.namespace}:{version.name}@{version.number}"
-        return Graph(root, direction, depth, result.nodes, result.edges)
-
-    def column_lineage(
-        self,
-        ref: str | Ref | Version,
-        column: str | None = None,
-        *,
-        direction: Direction = "upstream",
-        depth: int = 10,
-    ) -> ColumnLineageResult:
-        """Column-level lineage from one column of a version (every column when None).
-
-        >>> cols = trail.column_lineage("features@3", "bill_ratio")  # doctest: +SKIP
-        >>> sorted(cols.nodes)                                        # doctest: +SKIP
-        ['column:default:clean@2#bill_depth_mm', 'column:default:clean@2#bill_length_mm', ...]
-        """
-        _check_lineage_options(direction, depth)
-        version = self._lookup(ref)
-        self._note("dataset.lineage", str(Ref(version.namespace, version.name)))
-        return self.store.column_lineage([(version, column)], direction, depth)
-
-    def describe(self, ref: str | Ref | Version) -> dict[str, Any]:
-        """What producers reported about a version: ``schema``, ``stats``, dataset ``facets``, ``lifecycle``."""
-        return self.store.describe(self.get(ref))
-
-    def dataset_lineage(
-        self,
-        namespace: str,
-        name: str,
-        *,
-        selector: str | None = None,
-        direction: Direction = "both",
-        depth: int = 10,
-        as_of: datetime | str | None = None,
-    ) -> Graph:
-        """Lineage from one version of a dataset (``selector``), or from all of its versions when None.
-
-        The selector is a version number, ``latest``, an alias, ``sha256:PREFIX``, or a
-        producer's ``datasetVersion``. Names are taken as given (OpenLineage names may hold ``:``).
-        """
-        _check_lineage_options(direction, depth)
-        when = parse_as_of(as_of)
-        if selector is None:
-            start = self.store.list_versions(namespace, name)
-            root = f"dataset:{namespace}:{name}"
-        else:
-            found = self.store.find_version(namespace, name, selector)
-            if found is None:
-                Ref._check_selector(f"{namespace}:{name}@{selector}", selector)
-                found = self.store.resolve(Ref(namespace, name, selector))
-            start = [found]
-            root = f"version:{found.namespace}:{found.name}@{found.number}"
-        result = self.store.lineage(start, direction, depth, when)
-        self._note("dataset.lineage", str(Ref(namespace, name)))
-        return Graph(root, direction, depth, result.nodes, result.edges)
-
-    def run_lineage(self, run_id: str, *, direction: Direction = "both", depth: int = 10) -> Graph:
-        """Lineage from the versions a run read and wrote."""
-        _check_lineage_options(direction, depth)
-        run = self.get_run(run_id)
-        result = self.store.lineage([*run.inputs, *run.outputs], direction, depth)
-        return Graph(f"run:{run.id}", direction, depth, result.nodes, result.edges)
-
-    def job_lineage(
-        self, namespace: str, name: str, *, direction: Direction = "both", depth: int = 10, runs: int = 1000
-    ) -> Graph:
-        """Lineage from the versions the latest ``runs`` runs of a job read and wrote."""
-        _check_lineage_options(direction, depth)
-        start = {
-            (v.namespace, v.name, v.number): v
-            for r in self.store.list_runs(name, runs)
-            if r.namespace == namespace
-            for v in (*r.inputs, *r.outputs)
-        }
-        result = self.store.lineage(list(start.values()), direction, depth)
-        return Graph(f"job:{namespace}:{name}", direction, depth, result.nodes, result.edges)
+    get = delegate("catalog", Catalog.get)
+    datasets = delegate("catalog", Catalog.datasets)
+    versions = delegate("catalog", Catalog.versions)
+    profile = delegate("catalog", Catalog.profile)
+    check_results = delegate("catalog", Catalog.check_results)
+    diff = delegate("catalog", Catalog.diff)
+    manifest = delegate("catalog", Catalog.manifest)
+    describe = delegate("catalog", Catalog.describe)
+    runs = delegate("catalog", Catalog.runs)
+    jobs = delegate("catalog", Catalog.jobs)
+    get_run = delegate("catalog", Catalog.get_run)
+    lineage = delegate("catalog", Catalog.lineage)
+    column_lineage = delegate("catalog", Catalog.column_lineage)
+    dataset_lineage = delegate("catalog", Catalog.dataset_lineage)
+    run_lineage = delegate("catalog", Catalog.run_lineage)
+    job_lineage = delegate("catalog", Catalog.job_lineage)
 
     def verify(
         self,
@@ -535,13 +233,13 @@ class Trail(TrailML, SecurityOps):
         progress: Callable[[int, int], None] | None = None,
     ) -> VerifyReport:
         """Re-hash the data behind versions (the latest of every dataset when no ref is given)."""
-        from datatrail.verify import verify_versions
-
         if refs:
-            versions = [self.get(r) for r in refs]
+            versions = [self.catalog.get(r) for r in refs]
         else:
-            versions = [self.get(Ref(d.namespace, d.name)) for d in self.datasets() if d.latest is not None]
-        return verify_versions(self, versions, use_cache=use_cache, progress=progress)
+            versions = [
+                self.catalog.get(Ref(d.namespace, d.name)) for d in self.catalog.datasets() if d.latest is not None
+            ]
+        return verify_versions(self.recorder, self.catalog.manifest, versions, use_cache=use_cache, progress=progress)
 
     def check_store(self) -> list[str]:
         """Check the store itself (`datatrail fsck`): one line per problem, empty when sound.
@@ -553,34 +251,36 @@ class Trail(TrailML, SecurityOps):
         >>> trail.check_store()  # doctest: +SKIP
         []
         """
-        check = getattr(self.store, "check_integrity", None)
-        if check is None:
-            msg = "this store cannot check its own integrity"
-            raise InvalidInput(msg)
-        problems: list[str] = check()
-        return problems
+        return self._store.check_integrity()
 
+    # ------------------------------------------------------------ the ML lifecycle (trail.ml)
 
-def parse_as_of(value: datetime | str | None) -> datetime | None:
-    """A point in time for ``as_of``: a datetime or ISO 8601 text; no zone means UTC."""
-    if value is None or value == "":
-        return None
-    if isinstance(value, str):
-        try:
-            value = datetime.fromisoformat(value.replace("Z", "+00:00"))
-        except ValueError:
-            msg = f"invalid time {value!r}: use ISO 8601, as in 2026-11-29T10:00:00Z"
-            raise InvalidInput(msg) from None
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
+    evaluate = delegate("ml", ModelOps.evaluate)
+    model_card = delegate("ml", ModelOps.model_card)
+    load_model = delegate("ml", ModelOps.load_model)
+    deploy = delegate("ml", ModelOps.deploy)
+    deployments = delegate("ml", ModelOps.deployments)
+    impact = delegate("ml", ModelOps.impact)
+    drift = delegate("ml", ModelOps.drift)
+    monitor = delegate("ml", ModelOps.monitor)
+    drift_history = delegate("ml", ModelOps.drift_history)
+    reproduce = delegate("ml", ModelOps.reproduce)
 
+    # ------------------------------------------------------------ security (trail.security)
 
-def _check_lineage_options(direction: str, depth: int) -> None:
-    if direction not in ("upstream", "downstream", "both"):
-        msg = f"invalid direction {direction!r}: use upstream, downstream or both"
-        raise InvalidInput(msg)
-    if not isinstance(depth, int) or depth < 0 or depth > MAX_DEPTH:
-        msg = f"invalid depth {depth!r}: use a whole number from 0 to {MAX_DEPTH}"
-        raise InvalidInput(msg)
+    add_user = delegate("security", SecurityOps.add_user)
+    users = delegate("security", SecurityOps.users)
+    create_token = delegate("security", SecurityOps.create_token)
+    tokens = delegate("security", SecurityOps.tokens)
+    revoke_token = delegate("security", SecurityOps.revoke_token)
+    grant = delegate("security", SecurityOps.grant)
+    revoke = delegate("security", SecurityOps.revoke)
+    classify = delegate("security", SecurityOps.classify)
+    classifications = delegate("security", SecurityOps.classifications)
+    audit_entries = delegate("security", SecurityOps.audit_entries)
+    access_log = delegate("security", SecurityOps.access_log)
+    verify_audit = delegate("security", SecurityOps.verify_audit)
+    audit_checkpoint = delegate("security", SecurityOps.audit_checkpoint)
 
 
 def connect(uri: str | None = None, *, user: str | None = None, token: str | None = None) -> Trail:
@@ -600,3 +300,6 @@ def init(folder: str | os.PathLike[str] = ".", uri: str | None = None) -> Trail:
     """Create ``.datatrail/`` in ``folder`` with an embedded store (or the store ``uri``)."""
     location = init_config(Path(folder), uri)
     return Trail(open_store(location.uri, create=True), location)
+
+
+__all__ = ["MAX_DEPTH", "AddResult", "HashResult", "Trail", "connect", "delegate", "init", "parse_as_of"]

@@ -5,16 +5,16 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import unquote, urlparse
 
-from datatrail.core.errors import DatatrailError
-from datatrail.core.model import Version
-from datatrail.hashing import hash_path
+from datatrail.core.errors import DatatrailError, NotFound
+from datatrail.core.model import FileEntry, Version
+from datatrail.hashing import HashResult
+from datatrail.recorder import Recorder
 from datatrail.remote import is_url
 
-if TYPE_CHECKING:
-    from datatrail.service import Trail
+CONTENT = "content"  # a digest read from the bytes (remote data may record the store's checksum instead)
 
 
 @dataclass(frozen=True)
@@ -63,49 +63,75 @@ def local_path(uri: str | None) -> Path | None:
 
 
 def verify_versions(
-    trail: Trail,
+    recorder: Recorder,
+    manifest: Callable[[Version], list[FileEntry]],
     versions: Sequence[Version],
     *,
     use_cache: bool = True,
     progress: Callable[[int, int], None] | None = None,
 ) -> VerifyReport:
+    """Re-hash the data behind each version (a local path or a URL) and report what is missing or changed.
+
+    ``manifest`` gives a directory version's recorded files, to say which file changed.
+    """
     report = VerifyReport()
-    cache = trail.stat_cache() if use_cache else None
     for version in versions:
         path = local_path(version.uri)
-        if path is None and is_url(version.uri) and version.digest is not None:
-            from datatrail.remote.verify import verify_remote  # s3://, gs://…: listed, read only if changed
-
-            verify_remote(trail, version, report, use_cache=use_cache, progress=progress)
-            continue
-        if path is None or version.digest is None:
+        remote = path is None and is_url(version.uri) and version.digest is not None
+        if not remote and (path is None or version.digest is None):
             report.skipped.append((version, "no local data recorded"))
             continue
         report.checked.append(version)
-        if not path.exists():
-            report.problems.append(Problem(version.ref, "missing", str(path), str(version.digest)))
+        where = str(path) if path is not None else version.uri or ""
+        if path is not None and not path.exists():
+            report.problems.append(Problem(version.ref, "missing", where, str(version.digest)))
             continue
         try:
-            hashed = hash_path(path, cache=cache, progress=progress)
+            hashed = _rehash(recorder, version, path, use_cache, progress)
+        except NotFound:
+            report.problems.append(Problem(version.ref, "missing", where, str(version.digest)))
+            continue
         except DatatrailError as exc:
-            report.problems.append(Problem(version.ref, "unreadable", str(path), None, str(exc)))
+            report.problems.append(Problem(version.ref, "unreadable", where, None, str(exc)))
             continue
         if hashed.digest == version.digest:
             continue
         if hashed.files is None or not version.is_directory:
-            report.problems.append(Problem(version.ref, "changed", str(path), str(version.digest), str(hashed.digest)))
+            report.problems.append(Problem(version.ref, "changed", where, str(version.digest), str(hashed.digest)))
             continue
-        recorded = {f.path: f for f in trail.manifest(version)}
-        now = {f.path: f for f in hashed.files}
-        for rel in sorted(recorded.keys() | now.keys()):
-            before, after = recorded.get(rel), now.get(rel)
-            full = str(path / rel)
-            if after is None:
-                report.problems.append(
-                    Problem(version.ref, "missing", full, f"sha256:{before.digest.hex}" if before else None)
-                )
-            elif before is None:
-                report.problems.append(Problem(version.ref, "added", full, None, str(after.digest)))
-            elif before.digest != after.digest:
-                report.problems.append(Problem(version.ref, "changed", full, str(before.digest), str(after.digest)))
+        report.problems.extend(_changed_files(version, where, manifest(version), hashed.files, local=path is not None))
     return report
+
+
+def _rehash(
+    recorder: Recorder,
+    version: Version,
+    path: Path | None,
+    use_cache: bool,
+    progress: Callable[[int, int], None] | None,
+) -> HashResult:
+    if path is not None:
+        return recorder.hash(path, use_cache=use_cache, progress=progress)
+    # s3://, gs://…: listed, read only if changed; a digest recorded from the store's checksums is verified so too.
+    checksum = version.properties.get("digest_source", CONTENT) != CONTENT
+    uri = version.uri or ""
+    return recorder.hash_url(uri, use_cache=use_cache, progress=progress, use_store_checksum=checksum).result
+
+
+def _changed_files(
+    version: Version, where: str, recorded: list[FileEntry], now: tuple[FileEntry, ...], *, local: bool
+) -> list[Problem]:
+    """One problem per file missing, added or changed between the recorded manifest and the data now."""
+    before_of = {f.path: f for f in recorded}
+    after_of = {f.path: f for f in now}
+    out: list[Problem] = []
+    for rel in sorted(before_of.keys() | after_of.keys()):
+        before, after = before_of.get(rel), after_of.get(rel)
+        full = str(Path(where) / rel) if local else f"{where.rstrip('/')}/{rel}"
+        if after is None:
+            out.append(Problem(version.ref, "missing", full, str(before.digest) if before else None))
+        elif before is None:
+            out.append(Problem(version.ref, "added", full, None, str(after.digest)))
+        elif before.digest != after.digest:
+            out.append(Problem(version.ref, "changed", full, str(before.digest), str(after.digest)))
+    return out

@@ -23,16 +23,15 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from datatrail.capture import facts
 from datatrail.capture.run import RunContext, active_run
 from datatrail.core.errors import DatatrailError, InvalidInput
+from datatrail.core.model import Version
+from datatrail.recorder import Recorder
 from datatrail.remote import is_url, redact
-
-if TYPE_CHECKING:
-    from datatrail.core.model import Version
-    from datatrail.service import Trail
+from datatrail.service import Trail, connect
 
 Locate = Callable[[tuple[Any, ...], dict[str, Any]], list[str]]
 
@@ -144,7 +143,8 @@ def autolog(
         if _state.background is None and active_run() is None:
             parent = facts.parent_from_env()
             if parent is not None and os.environ.get(facts.ENV_RUN_ID) == parent.run_id:
-                run = RunContext.attach(_trail(), parent.run_id, parent.namespace, parent.job)
+                trail = _trail()
+                run = RunContext.attach(trail.recorder, trail.catalog, parent.run_id, parent.namespace, parent.job)
                 run.workflow = facts.workflow_from_env()
                 _state.background = run.__enter__()
             elif implicit_run:
@@ -163,8 +163,6 @@ def patched() -> list[tuple[Any, str]]:
 
 def _trail() -> Trail:
     if _state.trail is None:
-        from datatrail.service import connect
-
         _state.trail = connect()
         _state.own_trail = True
     return _state.trail
@@ -352,13 +350,13 @@ def _record_one(run: RunContext, seen: _Seen, role: str, path: str) -> Version |
     if not os.path.exists(path):
         return None
     key = os.path.realpath(path)
-    trail = run.trail
-    name, namespace = _name(trail, Path(path))
+    recorder = run.recorder
+    name, namespace = _name(recorder, Path(path))
     if role == "input":
         if key in seen.inputs or key in seen.outputs:  # read twice, or written earlier in this run
             return None
         seen.inputs.add(key)
-        version = trail.register(path, name=name, namespace=namespace).version
+        version = recorder.register(path, name=name, namespace=namespace).version
         return run.input(version)
     seen.outputs.add(key)
     return run.output(path, name=name, namespace=namespace)
@@ -376,12 +374,12 @@ def _record_url(run: RunContext, seen: _Seen, role: str, url: str) -> Version | 
     return run.output(url)
 
 
-def _name(trail: Trail, path: Path) -> tuple[str, str]:
+def _name(recorder: Recorder, path: Path) -> tuple[str, str]:
     """A file under the store's root is named like `datatrail add` names it; others by absolute path."""
     try:
-        return trail.default_name(path), "default"
+        return recorder.workspace.default_name(path), "default"
     except InvalidInput:
-        return path.resolve().as_posix(), f"file://{trail.host}"
+        return path.resolve().as_posix(), f"file://{recorder.host}"
 
 
 __all__ = ["LIBRARIES", "autolog", "current_run", "patched"]

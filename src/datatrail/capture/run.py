@@ -7,19 +7,18 @@ import math
 import os
 import traceback
 import uuid
-from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from datatrail.capture import facts
+from datatrail.catalog import Catalog
 from datatrail.core.changes import VersionInfo
 from datatrail.core.errors import InvalidInput
 from datatrail.core.model import DEFAULT_NAMESPACE, Ref, RunState, Version, validate_name, validate_namespace
+from datatrail.core.results import IngestResult
 from datatrail.events import build_run_event
+from datatrail.recorder import Recorder
 from datatrail.remote import is_url
-
-if TYPE_CHECKING:
-    from datatrail.service import Trail
 
 NON_FINITE = {"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}
 _active: contextvars.ContextVar[RunContext | None] = contextvars.ContextVar("datatrail_run", default=None)
@@ -28,6 +27,21 @@ _active: contextvars.ContextVar[RunContext | None] = contextvars.ContextVar("dat
 def active_run() -> RunContext | None:
     """The innermost run currently open in this thread or task, if any."""
     return _active.get()
+
+
+def start_run(
+    recorder: Recorder,
+    catalog: Catalog,
+    job: str,
+    *,
+    params: dict[str, Any] | None = None,
+    namespace: str = DEFAULT_NAMESPACE,
+    workflow: str | None = None,
+    job_type: str | None = None,
+) -> RunContext:
+    """A new run of ``job`` (not started: use it as a context manager), its names checked."""
+    job = validate_name(job, "job name")
+    return RunContext(recorder, catalog, job, params or {}, validate_namespace(namespace), workflow, job_type)
 
 
 class RunFailed(Exception):
@@ -45,14 +59,16 @@ class RunContext:
 
     def __init__(
         self,
-        trail: Trail,
+        recorder: Recorder,
+        catalog: Catalog,
         job: str,
         params: dict[str, Any],
         namespace: str,
         workflow: str | None,
         job_type: str | None,
     ) -> None:
-        self.trail = trail
+        self.recorder = recorder
+        self.catalog = catalog
         self.job = job
         self.namespace = namespace
         self.params = dict(params)
@@ -72,13 +88,13 @@ class RunContext:
         self._git: dict[str, Any] = {}
 
     @classmethod
-    def attach(cls, trail: Trail, run_id: str, namespace: str, job: str) -> RunContext:
+    def attach(cls, recorder: Recorder, catalog: Catalog, run_id: str, namespace: str, job: str) -> RunContext:
         """Join a run that another process started and will end (``datatrail run`` wraps this one).
 
         Inputs and outputs recorded here go into that run; entering sends no START
         and leaving no COMPLETE, because its owner does.
         """
-        run = cls(trail, job, {}, namespace, None, None)
+        run = cls(recorder, catalog, job, {}, namespace, None, None)
         run.id = run_id
         run._attached = True
         return run
@@ -86,13 +102,17 @@ class RunContext:
     def __repr__(self) -> str:
         return f"<Run {self.job} {self.id}>"
 
-    def _send(self, state: RunState, **kwargs: Any) -> Any:
+    @property
+    def user(self) -> str:
+        return self.recorder.user
+
+    def _send(self, state: RunState, **kwargs: Any) -> IngestResult:
         p = self.parent_run
         parent = (p.run_id, p.namespace, p.job) if p is not None else None
         event = build_run_event(
             state, self.id, self.namespace, self.job, parent=parent, job_type=self.job_type, **kwargs
         )
-        return self.trail.store.ingest(event, self.trail.user, f"run.{state.value.lower()}")
+        return self.recorder.store.ingest(event, self.recorder.user, f"run.{state.value.lower()}")
 
     def __enter__(self) -> RunContext:
         if self._started:
@@ -115,8 +135,8 @@ class RunContext:
         self._send(
             RunState.START,
             run_facts={
-                "user": self.trail.user,
-                "host": self.trail.host,
+                "user": self.recorder.user,
+                "host": self.recorder.host,
                 "command": self.command if self.command is not None else facts.command_line(),
                 "cwd": os.getcwd(),
                 "params": _jsonable(self.params),
@@ -162,11 +182,11 @@ class RunContext:
         if isinstance(source, Version):
             version = source
         elif isinstance(source, Ref):
-            version = self.trail.get(source)
+            version = self.catalog.get(source)
         elif is_url(source) or isinstance(source, os.PathLike) or os.path.exists(os.fspath(source)):
-            version = self.trail.register(source, name=name).version
+            version = self.recorder.register(source, name=name).version
         else:
-            version = self.trail.get(str(source))
+            version = self.catalog.get(str(source))
         key = version.key or str(version.digest)
         self._send(RunState.RUNNING, inputs=[(version.namespace, version.name, key)])
         self.inputs.append(version)
@@ -190,25 +210,17 @@ class RunContext:
         """
         self._check_open()
         if not isinstance(path, str | os.PathLike):
-            from datatrail.ml.outputs import output_object
+            return self._output_object(path, name=name, namespace=namespace, kind=kind, message=message)
+        namespace, name, info = self.recorder.describe(
+            path, name=name, namespace=namespace, kind=kind, message=message, profile=profile
+        )
+        return self.output_info(info, name=name, namespace=namespace)
 
-            return output_object(self, path, name=name, namespace=namespace, kind=kind, message=message)
-        if is_url(path):  # s3://bucket/key…: hashed and profiled remotely
-            from datatrail.remote.add import describe_url
-
-            assert isinstance(path, str)
-            namespace, name, remote_info = describe_url(
-                self.trail, path, name=name, namespace=namespace, kind=kind, message=message, profile=profile
-            )
-            return self.output_info(remote_info, name=name, namespace=namespace)
-        p = Path(path)
-        namespace = validate_namespace(namespace)
-        name = validate_name(name) if name is not None else validate_name(self.trail.default_name(p))
-        if kind not in ("dataset", "model"):
-            msg = f"invalid kind {kind!r}: use 'dataset' or 'model'"
+    def _output_object(self, obj: Any, *, name: str | None, namespace: str, kind: str, message: str | None) -> Version:
+        if name is None:
+            msg = f"an output object ({type(obj).__name__}) needs a name: run.output(obj, name='models/penguins')"
             raise InvalidInput(msg)
-        hashed = self.trail.hash(p)
-        info: VersionInfo = self.trail.version_info(p, hashed, message=message, kind=kind, profile=profile)
+        info = self.recorder.describe_object(obj, kind=kind, message=message)
         return self.output_info(info, name=name, namespace=namespace)
 
     def output_info(self, info: VersionInfo, *, name: str, namespace: str = DEFAULT_NAMESPACE) -> Version:
@@ -219,7 +231,7 @@ class RunContext:
         if result.versions:
             version: Version = result.versions[0][0]
         else:  # the same event was already ingested: the version exists
-            version = self.trail.get(Ref(namespace, name, info.key))
+            version = self.catalog.get(Ref(namespace, name, info.key))
         self.outputs.append(version)
         return version
 
@@ -264,4 +276,4 @@ def _jsonable(value: Any) -> Any:
     return repr(value)
 
 
-__all__ = ["RunContext", "RunFailed", "active_run"]
+__all__ = ["RunContext", "RunFailed", "active_run", "start_run"]

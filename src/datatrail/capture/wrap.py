@@ -119,7 +119,7 @@ def _finish(run: RunContext, status: int, signalled: str | None, outputs: list[P
     for p in outputs:
         if isinstance(p, str):
             from datatrail.remote import redact
-            from datatrail.remote.add import exists
+            from datatrail.remote.data import exists  # fsspec: only for URLs
 
             if not exists(p):
                 msg = f"the command succeeded but did not write the output {redact(p)!r}"

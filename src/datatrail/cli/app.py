@@ -100,20 +100,6 @@ def main_options(
     ctx.obj = {"store": store}
 
 
-def get_trail(ctx: typer.Context) -> Any:
-    """The Trail for this invocation (opened once, closed when the command ends)."""
-    from datatrail.service import connect
-
-    root = ctx.find_root()
-    obj = root.obj or {}
-    if "trail" not in obj:
-        trail = connect(obj.get("store"))
-        obj["trail"] = trail
-        root.obj = obj
-        root.call_on_close(trail.close)
-    return obj["trail"]
-
-
 from datatrail.cli import data, lineage, runs, server  # noqa: E402  (commands register on `app`)
 
 data.register(app)

@@ -70,7 +70,7 @@ def fsck(
 
     Example: datatrail fsck
     """
-    from datatrail.cli.app import get_trail
+    from datatrail.cli.context import get_trail
 
     problems = get_trail(ctx).check_store()
     if json_out:

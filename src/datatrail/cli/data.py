@@ -91,7 +91,7 @@ def add(
     Example: datatrail add data/clean.parquet --name clean/penguins --checks checks.yaml
     """
     from datatrail.cli import prefetch
-    from datatrail.cli.app import get_trail
+    from datatrail.cli.context import get_trail
 
     ahead = prefetch.take(path)  # started by datatrail.cli.main for a big file
     trail = get_trail(ctx)
@@ -136,7 +136,7 @@ def ls(
     json_out: JsonOpt = False,
 ) -> None:
     """List datasets with their latest version."""
-    from datatrail.cli.app import get_trail
+    from datatrail.cli.context import get_trail
     from datatrail.core.model import Ref
 
     trail = get_trail(ctx)
@@ -185,7 +185,7 @@ def show(
     json_out: JsonOpt = False,
 ) -> None:
     """Show a version (or a run, with run:<id>) in full; classified columns are marked [pii]."""
-    from datatrail.cli.app import get_trail
+    from datatrail.cli.context import get_trail
     from datatrail.cli.quality import print_checks, print_profile
     from datatrail.cli.runs import print_run
 
@@ -259,7 +259,7 @@ def versions(
     json_out: JsonOpt = False,
 ) -> None:
     """List every version of a dataset, oldest first."""
-    from datatrail.cli.app import get_trail
+    from datatrail.cli.context import get_trail
 
     items = get_trail(ctx).versions(name)
     if json_out:
@@ -291,7 +291,7 @@ def tag(
     json_out: JsonOpt = False,
 ) -> None:
     """Point an alias at a version (name@ALIAS then resolves to it)."""
-    from datatrail.cli.app import get_trail
+    from datatrail.cli.context import get_trail
 
     v = get_trail(ctx).tag(ref, alias)
     if json_out:

@@ -94,7 +94,7 @@ def import_(
       datatrail import mlflow --tracking-uri sqlite:///mlflow.db --experiment penguins
       datatrail import openlineage events.jsonl --json
     """
-    from datatrail.cli.app import get_trail
+    from datatrail.cli.context import get_trail
 
     kind = source.value
     if kind != "mlflow":
@@ -196,7 +196,7 @@ def export(
       datatrail export attestation model.pkl -o model.intoto.json
       datatrail export atlas --all -o atlas.json
     """
-    from datatrail.cli.app import get_trail
+    from datatrail.cli.context import get_trail
 
     kind = target.value
     if kind != "openlineage":
@@ -271,7 +271,7 @@ def verify_attestation(
 
     Example: datatrail verify-attestation model.intoto.json
     """
-    from datatrail.cli.app import get_trail
+    from datatrail.cli.context import get_trail
     from datatrail.interop.attestation import load_statement, verify_statement
 
     statement = load_statement(_read(file), str(file))

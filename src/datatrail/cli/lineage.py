@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from datatrail.cli.output import emit_json, error, line, note, progress
+from datatrail.core.results import Direction
 
 if TYPE_CHECKING:
     from datatrail.lineage import Graph
@@ -54,10 +55,11 @@ def lineage(
     datatrail lineage model -f html -o lineage.html (open it in a browser: pan, zoom, click a node);
     datatrail lineage model --level dataset -f mermaid
     """
-    from datatrail.cli.app import get_trail
+    from datatrail.cli.context import get_trail
     from datatrail.core.errors import InvalidInput
 
-    chosen = [d for d, on in (("upstream", upstream), ("downstream", downstream), ("both", both)) if on]
+    options: tuple[tuple[Direction, bool], ...] = (("upstream", upstream), ("downstream", downstream), ("both", both))
+    chosen = [d for d, on in options if on]
     if len(chosen) > 1:
         msg = "choose one of --upstream, --downstream and --both"
         raise InvalidInput(msg)
@@ -120,7 +122,7 @@ def verify(
 
     Exits with status 1 when anything is missing or changed.
     """
-    from datatrail.cli.app import get_trail
+    from datatrail.cli.context import get_trail
     from datatrail.core.errors import InvalidInput
 
     if all_ and refs:

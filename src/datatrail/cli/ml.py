@@ -19,7 +19,7 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts in
 
 
 def _trail(ctx: typer.Context) -> Any:
-    from datatrail.cli.app import get_trail
+    from datatrail.cli.context import get_trail
 
     return get_trail(ctx)
 

@@ -165,7 +165,7 @@ def diff(
 
     Example: datatrail diff raw/penguins@1 raw/penguins@latest
     """
-    from datatrail.cli.app import get_trail
+    from datatrail.cli.context import get_trail
 
     result = get_trail(ctx).diff(ref_a, ref_b)
     if json_out:
@@ -186,7 +186,7 @@ def check(
 
     Example: datatrail check raw/penguins --rules checks.yaml
     """
-    from datatrail.cli.app import get_trail
+    from datatrail.cli.context import get_trail
 
     report = get_trail(ctx).check(ref, rules)
     if json_out:

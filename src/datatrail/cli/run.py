@@ -65,7 +65,7 @@ def run(
     Example: datatrail run --name clean -i data/raw.csv -o data/clean.csv -- python clean.py
     """
     from datatrail.capture.wrap import run_command
-    from datatrail.cli.app import get_trail
+    from datatrail.cli.context import get_trail
 
     parsed = parse_params(params or [])
     if not command:  # before opening the store: a usage error needs none

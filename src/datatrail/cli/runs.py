@@ -54,7 +54,7 @@ def runs(
     json_out: Annotated[bool, typer.Option("--json", help="Print JSON for scripts instead of text.")] = False,
 ) -> None:
     """List runs, newest first; `datatrail show run:<id>` shows one in full."""
-    from datatrail.cli.app import get_trail
+    from datatrail.cli.context import get_trail
 
     items = get_trail(ctx).runs(job, limit)
     if json_out:

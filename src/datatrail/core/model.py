@@ -139,11 +139,11 @@ class Ref:
         name = validate_name(name)
         ns = validate_namespace(ns)
         if at:
-            selector = cls._check_selector(text, selector)
+            selector = cls.check_selector(text, selector)
         return cls(ns, name, selector or None)
 
     @staticmethod
-    def _check_selector(text: str, selector: str) -> str:
+    def check_selector(text: str, selector: str) -> str:
         """The selector, NFC-normalised when it is an alias; InvalidInput when malformed."""
         if selector.startswith("sha256:"):
             prefix = selector[len("sha256:") :]

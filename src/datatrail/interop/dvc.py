@@ -155,7 +155,7 @@ def _import_dvc_file(ctx: _Context, path: Path) -> list[Event]:
         if found is None:
             continue
         name, info = found
-        if ctx.trail.store.find_version(ctx.namespace, name, info.key) is not None:
+        if ctx.trail.catalog.find_key(ctx.namespace, name, info.key) is not None:
             continue
         events.append(
             {
@@ -230,7 +230,7 @@ def _import_stages(ctx: _Context, dvc_yaml: Path) -> list[Event]:
             raise InvalidInput(msg)
         run_id = stable_uuid("dvc", ctx.namespace, where_yaml, str(stage), canonical_json(entry))
         try:
-            ctx.trail.store.get_run(run_id)
+            ctx.trail.get_run(run_id)
             continue  # imported before: the lock entry has not changed
         except NotFound:
             pass

@@ -159,7 +159,7 @@ class _Importer:
         run_id = _run_uuid(info.run_id)
         final = STATES.get(info.status)
         try:
-            stored = self.trail.store.get_run(run_id)
+            stored = self.trail.get_run(run_id)
             if stored.state.finished:
                 return []  # imported before, and it had ended: nothing can have changed
         except NotFound:

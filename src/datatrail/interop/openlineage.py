@@ -33,7 +33,7 @@ def export_events(trail: Trail, *, since: datetime | None = None, namespace: str
     """
     after = 0
     while True:
-        page = trail.store.events(since, namespace, after, PAGE)
+        page = trail.catalog.events(since, namespace, after, PAGE)
         if not page:  # a short page is no end: a store seen through a principal leaves events out
             return
         yield from (event for _, event in page)

@@ -1,6 +1,6 @@
-"""The ML lifecycle on a :class:`~datatrail.service.Trail`: evaluate, deploy, impact, drift, monitor, reproduce.
+"""The ML lifecycle: evaluate, deploy, impact, drift, monitor, reproduce (``trail.ml``).
 
-:class:`TrailML` is mixed into ``Trail``; every write is one OpenLineage run
+:class:`ModelOps` is composed into ``Trail``; every write is one OpenLineage run
 event with a datatrail facet (``datatrail_deployment``, ``datatrail_drift``),
 so it works the same on an embedded store, PostgreSQL or a remote server.
 """
@@ -11,19 +11,21 @@ import math
 import os
 import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any, cast
 
+from datatrail.capture import facts
+from datatrail.capture.run import start_run
+from datatrail.catalog import MAX_DEPTH, Catalog
 from datatrail.core.changes import Event
 from datatrail.core.errors import InvalidInput
 from datatrail.core.model import Ref, Run, RunState, Version, validate_name
-from datatrail.core.records import Deployment, DriftRecord
+from datatrail.core.records import Deployment, DriftRecord, DriftReport
+from datatrail.core.times import parse_time
+from datatrail.drift import compare_profiles, read_columns
 from datatrail.events import FACET_SCHEMA, PRODUCER, build_run_event
-
-if TYPE_CHECKING:
-    from datatrail.core.records import DriftReport
-    from datatrail.ml.reproduce import ReproduceReport
-    from datatrail.service import Trail
+from datatrail.ml.models import load
+from datatrail.ml.reproduce import ReproduceReport, check_provenance
+from datatrail.recorder import Recorder
 
 DEPLOY_JOB = "deploy"
 MONITOR_JOB = "monitor"
@@ -152,19 +154,18 @@ def _check_metrics(metrics: dict[str, Any]) -> dict[str, float]:
     return {k: float(v) for k, v in metrics.items()}
 
 
-class TrailML:
-    """The ML lifecycle operations of :class:`~datatrail.service.Trail` (mixed in)."""
+class ModelOps:
+    """The ML lifecycle (``trail.ml``): reads through a :class:`Catalog`, writes through a :class:`Recorder`."""
 
-    def _trail(self) -> Trail:
-        return cast("Trail", self)
+    def __init__(self, catalog: Catalog, recorder: Recorder) -> None:
+        self._catalog = catalog
+        self._recorder = recorder
 
     def _run_facts(self, params: dict[str, Any]) -> dict[str, Any]:
-        from datatrail.capture import facts
-
-        t = self._trail()
+        r = self._recorder
         return {
-            "user": t.user,
-            "host": t.host,
+            "user": r.user,
+            "host": r.host,
             "command": facts.command_line(),
             "cwd": os.getcwd(),
             "params": params,
@@ -201,14 +202,15 @@ class TrailML:
 
         >>> trail.evaluate("models/penguins@1", "features/test@1", metrics={"accuracy": 0.97})  # doctest: +SKIP
         """
-        t = self._trail()
+        c = self._catalog
         checked = _check_metrics(metrics)
-        m, d = t.get(model), t.get(dataset)
-        with t.run(job, params=params or {}, namespace=m.namespace, job_type="evaluate") as run:
+        m, d = c.get(model), c.get(dataset)
+        run = start_run(self._recorder, c, job, params=params, namespace=m.namespace, job_type="evaluate")
+        with run:
             run.input(m)
             run.input(d)
             run.log_metrics(checked)
-        return t.get_run(run.id)
+        return c.get_run(run.id)
 
     def model_card(self, ref: str | Ref | Version) -> ModelCard:
         """Which data a model version was trained and evaluated on, with its metrics and deployments.
@@ -216,23 +218,18 @@ class TrailML:
         >>> card = trail.model_card("models/penguins@2")                    # doctest: +SKIP
         >>> [v.ref for v in card.training_data], card.evaluations[0].metrics  # doctest: +SKIP
         """
-        t = self._trail()
-        version = t.get(ref)
-        run = t.get_run(version.run_id) if version.run_id else None
+        c = self._catalog
+        version = c.get(ref)
+        run = c.get_run(version.run_id) if version.run_id else None
         training = tuple(v for v in run.inputs if v.kind != "model") if run is not None else ()
-        evaluations = tuple(t.store.evaluations(version))
-        deployments = tuple(
-            d for d in t.store.deployments(version.namespace, version.name) if d.version == version.number
-        )
+        evaluations = tuple(c.evaluations(version))
+        deployments = tuple(d for d in c.deployments(version.namespace, version.name) if d.version == version.number)
         return ModelCard(version, run, training, evaluations, deployments)
 
     def load_model(self, ref: str | Ref | Version, *, trusted: list[str] | None = None) -> Any:
         """Load a model version saved from memory (skops: ``trusted`` lists extra types to allow)."""
-        from datatrail.ml.models import load
-
-        t = self._trail()
-        version = t.get(ref)
-        path = t._local_data(version)
+        version = self._catalog.get(ref)
+        path = self._recorder.local_data(version)
         return load(path, version.format, trusted=trusted)
 
     # ------------------------------------------------------------ deployments
@@ -242,9 +239,8 @@ class TrailML:
 
         >>> trail.deploy("models/penguins@2", env="production").since   # doctest: +SKIP
         """
-        t = self._trail()
         env = _environment(env)
-        version = t.get(ref)
+        version = self._catalog.get(ref)
         key = version.key or str(version.digest)
         run_id, event = self._single_run_event(DEPLOY_JOB, "deploy", version.namespace, [version], {"environment": env})
         event["run"]["facets"]["datatrail_deployment"] = facet(
@@ -253,8 +249,8 @@ class TrailML:
         event["inputs"][0]["facets"]["datatrail_alias"] = facet(
             "datatrail_alias", "DatatrailAliasFacet", datasetVersion=key, aliases=[env]
         )
-        t.store.ingest(event, t.user, "model.deploy")
-        for d in t.store.deployments(version.namespace, version.name, environment=env):
+        self._recorder.write(event, "model.deploy")
+        for d in self._catalog.deployments(version.namespace, version.name, environment=env):
             if d.run_id == run_id:
                 return d
         msg = f"the deployment of {version.ref} to {env} was not recorded"  # pragma: no cover
@@ -262,13 +258,12 @@ class TrailML:
 
     def deployments(self, env: str | None = None, name: str | None = None, *, active: bool = False) -> list[Deployment]:
         """Deployments, newest first: of one environment, of one dataset or model, only the live ones."""
-        t = self._trail()
         ref = Ref.parse(name) if name is not None else None
         if ref is not None and ref.selector is not None:
             msg = f"give a dataset or model name, not a version ({name!r}); drop the '@…'"
             raise InvalidInput(msg)
         env = _environment(env) if env is not None else None
-        return t.store.deployments(
+        return self._catalog.deployments(
             ref.namespace if ref else None, ref.name if ref else None, environment=env, active=active
         )
 
@@ -278,11 +273,8 @@ class TrailML:
         >>> [m["ref"] for m in trail.impact("raw/penguins@1").models]  # doctest: +SKIP
         ['models/penguins@1']
         """
-        from datatrail.service import MAX_DEPTH
-
-        t = self._trail()
-        version = t.get(ref)
-        graph = t.lineage(version, direction="downstream", depth=MAX_DEPTH)
+        version = self._catalog.get(ref)
+        graph = self._catalog.lineage(version, direction="downstream", depth=MAX_DEPTH)
         reached = {(version.namespace, version.name, version.number)}
         datasets: list[dict[str, Any]] = []
         models: list[dict[str, Any]] = []
@@ -301,7 +293,7 @@ class TrailML:
                 "depth": node.depth,
             }
             (models if d.get("kind") == "model" else datasets).append(item)
-        live = tuple(d for d in t.store.deployments(active=True) if (d.namespace, d.name, d.version) in reached)
+        live = tuple(d for d in self._catalog.deployments(active=True) if (d.namespace, d.name, d.version) in reached)
         return Impact(version, tuple(datasets), tuple(models), tuple(runs), live)
 
     # ------------------------------------------------------------ drift
@@ -319,25 +311,22 @@ class TrailML:
         >>> report = trail.drift("features/train@1", "features/batch@2")   # doctest: +SKIP
         >>> report.drifted, [c["name"] for c in report.drifted_columns]     # doctest: +SKIP
         """
-        from datatrail.drift import compare_profiles, read_columns
-
-        t = self._trail()
-        a, b = t.get(reference), t.get(current)
+        c = self._catalog
+        a, b = c.get(reference), c.get(current)
         data = None
         if exact:
-            data = tuple(read_columns(t._local_data(v), v.format or "") for v in (a, b))
+            data = tuple(read_columns(self._recorder.local_data(v), v.format or "") for v in (a, b))
         return compare_profiles(
-            t.profile(a),
-            t.profile(b),
+            c.profile(a),
+            c.profile(b),
             names=(a.ref, b.ref),
             limits=thresholds,
             data=cast("tuple[dict[str, Any], dict[str, Any]]", data),
         )
 
     def _live(self, env: str, model: str | None) -> Deployment | None:
-        t = self._trail()
         ref = Ref.parse(model) if model is not None else None
-        live = t.store.deployments(
+        live = self._catalog.deployments(
             ref.namespace if ref else None, ref.name if ref else None, environment=env, active=True
         )
         if len(live) > 1:
@@ -348,12 +337,11 @@ class TrailML:
 
     def _training_reference(self, deployment: Deployment, current: Version) -> Version:
         """The training dataset of the deployed model that shares the most columns with ``current``."""
-        t = self._trail()
         card = self.model_card(Ref(deployment.namespace, deployment.name, str(deployment.version)))
-        columns = {c["name"] for c in (t.profile(current) or {}).get("columns", [])}
+        columns = {c["name"] for c in (self._catalog.profile(current) or {}).get("columns", [])}
         best: tuple[int, Version] | None = None
         for v in card.training_data:
-            profile = t.profile(v)
+            profile = self._catalog.profile(v)
             if profile is None:
                 continue
             shared = len(columns & {c["name"] for c in profile.get("columns", [])})
@@ -382,15 +370,15 @@ class TrailML:
         >>> record = trail.monitor("batches/2026-11-29", env="production")  # doctest: +SKIP
         >>> record.drifted, record.drift.drifted_columns                     # doctest: +SKIP
         """
-        t = self._trail()
+        c = self._catalog
         env = _environment(env) if env is not None else None
         deployment = self._live(env, model) if env is not None else None
         if env is not None and deployment is None:
             msg = f"nothing is deployed in {env}; deploy a model first (datatrail deploy REF --env {env})"
             raise InvalidInput(msg)
-        cur = t.get(current)
+        cur = c.get(current)
         if reference is not None:
-            ref = t.get(reference)
+            ref = c.get(reference)
         elif deployment is not None:
             ref = self._training_reference(deployment, cur)
         else:
@@ -415,12 +403,12 @@ class TrailML:
             "DatatrailMetricsFacet",
             metrics={"drifted_columns": [[0, len(report.drifted_columns)]]},
         )
-        t.store.ingest(event, t.user, "model.monitor")
+        self._recorder.write(event, "model.monitor")
         return DriftRecord(
             run_id=run_id,
             reference=ref.ref,
             current=cur.ref,
-            created_at=datetime.fromisoformat(event["eventTime"]).astimezone(UTC),
+            created_at=parse_time(event["eventTime"]),
             drifted=report.drifted,
             report=body,
             environment=env,
@@ -429,10 +417,9 @@ class TrailML:
 
     def drift_history(self, env: str, *, model: str | None = None) -> DriftHistory:
         """The stored drift reports of ``env``, batch by batch since its live deployment (all when none is live)."""
-        t = self._trail()
         env = _environment(env)
         deployment = self._live(env, model)
-        records = t.store.drift_reports(environment=env)
+        records = self._catalog.drift_reports(environment=env)
         if deployment is not None:
             records = [r for r in records if r.deployment_run_id == deployment.run_id]
         return DriftHistory(env, deployment, tuple(records))
@@ -446,9 +433,7 @@ class TrailML:
         >>> report.ok, [s.job for s in report.steps]         # doctest: +SKIP
         (True, ['clean', 'features', 'train'])
         """
-        from datatrail.ml.reproduce import check_provenance
-
-        return check_provenance(self._trail(), self._trail().get(ref), use_cache=use_cache)
+        return check_provenance(self._catalog, self._recorder, self._catalog.get(ref), use_cache=use_cache)
 
 
-__all__ = ["DriftHistory", "Impact", "ModelCard", "TrailML", "facet"]
+__all__ = ["DriftHistory", "Impact", "ModelCard", "ModelOps", "facet"]

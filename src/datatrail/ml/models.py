@@ -21,12 +21,9 @@ import zipfile
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from datatrail.core.errors import InvalidInput
-
-if TYPE_CHECKING:
-    from datatrail.service import Trail
 
 # A fixed time for every zip entry: skops stamps the current time, which would make
 # the same model hash differently on every save.
@@ -129,17 +126,10 @@ def _is_state_dict(obj: Any, torch: Any) -> bool:
     return isinstance(obj, dict) and bool(obj) and all(isinstance(v, torch.Tensor) for v in obj.values())
 
 
-def objects_dir(trail: Trail) -> Path:
-    """Where in-memory models are kept: ``.datatrail/objects/`` beside the config (or in the root)."""
-    base = trail.location.config_dir or (trail.root / ".datatrail")
-    return Path(base) / "objects"
-
-
-def save_object(trail: Trail, obj: Any) -> tuple[Path, Serialized]:
-    """Serialize ``obj`` and write it content-addressed (the same model is written once)."""
+def save_object(folder: Path, obj: Any) -> tuple[Path, Serialized]:
+    """Serialize ``obj`` and write it into ``folder`` content-addressed (the same model is written once)."""
     found = serialize(obj)
     digest = hashlib.sha256(found.payload).hexdigest()
-    folder = objects_dir(trail)
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{digest}{found.suffix}"
     if not path.exists() or path.stat().st_size != len(found.payload):
@@ -171,4 +161,4 @@ def load(path: Path, fmt: str | None, *, trusted: list[str] | None = None) -> An
     raise InvalidInput(msg)
 
 
-__all__ = ["Serialized", "load", "objects_dir", "save_object", "serialize"]
+__all__ = ["Serialized", "load", "save_object", "serialize"]

@@ -8,12 +8,12 @@ recorded digest, and the code commit, parameters and command that produced it.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from datatrail.catalog import Catalog
 from datatrail.core.model import Run, Version
-
-if TYPE_CHECKING:
-    from datatrail.service import Trail
+from datatrail.recorder import Recorder
+from datatrail.verify import verify_versions
 
 PROBLEMS = ("missing", "changed", "unreadable", "added")
 
@@ -94,10 +94,10 @@ class ReproduceReport:
         }
 
 
-def check_provenance(trail: Trail, target: Version, *, use_cache: bool = True) -> ReproduceReport:
+def check_provenance(
+    catalog: Catalog, recorder: Recorder, target: Version, *, use_cache: bool = True
+) -> ReproduceReport:
     """Walk the provenance of ``target`` (each version's producing run, then its inputs) and re-hash every version."""
-    from datatrail.verify import verify_versions
-
     versions: dict[str, Version] = {target.ref: target}
     runs: dict[str, tuple[int, Run]] = {}
     frontier, depth = [target], 0
@@ -107,14 +107,14 @@ def check_provenance(trail: Trail, target: Version, *, use_cache: bool = True) -
         for v in frontier:
             if v.run_id is None or v.run_id in runs:
                 continue
-            run = trail.get_run(v.run_id)
+            run = catalog.get_run(v.run_id)
             runs[run.id] = (depth, run)
             for item in run.inputs:
                 if item.ref not in versions:
                     versions[item.ref] = item
                     reached.append(item)
         frontier = reached
-    verified = verify_versions(trail, list(versions.values()), use_cache=use_cache)
+    verified = verify_versions(recorder, catalog.manifest, list(versions.values()), use_cache=use_cache)
     found: dict[str, list[str]] = {}
     for p in verified.problems:
         found.setdefault(p.ref, []).append(f"{p.kind} {p.path}")

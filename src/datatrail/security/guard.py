@@ -14,15 +14,16 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from collections.abc import Callable, Iterable, Sequence
-from contextvars import ContextVar
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
+from datatrail.core.chain import Checkpoint
 from datatrail.core.changes import Event
-from datatrail.core.errors import DatatrailError, Forbidden, InvalidInput, NotFound
+from datatrail.core.errors import DatatrailError, Forbidden, NotFound
 from datatrail.core.model import DEFAULT_NAMESPACE, Dataset, FileEntry, Ref, Run, Version
+from datatrail.core.records import Deployment, DriftRecord
 from datatrail.core.results import (
     AuditEntry,
     CheckResult,
@@ -33,15 +34,13 @@ from datatrail.core.results import (
     LineageNode,
     LineageResult,
 )
-from datatrail.core.roles import Action, Principal, authorize
+from datatrail.core.roles import Action, Principal, authorize, may_grant
 from datatrail.store.base import Store
 
 Recorder = Callable[..., None]
-# Where the current request comes from ("local", or the client's IP address): the server
-# sets it in the thread that serves the request, and the store's audit entries record it.
-AUDIT_ORIGIN: ContextVar[str | None] = ContextVar("datatrail_audit_origin", default=None)
 # Opaque ids of hidden nodes: stable within one server process, meaningless outside it.
 _KEY = secrets.token_bytes(32)
+OWNER_WINDOW = 10_000  # the newest entries an owner's audit query looks through
 
 
 def opaque(node_id: str) -> str:
@@ -111,13 +110,18 @@ class GuardedStore:
     """A Store seen through one principal's grants (see the module docstring)."""
 
     def __init__(self, inner: Store, access: Access, *, audit_lookups: bool = True) -> None:
-        self.inner = inner
+        self.inner = inner  # the shared store; only this class reaches it
         self.access = access
         self.audit_lookups = audit_lookups
 
     @property
     def uri(self) -> str:
         return self.inner.uri
+
+    @property
+    def accounts(self) -> None:
+        """Users and tokens are managed where the store is, not through one principal's view."""
+        return None
 
     @property
     def principal(self) -> Principal:
@@ -151,26 +155,20 @@ class GuardedStore:
                 msg = f"{self.principal.name} may not read namespace {namespace!r}, which this event reads from"
                 raise Forbidden(msg)
 
-    def ingest(self, event: Event, actor: str, action: str, *, detail: bool = True) -> IngestResult:
+    def ingest(
+        self, event: Event, actor: str, action: str, *, detail: bool = True, origin: str | None = None
+    ) -> IngestResult:
         self._authorize(event, action)
-        return self.inner.ingest(event, actor, action, detail=detail)
+        return self.inner.ingest(event, actor, action, detail=detail, origin=origin or self.access.origin)
 
-    def ingest_many(self, events: Sequence[Event], actor: str, action: str) -> list[IngestResult | DatatrailError]:
+    def ingest_many(
+        self, events: Sequence[Event], actor: str, action: str, *, origin: str | None = None
+    ) -> list[IngestResult | DatatrailError]:
         """Every event in one transaction of the store's; Forbidden for the whole batch (nothing
         stored) when any event writes or reads where the principal may not."""
         for event in events:
             self._authorize(event, action)
-        many = getattr(self.inner, "ingest_many", None)
-        if many is not None:
-            done: list[IngestResult | DatatrailError] = many(events, actor, action)
-            return done
-        out: list[IngestResult | DatatrailError] = []
-        for event in events:
-            try:
-                out.append(self.inner.ingest(event, actor, action, detail=False))
-            except (InvalidInput, NotFound) as exc:
-                out.append(exc)
-        return out
+        return self.inner.ingest_many(events, actor, action, origin=origin or self.access.origin)
 
     def prepare(self) -> None:
         self.inner.prepare()
@@ -221,6 +219,10 @@ class GuardedStore:
         self._version(version)
         return self.inner.describe(version)
 
+    def classifications(self, version: Version) -> dict[str, list[str]]:
+        self._version(version)
+        return self.inner.classifications(version)
+
     # ------------------------------------------------------------ runs and jobs
 
     def _visible_run(self, run: Run) -> Run:
@@ -248,23 +250,39 @@ class GuardedStore:
         self._version(version)
         return [self._visible_run(r) for r in self.inner.evaluations(version) if self._can(r.namespace)]
 
-    def deployments(self, namespace: str | None = None, name: str | None = None, **options: Any) -> list[Any]:
-        found = self.inner.deployments(namespace, name, **options)
-        return [d for d in found if self._can(str(getattr(d, "namespace", "")))]
+    def deployments(
+        self,
+        namespace: str | None = None,
+        name: str | None = None,
+        *,
+        environment: str | None = None,
+        active: bool = False,
+    ) -> list[Deployment]:
+        found = self.inner.deployments(namespace, name, environment=environment, active=active)
+        return [d for d in found if self._can(d.namespace)]
 
-    def drift_reports(self, **options: Any) -> list[Any]:
-        found = self.inner.drift_reports(**options)
+    def drift_reports(
+        self,
+        *,
+        environment: str | None = None,
+        namespace: str | None = None,
+        name: str | None = None,
+        limit: int = 1000,
+    ) -> list[DriftRecord]:
+        found = self.inner.drift_reports(environment=environment, namespace=namespace, name=name, limit=limit)
         if self.principal.everything:
             return found
         out = []
         for d in found:  # a report compares two versions (refs): both must be readable
-            refs = list(_target_refs(f"{getattr(d, 'reference', '')}, {getattr(d, 'current', '')}"))
+            refs = list(_target_refs(f"{d.reference}, {d.current}"))
             if refs and all(self._can(r.namespace) for r in refs):
                 out.append(d)
         return out
 
-    def events(self, *args: Any, **kwargs: Any) -> list[tuple[int, dict[str, Any]]]:
-        found = self.inner.events(*args, **kwargs)
+    def events(
+        self, since: datetime | None = None, namespace: str | None = None, after_id: int = 0, limit: int = 1000
+    ) -> list[tuple[int, dict[str, Any]]]:
+        found = self.inner.events(since, namespace, after_id, limit)
         if self.principal.everything:
             return found
         out = []
@@ -281,10 +299,7 @@ class GuardedStore:
     ) -> LineageResult:
         for v in start:
             self._need(v.namespace, v.name, "dataset.lineage", v.ref)
-        if as_of is None:
-            result = self.inner.lineage(start, direction, depth)
-        else:
-            result = self.inner.lineage(start, direction, depth, as_of)
+        result = self.inner.lineage(start, direction, depth, as_of)
         for target in sorted({dataset_target(v.namespace, v.name) for v in start}):
             self.access.note("dataset.lineage", target)
         return redact_lineage(result, self._can)
@@ -317,12 +332,63 @@ class GuardedStore:
     def audit_log(self, limit: int = 100) -> list[AuditEntry]:
         if self.principal.everything:
             return self.inner.audit_log(limit)
-        owned = [g.pattern for g in self.principal.grants if g.role == "owner"]
-        if not owned:
+        self._need_owner()
+        return [e for e in self.inner.audit_log(limit) if self.owns_target(e.target)]
+
+    def audit_entries(
+        self,
+        *,
+        dataset: Ref | None = None,
+        user: str | None = None,
+        action: str | None = None,
+        since: datetime | None = None,
+        limit: int = 100,
+    ) -> list[AuditEntry]:
+        """An admin's query as asked; an owner's among the newest 10,000 matching entries, those it owns."""
+        if self.principal.everything:
+            return self.inner.audit_entries(dataset=dataset, user=user, action=action, since=since, limit=limit)
+        self._need_owner()
+        found = self.inner.audit_entries(dataset=dataset, user=user, action=action, since=since, limit=OWNER_WINDOW)
+        return [e for e in found if self.owns_target(e.target)][:limit]
+
+    def audit_rows(self) -> tuple[Checkpoint | None, Iterator[dict[str, Any]]]:
+        self._need_admin("verify the audit log", "audit.verify")
+        return self.inner.audit_rows()
+
+    def audit_head(self) -> Checkpoint | None:
+        self._need_admin("read the audit checkpoint", "audit.checkpoint")
+        return self.inner.audit_head()
+
+    def record_access(
+        self,
+        *,
+        actor: str,
+        action: str,
+        target: str | None,
+        outcome: str = "allowed",
+        origin: str | None = None,
+        details: dict[str, Any] | None = None,
+    ) -> None:
+        self.inner.record_access(
+            actor=actor,
+            action=action,
+            target=target,
+            outcome=outcome,
+            origin=origin or self.access.origin,
+            details=details,
+        )
+
+    def _need_owner(self) -> None:
+        if not any(g.role == "owner" for g in self.principal.grants):
             self.access.note("audit.read", None, "denied")
             msg = f"{self.principal.name} may not read the audit log: it is for admins, and owners of namespaces"
             raise Forbidden(msg)
-        return [e for e in self.inner.audit_log(limit) if self.owns_target(e.target)]
+
+    def _need_admin(self, what: str, action: str) -> None:
+        if not self.principal.everything:
+            self.access.note(action, None, "denied")
+            msg = f"{self.principal.name} may not {what}: it needs an admin"
+            raise Forbidden(msg)
 
     def owns_target(self, target: str | None) -> bool:
         """Whether every dataset an audit target names lies in a namespace the principal owns."""
@@ -334,17 +400,28 @@ class GuardedStore:
             self.access.note("integrity.check", None, "denied")
             msg = f"{self.principal.name} may not check the store's integrity: it is for admins"
             raise Forbidden(msg)
-        problems: list[str] = self.inner.check_integrity()  # type: ignore[attr-defined]
-        return problems
+        return self.inner.check_integrity()
+
+    # ------------------------------------------------------------ grants
+
+    def add_grant(self, user: str, role: str, pattern: str, *, actor: str, origin: str | None = None) -> bool:
+        self._may_grant(pattern)
+        return self.inner.add_grant(user, role, pattern, actor=actor, origin=origin or self.access.origin)
+
+    def remove_grant(self, user: str, role: str, pattern: str, *, actor: str, origin: str | None = None) -> None:
+        self._may_grant(pattern)
+        self.inner.remove_grant(user, role, pattern, actor=actor, origin=origin or self.access.origin)
+
+    def _may_grant(self, pattern: str) -> None:
+        if not may_grant(self.principal, pattern):
+            self.access.note("grant", f"namespace:{pattern}", "denied")
+            msg = (
+                f"{self.principal.name} may not grant on {pattern!r}: it needs an admin or an owner of those namespaces"
+            )
+            raise Forbidden(msg)
 
     def close(self) -> None:
         return None  # the inner store is shared by every request
-
-    def __getattr__(self, name: str) -> Any:
-        # Reads this guard does not know yet are open to admins (and open servers) only.
-        if name.startswith("_") or not self.access.principal.everything:
-            raise AttributeError(name)
-        return getattr(self.inner, name)
 
 
 def _target_refs(target: str | None) -> Iterable[Ref]:

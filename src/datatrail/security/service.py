@@ -1,32 +1,29 @@
-"""The security operations of :class:`~datatrail.service.Trail` (mixed in): principals, tokens,
-grants, classifications, the audit log and its verification, and per-request scoping.
+"""The security operations of a :class:`~datatrail.service.Trail` (``trail.security``): users, tokens,
+grants, classifications, the audit log and its verification.
 
 The embedded store acts as the configured or operating-system user with no
 restriction (whoever can open the file can read it) and records reads in the
-audit log like the server does. A server builds one scoped Trail per request
-(:meth:`SecurityOps.scoped`) whose store is a :class:`~datatrail.security.guard.GuardedStore`.
+audit log like the server does. A server builds one Trail per request
+(:meth:`~datatrail.service.Trail.scoped`) whose store is a
+:class:`~datatrail.security.guard.GuardedStore`.
 """
 
 from __future__ import annotations
 
-import copy
-from collections.abc import Iterator
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, cast
 
+from datatrail.catalog import Catalog
+from datatrail.core.accounts import TokenInfo, UserInfo
 from datatrail.core.chain import ChainReport, Checkpoint, verify_chain
-from datatrail.core.errors import Forbidden, InvalidInput
+from datatrail.core.errors import InvalidInput
 from datatrail.core.model import Ref, Version
 from datatrail.core.privacy import ALL_COLUMNS, check_label
 from datatrail.core.results import AuditEntry
-from datatrail.core.roles import Principal, may_grant
+from datatrail.core.roles import Principal
 from datatrail.core.tokens import parse_expiry
 from datatrail.events import PRODUCER, now
-from datatrail.security.guard import Access, GuardedStore
-
-if TYPE_CHECKING:
-    from datatrail.core.accounts import TokenInfo, UserInfo
-    from datatrail.store.base import Store
+from datatrail.security.guard import Access
+from datatrail.store.base import Accounts, Store
 
 TAGS_FACET = "https://openlineage.io/spec/facets/1-0-0/TagsDatasetFacet.json#/$defs/TagsDatasetFacet"
 ADMIN_HERE = (
@@ -55,60 +52,55 @@ def parse_since(text: str | datetime | None) -> datetime | None:
 
 
 class SecurityOps:
-    """Mixed into Trail: see the module docstring."""
+    """Users, tokens, grants, classifications and the audit log (``trail.security``).
 
-    if TYPE_CHECKING:
-        store: Store
-        user: str
+    Who may do what is decided by the store it is given: the embedded store acts
+    for whoever can open it; a server request's store is a
+    :class:`~datatrail.security.guard.GuardedStore` that refuses what the
+    request's principal may not do.
+    """
 
-        def _lookup(self, ref: str | Ref | Version) -> Version: ...
-
-    access: Access
-    _audit_reads: bool
-
-    # ------------------------------------------------------------ principal and scoping
-
-    def _init_access(self) -> None:
-        self.access = Access(Principal(self.user, unrestricted=True), "local", self._record, seen=None)
-        self._audit_reads = True
-
-    def _record(self, **entry: Any) -> None:
-        record = getattr(self.store, "record_access", None)
-        if record is not None:  # a remote store's server records its own reads
-            record(**entry)
-
-    def _note(self, action: str, target: str | None) -> None:
-        """Record a read on the embedded store (a scoped server Trail records in its GuardedStore)."""
-        if self._audit_reads:
-            self.access.note(action, target)
+    def __init__(self, store: Store, access: Access, catalog: Catalog) -> None:
+        self._store = store
+        self._access = access
+        self._catalog = catalog
 
     @property
     def principal(self) -> Principal:
-        return self.access.principal
+        return self._access.principal
 
-    def scoped(self, principal: Principal, origin: str) -> Any:
-        """A Trail for one request: the same store seen through ``principal``'s grants, reads audited once."""
-        trail = copy.copy(self)
-        record = getattr(self.store, "record_access", None)
-        trail.access = Access(principal, origin, record)
-        trail.store = cast(Any, GuardedStore(self.store, trail.access))
-        trail.user = principal.name
-        trail._audit_reads = False
-        return trail
+    @property
+    def _actor(self) -> str:
+        return self._access.principal.name
 
-    def _sql(self, what: str) -> Any:
-        """The store's security tables (SQL stores; a server's store takes grants too)."""
-        store = getattr(self.store, "inner", self.store)
-        needed = "add_grant" if what in ("grant", "revoke") else "add_user"
-        if getattr(store, needed, None) is None:
+    @property
+    def _origin(self) -> str:
+        return self._access.origin
+
+    def _accounts(self, what: str) -> Accounts:
+        """The store's users and tokens; InvalidInput through a server, where they cannot be managed."""
+        accounts = self._store.accounts
+        if accounts is None:
             raise InvalidInput(ADMIN_HERE.format(what=what))
-        return store
+        return accounts
 
-    def _admin(self, what: str) -> None:
-        if not self.principal.everything:
-            msg = f"{self.principal.name} may not {what}: it needs an admin"
-            self.access.note(what.replace(" ", "."), None, "denied")
-            raise Forbidden(msg)
+    def has_users(self) -> bool:
+        """Whether the store has any user (then a server needs a token on every request)."""
+        accounts = self._store.accounts
+        return accounts is not None and accounts.has_users()
+
+    def authenticate(self, token: str) -> Principal | None:
+        """The principal a token belongs to; None for an unknown, expired or revoked one (or no accounts)."""
+        accounts = self._store.accounts
+        return accounts.authenticate(token) if accounts is not None else None
+
+    def principal_named(self, name: str) -> Principal | None:
+        accounts = self._store.accounts
+        return accounts.principal_named(name) if accounts is not None else None
+
+    def record_refusal(self, action: str, target: str, origin: str) -> None:
+        """Audit a refused attempt by an unknown caller (a bad token): no secret, only what was asked."""
+        self._store.record_access(actor="anonymous", action=action, target=target, outcome="denied", origin=origin)
 
     # ------------------------------------------------------------ users, tokens, grants
 
@@ -117,16 +109,10 @@ class SecurityOps:
 
         >>> trail.add_user("ada", admin=True)  # doctest: +SKIP
         """
-        store = self._sql("user add")
-        self._admin("add users")
-        info: UserInfo = store.add_user(name, admin=admin, actor=self.user, origin=self.access.origin)
-        return info
+        return self._accounts("user add").add_user(name, admin=admin, actor=self._actor, origin=self._origin)
 
     def users(self) -> list[UserInfo]:
-        store = self._sql("user list")
-        self._admin("list users")
-        found: list[UserInfo] = store.list_users()
-        return found
+        return self._accounts("user list").list_users()
 
     def create_token(
         self, user: str, *, expires: str | None = "90d", label: str | None = None
@@ -135,26 +121,19 @@ class SecurityOps:
 
         >>> info, secret = trail.create_token("ada", expires="30d", label="laptop")  # doctest: +SKIP
         """
-        store = self._sql("token create")
-        self._admin("create tokens")
+        accounts = self._accounts("token create")
         expires_at = parse_expiry(expires, datetime.now(UTC))
-        info, token = store.create_token(
-            user, label=label, expires_at=expires_at, actor=self.user, origin=self.access.origin
+        info, token = accounts.create_token(
+            user, label=label, expires_at=expires_at, actor=self._actor, origin=self._origin
         )
         return info, token.text
 
     def tokens(self) -> list[TokenInfo]:
-        store = self._sql("token list")
-        self._admin("list tokens")
-        found: list[TokenInfo] = store.list_tokens()
-        return found
+        return self._accounts("token list").list_tokens()
 
     def revoke_token(self, token_id: str) -> TokenInfo:
         """Revoke a token: the next request that presents it is refused."""
-        store = self._sql("token revoke")
-        self._admin("revoke tokens")
-        info: TokenInfo = store.revoke_token(token_id, actor=self.user, origin=self.access.origin)
-        return info
+        return self._accounts("token revoke").revoke_token(token_id, actor=self._actor, origin=self._origin)
 
     def grant(self, user: str, role: str, pattern: str) -> bool:
         """Give ``user`` a role (viewer, editor, owner) on the namespaces matching ``pattern``.
@@ -163,24 +142,11 @@ class SecurityOps:
 
         >>> trail.grant("bob", "editor", "team-*")  # doctest: +SKIP
         """
-        store = self._sql("grant")
-        self._may_grant(pattern)
-        added: bool = store.add_grant(user, role, pattern, actor=self.user, origin=self.access.origin)
-        return added
+        return self._store.add_grant(user, role, pattern, actor=self._actor, origin=self._origin)
 
     def revoke(self, user: str, role: str, pattern: str) -> None:
         """Take a grant back (exactly as given: same role, same pattern)."""
-        store = self._sql("revoke")
-        self._may_grant(pattern)
-        store.remove_grant(user, role, pattern, actor=self.user, origin=self.access.origin)
-
-    def _may_grant(self, pattern: str) -> None:
-        if not may_grant(self.principal, pattern):
-            self.access.note("grant", f"namespace:{pattern}", "denied")
-            msg = (
-                f"{self.principal.name} may not grant on {pattern!r}: it needs an admin or an owner of those namespaces"
-            )
-            raise Forbidden(msg)
+        self._store.remove_grant(user, role, pattern, actor=self._actor, origin=self._origin)
 
     # ------------------------------------------------------------ classifications
 
@@ -191,12 +157,12 @@ class SecurityOps:
         >>> trail.classify("raw/customers", "email", "pii")  # doctest: +SKIP
         """
         label = check_label(label)
-        version: Version = self._lookup(ref)
+        version = self._catalog.lookup(ref)
         if not isinstance(column, str) or not column.strip() or len(column) > 1024:
             msg = f"invalid column {column!r}: give a column name, or * for the whole dataset"
             raise InvalidInput(msg)
         if column != ALL_COLUMNS:
-            profile = self.store.profile(version)
+            profile = self._store.profile(version)
             names = [c.get("name") for c in (profile or {}).get("columns") or ()]
             if names and column not in names:
                 msg = f"{version.ref} has no column {column!r}; its columns: {', '.join(map(str, names))}"
@@ -214,20 +180,11 @@ class SecurityOps:
                 "facets": {"tags": {"_producer": PRODUCER, "_schemaURL": TAGS_FACET, "tags": [tag]}},
             },
         }
-        self.store.ingest(event, self.user, "dataset.classify")
+        self._store.ingest(event, self._actor, "dataset.classify")
 
     def classifications(self, ref: str | Ref | Version) -> dict[str, list[str]]:
         """Column → labels of a version: set on its dataset or inherited from upstream (SQL stores)."""
-        version: Version = self._lookup(ref)
-        store = getattr(self.store, "inner", self.store)
-        read = getattr(store, "classifications", None)
-        if read is None:
-            return {
-                c["name"]: c["classified"]
-                for c in (self.store.profile(version) or {}).get("columns") or ()
-                if c.get("classified")
-            }
-        return {k: sorted(v) for k, v in sorted(read(version.id).items())}
+        return self._catalog.classifications(ref)
 
     # ------------------------------------------------------------ the audit log
 
@@ -252,43 +209,12 @@ class SecurityOps:
         if not isinstance(limit, int) or limit < 1:
             msg = f"invalid limit {limit!r}: give a whole number above 0"
             raise InvalidInput(msg)
-        query = getattr(self.store, "audit_entries", None)
-        if query is not None and self.principal.everything:
-            found: list[AuditEntry] = query(dataset=ref, user=user, action=action, since=when, limit=limit)
-            return found
-        from datatrail.store.sql.security import targets_dataset  # pure helpers, no SQL run
-
-        out = []
-        for e in self.store.audit_log(10_000):
-            if ref is not None and not targets_dataset(e.target, ref.namespace, ref.name):
-                continue
-            if user is not None and e.actor != user:
-                continue
-            if action is not None and not (
-                e.action.startswith(action[:-1]) if action.endswith("*") else e.action == action
-            ):
-                continue
-            if when is not None and e.time < when:
-                continue
-            out.append(e)
-            if len(out) >= limit:
-                break
-        return out
+        return self._store.audit_entries(dataset=ref, user=user, action=action, since=when, limit=limit)
 
     def access_log(self, ref: str | Ref | Version, limit: int = 100) -> list[AuditEntry]:
         """Who accessed a dataset (read it, wrote it, was refused), and when: newest first."""
-        version: Version = self._lookup(ref)
+        version = self._catalog.lookup(ref)
         return self.audit_entries(dataset=Ref(version.namespace, version.name, None), limit=limit)
-
-    def _audit_rows(self) -> Iterator[dict[str, Any]]:
-        rows = getattr(self.store, "audit_rows", None)
-        if rows is not None and self.principal.everything:
-            yield from rows()
-            return
-        from datatrail.store.wire import audit_to_wire
-
-        for e in reversed(self.store.audit_log(10_000)):
-            yield audit_to_wire(e)
 
     def verify_audit(self, checkpoint: str | Checkpoint | None = None) -> ChainReport:
         """Recompute the audit hash chain; the report names the first entry changed, deleted, inserted
@@ -298,20 +224,10 @@ class SecurityOps:
         >>> report.ok, [p.message for p in report.problems]  # doctest: +SKIP
         """
         point = Checkpoint.parse(checkpoint) if isinstance(checkpoint, str) else checkpoint
-        self._admin("verify the audit log")
-        rows = list(self._audit_rows()) if getattr(self.store, "audit_rows", None) is None else self._audit_rows()
-        start = None
-        if isinstance(rows, list) and rows and int(rows[0]["seq"]) > 1:
-            # Through a server only the newest entries come back: verify that window from its first link.
-            start = Checkpoint(int(rows[0]["seq"]) - 1, rows[0]["prev_hash"])
+        # Through a server only the newest entries come back: the window is verified from its first link.
+        start, rows = self._store.audit_rows()
         return verify_chain(rows, point, start)
 
     def audit_checkpoint(self) -> Checkpoint | None:
         """The head of the audit chain (``SEQ:HASH``) to keep outside the database; None when empty."""
-        self._admin("read the audit checkpoint")
-        head = getattr(self.store, "audit_head", None)
-        if head is not None:
-            found: Checkpoint | None = head()
-            return found
-        entries = self.store.audit_log(1)
-        return Checkpoint(entries[0].seq, entries[0].hash) if entries else None
+        return self._store.audit_head()

@@ -28,7 +28,6 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from datatrail.core.errors import DatatrailError
 from datatrail.core.roles import Principal
-from datatrail.security.guard import AUDIT_ORIGIN
 from datatrail.server.errors import Unauthorized, error_code, error_response
 from datatrail.server.state import API, ServerState
 from datatrail.service import Trail
@@ -62,8 +61,7 @@ def auth_required(server: ServerState) -> bool:
     known = known_auth_required(server)
     if known is not None:
         return known
-    has_users = getattr(server.trail.store, "has_users", None)
-    if has_users is not None and has_users():
+    if server.trail.security.has_users():
         server.users_exist = True
         return True
     server.open_until = time.monotonic() + OPEN_RECHECK_S
@@ -76,11 +74,7 @@ def authenticate(server: ServerState, token: str) -> Principal | None:
     for key, name in server.api_keys.items():
         if hmac.compare_digest(key.encode(), token.encode()):
             return Principal(name, unrestricted=True)
-    check = getattr(server.trail.store, "authenticate", None)
-    if check is None:
-        return None
-    found: Principal | None = check(token)
-    return found
+    return server.trail.security.authenticate(token)
 
 
 def principal_named(server: ServerState, name: str | None) -> Principal | None:
@@ -88,9 +82,7 @@ def principal_named(server: ServerState, name: str | None) -> Principal | None:
         return None
     if name in server.api_keys.values():
         return Principal(name, unrestricted=True)
-    lookup = getattr(server.trail.store, "principal_named", None)
-    found: Principal | None = lookup(name) if lookup is not None else None
-    return found
+    return server.trail.security.principal_named(name)
 
 
 def client_ip(scope: Scope) -> str:
@@ -189,9 +181,7 @@ class AccessMiddleware:
 
 def _record_bad_token(server: ServerState, client: str, method: str, path: str) -> None:
     """A refused token is a denied attempt: audited (without the token), at most as often as the limiter allows."""
-    record = getattr(server.trail.store, "record_access", None)
-    if record is not None:
-        record(actor="anonymous", action="auth.token", target=f"{method} {path}"[:300], outcome="denied", origin=client)
+    server.trail.security.record_refusal("auth.token", f"{method} {path}"[:300], client)
 
 
 def request_trail(request: Request) -> Trail:
@@ -204,7 +194,6 @@ def request_trail(request: Request) -> Trail:
         else:
             raise Unauthorized(NEED_TOKEN)
     origin = getattr(request.state, "access_origin", None) or client_ip(request.scope)
-    AUDIT_ORIGIN.set(origin)  # in the request's worker thread: write audit entries record it
     scoped: Trail = server.trail.scoped(principal, origin)
     return scoped
 

@@ -1,18 +1,27 @@
-"""The store protocol: what the service layer needs from any backend.
+"""The store contract: what the service layer needs from any backend, as small typed protocols.
 
-Backends: :class:`datatrail.store.sql.store.SqlStore` (SQLite, PostgreSQL) and
-:class:`datatrail.store.http.HttpStore` (a remote ``datatrail serve``).
-The service layer depends on this protocol only; a store is chosen by URI in
-:func:`datatrail.store.open_store`.
+Every backend implements every protocol, completely:
+:class:`~datatrail.store.sql.store.SqlStore` (SQLite, PostgreSQL),
+:class:`~datatrail.store.http.HttpStore` (a remote ``datatrail serve``),
+:class:`~datatrail.store.sql.quick.EmbeddedStore` (SQLite, opened lazily) and
+:class:`~datatrail.security.guard.GuardedStore` (any store seen through one
+principal's grants). mypy checks each against :class:`Store`, and the contract
+suite (``tests/test_store_contract.py``) runs over each. What a backend cannot do
+is a typed optional capability (:attr:`Store.accounts`), never a probe for a
+method. The service layer depends on these protocols only; a store is chosen by
+URI in :func:`datatrail.store.open_store`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
+from datatrail.core.accounts import TokenInfo, UserInfo
+from datatrail.core.chain import Checkpoint
 from datatrail.core.changes import Event
+from datatrail.core.errors import DatatrailError
 from datatrail.core.model import Dataset, FileEntry, Ref, Run, Version
 from datatrail.core.records import Deployment, DriftRecord
 from datatrail.core.results import (
@@ -24,34 +33,12 @@ from datatrail.core.results import (
     JobSummary,
     LineageResult,
 )
-
-__all__ = [
-    "AuditEntry",
-    "CheckResult",
-    "ColumnLineageResult",
-    "Direction",
-    "IngestResult",
-    "JobSummary",
-    "LineageResult",
-    "Store",
-]
+from datatrail.core.roles import Principal
+from datatrail.core.tokens import NewToken
 
 
-class Store(Protocol):
-    """A datatrail store. Every write is :meth:`ingest`; everything else reads."""
-
-    uri: str
-
-    def ingest(self, event: Event, actor: str, action: str, *, detail: bool = True) -> IngestResult:
-        """Store the event, update derived state and append the audit entry, atomically.
-
-        Without ``detail`` the result's ``versions`` is empty (the server's OpenLineage
-        ingest needs only whether the event was new)."""
-        ...
-
-    def prepare(self) -> None:
-        """Load what writes need (drivers, schema check) now, e.g. while a big file hashes."""
-        ...
+class Reads(Protocol):
+    """Datasets, versions, runs, jobs and lineage, and what producers said of them."""
 
     def list_datasets(self, namespace: str | None = None) -> list[Dataset]: ...
 
@@ -59,7 +46,9 @@ class Store(Protocol):
         """The version a ref names; NotFound if none."""
         ...
 
-    def find_version(self, namespace: str, name: str, version_key: str) -> Version | None: ...
+    def find_version(self, namespace: str, name: str, version_key: str) -> Version | None:
+        """The version of a dataset with this key (its digest, or a producer's ``datasetVersion``), if any."""
+        ...
 
     def list_versions(self, namespace: str, name: str) -> list[Version]: ...
 
@@ -73,7 +62,19 @@ class Store(Protocol):
         """Every stored check result on the version, oldest first."""
         ...
 
-    def get_run(self, run_id: str) -> Run: ...
+    def describe(self, version: Version) -> dict[str, Any]:
+        """What producers told about a version beyond its content: ``schema`` (the schema facet's
+        fields), ``stats`` (dataQualityMetrics, outputStatistics), and its dataset's ``facets``
+        (dataSource, ownership, tags, symlinks…; each ``{"time", "value"}``) and ``lifecycle``."""
+        ...
+
+    def classifications(self, version: Version) -> dict[str, list[str]]:
+        """Column → sorted labels (pii, phi…) of a version: set on its dataset or inherited from upstream."""
+        ...
+
+    def get_run(self, run_id: str) -> Run:
+        """The run with this id, or the one run whose id starts with it; NotFound, or InvalidInput if ambiguous."""
+        ...
 
     def list_runs(self, job: str | None = None, limit: int = 100) -> list[Run]: ...
 
@@ -91,15 +92,17 @@ class Store(Protocol):
         """Columns reached from (version, column) pairs; a None column starts from every column of the version."""
         ...
 
-    def describe(self, version: Version) -> dict[str, Any]:
-        """What producers told about a version beyond its content: ``schema`` (the schema facet's
-        fields), ``stats`` (dataQualityMetrics, outputStatistics), and its dataset's ``facets``
-        (dataSource, ownership, tags, symlinks…; each ``{"time", "value"}``) and ``lifecycle``."""
+    def events(
+        self, since: datetime | None = None, namespace: str | None = None, after_id: int = 0, limit: int = 1000
+    ) -> list[tuple[int, dict[str, Any]]]:
+        """Stored raw events as (id, event), oldest first: ids above ``after_id``, at most ``limit``.
+
+        ``since`` keeps events whose eventTime is at or after it; ``namespace`` those
+        naming it (the job's or any dataset's namespace). Page on with the last id.
+        """
         ...
 
-    def audit_log(self, limit: int = 100) -> list[AuditEntry]: ...
-
-    # ML lifecycle (docs/ml.md): derived from deploy and monitor runs.
+    # The ML lifecycle (docs/ml.md): derived from deploy, evaluate and monitor runs.
 
     def deployments(
         self,
@@ -127,14 +130,149 @@ class Store(Protocol):
         """Runs of job type ``evaluate`` that read the version, oldest first."""
         ...
 
-    def events(
-        self, since: datetime | None = None, namespace: str | None = None, after_id: int = 0, limit: int = 1000
-    ) -> list[tuple[int, dict[str, Any]]]:
-        """Stored raw events as (id, event), oldest first: ids above ``after_id``, at most ``limit``.
 
-        ``since`` keeps events whose eventTime is at or after it; ``namespace`` those
-        naming it (the job's or any dataset's namespace). Page on with the last id.
-        """
+class Writes(Protocol):
+    """The one way to change a store: OpenLineage events, each applied in one transaction with its audit entry."""
+
+    def ingest(
+        self, event: Event, actor: str, action: str, *, detail: bool = True, origin: str | None = None
+    ) -> IngestResult:
+        """Store the event, update derived state and append the audit entry, atomically.
+
+        Without ``detail`` the result's ``versions`` is empty (the server's OpenLineage
+        ingest needs only whether the event was new). ``origin`` (a client's address,
+        ``local``) is recorded in the audit entry."""
+        ...
+
+    def ingest_many(
+        self, events: Sequence[Event], actor: str, action: str, *, origin: str | None = None
+    ) -> list[IngestResult | DatatrailError]:
+        """Store many events, each with its result or the error (InvalidInput, NotFound…) that refused it.
+
+        A store that can writes them in one transaction; an error of the store itself raises."""
+        ...
+
+    def prepare(self) -> None:
+        """Load what writes need (drivers, schema check) now, e.g. while a big file hashes."""
+        ...
+
+
+class AuditLog(Protocol):
+    """The hash-chained audit log of every read and write, and the store's own integrity."""
+
+    def audit_log(self, limit: int = 100) -> list[AuditEntry]:
+        """The newest entries, newest first."""
+        ...
+
+    def audit_entries(
+        self,
+        *,
+        dataset: Ref | None = None,
+        user: str | None = None,
+        action: str | None = None,
+        since: datetime | None = None,
+        limit: int = 100,
+    ) -> list[AuditEntry]:
+        """Entries, newest first: of a dataset (any version), an actor, an action (or prefix ``x.*``), since a time."""
+        ...
+
+    def audit_rows(self) -> tuple[Checkpoint | None, Iterator[dict[str, Any]]]:
+        """The chain oldest first, as :func:`~datatrail.core.chain.verify_chain` reads it, and the link it starts
+        from: None for the first entry (a local store's whole chain), else the newest window's first link."""
+        ...
+
+    def audit_head(self) -> Checkpoint | None:
+        """The newest entry's sequence number and hash; None when the log is empty."""
+        ...
+
+    def record_access(
+        self,
+        *,
+        actor: str,
+        action: str,
+        target: str | None,
+        outcome: str = "allowed",
+        origin: str | None = None,
+        details: dict[str, Any] | None = None,
+    ) -> None:
+        """Append an entry for a read or a refused attempt (a remote store's server records its own: no-op there)."""
+        ...
+
+    def check_integrity(self) -> list[str]:
+        """Problems found in the store itself (`datatrail fsck`), one line each; empty when sound."""
+        ...
+
+
+class Grants(Protocol):
+    """Roles of users on namespace patterns (changed through a server too)."""
+
+    def add_grant(self, user: str, role: str, pattern: str, *, actor: str, origin: str | None = None) -> bool:
+        """Give ``user`` ``role`` on ``pattern``; False if it had it already."""
+        ...
+
+    def remove_grant(self, user: str, role: str, pattern: str, *, actor: str, origin: str | None = None) -> None:
+        """Take a grant back exactly as given; NotFound if there is none."""
+        ...
+
+
+class Accounts(Protocol):
+    """Users and API tokens: managed where the store is (a SQL store), never through a server."""
+
+    def has_users(self) -> bool: ...
+
+    def add_user(self, name: str, *, admin: bool, actor: str, origin: str | None = None) -> UserInfo: ...
+
+    def list_users(self) -> list[UserInfo]: ...
+
+    def principal_named(self, name: str) -> Principal | None: ...
+
+    def create_token(
+        self,
+        user: str,
+        *,
+        label: str | None,
+        expires_at: datetime | None,
+        actor: str,
+        origin: str | None = None,
+    ) -> tuple[TokenInfo, NewToken]:
+        """A new token: the info to show and the secret to hand over once (only its hash is kept)."""
+        ...
+
+    def list_tokens(self, user: str | None = None) -> list[TokenInfo]: ...
+
+    def revoke_token(self, token_id: str, *, actor: str, origin: str | None = None) -> TokenInfo: ...
+
+    def authenticate(self, text: str, now: datetime | None = None) -> Principal | None:
+        """The principal a token's text belongs to; None for an unknown, expired or revoked token."""
+        ...
+
+
+class Store(Reads, Writes, AuditLog, Grants, Protocol):
+    """A datatrail store: every protocol above, the URI it was opened with, and its optional accounts."""
+
+    @property
+    def uri(self) -> str: ...
+
+    @property
+    def accounts(self) -> Accounts | None:
+        """Users and tokens of this store; None where they cannot be managed (through a server)."""
         ...
 
     def close(self) -> None: ...
+
+
+__all__ = [
+    "Accounts",
+    "AuditEntry",
+    "AuditLog",
+    "CheckResult",
+    "ColumnLineageResult",
+    "Direction",
+    "Grants",
+    "IngestResult",
+    "JobSummary",
+    "LineageResult",
+    "Reads",
+    "Store",
+    "Writes",
+]

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
 import httpx
 
+from datatrail.core.chain import Checkpoint
 from datatrail.core.changes import Event
 from datatrail.core.errors import (
     Conflict,
@@ -42,6 +43,7 @@ from datatrail.store import wire
 
 ENV_TOKEN = "DATATRAIL_TOKEN"
 PAGE = 1000
+AUDIT_WINDOW = 10_000  # the most entries GET /api/v1/audit hands out at once
 _ERRORS: dict[str, type[DatatrailError]] = {
     "invalid_input": InvalidInput,
     "not_found": NotFound,
@@ -136,9 +138,29 @@ class HttpStore:
 
     # ------------------------------------------------------------ the Store protocol
 
-    def ingest(self, event: Event, actor: str, action: str, *, detail: bool = True) -> IngestResult:
+    @property
+    def accounts(self) -> None:
+        """Users and tokens are managed where the store is, never through a server."""
+        return None
+
+    def ingest(
+        self, event: Event, actor: str, action: str, *, detail: bool = True, origin: str | None = None
+    ) -> IngestResult:
+        """One event; the server records who sent it (its token) and from where (``origin`` is not sent)."""
         body = self._request("POST", "/api/v1/events", json={"event": event, "actor": actor, "action": action})
         return wire.ingest_from_wire(body)
+
+    def ingest_many(
+        self, events: Sequence[Event], actor: str, action: str, *, origin: str | None = None
+    ) -> list[IngestResult | DatatrailError]:
+        """Each event in its own request, with the error that refused it (the server is idempotent on repeats)."""
+        out: list[IngestResult | DatatrailError] = []
+        for event in events:
+            try:
+                out.append(self.ingest(event, actor, action, detail=False))
+            except (InvalidInput, NotFound) as exc:
+                out.append(exc)
+        return out
 
     def prepare(self) -> None:
         return None
@@ -177,6 +199,11 @@ class HttpStore:
     def check_results(self, version: Version) -> list[CheckResult]:
         path = f"{self._dataset_path(version.namespace, version.name)}/versions/{version.number}/checks"
         return [wire.check_from_wire(c) for c in self._request("GET", path)["checks"]]
+
+    def classifications(self, version: Version) -> dict[str, list[str]]:
+        """Column → labels, as the server marks them in the version's profile (``classified``)."""
+        columns = (self.profile(version) or {}).get("columns") or ()
+        return {c["name"]: sorted(c["classified"]) for c in columns if c.get("classified")}
 
     def get_run(self, run_id: str) -> Run:
         return wire.run_from_wire(self._request("GET", f"/api/v1/runs/{_seg(run_id)}"))
@@ -217,6 +244,49 @@ class HttpStore:
     def audit_log(self, limit: int = 100) -> list[AuditEntry]:
         entries = self._request("GET", "/api/v1/audit", params={"limit": limit})["entries"]
         return [wire.audit_from_wire(e) for e in entries]
+
+    def audit_entries(
+        self,
+        *,
+        dataset: Ref | None = None,
+        user: str | None = None,
+        action: str | None = None,
+        since: datetime | None = None,
+        limit: int = 100,
+    ) -> list[AuditEntry]:
+        params: dict[str, Any] = {"limit": limit}
+        if dataset is not None:
+            params["dataset"] = str(Ref(dataset.namespace, dataset.name))
+        if user is not None:
+            params["user"] = user
+        if action is not None:
+            params["action"] = action
+        if since is not None:
+            params["since"] = since.isoformat()
+        return [wire.audit_from_wire(e) for e in self._request("GET", "/api/v1/audit", params=params)["entries"]]
+
+    def audit_rows(self) -> tuple[Checkpoint | None, Iterator[dict[str, Any]]]:
+        """The newest 10,000 entries, oldest first (the window a server hands out), from their first link."""
+        rows = [wire.audit_to_wire(e) for e in reversed(self.audit_log(AUDIT_WINDOW))]
+        start = Checkpoint(int(rows[0]["seq"]) - 1, rows[0]["prev_hash"]) if rows and int(rows[0]["seq"]) > 1 else None
+        return start, iter(rows)
+
+    def audit_head(self) -> Checkpoint | None:
+        entries = self.audit_log(1)
+        return Checkpoint(entries[0].seq, entries[0].hash) if entries else None
+
+    def record_access(
+        self,
+        *,
+        actor: str,
+        action: str,
+        target: str | None,
+        outcome: str = "allowed",
+        origin: str | None = None,
+        details: dict[str, Any] | None = None,
+    ) -> None:
+        """Nothing: the server records every read it serves, under the token's user."""
+        return None
 
     def events(
         self, since: datetime | None = None, namespace: str | None = None, after_id: int = 0, limit: int = 1000

@@ -35,10 +35,10 @@ def _column_graph(trail: Trail, node_id: str, direction: Any, depth: int) -> dic
         raise InvalidInput(msg)
     namespace, name, selector = split_node_id(node_id, dataset_exists(trail))
     if selector is None:
-        start = [(v, field) for v in trail.store.list_versions(namespace, name)]
+        start = [(v, field) for v in trail.catalog.dataset_versions(namespace, name)]
     else:
         start = [(trail.get(f"{namespace}:{name}@{selector}"), field)]
-    result = trail.store.column_lineage(start, direction, depth)
+    result = trail.catalog.columns_of(start, direction=direction, depth=depth)
     return to_marquez_columns(result, fold=selector is None)
 
 

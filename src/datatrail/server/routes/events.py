@@ -2,27 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 
-from datatrail.core.errors import InvalidInput
+from datatrail.core.times import parse_time
 from datatrail.server.routes import MAX_LIMIT, Actor, call
 from datatrail.server.state import API
 
 router = APIRouter(prefix=API, tags=["events"])
-
-
-def _since(value: str | None) -> datetime | None:
-    if value is None:
-        return None
-    try:
-        t = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        msg = f"invalid since {value!r}: give an ISO 8601 time such as 2024-05-01T12:00:00Z"
-        raise InvalidInput(msg) from None
-    return t if t.tzinfo else t.replace(tzinfo=UTC)
 
 
 @router.get("/events", summary="Stored raw events (id above after_id), oldest first; page on with the last id")
@@ -34,6 +22,6 @@ async def list_events(
     after_id: Annotated[int, Query(ge=0, le=2**63 - 1)] = 0,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = MAX_LIMIT,
 ) -> dict[str, Any]:
-    when = _since(since)
-    items = await call(request, lambda t: t.store.events(when, namespace, after_id, limit))
+    when = parse_time(since, "since") if since is not None else None
+    items = await call(request, lambda t: t.catalog.events(when, namespace, after_id, limit))
     return {"events": [{"id": i, "event": e} for i, e in items]}

@@ -17,5 +17,5 @@ router = APIRouter(tags=["health"])
 async def healthz(request: Request) -> dict[str, Any]:
     """200 with the version when the store answers; 503 (``store_unavailable``) when it does not."""
     # Unauthenticated: it touches the store without a principal and returns nothing from it.
-    await run_in_threadpool(lambda: state(request).trail.store.audit_log(1))
+    await run_in_threadpool(lambda: state(request).trail.audit_checkpoint())
     return {"status": "ok", "version": __version__}

@@ -76,7 +76,7 @@ def dataset_exists(trail: Trail) -> Callable[[str, str], bool]:
 
     def exists(namespace: str, name: str) -> bool:
         try:
-            trail.store.resolve(Ref(namespace, name))
+            trail.catalog.lookup(Ref(namespace, name))
         except (NotFound, InvalidInput):
             if namespace not in known:
                 known[namespace] = {d.name for d in trail.datasets(namespace)}

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query, Request
 from datatrail.core.model import Ref, validate_name, validate_namespace
 from datatrail.server.routes import MAX_LIMIT, Actor, call
 from datatrail.server.state import API
+from datatrail.store.wire import run_to_wire
 
 router = APIRouter(prefix=API, tags=["ml"])
 
@@ -24,7 +25,7 @@ async def deployments(
 ) -> dict[str, Any]:
     items = await call(
         request,
-        lambda t: t.store.deployments(namespace, name, environment=environment, active=active),
+        lambda t: t.catalog.deployments(namespace, name, environment=environment, active=active),
     )
     return {"deployments": [d.to_dict() for d in items]}
 
@@ -40,7 +41,7 @@ async def drift(
 ) -> dict[str, Any]:
     items = await call(
         request,
-        lambda t: t.store.drift_reports(environment=environment, namespace=namespace, name=name, limit=limit),
+        lambda t: t.catalog.drift_reports(environment=environment, namespace=namespace, name=name, limit=limit),
     )
     return {"reports": [r.to_dict() for r in items]}
 
@@ -53,8 +54,6 @@ async def evaluations(
     name: str,
     version: Annotated[int, Query(ge=1)],
 ) -> dict[str, Any]:
-    from datatrail.store.wire import run_to_wire
-
     ref = Ref(validate_namespace(namespace), validate_name(name, "OpenLineage dataset name"), str(version))
-    runs = await call(request, lambda t: t.store.evaluations(t.get(ref)))
+    runs = await call(request, lambda t: t.catalog.evaluations(ref))
     return {"runs": [run_to_wire(r) for r in runs]}

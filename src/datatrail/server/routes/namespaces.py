@@ -11,7 +11,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 
 from datatrail.core.errors import NotFound
-from datatrail.core.model import Ref, Version
+from datatrail.core.model import Version
 from datatrail.server.routes import Actor, Page, Paging, call, unquote
 from datatrail.server.state import API
 from datatrail.service import Trail
@@ -63,17 +63,13 @@ async def get_dataset(request: Request, namespace: str, name: str, _: Actor) -> 
 @router.get("/{namespace}/datasets/{name}/versions", summary="The versions of a dataset, oldest first")
 async def list_versions(request: Request, namespace: str, name: str, _: Actor, page: Paging) -> dict[str, Any]:
     ns, n = unquote(namespace), unquote(name)
-    found = await call(request, lambda t: [version_to_wire(v) for v in t.store.list_versions(ns, n)])
+    found = await call(request, lambda t: [version_to_wire(v) for v in t.catalog.dataset_versions(ns, n)])
     return page.apply(found, "versions")
 
 
 def find_version(trail: Trail, namespace: str, name: str, selector: str) -> Version:
     """A version by number, ``latest``, alias, ``sha256:PREFIX`` or the producer's ``datasetVersion``."""
-    found = trail.store.find_version(namespace, name, selector)
-    if found is not None:
-        return found
-    Ref._check_selector(f"{namespace}:{name}@{selector}", selector)
-    return trail.store.resolve(Ref(namespace, name, selector))
+    return trail.catalog.find(namespace, name, selector)
 
 
 @router.get("/{namespace}/datasets/{name}/versions/{version}", summary="One version")
@@ -95,7 +91,7 @@ async def list_files(
 @router.get("/{namespace}/datasets/{name}/versions/{version}/profile", summary="The profile of a version")
 async def get_profile(request: Request, namespace: str, name: str, version: str, _: Actor) -> dict[str, Any]:
     ns, n, sel = unquote(namespace), unquote(name), unquote(version)
-    return {"profile": await call(request, lambda t: t.store.profile(find_version(t, ns, n, sel)))}
+    return {"profile": await call(request, lambda t: t.profile(find_version(t, ns, n, sel)))}
 
 
 @router.get(
@@ -111,7 +107,7 @@ async def get_facets(request: Request, namespace: str, name: str, version: str, 
 @router.get("/{namespace}/datasets/{name}/versions/{version}/checks", summary="The check results of a version")
 async def list_checks(request: Request, namespace: str, name: str, version: str, _: Actor) -> dict[str, Any]:
     ns, n, sel = unquote(namespace), unquote(name), unquote(version)
-    found = await call(request, lambda t: [c.to_dict() for c in t.store.check_results(find_version(t, ns, n, sel))])
+    found = await call(request, lambda t: [c.to_dict() for c in t.check_results(find_version(t, ns, n, sel))])
     return {"checks": found}
 
 

@@ -10,13 +10,14 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 
+from datatrail.catalog import parse_as_of
 from datatrail.core.errors import InvalidInput
 from datatrail.core.model import Ref, validate_name, validate_namespace
-from datatrail.core.results import Direction
+from datatrail.core.results import Direction, LineageResult
 from datatrail.server.body import read_json
 from datatrail.server.routes import Actor, call
 from datatrail.server.state import API, state
-from datatrail.service import Trail, parse_as_of
+from datatrail.service import Trail
 from datatrail.store.wire import column_lineage_to_wire, ingest_to_wire, lineage_to_wire, version_to_wire
 
 router = APIRouter(prefix=API, tags=["store"])
@@ -52,20 +53,20 @@ async def all_jobs(request: Request, _: Actor, namespace: str | None = None) -> 
 def _ref(namespace: str, name: str, selector: str | None) -> Ref:
     ns = validate_namespace(namespace)
     if selector is not None:
-        Ref._check_selector(f"{name}@{selector}", selector)
+        Ref.check_selector(f"{name}@{selector}", selector)
     return Ref(ns, validate_name(name, "OpenLineage dataset name"), selector)
 
 
 @router.get("/resolve", summary="The version a ref names")
 async def resolve(request: Request, _: Actor, namespace: str, name: str, selector: str | None = None) -> dict[str, Any]:
     ref = _ref(namespace, name, selector)
-    out: dict[str, Any] = await call(request, lambda t: version_to_wire(t.store.resolve(ref)))
+    out: dict[str, Any] = await call(request, lambda t: version_to_wire(t.catalog.lookup(ref)))
     return out
 
 
 @router.get("/version-by-key", summary="The version of a dataset with this version key (digest), if any")
 async def version_by_key(request: Request, _: Actor, namespace: str, name: str, key: str) -> dict[str, Any]:
-    found = await call(request, lambda t: t.store.find_version(namespace, name, key))
+    found = await call(request, lambda t: t.catalog.find_key(namespace, name, key))
     return {"version": version_to_wire(found) if found is not None else None}
 
 
@@ -77,8 +78,9 @@ def _traverse(
         if not (isinstance(item, list) and len(item) == 3 and isinstance(item[2], int)):
             msg = "start is a list of [namespace, name, version number]"
             raise InvalidInput(msg)
-        versions.append(trail.store.resolve(_ref(item[0], item[1], str(item[2]))))
-    return lineage_to_wire(trail.store.lineage(versions, direction, depth, parse_as_of(as_of)))
+        versions.append(trail.catalog.lookup(_ref(item[0], item[1], str(item[2]))))
+    graph = trail.catalog.versions_lineage(versions, direction=direction, depth=depth, as_of=parse_as_of(as_of))
+    return lineage_to_wire(LineageResult(graph.nodes, graph.edges))
 
 
 def _column_traverse(trail: Trail, start: list[Any], direction: Direction, depth: int) -> dict[str, Any]:
@@ -92,8 +94,8 @@ def _column_traverse(trail: Trail, start: list[Any], direction: Direction, depth
         ):
             msg = "start is a list of [namespace, name, version number, column or null]"
             raise InvalidInput(msg)
-        pairs.append((trail.store.resolve(_ref(item[0], item[1], str(item[2]))), item[3]))
-    return column_lineage_to_wire(trail.store.column_lineage(pairs, direction, depth))
+        pairs.append((trail.catalog.lookup(_ref(item[0], item[1], str(item[2]))), item[3]))
+    return column_lineage_to_wire(trail.catalog.columns_of(pairs, direction=direction, depth=depth))
 
 
 @router.post(

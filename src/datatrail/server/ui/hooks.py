@@ -1,19 +1,19 @@
-"""Where the web UI meets features other parts of datatrail provide (or will provide).
+"""Where the web UI meets access control, deployments, drift and column lineage.
 
-Each hook is a small function the pages call; each answers from what the store
-offers today and is the one place to change when access control (users, tokens,
-read audit), deployments or column-level lineage arrive. Every hook runs in the
-thread pool, with the request's Trail.
+Each hook is a small function the pages call, answering through the request's
+Trail (so through the caller's grants); every hook runs in the thread pool.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from datatrail.core.errors import Forbidden
 from datatrail.core.model import Ref, Version
 from datatrail.core.records import Deployment
 from datatrail.core.results import AuditEntry
 from datatrail.ml.lifecycle import DriftHistory
+from datatrail.server import access
 from datatrail.server.state import ServerState
 from datatrail.service import Trail
 
@@ -24,17 +24,13 @@ def authenticate(server: ServerState, token: str) -> str | None:
     Users' tokens (``datatrail token create``) and the legacy API keys, checked
     against the store each time (server/access.py), so a revoked token fails at once.
     """
-    from datatrail.server.access import authenticate as check
-
-    principal = check(server, token)
+    principal = access.authenticate(server, token)
     return principal.name if principal is not None else None
 
 
 def auth_enabled(server: ServerState) -> bool:
     """Whether the UI asks for a token: when the store has users or the server has API keys."""
-    from datatrail.server.access import auth_required
-
-    return auth_required(server)
+    return access.auth_required(server)
 
 
 def is_admin(server: ServerState, principal: str | None) -> bool:
@@ -44,9 +40,7 @@ def is_admin(server: ServerState, principal: str | None) -> bool:
     """
     if not auth_enabled(server):
         return True
-    from datatrail.server.access import principal_named
-
-    found = principal_named(server, principal)
+    found = access.principal_named(server, principal)
     return found is not None and found.everything
 
 
@@ -56,7 +50,6 @@ def access_entries(trail: Trail, namespace: str, name: str, limit: int = 100) ->
     Reads are audited (issue 6): this lists reads, writes and refused attempts, for
     admins and the namespace's owners; others see nothing here.
     """
-    from datatrail.core.errors import Forbidden
 
     try:
         entries: list[AuditEntry] = trail.audit_entries(dataset=Ref(namespace, name), limit=limit)
@@ -71,10 +64,7 @@ def deployments(trail: Trail, namespace: str, name: str) -> list[dict[str, Any]]
     Each is ``Deployment.to_dict()``: environment, version, deployed_at/by, run_id,
     retired_at, active. Empty for a store without deployment records.
     """
-    read = getattr(trail.store, "deployments", None)
-    if read is None:
-        return []
-    return _as_dicts(read(namespace, name))
+    return [d.to_dict() for d in trail.catalog.deployments(namespace, name)]
 
 
 def environment_deployments(trail: Trail, environment: str | None = None) -> list[Deployment]:
@@ -83,10 +73,7 @@ def environment_deployments(trail: Trail, environment: str | None = None) -> lis
     The request's Trail reads through the caller's grants, so a deployment of a
     dataset in a namespace the caller may not read is not there at all.
     """
-    read = getattr(trail.store, "deployments", None)
-    if read is None:
-        return []
-    return list(read(environment=environment))
+    return trail.catalog.deployments(environment=environment)
 
 
 def drift_histories(trail: Trail, environment: str, deployments: list[Deployment]) -> list[DriftHistory]:
@@ -97,8 +84,7 @@ def drift_histories(trail: Trail, environment: str, deployments: list[Deployment
     serve several), or one of every report when none is live. Reports comparing
     a version the caller may not read are left out by the request's Trail.
     """
-    read = getattr(trail.store, "drift_reports", None)
-    records = list(read(environment=environment)) if read is not None else []
+    records = trail.catalog.drift_reports(environment=environment)
     live = [d for d in deployments if d.active]
     if not live:
         return [DriftHistory(environment, None, tuple(records))]
@@ -111,10 +97,7 @@ def column_lineage(trail: Trail, version: Version) -> list[dict[str, Any]]:
     From the store's column lineage (the producers' ``columnLineage`` facets), one
     step upstream; empty when the store has none for this version.
     """
-    read = getattr(trail, "column_lineage", None)
-    if read is None:
-        return []
-    result = read(version, None, direction="upstream", depth=1)
+    result = trail.column_lineage(version, None, direction="upstream", depth=1)
     prefix = f"column:{version.namespace}:{version.name}@{version.number}#"
     rows: list[dict[str, Any]] = []
     for source, target, transformations in result.edges:
@@ -132,17 +115,3 @@ def column_lineage(trail: Trail, version: Version) -> list[dict[str, Any]]:
             }
         )
     return sorted(rows, key=lambda r: (str(r["output_column"]), str(r["input_name"]), str(r["input_column"])))
-
-
-def _as_dicts(items: Any) -> list[dict[str, Any]]:
-    out: list[dict[str, Any]] = []
-    for item in items or ():
-        if isinstance(item, dict):
-            out.append(item)
-        elif hasattr(item, "to_dict"):
-            out.append(item.to_dict())
-        elif hasattr(item, "__dataclass_fields__"):
-            from dataclasses import asdict
-
-            out.append(asdict(item))
-    return out

@@ -117,18 +117,18 @@ def _find_dataset(trail: Trail, namespace: str, name: str) -> Any:
 
 def _version_details(trail: Trail, version: Version) -> dict[str, Any]:
     """Schema, profile and check results of a version."""
-    profile = trail.store.profile(version)
+    profile = trail.profile(version)
     return {
         "profile": profile,
         "columns": (profile or {}).get("columns") or [],
-        "checks": trail.store.check_results(version),
+        "checks": trail.check_results(version),
     }
 
 
 def _dataset(trail: Trail, raw_ns: str, raw_name: str) -> dict[str, Any]:
     namespace, name = _decode(raw_ns, raw_name)
     dataset = _find_dataset(trail, namespace, name)
-    versions = list(reversed(trail.store.list_versions(namespace, name)))
+    versions = list(reversed(trail.catalog.dataset_versions(namespace, name)))
     latest = versions[0] if versions else None
     return {
         "dataset": dataset,
@@ -150,7 +150,7 @@ def _version(trail: Trail, raw_ns: str, raw_name: str, raw_sel: str) -> dict[str
     namespace, name, selector = _decode(raw_ns, raw_name, raw_sel)
     _find_dataset(trail, namespace, name)
     version = find_version(trail, namespace, name, selector)
-    numbers = [v.number for v in trail.store.list_versions(namespace, name)]
+    numbers = [v.number for v in trail.catalog.dataset_versions(namespace, name)]
     near = trail.dataset_lineage(namespace, name, selector=str(version.number), direction="both", depth=1)
     root = f"version:{namespace}:{name}@{version.number}"
     producers = [near.nodes[n] for n in near.parents(root) if n in near.nodes]
@@ -177,7 +177,7 @@ async def version_page(request: Request, namespace: str, name: str, version: str
 def _diff(trail: Trail, raw_ns: str, raw_name: str, a: str | None, b: str | None) -> dict[str, Any]:
     namespace, name = _decode(raw_ns, raw_name)
     _find_dataset(trail, namespace, name)
-    versions = trail.store.list_versions(namespace, name)
+    versions = trail.catalog.dataset_versions(namespace, name)
     if not versions:
         msg = f"{name!r} has no versions to compare"
         raise NotFound(msg)
@@ -246,9 +246,8 @@ async def run_page(request: Request, run_id: str) -> Response:
 def _audit(trail: Trail, limit: int, verify: bool) -> dict[str, Any]:
     problems: list[str] | None = None
     if verify:
-        check = getattr(trail.store, "check_integrity", None)
-        problems = check() if check is not None else ["this store cannot check its own integrity"]
-    return {"entries": trail.store.audit_log(limit), "limit": limit, "problems": problems, "title": "Audit log"}
+        problems = trail.check_store()
+    return {"entries": trail.audit_entries(limit=limit), "limit": limit, "problems": problems, "title": "Audit log"}
 
 
 @router.get("/audit")

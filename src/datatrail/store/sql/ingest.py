@@ -176,12 +176,13 @@ class _Incoming:
     changes: Changes
     payload: str
     digest: str
+    origin: str | None = None  # where the event came from, for its audit entry
 
     @classmethod
-    def of(cls, event: Event, actor: str) -> _Incoming:
+    def of(cls, event: Event, actor: str, origin: str | None = None) -> _Incoming:
         changes = parse_event(event, actor)
         payload = canonical_json(event)
-        return cls(changes, payload, hashlib.sha256(payload.encode()).hexdigest())
+        return cls(changes, payload, hashlib.sha256(payload.encode()).hexdigest(), origin)
 
 
 class _Pending:
@@ -299,7 +300,9 @@ class IngestMixin:
         self._queue: list[_Pending] = []  # events waiting for the next group commit (see ingest)
         self._queue_lock = threading.Lock()
 
-    def ingest(self, event: Event, actor: str, action: str, *, detail: bool = True) -> IngestResult:
+    def ingest(
+        self, event: Event, actor: str, action: str, *, detail: bool = True, origin: str | None = None
+    ) -> IngestResult:
         """Store an event and apply it; without ``detail`` the result lists no versions (cheaper).
 
         Group commit: threads of this process that ingest at the same time (the
@@ -309,7 +312,7 @@ class IngestMixin:
         being down is stored again one event per transaction, so an event only
         ever fails for its own reason.
         """
-        pending = _Pending(_Incoming.of(event, actor), action, detail)
+        pending = _Pending(_Incoming.of(event, actor, origin), action, detail)
         with self._queue_lock:
             self._queue.append(pending)
         with self._writers:
@@ -353,7 +356,9 @@ class IngestMixin:
                 if not p.done:
                     p.finish(error=DatatrailError("the event was not stored; retry"))
 
-    def ingest_many(self, events: Sequence[Event], actor: str, action: str) -> list[IngestResult | DatatrailError]:
+    def ingest_many(
+        self, events: Sequence[Event], actor: str, action: str, *, origin: str | None = None
+    ) -> list[IngestResult | DatatrailError]:
         """Store many events in one transaction (one commit: the server's batch endpoint).
 
         Each event gets its result, or the error that refused it (an invalid event is
@@ -365,7 +370,7 @@ class IngestMixin:
         parsed: list[tuple[int, _Incoming]] = []
         for i, raw in enumerate(events):
             try:  # parsed and hashed before taking the write lock
-                parsed.append((i, _Incoming.of(raw, actor)))
+                parsed.append((i, _Incoming.of(raw, actor, origin)))
                 out.append(DatatrailError("not stored"))
             except DatatrailError as exc:
                 out.append(exc)
@@ -493,7 +498,7 @@ class IngestMixin:
             actor=changes.actor,
             action=action,
             target=", ".join(targets)[:2000] if targets else None,
-            details=with_origin({"event": digest, "new": [ref for _, new, ref in written if new]}),
+            details=with_origin({"event": digest, "new": [ref for _, new, ref in written if new]}, item.origin),
             event_id=event_id,
         )
         # Read inside the transaction, after every change of this event.

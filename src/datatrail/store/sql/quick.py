@@ -16,6 +16,8 @@ from typing import Any
 
 from datatrail.core.errors import StoreNotFound
 from datatrail.core.model import Version
+from datatrail.store.base import Store
+from datatrail.store.delegate import DelegatingStore
 from datatrail.store.sql.revisions import HEAD
 from datatrail.store.sql.rows import VERSION_COLUMNS, version_from_row
 
@@ -29,13 +31,13 @@ _FIND = (
 )
 
 
-class EmbeddedStore:
+class EmbeddedStore(DelegatingStore):
     """A SQLite store that defers SQLAlchemy until it is needed; otherwise a :class:`SqlStore`."""
 
     def __init__(self, uri: str, path: Path) -> None:
-        self.uri = uri
+        self._uri = uri
         self._path = path
-        self._real: Any = None
+        self._real: Store | None = None
         self._db: sqlite3.Connection | None = None
         if not path.is_file():
             msg = f"no datatrail store at {str(path)!r}; run `datatrail init` to create one"
@@ -49,24 +51,29 @@ class EmbeddedStore:
         else:
             self._db = db
         if revision is None or revision[0] != HEAD:
-            self._open()  # migrates, or refuses a newer store with a clear message
+            self.target()  # migrates, or refuses a newer store with a clear message
 
-    def _open(self) -> Any:
+    @property
+    def uri(self) -> str:
+        return self._uri
+
+    def target(self) -> Store:
+        """The full SQL store, opened on first use (importing SQLAlchemy)."""
         if self._real is None:
-            from datatrail.store.sql.store import SqlStore
+            from datatrail.store.sql.store import SqlStore  # SQLAlchemy: only when the fast path is not enough
 
-            self._real = SqlStore(self.uri)
+            self._real = SqlStore(self._uri)
             if self._db is not None:
                 self._db.close()
                 self._db = None
         return self._real
 
     def prepare(self) -> None:
-        self._open()
+        self.target()
 
     def find_version(self, namespace: str, name: str, version_key: str) -> Version | None:
         if self._db is None:
-            return self._open().find_version(namespace, name, version_key)  # type: ignore[no-any-return]
+            return self.target().find_version(namespace, name, version_key)
         rows = [_Row(*r) for r in self._db.execute(_FIND, (namespace, name, version_key))]
         return self._versions(rows)[0] if rows else None
 
@@ -86,12 +93,6 @@ class EmbeddedStore:
             self._db = None
         if self._real is not None:
             self._real.close()
-
-    def __getattr__(self, attr: str) -> Any:
-        # Everything but the fast path goes to the full store, opened on first use.
-        if attr.startswith("__"):
-            raise AttributeError(attr)
-        return getattr(self._open(), attr)
 
 
 def sqlite_file(uri: str) -> Path:

@@ -18,12 +18,11 @@ from sqlalchemy import Connection, delete, select
 from datatrail.core.accounts import TokenInfo, UserInfo
 from datatrail.core.chain import Checkpoint
 from datatrail.core.errors import Conflict, InvalidInput, NotFound
-from datatrail.core.model import Ref, validate_name
+from datatrail.core.model import Ref, Version, validate_name
 from datatrail.core.privacy import ALL_COLUMNS
 from datatrail.core.results import AuditEntry
 from datatrail.core.roles import Grant, Principal, check_pattern, check_role
 from datatrail.core.tokens import NewToken, check_token_id, new_token, parse_token, same_hash
-from datatrail.security.guard import AUDIT_ORIGIN
 from datatrail.store.sql import tables as t
 
 MAX_PROPAGATION = 50  # upstream steps followed to find inherited classifications
@@ -41,7 +40,6 @@ def _entry(r: Any) -> AuditEntry:
 
 def with_origin(details: dict[str, Any], origin: str | None = None) -> dict[str, Any]:
     """``details`` with the request's origin (the client's IP, or \"local\") when one is known."""
-    origin = origin or AUDIT_ORIGIN.get()
     return {**details, "origin": origin} if origin else details
 
 
@@ -156,14 +154,6 @@ class SecurityStore:
                 TokenInfo(r.id, r.name, r.label, _utc(r.created_at), _utc(r.expires_at), _utc(r.revoked_at))
                 for r in conn.execute(q)
             ]
-
-    def token_owner(self, token_id: str) -> str:
-        check_token_id(token_id)
-        for token in self.list_tokens():
-            if token.id == token_id:
-                return token.user
-        msg = f"no token with id {token_id!r}; `datatrail token list` lists them"
-        raise NotFound(msg)
 
     def revoke_token(self, token_id: str, *, actor: str, origin: str | None = None) -> TokenInfo:
         check_token_id(token_id)
@@ -327,8 +317,11 @@ class SecurityStore:
                 below = int(page[-1].seq)
         return found
 
-    def audit_rows(self) -> Iterator[dict[str, Any]]:
+    def audit_rows(self) -> tuple[Checkpoint | None, Iterator[dict[str, Any]]]:
         """Every audit row in sequence order, as :func:`~datatrail.core.chain.verify_chain` reads them."""
+        return None, self._audit_rows()
+
+    def _audit_rows(self) -> Iterator[dict[str, Any]]:
         after = 0
         while True:
             with self._read() as conn:
@@ -359,26 +352,13 @@ class SecurityStore:
 
     # ------------------------------------------------------------ classifications
 
-    def dataset_classifications(self, namespace: str, name: str) -> dict[str, set[str]]:
-        """Column → labels set directly on a dataset (by `classify` or a tags facet)."""
-        c, d, n = t.classifications.c, t.datasets.c, t.namespaces.c
-        out: dict[str, set[str]] = {}
-        with self._read() as conn:
-            for r in conn.execute(
-                select(c.column_name, c.label)
-                .join(t.datasets, d.id == c.dataset_id)
-                .join(t.namespaces, n.id == d.namespace_id)
-                .where(n.name == namespace, d.name == name)
-            ):
-                out.setdefault(r.column_name, set()).add(r.label)
-        return out
-
-    def classifications(self, version_id: int | None) -> dict[str, set[str]]:
-        """Column → labels of a version: its dataset's own, and those inherited from upstream."""
-        if version_id is None:
+    def classifications(self, version: Version) -> dict[str, list[str]]:
+        """Column → sorted labels of a version: its dataset's own, and those inherited from upstream."""
+        if version.id is None:
             return {}
         with self._read() as conn:
-            return effective_classifications(conn, version_id)
+            found = effective_classifications(conn, version.id)
+        return {column: sorted(labels) for column, labels in sorted(found.items())}
 
 
 def targets_dataset(target: str | None, namespace: str, name: str) -> bool:

@@ -32,7 +32,7 @@ from datatrail.store.sql.prepared import pipelined
 from datatrail.store.sql.rows import json_value as _json
 from datatrail.store.sql.rows import utc as _utc
 from datatrail.store.sql.rows import version_from_row
-from datatrail.store.sql.security import SecurityStore
+from datatrail.store.sql.security import SecurityStore, effective_classifications
 from datatrail.store.sql.txcache import flush_deferred
 from datatrail.store.sql.writelock import WriterLock
 
@@ -93,6 +93,11 @@ class SqlStore(IngestMixin, MLReads, SecurityStore):
 
     def prepare(self) -> None:
         return None  # opened in __init__
+
+    @property
+    def accounts(self) -> SqlStore:
+        """Users and tokens live in the store's own tables."""
+        return self
 
     # ------------------------------------------------------------ transactions
 
@@ -413,8 +418,9 @@ class SqlStore(IngestMixin, MLReads, SecurityStore):
     def profile(self, version: Version) -> dict[str, Any] | None:
         with self._read() as conn:
             value = conn.execute(select(t.versions.c.profile).where(t.versions.c.id == version.id)).scalar()
-        # Classified columns (and those inheriting a classification) keep only counts.
-        return redact_profile(json.loads(value) if isinstance(value, str) else value, self.classifications(version.id))
+            # Classified columns (and those inheriting a classification) keep only counts.
+            classified = effective_classifications(conn, version.id) if version.id is not None else {}
+        return redact_profile(json.loads(value) if isinstance(value, str) else value, classified)
 
     def check_results(self, version: Version) -> list[CheckResult]:
         c = t.check_results.c

@@ -1,0 +1,188 @@
+"""A store that hands every call to another one, chosen when first needed.
+
+:class:`~datatrail.store.sql.quick.EmbeddedStore` is one: it answers the CLI's
+hottest question itself and opens the full SQL store only for anything else.
+Each method is written out (not a ``__getattr__``), so mypy checks this class
+against the :class:`~datatrail.store.base.Store` contract like any backend.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from datetime import datetime
+from typing import Any
+
+from datatrail.core.chain import Checkpoint
+from datatrail.core.changes import Event
+from datatrail.core.errors import DatatrailError
+from datatrail.core.model import Dataset, FileEntry, Ref, Run, Version
+from datatrail.core.records import Deployment, DriftRecord
+from datatrail.core.results import (
+    AuditEntry,
+    CheckResult,
+    ColumnLineageResult,
+    Direction,
+    IngestResult,
+    JobSummary,
+    LineageResult,
+)
+from datatrail.store.base import Accounts, Store
+
+
+class DelegatingStore:
+    """Every :class:`Store` method, forwarded to :meth:`target` (which subclasses define)."""
+
+    def target(self) -> Store:
+        raise NotImplementedError
+
+    @property
+    def uri(self) -> str:
+        return self.target().uri
+
+    @property
+    def accounts(self) -> Accounts | None:
+        return self.target().accounts
+
+    def close(self) -> None:
+        self.target().close()
+
+    # Reads
+
+    def list_datasets(self, namespace: str | None = None) -> list[Dataset]:
+        return self.target().list_datasets(namespace)
+
+    def resolve(self, ref: Ref) -> Version:
+        return self.target().resolve(ref)
+
+    def find_version(self, namespace: str, name: str, version_key: str) -> Version | None:
+        return self.target().find_version(namespace, name, version_key)
+
+    def list_versions(self, namespace: str, name: str) -> list[Version]:
+        return self.target().list_versions(namespace, name)
+
+    def manifest(self, version: Version) -> list[FileEntry]:
+        return self.target().manifest(version)
+
+    def profile(self, version: Version) -> dict[str, Any] | None:
+        return self.target().profile(version)
+
+    def check_results(self, version: Version) -> list[CheckResult]:
+        return self.target().check_results(version)
+
+    def describe(self, version: Version) -> dict[str, Any]:
+        return self.target().describe(version)
+
+    def classifications(self, version: Version) -> dict[str, list[str]]:
+        return self.target().classifications(version)
+
+    def get_run(self, run_id: str) -> Run:
+        return self.target().get_run(run_id)
+
+    def list_runs(self, job: str | None = None, limit: int = 100) -> list[Run]:
+        return self.target().list_runs(job, limit)
+
+    def list_jobs(self, namespace: str | None = None) -> list[JobSummary]:
+        return self.target().list_jobs(namespace)
+
+    def lineage(
+        self, start: Sequence[Version], direction: Direction, depth: int, as_of: datetime | None = None
+    ) -> LineageResult:
+        return self.target().lineage(start, direction, depth, as_of)
+
+    def column_lineage(
+        self, start: Sequence[tuple[Version, str | None]], direction: Direction, depth: int
+    ) -> ColumnLineageResult:
+        return self.target().column_lineage(start, direction, depth)
+
+    def events(
+        self, since: datetime | None = None, namespace: str | None = None, after_id: int = 0, limit: int = 1000
+    ) -> list[tuple[int, dict[str, Any]]]:
+        return self.target().events(since, namespace, after_id, limit)
+
+    def deployments(
+        self,
+        namespace: str | None = None,
+        name: str | None = None,
+        *,
+        environment: str | None = None,
+        active: bool = False,
+    ) -> list[Deployment]:
+        return self.target().deployments(namespace, name, environment=environment, active=active)
+
+    def drift_reports(
+        self,
+        *,
+        environment: str | None = None,
+        namespace: str | None = None,
+        name: str | None = None,
+        limit: int = 1000,
+    ) -> list[DriftRecord]:
+        return self.target().drift_reports(environment=environment, namespace=namespace, name=name, limit=limit)
+
+    def evaluations(self, version: Version) -> list[Run]:
+        return self.target().evaluations(version)
+
+    # Writes
+
+    def ingest(
+        self, event: Event, actor: str, action: str, *, detail: bool = True, origin: str | None = None
+    ) -> IngestResult:
+        return self.target().ingest(event, actor, action, detail=detail, origin=origin)
+
+    def ingest_many(
+        self, events: Sequence[Event], actor: str, action: str, *, origin: str | None = None
+    ) -> list[IngestResult | DatatrailError]:
+        return self.target().ingest_many(events, actor, action, origin=origin)
+
+    def prepare(self) -> None:
+        self.target().prepare()
+
+    # The audit log
+
+    def audit_log(self, limit: int = 100) -> list[AuditEntry]:
+        return self.target().audit_log(limit)
+
+    def audit_entries(
+        self,
+        *,
+        dataset: Ref | None = None,
+        user: str | None = None,
+        action: str | None = None,
+        since: datetime | None = None,
+        limit: int = 100,
+    ) -> list[AuditEntry]:
+        return self.target().audit_entries(dataset=dataset, user=user, action=action, since=since, limit=limit)
+
+    def audit_rows(self) -> tuple[Checkpoint | None, Iterator[dict[str, Any]]]:
+        return self.target().audit_rows()
+
+    def audit_head(self) -> Checkpoint | None:
+        return self.target().audit_head()
+
+    def record_access(
+        self,
+        *,
+        actor: str,
+        action: str,
+        target: str | None,
+        outcome: str = "allowed",
+        origin: str | None = None,
+        details: dict[str, Any] | None = None,
+    ) -> None:
+        self.target().record_access(
+            actor=actor, action=action, target=target, outcome=outcome, origin=origin, details=details
+        )
+
+    def check_integrity(self) -> list[str]:
+        return self.target().check_integrity()
+
+    # Grants
+
+    def add_grant(self, user: str, role: str, pattern: str, *, actor: str, origin: str | None = None) -> bool:
+        return self.target().add_grant(user, role, pattern, actor=actor, origin=origin)
+
+    def remove_grant(self, user: str, role: str, pattern: str, *, actor: str, origin: str | None = None) -> None:
+        self.target().remove_grant(user, role, pattern, actor=actor, origin=origin)
+
+
+__all__ = ["DelegatingStore"]
