@@ -46,6 +46,7 @@ def main() -> None:
     import pandas as pd
 
     import datatrail
+    from datatrail.recorder import Recorder
     from datatrail.service import Trail
 
     with scratch("autolog-") as work:
@@ -60,13 +61,13 @@ def main() -> None:
         base = best([_timed(lambda i=i: plain(i)) for i in range(args.repeats)])
 
         hashed: list[str] = []
-        original_hash = Trail.hash
+        original_hash = Recorder.hash
 
-        def counting(self: Trail, path: object, **kw: object) -> object:
+        def counting(self: Recorder, path: object, **kw: object) -> object:
             hashed.append(str(path))
             return original_hash(self, path, **kw)  # type: ignore[arg-type]
 
-        Trail.hash = counting  # type: ignore[assignment,method-assign]
+        Recorder.hash = counting  # type: ignore[assignment,method-assign]
         cold, warm_times = [], []
         try:
             for i in range(args.repeats):
@@ -86,7 +87,7 @@ def main() -> None:
                     datatrail.autolog(disable=True)
                     trail.close()
         finally:
-            Trail.hash = original_hash  # type: ignore[method-assign]
+            Recorder.hash = original_hash  # type: ignore[method-assign]
         from datatrail.profiling import profile_path
 
         profiling = _timed(lambda: profile_path(src, "parquet"))

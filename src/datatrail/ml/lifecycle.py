@@ -21,7 +21,6 @@ from datatrail.core.errors import InvalidInput
 from datatrail.core.model import Ref, Run, RunState, Version, validate_name
 from datatrail.core.records import Deployment, DriftRecord, DriftReport
 from datatrail.core.times import parse_time
-from datatrail.drift import compare_profiles, read_columns
 from datatrail.events import FACET_SCHEMA, PRODUCER, build_run_event
 from datatrail.ml.models import load
 from datatrail.ml.reproduce import ReproduceReport, check_provenance
@@ -311,6 +310,8 @@ class ModelOps:
         >>> report = trail.drift("features/train@1", "features/batch@2")   # doctest: +SKIP
         >>> report.drifted, [c["name"] for c in report.drifted_columns]     # doctest: +SKIP
         """
+        from datatrail.drift import compare_profiles, read_columns  # numpy: not on every `datatrail add`
+
         c = self._catalog
         a, b = c.get(reference), c.get(current)
         data = None
