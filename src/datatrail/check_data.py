@@ -16,7 +16,7 @@ import pyarrow.compute as pc
 
 from datatrail.checks import TYPE_FAMILIES, Rule, check_columns
 from datatrail.core.errors import InvalidInput
-from datatrail.profiling import ProfileBuilder, scan_path, to_arrow
+from datatrail.profiling import ProfileBuilder, jsonable, scan_path, to_arrow
 from datatrail.sketches import unique_sorted, value_hashes
 
 TABLE_RULES = ("row_count_between", "max_missing_fraction", "max_duplicate_fraction")
@@ -177,8 +177,6 @@ def _call(r: Rule, table: pa.Table) -> tuple[bool, Any, str | None]:
 
 
 def _plain(value: Any) -> Any:
-    from datatrail.profiling import jsonable
-
     if isinstance(value, list | tuple):
         return [_plain(v) for v in value]
     if isinstance(value, dict):

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from datatrail.core.results import LineageNode
+from datatrail.viz.dot import to_dot
+from datatrail.viz.mermaid import to_mermaid
 
 
 @dataclass(frozen=True)
@@ -58,14 +60,10 @@ class Graph:
 
     def to_dot(self) -> str:
         """Graphviz DOT (see :func:`datatrail.viz.dot.to_dot`)."""
-        from datatrail.viz.dot import to_dot
-
         return to_dot(self)
 
     def to_mermaid(self) -> str:
         """A Mermaid flowchart (see :func:`datatrail.viz.mermaid.to_mermaid`)."""
-        from datatrail.viz.mermaid import to_mermaid
-
         return to_mermaid(self)
 
     def to_tree(self) -> str:

@@ -18,7 +18,7 @@ def main(argv: list[str]) -> None:
         sys.stderr.write("usage: python -m datatrail.capture.bootstrap (SCRIPT | -m MODULE) [ARGS]...\n")
         raise SystemExit(2)
     try:
-        from datatrail.capture.autolog import autolog
+        from datatrail.capture.autolog import autolog  # inside the try: a broken install must not stop the command
 
         autolog()
     except Exception as exc:  # capture is secondary: the command still runs

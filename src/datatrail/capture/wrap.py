@@ -26,7 +26,7 @@ from datatrail.capture.run import RunContext, RunFailed
 from datatrail.config import ENV_URI, ENV_USER
 from datatrail.core.errors import InvalidInput, NotFound
 from datatrail.core.model import DEFAULT_NAMESPACE, RunState
-from datatrail.remote import is_url
+from datatrail.remote import is_url, redact
 
 if TYPE_CHECKING:
     from datatrail.service import Trail
@@ -118,7 +118,6 @@ def _finish(run: RunContext, status: int, signalled: str | None, outputs: list[P
         raise RunFailed(msg)
     for p in outputs:
         if isinstance(p, str):
-            from datatrail.remote import redact
             from datatrail.remote.data import exists  # fsspec: only for URLs
 
             if not exists(p):

@@ -13,6 +13,7 @@ import typer
 
 from datatrail.cli.output import emit_json, line, note, table, when
 from datatrail.core.errors import InvalidInput
+from datatrail.core.results import AuditEntry
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts instead of text.")]
 
@@ -190,10 +191,8 @@ def print_entries(entries: list[Any]) -> None:
     table(["seq", "time", "actor", "action", "target", "outcome", "origin"], rows)
 
 
-def entry_dict(e: Any) -> dict[str, Any]:
-    from datatrail.store.wire import audit_to_wire
-
-    return audit_to_wire(e)
+def entry_dict(e: AuditEntry) -> dict[str, Any]:
+    return e.to_dict()
 
 
 def audit(

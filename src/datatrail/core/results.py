@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Literal
 
 from datatrail.core.model import Version
@@ -128,3 +129,17 @@ class AuditEntry:
     details: dict[str, Any]
     prev_hash: str
     hash: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """The entry as JSON: the form the API serves and the chain verification reads."""
+        return {
+            "seq": self.seq,
+            "time": self.time.isoformat() if isinstance(self.time, datetime) else self.time,
+            "actor": self.actor,
+            "action": self.action,
+            "target": self.target,
+            "outcome": self.outcome,
+            "details": self.details,
+            "prev_hash": self.prev_hash,
+            "hash": self.hash,
+        }

@@ -16,17 +16,19 @@ from __future__ import annotations
 import importlib.resources
 import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+import datatrail
+from datatrail.config import init_config
 from datatrail.core.errors import DatatrailError
-
-if TYPE_CHECKING:
-    from datatrail.core.model import Version
-    from datatrail.core.records import Deployment, DriftRecord
-    from datatrail.lineage import Graph
-    from datatrail.service import Trail
+from datatrail.core.model import Version
+from datatrail.core.records import Deployment, DriftRecord
+from datatrail.lineage import Graph
+from datatrail.service import Trail
+from datatrail.store import open_store
+from datatrail.viz.html import render_html
 
 MODEL = "models/penguin-species"
 ENV = "production"
@@ -80,14 +82,8 @@ def _require() -> None:
 
 def open_demo_store(root: Path) -> Trail:
     """The embedded store of ``root/.datatrail/`` (created if need be), whatever $DATATRAIL_URI says."""
-    from datatrail.config import init_config
-    from datatrail.service import Trail
-    from datatrail.store import open_store
-
     location = init_config(root)
     uri = f"sqlite:///{location.config_dir / 'trail.db'}" if location.config_dir else location.uri
-    from dataclasses import replace
-
     location = replace(location, uri=uri)
     return Trail(open_store(uri, create=True), location)
 
@@ -124,8 +120,6 @@ def run_demo(directory: Path | None, *, say: Callable[[str], None]) -> DemoResul
     from sklearn.model_selection import train_test_split
     from sklearn.pipeline import Pipeline
     from sklearn.preprocessing import OneHotEncoder
-
-    import datatrail
 
     root = (directory or Path(tempfile.mkdtemp(prefix="datatrail-demo-"))).resolve()
     root.mkdir(parents=True, exist_ok=True)
@@ -210,13 +204,7 @@ def run_demo(directory: Path | None, *, say: Callable[[str], None]) -> DemoResul
 
     graph = trail.lineage("predictions/batch-2.csv", direction="upstream", depth=20)
     html = root / "lineage.html"
-    try:
-        from datatrail.viz import render_html
-
-        html.write_text(render_html(graph, title="datatrail demo: penguins"), encoding="utf-8")
-    except ImportError:  # the viz package is optional: DOT text then
-        html = root / "lineage.dot"
-        html.write_text(graph.to_dot(), encoding="utf-8")
+    html.write_text(render_html(graph, title="datatrail demo: penguins"), encoding="utf-8")
     result = DemoResult(
         root=root,
         store_uri=trail.location.uri,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 
 from datatrail.core.errors import InvalidInput
+from datatrail.store import open_store
 
 
 def is_loopback(host: str) -> bool:
@@ -21,12 +22,9 @@ def check_exposure(host: str, uri: str, *, insecure: bool, api_keys: bool) -> No
     """InvalidInput when ``host`` is not loopback, the store has no users and no API keys, and not ``insecure``."""
     if insecure or api_keys or is_loopback(host):
         return
-    from datatrail.store import open_store
-
     store = open_store(uri, create=True)
     try:
-        has_users = getattr(store, "has_users", None)
-        if has_users is not None and has_users():
+        if store.accounts is not None and store.accounts.has_users():
             return
     finally:
         store.close()

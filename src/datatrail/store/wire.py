@@ -153,17 +153,7 @@ def ingest_from_wire(d: dict[str, Any]) -> IngestResult:
 
 
 def audit_to_wire(e: AuditEntry) -> dict[str, Any]:
-    return {
-        "seq": e.seq,
-        "time": e.time.isoformat() if isinstance(e.time, datetime) else e.time,
-        "actor": e.actor,
-        "action": e.action,
-        "target": e.target,
-        "outcome": e.outcome,
-        "details": e.details,
-        "prev_hash": e.prev_hash,
-        "hash": e.hash,
-    }
+    return e.to_dict()
 
 
 def audit_from_wire(d: dict[str, Any]) -> AuditEntry:

@@ -2,12 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-from datatrail.viz.nodes import MARKS, kind_of, mark_notes, marks_of
-
-if TYPE_CHECKING:
-    from datatrail.lineage import Graph
+from datatrail.viz.nodes import MARKS, Drawable, kind_of, mark_notes, marks_of
 
 SHAPES = {"dataset": "ellipse", "model": "hexagon", "run": "box"}
 # Outline colour and fill per mark, strongest first.
@@ -18,7 +13,7 @@ STYLES = {
 }
 
 
-def to_dot(graph: Graph) -> str:
+def to_dot(graph: Drawable) -> str:
     """The graph in DOT, left to right: ellipses for datasets, hexagons for models, boxes for runs.
 
     Failed runs, versions with failed checks and drift alerts get a coloured

@@ -2,12 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-from datatrail.viz.nodes import kind_of, mark_notes, marks_of
-
-if TYPE_CHECKING:
-    from datatrail.lineage import Graph
+from datatrail.viz.nodes import Drawable, kind_of, mark_notes, marks_of
 
 # Mermaid's entity codes (#name; or #number;), '#' first so the others stay intact.
 _ESCAPES = (("#", "#35;"), ('"', "#quot;"), ("<", "#lt;"), (">", "#gt;"), ("&", "#amp;"), ("`", "#96;"))
@@ -18,7 +13,7 @@ CLASSES = {
 }
 
 
-def to_mermaid(graph: Graph) -> str:
+def to_mermaid(graph: Drawable) -> str:
     """A ``flowchart LR``: stadiums for datasets, hexagons for models, rectangles for runs.
 
     Nodes are ``n0``, ``n1``… in id order. Marked nodes (failed run, failed

@@ -2,9 +2,25 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from datatrail.core.results import LineageNode
+
+
+class Drawable(Protocol):
+    """What the text renderers read of a lineage graph (:class:`datatrail.lineage.Graph` is one)."""
+
+    @property
+    def root(self) -> str: ...
+
+    @property
+    def nodes(self) -> dict[str, LineageNode]: ...
+
+    @property
+    def edges(self) -> tuple[tuple[str, str], ...]: ...
+
+    def label(self, node_id: str) -> str: ...
+
 
 Kind = Literal["dataset", "model", "run", "group"]
 Mark = Literal["failed", "checks", "drift"]
