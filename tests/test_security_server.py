@@ -225,7 +225,12 @@ def test_admin_commands_over_http_say_where_to_run_them(
         [exe, "--store", server.uri, "grant", "ed", "owner", "*"], capture_output=True, text=True, env=owner
     )
     assert done.returncode == 5 and "may not grant" in done.stderr and done.stderr.count("\n") == 1
-    # The audit log reads work through the server, for an admin.
+    # The audit log reads work through the server, for an admin (vera reads first, so she is in it).
+    viewer = {**env, "DATATRAIL_TOKEN": scene.tokens["viewer"]}
+    done = subprocess.run(
+        [exe, "--store", server.uri, "show", "team-a:a/raw"], capture_output=True, text=True, env=viewer
+    )
+    assert done.returncode == 0, done.stderr
     done = subprocess.run([exe, "--store", server.uri, "audit", "verify"], capture_output=True, text=True, env=env)
     assert done.returncode == 0 and done.stdout.startswith("audit chain intact"), done.stdout + done.stderr
     log = subprocess.run(

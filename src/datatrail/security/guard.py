@@ -21,7 +21,7 @@ from typing import Any
 
 from datatrail.core.chain import Checkpoint
 from datatrail.core.changes import Event
-from datatrail.core.errors import DatatrailError, Forbidden, NotFound
+from datatrail.core.errors import DatatrailError, Forbidden, InvalidInput, NotFound
 from datatrail.core.model import DEFAULT_NAMESPACE, Dataset, FileEntry, Ref, Run, Version
 from datatrail.core.records import Deployment, DriftRecord
 from datatrail.core.results import (
@@ -35,6 +35,9 @@ from datatrail.core.results import (
     LineageResult,
 )
 from datatrail.core.roles import Action, Principal, authorize, may_grant
+from datatrail.core.touches import Touch, touches
+from datatrail.events import parse_event
+from datatrail.security.admission import admit
 from datatrail.store.base import Store
 
 Recorder = Callable[..., None]
@@ -88,22 +91,12 @@ def _not_found(namespace: str, name: str) -> NotFound:
     return NotFound(f"no dataset named {name!r}{where}; `datatrail ls` lists the datasets")
 
 
-def event_namespaces(event: Any) -> tuple[set[str], set[str]]:
-    """(namespaces written, namespaces read) by an event: job, dataset and outputs are written, inputs read."""
-    written: set[str] = set()
-    read: set[str] = set()
-    if not isinstance(event, dict):
-        return written, read
-    for key in ("job", "dataset"):
-        item = event.get(key)
-        if isinstance(item, dict) and isinstance(item.get("namespace"), str):
-            written.add(item["namespace"])
-    for key, into in (("outputs", written), ("inputs", read)):
-        items = event.get(key)
-        for item in items if isinstance(items, list) else ():
-            if isinstance(item, dict) and isinstance(item.get("namespace"), str):
-                into.add(item["namespace"])
-    return written, read
+def event_touches(event: Any, actor: str) -> tuple[Touch, ...] | None:
+    """What a stored raw event touches; None when it no longer parses (then only admins see it)."""
+    try:
+        return touches(parse_event(event, actor))
+    except DatatrailError:
+        return None
 
 
 class GuardedStore:
@@ -138,37 +131,34 @@ class GuardedStore:
 
     # ------------------------------------------------------------ writes
 
-    def _authorize(self, event: Event, action: str) -> None:
-        """Forbidden (and a denied audit entry) unless the principal may write what the event
-        writes and read what it reads."""
-        written, read = event_namespaces(event)
-        for namespace in sorted(written):
-            if not self.access.allows("write", namespace):
-                self.access.note(action, f"namespace:{namespace}", "denied")
-                msg = (
-                    f"{self.principal.name} may not write to namespace {namespace!r}; ask an owner for an editor grant"
-                )
-                raise Forbidden(msg)
-        for namespace in sorted(read):
-            if not self._can(namespace):
-                self.access.note(action, f"namespace:{namespace}", "denied")
-                msg = f"{self.principal.name} may not read namespace {namespace!r}, which this event reads from"
-                raise Forbidden(msg)
+    def _admit(self, event: Event, action: str) -> Event:
+        """The event as this principal may store it; Forbidden (audited) otherwise (see admission.py)."""
+
+        def deny(target: str) -> None:
+            self.access.note(action, target, "denied")
+
+        return admit(event, self.principal.name, self.access.allows, self.inner, deny)
 
     def ingest(
         self, event: Event, actor: str, action: str, *, detail: bool = True, origin: str | None = None
     ) -> IngestResult:
-        self._authorize(event, action)
-        return self.inner.ingest(event, actor, action, detail=detail, origin=origin or self.access.origin)
+        admitted = self._admit(event, action)
+        return self.inner.ingest(admitted, actor, action, detail=detail, origin=origin or self.access.origin)
 
     def ingest_many(
         self, events: Sequence[Event], actor: str, action: str, *, origin: str | None = None
     ) -> list[IngestResult | DatatrailError]:
         """Every event in one transaction of the store's; Forbidden for the whole batch (nothing
         stored) when any event writes or reads where the principal may not."""
-        for event in events:
-            self._authorize(event, action)
-        return self.inner.ingest_many(events, actor, action, origin=origin or self.access.origin)
+        admitted = [self._admit_in_batch(event, action) for event in events]
+        return self.inner.ingest_many(admitted, actor, action, origin=origin or self.access.origin)
+
+    def _admit_in_batch(self, event: Event, action: str) -> Event:
+        """As :meth:`_admit`, but a malformed event passes on unchanged: the store names it in its result."""
+        try:
+            return self._admit(event, action)
+        except InvalidInput:
+            return event
 
     def prepare(self) -> None:
         self.inner.prepare()
@@ -287,8 +277,8 @@ class GuardedStore:
             return found
         out = []
         for event_id, event in found:
-            written, read = event_namespaces(event)
-            if all(self._can(ns) for ns in written | read):
+            named = event_touches(event, self.principal.name)
+            if named is not None and all(self._can(t.namespace) for t in named):
                 out.append((event_id, event))
         return out
 
