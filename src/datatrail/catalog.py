@@ -9,11 +9,13 @@ that audits reads on the embedded store, where nothing else does.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from datatrail.core.errors import InvalidInput
+from datatrail.core.errors import DatatrailError, InvalidInput
 from datatrail.core.model import Dataset, FileEntry, Ref, Run, Version
+from datatrail.core.privacy import redact_checks, redact_description, redact_drift_column, redact_event
 from datatrail.core.records import Deployment, DriftRecord
 from datatrail.core.results import CheckResult, ColumnLineageResult, Direction, JobSummary
 from datatrail.core.times import parse_time, utc
@@ -119,16 +121,28 @@ class Catalog:
         return self._store.profile(self._version(ref))
 
     def check_results(self, ref: str | Ref | Version) -> list[CheckResult]:
-        """Every stored check result on a version, oldest first."""
-        return self._store.check_results(self._version(ref))
+        """Every stored check result on a version, oldest first (observed values of classified columns left out)."""
+        version = self._version(ref)
+        found = self._store.check_results(version)
+        classified = self._store.classifications(version) if found else {}
+        if not classified:
+            return found
+        redacted = redact_checks([{"column": r.column} for r in found], classified)
+        return [
+            replace(r, observed=None, message=None) if cut.get("redacted") else r
+            for r, cut in zip(found, redacted, strict=True)
+        ]
 
     def manifest(self, version: Version) -> list[FileEntry]:
         """The files of a directory version (empty for a file)."""
         return self._store.manifest(version) if version.is_directory else []
 
     def describe(self, ref: str | Ref | Version) -> dict[str, Any]:
-        """What producers reported about a version: ``schema``, ``stats``, dataset ``facets``, ``lifecycle``."""
-        return self._store.describe(self.get(ref) if not isinstance(ref, Version) else ref)
+        """What producers reported about a version: ``schema``, ``stats``, dataset ``facets``, ``lifecycle``.
+
+        The statistics of classified columns keep their counts only, as in profiles."""
+        version = self.get(ref)
+        return redact_description(self._store.describe(version), self._store.classifications(version))
 
     def classifications(self, ref: str | Ref | Version) -> dict[str, list[str]]:
         """Column → labels of a version: set on its dataset or inherited from upstream."""
@@ -269,8 +283,27 @@ class Catalog:
     def events(
         self, since: datetime | None = None, namespace: str | None = None, after_id: int = 0, limit: int = 1000
     ) -> list[tuple[int, dict[str, Any]]]:
-        """Stored raw events as (id, event), oldest first; page on with the last id."""
-        return self._store.events(since, namespace, after_id, limit)
+        """Stored raw events as (id, event), oldest first; page on with the last id.
+
+        The column values of classified datasets are left out of the events' facets, as in profiles."""
+        found = self._store.events(since, namespace, after_id, limit)
+        known: dict[tuple[str, str, str | None], dict[str, list[str]]] = {}
+
+        def classified_of(namespace: str, name: str, key: str | None) -> dict[str, list[str]]:
+            if (namespace, name, key) not in known:
+                known[namespace, name, key] = self._classifications_at(namespace, name, key)
+            return known[namespace, name, key]
+
+        return [(i, redact_event(e, classified_of)) for i, e in found]
+
+    def _classifications_at(self, namespace: str, name: str, key: str | None) -> dict[str, list[str]]:
+        """Classifications of the version an event names (by key), else of the dataset's latest one."""
+        try:
+            version = self._store.find_version(namespace, name, key) if key is not None else None
+            version = version or self._store.resolve(Ref(namespace, name))
+        except DatatrailError:
+            return {}  # not stored (an invalid name, a dataset never versioned): nothing classified either
+        return self._store.classifications(version)
 
     def deployments(
         self,
@@ -291,8 +324,29 @@ class Catalog:
         name: str | None = None,
         limit: int = 1000,
     ) -> list[DriftRecord]:
-        """Stored drift reports, oldest first; ``name`` is the current version's dataset."""
-        return self._store.drift_reports(environment=environment, namespace=namespace, name=name, limit=limit)
+        """Stored drift reports, oldest first; ``name`` is the current version's dataset.
+
+        A column classified in either version compared shows distances only (reports stored before the
+        classification too)."""
+        found = self._store.drift_reports(environment=environment, namespace=namespace, name=name, limit=limit)
+        known: dict[str, dict[str, list[str]]] = {}
+
+        def classified(ref: str) -> dict[str, list[str]]:
+            if ref not in known:
+                try:
+                    known[ref] = self._store.classifications(self._store.resolve(Ref.parse(ref)))
+                except DatatrailError:
+                    known[ref] = {}
+            return known[ref]
+
+        out = []
+        for record in found:
+            both = {**classified(record.reference), **classified(record.current)}
+            if both and isinstance(record.report.get("columns"), list):
+                columns = [redact_drift_column(c, both) for c in record.report["columns"] if isinstance(c, dict)]
+                record = replace(record, report={**record.report, "columns": columns})
+            out.append(record)
+        return out
 
     def evaluations(self, ref: str | Ref | Version) -> list[Run]:
         """Runs of job type ``evaluate`` that read the version, oldest first."""

@@ -119,3 +119,100 @@ def redact_quality_metrics(metrics: Mapping[str, Any], classified: Mapping[str, 
             for name, m in cols.items()
         }
     return out
+
+
+Classified = Mapping[str, "set[str] | list[str]"]
+"""Column → labels (``*``: every column)."""
+_DRIFT_KEEP = ("name", "type", "kind", "missing", "psi", "ks", "ks_pvalue", "js", "chi2", "dof", "chi2_pvalue")
+
+
+def _labels(classified: Classified, column: Any) -> set[str]:
+    return set(classified.get(str(column), ())) | set(classified.get(ALL_COLUMNS, ()))
+
+
+def _sets(classified: Classified) -> dict[str, set[str]]:
+    return {k: set(v) for k, v in classified.items()}
+
+
+def redact_checks(results: Iterable[Mapping[str, Any]], classified: Classified) -> list[dict[str, Any]]:
+    """Check results (as dicts) with the observed values and messages of classified columns removed."""
+    out = []
+    for r in results:
+        item = dict(r)
+        if classified and r.get("column") is not None and _labels(classified, r.get("column")):
+            item["observed"] = None
+            item["message"] = None
+            item["redacted"] = True
+        out.append(item)
+    return out
+
+
+def redact_facets(facets: Mapping[str, Any], classified: Classified) -> dict[str, Any]:
+    """A dataset's facets with the values of classified columns removed: ``dataQualityMetrics``,
+    ``datatrail_profile`` and ``datatrail_checks`` (the facets that carry column values)."""
+    if not classified:
+        return dict(facets)
+    out = dict(facets)
+    sets = _sets(classified)
+    dq = facets.get("dataQualityMetrics")
+    if isinstance(dq, Mapping):
+        out["dataQualityMetrics"] = redact_quality_metrics(dq, sets)
+    own = facets.get("datatrail_profile")
+    if isinstance(own, Mapping) and isinstance(own.get("profile"), Mapping):
+        out["datatrail_profile"] = {**own, "profile": redact_profile(own["profile"], sets)}
+    checks = facets.get("datatrail_checks")
+    if isinstance(checks, Mapping) and isinstance(checks.get("results"), list):
+        results = [r for r in checks["results"] if isinstance(r, Mapping)]
+        out["datatrail_checks"] = {**checks, "results": redact_checks(results, classified)}
+    return out
+
+
+def redact_description(described: Mapping[str, Any], classified: Classified) -> dict[str, Any]:
+    """What producers said of a version (``describe``), with the statistics of classified columns removed."""
+    out = dict(described)
+    stats = described.get("stats")
+    if classified and isinstance(stats, Mapping):
+        out["stats"] = redact_facets(stats, classified)
+    return out
+
+
+def redact_drift_column(column: Mapping[str, Any], classified: Classified) -> dict[str, Any]:
+    """A drift report's column: for a classified one, only the distances between distributions, no values."""
+    if not classified or not _labels(classified, column.get("name")):
+        return dict(column)
+    kept = {k: column[k] for k in _DRIFT_KEEP if k in column}
+    return {**kept, "drifted": column.get("drifted"), "reasons": column.get("reasons"), "redacted": True}
+
+
+def redact_event(event: Mapping[str, Any], classified_of: Any) -> dict[str, Any]:
+    """A raw OpenLineage event with the column values of classified datasets removed from its facets.
+
+    ``classified_of(namespace, name, version_key)`` gives the classifications of the dataset
+    version an entry names (the key may be None).
+    """
+    out = dict(event)
+    for key in ("inputs", "outputs"):
+        items = event.get(key)
+        if isinstance(items, list):
+            out[key] = [_redact_entry(item, classified_of) for item in items]
+    if isinstance(event.get("dataset"), Mapping):
+        out["dataset"] = _redact_entry(event["dataset"], classified_of)
+    return out
+
+
+def _redact_entry(item: Any, classified_of: Any) -> Any:
+    if not isinstance(item, Mapping) or not isinstance(item.get("namespace"), str):
+        return item
+    facets = item.get("facets") if isinstance(item.get("facets"), Mapping) else {}
+    version = facets.get("version") if isinstance(facets, Mapping) else None
+    key = version.get("datasetVersion") if isinstance(version, Mapping) else None
+    classified = classified_of(item["namespace"], str(item.get("name", "")), key if isinstance(key, str) else None)
+    if not classified:
+        return item
+    out = dict(item)
+    if isinstance(item.get("facets"), Mapping):
+        out["facets"] = redact_facets(item["facets"], classified)
+    for io in ("inputFacets", "outputFacets"):
+        if isinstance(item.get(io), Mapping):
+            out[io] = redact_facets(item[io], classified)
+    return out

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import os
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, cast
 
 from datatrail.capture import facts
@@ -19,6 +19,7 @@ from datatrail.catalog import MAX_DEPTH, Catalog
 from datatrail.core.changes import Event
 from datatrail.core.errors import InvalidInput
 from datatrail.core.model import Ref, Run, RunState, Version, validate_name
+from datatrail.core.privacy import redact_drift_column
 from datatrail.core.records import Deployment, DriftRecord, DriftReport
 from datatrail.core.times import parse_time
 from datatrail.events import FACET_SCHEMA, PRODUCER, build_run_event
@@ -317,13 +318,16 @@ class ModelOps:
         data = None
         if exact:
             data = tuple(read_columns(self._recorder.local_data(v), v.format or "") for v in (a, b))
-        return compare_profiles(
+        report = compare_profiles(
             c.profile(a),
             c.profile(b),
             names=(a.ref, b.ref),
             limits=thresholds,
             data=cast("tuple[dict[str, Any], dict[str, Any]]", data),
         )
+        # A classified column of either version shows distances between distributions, never values.
+        classified = {**c.classifications(a), **c.classifications(b)}
+        return replace(report, columns=[redact_drift_column(col, classified) for col in report.columns])
 
     def _live(self, env: str, model: str | None) -> Deployment | None:
         ref = Ref.parse(model) if model is not None else None
