@@ -13,7 +13,7 @@ from typing import Annotated, Any, NoReturn
 
 import typer
 
-from datatrail.cli.output import emit_json, error, line, note
+from datatrail.cli.output import document, emit_json, error, line, note
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts instead of text.")]
 
@@ -235,7 +235,7 @@ def export(
         return
     text = _document(trail, kind, str(ref) if ref is not None else None, fmt)
     if output is None:
-        sys.stdout.write(text)
+        document(text)
     else:
         output.write_text(text, encoding="utf-8")
         note(f"wrote the {kind} document to {output}")

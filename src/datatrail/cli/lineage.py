@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from datatrail.cli.output import emit_json, error, line, note, progress
+from datatrail.cli.output import block, document, emit_json, error, line, note, progress
 from datatrail.core.results import Direction
 
 if TYPE_CHECKING:
@@ -71,12 +70,18 @@ def lineage(
         msg = f"unknown level {level!r}: use --level version or --level dataset"
         raise InvalidInput(msg)
     graph = get_trail(ctx).lineage(ref, direction=chosen[0] if chosen else "upstream", depth=depth)
+    if output is None and fmt == "tree":
+        from datatrail.viz.fold import at_level
+
+        for row in at_level(graph, level).tree_lines():
+            line(row)
+        return
     text = _render(graph, fmt, level)
     if output is None:
-        if fmt == "json":
-            sys.stdout.write(text)
+        if fmt in ("dot", "mermaid"):
+            block(text.removesuffix("\n"))
         else:
-            typer.echo(text, nl=False)
+            document(text)
         return
     try:
         Path(output).write_text(text, encoding="utf-8")
