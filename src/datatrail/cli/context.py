@@ -13,12 +13,17 @@ if TYPE_CHECKING:
 def get_trail(ctx: typer.Context) -> Trail:
     """The Trail for this invocation (opened once, closed when the command ends)."""
     # Imported here, not above: `datatrail --help` and `--version` load neither the service nor its store.
+    from datatrail.cli.output import note
+    from datatrail.config import remote_notice
     from datatrail.service import connect
 
     root = ctx.find_root()
     obj = root.obj or {}
     if "trail" not in obj:
         trail = connect(obj.get("store"))
+        notice = remote_notice(trail.location)
+        if notice:
+            note(notice)  # a cloned repository's config chose this server, not the user
         obj["trail"] = trail
         root.obj = obj
         root.call_on_close(trail.close)
