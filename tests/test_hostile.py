@@ -537,3 +537,37 @@ def test_stored_text_reaches_the_terminal_escaped(store: Path, workdir: Path) ->
     assert data["command"] == f"python train.py{TERMINAL}"
     assert "\x1b" not in cli("show", f"run:{run_id}", "--json").stdout
     assert "eve\\x1b]0;x\\x07" in cli("audit", "log").stdout
+
+
+# ---------------------------------------------------------------- the -o door
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("lineage", "data.csv", "-f", "html", "-o"),
+        ("lineage", "data.csv", "-o"),
+        ("export", "atlas", "--all", "-o"),
+        ("export", "attestation", "data.csv@1", "-o"),
+        ("export", "openlineage", "-o"),
+    ],
+    ids=lambda a: " ".join(a[:3]),
+)
+def test_output_files_are_never_written_through_a_symlink(store: Path, workdir: Path, args: tuple[str, ...]) -> None:
+    """A repository may commit `lineage.html -> ~/.bashrc`: -o must not overwrite the target."""
+    victim = write(workdir.parent / "victim.txt", "precious\n")
+    link = workdir / "out.txt"
+    link.symlink_to(victim)
+    one_line_error(cli(*args, "out.txt"), "out.txt", "is a symlink", "--force")
+    assert victim.read_text() == "precious\n" and link.is_symlink()
+    # The streaming export's scratch file used to be a fixed name beside FILE: a planted one is not opened.
+    planted = workdir / "new.txt.partial"
+    planted.symlink_to(victim)
+    assert cli(*args, "new.txt").exit_code == 0
+    assert victim.read_text() == "precious\n" and (workdir / "new.txt").is_file()
+    # --force replaces the link itself, and only the link.
+    forced = cli(*args, "out.txt", "--force")
+    assert forced.exit_code == 0, forced.output
+    assert victim.read_text() == "precious\n" and not link.is_symlink() and link.stat().st_size > 0
+    assert sorted(p.name for p in workdir.iterdir() if p.name.startswith(".out")) == []  # no scratch left
+    one_line_error(cli(*args[:-1], "--force"), "--force goes with -o")

@@ -1,23 +1,33 @@
-"""Reading local files that someone else may have planted.
+"""Reading and writing local files that someone else may have planted.
 
 A cloned repository, an event log or a tracking database can name any path: a
 FIFO that blocks the reader forever, ``/dev/zero``, a symlink out of the
-project. :func:`read_regular` reads regular files only, within a folder and a
-size when asked.
+project, a symlink where the user asked for output. :func:`read_regular` reads
+regular files only, within a folder and a size when asked; :func:`replace_file`
+writes a new file and renames it into place, never through a symlink.
 
 >>> data = read_regular(Path("dvc.lock"), within=Path("."), limit=10 << 20)  # doctest: +SKIP
+>>> with replace_file(Path("lineage.html")) as out:                        # doctest: +SKIP
+...     out.write(text)
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import os
+import secrets
 import stat
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import TextIO
 
 from datatrail.core.errors import InvalidInput, NotFound
 
 # Opening a FIFO for reading blocks until a writer comes; with O_NONBLOCK it returns at once and fstat says what it is.
 _READ_FLAGS = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+_NEW_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
 
 
 def inside(path: Path, folder: Path) -> bool:
@@ -68,4 +78,46 @@ def read_regular(path: Path, *, within: Path | None = None, limit: int | None = 
         os.close(fd)
 
 
-__all__ = ["inside", "read_regular"]
+@contextmanager
+def replace_file(path: Path, *, force: bool = False) -> Iterator[TextIO]:
+    """A text file that replaces ``path`` when the block ends, and is removed if it fails.
+
+    It is written as a new file beside ``path`` (created exclusively, so no
+    planted file or symlink is opened) and renamed over it: the file appears
+    whole or not at all. A symlink at ``path`` (committed in a repository, say)
+    is refused, since writing through it would overwrite whatever it points
+    at; ``force`` replaces the link itself, leaving its target alone.
+    """
+    name = os.fspath(path)
+    if path.is_symlink() and not force:
+        msg = (
+            f"{name!r} is a symlink (to {os.readlink(path)!r}); not writing through it: "
+            "remove it, give another path, or pass --force to replace the link with the file"
+        )
+        raise InvalidInput(msg)
+    if path.is_dir() and not path.is_symlink():
+        msg = f"{name!r} is a folder; give a file name for the output"
+        raise InvalidInput(msg)
+    folder = path.parent
+    scratch = folder / f".{path.name}.{secrets.token_hex(6)}.partial"
+    try:
+        fd = os.open(scratch, _NEW_FLAGS, 0o666)
+    except OSError as exc:
+        reason = "the folder does not exist" if exc.errno == errno.ENOENT else exc.strerror or str(exc)
+        msg = f"cannot write {name!r}: {reason}; give a path in a folder you can write to"
+        raise InvalidInput(msg) from None
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            yield out
+        try:
+            os.replace(scratch, path)
+        except OSError as exc:
+            msg = f"cannot write {name!r}: {exc.strerror or exc}; give a path in a folder you can write to"
+            raise InvalidInput(msg) from None
+    except BaseException:
+        with contextlib.suppress(OSError):
+            scratch.unlink()
+        raise
+
+
+__all__ = ["inside", "read_regular", "replace_file"]

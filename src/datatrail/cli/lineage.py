@@ -10,6 +10,7 @@ import typer
 
 from datatrail.cli.output import block, document, emit_json, error, line, note, progress
 from datatrail.core.results import Direction
+from datatrail.files import replace_file
 
 if TYPE_CHECKING:
     from datatrail.lineage import Graph
@@ -46,6 +47,9 @@ def lineage(
         typer.Option("--level", metavar="LEVEL", help="version (versions and runs) or dataset (datasets and jobs)."),
     ] = "version",
     json_out: Annotated[bool, typer.Option("--json", help="Same as --format json.")] = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="With -o: replace FILE even if it is a symlink (the link, not its target).")
+    ] = False,
 ) -> None:
     """Print the lineage of a version: the runs and versions it came from or fed.
 
@@ -69,6 +73,9 @@ def lineage(
     if level not in ("version", "dataset"):
         msg = f"unknown level {level!r}: use --level version or --level dataset"
         raise InvalidInput(msg)
+    if force and output is None:
+        msg = "--force goes with -o FILE"
+        raise InvalidInput(msg)
     graph = get_trail(ctx).lineage(ref, direction=chosen[0] if chosen else "upstream", depth=depth)
     if output is None and fmt == "tree":
         from datatrail.viz.fold import at_level
@@ -83,11 +90,8 @@ def lineage(
         else:
             document(text)
         return
-    try:
-        Path(output).write_text(text, encoding="utf-8")
-    except OSError as exc:
-        msg = f"cannot write {output}: {exc.strerror or exc}; give -o a path in a folder you can write to"
-        raise InvalidInput(msg) from exc
+    with replace_file(Path(output), force=force) as out:
+        out.write(text)
     note(f"wrote {output} ({fmt}, {len(graph.nodes)} nodes)")
 
 
