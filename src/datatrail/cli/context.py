@@ -6,6 +6,9 @@ from typing import TYPE_CHECKING
 
 import typer
 
+from datatrail.cli.output import note
+from datatrail.config import remote_notice
+
 if TYPE_CHECKING:
     from datatrail.service import Trail
 
@@ -13,8 +16,6 @@ if TYPE_CHECKING:
 def get_trail(ctx: typer.Context) -> Trail:
     """The Trail for this invocation (opened once, closed when the command ends)."""
     # Imported here, not above: `datatrail --help` and `--version` load neither the service nor its store.
-    from datatrail.cli.output import note
-    from datatrail.config import remote_notice
     from datatrail.service import connect
 
     root = ctx.find_root()

@@ -78,7 +78,7 @@ def lineage(
         raise InvalidInput(msg)
     graph = get_trail(ctx).lineage(ref, direction=chosen[0] if chosen else "upstream", depth=depth)
     if output is None and fmt == "tree":
-        from datatrail.viz.fold import at_level
+        from datatrail.viz.fold import at_level  # the viz package only when a graph is drawn
 
         for row in at_level(graph, level).tree_lines():
             line(row)
