@@ -19,9 +19,10 @@ _db_counter = itertools.count()
 @pytest.fixture(autouse=True)
 def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
     """No test sees the developer's store, user or cache."""
-    for var in ("DATATRAIL_URI", "DATATRAIL_USER", "DATATRAIL_DEBUG"):
+    for var in ("DATATRAIL_URI", "DATATRAIL_USER", "DATATRAIL_DEBUG", "DATATRAIL_TOKEN"):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("cache")))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path_factory.mktemp("config")))  # tokens.toml
 
 
 @pytest.fixture(scope="session")

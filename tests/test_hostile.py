@@ -439,3 +439,135 @@ def test_bad_events_through_the_cli_import_door(store: Path, workdir: Path, what
     before = row_counts(store)
     one_line_error(cli("import", "openlineage", "events.jsonl"), words)
     assert row_counts(store) == before  # not even the good event before it
+
+
+# ---------------------------------------------------------------- the terminal door
+
+# What a hostile producer can put into stored text: retitle the window, clear the screen, fake a
+# line of output (a CR or line break, then a "result:" of its own), reverse the rest of a line.
+TERMINAL = "\x1b]0;pwned\x07\x1b[2J\rresult: every version is present\n\u202egnp.\x9b31m\x7f"
+RAW = ("\x1b", "\x07", "\r", "\u202e", "\x9b", "\x7f")
+
+
+def test_safe_escapes_every_control_and_format_character() -> None:
+    from datatrail.cli.output import safe
+
+    assert safe("plain text, ünïcode, 日本, tab-free") == "plain text, ünïcode, 日本, tab-free"
+    assert safe("a\x1b[2Jb") == "a\\x1b[2Jb"
+    assert safe("a\rb\nc\td") == "a\\rb\\nc\\td"
+    assert safe("\x00\x7f\x85\x9b") == "\\x00\\x7f\\x85\\x9b"  # C0, DEL, C1
+    assert safe("x\u202ey\u2066z\u200b\u2028") == "x\\u202ey\\u2066z\\u200b\\u2028"  # bidi, zero-width, separator
+    assert safe("\U000e0001") == "\\U000e0001"  # a format character beyond the BMP
+    assert safe(safe(TERMINAL)) == safe(TERMINAL) and all(c not in safe(TERMINAL) for c in RAW)
+
+
+def _hostile_events(workdir: Path) -> tuple[str, list[dict[str, Any]]]:
+    """A run whose command, params, user, host, cwd and error are hostile, and its output's message."""
+    from datatrail.core.changes import VersionInfo
+    from datatrail.core.model import Digest, RunState
+    from datatrail.events import build_run_event
+
+    data = write(workdir / "model.bin", "weights\n")
+    digest = Digest.sha256(__import__("hashlib").sha256(data.read_bytes()).hexdigest())
+    run_id = str(uuid.uuid4())
+    facts = {
+        "user": f"mallory{TERMINAL}",
+        "host": f"host{TERMINAL}",
+        "command": f"python train.py{TERMINAL}",
+        "cwd": f"/tmp{TERMINAL}",
+        "params": {f"lr{TERMINAL}": f"0.1{TERMINAL}"},
+        "code": {"commit": f"abc{TERMINAL}", "branch": f"main{TERMINAL}"},
+    }
+    info = VersionInfo(
+        key=str(digest),
+        digest=digest,
+        size=8,
+        uri=data.as_uri(),
+        format=f"bin{TERMINAL}",
+        created_by=f"mallory{TERMINAL}",
+        host=f"host{TERMINAL}",
+        message=f"trained{TERMINAL}",
+    )
+    done = build_run_event(
+        RunState.COMPLETE,
+        run_id,
+        "default",
+        "train",
+        run_facts=facts,
+        outputs=[("default", "model.bin", info)],
+        error=f"failed{TERMINAL}",
+    )
+    return run_id, [done]
+
+
+def test_stored_text_reaches_the_terminal_escaped(store: Path, workdir: Path) -> None:
+    run_id, events = _hostile_events(workdir)
+    (workdir / "events.jsonl").write_text("".join(json.dumps(e) + "\n" for e in events), encoding="utf-8")
+    imported = cli("import", "openlineage", "events.jsonl")
+    assert imported.exit_code == 0, imported.output
+    # The config's user is text from the repository too: it becomes the audit log's actor.
+    config = workdir / ".datatrail" / "config.toml"
+    text = config.read_text().replace("# name =", 'name = "eve\\u001b]0;x\\u0007"\n# name =', 1)
+    config.write_text(text)
+    write(workdir / "more.csv", "a\n2\n")
+    assert cli("add", "more.csv").exit_code == 0
+    commands = [
+        ("show", f"run:{run_id}"),
+        ("show", "model.bin@1"),
+        ("runs",),
+        ("ls",),
+        ("versions", "model.bin"),
+        ("reproduce", "model.bin@1", "--check"),
+        ("audit", "log"),
+        ("lineage", "model.bin"),
+        ("lineage", "model.bin", "-f", "mermaid"),
+    ]
+    for args in commands:
+        result = cli(*args)
+        assert result.exit_code in (0, 1), (args, result.output)
+        for raw in RAW:
+            assert raw not in result.stdout and raw not in result.stderr, (args, raw, result.stdout)
+    shown = cli("show", f"run:{run_id}").stdout
+    assert "command:   python train.py\\x1b]0;pwned\\x07\\x1b[2J\\rresult: every version is present\\n\\u202e" in shown
+    assert [ln for ln in shown.splitlines() if ln.startswith("result:")] == []
+    checked = cli("reproduce", "model.bin@1", "--check").stdout
+    assert [ln for ln in checked.splitlines() if ln.startswith("result:")] == [checked.splitlines()[-1]]
+    # JSON keeps the stored text exactly (JSON escapes control characters itself).
+    data = json.loads(cli("show", f"run:{run_id}", "--json").stdout)
+    assert data["command"] == f"python train.py{TERMINAL}"
+    assert "\x1b" not in cli("show", f"run:{run_id}", "--json").stdout
+    assert "eve\\x1b]0;x\\x07" in cli("audit", "log").stdout
+
+
+# ---------------------------------------------------------------- the -o door
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("lineage", "data.csv", "-f", "html", "-o"),
+        ("lineage", "data.csv", "-o"),
+        ("export", "atlas", "--all", "-o"),
+        ("export", "attestation", "data.csv@1", "-o"),
+        ("export", "openlineage", "-o"),
+    ],
+    ids=lambda a: " ".join(a[:3]),
+)
+def test_output_files_are_never_written_through_a_symlink(store: Path, workdir: Path, args: tuple[str, ...]) -> None:
+    """A repository may commit `lineage.html -> ~/.bashrc`: -o must not overwrite the target."""
+    victim = write(workdir.parent / "victim.txt", "precious\n")
+    link = workdir / "out.txt"
+    link.symlink_to(victim)
+    one_line_error(cli(*args, "out.txt"), "out.txt", "is a symlink", "--force")
+    assert victim.read_text() == "precious\n" and link.is_symlink()
+    # The streaming export's scratch file used to be a fixed name beside FILE: a planted one is not opened.
+    planted = workdir / "new.txt.partial"
+    planted.symlink_to(victim)
+    assert cli(*args, "new.txt").exit_code == 0
+    assert victim.read_text() == "precious\n" and (workdir / "new.txt").is_file()
+    # --force replaces the link itself, and only the link.
+    forced = cli(*args, "out.txt", "--force")
+    assert forced.exit_code == 0, forced.output
+    assert victim.read_text() == "precious\n" and not link.is_symlink() and link.stat().st_size > 0
+    assert sorted(p.name for p in workdir.iterdir() if p.name.startswith(".out")) == []  # no scratch left
+    one_line_error(cli(*args[:-1], "--force"), "--force goes with -o")

@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 
 import datatrail
 from datatrail.cli.app import app
-from datatrail.core.errors import Forbidden, StoreUnavailable
+from datatrail.core.errors import Forbidden, InvalidInput, StoreUnavailable
 from datatrail.store.http import HttpStore
 from tests import httpserver
 from tests.conftest import write
@@ -224,3 +224,130 @@ def test_wire_round_trips_every_field() -> None:
     )
     assert {f.name for f in dataclasses.fields(Run)} == set(run.to_dict())
     assert wire.run_from_wire(wire.run_to_wire(run)) == run
+
+
+# ---------------------------------------------------------------- tokens are bound to the server they are for
+
+
+class Recorder:
+    """A real listening socket that answers like an empty datatrail server and keeps every request it gets."""
+
+    def __init__(self) -> None:
+        import http.server
+        import threading
+
+        seen: list[dict[str, str]] = []
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def _answer(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length).decode("utf-8", "replace") if length else ""
+                seen.append({"request": f"{self.command} {self.path}", "headers": str(self.headers), "body": body})
+                found = self.path.startswith("/api/v1/datasets")
+                payload = {"datasets": []} if found else {"error": "not_found", "detail": "nothing here"}
+                data = json.dumps(payload).encode()
+                self.send_response(200 if found else 404)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            do_GET = do_POST = _answer
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.seen = seen
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    def authorizations(self) -> set[str]:
+        return {
+            line.split(":", 1)[1].strip()
+            for r in self.seen
+            for line in r["headers"].splitlines()
+            if line.lower().startswith("authorization:")
+        }
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def test_a_repository_config_cannot_send_your_token_to_its_server(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    listener = Recorder()
+    try:
+        repo = tmp_path / "cloned"
+        write(repo / ".datatrail" / "config.toml", f'[store]\nuri = "{listener.url}"\n')
+        write(repo / "data.csv", "a,b\n1,2\n")
+        config_home = tmp_path / "config"
+        env = {k: v for k, v in os.environ.items() if not k.startswith("DATATRAIL_")}
+        env.update({"DATATRAIL_TOKEN": "env-secret", "XDG_CONFIG_HOME": str(config_home)})
+
+        def run(*args: str) -> subprocess.CompletedProcess[str]:
+            return subprocess.run(
+                [str(httpserver.DATATRAIL), *args], cwd=repo, env=env, capture_output=True, text=True, timeout=120
+            )
+
+        listed = run("ls")
+        assert listed.returncode == 0 and listed.stdout.startswith("no datasets yet"), listed.stderr
+        assert listener.seen and listener.authorizations() == set()  # it was asked, without the token
+        config = repo / ".datatrail" / "config.toml"
+        assert listed.stderr.count("\n") == 1 and listed.stderr.startswith(
+            f"datatrail: using the remote store {listener.url} named by {config} without a token"
+        ), listed.stderr
+        run("add", "data.csv")  # the metadata goes to the configured store, said on stderr, with no token
+        assert len(listener.seen) >= 2 and listener.authorizations() == set()
+        assert "env-secret" not in json.dumps(listener.seen)
+        # A token the user bound to that origin in their own tokens.toml is sent, and only that one.
+        tokens = write(config_home / "datatrail" / "tokens.toml", f'[tokens]\n"{listener.url}/" = "bound-token"\n')
+        tokens.chmod(0o644)
+        refused = run("ls")
+        assert refused.returncode == 2 and "chmod 600" in refused.stderr and refused.stderr.count("\n") == 1
+        tokens.chmod(0o600)
+        listener.seen.clear()
+        listed = run("ls")
+        assert listed.returncode == 0 and "with the token" in listed.stderr, listed.stderr
+        assert listener.authorizations() == {"Bearer bound-token"}
+        # DATATRAIL_TOKEN still goes to the store the user names, which proves the listener sees the header.
+        listener.seen.clear()
+        named = run("--store", listener.url.replace("127.0.0.1", "localhost"), "ls")
+        assert named.returncode == 0 and named.stderr == "", named.stderr
+        assert listener.authorizations() == {"Bearer env-secret"}
+        # The Python API refuses a token for a store it did not name.
+        monkeypatch.chdir(repo)
+        with pytest.raises(InvalidInput, match=r"named by .*config\.toml, not by you"):
+            datatrail.connect(token="explicit")
+    finally:
+        listener.close()
+
+
+def test_tokens_are_matched_by_origin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from datatrail.config import Location, origin, token_for
+
+    assert origin("HTTPS://Trail.Example.com/api/") == "https://trail.example.com:443"
+    assert origin("http://[::1]:8000") == "http://[::1]:8000"
+    assert origin("http://h") == origin("http://h:80/x") != origin("https://h") != origin("http://h:8080")
+    assert origin("sqlite:///t.db") is None and origin("postgresql://h/db") is None
+    tokens = write(tmp_path / "cfg" / "datatrail" / "tokens.toml", '[tokens]\n"https://a.example" = "for-a"\n')
+    tokens.chmod(0o600)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "cfg"))
+    monkeypatch.setenv("DATATRAIL_TOKEN", "env")
+
+    def at(uri: str, source: str) -> Location:
+        return Location(uri, tmp_path, tmp_path / ".datatrail", None, source)  # type: ignore[arg-type]
+
+    assert token_for(at("https://a.example:443", "config")) == "for-a"
+    assert token_for(at("https://b.example", "config")) is None
+    assert token_for(at("https://b.example", "environment")) == "env"
+    assert token_for(at("https://a.example", "argument")) == "env"  # the user's own choice wins
+    assert token_for(at("https://a.example", "argument"), "given") == "given"
+    assert token_for(at("sqlite:///x.db", "argument"), "given") is None
+    monkeypatch.delenv("DATATRAIL_TOKEN")
+    assert token_for(at("https://a.example/", "argument")) == "for-a"
+    with pytest.raises(InvalidInput, match="not by you"):
+        token_for(at("https://a.example", "config"), "given")

@@ -21,6 +21,7 @@ from datatrail.core.errors import InvalidInput
 from datatrail.interop.dvc import dvc_md5, import_dvc
 from datatrail.interop.openlineage import export_events
 from tests import httpserver
+from tests.conftest import write
 from tests.test_events import validate_event
 
 DVC = Path(sys.executable).parent / "dvc"
@@ -225,3 +226,82 @@ def test_import_over_http_and_export_validates(repo: Path, tmp_path: Path, workd
         assert len(events) == first.events
         for event in events:
             validate_event(event)
+
+
+# ---------------------------------------------------------------- a hostile project
+
+
+def _project(folder: Path, stages: dict[str, object], lock: dict[str, object] | str) -> Path:
+    """A DVC project written by hand (what a cloned repository may hold); DVC never ran in it."""
+    (folder / ".dvc").mkdir(parents=True)
+    (folder / "dvc.yaml").write_text(yaml.safe_dump({"stages": stages}))
+    (folder / "dvc.lock").write_text(lock if isinstance(lock, str) else yaml.safe_dump(lock))
+    return folder
+
+
+def _import_in_a_process(repo: Path) -> subprocess.CompletedProcess[str]:
+    """`datatrail import dvc` in its own process, so a hang is a timeout here, not a stuck suite."""
+    env = {k: v for k, v in os.environ.items() if k != "DATATRAIL_URI"}
+    cmd = [str(Path(sys.executable).with_name("datatrail")), "import", "dvc", str(repo)]
+    return subprocess.run(cmd, cwd=repo.parent, env=env, capture_output=True, text=True, timeout=60, check=False)
+
+
+def test_dvc_files_that_block_explode_or_lead_out_are_refused(local: datatrail.Trail, workdir: Path) -> None:
+    stage = {"train": {"cmd": "python train.py", "outs": ["model.bin"]}}
+    # dvc.lock as a symlink to /dev/zero: endless zeros, read until memory ran out.
+    zero = _project(workdir / "zero", stage, "")
+    (zero / "dvc.lock").unlink()
+    (zero / "dvc.lock").symlink_to("/dev/zero")
+    done = _import_in_a_process(zero)
+    assert done.returncode == 2 and done.stderr.count("\n") == 1, done.stderr
+    assert "dvc.lock" in done.stderr and "leads out of" in done.stderr
+    # dvc.yaml as a FIFO: opening it to read waited for a writer forever.
+    fifo = _project(workdir / "fifo", stage, "")
+    (fifo / "dvc.yaml").unlink()
+    os.mkfifo(fifo / "dvc.yaml")
+    done = _import_in_a_process(fifo)
+    assert done.returncode == 2 and "dvc.yaml" in done.stderr and "not a regular file" in done.stderr, done.stderr
+    # A 400-byte alias bomb in dvc.lock: a billion nodes once hashed as JSON.
+    bomb = 'stages:\n  train: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]\n'
+    for name, prev in zip("bcdefghi", "abcdefgh", strict=True):
+        bomb += f"  {name}: &{name} [" + ",".join([f"*{prev}"] * 9) + "]\n"
+    assert len(bomb) < 600
+    bombed = _project(workdir / "bomb", stage, bomb)
+    done = _import_in_a_process(bombed)
+    assert done.returncode == 2 and done.stderr.count("\n") == 1, done.stderr
+    assert "dvc.lock" in done.stderr and "expand to more than" in done.stderr
+    with pytest.raises(InvalidInput, match="refers to a node that contains it"):
+        import_dvc(local, _project(workdir / "loop", stage, "stages: &s {train: *s}\n"))
+    assert local.datasets() == [] and local.runs() == []
+
+
+def test_a_dvc_file_over_the_size_bound_is_refused(
+    local: datatrail.Trail, workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import datatrail.interop.dvc as dvc
+
+    monkeypatch.setattr(dvc, "MAX_FILE", 4096)
+    big = _project(workdir / "big", {"s": {"cmd": "x" * 5000}}, "")
+    with pytest.raises(InvalidInput, match=r"dvc\.yaml.*more than the 4096 allowed"):
+        import_dvc(local, big)
+
+
+def test_metrics_outside_the_project_are_not_read(local: datatrail.Trail, workdir: Path) -> None:
+    secret_dir = workdir / "secret"
+    secret = write(secret_dir / "secret.json", json.dumps({"aws_key_digits": 123456789}))
+    md5 = hashlib.md5(secret.read_bytes(), usedforsecurity=False).hexdigest()
+    repo = workdir / "project"
+    write(repo / "inside.json", json.dumps({"acc": 0.5}))
+    (repo / "linked.json").parent.mkdir(parents=True, exist_ok=True)
+    (repo / "linked.json").symlink_to(secret)
+    names = [str(secret), "../secret/secret.json", "linked.json", "inside.json"]
+    stages = {"train": {"cmd": "python train.py", "metrics": [{n: {"cache": False}} for n in names]}}
+    inside_md5 = hashlib.md5((repo / "inside.json").read_bytes(), usedforsecurity=False).hexdigest()
+    outs = [{"path": n, "md5": md5} for n in names[:3]] + [{"path": "inside.json", "md5": inside_md5}]
+    outs += [{"path": str(secret)}]  # and without an MD5, which used to skip the check altogether
+    lock = {"schema": "2.0", "stages": {"train": {"cmd": "python train.py", "outs": outs}}}
+    summary = import_dvc(local, _project(repo, stages, lock))
+    [run] = local.runs("train")
+    assert run.metrics == {"acc": 0.5}
+    assert "123456789" not in json.dumps([e for _, e in local.catalog.events(limit=100)])
+    assert any("outside the project, not read" in s for s in summary.skipped), summary.skipped

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import uuid
 import warnings
 from collections.abc import Iterator
@@ -146,3 +147,47 @@ def test_cli_import_mlflow(local: datatrail.Trail, tracking: Tracking) -> None:
     assert result.exit_code == 2 and "--tracking-uri" in result.stderr
     result = runner.invoke(app, ["import", "dvc", "--experiment", "x"])
     assert result.exit_code == 2 and "--experiment applies to `mlflow`" in result.stderr
+
+
+def test_local_paths_the_database_names_elsewhere_are_not_read(local: datatrail.Trail, tmp_path: Path) -> None:
+    """A tracking database may name any path as a dataset's source: only files inside its folder (or the
+    project) are hashed; others are recorded by their URI, unread, and a FIFO never blocks the import."""
+    folder = tmp_path / "tracking"
+    folder.mkdir()
+    secret = tmp_path / "elsewhere" / "secret.csv"
+    secret.parent.mkdir()
+    secret.write_text("key\n0123456789\n")
+    inside = folder / "train.csv"
+    inside.write_text("a\n1\n")
+    fifo = folder / "pipe.csv"
+    os.mkfifo(fifo)
+    (folder / "sneaky.csv").symlink_to(secret)  # inside by name, outside once resolved
+    uri = f"sqlite:///{folder / 'mlflow.db'}"
+    sources = {"secret": secret, "hostname": Path("/etc/hostname"), "pipe": fifo, "sneaky": folder / "sneaky.csv"}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import mlflow
+        import pandas as pd
+
+        mlflow.set_tracking_uri(uri)
+        try:
+            mlflow.create_experiment("hostile", artifact_location=(folder / "artifacts").as_uri())
+            mlflow.set_experiment("hostile")
+            df = pd.DataFrame({"a": [1]})
+            with mlflow.start_run():
+                for name, source in {**sources, "inside": inside}.items():
+                    mlflow.log_input(mlflow.data.from_pandas(df, source=str(source), name=name), context="training")
+        finally:
+            mlflow.set_tracking_uri("")
+    summary = import_mlflow(local, uri, experiment="hostile")
+    [run] = local.runs("hostile")
+    versions = {v.name: v for v in run.inputs}
+    for name, source in sources.items():
+        assert versions[name].digest is None and versions[name].uri == str(source), name
+        assert versions[name].key.startswith("mlflow:") and versions[name].size is None
+    assert str(versions["inside"].digest) == "sha256:" + hashlib.sha256(inside.read_bytes()).hexdigest()
+    secret_digest = hashlib.sha256(secret.read_bytes()).hexdigest()
+    assert secret_digest not in json.dumps([e for _, e in local.catalog.events(limit=100)])
+    notes = "\n".join(summary.skipped)
+    assert "dataset secret:" in notes and "dataset sneaky:" in notes and "outside the MLflow tracking folder" in notes
+    assert "dataset pipe:" in notes and "not a regular file or folder" in notes

@@ -32,6 +32,8 @@ LAYERS: dict[str, tuple[str, ...]] = {
     "core": ("datatrail.core", "datatrail._version", "datatrail.errors"),
     "engines": (
         "datatrail.config",
+        "datatrail.files",
+        "datatrail.bounded_yaml",
         "datatrail.hashing",
         "datatrail.statcache",
         "datatrail.formats",

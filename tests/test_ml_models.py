@@ -175,3 +175,101 @@ def test_without_skops_an_sklearn_model_falls_back_to_joblib(tmp_path: Path) -> 
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, check=False)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["joblib", "joblib", "True"]
+
+
+class _Payload:
+    """A pickle that, loaded, runs a shell command (as a hostile model file would) creating a marker."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self) -> tuple[object, tuple[str]]:
+        return os.system, (f"touch {self.marker}",)
+
+
+def _register_model_file(trail: datatrail.Trail, path: Path, fmt: str, name: str, digest: str | None) -> str:
+    """A DatasetEvent, as any producer may send, saying the file at ``path`` is a model of format ``fmt``."""
+    import uuid
+
+    facet = {
+        "_producer": "https://example.com/hostile",
+        "_schemaURL": "https://example.com/hostile.json",
+        "uri": path.as_uri(),
+        "format": fmt,
+        "kind": "model",
+        "size": path.stat().st_size if path.is_file() else None,
+        "digest": digest,
+    }
+    key = digest or f"opaque:{uuid.uuid4().hex}"
+    trail.ingest(
+        {
+            "eventTime": "2024-05-01T10:00:00+00:00",
+            "producer": "https://example.com/hostile",
+            "schemaURL": "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/DatasetEvent",
+            "dataset": {
+                "namespace": "default",
+                "name": name,
+                "facets": {
+                    "version": {"_producer": "x", "_schemaURL": "x", "datasetVersion": key},
+                    "datatrail_version": facet,
+                },
+            },
+        }
+    )
+    return f"{name}@latest"
+
+
+def test_load_model_never_unpickles_on_the_stores_word(trail: datatrail.Trail, workdir: Path) -> None:
+    import hashlib
+    import pickle
+
+    from datatrail.core.errors import IntegrityError
+
+    marker = workdir / "pwned"
+    evil = workdir / "model.joblib"
+    evil.write_bytes(pickle.dumps(_Payload(marker)))
+    digest = "sha256:" + hashlib.sha256(evil.read_bytes()).hexdigest()
+    ref = _register_model_file(trail, evil, "joblib", "models/evil", digest)
+    assert trail.get(ref).format == "joblib"
+    with pytest.raises(InvalidInput, match=r"models/evil@1 is a joblib file, a pickle .* trusted=True"):
+        trail.load_model(ref)
+    with pytest.raises(InvalidInput, match="pickle"):
+        trail.load_model(ref, trusted=["posix.system"])  # a skops type list does not make a pickle safe
+    assert not marker.exists()
+    # A version whose file no longer holds its bytes, or that has no digest, is never loaded at all.
+    other = workdir / "other.joblib"
+    other.write_bytes(pickle.dumps(_Payload(marker), protocol=2))  # other bytes than the digest's
+    wrong = _register_model_file(trail, other, "joblib", "models/swapped", digest)
+    with pytest.raises(IntegrityError, match="does not hold the bytes of models/swapped@1"):
+        trail.load_model(wrong, trusted=True)
+    unverified = _register_model_file(trail, other, "joblib", "models/nodigest", None)
+    with pytest.raises(InvalidInput, match="no SHA-256 digest"):
+        trail.load_model(unverified, trusted=True)
+    fifo = workdir / "fifo.joblib"
+    os.mkfifo(fifo)
+    piped = _register_model_file(trail, fifo, "joblib", "models/fifo", digest)
+    with pytest.raises(InvalidInput, match="not a regular file"):
+        trail.load_model(piped, trusted=True)  # refused without blocking on the FIFO
+    assert not marker.exists()
+    # Only the caller's explicit trust loads a pickle: then it does run (so the checks above can fail).
+    trail.load_model(ref, trusted=True)
+    assert marker.exists()
+
+
+def test_skops_with_trusted_true_and_a_skops_label_on_a_pickle(trail: datatrail.Trail, workdir: Path) -> None:
+    import hashlib
+    import pickle
+
+    with trail.run("train", job_type="train") as run:
+        version = run.output(
+            RandomForestClassifier(n_estimators=2, random_state=0).fit(X, Y), name="models/rf", kind="model"
+        )
+    assert trail.load_model(version, trusted=True).predict(X[:3]).shape == (3,)
+    marker = workdir / "pwned"
+    evil = workdir / "model.skops"
+    evil.write_bytes(pickle.dumps(_Payload(marker)))
+    digest = "sha256:" + hashlib.sha256(evil.read_bytes()).hexdigest()
+    ref = _register_model_file(trail, evil, "skops", "models/fake-skops", digest)
+    with pytest.raises(InvalidInput, match="not a readable skops file"):
+        trail.load_model(ref, trusted=True)
+    assert not marker.exists()

@@ -68,6 +68,10 @@ class Graph:
 
     def to_tree(self) -> str:
         """The graph as an indented tree from the root, following the query's direction."""
+        return "\n".join(self.tree_lines())
+
+    def tree_lines(self) -> list[str]:
+        """The lines of :meth:`to_tree` (a label never splits a line, whatever it holds)."""
         up = self.direction != "downstream"
         nxt: dict[str, list[str]] = defaultdict(list)
         for s, t in self.edges:
@@ -101,7 +105,7 @@ class Graph:
                 walk(self.root, "  ")
         else:
             walk(self.root, "")
-        return "\n".join(lines)
+        return lines
 
 
 def _folded_label(node: LineageNode) -> str:

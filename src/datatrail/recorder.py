@@ -12,6 +12,7 @@ names datasets by relative path, and the caches of file digests.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -22,11 +23,12 @@ from urllib.parse import unquote, urlparse
 from datatrail.checks import CheckReport, Rule, RuleSource, load_rules
 from datatrail.config import Location
 from datatrail.core.changes import Event, VersionInfo
-from datatrail.core.errors import InvalidInput
+from datatrail.core.errors import IntegrityError, InvalidInput
 from datatrail.core.model import DEFAULT_NAMESPACE, Version, validate_name, validate_namespace
 from datatrail.core.results import IngestResult
 from datatrail.events import PRODUCER, build_alias_event, build_check_event, build_dataset_event
 from datatrail.facets import check_facets
+from datatrail.files import read_regular
 from datatrail.formats import detect_directory_format, detect_format, is_tabular
 from datatrail.frames import data_info, is_data
 from datatrail.hashing import HashResult, LayeredCache, ProgressFn, StatCache, hash_path
@@ -377,6 +379,29 @@ class Recorder:
             msg = f"{os.fspath(path)!r} changed since {version.ref} was added; add it again and check the new version"
             raise InvalidInput(msg)
         return path
+
+    def verified_bytes(self, version: Version) -> bytes:
+        """The bytes of a version's local file, read once and refused unless they hash to its stored digest.
+
+        For bytes about to be deserialized: they are checked as read (no stat
+        cache, no second read that could see another file).
+        """
+        uri = urlparse(version.uri or "")
+        if uri.scheme != "file":
+            msg = f"{version.ref} has no local file to load (uri {version.uri!r}); fetch it and add it locally"
+            raise InvalidInput(msg)
+        if version.digest is None:
+            msg = f"{version.ref} has no SHA-256 digest to check its bytes against; add the file again to load it"
+            raise InvalidInput(msg)
+        path = Path(unquote(uri.path))
+        payload = read_regular(path)
+        if hashlib.sha256(payload).hexdigest() != version.digest.hex:
+            msg = (
+                f"{os.fspath(path)!r} does not hold the bytes of {version.ref} (its SHA-256 differs from the "
+                "stored digest); not loading it: add the file again if it changed on purpose"
+            )
+            raise IntegrityError(msg)
+        return payload
 
     def _evaluate(self, rules: list[Rule], path: Path, fmt: str | None, profile: dict[str, Any] | None) -> list[Any]:
         if not is_tabular(fmt):

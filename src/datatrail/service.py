@@ -25,7 +25,7 @@ from datatrail.capture import facts
 from datatrail.capture.run import RunContext, start_run
 from datatrail.catalog import MAX_DEPTH, Catalog, no_note, parse_as_of
 from datatrail.checks import CheckReport, RuleSource
-from datatrail.config import Location, init_config, locate
+from datatrail.config import Location, init_config, locate, token_for
 from datatrail.core.changes import Event
 from datatrail.core.errors import DatatrailError
 from datatrail.core.model import DEFAULT_NAMESPACE, Ref, Version
@@ -286,20 +286,24 @@ class Trail:
 def connect(uri: str | None = None, *, user: str | None = None, token: str | None = None) -> Trail:
     """Open the store named by ``uri``, ``$DATATRAIL_URI``, or the nearest ``.datatrail/``.
 
-    ``token`` (else ``$DATATRAIL_TOKEN``) is sent as a Bearer token to a remote server.
+    A remote server gets a Bearer token bound to it: ``token`` (else
+    ``$DATATRAIL_TOKEN``) when ``uri`` or ``$DATATRAIL_URI`` named it, and
+    otherwise only the token ``~/.config/datatrail/tokens.toml`` gives its
+    origin, so a cloned repository's config cannot send your token elsewhere
+    (:func:`datatrail.config.token_for`).
 
     >>> trail = datatrail.connect()                           # doctest: +SKIP
     >>> trail = datatrail.connect("postgresql://me@db:5432/trail")  # doctest: +SKIP
     >>> trail = datatrail.connect("http://datatrail:8000", token="…")  # doctest: +SKIP
     """
     location = locate(uri)
-    return Trail(open_store(location.uri, token=token), location, user)
+    return Trail(open_store(location.uri, token=token_for(location, token)), location, user)
 
 
 def init(folder: str | os.PathLike[str] = ".", uri: str | None = None) -> Trail:
     """Create ``.datatrail/`` in ``folder`` with an embedded store (or the store ``uri``)."""
     location = init_config(Path(folder), uri)
-    return Trail(open_store(location.uri, create=True), location)
+    return Trail(open_store(location.uri, create=True, token=token_for(location)), location)
 
 
 __all__ = ["MAX_DEPTH", "AddResult", "HashResult", "Trail", "connect", "delegate", "init", "parse_as_of"]

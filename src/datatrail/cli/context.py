@@ -6,6 +6,9 @@ from typing import TYPE_CHECKING
 
 import typer
 
+from datatrail.cli.output import note
+from datatrail.config import remote_notice
+
 if TYPE_CHECKING:
     from datatrail.service import Trail
 
@@ -19,6 +22,9 @@ def get_trail(ctx: typer.Context) -> Trail:
     obj = root.obj or {}
     if "trail" not in obj:
         trail = connect(obj.get("store"))
+        notice = remote_notice(trail.location)
+        if notice:
+            note(notice)  # a cloned repository's config chose this server, not the user
         obj["trail"] = trail
         root.obj = obj
         root.call_on_close(trail.close)

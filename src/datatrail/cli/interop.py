@@ -13,7 +13,8 @@ from typing import Annotated, Any, NoReturn
 
 import typer
 
-from datatrail.cli.output import emit_json, error, line, note
+from datatrail.cli.output import document, emit_json, error, line, note
+from datatrail.files import replace_file
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts instead of text.")]
 
@@ -182,6 +183,9 @@ def export(
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="Write to this file instead of standard output.")
     ] = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="With -o: replace FILE even if it is a symlink (the link, not its target).")
+    ] = False,
 ) -> None:
     """Export to OpenLineage, W3C PROV, an in-toto/SLSA attestation or Apache Atlas entities.
 
@@ -211,33 +215,29 @@ def export(
         _refuse(f"give the version to export, e.g. `datatrail export {kind} clean/penguins@2`")
     if kind == "atlas" and (ref is None) == (not all_):
         _refuse("give either a REF or --all to `datatrail export atlas`")
+    if force and output is None:
+        _refuse("--force goes with -o FILE")
     trail = get_trail(ctx)
     if kind == "openlineage":
         from datatrail.interop.openlineage import export_events
 
         when = _since(since)
-        # Streamed (a store may hold millions of events), into a temporary file renamed at the end,
+        # Streamed (a store may hold millions of events), into a new file renamed at the end,
         # so a failure never leaves half a file under the name asked for.
-        partial = output.with_name(output.name + ".partial") if output is not None else None
         count = 0
-        try:
-            with open(partial, "w", encoding="utf-8") if partial is not None else nullcontext(sys.stdout) as out:
-                for event in export_events(trail, since=when, namespace=namespace):
-                    out.write(json.dumps(event, ensure_ascii=False, sort_keys=True) + "\n")
-                    count += 1
-        except BaseException:
-            if partial is not None:
-                partial.unlink(missing_ok=True)
-            raise
-        if partial is not None and output is not None:
-            partial.replace(output)
+        with replace_file(output, force=force) if output is not None else nullcontext(sys.stdout) as out:
+            for event in export_events(trail, since=when, namespace=namespace):
+                out.write(json.dumps(event, ensure_ascii=False, sort_keys=True) + "\n")
+                count += 1
+        if output is not None:
             note(f"wrote {count} events to {output}")
         return
     text = _document(trail, kind, str(ref) if ref is not None else None, fmt)
     if output is None:
-        sys.stdout.write(text)
+        document(text)
     else:
-        output.write_text(text, encoding="utf-8")
+        with replace_file(output, force=force) as out:
+            out.write(text)
         note(f"wrote the {kind} document to {output}")
 
 

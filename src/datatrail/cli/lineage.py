@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from datatrail.cli.output import emit_json, error, line, note, progress
+from datatrail.cli.output import block, document, emit_json, error, line, note, progress
 from datatrail.core.results import Direction
+from datatrail.files import replace_file
 
 if TYPE_CHECKING:
     from datatrail.lineage import Graph
@@ -47,6 +47,9 @@ def lineage(
         typer.Option("--level", metavar="LEVEL", help="version (versions and runs) or dataset (datasets and jobs)."),
     ] = "version",
     json_out: Annotated[bool, typer.Option("--json", help="Same as --format json.")] = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="With -o: replace FILE even if it is a symlink (the link, not its target).")
+    ] = False,
 ) -> None:
     """Print the lineage of a version: the runs and versions it came from or fed.
 
@@ -70,19 +73,25 @@ def lineage(
     if level not in ("version", "dataset"):
         msg = f"unknown level {level!r}: use --level version or --level dataset"
         raise InvalidInput(msg)
+    if force and output is None:
+        msg = "--force goes with -o FILE"
+        raise InvalidInput(msg)
     graph = get_trail(ctx).lineage(ref, direction=chosen[0] if chosen else "upstream", depth=depth)
+    if output is None and fmt == "tree":
+        from datatrail.viz.fold import at_level  # the viz package only when a graph is drawn
+
+        for row in at_level(graph, level).tree_lines():
+            line(row)
+        return
     text = _render(graph, fmt, level)
     if output is None:
-        if fmt == "json":
-            sys.stdout.write(text)
+        if fmt in ("dot", "mermaid"):
+            block(text.removesuffix("\n"))
         else:
-            typer.echo(text, nl=False)
+            document(text)
         return
-    try:
-        Path(output).write_text(text, encoding="utf-8")
-    except OSError as exc:
-        msg = f"cannot write {output}: {exc.strerror or exc}; give -o a path in a folder you can write to"
-        raise InvalidInput(msg) from exc
+    with replace_file(Path(output), force=force) as out:
+        out.write(text)
     note(f"wrote {output} ({fmt}, {len(graph.nodes)} nodes)")
 
 

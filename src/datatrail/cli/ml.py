@@ -403,7 +403,8 @@ def demo(
     result = run_demo(directory, say=line)
     line("")
     line("== lineage of predictions/batch-2.csv (upstream) ==")
-    line(result.lineage.to_tree())
+    for row in result.lineage.tree_lines():
+        line(row)
     line("")
     line(f"== quality of {result.clean.ref} ==")
     print_quality(ctx_trail_uri=result.store_uri, version=result.clean)

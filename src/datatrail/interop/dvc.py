@@ -22,11 +22,13 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
+from datatrail.bounded_yaml import load_bounded
 from datatrail.capture import facts
 from datatrail.core.changes import Event, VersionInfo, canonical_json
 from datatrail.core.errors import InvalidInput, NotFound
 from datatrail.core.model import validate_name, validate_namespace
 from datatrail.events import PRODUCER, SPEC, _facet, dataset_facets
+from datatrail.files import inside, read_regular
 from datatrail.formats import detect_format
 from datatrail.interop.common import ImportSummary, ingest_all, iso, safe_job_name, stable_uuid
 
@@ -34,6 +36,7 @@ if TYPE_CHECKING:
     from datatrail.service import Trail
 
 SKIP_DIRS = {".dvc", ".git", ".venv", "node_modules", "__pycache__", ".datatrail"}
+MAX_FILE = 32 << 20  # a dvc.yaml, dvc.lock, .dvc or metrics file: far above real ones
 
 
 @dataclass
@@ -46,10 +49,12 @@ class _Context:
     infos: dict[tuple[Path, str], VersionInfo] = field(default_factory=dict)
 
 
-def _load_yaml(path: Path) -> Any:
+def _read_yaml(path: Path, root: Path) -> Any:
+    """A YAML (or JSON) file of the project: a regular file inside it, of bounded size and expansion."""
+    data = read_regular(path, within=root, limit=MAX_FILE)
     try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        return load_bounded(data.decode("utf-8"), name=os.fspath(path))
+    except (UnicodeDecodeError, yaml.YAMLError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         msg = f"cannot read {os.fspath(path)!r}: {first}; is it a DVC file?"
         raise InvalidInput(msg) from None
@@ -144,7 +149,7 @@ def _dataset(ctx: _Context, name: str, info: VersionInfo) -> dict[str, Any]:
 
 def _import_dvc_file(ctx: _Context, path: Path) -> list[Event]:
     rel = path.relative_to(ctx.root).as_posix()
-    doc = _load_yaml(path)
+    doc = _read_yaml(path, ctx.root)
     outs = doc.get("outs") if isinstance(doc, dict) else None
     if not isinstance(outs, list):
         ctx.summary.skipped.append(f"{rel}: no outs")
@@ -186,13 +191,17 @@ def _metrics(ctx: _Context, base: Path, defined: Any, entry: dict[str, Any]) -> 
         if not isinstance(name, str) or name not in recorded:
             continue
         path = (base / name).resolve()
-        if path.suffix.lower() not in (".json", ".yaml", ".yml") or not path.is_file():
+        if path.suffix.lower() not in (".json", ".yaml", ".yml"):
             continue
-        if recorded[name] is not None and ctx.md5s.get(path) != recorded[name]:
-            continue  # changed since the stage ran: its numbers are not this run's
+        if not inside(path, ctx.root):
+            ctx.summary.skipped.append(f"metrics file {name}: outside the project, not read")
+            continue
+        if recorded[name] is None or ctx.md5s.get(path) != recorded[name]:
+            continue  # missing, or changed since the stage ran: its numbers are not this run's
         try:
-            values = yaml.safe_load(path.read_text(encoding="utf-8"))  # JSON is YAML
-        except (OSError, UnicodeDecodeError, yaml.YAMLError):
+            values = _read_yaml(path, ctx.root)  # JSON is YAML
+        except (InvalidInput, NotFound) as exc:
+            ctx.summary.skipped.append(f"metrics file {name}: {exc.message}")
             continue
         _flatten(values, "", out)
     return out
@@ -211,11 +220,11 @@ def _params(lock_params: Any) -> dict[str, Any]:
 def _import_stages(ctx: _Context, dvc_yaml: Path) -> list[Event]:
     rel_dir = dvc_yaml.parent.relative_to(ctx.root).as_posix()
     where_yaml = dvc_yaml.relative_to(ctx.root).as_posix()
-    spec = _load_yaml(dvc_yaml) or {}
+    spec = _read_yaml(dvc_yaml, ctx.root) or {}
     stages = spec.get("stages") if isinstance(spec, dict) else None
     stages = stages if isinstance(stages, dict) else {}
     lock_path = dvc_yaml.with_name("dvc.lock")
-    lock = _load_yaml(lock_path) if lock_path.exists() else {}
+    lock = _read_yaml(lock_path, ctx.root) if os.path.lexists(lock_path) else {}
     locked = lock.get("stages") if isinstance(lock, dict) else None
     locked = locked if isinstance(locked, dict) else {}
     for name in stages:
@@ -248,7 +257,8 @@ def _import_stages(ctx: _Context, dvc_yaml: Path) -> list[Event]:
                 if found is not None:
                     target.append(_dataset(ctx, *found))
         out_paths = [(base / o["path"]) for o in entry.get("outs") or [] if isinstance(o, dict) and "path" in o]
-        times = [p.stat().st_mtime for p in out_paths if p.exists()] or [lock_path.stat().st_mtime]
+        times = [p.stat().st_mtime for p in out_paths if p.exists() and inside(p, ctx.root)]
+        times = times or [lock_path.stat().st_mtime]
         job = safe_job_name(str(stage) if rel_dir == "." else f"{rel_dir}/{stage}")
         run_facts: dict[str, Any] = {
             "user": ctx.trail.user,
@@ -305,7 +315,7 @@ def import_dvc(trail: Trail, repo: str | os.PathLike[str] = ".", *, namespace: s
         msg = f"no such folder {os.fspath(repo)!r}; give the DVC project's folder"
         raise NotFound(msg)
     dvc_yamls = _project_files(root, "dvc.yaml")
-    dvc_files = [p for p in _project_files(root, "") if p.is_file()]
+    dvc_files = _project_files(root, "")
     if not (root / ".dvc").is_dir() and not dvc_yamls and not dvc_files:
         msg = f"{os.fspath(root)!r} is not a DVC project: no .dvc/ folder, dvc.yaml or .dvc file (run `dvc init` there)"
         raise InvalidInput(msg)

@@ -16,6 +16,7 @@ import contextlib
 import json
 import math
 import os
+import stat
 import uuid
 import warnings
 from dataclasses import replace
@@ -27,6 +28,7 @@ from datatrail.core.changes import Event, VersionInfo
 from datatrail.core.errors import DatatrailError, InvalidInput, NotFound
 from datatrail.core.model import validate_namespace
 from datatrail.events import PRODUCER, SPEC, _facet, dataset_facets
+from datatrail.files import inside
 from datatrail.interop.common import ImportSummary, ingest_all, iso, safe_job_name, stable_uuid
 
 if TYPE_CHECKING:
@@ -65,6 +67,21 @@ def _local_path(uri: str | None) -> Path | None:
     return path if path.exists() else None
 
 
+def _tracking_folder(tracking_uri: str) -> Path | None:
+    """The local folder of a tracking store (the SQLite file's folder, a file store's root), if it is local.
+
+    The user named it, so what lies inside it (artifacts, the data logged
+    beside them) may be read; paths the database names elsewhere may not.
+    """
+    parsed = urlparse(tracking_uri)
+    if parsed.scheme == "sqlite" and parsed.path not in ("", "/", "/:memory:"):
+        return Path(unquote(parsed.path.removeprefix("/"))).resolve().parent
+    if parsed.scheme not in ("file", "") or not tracking_uri:
+        return None
+    folder = Path(unquote(parsed.path)) if parsed.scheme == "file" else Path(tracking_uri)
+    return folder.resolve() if folder.is_dir() else None
+
+
 def _run_uuid(mlflow_id: str) -> str:
     try:
         return str(uuid.UUID(hex=mlflow_id))
@@ -73,11 +90,34 @@ def _run_uuid(mlflow_id: str) -> str:
 
 
 class _Importer:
-    def __init__(self, trail: Trail, client: Any, namespace: str, summary: ImportSummary) -> None:
+    def __init__(
+        self, trail: Trail, client: Any, namespace: str, summary: ImportSummary, roots: tuple[Path, ...]
+    ) -> None:
         self.trail = trail
         self.client = client
         self.namespace = namespace
         self.summary = summary
+        self.roots = roots
+
+    def _readable(self, uri: str | None, what: str) -> Path | None:
+        """The local file or folder ``uri`` names, if datatrail may hash it: inside one of the roots, not a FIFO.
+
+        The tracking database names these paths, and whoever wrote it chose them:
+        anything else is recorded by its URI alone.
+        """
+        path = _local_path(uri)
+        if path is None:
+            return None
+        if not any(inside(path, root) for root in self.roots):
+            self.summary.skipped.append(
+                f"{what}: {uri} is outside the MLflow tracking folder and the project; recorded by its URI, not read"
+            )
+            return None
+        mode = os.stat(path).st_mode
+        if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+            self.summary.skipped.append(f"{what}: {uri} is not a regular file or folder; recorded by its URI, not read")
+            return None
+        return path
 
     def _dataset_input(self, item: Any) -> dict[str, Any]:
         ds = item.dataset
@@ -93,7 +133,7 @@ class _Importer:
         if ds.profile:
             with contextlib.suppress(ValueError):
                 mlflow["profile"] = json.loads(ds.profile)
-        local = _local_path(uri if isinstance(uri, str) else None)
+        local = self._readable(uri if isinstance(uri, str) else None, f"dataset {ds.name}")
         if local is not None:
             info = self.trail.version_info(local, self.trail.hash(local), profile=False)
             info = replace(info, properties={"mlflow": mlflow})
@@ -131,7 +171,7 @@ class _Importer:
             "source_run_id": model.source_run_id,
             "model_type": model.model_type,
         }
-        local = _local_path(model.artifact_location)
+        local = self._readable(model.artifact_location, f"model {model.name}")
         if local is not None:
             info = self.trail.version_info(local, self.trail.hash(local), kind="model", profile=False)
             info = replace(info, properties={"mlflow": mlflow})
@@ -259,7 +299,8 @@ def import_mlflow(
     namespace = validate_namespace(namespace)
     client = _client(tracking_uri)
     summary = ImportSummary(source=f"mlflow:{tracking_uri}")
-    importer = _Importer(trail, client, namespace, summary)
+    folder = _tracking_folder(tracking_uri)
+    importer = _Importer(trail, client, namespace, summary, (trail.root, *([folder] if folder else [])))
     events: list[Event] = []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # MLflow warns about its own deprecations on every call

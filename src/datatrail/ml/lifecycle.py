@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import os
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, cast
 
@@ -226,11 +227,21 @@ class ModelOps:
         deployments = tuple(d for d in c.deployments(version.namespace, version.name) if d.version == version.number)
         return ModelCard(version, run, training, evaluations, deployments)
 
-    def load_model(self, ref: str | Ref | Version, *, trusted: list[str] | None = None) -> Any:
-        """Load a model version saved from memory (skops: ``trusted`` lists extra types to allow)."""
+    def load_model(self, ref: str | Ref | Version, *, trusted: bool | Sequence[str] = False) -> Any:
+        """Load a model version saved from memory, once its bytes match the version's digest.
+
+        skops models load with skops' check of the types they hold (``trusted``
+        lists more types to allow); torch state dicts and ONNX models load as
+        data. A joblib file is a pickle, which runs any code it holds, so it
+        loads only with ``trusted=True``: say so only for a model you trust
+        and a store you trust (the store names the format and the file).
+
+        >>> model = trail.load_model("models/penguins@2", trusted=["sklearn.tree._tree.Tree"])  # doctest: +SKIP
+        >>> legacy = trail.load_model("models/old@1", trusted=True)  # a joblib pickle you made  # doctest: +SKIP
+        """
         version = self._catalog.get(ref)
-        path = self._recorder.local_data(version)
-        return load(path, version.format, trusted=trusted)
+        payload = self._recorder.verified_bytes(version)
+        return load(payload, version.format, name=version.ref, trusted=trusted)
 
     # ------------------------------------------------------------ deployments
 

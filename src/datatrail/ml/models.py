@@ -18,6 +18,7 @@ import io
 import re
 import sys
 import zipfile
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -139,25 +140,46 @@ def save_object(folder: Path, obj: Any) -> tuple[Path, Serialized]:
     return path, found
 
 
-def load(path: Path, fmt: str | None, *, trusted: list[str] | None = None) -> Any:
-    """Load a model file saved by :func:`save_object` (skops: only ``trusted`` extra types; joblib is pickle)."""
+def load(payload: bytes, fmt: str | None, *, name: str, trusted: bool | Sequence[str] = False) -> Any:
+    """A model from the bytes of a file saved by :func:`save_object` (already checked against its digest).
+
+    Only what cannot run code loads by default: skops (``trusted`` lists the
+    types to allow beyond its safe defaults), a torch state dict
+    (``weights_only``) and ONNX. A joblib file is a pickle, which runs any code
+    it holds when loaded: it loads only with ``trusted=True``. The format comes
+    from the store, which whoever wrote the event controls, so it is never
+    reason enough to unpickle.
+    """
     if fmt == "skops":
         sio = importlib.import_module("skops.io")
-        untrusted = [t for t in sio.get_untrusted_types(file=path) if t not in (trusted or [])]
+        try:
+            found = sio.get_untrusted_types(data=payload)
+        except Exception as exc:  # zipfile's, json's: whatever a file that is not skops raises
+            msg = f"{name} is not a readable skops file ({type(exc).__name__}: {exc}); add the model again"
+            raise InvalidInput(msg) from None
+        allowed = found if trusted is True else list(trusted or [])
+        untrusted = [t for t in found if t not in allowed]
         if untrusted:
             msg = (
-                f"{path.name} holds types skops does not trust by default ({', '.join(untrusted)}); "
+                f"{name} holds types skops does not trust by default ({', '.join(untrusted)}); "
                 "if you made this model, load it with trusted=[those types]"
             )
             raise InvalidInput(msg)
-        return sio.load(path, trusted=trusted)
+        return sio.loads(payload, trusted=allowed)
     if fmt == "joblib":
-        return importlib.import_module("joblib").load(path)
+        if trusted is not True:
+            msg = (
+                f"{name} is a joblib file, a pickle that runs any code it holds when loaded; "
+                "load it with trusted=True only if you trust whoever wrote it and this store"
+            )
+            raise InvalidInput(msg)
+        return importlib.import_module("joblib").load(io.BytesIO(payload))
     if fmt == "pt":
-        return importlib.import_module("torch").load(path, weights_only=True)
+        return importlib.import_module("torch").load(io.BytesIO(payload), weights_only=True)
     if fmt == "onnx":
-        return importlib.import_module("onnx").load(str(path))
-    msg = f"cannot load a model of format {fmt!r}; load {path} with its own library"
+        # From bytes: the model's external-data paths (which could name any file) are not followed.
+        return importlib.import_module("onnx").load_model_from_string(payload)
+    msg = f"cannot load {name}: models of format {fmt!r} are not loaded here; load the file with its own library"
     raise InvalidInput(msg)
 
 

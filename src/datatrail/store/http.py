@@ -7,7 +7,6 @@ answers become the same :mod:`datatrail.core.errors` a local store raises.
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Iterator, Sequence
 from datetime import datetime
@@ -41,7 +40,6 @@ from datatrail.core.results import (
 )
 from datatrail.store import wire
 
-ENV_TOKEN = "DATATRAIL_TOKEN"
 PAGE = 1000
 AUDIT_WINDOW = 10_000  # the most entries GET /api/v1/audit hands out at once
 _ERRORS: dict[str, type[DatatrailError]] = {
@@ -81,7 +79,6 @@ class HttpStore:
 
     def __init__(self, uri: str, *, token: str | None = None, timeout: float = 60.0, retries: int = 3) -> None:
         self.uri = uri
-        token = token or os.environ.get(ENV_TOKEN)
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         self._retries = retries
         self._client = httpx.Client(base_url=uri.rstrip("/"), headers=headers, timeout=timeout)
