@@ -107,3 +107,23 @@ def test_a_run_outside_any_context_has_no_parent(trail: datatrail.Trail) -> None
     got = trail.get_run(run.id)
     assert got.parent_run_id is None and got.workflow is None
     uuid.UUID(got.id)
+
+
+def test_a_repository_config_runs_no_command_while_facts_are_read(tmp_path: Path) -> None:
+    """A `.git/config` shipped in an archive names a program in core.fsmonitor: reading git facts never starts it."""
+    import subprocess
+
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    subprocess.run(["git", "init", "-q", str(repo)], check=True)
+    (repo / "f.txt").write_text("x")
+    subprocess.run(["git", "-C", str(repo), "add", "f.txt"], check=True)
+    who = ["-c", "user.email=a@example.com", "-c", "user.name=a"]
+    subprocess.run(["git", "-C", str(repo), *who, "commit", "-q", "-m", "x"], check=True)
+    (repo / "f.txt").write_text("changed")
+    marker = tmp_path / "ran"
+    with (repo / ".git" / "config").open("a") as config:
+        config.write(f"[core]\n\tfsmonitor = touch {marker}; false\n")
+    state = facts.git_state(repo)
+    assert not marker.exists()
+    assert state["dirty"] is True  # the facts were read, and nothing ran

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from datatrail.core.errors import InvalidInput
+from datatrail.files import read_regular
 
 COMMON = {"rule", "column", "severity", "name", "description"}
 # rule -> (required parameters, optional parameters), besides COMMON.
@@ -96,16 +97,21 @@ def load_rules(source: RuleSource) -> list[Rule]:
     return [_rule(item, f"{origin}: check {i}", origin) for i, item in enumerate(source, start=1)]
 
 
+MAX_RULES_FILE = 4 * 1024 * 1024  # bytes: a rules file is a few dozen lines
+
+
 def _read_yaml(path: Path) -> Any:
-    import yaml
+    import yaml  # PyYAML: only when a rules file is read
+
+    from datatrail.bounded_yaml import load_bounded  # imports PyYAML: only when a rules file is read
 
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        msg = f"cannot read rules file {os.fspath(path)!r}: {exc.strerror if isinstance(exc, OSError) else exc}"
+        text = read_regular(path, limit=MAX_RULES_FILE).decode("utf-8")
+    except UnicodeDecodeError as exc:
+        msg = f"cannot read rules file {os.fspath(path)!r}: {exc}"
         raise InvalidInput(msg) from None
     try:
-        return yaml.safe_load(text)
+        return load_bounded(text, name=os.fspath(path))
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark is not None else ""

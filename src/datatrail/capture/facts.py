@@ -207,7 +207,9 @@ def workflow_from_env(env: dict[str, str] | None = None) -> str | None:
 
 def _git(args: list[str], cwd: Path) -> str | None:
     try:
-        out = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, timeout=10, check=False)
+        # A repository's own config must not run commands here (core.fsmonitor names a program to start).
+        command = ["git", "-c", "core.fsmonitor=false", *args]
+        out = subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=10, check=False)
     except (OSError, subprocess.TimeoutExpired):
         return None
     return out.stdout.strip() if out.returncode == 0 else None
