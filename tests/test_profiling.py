@@ -280,6 +280,25 @@ def test_gzip_csv_ragged_line_is_found_through_the_compression(tmp_path: Path) -
         profile_path(tmp_path / "r.csv.gz", "csv+gzip")
 
 
+def test_a_filesystem_passed_in_is_read_instead_of_the_disk(tmp_path: Path) -> None:
+    from pyarrow.fs import LocalFileSystem, SubTreeFileSystem
+
+    # The paths below exist only inside the filesystem (rooted at tmp_path/root), never relative to the cwd.
+    root = tmp_path / "root"
+    write(root / "only-in-fs" / "a.csv", "x,y\n1,a\n2,b\n")
+    write(root / "only-in-fs" / "b.csv", "x,y\nthree,c\n")  # x is text here: the directory is read again as text
+    fs = SubTreeFileSystem(str(root), LocalFileSystem())
+    through_fs = profile_path("only-in-fs", "csv-dir", filesystem=fs)
+    assert through_fs is not None and through_fs["row_count"] == 3
+    assert through_fs == profile_path(root / "only-in-fs", "csv-dir")
+    # The error path (finding the ragged line) reads through the same filesystem.
+    write(root / "only-in-fs.csv", "a,b\n1,2\n3\n")
+    with pytest.raises(InvalidInput, match=r"only-in-fs\.csv.*line 3 has 1 fields"):
+        profile_path("only-in-fs.csv", "csv", filesystem=fs)
+    # Profiling another file meanwhile (no filesystem) still reads the disk: nothing is left set.
+    assert profile_path(root / "only-in-fs" / "a.csv", "csv")["row_count"] == 2  # type: ignore[index]
+
+
 # ---------------------------------------------------------------- events and storage
 
 

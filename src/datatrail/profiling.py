@@ -17,7 +17,6 @@ profile is due (``datatrail add`` of unchanged content must stay fast).
 
 from __future__ import annotations
 
-import contextvars
 import csv
 import datetime as dt
 import io
@@ -33,6 +32,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from datatrail.core.errors import InvalidInput
+from datatrail.formats import detect_format
 from datatrail.sketches import (
     NULL_HASH,
     DistinctCounter,
@@ -55,28 +55,30 @@ ROW_HASH_COMPACT = 4_000_000
 
 # ---------------------------------------------------------------- reading
 
-# A pyarrow FileSystem while profiling remote data (``datatrail.remote``); None for local paths.
-_filesystem: contextvars.ContextVar[Any] = contextvars.ContextVar("datatrail_profile_filesystem", default=None)
+Filesystem = Any
+"""A pyarrow FileSystem to read remote data from (``datatrail.remote``); None reads the local disk."""
 
 
-def _input_stream(path: Path) -> Any:
-    fs = _filesystem.get()
+def _input_stream(path: Path, fs: Filesystem) -> Any:
+    """A sequential stream of ``path``, decompressed as its extension says."""
     if fs is None:
         return pa.input_stream(str(path), compression="detect")
     return fs.open_input_stream(path.as_posix(), compression="detect")
 
 
-def _input_file(path: Path, local: Callable[[str], Any]) -> Any:
+def _input_file(path: Path, local: Callable[[str], Any], fs: Filesystem) -> Any:
     """A random-access file: ``local(str(path))`` for a local path, else opened on the remote filesystem."""
-    fs = _filesystem.get()
     return local(str(path)) if fs is None else fs.open_input_file(path.as_posix())
 
 
-def _csv_batches(path: Path, fmt: str, column_types: dict[str, pa.DataType]) -> Iterator[pa.RecordBatch]:
+def _csv_batches(
+    path: Path, fmt: str, column_types: dict[str, pa.DataType], fs: Filesystem
+) -> Iterator[pa.RecordBatch]:
+    """The record batches of a CSV or TSV file, ``column_types`` forced."""
     import pyarrow.csv as pcsv
 
     delimiter = "\t" if fmt.startswith("tsv") else ","
-    stream = _input_stream(path)
+    stream = _input_stream(path, fs)
     try:
         try:
             reader = pcsv.open_csv(
@@ -90,7 +92,7 @@ def _csv_batches(path: Path, fmt: str, column_types: dict[str, pa.DataType]) -> 
             if "Empty CSV file" not in str(exc):
                 raise
             # No data rows (a header alone, or nothing): a table of text columns with no rows.
-            names = _csv_header(path, fmt)
+            names = _csv_header(path, fmt, fs)
             yield pa.RecordBatch.from_arrays([pa.array([], pa.string()) for _ in names], names=names)
             return
         yield from reader
@@ -98,10 +100,10 @@ def _csv_batches(path: Path, fmt: str, column_types: dict[str, pa.DataType]) -> 
         stream.close()
 
 
-def _ragged_line(path: Path, fmt: str) -> str:
+def _ragged_line(path: Path, fmt: str, fs: Filesystem) -> str:
     """Where a CSV file first has a different number of fields than its header (only on the error path)."""
     delimiter = "\t" if fmt.startswith("tsv") else ","
-    with _input_stream(path) as raw:
+    with _input_stream(path, fs) as raw:
         text = io.TextIOWrapper(raw, encoding="utf-8", errors="replace", newline="")
         reader = csv.reader(text, delimiter=delimiter)
         width = None
@@ -113,10 +115,11 @@ def _ragged_line(path: Path, fmt: str) -> str:
     return "a line is malformed"
 
 
-def _jsonl_batches(path: Path) -> Iterator[pa.RecordBatch]:
+def _jsonl_batches(path: Path, fs: Filesystem) -> Iterator[pa.RecordBatch]:
+    """The record batches of a JSON Lines file."""
     import pyarrow.json as pj
 
-    stream = _input_stream(path)
+    stream = _input_stream(path, fs)
     try:
         if hasattr(pj, "open_json"):  # pyarrow >= 19 streams JSON Lines
             yield from pj.open_json(stream, read_options=pj.ReadOptions(block_size=CSV_BLOCK_BYTES))
@@ -126,8 +129,9 @@ def _jsonl_batches(path: Path) -> Iterator[pa.RecordBatch]:
         stream.close()
 
 
-def _ipc_batches(path: Path) -> Iterator[pa.RecordBatch]:
-    source = _input_file(path, pa.memory_map)
+def _ipc_batches(path: Path, fs: Filesystem) -> Iterator[pa.RecordBatch]:
+    """The record batches of an Arrow IPC file or stream (Feather v2)."""
+    source = _input_file(path, pa.memory_map, fs)
     try:
         try:
             reader = pa.ipc.open_file(source)
@@ -141,10 +145,11 @@ def _ipc_batches(path: Path) -> Iterator[pa.RecordBatch]:
         source.close()
 
 
-def _parquet_batches(path: Path) -> Iterator[pa.RecordBatch]:
+def _parquet_batches(path: Path, fs: Filesystem) -> Iterator[pa.RecordBatch]:
+    """The record batches of a Parquet file, never crossing a run of row groups."""
     import pyarrow.parquet as pq
 
-    with pq.ParquetFile(_input_file(path, str)) as f:
+    with pq.ParquetFile(_input_file(path, str, fs)) as f:
         for segment in parquet_segments(f.metadata):
             yield from f.iter_batches(batch_size=BATCH_ROWS, row_groups=segment)
 
@@ -171,25 +176,26 @@ def parquet_segments(metadata: Any) -> list[list[int]]:
     return out
 
 
-def _file_batches(path: Path, fmt: str, column_types: dict[str, pa.DataType]) -> Iterator[pa.RecordBatch]:
+def _file_batches(
+    path: Path, fmt: str, column_types: dict[str, pa.DataType], fs: Filesystem
+) -> Iterator[pa.RecordBatch]:
+    """The record batches of one file of format ``fmt``."""
     base = fmt.partition("+")[0]
     if base in ("csv", "tsv"):
-        return _csv_batches(path, fmt, column_types)
+        return _csv_batches(path, fmt, column_types, fs)
     if base == "parquet":
-        return _parquet_batches(path)
+        return _parquet_batches(path, fs)
     if base == "jsonl":
-        return _jsonl_batches(path)
-    return _ipc_batches(path)
+        return _jsonl_batches(path, fs)
+    return _ipc_batches(path, fs)
 
 
-def _files(path: Path, fmt: str) -> list[tuple[Path, str]]:
-    from datatrail.formats import detect_format
-
+def _files(path: Path, fmt: str, fs: Filesystem) -> list[tuple[Path, str]]:
+    """The files (and each one's format) that make up the table at ``path``: itself, or a directory's data files."""
     if not fmt.endswith("-dir"):
         return [(path, fmt)]
     want = fmt.removesuffix("-dir").partition("+")[0]
     out = []
-    fs = _filesystem.get()
     if fs is not None:  # a remote prefix: the same files a local walk would take
         from pyarrow.fs import FileSelector, FileType
 
@@ -210,10 +216,13 @@ def _files(path: Path, fmt: str) -> list[tuple[Path, str]]:
     return out
 
 
-def _batches(path: Path, fmt: str, column_types: dict[str, pa.DataType]) -> Iterator[tuple[Path, pa.RecordBatch]]:
+def _batches(
+    path: Path, fmt: str, column_types: dict[str, pa.DataType], fs: Filesystem
+) -> Iterator[tuple[Path, pa.RecordBatch]]:
+    """Every record batch of a file or directory, cast to the first file's schema, with the file it came from."""
     first: pa.Schema | None = None
-    for file, file_fmt in _files(path, fmt):
-        for batch in _file_batches(file, file_fmt, column_types):
+    for file, file_fmt in _files(path, fmt, fs):
+        for batch in _file_batches(file, file_fmt, column_types, fs):
             if first is None:
                 first = batch.schema
             elif batch.schema != first:
@@ -241,7 +250,7 @@ class _Restart(Exception):
         self.column_types = column_types
 
 
-def profile_path(path: str | os.PathLike[str], fmt: str, filesystem: Any = None) -> dict[str, Any] | None:
+def profile_path(path: str | os.PathLike[str], fmt: str, filesystem: Filesystem = None) -> dict[str, Any] | None:
     """The profile of a tabular file or directory; InvalidInput (naming file and line) if unreadable.
 
     None for a directory whose files have different columns (they are not one table).
@@ -249,16 +258,12 @@ def profile_path(path: str | os.PathLike[str], fmt: str, filesystem: Any = None)
     Parquet is then read column chunk by column chunk, never fetched whole.
     """
     if filesystem is None and fmt == "parquet":
-        from datatrail.profile_parallel import profile_parquet
+        from datatrail.profile_parallel import profile_parquet  # it imports this module
 
         parallel = profile_parquet(path, fmt)  # None when one process is the better choice
         if parallel is not None:
             return parallel.result(fmt)
-    token = _filesystem.set(filesystem)
-    try:
-        builder = scan_path(path, fmt, ProfileBuilder)
-    finally:
-        _filesystem.reset(token)
+    builder = scan_path(path, fmt, ProfileBuilder, filesystem)
     return builder.result(fmt) if builder is not None else None
 
 
@@ -269,12 +274,15 @@ class BatchConsumer(Protocol):
 Consumer = TypeVar("Consumer", bound=BatchConsumer)
 
 
-def scan_path(path: str | os.PathLike[str], fmt: str, make: Callable[[], Consumer]) -> Consumer | None:
+def scan_path(
+    path: str | os.PathLike[str], fmt: str, make: Callable[[], Consumer], filesystem: Filesystem = None
+) -> Consumer | None:
     """Feed every record batch of a tabular file or directory to a consumer ``make()`` returns.
 
     Reading starts again with a fresh consumer when a CSV column turns out to
     hold text after a first block of numbers. None when a directory's files
     are not one table; InvalidInput (naming file and line) when unreadable.
+    ``filesystem`` (a pyarrow FileSystem) reads ``path`` from it instead of the local disk.
     """
     p = Path(path)
     column_types: dict[str, pa.DataType] = {}
@@ -283,7 +291,7 @@ def scan_path(path: str | os.PathLike[str], fmt: str, make: Callable[[], Consume
         names: list[str] = []
         try:
             consumer = make()
-            for item in _batches(p, fmt, column_types):
+            for item in _batches(p, fmt, column_types, filesystem):
                 current = item[0]
                 names = names or list(item[1].schema.names)
                 consumer.add(item[1])
@@ -299,11 +307,11 @@ def scan_path(path: str | os.PathLike[str], fmt: str, make: Callable[[], Consume
                 # pyarrow guesses a column's type from the first block; a later
                 # value that does not fit makes it text, and we start again.
                 index = int(text[len("In CSV column #") :].split(":", 1)[0])
-                names = names or _csv_header(current, fmt)
+                names = names or _csv_header(current, fmt, filesystem)
                 if 0 <= index < len(names) and names[index] not in column_types:
                     column_types = {**column_types, names[index]: pa.string()}
                     continue
-            where = _ragged_line(current, fmt) if "Expected" in text and base in ("csv", "tsv") else text
+            where = _ragged_line(current, fmt, filesystem) if "Expected" in text and base in ("csv", "tsv") else text
             msg = f"cannot profile {os.fspath(current)!r} as {fmt}: {' '.join(where.split())[:300]}"
             raise InvalidInput(msg) from None
         except (OSError, pa.ArrowException) as exc:
@@ -313,8 +321,9 @@ def scan_path(path: str | os.PathLike[str], fmt: str, make: Callable[[], Consume
     raise InvalidInput(msg)  # pragma: no cover
 
 
-def _csv_header(path: Path, fmt: str) -> list[str]:
-    with _input_stream(path) as raw:
+def _csv_header(path: Path, fmt: str, fs: Filesystem) -> list[str]:
+    """The field names on the first line of a CSV or TSV file."""
+    with _input_stream(path, fs) as raw:
         text = io.TextIOWrapper(raw, encoding="utf-8", errors="replace", newline="")
         return next(csv.reader(text, delimiter="\t" if fmt.startswith("tsv") else ","), [])
 
