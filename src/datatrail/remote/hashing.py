@@ -23,8 +23,8 @@ from typing import Any
 
 from datatrail.core.errors import InvalidInput
 from datatrail.hashing import RACY_SECONDS
-from datatrail.hashing.build import CONTENT, Entry, HashResult, ProgressFn, Read, build
-from datatrail.remote.cache import Cached, ObjectKey, SqliteRemoteCache
+from datatrail.hashing.build import CONTENT, DigestCache, Entry, HashResult, ProgressFn, Read, build
+from datatrail.remote.cache import Cached, ObjectKey
 from datatrail.remote.fs import Remote, translate
 
 # Bigger than the local chunk: each read of an object store is a request.
@@ -196,12 +196,15 @@ class ObjectReader:
 def hash_remote(
     remote: Remote,
     *,
-    cache: SqliteRemoteCache | None = None,
+    cache: DigestCache[ObjectKey, Cached] | None = None,
     progress: ProgressFn | None = None,
     jobs: int | None = None,
     use_store_checksum: bool = False,
 ) -> RemoteHash:
-    """Hash the object or prefix ``remote`` names, reading only what the cache does not know."""
+    """Hash the object or prefix ``remote`` names, reading only what the cache does not know.
+
+    ``cache`` is usually the ``remote_stat`` table (:class:`datatrail.remote.cache.SqliteRemoteCache`).
+    """
     jobs = DEFAULT_JOBS if jobs is None else jobs
     if jobs < 1:
         msg = f"invalid --jobs {jobs}: give the number of parallel connections, at least 1"
