@@ -59,9 +59,13 @@ or None when what was read may not match the listing (it changed meanwhile).
 class DigestCache(Protocol[K, V]):
     """Remembers what a reader obtained for a key, as long as the key is unchanged."""
 
-    def lookup(self, keys: Sequence[K]) -> dict[K, V]: ...
+    def lookup(self, keys: Sequence[K]) -> dict[K, V]:
+        """The values remembered for those of ``keys`` it knows."""
+        ...
 
-    def store(self, items: Sequence[tuple[K, V]]) -> None: ...
+    def store(self, items: Sequence[tuple[K, V]]) -> None:
+        """Remember each value under its key; failing to only costs speed next time."""
+        ...
 
 
 class Reader(Protocol[K, V]):
@@ -112,7 +116,7 @@ def manifest_digest(entries: Iterable[FileEntry]) -> Digest:
 
 
 def default_workers() -> int:
-    """Threads for local files: reads wait on the disk, hashing releases the GIL."""
+    """The default number of threads: reads wait on the disk or the network, and hashing releases the GIL."""
     return min(32, (os.cpu_count() or 2) * 4)
 
 
@@ -180,6 +184,7 @@ def _read_all(
     read = reader.read
 
     def work(task: list[int]) -> list[tuple[int, Read[V]]]:
+        """Read one task's entries in turn (in a pool thread), reporting each."""
         out = []
         for i in task:
             entry = entries[i]

@@ -57,6 +57,7 @@ _MODIFIED = ("LastModified", "last_modified", "updated", "mtime", "Last-Modified
 
 
 def _text(value: Any) -> str:
+    """A listing's value as the text the cache compares (times in UTC ISO form, nothing as '')."""
     if value is None:
         return ""
     if isinstance(value, datetime):
@@ -66,6 +67,7 @@ def _text(value: Any) -> str:
 
 
 def _recent(modified: Any) -> bool:
+    """Whether a last-modified value (time stamp, HTTP date or ISO text) is within RACY_SECONDS of now."""
     if isinstance(modified, str):
         try:
             modified = parsedate_to_datetime(modified)
@@ -81,6 +83,7 @@ def _recent(modified: Any) -> bool:
 
 
 def _key(remote: Remote, rel: str, info: dict[str, Any]) -> ObjectKey:
+    """The remote cache key of one listed object, from whichever names its filesystem gives the fields."""
     etag = _text(info.get("ETag") or info.get("etag") or info.get("e_tag") or info.get("md5Hash")).strip('"')
     version = _text(info.get("VersionId") or info.get("version_id") or info.get("generation"))
     modified = next((info[k] for k in _MODIFIED if info.get(k)), None)
