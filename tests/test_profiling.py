@@ -21,7 +21,7 @@ import pyarrow.parquet as pq
 import pytest
 
 import datatrail
-from datatrail import profiling
+from datatrail import profiling, scan
 from datatrail.core.errors import InvalidInput
 from datatrail.events import parse_event
 from datatrail.profiling import profile_path, profile_table
@@ -193,7 +193,7 @@ def test_many_distinct_values_become_an_approximate_count(tmp_path: Path) -> Non
 
 
 def test_csv_column_that_turns_to_text_late_is_read_as_text(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(profiling, "CSV_BLOCK_BYTES", 64)
+    monkeypatch.setattr(scan, "CSV_BLOCK_BYTES", 64)
     lines = ["n,code"] + [f"{i},{i}" for i in range(200)] + ["200,A7"]
     write(tmp_path / "late.csv", "\n".join(lines) + "\n")
     p = profile_path(tmp_path / "late.csv", "csv")
@@ -244,7 +244,7 @@ def test_profiling_streams_batches_and_never_holds_the_table(tmp_path: Path, mon
     monkeypatch.setattr(profiling.ProfileBuilder, "add", spy)
     p = profile_path(tmp_path / "m.parquet", "parquet")
     assert p["row_count"] == n
-    assert largest <= profiling.BATCH_ROWS < n
+    assert largest <= scan.BATCH_ROWS < n
 
 
 # ---------------------------------------------------------------- bad input
