@@ -35,6 +35,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
         "datatrail.files",
         "datatrail.bounded_yaml",
         "datatrail.hashing",
+        "datatrail.scan",
         "datatrail.statcache",
         "datatrail.formats",
         "datatrail.frames",

@@ -14,7 +14,8 @@ import pytest
 from datatrail import sketches
 from datatrail.core.errors import InvalidInput
 from datatrail.profile_parallel import WORKERS_ENV, plan, profile_parquet
-from datatrail.profiling import BATCH_ROWS, profile_path
+from datatrail.profiling import profile_path
+from datatrail.scan import BATCH_ROWS
 from datatrail.sketches import EXACT_DISTINCT_LIMIT, SAMPLE_SIZE, DistinctCounter, Reservoir, row_keys
 
 ROWS = 420_000

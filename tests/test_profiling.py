@@ -21,7 +21,7 @@ import pyarrow.parquet as pq
 import pytest
 
 import datatrail
-from datatrail import profiling
+from datatrail import profiling, scan
 from datatrail.core.errors import InvalidInput
 from datatrail.events import parse_event
 from datatrail.profiling import profile_path, profile_table
@@ -193,7 +193,7 @@ def test_many_distinct_values_become_an_approximate_count(tmp_path: Path) -> Non
 
 
 def test_csv_column_that_turns_to_text_late_is_read_as_text(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(profiling, "CSV_BLOCK_BYTES", 64)
+    monkeypatch.setattr(scan, "CSV_BLOCK_BYTES", 64)
     lines = ["n,code"] + [f"{i},{i}" for i in range(200)] + ["200,A7"]
     write(tmp_path / "late.csv", "\n".join(lines) + "\n")
     p = profile_path(tmp_path / "late.csv", "csv")
@@ -244,7 +244,7 @@ def test_profiling_streams_batches_and_never_holds_the_table(tmp_path: Path, mon
     monkeypatch.setattr(profiling.ProfileBuilder, "add", spy)
     p = profile_path(tmp_path / "m.parquet", "parquet")
     assert p["row_count"] == n
-    assert largest <= profiling.BATCH_ROWS < n
+    assert largest <= scan.BATCH_ROWS < n
 
 
 # ---------------------------------------------------------------- bad input
@@ -278,6 +278,25 @@ def test_gzip_csv_ragged_line_is_found_through_the_compression(tmp_path: Path) -
     (tmp_path / "r.csv.gz").write_bytes(gzip.compress(b"a,b\n1,2\n3,4\n5\n"))
     with pytest.raises(InvalidInput, match=r"r\.csv\.gz.*line 4 has 1 fields"):
         profile_path(tmp_path / "r.csv.gz", "csv+gzip")
+
+
+def test_a_filesystem_passed_in_is_read_instead_of_the_disk(tmp_path: Path) -> None:
+    from pyarrow.fs import LocalFileSystem, SubTreeFileSystem
+
+    # The paths below exist only inside the filesystem (rooted at tmp_path/root), never relative to the cwd.
+    root = tmp_path / "root"
+    write(root / "only-in-fs" / "a.csv", "x,y\n1,a\n2,b\n")
+    write(root / "only-in-fs" / "b.csv", "x,y\nthree,c\n")  # x is text here: the directory is read again as text
+    fs = SubTreeFileSystem(str(root), LocalFileSystem())
+    through_fs = profile_path("only-in-fs", "csv-dir", filesystem=fs)
+    assert through_fs is not None and through_fs["row_count"] == 3
+    assert through_fs == profile_path(root / "only-in-fs", "csv-dir")
+    # The error path (finding the ragged line) reads through the same filesystem.
+    write(root / "only-in-fs.csv", "a,b\n1,2\n3\n")
+    with pytest.raises(InvalidInput, match=r"only-in-fs\.csv.*line 3 has 1 fields"):
+        profile_path("only-in-fs.csv", "csv", filesystem=fs)
+    # Profiling another file meanwhile (no filesystem) still reads the disk: nothing is left set.
+    assert profile_path(root / "only-in-fs" / "a.csv", "csv")["row_count"] == 2  # type: ignore[index]
 
 
 # ---------------------------------------------------------------- events and storage

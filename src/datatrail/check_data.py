@@ -16,7 +16,8 @@ import pyarrow.compute as pc
 
 from datatrail.checks import TYPE_FAMILIES, Rule, check_columns
 from datatrail.core.errors import InvalidInput
-from datatrail.profiling import ProfileBuilder, jsonable, scan_path, to_arrow
+from datatrail.profiling import ProfileBuilder, jsonable, to_arrow
+from datatrail.scan import scan_path
 from datatrail.sketches import unique_sorted, value_hashes
 
 TABLE_RULES = ("row_count_between", "max_missing_fraction", "max_duplicate_fraction")

@@ -380,7 +380,7 @@ def read_columns(path: Any, fmt: str) -> dict[str, Any]:
     """Every column of a tabular file or directory: numbers as a float array (NaN for nulls), others as counts."""
     import pyarrow as pa
 
-    from datatrail.profiling import scan_path  # pyarrow: only when the data itself is compared
+    from datatrail.scan import scan_path  # pyarrow: only when the data itself is compared
 
     class Collect:
         def __init__(self) -> None:

@@ -8,7 +8,7 @@ profile merges exactly: counts add, distinct hash sets unite (their HyperLogLog
 registers take the maximum), min/max compare, the per-batch moments are folded
 in the same order, top values add up, the sample keeps the values of smallest
 key and the duplicate-row count comes from the union of the row hashes. The
-batches are those one process reads (:func:`datatrail.profiling.parquet_segments`),
+batches are those one process reads (:func:`datatrail.scan.parquet_segments`),
 so the profile is identical to a one-process profile of the same file.
 
 The workers are fresh interpreters (``python -c``) that import this module
@@ -40,7 +40,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from datatrail.core.errors import InvalidInput
-from datatrail.profiling import BATCH_ROWS, ProfileBuilder, parquet_segments
+from datatrail.profiling import ProfileBuilder
+from datatrail.scan import BATCH_ROWS, parquet_segments
 
 WORKERS_ENV = "DATATRAIL_PROFILE_WORKERS"
 MIN_CELLS = 10_000_000  # rows x columns: below this one process is about as fast
@@ -99,7 +100,7 @@ def profile_range(path: str, fmt: str, segments: list[list[int]], first_row: int
                 for batch in f.iter_batches(batch_size=BATCH_ROWS, row_groups=segment):
                     builder.add(batch)
     except (OSError, pa.ArrowException) as exc:
-        # The same one-line message as a one-process profile (profiling.scan_path).
+        # The same one-line message as a one-process profile (scan.scan_path).
         msg = f"cannot profile {path!r} as {fmt}: {' '.join(str(exc).split())[:300]}"
         raise InvalidInput(msg) from None
     builder.compact()

@@ -1,8 +1,8 @@
 """Profiles of tabular data: schema, statistics and quality metrics, streamed batch by batch.
 
 :func:`profile_path` reads CSV/TSV (also gzip/zstd), Parquet, JSON Lines and
-Arrow IPC/Feather files, and directories of them as one table;
-:func:`profile_table` takes a pyarrow Table, a pandas or a polars DataFrame.
+Arrow IPC/Feather files, and directories of them as one table (through
+:func:`datatrail.scan.scan_path`); :func:`profile_table` takes a pyarrow Table, a pandas or a polars DataFrame.
 Memory stays at about one record batch plus the summaries of
 :mod:`datatrail.sketches` and one 8-byte hash per distinct row (for the
 duplicate count), never the whole table.
@@ -17,22 +17,19 @@ profile is due (``datatrail add`` of unchanged content must stay fast).
 
 from __future__ import annotations
 
-import contextvars
-import csv
 import datetime as dt
-import io
 import math
 import os
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable
 from decimal import Decimal
-from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from datatrail.core.errors import InvalidInput
+from datatrail.scan import BATCH_ROWS, Filesystem, scan_path
 from datatrail.sketches import (
     NULL_HASH,
     DistinctCounter,
@@ -44,8 +41,6 @@ from datatrail.sketches import (
 )
 
 PROFILE_VERSION = 2  # 2: the quantile sample is keyed on row numbers (same hashes and counts as 1)
-BATCH_ROWS = 131_072
-CSV_BLOCK_BYTES = 8 << 20
 TOP_LIMIT = 1_000  # top values are kept for columns with at most this many distinct values
 TOP_SHOWN = 10
 HISTOGRAM_BINS = 10
@@ -53,195 +48,10 @@ QUANTILES = (("p5", 0.05), ("p25", 0.25), ("p50", 0.5), ("p75", 0.75), ("p95", 0
 ROW_HASH_COMPACT = 4_000_000
 
 
-# ---------------------------------------------------------------- reading
-
-# A pyarrow FileSystem while profiling remote data (``datatrail.remote``); None for local paths.
-_filesystem: contextvars.ContextVar[Any] = contextvars.ContextVar("datatrail_profile_filesystem", default=None)
+# ---------------------------------------------------------------- profiles
 
 
-def _input_stream(path: Path) -> Any:
-    fs = _filesystem.get()
-    if fs is None:
-        return pa.input_stream(str(path), compression="detect")
-    return fs.open_input_stream(path.as_posix(), compression="detect")
-
-
-def _input_file(path: Path, local: Callable[[str], Any]) -> Any:
-    """A random-access file: ``local(str(path))`` for a local path, else opened on the remote filesystem."""
-    fs = _filesystem.get()
-    return local(str(path)) if fs is None else fs.open_input_file(path.as_posix())
-
-
-def _csv_batches(path: Path, fmt: str, column_types: dict[str, pa.DataType]) -> Iterator[pa.RecordBatch]:
-    import pyarrow.csv as pcsv
-
-    delimiter = "\t" if fmt.startswith("tsv") else ","
-    stream = _input_stream(path)
-    try:
-        try:
-            reader = pcsv.open_csv(
-                stream,
-                read_options=pcsv.ReadOptions(block_size=CSV_BLOCK_BYTES),
-                parse_options=pcsv.ParseOptions(delimiter=delimiter),
-                # An empty cell is missing, in text columns too (as pandas and DuckDB read it).
-                convert_options=pcsv.ConvertOptions(column_types=column_types, strings_can_be_null=True),
-            )
-        except pa.ArrowInvalid as exc:
-            if "Empty CSV file" not in str(exc):
-                raise
-            # No data rows (a header alone, or nothing): a table of text columns with no rows.
-            names = _csv_header(path, fmt)
-            yield pa.RecordBatch.from_arrays([pa.array([], pa.string()) for _ in names], names=names)
-            return
-        yield from reader
-    finally:
-        stream.close()
-
-
-def _ragged_line(path: Path, fmt: str) -> str:
-    """Where a CSV file first has a different number of fields than its header (only on the error path)."""
-    delimiter = "\t" if fmt.startswith("tsv") else ","
-    with _input_stream(path) as raw:
-        text = io.TextIOWrapper(raw, encoding="utf-8", errors="replace", newline="")
-        reader = csv.reader(text, delimiter=delimiter)
-        width = None
-        for row in reader:
-            if width is None:
-                width = len(row)
-            elif row and len(row) != width:
-                return f"line {reader.line_num} has {len(row)} fields, the header has {width}"
-    return "a line is malformed"
-
-
-def _jsonl_batches(path: Path) -> Iterator[pa.RecordBatch]:
-    import pyarrow.json as pj
-
-    stream = _input_stream(path)
-    try:
-        if hasattr(pj, "open_json"):  # pyarrow >= 19 streams JSON Lines
-            yield from pj.open_json(stream, read_options=pj.ReadOptions(block_size=CSV_BLOCK_BYTES))
-        else:  # pragma: no cover - older pyarrow reads the file whole
-            yield from pj.read_json(stream).to_batches(BATCH_ROWS)
-    finally:
-        stream.close()
-
-
-def _ipc_batches(path: Path) -> Iterator[pa.RecordBatch]:
-    source = _input_file(path, pa.memory_map)
-    try:
-        try:
-            reader = pa.ipc.open_file(source)
-        except pa.ArrowInvalid:
-            source.seek(0)
-            yield from pa.ipc.open_stream(source)
-            return
-        for i in range(reader.num_record_batches):
-            yield reader.get_batch(i)
-    finally:
-        source.close()
-
-
-def _parquet_batches(path: Path) -> Iterator[pa.RecordBatch]:
-    import pyarrow.parquet as pq
-
-    with pq.ParquetFile(_input_file(path, str)) as f:
-        for segment in parquet_segments(f.metadata):
-            yield from f.iter_batches(batch_size=BATCH_ROWS, row_groups=segment)
-
-
-def parquet_segments(metadata: Any) -> list[list[int]]:
-    """The row groups of a Parquet file in runs of at most BATCH_ROWS rows (a larger group alone).
-
-    Batches never cross a run's end, so the batches of a file are the same
-    whether it is read whole or run by run in several processes
-    (:mod:`datatrail.profile_parallel`): the profile is then the same too.
-    """
-    out: list[list[int]] = []
-    current: list[int] = []
-    rows = 0
-    for i in range(metadata.num_row_groups):
-        n = metadata.row_group(i).num_rows
-        if current and rows + n > BATCH_ROWS:
-            out.append(current)
-            current, rows = [], 0
-        current.append(i)
-        rows += n
-    if current:
-        out.append(current)
-    return out
-
-
-def _file_batches(path: Path, fmt: str, column_types: dict[str, pa.DataType]) -> Iterator[pa.RecordBatch]:
-    base = fmt.partition("+")[0]
-    if base in ("csv", "tsv"):
-        return _csv_batches(path, fmt, column_types)
-    if base == "parquet":
-        return _parquet_batches(path)
-    if base == "jsonl":
-        return _jsonl_batches(path)
-    return _ipc_batches(path)
-
-
-def _files(path: Path, fmt: str) -> list[tuple[Path, str]]:
-    from datatrail.formats import detect_format
-
-    if not fmt.endswith("-dir"):
-        return [(path, fmt)]
-    want = fmt.removesuffix("-dir").partition("+")[0]
-    out = []
-    fs = _filesystem.get()
-    if fs is not None:  # a remote prefix: the same files a local walk would take
-        from pyarrow.fs import FileSelector, FileType
-
-        base = path.as_posix().rstrip("/") + "/"
-        for info in sorted(fs.get_file_info(FileSelector(path.as_posix(), recursive=True)), key=lambda i: i.path):
-            *dirs, n = info.path.removeprefix(base).split("/")
-            f = detect_format(n)
-            hidden = any(d.startswith(".") for d in dirs) or n.startswith((".", "_"))
-            if info.type == FileType.File and f and f.partition("+")[0] == want and not hidden:
-                out.append((Path(info.path), f))
-        return out
-    for root, dirs, names in os.walk(path):
-        dirs[:] = sorted(d for d in dirs if not (root == str(path) and d == ".datatrail") and not d.startswith("."))
-        for n in sorted(names):
-            f = detect_format(n)
-            if f and f.partition("+")[0] == want and not n.startswith((".", "_")):
-                out.append((Path(root) / n, f))
-    return out
-
-
-def _batches(path: Path, fmt: str, column_types: dict[str, pa.DataType]) -> Iterator[tuple[Path, pa.RecordBatch]]:
-    first: pa.Schema | None = None
-    for file, file_fmt in _files(path, fmt):
-        for batch in _file_batches(file, file_fmt, column_types):
-            if first is None:
-                first = batch.schema
-            elif batch.schema != first:
-                if batch.schema.names != first.names:
-                    raise _NotOneTable
-                try:
-                    batch = batch.cast(first)
-                except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-                    if fmt.partition("+")[0] in ("csv-dir", "tsv-dir") and not column_types:
-                        # Types guessed differently per file (int in one, text in another): read all as text.
-                        raise _Restart({n: pa.string() for n in first.names}) from None
-                    msg = f"cannot profile {os.fspath(file)!r}: its column types differ from the first file's"
-                    raise InvalidInput(msg) from None
-            yield file, batch
-
-
-class _NotOneTable(Exception):
-    """The files of a directory have different columns: they are not one table."""
-
-
-class _Restart(Exception):
-    """Start reading again with these column types (control flow inside this module)."""
-
-    def __init__(self, column_types: dict[str, pa.DataType]) -> None:
-        self.column_types = column_types
-
-
-def profile_path(path: str | os.PathLike[str], fmt: str, filesystem: Any = None) -> dict[str, Any] | None:
+def profile_path(path: str | os.PathLike[str], fmt: str, filesystem: Filesystem = None) -> dict[str, Any] | None:
     """The profile of a tabular file or directory; InvalidInput (naming file and line) if unreadable.
 
     None for a directory whose files have different columns (they are not one table).
@@ -249,74 +59,13 @@ def profile_path(path: str | os.PathLike[str], fmt: str, filesystem: Any = None)
     Parquet is then read column chunk by column chunk, never fetched whole.
     """
     if filesystem is None and fmt == "parquet":
-        from datatrail.profile_parallel import profile_parquet
+        from datatrail.profile_parallel import profile_parquet  # it imports this module
 
         parallel = profile_parquet(path, fmt)  # None when one process is the better choice
         if parallel is not None:
             return parallel.result(fmt)
-    token = _filesystem.set(filesystem)
-    try:
-        builder = scan_path(path, fmt, ProfileBuilder)
-    finally:
-        _filesystem.reset(token)
+    builder = scan_path(path, fmt, ProfileBuilder, filesystem)
     return builder.result(fmt) if builder is not None else None
-
-
-class BatchConsumer(Protocol):
-    def add(self, batch: pa.RecordBatch) -> None: ...
-
-
-Consumer = TypeVar("Consumer", bound=BatchConsumer)
-
-
-def scan_path(path: str | os.PathLike[str], fmt: str, make: Callable[[], Consumer]) -> Consumer | None:
-    """Feed every record batch of a tabular file or directory to a consumer ``make()`` returns.
-
-    Reading starts again with a fresh consumer when a CSV column turns out to
-    hold text after a first block of numbers. None when a directory's files
-    are not one table; InvalidInput (naming file and line) when unreadable.
-    """
-    p = Path(path)
-    column_types: dict[str, pa.DataType] = {}
-    for _ in range(1000):
-        current = p
-        names: list[str] = []
-        try:
-            consumer = make()
-            for item in _batches(p, fmt, column_types):
-                current = item[0]
-                names = names or list(item[1].schema.names)
-                consumer.add(item[1])
-            return consumer
-        except _NotOneTable:
-            return None
-        except _Restart as again:
-            column_types = {**column_types, **again.column_types}
-        except pa.ArrowInvalid as exc:
-            text = str(exc)
-            base = fmt.partition("+")[0].removesuffix("-dir")
-            if base in ("csv", "tsv") and text.startswith("In CSV column #"):
-                # pyarrow guesses a column's type from the first block; a later
-                # value that does not fit makes it text, and we start again.
-                index = int(text[len("In CSV column #") :].split(":", 1)[0])
-                names = names or _csv_header(current, fmt)
-                if 0 <= index < len(names) and names[index] not in column_types:
-                    column_types = {**column_types, names[index]: pa.string()}
-                    continue
-            where = _ragged_line(current, fmt) if "Expected" in text and base in ("csv", "tsv") else text
-            msg = f"cannot profile {os.fspath(current)!r} as {fmt}: {' '.join(where.split())[:300]}"
-            raise InvalidInput(msg) from None
-        except (OSError, pa.ArrowException) as exc:
-            msg = f"cannot profile {os.fspath(current)!r} as {fmt}: {' '.join(str(exc).split())[:300]}"
-            raise InvalidInput(msg) from None
-    msg = f"cannot profile {os.fspath(p)!r}: column types keep changing"  # pragma: no cover
-    raise InvalidInput(msg)  # pragma: no cover
-
-
-def _csv_header(path: Path, fmt: str) -> list[str]:
-    with _input_stream(path) as raw:
-        text = io.TextIOWrapper(raw, encoding="utf-8", errors="replace", newline="")
-        return next(csv.reader(text, delimiter="\t" if fmt.startswith("tsv") else ","), [])
 
 
 def profile_table(data: Any) -> dict[str, Any]:

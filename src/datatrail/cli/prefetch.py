@@ -16,7 +16,7 @@ import sys
 import threading
 from collections.abc import Sequence
 
-from datatrail.hashing import StatKey, _hash_open_file, stat_key
+from datatrail.hashing import StatKey, hash_stream, stat_key
 
 MIN_SIZE = 64 * 1024 * 1024
 # The thread re-takes the GIL once per chunk; while the main thread imports,
@@ -41,7 +41,7 @@ class Prefetch:
 
     def _run(self) -> None:
         try:
-            digest, size, after = _hash_open_file(self.path, CHUNK)
+            digest, size, after = hash_stream(self.path, CHUNK)
         except OSError:
             return  # the normal path will report it
         if size == self.key[2] and stat_key(after) == self.key:

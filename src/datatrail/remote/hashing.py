@@ -1,12 +1,13 @@
-"""Streaming SHA-256 of remote objects and prefixes, with the same digest rules as local files.
+"""Remote objects and prefixes as a hashing backend, with the same digest rules as local files.
 
 One object's digest is the SHA-256 of its bytes; a prefix's is the digest of
-its manifest (:func:`datatrail.hashing.manifest_digest`). Objects are streamed
-in chunks (nothing is copied locally) by a bounded pool of threads, each one
-connection. What the store says of an object (ETag, version id, size, last
-modified) keys the remote cache, so an unchanged object is not read again;
-with ``use_store_checksum`` an S3 full-object SHA-256 checksum is taken
-instead of reading the bytes.
+its manifest (:func:`datatrail.hashing.manifest_digest`). The engine
+(:func:`datatrail.hashing.build.build`) hashes; this module lists through
+``fs.find``, keys the remote cache on what the store says of an object (ETag,
+version id, size, last modified), so an unchanged object is not read again,
+and reads an object by streaming it in chunks (nothing is copied locally), one
+connection per thread of a bounded pool. With ``use_store_checksum`` an S3
+full-object SHA-256 checksum is taken instead of reading the bytes.
 """
 
 from __future__ import annotations
@@ -15,44 +16,40 @@ import base64
 import binascii
 import hashlib
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
 
 from datatrail.core.errors import InvalidInput
-from datatrail.core.model import Digest, FileEntry
-from datatrail.hashing import RACY_SECONDS, HashResult, ProgressFn, manifest_digest
-from datatrail.remote.cache import Cached, ObjectKey, SqliteRemoteCache
+from datatrail.hashing import RACY_SECONDS
+from datatrail.hashing.build import CONTENT, DigestCache, Entry, HashResult, ProgressFn, Read, build
+from datatrail.remote.cache import Cached, ObjectKey
 from datatrail.remote.fs import Remote, translate
 
 # Bigger than the local chunk: each read of an object store is a request.
 CHUNK = 8 * 1024 * 1024
 DEFAULT_JOBS = 8
-CONTENT = "content"
 STORE_CHECKSUM = "store-checksum"
 
 
 @dataclass(frozen=True)
-class Listed:
-    """One object of a listing."""
-
-    rel: str  # path relative to the prefix ('' for a single object)
-    path: str  # the filesystem's path
-    key: ObjectKey
-    checksum: str | None = None  # hex SHA-256 the store already holds, when it said so in the listing
-
-
-@dataclass(frozen=True)
 class RemoteHash:
-    """A remote object's or prefix's digest, and how it was obtained."""
+    """A remote object's or prefix's digest, and what the store said of a single object."""
 
     result: HashResult
-    source: str  # "content", "store-checksum", or "content+store-checksum" for a prefix of both
-    is_dir: bool
     etag: str | None = None
     version_id: str | None = None
+
+    @property
+    def source(self) -> str:
+        """How the digests were obtained: "content", "store-checksum", or "content+store-checksum"."""
+        return self.result.source
+
+    @property
+    def is_dir(self) -> bool:
+        """Whether the URL named a prefix (the result has a manifest)."""
+        return self.result.files is not None
 
 
 # What filesystems call the time an object last changed (s3fs, adlfs, gcsfs, local, HTTP headers).
@@ -60,6 +57,7 @@ _MODIFIED = ("LastModified", "last_modified", "updated", "mtime", "Last-Modified
 
 
 def _text(value: Any) -> str:
+    """A listing's value as the text the cache compares (times in UTC ISO form, nothing as '')."""
     if value is None:
         return ""
     if isinstance(value, datetime):
@@ -69,6 +67,7 @@ def _text(value: Any) -> str:
 
 
 def _recent(modified: Any) -> bool:
+    """Whether a last-modified value (time stamp, HTTP date or ISO text) is within RACY_SECONDS of now."""
     if isinstance(modified, str):
         try:
             modified = parsedate_to_datetime(modified)
@@ -84,6 +83,7 @@ def _recent(modified: Any) -> bool:
 
 
 def _key(remote: Remote, rel: str, info: dict[str, Any]) -> ObjectKey:
+    """The remote cache key of one listed object, from whichever names its filesystem gives the fields."""
     etag = _text(info.get("ETag") or info.get("etag") or info.get("e_tag") or info.get("md5Hash")).strip('"')
     version = _text(info.get("VersionId") or info.get("version_id") or info.get("generation"))
     modified = next((info[k] for k in _MODIFIED if info.get(k)), None)
@@ -97,7 +97,13 @@ def _key(remote: Remote, rel: str, info: dict[str, Any]) -> ObjectKey:
     return ObjectKey(url, etag, version, int(info.get("size") or 0), _text(modified))
 
 
-def list_objects(remote: Remote) -> tuple[list[Listed], bool]:
+def _entry(remote: Remote, rel: str, path: str, info: dict[str, Any]) -> Entry[ObjectKey]:
+    """The listing entry of one object, keyed on what the store says of it."""
+    key = _key(remote, rel, info)
+    return Entry(rel, path, key.size, key)
+
+
+def list_objects(remote: Remote) -> tuple[list[Entry[ObjectKey]], bool]:
     """The objects at a URL (one, or every object under a prefix, sorted) and whether it is a prefix."""
     fs, path = remote.fs, remote.path
     with translate(remote.url, remote.secrets):
@@ -105,10 +111,10 @@ def list_objects(remote: Remote) -> tuple[list[Listed], bool]:
             fs.invalidate_cache()  # listings are cached per filesystem instance; we want the store's now
         info = fs.info(path)
         if info.get("type") != "directory":
-            return [Listed("", path, _key(remote, "", info))], False
+            return [_entry(remote, "", path, info)], False
         found = fs.find(path, detail=True)
     prefix = path.rstrip("/") + "/"
-    out: list[Listed] = []
+    out: list[Entry[ObjectKey]] = []
     for name, item in found.items():
         if item.get("type") == "directory" or name.endswith("/"):
             continue  # a folder, or the empty "folder/" marker object some tools create
@@ -116,7 +122,7 @@ def list_objects(remote: Remote) -> tuple[list[Listed], bool]:
         if not rel or any(c in rel for c in "\t\n\r"):
             msg = f"cannot add {remote.child_url(rel)!r}: object names with tabs or line breaks are not supported"
             raise InvalidInput(msg)
-        out.append(Listed(rel, name, _key(remote, rel, item)))
+        out.append(_entry(remote, rel, name, item))
     if not out:
         msg = f"{remote.url!r} is an empty prefix; there is nothing to add"
         raise InvalidInput(msg)
@@ -124,7 +130,7 @@ def list_objects(remote: Remote) -> tuple[list[Listed], bool]:
     return out, True
 
 
-def store_checksum(remote: Remote, obj: Listed) -> str | None:
+def store_checksum(remote: Remote, obj: Entry[ObjectKey]) -> str | None:
     """The hex SHA-256 the store holds for a whole object (S3 ChecksumSHA256 of a full-object checksum)."""
     fs = remote.fs
     if not hasattr(fs, "call_s3") or not hasattr(fs, "split_path"):
@@ -145,14 +151,14 @@ def store_checksum(remote: Remote, obj: Listed) -> str | None:
     return raw.hex() if len(raw) == 32 else None
 
 
-def read_digest(remote: Remote, obj: Listed, progress: ProgressFn | None) -> tuple[str, int]:
+def read_digest(remote: Remote, obj: Entry[ObjectKey], progress: ProgressFn | None) -> tuple[str, int]:
     """(hex SHA-256, bytes read) of one object, streamed in chunks."""
     h = hashlib.sha256()
     read = 0
     with translate(obj.key.url, remote.secrets):
         opts: dict[str, Any] = {"block_size": CHUNK}
         if remote.protocol not in ("file", "memory"):
-            opts.update(cache_type="none", size=obj.key.size)  # no HEAD before the GETs, no read-ahead copy
+            opts.update(cache_type="none", size=obj.size)  # no HEAD before the GETs, no read-ahead copy
         with remote.fs.open(obj.path, "rb", **opts) as f:
             while data := f.read(CHUNK):
                 h.update(data)
@@ -162,74 +168,66 @@ def read_digest(remote: Remote, obj: Listed, progress: ProgressFn | None) -> tup
     return h.hexdigest(), read
 
 
+class ObjectReader:
+    """Reads the objects of one remote for :func:`datatrail.hashing.build.build`; cached values are :class:`Cached`."""
+
+    # Every object is a request of its own: one task per object keeps ``jobs`` connections busy.
+    batch_below = 0
+    thread_name = "datatrail-remote"
+
+    def __init__(self, remote: Remote, *, use_store_checksum: bool = False) -> None:
+        self.remote = remote
+        self.use_store_checksum = use_store_checksum
+
+    def reuse(self, cached: Cached) -> tuple[str, str] | None:
+        """A digest once read from the bytes serves a checksum request too, not the other way round."""
+        if self.use_store_checksum or cached.source == CONTENT:
+            return cached.sha256, cached.source
+        return None
+
+    def read(self, entry: Entry[ObjectKey], progress: ProgressFn | None) -> Read[Cached]:
+        """The store's checksum when asked for and there is one, else the bytes streamed through SHA-256."""
+        if self.use_store_checksum:
+            found = store_checksum(self.remote, entry)
+            if found is not None:
+                return found, entry.size, 0, STORE_CHECKSUM, Cached(found, STORE_CHECKSUM)
+        hexd, read = read_digest(self.remote, entry, progress)
+        # Only vouch for an object read to the size its listing gave.
+        return hexd, read, read, CONTENT, Cached(hexd, CONTENT) if read == entry.size else None
+
+
 def hash_remote(
     remote: Remote,
     *,
-    cache: SqliteRemoteCache | None = None,
+    cache: DigestCache[ObjectKey, Cached] | None = None,
     progress: ProgressFn | None = None,
     jobs: int | None = None,
     use_store_checksum: bool = False,
 ) -> RemoteHash:
-    """Hash the object or prefix ``remote`` names, reading only what the cache does not know."""
+    """Hash the object or prefix ``remote`` names, reading only what the cache does not know.
+
+    ``cache`` is usually the ``remote_stat`` table (:class:`datatrail.remote.cache.SqliteRemoteCache`).
+    """
     jobs = DEFAULT_JOBS if jobs is None else jobs
     if jobs < 1:
         msg = f"invalid --jobs {jobs}: give the number of parallel connections, at least 1"
         raise InvalidInput(msg)
     objects, is_dir = list_objects(remote)
-    known = cache.lookup([o.key for o in objects]) if cache is not None else {}
-    results: list[tuple[str, str, int, int] | None] = [None] * len(objects)  # (hex, source, size, bytes read)
-    todo: list[int] = []
-    for i, obj in enumerate(objects):
-        hit = known.get(obj.key)
-        # A digest once read from the bytes serves a checksum request too, not the other way round.
-        if hit is not None and (use_store_checksum or hit.source == CONTENT):
-            results[i] = (hit.sha256, hit.source, obj.key.size, 0)
-        else:
-            todo.append(i)
-    if progress is not None and len(todo) < len(objects):
-        progress(len(objects) - len(todo), 0)
-
-    def work(i: int) -> tuple[int, str, str, int]:
-        obj = objects[i]
-        if use_store_checksum:
-            found = store_checksum(remote, obj)
-            if found is not None:
-                if progress is not None:
-                    progress(1, 0)
-                return i, found, STORE_CHECKSUM, 0
-        hexd, read = read_digest(remote, obj, progress)
-        if progress is not None:
-            progress(1, 0)
-        return i, hexd, CONTENT, read
-
-    if len(todo) <= 1 or jobs == 1:
-        finished = [work(i) for i in todo]
-    else:
-        pool = ThreadPoolExecutor(max_workers=min(jobs, len(todo)), thread_name_prefix="datatrail-remote")
-        try:
-            finished = list(pool.map(work, todo))
-        finally:
-            pool.shutdown(wait=True, cancel_futures=True)
-    fresh: list[tuple[ObjectKey, Cached]] = []
-    for i, hexd, source, read in finished:
-        obj = objects[i]
-        results[i] = (hexd, source, read if source == CONTENT else obj.key.size, read)
-        # Only vouch for an object read to the size its listing gave.
-        if source == STORE_CHECKSUM or read == obj.key.size:
-            fresh.append((obj.key, Cached(hexd, source)))
-    if cache is not None and fresh:
-        cache.store(fresh)
-    done = [r for r in results if r is not None]
-    sources = sorted({r[1] for r in done})
-    source = "+".join(sources) if len(sources) > 1 else sources[0]
-    read_total = sum(r[3] for r in done)
-    if not is_dir:
-        obj = objects[0]
-        result = HashResult(Digest.sha256(done[0][0]), done[0][2], None, read_total)
-        return RemoteHash(result, source, False, obj.key.etag or None, obj.key.version_id or None)
-    entries = tuple(FileEntry(o.rel, r[2], Digest.sha256(r[0])) for o, r in zip(objects, done, strict=True))
-    result = HashResult(manifest_digest(entries), sum(e.size for e in entries), entries, read_total)
-    return RemoteHash(result, source, True)
+    reader = ObjectReader(remote, use_store_checksum=use_store_checksum)
+    result = build(objects, reader, is_dir=is_dir, cache=cache, progress=progress, workers=jobs)
+    if is_dir:
+        return RemoteHash(result)
+    key = objects[0].key
+    return RemoteHash(result, key.etag or None, key.version_id or None)
 
 
-__all__ = ["CHUNK", "DEFAULT_JOBS", "RemoteHash", "hash_remote", "list_objects"]
+__all__ = [
+    "CHUNK",
+    "CONTENT",
+    "DEFAULT_JOBS",
+    "STORE_CHECKSUM",
+    "ObjectReader",
+    "RemoteHash",
+    "hash_remote",
+    "list_objects",
+]

@@ -1,0 +1,220 @@
+"""Local files and directories as a hashing backend: the listing with its refusals, the stat cache key, the reads.
+
+A file's cache key is its (device, inode, size, mtime_ns). Small files are
+read in one ``os.read``, big ones streamed in 1 MiB chunks, and a digest is
+only vouched for (cached) when the stat taken on the open file after reading
+matches the listing and the file did not change within ``RACY_SECONDS``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import stat as stat_mod
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from datatrail.core.errors import InvalidInput, NotFound
+from datatrail.hashing.build import CONTENT, DigestCache, Entry, HashResult, ProgressFn, Read, build
+
+# Read size, and the size from which a file is streamed rather than read whole.
+# 1 MiB buffers stay in the CPU cache between the read and the hash; 4 MiB
+# ones measured a few per cent slower on a 1 GiB file.
+CHUNK = 1024 * 1024
+_O_FLAGS = getattr(os, "O_BINARY", 0) | getattr(os, "O_CLOEXEC", 0)
+IGNORED_DIRS = frozenset({".datatrail"})
+# A file modified within this many seconds of being hashed may change again
+# without its mtime moving (coarse timestamps); such hashes are not cached.
+RACY_SECONDS = 2.0
+
+StatKey = tuple[int, int, int, int]
+"""(device, inode, size, mtime_ns) of a file."""
+
+StatCache = DigestCache[StatKey, str]
+"""Remembers digests of files whose (device, inode, size, mtime_ns) is unchanged."""
+
+
+def stat_key(st: os.stat_result) -> StatKey:
+    """The stat cache key of a file's stat."""
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+def is_racy(key: StatKey, now: float | None = None) -> bool:
+    """True when the file changed too recently for its stat to vouch for its content."""
+    return (now if now is not None else time.time()) - key[3] / 1e9 <= RACY_SECONDS
+
+
+class LayeredCache:
+    """Digests from ``first`` (e.g. a file hashed ahead of time), then from ``then``.
+
+    What ``first`` knows is written through to ``then``, so the next run finds it.
+    """
+
+    def __init__(self, first: StatCache, then: StatCache | None) -> None:
+        self.first = first
+        self.then = then
+
+    def lookup(self, keys: Sequence[StatKey]) -> dict[StatKey, str]:
+        """Digests ``first`` knows, then those ``then`` knows of the other keys."""
+        found = self.first.lookup(keys)
+        if self.then is None:
+            return found
+        fresh = [(k, d) for k, d in found.items() if not is_racy(k)]
+        if fresh:
+            self.then.store(fresh)
+        rest = [k for k in keys if k not in found]
+        if rest:
+            found.update(self.then.lookup(rest))
+        return found
+
+    def store(self, items: Sequence[tuple[StatKey, str]]) -> None:
+        """Remember in ``then`` (``first`` is read-only)."""
+        if self.then is not None:
+            self.then.store(items)
+
+
+def hash_stream(path: str, chunk: int = CHUNK, progress: ProgressFn | None = None) -> tuple[str, int, os.stat_result]:
+    """(hex digest, bytes read, the file's stat once read), streaming; ``progress`` gets each chunk's bytes."""
+    h = hashlib.sha256()
+    size = 0
+    buf = bytearray(chunk)
+    view = memoryview(buf)
+    with open(path, "rb", buffering=0) as f:
+        while n := f.readinto(buf):
+            h.update(view[:n])
+            size += n
+            if progress is not None:
+                progress(0, n)
+        return h.hexdigest(), size, os.fstat(f.fileno())
+
+
+def _hash_small(path: str, size: int) -> tuple[str, int, os.stat_result]:
+    """Like :func:`hash_stream`, in one read for a file listed as ``size`` bytes.
+
+    Plain descriptor calls instead of a file object: for a tree of small files
+    the per-file calls, not the hashing, are the cost (20,000 files of 4 KiB
+    hash about a quarter faster this way).
+    """
+    fd = os.open(path, os.O_RDONLY | _O_FLAGS)
+    try:
+        # One byte more than listed: getting exactly ``size`` bytes means the end.
+        data = os.read(fd, size + 1)
+        h = hashlib.sha256(data)
+        read = len(data)
+        if read != size:  # it changed since the listing, or a short read: read to the end
+            while data := os.read(fd, CHUNK):
+                h.update(data)
+                read += len(data)
+        after = os.fstat(fd)
+    finally:
+        os.close(fd)
+    return h.hexdigest(), read, after
+
+
+class FileReader:
+    """Reads local files for :func:`datatrail.hashing.build.build`; their cached values are hex digests."""
+
+    batch_below = CHUNK
+    thread_name = "datatrail-hash"
+
+    def reuse(self, cached: str) -> tuple[str, str]:
+        """A cached digest is always usable: the key already says the file is unchanged."""
+        return cached, CONTENT
+
+    def read(self, entry: Entry[StatKey], progress: ProgressFn | None) -> Read[str]:
+        """Hash one file; cache it only if its stat, taken on the open file once read, is the listed one."""
+        path, size, key = entry.path, entry.size, entry.key
+        try:
+            hexd, read, after = _hash_small(path, size) if size < CHUNK else hash_stream(path, CHUNK, progress)
+        except FileNotFoundError:
+            msg = f"file vanished while hashing: {path!r}"
+            raise NotFound(msg) from None
+        except OSError as exc:
+            msg = f"cannot read {path!r}: {exc.strerror}"
+            raise InvalidInput(msg) from None
+        same = read == size and stat_key(after) == key and not is_racy(key)
+        return hexd, read, read, CONTENT, hexd if same else None
+
+
+def list_path(path: str | os.PathLike[str]) -> tuple[list[Entry[StatKey]], bool]:
+    """The files at ``path`` (one file, or every file of a tree sorted by path) and whether it is a directory."""
+    p = Path(path)
+    try:
+        st = os.stat(p)
+    except FileNotFoundError:
+        msg = f"path not found: {os.fspath(p)!r}; check the path and try again"
+        raise NotFound(msg) from None
+    except OSError as exc:
+        msg = f"cannot read {os.fspath(p)!r}: {exc.strerror}"
+        raise InvalidInput(msg) from None
+    if stat_mod.S_ISDIR(st.st_mode):
+        return _list_tree(p), True
+    if not stat_mod.S_ISREG(st.st_mode):
+        msg = f"cannot add {os.fspath(p)!r}: it is neither a regular file nor a directory"
+        raise InvalidInput(msg)
+    return [Entry("", os.fspath(p), st.st_size, stat_key(st))], False
+
+
+def _list_tree(root: Path) -> list[Entry[StatKey]]:
+    """Every file under root, by relative posix path; refuses what cannot be recorded faithfully."""
+    out: list[Entry[StatKey]] = []
+    real_root = os.path.realpath(root)
+    stack = [(os.fspath(root), "")]
+    while stack:
+        absdir, reldir = stack.pop()
+        try:
+            it = os.scandir(absdir)
+        except OSError as exc:
+            msg = f"cannot read directory {absdir!r}: {exc.strerror}"
+            raise InvalidInput(msg) from None
+        with it:
+            for entry in it:
+                rel = f"{reldir}{entry.name}"
+                if "\t" in entry.name or "\n" in entry.name or "\r" in entry.name:
+                    msg = f"cannot add {entry.path!r}: file names with tabs or line breaks are not supported; rename it"
+                    raise InvalidInput(msg)
+                try:
+                    entry.name.encode()
+                except UnicodeEncodeError:
+                    msg = f"cannot add {entry.path!r}: the file name is not valid UTF-8; rename it"
+                    raise InvalidInput(msg) from None
+                if entry.is_dir(follow_symlinks=False):
+                    if entry.name not in IGNORED_DIRS or reldir:
+                        stack.append((entry.path, rel + "/"))
+                    continue
+                if entry.is_symlink():
+                    target = os.path.realpath(entry.path)
+                    if os.path.commonpath([real_root, target]) != real_root:
+                        msg = f"cannot add {entry.path!r}: it is a symlink leading out of the directory"
+                        raise InvalidInput(msg)
+                    if os.path.isdir(target):
+                        msg = f"cannot add {entry.path!r}: symlinks to directories are not followed"
+                        raise InvalidInput(msg)
+                try:
+                    st = entry.stat()
+                except OSError as exc:
+                    msg = f"cannot read {entry.path!r}: {exc.strerror}"
+                    raise InvalidInput(msg) from None
+                if not stat_mod.S_ISREG(st.st_mode):
+                    continue  # sockets, fifos, devices are not data
+                out.append(Entry(rel, entry.path, st.st_size, stat_key(st)))
+    out.sort(key=lambda e: e.rel)
+    return out
+
+
+def hash_path(
+    path: str | os.PathLike[str],
+    *,
+    cache: StatCache | None = None,
+    progress: ProgressFn | None = None,
+    workers: int | None = None,
+) -> HashResult:
+    """Hash a file or a directory tree.
+
+    >>> r = hash_path(__file__)
+    >>> r.digest.algorithm
+    'sha256'
+    """
+    entries, is_dir = list_path(path)
+    return build(entries, FileReader(), is_dir=is_dir, cache=cache, progress=progress, workers=workers)
