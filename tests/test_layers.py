@@ -41,6 +41,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
         "datatrail.frames",
         "datatrail.profiling",
         "datatrail.profile_parallel",
+        "datatrail.profile_builder",
         "datatrail.sketches",
         "datatrail.checks",
         "datatrail.check_data",

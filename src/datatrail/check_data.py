@@ -16,7 +16,7 @@ import pyarrow.compute as pc
 
 from datatrail.checks import TYPE_FAMILIES, Rule, check_columns
 from datatrail.core.errors import InvalidInput
-from datatrail.profiling import ProfileBuilder, jsonable, to_arrow
+from datatrail.profile_builder import ProfileBuilder, jsonable, to_arrow
 from datatrail.scan import scan_path
 from datatrail.sketches import unique_sorted, value_hashes
 

@@ -3,7 +3,7 @@
 :func:`profile_parquet` splits the file's row groups into contiguous ranges
 (a few per core), profiles them in this process and in ``cores - 1`` worker
 processes, and merges the partial profiles in
-row order with :meth:`datatrail.profiling.ProfileBuilder.merge`. Every part of a
+row order with :meth:`datatrail.profile_builder.ProfileBuilder.merge`. Every part of a
 profile merges exactly: counts add, distinct hash sets unite (their HyperLogLog
 registers take the maximum), min/max compare, the per-batch moments are folded
 in the same order, top values add up, the sample keeps the values of smallest
@@ -40,7 +40,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from datatrail.core.errors import InvalidInput
-from datatrail.profiling import ProfileBuilder
+from datatrail.profile_builder import ProfileBuilder
 from datatrail.scan import BATCH_ROWS, parquet_segments
 
 WORKERS_ENV = "DATATRAIL_PROFILE_WORKERS"
