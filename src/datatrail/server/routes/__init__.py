@@ -10,6 +10,7 @@ from fastapi import Depends, Query, Request
 from starlette.concurrency import run_in_threadpool
 
 from datatrail.core.errors import InvalidInput
+from datatrail.core.limits import MAX_RESPONSE_DEPTH, bounded
 from datatrail.server.access import request_actor, request_trail
 from datatrail.service import Trail
 
@@ -56,11 +57,15 @@ Actor = Annotated[str | None, Depends(actor)]
 
 
 async def call(request: Request, fn: Any, *args: Any, **kwargs: Any) -> Any:
-    """Run a blocking Trail method in the thread pool (opening the store first, if need be)."""
+    """Run a blocking Trail method in the thread pool (opening the store first, if need be).
+
+    The answer nests at most ``MAX_RESPONSE_DEPTH`` deep: facets stored before events
+    were bounded (``MAX_EVENT_DEPTH``) are cut there, so every answer can be serialized.
+    """
 
     def run() -> Any:
         # The shared Trail seen through the request's principal: access control and read audit.
         trail: Trail = request_trail(request)
-        return fn(trail, *args, **kwargs)
+        return bounded(fn(trail, *args, **kwargs), MAX_RESPONSE_DEPTH)
 
     return await run_in_threadpool(run)

@@ -6,6 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 
+from datatrail.core.limits import MAX_EVENT_DEPTH, bounded
 from datatrail.core.times import parse_time
 from datatrail.server.routes import MAX_LIMIT, Actor, call
 from datatrail.server.state import API
@@ -24,4 +25,5 @@ async def list_events(
 ) -> dict[str, Any]:
     when = parse_time(since, "since") if since is not None else None
     items = await call(request, lambda t: t.catalog.events(when, namespace, after_id, limit))
-    return {"events": [{"id": i, "event": e} for i, e in items]}
+    # Each event as it could be ingested again: one stored before the depth limit is cut at it.
+    return {"events": [{"id": i, "event": bounded(e, MAX_EVENT_DEPTH)} for i, e in items]}
