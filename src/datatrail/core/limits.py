@@ -16,7 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 from datatrail.core.errors import InvalidInput
-from datatrail.core.model import MAX_NAME_LENGTH
+from datatrail.core.model import MAX_NAME_LENGTH, MAX_VERSION
 
 MAX_EVENT_DEPTH = 64
 """Nesting depth of one event. The deepest events of the OpenLineage specification and of the
@@ -31,8 +31,8 @@ MAX_ID_LENGTH = 4 * MAX_NAME_LENGTH
 MAX_TIME_LENGTH = 64
 """An ISO 8601 time or a duration (``since``, ``asOf``)."""
 
-MAX_INT = 2**63 - 1
-"""The largest number any numeric parameter takes: what a database BIGINT holds."""
+MAX_INT = MAX_VERSION
+"""The largest number any numeric parameter takes (2**63 - 1): what a database BIGINT holds."""
 
 MAX_OFFSET = 1_000_000_000
 """How far into a listing ``offset`` may start."""

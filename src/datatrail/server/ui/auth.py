@@ -10,6 +10,7 @@ from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from datatrail.core.errors import DatatrailError
+from datatrail.core.limits import MAX_ID_LENGTH
 from datatrail.server.state import state
 from datatrail.server.ui import hooks
 
@@ -96,10 +97,10 @@ def login_target(request: Request) -> str:
 
 
 def safe_next(target: str | None) -> str:
-    """A local path to go to after login; anything else (``//evil``, ``https://…``) goes home."""
+    """A local path to go to after login; anything else (``//evil``, ``https://…``, too long) goes home."""
     if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
         return "/"
-    return target
+    return target if len(target) <= MAX_ID_LENGTH else "/"
 
 
 async def read_form(request: Request) -> dict[str, str]:
