@@ -4,10 +4,31 @@ from __future__ import annotations
 
 import json
 import sys
+import unicodedata
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
+
+_ESCAPED = ("Cc", "Cf", "Cs", "Zl", "Zp")  # controls, format (bidi overrides), surrogates, line breaks
+
+
+def terminal_text(value: Any) -> str:
+    r"""Stored text made safe to print: control and format characters become visible escapes.
+
+    What a client stored (an actor, a target, a name) cannot start a new line,
+    move the cursor, recolour the terminal or reorder text with bidi overrides.
+
+    >>> print(terminal_text("grant.add\n2  2026-01-01  root"))
+    grant.add\n2  2026-01-01  root
+    >>> print(terminal_text("\x1b[2J\u202eok"))
+    \x1b[2J\u202eok
+    """
+    text = str(value)
+    if text.isprintable():
+        return text
+    # ascii() spells a character as Python would: \n, \x1b, \u202e.
+    return "".join(ascii(ch)[1:-1] if unicodedata.category(ch) in _ESCAPED else ch for ch in text)
 
 
 def emit_json(data: Any) -> None:

@@ -1,7 +1,9 @@
 """What :class:`~datatrail.store.http.HttpStore` needs beyond the public resources.
 
-Writes carry the event, the actor and the action, like ``Store.ingest``; with
-API keys configured the actor is the token's principal, whatever the body says.
+Writes carry the event, the actor and the action, like ``Store.ingest``. The action
+must be one a client may ask for (:data:`~datatrail.core.actions.WRITE_ACTIONS`), and
+on a server with users or API keys the actor is the token's principal, whatever the
+body says.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 
 from datatrail.catalog import parse_as_of
+from datatrail.core.actions import check_write_action
 from datatrail.core.errors import InvalidInput
 from datatrail.core.limits import MAX_TIME_LENGTH
 from datatrail.core.model import Ref, validate_name, validate_namespace
@@ -30,11 +33,12 @@ async def post_event(request: Request, principal: Actor) -> dict[str, Any]:
     if not isinstance(body, dict) or "event" not in body:
         msg = 'the body is {"event": {...}, "actor": "...", "action": "..."}'
         raise InvalidInput(msg)
+    action = check_write_action(body.get("action") or "lineage.ingest")
     actor = principal or body.get("actor")
-    action = body.get("action") or "lineage.ingest"
-    if not isinstance(actor, str) or not actor or not isinstance(action, str):
-        msg = "actor and action must be non-empty strings"
+    if not isinstance(actor, str):
+        msg = "actor must be a string: the name the write is recorded under"
         raise InvalidInput(msg)
+    actor = validate_name(actor, "actor")
     out: dict[str, Any] = await call(
         request, lambda t: ingest_to_wire(t.ingest(body["event"], actor=actor, action=action))
     )
