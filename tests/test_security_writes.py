@@ -1,12 +1,15 @@
-"""What a write is recorded as, against a real `datatrail serve`.
+"""What a write may touch, and what it is recorded as, against a real `datatrail serve`.
 
-The audit action of a write is one a client may ask for, and its actor is the
-token's user: a caller cannot forge ``grant.add`` entries, fake lines, or store
-kilobytes of action text.
+An event that reads from a namespace the caller may not read is refused (403)
+and nothing of it is stored: one event, a whole batch, and the HTTP store's
+write. The audit action of a write is one a client may ask for, and its actor
+is the token's user: a caller cannot forge ``grant.add`` entries, fake lines, or
+store kilobytes of action text.
 """
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,6 +20,7 @@ import pytest
 import datatrail
 from datatrail.core.actions import WRITE_ACTIONS
 from datatrail.core.changes import VersionInfo
+from datatrail.core.errors import Forbidden
 from datatrail.events import build_dataset_event
 from tests import httpserver
 from tests.security_scene import Scene, build
@@ -53,10 +57,68 @@ def bearer(scene: Scene, who: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {scene.tokens[who]}"}
 
 
+def reading_team_b(output: str) -> dict[str, Any]:
+    """A run of team-a that reads team-b's secret and writes ``output`` in team-a."""
+    return {
+        "eventType": "COMPLETE",
+        "eventTime": "2024-05-01T10:00:00+00:00",
+        "producer": "https://example.com/tests/writes",
+        "schemaURL": "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/RunEvent",
+        "run": {"runId": str(uuid.uuid4()), "facets": {}},
+        "job": {"namespace": "team-a", "name": "peek", "facets": {}},
+        "inputs": [{"namespace": "team-b", "name": "b/secret", "facets": {}}],
+        "outputs": [{"namespace": "team-a", "name": output, "facets": {}}],
+    }
+
+
+def datasets(http: httpx.Client, scene: Scene) -> set[str]:
+    found = http.get("/api/v1/datasets", params={"namespace": "team-a"}, headers=bearer(scene, "admin"))
+    return {d["name"] for d in found.json()["datasets"]}
+
+
 def audit(http: httpx.Client, scene: Scene, **params: Any) -> list[dict[str, Any]]:
     found = http.get("/api/v1/audit", params={"limit": 1000, **params}, headers=bearer(scene, "admin"))
     entries: list[dict[str, Any]] = found.json()["entries"]
     return entries
+
+
+def refused_for_reading(response: httpx.Response) -> None:
+    assert response.status_code == 403, response.text
+    body = response.json()
+    assert body["error"] == "forbidden"
+    assert body["detail"].startswith("alice may not read namespace 'team-b', which this event reads from")
+
+
+# ---------------------------------------------------------------- reading where one may not
+
+
+def test_an_event_reading_a_namespace_the_caller_may_not_read_is_refused(http: httpx.Client, scene: Scene) -> None:
+    refused_for_reading(http.post("/api/v1/lineage", json=reading_team_b("peek/one"), headers=bearer(scene, "alice")))
+    assert "peek/one" not in datasets(http, scene)
+    denied = [e for e in audit(http, scene, user="alice") if e["outcome"] == "denied"]
+    assert ("lineage.ingest", "namespace:team-b") in {(e["action"], e["target"]) for e in denied}
+    # The same event from an editor of team-* (who may read team-b) is stored: reading was the reason.
+    ed = http.post("/api/v1/lineage", json=reading_team_b("peek/ed"), headers=bearer(scene, "editor"))
+    assert ed.status_code == 201
+    assert "peek/ed" in datasets(http, scene)
+
+
+def test_a_batch_with_one_such_event_is_refused_whole(http: httpx.Client, scene: Scene) -> None:
+    fine = build_dataset_event("team-a", "peek/fine", VersionInfo(key="k-fine"))
+    batch = [fine, reading_team_b("peek/batch")]
+    refused_for_reading(http.post("/api/v1/lineage/batch", json=batch, headers=bearer(scene, "alice")))
+    assert not {"peek/fine", "peek/batch"} & datasets(http, scene)
+    answer = http.post("/api/v1/lineage/batch", json=[fine], headers=bearer(scene, "alice"))
+    assert answer.status_code == 201 and "peek/fine" in datasets(http, scene)
+
+
+def test_the_http_store_write_refuses_it_too(http: httpx.Client, server: httpserver.Server, scene: Scene) -> None:
+    body = {"event": reading_team_b("peek/store"), "action": "run.complete"}
+    refused_for_reading(http.post("/api/v1/events", json=body, headers=bearer(scene, "alice")))
+    with datatrail.connect(server.uri, token=scene.tokens["alice"]) as trail:
+        with pytest.raises(Forbidden, match="may not read namespace 'team-b'"):
+            trail.ingest(reading_team_b("peek/python"))
+    assert not {"peek/store", "peek/python"} & datasets(http, scene)
 
 
 # ---------------------------------------------------------------- the recorded action and actor
