@@ -239,6 +239,13 @@ def _dt(e: dict[str, Any]) -> dict[str, Any]:
     return e["outputs"][0]["facets"]["datatrail_version"]  # type: ignore[no-any-return]
 
 
+def _nested(levels: int) -> Any:
+    value: Any = 1
+    for _ in range(levels):
+        value = {"a": value}
+    return value
+
+
 BAD_EVENTS: list[tuple[str, Any, str]] = [
     ("not an object", lambda e: ["an", "array"], "the event must be an object"),
     ("missing eventTime", lambda e: e.pop("eventTime"), "eventTime must be an ISO 8601"),
@@ -320,6 +327,8 @@ BAD_EVENTS: list[tuple[str, Any, str]] = [
         "parent.run.runId 'p' is not a UUID",
     ),
     ("params not an object", lambda e: e["run"]["facets"]["datatrail_run"].update(params=[1]), "params must be"),
+    # 65 levels: the event (1), run (2), facets (3), then 62 more.
+    ("nested too deeply", lambda e: e["run"]["facets"].update(deep=_nested(62)), "run.facets.deep.a.… nests deeper"),
     # Without a run it would be a JobEvent; without a job too it is nothing.
     ("neither run, dataset nor job", lambda e: (e.pop("run"), e.pop("job")), "neither 'run'"),
 ]
@@ -335,6 +344,19 @@ def test_parse_event_rejects(mutate: Any, message: str) -> None:
     with pytest.raises(InvalidInput, match="invalid") as info:
         parse_event(event, "ann")
     assert message in str(info.value)
+
+
+def test_events_nest_at_most_64_levels_and_a_deeper_one_is_refused_in_one_line() -> None:
+    event = _good_run()
+    event["run"]["facets"]["deep"] = _nested(61)  # 64 levels in all
+    parse_event(event, "ann")
+    del event["run"]["facets"]["deep"]
+    event["run"]["facets"]["fake\nline"] = _nested(900)  # as a producer did: 903 levels
+    with pytest.raises(InvalidInput) as info:
+        parse_event(event, "ann")
+    message = info.value.message
+    assert message.startswith("invalid event: run.facets.'fake\\nline'.a.… nests deeper than 64 levels")
+    assert "\n" not in message
 
 
 def test_parse_event_accepts_other_as_running_and_missing_facets() -> None:

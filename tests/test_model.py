@@ -34,7 +34,7 @@ HEX64 = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
         ("postgres://db:5432:public.orders@latest", "postgres://db:5432", "public.orders", "latest"),
         ("duckdb://shop.duckdb:main.sales", "duckdb://shop.duckdb", "main.sales", None),
         ("default:raw@1", "default", "raw", "1"),
-        ("raw@12345678901234567890", "default", "raw", "12345678901234567890"),
+        ("raw@9223372036854775807", "default", "raw", "9223372036854775807"),  # the largest: 2**63 - 1
     ],
 )
 def test_ref_parse_valid(text: str, namespace: str, name: str, selector: str | None) -> None:
@@ -78,6 +78,10 @@ def test_ref_str() -> None:
         (":raw", "namespace: it is empty"),
         ("name@0", "version numbers start at 1"),
         ("name@000", "version numbers start at 1"),
+        ("raw@9223372036854775808", "version numbers are at most 9223372036854775807"),
+        ("raw@12345678901234567890", "version numbers are at most"),
+        ("raw@" + "9" * 5000, "version numbers are at most"),
+        ("raw@0000000000000000000001", "version numbers are at most"),
         ("name@sha256:", "8 to 64 lowercase hex"),
         ("name@sha256:9f86d08", "8 to 64 lowercase hex"),
         ("name@sha256:9F86D081", "8 to 64 lowercase hex"),

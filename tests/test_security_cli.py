@@ -8,8 +8,11 @@ from pathlib import Path
 from sqlalchemy import create_engine
 from typer.testing import CliRunner, Result
 
+import datatrail
 from datatrail.cli.app import app
+from datatrail.core.changes import VersionInfo
 from datatrail.core.tokens import parse_token
+from datatrail.events import build_dataset_event
 from datatrail.store.sql import tables as t
 from tests.conftest import write
 
@@ -101,6 +104,19 @@ def test_audit_verify_and_checkpoint(workdir: Path) -> None:
         "kind": "changed",
         "message": "audit entry 2 was changed: its content does not match its hash",
     }
+
+
+def test_the_audit_log_shows_stored_text_escaped(workdir: Path) -> None:
+    # Entries written before the server refused such actions (or by anyone who can open the file).
+    dt("init")
+    with datatrail.connect(f"sqlite:///{workdir / '.datatrail' / 'trail.db'}") as trail:
+        event = build_dataset_event("default", "forged", VersionInfo(key="k"))
+        trail.ingest(event, actor="mallory\x1b[2J", action="grant.add\n2  2026-01-01 00:00:00  root  grant.add")
+    text = dt("audit", "log").stdout
+    assert len(text.splitlines()) == 3  # header, rule, one entry: the newline did not make a second
+    assert "grant.add\\n2  2026-01-01" in text and "mallory\\x1b[2J" in text and "\x1b" not in text
+    entries = json.loads(dt("audit", "log", "--json").stdout)  # JSON keeps the text as stored
+    assert entries[0]["action"].startswith("grant.add\n2") and entries[0]["actor"] == "mallory\x1b[2J"
 
 
 def test_bad_uses_are_one_line_errors(workdir: Path) -> None:

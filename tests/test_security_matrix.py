@@ -1,10 +1,12 @@
 """Every route of the application, for every role: the status each must answer.
 
 The table below has one entry per (method, path) of the FastAPI app, the web
-UI's pages included; a route added without an entry fails
-``test_every_route_has_an_entry``. Requests target team-a's resources:
-``viewer`` may read team-a, ``editor`` may write team-*, ``other_owner`` owns
-team-b only, ``admin`` may do everything, ``anonymous`` sends no token.
+UI's pages, the login form and the static files included; a route added
+without an entry fails ``test_every_route_has_an_entry``. An entry holds one
+request or several (the login form with a valid and with an invalid token).
+Requests target team-a's resources: ``viewer`` may read team-a, ``editor`` may
+write team-*, ``other_owner`` owns team-b only, ``admin`` may do everything,
+``anonymous`` sends no token.
 """
 
 from __future__ import annotations
@@ -53,9 +55,16 @@ def _event(name: str) -> dict[str, Any]:
 
 Request = tuple[str, dict[str, Any]]  # url, extra request arguments
 Maker = Callable[[Scene, str], Request]
+Case = tuple[Maker, dict[str, int]]
+BAD_TOKEN = "dtk_tok_000000000000_" + "b" * 43  # well-formed, unknown
 
-# (method, route path) -> (how to call it for a role, expected status per role)
-TABLE: dict[tuple[str, str], tuple[Maker, dict[str, int]]] = {
+
+def _login(token: Callable[[Scene, str], str], next_page: str = "/") -> Maker:
+    return lambda s, r: ("/login", {"data": {"token": token(s, r), "next": next_page}})
+
+
+# (method, route path) -> how to call it for a role and the status expected per role (or several such)
+TABLE: dict[tuple[str, str], Case | list[Case]] = {
     ("GET", "/healthz"): (lambda s, r: ("/healthz", {}), PUBLIC),
     ("GET", "/openapi.json"): (lambda s, r: ("/openapi.json", {}), LIST),
     ("GET", "/docs"): (lambda s, r: ("/docs", {}), LIST),
@@ -166,12 +175,16 @@ TABLE: dict[tuple[str, str], tuple[Maker, dict[str, int]]] = {
     ("GET", "/environments"): (lambda s, r: ("/environments", {}), UI_LIST),
     # canary serves only team-a's a/report: it does not exist for team-b's owner.
     ("GET", "/environments/{environment}"): (lambda s, r: ("/environments/canary", {}), UI_READ),
-    ("GET", "/login"): (lambda s, r: ("/login", {}), PUBLIC),
-    # Signing in with the role's token: 303 onwards; with none, the form again (401).
-    ("POST", "/login"): (
-        lambda s, r: ("/login", {"data": {"token": s.tokens.get(r, ""), "next": "/"}}),
-        _statuses(401, 303, 303, 303, 303),
-    ),
+    ("GET", "/login"): [
+        (lambda s, r: ("/login", {}), PUBLIC),
+        (lambda s, r: ("/login?next=%2Fdatasets%2Fteam-a%2Fa%252Fraw", {}), PUBLIC),
+    ],
+    # Signing in with the role's token: 303 onwards; with none or a bad one, the form again (401).
+    ("POST", "/login"): [
+        (_login(lambda s, r: s.tokens.get(r, "")), _statuses(401, 303, 303, 303, 303)),
+        (_login(lambda s, r: BAD_TOKEN), _statuses(401, 401, 401, 401, 401)),
+        (_login(lambda s, r: s.tokens.get(r, "") + "x", "/audit"), _statuses(401, 401, 401, 401, 401)),
+    ],
     ("POST", "/logout"): (lambda s, r: ("/logout", {}), _statuses(303, 303, 303, 303, 303)),
     ("MOUNT", "/static/viz"): (lambda s, r: ("/static/viz/lineage.js", {}), PUBLIC),
     ("MOUNT", "/static/ui"): (lambda s, r: ("/static/ui/ui.css", {}), PUBLIC),
@@ -230,10 +243,16 @@ def _headers(scene: Scene, role: str, method: str, path: str) -> dict[str, str]:
     return {"Cookie": f"datatrail_token={token}"}  # the UI's session
 
 
+def cases() -> Iterator[tuple[str, str, Maker, dict[str, int]]]:
+    for (method, path), entry in TABLE.items():
+        for make, expected in entry if isinstance(entry, list) else [entry]:
+            yield method, path, make, expected
+
+
 @pytest.mark.parametrize("role", ROLES)
 def test_route_answers_by_role(client: TestClient, scene: Scene, role: str) -> None:
     wrong = []
-    for (method, path), (make, expected) in TABLE.items():
+    for method, path, make, expected in cases():
         url, extra = make(scene, role)
         verb = "GET" if method == "MOUNT" else method
         response = client.request(verb, url, headers=_headers(scene, role, method, url), **extra)
@@ -244,6 +263,18 @@ def test_route_answers_by_role(client: TestClient, scene: Scene, role: str) -> N
         if path.startswith("/api/v1") and response.status_code >= 400:
             body = response.json()
             assert set(body) == {"error", "detail"}, (method, path, body)
+    assert not wrong, "\n".join(wrong)
+
+
+def test_an_invalid_token_opens_what_no_token_opens(client: TestClient, scene: Scene) -> None:
+    stale = Scene(scene.uri, {role: BAD_TOKEN for role in ROLES}, scene.clean_run, scene.mix_run)
+    wrong = []
+    for method, path, make, expected in cases():
+        url, extra = make(scene, "anonymous")
+        verb = "GET" if method == "MOUNT" else method
+        response = client.request(verb, url, headers=_headers(stale, "viewer", method, url), **extra)
+        if response.status_code != expected["anonymous"]:
+            wrong.append(f"{method} {path}: {response.status_code} (expected {expected['anonymous']})")
     assert not wrong, "\n".join(wrong)
 
 

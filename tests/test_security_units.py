@@ -14,7 +14,7 @@ from datatrail.core.errors import InvalidInput
 from datatrail.core.privacy import classified_columns, labels_from_tag, redact_profile
 from datatrail.core.roles import Grant, Principal, authorize, may_grant
 from datatrail.core.tokens import new_token, parse_expiry, parse_token
-from datatrail.security.limiter import BadTokenLimiter
+from datatrail.security.limiter import BadTokenLimiter, fingerprint
 
 VIEWER = Principal("v", grants=(Grant("viewer", "team-*"),))
 EDITOR = Principal("e", grants=(Grant("editor", "team-a"), Grant("viewer", "ops")))
@@ -170,12 +170,47 @@ def test_redaction_keeps_counts_only() -> None:
 
 
 def test_limiter_per_client_and_window() -> None:
-    limiter = BadTokenLimiter(allowed=3, window=10.0, max_clients=2)
+    limiter = BadTokenLimiter(allowed=3, window=10.0, allowed_overall=100, max_clients=2)
     for t in (0.0, 1.0, 2.0):
         assert limiter.retry_after("a", now=t) == 0
-        limiter.failed("a", now=t)
+        assert limiter.failed("a", f"token-{t}", now=t)
     assert limiter.retry_after("a", now=3.0) == 7 and limiter.retry_after("b", now=3.0) == 0
     assert limiter.retry_after("a", now=10.5) == 0  # the first failure left the window
-    limiter.failed("b", now=4.0)
-    limiter.failed("c", now=5.0)  # a third client: the stalest one is forgotten (bounded memory)
-    assert len(limiter._failures) == 2
+    limiter.failed("b", "x", now=4.0)
+    limiter.failed("c", "y", now=5.0)  # a third client: the stalest one is forgotten (bounded memory)
+    assert len(limiter._clients) == 2 and "a" not in limiter._clients
+
+
+def test_limiter_counts_distinct_tokens_so_one_misconfigured_client_limits_no_one() -> None:
+    limiter = BadTokenLimiter(allowed=3, window=60.0, allowed_overall=100)
+    news = [limiter.failed("proxy", "same-bad-token", now=float(t)) for t in range(1000)]
+    assert news[0] and not any(news[1:])  # audited once, not a thousand times
+    assert limiter.retry_after("proxy", now=1000.0) == 0
+    # A guesser behind the same address tries different tokens: the address is limited.
+    for i in range(2):
+        limiter.failed("proxy", f"guess-{i}", now=1000.0)
+    assert limiter.retry_after("proxy", now=1001.0) == 58  # until the oldest of the three leaves
+
+
+def test_a_guesser_gets_its_allowance_per_window_and_no_more() -> None:
+    limiter = BadTokenLimiter(allowed=10, window=60.0, allowed_overall=1000)
+    tries = 0
+    for tenth in range(6000):  # ten minutes, a guess every 0.1 s whenever not refused
+        now = tenth / 10
+        if limiter.retry_after("10.1.2.3", now=now) == 0:
+            limiter.failed("10.1.2.3", f"guess-{tenth}", now=now)
+            tries += 1
+    assert tries <= 10 * 11
+
+
+def test_limiter_overall_bound_limits_every_client() -> None:
+    limiter = BadTokenLimiter(allowed=10, window=60.0, allowed_overall=5)
+    for i in range(5):  # a distributed guess: one token each from five addresses
+        limiter.failed(f"10.0.0.{i}", f"guess-{i}", now=0.0)
+    assert limiter.retry_after("10.9.9.9", now=1.0) == 59  # an address that never failed waits too
+    assert limiter.retry_after("10.9.9.9", now=60.0) == 0
+
+
+def test_fingerprints_tell_tokens_apart_without_keeping_them() -> None:
+    assert fingerprint("s3cret") == fingerprint("s3cret") != fingerprint("s3cret!")
+    assert "s3cret" not in fingerprint("s3cret") and len(fingerprint("\udc80")) == 32

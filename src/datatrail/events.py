@@ -16,6 +16,7 @@ from typing import Any
 from datatrail._version import __version__
 from datatrail.core.changes import Changes, DatasetChange, Event, RunChange, VersionInfo
 from datatrail.core.errors import InvalidInput
+from datatrail.core.limits import MAX_EVENT_DEPTH, too_deep
 from datatrail.core.model import Digest, FileEntry, RunState, validate_name, validate_namespace
 from datatrail.facets import check_facets, parse_checks, parse_profile, profile_facets
 from datatrail.hashing import manifest_digest
@@ -340,9 +341,25 @@ def _io_facets(ds: dict[str, Any], role: str, where: str) -> dict[str, Any]:
     return _facets(ds.get(key), f"{where}.{key}") if key else {}
 
 
+def _check_depth(event: dict[str, Any]) -> None:
+    """InvalidInput for an event nested deeper than MAX_EVENT_DEPTH: readers of it would fail."""
+    path = too_deep(event, MAX_EVENT_DEPTH)
+    if path is None:
+        return
+    keys = [str(p)[:40] for p in path[:4]]
+    shown = ".".join(k if k.isprintable() else repr(k) for k in keys) + (".…" if len(path) > 4 else "")
+    msg = f"invalid event: {shown} nests deeper than {MAX_EVENT_DEPTH} levels of objects and arrays; flatten that facet"
+    raise InvalidInput(msg)
+
+
 def parse_event(event: Any, actor: str) -> Changes:
-    """Validate an OpenLineage event and describe what it changes."""
+    """Validate an OpenLineage event and describe what it changes.
+
+    An event nested deeper than ``MAX_EVENT_DEPTH`` (64) objects and arrays is refused,
+    before anything is written.
+    """
     ev = _obj(event, "the event")
+    _check_depth(ev)
     event_time = _time(ev.get("eventTime"), "eventTime")
     if "run" in ev:
         return _parse_run_event(ev, event_time, actor)

@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 import typer
 
-from datatrail.cli.output import emit_json, line, note, table, when
+from datatrail.cli.output import emit_json, line, note, safe, table, when
 from datatrail.core.errors import InvalidInput
 from datatrail.core.results import AuditEntry
 
@@ -184,8 +184,16 @@ def classify(
 
 
 def print_entries(entries: list[Any]) -> None:
+    """The entries as a table; what clients stored in them is escaped (an actor with a newline stays one line)."""
     rows = [
-        [e.seq, when(e.time), e.actor, e.action, e.target, e.outcome, (e.details or {}).get("origin", "local")]
+        [
+            e.seq,
+            when(e.time),
+            *(
+                None if v is None else safe(str(v))
+                for v in (e.actor, e.action, e.target, e.outcome, (e.details or {}).get("origin", "local"))
+            ),
+        ]
         for e in entries
     ]
     table(["seq", "time", "actor", "action", "target", "outcome", "origin"], rows)
@@ -238,7 +246,7 @@ def audit(
             line(f"audit chain intact: {report.entries} entries, head {report.head or 'none'}")
         else:
             for problem in report.problems:
-                line(problem.message)
+                line(safe(str(problem.message)))
         if not report.ok:
             raise typer.Exit(1)
         return

@@ -2,12 +2,25 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from typing import Annotated
 
 import typer
 
 from datatrail.cli.output import line
+
+
+def check_proxies(values: list[str] | None) -> list[str]:
+    """Each ``--trusted-proxy``: an IP address or a network (``10.0.0.0/8``), else a usage error."""
+    proxies = []
+    for value in values or []:
+        try:
+            proxies.append(str(ipaddress.ip_network(value.strip(), strict=False)))
+        except ValueError:
+            msg = f"{value!r} is not an IP address or network (give 10.0.0.5, 10.0.0.0/8 or ::1)"
+            raise typer.BadParameter(msg) from None
+    return proxies
 
 
 def serve(
@@ -23,6 +36,18 @@ def serve(
         int,
         typer.Option("--max-body", min=1024, help="Largest request body in bytes, after gzip decompression."),
     ] = 10 * 1024 * 1024,
+    trusted_proxies: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--trusted-proxy",
+            metavar="ADDRESS",
+            callback=check_proxies,
+            help=(
+                "A proxy (IP address or network, e.g. 10.0.0.0/8) whose X-Forwarded-For header names the client;"
+                " repeat for several. Without one the TCP peer is the client and X-Forwarded-For is ignored."
+            ),
+        ),
+    ] = None,
     insecure: Annotated[
         bool,
         typer.Option(
@@ -52,7 +77,10 @@ def serve(
         port=port,
         workers=workers,
         log_level=os.environ.get("DATATRAIL_LOG_LEVEL", "info"),
-        proxy_headers=True,
+        # The client address keys the bad-token limiter and the audit's origin: it is taken
+        # from X-Forwarded-For only when a trusted proxy sent it, never by default.
+        proxy_headers=bool(trusted_proxies),
+        forwarded_allow_ips=list(trusted_proxies or []),
     )
 
 

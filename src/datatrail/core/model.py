@@ -17,6 +17,7 @@ from datatrail.core.errors import InvalidInput
 
 _HEX = re.compile(r"[0-9a-f]+")
 MAX_NAME_LENGTH = 1024
+MAX_VERSION = 2**63 - 1  # what a database BIGINT holds: a larger number names no version
 DEFAULT_NAMESPACE = "default"
 
 
@@ -151,6 +152,10 @@ class Ref:
                 msg = f"invalid ref {text!r}: a digest selector needs 8 to 64 lowercase hex digits after 'sha256:'"
                 raise InvalidInput(msg)
         elif selector.isascii() and selector.isdigit():
+            # Length first: int() of thousands of digits is slow, and refused past 4,300.
+            if len(selector) > len(str(MAX_VERSION)) or int(selector) > MAX_VERSION:
+                msg = f"invalid ref {text[:200]!r}: version numbers are at most {MAX_VERSION}"
+                raise InvalidInput(msg)
             if int(selector) < 1:
                 msg = f"invalid ref {text!r}: version numbers start at 1"
                 raise InvalidInput(msg)

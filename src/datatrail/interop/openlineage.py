@@ -3,6 +3,8 @@
 Export replays every stored event verbatim (the store keeps each one as it was
 ingested), one JSON object per line as the OpenLineage file transport writes
 them, so another consumer (Marquez, another datatrail) rebuilds the same state.
+An event stored before the nesting limit existed is written cut at that limit
+(``MAX_EVENT_DEPTH``), so the export can be imported again.
 Import reads that format or a JSON array, validates every event first, and
 stores nothing when one is bad (unless told to skip the bad ones).
 """
@@ -16,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from datatrail.core.changes import Event
 from datatrail.core.errors import InvalidInput
+from datatrail.core.limits import MAX_EVENT_DEPTH, bounded
 from datatrail.events import parse_event
 from datatrail.interop.common import ImportSummary, ingest_all
 
@@ -36,7 +39,7 @@ def export_events(trail: Trail, *, since: datetime | None = None, namespace: str
         page = trail.catalog.events(since, namespace, after, PAGE)
         if not page:  # a short page is no end: a store seen through a principal leaves events out
             return
-        yield from (event for _, event in page)
+        yield from (bounded(event, MAX_EVENT_DEPTH) for _, event in page)
         after = page[-1][0]
 
 

@@ -11,23 +11,32 @@
   routes answer 401 without one, UI pages send the browser to the login page.
   The token is checked against the store on every request (no cache), so a
   revoked token fails at once. Headers such as ``X-User`` are never read.
-- A client (IP address) that presents too many bad tokens is answered 429 with
-  ``Retry-After`` (:class:`~datatrail.security.limiter.BadTokenLimiter`, per process).
+- Guessing is limited (:func:`check_token`, shared with the UI's login): a client
+  (IP address) that presented too many different bad tokens, or any client while the
+  server saw too many overall, gets 429 with ``Retry-After`` for its bad tokens, and
+  its tokens that could be guessed (anything but a user's token, whose secret has 256
+  random bits) are not compared until then. A valid user's token is always accepted.
+  The client address is the TCP peer; ``datatrail serve --trusted-proxy`` names the
+  proxies whose ``X-Forwarded-For`` is believed instead.
 """
 
 from __future__ import annotations
 
 import hmac
 import time
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
 from fastapi import Request
+from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from datatrail.core.errors import DatatrailError
 from datatrail.core.roles import Principal
+from datatrail.core.tokens import parse_token
+from datatrail.security.limiter import fingerprint
 from datatrail.server.errors import Unauthorized, error_code, error_response
 from datatrail.server.state import API, ServerState
 from datatrail.service import Trail
@@ -75,6 +84,44 @@ def authenticate(server: ServerState, token: str) -> Principal | None:
         if hmac.compare_digest(key.encode(), token.encode()):
             return Principal(name, unrestricted=True)
     return server.trail.security.authenticate(token)
+
+
+@dataclass(frozen=True)
+class TokenCheck:
+    """What a presented token came to: its principal, or None and how long guessing is limited (0: not)."""
+
+    principal: Principal | None
+    retry_after: int = 0
+
+
+def check_token(server: ServerState, client: str, token: str, action: str, target: str) -> TokenCheck:
+    """Authenticate ``token`` from ``client`` under the bad-token limiter; audit a refusal as ``action``.
+
+    A user's token (``dtk_…``, 256 random bits) is always compared, so a valid one is
+    accepted even from a limited client: guessing one is hopeless anyway. Anything
+    else (an API key, which people choose) is not compared while the client or the
+    server is limited. A refused token is counted and audited (without the token)
+    once per client and window, and not at all while limited, so refusals cannot
+    flood the audit log.
+    """
+    wait = server.limiter.retry_after(client)
+    if wait and parse_token(token) is None:
+        return TokenCheck(None, wait)
+    principal = authenticate(server, token)
+    if principal is not None:
+        return TokenCheck(principal)
+    if server.limiter.failed(client, fingerprint(token)) and not wait:
+        server.trail.security.record_refusal(action, target[:300], client)
+    return TokenCheck(None, wait)
+
+
+def too_many(wait: int) -> JSONResponse:
+    """429 for a bad token while guessing is limited."""
+    detail = (
+        f"too many bad tokens were sent from this address (or to this server); wait {wait} s"
+        " and send a valid token (a user's token is always accepted)"
+    )
+    return error_response(429, "too_many_requests", detail, {"Retry-After": str(wait)})
 
 
 def principal_named(server: ServerState, name: str | None) -> Principal | None:
@@ -163,25 +210,16 @@ class AccessMiddleware:
                 error_response(401, "unauthorized", NEED_TOKEN, {"WWW-Authenticate": "Bearer"}) if protected else None
             )
         client = client_ip(scope)
-        wait = server.limiter.retry_after(client)
-        if wait:
-            detail = f"too many bad tokens from this address; wait {wait} s and send a valid token"
-            return error_response(429, "too_many_requests", detail, {"Retry-After": str(wait)})
-        principal = await run_in_threadpool(authenticate, server, token)
-        if principal is None:
-            server.limiter.failed(client)
-            await run_in_threadpool(_record_bad_token, server, client, method, path)
-            if protected or bearer is not None:
-                detail = "the token is not valid (unknown, expired or revoked); ask an admin for a new one"
-                return error_response(401, "unauthorized", detail, {"WWW-Authenticate": "Bearer"})
-            return None  # a stale login cookie: the UI page sends the browser to log in
-        state["access_principal"] = principal
+        check = await run_in_threadpool(check_token, server, client, token, "auth.token", f"{method} {path}")
+        if check.principal is None:
+            if not protected and bearer is None:
+                return None  # a stale login cookie: the UI page sends the browser to log in
+            if check.retry_after:
+                return too_many(check.retry_after)
+            detail = "the token is not valid (unknown, expired or revoked); ask an admin for a new one"
+            return error_response(401, "unauthorized", detail, {"WWW-Authenticate": "Bearer"})
+        state["access_principal"] = check.principal
         return None
-
-
-def _record_bad_token(server: ServerState, client: str, method: str, path: str) -> None:
-    """A refused token is a denied attempt: audited (without the token), at most as often as the limiter allows."""
-    server.trail.security.record_refusal("auth.token", f"{method} {path}"[:300], client)
 
 
 def request_trail(request: Request) -> Trail:

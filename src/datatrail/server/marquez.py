@@ -11,6 +11,8 @@ from collections.abc import Callable
 from typing import Any
 
 from datatrail.core.errors import InvalidInput, NotFound
+from datatrail.core.limits import MAX_ID_LENGTH, check_length
+from datatrail.core.model import MAX_NAME_LENGTH
 from datatrail.core.results import LineageNode
 from datatrail.lineage import Graph
 
@@ -19,6 +21,7 @@ NODE_ID_RULE = (
     " follows the last '#', and the namespace ends at the last ':' that leaves an existing dataset or job"
     " (so namespaces and names may hold ':')"
 )
+MAX_SPLITS = 8  # the ':' tried as the namespace's end, from the last: each try is a store lookup
 
 
 def split_node_id(node_id: str, exists: Callable[[str, str], bool]) -> tuple[str, str, str | None]:
@@ -30,9 +33,13 @@ def split_node_id(node_id: str, exists: Callable[[str, str], bool]) -> tuple[str
     off first and then kept as part of the name, and the first one naming an
     existing dataset wins: the longest namespace, as in datatrail's refs.
 
+    At most the ``MAX_SPLITS`` last ``:`` are tried, and a nodeId longer than
+    ``MAX_ID_LENGTH`` is refused, so the work is linear in its length.
+
     >>> split_node_id("dataset:postgres://db:5432:public.orders#2", lambda ns, n: True)
     ('postgres://db:5432', 'public.orders', '2')
     """
+    check_length(node_id, "nodeId", MAX_ID_LENGTH)
     kind, sep, rest = node_id.partition(":")
     if kind != "dataset" or not sep or not rest:
         msg = f"invalid nodeId {node_id!r}: {NODE_ID_RULE}"
@@ -52,6 +59,7 @@ def split_node_id(node_id: str, exists: Callable[[str, str], bool]) -> tuple[str
 
 def split_job_id(node_id: str, exists: Callable[[str, str], bool]) -> tuple[str, str]:
     """(namespace, name) of ``job:<namespace>:<name>``, split by the same rule as datasets."""
+    check_length(node_id, "nodeId", MAX_ID_LENGTH)
     kind, sep, rest = node_id.partition(":")
     if kind != "job" or not sep or not rest:
         msg = f"invalid nodeId {node_id!r}: {NODE_ID_RULE}"
@@ -64,8 +72,21 @@ def split_job_id(node_id: str, exists: Callable[[str, str], bool]) -> tuple[str,
 
 
 def _split(text: str, exists: Callable[[str, str], bool]) -> tuple[str, str] | None:
-    for i in range(len(text) - 2, 0, -1):
-        if text[i] == ":" and exists(text[:i], text[i + 1 :]):
+    """The first (namespace, name) that ``exists``, trying the last ``MAX_SPLITS`` possible ':' from the end.
+
+    A split whose namespace or name is longer than any stored one is skipped without asking.
+    """
+    tries = 0
+    end = len(text) - 1  # the name is never empty
+    while tries < MAX_SPLITS:
+        i = text.rfind(":", 1, end)
+        if i < 0 or len(text) - i - 1 > MAX_NAME_LENGTH:
+            return None
+        end = i
+        if i > MAX_NAME_LENGTH:
+            continue
+        tries += 1
+        if exists(text[:i], text[i + 1 :]):
             return text[:i], text[i + 1 :]
     return None
 

@@ -10,23 +10,41 @@ from fastapi import Depends, Query, Request
 from starlette.concurrency import run_in_threadpool
 
 from datatrail.core.errors import InvalidInput
+from datatrail.core.limits import (
+    MAX_ID_LENGTH,
+    MAX_OFFSET,
+    MAX_RESPONSE_DEPTH,
+    MAX_TIME_LENGTH,
+    bounded,
+    check_length,
+)
+from datatrail.core.model import MAX_NAME_LENGTH
 from datatrail.server.access import request_actor, request_trail
 from datatrail.service import Trail
 
 MAX_LIMIT = 1000
+
+# Free-text query parameters, each bounded (docs/security.md, "Limits"): a name or namespace,
+# a composite id (a ref, a version selector or key, a nodeId), a time.
+NameParam = Annotated[str, Query(max_length=MAX_NAME_LENGTH)]
+OptionalName = Annotated[str | None, Query(max_length=MAX_NAME_LENGTH)]
+IdParam = Annotated[str, Query(max_length=MAX_ID_LENGTH)]
+OptionalId = Annotated[str | None, Query(max_length=MAX_ID_LENGTH)]
+OptionalTime = Annotated[str | None, Query(max_length=MAX_TIME_LENGTH)]
 
 
 def unquote(value: str) -> str:
     """A path parameter as sent: routes see the raw path, so each segment is decoded here once.
 
     Names are stored NFC-normalised, so a name sent in NFD (as macOS spells file names) finds them too.
+    A segment longer than ``MAX_ID_LENGTH`` characters once decoded is refused (400).
     """
     try:
         decoded = _unquote(value, errors="strict")
     except UnicodeDecodeError:
         msg = f"the path segment {value!r} is not UTF-8 once percent-decoded; percent-encode names as UTF-8"
         raise InvalidInput(msg) from None
-    return unicodedata.normalize("NFC", decoded)
+    return unicodedata.normalize("NFC", check_length(decoded, "a path segment", MAX_ID_LENGTH))
 
 
 class Page:
@@ -35,7 +53,7 @@ class Page:
     def __init__(
         self,
         limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 100,
-        offset: Annotated[int, Query(ge=0)] = 0,
+        offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
     ) -> None:
         self.limit = limit
         self.offset = offset
@@ -56,11 +74,15 @@ Actor = Annotated[str | None, Depends(actor)]
 
 
 async def call(request: Request, fn: Any, *args: Any, **kwargs: Any) -> Any:
-    """Run a blocking Trail method in the thread pool (opening the store first, if need be)."""
+    """Run a blocking Trail method in the thread pool (opening the store first, if need be).
+
+    The answer nests at most ``MAX_RESPONSE_DEPTH`` deep: facets stored before events
+    were bounded (``MAX_EVENT_DEPTH``) are cut there, so every answer can be serialized.
+    """
 
     def run() -> Any:
         # The shared Trail seen through the request's principal: access control and read audit.
         trail: Trail = request_trail(request)
-        return fn(trail, *args, **kwargs)
+        return bounded(fn(trail, *args, **kwargs), MAX_RESPONSE_DEPTH)
 
     return await run_in_threadpool(run)

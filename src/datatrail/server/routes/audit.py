@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 
-from datatrail.server.routes import Actor, call
+from datatrail.server.routes import Actor, OptionalId, OptionalName, OptionalTime, call
 from datatrail.server.state import API
 from datatrail.service import Trail
 from datatrail.store.wire import audit_to_wire
@@ -19,10 +19,10 @@ async def audit(
     request: Request,
     _: Actor,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 100,
-    dataset: str | None = None,
-    user: str | None = None,
-    action: str | None = None,
-    since: str | None = None,
+    dataset: OptionalId = None,
+    user: OptionalName = None,
+    action: OptionalName = None,
+    since: OptionalTime = None,
 ) -> dict[str, Any]:
     def entries(t: Trail) -> list[dict[str, Any]]:
         found = t.audit_entries(dataset=dataset, user=user, action=action, since=since, limit=limit)

@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query, Request
 
 from datatrail.core.errors import InvalidInput
+from datatrail.core.limits import MAX_ID_LENGTH
 from datatrail.core.results import ColumnLineageResult
 from datatrail.server.marquez import NODE_ID_RULE, split_node_id
 from datatrail.server.routes import Actor, call
@@ -112,6 +113,7 @@ async def get_column_lineage(
         str,
         Query(
             alias="nodeId",
+            max_length=MAX_ID_LENGTH,
             description="datasetField:<namespace>:<name>[#<version>]:<field> or dataset:<namespace>:<name>[#<version>]",
         ),
     ],

@@ -6,8 +6,9 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 
+from datatrail.core.limits import MAX_EVENT_DEPTH, MAX_INT, bounded
 from datatrail.core.times import parse_time
-from datatrail.server.routes import MAX_LIMIT, Actor, call
+from datatrail.server.routes import MAX_LIMIT, Actor, OptionalName, OptionalTime, call
 from datatrail.server.state import API
 
 router = APIRouter(prefix=API, tags=["events"])
@@ -17,11 +18,12 @@ router = APIRouter(prefix=API, tags=["events"])
 async def list_events(
     request: Request,
     _: Actor,
-    since: str | None = None,
-    namespace: str | None = None,
-    after_id: Annotated[int, Query(ge=0, le=2**63 - 1)] = 0,
+    since: OptionalTime = None,
+    namespace: OptionalName = None,
+    after_id: Annotated[int, Query(ge=0, le=MAX_INT)] = 0,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = MAX_LIMIT,
 ) -> dict[str, Any]:
     when = parse_time(since, "since") if since is not None else None
     items = await call(request, lambda t: t.catalog.events(when, namespace, after_id, limit))
-    return {"events": [{"id": i, "event": e} for i, e in items]}
+    # Each event as it could be ingested again: one stored before the depth limit is cut at it.
+    return {"events": [{"id": i, "event": bounded(e, MAX_EVENT_DEPTH)} for i, e in items]}

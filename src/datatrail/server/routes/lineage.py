@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 
 from datatrail.core.errors import DatatrailError, InvalidInput, NotFound
+from datatrail.core.limits import MAX_ID_LENGTH, MAX_TIME_LENGTH
 from datatrail.core.model import Ref
 from datatrail.server.body import read_json
 from datatrail.server.errors import PayloadTooLarge, error_code
@@ -111,13 +112,21 @@ async def get_lineage(
     _: Actor,
     node_id: Annotated[
         str,
-        Query(alias="nodeId", description="dataset:<namespace>:<name>[#<version>], job:<namespace>:<name> or run:<id>"),
+        Query(
+            alias="nodeId",
+            max_length=MAX_ID_LENGTH,
+            description="dataset:<namespace>:<name>[#<version>], job:<namespace>:<name> or run:<id>",
+        ),
     ],
     direction: Literal["upstream", "downstream", "both"] = "both",
     depth: Annotated[int, Query(ge=0, le=MAX_DEPTH)] = 20,
     as_of: Annotated[
         str | None,
-        Query(alias="asOf", description="ISO 8601 time: the graph as it was then (dataset nodeIds)"),
+        Query(
+            alias="asOf",
+            max_length=MAX_TIME_LENGTH,
+            description="ISO 8601 time: the graph as it was then (dataset nodeIds)",
+        ),
     ] = None,
 ) -> dict[str, Any]:
     """Marquez's shape. Without ``#<version>`` the graph starts from every version of the dataset and

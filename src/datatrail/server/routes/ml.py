@@ -6,8 +6,9 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 
+from datatrail.core.limits import MAX_INT
 from datatrail.core.model import Ref, validate_name, validate_namespace
-from datatrail.server.routes import MAX_LIMIT, Actor, call
+from datatrail.server.routes import MAX_LIMIT, Actor, NameParam, OptionalName, call
 from datatrail.server.state import API
 from datatrail.store.wire import run_to_wire
 
@@ -18,9 +19,9 @@ router = APIRouter(prefix=API, tags=["ml"])
 async def deployments(
     request: Request,
     _: Actor,
-    namespace: str | None = None,
-    name: str | None = None,
-    environment: str | None = None,
+    namespace: OptionalName = None,
+    name: OptionalName = None,
+    environment: OptionalName = None,
     active: bool = False,
 ) -> dict[str, Any]:
     items = await call(
@@ -34,9 +35,9 @@ async def deployments(
 async def drift(
     request: Request,
     _: Actor,
-    environment: str | None = None,
-    namespace: str | None = None,
-    name: str | None = None,
+    environment: OptionalName = None,
+    namespace: OptionalName = None,
+    name: OptionalName = None,
     limit: Annotated[int, Query(ge=1, le=10 * MAX_LIMIT)] = 1000,
 ) -> dict[str, Any]:
     items = await call(
@@ -50,9 +51,9 @@ async def drift(
 async def evaluations(
     request: Request,
     _: Actor,
-    namespace: str,
-    name: str,
-    version: Annotated[int, Query(ge=1)],
+    namespace: NameParam,
+    name: NameParam,
+    version: Annotated[int, Query(ge=1, le=MAX_INT)],
 ) -> dict[str, Any]:
     ref = Ref(validate_namespace(namespace), validate_name(name, "OpenLineage dataset name"), str(version))
     runs = await call(request, lambda t: t.catalog.evaluations(ref))

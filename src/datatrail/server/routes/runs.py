@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 
-from datatrail.server.routes import MAX_LIMIT, Actor, call, unquote
+from datatrail.server.routes import MAX_LIMIT, Actor, OptionalName, call, unquote
 from datatrail.server.state import API
 from datatrail.store.wire import run_to_wire
 
@@ -17,7 +17,7 @@ router = APIRouter(prefix=API + "/runs", tags=["runs"])
 async def list_runs(
     request: Request,
     _: Actor,
-    job: str | None = None,
+    job: OptionalName = None,
     limit: Annotated[int, Query(ge=1, le=100 * MAX_LIMIT)] = 100,
 ) -> dict[str, Any]:
     return {"runs": await call(request, lambda t: [run_to_wire(r) for r in t.runs(job, limit)])}

@@ -6,6 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 
+from datatrail.core.limits import MAX_OFFSET
 from datatrail.server.routes import MAX_LIMIT, Actor, call
 from datatrail.server.state import API
 from datatrail.service import Trail
@@ -34,7 +35,7 @@ async def search(
     _: Actor,
     q: Annotated[str, Query(min_length=1, max_length=1024)],
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> dict[str, Any]:
     hits = await call(request, _search, q)
     return {"results": hits[offset : offset + limit], "total": len(hits)}

@@ -1,7 +1,9 @@
 """What :class:`~datatrail.store.http.HttpStore` needs beyond the public resources.
 
-Writes carry the event, the actor and the action, like ``Store.ingest``; with
-API keys configured the actor is the token's principal, whatever the body says.
+Writes carry the event, the actor and the action, like ``Store.ingest``. The action
+must be one a client may ask for (:data:`~datatrail.core.actions.WRITE_ACTIONS`), and
+on a server with users or API keys the actor is the token's principal, whatever the
+body says.
 """
 
 from __future__ import annotations
@@ -11,11 +13,13 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 
 from datatrail.catalog import parse_as_of
+from datatrail.core.actions import check_write_action
 from datatrail.core.errors import InvalidInput
+from datatrail.core.limits import MAX_TIME_LENGTH
 from datatrail.core.model import Ref, validate_name, validate_namespace
 from datatrail.core.results import Direction, LineageResult
 from datatrail.server.body import read_json
-from datatrail.server.routes import Actor, call
+from datatrail.server.routes import Actor, IdParam, NameParam, OptionalId, OptionalName, call
 from datatrail.server.state import API, state
 from datatrail.service import Trail
 from datatrail.store.wire import column_lineage_to_wire, ingest_to_wire, lineage_to_wire, version_to_wire
@@ -29,11 +33,12 @@ async def post_event(request: Request, principal: Actor) -> dict[str, Any]:
     if not isinstance(body, dict) or "event" not in body:
         msg = 'the body is {"event": {...}, "actor": "...", "action": "..."}'
         raise InvalidInput(msg)
+    action = check_write_action(body.get("action") or "lineage.ingest")
     actor = principal or body.get("actor")
-    action = body.get("action") or "lineage.ingest"
-    if not isinstance(actor, str) or not actor or not isinstance(action, str):
-        msg = "actor and action must be non-empty strings"
+    if not isinstance(actor, str):
+        msg = "actor must be a string: the name the write is recorded under"
         raise InvalidInput(msg)
+    actor = validate_name(actor, "actor")
     out: dict[str, Any] = await call(
         request, lambda t: ingest_to_wire(t.ingest(body["event"], actor=actor, action=action))
     )
@@ -41,12 +46,12 @@ async def post_event(request: Request, principal: Actor) -> dict[str, Any]:
 
 
 @router.get("/datasets", summary="Every dataset (of one namespace)")
-async def all_datasets(request: Request, _: Actor, namespace: str | None = None) -> dict[str, Any]:
+async def all_datasets(request: Request, _: Actor, namespace: OptionalName = None) -> dict[str, Any]:
     return {"datasets": await call(request, lambda t: [d.to_dict() for d in t.datasets(namespace)])}
 
 
 @router.get("/jobs", summary="Every job (of one namespace)")
-async def all_jobs(request: Request, _: Actor, namespace: str | None = None) -> dict[str, Any]:
+async def all_jobs(request: Request, _: Actor, namespace: OptionalName = None) -> dict[str, Any]:
     return {"jobs": await call(request, lambda t: [j.to_dict() for j in t.jobs(namespace)])}
 
 
@@ -58,14 +63,18 @@ def _ref(namespace: str, name: str, selector: str | None) -> Ref:
 
 
 @router.get("/resolve", summary="The version a ref names")
-async def resolve(request: Request, _: Actor, namespace: str, name: str, selector: str | None = None) -> dict[str, Any]:
+async def resolve(
+    request: Request, _: Actor, namespace: NameParam, name: NameParam, selector: OptionalId = None
+) -> dict[str, Any]:
     ref = _ref(namespace, name, selector)
     out: dict[str, Any] = await call(request, lambda t: version_to_wire(t.catalog.lookup(ref)))
     return out
 
 
 @router.get("/version-by-key", summary="The version of a dataset with this version key (digest), if any")
-async def version_by_key(request: Request, _: Actor, namespace: str, name: str, key: str) -> dict[str, Any]:
+async def version_by_key(
+    request: Request, _: Actor, namespace: NameParam, name: NameParam, key: IdParam
+) -> dict[str, Any]:
     found = await call(request, lambda t: t.catalog.find_key(namespace, name, key))
     return {"version": version_to_wire(found) if found is not None else None}
 
@@ -121,7 +130,7 @@ async def traverse(
     _: Actor,
     direction: Direction = "upstream",
     depth: Annotated[int, Query(ge=0, le=1000)] = 10,
-    as_of: Annotated[str | None, Query(alias="asOf")] = None,
+    as_of: Annotated[str | None, Query(alias="asOf", max_length=MAX_TIME_LENGTH)] = None,
 ) -> dict[str, Any]:
     start = await read_json(request, state(request).max_body)
     if not isinstance(start, list):

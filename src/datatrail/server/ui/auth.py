@@ -10,6 +10,8 @@ from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from datatrail.core.errors import DatatrailError
+from datatrail.core.limits import MAX_ID_LENGTH
+from datatrail.server import access
 from datatrail.server.state import state
 from datatrail.server.ui import hooks
 
@@ -71,11 +73,12 @@ class RawPagePath:
 
 
 def session_principal(request: Request) -> str | None:
-    """The principal of the request's login cookie, or None (no cookie, or a token no longer valid)."""
-    token = request.cookies.get(COOKIE)
-    if not token:
-        return None
-    return hooks.authenticate(state(request), token)
+    """The principal whose token (the login cookie) ``server/access.py`` accepted for this request, or None.
+
+    The token was checked there, under the bad-token limiter, once per request.
+    """
+    principal = getattr(request.state, "access_principal", None)
+    return None if principal is None or principal is access.OPEN else str(principal.name)
 
 
 def needs_login(request: Request) -> bool:
@@ -96,10 +99,10 @@ def login_target(request: Request) -> str:
 
 
 def safe_next(target: str | None) -> str:
-    """A local path to go to after login; anything else (``//evil``, ``https://…``) goes home."""
+    """A local path to go to after login; anything else (``//evil``, ``https://…``, too long) goes home."""
     if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
         return "/"
-    return target
+    return target if len(target) <= MAX_ID_LENGTH else "/"
 
 
 async def read_form(request: Request) -> dict[str, str]:

@@ -18,16 +18,6 @@ from datatrail.server.state import ServerState
 from datatrail.service import Trail
 
 
-def authenticate(server: ServerState, token: str) -> str | None:
-    """The principal a UI login token belongs to, or None if the token is not accepted.
-
-    Users' tokens (``datatrail token create``) and the legacy API keys, checked
-    against the store each time (server/access.py), so a revoked token fails at once.
-    """
-    principal = access.authenticate(server, token)
-    return principal.name if principal is not None else None
-
-
 def auth_enabled(server: ServerState) -> bool:
     """Whether the UI asks for a token: when the store has users or the server has API keys."""
     return access.auth_required(server)

@@ -15,6 +15,7 @@ from starlette.concurrency import run_in_threadpool
 
 from datatrail.core.errors import DatatrailError, InvalidInput, NotFound
 from datatrail.core.model import Version
+from datatrail.server import access
 from datatrail.server.routes import call, unquote
 from datatrail.server.routes.namespaces import _namespaces, find_version
 from datatrail.server.routes.search import _search
@@ -257,10 +258,15 @@ async def audit_page(
     return await page(request, "audit.html", _audit, limit, verify, admin_only=True)
 
 
-def _login_page(request: Request, target: str, failed: bool) -> Response:
+def _login_page(request: Request, target: str, failed: bool, wait: int = 0) -> Response:
     enabled = hooks.auth_enabled(state(request))
-    status = 401 if failed else 200
-    return render(request, "login.html", status=status, title="Sign in", enabled=enabled, next=target, failed=failed)
+    status = 429 if wait else 401 if failed else 200
+    response = render(
+        request, "login.html", status=status, title="Sign in", enabled=enabled, next=target, failed=failed, wait=wait
+    )
+    if wait:
+        response.headers["Retry-After"] = str(wait)
+    return response
 
 
 @router.get("/login")
@@ -268,12 +274,14 @@ async def login_form(request: Request, next: str = "/") -> Response:
     return await run_in_threadpool(_login_page, request, auth.safe_next(next), False)
 
 
-def _check_login(request: Request, token: str) -> bool | None:
-    """None when the server needs no token, else whether ``token`` is accepted."""
+def _check_login(request: Request, token: str) -> access.TokenCheck | None:
+    """None when the server needs no token, else what ``token`` came to: the API's check, limiter and audit."""
     server = state(request)
     if not hooks.auth_enabled(server):
         return None
-    return bool(token) and hooks.authenticate(server, token) is not None
+    if not token:
+        return access.TokenCheck(None)
+    return access.check_token(server, access.client_ip(request.scope), token, "auth.login", "POST /login")
 
 
 @router.post("/login")
@@ -281,11 +289,11 @@ async def login(request: Request) -> Response:
     form = await auth.read_form(request)
     target = auth.safe_next(form.get("next"))
     token = form.get("token", "").strip()
-    accepted = await run_in_threadpool(_check_login, request, token)
-    if accepted is None:
+    check = await run_in_threadpool(_check_login, request, token)
+    if check is None:
         return RedirectResponse(target, status_code=303)
-    if not accepted:
-        return await run_in_threadpool(_login_page, request, target, True)
+    if check.principal is None:
+        return await run_in_threadpool(_login_page, request, target, True, check.retry_after)
     response = RedirectResponse(target, status_code=303)
     response.set_cookie(
         auth.COOKIE,

@@ -18,6 +18,8 @@ from fastapi.responses import HTMLResponse
 from jinja2 import ChainableUndefined, Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
 
+from datatrail.core.limits import MAX_EVENT_DEPTH, bounded
+
 HERE = Path(__file__).resolve().parent
 TEMPLATES = HERE / "templates"
 STATIC = HERE / "static"
@@ -119,10 +121,13 @@ def number(value: Any) -> str:
 
 
 def as_json(value: Any) -> str:
-    """Compact, readable JSON of a parameter or property value (shown as text)."""
+    """Compact, readable JSON of a parameter or property value (shown as text).
+
+    A value stored before events were bounded is cut at ``MAX_EVENT_DEPTH`` levels.
+    """
     if isinstance(value, str):
         return value
-    return json.dumps(value, sort_keys=True, default=str)
+    return json.dumps(bounded(value, MAX_EVENT_DEPTH), sort_keys=True, default=str)
 
 
 def histogram_svg(histogram: dict[str, Any] | None, width: int = 240, height: int = 60) -> Markup:

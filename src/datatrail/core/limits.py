@@ -1,0 +1,158 @@
+"""The bounds on what a caller may send, and pure helpers that apply them (docs/security.md, "Limits").
+
+Depth counts nested JSON containers: a scalar is 0 deep, ``{}`` is 1, and
+``{"run": {"facets": {}}}`` is 3. The helpers walk containers with a stack of
+their own, never with recursion, so any depth a JSON parser produced is safe
+to measure and to cut.
+
+>>> nesting_depth({"run": {"facets": {"deep": [[1]]}}})
+5
+>>> bounded({"a": {"b": {"c": 1}}}, 2)
+{'a': {'b': '<nested deeper than 2 levels: cut>'}}
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from datatrail.core.errors import InvalidInput
+from datatrail.core.model import MAX_NAME_LENGTH, MAX_VERSION
+
+MAX_EVENT_DEPTH = 64
+"""Nesting depth of one event. The deepest events of the OpenLineage specification and of the
+Spark, Hive and dbt integration tests are 11–12 deep; serializers give up a few hundred deep."""
+
+MAX_RESPONSE_DEPTH = 2 * MAX_EVENT_DEPTH
+"""What an answer may nest: an event within the answer's own envelope is never cut."""
+
+MAX_ID_LENGTH = 4 * MAX_NAME_LENGTH
+"""A nodeId, a ref, a version selector or key in a URL: a namespace and a name (1,024 each) and more."""
+
+MAX_TIME_LENGTH = 64
+"""An ISO 8601 time or a duration (``since``, ``asOf``)."""
+
+MAX_INT = MAX_VERSION
+"""The largest number any numeric parameter takes (2**63 - 1): what a database BIGINT holds."""
+
+MAX_OFFSET = 1_000_000_000
+"""How far into a listing ``offset`` may start."""
+
+_CONTAINERS = (dict, list, tuple)
+_SCALARS = frozenset((str, int, float, bool, type(None)))
+
+
+def _is_container(value: Any) -> bool:
+    kind = type(value)
+    return kind in _CONTAINERS or (kind not in _SCALARS and isinstance(value, _CONTAINERS))
+
+
+def cut_marker(limit: int) -> str:
+    """What replaces a sub-tree deeper than ``limit``."""
+    return f"<nested deeper than {limit} levels: cut>"
+
+
+def exceeds(value: Any, limit: int) -> bool:
+    """Whether ``value`` nests deeper than ``limit`` (fast: on the ingest path of every event)."""
+    if not _is_container(value):
+        return False
+    if limit < 1:
+        return True
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    pop, push = stack.pop, stack.append
+    while stack:
+        container, level = pop()
+        for child in container.values() if isinstance(container, dict) else container:
+            kind = type(child)  # inlined _is_container: this loop runs over every value of every event
+            if kind in _CONTAINERS or (kind not in _SCALARS and isinstance(child, _CONTAINERS)):
+                if level >= limit:
+                    return True
+                push((child, level + 1))
+    return False
+
+
+def too_deep(value: Any, limit: int) -> tuple[str | int, ...] | None:
+    """The path (keys and indexes) to a container deeper than ``limit``, or None.
+
+    >>> too_deep({"run": {"facets": {"x": {}}}}, 3)
+    ('run', 'facets', 'x')
+    """
+    if not exceeds(value, limit):
+        return None
+    stack: list[tuple[Any, tuple[str | int, ...]]] = [(value, ())]
+    while stack:
+        container, path = stack.pop()
+        items = container.items() if isinstance(container, dict) else enumerate(container)
+        for key, child in items:
+            if isinstance(child, _CONTAINERS):
+                where = (*path, key)
+                if len(where) >= limit:
+                    return where
+                stack.append((child, where))
+    return ()
+
+
+def nesting_depth(value: Any) -> int:
+    """How many containers deep ``value`` nests (0 for a scalar)."""
+    deepest = 0
+    stack: list[tuple[Any, int]] = [(value, 1)] if isinstance(value, _CONTAINERS) else []
+    while stack:
+        container, level = stack.pop()
+        deepest = max(deepest, level)
+        children = container.values() if isinstance(container, dict) else container
+        stack.extend((child, level + 1) for child in children if isinstance(child, _CONTAINERS))
+    return deepest
+
+
+def bounded(value: Any, limit: int) -> Any:
+    """``value`` itself when it nests at most ``limit`` deep, else a copy whose deeper sub-trees are a marker.
+
+    For reading what was stored before a limit existed: an answer made of it
+    stays serializable, and says where something was left out.
+    """
+    if not exceeds(value, limit):
+        return value
+    marker = cut_marker(limit)
+    if limit < 1:
+        return marker
+    root: Any = {} if isinstance(value, dict) else []
+    stack: list[tuple[Any, Any, int]] = [(value, root, 1)]
+    while stack:
+        source, target, level = stack.pop()
+        items = source.items() if isinstance(source, dict) else enumerate(source)
+        for key, child in items:
+            copied = child
+            if isinstance(child, _CONTAINERS):
+                if level >= limit:
+                    copied = marker
+                else:
+                    copied = {} if isinstance(child, dict) else []
+                    stack.append((child, copied, level + 1))
+            if isinstance(target, dict):
+                target[key] = copied
+            else:
+                target.append(copied)
+    return root
+
+
+def check_length(value: str, what: str, limit: int) -> str:
+    """``value`` when it has at most ``limit`` characters; InvalidInput (400) naming ``what`` otherwise."""
+    if len(value) > limit:
+        msg = f"{what} is {len(value)} characters long; at most {limit} are accepted"
+        raise InvalidInput(msg)
+    return value
+
+
+__all__ = [
+    "MAX_EVENT_DEPTH",
+    "MAX_ID_LENGTH",
+    "MAX_INT",
+    "MAX_OFFSET",
+    "MAX_RESPONSE_DEPTH",
+    "MAX_TIME_LENGTH",
+    "bounded",
+    "check_length",
+    "cut_marker",
+    "exceeds",
+    "nesting_depth",
+    "too_deep",
+]
