@@ -33,7 +33,7 @@ from datatrail.formats import detect_directory_format, detect_format, is_tabular
 from datatrail.frames import data_info, is_data
 from datatrail.hashing import HashResult, LayeredCache, ProgressFn, StatCache, hash_path
 from datatrail.ml.models import save_object
-from datatrail.remote import is_url
+from datatrail.remote import is_url, redact
 from datatrail.statcache import SqliteStatCache
 from datatrail.store.base import Store
 
@@ -301,8 +301,6 @@ class Recorder:
         """
         remote = is_url(path)
         if remote and checks is not None:
-            from datatrail.remote import redact
-
             msg = (
                 f"checks read local data only; copy {redact(str(path))!r} locally to check it, or add it without checks"
             )

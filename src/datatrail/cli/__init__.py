@@ -9,11 +9,11 @@ import sys
 
 def main() -> None:
     """Entry point of the ``datatrail`` script."""
-    from datatrail.cli.prefetch import start_from_argv
+    from datatrail.cli.prefetch import start_from_argv  # light, and first: see the next line
 
     # Before the heavy imports below: a big file to add starts hashing now.
     start_from_argv(sys.argv[1:])
-    from datatrail.cli.app import main as run
+    from datatrail.cli.app import main as run  # typer and every command: only once hashing has started
 
     try:
         run()

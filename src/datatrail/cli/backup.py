@@ -7,11 +7,13 @@ from typing import Annotated
 
 import typer
 
+from datatrail.cli.context import get_trail
 from datatrail.cli.output import emit_json, error, human_size, line
+from datatrail.config import locate
+from datatrail.core.errors import InvalidInput
 
 
 def _store_uri(ctx: typer.Context) -> str:
-    from datatrail.config import locate
 
     root = ctx.find_root()
     return locate((root.obj or {}).get("store")).uri
@@ -35,8 +37,8 @@ def backup(
     Examples: datatrail backup create /backups/trail-2026-11-29.db;
     datatrail backup restore /backups/trail-2026-11-29.db
     """
+    # Imported here: the store's modules load only for the command that needs them (start-up).
     from datatrail.backup import create_backup, restore_backup
-    from datatrail.core.errors import InvalidInput
 
     if action == "create":
         info = create_backup(_store_uri(ctx), path, force=force)
@@ -70,7 +72,6 @@ def fsck(
 
     Example: datatrail fsck
     """
-    from datatrail.cli.context import get_trail
 
     problems = get_trail(ctx).check_store()
     if json_out:

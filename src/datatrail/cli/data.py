@@ -7,7 +7,16 @@ from typing import Annotated
 
 import typer
 
+from datatrail.cli import prefetch
+from datatrail.cli.context import get_trail
+from datatrail.cli.ml import print_model_card
 from datatrail.cli.output import emit_json, human_size, line, progress, table, when
+from datatrail.cli.quality import print_checks, print_profile
+from datatrail.cli.runs import print_run
+from datatrail.cli.security import entry_dict, print_access
+from datatrail.core.errors import InvalidInput, NotFound
+from datatrail.core.model import Ref
+from datatrail.remote import redact
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts instead of text.")]
 
@@ -21,11 +30,9 @@ def init(
     Every other command finds it by walking up from the working directory, like git.
     Pass --store postgresql://… to keep the metadata in PostgreSQL instead.
     """
-    from datatrail.service import init as init_store
+    from datatrail.service import init as init_store  # the service and its store: not on --help (start-up)
 
     if not path.is_dir():
-        from datatrail.core.errors import InvalidInput, NotFound
-
         if path.exists():
             msg = f"{str(path)!r} is not a folder; give the folder to create .datatrail/ in"
             raise InvalidInput(msg)
@@ -90,12 +97,8 @@ def add(
 
     Example: datatrail add data/clean.parquet --name clean/penguins --checks checks.yaml
     """
-    from datatrail.cli import prefetch
-    from datatrail.cli.context import get_trail
-
     ahead = prefetch.take(path)  # started by datatrail.cli.main for a big file
     trail = get_trail(ctx)
-    from datatrail.remote import redact
 
     with progress(f"hashing {redact(path)}") as advance:
         result = trail.register(
@@ -122,8 +125,6 @@ def add(
     else:
         line(f"{v.ref} {v.digest.short if v.digest else '-'} ({result.status})")
         if report is not None:
-            from datatrail.cli.quality import print_checks
-
             line(f"{len(report.results)} checks, {len(report.failed)} failed")
             print_checks(report.results)
     if report is not None and not report.passed:
@@ -136,8 +137,6 @@ def ls(
     json_out: JsonOpt = False,
 ) -> None:
     """List datasets with their latest version."""
-    from datatrail.cli.context import get_trail
-    from datatrail.core.model import Ref
 
     trail = get_trail(ctx)
     datasets = trail.datasets(namespace)
@@ -185,9 +184,6 @@ def show(
     json_out: JsonOpt = False,
 ) -> None:
     """Show a version (or a run, with run:<id>) in full; classified columns are marked [pii]."""
-    from datatrail.cli.context import get_trail
-    from datatrail.cli.quality import print_checks, print_profile
-    from datatrail.cli.runs import print_run
 
     trail = get_trail(ctx)
     if ref.startswith("run:"):
@@ -210,8 +206,6 @@ def show(
         if v.kind == "model":
             data["model_card"] = trail.model_card(v).to_dict()
         if access:
-            from datatrail.cli.security import entry_dict
-
             data["access"] = [entry_dict(e) for e in trail.access_log(v)]
         emit_json(data)
         return
@@ -234,8 +228,6 @@ def show(
         if value is not None:
             line(f"{key + ':':<12} {value}")
     if v.kind == "model":
-        from datatrail.cli.ml import print_model_card
-
         print_model_card(trail.model_card(v))
     if stats is not None:
         print_profile(stats)
@@ -248,8 +240,6 @@ def show(
         if len(shown) < len(manifest):
             line(f"… and {len(manifest) - len(shown)} more files (--files lists all)")
     if access:
-        from datatrail.cli.security import print_access
-
         print_access(trail.access_log(v))
 
 
@@ -259,7 +249,6 @@ def versions(
     json_out: JsonOpt = False,
 ) -> None:
     """List every version of a dataset, oldest first."""
-    from datatrail.cli.context import get_trail
 
     items = get_trail(ctx).versions(name)
     if json_out:
@@ -291,7 +280,6 @@ def tag(
     json_out: JsonOpt = False,
 ) -> None:
     """Point an alias at a version (name@ALIAS then resolves to it)."""
-    from datatrail.cli.context import get_trail
 
     v = get_trail(ctx).tag(ref, alias)
     if json_out:

@@ -13,7 +13,9 @@ from typing import Annotated, Any, NoReturn
 
 import typer
 
+from datatrail.cli.context import get_trail
 from datatrail.cli.output import document, emit_json, error, line, note
+from datatrail.core.errors import InvalidInput, NotFound
 from datatrail.files import replace_file
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts instead of text.")]
@@ -38,7 +40,6 @@ class ProvFormat(str, Enum):
 
 
 def _refuse(msg: str) -> NoReturn:
-    from datatrail.core.errors import InvalidInput
 
     raise InvalidInput(msg)
 
@@ -95,7 +96,6 @@ def import_(
       datatrail import mlflow --tracking-uri sqlite:///mlflow.db --experiment penguins
       datatrail import openlineage events.jsonl --json
     """
-    from datatrail.cli.context import get_trail
 
     kind = source.value
     if kind != "mlflow":
@@ -106,11 +106,11 @@ def import_(
     else:
         _only_for(kind, "openlineage", {"--skip-invalid": skip_invalid})
     if kind == "dvc":
-        from datatrail.interop.dvc import import_dvc
+        from datatrail.interop.dvc import import_dvc  # only the chosen tool\'s module (start-up)
 
         summary = import_dvc(get_trail(ctx), path or ".", namespace=namespace)
     elif kind == "mlflow":
-        from datatrail.interop.mlflow import import_mlflow
+        from datatrail.interop.mlflow import import_mlflow  # only the chosen tool\'s module (start-up)
 
         if path is not None:
             _refuse("mlflow takes no PATH; name the tracking store with --tracking-uri")
@@ -118,7 +118,7 @@ def import_(
             _refuse("give the MLflow tracking store with --tracking-uri URI (or set MLFLOW_TRACKING_URI)")
         summary = import_mlflow(get_trail(ctx), tracking_uri, experiment=experiment, namespace=namespace)
     else:
-        from datatrail.interop.openlineage import import_events
+        from datatrail.interop.openlineage import import_events  # only the chosen tool\'s module (start-up)
 
         if path is None:
             _refuse("give the file of events to import (one JSON event per line, or a JSON array); '-' reads stdin")
@@ -144,8 +144,6 @@ def _read(path: Path) -> str:
     try:
         return path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        from datatrail.core.errors import NotFound
-
         msg = f"no such file {str(path)!r}"
         raise NotFound(msg) from None
     except (OSError, UnicodeDecodeError) as exc:
@@ -200,7 +198,6 @@ def export(
       datatrail export attestation model.pkl -o model.intoto.json
       datatrail export atlas --all -o atlas.json
     """
-    from datatrail.cli.context import get_trail
 
     kind = target.value
     if kind != "openlineage":
@@ -219,7 +216,7 @@ def export(
         _refuse("--force goes with -o FILE")
     trail = get_trail(ctx)
     if kind == "openlineage":
-        from datatrail.interop.openlineage import export_events
+        from datatrail.interop.openlineage import export_events  # only the chosen tool\'s module (start-up)
 
         when = _since(since)
         # Streamed (a store may hold millions of events), into a new file renamed at the end,
@@ -243,15 +240,15 @@ def export(
 
 def _document(trail: Any, kind: str, ref: str | None, fmt: ProvFormat | None) -> str:
     if kind == "prov":
-        from datatrail.interop.prov import export_prov
+        from datatrail.interop.prov import export_prov  # only the chosen tool\'s module (start-up)
 
         return export_prov(trail, str(ref), fmt.value if fmt else "json")
     if kind == "attestation":
-        from datatrail.interop.attestation import build_statement
+        from datatrail.interop.attestation import build_statement  # only the chosen tool\'s module (start-up)
 
         doc = build_statement(trail, str(ref))
     else:
-        from datatrail.interop.atlas import export_atlas
+        from datatrail.interop.atlas import export_atlas  # only the chosen tool\'s module (start-up)
 
         doc = export_atlas(trail, ref)
     return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
@@ -271,8 +268,10 @@ def verify_attestation(
 
     Example: datatrail verify-attestation model.intoto.json
     """
-    from datatrail.cli.context import get_trail
-    from datatrail.interop.attestation import load_statement, verify_statement
+    from datatrail.interop.attestation import (  # only the chosen tool\'s module (start-up)
+        load_statement,
+        verify_statement,
+    )
 
     statement = load_statement(_read(file), str(file))
     report = verify_statement(get_trail(ctx), statement, use_cache=not no_cache)

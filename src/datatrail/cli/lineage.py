@@ -8,7 +8,9 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from datatrail.cli.context import get_trail
 from datatrail.cli.output import block, document, emit_json, error, line, note, progress
+from datatrail.core.errors import InvalidInput
 from datatrail.core.results import Direction
 from datatrail.files import replace_file
 
@@ -58,8 +60,6 @@ def lineage(
     datatrail lineage model -f html -o lineage.html (open it in a browser: pan, zoom, click a node);
     datatrail lineage model --level dataset -f mermaid
     """
-    from datatrail.cli.context import get_trail
-    from datatrail.core.errors import InvalidInput
 
     options: tuple[tuple[Direction, bool], ...] = (("upstream", upstream), ("downstream", downstream), ("both", both))
     chosen = [d for d, on in options if on]
@@ -76,10 +76,10 @@ def lineage(
     if force and output is None:
         msg = "--force goes with -o FILE"
         raise InvalidInput(msg)
+    from datatrail.viz.fold import at_level  # lineage pictures: loaded by this command only (start-up)
+
     graph = get_trail(ctx).lineage(ref, direction=chosen[0] if chosen else "upstream", depth=depth)
     if output is None and fmt == "tree":
-        from datatrail.viz.fold import at_level  # the viz package only when a graph is drawn
-
         for row in at_level(graph, level).tree_lines():
             line(row)
         return
@@ -97,16 +97,17 @@ def lineage(
 
 def _render(graph: Graph, fmt: str, level: str) -> str:
     """The graph in one format, as text ending with a newline."""
-    from datatrail.viz.fold import at_level
 
     if fmt == "svg":
-        from datatrail.viz.svg import render_svg
+        from datatrail.viz.svg import render_svg  # only the chosen format's renderer (start-up)
 
         return render_svg(graph, level=level)
     if fmt == "html":
-        from datatrail.viz.html import render_html
+        from datatrail.viz.html import render_html  # only the chosen format's renderer (start-up)
 
         return render_html(graph, level=level)
+    from datatrail.viz.fold import at_level  # lineage pictures: loaded by this command only (start-up)
+
     shown = at_level(graph, level)
     if fmt == "json":
         return json.dumps(shown.to_json(), indent=2, ensure_ascii=False, default=str) + "\n"
@@ -131,8 +132,6 @@ def verify(
 
     Exits with status 1 when anything is missing or changed.
     """
-    from datatrail.cli.context import get_trail
-    from datatrail.core.errors import InvalidInput
 
     if all_ and refs:
         msg = "give either refs or --all, not both"

@@ -8,7 +8,10 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from datatrail.cli.context import get_trail
 from datatrail.cli.output import emit_json, line, table, when
+from datatrail.cli.quality import print_checks
+from datatrail.core.errors import InvalidInput
 
 if TYPE_CHECKING:
     from datatrail.core.records import Deployment, DriftReport
@@ -19,7 +22,6 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts in
 
 
 def _trail(ctx: typer.Context) -> Any:
-    from datatrail.cli.context import get_trail
 
     return get_trail(ctx)
 
@@ -209,7 +211,6 @@ def print_history(history: DriftHistory) -> None:
 
 
 def _thresholds(values: list[str] | None) -> dict[str, float]:
-    from datatrail.core.errors import InvalidInput
 
     out: dict[str, float] = {}
     for item in values or []:
@@ -265,7 +266,6 @@ def drift(
     Examples: datatrail drift features/train@1 batches/b7@1 --threshold psi=0.25;
     datatrail drift batches/b7@1 --env production; datatrail drift --history --env production
     """
-    from datatrail.core.errors import InvalidInput
 
     trail = _trail(ctx)
     if history:
@@ -352,8 +352,7 @@ def reproduce(
 
 def print_quality(ctx_trail_uri: str, version: Any) -> None:
     """The profile summary and the check results of a version, from the store at ``ctx_trail_uri``."""
-    from datatrail.cli.quality import print_checks
-    from datatrail.service import connect
+    from datatrail.service import connect  # the service and its store: not on --help (start-up)
 
     with connect(ctx_trail_uri) as trail:
         profile = trail.profile(version) or {}
@@ -398,7 +397,7 @@ def demo(
 
     Example: datatrail demo --dir /tmp/penguins --serve
     """
-    from datatrail.ml.demo import run_demo
+    from datatrail.ml.demo import run_demo  # the demo's modules: for `datatrail demo` only (start-up)
 
     result = run_demo(directory, say=line)
     line("")
@@ -417,7 +416,7 @@ def demo(
     if serve:
         import uvicorn
 
-        from datatrail.server.app import create_app
+        from datatrail.server.app import create_app  # FastAPI: for `demo --serve` only (start-up)
 
         line(f"serving the demo store on http://127.0.0.1:{port} (Ctrl-C stops)")
         uvicorn.run(create_app(result.store_uri), host="127.0.0.1", port=port, log_level="warning")

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
+from datatrail.cli.context import get_trail
 from datatrail.cli.output import emit_json, line, table, when
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts instead of text.")]
@@ -165,7 +166,6 @@ def diff(
 
     Example: datatrail diff raw/penguins@1 raw/penguins@latest
     """
-    from datatrail.cli.context import get_trail
 
     result = get_trail(ctx).diff(ref_a, ref_b)
     if json_out:
@@ -186,7 +186,6 @@ def check(
 
     Example: datatrail check raw/penguins --rules checks.yaml
     """
-    from datatrail.cli.context import get_trail
 
     report = get_trail(ctx).check(ref, rules)
     if json_out:

@@ -7,12 +7,13 @@ from typing import Annotated, Any
 
 import typer
 
+from datatrail.cli.context import get_trail
 from datatrail.cli.output import note
+from datatrail.core.errors import InvalidInput
 
 
 def parse_params(items: list[str]) -> dict[str, Any]:
     """``KEY=VALUE`` pairs; a VALUE that reads as JSON (``0.1``, ``true``, ``[1,2]``) keeps its type."""
-    from datatrail.core.errors import InvalidInput
 
     params: dict[str, Any] = {}
     for item in items:
@@ -64,13 +65,10 @@ def run(
 
     Example: datatrail run --name clean -i data/raw.csv -o data/clean.csv -- python clean.py
     """
-    from datatrail.capture.wrap import run_command
-    from datatrail.cli.context import get_trail
+    from datatrail.capture.wrap import run_command  # the service and its store: not on --help (start-up)
 
     parsed = parse_params(params or [])
     if not command:  # before opening the store: a usage error needs none
-        from datatrail.core.errors import InvalidInput
-
         msg = "no command to run; put it after `--`, e.g. datatrail run --name job -- python job.py"
         raise InvalidInput(msg)
     trail = get_trail(ctx)

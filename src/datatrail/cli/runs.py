@@ -6,6 +6,7 @@ from typing import Annotated
 
 import typer
 
+from datatrail.cli.context import get_trail
 from datatrail.cli.output import emit_json, line, table, when
 from datatrail.core.model import Run
 
@@ -54,7 +55,6 @@ def runs(
     json_out: Annotated[bool, typer.Option("--json", help="Print JSON for scripts instead of text.")] = False,
 ) -> None:
     """List runs, newest first; `datatrail show run:<id>` shows one in full."""
-    from datatrail.cli.context import get_trail
 
     items = get_trail(ctx).runs(job, limit)
     if json_out:

@@ -11,6 +11,7 @@ from typing import Annotated, Any
 
 import typer
 
+from datatrail.cli.context import get_trail
 from datatrail.cli.output import emit_json, line, note, safe, table, when
 from datatrail.core.errors import InvalidInput
 from datatrail.core.results import AuditEntry
@@ -19,7 +20,6 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts in
 
 
 def _trail(ctx: typer.Context) -> Any:
-    from datatrail.cli.context import get_trail
 
     return get_trail(ctx)
 

@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from datatrail.cli.output import line
+from datatrail.config import locate
 
 
 def check_proxies(values: list[str] | None) -> list[str]:
@@ -59,11 +60,10 @@ def serve(
     """Serve the REST API and OpenLineage ingest (POST /api/v1/lineage) over the store."""
     import uvicorn
 
-    from datatrail.config import locate
-
     root = ctx.find_root().obj or {}
     uri = locate(store or root.get("store")).uri
-    from datatrail.security.exposure import check_exposure
+
+    from datatrail.security.exposure import check_exposure  # the store's modules: not on every command (start-up)
 
     check_exposure(host, uri, insecure=insecure, api_keys=bool(os.environ.get("DATATRAIL_API_KEYS")))
     # Workers are separate processes: they read their settings from the environment.

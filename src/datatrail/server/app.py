@@ -15,6 +15,7 @@ from fastapi import FastAPI
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from datatrail._version import __version__
+from datatrail.config import locate
 from datatrail.server import errors, ui
 from datatrail.server.access import AccessMiddleware
 from datatrail.server.body import DEFAULT_MAX_BODY
@@ -111,8 +112,6 @@ def app_from_env() -> FastAPI:
     """The application ``datatrail serve`` runs in each worker, configured through the environment."""
     store = os.environ.get("DATATRAIL_SERVER_STORE") or os.environ.get("DATATRAIL_URI")
     if not store:
-        from datatrail.config import locate
-
         store = locate().uri
     max_body = int(os.environ.get("DATATRAIL_SERVER_MAX_BODY", DEFAULT_MAX_BODY))
     return create_app(store, api_keys=parse_api_keys(os.environ.get("DATATRAIL_API_KEYS")), max_body=max_body)

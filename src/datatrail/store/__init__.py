@@ -20,7 +20,7 @@ def open_store(uri: str, *, create: bool = False, token: str | None = None) -> S
 
         return SqlStore(uri, create=create)
     if uri.startswith(("http://", "https://")):
-        from datatrail.store.http import HttpStore
+        from datatrail.store.http import HttpStore  # httpx: for a remote store only (start-up)
 
         return HttpStore(uri, token=token)
     msg = (

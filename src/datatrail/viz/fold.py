@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
+from datatrail.core.errors import InvalidInput
 from datatrail.core.results import LineageNode
 from datatrail.lineage import Graph
 
@@ -17,7 +18,6 @@ def at_level(graph: Graph, level: str) -> Graph:
         return graph
     if level == "dataset":
         return fold_datasets(graph)
-    from datatrail.core.errors import InvalidInput
 
     msg = f"unknown level {level!r}: use version or dataset"
     raise InvalidInput(msg)

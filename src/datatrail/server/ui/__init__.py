@@ -22,18 +22,14 @@ from fastapi.staticfiles import StaticFiles
 from datatrail.server.ui import environments, graph, pages
 from datatrail.server.ui.auth import RawPagePath, SecurityHeaders
 from datatrail.server.ui.render import STATIC
+from datatrail.viz.html import STATIC_DIR
 
 __all__ = ["install"]
 
 
 def viz_static() -> Path:
     """The folder of lineage.js and lineage.css (``datatrail.viz.html.STATIC_DIR``)."""
-    try:
-        from datatrail.viz.html import STATIC_DIR
-    except ImportError:
-        import datatrail.viz
-
-        return Path(datatrail.viz.__file__).resolve().parent / "static"
+    return STATIC_DIR
     return Path(STATIC_DIR)
 
 

@@ -22,6 +22,8 @@ from datatrail.lineage import Graph
 from datatrail.server.ui.pages import _decode, _find_dataset, page
 from datatrail.server.ui.render import dataset_url, job_url, node_url, run_url, with_query
 from datatrail.service import Trail
+from datatrail.viz.fold import fold_datasets
+from datatrail.viz.html import graph_payload
 
 router = APIRouter(include_in_schema=False)
 
@@ -81,7 +83,6 @@ def _level_graph(graph: Graph, level: str) -> Graph:
     """The dataset-level view (versions folded into datasets, runs into jobs) or the graph as is."""
     if level != "dataset":
         return graph
-    from datatrail.viz.fold import fold_datasets
 
     folded: Graph = fold_datasets(graph)
     return folded
@@ -89,8 +90,6 @@ def _level_graph(graph: Graph, level: str) -> Graph:
 
 def _interactive(graph: Graph, level: str) -> dict[str, Any]:
     """What lineage.js draws: both levels of the version-level ``graph``, laid out here, in Python."""
-    from datatrail.viz.html import graph_payload
-
     payload: dict[str, Any] = graph_payload(graph, level=level, href=lambda n: node_url(n.id, n.data))
     return payload
 

@@ -19,6 +19,7 @@ from jinja2 import ChainableUndefined, Environment, FileSystemLoader, select_aut
 from markupsafe import Markup
 
 from datatrail.core.limits import MAX_EVENT_DEPTH, bounded
+from datatrail.server.ui import auth
 
 HERE = Path(__file__).resolve().parent
 TEMPLATES = HERE / "templates"
@@ -194,8 +195,6 @@ ENV = _environment()
 
 def render(request: Request, template: str, status: int = 200, **context: Any) -> HTMLResponse:
     """The template filled in, with what every page shows (the signed-in principal, auth state)."""
-    from datatrail.server.ui import auth
-
     context.setdefault("title", "datatrail")
     context["ui"] = auth.page_context(request)
     html = ENV.get_template(template).render(**context)
