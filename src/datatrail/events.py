@@ -18,6 +18,7 @@ from datatrail.core.changes import Changes, DatasetChange, Event, RunChange, Ver
 from datatrail.core.errors import InvalidInput
 from datatrail.core.limits import MAX_EVENT_DEPTH, too_deep
 from datatrail.core.model import Digest, FileEntry, RunState, validate_name, validate_namespace
+from datatrail.core.times import parse_time
 from datatrail.facets import check_facets, parse_checks, parse_profile, profile_facets
 from datatrail.hashing import manifest_digest
 
@@ -176,12 +177,11 @@ def _time(value: Any, where: str) -> datetime:
         msg = f"invalid event: {where} must be an ISO 8601 date-time string"
         raise InvalidInput(msg)
     try:
-        t = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        msg = f"invalid event: {where} {value!r} is not an ISO 8601 date-time"
+        # In UTC: SQLite keeps no offset, and times from producers in different zones must compare.
+        return parse_time(value)
+    except InvalidInput:
+        msg = f"invalid event: {where} {value[:100]!r} is not an ISO 8601 date-time"
         raise InvalidInput(msg) from None
-    # In UTC: SQLite keeps no offset, and times from producers in different zones must compare.
-    return t.astimezone(UTC) if t.tzinfo else t.replace(tzinfo=UTC)
 
 
 def _obj(value: Any, where: str) -> dict[str, Any]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import sys
 from contextlib import nullcontext
-from datetime import UTC, datetime
+from datetime import datetime
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
@@ -16,6 +16,7 @@ import typer
 from datatrail.cli.context import get_trail
 from datatrail.cli.output import document, emit_json, error, line, note
 from datatrail.core.errors import InvalidInput, NotFound
+from datatrail.core.times import parse_time
 from datatrail.files import replace_file
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts instead of text.")]
@@ -154,10 +155,9 @@ def _since(value: str | None) -> datetime | None:
     if value is None:
         return None
     try:
-        t = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
+        return parse_time(value)
+    except InvalidInput:
         _refuse(f"invalid --since {value!r}: give an ISO 8601 date or time such as 2024-05-01 or 2024-05-01T12:00:00Z")
-    return t if t.tzinfo else t.replace(tzinfo=UTC)
 
 
 def export(

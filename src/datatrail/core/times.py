@@ -22,7 +22,7 @@ def parse_time(text: str, what: str = "time") -> datetime:
     try:
         return utc(datetime.fromisoformat(text.strip().replace("Z", "+00:00")))
     except (ValueError, AttributeError):
-        msg = f"invalid {what} {text!r}: use ISO 8601, as in 2026-11-29T10:00:00Z"
+        msg = f"invalid {what} {str(text)[:100]!r}: use ISO 8601, as in 2026-11-29T10:00:00Z"
         raise InvalidInput(msg) from None
 
 

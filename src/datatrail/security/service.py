@@ -20,6 +20,7 @@ from datatrail.core.model import Ref, Version
 from datatrail.core.privacy import ALL_COLUMNS, check_label
 from datatrail.core.results import AuditEntry
 from datatrail.core.roles import Principal
+from datatrail.core.times import parse_time
 from datatrail.core.tokens import parse_expiry
 from datatrail.events import PRODUCER, now
 from datatrail.security.guard import Access
@@ -38,8 +39,8 @@ def parse_since(text: str | datetime | None) -> datetime | None:
         return text.astimezone(UTC) if isinstance(text, datetime) and text.tzinfo else text
     value = text.strip()
     try:
-        when = datetime.fromisoformat(value)
-    except ValueError:
+        return parse_time(value)
+    except InvalidInput:
         try:
             ahead = parse_expiry(value, datetime.now(UTC))
         except InvalidInput:
@@ -48,7 +49,6 @@ def parse_since(text: str | datetime | None) -> datetime | None:
             msg = f"invalid time {text!r}: give an ISO 8601 date or time (2026-11-01T09:00) or a duration (7d, 12h)"
             raise InvalidInput(msg) from None
         return datetime.now(UTC) - (ahead - datetime.now(UTC))
-    return when.astimezone(UTC) if when.tzinfo else when.replace(tzinfo=UTC)
 
 
 class SecurityOps:

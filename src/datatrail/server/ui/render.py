@@ -19,6 +19,7 @@ from jinja2 import ChainableUndefined, Environment, FileSystemLoader, select_aut
 from markupsafe import Markup
 
 from datatrail.core.limits import MAX_EVENT_DEPTH, bounded
+from datatrail.core.times import stored_time
 from datatrail.server.ui import auth
 
 HERE = Path(__file__).resolve().parent
@@ -97,7 +98,7 @@ def when(value: Any) -> str:
         return "—"
     if isinstance(value, str):
         try:
-            value = datetime.fromisoformat(value)
+            value = stored_time(value)
         except ValueError:
             return str(value)
     if isinstance(value, datetime):
