@@ -25,10 +25,9 @@ from __future__ import annotations
 import hmac
 import time
 from dataclasses import dataclass
-from typing import Any
 from urllib.parse import urlsplit
 
-from fastapi import Request
+from fastapi import Request, Response
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -177,7 +176,7 @@ class AccessMiddleware:
             return
         await self.app(scope, receive, send)
 
-    def _cross_site(self, request: Request, method: str, path: str) -> Any:
+    def _cross_site(self, request: Request, method: str, path: str) -> Response | None:
         if method in SAFE:
             return None
         origin = request.headers.get("origin")
@@ -190,7 +189,7 @@ class AccessMiddleware:
             return error_response(415, "unsupported_media_type", detail)
         return None
 
-    async def _authenticate(self, request: Request, scope: Scope, method: str, path: str) -> Any:
+    async def _authenticate(self, request: Request, scope: Scope, method: str, path: str) -> Response | None:
         server: ServerState = scope["app"].state.server
         state = scope.setdefault("state", {})
         state["access_origin"] = client_ip(scope)

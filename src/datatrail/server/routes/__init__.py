@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import unicodedata
-from typing import Annotated, Any
+from collections.abc import Callable
+from typing import Annotated, Any, Concatenate, ParamSpec, TypeVar
 from urllib.parse import unquote as _unquote
 
 from fastapi import Depends, Query, Request
@@ -22,6 +23,8 @@ from datatrail.core.model import MAX_NAME_LENGTH
 from datatrail.server.access import request_actor, request_trail
 from datatrail.service import Trail
 
+P = ParamSpec("P")
+R = TypeVar("R")
 MAX_LIMIT = 1000
 
 # Free-text query parameters, each bounded (docs/security.md, "Limits"): a name or namespace,
@@ -73,16 +76,17 @@ def actor(request: Request) -> str | None:
 Actor = Annotated[str | None, Depends(actor)]
 
 
-async def call(request: Request, fn: Any, *args: Any, **kwargs: Any) -> Any:
+async def call(request: Request, fn: Callable[Concatenate[Trail, P], R], *args: P.args, **kwargs: P.kwargs) -> R:
     """Run a blocking Trail method in the thread pool (opening the store first, if need be).
 
     The answer nests at most ``MAX_RESPONSE_DEPTH`` deep: facets stored before events
     were bounded (``MAX_EVENT_DEPTH``) are cut there, so every answer can be serialized.
     """
 
-    def run() -> Any:
+    def run() -> R:
         # The shared Trail seen through the request's principal: access control and read audit.
         trail: Trail = request_trail(request)
-        return bounded(fn(trail, *args, **kwargs), MAX_RESPONSE_DEPTH)
+        answer: R = bounded(fn(trail, *args, **kwargs), MAX_RESPONSE_DEPTH)
+        return answer
 
     return await run_in_threadpool(run)

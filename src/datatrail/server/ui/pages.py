@@ -7,6 +7,7 @@ works without JavaScript; only the lineage graph (``graph.py``) uses it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
@@ -14,7 +15,7 @@ from fastapi.responses import RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from datatrail.core.errors import DatatrailError, InvalidInput, NotFound
-from datatrail.core.model import Version
+from datatrail.core.model import Dataset, Version
 from datatrail.server import access
 from datatrail.server.routes import call, unquote
 from datatrail.server.routes.namespaces import _namespaces, find_version
@@ -30,7 +31,13 @@ MAX_FILES = 500
 MAX_RESULTS = 200
 
 
-async def page(request: Request, template: str, fn: Any, *args: Any, admin_only: bool = False) -> Response:
+async def page(
+    request: Request,
+    template: str,
+    fn: Callable[..., dict[str, Any]],
+    *args: Any,
+    admin_only: bool = False,
+) -> Response:
     """Render ``template`` with what ``fn(trail, *args)`` gathers; a DatatrailError becomes an error page.
 
     Everything that may touch the store (the login check, the page's reads through
@@ -48,7 +55,7 @@ async def page(request: Request, template: str, fn: Any, *args: Any, admin_only:
         refused = await run_in_threadpool(gate)
         if refused is not None:
             return refused
-        context: dict[str, Any] = await call(request, fn, *args)
+        context = await call(request, fn, *args)
         response: Response = await run_in_threadpool(lambda: render(request, template, **context))
     except DatatrailError as exc:
         return await run_in_threadpool(error_page, request, exc.http_status, exc.message)
@@ -108,7 +115,7 @@ async def namespace_page(request: Request, namespace: str) -> Response:
     return await page(request, "namespace.html", _namespace, namespace)
 
 
-def _find_dataset(trail: Trail, namespace: str, name: str) -> Any:
+def _find_dataset(trail: Trail, namespace: str, name: str) -> Dataset:
     for dataset in trail.datasets(namespace):
         if dataset.name == name:
             return dataset
