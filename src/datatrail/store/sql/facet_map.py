@@ -40,6 +40,7 @@ from sqlalchemy import select
 from datatrail.core.changes import canonical_json
 from datatrail.core.errors import InvalidInput
 from datatrail.core.model import validate_name, validate_namespace
+from datatrail.core.times import stored_time
 from datatrail.store.sql import tables as t
 from datatrail.store.sql.appliers import Applied, Touched
 
@@ -138,7 +139,7 @@ def _merge_facets(
     values: dict[str, Any] = {"facets": current}
     if "facets_time" in table.c:
         latest = max((e["time"] for e in current.values() if isinstance(e, dict) and "time" in e), default=stamp)
-        values["facets_time"] = datetime.fromisoformat(latest)
+        values["facets_time"] = stored_time(latest)
     conn.execute(table.update().where(key == row_id).values(**values))
 
 

@@ -26,11 +26,11 @@ from datatrail.core.changes import Changes, Event, RunChange, VersionInfo, canon
 from datatrail.core.errors import DatatrailError, InvalidInput, NotFound, StoreUnavailable
 from datatrail.core.model import Ref, RunState
 from datatrail.core.results import IngestResult
+from datatrail.core.times import stored_time
 from datatrail.events import parse_event
 from datatrail.store.sql import tables as t
 from datatrail.store.sql.appliers import Applied, Touched, appliers
 from datatrail.store.sql.prepared import Prepared, pipelined
-from datatrail.store.sql.rows import utc as _utc
 from datatrail.store.sql.security import with_origin
 from datatrail.store.sql.txcache import Known, Tx, tx_of
 
@@ -276,7 +276,7 @@ def _keep_earliest(conn: Connection, table: Any, pk: Any, row: Any, when: dateti
     Returns the creation time now known. The update is conditional, so a
     remembered time later than the database's changes nothing.
     """
-    created = _utc(row.created_at)
+    created = stored_time(row.created_at)
     if created is None or when < created:
         conn.execute(
             table.update()
@@ -643,7 +643,7 @@ class IngestMixin:
             fill["profile"] = info.profile
         if info.properties and not row.properties:
             fill["properties"] = info.properties
-        created = _utc(row.created_at)
+        created = stored_time(row.created_at)
         if created is None or changes.event_time < created:
             fill["created_at"] = changes.event_time
             self._touched_version(conn, ds_id, int(row.id), int(row.number), changes.event_time)
@@ -695,7 +695,7 @@ class IngestMixin:
                     updated_by=changes.actor,
                 )
             )
-        elif _utc(current.updated_at) <= changes.event_time:  # type: ignore[operator]
+        elif stored_time(current.updated_at) <= changes.event_time:  # type: ignore[operator]
             # The latest event wins, whatever order events arrive in.
             conn.execute(
                 t.aliases.update()
@@ -753,7 +753,7 @@ class IngestMixin:
         else:
             run_pk = row.pk
             old = RunState(row.state)
-            old_time = _utc(row.state_time) or rc.event_time
+            old_time = stored_time(row.state_time) or rc.event_time
             if old.finished:
                 # A finished run never returns to RUNNING; between two endings the later one wins.
                 take = finished and rc.event_time > old_time
@@ -763,7 +763,7 @@ class IngestMixin:
                 fields.update(state=rc.state.value, state_time=rc.event_time)
                 if finished:
                     fields["ended_at"] = rc.event_time
-            started = _utc(row.started_at)
+            started = stored_time(row.started_at)
             if started is None or rc.event_time < started:
                 fields["started_at"] = rc.event_time
             if rc.params:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy import and_, select
@@ -10,16 +9,11 @@ from sqlalchemy.orm import aliased
 
 from datatrail.core.model import Ref, Run, Version
 from datatrail.core.records import Deployment, DriftRecord
+from datatrail.core.times import stored_time
 from datatrail.store.sql import tables as t
 
 if TYPE_CHECKING:
     from datatrail.store.sql.store import SqlStore
-
-
-def _utc(value: datetime | None) -> datetime | None:
-    if value is None:
-        return None
-    return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 class MLReads:
@@ -76,10 +70,10 @@ class MLReads:
                     version=row.number,
                     kind=row.kind,
                     digest=row.digest,
-                    deployed_at=_utc(row.deployed_at),  # type: ignore[arg-type]
+                    deployed_at=stored_time(row.deployed_at),  # type: ignore[arg-type]
                     deployed_by=row.deployed_by,
                     run_id=row.run_id,
-                    retired_at=_utc(row.retired_at),
+                    retired_at=stored_time(row.retired_at),
                     retired_by_run_id=row.retired_by_run_id,
                 )
                 for row in conn.execute(q)
@@ -138,7 +132,7 @@ class MLReads:
                 run_id=row.run_id,
                 reference=str(Ref(row.ref_ns, row.ref_name, str(row.ref_number))),
                 current=str(Ref(row.cur_ns, row.cur_name, str(row.cur_number))),
-                created_at=_utc(row.created_at),  # type: ignore[arg-type]
+                created_at=stored_time(row.created_at),  # type: ignore[arg-type]
                 drifted=bool(row.drifted),
                 report=_json(row.report),
                 environment=row.environment,

@@ -22,20 +22,17 @@ from datatrail.core.model import Ref, Version, validate_name
 from datatrail.core.privacy import ALL_COLUMNS
 from datatrail.core.results import AuditEntry
 from datatrail.core.roles import Grant, Principal, check_pattern, check_role
+from datatrail.core.times import stored_time
 from datatrail.core.tokens import NewToken, check_token_id, new_token, parse_token, same_hash
 from datatrail.store.sql import tables as t
 
 MAX_PROPAGATION = 50  # upstream steps followed to find inherited classifications
 
 
-def _utc(value: datetime | None) -> datetime | None:
-    if value is None:
-        return None
-    return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
-
-
 def _entry(r: Any) -> AuditEntry:
-    return AuditEntry(r.seq, _utc(r.time), r.actor, r.action, r.target, r.outcome, r.details or {}, r.prev_hash, r.hash)
+    return AuditEntry(
+        r.seq, stored_time(r.time), r.actor, r.action, r.target, r.outcome, r.details or {}, r.prev_hash, r.hash
+    )
 
 
 def with_origin(details: dict[str, Any], origin: str | None = None) -> dict[str, Any]:
@@ -89,7 +86,7 @@ class SecurityStore:
             for r in conn.execute(select(g.user_id, g.role, g.pattern).order_by(g.pattern, g.role)):
                 grants.setdefault(r.user_id, []).append(Grant(r.role, r.pattern))
             return [
-                UserInfo(r.name, bool(r.admin), _utc(r.created_at), r.created_by, tuple(grants.get(r.id, ())))
+                UserInfo(r.name, bool(r.admin), stored_time(r.created_at), r.created_by, tuple(grants.get(r.id, ())))
                 for r in conn.execute(select(t.users).order_by(u.name))
             ]
 
@@ -151,7 +148,14 @@ class SecurityStore:
             q = q.where(u.name == user)
         with self._read() as conn:
             return [
-                TokenInfo(r.id, r.name, r.label, _utc(r.created_at), _utc(r.expires_at), _utc(r.revoked_at))
+                TokenInfo(
+                    r.id,
+                    r.name,
+                    r.label,
+                    stored_time(r.created_at),
+                    stored_time(r.expires_at),
+                    stored_time(r.revoked_at),
+                )
                 for r in conn.execute(q)
             ]
 
@@ -203,7 +207,7 @@ class SecurityStore:
                 return None
             if row.revoked_at is not None:
                 return None
-            expires = _utc(row.expires_at)
+            expires = stored_time(row.expires_at)
             if expires is not None and expires <= now:
                 return None
             g = t.grants.c
@@ -331,7 +335,7 @@ class SecurityStore:
             for r in page:
                 yield {
                     "seq": r.seq,
-                    "time": _utc(r.time).isoformat(),  # type: ignore[union-attr]
+                    "time": stored_time(r.time).isoformat(),  # type: ignore[union-attr]
                     "actor": r.actor,
                     "action": r.action,
                     "target": r.target,

@@ -18,6 +18,7 @@ from datatrail.core.errors import DatatrailError, InvalidInput, NotFound, StoreU
 from datatrail.core.model import Dataset, Digest, FileEntry, Ref, Run, RunState, Version
 from datatrail.core.privacy import redact_profile
 from datatrail.core.results import AuditEntry, CheckResult, ColumnLineageResult, Direction, JobSummary, LineageResult
+from datatrail.core.times import stored_time, utc
 from datatrail.store.sql import tables as t
 from datatrail.store.sql import txcache
 from datatrail.store.sql.column_lineage import column_traverse
@@ -30,7 +31,6 @@ from datatrail.store.sql.lineage import traverse
 from datatrail.store.sql.ml import MLReads
 from datatrail.store.sql.prepared import pipelined
 from datatrail.store.sql.rows import json_value as _json
-from datatrail.store.sql.rows import utc as _utc
 from datatrail.store.sql.rows import version_from_row
 from datatrail.store.sql.security import SecurityStore, effective_classifications
 from datatrail.store.sql.txcache import flush_deferred
@@ -242,7 +242,9 @@ class SqlStore(IngestMixin, MLReads, SecurityStore):
             q = q.where(n.name == namespace)
         with self._read() as conn:
             return [
-                Dataset(r.namespace, r.name, r.kind, r.description, _utc(r.created_at), r.version_count, r.latest)
+                Dataset(
+                    r.namespace, r.name, r.kind, r.description, stored_time(r.created_at), r.version_count, r.latest
+                )
                 for r in conn.execute(q)
             ]
 
@@ -335,8 +337,8 @@ class SqlStore(IngestMixin, MLReads, SecurityStore):
             namespace=row.namespace,
             job=row.job,
             state=RunState(row.state),
-            started_at=_utc(row.started_at),
-            ended_at=_utc(row.ended_at),
+            started_at=stored_time(row.started_at),
+            ended_at=stored_time(row.ended_at),
             user=row.user,
             host=row.host,
             command=row.command,
@@ -406,7 +408,7 @@ class SqlStore(IngestMixin, MLReads, SecurityStore):
                 row.namespace,
                 row.name,
                 row.type,
-                _utc(row.created_at),
+                stored_time(row.created_at),
                 row.run_count,
                 latest[row.id][0] if row.id in latest else None,
                 latest[row.id][1] if row.id in latest else None,
@@ -438,7 +440,7 @@ class SqlStore(IngestMixin, MLReads, SecurityStore):
                 observed=r.observed,
                 expected=r.expected,
                 message=r.message,
-                checked_at=_utc(r.checked_at),
+                checked_at=stored_time(r.checked_at),
                 checked_by=r.checked_by,
             )
             for r in rows
@@ -481,7 +483,7 @@ class SqlStore(IngestMixin, MLReads, SecurityStore):
             rows = conn.execute(select(t.audit).order_by(a.seq.desc()).limit(limit)).all()
         return [
             AuditEntry(
-                r.seq, _utc(r.time), r.actor, r.action, r.target, r.outcome, r.details or {}, r.prev_hash, r.hash
+                r.seq, stored_time(r.time), r.actor, r.action, r.target, r.outcome, r.details or {}, r.prev_hash, r.hash
             )
             for r in rows
         ]
@@ -495,7 +497,7 @@ class SqlStore(IngestMixin, MLReads, SecurityStore):
             while len(out) < limit:
                 q = select(e.id, e.payload).where(e.id > after_id).order_by(e.id).limit(max(limit, 500))
                 if since is not None:
-                    q = q.where(e.event_time >= _utc(since))
+                    q = q.where(e.event_time >= utc(since))
                 rows = conn.execute(q).all()
                 for row in rows:
                     after_id = int(row.id)
@@ -516,7 +518,7 @@ class SqlStore(IngestMixin, MLReads, SecurityStore):
             for r in conn.execute(select(t.audit).order_by(t.audit.c.seq)):
                 entry = {
                     "seq": r.seq,
-                    "time": _utc(r.time).isoformat(),  # type: ignore[union-attr]
+                    "time": stored_time(r.time).isoformat(),  # type: ignore[union-attr]
                     "actor": r.actor,
                     "action": r.action,
                     "target": r.target,
