@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
 from datatrail.core.model import Version
@@ -128,3 +130,15 @@ class AuditEntry:
     details: dict[str, Any]
     prev_hash: str
     hash: str
+
+
+@dataclass(frozen=True)
+class BackupInfo:
+    """A checked copy of a store: where it is, its size in bytes and its schema revision."""
+
+    path: Path
+    size: int
+    revision: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"path": os.fspath(self.path), "size": self.size, "revision": self.revision}
