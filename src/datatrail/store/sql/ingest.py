@@ -22,6 +22,7 @@ from sqlalchemy.dialects import postgresql as pg_dialect
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.exc import DBAPIError
 
+from datatrail.core.chain import GENESIS, entry_content, entry_hash
 from datatrail.core.changes import Changes, Event, RunChange, VersionInfo, canonical_json
 from datatrail.core.errors import DatatrailError, InvalidInput, NotFound, StoreUnavailable
 from datatrail.core.model import Ref, RunState
@@ -35,7 +36,6 @@ from datatrail.store.sql.security import with_origin
 from datatrail.store.sql.txcache import Known, Tx, tx_of
 
 _RANK = {RunState.START: 0, RunState.RUNNING: 1}
-GENESIS = "0" * 64
 OBSERVED = "observed"  # the version key of a dataset first seen as an unversioned input
 
 
@@ -807,16 +807,7 @@ class IngestMixin:
         last = tx.get(("audit",)) or AUDIT_LAST.first(conn)
         seq, prev = (int(last.seq) + 1, last.hash) if last else (1, GENESIS)
         when = datetime.now(UTC)
-        entry = {
-            "seq": seq,
-            "time": when.isoformat(),
-            "actor": actor,
-            "action": action,
-            "target": target,
-            "outcome": outcome,
-            "details": details,
-        }
-        digest = hashlib.sha256((prev + canonical_json(entry)).encode()).hexdigest()
+        digest = entry_hash(prev, entry_content(seq, when.isoformat(), actor, action, target, outcome, details))
         tx.defer(
             conn,
             _AUDIT_INSERT,

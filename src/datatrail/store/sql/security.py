@@ -25,11 +25,13 @@ from datatrail.core.roles import Grant, Principal, check_pattern, check_role
 from datatrail.core.times import stored_time
 from datatrail.core.tokens import NewToken, check_token_id, new_token, parse_token, same_hash
 from datatrail.store.sql import tables as t
+from datatrail.store.wire import audit_to_wire
 
 MAX_PROPAGATION = 50  # upstream steps followed to find inherited classifications
 
 
-def _entry(r: Any) -> AuditEntry:
+def audit_entry(r: Any) -> AuditEntry:
+    """The entry of a row of the ``audit`` table."""
     return AuditEntry(
         r.seq, stored_time(r.time), r.actor, r.action, r.target, r.outcome, r.details or {}, r.prev_hash, r.hash
     )
@@ -311,7 +313,7 @@ class SecurityStore:
             while len(found) < limit:  # pages by sequence number (no server-side cursor left open)
                 page = conn.execute((q if below is None else q.where(a.seq < below)).limit(max(limit, 500))).all()
                 for r in page:
-                    entry = _entry(r)
+                    entry = audit_entry(r)
                     if dataset is None or targets_dataset(entry.target, dataset.namespace, dataset.name):
                         found.append(entry)
                         if len(found) >= limit:
@@ -333,17 +335,7 @@ class SecurityStore:
                     select(t.audit).where(t.audit.c.seq > after).order_by(t.audit.c.seq).limit(1000)
                 ).all()
             for r in page:
-                yield {
-                    "seq": r.seq,
-                    "time": stored_time(r.time).isoformat(),  # type: ignore[union-attr]
-                    "actor": r.actor,
-                    "action": r.action,
-                    "target": r.target,
-                    "outcome": r.outcome,
-                    "details": r.details or {},
-                    "prev_hash": r.prev_hash,
-                    "hash": r.hash,
-                }
+                yield audit_to_wire(audit_entry(r))
             if len(page) < 1000:
                 return
             after = int(page[-1].seq)

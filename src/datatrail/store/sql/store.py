@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import threading
 from collections.abc import Iterator, Sequence
@@ -13,7 +12,7 @@ from typing import Any
 from sqlalchemy import Connection, event, func, select, text
 from sqlalchemy.exc import DBAPIError, OperationalError
 
-from datatrail.core.changes import canonical_json
+from datatrail.core.chain import GENESIS, row_hash
 from datatrail.core.errors import DatatrailError, InvalidInput, NotFound, StoreUnavailable
 from datatrail.core.model import Dataset, Digest, FileEntry, Ref, Run, RunState, Version
 from datatrail.core.privacy import redact_profile
@@ -26,15 +25,16 @@ from datatrail.store.sql.engine import WRITE_OPTION, ensure_schema, make_engine,
 from datatrail.store.sql.facet_map import RENAMED_AWAY
 from datatrail.store.sql.faults import known_fault
 from datatrail.store.sql.fsck import structural_problems
-from datatrail.store.sql.ingest import AUDIT_LAST, GENESIS, PG_WRITE_LOCK, AuditHead, IngestMixin
+from datatrail.store.sql.ingest import AUDIT_LAST, PG_WRITE_LOCK, AuditHead, IngestMixin
 from datatrail.store.sql.lineage import traverse
 from datatrail.store.sql.ml import MLReads
 from datatrail.store.sql.prepared import pipelined
 from datatrail.store.sql.rows import json_value as _json
 from datatrail.store.sql.rows import version_from_row
-from datatrail.store.sql.security import SecurityStore, effective_classifications
+from datatrail.store.sql.security import SecurityStore, audit_entry, effective_classifications
 from datatrail.store.sql.txcache import flush_deferred
 from datatrail.store.sql.writelock import WriterLock
+from datatrail.store.wire import audit_to_wire
 
 
 def _flush_before_execute(conn: Connection, *_: Any) -> None:
@@ -481,12 +481,7 @@ class SqlStore(IngestMixin, MLReads, SecurityStore):
         a = t.audit.c
         with self._read() as conn:
             rows = conn.execute(select(t.audit).order_by(a.seq.desc()).limit(limit)).all()
-        return [
-            AuditEntry(
-                r.seq, stored_time(r.time), r.actor, r.action, r.target, r.outcome, r.details or {}, r.prev_hash, r.hash
-            )
-            for r in rows
-        ]
+        return [audit_entry(r) for r in rows]
 
     def events(
         self, since: datetime | None = None, namespace: str | None = None, after_id: int = 0, limit: int = 1000
@@ -516,19 +511,10 @@ class SqlStore(IngestMixin, MLReads, SecurityStore):
         with self._read() as conn:
             prev = GENESIS
             for r in conn.execute(select(t.audit).order_by(t.audit.c.seq)):
-                entry = {
-                    "seq": r.seq,
-                    "time": stored_time(r.time).isoformat(),  # type: ignore[union-attr]
-                    "actor": r.actor,
-                    "action": r.action,
-                    "target": r.target,
-                    "outcome": r.outcome,
-                    "details": r.details or {},
-                }
-                expected = hashlib.sha256((prev + canonical_json(entry)).encode()).hexdigest()
-                if r.prev_hash != prev or r.hash != expected:
+                row = audit_to_wire(audit_entry(r))
+                if row["prev_hash"] != prev or row["hash"] != row_hash(row):
                     problems.append(f"audit entry {r.seq} does not match the hash chain")
-                prev = r.hash
+                prev = row["hash"]
             if self.dialect == "sqlite":
                 ok = conn.execute(text("PRAGMA integrity_check")).scalar()
                 if ok != "ok":
