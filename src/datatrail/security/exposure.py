@@ -25,8 +25,8 @@ def check_exposure(host: str, uri: str, *, insecure: bool, api_keys: bool) -> No
 
     store = open_store(uri, create=True)
     try:
-        has_users = getattr(store, "has_users", None)
-        if has_users is not None and has_users():
+        accounts = store.accounts
+        if accounts is not None and accounts.has_users():
             return
     finally:
         store.close()
