@@ -65,7 +65,7 @@ def restore_database(copy: Path, live: Path) -> None:
 
     The copy gets a new epoch in its header first (``PRAGMA user_version``): a
     running server that remembers ids of the replaced store sees it change and
-    forgets them (see txcache.py).
+    forgets them (see transaction.py).
     """
     stamp = _connect(copy)
     try:
