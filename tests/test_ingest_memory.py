@@ -129,6 +129,22 @@ def test_a_restore_makes_the_store_forget_what_it_remembered(tmp_path: Path) -> 
         store.close()
 
 
+def test_deferred_writes_go_out_before_a_statement_that_reads_their_table(store: SqlStore) -> None:
+    from sqlalchemy import func, select
+
+    from datatrail.store.sql import tables as t
+    from datatrail.store.sql.statements import AUDIT_LAST, NS_FIND
+
+    with store._db.write() as tx:
+        store._audit.append(tx, actor="ada", action="test.one", target=None, details={}, event_id=None)
+        assert tx.first(NS_FIND, n="nowhere") is None  # reads namespaces only: the entry still waits
+        assert AUDIT_LAST.first(tx.conn) is None  # (asked past the transaction object)
+        assert tx.first(AUDIT_LAST).seq == 1  # reads the audit table: the entry went out first
+        store._audit.append(tx, actor="ada", action="test.two", target=None, details={}, event_id=None)
+        assert tx.execute(select(func.count()).select_from(t.audit)).scalar() == 2  # SQLAlchemy: may read anything
+    assert [e.action for e in store.audit_log()] == ["test.two", "test.one"]
+
+
 def io_event(
     state: str, run_id: str, minute: int, *, inputs: tuple[str, ...] = (), outputs: tuple[str, ...] = ()
 ) -> dict[str, Any]:
