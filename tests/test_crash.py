@@ -32,18 +32,18 @@ N_FILES = 3000
 KILLS = {"sqlite": 10, "postgres": 5}
 INTERRUPTED = "error: interrupted; nothing half-written was kept\n"
 
-# Runs the CLI with SqlStore._append_audit first sending a signal to the
+# Runs the CLI with AuditTables.append first sending a signal to the
 # process: that is the last step inside the ingest transaction, after the
 # version and all its files were inserted and before the commit.
 SIGNAL_IN_TRANSACTION = """\
 import os, signal, sys
-from datatrail.store.sql.store import SqlStore
-original = SqlStore._append_audit
+from datatrail.store.sql.audit import AuditTables
+original = AuditTables.append
 signum = getattr(signal, sys.argv[1])
-def _append_audit(self, *args, **kwargs):
+def append(self, *args, **kwargs):
     os.kill(os.getpid(), signum)
     return original(self, *args, **kwargs)
-SqlStore._append_audit = _append_audit
+AuditTables.append = append
 from datatrail.cli.app import main
 sys.argv = ["datatrail", *sys.argv[2:]]
 main()

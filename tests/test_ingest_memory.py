@@ -1,4 +1,4 @@
-"""Ingest remembers namespace, dataset and job ids between events (store/sql/txcache.py).
+"""Ingest remembers namespace, dataset and job ids between events (store/sql/transaction.py).
 
 What it remembers must never outlive what the database holds: ids created by
 an event whose savepoint rolled back, ids of a store replaced by a restore, and
@@ -129,6 +129,22 @@ def test_a_restore_makes_the_store_forget_what_it_remembered(tmp_path: Path) -> 
         store.close()
 
 
+def test_deferred_writes_go_out_before_a_statement_that_reads_their_table(store: SqlStore) -> None:
+    from sqlalchemy import func, select
+
+    from datatrail.store.sql import tables as t
+    from datatrail.store.sql.statements import AUDIT_LAST, NS_FIND
+
+    with store._db.write() as tx:
+        store._audit.append(tx, actor="ada", action="test.one", target=None, details={}, event_id=None)
+        assert tx.first(NS_FIND, n="nowhere") is None  # reads namespaces only: the entry still waits
+        assert AUDIT_LAST.first(tx.conn) is None  # (asked past the transaction object)
+        assert tx.first(AUDIT_LAST).seq == 1  # reads the audit table: the entry went out first
+        store._audit.append(tx, actor="ada", action="test.two", target=None, details={}, event_id=None)
+        assert tx.execute(select(func.count()).select_from(t.audit)).scalar() == 2  # SQLAlchemy: may read anything
+    assert [e.action for e in store.audit_log()] == ["test.two", "test.one"]
+
+
 def io_event(
     state: str, run_id: str, minute: int, *, inputs: tuple[str, ...] = (), outputs: tuple[str, ...] = ()
 ) -> dict[str, Any]:
@@ -220,13 +236,13 @@ def ingest_together(store: SqlStore, events: list[dict[str, Any]]) -> list[Any]:
             results[i] = exc
 
     threads = [threading.Thread(target=call, args=(i,)) for i in range(len(events))]
-    with store._writers:
+    with store._db.writers:
         for th in threads:
             th.start()
         deadline = time.monotonic() + 30
-        while len(store._queue) < len(events) and time.monotonic() < deadline:
+        while len(store._ingest._queue) < len(events) and time.monotonic() < deadline:
             time.sleep(0.005)
-        assert len(store._queue) == len(events)
+        assert len(store._ingest._queue) == len(events)
     for th in threads:
         th.join(30)
     return results
@@ -234,13 +250,13 @@ def ingest_together(store: SqlStore, events: list[dict[str, Any]]) -> list[Any]:
 
 def count_transactions(store: SqlStore, monkeypatch: pytest.MonkeyPatch) -> list[int]:
     opened = [0]
-    write = store._write
+    write = store._db.write
 
     def counted() -> Any:
         opened[0] += 1
         return write()
 
-    monkeypatch.setattr(store, "_write", counted)
+    monkeypatch.setattr(store._db, "write", counted)
     return opened
 
 
@@ -273,7 +289,7 @@ def test_a_bad_event_in_a_group_fails_alone(store: SqlStore, monkeypatch: pytest
 
 
 def test_the_memory_of_ids_is_bounded() -> None:
-    from datatrail.store.sql.txcache import Known
+    from datatrail.store.sql.transaction import Known
 
     known = Known(limit=100)
     for i in range(1000):

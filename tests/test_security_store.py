@@ -112,7 +112,7 @@ def test_bad_input_is_refused_and_changes_nothing(
 
 
 def test_authenticate_refuses_forged_expired_and_revoked_tokens(trail: datatrail.Trail) -> None:
-    store: Any = trail._store
+    store: Any = trail._store.accounts  # the SQL store's users and tokens
     trail.add_user("bob")
     trail.grant("bob", "viewer", "team-a")
     _, good = trail.create_token("bob", expires="1h")
@@ -147,7 +147,7 @@ def test_tokens_are_compared_in_constant_time(trail: datatrail.Trail, monkeypatc
         return real(a, b)
 
     monkeypatch.setattr(token_module.hmac, "compare_digest", spy)
-    store: Any = trail._store
+    store: Any = trail._store.accounts  # the SQL store's users and tokens
     assert store.authenticate(good) is not None
     assert store.authenticate("dtk_tok_123456789abc_" + "x" * 43) is None  # unknown id: compared all the same
     assert len(calls) == 2 and all(len(a) == len(b) == 64 for a, b in calls)

@@ -648,7 +648,7 @@ def test_ingest_is_one_transaction(
         raise interrupt
 
     # The audit entry is the last thing written: failing there must undo the rest.
-    monkeypatch.setattr(trail._store, "_append_audit", fail)
+    monkeypatch.setattr(trail._store._audit, "append", fail)  # type: ignore[attr-defined]
     with pytest.raises(type(interrupt)):
         trail.add(write(workdir / "dir" / "b.csv", "b"), name="b")
     with pytest.raises(type(interrupt)):

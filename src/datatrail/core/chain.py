@@ -33,6 +33,11 @@ def entry_hash(prev: str, entry: Mapping[str, Any]) -> str:
     return hashlib.sha256((prev + canonical_json(dict(entry))).encode()).hexdigest()
 
 
+def row_hash(row: Mapping[str, Any]) -> str:
+    """The hash a chain row's content and ``prev_hash`` give: what its ``hash`` must be."""
+    return entry_hash(row["prev_hash"], _content(row))
+
+
 def entry_content(
     seq: int, time: str, actor: str, action: str, target: str | None, outcome: str, details: Any
 ) -> dict[str, Any]:
@@ -148,7 +153,7 @@ def verify_chain(
         following = next(it, None)
         count += 1
         seq = int(row["seq"])
-        self_ok = entry_hash(row["prev_hash"], _content(row)) == row["hash"]
+        self_ok = row_hash(row) == row["hash"]
         link_ok = row["prev_hash"] == prev
         if seq != expected_seq and seq > expected_seq:
             gap = f"{expected_seq}" if seq == expected_seq + 1 else f"{expected_seq} to {seq - 1}"

@@ -14,6 +14,7 @@ from enum import Enum
 from typing import Any
 
 from datatrail.core.errors import InvalidInput
+from datatrail.core.times import iso
 
 _HEX = re.compile(r"[0-9a-f]+")
 MAX_NAME_LENGTH = 1024
@@ -205,7 +206,7 @@ class Dataset:
             "name": self.name,
             "kind": self.kind,
             "description": self.description,
-            "created_at": _iso(self.created_at),
+            "created_at": iso(self.created_at),
             "version_count": self.version_count,
             "latest": self.latest,
         }
@@ -254,7 +255,7 @@ class Version:
             "uri": self.uri,
             "format": self.format,
             "file_count": self.file_count,
-            "created_at": _iso(self.created_at),
+            "created_at": iso(self.created_at),
             "created_by": self.created_by,
             "host": self.host,
             "message": self.message,
@@ -295,8 +296,8 @@ class Run:
             "namespace": self.namespace,
             "job": self.job,
             "state": self.state.value,
-            "started_at": _iso(self.started_at),
-            "ended_at": _iso(self.ended_at),
+            "started_at": iso(self.started_at),
+            "ended_at": iso(self.ended_at),
             "user": self.user,
             "host": self.host,
             "command": self.command,
@@ -311,7 +312,3 @@ class Run:
             "outputs": [v.to_dict() for v in self.outputs],
             "facets": self.facets,
         }
-
-
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value is not None else None

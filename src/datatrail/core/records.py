@@ -8,18 +8,11 @@ from datetime import datetime
 from typing import Any
 
 from datatrail.core.model import Ref
+from datatrail.core.times import iso, stored_time
 
 # PSI >= 0.2 is the usual "significant shift"; KS and JS bounds are on the statistic, not
 # the p-value: with thousands of rows any tiny change is "significant".
 DEFAULT_THRESHOLDS: dict[str, float] = {"psi": 0.2, "ks": 0.3, "js": 0.1, "missing": 0.05}
-
-
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value is not None else None
-
-
-def _time(value: Any) -> datetime | None:
-    return datetime.fromisoformat(value) if isinstance(value, str) else None
 
 
 @dataclass(frozen=True)
@@ -55,17 +48,17 @@ class Deployment:
             "ref": self.ref,
             "kind": self.kind,
             "digest": self.digest,
-            "deployed_at": _iso(self.deployed_at),
+            "deployed_at": iso(self.deployed_at),
             "deployed_by": self.deployed_by,
             "run_id": self.run_id,
-            "retired_at": _iso(self.retired_at),
+            "retired_at": iso(self.retired_at),
             "retired_by_run_id": self.retired_by_run_id,
             "active": self.active,
         }
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Deployment:
-        deployed = _time(d.get("deployed_at"))
+        deployed = stored_time(d.get("deployed_at"))
         assert deployed is not None, "a deployment always has a time"
         return cls(
             environment=d["environment"],
@@ -77,7 +70,7 @@ class Deployment:
             deployed_at=deployed,
             deployed_by=d.get("deployed_by"),
             run_id=d["run_id"],
-            retired_at=_time(d.get("retired_at")),
+            retired_at=stored_time(d.get("retired_at")),
             retired_by_run_id=d.get("retired_by_run_id"),
         )
 
@@ -105,7 +98,7 @@ class DriftRecord:
             "run_id": self.run_id,
             "reference": self.reference,
             "current": self.current,
-            "created_at": _iso(self.created_at),
+            "created_at": iso(self.created_at),
             "drifted": self.drifted,
             "environment": self.environment,
             "deployment_run_id": self.deployment_run_id,
@@ -114,7 +107,7 @@ class DriftRecord:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> DriftRecord:
-        created = _time(d.get("created_at"))
+        created = stored_time(d.get("created_at"))
         assert created is not None, "a drift report always has a time"
         return cls(
             run_id=d["run_id"],

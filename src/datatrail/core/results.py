@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any, Literal
 
 from datatrail.core.model import Version
@@ -143,3 +145,15 @@ class AuditEntry:
             "prev_hash": self.prev_hash,
             "hash": self.hash,
         }
+
+
+@dataclass(frozen=True)
+class BackupInfo:
+    """A checked copy of a store: where it is, its size in bytes and its schema revision."""
+
+    path: Path
+    size: int
+    revision: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"path": os.fspath(self.path), "size": self.size, "revision": self.revision}

@@ -24,7 +24,8 @@ def check_exposure(host: str, uri: str, *, insecure: bool, api_keys: bool) -> No
         return
     store = open_store(uri, create=True)
     try:
-        if store.accounts is not None and store.accounts.has_users():
+        accounts = store.accounts
+        if accounts is not None and accounts.has_users():
             return
     finally:
         store.close()

@@ -7,7 +7,6 @@ cannot drift apart.
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from datatrail.core.model import Dataset, Digest, FileEntry, Run, RunState, Version
@@ -20,10 +19,7 @@ from datatrail.core.results import (
     LineageNode,
     LineageResult,
 )
-
-
-def _time(value: Any) -> datetime | None:
-    return datetime.fromisoformat(value) if isinstance(value, str) else None
+from datatrail.core.times import stored_time
 
 
 def version_to_wire(v: Version) -> dict[str, Any]:
@@ -31,7 +27,7 @@ def version_to_wire(v: Version) -> dict[str, Any]:
 
 
 def version_from_wire(d: dict[str, Any]) -> Version:
-    created = _time(d.get("created_at"))
+    created = stored_time(d.get("created_at"))
     assert created is not None, "a version always has a creation time"
     return Version(
         namespace=d["namespace"],
@@ -60,7 +56,7 @@ def dataset_from_wire(d: dict[str, Any]) -> Dataset:
         d["name"],
         d.get("kind") or "dataset",
         d.get("description"),
-        _time(d.get("created_at")),
+        stored_time(d.get("created_at")),
         int(d.get("version_count") or 0),
         d.get("latest"),
     )
@@ -79,8 +75,8 @@ def run_from_wire(d: dict[str, Any]) -> Run:
         namespace=d["namespace"],
         job=d["job"],
         state=RunState(d["state"]),
-        started_at=_time(d.get("started_at")),
-        ended_at=_time(d.get("ended_at")),
+        started_at=stored_time(d.get("started_at")),
+        ended_at=stored_time(d.get("ended_at")),
         user=d.get("user"),
         host=d.get("host"),
         command=d.get("command"),
@@ -110,7 +106,7 @@ def job_from_wire(d: dict[str, Any]) -> JobSummary:
         d["namespace"],
         d["name"],
         d.get("type"),
-        _time(d.get("created_at")),
+        stored_time(d.get("created_at")),
         int(d.get("run_count") or 0),
         d.get("latest_run"),
         d.get("latest_state"),
@@ -159,7 +155,7 @@ def audit_to_wire(e: AuditEntry) -> dict[str, Any]:
 def audit_from_wire(d: dict[str, Any]) -> AuditEntry:
     return AuditEntry(
         d["seq"],
-        _time(d.get("time")),
+        stored_time(d.get("time")),
         d["actor"],
         d["action"],
         d.get("target"),
@@ -180,6 +176,6 @@ def check_from_wire(d: dict[str, Any]) -> CheckResult:
         observed=d.get("observed"),
         expected=d.get("expected"),
         message=d.get("message"),
-        checked_at=_time(d.get("checked_at")),
+        checked_at=stored_time(d.get("checked_at")),
         checked_by=d.get("checked_by"),
     )

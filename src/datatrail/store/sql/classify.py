@@ -1,6 +1,6 @@
 """The classification applier: tags facets become classifications, and new profiles are redacted.
 
-Runs inside ``SqlStore.ingest`` after :mod:`facet_map` (so the event's column
+Runs inside the ingest transaction after :mod:`facet_map` (so the event's column
 lineage is already in ``column_edges``). A ``tags`` facet naming a
 classification (``pii``, ``classification=phi``…) on the dataset or on a schema
 field classifies that column (``*`` for the whole dataset); repeats change
@@ -20,9 +20,8 @@ from sqlalchemy import select
 from datatrail.core.changes import canonical_json
 from datatrail.core.privacy import classified_columns, redact_profile, redact_quality_metrics
 from datatrail.store.sql import tables as t
-from datatrail.store.sql.appliers import Applied
-from datatrail.store.sql.security import effective_classifications
-from datatrail.store.sql.txcache import tx_of
+from datatrail.store.sql.applied import Applied
+from datatrail.store.sql.classifications import effective_classifications
 
 
 def _json(value: Any) -> Any:
@@ -45,7 +44,7 @@ def apply(applied: Applied) -> None:
                 for label in sorted(labels)
             )
     applied.insert_ignore(t.classifications, rows)
-    tx = tx_of(applied.conn)
+    tx = applied.tx
     if rows:
         tx.put(("classified",), True)
     described = [
@@ -55,17 +54,17 @@ def apply(applied: Applied) -> None:
         return  # no version with a profile or statistics to redact
     anything = tx.get(("classified",))
     if anything is None:
-        anything = applied.conn.execute(select(t.classifications.c.dataset_id).limit(1)).first() is not None
+        anything = tx.execute(select(t.classifications.c.dataset_id).limit(1)).first() is not None
         tx.put(("classified",), anything)  # true until the transaction ends: it holds the write lock
     if not anything:
         return  # nothing is classified anywhere: no lineage to walk (the common case)
     redacted: dict[tuple[str, str], dict[str, set[str]]] = {}
     v = t.versions.c
     for touched, version_id in described:
-        classified = effective_classifications(applied.conn, version_id)
+        classified = effective_classifications(tx, version_id)
         if not classified:
             continue
-        row = applied.conn.execute(select(v.profile, v.stats).where(v.id == touched.version_id)).first()
+        row = tx.execute(select(v.profile, v.stats).where(v.id == touched.version_id)).first()
         if row is None:
             continue
         fill: dict[str, Any] = {}
@@ -77,7 +76,7 @@ def apply(applied: Applied) -> None:
                 k: redact_quality_metrics(m, classified) if isinstance(m, dict) else m for k, m in stats.items()
             }
         if fill:
-            applied.conn.execute(t.versions.update().where(v.id == touched.version_id).values(**fill))
+            tx.execute(t.versions.update().where(v.id == touched.version_id).values(**fill))
         redacted[(touched.change.namespace, touched.change.name)] = classified
     if redacted:
         _redact_event(applied, redacted)
@@ -86,7 +85,7 @@ def apply(applied: Applied) -> None:
 def _redact_event(applied: Applied, redacted: dict[tuple[str, str], dict[str, set[str]]]) -> None:
     """Reduce the classified columns' statistics in the stored raw event (its hash, the idempotency key, stays)."""
     e = t.events.c
-    payload = applied.conn.execute(select(e.payload).where(e.id == applied.event_id)).scalar()
+    payload = applied.tx.execute(select(e.payload).where(e.id == applied.event_id)).scalar()
     if payload is None:
         return
     event = json.loads(payload)
@@ -107,4 +106,4 @@ def _redact_event(applied: Applied, redacted: dict[tuple[str, str], dict[str, se
             dq = facets.get("dataQualityMetrics")
             if isinstance(dq, dict):
                 facets["dataQualityMetrics"] = redact_quality_metrics(dq, classified)
-    applied.conn.execute(t.events.update().where(e.id == applied.event_id).values(payload=canonical_json(event)))
+    applied.tx.execute(t.events.update().where(e.id == applied.event_id).values(payload=canonical_json(event)))

@@ -1,4 +1,4 @@
-"""Standard OpenLineage facets mapped onto the model, inside ``SqlStore.ingest``.
+"""Standard OpenLineage facets mapped onto the model, inside the ingest transaction.
 
 - Dataset-level facets (``dataSource``, ``ownership``, ``tags``, ``symlinks``,
   ``documentation``, ``storage``, ``catalog``, ``datasetType``, ``hierarchy``,
@@ -40,8 +40,9 @@ from sqlalchemy import select
 from datatrail.core.changes import canonical_json
 from datatrail.core.errors import InvalidInput
 from datatrail.core.model import validate_name, validate_namespace
+from datatrail.core.times import stored_time
 from datatrail.store.sql import tables as t
-from datatrail.store.sql.appliers import Applied, Touched
+from datatrail.store.sql.applied import Applied, Touched
 
 # Facets of a dataset as a whole (not of one version).
 DATASET_FACETS = frozenset(
@@ -90,7 +91,7 @@ def apply(applied: Applied) -> None:
         rc = changes.run
         job_facets = {k: v for k, v in rc.job_facets.items() if _keep(k, v)}
         if job_facets:
-            job_id = applied.conn.execute(select(t.runs.c.job_id).where(t.runs.c.pk == applied.run_pk)).scalar_one()
+            job_id = applied.tx.execute(select(t.runs.c.job_id).where(t.runs.c.pk == applied.run_pk)).scalar_one()
             _merge_facets(applied, t.jobs, job_id, job_facets, when)
         run_facets = {k: v for k, v in rc.run_facets.items() if k not in RUN_SKIP and _keep(k, v)}
         if run_facets:
@@ -120,8 +121,8 @@ def _merge_facets(
 ) -> None:
     """Merge facets into ``table.facets``; per facet name, the one from the latest event wins."""
     key = table.c.id if key is None else key
-    conn = applied.conn
-    row = conn.execute(select(table.c.facets).where(key == row_id)).first()
+    tx = applied.tx
+    row = tx.execute(select(table.c.facets).where(key == row_id)).first()
     current: dict[str, Any] = dict(_loads(row.facets) or {}) if row is not None else {}
     stamp = when.isoformat()
     changed = False
@@ -138,8 +139,8 @@ def _merge_facets(
     values: dict[str, Any] = {"facets": current}
     if "facets_time" in table.c:
         latest = max((e["time"] for e in current.values() if isinstance(e, dict) and "time" in e), default=stamp)
-        values["facets_time"] = datetime.fromisoformat(latest)
-    conn.execute(table.update().where(key == row_id).values(**values))
+        values["facets_time"] = stored_time(latest)
+    tx.execute(table.update().where(key == row_id).values(**values))
 
 
 def _rename(applied: Applied, touched: Touched, previous: Any, when: datetime) -> None:
@@ -169,12 +170,12 @@ def _rename(applied: Applied, touched: Touched, previous: Any, when: datetime) -
 def _set_lifecycle(applied: Applied, dataset_id: int, state: str, when: datetime) -> None:
     """The latest lifecycle state wins (by event time); DROP hides the dataset, anything later shows it again."""
     d = t.datasets.c
-    row = applied.conn.execute(select(d.facets).where(d.id == dataset_id)).first()
+    row = applied.tx.execute(select(d.facets).where(d.id == dataset_id)).first()
     facets = dict(_loads(row.facets) or {}) if row is not None else {}
     entry = facets.get("lifecycleStateChange")
     if isinstance(entry, dict) and entry.get("time", "") > when.isoformat():
         return
-    applied.conn.execute(
+    applied.tx.execute(
         t.datasets.update()
         .where(d.id == dataset_id)
         .values(lifecycle=state, deleted_at=when if state in HIDDEN else None)
@@ -195,7 +196,7 @@ def _fill_version(applied: Applied, touched: Touched) -> None:
     fields = schema.get("fields") if isinstance(schema, dict) else None
     if not isinstance(fields, list) and not stats:
         return
-    row = applied.conn.execute(select(v.schema, v.stats).where(v.id == touched.version_id)).first()
+    row = applied.tx.execute(select(v.schema, v.stats).where(v.id == touched.version_id)).first()
     assert row is not None
     values: dict[str, Any] = {}
     if isinstance(fields, list) and row.schema is None:
@@ -206,7 +207,7 @@ def _fill_version(applied: Applied, touched: Touched) -> None:
         if merged != current:
             values["stats"] = merged
     if values:
-        applied.conn.execute(t.versions.update().where(v.id == touched.version_id).values(**values))
+        applied.tx.execute(t.versions.update().where(v.id == touched.version_id).values(**values))
 
 
 def _strip(facet: dict[str, Any]) -> dict[str, Any]:
@@ -272,7 +273,7 @@ def _version_at(applied: Applied, namespace: str, name: str) -> int | None:
         .order_by(v.number.desc())
         .limit(1)
     )
-    found = applied.conn.execute(base.where(v.created_at <= applied.changes.event_time)).scalar()
+    found = applied.tx.execute(base.where(v.created_at <= applied.changes.event_time)).scalar()
     if found is None:
-        found = applied.conn.execute(base).scalar()
+        found = applied.tx.execute(base).scalar()
     return None if found is None else int(found)

@@ -29,6 +29,11 @@ def known_fault(exc: DBAPIError) -> DatatrailError | None:
     return None
 
 
+def unavailable(exc: DBAPIError) -> StoreUnavailable:
+    """The store could not be reached, or the connection broke: the caller may retry later."""
+    return StoreUnavailable(f"the store is unavailable: {str(exc.orig).strip().splitlines()[0]}; retry later")
+
+
 def no_space_left(database: str | None) -> bool:
     """Whether the file system holding the SQLite file ``database`` has less than 64 KiB free."""
     if not database:

@@ -1,11 +1,11 @@
-"""Structural checks of a SQL store: the links every ingest transaction writes together.
+"""Checks of a SQL store (`datatrail fsck`): the audit chain, the file, and the links every write makes together.
 
-:meth:`SqlStore.check_integrity` runs these after the audit chain and SQLite's
-own ``PRAGMA integrity_check``. Each finds what a half-applied write, a
-hand-edited database or a damaged file would leave behind: a version without
-the audit entry that created it, an event without its audit entry, a gap in
-version numbers, a manifest shorter than its file count, a lineage edge that
-points at nothing.
+:func:`integrity_problems` recomputes the audit hash chain, runs SQLite's own
+``PRAGMA integrity_check``, then the structural checks. Each finds what a
+half-applied write, a hand-edited database or a damaged file would leave
+behind: a version without the audit entry that created it, an event without
+its audit entry, a gap in version numbers, a manifest shorter than its file
+count, a lineage edge that points at nothing.
 """
 
 from __future__ import annotations
@@ -14,10 +14,12 @@ from collections.abc import Iterator
 
 from sqlalchemy import Connection, func, select, text
 
+from datatrail.core.chain import GENESIS, row_hash
 from datatrail.core.model import Ref
 from datatrail.store.sql import tables as t
+from datatrail.store.sql.queries import audit_entry
+from datatrail.store.wire import audit_to_wire
 
-OBSERVED = "observed"  # see store.py: a source seen only as an unversioned input
 _SHOW = 5  # at most this many examples per kind of problem
 
 
@@ -25,6 +27,21 @@ def _listed(what: str, items: list[str]) -> str:
     shown = ", ".join(items[:_SHOW])
     more = f" and {len(items) - _SHOW} more" if len(items) > _SHOW else ""
     return f"{what}: {shown}{more}"
+
+
+def integrity_problems(conn: Connection, dialect: str) -> Iterator[str]:
+    """Yield one line per entry that breaks the audit chain, then per problem of the file and its links."""
+    prev = GENESIS
+    for r in conn.execute(select(t.audit).order_by(t.audit.c.seq)):
+        row = audit_to_wire(audit_entry(r))
+        if row["prev_hash"] != prev or row["hash"] != row_hash(row):
+            yield f"audit entry {r.seq} does not match the hash chain"
+        prev = row["hash"]
+    if dialect == "sqlite":
+        ok = conn.execute(text("PRAGMA integrity_check")).scalar()
+        if ok != "ok":
+            yield f"sqlite integrity check: {ok}"
+    yield from structural_problems(conn, dialect)
 
 
 def structural_problems(conn: Connection, dialect: str) -> Iterator[str]:
@@ -64,7 +81,7 @@ def structural_problems(conn: Connection, dialect: str) -> Iterator[str]:
         .order_by(n.name, d.name, v.number)
     ):
         ref = str(Ref(row.namespace, row.name, str(row.number)))
-        if row.version_key != OBSERVED and ref not in created:
+        if row.version_key != t.OBSERVED and ref not in created:
             unaudited.append(ref)
     if unaudited:
         yield _listed("versions without the event and audit entry that created them", unaudited)

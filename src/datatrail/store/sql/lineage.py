@@ -19,13 +19,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, NamedTuple
 
 from sqlalchemy import Connection
 
 from datatrail.core.errors import DatatrailError
 from datatrail.core.results import Direction, LineageNode, LineageResult
+from datatrail.core.times import iso, stored_time
 
 _INPUT, _OUTPUT = 0, 1
 # One statement carries at most this many ids.
@@ -199,10 +200,8 @@ def _walk(reader: _Reader, start_ids: Sequence[int], up: bool, depth: int, as_of
 
 def _by(value: Any, as_of: datetime) -> bool:
     """Whether a stored time is at or before ``as_of`` (unknown times count as before)."""
-    if value is None:
-        return True
-    when = datetime.fromisoformat(value) if isinstance(value, str) else value
-    return bool((when if when.tzinfo else when.replace(tzinfo=UTC)) <= as_of)
+    when = stored_time(value)
+    return when is None or when <= as_of
 
 
 def _load(reader: _Reader, found: _Found, as_of: datetime | None = None) -> LineageResult:
@@ -270,5 +269,4 @@ def _iso(value: Any) -> str | None:
     if isinstance(value, str) and len(value) >= 19 and value[10] == " " and "+" not in value[19:]:
         # SQLAlchemy stores UTC as "YYYY-MM-DD HH:MM:SS[.ffffff]": reshaped, not parsed (74,000 nodes add up).
         return value.replace(" ", "T", 1) + "+00:00"
-    when = datetime.fromisoformat(value) if isinstance(value, str) else value
-    return (when.astimezone(UTC) if when.tzinfo else when.replace(tzinfo=UTC)).isoformat()
+    return iso(stored_time(value))

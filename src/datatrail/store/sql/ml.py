@@ -2,28 +2,25 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any
 
 from sqlalchemy import and_, select
 from sqlalchemy.orm import aliased
 
 from datatrail.core.model import Ref, Run, Version
 from datatrail.core.records import Deployment, DriftRecord
+from datatrail.core.times import stored_time
 from datatrail.store.sql import tables as t
-
-if TYPE_CHECKING:
-    from datatrail.store.sql.store import SqlStore
-
-
-def _utc(value: datetime | None) -> datetime | None:
-    if value is None:
-        return None
-    return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
+from datatrail.store.sql.database import Database
+from datatrail.store.sql.queries import run_select, to_run
+from datatrail.store.sql.rows import json_value
 
 
 class MLReads:
-    """Mixed into :class:`SqlStore`: the Store protocol's ML reads."""
+    """The ML lifecycle's part of the store's :class:`~datatrail.store.base.Reads`."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
 
     def deployments(
         self,
@@ -66,8 +63,7 @@ class MLReads:
             q = q.where(d.environment == environment)
         if active:
             q = q.where(d.retired_at.is_(None))
-        store = cast("SqlStore", self)
-        with store._read() as conn:
+        with self._db.read() as conn:
             return [
                 Deployment(
                     environment=row.environment,
@@ -76,10 +72,10 @@ class MLReads:
                     version=row.number,
                     kind=row.kind,
                     digest=row.digest,
-                    deployed_at=_utc(row.deployed_at),  # type: ignore[arg-type]
+                    deployed_at=stored_time(row.deployed_at),  # type: ignore[arg-type]
                     deployed_by=row.deployed_by,
                     run_id=row.run_id,
-                    retired_at=_utc(row.retired_at),
+                    retired_at=stored_time(row.retired_at),
                     retired_by_run_id=row.retired_by_run_id,
                 )
                 for row in conn.execute(q)
@@ -130,17 +126,16 @@ class MLReads:
             q = q.where(cur_n.c.name == namespace)
         if name is not None:
             q = q.where(cur_d.c.name == name)
-        store = cast("SqlStore", self)
-        with store._read() as conn:
+        with self._db.read() as conn:
             rows = conn.execute(q).all()
         out = [
             DriftRecord(
                 run_id=row.run_id,
                 reference=str(Ref(row.ref_ns, row.ref_name, str(row.ref_number))),
                 current=str(Ref(row.cur_ns, row.cur_name, str(row.cur_number))),
-                created_at=_utc(row.created_at),  # type: ignore[arg-type]
+                created_at=stored_time(row.created_at),  # type: ignore[arg-type]
                 drifted=bool(row.drifted),
-                report=_json(row.report),
+                report=_object(row.report),
                 environment=row.environment,
                 deployment_run_id=row.deployment_run_id,
             )
@@ -152,23 +147,16 @@ class MLReads:
         """Runs of job type ``evaluate`` that read the version, oldest first (with inputs and metrics)."""
         io, r, j = t.run_io.c, t.runs.c, t.jobs.c
         q = (
-            cast("SqlStore", self)
-            ._run_select()
+            run_select()
             .join(t.run_io, and_(io.run_pk == r.pk, io.direction == t.INPUT, io.version_id == version.id))
             .where(j.type == "evaluate")
             .order_by(r.started_at, r.run_id)
         )
-        store = cast("SqlStore", self)
-        with store._read() as conn:
-            return [store._to_run(conn, row, with_io=True) for row in conn.execute(q).all()]
+        with self._db.read() as conn:
+            return [to_run(conn, row) for row in conn.execute(q).all()]
 
 
-def _json(value: Any) -> dict[str, Any]:
-    import json
-
-    if isinstance(value, str):
-        value = json.loads(value)
+def _object(value: Any) -> dict[str, Any]:
+    """A JSON column holding an object; anything else reads as empty."""
+    value = json_value(value)
     return value if isinstance(value, dict) else {}
-
-
-__all__ = ["MLReads"]

@@ -11,24 +11,18 @@ the same environment and dataset by deploy time, recomputed on every deploy.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select
 
 from datatrail.core.errors import InvalidInput
 from datatrail.core.model import validate_name
+from datatrail.core.times import stored_time
 from datatrail.store.sql import tables as t
-from datatrail.store.sql.appliers import Applied, Touched
+from datatrail.store.sql.applied import Applied, Touched
 
 DEPLOYMENT = "datatrail_deployment"
 DRIFT = "datatrail_drift"
-
-
-def _utc(value: datetime | None) -> datetime | None:
-    if value is None:
-        return None
-    return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def apply(applied: Applied) -> None:
@@ -65,10 +59,10 @@ def _apply_deployment(applied: Applied, facet: Any) -> None:
     assert run is not None and applied.run_pk is not None
     when = applied.changes.event_time
     d = t.deployments.c
-    conn = applied.conn
-    existing = conn.execute(select(d.id, d.deployed_at).where(d.run_pk == applied.run_pk)).first()
+    tx = applied.tx
+    existing = tx.execute(select(d.id, d.deployed_at).where(d.run_pk == applied.run_pk)).first()
     if existing is None:
-        conn.execute(
+        tx.execute(
             t.deployments.insert().values(
                 run_pk=applied.run_pk,
                 event_id=applied.event_id,
@@ -79,25 +73,25 @@ def _apply_deployment(applied: Applied, facet: Any) -> None:
                 deployed_by=run.user or applied.changes.actor,
             )
         )
-    elif when < _utc(existing.deployed_at):  # type: ignore[operator]
-        conn.execute(t.deployments.update().where(d.id == existing.id).values(deployed_at=when))
+    elif when < stored_time(existing.deployed_at):  # type: ignore[operator]
+        tx.execute(t.deployments.update().where(d.id == existing.id).values(deployed_at=when))
     _retire_chain(applied, env, target.dataset_id)
 
 
 def _retire_chain(applied: Applied, env: str, dataset_id: int) -> None:
     """Each deployment of (env, dataset) is retired by the next one in deploy-time order."""
     d, r = t.deployments.c, t.runs.c
-    rows = applied.conn.execute(
+    rows = applied.tx.execute(
         select(d.id, d.run_pk, d.deployed_at, d.retired_at, d.retired_by_run_pk, r.run_id)
         .join(t.runs, r.pk == d.run_pk)
         .where(d.environment == env, d.dataset_id == dataset_id)
     ).all()
-    ordered = sorted(rows, key=lambda row: (_utc(row.deployed_at), row.run_id))
+    ordered = sorted(rows, key=lambda row: (stored_time(row.deployed_at), row.run_id))
     for row, nxt in zip(ordered, [*ordered[1:], None], strict=True):
-        retired_at = _utc(nxt.deployed_at) if nxt is not None else None
+        retired_at = stored_time(nxt.deployed_at) if nxt is not None else None
         retired_by = nxt.run_pk if nxt is not None else None
-        if _utc(row.retired_at) != retired_at or row.retired_by_run_pk != retired_by:
-            applied.conn.execute(
+        if stored_time(row.retired_at) != retired_at or row.retired_by_run_pk != retired_by:
+            applied.tx.execute(
                 t.deployments.update().where(d.id == row.id).values(retired_at=retired_at, retired_by_run_pk=retired_by)
             )
 

@@ -25,8 +25,6 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.compiler import SQLCompiler
 
-from datatrail.store.sql.txcache import flush_deferred
-
 
 class _Compiled(NamedTuple):
     sql: str
@@ -38,10 +36,10 @@ class _Compiled(NamedTuple):
 
 
 class Prepared:
-    """One statement, compiled on first use for each dialect.
+    """One statement, compiled on first use for each dialect; a write transaction runs it (``Tx.first``…).
 
     >>> FIND = Prepared(select(t.namespaces.c.id).where(t.namespaces.c.name == bindparam("name")))  # doctest: +SKIP
-    >>> FIND.first(conn, name="default")                                                           # doctest: +SKIP
+    >>> tx.first(FIND, name="default")                                                             # doctest: +SKIP
     Row(id=1)
     """
 
@@ -56,7 +54,7 @@ class Prepared:
         # Statements written per dialect (INSERT … ON CONFLICT has one construct for each).
         self.dialects = dialects or {}
         # The tables whose deferred writes must reach the database before this statement
-        # runs (see txcache.Tx.defer); None: all of them.
+        # runs (see transaction.Tx.defer); None: all of them.
         self.reads = reads
         self._compiled: dict[str, _Compiled] = {}
 
@@ -88,7 +86,6 @@ class Prepared:
         return tuple(values[n] for n in c.names) if c.names is not None else values
 
     def _execute(self, conn: Connection, params: dict[str, Any]) -> tuple[Any, _Compiled]:
-        flush_deferred(conn, self.reads)
         c = self._compile(conn.dialect)
         args = self._args(c, params)
         cursor = conn.connection.cursor()

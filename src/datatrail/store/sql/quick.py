@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from datatrail.core.errors import StoreNotFound
+from datatrail.core.errors import InvalidInput, StoreNotFound
 from datatrail.core.model import Version
 from datatrail.store.base import Store
 from datatrail.store.delegate import DelegatingStore
@@ -97,8 +97,6 @@ class EmbeddedStore(DelegatingStore):
 
 def sqlite_file(uri: str) -> Path:
     """The file of a ``sqlite:///path`` URI (``sqlite:////abs/path`` for an absolute one)."""
-    from datatrail.core.errors import InvalidInput
-
     rest = uri.removeprefix("sqlite:///").split("?", 1)[0] if uri.startswith("sqlite:///") else ""
     if not rest or rest == ":memory:":
         msg = f"invalid store URI {uri!r}: an embedded store needs a file, as in sqlite:///path/to/trail.db"

@@ -8,15 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from datatrail.core.model import Digest, Version
-
-
-def utc(value: Any) -> datetime | None:
-    """A timezone-aware UTC datetime from a driver value (datetime, or SQLite's stored text)."""
-    if value is None:
-        return None
-    when = datetime.fromisoformat(value) if isinstance(value, str) else value
-    assert isinstance(when, datetime)
-    return when.astimezone(UTC) if when.tzinfo else when.replace(tzinfo=UTC)
+from datatrail.core.times import stored_time
 
 
 def json_value(value: Any) -> Any:
@@ -58,7 +50,7 @@ def version_from_row(r: Any, aliases: Iterable[str]) -> Version:
         size=r.size,
         uri=r.uri,
         format=r.format,
-        created_at=utc(r.created_at) or datetime.now(UTC),
+        created_at=stored_time(r.created_at) or datetime.now(UTC),
         created_by=r.created_by,
         host=r.host,
         message=r.message,

@@ -35,6 +35,7 @@ Id = BigInteger().with_variant(Integer(), "sqlite")
 
 INPUT = 0
 OUTPUT = 1
+OBSERVED = "observed"  # the version key of a dataset first seen as an unversioned input
 
 namespaces = Table(
     "namespaces",

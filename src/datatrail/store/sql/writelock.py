@@ -7,7 +7,7 @@ most of their time asleep. Before ``BEGIN IMMEDIATE`` each datatrail writer
 takes an exclusive ``flock`` on ``<store>-writer.lock`` instead, retrying every
 millisecond at most, and so starts within a millisecond of the previous
 writer's commit. Writers of the same process already queue on a thread lock
-(``SqlStore._writers``).
+(``Database.writers``).
 
 The lock file only orders datatrail's own writers. Without it (Windows, a
 read-only folder) or after waiting ``BUSY_TIMEOUT_S`` for it, a writer goes on

@@ -1,0 +1,373 @@
+"""Applying one event's changes inside its write transaction: namespaces, datasets, versions, jobs, runs.
+
+Everything runs through the transaction (transaction.py), which remembers the
+ids it has looked up and holds back the writes nothing reads back. Derived
+state does not depend on the order events arrive in (see
+docs/architecture.md): creation times move back to the earliest event, a run's
+state only moves forward, an alias follows the latest event that set it, and a
+version first seen as a bare reference is completed, never changed. Then the
+appliers (appliers.py) add everything else the event carries.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, NamedTuple
+
+from sqlalchemy import Column, Table, or_, select
+
+from datatrail.core.changes import Changes, RunChange, VersionInfo
+from datatrail.core.model import Ref, RunState
+from datatrail.core.times import stored_time
+from datatrail.store.sql import tables as t
+from datatrail.store.sql.applied import Applied, Touched
+from datatrail.store.sql.appliers import APPLIERS
+from datatrail.store.sql.statements import (
+    ABSENT,
+    DS_FIND,
+    DS_INSERT,
+    JOB_FIND,
+    JOB_INSERT,
+    NS_FIND,
+    NS_INSERT,
+    RUN_FIELDS,
+    RUN_FIND,
+    RUN_INSERT,
+    RUN_IO_INSERT,
+    RUN_UPDATE,
+    VERSION_AT,
+    VERSION_BY_KEY,
+    VERSION_INSERT,
+    IdRow,
+    RunRow,
+)
+from datatrail.store.sql.transaction import Tx
+
+_RANK = {RunState.START: 0, RunState.RUNNING: 1}
+
+
+class Written(NamedTuple):
+    """A version an event wrote: its id, whether it is new, and its ref (for the audit entry)."""
+
+    id: int
+    new: bool
+    ref: str
+
+
+def apply_changes(tx: Tx, changes: Changes, event_id: int = 0) -> list[Written]:
+    """Apply an event's changes; the versions it wrote."""
+    run_pk = _apply_run(tx, changes.run) if changes.run else None
+    written: list[Written] = []
+    io_rows: list[dict[str, Any]] = []
+    rows: list[Touched] = []
+    for ds in changes.datasets:
+        ds_id = _dataset_id(tx, ds.namespace, ds.name, ds.kind, changes.event_time)
+        info = ds.version
+        if info is None and ds.role == "output" and changes.run is not None:
+            info = VersionInfo(key=f"run:{changes.run.run_id}")
+        if info is None and ds.role == "input":
+            vid = _version_at(tx, ds_id, changes.event_time)
+            if vid is None and run_pk is not None:
+                # A source nobody reported writing (a Spark or dbt source table):
+                # it gets one version, "observed", so lineage reaches it.
+                vid, _, _ = _upsert_version(tx, ds_id, VersionInfo(key=t.OBSERVED), None, changes)
+            if vid is not None and run_pk is not None:
+                io_rows.append({"run_pk": run_pk, "direction": t.INPUT, "version_id": vid})
+            rows.append(Touched(ds, ds_id, vid))
+            continue
+        if info is None:
+            rows.append(Touched(ds, ds_id, None))
+            continue
+        producer = run_pk if ds.role == "output" else None
+        vid, new, number = _upsert_version(tx, ds_id, info, producer, changes)
+        if run_pk is not None:
+            direction = t.OUTPUT if ds.role == "output" else t.INPUT
+            io_rows.append({"run_pk": run_pk, "direction": direction, "version_id": vid})
+        for alias in ds.aliases:
+            _set_alias(tx, ds_id, alias, vid, changes)
+        if ds.checks:
+            _add_checks(tx, vid, event_id, ds.checks, changes)
+        rows.append(Touched(ds, ds_id, vid))
+        written.append(Written(vid, new, str(Ref(ds.namespace, ds.name, str(number)))))
+    for row in io_rows:
+        tx.defer(RUN_IO_INSERT, "run_io", row)
+
+    def dataset_of(namespace: str, name: str) -> int:
+        return _dataset_id(tx, namespace, name, "dataset", changes.event_time)
+
+    applied = Applied(tx, changes, event_id, run_pk, tuple(rows), dataset_of=dataset_of)
+    for applier in APPLIERS:
+        applier(applied)
+    return written
+
+
+def _keep_earliest(tx: Tx, table: Table, pk: Column[Any], row: Any, when: datetime) -> datetime:
+    """Move ``created_at`` back to ``when`` if an earlier event arrives late (order independence).
+
+    Returns the creation time now known. The update is conditional, so a
+    remembered time later than the database's changes nothing.
+    """
+    created = stored_time(row.created_at)
+    if created is None or when < created:
+        tx.execute(
+            table.update()
+            .where(pk == row.id, or_(table.c.created_at.is_(None), table.c.created_at > when))
+            .values(created_at=when)
+        )
+        return when
+    return created
+
+
+def _namespace_id(tx: Tx, name: str, when: datetime) -> int:
+    key = ("ns", name)
+    row = tx.get(key) or tx.first(NS_FIND, n=name)
+    if row is None:
+        row = IdRow(int(tx.scalar(NS_INSERT, n=name, w=when)), when)
+    else:
+        row = IdRow(int(row.id), _keep_earliest(tx, t.namespaces, t.namespaces.c.id, row, when))
+    tx.put(key, row)
+    return row.id
+
+
+def _dataset_id(tx: Tx, namespace: str, name: str, kind: str, when: datetime) -> int:
+    nid = _namespace_id(tx, namespace, when)
+    key = ("ds", nid, name)
+    row = tx.get(key) or tx.first(DS_FIND, ns=nid, n=name)
+    if row is None:
+        row = IdRow(int(tx.scalar(DS_INSERT, ns=nid, n=name, k=kind, w=when)), when)
+    else:
+        row = IdRow(int(row.id), _keep_earliest(tx, t.datasets, t.datasets.c.id, row, when))
+    tx.put(key, row)
+    return row.id
+
+
+def _version_at(tx: Tx, ds_id: int, when: datetime) -> int | None:
+    """The dataset's version current at ``when``: the highest number created at or before it."""
+    known = tx.get(("vat", ds_id, when))
+    if known is None:
+        return tx.scalar(VERSION_AT, d=ds_id, w=when)  # type: ignore[no-any-return]
+    best, number = known  # as the batch began (prefetch.py); then what the batch itself wrote
+    for vid, n, created in tx.get(("vers", ds_id)) or ():
+        if created <= when and n > number:
+            best, number = vid, n
+    return best  # type: ignore[no-any-return]
+
+
+def _touched_version(tx: Tx, ds_id: int, vid: int, number: int, created: datetime) -> None:
+    """Remember a version this transaction created or dated earlier (for :func:`_version_at`)."""
+    tx.put(("vers", ds_id), (*(tx.get(("vers", ds_id)) or ()), (vid, number, created)))
+
+
+def _upsert_version(
+    tx: Tx, ds_id: int, info: VersionInfo, run_pk: int | None, changes: Changes
+) -> tuple[int, bool, int]:
+    # Insert first (one round trip for the common case, a new version); a known key inserts nothing.
+    created = tx.first(
+        VERSION_INSERT,
+        dataset_id=ds_id,
+        version_key=info.key,
+        digest=str(info.digest) if info.digest else None,
+        size=info.size,
+        uri=info.uri,
+        format=info.format,
+        file_count=len(info.files) if info.files is not None else None,
+        created_at=changes.event_time,
+        created_by=info.created_by or changes.actor,
+        host=info.host,
+        message=info.message,
+        run_pk=run_pk,
+        properties=info.properties or {},
+        profile=info.profile,
+    )
+    if created is None:
+        row = tx.first(VERSION_BY_KEY, d=ds_id, k=info.key)
+        _complete_version(tx, ds_id, row, info, run_pk, changes)
+        return int(row.id), False, int(row.number)
+    vid, number = int(created.id), int(created.number)
+    _touched_version(tx, ds_id, vid, number, changes.event_time)
+    if info.files:
+        tx.execute(
+            t.version_files.insert(),
+            [{"version_id": vid, "path": f.path, "size": f.size, "sha256": f.digest.hex} for f in info.files],
+        )
+    if info.kind != "dataset":
+        tx.execute(t.datasets.update().where(t.datasets.c.id == ds_id).values(kind=info.kind))
+    return vid, True, number
+
+
+def _complete_version(tx: Tx, ds_id: int, row: Any, info: VersionInfo, run_pk: int | None, changes: Changes) -> None:
+    """Add what a later-arriving event knows about an existing version.
+
+    Events arrive in any order: a bare reference (an input's datasetVersion)
+    may create the row before the event that describes the version. Missing
+    fields are filled in, known ones never change (a version is immutable),
+    and the earliest event time is the creation time, so the result does not
+    depend on arrival order.
+    """
+    v = t.versions.c
+    known = {
+        "digest": str(info.digest) if info.digest else None,
+        "size": info.size,
+        "uri": info.uri,
+        "format": info.format,
+        "file_count": len(info.files) if info.files is not None else None,
+        "created_by": info.created_by,
+        "host": info.host,
+        "message": info.message,
+        "run_pk": run_pk,
+    }
+    fill: dict[str, Any] = {k: val for k, val in known.items() if val is not None and getattr(row, k) is None}
+    if info.profile is not None and row.profile is None:
+        fill["profile"] = info.profile
+    if info.properties and not row.properties:
+        fill["properties"] = info.properties
+    created = stored_time(row.created_at)
+    if created is None or changes.event_time < created:
+        fill["created_at"] = changes.event_time
+        _touched_version(tx, ds_id, int(row.id), int(row.number), changes.event_time)
+    if fill:
+        tx.execute(t.versions.update().where(v.id == row.id).values(**fill))
+    if "file_count" in fill and info.files:
+        tx.execute(
+            t.version_files.insert(),
+            [{"version_id": row.id, "path": f.path, "size": f.size, "sha256": f.digest.hex} for f in info.files],
+        )
+    if info.kind != "dataset":
+        tx.execute(t.datasets.update().where(t.datasets.c.id == ds_id).values(kind=info.kind))
+
+
+def _add_checks(tx: Tx, vid: int, event_id: int, checks: tuple[dict[str, Any], ...], changes: Changes) -> None:
+    tx.execute(
+        t.check_results.insert(),
+        [
+            {
+                "version_id": vid,
+                "event_id": event_id,
+                "position": i,
+                "rule": c["rule"],
+                "name": c.get("name"),
+                "column_name": c.get("column"),
+                "severity": c["severity"],
+                "success": c["success"],
+                "observed": c.get("observed"),
+                "expected": c.get("expected"),
+                "message": c.get("message"),
+                "checked_at": changes.event_time,
+                "checked_by": c.get("checked_by") or changes.actor,
+            }
+            for i, c in enumerate(checks)
+        ],
+    )
+
+
+def _set_alias(tx: Tx, ds_id: int, alias: str, vid: int, changes: Changes) -> None:
+    a = t.aliases.c
+    current = tx.execute(select(a.updated_at).where(a.dataset_id == ds_id, a.alias == alias)).first()
+    if current is None:
+        tx.execute(
+            t.aliases.insert().values(
+                dataset_id=ds_id,
+                alias=alias,
+                version_id=vid,
+                updated_at=changes.event_time,
+                updated_by=changes.actor,
+            )
+        )
+    elif stored_time(current.updated_at) <= changes.event_time:  # type: ignore[operator]
+        # The latest event wins, whatever order events arrive in.
+        tx.execute(
+            t.aliases.update()
+            .where(a.dataset_id == ds_id, a.alias == alias)
+            .values(version_id=vid, updated_at=changes.event_time, updated_by=changes.actor)
+        )
+
+
+def _job_id(tx: Tx, nid: int, rc: RunChange) -> int:
+    key = ("job", nid, rc.job)
+    job = tx.get(key) or tx.first(JOB_FIND, ns=nid, n=rc.job)
+    if job is None:
+        job_id = int(tx.scalar(JOB_INSERT, ns=nid, n=rc.job, k=rc.job_type, w=rc.event_time))
+        tx.put(key, IdRow(job_id, rc.event_time, rc.job_type))
+        return job_id
+    job_id = int(job.id)
+    created = _keep_earliest(tx, t.jobs, t.jobs.c.id, job, rc.event_time)
+    kind = job.type
+    if rc.job_type and job.type != rc.job_type:
+        tx.execute(t.jobs.update().where(t.jobs.c.id == job_id).values(type=rc.job_type))
+        kind = rc.job_type
+    tx.put(key, IdRow(job_id, created, kind))
+    return job_id
+
+
+def _apply_run(tx: Tx, rc: RunChange) -> int:
+    job_id = _job_id(tx, _namespace_id(tx, rc.namespace, rc.event_time), rc)
+    cached = tx.get(("run", rc.run_id))
+    row = tx.first(RUN_FIND, r=rc.run_id) if cached is None else (None if cached is ABSENT else cached)
+    finished = rc.state.finished
+    fields: dict[str, Any] = {
+        k: val
+        for k, val in {
+            "user": rc.user,
+            "host": rc.host,
+            "command": rc.command,
+            "cwd": rc.cwd,
+            "code": rc.code,
+            "error": rc.error,
+            "parent_run_id": rc.parent_run_id,
+            "workflow": rc.workflow,
+        }.items()
+        if val is not None
+    }
+    if row is None:
+        run_pk = tx.scalar(
+            RUN_INSERT,
+            run_id=rc.run_id,
+            job_id=job_id,
+            state=rc.state.value,
+            state_time=rc.event_time,
+            started_at=rc.event_time,
+            ended_at=rc.event_time if finished else None,
+            params=rc.params or {},
+            **{k: fields.get(k) for k in RUN_FIELDS},
+        )
+        tx.put(("run", rc.run_id), RunRow(run_pk, rc.state.value, rc.event_time, rc.event_time, rc.params or {}))
+    else:
+        run_pk = row.pk
+        old = RunState(row.state)
+        old_time = stored_time(row.state_time) or rc.event_time
+        if old.finished:
+            # A finished run never returns to RUNNING; between two endings the later one wins.
+            take = finished and rc.event_time > old_time
+        else:
+            take = finished or _RANK[rc.state] >= _RANK[old]
+        if take:
+            fields.update(state=rc.state.value, state_time=rc.event_time)
+            if finished:
+                fields["ended_at"] = rc.event_time
+        started = stored_time(row.started_at)
+        if started is None or rc.event_time < started:
+            fields["started_at"] = rc.event_time
+        if rc.params:
+            fields["params"] = {**(row.params or {}), **rc.params}
+        if fields:
+            tx.defer(RUN_UPDATE, "runs", {"run_pk": run_pk, **fields})
+        tx.put(
+            ("run", rc.run_id),
+            RunRow(
+                run_pk,
+                fields.get("state", row.state),
+                fields.get("state_time", row.state_time),
+                fields.get("started_at", row.started_at),
+                fields.get("params", row.params),
+            ),
+        )
+    if rc.metrics:
+        m = t.run_metrics
+        rows = [
+            {"run_pk": run_pk, "key": k, "step": step, "value": value, "logged_at": rc.event_time}
+            for k, series in rc.metrics.items()
+            for step, value in series
+        ]
+        tx.execute(m.delete().where(m.c.run_pk == run_pk, m.c.key.in_(list(rc.metrics))))
+        tx.execute(m.insert(), rows)
+    return int(run_pk)

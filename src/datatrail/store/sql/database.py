@@ -1,0 +1,108 @@
+"""One SQL database as the store's parts share it: its engine, its write locks, and its transactions.
+
+A write transaction (:meth:`Database.write`) waits its turn on every lock that
+orders writers: a thread lock for this process's writers, the lock file beside
+a SQLite store for other processes' (writelock.py), then the database's own
+(``BEGIN IMMEDIATE`` in SQLite, an advisory lock in PostgreSQL). It yields the
+:class:`~datatrail.store.sql.transaction.Tx` that everything written in it runs
+through. Database errors leave both kinds of transaction as datatrail errors
+(faults.py).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
+
+from sqlalchemy import Connection
+from sqlalchemy.exc import DBAPIError, OperationalError
+
+from datatrail.core.chain import GENESIS, Checkpoint
+from datatrail.core.errors import DatatrailError
+from datatrail.store.sql.engine import WRITE_OPTION, ensure_schema, make_engine, sqlite_path
+from datatrail.store.sql.faults import known_fault, unavailable
+from datatrail.store.sql.statements import AUDIT_LAST, PG_WRITE_LOCK
+from datatrail.store.sql.transaction import Known, Tx
+from datatrail.store.sql.writelock import WriterLock
+
+AUDIT_HEAD = ("audit",)  # the transaction's memory of the chain's head (see audit.py)
+
+
+class Database:
+    """The engine of a store's URI (migrated on open) and its read and write transactions."""
+
+    def __init__(self, uri: str, *, create: bool = False) -> None:
+        self.uri = uri
+        self.engine = make_engine(uri, create=create)
+        try:
+            ensure_schema(self.engine)
+        except BaseException:
+            self.engine.dispose()  # a refused store must not leak a pooled connection
+            raise
+        self.dialect = self.engine.dialect.name
+        # Writers of this process take turns here before the database lock: a waiting
+        # thread wakes the moment the lock is free, where SQLite's busy handler would
+        # poll it with growing sleeps (the server's threads all write through one store).
+        self.writers = threading.RLock()
+        # ... and writers of all processes on a lock file, which hands over at once (writelock.py).
+        # PostgreSQL needs none: its advisory lock orders writers (see write).
+        path = sqlite_path(uri)
+        self._file_lock = WriterLock(path) if path is not None else None
+        self.known = Known()  # committed namespace, dataset and job ids (see transaction.py)
+
+    def close(self) -> None:
+        self.engine.dispose()
+        if self._file_lock is not None:
+            self._file_lock.close()
+
+    def _turn(self) -> AbstractContextManager[None]:
+        return self._file_lock.held() if self._file_lock is not None else nullcontext()
+
+    @contextmanager
+    def write(self) -> Iterator[Tx]:
+        """A write transaction, committed when the block ends (its deferred writes first)."""
+        try:
+            with (
+                self.writers,
+                self._turn(),
+                self.engine.connect().execution_options(**{WRITE_OPTION: True}) as conn,
+            ):
+                with conn.begin():
+                    if self.dialect != "postgresql":
+                        # A restore writes a new epoch into the file header: forget the ids it replaced.
+                        self.known.check_epoch(int(conn.exec_driver_sql("PRAGMA user_version").scalar() or 0))
+                    tx = Tx(conn, self.known)
+                    if self.dialect == "postgresql":
+                        # One writer at a time keeps version numbers and the audit chain gapless.
+                        # The audit head is read in the same round trip, by a statement that
+                        # starts (and takes its snapshot) once the lock is held.
+                        with tx.pipelined():
+                            tx.run(PG_WRITE_LOCK)
+                            head = tx.first(AUDIT_LAST)
+                        tx.put(AUDIT_HEAD, Checkpoint(int(head.seq), head.hash) if head else Checkpoint(0, GENESIS))
+                    yield tx
+                    tx.flush()  # the deferred writes, before the commit
+                tx.committed()
+        except DatatrailError:
+            raise
+        except OperationalError as exc:
+            raise (known_fault(exc) or unavailable(exc)) from exc
+
+    @contextmanager
+    def read(self) -> Iterator[Connection]:
+        """A connection for reads; its transaction is rolled back when the block ends."""
+        try:
+            conn = self.engine.connect()
+        except OperationalError as exc:
+            raise unavailable(exc) from exc
+        with conn:
+            try:
+                yield conn
+            except DBAPIError as exc:
+                broken = known_fault(exc)
+                if broken is not None:
+                    raise broken from exc
+                if isinstance(exc, OperationalError):
+                    raise unavailable(exc) from exc  # the connection broke under a read (the database restarted)
+                raise

@@ -1,0 +1,136 @@
+"""Versions, runs and audit entries from rows, as the reads and the writes' answers both build them."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import Select, select
+
+from datatrail.core.errors import NotFound
+from datatrail.core.model import Run, RunState, Version
+from datatrail.core.results import AuditEntry
+from datatrail.core.times import stored_time
+from datatrail.store.sql import tables as t
+from datatrail.store.sql.rows import json_value, version_from_row
+from datatrail.store.sql.transaction import Executes
+
+
+def version_select() -> Select[Any]:
+    """The columns :func:`~datatrail.store.sql.rows.version_from_row` reads, joined."""
+    v, d, n = t.versions.c, t.datasets.c, t.namespaces.c
+    return (
+        select(
+            v.id,
+            v.number,
+            v.version_key,
+            v.digest,
+            v.size,
+            v.uri,
+            v.format,
+            v.file_count,
+            v.created_at,
+            v.created_by,
+            v.host,
+            v.message,
+            v.properties,
+            d.name.label("dataset"),
+            d.kind,
+            n.name.label("namespace"),
+            t.runs.c.run_id,
+        )
+        .select_from(t.versions)
+        .join(t.datasets, d.id == v.dataset_id)
+        .join(t.namespaces, n.id == d.namespace_id)
+        .outerjoin(t.runs, t.runs.c.pk == v.run_pk)
+    )
+
+
+def to_versions(db: Executes, rows: Sequence[Any]) -> list[Version]:
+    """Versions of rows of :func:`version_select`, with their aliases."""
+    ids = [r.id for r in rows]
+    names: dict[int, list[str]] = {}
+    for i in range(0, len(ids), 500):
+        for a in db.execute(
+            select(t.aliases.c.version_id, t.aliases.c.alias).where(t.aliases.c.version_id.in_(ids[i : i + 500]))
+        ):
+            names.setdefault(a.version_id, []).append(a.alias)
+    return [version_from_row(r, names.get(r.id, [])) for r in rows]
+
+
+def version_by_id(db: Executes, vid: int) -> Version:
+    rows = db.execute(version_select().where(t.versions.c.id == vid)).all()
+    return to_versions(db, rows)[0]
+
+
+def dataset_row(db: Executes, namespace: str, name: str) -> Any:
+    """The dataset's id, kind, lifecycle and facets; NotFound if there is no such dataset."""
+    d, n = t.datasets.c, t.namespaces.c
+    row = db.execute(
+        select(d.id, d.kind, d.lifecycle, d.facets)
+        .join(t.namespaces, n.id == d.namespace_id)
+        .where(n.name == namespace, d.name == name)
+    ).first()
+    if row is None:
+        where = "" if namespace == "default" else f" in namespace {namespace!r}"
+        msg = f"no dataset named {name!r}{where}; `datatrail ls` lists the datasets"
+        raise NotFound(msg)
+    return row
+
+
+def run_select() -> Select[Any]:
+    """Runs with their job and namespace names, as :func:`to_run` reads them."""
+    r, j, n = t.runs.c, t.jobs.c, t.namespaces.c
+    return (
+        select(t.runs, j.name.label("job"), n.name.label("namespace"))
+        .join(t.jobs, j.id == r.job_id)
+        .join(t.namespaces, n.id == j.namespace_id)
+    )
+
+
+def to_run(db: Executes, row: Any) -> Run:
+    """The run of a row of :func:`run_select`, with its metrics, inputs and outputs."""
+    metrics: dict[str, Any] = {}
+    inputs: list[Version] = []
+    outputs: list[Version] = []
+    m = t.run_metrics.c
+    for mr in db.execute(select(m.key, m.value).where(m.run_pk == row.pk).order_by(m.key, m.step)):
+        metrics[mr.key] = mr.value
+    io = t.run_io.c
+    rows = db.execute(
+        version_select()
+        .add_columns(io.direction)
+        .join(t.run_io, io.version_id == t.versions.c.id)
+        .where(io.run_pk == row.pk)
+        .order_by(t.datasets.c.name)
+    ).all()
+    for version, r in zip(to_versions(db, rows), rows, strict=True):
+        (outputs if r.direction == t.OUTPUT else inputs).append(version)
+    return Run(
+        id=row.run_id,
+        namespace=row.namespace,
+        job=row.job,
+        state=RunState(row.state),
+        started_at=stored_time(row.started_at),
+        ended_at=stored_time(row.ended_at),
+        user=row.user,
+        host=row.host,
+        command=row.command,
+        cwd=row.cwd,
+        params=row.params or {},
+        metrics=metrics,
+        code=row.code or {},
+        error=row.error,
+        parent_run_id=row.parent_run_id,
+        workflow=row.workflow,
+        inputs=tuple(inputs),
+        outputs=tuple(outputs),
+        facets=json_value(row.facets) or {},
+    )
+
+
+def audit_entry(r: Any) -> AuditEntry:
+    """The entry of a row of the ``audit`` table."""
+    return AuditEntry(
+        r.seq, stored_time(r.time), r.actor, r.action, r.target, r.outcome, r.details or {}, r.prev_hash, r.hash
+    )

@@ -1,0 +1,277 @@
+"""The SQL store's reads of datasets, versions, runs, jobs, lineage and what producers said of them."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select
+
+from datatrail.core.errors import InvalidInput, NotFound
+from datatrail.core.model import Dataset, Digest, FileEntry, Ref, Run, Version
+from datatrail.core.privacy import redact_profile
+from datatrail.core.results import CheckResult, ColumnLineageResult, Direction, JobSummary, LineageResult
+from datatrail.core.times import stored_time, utc
+from datatrail.store.sql import tables as t
+from datatrail.store.sql.classifications import effective_classifications
+from datatrail.store.sql.column_lineage import column_traverse
+from datatrail.store.sql.database import Database
+from datatrail.store.sql.facet_map import RENAMED_AWAY
+from datatrail.store.sql.lineage import traverse
+from datatrail.store.sql.queries import dataset_row, run_select, to_run, to_versions, version_select
+from datatrail.store.sql.rows import json_value
+
+
+def _event_namespaces(event: dict[str, Any]) -> set[str]:
+    """The namespaces an event names: its job's and its datasets'."""
+    items = [event.get("job"), event.get("dataset"), *(event.get("inputs") or ()), *(event.get("outputs") or ())]
+    return {item["namespace"] for item in items if isinstance(item, dict) and isinstance(item.get("namespace"), str)}
+
+
+class CatalogReads:
+    """The store's :class:`~datatrail.store.base.Reads` of datasets, versions, runs and lineage (ml.py has the rest)."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    def list_datasets(self, namespace: str | None = None) -> list[Dataset]:
+        d, n, v = t.datasets.c, t.namespaces.c, t.versions.c
+        q = (
+            select(
+                n.name.label("namespace"),
+                d.name,
+                d.kind,
+                d.description,
+                d.created_at,
+                func.count(v.id).label("version_count"),
+                func.max(v.number).label("latest"),
+            )
+            .select_from(t.datasets)
+            .join(t.namespaces, n.id == d.namespace_id)
+            .outerjoin(t.versions, v.dataset_id == d.id)
+            .where(d.deleted_at.is_(None))
+            .group_by(n.name, d.id, d.name, d.kind, d.description, d.created_at)
+            .order_by(n.name, d.name)
+        )
+        if namespace is not None:
+            q = q.where(n.name == namespace)
+        with self._db.read() as conn:
+            return [
+                Dataset(
+                    r.namespace, r.name, r.kind, r.description, stored_time(r.created_at), r.version_count, r.latest
+                )
+                for r in conn.execute(q)
+            ]
+
+    def resolve(self, ref: Ref) -> Version:
+        v = t.versions.c
+        with self._db.read() as conn:
+            ds = dataset_row(conn, ref.namespace, ref.name)
+            sel = ref.selector
+            q = version_select().where(v.dataset_id == ds.id)
+            if sel is None or sel == "latest":
+                q = q.order_by(v.number.desc()).limit(1)
+            elif sel.isdigit():
+                q = q.where(v.number == int(sel))
+            elif sel.startswith("sha256:"):
+                q = q.where(v.digest.like(sel.replace("%", "").replace("_", "") + "%")).limit(2)
+            else:
+                alias_vid = (
+                    select(t.aliases.c.version_id)
+                    .where(t.aliases.c.dataset_id == ds.id, t.aliases.c.alias == sel)
+                    .scalar_subquery()
+                )
+                q = q.where(v.id == alias_vid)
+            rows = conn.execute(q).all()
+            if len(rows) > 1:
+                msg = f"ref {str(ref)!r} is ambiguous: several versions match; give more hex digits"
+                raise InvalidInput(msg)
+            if not rows:
+                what = "has no versions" if sel in (None, "latest") else f"has no version {sel!r}"
+                msg = f"dataset {ref.name!r} {what}; `datatrail versions {ref.name}` lists them"
+                moved = (json_value(ds.facets) or {}).get("renamedTo") if ds.lifecycle == RENAMED_AWAY else None
+                if isinstance(moved, dict) and isinstance(moved.get("value"), dict):
+                    to = moved["value"]
+                    msg = (
+                        f"dataset {ref.name!r} {what}: it was renamed to {to.get('name')!r}"
+                        f" in namespace {to.get('namespace')!r}; use that name"
+                    )
+                raise NotFound(msg)
+            return to_versions(conn, rows)[0]
+
+    def find_version(self, namespace: str, name: str, version_key: str) -> Version | None:
+        d, n, v = t.datasets.c, t.namespaces.c, t.versions.c
+        with self._db.read() as conn:
+            rows = conn.execute(
+                version_select().where(n.name == namespace, d.name == name, v.version_key == version_key)
+            ).all()
+            return to_versions(conn, rows)[0] if rows else None
+
+    def list_versions(self, namespace: str, name: str) -> list[Version]:
+        with self._db.read() as conn:
+            ds = dataset_row(conn, namespace, name)
+            rows = conn.execute(
+                version_select().where(t.versions.c.dataset_id == ds.id).order_by(t.versions.c.number)
+            ).all()
+            return to_versions(conn, rows)
+
+    def manifest(self, version: Version) -> list[FileEntry]:
+        f = t.version_files.c
+        with self._db.read() as conn:
+            rows = conn.execute(select(f.path, f.size, f.sha256).where(f.version_id == version.id).order_by(f.path))
+            return [FileEntry(r.path, r.size, Digest.sha256(r.sha256)) for r in rows]
+
+    def get_run(self, run_id: str) -> Run:
+        with self._db.read() as conn:
+            if len(run_id) < 36:
+                rows = conn.execute(
+                    run_select().where(t.runs.c.run_id.like(run_id.replace("%", "") + "%")).limit(2)
+                ).all()
+            else:
+                rows = conn.execute(run_select().where(t.runs.c.run_id == run_id)).all()
+            if len(rows) > 1:
+                msg = f"run id prefix {run_id!r} is ambiguous; give more characters"
+                raise InvalidInput(msg)
+            if not rows:
+                msg = f"no run with id {run_id!r}; `datatrail runs` lists them"
+                raise NotFound(msg)
+            return to_run(conn, rows[0])
+
+    def list_runs(self, job: str | None = None, limit: int = 100) -> list[Run]:
+        q = run_select().order_by(t.runs.c.started_at.desc()).limit(limit)
+        if job is not None:
+            q = q.where(t.jobs.c.name == job)
+        with self._db.read() as conn:
+            return [to_run(conn, row) for row in conn.execute(q).all()]
+
+    def list_jobs(self, namespace: str | None = None) -> list[JobSummary]:
+        j, n, r = t.jobs.c, t.namespaces.c, t.runs.c
+        q = (
+            select(
+                n.name.label("namespace"),
+                j.id,
+                j.name,
+                j.type,
+                j.created_at,
+                j.facets,
+                func.count(r.pk).label("run_count"),
+                func.max(r.started_at).label("last_start"),
+            )
+            .select_from(t.jobs)
+            .join(t.namespaces, n.id == j.namespace_id)
+            .outerjoin(t.runs, r.job_id == j.id)
+            .group_by(n.name, j.id, j.name, j.type, j.created_at)
+            .order_by(n.name, j.name)
+        )
+        if namespace is not None:
+            q = q.where(n.name == namespace)
+        with self._db.read() as conn:
+            rows = conn.execute(q).all()
+            latest: dict[int, tuple[str, str]] = {}
+            for row in conn.execute(select(r.job_id, r.run_id, r.state, r.started_at).order_by(r.started_at)):
+                latest[row.job_id] = (row.run_id, row.state)
+        return [
+            JobSummary(
+                row.namespace,
+                row.name,
+                row.type,
+                stored_time(row.created_at),
+                row.run_count,
+                latest[row.id][0] if row.id in latest else None,
+                latest[row.id][1] if row.id in latest else None,
+                json_value(row.facets) or {},
+            )
+            for row in rows
+        ]
+
+    def profile(self, version: Version) -> dict[str, Any] | None:
+        with self._db.read() as conn:
+            value = conn.execute(select(t.versions.c.profile).where(t.versions.c.id == version.id)).scalar()
+            # Classified columns (and those inheriting a classification) keep only counts.
+            classified = effective_classifications(conn, version.id) if version.id is not None else {}
+        return redact_profile(json.loads(value) if isinstance(value, str) else value, classified)
+
+    def check_results(self, version: Version) -> list[CheckResult]:
+        c = t.check_results.c
+        with self._db.read() as conn:
+            rows = conn.execute(
+                select(t.check_results).where(c.version_id == version.id).order_by(c.checked_at, c.event_id, c.position)
+            ).all()
+        return [
+            CheckResult(
+                rule=r.rule,
+                name=r.name,
+                column=r.column_name,
+                severity=r.severity,
+                success=bool(r.success),
+                observed=r.observed,
+                expected=r.expected,
+                message=r.message,
+                checked_at=stored_time(r.checked_at),
+                checked_by=r.checked_by,
+            )
+            for r in rows
+        ]
+
+    def describe(self, version: Version) -> dict[str, Any]:
+        v, d = t.versions.c, t.datasets.c
+        with self._db.read() as conn:
+            row = conn.execute(
+                select(v.schema, v.stats, d.facets, d.lifecycle)
+                .join(t.datasets, d.id == v.dataset_id)
+                .where(v.id == version.id)
+            ).first()
+        if row is None:
+            msg = f"no version {version.ref}"
+            raise NotFound(msg)
+        return {
+            "schema": json_value(row.schema),
+            "stats": json_value(row.stats),
+            "facets": json_value(row.facets) or {},
+            "lifecycle": row.lifecycle,
+        }
+
+    def classifications(self, version: Version) -> dict[str, list[str]]:
+        """Column → sorted labels of a version: its dataset's own, and those inherited from upstream."""
+        if version.id is None:
+            return {}
+        with self._db.read() as conn:
+            found = effective_classifications(conn, version.id)
+        return {column: sorted(labels) for column, labels in sorted(found.items())}
+
+    def lineage(
+        self, start: Sequence[Version], direction: Direction, depth: int, as_of: datetime | None = None
+    ) -> LineageResult:
+        ids = [v.id for v in start if v.id is not None and (as_of is None or v.created_at <= as_of)]
+        with self._db.read() as conn:
+            return traverse(conn, ids, direction, depth, as_of)
+
+    def column_lineage(
+        self, start: Sequence[tuple[Version, str | None]], direction: Direction, depth: int
+    ) -> ColumnLineageResult:
+        with self._db.read() as conn:
+            return column_traverse(conn, [(v.id, c) for v, c in start if v.id is not None], direction, depth)
+
+    def events(
+        self, since: datetime | None = None, namespace: str | None = None, after_id: int = 0, limit: int = 1000
+    ) -> list[tuple[int, dict[str, Any]]]:
+        e = t.events.c
+        out: list[tuple[int, dict[str, Any]]] = []
+        with self._db.read() as conn:
+            while len(out) < limit:
+                q = select(e.id, e.payload).where(e.id > after_id).order_by(e.id).limit(max(limit, 500))
+                if since is not None:
+                    q = q.where(e.event_time >= utc(since))
+                rows = conn.execute(q).all()
+                for row in rows:
+                    after_id = int(row.id)
+                    event = json.loads(row.payload)
+                    if namespace is None or namespace in _event_namespaces(event):
+                        out.append((after_id, event))
+                        if len(out) == limit:
+                            break
+                if len(rows) < max(limit, 500):
+                    break
+        return out

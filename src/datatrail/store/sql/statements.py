@@ -1,0 +1,166 @@
+"""The statements a write runs for every event, compiled once (see prepared.py), and the rows it remembers.
+
+Each statement names the tables whose deferred writes it must see (see
+transaction.py); the row types are what a transaction remembers of a
+namespace, dataset, job or run between events.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, NamedTuple
+
+from sqlalchemy import Table, bindparam, func, select
+from sqlalchemy.dialects import postgresql as pg_dialect
+from sqlalchemy.dialects import sqlite as sqlite_dialect
+from sqlalchemy.sql import ClauseElement
+
+from datatrail.store.sql import tables as t
+from datatrail.store.sql.prepared import Prepared
+
+EVENTS, NAMESPACES, DATASETS = frozenset({"events"}), frozenset({"namespaces"}), frozenset({"datasets"})
+JOBS, RUNS, VERSIONS, AUDIT = (frozenset({n}) for n in ("jobs", "runs", "versions", "audit"))
+ABSENT = object()  # remembered: no such row (yet)
+
+
+class IdRow(NamedTuple):
+    """A namespace, dataset or job row as a transaction remembers it."""
+
+    id: int
+    created_at: datetime | None
+    type: str | None = None  # jobs only
+
+
+class RunRow(NamedTuple):
+    """What ingest reads of a run to apply the next event of it."""
+
+    pk: int
+    state: str
+    state_time: datetime | None
+    started_at: datetime | None
+    params: Any
+
+
+def insert_new(table: Table, values: dict[str, Any], key: list[Any], returning: list[Any]) -> Prepared:
+    """INSERT … ON CONFLICT (key) DO NOTHING [RETURNING …]: a row that exists already returns nothing."""
+    per_dialect: dict[str, ClauseElement] = {}
+    for mod in (sqlite_dialect, pg_dialect):
+        stmt = mod.insert(table).values(values).on_conflict_do_nothing(index_elements=key)
+        per_dialect[mod.dialect.name] = stmt.returning(*returning) if returning else stmt
+    return Prepared(table.insert(), dialects=per_dialect, reads=frozenset({table.name}))
+
+
+# Taken first in every PostgreSQL write transaction: one writer at a time.
+PG_WRITE_LOCK = Prepared(select(func.pg_advisory_xact_lock(7274002)), reads=frozenset())
+AUDIT_LAST = Prepared(select(t.audit.c.seq, t.audit.c.hash).order_by(t.audit.c.seq.desc()).limit(1), reads=AUDIT)
+
+EVENT_BY_HASH = Prepared(select(t.events.c.id).where(t.events.c.event_hash == bindparam("h")), reads=EVENTS)
+_EVENT_COLUMNS = ("event_hash", "event_type", "event_time", "run_id", "payload", "received_at")
+EVENT_INSERT = insert_new(t.events, {c: bindparam(c) for c in _EVENT_COLUMNS}, [t.events.c.event_hash], [t.events.c.id])
+EVENT_INSERT_WITH_ID = Prepared(
+    t.events.insert().values({c: bindparam(c) for c in ("id", *_EVENT_COLUMNS)}),
+    reads=frozenset(),  # prefetch found the hash new, under the write lock
+)
+NS_FIND = Prepared(
+    select(t.namespaces.c.id, t.namespaces.c.created_at).where(t.namespaces.c.name == bindparam("n")), reads=NAMESPACES
+)
+NS_INSERT = Prepared(
+    t.namespaces.insert().values(name=bindparam("n"), created_at=bindparam("w")).returning(t.namespaces.c.id),
+    reads=NAMESPACES,
+)
+DS_FIND = Prepared(
+    select(t.datasets.c.id, t.datasets.c.created_at).where(
+        t.datasets.c.namespace_id == bindparam("ns"), t.datasets.c.name == bindparam("n")
+    ),
+    reads=DATASETS,
+)
+DS_INSERT = Prepared(
+    t.datasets.insert()
+    .values(namespace_id=bindparam("ns"), name=bindparam("n"), kind=bindparam("k"), created_at=bindparam("w"))
+    .returning(t.datasets.c.id),
+    reads=DATASETS,
+)
+JOB_FIND = Prepared(
+    select(t.jobs.c.id, t.jobs.c.type, t.jobs.c.created_at).where(
+        t.jobs.c.namespace_id == bindparam("ns"), t.jobs.c.name == bindparam("n")
+    ),
+    reads=JOBS,
+)
+JOB_INSERT = Prepared(
+    t.jobs.insert()
+    .values(namespace_id=bindparam("ns"), name=bindparam("n"), type=bindparam("k"), created_at=bindparam("w"))
+    .returning(t.jobs.c.id),
+    reads=JOBS,
+)
+RUN_FIND = Prepared(select(t.runs).where(t.runs.c.run_id == bindparam("r")), reads=RUNS)
+VERSION_BY_KEY = Prepared(
+    select(t.versions).where(t.versions.c.dataset_id == bindparam("d"), t.versions.c.version_key == bindparam("k")),
+    reads=VERSIONS,
+)
+VERSION_AT = Prepared(
+    select(t.versions.c.id)
+    .where(t.versions.c.dataset_id == bindparam("d"), t.versions.c.created_at <= bindparam("w"))
+    .order_by(t.versions.c.number.desc())
+    .limit(1),
+    reads=VERSIONS,
+)
+_VERSION_COLUMNS = (
+    "dataset_id",
+    "number",
+    "version_key",
+    "digest",
+    "size",
+    "uri",
+    "format",
+    "file_count",
+    "created_at",
+    "created_by",
+    "host",
+    "message",
+    "run_pk",
+    "properties",
+    "profile",
+)
+_NEXT_NUMBER = (
+    select(func.coalesce(func.max(t.versions.c.number), 0) + 1)
+    .where(t.versions.c.dataset_id == bindparam("dataset_id"))
+    .scalar_subquery()
+)
+VERSION_INSERT = insert_new(
+    t.versions,
+    {c: _NEXT_NUMBER if c == "number" else bindparam(c) for c in _VERSION_COLUMNS},
+    [t.versions.c.dataset_id, t.versions.c.version_key],
+    [t.versions.c.id, t.versions.c.number],
+)
+RUN_FIELDS = ("user", "host", "command", "cwd", "code", "error", "parent_run_id", "workflow")
+RUN_INSERT = Prepared(
+    t.runs.insert()
+    .values(
+        {
+            c: bindparam(c)
+            for c in ("run_id", "job_id", "state", "state_time", "started_at", "ended_at", "params", *RUN_FIELDS)
+        }
+    )
+    .returning(t.runs.c.pk),
+    reads=frozenset(),
+)
+
+# Written later, in one executemany per batch (Tx.defer): nothing in ingest reads them back.
+RUN_IO_INSERT = insert_new(
+    t.run_io, {c: bindparam(c) for c in ("run_pk", "direction", "version_id")}, list(t.run_io.primary_key), []
+)
+_RUN_UPDATABLE = ("state", "state_time", "started_at", "ended_at", "params", *RUN_FIELDS)
+# Each column keeps its value where the parameter is NULL (ingest never clears a run's field).
+RUN_UPDATE = Prepared(
+    t.runs.update()
+    .where(t.runs.c.pk == bindparam("run_pk"))
+    .values({c: func.coalesce(bindparam(c, type_=t.runs.c[c].type), t.runs.c[c]) for c in _RUN_UPDATABLE})
+)
+AUDIT_INSERT = Prepared(
+    t.audit.insert().values(
+        {
+            c: bindparam(c)
+            for c in ("seq", "time", "actor", "action", "target", "outcome", "details", "event_id", "prev_hash", "hash")
+        }
+    )
+)
