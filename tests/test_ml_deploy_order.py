@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from datatrail.core.changes import VersionInfo
-from datatrail.core.errors import InvalidInput
+from datatrail.core.errors import Conflict, InvalidInput
 from datatrail.core.model import Digest, RunState
 from datatrail.events import build_dataset_event, build_run_event
 from datatrail.ml.lifecycle import facet
@@ -92,5 +92,23 @@ def test_a_deploy_event_needs_one_input_and_a_valid_environment(tmp_path: Path) 
         with pytest.raises(InvalidInput, match="exactly one input"):
             store.ingest(none, "ada", "model.deploy")
         assert store.deployments() == [] and store.list_runs() == []
+    finally:
+        store.close()
+
+
+def test_a_deploy_run_cannot_be_moved_to_another_environment(tmp_path: Path) -> None:
+    """An event reusing a deploy run's id for another environment is refused (409), nothing half-applied."""
+    store = SqlStore(f"sqlite:///{tmp_path / 'trail.db'}", create=True)
+    try:
+        for key in KEYS[:1]:
+            store.ingest(version_event(key), "ann", "dataset.add")
+        first = deploy_event(KEYS[0], "production", 0)
+        store.ingest(first, "ann", "model.deploy")
+        before = state(store)
+        moved = deploy_event(KEYS[0], "staging", 0)  # the same run id (minutes 0), another environment
+        moved["eventTime"] = (T0 + timedelta(minutes=1)).isoformat()
+        with pytest.raises(Conflict, match="already deployed to 'production'"):
+            store.ingest(moved, "ann", "model.deploy")
+        assert state(store) == before
     finally:
         store.close()

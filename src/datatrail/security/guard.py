@@ -222,12 +222,16 @@ class GuardedStore:
             outputs=tuple(v for v in run.outputs if self._can(v.namespace)),
         )
 
-    def get_run(self, run_id: str) -> Run:
-        run = self.inner.get_run(run_id)
-        if not self._can(run.namespace):
-            self.access.note("run.read", f"run:{run_id}", "denied")
-            msg = f"no run with id {run_id!r}; `datatrail runs` lists them"
-            raise NotFound(msg)
+    def get_run(self, run_id: str, visible: Callable[[str], bool] | None = None) -> Run:
+        """Among the runs the principal may see only: a hidden run is indistinguishable from a missing one.
+
+        Every answer is audited: the run read, or the id (or prefix) that found none or several."""
+        try:
+            run = self.inner.get_run(run_id, lambda ns: self._can(ns) and (visible is None or visible(ns)))
+        except (NotFound, InvalidInput):
+            self.access.note("run.read", f"run:{run_id[:64]}", "denied")
+            raise
+        self.access.note("run.read", f"run:{run.id}")
         return self._visible_run(run)
 
     def list_runs(self, job: str | None = None, limit: int = 100) -> list[Run]:

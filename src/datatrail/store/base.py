@@ -14,7 +14,7 @@ URI in :func:`datatrail.store.open_store`.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -72,8 +72,11 @@ class Reads(Protocol):
         """Column → sorted labels (pii, phi…) of a version: set on its dataset or inherited from upstream."""
         ...
 
-    def get_run(self, run_id: str) -> Run:
-        """The run with this id, or the one run whose id starts with it; NotFound, or InvalidInput if ambiguous."""
+    def get_run(self, run_id: str, visible: Callable[[str], bool] | None = None) -> Run:
+        """The run with this id, or the one run whose id starts with it; NotFound, or InvalidInput if ambiguous.
+
+        With ``visible`` (namespace → may the caller see it) only those runs count: a hidden run answers
+        exactly as a missing one, and makes no prefix ambiguous."""
         ...
 
     def list_runs(self, job: str | None = None, limit: int = 100) -> list[Run]: ...

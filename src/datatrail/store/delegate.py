@@ -8,7 +8,7 @@ against the :class:`~datatrail.store.base.Store` contract like any backend.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -75,8 +75,8 @@ class DelegatingStore:
     def classifications(self, version: Version) -> dict[str, list[str]]:
         return self.target().classifications(version)
 
-    def get_run(self, run_id: str) -> Run:
-        return self.target().get_run(run_id)
+    def get_run(self, run_id: str, visible: Callable[[str], bool] | None = None) -> Run:
+        return self.target().get_run(run_id, visible)
 
     def list_runs(self, job: str | None = None, limit: int = 100) -> list[Run]:
         return self.target().list_runs(job, limit)

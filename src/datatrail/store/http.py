@@ -8,7 +8,7 @@ answers become the same :mod:`datatrail.core.errors` a local store raises.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from typing import Any
 from urllib.parse import quote
@@ -202,7 +202,8 @@ class HttpStore:
         columns = (self.profile(version) or {}).get("columns") or ()
         return {c["name"]: sorted(c["classified"]) for c in columns if c.get("classified")}
 
-    def get_run(self, run_id: str) -> Run:
+    def get_run(self, run_id: str, visible: Callable[[str], bool] | None = None) -> Run:
+        """The run a prefix names; the server looks only among the runs the token may see (``visible`` unused)."""
         return wire.run_from_wire(self._request("GET", f"/api/v1/runs/{_seg(run_id)}"))
 
     def list_runs(self, job: str | None = None, limit: int = 100) -> list[Run]:

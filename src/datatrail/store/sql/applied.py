@@ -32,7 +32,7 @@ class Applied:
     run_pk: int | None
     datasets: tuple[Touched, ...] = field(default_factory=tuple)
     # The id of the dataset (namespace, name), created if it does not exist yet (a RENAME's previous name).
-    dataset_of: Callable[[str, str], int] | None = None
+    dataset_of: Callable[[str, str], int] | None = None  # a dataset's id by namespace and name (made if need be)
 
     def insert_ignore(self, table: Table, rows: list[dict[str, Any]]) -> None:
         """INSERT rows, skipping those whose key already exists (repeats are no-ops)."""

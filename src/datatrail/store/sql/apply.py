@@ -17,6 +17,7 @@ from typing import Any, NamedTuple
 from sqlalchemy import Column, Table, or_, select
 
 from datatrail.core.changes import Changes, RunChange, VersionInfo
+from datatrail.core.errors import Conflict
 from datatrail.core.model import Ref, RunState
 from datatrail.core.times import stored_time
 from datatrail.store.sql import tables as t
@@ -93,6 +94,8 @@ def apply_changes(tx: Tx, changes: Changes, event_id: int = 0) -> list[Written]:
         tx.defer(RUN_IO_INSERT, "run_io", row)
 
     def dataset_of(namespace: str, name: str) -> int:
+        # A RENAME's previous name, as a hidden placeholder when it is not stored yet: so the result does not
+        # depend on which event arrives first. Admission lets only writers of its namespace name it.
         return _dataset_id(tx, namespace, name, "dataset", changes.event_time)
 
     applied = Applied(tx, changes, event_id, run_pk, tuple(rows), dataset_of=dataset_of)
@@ -299,6 +302,18 @@ def _job_id(tx: Tx, nid: int, rc: RunChange) -> int:
     return job_id
 
 
+def _moved(tx: Tx, rc: RunChange, job_id: int) -> str:
+    """Why an event that names another job for a stored run is refused."""
+    j, n = t.jobs.c, t.namespaces.c
+    query = select(n.name.label("ns"), j.name.label("job")).join(t.namespaces, n.id == j.namespace_id)
+    row = tx.execute(query.where(j.id == job_id)).first()
+    stored = f"{row.ns}:{row.job}" if row is not None else "another job"
+    return (
+        f"run {rc.run_id} belongs to job {stored}, not {rc.namespace}:{rc.job}: a run never changes job or"
+        " namespace; give this run its own runId"
+    )
+
+
 def _apply_run(tx: Tx, rc: RunChange) -> int:
     job_id = _job_id(tx, _namespace_id(tx, rc.namespace, rc.event_time), rc)
     cached = tx.get(("run", rc.run_id))
@@ -330,8 +345,12 @@ def _apply_run(tx: Tx, rc: RunChange) -> int:
             params=rc.params or {},
             **{k: fields.get(k) for k in RUN_FIELDS},
         )
-        tx.put(("run", rc.run_id), RunRow(run_pk, rc.state.value, rc.event_time, rc.event_time, rc.params or {}))
+        tx.put(
+            ("run", rc.run_id), RunRow(run_pk, rc.state.value, rc.event_time, rc.event_time, rc.params or {}, job_id)
+        )
     else:
+        if int(row.job_id) != job_id:
+            raise Conflict(_moved(tx, rc, int(row.job_id)))
         run_pk = row.pk
         old = RunState(row.state)
         old_time = stored_time(row.state_time) or rc.event_time
@@ -359,6 +378,7 @@ def _apply_run(tx: Tx, rc: RunChange) -> int:
                 fields.get("state_time", row.state_time),
                 fields.get("started_at", row.started_at),
                 fields.get("params", row.params),
+                int(row.job_id),
             ),
         )
     if rc.metrics:

@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from datatrail.core.errors import InvalidInput
+from datatrail.core.errors import Conflict, InvalidInput
 from datatrail.core.model import validate_name
 from datatrail.core.times import stored_time
 from datatrail.store.sql import tables as t
@@ -60,7 +60,15 @@ def _apply_deployment(applied: Applied, facet: Any) -> None:
     when = applied.changes.event_time
     d = t.deployments.c
     tx = applied.tx
-    existing = tx.execute(select(d.id, d.deployed_at).where(d.run_pk == applied.run_pk)).first()
+    existing = tx.execute(
+        select(d.id, d.deployed_at, d.environment, d.dataset_id).where(d.run_pk == applied.run_pk)
+    ).first()
+    if existing is not None and (existing.environment, existing.dataset_id) != (env, target.dataset_id):
+        msg = (
+            f"run {run.run_id} already deployed to {existing.environment!r}: a deploy run deploys one version"
+            " to one environment; give this deployment its own runId"
+        )
+        raise Conflict(msg)
     if existing is None:
         tx.execute(
             t.deployments.insert().values(

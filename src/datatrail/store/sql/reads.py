@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -28,6 +28,10 @@ def _event_namespaces(event: dict[str, Any]) -> set[str]:
     """The namespaces an event names: its job's and its datasets'."""
     items = [event.get("job"), event.get("dataset"), *(event.get("inputs") or ()), *(event.get("outputs") or ())]
     return {item["namespace"] for item in items if isinstance(item, dict) and isinstance(item.get("namespace"), str)}
+
+
+MIN_PREFIX = 4  # characters of a run id a prefix needs
+PREFIX_CANDIDATES = 1000  # runs sharing a prefix that a filtered lookup looks through
 
 
 class CatalogReads:
@@ -123,14 +127,21 @@ class CatalogReads:
             rows = conn.execute(select(f.path, f.size, f.sha256).where(f.version_id == version.id).order_by(f.path))
             return [FileEntry(r.path, r.size, Digest.sha256(r.sha256)) for r in rows]
 
-    def get_run(self, run_id: str) -> Run:
+    def get_run(self, run_id: str, visible: Callable[[str], bool] | None = None) -> Run:
         with self._db.read() as conn:
             if len(run_id) < 36:
-                rows = conn.execute(
-                    run_select().where(t.runs.c.run_id.like(run_id.replace("%", "") + "%")).limit(2)
-                ).all()
+                if len(run_id) < MIN_PREFIX:
+                    msg = f"run id prefix {run_id!r} is too short; give at least {MIN_PREFIX} characters"
+                    raise InvalidInput(msg)
+                # Without a filter two rows settle it; with one, every candidate it might keep.
+                limit = 2 if visible is None else PREFIX_CANDIDATES + 1
+                prefix = run_id.replace("%", "").replace("_", "")
+                query = run_select().where(t.runs.c.run_id.like(prefix + "%")).order_by(t.runs.c.run_id)
+                rows = conn.execute(query.limit(limit)).all()
             else:
                 rows = conn.execute(run_select().where(t.runs.c.run_id == run_id)).all()
+            if visible is not None and len(rows) <= PREFIX_CANDIDATES:
+                rows = [r for r in rows if visible(r.namespace)]
             if len(rows) > 1:
                 msg = f"run id prefix {run_id!r} is ambiguous; give more characters"
                 raise InvalidInput(msg)

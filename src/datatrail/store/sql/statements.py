@@ -39,6 +39,7 @@ class RunRow(NamedTuple):
     state_time: datetime | None
     started_at: datetime | None
     params: Any
+    job_id: int  # a run never changes job (apply.py refuses an event that would move it)
 
 
 def insert_new(table: Table, values: dict[str, Any], key: list[Any], returning: list[Any]) -> Prepared:

@@ -8,7 +8,7 @@ tokens and grants (users.py). :class:`SqlStore` hands each call to its part.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -101,8 +101,8 @@ class SqlStore(Store):
     def classifications(self, version: Version) -> dict[str, list[str]]:
         return self._reads.classifications(version)
 
-    def get_run(self, run_id: str) -> Run:
-        return self._reads.get_run(run_id)
+    def get_run(self, run_id: str, visible: Callable[[str], bool] | None = None) -> Run:
+        return self._reads.get_run(run_id, visible)
 
     def list_runs(self, job: str | None = None, limit: int = 100) -> list[Run]:
         return self._reads.list_runs(job, limit)
