@@ -17,7 +17,7 @@ store will store them, so a decision is taken on the name that is written.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -124,4 +124,8 @@ def _named(namespace: Any, access: Access, where: str) -> Iterator[Touch]:
     yield Touch(validate_namespace(namespace), access, where)
 
 
-__all__ = ["Access", "Touch", "is_reference", "touches"]
+Check = Callable[[Touch], None]
+"""Raises Forbidden unless the caller may have this touch: what a store asks of what only it knows."""
+
+
+__all__ = ["Access", "Check", "Touch", "is_reference", "touches"]

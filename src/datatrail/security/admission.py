@@ -6,9 +6,10 @@ adds what only the store knows, and refuses the whole event (Forbidden, with an
 audit entry) unless the principal may read every namespace it reads and write
 every namespace it writes:
 
-- the run as already stored: an event for an existing run is authorised against
-  that run's namespace, whatever job the event names (and the store refuses, 409,
-  an event that would move a run to another job);
+- the run as already stored: the store asks a :func:`checker`, inside its
+  transaction, when an event names another job for a stored run — so it is
+  authorised against that run's namespace (403), and otherwise refused because
+  a run never changes job (409);
 - an input in a namespace the principal may only read is a reference: facets
   describing that dataset (schema, ownership, tags…) are left out of the stored
   event, since a reader cannot change it; an alias, a check or a deployment of
@@ -25,7 +26,7 @@ from collections.abc import Callable
 from datatrail.core.changes import Changes, DatasetChange, Event
 from datatrail.core.errors import Forbidden, NotFound
 from datatrail.core.model import Ref, Version
-from datatrail.core.touches import REFERENCE, Access, Touch, is_reference, touches
+from datatrail.core.touches import REFERENCE, Access, Check, Touch, is_reference, touches
 from datatrail.events import parse_event
 from datatrail.store.base import Reads
 
@@ -36,20 +37,18 @@ Deny = Callable[[str], None]
 
 
 def admit(event: Event, who: str, allows: Allows, store: Reads, deny: Deny) -> Event:
-    """The event to store for ``who`` (read-only inputs reduced to references); Forbidden if it goes too far."""
+    """The event to store for ``who`` (read-only inputs reduced to references); Forbidden if it goes too far.
+
+    What only the store knows (a run stored under another job) it asks, inside its
+    transaction, of a :func:`checker` for the same principal."""
     changes = parse_event(event, who)
     reduced = _references(event, changes, allows)
     if reduced is not event:
         event, changes = reduced, parse_event(reduced, who)
-    found = list(touches(changes))
-    if changes.run is not None:
-        stored = _stored_run(store, changes.run.run_id)
-        if stored is not None:
-            found.append(Touch(stored, "write", "the run as stored"))
-    for touch in found:
-        if not allows(touch.access, touch.namespace):
-            deny(f"namespace:{touch.namespace}")
-            raise Forbidden(_refusal(who, touch, changes, allows))
+    check = checker(who, allows, deny)
+
+    for touch in touches(changes):
+        check(touch)
     for change in changes.datasets:
         if change.role == "input" and not allows("write", change.namespace):
             _must_exist(store, change, who, deny)
@@ -82,14 +81,6 @@ def _references(event: Event, changes: Changes, allows: Allows) -> Event:
     return out
 
 
-def _stored_run(store: Reads, run_id: str) -> str | None:
-    """The namespace of the run already stored under this id, if any."""
-    try:
-        return store.get_run(run_id).namespace
-    except NotFound:
-        return None
-
-
 def _must_exist(store: Reads, change: DatasetChange, who: str, deny: Deny) -> None:
     """A reader's input must name a dataset (and version) that exists: only a writer may create one."""
     key = change.version.key if change.version is not None else None
@@ -112,12 +103,23 @@ def _must_exist(store: Reads, change: DatasetChange, who: str, deny: Deny) -> No
         raise Forbidden(msg)
 
 
-def _refusal(who: str, touch: Touch, changes: Changes, allows: Allows) -> str:
-    if touch.where == "the run as stored":
-        run_id = changes.run.run_id if changes.run else "?"
+def checker(who: str, allows: Allows, deny: Deny) -> Check:
+    """Refuses (audited, Forbidden) a touch the principal may not have."""
+
+    def check(touch: Touch) -> None:
+        if not allows(touch.access, touch.namespace):
+            deny(f"namespace:{touch.namespace}")
+            raise Forbidden(_refusal(who, touch, allows))
+
+    return check
+
+
+def _refusal(who: str, touch: Touch, allows: Allows) -> str:
+    if touch.where.endswith(", as stored"):  # a run (`run ID, as stored`) the store found under another job
         # Say whose run it is only to someone who may see that namespace.
         whose = f"namespace {touch.namespace!r}" if allows("read", touch.namespace) else "a namespace you may not write"
-        return f"{who} may not change run {run_id}: it belongs to {whose}; send events for your own runs"
+        run = touch.where.removesuffix(", as stored")
+        return f"{who} may not change {run}: it belongs to {whose}; send events for your own runs"
     if touch.access == "read":
         return f"{who} may not read namespace {touch.namespace!r}, which this event reads from ({touch.where})"
     return (

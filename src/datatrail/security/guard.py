@@ -35,9 +35,9 @@ from datatrail.core.results import (
     LineageResult,
 )
 from datatrail.core.roles import Action, Principal, authorize, may_grant
-from datatrail.core.touches import Touch, touches
+from datatrail.core.touches import Check, Touch, touches
 from datatrail.events import parse_event
-from datatrail.security.admission import admit
+from datatrail.security.admission import admit, checker
 from datatrail.store.base import Store
 
 Recorder = Callable[..., None]
@@ -91,6 +91,17 @@ def _not_found(namespace: str, name: str) -> NotFound:
     return NotFound(f"no dataset named {name!r}{where}; `datatrail ls` lists the datasets")
 
 
+def _both(first: Check, second: Check | None) -> Check:
+    if second is None:
+        return first
+
+    def both(touch: Touch) -> None:
+        first(touch)
+        second(touch)
+
+    return both
+
+
 def event_touches(event: Any, actor: str) -> tuple[Touch, ...] | None:
     """What a stored raw event touches; None when it no longer parses (then only admins see it)."""
     try:
@@ -134,24 +145,56 @@ class GuardedStore:
     def _admit(self, event: Event, action: str) -> Event:
         """The event as this principal may store it; Forbidden (audited) otherwise (see admission.py)."""
 
+        return admit(event, self.principal.name, self.access.allows, self.inner, self._denier(action))
+
+    def _deny_all(self, action: str, targets: list[str]) -> None:
+        for target in targets:
+            self.access.note(action, target, "denied")
+
+    def _denier(self, action: str) -> Callable[[str], None]:
         def deny(target: str) -> None:
             self.access.note(action, target, "denied")
 
-        return admit(event, self.principal.name, self.access.allows, self.inner, deny)
+        return deny
 
     def ingest(
-        self, event: Event, actor: str, action: str, *, detail: bool = True, origin: str | None = None
+        self,
+        event: Event,
+        actor: str,
+        action: str,
+        *,
+        detail: bool = True,
+        origin: str | None = None,
+        check: Check | None = None,
     ) -> IngestResult:
         admitted = self._admit(event, action)
-        return self.inner.ingest(admitted, actor, action, detail=detail, origin=origin or self.access.origin)
+        where = origin or self.access.origin
+        denied: list[str] = []
+        mine = checker(self.principal.name, self.access.allows, denied.append)
+        try:
+            return self.inner.ingest(admitted, actor, action, detail=detail, origin=where, check=_both(mine, check))
+        finally:  # the store asked inside its transaction; the refusal is recorded once that is over
+            self._deny_all(action, denied)
 
     def ingest_many(
-        self, events: Sequence[Event], actor: str, action: str, *, origin: str | None = None
+        self,
+        events: Sequence[Event],
+        actor: str,
+        action: str,
+        *,
+        origin: str | None = None,
+        check: Check | None = None,
     ) -> list[IngestResult | DatatrailError]:
         """Every event in one transaction of the store's; Forbidden for the whole batch (nothing
         stored) when any event writes or reads where the principal may not."""
         admitted = [self._admit_in_batch(event, action) for event in events]
-        return self.inner.ingest_many(admitted, actor, action, origin=origin or self.access.origin)
+        denied: list[str] = []
+        mine = checker(self.principal.name, self.access.allows, denied.append)
+        where = origin or self.access.origin
+        try:
+            return self.inner.ingest_many(admitted, actor, action, origin=where, check=_both(mine, check))
+        finally:
+            self._deny_all(action, denied)
 
     def _admit_in_batch(self, event: Event, action: str) -> Event:
         """As :meth:`_admit`, but a malformed event passes on unchanged: the store names it in its result."""

@@ -35,6 +35,7 @@ from datatrail.core.results import (
 )
 from datatrail.core.roles import Principal
 from datatrail.core.tokens import NewToken
+from datatrail.core.touches import Check
 
 
 class Reads(Protocol):
@@ -138,17 +139,33 @@ class Writes(Protocol):
     """The one way to change a store: OpenLineage events, each applied in one transaction with its audit entry."""
 
     def ingest(
-        self, event: Event, actor: str, action: str, *, detail: bool = True, origin: str | None = None
+        self,
+        event: Event,
+        actor: str,
+        action: str,
+        *,
+        detail: bool = True,
+        origin: str | None = None,
+        check: Check | None = None,
     ) -> IngestResult:
         """Store the event, update derived state and append the audit entry, atomically.
 
         Without ``detail`` the result's ``versions`` is empty (the server's OpenLineage
         ingest needs only whether the event was new). ``origin`` (a client's address,
-        ``local``) is recorded in the audit entry."""
+        ``local``) is recorded in the audit entry. ``check`` is asked, inside the
+        transaction, about what only the store knows (the namespace of a run already
+        stored under another job); it raises Forbidden to refuse the event. A run never
+        changes job or namespace: such an event is refused (Conflict) either way."""
         ...
 
     def ingest_many(
-        self, events: Sequence[Event], actor: str, action: str, *, origin: str | None = None
+        self,
+        events: Sequence[Event],
+        actor: str,
+        action: str,
+        *,
+        origin: str | None = None,
+        check: Check | None = None,
     ) -> list[IngestResult | DatatrailError]:
         """Store many events, each with its result or the error (InvalidInput, NotFound…) that refused it.
 

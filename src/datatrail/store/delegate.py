@@ -26,6 +26,7 @@ from datatrail.core.results import (
     JobSummary,
     LineageResult,
 )
+from datatrail.core.touches import Check
 from datatrail.store.base import Accounts, Store
 
 
@@ -125,14 +126,27 @@ class DelegatingStore:
     # Writes
 
     def ingest(
-        self, event: Event, actor: str, action: str, *, detail: bool = True, origin: str | None = None
+        self,
+        event: Event,
+        actor: str,
+        action: str,
+        *,
+        detail: bool = True,
+        origin: str | None = None,
+        check: Check | None = None,
     ) -> IngestResult:
-        return self.target().ingest(event, actor, action, detail=detail, origin=origin)
+        return self.target().ingest(event, actor, action, detail=detail, origin=origin, check=check)
 
     def ingest_many(
-        self, events: Sequence[Event], actor: str, action: str, *, origin: str | None = None
+        self,
+        events: Sequence[Event],
+        actor: str,
+        action: str,
+        *,
+        origin: str | None = None,
+        check: Check | None = None,
     ) -> list[IngestResult | DatatrailError]:
-        return self.target().ingest_many(events, actor, action, origin=origin)
+        return self.target().ingest_many(events, actor, action, origin=origin, check=check)
 
     def prepare(self) -> None:
         self.target().prepare()

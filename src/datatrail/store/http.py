@@ -38,6 +38,7 @@ from datatrail.core.results import (
     JobSummary,
     LineageResult,
 )
+from datatrail.core.touches import Check
 from datatrail.store import wire
 
 PAGE = 1000
@@ -141,14 +142,28 @@ class HttpStore:
         return None
 
     def ingest(
-        self, event: Event, actor: str, action: str, *, detail: bool = True, origin: str | None = None
+        self,
+        event: Event,
+        actor: str,
+        action: str,
+        *,
+        detail: bool = True,
+        origin: str | None = None,
+        check: Check | None = None,
     ) -> IngestResult:
-        """One event; the server records who sent it (its token) and from where (``origin`` is not sent)."""
+        """One event; the server records who sent it (its token) and from where, and checks what it may do
+        (``origin`` and ``check`` are the server's business, not sent)."""
         body = self._request("POST", "/api/v1/events", json={"event": event, "actor": actor, "action": action})
         return wire.ingest_from_wire(body)
 
     def ingest_many(
-        self, events: Sequence[Event], actor: str, action: str, *, origin: str | None = None
+        self,
+        events: Sequence[Event],
+        actor: str,
+        action: str,
+        *,
+        origin: str | None = None,
+        check: Check | None = None,
     ) -> list[IngestResult | DatatrailError]:
         """Each event in its own request, with the error that refused it (the server is idempotent on repeats)."""
         out: list[IngestResult | DatatrailError] = []

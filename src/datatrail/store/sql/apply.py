@@ -20,6 +20,7 @@ from datatrail.core.changes import Changes, RunChange, VersionInfo
 from datatrail.core.errors import Conflict
 from datatrail.core.model import Ref, RunState
 from datatrail.core.times import stored_time
+from datatrail.core.touches import Check, Touch
 from datatrail.store.sql import tables as t
 from datatrail.store.sql.applied import Applied, Touched
 from datatrail.store.sql.appliers import APPLIERS
@@ -55,9 +56,9 @@ class Written(NamedTuple):
     ref: str
 
 
-def apply_changes(tx: Tx, changes: Changes, event_id: int = 0) -> list[Written]:
-    """Apply an event's changes; the versions it wrote."""
-    run_pk = _apply_run(tx, changes.run) if changes.run else None
+def apply_changes(tx: Tx, changes: Changes, event_id: int = 0, check: Check | None = None) -> list[Written]:
+    """Apply an event's changes; the versions it wrote. ``check`` is asked about a run stored under another job."""
+    run_pk = _apply_run(tx, changes.run, check) if changes.run else None
     written: list[Written] = []
     io_rows: list[dict[str, Any]] = []
     rows: list[Touched] = []
@@ -302,19 +303,21 @@ def _job_id(tx: Tx, nid: int, rc: RunChange) -> int:
     return job_id
 
 
-def _moved(tx: Tx, rc: RunChange, job_id: int) -> str:
-    """Why an event that names another job for a stored run is refused."""
+def _moved(tx: Tx, rc: RunChange, job_id: int, check: Check | None) -> Conflict:
+    """Why an event that names another job for a stored run is refused; first, whether it may touch that run."""
     j, n = t.jobs.c, t.namespaces.c
     query = select(n.name.label("ns"), j.name.label("job")).join(t.namespaces, n.id == j.namespace_id)
-    row = tx.execute(query.where(j.id == job_id)).first()
-    stored = f"{row.ns}:{row.job}" if row is not None else "another job"
-    return (
-        f"run {rc.run_id} belongs to job {stored}, not {rc.namespace}:{rc.job}: a run never changes job or"
-        " namespace; give this run its own runId"
+    row = tx.execute(query.where(j.id == job_id)).one()
+    if check is not None:  # Forbidden, rather than a Conflict that would say where the run is
+        check(Touch(row.ns, "write", f"run {rc.run_id}, as stored"))
+    msg = (
+        f"run {rc.run_id} belongs to job {row.ns}:{row.job}, not {rc.namespace}:{rc.job}: a run never changes job"
+        " or namespace; give this run its own runId"
     )
+    return Conflict(msg)
 
 
-def _apply_run(tx: Tx, rc: RunChange) -> int:
+def _apply_run(tx: Tx, rc: RunChange, check: Check | None = None) -> int:
     job_id = _job_id(tx, _namespace_id(tx, rc.namespace, rc.event_time), rc)
     cached = tx.get(("run", rc.run_id))
     row = tx.first(RUN_FIND, r=rc.run_id) if cached is None else (None if cached is ABSENT else cached)
@@ -350,7 +353,7 @@ def _apply_run(tx: Tx, rc: RunChange) -> int:
         )
     else:
         if int(row.job_id) != job_id:
-            raise Conflict(_moved(tx, rc, int(row.job_id)))
+            raise _moved(tx, rc, int(row.job_id), check)
         run_pk = row.pk
         old = RunState(row.state)
         old_time = stored_time(row.state_time) or rc.event_time

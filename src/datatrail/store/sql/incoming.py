@@ -6,6 +6,7 @@ import hashlib
 from dataclasses import dataclass
 
 from datatrail.core.changes import Changes, Event, canonical_json
+from datatrail.core.touches import Check
 from datatrail.events import parse_event
 
 
@@ -17,9 +18,10 @@ class Incoming:
     payload: str
     digest: str
     origin: str | None = None  # where the event came from, for its audit entry
+    check: Check | None = None  # asked about what only the store knows (see Writes.ingest)
 
     @classmethod
-    def of(cls, event: Event, actor: str, origin: str | None = None) -> Incoming:
+    def of(cls, event: Event, actor: str, origin: str | None = None, check: Check | None = None) -> Incoming:
         changes = parse_event(event, actor)
         payload = canonical_json(event)
-        return cls(changes, payload, hashlib.sha256(payload.encode()).hexdigest(), origin)
+        return cls(changes, payload, hashlib.sha256(payload.encode()).hexdigest(), origin, check)

@@ -18,9 +18,10 @@ from datetime import UTC, datetime
 from sqlalchemy.exc import DBAPIError
 
 from datatrail.core.changes import Event
-from datatrail.core.errors import DatatrailError, InvalidInput, NotFound, StoreUnavailable
+from datatrail.core.errors import Conflict, DatatrailError, InvalidInput, NotFound, StoreUnavailable
 from datatrail.core.model import Ref
 from datatrail.core.results import IngestResult
+from datatrail.core.touches import Check
 from datatrail.store.sql.apply import apply_changes
 from datatrail.store.sql.audit import AuditTables, with_origin
 from datatrail.store.sql.database import Database
@@ -74,7 +75,7 @@ def store_event(tx: Tx, audit: AuditTables, item: Incoming, action: str, detail:
             return IngestResult(int(tx.scalar(EVENT_BY_HASH, h=digest)), True, (), run_id)
         event_id = int(inserted)
     tx.put(("event", digest), event_id)
-    written = apply_changes(tx, changes, event_id)
+    written = apply_changes(tx, changes, event_id, item.check)
     targets = [w.ref for w in written] or ([f"run:{run_id}"] if run_id else [])
     # An event that names datasets but no version of them (classify, facets) targets the datasets.
     targets = targets or [str(Ref(d.namespace, d.name)) for d in changes.datasets]
@@ -104,7 +105,14 @@ class Ingest:
         return None  # the store is opened (and migrated) with its Database
 
     def ingest(
-        self, event: Event, actor: str, action: str, *, detail: bool = True, origin: str | None = None
+        self,
+        event: Event,
+        actor: str,
+        action: str,
+        *,
+        detail: bool = True,
+        origin: str | None = None,
+        check: Check | None = None,
     ) -> IngestResult:
         """Store an event and apply it; without ``detail`` the result lists no versions (cheaper).
 
@@ -115,7 +123,7 @@ class Ingest:
         being down is stored again one event per transaction, so an event only
         ever fails for its own reason.
         """
-        pending = _Pending(Incoming.of(event, actor, origin), action, detail)
+        pending = _Pending(Incoming.of(event, actor, origin, check), action, detail)
         with self._queue_lock:
             self._queue.append(pending)
         with self._db.writers:
@@ -160,7 +168,13 @@ class Ingest:
                     p.finish(error=DatatrailError("the event was not stored; retry"))
 
     def ingest_many(
-        self, events: Sequence[Event], actor: str, action: str, *, origin: str | None = None
+        self,
+        events: Sequence[Event],
+        actor: str,
+        action: str,
+        *,
+        origin: str | None = None,
+        check: Check | None = None,
     ) -> list[IngestResult | DatatrailError]:
         """Store many events in one transaction (one commit: the server's batch endpoint).
 
@@ -173,7 +187,7 @@ class Ingest:
         parsed: list[tuple[int, Incoming]] = []
         for i, raw in enumerate(events):
             try:  # parsed and hashed before taking the write lock
-                parsed.append((i, Incoming.of(raw, actor, origin)))
+                parsed.append((i, Incoming.of(raw, actor, origin, check)))
                 out.append(DatatrailError("not stored"))
             except DatatrailError as exc:
                 out.append(exc)
@@ -185,7 +199,7 @@ class Ingest:
                     for i, item in parsed:
                         out[i] = store_event(tx, self._audit, item, action, detail=False)
                 return out
-            except (InvalidInput, NotFound):
+            except (InvalidInput, NotFound, Conflict):
                 pass  # rolled back; again, with each event in its own savepoint
             with self._db.write() as tx:
                 prefetch(tx, [item for _, item in parsed])
@@ -193,7 +207,7 @@ class Ingest:
                     try:
                         with tx.savepoint():
                             out[i] = store_event(tx, self._audit, item, action, detail=False)
-                    except (InvalidInput, NotFound) as exc:
+                    except (InvalidInput, NotFound, Conflict) as exc:
                         out[i] = exc
         except DBAPIError as exc:
             raise _write_error(exc) from exc

@@ -28,6 +28,7 @@ from datatrail.core.results import (
     JobSummary,
     LineageResult,
 )
+from datatrail.core.touches import Check
 from datatrail.store.base import Accounts, Store
 from datatrail.store.sql.audit import AuditTables
 from datatrail.store.sql.database import Database
@@ -151,14 +152,27 @@ class SqlStore(Store):
     # ------------------------------------------------------------ Writes
 
     def ingest(
-        self, event: Event, actor: str, action: str, *, detail: bool = True, origin: str | None = None
+        self,
+        event: Event,
+        actor: str,
+        action: str,
+        *,
+        detail: bool = True,
+        origin: str | None = None,
+        check: Check | None = None,
     ) -> IngestResult:
-        return self._ingest.ingest(event, actor, action, detail=detail, origin=origin)
+        return self._ingest.ingest(event, actor, action, detail=detail, origin=origin, check=check)
 
     def ingest_many(
-        self, events: Sequence[Event], actor: str, action: str, *, origin: str | None = None
+        self,
+        events: Sequence[Event],
+        actor: str,
+        action: str,
+        *,
+        origin: str | None = None,
+        check: Check | None = None,
     ) -> list[IngestResult | DatatrailError]:
-        return self._ingest.ingest_many(events, actor, action, origin=origin)
+        return self._ingest.ingest_many(events, actor, action, origin=origin, check=check)
 
     def prepare(self) -> None:
         self._ingest.prepare()
