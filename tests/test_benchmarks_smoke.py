@@ -33,6 +33,7 @@ RATIO_LINE = re.compile(r"^[^:\n]+: datatrail \S+( \S+)?, .+ -> \d+\.\d\dx \(tar
         ("ingest.py", ["--events", "80", "--no-postgres", "--workers", "1"], 2),
         ("lineage_endpoint.py", ["--versions", "300", "--requests", "10"], 1),
         ("audited_reads.py", ["--reads", "40"], 2),
+        ("admission.py", ["--events", "60"], 2),
     ],
 )
 def test_benchmark_script_prints_its_ratio(tmp_path: Path, script: str, args: list[str], lines: int) -> None:

@@ -17,9 +17,9 @@ store will store them, so a decision is taken on the name that is written.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, NoReturn, Protocol
 
 from datatrail.core.changes import Changes, DatasetChange
 from datatrail.core.errors import InvalidInput
@@ -124,8 +124,13 @@ def _named(namespace: Any, access: Access, where: str) -> Iterator[Touch]:
     yield Touch(validate_namespace(namespace), access, where)
 
 
-Check = Callable[[Touch], None]
-"""Raises Forbidden unless the caller may have this touch: what a store asks of what only it knows."""
+class Check(Protocol):
+    """What a store asks, inside its transaction, about what only it knows: a run stored under another
+    job, an input it would have to create. ``allows`` answers; ``refuse`` raises Forbidden (and records it)."""
+
+    def allows(self, access: Access, namespace: str) -> bool: ...
+
+    def refuse(self, touch: Touch) -> NoReturn: ...
 
 
 __all__ = ["Access", "Check", "Touch", "is_reference", "touches"]

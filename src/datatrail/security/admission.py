@@ -6,14 +6,15 @@ adds what only the store knows, and refuses the whole event (Forbidden, with an
 audit entry) unless the principal may read every namespace it reads and write
 every namespace it writes:
 
-- the run as already stored: the store asks a :func:`checker`, inside its
+- the run as already stored: the store asks a :class:`Checker`, inside its
   transaction, when an event names another job for a stored run — so it is
   authorised against that run's namespace (403), and otherwise refused because
   a run never changes job (409);
 - an input in a namespace the principal may only read is a reference: facets
   describing that dataset (schema, ownership, tags…) are left out of the stored
   event, since a reader cannot change it; an alias, a check or a deployment of
-  it needs a write; and what it names must exist (a reader cannot create it).
+  it needs a write; and what it names must exist: the store refuses, through the
+  same :class:`Checker`, to create a dataset or version for it.
 
 Names are compared as the store stores them (NFC), so no spelling escapes a grant.
 """
@@ -22,13 +23,12 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable
+from typing import NoReturn
 
-from datatrail.core.changes import Changes, DatasetChange, Event
-from datatrail.core.errors import Forbidden, NotFound
-from datatrail.core.model import Ref, Version
+from datatrail.core.changes import Changes, Event
+from datatrail.core.errors import Forbidden
 from datatrail.core.touches import REFERENCE, Access, Check, Touch, is_reference, touches
 from datatrail.events import parse_event
-from datatrail.store.base import Reads
 
 Allows = Callable[[Access, str], bool]
 """Whether the principal may (``read``/``write``) a namespace."""
@@ -36,22 +36,19 @@ Deny = Callable[[str], None]
 """Records a refusal (its audit target) before Forbidden is raised."""
 
 
-def admit(event: Event, who: str, allows: Allows, store: Reads, deny: Deny) -> Event:
+def admit(event: Event, who: str, allows: Allows, deny: Deny) -> Event:
     """The event to store for ``who`` (read-only inputs reduced to references); Forbidden if it goes too far.
 
-    What only the store knows (a run stored under another job) it asks, inside its
-    transaction, of a :func:`checker` for the same principal."""
+    What only the store knows (a run stored under another job, an input it would
+    have to create) it asks, inside its transaction, of a :class:`Checker` for the
+    same principal."""
     changes = parse_event(event, who)
     reduced = _references(event, changes, allows)
     if reduced is not event:
         event, changes = reduced, parse_event(reduced, who)
-    check = checker(who, allows, deny)
-
+    checker = Checker(who, allows, deny)
     for touch in touches(changes):
-        check(touch)
-    for change in changes.datasets:
-        if change.role == "input" and not allows("write", change.namespace):
-            _must_exist(store, change, who, deny)
+        checker.check(touch)
     return event
 
 
@@ -81,40 +78,48 @@ def _references(event: Event, changes: Changes, allows: Allows) -> Event:
     return out
 
 
-def _must_exist(store: Reads, change: DatasetChange, who: str, deny: Deny) -> None:
-    """A reader's input must name a dataset (and version) that exists: only a writer may create one."""
-    key = change.version.key if change.version is not None else None
-    found: Version | None
-    try:
-        found = (
-            store.find_version(change.namespace, change.name, key)
-            if key is not None
-            else store.resolve(Ref(change.namespace, change.name))
-        )
-    except NotFound:
-        found = None
-    if found is None:
-        what = f"{change.namespace}:{change.name}" + (f" version {key[:80]!r}" if key else "")
-        deny(f"namespace:{change.namespace}")
-        msg = (
-            f"{who} reads {what}, which is not in the store, and may not create it in namespace "
-            f"{change.namespace!r}: add it first, or ask an owner for an editor grant"
-        )
-        raise Forbidden(msg)
+class Checker:
+    """A principal's :class:`~datatrail.core.touches.Check`: its grants decide, its refusals are recorded."""
+
+    def __init__(self, who: str, allows: Allows, deny: Deny) -> None:
+        self.who = who
+        self._allows = allows
+        self._deny = deny
+
+    def allows(self, access: Access, namespace: str) -> bool:
+        return self._allows(access, namespace)
+
+    def refuse(self, touch: Touch) -> NoReturn:
+        self._deny(f"namespace:{touch.namespace}")
+        raise Forbidden(_refusal(self.who, touch, self._allows))
+
+    def check(self, touch: Touch) -> None:
+        """Refuse ``touch`` unless the principal may have it."""
+        if not self._allows(touch.access, touch.namespace):
+            self.refuse(touch)
 
 
-def checker(who: str, allows: Allows, deny: Deny) -> Check:
-    """Refuses (audited, Forbidden) a touch the principal may not have."""
+class Both:
+    """Two checks that must both allow (the guard's and its caller's)."""
 
-    def check(touch: Touch) -> None:
-        if not allows(touch.access, touch.namespace):
-            deny(f"namespace:{touch.namespace}")
-            raise Forbidden(_refusal(who, touch, allows))
+    def __init__(self, first: Check, second: Check) -> None:
+        self.first, self.second = first, second
 
-    return check
+    def allows(self, access: Access, namespace: str) -> bool:
+        return self.first.allows(access, namespace) and self.second.allows(access, namespace)
+
+    def refuse(self, touch: Touch) -> NoReturn:
+        if not self.first.allows(touch.access, touch.namespace):
+            self.first.refuse(touch)
+        self.second.refuse(touch)
 
 
 def _refusal(who: str, touch: Touch, allows: Allows) -> str:
+    if touch.where.startswith("inputs (not stored"):
+        return (
+            f"{who} reads a dataset or version of namespace {touch.namespace!r} that is not in the store, and may"
+            " not create it there: add it first, or ask an owner for an editor grant"
+        )
     if touch.where.endswith(", as stored"):  # a run (`run ID, as stored`) the store found under another job
         # Say whose run it is only to someone who may see that namespace.
         whose = f"namespace {touch.namespace!r}" if allows("read", touch.namespace) else "a namespace you may not write"

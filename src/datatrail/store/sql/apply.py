@@ -16,7 +16,7 @@ from typing import Any, NamedTuple
 
 from sqlalchemy import Column, Table, or_, select
 
-from datatrail.core.changes import Changes, RunChange, VersionInfo
+from datatrail.core.changes import Changes, DatasetChange, RunChange, VersionInfo
 from datatrail.core.errors import Conflict
 from datatrail.core.model import Ref, RunState
 from datatrail.core.times import stored_time
@@ -63,6 +63,8 @@ def apply_changes(tx: Tx, changes: Changes, event_id: int = 0, check: Check | No
     io_rows: list[dict[str, Any]] = []
     rows: list[Touched] = []
     for ds in changes.datasets:
+        if check is not None and ds.role == "input" and not check.allows("write", ds.namespace):
+            _must_exist(tx, ds, changes.event_time, check)
         ds_id = _dataset_id(tx, ds.namespace, ds.name, ds.kind, changes.event_time)
         info = ds.version
         if info is None and ds.role == "output" and changes.run is not None:
@@ -103,6 +105,20 @@ def apply_changes(tx: Tx, changes: Changes, event_id: int = 0, check: Check | No
     for applier in APPLIERS:
         applier(applied)
     return written
+
+
+def _must_exist(tx: Tx, ds: DatasetChange, when: datetime, check: Check) -> None:
+    """A reader's input names a dataset and version already stored (the one current at ``when`` when it names
+    none): only a writer may create one."""
+    nid = tx.get(("ns", ds.namespace)) or tx.first(NS_FIND, n=ds.namespace)
+    dataset = None if nid is None else tx.get(("ds", nid.id, ds.name)) or tx.first(DS_FIND, ns=nid.id, n=ds.name)
+    found: Any = None
+    if dataset is not None and ds.version is not None:
+        found = tx.first(VERSION_BY_KEY, d=dataset.id, k=ds.version.key)
+    elif dataset is not None:
+        found = _version_at(tx, int(dataset.id), when)
+    if found is None:
+        check.refuse(Touch(ds.namespace, "write", "inputs (not stored yet)"))
 
 
 def _keep_earliest(tx: Tx, table: Table, pk: Column[Any], row: Any, when: datetime) -> datetime:
@@ -308,8 +324,8 @@ def _moved(tx: Tx, rc: RunChange, job_id: int, check: Check | None) -> Conflict:
     j, n = t.jobs.c, t.namespaces.c
     query = select(n.name.label("ns"), j.name.label("job")).join(t.namespaces, n.id == j.namespace_id)
     row = tx.execute(query.where(j.id == job_id)).one()
-    if check is not None:  # Forbidden, rather than a Conflict that would say where the run is
-        check(Touch(row.ns, "write", f"run {rc.run_id}, as stored"))
+    if check is not None and not check.allows("write", row.ns):  # Forbidden, not a Conflict saying where it is
+        check.refuse(Touch(row.ns, "write", f"run {rc.run_id}, as stored"))
     msg = (
         f"run {rc.run_id} belongs to job {row.ns}:{row.job}, not {rc.namespace}:{rc.job}: a run never changes job"
         " or namespace; give this run its own runId"
