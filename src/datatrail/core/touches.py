@@ -10,8 +10,8 @@ to, which a store may create). An input is a read only while it just names the
 version read: facets describing it (schema, tags, aliases, checks…) would change
 that dataset, and deploying it moves its alias, so those need a write.
 :func:`touches` lists them all from the parsed event; what only the store knows
-— the namespace of the run as already stored, whether an input exists — is
-added by the caller (``security/admission.py``) before anything is written. Names are NFC-normalised exactly as the
+— the namespace of a run already stored, whether an input exists — it asks a
+:class:`Check` inside its transaction. Names are NFC-normalised exactly as the
 store will store them, so a decision is taken on the name that is written.
 """
 
