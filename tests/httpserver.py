@@ -74,9 +74,9 @@ def start(folder: Path, *extra: str, env: dict[str, str] | None = None, store: s
 
 
 @contextmanager
-def running(folder: Path, env: dict[str, str] | None = None) -> Iterator[Server]:
-    """A ready server over a fresh store in ``folder``, stopped on exit."""
-    srv = start(folder, env=env)
+def running(folder: Path, env: dict[str, str] | None = None, store: str | None = None) -> Iterator[Server]:
+    """A ready server over ``store`` (default: a fresh store in ``folder``), stopped on exit."""
+    srv = start(folder, env=env, store=store)
     try:
         srv.wait_ready()
         yield srv

@@ -75,12 +75,8 @@ def scene(tmp_path_factory: pytest.TempPathFactory) -> Scene:
 
 @pytest.fixture(scope="module")
 def server(scene: Scene, tmp_path_factory: pytest.TempPathFactory) -> Iterator[httpserver.Server]:
-    srv = httpserver.start(tmp_path_factory.mktemp("srv"), store=scene.uri)
-    try:
-        srv.wait_ready()
+    with httpserver.running(tmp_path_factory.mktemp("srv"), store=scene.uri) as srv:
         yield srv
-    finally:
-        srv.stop()
 
 
 @pytest.fixture(scope="module")
