@@ -11,7 +11,7 @@ import psycopg
 import pytest
 
 import datatrail
-from tests import httpserver, pgserver
+from tests import conformance, httpserver, pgserver
 
 _db_counter = itertools.count()
 
@@ -61,6 +61,10 @@ def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 # The store contract runs over HTTP too; other modules' `trail` tests run on the local stores
 # (tests/test_http_store.py covers the CLI and the Python API over HTTP).
 HTTP_MODULES = {"test_store_contract", "test_smoke_store", "test_http_store", "test_facet_mapping", "test_ml_store"}
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    conformance.check_required()
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

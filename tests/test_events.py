@@ -24,8 +24,8 @@ from datatrail.core.errors import InvalidInput
 from datatrail.core.model import Digest, FileEntry, Ref, RunState
 from datatrail.events import build_alias_event, build_dataset_event, build_run_event, parse_event
 from datatrail.store.sql.store import SqlStore
+from tests.conformance import openlineage_spec
 
-SPEC_DIR = Path(__file__).parents[2] / "shared" / "openlineage-spec"
 RUN_ID = "3f1c2a9e-0b7d-4d4e-9a51-6c2f8e7b1a10"
 PARENT_ID = "0c6b7f52-3a1e-4e55-8f8c-2b9d0c1e4f77"
 
@@ -60,10 +60,11 @@ def _format_checker() -> FormatChecker:
 @cache
 def _registry_and_facets() -> tuple[Registry, dict[str, str]]:
     """The core schema and every standard facet schema, and the facet key each file defines."""
-    core = json.loads((SPEC_DIR / "OpenLineage.json").read_text())
+    spec = openlineage_spec()
+    core = json.loads((spec / "OpenLineage.json").read_text())
     registry: Registry = Registry().with_resource(core["$id"], Resource.from_contents(core))
     facet_ids: dict[str, str] = {}
-    for path in sorted((SPEC_DIR / "facets").glob("*.json")):
+    for path in sorted((spec / "facets").glob("*.json")):
         schema = json.loads(path.read_text())
         registry = registry.with_resource(schema["$id"], Resource.from_contents(schema))
         for key in schema.get("properties", {}):

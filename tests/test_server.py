@@ -17,13 +17,14 @@ from fastapi.testclient import TestClient
 from datatrail.core.errors import NotFound
 from datatrail.server import create_app
 from datatrail.server.marquez import split_node_id
+from tests.conformance import needs_openlineage_spec, spec_dir
 
-SPEC = Path(__file__).resolve().parents[2] / "shared" / "openlineage-spec"
+SPEC = spec_dir() or Path("openlineage-spec-not-available")
 PRODUCER = "https://example.com/tests"
 RUN_SCHEMA = "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/RunEvent"
 T0 = "2024-05-01T10:00:00+00:00"
 
-needs_spec = pytest.mark.skipif(not SPEC.is_dir(), reason="../shared/openlineage-spec is not beside the checkout")
+needs_spec = needs_openlineage_spec
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

@@ -8,6 +8,7 @@ against the :class:`~datatrail.store.base.Store` contract like any backend.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from typing import Any
@@ -30,11 +31,12 @@ from datatrail.core.touches import Check
 from datatrail.store.base import Accounts, Store
 
 
-class DelegatingStore:
+class DelegatingStore(ABC):
     """Every :class:`Store` method, forwarded to :meth:`target` (which subclasses define)."""
 
+    @abstractmethod
     def target(self) -> Store:
-        raise NotImplementedError
+        """The store every call goes to."""
 
     @property
     def uri(self) -> str:
