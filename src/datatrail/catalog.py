@@ -15,7 +15,7 @@ from typing import Any
 
 from datatrail.core.errors import DatatrailError, InvalidInput
 from datatrail.core.model import Dataset, FileEntry, Ref, Run, Version
-from datatrail.core.privacy import redact_checks, redact_description, redact_drift_column, redact_event
+from datatrail.core.privacy import redact_checks, redact_description, redact_drift_column
 from datatrail.core.records import Deployment, DriftRecord
 from datatrail.core.results import CheckResult, ColumnLineageResult, Direction, JobSummary
 from datatrail.core.times import parse_time, utc
@@ -285,25 +285,9 @@ class Catalog:
     ) -> list[tuple[int, dict[str, Any]]]:
         """Stored raw events as (id, event), oldest first; page on with the last id.
 
-        The column values of classified datasets are left out of the events' facets, as in profiles."""
-        found = self._store.events(since, namespace, after_id, limit)
-        known: dict[tuple[str, str, str | None], dict[str, list[str]]] = {}
-
-        def classified_of(namespace: str, name: str, key: str | None) -> dict[str, list[str]]:
-            if (namespace, name, key) not in known:
-                known[namespace, name, key] = self._classifications_at(namespace, name, key)
-            return known[namespace, name, key]
-
-        return [(i, redact_event(e, classified_of)) for i, e in found]
-
-    def _classifications_at(self, namespace: str, name: str, key: str | None) -> dict[str, list[str]]:
-        """Classifications of the version an event names (by key), else of the dataset's latest one."""
-        try:
-            version = self._store.find_version(namespace, name, key) if key is not None else None
-            version = version or self._store.resolve(Ref(namespace, name))
-        except DatatrailError:
-            return {}  # not stored (an invalid name, a dataset never versioned): nothing classified either
-        return self._store.classifications(version)
+        The column values of classified datasets are left out of the events' facets (by the store, as in
+        profiles)."""
+        return self._store.events(since, namespace, after_id, limit)
 
     def deployments(
         self,

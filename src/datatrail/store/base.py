@@ -102,7 +102,8 @@ class Reads(Protocol):
         """Stored raw events as (id, event), oldest first: ids above ``after_id``, at most ``limit``.
 
         ``since`` keeps events whose eventTime is at or after it; ``namespace`` those
-        naming it (the job's or any dataset's namespace). Page on with the last id.
+        naming it (the job's or any dataset's namespace). Page on with the last id. The column
+        values of classified datasets are left out of the facets, as in profiles.
         """
         ...
 

@@ -7,11 +7,11 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Connection, func, select
 
 from datatrail.core.errors import InvalidInput, NotFound
 from datatrail.core.model import Dataset, Digest, FileEntry, Ref, Run, Version
-from datatrail.core.privacy import redact_profile
+from datatrail.core.privacy import redact_event, redact_profile
 from datatrail.core.results import CheckResult, ColumnLineageResult, Direction, JobSummary, LineageResult
 from datatrail.core.times import stored_time, utc
 from datatrail.store.sql import tables as t
@@ -285,4 +285,24 @@ class CatalogReads:
                             break
                 if len(rows) < max(limit, 500):
                     break
-        return out
+            return _redacted(conn, out)
+
+
+def _redacted(conn: Connection, events: list[tuple[int, dict[str, Any]]]) -> list[tuple[int, dict[str, Any]]]:
+    """The events with the column values of classified datasets left out (when anything is classified)."""
+    if not events or conn.execute(select(t.classifications.c.dataset_id).limit(1)).first() is None:
+        return events  # nothing is classified anywhere: one query, then the events as stored
+    v, d, n = t.versions.c, t.datasets.c, t.namespaces.c
+    base = select(v.id).join(t.datasets, d.id == v.dataset_id).join(t.namespaces, n.id == d.namespace_id)
+    known: dict[tuple[str, str, str | None], dict[str, set[str]]] = {}
+
+    def classified_of(namespace: str, name: str, key: str | None) -> dict[str, set[str]]:
+        if (namespace, name, key) not in known:
+            q = base.where(n.name == namespace, d.name == name)
+            # The version the entry names, else the dataset's latest.
+            q = q.where(v.version_key == key) if key is not None else q.order_by(v.number.desc()).limit(1)
+            vid = conn.execute(q).scalar()
+            known[namespace, name, key] = effective_classifications(conn, int(vid)) if vid is not None else {}
+        return known[namespace, name, key]
+
+    return [(i, redact_event(event, classified_of)) for i, event in events]
