@@ -9,13 +9,11 @@ that audits reads on the embedded store, where nothing else does.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from datatrail.core.errors import DatatrailError, InvalidInput
+from datatrail.core.errors import InvalidInput
 from datatrail.core.model import Dataset, FileEntry, Ref, Run, Version
-from datatrail.core.privacy import redact_checks, redact_description, redact_drift_column
 from datatrail.core.records import Deployment, DriftRecord
 from datatrail.core.results import CheckResult, ColumnLineageResult, Direction, JobSummary
 from datatrail.core.times import parse_time, utc
@@ -122,16 +120,7 @@ class Catalog:
 
     def check_results(self, ref: str | Ref | Version) -> list[CheckResult]:
         """Every stored check result on a version, oldest first (observed values of classified columns left out)."""
-        version = self._version(ref)
-        found = self._store.check_results(version)
-        classified = self._store.classifications(version) if found else {}
-        if not classified:
-            return found
-        redacted = redact_checks([{"column": r.column} for r in found], classified)
-        return [
-            replace(r, observed=None, message=None) if cut.get("redacted") else r
-            for r, cut in zip(found, redacted, strict=True)
-        ]
+        return self._store.check_results(self._version(ref))
 
     def manifest(self, version: Version) -> list[FileEntry]:
         """The files of a directory version (empty for a file)."""
@@ -141,8 +130,7 @@ class Catalog:
         """What producers reported about a version: ``schema``, ``stats``, dataset ``facets``, ``lifecycle``.
 
         The statistics of classified columns keep their counts only, as in profiles."""
-        version = self.get(ref)
-        return redact_description(self._store.describe(version), self._store.classifications(version))
+        return self._store.describe(self.get(ref))
 
     def classifications(self, ref: str | Ref | Version) -> dict[str, list[str]]:
         """Column → labels of a version: set on its dataset or inherited from upstream."""
@@ -312,25 +300,7 @@ class Catalog:
 
         A column classified in either version compared shows distances only (reports stored before the
         classification too)."""
-        found = self._store.drift_reports(environment=environment, namespace=namespace, name=name, limit=limit)
-        known: dict[str, dict[str, list[str]]] = {}
-
-        def classified(ref: str) -> dict[str, list[str]]:
-            if ref not in known:
-                try:
-                    known[ref] = self._store.classifications(self._store.resolve(Ref.parse(ref)))
-                except DatatrailError:
-                    known[ref] = {}
-            return known[ref]
-
-        out = []
-        for record in found:
-            both = {**classified(record.reference), **classified(record.current)}
-            if both and isinstance(record.report.get("columns"), list):
-                columns = [redact_drift_column(c, both) for c in record.report["columns"] if isinstance(c, dict)]
-                record = replace(record, report={**record.report, "columns": columns})
-            out.append(record)
-        return out
+        return self._store.drift_reports(environment=environment, namespace=namespace, name=name, limit=limit)
 
     def evaluations(self, ref: str | Ref | Version) -> list[Run]:
         """Runs of job type ``evaluate`` that read the version, oldest first."""

@@ -184,6 +184,14 @@ def redact_drift_column(column: Mapping[str, Any], classified: Classified) -> di
     return {**kept, "drifted": column.get("drifted"), "reasons": column.get("reasons"), "redacted": True}
 
 
+def redact_drift_report(report: Mapping[str, Any], classified: Classified) -> dict[str, Any]:
+    """A stored drift report (its ``columns``) with the classified columns reduced to distances."""
+    columns = report.get("columns")
+    if not classified or not isinstance(columns, list):
+        return dict(report)
+    return {**report, "columns": [redact_drift_column(c, classified) for c in columns if isinstance(c, Mapping)]}
+
+
 def redact_event(event: Mapping[str, Any], classified_of: Any) -> dict[str, Any]:
     """A raw OpenLineage event with the column values of classified datasets removed from its facets.
 

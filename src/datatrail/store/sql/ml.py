@@ -8,9 +8,11 @@ from sqlalchemy import and_, select
 from sqlalchemy.orm import aliased
 
 from datatrail.core.model import Ref, Run, Version
+from datatrail.core.privacy import redact_drift_report
 from datatrail.core.records import Deployment, DriftRecord
 from datatrail.core.times import stored_time
 from datatrail.store.sql import tables as t
+from datatrail.store.sql.classifications import effective_classifications
 from datatrail.store.sql.database import Database
 from datatrail.store.sql.queries import run_select, to_run
 from datatrail.store.sql.rows import json_value
@@ -105,6 +107,8 @@ class MLReads:
                 ref_n.c.name.label("ref_ns"),
                 ref_d.c.name.label("ref_name"),
                 ref_v.c.number.label("ref_number"),
+                ref_v.c.id.label("ref_id"),
+                cur_v.c.id.label("cur_id"),
                 cur_n.c.name.label("cur_ns"),
                 cur_d.c.name.label("cur_name"),
                 cur_v.c.number.label("cur_number"),
@@ -128,6 +132,12 @@ class MLReads:
             q = q.where(cur_d.c.name == name)
         with self._db.read() as conn:
             rows = conn.execute(q).all()
+            # A column classified in either version keeps its distances only (reports stored before, too).
+            known: dict[int, dict[str, set[str]]] = {}
+            for row in rows:
+                for vid in (int(row.ref_id), int(row.cur_id)):
+                    if vid not in known:
+                        known[vid] = effective_classifications(conn, vid)
         out = [
             DriftRecord(
                 run_id=row.run_id,
@@ -135,7 +145,7 @@ class MLReads:
                 current=str(Ref(row.cur_ns, row.cur_name, str(row.cur_number))),
                 created_at=stored_time(row.created_at),  # type: ignore[arg-type]
                 drifted=bool(row.drifted),
-                report=_object(row.report),
+                report=redact_drift_report(_object(row.report), {**known[row.ref_id], **known[row.cur_id]}),
                 environment=row.environment,
                 deployment_run_id=row.deployment_run_id,
             )

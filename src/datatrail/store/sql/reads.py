@@ -11,7 +11,7 @@ from sqlalchemy import Connection, func, select
 
 from datatrail.core.errors import InvalidInput, NotFound
 from datatrail.core.model import Dataset, Digest, FileEntry, Ref, Run, Version
-from datatrail.core.privacy import redact_event, redact_profile
+from datatrail.core.privacy import ALL_COLUMNS, redact_description, redact_event, redact_profile
 from datatrail.core.results import CheckResult, ColumnLineageResult, Direction, JobSummary, LineageResult
 from datatrail.core.times import stored_time, utc
 from datatrail.store.sql import tables as t
@@ -210,6 +210,9 @@ class CatalogReads:
             rows = conn.execute(
                 select(t.check_results).where(c.version_id == version.id).order_by(c.checked_at, c.event_id, c.position)
             ).all()
+            classified = effective_classifications(conn, version.id) if rows and version.id is not None else {}
+        # A classified column's observed values and messages are left out, as in profiles.
+        cut = [r.column_name is not None and _is_classified(classified, r.column_name) for r in rows]
         return [
             CheckResult(
                 rule=r.rule,
@@ -217,13 +220,13 @@ class CatalogReads:
                 column=r.column_name,
                 severity=r.severity,
                 success=bool(r.success),
-                observed=r.observed,
+                observed=None if hidden else r.observed,
                 expected=r.expected,
-                message=r.message,
+                message=None if hidden else r.message,
                 checked_at=stored_time(r.checked_at),
                 checked_by=r.checked_by,
             )
-            for r in rows
+            for r, hidden in zip(rows, cut, strict=True)
         ]
 
     def describe(self, version: Version) -> dict[str, Any]:
@@ -234,15 +237,18 @@ class CatalogReads:
                 .join(t.datasets, d.id == v.dataset_id)
                 .where(v.id == version.id)
             ).first()
+            classified = effective_classifications(conn, version.id) if row is not None and version.id else {}
         if row is None:
             msg = f"no version {version.ref}"
             raise NotFound(msg)
-        return {
+        described = {
             "schema": json_value(row.schema),
             "stats": json_value(row.stats),
             "facets": json_value(row.facets) or {},
             "lifecycle": row.lifecycle,
         }
+        # Statistics of classified columns keep their counts only, as in profiles (stored before, too).
+        return redact_description(described, classified)
 
     def classifications(self, version: Version) -> dict[str, list[str]]:
         """Column → sorted labels of a version: its dataset's own, and those inherited from upstream."""
@@ -306,3 +312,7 @@ def _redacted(conn: Connection, events: list[tuple[int, dict[str, Any]]]) -> lis
         return known[namespace, name, key]
 
     return [(i, redact_event(event, classified_of)) for i, event in events]
+
+
+def _is_classified(classified: dict[str, set[str]], column: str) -> bool:
+    return column in classified or ALL_COLUMNS in classified
