@@ -387,6 +387,14 @@ def demo(
     ] = None,
     serve: Annotated[bool, typer.Option("--serve", help="Then serve the web UI on the demo's store.")] = False,
     port: Annotated[int, typer.Option("--port", min=0, max=65535, help="Port for --serve.")] = 8000,
+    data_only: Annotated[
+        bool,
+        typer.Option(
+            "--data-only",
+            help="Only write the sample data, data/raw.csv (the Palmer penguins, 344 rows), "
+            "into --dir or else the current folder, and stop: what the README's Quickstart starts from.",
+        ),
+    ] = False,
 ) -> None:
     """Run a real ML pipeline on the Palmer penguins data and show what datatrail recorded.
 
@@ -395,8 +403,19 @@ def demo(
     the lineage, the quality summary, the drift report and an HTML lineage file.
     Needs the demo extra: pip install 'datatrail[demo]'.
 
-    Example: datatrail demo --dir /tmp/penguins --serve
+    Examples: datatrail demo --dir /tmp/penguins --serve;
+    datatrail demo --data-only (just data/raw.csv here, to try the commands on)
     """
+    if data_only:
+        if serve:
+            msg = "--data-only writes the sample data and stops; drop --serve, or --data-only"
+            raise InvalidInput(msg)
+        from datatrail.ml.demo import write_sample_data  # the demo's modules: for `datatrail demo` only (start-up)
+
+        path, rows, written = write_sample_data(directory or Path())
+        state = "wrote" if written else "unchanged:"
+        line(f"{state} {path}: the Palmer penguins, {rows} rows (from the palmerpenguins package)")
+        return
     from datatrail.ml.demo import run_demo  # the demo's modules: for `datatrail demo` only (start-up)
 
     result = run_demo(directory, say=line)

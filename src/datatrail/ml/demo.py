@@ -22,7 +22,7 @@ from typing import Any
 
 import datatrail
 from datatrail.config import init_config
-from datatrail.core.errors import DatatrailError
+from datatrail.core.errors import Conflict, DatatrailError
 from datatrail.core.model import Version
 from datatrail.core.records import Deployment, DriftRecord
 from datatrail.lineage import Graph
@@ -80,6 +80,44 @@ def _require() -> None:
         raise MissingDemoDependencies(msg)
 
 
+SAMPLE = Path("data") / "raw.csv"
+
+
+def _penguins_csv() -> Path:
+    """The Palmer penguins CSV that the palmerpenguins package ships (344 rows; no network)."""
+    try:
+        import palmerpenguins
+    except ImportError:
+        msg = "the sample data comes from palmerpenguins: pip install 'datatrail[demo]'"
+        raise MissingDemoDependencies(msg) from None
+    return Path(str(importlib.resources.files(palmerpenguins) / "data" / "penguins.csv"))
+
+
+def write_sample_data(folder: Path) -> tuple[Path, int, bool]:
+    """Copy the Palmer penguins CSV, byte for byte, to ``folder/data/raw.csv``: its path, rows, and if it was written.
+
+    The README's Quickstart starts from this file. A file already there with the
+    same bytes is left alone; one with other bytes is never overwritten.
+
+    >>> write_sample_data(Path("."))   # doctest: +SKIP
+    (PosixPath('data/raw.csv'), 344, True)
+    """
+    source = _penguins_csv()
+    target = folder / SAMPLE
+    data = source.read_bytes()
+    rows = data.count(b"\n") - 1  # after the header line
+    if target.exists() or target.is_symlink():
+        if target.is_file() and not target.is_symlink() and target.read_bytes() == data:
+            return target, rows, False
+        msg = f"{target} already exists and is not the sample data; move it away or choose another folder with --dir"
+        raise Conflict(msg)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(f".{target.name}.partial")
+    partial.write_bytes(data)
+    partial.replace(target)  # never a half-written raw.csv
+    return target, rows, True
+
+
 def open_demo_store(root: Path) -> Trail:
     """The embedded store of ``root/.datatrail/`` (created if need be), whatever $DATATRAIL_URI says."""
     location = init_config(root)
@@ -126,7 +164,7 @@ def run_demo(directory: Path | None, *, say: Callable[[str], None]) -> DemoResul
     for folder in ("raw", "clean", "features", "batches", "predictions"):
         (root / folder).mkdir(exist_ok=True)
     trail = open_demo_store(root)
-    source = Path(str(importlib.resources.files("palmerpenguins") / "data" / "penguins.csv"))
+    source = _penguins_csv()
     say(f"demo folder: {root}")
     say(f"store:       {trail.location.uri}")
     datatrail.autolog(trail=trail)
@@ -221,4 +259,4 @@ def run_demo(directory: Path | None, *, say: Callable[[str], None]) -> DemoResul
     return result
 
 
-__all__ = ["DemoResult", "MissingDemoDependencies", "open_demo_store", "run_demo"]
+__all__ = ["DemoResult", "MissingDemoDependencies", "open_demo_store", "run_demo", "write_sample_data"]
