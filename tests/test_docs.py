@@ -116,6 +116,25 @@ def test_nothing_documented_is_missing_from_help() -> None:
             assert mentions(command_help, opt), f"{opt} is not in `datatrail {name} --help`"
 
 
+def anchor(heading: str) -> str:
+    """The anchor GitHub gives a heading: lower case, punctuation dropped, spaces to hyphens."""
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+
+
+def test_the_contents_list_links_every_command() -> None:
+    text = CLI_MD.read_text(encoding="utf-8")
+    contents = text.split("\nContents:", 1)[1].split("\n\n", 1)[0]
+    links = re.findall(r"\[([^]]+)\]\(#([^)]+)\)", contents)
+    headings = {anchor(line[3:]) for line in text.splitlines() if line.startswith("## ")}
+    for label, target in links:
+        assert target in headings, f"the contents of docs/cli.md link {label} to #{target}, which no heading has"
+    linked = {target.removeprefix("datatrail-") for _, target in links if target.startswith("datatrail-")}
+    assert linked == set(COMMANDS), f"the contents of docs/cli.md miss {set(COMMANDS) - linked}"
+    # In the order of the sections, so the list reads like the page.
+    order = [anchor(line[3:]) for line in text.splitlines() if line.startswith("## ")]
+    assert [t for _, t in links] == [t for t in order if t in {t for _, t in links}]
+
+
 def example_commands() -> list[list[str]]:
     """The arguments of every `$ datatrail …` line of docs/cli.md (up to a pipe or redirection)."""
     found = []

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import subprocess
+import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -135,3 +136,25 @@ def test_quickstart_runs_top_to_bottom_in_an_empty_folder(tmp_path: Path) -> Non
         assert not missing, f"`{command}` printed {got}, not the README's {missing}"
     adds = [str(i) for i, (command, _, _) in enumerate(steps) if command.startswith("datatrail add data/raw.csv")]
     assert len(adds) == 2 and "(new)" in outputs[adds[0]] and "(unchanged)" in outputs[adds[1]]
+
+
+def test_the_quickstart_example_runs_as_its_docstring_says(tmp_path: Path) -> None:
+    """examples/quickstart.py: run as its docstring says, it records two runs and verifies what they wrote."""
+    example = ROOT / "examples" / "quickstart.py"
+    doc = example.read_text().split('"""', 2)[1]
+    assert "``python examples/quickstart.py [FOLDER]``" in doc
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DATATRAIL_")}
+    folder = tmp_path / "quick"
+    out = subprocess.run(
+        [sys.executable, "examples/quickstart.py", str(folder)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+        check=False,
+    )
+    assert out.returncode == 0, out.stderr
+    verified = out.stdout.split("$ datatrail verify", 1)[1].split()
+    assert verified.count("ok") == 3 and "features/penguins@1" in verified
+    assert (folder / ".datatrail" / "trail.db").is_file()
