@@ -218,7 +218,7 @@ def test_check_cli_table_json_and_exit_status(trail: datatrail.Trail, workdir: P
     ok("add", "p.csv")
     write(workdir / "warn.yaml", "checks:\n  - {rule: not_null, column: species, severity: warn}\n")
     out = ok("check", "p.csv", "--rules", "warn.yaml")
-    assert "1 checks, 1 failed" in out and "FAIL" in out
+    assert "1 check, 1 failed" in out and "FAIL" in out
     write(workdir / "err.yaml", "checks:\n  - {rule: between, column: mass, min: 2000, max: 7000}\n")
     result = cli("check", "p.csv", "--rules", "err.yaml")
     assert result.exit_code == 1
@@ -235,7 +235,7 @@ def test_add_with_checks_on_the_cli(trail: datatrail.Trail, workdir: Path) -> No
     pd.DataFrame({"species": ["Adelie", "Gentoo"], "mass": [3000, 9000]}).to_csv(workdir / "p.csv", index=False)
     write(workdir / "warn.yaml", "checks:\n  - {rule: not_null, column: species, severity: warn}\n")
     out = ok("add", "p.csv", "--checks", "warn.yaml")
-    assert "p.csv@1" in out and "(new)" in out and "1 checks, 0 failed" in out
+    assert "p.csv@1" in out and "(new)" in out and "1 check, 0 failed" in out
     write(workdir / "err.yaml", "checks:\n  - {rule: between, column: mass, min: 2000, max: 7000}\n")
     result = cli("add", "p.csv", "--checks", "err.yaml", "--json")
     assert result.exit_code == 1  # the version is recorded, the failed rule is reported

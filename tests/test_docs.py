@@ -50,12 +50,11 @@ def options(command: Any) -> set[str]:
 
 
 def usage(name: str | None, command: Any) -> str:
-    """The usage line as `--help` prints it, without typer's braces around required arguments."""
+    """The usage line as `--help` prints it."""
     ctx = typer.Context(ROOT, info_name="datatrail")
     if name is not None:
         ctx = typer.Context(command, info_name=name, parent=ctx)
-    pieces = [re.sub(r"^\{(.*)\}$", r"\1", p) for p in command.collect_usage_pieces(ctx)]
-    return " ".join([ctx.command_path, *pieces])
+    return " ".join([ctx.command_path, *command.collect_usage_pieces(ctx)])
 
 
 def help_text(*args: str) -> str:

@@ -14,9 +14,9 @@ import os
 from typing import Annotated, Any
 
 import typer
-from typer.core import TyperCommand
 
 from datatrail.cli.context import get_trail
+from datatrail.cli.helptext import Command
 from datatrail.cli.output import error, note
 from datatrail.core.errors import WRAPPER_FAILED, CommandNotFound, DatatrailError, InvalidInput
 
@@ -40,7 +40,7 @@ def _wants_json(args: list[str]) -> bool:
     return "--json" in (args[: args.index("--")] if "--" in args else args)
 
 
-class WrapperCommand(TyperCommand):
+class WrapperCommand(Command):
     """`datatrail run`: the command owns the exit statuses, so datatrail's own errors exit 125 (127: not found)."""
 
     def make_context(self, info_name: str | None, args: list[str], *rest: Any, **kwargs: Any) -> Any:

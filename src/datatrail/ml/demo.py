@@ -25,6 +25,7 @@ from datatrail.config import init_config
 from datatrail.core.errors import Conflict, DatatrailError
 from datatrail.core.model import Version
 from datatrail.core.records import Deployment, DriftRecord
+from datatrail.core.text import count
 from datatrail.lineage import Graph
 from datatrail.service import Trail
 from datatrail.store import open_store
@@ -172,7 +173,7 @@ def run_demo(directory: Path | None, *, say: Callable[[str], None]) -> DemoResul
         with trail.run("ingest", job_type="ingest") as run:
             raw = pd.read_csv(source)
             raw.to_csv(root / "raw" / "penguins.csv", index=False)
-        say(f"1. ingest    {run.outputs[0].ref}: {len(raw)} rows from the palmerpenguins package")
+        say(f"1. ingest    {run.outputs[0].ref}: {count(len(raw), 'row')} from the palmerpenguins package")
 
         with trail.run("clean", params={"dropna": ["sex", "body_mass_g"]}, job_type="transform") as run:
             df = pd.read_csv(root / "raw" / "penguins.csv")
@@ -182,7 +183,7 @@ def run_demo(directory: Path | None, *, say: Callable[[str], None]) -> DemoResul
         clean_version = run.outputs[0]
         report = trail.check(clean_version, CHECKS)
         state = "passed" if report.passed else "FAILED"
-        say(f"2. clean     {clean_version.ref}: {len(clean)} rows; {len(CHECKS)} checks {state}")
+        say(f"2. clean     {clean_version.ref}: {count(len(clean), 'row')}; {count(len(CHECKS), 'check')} {state}")
 
         with trail.run("features", params={"test_size": PARAMS["test_size"]}, job_type="transform") as run:
             clean = pd.read_csv(root / "clean" / "penguins.csv")
@@ -192,7 +193,8 @@ def run_demo(directory: Path | None, *, say: Callable[[str], None]) -> DemoResul
             test.to_csv(root / "features" / "test.csv", index=False)
         train_version = trail.get("features/train.csv")
         test_version = trail.get("features/test.csv")
-        say(f"3. features  {train_version.ref} ({len(train)} rows), {test_version.ref} ({len(test)} rows)")
+        sizes = f"{train_version.ref} ({count(len(train), 'row')}), {test_version.ref} ({count(len(test), 'row')})"
+        say(f"3. features  {sizes}")
 
         model_params = {k: PARAMS[k] for k in ("n_estimators", "max_depth", "random_state")}
         with trail.run("train", params={"model": "RandomForestClassifier", **model_params}, job_type="train") as run:
