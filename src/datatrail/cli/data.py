@@ -214,7 +214,7 @@ def show(
         ("version", v.ref),
         ("kind", v.kind),
         ("digest", str(v.digest) if v.digest else v.key),
-        ("size", f"{human_size(v.size)} ({v.size} bytes)" if v.size is not None else None),
+        ("size", f"{human_size(v.size)} ({count(v.size, 'byte')})" if v.size is not None else None),
         ("format", v.format),
         ("files", v.file_count),
         ("uri", v.uri),
