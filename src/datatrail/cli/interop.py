@@ -284,7 +284,7 @@ def verify_attestation(
     if not report.ok:
         if not json_out:
             names = ", ".join(c.name for c in report.failed)
-            error(f"{len(report.failed)} of {count(len(report.checks), 'check')} did not match: {names}")
+            error(f"{len(report.failed)} of {len(report.checks)} did not match: {names}")
         raise typer.Exit(1)
 
 
