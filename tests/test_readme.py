@@ -74,10 +74,15 @@ def quickstart_steps() -> list[tuple[str, list[str], str | None]]:
     text = (ROOT / "README.md").read_text()
     section = text.split("\n## Quickstart\n", 1)[1].split("\n## ", 1)[0]
     steps: list[tuple[str, list[str], str | None]] = []
-    for kind, body in FENCE.findall(section):
+    prose_from = 0
+    for fence in FENCE.finditer(section):
+        kind, body = fence.groups()
+        prose, prose_from = section[prose_from : fence.start()], fence.end()
         if kind == "python":
-            # The prose names the file: "Then a step in Python (`python clean.py`, in the same folder)".
-            steps.append(("python clean.py", [], body))
+            # The prose before it says how it runs: "Then a step in Python (`python clean.py`, in the same folder)".
+            named = re.search(r"`(python [\w./-]+\.py)`", prose)
+            assert named is not None, "the prose before the Python block names the command that runs it"
+            steps.append((named.group(1), [], body))
             continue
         for row in body.splitlines():
             if row.startswith("$ "):
@@ -99,11 +104,12 @@ def test_quickstart_section_is_a_walk_through() -> None:
 
 def test_quickstart_runs_top_to_bottom_in_an_empty_folder(tmp_path: Path) -> None:
     """The Quickstart's commands run literally, in order, in one shell, from the checkout into a new folder."""
+    assert (ROOT / ".venv" / "bin" / "activate").is_file(), "the Quickstart starts where scripts/demo made .venv"
     steps = quickstart_steps()
     script = ["set -u"]
     for i, (command, _, source) in enumerate(steps):
         if source is not None:
-            script += ["cat > clean.py <<'README_PYTHON_EOF'", source.rstrip("\n"), "README_PYTHON_EOF"]
+            script += [f"cat > {command.split()[-1]} <<'README_PYTHON_EOF'", source.rstrip("\n"), "README_PYTHON_EOF"]
         script += [
             f"echo '{MARK} {i}'",
             command,
