@@ -4,7 +4,9 @@ It creates a store, registers a raw dataset, runs two transformations that
 record their inputs, outputs, parameters and metrics, tags a version, and
 prints what datatrail now knows: datasets, a run, the lineage, a verification.
 
-Run it with ``scripts/demo [FOLDER]`` (default: a new temporary folder).
+Run it with ``python examples/quickstart.py [FOLDER]`` (default: a new
+temporary folder); it needs nothing but datatrail. ``scripts/demo`` runs the
+bigger ML pipeline, ``datatrail demo``.
 """
 
 from __future__ import annotations

@@ -13,6 +13,7 @@ import pytest
 
 import datatrail
 from datatrail.check_data import evaluate_table
+from datatrail.checks import RULES as RULE_PARAMETERS
 from datatrail.checks import load_rules
 from datatrail.core.errors import InvalidInput
 from datatrail.events import build_check_event, parse_event
@@ -217,7 +218,7 @@ def test_check_cli_table_json_and_exit_status(trail: datatrail.Trail, workdir: P
     ok("add", "p.csv")
     write(workdir / "warn.yaml", "checks:\n  - {rule: not_null, column: species, severity: warn}\n")
     out = ok("check", "p.csv", "--rules", "warn.yaml")
-    assert "1 checks, 1 failed" in out and "FAIL" in out
+    assert "1 check, 1 failed" in out and "FAIL" in out
     write(workdir / "err.yaml", "checks:\n  - {rule: between, column: mass, min: 2000, max: 7000}\n")
     result = cli("check", "p.csv", "--rules", "err.yaml")
     assert result.exit_code == 1
@@ -234,7 +235,7 @@ def test_add_with_checks_on_the_cli(trail: datatrail.Trail, workdir: Path) -> No
     pd.DataFrame({"species": ["Adelie", "Gentoo"], "mass": [3000, 9000]}).to_csv(workdir / "p.csv", index=False)
     write(workdir / "warn.yaml", "checks:\n  - {rule: not_null, column: species, severity: warn}\n")
     out = ok("add", "p.csv", "--checks", "warn.yaml")
-    assert "p.csv@1" in out and "(new)" in out and "1 checks, 0 failed" in out
+    assert "p.csv@1" in out and "(new)" in out and "1 check, 0 failed" in out
     write(workdir / "err.yaml", "checks:\n  - {rule: between, column: mass, min: 2000, max: 7000}\n")
     result = cli("add", "p.csv", "--checks", "err.yaml", "--json")
     assert result.exit_code == 1  # the version is recorded, the failed rule is reported
@@ -246,3 +247,21 @@ def test_add_with_checks_on_the_cli(trail: datatrail.Trail, workdir: Path) -> No
     pd.DataFrame({"species": ["x"], "mass": [1]}).to_csv(workdir / "p.csv", index=False)
     assert_one_line_error(cli("add", "p.csv", "--checks", "typo.yaml"), "unknown rule 'not_nul'")
     assert len(trail.versions("p.csv")) == 1  # a bad rules file stores nothing
+
+
+def test_the_unknown_rule_message_names_only_rules_the_source_can_hold(tmp_path: Path) -> None:
+    """A rules file cannot hold a Python callable: `custom` is not offered there, and naming it says why."""
+    write(tmp_path / "rules.yaml", "checks:\n  - {rule: not_nul, column: x}\n")
+    with pytest.raises(InvalidInput) as from_file:
+        load_rules(tmp_path / "rules.yaml")
+    assert "use one of between," in str(from_file.value) and "custom" not in str(from_file.value)
+    write(tmp_path / "custom.yaml", "checks:\n  - {rule: custom, fn: heavy}\n")
+    with pytest.raises(InvalidInput, match="a custom rule is a Python callable, which a rules file cannot hold"):
+        load_rules(tmp_path / "custom.yaml")
+    with pytest.raises(InvalidInput) as from_python:
+        load_rules([{"rule": "not_nul", "column": "x"}])
+    assert "or a callable (or {rule: custom, fn: callable})" in str(from_python.value)
+    # What the message offers is documented, custom included.
+    quality = (Path(__file__).resolve().parents[1] / "docs" / "quality.md").read_text()
+    for rule in RULE_PARAMETERS:
+        assert f"| `{rule}`" in quality, f"docs/quality.md does not document the rule {rule}"

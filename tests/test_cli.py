@@ -519,7 +519,7 @@ def test_verify(trail: datatrail.Trail, workdir: Path) -> None:
     write(d / "new.txt", "new")  # added to a directory
     result = cli("verify")
     assert result.exit_code == 1
-    assert result.stderr == "error: 5 problem(s) found\n"
+    assert result.stderr == "error: 5 problems found\n"
     lines = result.stdout.splitlines()
     assert [line for line in lines if line.startswith("ok")] == []
     assert f"missing  b.csv@1: {b}" in lines

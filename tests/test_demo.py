@@ -135,3 +135,23 @@ def test_demo_serve_serves_the_demo_store(tmp_path: Path) -> None:
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+def test_demo_data_only_writes_the_sample_data_and_nothing_else(tmp_path: Path) -> None:
+    """`demo --data-only`: data/raw.csv, byte for byte the palmerpenguins CSV; again: unchanged; never overwrites."""
+    folder = tmp_path / "quick"
+    out = runner.invoke(app, ["demo", "--data-only", "--dir", str(folder)])
+    assert out.exit_code == 0, out.output
+    wrote = f"wrote {folder / 'data' / 'raw.csv'}: the Palmer penguins, 344 rows (from the palmerpenguins package)\n"
+    assert out.stdout == wrote
+    assert sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*")) == ["data", "data/raw.csv"]
+    csv = (folder / "data" / "raw.csv").read_bytes()
+    assert csv.startswith(b"species,island,bill_length_mm,") and csv.count(b"\n") == 345
+    again = runner.invoke(app, ["demo", "--data-only", "--dir", str(folder)])
+    assert again.exit_code == 0 and again.stdout.startswith("unchanged: ")
+    (folder / "data" / "raw.csv").write_text("mine\n")
+    refused = runner.invoke(app, ["demo", "--data-only", "--dir", str(folder)])
+    assert refused.exit_code == 4 and "already exists and is not the sample data" in refused.stderr
+    assert (folder / "data" / "raw.csv").read_text() == "mine\n"
+    both = runner.invoke(app, ["demo", "--data-only", "--serve", "--dir", str(tmp_path / "x")])
+    assert both.exit_code == 2 and not (tmp_path / "x").exists()

@@ -50,12 +50,11 @@ def options(command: Any) -> set[str]:
 
 
 def usage(name: str | None, command: Any) -> str:
-    """The usage line as `--help` prints it, without typer's braces around required arguments."""
+    """The usage line as `--help` prints it."""
     ctx = typer.Context(ROOT, info_name="datatrail")
     if name is not None:
         ctx = typer.Context(command, info_name=name, parent=ctx)
-    pieces = [re.sub(r"^\{(.*)\}$", r"\1", p) for p in command.collect_usage_pieces(ctx)]
-    return " ".join([ctx.command_path, *pieces])
+    return " ".join([ctx.command_path, *command.collect_usage_pieces(ctx)])
 
 
 def help_text(*args: str) -> str:
@@ -114,6 +113,25 @@ def test_nothing_documented_is_missing_from_help() -> None:
         for opt in documented(section) - allowed_global:
             assert opt in options(COMMANDS[name]), f"'## datatrail {name}' documents {opt}, not an option of {name}"
             assert mentions(command_help, opt), f"{opt} is not in `datatrail {name} --help`"
+
+
+def anchor(heading: str) -> str:
+    """The anchor GitHub gives a heading: lower case, punctuation dropped, spaces to hyphens."""
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+
+
+def test_the_contents_list_links_every_command() -> None:
+    text = CLI_MD.read_text(encoding="utf-8")
+    contents = text.split("\nContents:", 1)[1].split("\n\n", 1)[0]
+    links = re.findall(r"\[([^]]+)\]\(#([^)]+)\)", contents)
+    headings = {anchor(line[3:]) for line in text.splitlines() if line.startswith("## ")}
+    for label, target in links:
+        assert target in headings, f"the contents of docs/cli.md link {label} to #{target}, which no heading has"
+    linked = {target.removeprefix("datatrail-") for _, target in links if target.startswith("datatrail-")}
+    assert linked == set(COMMANDS), f"the contents of docs/cli.md miss {set(COMMANDS) - linked}"
+    # In the order of the sections, so the list reads like the page.
+    order = [anchor(line[3:]) for line in text.splitlines() if line.startswith("## ")]
+    assert [t for _, t in links] == [t for t in order if t in {t for _, t in links}]
 
 
 def example_commands() -> list[list[str]]:

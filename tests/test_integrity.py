@@ -20,6 +20,7 @@ from typer.testing import CliRunner, Result
 
 import datatrail
 from datatrail.cli.app import app
+from datatrail.core.text import count
 from datatrail.store.sql import tables as t
 from datatrail.store.sql.store import SqlStore
 from tests.conftest import write
@@ -80,7 +81,7 @@ def test_one_byte_with_mtime_restored_is_found_by_no_cache(tracked: Path) -> Non
     text = cli("verify", "--no-cache")
     assert text.exit_code == 1
     assert "b.txt" in text.stdout and "single.bin" in text.stdout
-    assert text.stderr == "error: 2 problem(s) found\n"
+    assert text.stderr == "error: 2 problems found\n"
 
 
 def test_truncated_and_swapped_files_are_found(tracked: Path) -> None:
@@ -198,7 +199,8 @@ def test_fsck_names_each_broken_link(populated: SqlStore, how: str) -> None:
     result = cli("fsck")
     assert result.exit_code == 6
     assert words in result.stdout
-    assert result.stderr.count("\n") == 1 and result.stderr.startswith(f"error: {len(problems)} problem(s) found")
+    assert result.stderr.count("\n") == 1
+    assert result.stderr.startswith(f"error: {count(len(problems), 'problem')} found")
 
 
 @pytest.mark.sql_store

@@ -56,4 +56,4 @@ def test_a_changed_or_missing_input_fails_the_check(pipeline: datatrail.Trail, w
     assert steps["train"]["inputs"][0]["status"] == "missing"
     # Without --check the report is shown and the exit status stays 0.
     shown = runner.invoke(app, ["reproduce", "model@1"])
-    assert shown.exit_code == 0 and "result: 2 problem(s)" in shown.stdout
+    assert shown.exit_code == 0 and "result: 2 problems" in shown.stdout

@@ -404,7 +404,7 @@ def test_a_remote_run_input_and_output_through_a_real_command(
          "--", sys.executable, "-c", "pass"],
         workdir,
     )  # fmt: skip
-    assert p.returncode == 1 and f"did not write the output 's3://{bucket}/out/never.csv'" in p.stderr
+    assert p.returncode == 125 and f"did not write the output 's3://{bucket}/out/never.csv'" in p.stderr
     (failed,) = trail.runs("lazy")
     assert failed.state is RunState.FAIL and failed.outputs == ()
 

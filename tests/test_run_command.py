@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shlex
 import signal
@@ -71,14 +72,15 @@ def test_a_failing_command_records_fail_with_its_status_and_no_outputs(trail: da
 
 def test_a_missing_output_fails_the_run(trail: datatrail.Trail, workdir: Path) -> None:
     p = dt("run", "--name", "lazy", "-o", "never.csv", "--", sys.executable, "-c", "pass", cwd=workdir)
-    assert p.returncode == 1
+    assert p.returncode == 125  # datatrail's failure, not the command's (which exited 0)
+    assert "datatrail: error: the command succeeded but did not write the output 'never.csv'\n" in p.stderr
     run = trail.get_run(run_id_of(p))
     assert run.state is RunState.FAIL and "never.csv" in (run.error or "")
 
 
 def test_an_unknown_command_records_nothing(trail: datatrail.Trail, workdir: Path) -> None:
     p = dt("run", "--name", "x", "--", "no-such-program-xyz", cwd=workdir)
-    assert p.returncode == 3 and p.stderr.startswith("error: command not found")
+    assert p.returncode == 127 and p.stderr.startswith("datatrail: error: command not found")
     assert trail.runs() == []
 
 
@@ -87,13 +89,13 @@ def test_an_output_outside_the_root_is_refused_before_running(
 ) -> None:
     marker = tmp_path / "ran"
     p = dt("run", "--name", "x", "-o", str(tmp_path / "out.csv"), "--", "touch", str(marker), cwd=workdir)
-    assert p.returncode == 2 and "outside the store's root" in p.stderr and p.stderr.count("\n") == 1
+    assert p.returncode == 125 and "outside the store's root" in p.stderr and p.stderr.count("\n") == 1
     assert not marker.exists() and trail.runs() == []
 
 
 def test_no_command_is_a_usage_error(trail: datatrail.Trail, workdir: Path) -> None:
     p = dt("run", "--name", "x", cwd=workdir)
-    assert p.returncode == 2 and p.stderr.startswith("error: ")
+    assert p.returncode == 125 and p.stderr.startswith("datatrail: error: no command to run")
 
 
 def test_ctrl_c_reaches_the_command_and_records_abort(trail: datatrail.Trail, workdir: Path) -> None:
@@ -174,3 +176,47 @@ def test_the_child_environment_names_the_run(trail: datatrail.Trail, workdir: Pa
     p = dt("run", "--name", "env", "--no-autolog", "--", sys.executable, "-c", script, cwd=workdir)
     assert p.stdout.strip() == "None"
     assert os.environ.get("DATATRAIL_RUN_ID") is None
+
+
+EXIT_3 = [sys.executable, "-c", "import sys; print('partial'); sys.exit(3)"]
+
+
+def test_the_commands_exit_status_is_kept_and_told_apart_from_datatrails(
+    trail: datatrail.Trail, workdir: Path, tmp_path: Path
+) -> None:
+    """A command exiting 3 exits 3 (not datatrail's "not found"); datatrail's own failures exit 125 and say so."""
+    p = dt("run", "--name", "three", "--", *EXIT_3, cwd=workdir)
+    assert p.returncode == 3 and p.stdout == "partial\n"
+    assert "datatrail: error:" not in p.stderr and trail.get_run(run_id_of(p)).state is RunState.FAIL
+    p = dt("run", "--name", "three", "--json", "--", *EXIT_3, cwd=workdir)
+    assert p.returncode == 3 and p.stdout == "partial\n"  # stdout stays the command's
+    report = json.loads(p.stderr.strip().splitlines()[-1])
+    assert report["source"] == "command" and report["exit_code"] == 3 and report["command_status"] == 3
+    assert report["state"] == "FAIL" and trail.get_run(report["run_id"]).error == "the command ended with exit status 3"
+    # No store: datatrail fails before the command runs, with its own status and a line that says so.
+    nowhere = tmp_path / "nowhere"
+    nowhere.mkdir()
+    p = dt("run", "--name", "three", "--", *EXIT_3, cwd=nowhere)
+    assert p.returncode == 125 and p.stdout == ""
+    assert p.stderr.startswith("datatrail: error: no datatrail store") and p.stderr.count("\n") == 1
+    p = dt("run", "--name", "three", "--json", "--", *EXIT_3, cwd=nowhere)
+    report = json.loads(p.stderr)
+    assert p.returncode == 125 and report["source"] == "datatrail" and report["exit_code"] == 125
+    assert report["run_id"] is None and "no datatrail store" in report["error"]
+    # A usage error is datatrail's too, --json or not.
+    p = dt("run", "--json", "--", *EXIT_3, cwd=workdir)
+    assert p.returncode == 125 and json.loads(p.stderr)["error"].startswith("Missing option '--name'")
+    p = dt("run", "--name", "x", "--no-such-option", "--", *EXIT_3, cwd=workdir)
+    assert p.returncode == 125 and p.stderr.startswith("datatrail: error: No such option: --no-such-option")
+    p = dt("run", "--name", "x", "--json", "--", "no-such-program-xyz", cwd=workdir)
+    report = json.loads(p.stderr)
+    assert p.returncode == 127 and report["source"] == "datatrail" and report["exit_code"] == 127
+
+
+def test_a_program_that_cannot_be_executed_exits_126(trail: datatrail.Trail, workdir: Path) -> None:
+    write(workdir / "not-a-program", "just text\n")
+    (workdir / "not-a-program").chmod(0o755)
+    p = dt("run", "--name", "x", "--json", "--", "./not-a-program", cwd=workdir)
+    report = json.loads(p.stderr.strip().splitlines()[-1])
+    assert p.returncode == 126 and report["exit_code"] == 126 and report["command_status"] is None
+    assert trail.get_run(report["run_id"]).state is RunState.FAIL and "cannot execute" in report["error"]

@@ -83,6 +83,7 @@ RuleSource = str | os.PathLike[str] | Sequence[Any] | dict[str, Any]
 def load_rules(source: RuleSource) -> list[Rule]:
     """Rules from a YAML file path, a ``{"checks": [...]}`` dict, or a list of dicts and callables."""
     origin = "rules"
+    in_file = isinstance(source, str | os.PathLike)
     if isinstance(source, str | os.PathLike):
         origin = os.fspath(source)
         source = _read_yaml(Path(source))
@@ -94,7 +95,7 @@ def load_rules(source: RuleSource) -> list[Rule]:
     if not isinstance(source, list | tuple):
         msg = f"{origin}: expected a list of rules"
         raise InvalidInput(msg)
-    return [_rule(item, f"{origin}: check {i}", origin) for i, item in enumerate(source, start=1)]
+    return [_rule(item, f"{origin}: check {i}", in_file=in_file) for i, item in enumerate(source, start=1)]
 
 
 MAX_RULES_FILE = 4 * 1024 * 1024  # bytes: a rules file is a few dozen lines
@@ -120,7 +121,7 @@ def _read_yaml(path: Path) -> Any:
         raise InvalidInput(msg) from None
 
 
-def _rule(item: Any, where: str, origin: str) -> Rule:
+def _rule(item: Any, where: str, *, in_file: bool) -> Rule:
     if callable(item):
         name = getattr(item, "__name__", "custom")
         return Rule("custom", f"{where} ({name})", name=name, fn=item)
@@ -128,9 +129,17 @@ def _rule(item: Any, where: str, origin: str) -> Rule:
         msg = f"{where}: a rule is a mapping like {{rule: not_null, column: x}}, not {item!r}"
         raise InvalidInput(msg)
     kind = item.get("rule")
+    if kind == "custom" and in_file:
+        msg = (
+            f"{where}: a custom rule is a Python callable, which a rules file cannot hold; "
+            "pass it to trail.check in a list with the file's rules (see docs/quality.md)"
+        )
+        raise InvalidInput(msg)
     if kind not in RULES:
-        known = ", ".join(sorted(RULES))
-        msg = f"{where}: unknown rule {kind!r}; use one of {known}"
+        # A file can name every rule but `custom`, whose `fn` is a Python callable.
+        known = ", ".join(sorted(set(RULES) - {"custom"}))
+        hint = "" if in_file else "; or a callable (or {rule: custom, fn: callable}) for a rule of your own"
+        msg = f"{where}: unknown rule {kind!r}; use one of {known}{hint}"
         raise InvalidInput(msg)
     where = f"{where} ({kind})"
     required, optional = RULES[kind]

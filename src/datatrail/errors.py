@@ -8,6 +8,7 @@ True
 from __future__ import annotations
 
 from datatrail.core.errors import (
+    CommandNotFound,
     Conflict,
     DatatrailError,
     Forbidden,
@@ -20,6 +21,7 @@ from datatrail.core.errors import (
 )
 
 __all__ = [
+    "CommandNotFound",
     "Conflict",
     "DatatrailError",
     "Forbidden",

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from datatrail.core.results import LineageNode
+from datatrail.core.text import count
 from datatrail.viz.dot import to_dot
 from datatrail.viz.mermaid import to_mermaid
 
@@ -113,7 +114,7 @@ def _folded_label(node: LineageNode) -> str:
     ns = "" if d.get("namespace") == "default" else f"{d.get('namespace')}:"
     if node.type == "run":
         n = len(d.get("runs") or ())
-        return f"job {ns}{d.get('job')} [{d.get('state')}] ({n} run{'s' if n != 1 else ''})"
+        return f"job {ns}{d.get('job')} [{d.get('state')}] ({count(n, 'run')})"
     n = len(d.get("versions") or ())
     kind = " (model)" if d.get("kind") == "model" else ""
-    return f"{ns}{d.get('name')} ({n} version{'s' if n != 1 else ''}){kind}"
+    return f"{ns}{d.get('name')} ({count(n, 'version')}){kind}"

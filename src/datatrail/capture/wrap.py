@@ -2,7 +2,10 @@
 
 The inputs are hashed before the command starts and the outputs after it
 succeeds; the command's standard streams are the wrapper's own, so its output
-streams through unchanged, and its exit status becomes the wrapper's.
+streams through unchanged, and its exit status becomes the wrapper's. Like
+``env``, ``timeout`` and ``nohup``, the wrapper keeps three statuses for itself:
+125 when datatrail fails, 126 when the command cannot be executed, 127 when it
+is not found.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 from datatrail.capture import facts
 from datatrail.capture.run import RunContext, RunFailed
 from datatrail.config import ENV_URI, ENV_USER
-from datatrail.core.errors import InvalidInput, NotFound
+from datatrail.core.errors import WRAPPER_FAILED, CommandNotFound, InvalidInput
 from datatrail.core.model import DEFAULT_NAMESPACE, RunState
 from datatrail.remote import is_url, redact
 
@@ -36,6 +39,7 @@ BOOTSTRAP = "datatrail.capture.bootstrap"
 _PYTHON = re.compile(r"python(\d+(\.\d+)*)?(\.exe)?")
 # Interpreter flags that take no value and may come before the script (`python -u job.py`).
 _PY_FLAGS = {"-u", "-O", "-OO", "-B", "-E", "-s", "-b", "-bb", "-q", "-v", "-d", "-R", "-P"}
+CANNOT_EXECUTE = 126  # found but not runnable, as a shell reports it
 
 
 @dataclass(frozen=True)
@@ -47,6 +51,20 @@ class CommandResult:
     exit_status: int  # what the wrapper should exit with
     duration: float
     error: str | None = None
+    command_status: int | None = None  # the command's own: its exit status, or minus the signal that ended it
+    source: str = "command"  # whose the exit status is: "command", or "datatrail" when the wrapper failed
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form ``datatrail run --json`` prints."""
+        return {
+            "source": self.source,
+            "exit_code": self.exit_status,
+            "command_status": self.command_status,
+            "run_id": self.run_id,
+            "state": self.state.value,
+            "duration": round(self.duration, 3),
+            "error": self.error,
+        }
 
 
 def run_command(
@@ -65,13 +83,16 @@ def run_command(
 
     A non-zero exit ends the run FAIL with the status and registers no outputs;
     an interrupt (SIGINT, SIGTERM) is passed on to the command and ends it ABORT.
+    A command that succeeds without writing an output ends FAIL with status 125,
+    one that cannot be executed with 126; one that is not found raises
+    :class:`CommandNotFound` (127) and records nothing.
     """
     if not command:
         msg = "no command to run; put it after `--`, e.g. datatrail run --name job -- python job.py"
         raise InvalidInput(msg)
     if shutil.which(command[0]) is None:
         msg = f"command not found: {command[0]!r}; check the name or give its path"
-        raise NotFound(msg)
+        raise CommandNotFound(msg)
     output_paths = [o if is_url(o) else Path(o) for o in outputs]
     for p in output_paths:  # a bad output fails now, not after an hour of work
         if isinstance(p, str):
@@ -88,6 +109,7 @@ def run_command(
     run.command = shlex.join(command)
     started = time.monotonic()
     status = 0
+    ran = False
     try:
         with run:
             for source in inputs:
@@ -95,17 +117,28 @@ def run_command(
             env = child_environment(trail, run, autolog=autolog)
             argv = with_bootstrap(list(command)) if autolog else list(command)
             started = time.monotonic()
-            status, signalled = _spawn(argv, env)
+            try:
+                status, signalled = _spawn(argv, env)
+            except OSError as exc:  # on PATH, but not a program this system can execute
+                status = CANNOT_EXECUTE
+                msg = f"cannot execute {command[0]!r}: {exc.strerror or exc}"
+                raise RunFailed(msg) from None
+            ran = True
             duration = time.monotonic() - started
             run.final_facts = {"exitStatus": status, "durationSeconds": round(duration, 3)}
             _finish(run, status, signalled, output_paths)
     except KeyboardInterrupt as exc:
         code = 128 - status if status < 0 else (status or 128 + signal.SIGINT)
-        return CommandResult(run.id, RunState.ABORT, code, time.monotonic() - started, str(exc))
+        own = status if ran else None
+        return CommandResult(run.id, RunState.ABORT, code, time.monotonic() - started, str(exc), own)
     except RunFailed as exc:
-        code = status if status > 0 else (128 - status if status < 0 else 1)
-        return CommandResult(run.id, RunState.FAIL, code, time.monotonic() - started, str(exc))
-    return CommandResult(run.id, RunState.COMPLETE, 0, time.monotonic() - started)
+        if status == 0:  # the command succeeded; the run failed on datatrail's side (an output not written)
+            code, source = WRAPPER_FAILED, "datatrail"
+        else:
+            code, source = (status if status > 0 else 128 - status), "command"
+        own = status if ran else None
+        return CommandResult(run.id, RunState.FAIL, code, time.monotonic() - started, str(exc), own, source)
+    return CommandResult(run.id, RunState.COMPLETE, 0, time.monotonic() - started, command_status=status)
 
 
 def _finish(run: RunContext, status: int, signalled: str | None, outputs: list[Path | str]) -> None:
@@ -218,4 +251,4 @@ def _describe(status: int) -> str:
     return f"exit status {status}"
 
 
-__all__ = ["CommandResult", "child_environment", "run_command", "with_bootstrap"]
+__all__ = ["CANNOT_EXECUTE", "CommandResult", "child_environment", "run_command", "with_bootstrap"]

@@ -10,9 +10,10 @@ import os
 from typing import Annotated, Any
 
 import typer
-from typer.core import TyperGroup
+from typer.core import HAS_RICH, TyperGroup
 
 from datatrail._version import __version__
+from datatrail.cli.helptext import tidy, tidy_param
 from datatrail.cli.output import error
 from datatrail.core.errors import DatatrailError
 
@@ -31,6 +32,13 @@ def _usage_error(exc: UsageError) -> typer.Exit:
 
 
 class _Group(TyperGroup):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        tidy(self, rich=HAS_RICH and self.rich_markup_mode == "rich")  # `--help` as the code words it
+
+    def get_help_option(self, ctx: Any) -> Any:
+        return tidy_param(super().get_help_option(ctx))
+
     def make_context(self, *args: Any, **kwargs: Any) -> Any:
         try:
             return super().make_context(*args, **kwargs)
@@ -87,6 +95,7 @@ def main_options(
         str | None,
         typer.Option(
             "--store",
+            metavar="URI",
             envvar="DATATRAIL_URI",
             help="Store URI: sqlite:///path/trail.db, postgresql://user@host:port/db or http://host:port. "
             "Default: the .datatrail/ found walking up from here.",

@@ -11,6 +11,7 @@ from datatrail.cli.context import get_trail
 from datatrail.cli.output import emit_json, error, human_size, line
 from datatrail.config import locate
 from datatrail.core.errors import InvalidInput
+from datatrail.core.text import count
 
 
 def _store_uri(ctx: typer.Context) -> str:
@@ -83,7 +84,8 @@ def fsck(
             line("ok: the store is sound")
     if problems:
         if not json_out:
-            error(f"{len(problems)} problem(s) found in the store; restore a backup (`datatrail backup restore`)")
+            found = count(len(problems), "problem")
+            error(f"{found} found in the store; restore a backup (`datatrail backup restore`)")
         raise typer.Exit(6)
 
 

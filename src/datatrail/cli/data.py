@@ -16,6 +16,7 @@ from datatrail.cli.runs import print_run
 from datatrail.cli.security import entry_dict, print_access
 from datatrail.core.errors import InvalidInput, NotFound
 from datatrail.core.model import Ref
+from datatrail.core.text import count
 from datatrail.remote import redact
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts instead of text.")]
@@ -125,7 +126,7 @@ def add(
     else:
         line(f"{v.ref} {v.digest.short if v.digest else '-'} ({result.status})")
         if report is not None:
-            line(f"{len(report.results)} checks, {len(report.failed)} failed")
+            line(f"{count(len(report.results), 'check')}, {len(report.failed)} failed")
             print_checks(report.results)
     if report is not None and not report.passed:
         raise typer.Exit(1)
@@ -213,7 +214,7 @@ def show(
         ("version", v.ref),
         ("kind", v.kind),
         ("digest", str(v.digest) if v.digest else v.key),
-        ("size", f"{human_size(v.size)} ({v.size} bytes)" if v.size is not None else None),
+        ("size", f"{human_size(v.size)} ({count(v.size, 'byte')})" if v.size is not None else None),
         ("format", v.format),
         ("files", v.file_count),
         ("uri", v.uri),
@@ -238,7 +239,7 @@ def show(
         line("")
         table(["path", "size", "digest"], [[f.path, human_size(f.size), f.digest.short] for f in shown])
         if len(shown) < len(manifest):
-            line(f"… and {len(manifest) - len(shown)} more files (--files lists all)")
+            line(f"… and {count(len(manifest) - len(shown), 'more file')} (--files lists all)")
     if access:
         print_access(trail.access_log(v))
 

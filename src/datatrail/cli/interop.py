@@ -16,6 +16,7 @@ import typer
 from datatrail.cli.context import get_trail
 from datatrail.cli.output import document, emit_json, error, line, note
 from datatrail.core.errors import InvalidInput, NotFound
+from datatrail.core.text import count, quantity
 from datatrail.core.times import parse_time
 from datatrail.files import replace_file
 
@@ -132,8 +133,8 @@ def import_(
         return
     d = summary.to_dict()
     line(
-        f"{d['events']} events ({d['new_events']} new, {d['duplicate_events']} already stored): "
-        f"{len(d['new_versions'])} new versions, {len(d['runs'])} runs"
+        f"{count(d['events'], 'event')} ({quantity(d['new_events'])} new, {quantity(d['duplicate_events'])} "
+        f"already stored): {count(len(d['new_versions']), 'new version')}, {count(len(d['runs']), 'run')}"
     )
     for ref in summary.new_versions:
         line(f"  new {ref}")
@@ -221,13 +222,13 @@ def export(
         when = _since(since)
         # Streamed (a store may hold millions of events), into a new file renamed at the end,
         # so a failure never leaves half a file under the name asked for.
-        count = 0
+        written = 0
         with replace_file(output, force=force) if output is not None else nullcontext(sys.stdout) as out:
             for event in export_events(trail, since=when, namespace=namespace):
                 out.write(json.dumps(event, ensure_ascii=False, sort_keys=True) + "\n")
-                count += 1
+                written += 1
         if output is not None:
-            note(f"wrote {count} events to {output}")
+            note(f"wrote {count(written, 'event')} to {output}")
         return
     text = _document(trail, kind, str(ref) if ref is not None else None, fmt)
     if output is None:

@@ -12,6 +12,7 @@ from datatrail.cli.context import get_trail
 from datatrail.cli.output import block, document, emit_json, error, line, note, progress
 from datatrail.core.errors import InvalidInput
 from datatrail.core.results import Direction
+from datatrail.core.text import count
 from datatrail.files import replace_file
 
 if TYPE_CHECKING:
@@ -92,7 +93,7 @@ def lineage(
         return
     with replace_file(Path(output), force=force) as out:
         out.write(text)
-    note(f"wrote {output} ({fmt}, {len(graph.nodes)} nodes)")
+    note(f"wrote {output} ({fmt}, {count(len(graph.nodes), 'node')})")
 
 
 def _render(graph: Graph, fmt: str, level: str) -> str:
@@ -153,7 +154,7 @@ def verify(
             line(f"{p.kind:<8} {p.ref}: {p.path}{detail}")
     if not report.ok:
         if not json_out:
-            error(f"{len(report.problems)} problem(s) found")
+            error(f"{count(len(report.problems), 'problem')} found")
         raise typer.Exit(1)
 
 

@@ -12,6 +12,7 @@ from datatrail.cli.context import get_trail
 from datatrail.cli.output import emit_json, line, table, when
 from datatrail.cli.quality import print_checks
 from datatrail.core.errors import InvalidInput
+from datatrail.core.text import count, quantity, value
 
 if TYPE_CHECKING:
     from datatrail.core.records import Deployment, DriftReport
@@ -158,7 +159,7 @@ def print_drift(report: DriftReport) -> None:
     source = "the data" if report.method == "data" else "stored profiles"
     line(
         f"drift of {report.current} against {report.reference} "
-        f"(from {source}; {rows.get('current', 0)} vs {rows.get('reference', 0)} rows)"
+        f"(from {source}; {quantity(rows.get('current', 0))} vs {count(rows.get('reference', 0), 'row')})"
     )
     schema = report.schema
     parts = [
@@ -185,7 +186,7 @@ def print_drift(report: DriftReport) -> None:
     )
     names = [c["name"] for c in report.drifted_columns]
     if report.drifted:
-        what = f"{len(names)} of {len(report.columns)} columns ({', '.join(names)})" if names else "the schema"
+        what = f"{len(names)} of {count(len(report.columns), 'column')} ({', '.join(names)})" if names else "the schema"
         line(f"result: DRIFT in {what}")
     else:
         line("result: no drift above the thresholds")
@@ -194,7 +195,7 @@ def print_drift(report: DriftReport) -> None:
 def print_history(history: DriftHistory) -> None:
     dep = history.deployment
     since = f"{dep.ref} live since {when(dep.deployed_at)}" if dep else "no live deployment"
-    line(f"drift in {history.environment} ({since}), {len(history.records)} batch(es):")
+    line(f"drift in {history.environment} ({since}), {count(len(history.records), 'batch')}:")
     features = history.features()
     rows = []
     for r in history.records:
@@ -303,7 +304,8 @@ def drift(
 
 
 def print_reproduce(report: ReproduceReport) -> None:
-    line(f"provenance of {report.target.ref}: {len(report.steps)} step(s), {len(report.checks)} version(s) checked")
+    steps, checked = count(len(report.steps), "step"), count(len(report.checks), "version")
+    line(f"provenance of {report.target.ref}: {steps}, {checked} checked")
     line("sources:")
     for c in report.sources:
         line(f"  {c.status:<10} {c.ref}  {c.uri or '-'}")
@@ -322,7 +324,8 @@ def print_reproduce(report: ReproduceReport) -> None:
     if report.ok:
         line("result: every version is present with its recorded digest")
     else:
-        line(f"result: {len(report.problems)} problem(s): " + "; ".join(f"{c.ref} {c.status}" for c in report.problems))
+        problems = "; ".join(f"{c.ref} {c.status}" for c in report.problems)
+        line(f"result: {count(len(report.problems), 'problem')}: {problems}")
 
 
 def reproduce(
@@ -357,21 +360,24 @@ def print_quality(ctx_trail_uri: str, version: Any) -> None:
     with connect(ctx_trail_uri) as trail:
         profile = trail.profile(version) or {}
         checks = trail.check_results(version)
-    line(
-        f"{profile.get('row_count', '-')} rows, {profile.get('column_count', '-')} columns, "
-        f"{profile.get('missing_cells', 0)} missing cells, {profile.get('duplicate_rows', 0)} duplicate rows"
-    )
+    figures = [
+        count(profile.get("row_count") or 0, "row"),
+        count(profile.get("column_count") or 0, "column"),
+        count(profile.get("missing_cells") or 0, "missing cell"),
+        count(profile.get("duplicate_rows") or 0, "duplicate row"),
+    ]
+    line(", ".join(figures))
     table(
         ["column", "type", "nulls", "distinct", "min", "median", "max"],
         [
             [
                 c["name"],
                 c.get("type"),
-                c.get("null_count"),
-                c.get("distinct_count"),
-                c.get("min"),
-                (c.get("quantiles") or {}).get("p50"),
-                c.get("max"),
+                quantity(c.get("null_count")),
+                quantity(c.get("distinct_count")),
+                value(c.get("min"), 16),
+                value((c.get("quantiles") or {}).get("p50")),
+                value(c.get("max"), 16),
             ]
             for c in profile.get("columns", [])
         ],
@@ -387,6 +393,14 @@ def demo(
     ] = None,
     serve: Annotated[bool, typer.Option("--serve", help="Then serve the web UI on the demo's store.")] = False,
     port: Annotated[int, typer.Option("--port", min=0, max=65535, help="Port for --serve.")] = 8000,
+    data_only: Annotated[
+        bool,
+        typer.Option(
+            "--data-only",
+            help="Only write the sample data, data/raw.csv (the Palmer penguins, 344 rows), "
+            "into --dir or else the current folder, and stop: what the README's Quickstart starts from.",
+        ),
+    ] = False,
 ) -> None:
     """Run a real ML pipeline on the Palmer penguins data and show what datatrail recorded.
 
@@ -395,8 +409,19 @@ def demo(
     the lineage, the quality summary, the drift report and an HTML lineage file.
     Needs the demo extra: pip install 'datatrail[demo]'.
 
-    Example: datatrail demo --dir /tmp/penguins --serve
+    Examples: datatrail demo --dir /tmp/penguins --serve;
+    datatrail demo --data-only (just data/raw.csv here, to try the commands on)
     """
+    if data_only:
+        if serve:
+            msg = "--data-only writes the sample data and stops; drop --serve, or --data-only"
+            raise InvalidInput(msg)
+        from datatrail.ml.demo import write_sample_data  # the demo's modules: for `datatrail demo` only (start-up)
+
+        path, rows, written = write_sample_data(directory or Path())
+        state = "wrote" if written else "unchanged:"
+        line(f"{state} {path}: the Palmer penguins, {count(rows, 'row')} (from the palmerpenguins package)")
+        return
     from datatrail.ml.demo import run_demo  # the demo's modules: for `datatrail demo` only (start-up)
 
     result = run_demo(directory, say=line)

@@ -58,9 +58,9 @@ def block(text: str) -> None:
         line(row)
 
 
-def error(text: str) -> None:
+def error(text: str, *, prefix: str = "error: ") -> None:
     """One line on stderr, even for a message with line breaks (a database driver's, say)."""
-    sys.stderr.write(f"error: {safe(' '.join(text.split()))}\n")
+    sys.stderr.write(f"{prefix}{safe(' '.join(text.split()))}\n")
 
 
 def note(text: str) -> None:

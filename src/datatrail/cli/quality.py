@@ -10,22 +10,9 @@ import typer
 
 from datatrail.cli.context import get_trail
 from datatrail.cli.output import emit_json, line, table, when
+from datatrail.core.text import change, count, quantity, value
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts instead of text.")]
-
-
-def fmt_value(value: Any, width: int = 24) -> str:
-    """A statistic for a table cell: numbers with 4 significant digits, long text cut."""
-    if value is None:
-        return "-"
-    if isinstance(value, bool):
-        return str(value).lower()
-    if isinstance(value, int):
-        return f"{value:,}"
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    text = str(value)
-    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 def _percent(fraction: float | None) -> str:
@@ -36,38 +23,38 @@ def print_profile(profile: dict[str, Any]) -> None:
     """The table-level figures, then one row per column."""
     line("")
     rows = profile.get("row_count")
-    line(f"{'rows:':<12} {fmt_value(rows)}   columns: {len(profile.get('columns', []))}")
+    line(f"{'rows:':<12} {quantity(rows)}   columns: {len(profile.get('columns', []))}")
     if profile.get("duplicate_rows") is not None:
         share = _percent(profile["duplicate_fraction"])
-        line(f"{'duplicates:':<12} {fmt_value(profile['duplicate_rows'])} rows ({share})")
+        line(f"{'duplicates:':<12} {count(profile['duplicate_rows'], 'row')} ({share})")
     if profile.get("missing_cells") is not None:
-        line(f"{'missing:':<12} {fmt_value(profile['missing_cells'])} cells ({_percent(profile['missing_fraction'])})")
+        line(f"{'missing:':<12} {count(profile['missing_cells'], 'cell')} ({_percent(profile['missing_fraction'])})")
     line("")
     body = []
     for c in profile.get("columns", []):
         quantiles = c.get("quantiles") or {}
-        distinct = fmt_value(c.get("distinct_count"))
+        distinct = quantity(c.get("distinct_count"))
         if c.get("distinct_approximate"):
             distinct = "~" + distinct
         body.append(
             [
                 c["name"] + (f" [{','.join(c['classified'])}]" if c.get("classified") else ""),
                 c.get("type"),
-                fmt_value(c.get("null_count")),
+                quantity(c.get("null_count")),
                 _percent(c.get("null_fraction")) if c.get("null_fraction") is not None else "-",
                 distinct,
-                fmt_value(c.get("min"), 16),
-                fmt_value(quantiles.get("p50")),
-                fmt_value(c.get("max"), 16),
-                fmt_value(c.get("mean")),
-                fmt_value(c.get("std")),
+                value(c.get("min"), 16),
+                value(quantiles.get("p50")),
+                value(c.get("max"), 16),
+                value(c.get("mean")),
+                value(c.get("std")),
             ]
         )
     table(["column", "type", "nulls", "null %", "distinct", "min", "median", "max", "mean", "std"], body)
     tops = [c for c in profile.get("columns", []) if c.get("top_values") and c.get("kind", "") != "numeric"]
     for c in tops:
         if isinstance(c.get("min"), str) or isinstance(c["top_values"][0].get("value"), bool):
-            values = ", ".join(f"{fmt_value(t['value'], 20)} ({t['count']:,})" for t in c["top_values"][:5])
+            values = ", ".join(f"{value(t['value'], 20)} ({quantity(t['count'])})" for t in c["top_values"][:5])
             line(f"top {c['name']}: {values}")
 
 
@@ -79,7 +66,7 @@ def print_checks(checks: Sequence[Any], latest_only: bool = False) -> None:
         checks = [c for c in checks if c.checked_at == last]
         if earlier > len(checks):
             line("")
-            line(f"checks (the latest of {earlier} results; --json lists all):")
+            line(f"checks (the latest of {count(earlier, 'result')}; --json lists all):")
     line("")
     table(
         ["rule", "column", "severity", "result", "observed", "expected", "checked", "by"],
@@ -89,7 +76,7 @@ def print_checks(checks: Sequence[Any], latest_only: bool = False) -> None:
                 c.column,
                 c.severity,
                 "pass" if c.success else "FAIL",
-                fmt_value(c.observed),
+                value(c.observed),
                 c.expected,
                 when(c.checked_at),
                 c.checked_by,
@@ -99,8 +86,11 @@ def print_checks(checks: Sequence[Any], latest_only: bool = False) -> None:
     )
 
 
-def _short(value: Any) -> str:
-    return fmt_value(value, 16)
+def _short(stat: str, number: Any) -> str:
+    """A column statistic in a diff: a count (``null_count``…) grouped, a value from the data as it is."""
+    if stat.endswith("_count") and isinstance(number, int) and not isinstance(number, bool):
+        return quantity(number)
+    return value(number, 16)
 
 
 def print_diff(d: dict[str, Any]) -> None:
@@ -112,7 +102,7 @@ def print_diff(d: dict[str, Any]) -> None:
         return
     size = d["size"]
     if size.get("change") is not None:
-        line(f"size: {fmt_value(size['a'])} -> {fmt_value(size['b'])} bytes ({size['change']:+,})")
+        line(f"size: {quantity(size['a'])} -> {count(size['b'], 'byte')} ({change(size['change'])})")
     if d.get("format"):
         line(f"format: {d['format']['a']} -> {d['format']['b']}")
     if not d["profiled"] and d["files"] is None:
@@ -120,7 +110,7 @@ def print_diff(d: dict[str, Any]) -> None:
     for key, label in (("row_count", "rows"), ("duplicate_rows", "duplicate rows"), ("missing_cells", "missing cells")):
         stat = d["table"].get(key)
         if stat and stat.get("change"):
-            line(f"{label}: {fmt_value(stat['a'])} -> {fmt_value(stat['b'])} ({stat['change']:+,})")
+            line(f"{label}: {quantity(stat['a'])} -> {quantity(stat['b'])} ({change(stat['change'])})")
     schema = d.get("schema") or {}
     for c in schema.get("added", []):
         line(f"+ column {c['name']} ({c['type']})")
@@ -130,18 +120,18 @@ def print_diff(d: dict[str, Any]) -> None:
         line(f"~ column {c['name']}: {c['a']} -> {c['b']}")
     rows = []
     for col in d["columns"]:
-        for stat, change in col["changes"].items():
-            delta = change.get("change")
-            rows.append([col["name"], stat, _short(change["a"]), _short(change["b"]), _short(delta)])
+        for stat, moved in col["changes"].items():
+            delta = moved.get("change")
+            rows.append([col["name"], stat, _short(stat, moved["a"]), _short(stat, moved["b"]), _short(stat, delta)])
     if rows:
         line("")
         table(["column", "statistic", "a", "b", "change"], rows)
     for col in d["columns"]:
         top = col.get("top_values")
         if top:
-            parts = [f"+{_short(t['value'])} ({t['count']:,})" for t in top["added"]]
-            parts += [f"-{_short(t['value'])} ({t['count']:,})" for t in top["removed"]]
-            parts += [f"{_short(t['value'])} {t['a']:,} -> {t['b']:,}" for t in top["changed"]]
+            parts = [f"+{value(t['value'], 16)} ({quantity(t['count'])})" for t in top["added"]]
+            parts += [f"-{value(t['value'], 16)} ({quantity(t['count'])})" for t in top["removed"]]
+            parts += [f"{value(t['value'], 16)} {quantity(t['a'])} -> {quantity(t['b'])}" for t in top["changed"]]
             line(f"{col['name']} top values: {', '.join(parts)}")
         histogram = col.get("histogram")
         if histogram and histogram.get("distance") is not None:
@@ -152,8 +142,8 @@ def print_diff(d: dict[str, Any]) -> None:
         for key, mark in (("added", "+"), ("removed", "-"), ("changed", "~")):
             for path in files[key]:
                 line(f"{mark} {path}")
-        counts = ", ".join(f"{len(files[k])} {k}" for k in ("added", "removed", "changed"))
-        line(f"files: {counts}, {files['unchanged']} unchanged")
+        counts = ", ".join(f"{quantity(len(files[k]))} {k}" for k in ("added", "removed", "changed"))
+        line(f"files: {counts}, {quantity(files['unchanged'])} unchanged")
 
 
 def diff(
@@ -191,7 +181,7 @@ def check(
     if json_out:
         emit_json(report.to_dict())
     else:
-        line(f"{report.version.ref}: {len(report.results)} checks, {len(report.failed)} failed")
+        line(f"{report.version.ref}: {count(len(report.results), 'check')}, {len(report.failed)} failed")
         print_checks(report.results)
     if not report.passed:
         raise typer.Exit(1)

@@ -15,6 +15,7 @@ from datatrail.cli.context import get_trail
 from datatrail.cli.output import emit_json, line, note, safe, table, when
 from datatrail.core.errors import InvalidInput
 from datatrail.core.results import AuditEntry
+from datatrail.core.text import count
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts instead of text.")]
 
@@ -243,7 +244,7 @@ def audit(
         if json_out:
             emit_json(report.to_dict())
         elif report.ok:
-            line(f"audit chain intact: {report.entries} entries, head {report.head or 'none'}")
+            line(f"audit chain intact: {count(report.entries, 'entry')}, head {report.head or 'none'}")
         else:
             for problem in report.problems:
                 line(safe(str(problem.message)))

@@ -10,6 +10,7 @@ import typer
 
 from datatrail.cli.output import line
 from datatrail.config import locate
+from datatrail.core.text import count
 
 
 def check_proxies(values: list[str] | None) -> list[str]:
@@ -69,7 +70,7 @@ def serve(
     # Workers are separate processes: they read their settings from the environment.
     os.environ["DATATRAIL_SERVER_STORE"] = uri
     os.environ["DATATRAIL_SERVER_MAX_BODY"] = str(max_body)
-    line(f"serving {uri.split('@')[-1] if '://' in uri else uri} on http://{host}:{port} ({workers} worker(s))")
+    line(f"serving {uri.split('@')[-1] if '://' in uri else uri} on http://{host}:{port} ({count(workers, 'worker')})")
     uvicorn.run(
         "datatrail.server.app:app_from_env",
         factory=True,

@@ -40,6 +40,16 @@ class StoreNotFound(NotFound):
     """No store was named and none was found walking up from the working directory."""
 
 
+# `datatrail run`'s status when datatrail itself fails: the command owns the others, as with env(1) and timeout(1).
+WRAPPER_FAILED = 125
+
+
+class CommandNotFound(NotFound):
+    """The program given to ``datatrail run`` is not on PATH or not executable: status 127, as in a shell."""
+
+    exit_code = 127
+
+
 class Conflict(DatatrailError):
     """The request contradicts what the store already holds."""
 

@@ -22,9 +22,10 @@ from typing import Any
 
 import datatrail
 from datatrail.config import init_config
-from datatrail.core.errors import DatatrailError
+from datatrail.core.errors import Conflict, DatatrailError
 from datatrail.core.model import Version
 from datatrail.core.records import Deployment, DriftRecord
+from datatrail.core.text import count
 from datatrail.lineage import Graph
 from datatrail.service import Trail
 from datatrail.store import open_store
@@ -80,6 +81,44 @@ def _require() -> None:
         raise MissingDemoDependencies(msg)
 
 
+SAMPLE = Path("data") / "raw.csv"
+
+
+def _penguins_csv() -> Path:
+    """The Palmer penguins CSV that the palmerpenguins package ships (344 rows; no network)."""
+    try:
+        import palmerpenguins
+    except ImportError:
+        msg = "the sample data comes from palmerpenguins: pip install 'datatrail[demo]'"
+        raise MissingDemoDependencies(msg) from None
+    return Path(str(importlib.resources.files(palmerpenguins) / "data" / "penguins.csv"))
+
+
+def write_sample_data(folder: Path) -> tuple[Path, int, bool]:
+    """Copy the Palmer penguins CSV, byte for byte, to ``folder/data/raw.csv``: its path, rows, and if it was written.
+
+    The README's Quickstart starts from this file. A file already there with the
+    same bytes is left alone; one with other bytes is never overwritten.
+
+    >>> write_sample_data(Path("."))   # doctest: +SKIP
+    (PosixPath('data/raw.csv'), 344, True)
+    """
+    source = _penguins_csv()
+    target = folder / SAMPLE
+    data = source.read_bytes()
+    rows = data.count(b"\n") - 1  # after the header line
+    if target.exists() or target.is_symlink():
+        if target.is_file() and not target.is_symlink() and target.read_bytes() == data:
+            return target, rows, False
+        msg = f"{target} already exists and is not the sample data; move it away or choose another folder with --dir"
+        raise Conflict(msg)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(f".{target.name}.partial")
+    partial.write_bytes(data)
+    partial.replace(target)  # never a half-written raw.csv
+    return target, rows, True
+
+
 def open_demo_store(root: Path) -> Trail:
     """The embedded store of ``root/.datatrail/`` (created if need be), whatever $DATATRAIL_URI says."""
     location = init_config(root)
@@ -126,7 +165,7 @@ def run_demo(directory: Path | None, *, say: Callable[[str], None]) -> DemoResul
     for folder in ("raw", "clean", "features", "batches", "predictions"):
         (root / folder).mkdir(exist_ok=True)
     trail = open_demo_store(root)
-    source = Path(str(importlib.resources.files("palmerpenguins") / "data" / "penguins.csv"))
+    source = _penguins_csv()
     say(f"demo folder: {root}")
     say(f"store:       {trail.location.uri}")
     datatrail.autolog(trail=trail)
@@ -134,7 +173,7 @@ def run_demo(directory: Path | None, *, say: Callable[[str], None]) -> DemoResul
         with trail.run("ingest", job_type="ingest") as run:
             raw = pd.read_csv(source)
             raw.to_csv(root / "raw" / "penguins.csv", index=False)
-        say(f"1. ingest    {run.outputs[0].ref}: {len(raw)} rows from the palmerpenguins package")
+        say(f"1. ingest    {run.outputs[0].ref}: {count(len(raw), 'row')} from the palmerpenguins package")
 
         with trail.run("clean", params={"dropna": ["sex", "body_mass_g"]}, job_type="transform") as run:
             df = pd.read_csv(root / "raw" / "penguins.csv")
@@ -144,7 +183,7 @@ def run_demo(directory: Path | None, *, say: Callable[[str], None]) -> DemoResul
         clean_version = run.outputs[0]
         report = trail.check(clean_version, CHECKS)
         state = "passed" if report.passed else "FAILED"
-        say(f"2. clean     {clean_version.ref}: {len(clean)} rows; {len(CHECKS)} checks {state}")
+        say(f"2. clean     {clean_version.ref}: {count(len(clean), 'row')}; {count(len(CHECKS), 'check')} {state}")
 
         with trail.run("features", params={"test_size": PARAMS["test_size"]}, job_type="transform") as run:
             clean = pd.read_csv(root / "clean" / "penguins.csv")
@@ -154,7 +193,8 @@ def run_demo(directory: Path | None, *, say: Callable[[str], None]) -> DemoResul
             test.to_csv(root / "features" / "test.csv", index=False)
         train_version = trail.get("features/train.csv")
         test_version = trail.get("features/test.csv")
-        say(f"3. features  {train_version.ref} ({len(train)} rows), {test_version.ref} ({len(test)} rows)")
+        sizes = f"{train_version.ref} ({count(len(train), 'row')}), {test_version.ref} ({count(len(test), 'row')})"
+        say(f"3. features  {sizes}")
 
         model_params = {k: PARAMS[k] for k in ("n_estimators", "max_depth", "random_state")}
         with trail.run("train", params={"model": "RandomForestClassifier", **model_params}, job_type="train") as run:
@@ -221,4 +261,4 @@ def run_demo(directory: Path | None, *, say: Callable[[str], None]) -> DemoResul
     return result
 
 
-__all__ = ["DemoResult", "MissingDemoDependencies", "open_demo_store", "run_demo"]
+__all__ = ["DemoResult", "MissingDemoDependencies", "open_demo_store", "run_demo", "write_sample_data"]
