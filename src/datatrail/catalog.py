@@ -9,6 +9,7 @@ that audits reads on the embedded store, where nothing else does.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -54,6 +55,22 @@ def check_run_id(run_id: str) -> str:
         msg = f"invalid run id {run_id[:80]!r}: a run id is a UUID (or a prefix of one)"
         raise InvalidInput(msg)
     return run_id.lower()
+
+
+OVERVIEW_SCAN = 200
+"""The most datasets :meth:`Catalog.overview` looks into (the newest by creation)."""
+
+
+@dataclass(frozen=True)
+class Overview:
+    """The state of a store at a glance: what changed last, what fails its checks, what drifted."""
+
+    recent: tuple[Version, ...]
+    """The latest versions of the datasets changed last, newest first."""
+    failing: tuple[tuple[Version, tuple[CheckResult, ...]], ...]
+    """Latest versions whose latest check evaluation has failures, with the failed results, newest first."""
+    drift_alerts: tuple[DriftRecord, ...]
+    """Stored drift reports that raised an alert, newest first."""
 
 
 class Catalog:
@@ -302,9 +319,40 @@ class Catalog:
         classification too)."""
         return self._store.drift_reports(environment=environment, namespace=namespace, name=name, limit=limit)
 
+    def overview(self, limit: int = 10) -> Overview:
+        """The datasets changed last, the latest versions failing their checks, the latest drift alerts.
+
+        It looks at the latest version of each dataset the reader may see (of the
+        :data:`OVERVIEW_SCAN` created last, on a larger store) and at the stored drift
+        reports; ``limit`` bounds each list.
+
+        >>> [v.ref for v in trail.overview().recent]   # doctest: +SKIP
+        ['raw/penguins@2', 'models/penguin-classifier@1', ...]
+        """
+        if not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= 1000:
+            msg = f"invalid limit {limit!r}: use a whole number from 1 to 1000"
+            raise InvalidInput(msg)
+        datasets = [d for d in self._store.list_datasets() if d.latest]
+        datasets.sort(key=lambda d: d.created_at.timestamp() if d.created_at else 0.0, reverse=True)
+        latest = [self._store.resolve(Ref(d.namespace, d.name, str(d.latest))) for d in datasets[:OVERVIEW_SCAN]]
+        latest.sort(key=lambda v: v.created_at, reverse=True)
+        failing: list[tuple[Version, tuple[CheckResult, ...]]] = []
+        for v in latest:
+            results = self._store.check_results(v)
+            if results:
+                last = max(r.checked_at for r in results)
+                failed = tuple(r for r in results if r.checked_at == last and not r.success)
+                if failed:
+                    failing.append((v, failed))
+            if len(failing) == limit:
+                break
+        reports = self._store.drift_reports(limit=1000)
+        alerts = tuple(r for r in reversed(reports) if r.drifted)[:limit]
+        return Overview(tuple(latest[:limit]), tuple(failing), alerts)
+
     def evaluations(self, ref: str | Ref | Version) -> list[Run]:
         """Runs of job type ``evaluate`` that read the version, oldest first."""
         return self._store.evaluations(self._version(ref))
 
 
-__all__ = ["MAX_DEPTH", "Catalog", "check_lineage_options", "check_run_id", "no_note", "parse_as_of"]
+__all__ = ["MAX_DEPTH", "Catalog", "Overview", "check_lineage_options", "check_run_id", "no_note", "parse_as_of"]
