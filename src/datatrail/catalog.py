@@ -16,7 +16,7 @@ from typing import Any
 from datatrail.core.errors import InvalidInput
 from datatrail.core.model import Dataset, FileEntry, Ref, Run, Version
 from datatrail.core.records import Deployment, DriftRecord
-from datatrail.core.results import CheckResult, ColumnLineageResult, Direction, JobSummary
+from datatrail.core.results import CheckResult, ColumnLineageResult, Direction, JobSummary, LatestVersion
 from datatrail.core.times import parse_time, utc
 from datatrail.diff import diff_versions
 from datatrail.lineage import Graph
@@ -55,10 +55,6 @@ def check_run_id(run_id: str) -> str:
         msg = f"invalid run id {run_id[:80]!r}: a run id is a UUID (or a prefix of one)"
         raise InvalidInput(msg)
     return run_id.lower()
-
-
-OVERVIEW_SCAN = 200
-"""The most datasets :meth:`Catalog.overview` looks into (the newest by creation)."""
 
 
 @dataclass(frozen=True)
@@ -123,6 +119,10 @@ class Catalog:
         found = self._store.list_versions(ref.namespace, ref.name)
         self._note("dataset.versions", str(ref))
         return found
+
+    def latest_versions(self) -> list[LatestVersion]:
+        """The latest version of every dataset, newest first, with its latest check evaluation's counts."""
+        return self._store.latest_versions()
 
     def dataset_versions(self, namespace: str, name: str) -> list[Version]:
         """:meth:`versions` by namespace and name as given (OpenLineage names may hold ``:``)."""
@@ -322,9 +322,8 @@ class Catalog:
     def overview(self, limit: int = 10) -> Overview:
         """The datasets changed last, the latest versions failing their checks, the latest drift alerts.
 
-        It looks at the latest version of each dataset the reader may see (of the
-        :data:`OVERVIEW_SCAN` created last, on a larger store) and at the stored drift
-        reports; ``limit`` bounds each list.
+        Three listings (latest versions with check counts, drift reports), then the check
+        results of the failing versions shown (at most ``limit``); ``limit`` bounds each list.
 
         >>> [v.ref for v in trail.overview().recent]   # doctest: +SKIP
         ['raw/penguins@2', 'models/penguin-classifier@1', ...]
@@ -332,23 +331,17 @@ class Catalog:
         if not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= 1000:
             msg = f"invalid limit {limit!r}: use a whole number from 1 to 1000"
             raise InvalidInput(msg)
-        datasets = [d for d in self._store.list_datasets() if d.latest]
-        datasets.sort(key=lambda d: d.created_at.timestamp() if d.created_at else 0.0, reverse=True)
-        latest = [self._store.resolve(Ref(d.namespace, d.name, str(d.latest))) for d in datasets[:OVERVIEW_SCAN]]
-        latest.sort(key=lambda v: v.created_at, reverse=True)
+        latest = self._store.latest_versions()
         failing: list[tuple[Version, tuple[CheckResult, ...]]] = []
-        for v in latest:
-            results = self._store.check_results(v)
-            if results:
-                last = max(r.checked_at for r in results)
-                failed = tuple(r for r in results if r.checked_at == last and not r.success)
-                if failed:
-                    failing.append((v, failed))
+        for item in (x for x in latest if x.checks_failed):
+            results = self._store.check_results(item.version)
+            last = max((r.checked_at for r in results), default=None)
+            failing.append((item.version, tuple(r for r in results if r.checked_at == last and not r.success)))
             if len(failing) == limit:
                 break
         reports = self._store.drift_reports(limit=1000)
         alerts = tuple(r for r in reversed(reports) if r.drifted)[:limit]
-        return Overview(tuple(latest[:limit]), tuple(failing), alerts)
+        return Overview(tuple(x.version for x in latest[:limit]), tuple(failing), alerts)
 
     def evaluations(self, ref: str | Ref | Version) -> list[Run]:
         """Runs of job type ``evaluate`` that read the version, oldest first."""

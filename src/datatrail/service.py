@@ -225,6 +225,7 @@ class Trail:
     run_lineage = delegate("catalog", Catalog.run_lineage)
     job_lineage = delegate("catalog", Catalog.job_lineage)
     overview = delegate("catalog", Catalog.overview)
+    latest_versions = delegate("catalog", Catalog.latest_versions)
 
     def verify(
         self,

@@ -16,8 +16,8 @@
   var MAX_CHARS = Math.floor((MAX_W - 2 * PAD_X) / CHAR_W);
   // A label is LABEL_PX in graph units (lineage.css); on screen it must stay at least MIN_LABEL_PX, so
   // below the scale READABLE labels are hidden (the node's title still names it) rather than shrunk.
-  var LABEL_PX = 12, MIN_LABEL_PX = 11, READABLE = MIN_LABEL_PX / LABEL_PX, MAX_FIT = 1.5, FOCUS_SCALE = 1;
-  var MINIMAP_W = 220, MINIMAP_H = 130;
+  var LABEL_PX = 12, MIN_LABEL_PX = 11, READABLE = MIN_LABEL_PX / LABEL_PX, MAX_FIT = 1.25, FOCUS_SCALE = 1;
+  var MINIMAP_W = 220, MINIMAP_H = 130, MINIMAP_MIN = 48;
   var MARKS = { failed: "failed run", checks: "failed checks", drift: "drift alert" };
   var BADGES = { failed: "\u2717", checks: "!", drift: "~" };
   var KINDS = { dataset: "dataset version", model: "model version", run: "run", group: "collapsed group" };
@@ -75,7 +75,7 @@
   // reachable by panning and shown in the minimap.
   Viewer.prototype.open = function () {
     this.setLevel(this.level);
-    if (this.scale >= READABLE || this.payload.auto_level === false) return;
+    if (this.fitScale(this.width, this.height) >= READABLE || this.payload.auto_level === false) return;
     var coarse = this.payload.views.dataset;
     if (this.level !== "dataset" && coarse && this.fitScale(coarse.width, coarse.height) >= READABLE) {
       this.setLevel("dataset");
@@ -187,9 +187,10 @@
   Viewer.prototype.focusNode = function () {
     var root = this.view.root;
     if (this.boxes[this.rep(root)]) return this.rep(root);
-    var self = this, best = null;
+    var self = this, best = null, newest = -Infinity;
     this.view.nodes.forEach(function (n) {
-      if (n.depth === 0 && self.boxes[self.rep(n.id)]) best = self.rep(n.id);
+      var number = n.data && typeof n.data.version === "number" ? n.data.version : 0;
+      if (n.depth === 0 && self.boxes[self.rep(n.id)] && number >= newest) { best = self.rep(n.id); newest = number; }
     });
     return best || Object.keys(this.boxes)[0];
   };
@@ -358,7 +359,8 @@
     if (id === this.view.root) cls.push("dtl-root");
     var g = svgEl("g", { class: cls.join(" "), tabindex: 0, role: "button", "data-id": id,
       "aria-label": (isGroup ? "group: " : "") + n.label });
-    g.appendChild(svgEl("title", null, (n.title || n.label) +
+    // The tooltip: the whole label (the box may cut it), then the full description and the marks.
+    g.appendChild(svgEl("title", null, n.label + (n.title && n.title !== n.label ? "\n" + n.title : "") +
       (n.marks || []).map(function (m) { return "\n" + MARKS[m]; }).join("")));
     var x = b[0], y = b[1], w = b[2], h = b[3];
     if (kind === "dataset") {
@@ -571,8 +573,7 @@
     var dragging = false;
     function moveTo(e) {
       var r = self.mini.getBoundingClientRect();
-      var k = self.miniScale || 1;
-      var gx = (e.clientX - r.left) / k, gy = (e.clientY - r.top) / k;
+      var gx = (e.clientX - r.left) / self.miniKx, gy = (e.clientY - r.top) / self.miniKy;
       var s = self.svg.getBoundingClientRect();
       self.tx = s.width / 2 - gx * self.scale;
       self.ty = s.height / 2 - gy * self.scale;
@@ -588,18 +589,23 @@
   Viewer.prototype.drawMinimap = function () {
     var g = this.miniNodes;
     while (g.firstChild) g.removeChild(g.firstChild);
+    // To scale, except that a long thin graph is stretched to MINIMAP_MIN across (still a map of it).
     var k = Math.min(MINIMAP_W / this.width, MINIMAP_H / this.height);
-    this.miniScale = k;
-    this.mini.setAttribute("width", Math.max(1, this.width * k).toFixed(0));
-    this.mini.setAttribute("height", Math.max(1, this.height * k).toFixed(0));
+    var kx = k, ky = k;
+    if (this.width * kx < MINIMAP_MIN) kx = MINIMAP_MIN / this.width;
+    if (this.height * ky < MINIMAP_MIN) ky = MINIMAP_MIN / this.height;
+    this.miniKx = kx;
+    this.miniKy = ky;
+    this.mini.setAttribute("width", (this.width * kx).toFixed(0));
+    this.mini.setAttribute("height", (this.height * ky).toFixed(0));
     var self = this;
     Object.keys(this.boxes).forEach(function (id) {
       var b = self.boxes[id];
       var n = self.groups[id] || self.nodes[id];
       var kind = self.groups[id] ? "group" : n.kind;
       var cls = "dtl-mini-node dtl-kind-" + kind + (id === self.focusId ? " dtl-mini-focus" : "");
-      g.appendChild(svgEl("rect", { class: cls, x: (b[0] * k).toFixed(1), y: (b[1] * k).toFixed(1),
-        width: Math.max(1.5, b[2] * k).toFixed(1), height: Math.max(1.5, b[3] * k).toFixed(1) }));
+      g.appendChild(svgEl("rect", { class: cls, "data-id": id, x: (b[0] * kx).toFixed(1), y: (b[1] * ky).toFixed(1),
+        width: Math.max(1.5, b[2] * kx).toFixed(1), height: Math.max(1.5, b[3] * ky).toFixed(1) }));
     });
   };
 
@@ -609,15 +615,15 @@
     if (!this.miniView || !this.width) return;
     var r = this.svg.getBoundingClientRect();
     var w = r.width || 800, h = r.height || 600;
-    var k = this.miniScale || 1;
+    var kx = this.miniKx || 1, ky = this.miniKy || 1;
     var x0 = -this.tx / this.scale, y0 = -this.ty / this.scale;
     var x1 = x0 + w / this.scale, y1 = y0 + h / this.scale;
     var inView = x0 <= 0.5 && y0 <= 0.5 && x1 >= this.width - 0.5 && y1 >= this.height - 0.5;
     this.minimap.hidden = inView;
     var cx0 = Math.max(0, x0), cy0 = Math.max(0, y0);
     var cx1 = Math.min(this.width, x1), cy1 = Math.min(this.height, y1);
-    setAttrs(this.miniView, { x: (cx0 * k).toFixed(1), y: (cy0 * k).toFixed(1),
-      width: Math.max(2, (cx1 - cx0) * k).toFixed(1), height: Math.max(2, (cy1 - cy0) * k).toFixed(1) });
+    setAttrs(this.miniView, { x: (cx0 * kx).toFixed(1), y: (cy0 * ky).toFixed(1),
+      width: Math.max(2, (cx1 - cx0) * kx).toFixed(1), height: Math.max(2, (cy1 - cy0) * ky).toFixed(1) });
   };
 
   Viewer.prototype.fit = function () {
