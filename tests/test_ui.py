@@ -857,7 +857,7 @@ def test_table_cells_never_break_inside_a_word(
     site: Site, browser: WebDriver, shot: Callable[[WebDriver, str], Path]
 ) -> None:
     cut = 0
-    for what, path, anchor in [
+    pages = [
         ("audit", "/audit?limit=2000", "#audit"),
         ("drift", "/environments/production", "table.drift-history"),
         ("home", "/", "#recent"),
@@ -867,15 +867,24 @@ def test_table_cells_never_break_inside_a_word(
         ("model", "/datasets/default/models%2Fpenguin-classifier", "#evaluations"),
         ("lineage-nodes", "/datasets/default/clean%2Fpenguins/lineage", "#nodes"),
         ("run", f"/runs/{site.runs['clean']}", "#run-params"),
-    ]:
-        browser.get(site.url(path))
-        browser.execute_script("arguments[0].scrollIntoView()", browser.find_element(By.CSS_SELECTOR, anchor))
-        found = browser.execute_script(MEASURE_TABLES)
-        assert found["cells"] > 0, path
-        assert found["broken"] == [], (path, found["broken"])
-        assert found["untitled"] == [], (path, found["untitled"])
-        cut += found["cut"]
-        shot(browser, what)
+    ]
+    # A wide window, and a narrow one where the tables no longer fit: they scroll, their cells stay whole.
+    try:
+        for width in (1280, 760):
+            browser.set_window_size(width, 900)
+            for what, path, anchor in pages:
+                browser.get(site.url(path))
+                browser.execute_script("arguments[0].scrollIntoView()", browser.find_element(By.CSS_SELECTOR, anchor))
+                found = browser.execute_script(MEASURE_TABLES)
+                assert found["cells"] > 0, path
+                assert found["broken"] == [], (width, path, found["broken"])
+                assert found["untitled"] == [], (width, path, found["untitled"])
+                page_width = browser.execute_script("return document.documentElement.scrollWidth")
+                assert page_width <= width, (width, path, page_width)  # no sideways scrolling of the page
+                cut += found["cut"]
+                shot(browser, what if width == 1280 else f"{what}-narrow")
+    finally:
+        browser.set_window_size(1280, 900)
     assert cut > 0  # the long name was cut somewhere (and had its title)
     # On the audit page the short columns fit their content: the target column does not take the width.
     browser.get(site.url("/audit?limit=2000"))
