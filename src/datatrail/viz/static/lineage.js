@@ -208,10 +208,17 @@
     var w = r.width || 800, h = r.height || 600;
     var b = this.boxes[id] || [0, this.height / 2 - NODE_H / 2, w / scale / 2, NODE_H];
     this.scale = scale;
-    this.tx = w / 2 - (b[0] + b[2] / 2) * scale;
-    this.ty = h / 2 - (b[1] + b[3] / 2) * scale;
+    // Centred on the node, but no empty band where the graph could be shown: along an axis where
+    // the graph is larger than the view, its edges stay at or beyond the view's (the node stays in view).
+    this.tx = clampShift(w / 2 - (b[0] + b[2] / 2) * scale, w, this.width * scale);
+    this.ty = clampShift(h / 2 - (b[1] + b[3] / 2) * scale, h, this.height * scale);
     this.applyTransform();
   };
+
+  function clampShift(shift, view, size) {
+    if (size <= view) return (view - size) / 2;
+    return Math.min(0, Math.max(view - size, shift));
+  }
 
   Viewer.prototype.index = function () {
     var v = this.view;
@@ -417,7 +424,7 @@
       n.classList.toggle("dtl-selected", n.getAttribute("data-id") === id);
     });
     this.showDetails(id);
-    if (center && this.boxes[id]) this.focus(id, Math.max(this.scale, 0.7));
+    if (center && this.boxes[id]) this.focus(id, Math.max(this.scale, FOCUS_SCALE));
   };
 
   // Upstream, downstream or both, over the edges as drawn.
