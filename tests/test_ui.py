@@ -867,6 +867,10 @@ def test_table_cells_never_break_inside_a_word(
         ("model", "/datasets/default/models%2Fpenguin-classifier", "#evaluations"),
         ("lineage-nodes", "/datasets/default/clean%2Fpenguins/lineage", "#nodes"),
         ("run", f"/runs/{site.runs['clean']}", "#run-params"),
+        ("job", "/jobs/default/clean", "#runs"),
+        ("environments", "/environments", "#environments"),
+        ("search", "/search?q=s", "#results"),
+        ("diff", "/datasets/default/raw%2Fpenguins/diff?a=1&b=2", "#diff-summary"),
     ]
     # A wide window, and a narrow one where the tables no longer fit: they scroll, their cells stay whole.
     try:
