@@ -127,6 +127,7 @@ TABLE: dict[tuple[str, str], Case | list[Case]] = {
     ),
     ("GET", "/api/v1/datasets"): (lambda s, r: ("/api/v1/datasets", {}), LIST),
     ("GET", "/api/v1/jobs"): (lambda s, r: ("/api/v1/jobs", {}), LIST),
+    ("GET", "/api/v1/latest-versions"): (lambda s, r: ("/api/v1/latest-versions", {}), LIST),
     ("GET", "/api/v1/resolve"): (lambda s, r: (f"/api/v1/resolve?namespace={A}&name=a/raw", {}), READ),
     # A version key of a dataset the caller may not see is simply not there: {"version": null}.
     ("GET", "/api/v1/version-by-key"): (

@@ -281,6 +281,28 @@ def test_datasets_listing(trail: datatrail.Trail, workdir: Path) -> None:
     assert trail.datasets("nobody") == []
 
 
+def test_latest_versions_and_overview(trail: datatrail.Trail, workdir: Path) -> None:
+    assert trail.latest_versions() == []
+    p = write(workdir / "f.csv", "x,y\n1,1\n")
+    trail.add(p, name="old", checks=[{"rule": "not_null", "column": "y"}])
+    trail.add(p, name="other", namespace="team-x")
+    write(p, "x,y\n1,\n2,3\n")
+    trail.add(p, name="old")  # version 2, newest; then checked twice: the latest evaluation counts
+    trail.check("old@2", [{"rule": "not_null", "column": "y"}, {"rule": "row_count_between", "min": 1, "max": 9}])
+    trail.check("old@2", [{"rule": "not_null", "column": "y"}])
+    latest = trail.latest_versions()
+    assert [(x.version.ref, x.checks_failed, x.checks_total) for x in latest] == [
+        ("old@2", 1, 1),
+        ("team-x:other@1", 0, 0),
+    ]
+    overview = trail.overview(5)
+    assert [v.ref for v in overview.recent] == ["old@2", "team-x:other@1"]
+    assert [(v.ref, [c.rule for c in failed]) for v, failed in overview.failing] == [("old@2", ["not_null"])]
+    assert overview.drift_alerts == ()
+    with pytest.raises(InvalidInput, match="limit"):
+        trail.overview(0)
+
+
 # ---------------------------------------------------------------- runs
 
 

@@ -9,13 +9,14 @@ that audits reads on the embedded store, where nothing else does.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from datatrail.core.errors import InvalidInput
 from datatrail.core.model import Dataset, FileEntry, Ref, Run, Version
 from datatrail.core.records import Deployment, DriftRecord
-from datatrail.core.results import CheckResult, ColumnLineageResult, Direction, JobSummary
+from datatrail.core.results import CheckResult, ColumnLineageResult, Direction, JobSummary, LatestVersion
 from datatrail.core.times import parse_time, utc
 from datatrail.diff import diff_versions
 from datatrail.lineage import Graph
@@ -54,6 +55,18 @@ def check_run_id(run_id: str) -> str:
         msg = f"invalid run id {run_id[:80]!r}: a run id is a UUID (or a prefix of one)"
         raise InvalidInput(msg)
     return run_id.lower()
+
+
+@dataclass(frozen=True)
+class Overview:
+    """The state of a store at a glance: what changed last, what fails its checks, what drifted."""
+
+    recent: tuple[Version, ...]
+    """The latest versions of the datasets changed last, newest first."""
+    failing: tuple[tuple[Version, tuple[CheckResult, ...]], ...]
+    """Latest versions whose latest check evaluation has failures, with the failed results, newest first."""
+    drift_alerts: tuple[DriftRecord, ...]
+    """Stored drift reports that raised an alert, newest first."""
 
 
 class Catalog:
@@ -106,6 +119,10 @@ class Catalog:
         found = self._store.list_versions(ref.namespace, ref.name)
         self._note("dataset.versions", str(ref))
         return found
+
+    def latest_versions(self) -> list[LatestVersion]:
+        """The latest version of every dataset, newest first, with its latest check evaluation's counts."""
+        return self._store.latest_versions()
 
     def dataset_versions(self, namespace: str, name: str) -> list[Version]:
         """:meth:`versions` by namespace and name as given (OpenLineage names may hold ``:``)."""
@@ -302,9 +319,33 @@ class Catalog:
         classification too)."""
         return self._store.drift_reports(environment=environment, namespace=namespace, name=name, limit=limit)
 
+    def overview(self, limit: int = 10) -> Overview:
+        """The datasets changed last, the latest versions failing their checks, the latest drift alerts.
+
+        Three listings (latest versions with check counts, drift reports), then the check
+        results of the failing versions shown (at most ``limit``); ``limit`` bounds each list.
+
+        >>> [v.ref for v in trail.overview().recent]   # doctest: +SKIP
+        ['raw/penguins@2', 'models/penguin-classifier@1', ...]
+        """
+        if not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= 1000:
+            msg = f"invalid limit {limit!r}: use a whole number from 1 to 1000"
+            raise InvalidInput(msg)
+        latest = self._store.latest_versions()
+        failing: list[tuple[Version, tuple[CheckResult, ...]]] = []
+        for item in (x for x in latest if x.checks_failed):
+            results = self._store.check_results(item.version)
+            last = max((r.checked_at for r in results), default=None)
+            failing.append((item.version, tuple(r for r in results if r.checked_at == last and not r.success)))
+            if len(failing) == limit:
+                break
+        reports = self._store.drift_reports(limit=1000)
+        alerts = tuple(r for r in reversed(reports) if r.drifted)[:limit]
+        return Overview(tuple(x.version for x in latest[:limit]), tuple(failing), alerts)
+
     def evaluations(self, ref: str | Ref | Version) -> list[Run]:
         """Runs of job type ``evaluate`` that read the version, oldest first."""
         return self._store.evaluations(self._version(ref))
 
 
-__all__ = ["MAX_DEPTH", "Catalog", "check_lineage_options", "check_run_id", "no_note", "parse_as_of"]
+__all__ = ["MAX_DEPTH", "Catalog", "Overview", "check_lineage_options", "check_run_id", "no_note", "parse_as_of"]

@@ -224,6 +224,8 @@ class Trail:
     dataset_lineage = delegate("catalog", Catalog.dataset_lineage)
     run_lineage = delegate("catalog", Catalog.run_lineage)
     job_lineage = delegate("catalog", Catalog.job_lineage)
+    overview = delegate("catalog", Catalog.overview)
+    latest_versions = delegate("catalog", Catalog.latest_versions)
 
     def verify(
         self,

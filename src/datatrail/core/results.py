@@ -121,6 +121,15 @@ class CheckResult:
 
 
 @dataclass(frozen=True)
+class LatestVersion:
+    """The latest version of a dataset, with how its latest check evaluation went (0 and 0: never checked)."""
+
+    version: Version
+    checks_failed: int = 0
+    checks_total: int = 0
+
+
+@dataclass(frozen=True)
 class AuditEntry:
     seq: int
     time: Any

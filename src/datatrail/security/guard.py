@@ -31,6 +31,7 @@ from datatrail.core.results import (
     Direction,
     IngestResult,
     JobSummary,
+    LatestVersion,
     LineageNode,
     LineageResult,
 )
@@ -220,6 +221,10 @@ class GuardedStore:
         if found is not None and self.audit_lookups:
             self.access.note("dataset.read", found.ref)
         return found
+
+    def latest_versions(self) -> list[LatestVersion]:
+        # A listing like list_datasets: what the principal may read, no read of a version audited.
+        return [item for item in self.inner.latest_versions() if self._can(item.version.namespace)]
 
     def list_versions(self, namespace: str, name: str) -> list[Version]:
         self._need(namespace, name, "dataset.versions")

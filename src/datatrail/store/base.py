@@ -31,6 +31,7 @@ from datatrail.core.results import (
     Direction,
     IngestResult,
     JobSummary,
+    LatestVersion,
     LineageResult,
 )
 from datatrail.core.roles import Principal
@@ -52,6 +53,11 @@ class Reads(Protocol):
         ...
 
     def list_versions(self, namespace: str, name: str) -> list[Version]: ...
+
+    def latest_versions(self) -> list[LatestVersion]:
+        """The latest version of every dataset, newest first, with its latest check evaluation's counts
+        (a listing, like :meth:`list_datasets`: no version's content or check details)."""
+        ...
 
     def manifest(self, version: Version) -> list[FileEntry]: ...
 

@@ -36,6 +36,7 @@ from datatrail.core.results import (
     Direction,
     IngestResult,
     JobSummary,
+    LatestVersion,
     LineageResult,
 )
 from datatrail.core.touches import Check
@@ -198,6 +199,10 @@ class HttpStore:
     def list_versions(self, namespace: str, name: str) -> list[Version]:
         items = self._paged(self._dataset_path(namespace, name) + "/versions", "versions")
         return [wire.version_from_wire(v) for v in items]
+
+    def latest_versions(self) -> list[LatestVersion]:
+        found = self._request("GET", "/api/v1/latest-versions")["versions"]
+        return [wire.latest_from_wire(item) for item in found]
 
     def manifest(self, version: Version) -> list[FileEntry]:
         path = f"{self._dataset_path(version.namespace, version.name)}/versions/{version.number}/files"

@@ -16,6 +16,7 @@ from datatrail.core.results import (
     ColumnLineageResult,
     IngestResult,
     JobSummary,
+    LatestVersion,
     LineageNode,
     LineageResult,
 )
@@ -24,6 +25,18 @@ from datatrail.core.times import stored_time
 
 def version_to_wire(v: Version) -> dict[str, Any]:
     return {**v.to_dict(), "key": v.key}
+
+
+def latest_to_wire(item: LatestVersion) -> dict[str, Any]:
+    return {
+        "version": version_to_wire(item.version),
+        "checks_failed": item.checks_failed,
+        "checks_total": item.checks_total,
+    }
+
+
+def latest_from_wire(d: dict[str, Any]) -> LatestVersion:
+    return LatestVersion(version_from_wire(d["version"]), int(d["checks_failed"]), int(d["checks_total"]))
 
 
 def version_from_wire(d: dict[str, Any]) -> Version:

@@ -22,7 +22,13 @@ from datatrail.server.body import read_json
 from datatrail.server.routes import Actor, IdParam, NameParam, OptionalId, OptionalName, call
 from datatrail.server.state import API, state
 from datatrail.service import Trail
-from datatrail.store.wire import column_lineage_to_wire, ingest_to_wire, lineage_to_wire, version_to_wire
+from datatrail.store.wire import (
+    column_lineage_to_wire,
+    ingest_to_wire,
+    latest_to_wire,
+    lineage_to_wire,
+    version_to_wire,
+)
 
 router = APIRouter(prefix=API, tags=["store"])
 
@@ -48,6 +54,11 @@ async def post_event(request: Request, principal: Actor) -> dict[str, Any]:
 @router.get("/datasets", summary="Every dataset (of one namespace)")
 async def all_datasets(request: Request, _: Actor, namespace: OptionalName = None) -> dict[str, Any]:
     return {"datasets": await call(request, lambda t: [d.to_dict() for d in t.datasets(namespace)])}
+
+
+@router.get("/latest-versions", summary="The latest version of every dataset, newest first, with its check counts")
+async def latest_versions(request: Request, _: Actor) -> dict[str, Any]:
+    return {"versions": await call(request, lambda t: [latest_to_wire(x) for x in t.catalog.latest_versions()])}
 
 
 @router.get("/jobs", summary="Every job (of one namespace)")

@@ -7,12 +7,19 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, and_, case, func, select
 
 from datatrail.core.errors import InvalidInput, NotFound
 from datatrail.core.model import Dataset, Digest, FileEntry, Ref, Run, Version
 from datatrail.core.privacy import ALL_COLUMNS, redact_description, redact_event, redact_profile
-from datatrail.core.results import CheckResult, ColumnLineageResult, Direction, JobSummary, LineageResult
+from datatrail.core.results import (
+    CheckResult,
+    ColumnLineageResult,
+    Direction,
+    JobSummary,
+    LatestVersion,
+    LineageResult,
+)
 from datatrail.core.times import stored_time, utc
 from datatrail.store.sql import tables as t
 from datatrail.store.sql.classifications import effective_classifications
@@ -120,6 +127,27 @@ class CatalogReads:
                 version_select().where(t.versions.c.dataset_id == ds.id).order_by(t.versions.c.number)
             ).all()
             return to_versions(conn, rows)
+
+    def latest_versions(self) -> list[LatestVersion]:
+        v, d, c = t.versions.c, t.datasets.c, t.check_results.c
+        newest = select(v.dataset_id, func.max(v.number).label("number")).group_by(v.dataset_id).subquery()
+        q = (
+            version_select()
+            .join(newest, and_(newest.c.dataset_id == v.dataset_id, newest.c.number == v.number))
+            .where(d.deleted_at.is_(None))
+            .order_by(v.created_at.desc(), v.id.desc())
+        )
+        # The latest evaluation of each version: its check results of the newest event.
+        last = select(c.version_id, func.max(c.event_id).label("event_id")).group_by(c.version_id).subquery()
+        counts = (
+            select(c.version_id, func.sum(case((c.success, 0), else_=1)).label("failed"), func.count().label("total"))
+            .join(last, and_(last.c.version_id == c.version_id, last.c.event_id == c.event_id))
+            .group_by(c.version_id)
+        )
+        with self._db.read() as conn:
+            versions = to_versions(conn, conn.execute(q).all())
+            checks = {r.version_id: (int(r.failed), int(r.total)) for r in conn.execute(counts)}
+        return [LatestVersion(ver, *checks.get(ver.id, (0, 0))) for ver in versions]
 
     def manifest(self, version: Version) -> list[FileEntry]:
         f = t.version_files.c

@@ -26,6 +26,7 @@ from datatrail.core.results import (
     Direction,
     IngestResult,
     JobSummary,
+    LatestVersion,
     LineageResult,
 )
 from datatrail.core.touches import Check
@@ -86,6 +87,9 @@ class SqlStore(Store):
 
     def list_versions(self, namespace: str, name: str) -> list[Version]:
         return self._reads.list_versions(namespace, name)
+
+    def latest_versions(self) -> list[LatestVersion]:
+        return self._reads.latest_versions()
 
     def manifest(self, version: Version) -> list[FileEntry]:
         return self._reads.manifest(version)
