@@ -306,6 +306,8 @@ def test_profile_histograms_checks_and_diff_are_server_rendered(site: Site) -> N
         assert '<svg class="histogram"' in version and "<rect" in version  # the mass column's histogram
         assert "FAIL" in version  # mass has a null in version 2
         assert "Adelie" in version  # top values of the species column
+        # Values of the data print as they are, counts group their thousands (datatrail.core.text).
+        assert "<td>3500</td>" in version and "<td>5200</td>" in version and "3,500" not in version
         dataset = client.get("/datasets/default/raw%2Fpenguins").text
         assert "Who accessed it" in dataset and "dataset.add" in dataset
         assert "Not deployed anywhere." in dataset
@@ -337,6 +339,7 @@ def test_environment_page_charts_the_drift_history(site: Site) -> None:
     assert '<polyline class="threshold threshold-psi"' in chart and '<polyline class="threshold threshold-js"' in chart
     assert len(re.findall(r'<rect class="drifted-batch"', chart)) == 1
     assert len(re.findall(r'<text class="legend"', chart)) == 3 and ">mass<" in chart
+    assert 'aria-label="drift score of 3 features over 2 batches"' in chart
     # The hostile feature name is text, in the chart and in the table.
     assert HOSTILE_COLUMN not in page and "&lt;img src=x onerror=window.dtRan=3&gt;" in page
     table = re.search(r'<table class="list drift-history">.*?</table>', page, re.S)
