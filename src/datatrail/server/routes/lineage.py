@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 from datatrail.core.errors import DatatrailError, InvalidInput, NotFound
 from datatrail.core.limits import MAX_ID_LENGTH, MAX_TIME_LENGTH
 from datatrail.core.model import Ref
+from datatrail.server import marquez_models as mq
 from datatrail.server.body import read_json
 from datatrail.server.errors import PayloadTooLarge, error_code
 from datatrail.server.marquez import split_job_id, split_node_id, to_marquez
@@ -20,6 +21,7 @@ from datatrail.service import Trail
 
 router = APIRouter(prefix=API, tags=["lineage"])
 MAX_DEPTH = 100
+MAX_JOB_RUNS = 1000  # a job's lineage starts from what its latest runs read and wrote
 
 
 def _ingest_one(trail: Trail, event: Any, actor: str | None) -> dict[str, Any]:
@@ -87,23 +89,31 @@ def dataset_exists(trail: Trail) -> Callable[[str, str], bool]:
     return exists
 
 
+def job_exists(trail: Trail) -> Callable[[str, str], bool]:
+    """Whether a job exists: the namespace's list of jobs, fetched once."""
+    known: dict[str, set[str]] = {}
+
+    def exists(namespace: str, name: str) -> bool:
+        if namespace not in known:
+            known[namespace] = {j.name for j in trail.jobs(namespace)}
+        return name in known[namespace]
+
+    return exists
+
+
 def _graph(trail: Trail, node_id: str, direction: Any, depth: int, as_of: str | None = None) -> dict[str, Any]:
     if node_id.startswith("run:"):
         return to_marquez(trail.run_lineage(node_id, direction=direction, depth=depth), fold=False)
-    known: dict[str, set[str]] = {}
     if node_id.startswith("job:"):
-
-        def job_exists(namespace: str, name: str) -> bool:
-            if namespace not in known:
-                known[namespace] = {j.name for j in trail.jobs(namespace)}
-            return name in known[namespace]
-
-        namespace, name = split_job_id(node_id, job_exists)
-        return to_marquez(trail.job_lineage(namespace, name, direction=direction, depth=depth), fold=True)
+        namespace, name = split_job_id(node_id, job_exists(trail))
+        return mq.fill_graph(
+            trail, to_marquez(trail.job_lineage(namespace, name, direction=direction, depth=depth), fold=True)
+        )
 
     namespace, name, version = split_node_id(node_id, dataset_exists(trail))
     graph = trail.dataset_lineage(namespace, name, selector=version, direction=direction, depth=depth, as_of=as_of)
-    return to_marquez(graph, fold=version is None)
+    shaped = to_marquez(graph, fold=version is None)
+    return mq.fill_graph(trail, shaped) if version is None else shaped
 
 
 @router.get("/lineage", summary="The lineage graph around a dataset or one of its versions")
