@@ -10,6 +10,7 @@ from datatrail.core.errors import InvalidInput
 from datatrail.core.limits import MAX_ID_LENGTH
 from datatrail.core.results import ColumnLineageResult
 from datatrail.server.marquez import NODE_ID_RULE, split_job_id, split_node_id
+from datatrail.server.marquez_models import version_uuid
 from datatrail.server.routes import Actor, call
 from datatrail.server.routes.lineage import MAX_DEPTH, MAX_JOB_RUNS, dataset_exists, job_exists
 from datatrail.server.state import API
@@ -54,6 +55,14 @@ def _job_columns(trail: Trail, node_id: str, direction: Any, depth: int) -> dict
     return to_marquez_columns(result, fold=True)
 
 
+def _first(transformations: Any, key: str) -> str | None:
+    """Marquez's one transformation per input field: the first of the producer's, if any."""
+    for item in transformations if isinstance(transformations, list) else ():
+        if isinstance(item, dict) and isinstance(item.get(key), str):
+            return str(item[key])
+    return None
+
+
 def to_marquez_columns(result: ColumnLineageResult, *, fold: bool) -> dict[str, Any]:
     """Column nodes as Marquez's ``DATASET_FIELD`` graph, folded to dataset fields when ``fold``."""
     nodes: dict[str, dict[str, Any]] = {}
@@ -80,7 +89,11 @@ def to_marquez_columns(result: ColumnLineageResult, *, fold: bool) -> dict[str, 
                 "data": {
                     "namespace": d["namespace"],
                     "dataset": d["name"],
+                    "datasetVersion": None if fold else version_uuid(d["namespace"], d["name"], d["version"]),
                     "field": d["column"],
+                    "fieldType": None,
+                    "transformationDescription": None,
+                    "transformationType": None,
                     "versions": [],
                     "inputFields": [],
                 },
@@ -106,7 +119,10 @@ def to_marquez_columns(result: ColumnLineageResult, *, fold: bool) -> dict[str, 
             {
                 "namespace": src["namespace"],
                 "dataset": src["name"],
+                "datasetVersion": version_uuid(src["namespace"], src["name"], src["version"]),
                 "field": src["column"],
+                "transformationDescription": _first(transformations, "description"),
+                "transformationType": _first(transformations, "subtype") or _first(transformations, "type"),
                 "version": src["version"],
                 "transformations": transformations,
             }

@@ -1,0 +1,427 @@
+"""The Marquez-compatible API: Marquez's own OpenAPI schemas, its python client, its test events.
+
+Marquez's ``openapi.yml`` and ``test-events/`` are read from ``$DATATRAIL_CONFORMANCE_DIR/marquez-spec``
+(never copied into the project); the tests that need them skip with the reason when it is absent.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import jsonschema
+import marquez_client  # type: ignore[import-untyped]
+import pytest
+import yaml
+from fastapi.testclient import TestClient
+
+from datatrail.core.model import RunState
+from datatrail.server import create_app
+from datatrail.server.marquez_models import run_state, version_uuid
+from datatrail.server.routes.marquez import WRITES
+from datatrail.server.routes.search import matches
+from tests.conformance import spec_dir
+from tests.httpserver import running
+
+MARQUEZ = spec_dir("marquez-spec")
+MISSING = "Marquez's spec not found: set DATATRAIL_CONFORMANCE_DIR to a folder holding marquez-spec/"
+needs_marquez = pytest.mark.skipif(MARQUEZ is None, reason=MISSING)
+PRODUCER = "https://example.com/tests"
+KITCHEN = "grandmas.kitchen"
+
+
+def seg(value: str) -> str:
+    return quote(value, safe="")
+
+
+def apples() -> list[dict[str, Any]]:
+    """Marquez's apples sequence (``api/src/test/resources/apples``), in its test's order."""
+    assert MARQUEZ is not None
+    return [json.loads(p.read_text()) for p in sorted((MARQUEZ / "test-events" / "apples").glob("*.json"))]
+
+
+def extra_events() -> list[dict[str, Any]]:
+    """Events that fill what the apples leave empty: a schema, tags, a source, column lineage."""
+    run_id = str(uuid.uuid4())
+    facets = {
+        "schema": {
+            "_producer": PRODUCER,
+            "_schemaURL": "https://openlineage.io/spec/facets/1-1-1/SchemaDatasetFacet.json",
+            "fields": [{"name": "a", "type": "INTEGER", "description": "the a"}, {"name": "b", "type": "VARCHAR"}],
+        },
+        "dataSource": {
+            "_producer": PRODUCER,
+            "_schemaURL": "https://x/y",
+            "name": "pantry-db",
+            "uri": "postgres://db:5432",
+        },
+        "tags": {"_producer": PRODUCER, "_schemaURL": "https://x/y", "tags": [{"key": "recipe", "value": "true"}]},
+    }
+    out_facets = {
+        **facets,
+        "columnLineage": {
+            "_producer": PRODUCER,
+            "_schemaURL": "https://openlineage.io/spec/facets/1-2-0/ColumnLineageDatasetFacet.json",
+            "fields": {
+                "total": {
+                    "inputFields": [
+                        {
+                            "namespace": KITCHEN,
+                            "name": "pantry",
+                            "field": "a",
+                            "transformations": [{"type": "DIRECT", "subtype": "AGGREGATION"}],
+                        }
+                    ]
+                }
+            },
+        },
+        "schema": {**facets["schema"], "fields": [{"name": "total", "type": "INTEGER"}]},
+    }
+    return [
+        {
+            "eventType": "COMPLETE",
+            "eventTime": "2020-11-01T10:00:00Z",
+            "producer": PRODUCER,
+            "schemaURL": "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/RunEvent",
+            "run": {"runId": run_id, "facets": {}},
+            "job": {
+                "namespace": KITCHEN,
+                "name": "count_pantry",
+                "facets": {
+                    "sourceCodeLocation": {
+                        "_producer": PRODUCER,
+                        "_schemaURL": "https://x/y",
+                        "type": "git",
+                        "url": "https://github.com/grandma/kitchen",
+                    }
+                },
+            },
+            "inputs": [{"namespace": KITCHEN, "name": "pantry", "facets": facets}],
+            "outputs": [{"namespace": KITCHEN, "name": "pantry.totals", "facets": out_facets}],
+        }
+    ]
+
+
+@pytest.fixture
+def client(tmp_path: Path) -> Iterator[TestClient]:
+    with TestClient(create_app(f"sqlite:///{tmp_path / 'trail.db'}"), raise_server_exceptions=False) as c:
+        yield c
+
+
+def load(client: TestClient, events: list[dict[str, Any]]) -> None:
+    for event in events:
+        response = client.post("/api/v1/lineage", json=event)
+        assert response.status_code == 201, response.text
+
+
+# ---------------------------------------------------------------- Marquez's OpenAPI schemas
+
+
+def to_json_schema(node: Any) -> Any:
+    """An OpenAPI 3.0 schema as JSON Schema.
+
+    - ``$ref: '#/components/schemas/X'`` → ``#/$defs/X``;
+    - a property not in ``required`` may be null, and so may one marked ``nullable``: Marquez writes
+      absent values as ``null`` (its own examples: ``lastModifiedAt: null``, ``latestRun: null``);
+    - ``oneOf`` becomes ``anyOf``: the spec's alternatives (Dataset or Job as a graph node's data)
+      require no property, so every object matches both and ``oneOf`` could never pass; each node's
+      data is checked against its own type separately;
+    - a bare ``type:`` (null in YAML, in SearchResult) is dropped.
+    """
+    if isinstance(node, list):
+        return [to_json_schema(n) for n in node]
+    if not isinstance(node, dict):
+        return node
+    out: dict[str, Any] = {}
+    for key, value in node.items():
+        if key == "$ref":
+            out["$ref"] = value.replace("#/components/schemas/", "#/$defs/")
+        elif (key == "type" and value is None) or key in ("discriminator", "nullable", "example", "deprecated"):
+            continue
+        elif key == "oneOf":
+            out["anyOf"] = to_json_schema(value)
+        elif key == "properties":
+            required = set(node.get("required") or ())
+            out["properties"] = {
+                name: to_json_schema(prop) if name in required else {"anyOf": [to_json_schema(prop), {"type": "null"}]}
+                for name, prop in value.items()
+            }
+        else:
+            out[key] = to_json_schema(value)
+    if node.get("nullable"):
+        return {"anyOf": [out, {"type": "null"}]}
+    return out
+
+
+@pytest.fixture(scope="module")
+def spec() -> dict[str, Any]:
+    if MARQUEZ is None:
+        pytest.skip(MISSING)
+    found: dict[str, Any] = yaml.safe_load((MARQUEZ / "openapi.yml").read_text())
+    return found
+
+
+def validator(spec: dict[str, Any], name: str) -> jsonschema.Draft202012Validator:
+    defs = to_json_schema(spec["components"]["schemas"])
+    # The spec says a DatasetVersion's tags are a string; Marquez (DatasetVersion.java: ImmutableSet<TagName>)
+    # answers an array, as for datasets. datatrail answers what Marquez does.
+    defs["DatasetVersion"]["properties"]["tags"] = {"type": "array", "items": {"type": "string"}}
+    # The spec makes a FacetsResult's facets one CustomFacet; Marquez (RunFacets.java, JobFacets.java) answers
+    # a map of facet name to facet, like every other ``facets``.
+    defs["FacetsResult"]["properties"]["facets"] = {"$ref": "#/$defs/RunFacets"}
+    # Column lineage answers DATASET_FIELD nodes (Marquez's NodeType.java; test-events/column_lineage/node.json).
+    defs["NodeType"]["enum"] = ["JOB", "DATASET", "DATASET_FIELD"]
+    schema = {"$defs": defs, "$ref": f"#/$defs/{name}"}
+    return jsonschema.Draft202012Validator(schema, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER)
+
+
+def ok_schema(spec: dict[str, Any], path: str) -> dict[str, Any]:
+    """The schema of a path's 200 answer (the YAML spells the status as text, or as a number)."""
+    responses = spec["paths"][path]["get"]["responses"]
+    found: dict[str, Any] = (responses.get("200") or responses[200])["content"]["application/json"]["schema"]
+    return found
+
+
+def response_schema(spec: dict[str, Any], path: str) -> str:
+    return str(ok_schema(spec, path)["$ref"].rsplit("/", 1)[-1])
+
+
+def fill(template: str, values: dict[str, str]) -> str:
+    return re.sub(r"\{(\w+)\}", lambda m: seg(values[m.group(1)]), template)
+
+
+@needs_marquez
+def test_every_read_path_of_marquez_answers_its_schema(client: TestClient, spec: dict[str, Any]) -> None:
+    load(client, apples() + extra_events())
+    kitchen_apples = client.get(f"/api/v1/namespaces/{KITCHEN}/datasets/apples").json()
+    job = client.get(f"/api/v1/namespaces/{KITCHEN}/jobs/count_pantry").json()
+    values = {
+        "namespace": KITCHEN,
+        "dataset": "apples",
+        "version": kitchen_apples["currentVersion"],
+        "job": "count_pantry",
+        "id": job["latestRun"]["id"],
+        "source": "pantry-db",
+    }
+    job_version = job["currentVersion"]
+    queries: dict[str, dict[str, Any]] = {
+        "/lineage": {"nodeId": f"job:{KITCHEN}:prepare_apple_filling", "depth": 10},
+        "/column-lineage": {"nodeId": f"datasetField:{KITCHEN}:pantry.totals:total", "withDownstream": "true"},
+        "/search": {"q": "apple"},
+        "/jobs/runs/{id}/facets": {"type": "job"},
+        "/runlineage/upstream": {"runId": job["latestRun"]["id"]},
+    }
+    reads = [p for p, ops in spec["paths"].items() if "get" in ops]
+    assert len(reads) == 21, reads  # every read path of the spec is below
+    for path in reads:
+        url = "/api/v1" + fill(path, {**values, "version": job_version} if "/jobs/{job}/versions" in path else values)
+        response = client.get(url, params=queries.get(path, {}))
+        assert response.status_code == 200, (path, response.text)
+        body = response.json()
+        errors = sorted(validator(spec, response_schema(spec, path)).iter_errors(body), key=str)
+        assert not errors, (path, [f"{list(e.absolute_path)}: {e.message}" for e in errors[:5]])
+        if path == "/runlineage/upstream":
+            assert [r["job"]["name"] for r in body["runs"]] == ["count_pantry"]
+        if path == "/column-lineage":
+            assert MARQUEZ is not None
+            expected = json.loads((MARQUEZ / "test-events" / "column_lineage" / "node.json").read_text())
+            for node in body["graph"]:
+                assert set(node) == set(expected) and set(expected["data"]) <= set(node["data"]), node
+                for item in node["data"]["inputFields"]:
+                    assert set(expected["data"]["inputFields"][0]) <= set(item)
+            total = next(n for n in body["graph"] if n["id"].endswith("pantry.totals:total"))
+            assert total["data"]["inputFields"][0]["transformationType"] == "AGGREGATION"
+        if path == "/lineage":
+            assert MARQUEZ is not None
+            expected = json.loads((MARQUEZ / "test-events" / "lineage" / "node.json").read_text())
+            for node in body["graph"]:
+                assert set(node) == set(expected), node
+                if node["type"] == "DATASET":
+                    assert set(expected["data"]) <= set(node["data"]), node["data"]
+                kind = {"DATASET": "Dataset", "JOB": "Job"}[node["type"]]
+                node_errors = list(validator(spec, kind).iter_errors(node["data"]))
+                assert not node_errors, (node["id"], node_errors[:3])
+    # What the schemas leave optional is there: the facets the events sent, read back.
+    totals = client.get(f"/api/v1/namespaces/{KITCHEN}/datasets/pantry.totals").json()
+    assert totals["sourceName"] == "pantry-db" and totals["tags"] == ["recipe"]
+    assert totals["fields"] == [{"name": "total", "type": "INTEGER", "tags": [], "description": None}]
+    assert job["location"] == "https://github.com/grandma/kitchen"
+    assert job["inputs"] == [{"namespace": KITCHEN, "name": "pantry"}]
+    assert job["outputs"] == [{"namespace": KITCHEN, "name": "pantry.totals"}]
+    assert client.get("/api/v1/sources/pantry-db").json()["connectionUrl"] == "postgres://db:5432"
+    assert {"name": "recipe", "description": None} in client.get("/api/v1/tags").json()["tags"]
+
+
+@needs_marquez
+def test_marquez_test_events_read_back_as_the_graph_marquez_describes(client: TestClient) -> None:
+    """Marquez's LineageTest ingests the apples and asks for the lineage of the job prepare_apple_filling
+    at depth 10. Derived from the events: five jobs in grandmas.kitchen, the datasets they read and
+    write, and the edges between them."""
+    load(client, apples())
+    graph = client.get("/api/v1/lineage", params={"nodeId": f"job:{KITCHEN}:prepare_apple_filling", "depth": 10})
+    nodes = {n["id"]: n for n in graph.json()["graph"]}
+    k, cup = f"{KITCHEN}:", "cupboard:"
+    edges = {
+        ("dataset:backyard:crab.apples", f"job:{k}gather_apples"),
+        (f"job:{k}gather_apples", f"dataset:{k}apples"),
+        (f"dataset:{k}apples", f"job:{k}prepare_apple_filling"),
+        (f"dataset:{k}cinnamon", f"job:{k}prepare_apple_filling"),
+        (f"dataset:{cup}sugar", f"job:{k}prepare_apple_filling"),
+        (f"job:{k}prepare_apple_filling", f"dataset:{k}apple.filling"),
+        (f"dataset:{k}apples", f"job:{k}prepare_apple_cider"),
+        (f"dataset:{cup}sugar", f"job:{k}prepare_apple_cider"),
+        (f"job:{k}prepare_apple_cider", f"dataset:{k}apple.cider"),
+        (f"dataset:{k}apple.cider", f"job:{k}prepare_vinegar"),
+        (f"job:{k}prepare_vinegar", f"dataset:{cup}apple.vinegar"),
+        (f"dataset:{k}apple.filling", f"job:{k}prepare_apple_pie"),
+        (f"job:{k}prepare_apple_pie", f"dataset:{k}apple.pie"),
+        # Marquez draws a job's current version only (gather_apples now picks crab apples); datatrail
+        # keeps every run's edges, so the first picking, from laurents-orchard, stays in the graph.
+        ("dataset:laurents-orchard:red.delicious", f"job:{k}gather_apples"),
+    }
+    assert set(nodes) == {e for edge in edges for e in edge}
+    seen = {(e["origin"], e["destination"]) for n in nodes.values() for e in n["outEdges"]}
+    assert seen == edges
+    assert seen == {(e["origin"], e["destination"]) for n in nodes.values() for e in n["inEdges"]}
+    gather = nodes[f"job:{k}gather_apples"]["data"]
+    assert gather["type"] == "BATCH" and gather["runCount"] == 2
+    # The job as it is now (its latest run), as Marquez's job version has it.
+    assert gather["inputs"] == [{"namespace": "backyard", "name": "crab.apples"}]
+    assert gather["outputs"] == [{"namespace": KITCHEN, "name": "apples"}]
+    assert gather["latestRun"]["state"] == "COMPLETED"
+    pie = nodes[f"dataset:{k}apple.pie"]["data"]
+    assert pie["id"] == {"namespace": KITCHEN, "name": "apple.pie"} and pie["versions"] == [1, 2]
+    filling_runs = client.get(f"/api/v1/namespaces/{KITCHEN}/jobs/prepare_apple_filling/runs").json()
+    assert [r["id"][:8] for r in filling_runs["runs"]] == ["e7d71919", "ab468fb4"] and filling_runs["totalCount"] == 2
+    # Two job versions: the second filling added sugar.
+    versions = client.get(f"/api/v1/namespaces/{KITCHEN}/jobs/prepare_apple_filling/versions").json()["versions"]
+    assert [len(v["inputs"]) for v in versions] == [3, 2]
+    # Vinegar was reported after the pie (5_ is newer than 6_): arrival order does not matter.
+    vinegar = client.get("/api/v1/namespaces/cupboard/datasets/apple.vinegar/versions").json()
+    made_by = vinegar["versions"][0]["createdByRun"]
+    assert made_by["id"] == "a1060004-2a7b-4c3f-a8f9-696362c134df"
+    assert made_by["inputDatasetVersions"][0]["datasetVersionId"]["name"] == "apple.cider"
+
+
+# ---------------------------------------------------------------- marquez-python against a real server
+
+
+@needs_marquez
+def test_marquez_python_client_reads_a_real_server(tmp_path: Path) -> None:
+    with running(tmp_path / "srv") as srv:
+        for event in apples():
+            request = urllib.request.Request(
+                f"{srv.uri}/api/v1/lineage",
+                data=json.dumps(event).encode(),
+                headers={"Content-Type": "application/json"},
+                method="POST",
+            )
+            with urllib.request.urlopen(request) as answer:
+                assert answer.status == 201
+        client = marquez_client.MarquezClient(url=srv.uri)
+        names = [n["name"] for n in client.list_namespaces()["namespaces"]]
+        assert names == ["backyard", "cupboard", KITCHEN, "laurents-orchard"]
+        assert client.get_namespace(KITCHEN)["ownerName"] == "anonymous"
+        datasets = client.list_datasets(KITCHEN)
+        assert datasets["totalCount"] == 5
+        assert [d["name"] for d in datasets["datasets"]] == [
+            "apple.cider",
+            "apple.filling",
+            "apple.pie",
+            "apples",
+            "cinnamon",
+        ]
+        pie = client.get_dataset(KITCHEN, "apple.pie")
+        assert pie["id"] == {"namespace": KITCHEN, "name": "apple.pie"} and pie["type"] == "DB_TABLE"
+        versions = client.list_dataset_versions(KITCHEN, "apple.pie")["versions"]
+        assert [v["versionNumber"] for v in versions] == [2, 1] and versions[0]["version"] == pie["currentVersion"]
+        one = client.get_dataset_version(KITCHEN, "apple.pie", versions[1]["version"])
+        assert one["versionNumber"] == 1 and one["createdByRun"]["id"] == "66ad484e-9bba-4eed-a5f5-3a17558e7f6b"
+        jobs = client.list_jobs(KITCHEN)["jobs"]
+        assert len(jobs) == 5 and {j["type"] for j in jobs} == {"BATCH"}
+        job = client.get_job(KITCHEN, "prepare_apple_pie")
+        assert job["latestRun"]["id"] == "bcef9942-cb5c-476a-995b-3e5ca14aff27"
+        runs = client.list_job_runs(KITCHEN, "prepare_apple_pie")["runs"]
+        assert [r["state"] for r in runs] == ["COMPLETED", "COMPLETED"]
+        run = client.get_job_run(runs[0]["id"])
+        assert run["outputDatasetVersions"][0]["datasetVersionId"]["version"] == pie["currentVersion"]
+        lineage = client.get_column_lineage_by_dataset(KITCHEN, "apple.pie", depth=5)
+        assert lineage == {"graph": []}  # the apples carry no column lineage
+        assert client.list_tags()["tags"] == []
+        with pytest.raises(marquez_client.errors.APIError):  # Marquez's write API: send events instead
+            client.create_namespace("new-space", "me")
+        assert client.list_namespaces()["namespaces"][-1]["name"] == "laurents-orchard"
+
+
+# ---------------------------------------------------------------- Marquez's write API
+
+
+def test_marquez_writes_answer_405_naming_the_lineage_endpoint(client: TestClient) -> None:
+    client.post(
+        "/api/v1/lineage",
+        json={
+            "eventType": "COMPLETE",
+            "eventTime": "2024-01-01T00:00:00Z",
+            "producer": PRODUCER,
+            "schemaURL": "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/RunEvent",
+            "run": {"runId": str(uuid.uuid4())},
+            "job": {"namespace": "ns", "name": "j"},
+            "outputs": [{"namespace": "ns", "name": "d"}],
+        },
+    )
+    before = client.get("/api/v1/events").json()
+    values = {"namespace": "ns", "dataset": "d", "job": "j", "id": str(uuid.uuid4()), "source": "s", "tag": "PII"}
+    values["field"] = "a"
+    assert len(WRITES) == 15
+    for method, path, _ in WRITES:
+        response = client.request(method, "/api/v1" + fill(path, values), json={"ownerName": "me", "type": "BATCH"})
+        assert response.status_code == 405, (method, path, response.text)
+        body = response.json()
+        assert body["error"] == "write_not_supported"
+        assert "send an OpenLineage event to POST /api/v1/lineage" in body["detail"], body
+    assert client.get("/api/v1/events").json() == before  # nothing written
+    assert client.get("/api/v1/namespaces/ns/datasets/d").status_code == 200
+
+
+# ---------------------------------------------------------------- the pieces
+
+
+def test_run_states_map_to_marquez_states() -> None:
+    assert [run_state(s) for s in RunState] == ["RUNNING", "RUNNING", "COMPLETED", "FAILED", "ABORTED"]
+    assert run_state(None) == "NEW" and run_state("OTHER") == "NEW"
+
+
+def test_version_uuids_are_stable_and_address_versions(client: TestClient) -> None:
+    for n in range(2):
+        load(
+            client,
+            [
+                {
+                    "eventType": "COMPLETE",
+                    "eventTime": f"2024-01-0{n + 1}T00:00:00Z",
+                    "producer": PRODUCER,
+                    "schemaURL": "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/RunEvent",
+                    "run": {"runId": str(uuid.uuid4())},
+                    "job": {"namespace": "s3://b", "name": "j"},
+                    "outputs": [{"namespace": "s3://b", "name": "raw/x.csv"}],
+                }
+            ],
+        )
+    base = f"/api/v1/namespaces/{seg('s3://b')}/datasets/{seg('raw/x.csv')}/versions"
+    listed = client.get(base).json()["versions"]
+    assert [v["version"] for v in listed] == [version_uuid("s3://b", "raw/x.csv", n) for n in (2, 1)]
+    for v in listed:
+        for selector in (v["version"], v["version"].upper(), str(v["versionNumber"])):
+            assert client.get(f"{base}/{selector}").json()["id"]["version"] == v["version"]
+    assert client.get(f"{base}/{uuid.uuid4()}").status_code == 404
+
+
+def test_search_takes_marquez_wildcards() -> None:
+    assert matches("apple%pie", "apple.pie") and matches("appl_", "APPLES") and not matches("pie%apple", "apple.pie")
+    assert matches("%" * 500 + "z", "a" * 1000 + "z") and not matches("%a" * 500 + "z", "a" * 1024)
