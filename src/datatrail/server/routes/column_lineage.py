@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 
@@ -147,7 +147,9 @@ async def get_column_lineage(
             ),
         ),
     ],
-    direction: Literal["upstream", "downstream", "both"] | None = None,
+    direction: Annotated[
+        str | None, Query(max_length=16, description="datatrail's: upstream, downstream or both")
+    ] = None,
     depth: Annotated[int, Query(ge=0, le=MAX_DEPTH)] = 20,
     with_downstream: Annotated[
         bool | None, Query(alias="withDownstream", description="Marquez's: false is upstream, true both ways")
@@ -158,6 +160,9 @@ async def get_column_lineage(
     Upstream only unless ``withDownstream=true`` (Marquez's) or ``direction`` (datatrail's) says otherwise."""
     if direction is not None and with_downstream is not None:
         msg = "give withDownstream (Marquez's) or direction (datatrail's), not both"
+        raise InvalidInput(msg)
+    if direction is not None and direction not in ("upstream", "downstream", "both"):
+        msg = f"invalid direction {direction[:16]!r}: use upstream, downstream or both"
         raise InvalidInput(msg)
     way = direction or ("both" if with_downstream else "upstream")
     out: dict[str, Any] = await call(request, _column_graph, node_id, way, depth)

@@ -6,6 +6,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
 
+from datatrail.core.errors import InvalidInput
 from datatrail.core.limits import MAX_OFFSET
 from datatrail.core.times import iso
 from datatrail.server.routes import MAX_LIMIT, Actor, OptionalName, call
@@ -82,7 +83,7 @@ def _search(
     return hits
 
 
-DAY = Annotated[str | None, Query(pattern=r"^\d{4}-\d{2}-\d{2}$", description="YYYY-MM-DD")]
+DAY = Annotated[str | None, Query(max_length=10, pattern=r"^\d{4}-\d{2}-\d{2}$", description="YYYY-MM-DD")]
 
 
 @router.get(
@@ -93,7 +94,7 @@ async def search(
     request: Request,
     _: Actor,
     q: Annotated[str, Query(min_length=1, max_length=1024)],
-    filter: Literal["dataset", "job", "DATASET", "JOB"] | None = None,
+    filter: Annotated[str | None, Query(max_length=16, description="dataset or job")] = None,
     sort: Literal["name", "updated_at", "NAME", "UPDATED_AT"] = "name",
     namespace: OptionalName = None,
     before: DAY = None,
@@ -102,5 +103,8 @@ async def search(
     offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> dict[str, Any]:
     kind = filter.lower() if filter else None
+    if kind not in (None, "dataset", "job"):
+        msg = f"invalid filter {filter!r}: use dataset or job"
+        raise InvalidInput(msg)
     hits = await call(request, _search, q, kind, namespace, sort.lower(), before, after)
     return {"totalCount": len(hits), "results": hits[offset : offset + limit]}
