@@ -289,6 +289,25 @@ def test_marquez_test_events_read_back_as_the_graph_marquez_describes(client: Te
     seen = {(e["origin"], e["destination"]) for n in nodes.values() for e in n["outEdges"]}
     assert seen == edges
     assert seen == {(e["origin"], e["destination"]) for n in nodes.values() for e in n["inEdges"]}
+    # From a dataset, Marquez's graph is the same: all that is connected (the cider and the vinegar too,
+    # though neither is upstream nor downstream of the pie) ...
+    pie = client.get("/api/v1/lineage", params={"nodeId": f"dataset:{k}apple.pie", "depth": 10}).json()["graph"]
+    assert {(e["origin"], e["destination"]) for n in pie for e in n["outEdges"]} == edges
+    # ... and datatrail's directions walk one way: the cider branch is neither upstream nor downstream.
+    both = client.get(
+        "/api/v1/lineage", params={"nodeId": f"dataset:{k}apple.pie", "depth": 10, "direction": "both"}
+    ).json()["graph"]
+    assert {n["id"] for n in both} == set(nodes) - {
+        f"job:{k}prepare_apple_cider",
+        f"dataset:{k}apple.cider",
+        f"job:{k}prepare_vinegar",
+        f"dataset:{cup}apple.vinegar",
+    }
+    one = client.get("/api/v1/lineage", params={"nodeId": f"job:{k}prepare_vinegar", "depth": 1}).json()["graph"]
+    assert {n["id"] for n in one if n["type"] == "JOB"} == {
+        f"job:{k}prepare_vinegar",
+        f"job:{k}prepare_apple_cider",
+    }
     gather = nodes[f"job:{k}gather_apples"]["data"]
     assert gather["type"] == "BATCH" and gather["runCount"] == 2
     # The job as it is now (its latest run), as Marquez's job version has it.

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
@@ -101,17 +101,23 @@ def job_exists(trail: Trail) -> Callable[[str, str], bool]:
     return exists
 
 
-def _graph(trail: Trail, node_id: str, direction: Any, depth: int, as_of: str | None = None) -> dict[str, Any]:
+def _graph(trail: Trail, node_id: str, direction: Any | None, depth: int, as_of: str | None = None) -> dict[str, Any]:
     if node_id.startswith("run:"):
-        return to_marquez(trail.run_lineage(node_id, direction=direction, depth=depth), fold=False)
+        return to_marquez(trail.run_lineage(node_id, direction=direction or "both", depth=depth), fold=False)
     if node_id.startswith("job:"):
         namespace, name = split_job_id(node_id, job_exists(trail))
-        return mq.fill_graph(
-            trail, to_marquez(trail.job_lineage(namespace, name, direction=direction, depth=depth), fold=True)
-        )
-
+        if direction is None:  # Marquez's graph: everything connected, whichever the direction
+            graph = trail.catalog.connected_lineage(namespace, name, kind="job", depth=depth, runs=MAX_JOB_RUNS)
+        else:
+            graph = trail.job_lineage(namespace, name, direction=direction, depth=depth, runs=MAX_JOB_RUNS)
+        return mq.fill_graph(trail, to_marquez(graph, fold=True))
     namespace, name, version = split_node_id(node_id, dataset_exists(trail))
-    graph = trail.dataset_lineage(namespace, name, selector=version, direction=direction, depth=depth, as_of=as_of)
+    if version is None and direction is None:
+        graph = trail.catalog.connected_lineage(namespace, name, depth=depth, as_of=as_of)
+        return mq.fill_graph(trail, to_marquez(graph, fold=True))
+    graph = trail.dataset_lineage(
+        namespace, name, selector=version, direction=direction or "both", depth=depth, as_of=as_of
+    )
     shaped = to_marquez(graph, fold=version is None)
     return mq.fill_graph(trail, shaped) if version is None else shaped
 
@@ -128,7 +134,10 @@ async def get_lineage(
             description="dataset:<namespace>:<name>[#<version>], job:<namespace>:<name> or run:<id>",
         ),
     ],
-    direction: Literal["upstream", "downstream", "both"] = "both",
+    direction: Annotated[
+        str | None,
+        Query(max_length=16, description="upstream, downstream or both; none: Marquez's graph (all connected)"),
+    ] = None,
     depth: Annotated[int, Query(ge=0, le=MAX_DEPTH)] = 20,
     as_of: Annotated[
         str | None,
@@ -142,7 +151,12 @@ async def get_lineage(
     """Marquez's shape. Without ``#<version>`` the graph starts from every version of the dataset and
     is folded to datasets and jobs; with one, it is the version-level graph (versions and runs).
     A job starts from the versions its runs read and wrote (folded); a run from its own (not folded).
+    Without ``direction``, a dataset's or job's graph is Marquez's: everything connected to it, whichever
+    the direction; with one, what is upstream and/or downstream of it (version-level graphs: ``both``).
     With ``asOf``, runs started and versions created after that time are left out."""
+    if direction is not None and direction not in ("upstream", "downstream", "both"):
+        msg = f"invalid direction {direction[:16]!r}: use upstream, downstream or both (or none, for Marquez's graph)"
+        raise InvalidInput(msg)
     if as_of is not None and not node_id.startswith("dataset:"):
         msg = "asOf applies to dataset nodeIds (dataset:<namespace>:<name>[#<version>])"
         raise InvalidInput(msg)
