@@ -28,6 +28,7 @@ from datatrail.server.routes.marquez import WRITES
 from datatrail.server.routes.search import matches
 from tests.conformance import spec_dir
 from tests.httpserver import running
+from tests.security_scene import build
 
 MARQUEZ = spec_dir("marquez-spec")
 MISSING = "Marquez's spec not found: set DATATRAIL_CONFORMANCE_DIR to a folder holding marquez-spec/"
@@ -444,3 +445,56 @@ def test_version_uuids_are_stable_and_address_versions(client: TestClient) -> No
 def test_search_takes_marquez_wildcards() -> None:
     assert matches("apple%pie", "apple.pie") and matches("appl_", "APPLES") and not matches("pie%apple", "apple.pie")
     assert matches("%" * 500 + "z", "a" * 1000 + "z") and not matches("%a" * 500 + "z", "a" * 1024)
+
+
+# ---------------------------------------------------------------- grants
+
+
+def test_marquez_objects_keep_hidden_datasets_hidden(tmp_path: Path) -> None:
+    """team-a's mix run read team-b's b/secret: a team-a viewer sees the run, the job, the lineage and the
+    upstream runs without it; team-b's owner does not see team-a at all. Classified columns carry their
+    labels as Marquez's field tags."""
+    scene = build(tmp_path)
+    with TestClient(create_app(scene.uri)) as client:
+        viewer = {"Authorization": f"Bearer {scene.tokens['viewer']}"}
+        answers = [
+            client.get(url, headers=viewer)
+            for url in (
+                f"/api/v1/jobs/runs/{scene.mix_run}",
+                "/api/v1/namespaces/team-a/jobs/mix",
+                "/api/v1/namespaces/team-a/jobs/mix/versions",
+                "/api/v1/namespaces/team-a/jobs",
+                f"/api/v1/namespaces/team-a/datasets/{seg('a/report')}/versions",
+                "/api/v1/lineage?nodeId=dataset:team-a:a/report&depth=5",
+                f"/api/v1/runlineage/upstream?runId={scene.mix_run}",
+                "/api/v1/sources",
+                "/api/v1/tags",
+                "/api/v1/events/lineage",
+            )
+        ]
+        assert all(a.status_code == 200 for a in answers), [a.text for a in answers if a.status_code != 200]
+        text = json.dumps([a.json() for a in answers])
+        assert "b/secret" not in text and "team-b" not in text
+        job = answers[1].json()
+        assert job["inputs"] == [{"namespace": "team-a", "name": "a/clean"}]
+        graph = answers[5].json()["graph"]
+        assert [n["data"] for n in graph if n["data"].get("redacted")] == [{"redacted": True}]
+        raw = client.get(f"/api/v1/namespaces/team-a/datasets/{seg('a/raw')}", headers=viewer).json()
+        assert {f["name"]: f["tags"] for f in raw["fields"]}["email"] == ["pii"]
+        assert {"name": "pii", "description": None} in answers[8].json()["tags"]
+        other = {"Authorization": f"Bearer {scene.tokens['other_owner']}"}
+        assert client.get("/api/v1/namespaces/team-a", headers=other).status_code == 404
+        assert client.get(f"/api/v1/jobs/runs/{scene.mix_run}", headers=other).status_code == 404
+        listed = client.get("/api/v1/namespaces", headers=other).json()
+        assert [n["name"] for n in listed["namespaces"]] == ["team-b"] and listed["totalCount"] == 1
+
+
+def test_a_run_names_the_job_version_its_job_lists(client: TestClient) -> None:
+    """The same job version id from the run, the job and the job's versions (a job with a code location)."""
+    load(client, extra_events())
+    job = client.get(f"/api/v1/namespaces/{KITCHEN}/jobs/count_pantry").json()
+    run = client.get(f"/api/v1/jobs/runs/{job['latestRun']['id']}").json()
+    versions = client.get(f"/api/v1/namespaces/{KITCHEN}/jobs/count_pantry/versions").json()["versions"]
+    assert run["jobVersion"]["version"] == job["currentVersion"] == versions[0]["version"]
+    one = client.get(f"/api/v1/namespaces/{KITCHEN}/jobs/count_pantry/versions/{job['currentVersion']}").json()
+    assert one["location"] == "https://github.com/grandma/kitchen" and one["runCount"] == 1

@@ -66,7 +66,7 @@ def _clean_job_version(scene: Scene) -> str:
     """The Marquez job version id of team-a's clean run."""
     with datatrail.connect(scene.uri) as trail:
         run = trail.get_run(scene.clean_run)
-    return job_version_uuid(run.namespace, run.job, run, None)
+    return job_version_uuid(run.namespace, run.job, run)
 
 
 def _refused(method: str, path: str) -> Maker:

@@ -66,12 +66,13 @@ def version_uuid(namespace: str, name: str, number: int) -> str:
     return str(uuid.uuid5(VERSION_NAMESPACE, "\x1f".join(("dataset", namespace, name, str(number)))))
 
 
-def job_version_uuid(namespace: str, name: str, run: Run, location: str | None) -> str:
-    """The stable UUID of the job version a run ran: the job with its inputs, outputs and code location,
-    as Marquez versions jobs."""
+def job_version_uuid(namespace: str, name: str, run: Run) -> str:
+    """The stable UUID of the job version a run ran: the job with the datasets it read and wrote, as Marquez
+    versions jobs (Marquez adds the code location; datatrail keeps a job's latest location only, which would
+    change the id of every past version)."""
     inputs = sorted({f"{v.namespace}:{v.name}" for v in run.inputs})
     outputs = sorted({f"{v.namespace}:{v.name}" for v in run.outputs})
-    parts = ("job", namespace, name, "\x1e".join(inputs), "\x1e".join(outputs), location or "")
+    parts = ("job", namespace, name, "\x1e".join(inputs), "\x1e".join(outputs))
     return str(uuid.uuid5(VERSION_NAMESPACE, "\x1f".join(parts)))
 
 
@@ -328,7 +329,7 @@ def location_of(facets: dict[str, Any]) -> str | None:
     return url if isinstance(url, str) else None
 
 
-def run(trail: Trail, r: Run, *, location: str | None = None) -> dict[str, Any]:
+def run(trail: Trail, r: Run) -> dict[str, Any]:
     """Marquez's Run, with datatrail's user, host, command, params, metrics, code, error…"""
     facets = facet_values(r.facets)
     start, end = _nominal(facets)
@@ -347,7 +348,7 @@ def run(trail: Trail, r: Run, *, location: str | None = None) -> dict[str, Any]:
         "jobVersion": {
             "namespace": r.namespace,
             "name": r.job,
-            "version": job_version_uuid(r.namespace, r.job, r, location),
+            "version": job_version_uuid(r.namespace, r.job, r),
         },
         "inputDatasetVersions": [{"datasetVersionId": version_ref(v), "facets": {}} for v in r.inputs],
         "outputDatasetVersions": [{"datasetVersionId": version_ref(v), "facets": {}} for v in r.outputs],
@@ -400,7 +401,7 @@ def job(trail: Trail, j: JobSummary) -> dict[str, Any]:
     parent = _get_run(trail, latest.parent_run_id) if latest is not None else None
     parent_name = parent.job if parent is not None else None
     created = iso(j.created_at)
-    shaped_latest = run(trail, latest, location=location) if latest is not None else None
+    shaped_latest = run(trail, latest) if latest is not None else None
     return {
         "id": {"namespace": j.namespace, "name": j.name},
         "type": _job_type(j, facets),
@@ -445,11 +446,11 @@ def job_runs(trail: Trail, j: JobSummary, limit: int) -> list[Run]:
 
 
 def job_versions(trail: Trail, j: JobSummary, runs: int = 1000) -> list[dict[str, Any]]:
-    """Marquez's JobVersions of a job, newest first: one per distinct (inputs, outputs, location) of its runs."""
+    """Marquez's JobVersions of a job, newest first: one per distinct inputs and outputs of its runs."""
     location = location_of(facet_values(j.facets))
     found: dict[str, dict[str, Any]] = {}
     for r in job_runs(trail, j, runs):  # newest first
-        vid = job_version_uuid(j.namespace, j.name, r, location)
+        vid = job_version_uuid(j.namespace, j.name, r)
         entry = found.get(vid)
         if entry is None:
             found[vid] = entry = {
@@ -462,7 +463,7 @@ def job_versions(trail: Trail, j: JobSummary, runs: int = 1000) -> list[dict[str
                 "outputs": _dataset_ids(r.outputs),
                 "location": location,
                 "context": {},
-                "latestRun": run(trail, r, location=location),
+                "latestRun": run(trail, r),
                 "facets": facet_values(j.facets),
                 "runCount": 0,
             }

@@ -62,7 +62,7 @@ def _upstream(trail: Trail, run_id: str, depth: int) -> dict[str, Any]:
                 "job": {
                     "namespace": r.namespace,
                     "name": r.job,
-                    "version": mq.job_version_uuid(r.namespace, r.job, r, None),
+                    "version": mq.job_version_uuid(r.namespace, r.job, r),
                 },
                 "run": {
                     "id": r.id,

@@ -179,7 +179,7 @@ def _job_versions(trail: Trail, namespace: str, name: str, page: Page) -> dict[s
 
 @router.get(
     "/{namespace}/jobs/{job}/versions",
-    summary="The versions of a job, newest first (Marquez's JobVersionList): one per inputs, outputs and location",
+    summary="The versions of a job, newest first (Marquez's JobVersionList): one per inputs and outputs",
 )
 async def list_job_versions(request: Request, namespace: str, job: str, _: Actor, page: Paging) -> dict[str, Any]:
     out: dict[str, Any] = await call(request, _job_versions, unquote(namespace), unquote(job), page)
@@ -203,10 +203,9 @@ async def get_job_version(request: Request, namespace: str, job: str, version: s
 
 def _job_runs(trail: Trail, namespace: str, name: str, page: Page) -> dict[str, Any]:
     j = mq.find_job(trail, namespace, name)
-    location = mq.location_of(mq.facet_values(j.facets))
     runs = mq.job_runs(trail, j, page.offset + page.limit)
     return {
-        "runs": [mq.run(trail, r, location=location) for r in runs[page.offset :]],
+        "runs": [mq.run(trail, r) for r in runs[page.offset :]],
         "totalCount": j.run_count,
     }
 
