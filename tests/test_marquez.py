@@ -176,6 +176,9 @@ def validator(spec: dict[str, Any], name: str) -> jsonschema.Draft202012Validato
     # The spec makes a FacetsResult's facets one CustomFacet; Marquez (RunFacets.java, JobFacets.java) answers
     # a map of facet name to facet, like every other ``facets``.
     defs["FacetsResult"]["properties"]["facets"] = {"$ref": "#/$defs/RunFacets"}
+    # A Run is "anyOf" an IncompleteRun and an object of the rest, which any object is; Marquez's Run.java
+    # is both at once, so both must hold (the state among NEW, RUNNING, COMPLETED, FAILED, ABORTED…).
+    defs["Run"] = {"allOf": defs["Run"]["anyOf"], "type": "object"}
     # Column lineage answers DATASET_FIELD nodes (Marquez's NodeType.java; test-events/column_lineage/node.json).
     defs["NodeType"]["enum"] = ["JOB", "DATASET", "DATASET_FIELD"]
     schema = {"$defs": defs, "$ref": f"#/$defs/{name}"}
