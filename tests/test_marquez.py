@@ -556,3 +556,44 @@ def test_a_run_names_the_job_version_its_job_lists(client: TestClient) -> None:
     assert run["jobVersion"]["version"] == job["currentVersion"] == versions[0]["version"]
     one = client.get(f"/api/v1/namespaces/{KITCHEN}/jobs/count_pantry/versions/{job['currentVersion']}").json()
     assert one["location"] == "https://github.com/grandma/kitchen" and one["runCount"] == 1
+
+
+def test_marquez_query_parameters(client: TestClient) -> None:
+    """withDownstream, events' sortDirection/before/after/offset, search's filter, sort and wildcards."""
+    events = extra_events()
+    events.append({**events[0], "run": {"runId": str(uuid.uuid4())}, "eventTime": "2020-12-01T10:00:00Z"})
+    events[1]["job"] = {"namespace": KITCHEN, "name": "report_pantry"}
+    events[1]["inputs"] = [{"namespace": KITCHEN, "name": "pantry.totals"}]
+    events[1]["outputs"] = [{"namespace": KITCHEN, "name": "pantry.report"}]
+    load(client, events)
+    # Column lineage: upstream only unless withDownstream=true (Marquez's default); direction is datatrail's.
+    node = f"datasetField:{KITCHEN}:pantry:a"
+    up = client.get("/api/v1/column-lineage", params={"nodeId": node}).json()["graph"]
+    assert [n["id"] for n in up] == [node]
+    down = client.get("/api/v1/column-lineage", params={"nodeId": node, "withDownstream": "true"}).json()["graph"]
+    assert {n["id"] for n in down} == {node, f"datasetField:{KITCHEN}:pantry.totals:total"}
+    same = client.get("/api/v1/column-lineage", params={"nodeId": node, "direction": "downstream"}).json()
+    assert {n["id"] for n in same["graph"]} == {n["id"] for n in down}
+    both = client.get("/api/v1/column-lineage", params={"nodeId": node, "direction": "both", "withDownstream": "1"})
+    assert both.status_code == 400 and "not both" in both.json()["detail"]
+    job = client.get("/api/v1/column-lineage", params={"nodeId": f"job:{KITCHEN}:count_pantry"}).json()["graph"]
+    assert {n["id"] for n in job} == {node, f"datasetField:{KITCHEN}:pantry.totals:total"}
+    # Lineage events: newest first by default, then pages; before/after bound eventTime.
+    listed = client.get("/api/v1/events/lineage").json()
+    assert listed["totalCount"] == 2 and [e["eventTime"][:10] for e in listed["events"]] == ["2020-12-01", "2020-11-01"]
+    page = client.get("/api/v1/events/lineage", params={"sortDirection": "asc", "limit": 1, "offset": 1}).json()
+    assert [e["eventTime"][:10] for e in page["events"]] == ["2020-12-01"] and page["totalCount"] == 2
+    early = client.get("/api/v1/events/lineage", params={"before": "2020-11-15T00:00:00Z"}).json()
+    assert [e["eventTime"][:10] for e in early["events"]] == ["2020-11-01"] and early["totalCount"] == 1
+    late = client.get("/api/v1/events/lineage", params={"after": "2020-11-15T00:00:00Z"}).json()
+    assert late["totalCount"] == 1
+    # Search: wildcards, filter, namespace; a bad filter is a 400.
+    hits = client.get("/api/v1/search", params={"q": "pantry.%s"}).json()
+    assert [h["name"] for h in hits["results"]] == ["pantry.totals"] and hits["totalCount"] == 1
+    jobs = client.get("/api/v1/search", params={"q": "_pantry", "filter": "job"}).json()["results"]
+    assert [(h["type"], h["nodeId"]) for h in jobs] == [
+        ("JOB", f"job:{KITCHEN}:count_pantry"),
+        ("JOB", f"job:{KITCHEN}:report_pantry"),
+    ]
+    assert client.get("/api/v1/search", params={"q": "pantry", "namespace": "elsewhere"}).json()["totalCount"] == 0
+    assert client.get("/api/v1/search", params={"q": "pantry", "filter": "tables"}).status_code == 400
