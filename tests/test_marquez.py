@@ -597,3 +597,23 @@ def test_marquez_query_parameters(client: TestClient) -> None:
     ]
     assert client.get("/api/v1/search", params={"q": "pantry", "namespace": "elsewhere"}).json()["totalCount"] == 0
     assert client.get("/api/v1/search", params={"q": "pantry", "filter": "tables"}).status_code == 400
+
+
+def test_marquez_python_client_reads_with_a_token(tmp_path: Path) -> None:
+    """marquez-python's api_key is sent as a Bearer token: a viewer of team-a reads team-a, and nothing of team-b."""
+    scene = build(tmp_path / "scene")
+    headers = marquez_client.client._HEADERS  # the client keeps its key in one module-wide dict
+    try:
+        with running(tmp_path / "srv", store=scene.uri) as srv:
+            with pytest.raises(marquez_client.errors.APIError):  # no token: 401
+                marquez_client.MarquezClient(url=srv.uri).list_namespaces()
+            client = marquez_client.MarquezClient(url=srv.uri, api_key=scene.tokens["viewer"])
+            assert [n["name"] for n in client.list_namespaces()["namespaces"]] == ["team-a"]
+            names = {d["name"] for d in client.list_datasets("team-a")["datasets"]}
+            assert names == {"a/raw", "a/clean", "a/report"}
+            run = client.get_job_run(scene.mix_run)
+            assert [i["datasetVersionId"]["name"] for i in run["inputDatasetVersions"]] == ["a/clean"]
+            with pytest.raises(marquez_client.errors.APIError):  # hidden: 404
+                client.get_namespace("team-b")
+    finally:
+        headers.pop("Authorization", None)
