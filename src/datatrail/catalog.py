@@ -11,12 +11,19 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from datatrail.core.errors import InvalidInput
 from datatrail.core.model import Dataset, FileEntry, Ref, Run, Version
 from datatrail.core.records import Deployment, DriftRecord
-from datatrail.core.results import CheckResult, ColumnLineageResult, Direction, JobSummary, LatestVersion
+from datatrail.core.results import (
+    CheckResult,
+    ColumnLineageResult,
+    Direction,
+    JobSummary,
+    LatestVersion,
+    LineageNode,
+)
 from datatrail.core.times import parse_time, utc
 from datatrail.diff import diff_versions
 from datatrail.lineage import Graph
@@ -282,6 +289,58 @@ class Catalog:
         }
         result = self._store.lineage(list(start.values()), direction, depth)
         return Graph(f"job:{namespace}:{name}", direction, depth, result.nodes, result.edges)
+
+    def connected_lineage(
+        self,
+        namespace: str,
+        name: str,
+        *,
+        kind: Literal["dataset", "job"] = "dataset",
+        depth: int = 20,
+        as_of: datetime | str | None = None,
+        runs: int = 1000,
+    ) -> Graph:
+        """Marquez's lineage of a dataset or a job: everything connected to it through runs, whichever
+        the direction (the other readers of an input are in it too), at most ``depth`` runs away.
+
+        It starts from every version of the dataset, or from the versions the job's latest ``runs``
+        runs read and wrote, and each step adds the runs that wrote or read what was reached, with
+        what they read and wrote."""
+        check_lineage_options("both", depth)
+        when = parse_as_of(as_of)
+        if kind == "job":
+            touched = {
+                (v.namespace, v.name, v.number): v
+                for r in self._store.list_runs(name, runs)
+                if r.namespace == namespace
+                for v in (*r.inputs, *r.outputs)
+            }
+            frontier = list(touched.values())
+        else:
+            frontier = self._store.list_versions(namespace, name)
+        seen = {(v.namespace, v.name, v.number) for v in frontier}
+        nodes: dict[str, LineageNode] = {}
+        edges: set[tuple[str, str]] = set()
+        for step in range(max(depth, 1)):
+            if not frontier:
+                break
+            result = self._store.lineage(frontier, "both", 1 if depth else 0, when)
+            for node_id, node in result.nodes.items():
+                nodes.setdefault(node_id, LineageNode(node.id, node.type, node.depth + step, node.data))
+            edges.update(result.edges)
+            frontier = []
+            for node in result.nodes.values():
+                d = node.data
+                if node.type != "version" or d.get("redacted"):
+                    continue
+                key = (d["namespace"], d["name"], int(d["version"]))
+                if key in seen:
+                    continue
+                seen.add(key)
+                frontier.append(self._store.resolve(Ref(d["namespace"], d["name"], str(d["version"]))))
+        if kind == "dataset":
+            self._note("dataset.lineage", str(Ref(namespace, name)))
+        return Graph(f"{kind}:{namespace}:{name}", "both", depth, nodes, tuple(sorted(edges)))
 
     # ------------------------------------------------------------ raw events and ML records
 

@@ -19,7 +19,7 @@ from datatrail.core.limits import MAX_TIME_LENGTH
 from datatrail.core.model import Ref, validate_name, validate_namespace
 from datatrail.core.results import Direction, LineageResult
 from datatrail.server.body import read_json
-from datatrail.server.routes import Actor, IdParam, NameParam, OptionalId, OptionalName, call
+from datatrail.server.routes import Actor, IdParam, NameParam, OptionalId, OptionalName, Paging, call
 from datatrail.server.state import API, state
 from datatrail.service import Trail
 from datatrail.store.wire import (
@@ -80,6 +80,14 @@ async def resolve(
     ref = _ref(namespace, name, selector)
     out: dict[str, Any] = await call(request, lambda t: version_to_wire(t.catalog.lookup(ref)))
     return out
+
+
+@router.get("/dataset-versions", summary="The versions of a dataset, oldest first (the HTTP store's listing)")
+async def dataset_versions(
+    request: Request, _: Actor, page: Paging, namespace: NameParam, name: NameParam
+) -> dict[str, Any]:
+    found = await call(request, lambda t: [version_to_wire(v) for v in t.catalog.dataset_versions(namespace, name)])
+    return page.apply(found, "versions")
 
 
 @router.get("/version-by-key", summary="The version of a dataset with this version key (digest), if any")
