@@ -136,6 +136,8 @@ def test_body_limit_counts_after_decompression(tmp_path: Path) -> None:
         (b"{not json", "not valid JSON"),
         (b"[]", "must be an object"),
         (b'{"eventTime": "2024-01-01T00:00:00Z"}', "neither 'run'"),
+        (b'{"eventTime": "2024-01-01T00:00:00Z", "job": {"namespace": "a", "name": "b"}}', "'producer' is missing"),
+        (b'{"eventTime": "2024-01-01T00:00:00Z", "job": {}, "producer": ""}', "'producer' must be"),
         (b'{"eventTime": "yesterday", "run": {}}', "eventTime"),
         (b'{"eventTime": NaN}', "NaN"),
         (b"[" * 200_000 + b"]" * 200_000, "nested too deeply"),
@@ -467,10 +469,15 @@ def test_job_and_run_node_ids(client: TestClient) -> None:
         "dataset:file:/tmp/report:2024.csv",
     }
     zero = client.get("/api/v1/lineage", params={"nodeId": "job:pipelines:clean", "depth": 0}).json()
+    # The job itself is a node (as in Marquez), linked to what it read and wrote.
     assert {n["id"] for n in zero["graph"]} == {
         "dataset:s3://bucket:raw/orders.v1.parquet",
+        "job:pipelines:clean",
         "dataset:duckdb://shop.duckdb:main.clean/orders",
     }
+    node = next(n for n in zero["graph"] if n["id"] == "job:pipelines:clean")
+    assert [e["origin"] for e in node["inEdges"]] == ["dataset:s3://bucket:raw/orders.v1.parquet"]
+    assert [e["destination"] for e in node["outEdges"]] == ["dataset:duckdb://shop.duckdb:main.clean/orders"]
     run_id = client.get("/api/v1/namespaces/pipelines/jobs/clean").json()["latest_run"]
     run = client.get("/api/v1/lineage", params={"nodeId": f"run:{run_id}", "depth": 0}).json()
     assert {n["id"] for n in run["graph"]} == {

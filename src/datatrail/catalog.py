@@ -13,10 +13,10 @@ from datetime import datetime
 from typing import Any
 
 from datatrail.core.errors import InvalidInput
-from datatrail.core.model import Dataset, FileEntry, Ref, Run, Version
+from datatrail.core.model import Dataset, FileEntry, Ref, Run, Version, short_ids
 from datatrail.core.records import Deployment, DriftRecord
-from datatrail.core.results import CheckResult, ColumnLineageResult, Direction, JobSummary
-from datatrail.core.times import parse_time, utc
+from datatrail.core.results import CheckResult, ColumnLineageResult, Direction, JobSummary, LineageNode
+from datatrail.core.times import iso, parse_time, utc
 from datatrail.diff import diff_versions
 from datatrail.lineage import Graph
 from datatrail.store.base import Store
@@ -54,6 +54,22 @@ def check_run_id(run_id: str) -> str:
         msg = f"invalid run id {run_id[:80]!r}: a run id is a UUID (or a prefix of one)"
         raise InvalidInput(msg)
     return run_id.lower()
+
+
+def _run_node(run: Run) -> dict[str, Any]:
+    """A run as a lineage node's data (as the stores' traversals give it)."""
+    return {
+        "id": run.id,
+        "namespace": run.namespace,
+        "job": run.job,
+        "state": run.state.value,
+        "started_at": iso(run.started_at),
+        "ended_at": iso(run.ended_at),
+    }
+
+
+def _version_node(v: Version) -> str:
+    return f"version:{v.namespace}:{v.name}@{v.number}"
 
 
 class Catalog:
@@ -255,16 +271,45 @@ class Catalog:
     def job_lineage(
         self, namespace: str, name: str, *, direction: Direction = "both", depth: int = 10, runs: int = 1000
     ) -> Graph:
-        """Lineage from the versions the latest ``runs`` runs of a job read and wrote."""
+        """Lineage from the versions the latest ``runs`` runs of a job read and wrote.
+
+        The job is always a node of its own graph (as in Marquez): when its runs read and wrote
+        no version (a DAG, or a task whose outputs are only planned), its latest run stands for it.
+        Folded to datasets and jobs, the graph links the job to the jobs that feed it through datasets.
+        """
         check_lineage_options(direction, depth)
-        start = {
-            (v.namespace, v.name, v.number): v
-            for r in self._store.list_runs(name, runs)
-            if r.namespace == namespace
-            for v in (*r.inputs, *r.outputs)
-        }
+        own = [r for r in self._store.list_runs(name, runs) if r.namespace == namespace]
+        start = {(v.namespace, v.name, v.number): v for r in own for v in (*r.inputs, *r.outputs)}
         result = self._store.lineage(list(start.values()), direction, depth)
-        return Graph(f"job:{namespace}:{name}", direction, depth, result.nodes, result.edges)
+        nodes, edges = result.nodes, result.edges
+        if own and not any(n.type == "run" and n.data.get("job") == name for n in nodes.values()):
+            latest, rid = own[0], f"run:{own[0].id}"
+            nodes = {**nodes, rid: LineageNode(rid, "run", 0, _run_node(latest))}
+            here = [(_version_node(v), rid) for v in latest.inputs] + [(rid, _version_node(v)) for v in latest.outputs]
+            edges = (*edges, *sorted((s, t) for s, t in here if s in nodes and t in nodes))
+        return Graph(f"job:{namespace}:{name}", direction, depth, nodes, edges)
+
+    def run_labels(self, run_ids: Sequence[str], *, min_length: int = 8) -> dict[str, str]:
+        """The shortest prefix of each run id (at least ``min_length`` characters) that names only it.
+
+        Unique among ``run_ids`` and in the store, so ``get_run(label)`` (``datatrail show run:LABEL``)
+        always finds the run: ids that share their first characters (UUIDv7, as Airflow 3 makes them,
+        start with a timestamp) get longer labels.
+
+        >>> trail.catalog.run_labels(["0193a24e-4812-7000-8000-000000000001"])  # doctest: +SKIP
+        {'0193a24e-4812-7000-8000-000000000001': '0193a24e'}
+        """
+        labels = short_ids(run_ids, min_length)
+        for run_id, label in labels.items():
+            while len(label) < len(run_id):
+                try:
+                    if self._store.get_run(label).id == run_id:
+                        break
+                except InvalidInput:  # ambiguous in the store: another run shares the prefix
+                    pass
+                label = run_id[: len(label) + 4]
+            labels[run_id] = label
+        return labels
 
     # ------------------------------------------------------------ raw events and ML records
 

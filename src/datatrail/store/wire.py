@@ -74,7 +74,7 @@ def run_from_wire(d: dict[str, Any]) -> Run:
         id=d["id"],
         namespace=d["namespace"],
         job=d["job"],
-        state=RunState(d["state"]),
+        state=RunState.stored(d["state"]),
         started_at=stored_time(d.get("started_at")),
         ended_at=stored_time(d.get("ended_at")),
         user=d.get("user"),
@@ -90,6 +90,8 @@ def run_from_wire(d: dict[str, Any]) -> Run:
         inputs=tuple(version_from_wire(v) for v in d.get("inputs") or ()),
         outputs=tuple(version_from_wire(v) for v in d.get("outputs") or ()),
         facets=d.get("facets") or {},
+        planned=tuple((p["namespace"], p["name"]) for p in d.get("planned_outputs") or ()),
+        children=tuple(d.get("children") or ()),
     )
 
 
