@@ -7,6 +7,7 @@ runs; a job is a lineage node (issue 17).
 
 from __future__ import annotations
 
+import json
 import uuid
 from typing import Any
 
@@ -15,6 +16,7 @@ import pytest
 import datatrail
 from datatrail.core.errors import InvalidInput, NotFound
 from datatrail.core.model import RunState
+from tests.conformance import MISSING, spec_dir
 
 PRODUCER = "https://github.com/apache/airflow/tree/providers-openlineage/2.20.3"
 SCHEMA_URL = "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/RunEvent"
@@ -187,3 +189,22 @@ def test_short_run_ids_always_resolve(trail: datatrail.Trail) -> None:
     with pytest.raises(InvalidInput, match="ambiguous") as err:
         trail.get_run(ids[0][:12])
     assert ids[0] in str(err.value) and ids[1] in str(err.value)  # the candidates are named
+
+
+def test_marquez_test_events_ingest_and_a_missing_producer_is_refused(trail: datatrail.Trail) -> None:
+    folder = spec_dir("marquez-spec")
+    if folder is None:
+        pytest.skip(MISSING)
+    files = sorted((folder / "test-events").glob("*/*.json"))
+    events = [json.loads(p.read_text()) for p in files]
+    events = [e for e in events if isinstance(e, dict) and "eventTime" in e]  # lineage/node.json are answers
+    assert len(events) >= 20 and any("schemaURL" not in e for e in events)
+    for event in events:
+        trail.ingest(event, actor="marquez-tests")
+    assert trail.get_run("41fb5137-f0fd-4ee5-ba5c-56f8571d1bd7").state is RunState.COMPLETE  # no schemaURL
+    before = len(trail.runs(limit=10_000))
+    bare = run_event("START", str(uuid.uuid4()), "no.producer", 0)
+    del bare["producer"]
+    with pytest.raises(InvalidInput, match="'producer' is missing"):
+        trail.ingest(bare, actor="someone")
+    assert len(trail.runs(limit=10_000)) == before
