@@ -140,6 +140,10 @@ def test_jobs_are_lineage_nodes_and_run_ids_resolve(shop: tuple[datatrail.Trail,
         "shop.export_report",
         "shop.load_sqlite",
     }
+    assert jobs["shop.load_sqlite"].description == "Loads the orders into SQLite."  # doc_md
+    assert jobs["shop"].description == "Orders to a report."
+    queries = [j.sql for j in jobs.values() if j.sql]  # the SQL hook's per-query job
+    assert queries and "CREATE TABLE IF NOT EXISTS totals" in queries[0]
     dag = trail.job_lineage(NAMESPACE, "shop", depth=1)  # a DAG reads and writes nothing itself
     assert {n.data["job"] for n in dag.nodes.values() if n.type == "run"} == {"shop"}
     # Airflow 3's run ids are UUIDv7: they share their first characters, the labels still resolve.

@@ -208,3 +208,47 @@ def test_marquez_test_events_ingest_and_a_missing_producer_is_refused(trail: dat
     with pytest.raises(InvalidInput, match="'producer' is missing"):
         trail.ingest(bare, actor="someone")
     assert len(trail.runs(limit=10_000)) == before
+
+
+def facet(**fields: Any) -> dict[str, Any]:
+    return {"_producer": PRODUCER, "_schemaURL": "https://openlineage.io/spec/facets/1-0-1/X.json", **fields}
+
+
+def documented_run(trail: datatrail.Trail) -> str:
+    """A run of a SQL job writing a documented table with a schema, as a producer reports them."""
+    rid = str(uuid.uuid4())
+    event = run_event("COMPLETE", rid, "dbt.orders", 5, namespace="dbt")
+    event["job"]["facets"] = {
+        "documentation": facet(description="Daily totals per customer."),
+        "sql": facet(query="SELECT customer, SUM(amount) AS total\nFROM orders GROUP BY customer", dialect="sqlite"),
+    }
+    event["outputs"] = [
+        {
+            "namespace": "sqlite://shop.db",
+            "name": "main.totals",
+            "facets": {
+                "documentation": facet(description="One row per customer."),
+                "schema": facet(fields=[{"name": "customer", "type": "TEXT"}, {"name": "total", "type": "REAL"}]),
+            },
+        }
+    ]
+    trail.ingest(event, actor="dbt")
+    return rid
+
+
+def test_documentation_schema_and_sql_that_producers_send_are_shown(trail: datatrail.Trail) -> None:
+    documented_run(trail)
+    table = next(d for d in trail.datasets("sqlite://shop.db") if d.name == "main.totals")
+    assert table.description == "One row per customer."
+    job = next(j for j in trail.jobs("dbt") if j.name == "dbt.orders")
+    assert job.description == "Daily totals per customer."
+    assert job.sql is not None and job.sql.startswith("SELECT customer")
+    assert trail.describe("sqlite://shop.db:main.totals@1")["schema"] == [
+        {"name": "customer", "type": "TEXT"},
+        {"name": "total", "type": "REAL"},
+    ]
+    # A later event's documentation wins; one removing it clears the description.
+    later = run_event("COMPLETE", str(uuid.uuid4()), "dbt.orders", 9, namespace="dbt")
+    later["job"]["facets"] = {"documentation": {"_producer": PRODUCER, "_schemaURL": SCHEMA_URL, "_deleted": True}}
+    trail.ingest(later, actor="dbt")
+    assert next(j for j in trail.jobs("dbt") if j.name == "dbt.orders").description is None

@@ -9,9 +9,10 @@ import typer
 from datatrail.cli.context import get_trail
 from datatrail.cli.output import emit_json, line, table, when
 from datatrail.core.model import Run
+from datatrail.core.results import JobSummary
 
 
-def print_run(run: Run) -> None:
+def print_run(run: Run, job: JobSummary | None = None) -> None:
     fields = [
         ("run", run.id),
         ("job", run.job if run.namespace == "default" else f"{run.namespace}:{run.job}"),
@@ -25,6 +26,7 @@ def print_run(run: Run) -> None:
         ("workflow", run.workflow),
         ("parent", f"run:{run.parent_run_id}" if run.parent_run_id else None),
         ("error", run.error),
+        ("about", job.description if job else None),
     ]
     if run.code.get("commit"):
         dirty = " (dirty)" if run.code.get("dirty") else ""
@@ -46,6 +48,10 @@ def print_run(run: Run) -> None:
             line(f"{title}:")
             for v in items:
                 line(f"  {v.ref} {v.digest.short if v.digest else v.key}")
+    if job is not None and job.sql:
+        line("sql:")
+        for text in job.sql.strip().splitlines():
+            line(f"  {text}")
     if run.planned:
         line("planned outputs (named, no version produced):")
         for namespace, name in run.planned:

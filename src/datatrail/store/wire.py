@@ -113,6 +113,7 @@ def job_from_wire(d: dict[str, Any]) -> JobSummary:
         d.get("latest_run"),
         d.get("latest_state"),
         d.get("facets") or {},
+        d.get("description"),
     )
 
 

@@ -170,6 +170,7 @@ class CatalogReads:
                 j.type,
                 j.created_at,
                 j.facets,
+                j.description,
                 func.count(r.pk).label("run_count"),
                 func.max(r.started_at).label("last_start"),
             )
@@ -196,6 +197,7 @@ class CatalogReads:
                 latest[row.id][0] if row.id in latest else None,
                 latest[row.id][1] if row.id in latest else None,
                 json_value(row.facets) or {},
+                row.description,
             )
             for row in rows
         ]
