@@ -252,3 +252,37 @@ def test_documentation_schema_and_sql_that_producers_send_are_shown(trail: datat
     later["job"]["facets"] = {"documentation": {"_producer": PRODUCER, "_schemaURL": SCHEMA_URL, "_deleted": True}}
     trail.ingest(later, actor="dbt")
     assert next(j for j in trail.jobs("dbt") if j.name == "dbt.orders").description is None
+
+
+def test_symlinks_unify_the_names_producers_give_one_dataset(trail: datatrail.Trail) -> None:
+    path, table = ("hdfs://nn:8020", "/warehouse/shop.db/orders"), ("hive://metastore:9083", "shop.orders")
+    links = {"symlinks": facet(identifiers=[{"namespace": table[0], "name": table[1], "type": "TABLE"}])}
+    spark, hive, reader = (str(uuid.uuid4()) for _ in range(3))
+    write = run_event("COMPLETE", spark, "spark.load", 1, namespace="spark")
+    write["outputs"] = [{"namespace": path[0], "name": path[1], "facets": links}]
+    read = run_event("COMPLETE", hive, "hive.report", 2, namespace="hive")
+    read["inputs"] = [{"namespace": table[0], "name": table[1], "facets": {}}]
+    # A third producer names the path without the facet: the link leads it to the table too.
+    plain = run_event("COMPLETE", reader, "spark.audit", 3, namespace="spark")
+    plain["inputs"] = [{"namespace": path[0], "name": path[1], "facets": {}}]
+    ingest(trail, write, read, plain)
+    assert {(d.namespace, d.name) for d in trail.datasets() if d.namespace in (path[0], table[0])} == {table}
+    assert [v.ref for v in trail.get_run(spark).outputs] == ["hive://metastore:9083:shop.orders@1"]
+    assert [v.ref for v in trail.get_run(hive).inputs] == ["hive://metastore:9083:shop.orders@1"]
+    assert [v.ref for v in trail.get_run(reader).inputs] == ["hive://metastore:9083:shop.orders@1"]
+    assert [v.number for v in trail.versions(f"{path[0]}:{path[1]}")] == [1]  # the path names the table
+    graph = trail.job_lineage("hive", "hive.report", direction="upstream", depth=3)
+    assert {n.data["job"] for n in graph.nodes.values() if n.type == "run"} == {"hive.report", "spark.load"}
+
+
+def test_a_file_and_its_host_form_are_one_dataset_whichever_is_named(trail: datatrail.Trail) -> None:
+    local, hosted = ("file", "/data/x.csv"), ("file://host1", "/data/x.csv")
+    links = {"symlinks": facet(identifiers=[{"namespace": hosted[0], "name": hosted[1], "type": "FILE"}])}
+    writer, reader = str(uuid.uuid4()), str(uuid.uuid4())
+    write = run_event("COMPLETE", writer, "w", 1)
+    write["outputs"] = [{"namespace": local[0], "name": local[1], "facets": links}]
+    read = run_event("COMPLETE", reader, "r", 2)
+    read["inputs"] = [{"namespace": hosted[0], "name": hosted[1], "facets": {}}]
+    ingest(trail, write, read)
+    assert [v.ref for v in trail.get_run(reader).inputs] == ["file:/data/x.csv@1"]
+    assert trail.get_run(reader).inputs == trail.get_run(writer).outputs

@@ -324,9 +324,13 @@ def _parse_dataset(raw: Any, role: str, where: str) -> DatasetChange:
         aliases = tuple(validate_name(a, "alias") for a in names)
         if info is None and isinstance(alias_facet.get("datasetVersion"), str):
             info = VersionInfo(key=alias_facet["datasetVersion"])
+    namespace, name = validate_namespace(ns), validate_name(name, "OpenLineage dataset name")
+    names = symlink_names(namespace, name, facets.get("symlinks"))
     return DatasetChange(
-        namespace=validate_namespace(ns),
-        name=validate_name(name, "OpenLineage dataset name"),
+        namespace=namespace,
+        name=name,
+        canonical=None if names[0][1:] == (namespace, name) else names[0][1:],
+        names=tuple(n[1:] for n in names) if len(names) > 1 else (),
         role=role,
         version=info,
         aliases=aliases,
@@ -335,6 +339,34 @@ def _parse_dataset(raw: Any, role: str, where: str) -> DatasetChange:
         facets=facets,
         io_facets=_io_facets(ds, role, where),
     )
+
+
+def symlink_names(namespace: str, name: str, symlinks: Any) -> list[tuple[int, str, str]]:
+    """Every name of a dataset, its own and those its ``symlinks`` facet gives, as (rank, namespace, name).
+
+    The first is the name it is stored under: a ``TABLE`` identifier wins (a Spark path is its Hive
+    table, as in Marquez); among other kinds (a file and its ``file://host`` form) the smallest
+    (namespace, name), so that producers naming either side agree on one, whichever event comes first.
+
+    >>> symlink_names("hdfs://nn", "/warehouse/db.db/t", {"identifiers": [
+    ...     {"namespace": "hive://ms", "name": "db.t", "type": "TABLE"}]})
+    [(0, 'hive://ms', 'db.t'), (1, 'hdfs://nn', '/warehouse/db.db/t')]
+    """
+    items = symlinks.get("identifiers") if isinstance(symlinks, dict) else None
+    names: list[tuple[int, str, str]] = [(1, namespace, name)]
+    for item in items if isinstance(items, list) else ():
+        if not isinstance(item, dict):
+            continue
+        ns, nm, kind = item.get("namespace"), item.get("name"), item.get("type")
+        if isinstance(ns, str) and isinstance(nm, str) and ns and nm:
+            try:
+                ns, nm = validate_namespace(ns), validate_name(nm, "symlinks.identifiers name")
+            except InvalidInput:
+                continue  # a name datatrail cannot store is not a place to keep the dataset
+            rank = 0 if isinstance(kind, str) and kind.upper() == "TABLE" else 1
+            names.append((rank, ns, nm))
+    unique = {(ns, nm): rank for rank, ns, nm in sorted(names, reverse=True)}  # the best rank of each name
+    return sorted((rank, ns, nm) for (ns, nm), rank in unique.items())
 
 
 def _io_facets(ds: dict[str, Any], role: str, where: str) -> dict[str, Any]:

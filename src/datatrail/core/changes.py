@@ -49,6 +49,11 @@ class DatasetChange:
     facets: dict[str, Any] = field(default_factory=dict)
     # The facets of the input/output entry (inputFacets / outputFacets), verbatim.
     io_facets: dict[str, Any] = field(default_factory=dict)
+    # The name its ``symlinks`` facet gives it that stands for it everywhere (a Spark path's Hive table):
+    # the store records the dataset under that name and this one as a link to it (as Marquez does).
+    canonical: tuple[str, str] | None = None
+    # Every name of the dataset its symlinks facet gives (its own included): each leads to the same dataset.
+    names: tuple[tuple[str, str], ...] = ()
     # An output the run only names (START, RUNNING, FAIL, ABORT) without content datatrail hashed: no version.
     planned: bool = False
 

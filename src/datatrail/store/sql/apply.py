@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any, NamedTuple
 
 from sqlalchemy import Column, Table, or_, select
+from sqlalchemy.dialects import postgresql, sqlite
 
 from datatrail.core.changes import Changes, DatasetChange, RunChange, VersionInfo
 from datatrail.core.errors import Conflict
@@ -64,7 +65,7 @@ def apply_changes(tx: Tx, changes: Changes, event_id: int = 0, check: Check | No
     for ds in changes.datasets:
         if check is not None and ds.role == "input" and not check.allows("write", ds.namespace):
             _must_exist(tx, ds, changes.event_time, check)
-        ds_id = _dataset_id(tx, ds.namespace, ds.name, ds.kind, changes.event_time)
+        ds_id = _identity(tx, ds, changes.event_time)
         if ds.planned:
             # Named, not (yet) produced: no version, `latest` stays; a COMPLETE naming it makes the version.
             if run_pk is not None:
@@ -164,6 +165,40 @@ def _dataset_id(tx: Tx, namespace: str, name: str, kind: str, when: datetime) ->
         row = IdRow(int(row.id), _keep_earliest(tx, t.datasets, t.datasets.c.id, row, when))
     tx.put(key, row)
     return row.id
+
+
+def _identity(tx: Tx, ds: DatasetChange, when: datetime) -> int:
+    """The dataset an event's entry names: under the name its symlinks choose, or the one a link points to.
+
+    A dataset named before its symlinks were known keeps what it had; from then on its name leads to
+    the dataset the links chose.
+    """
+    if ds.names:
+        target = ds.canonical or (ds.namespace, ds.name)
+        ds_id = _dataset_id(tx, *target, ds.kind, when)
+        for namespace, name in ds.names:
+            if (namespace, name) != target and tx.get(("link", namespace, name)) != ds_id:
+                tx.execute(_link_insert(tx.dialect), {"namespace": namespace, "name": name, "dataset_id": ds_id})
+                tx.put(("link", namespace, name), ds_id)
+                tx.put(("links?",), True)
+        return ds_id
+    if tx.get(("links?",)) is None:  # once per transaction: a store without links pays one query
+        tx.put(("links?",), tx.execute(select(t.dataset_links.c.name).limit(1)).first() is not None)
+    if tx.get(("links?",)):
+        key = ("link", ds.namespace, ds.name)
+        linked = tx.get(key)
+        if linked is None:
+            dl = t.dataset_links.c
+            linked = tx.execute(select(dl.dataset_id).where(dl.namespace == ds.namespace, dl.name == ds.name)).scalar()
+            tx.put(key, linked or 0)
+        if linked:
+            return int(linked)
+    return _dataset_id(tx, ds.namespace, ds.name, ds.kind, when)
+
+
+def _link_insert(dialect: str) -> Any:
+    mod = postgresql if dialect == "postgresql" else sqlite
+    return mod.insert(t.dataset_links).on_conflict_do_nothing()
 
 
 def _version_at(tx: Tx, ds_id: int, when: datetime) -> int | None:

@@ -66,12 +66,12 @@ def version_by_id(db: Executes, vid: int) -> Version:
 
 def dataset_row(db: Executes, namespace: str, name: str) -> Any:
     """The dataset's id, kind, lifecycle and facets; NotFound if there is no such dataset."""
-    d, n = t.datasets.c, t.namespaces.c
-    row = db.execute(
-        select(d.id, d.kind, d.lifecycle, d.facets)
-        .join(t.namespaces, n.id == d.namespace_id)
-        .where(n.name == namespace, d.name == name)
-    ).first()
+    d, n, dl = t.datasets.c, t.namespaces.c, t.dataset_links.c
+    query = select(d.id, d.kind, d.lifecycle, d.facets).join(t.namespaces, n.id == d.namespace_id)
+    row = db.execute(query.where(n.name == namespace, d.name == name)).first()
+    if row is None:  # another name of a dataset (its symlinks): the dataset it names
+        linked = select(dl.dataset_id).where(dl.namespace == namespace, dl.name == name).scalar_subquery()
+        row = db.execute(query.where(d.id == linked)).first()
     if row is None:
         where = "" if namespace == "default" else f" in namespace {namespace!r}"
         msg = f"no dataset named {name!r}{where}; `datatrail ls` lists the datasets"

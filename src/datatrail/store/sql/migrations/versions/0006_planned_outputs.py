@@ -1,4 +1,4 @@
-"""Planned outputs, run states without START, where a run's start time came from, runs by parent.
+"""Planned outputs, dataset links (symlinks), run states without START, where a run's start time came from, runs by parent.
 
 Revision ID: 0006
 Revises: 0005
@@ -25,6 +25,12 @@ def upgrade() -> None:
         sa.Column("dataset_id", _id, primary_key=True),
         sqlite_with_rowid=False,
     )
+    op.create_table(
+        "dataset_links",
+        sa.Column("namespace", sa.Text(), primary_key=True),
+        sa.Column("name", sa.Text(), primary_key=True),
+        sa.Column("dataset_id", _id, sa.ForeignKey("datasets.id"), nullable=False),
+    )
     with op.batch_alter_table("runs") as batch:
         batch.add_column(sa.Column("start_seen", sa.Boolean(), nullable=True))
         batch.add_column(sa.Column("start_hint", sa.DateTime(timezone=True), nullable=True))
@@ -38,4 +44,5 @@ def downgrade() -> None:
     with op.batch_alter_table("runs") as batch:
         batch.drop_column("start_hint")
         batch.drop_column("start_seen")
+    op.drop_table("dataset_links")
     op.drop_table("planned_outputs")
