@@ -112,7 +112,7 @@ def test_an_output_named_but_never_written_is_planned_not_a_version(shop: tuple[
     never = _runs(trail)["shop.write_never"]
     assert never.state is RunState.FAIL and "nothing written" in (never.error or "")
     assert not (data / "never_written.txt").exists()
-    assert never.outputs == () and never.planned == (("file", str(data / "never_written.txt")),)
+    assert never.outputs == () and never.planned_outputs == (("file", str(data / "never_written.txt")),)
     assert trail.versions(f"file:{data / 'never_written.txt'}") == []
     with pytest.raises(NotFound):
         trail.get(f"file:{data / 'never_written.txt'}@latest")

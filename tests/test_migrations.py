@@ -63,6 +63,6 @@ def test_0006_turns_stored_start_states_into_running(tmp_path: Path) -> None:
     store = SqlStore(f"sqlite:///{tmp_path / 'trail.db'}")
     try:
         run = store.get_run("6e0c9a52-1d3e-4d8e-9a3b-0f2f4f1c2a11")
-        assert run.state.value == "RUNNING" and run.planned == () and run.children == ()
+        assert run.state.value == "RUNNING" and run.planned_outputs == () and run.children == ()
     finally:
         store.close()

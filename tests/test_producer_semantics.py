@@ -75,7 +75,7 @@ def test_outputs_of_a_start_are_planned_until_a_complete_names_them(trail: datat
     ingest(trail, run_event("START", rid, "dag.export", 0, inputs=("/d/shop.db",), outputs=("/d/report.csv",)))
     run = trail.get_run(rid)
     assert run.state is RunState.RUNNING
-    assert run.outputs == () and run.planned == (("file", "/d/report.csv"),)
+    assert run.outputs == () and run.planned_outputs == (("file", "/d/report.csv"),)
     assert versions(trail, "/d/report.csv") == []  # named, not written: no version, nothing is latest
     with pytest.raises(NotFound):
         trail.get("file:/d/report.csv@latest")
@@ -83,7 +83,7 @@ def test_outputs_of_a_start_are_planned_until_a_complete_names_them(trail: datat
     assert versions(trail, "/d/report.csv") == []
     ingest(trail, run_event("COMPLETE", rid, "dag.export", 2, outputs=("/d/report.csv",)))
     run = trail.get_run(rid)
-    assert run.state is RunState.COMPLETE and run.planned == ()
+    assert run.state is RunState.COMPLETE and run.planned_outputs == ()
     assert [v.ref for v in run.outputs] == ["file:/d/report.csv@1"]
     assert trail.get("file:/d/report.csv@latest").run_id == rid
 
@@ -102,7 +102,7 @@ def test_a_failed_or_aborted_run_produces_no_version(trail: datatrail.Trail) -> 
     assert trail.get("file:/d/out.csv@latest").run_id == good  # the failures did not move latest
     assert versions(trail, "/d/never_written.txt") == []
     assert trail.get_run(failed).state is RunState.FAIL
-    assert trail.get_run(failed).planned == (("file", "/d/never_written.txt"), ("file", "/d/out.csv"))
+    assert trail.get_run(failed).planned_outputs == (("file", "/d/never_written.txt"), ("file", "/d/out.csv"))
     assert trail.get_run(aborted).outputs == ()
 
 
@@ -112,7 +112,8 @@ def test_a_complete_arriving_first_gives_the_same_state(trail: datatrail.Trail) 
     complete = run_event("COMPLETE", rid, "dag.t", 5, outputs=("/d/x.csv",))
     ingest(trail, complete, start)
     run = trail.get_run(rid)
-    assert (run.state, run.planned, [v.ref for v in run.outputs]) == (RunState.COMPLETE, (), ["file:/d/x.csv@1"])
+    assert (run.state, run.planned_outputs) == (RunState.COMPLETE, ())
+    assert [v.ref for v in run.outputs] == ["file:/d/x.csv@1"]
     assert run.started_at is not None and run.started_at.minute == 0 and run.ended_at is not None
 
 

@@ -52,9 +52,9 @@ def print_run(run: Run, job: JobSummary | None = None) -> None:
         line("sql:")
         for text in job.sql.strip().splitlines():
             line(f"  {text}")
-    if run.planned:
+    if run.planned_outputs:
         line("planned outputs (named, no version produced):")
-        for namespace, name in run.planned:
+        for namespace, name in run.planned_outputs:
             line(f"  {name if namespace == 'default' else f'{namespace}:{name}'}")
     if run.children:
         line("child runs:")

@@ -341,7 +341,7 @@ class Run:
     # Standard and custom OpenLineage run facets (nominalTime, processing_engine…), each {"time", "value"}.
     facets: dict[str, Any] = field(default_factory=dict)
     # Outputs the run named (in a START, RUNNING, FAIL or ABORT event) that no version of it holds: (namespace, name).
-    planned: tuple[tuple[str, str], ...] = ()
+    planned_outputs: tuple[tuple[str, str], ...] = ()
     # The runs whose parent run facet names this run (a DAG run's task runs), by id.
     children: tuple[str, ...] = ()
 
@@ -366,6 +366,6 @@ class Run:
             "inputs": [v.to_dict() for v in self.inputs],
             "outputs": [v.to_dict() for v in self.outputs],
             "facets": self.facets,
-            "planned_outputs": [{"namespace": ns, "name": name} for ns, name in self.planned],
+            "planned_outputs": [{"namespace": ns, "name": name} for ns, name in self.planned_outputs],
             "children": list(self.children),
         }

@@ -90,7 +90,7 @@ def run_from_wire(d: dict[str, Any]) -> Run:
         inputs=tuple(version_from_wire(v) for v in d.get("inputs") or ()),
         outputs=tuple(version_from_wire(v) for v in d.get("outputs") or ()),
         facets=d.get("facets") or {},
-        planned=tuple((p["namespace"], p["name"]) for p in d.get("planned_outputs") or ()),
+        planned_outputs=tuple((p["namespace"], p["name"]) for p in d.get("planned_outputs") or ()),
         children=tuple(d.get("children") or ()),
     )
 

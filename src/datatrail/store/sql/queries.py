@@ -127,7 +127,7 @@ def to_run(db: Executes, row: Any) -> Run:
         inputs=tuple(inputs),
         outputs=tuple(outputs),
         facets=json_value(row.facets) or {},
-        planned=_planned(db, row.pk, {(v.namespace, v.name) for v in outputs}),
+        planned_outputs=_planned(db, row.pk, {(v.namespace, v.name) for v in outputs}),
         children=_children(db, row.run_id),
     )
 
