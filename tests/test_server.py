@@ -17,6 +17,7 @@ from fastapi.testclient import TestClient
 from datatrail.core.errors import NotFound
 from datatrail.server import create_app
 from datatrail.server.marquez import split_node_id
+from tests import test_producer_semantics as ps
 from tests.conformance import needs_openlineage_spec, spec_dir
 
 SPEC = spec_dir() or Path("openlineage-spec-not-available")
@@ -136,6 +137,8 @@ def test_body_limit_counts_after_decompression(tmp_path: Path) -> None:
         (b"{not json", "not valid JSON"),
         (b"[]", "must be an object"),
         (b'{"eventTime": "2024-01-01T00:00:00Z"}', "neither 'run'"),
+        (b'{"eventTime": "2024-01-01T00:00:00Z", "job": {"namespace": "a", "name": "b"}}', "'producer' is missing"),
+        (b'{"eventTime": "2024-01-01T00:00:00Z", "job": {}, "producer": ""}', "'producer' must be"),
         (b'{"eventTime": "yesterday", "run": {}}', "eventTime"),
         (b'{"eventTime": NaN}', "NaN"),
         (b"[" * 200_000 + b"]" * 200_000, "nested too deeply"),
@@ -467,10 +470,15 @@ def test_job_and_run_node_ids(client: TestClient) -> None:
         "dataset:file:/tmp/report:2024.csv",
     }
     zero = client.get("/api/v1/lineage", params={"nodeId": "job:pipelines:clean", "depth": 0}).json()
+    # The job itself is a node (as in Marquez), linked to what it read and wrote.
     assert {n["id"] for n in zero["graph"]} == {
         "dataset:s3://bucket:raw/orders.v1.parquet",
+        "job:pipelines:clean",
         "dataset:duckdb://shop.duckdb:main.clean/orders",
     }
+    node = next(n for n in zero["graph"] if n["id"] == "job:pipelines:clean")
+    assert [e["origin"] for e in node["inEdges"]] == ["dataset:s3://bucket:raw/orders.v1.parquet"]
+    assert [e["destination"] for e in node["outEdges"]] == ["dataset:duckdb://shop.duckdb:main.clean/orders"]
     run_id = client.get("/api/v1/namespaces/pipelines/jobs/clean").json()["latestRun"]["id"]
     run = client.get("/api/v1/lineage", params={"nodeId": f"run:{run_id}", "depth": 0}).json()
     assert {n["id"] for n in run["graph"]} == {
@@ -540,3 +548,23 @@ def test_search(client: TestClient) -> None:
     assert ("JOB", "clean") in {(h["type"], h["name"]) for h in jobs}
     assert client.get("/api/v1/search", params={"q": "s3://"}).json()["totalCount"] == 1
     assert_error(client.get("/api/v1/search", params={"q": ""}), 400, "invalid_input")
+
+
+def test_ui_shows_child_runs_planned_outputs_and_a_reported_schema(client: TestClient) -> None:
+    dag, task, sql = str(uuid.uuid4()), str(uuid.uuid4()), str(uuid.uuid4())
+    start = ps.run_event("START", task, "shop.write", 1, outputs=("/d/never.txt",), run_facets=ps.parent(dag, "shop"))
+    for event in (ps.run_event("COMPLETE", dag, "shop", 2), start):
+        assert client.post("/api/v1/lineage", json=event).status_code == 201
+    assert client.get(f"/api/v1/runs/{dag}").json()["children"] == [task]
+    planned = client.get(f"/api/v1/runs/{task}").json()["planned_outputs"]
+    assert planned == [{"namespace": "file", "name": "/d/never.txt"}]
+    dag_page = client.get(f"/runs/{dag}").text
+    assert 'id="run-children"' in dag_page and f"/runs/{task}" in dag_page
+    task_page = client.get(f"/runs/{task}").text
+    assert 'id="run-planned"' in task_page and "/d/never.txt" in task_page
+    event = ps.run_event("COMPLETE", sql, "dbt.orders", 5, namespace="dbt")
+    schema = ps.facet(fields=[{"name": "customer", "type": "TEXT", "description": "who"}])
+    event["outputs"] = [{"namespace": "sqlite://shop.db", "name": "main.totals", "facets": {"schema": schema}}]
+    assert client.post("/api/v1/lineage", json=event).status_code == 201
+    version_page = client.get(f"/datasets/{seg('sqlite://shop.db')}/{seg('main.totals')}/versions/1").text
+    assert 'id="reported-schema"' in version_page and "customer" in version_page and "TEXT" in version_page

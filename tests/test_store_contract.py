@@ -15,7 +15,7 @@ from sqlalchemy import func, select, text
 import datatrail
 from datatrail.core.changes import VersionInfo
 from datatrail.core.errors import DatatrailError, InvalidInput, NotFound, StoreVersionError
-from datatrail.core.model import Digest, FileEntry, RunState
+from datatrail.core.model import Digest, EventType, FileEntry, RunState
 from datatrail.events import build_dataset_event, build_run_event
 from datatrail.store.http import HttpStore
 from datatrail.store.sql import tables
@@ -392,7 +392,7 @@ def test_run_outside_with_block_is_refused(trail: datatrail.Trail, workdir: Path
 def test_ambiguous_and_unknown_run_ids(trail: datatrail.Trail) -> None:
     ids = ["abcd1234-0000-4000-8000-000000000001", "abcd5678-0000-4000-8000-000000000002"]
     for rid in ids:
-        trail._store.ingest(build_run_event(RunState.START, rid, "default", "j"), "ann", "run.start")
+        trail._store.ingest(build_run_event(EventType.START, rid, "default", "j"), "ann", "run.start")
     with pytest.raises(InvalidInput, match="ambiguous"):
         trail.get_run("abcd")
     assert trail.get_run("abcd5").id == ids[1]

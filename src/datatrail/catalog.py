@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 from datatrail.core.errors import InvalidInput
-from datatrail.core.model import Dataset, FileEntry, Ref, Run, Version
+from datatrail.core.model import Dataset, FileEntry, Ref, Run, Version, short_ids
 from datatrail.core.records import Deployment, DriftRecord
 from datatrail.core.results import (
     CheckResult,
@@ -24,7 +24,7 @@ from datatrail.core.results import (
     LatestVersion,
     LineageNode,
 )
-from datatrail.core.times import parse_time, utc
+from datatrail.core.times import iso, parse_time, utc
 from datatrail.diff import diff_versions
 from datatrail.lineage import Graph
 from datatrail.store.base import Store
@@ -74,6 +74,35 @@ class Overview:
     """Latest versions whose latest check evaluation has failures, with the failed results, newest first."""
     drift_alerts: tuple[DriftRecord, ...]
     """Stored drift reports that raised an alert, newest first."""
+
+
+def _run_node(run: Run) -> dict[str, Any]:
+    """A run as a lineage node's data (as the stores' traversals give it)."""
+    return {
+        "id": run.id,
+        "namespace": run.namespace,
+        "job": run.job,
+        "state": run.state.value,
+        "started_at": iso(run.started_at),
+        "ended_at": iso(run.ended_at),
+    }
+
+
+def _version_node(v: Version) -> str:
+    return f"version:{v.namespace}:{v.name}@{v.number}"
+
+
+def _with_job(
+    own: Sequence[Run], job: str, nodes: dict[str, LineageNode], edges: tuple[tuple[str, str], ...]
+) -> tuple[dict[str, LineageNode], tuple[tuple[str, str], ...]]:
+    """A job's graph with the job in it: when none of its runs ``own`` (newest first) is a node yet
+    (they read and wrote nothing reached, or the depth is 0), its latest run stands for it."""
+    if not own or any(n.type == "run" and n.data.get("job") == job for n in nodes.values()):
+        return nodes, edges
+    latest, rid = own[0], f"run:{own[0].id}"
+    nodes = {**nodes, rid: LineageNode(rid, "run", 0, _run_node(latest))}
+    here = [(_version_node(v), rid) for v in latest.inputs] + [(rid, _version_node(v)) for v in latest.outputs]
+    return nodes, (*edges, *sorted((s, t) for s, t in here if s in nodes and t in nodes))
 
 
 class Catalog:
@@ -279,16 +308,40 @@ class Catalog:
     def job_lineage(
         self, namespace: str, name: str, *, direction: Direction = "both", depth: int = 10, runs: int = 1000
     ) -> Graph:
-        """Lineage from the versions the latest ``runs`` runs of a job read and wrote."""
+        """Lineage from the versions the latest ``runs`` runs of a job read and wrote.
+
+        The job is always a node of its own graph (as in Marquez): when its runs read and wrote
+        no version (a DAG, or a task whose outputs are only planned), its latest run stands for it.
+        Folded to datasets and jobs, the graph links the job to the jobs that feed it through datasets.
+        """
         check_lineage_options(direction, depth)
-        start = {
-            (v.namespace, v.name, v.number): v
-            for r in self._store.list_runs(name, runs)
-            if r.namespace == namespace
-            for v in (*r.inputs, *r.outputs)
-        }
+        own = [r for r in self._store.list_runs(name, runs) if r.namespace == namespace]
+        start = {(v.namespace, v.name, v.number): v for r in own for v in (*r.inputs, *r.outputs)}
         result = self._store.lineage(list(start.values()), direction, depth)
-        return Graph(f"job:{namespace}:{name}", direction, depth, result.nodes, result.edges)
+        nodes, edges = _with_job(own, name, result.nodes, result.edges)
+        return Graph(f"job:{namespace}:{name}", direction, depth, nodes, edges)
+
+    def run_labels(self, run_ids: Sequence[str], *, min_length: int = 8) -> dict[str, str]:
+        """The shortest prefix of each run id (at least ``min_length`` characters) that names only it.
+
+        Unique among ``run_ids`` and in the store, so ``get_run(label)`` (``datatrail show run:LABEL``)
+        always finds the run: ids that share their first characters (UUIDv7, as Airflow 3 makes them,
+        start with a timestamp) get longer labels.
+
+        >>> trail.catalog.run_labels(["0193a24e-4812-7000-8000-000000000001"])  # doctest: +SKIP
+        {'0193a24e-4812-7000-8000-000000000001': '0193a24e'}
+        """
+        labels = short_ids(run_ids, min_length)
+        for run_id, label in labels.items():
+            while len(label) < len(run_id):
+                try:
+                    if self._store.get_run(label).id == run_id:
+                        break
+                except InvalidInput:  # ambiguous in the store: another run shares the prefix
+                    pass
+                label = run_id[: len(label) + 4]
+            labels[run_id] = label
+        return labels
 
     def connected_lineage(
         self,
@@ -308,13 +361,10 @@ class Catalog:
         what they read and wrote."""
         check_lineage_options("both", depth)
         when = parse_as_of(as_of)
+        own: list[Run] = []
         if kind == "job":
-            touched = {
-                (v.namespace, v.name, v.number): v
-                for r in self._store.list_runs(name, runs)
-                if r.namespace == namespace
-                for v in (*r.inputs, *r.outputs)
-            }
+            own = [r for r in self._store.list_runs(name, runs) if r.namespace == namespace]
+            touched = {(v.namespace, v.name, v.number): v for r in own for v in (*r.inputs, *r.outputs)}
             frontier = list(touched.values())
         else:
             frontier = self._store.list_versions(namespace, name)
@@ -340,7 +390,8 @@ class Catalog:
                 frontier.append(self._store.resolve(Ref(d["namespace"], d["name"], str(d["version"]))))
         if kind == "dataset":
             self._note("dataset.lineage", str(Ref(namespace, name)))
-        return Graph(f"{kind}:{namespace}:{name}", "both", depth, nodes, tuple(sorted(edges)))
+        found, linked = _with_job(own, name, nodes, tuple(sorted(edges)))
+        return Graph(f"{kind}:{namespace}:{name}", "both", depth, found, linked)
 
     # ------------------------------------------------------------ raw events and ML records
 

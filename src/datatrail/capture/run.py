@@ -14,7 +14,15 @@ from datatrail.capture import facts
 from datatrail.catalog import Catalog
 from datatrail.core.changes import VersionInfo
 from datatrail.core.errors import InvalidInput
-from datatrail.core.model import DEFAULT_NAMESPACE, Ref, RunState, Version, validate_name, validate_namespace
+from datatrail.core.model import (
+    DEFAULT_NAMESPACE,
+    EventType,
+    Ref,
+    RunState,
+    Version,
+    validate_name,
+    validate_namespace,
+)
 from datatrail.core.results import IngestResult
 from datatrail.events import build_run_event
 from datatrail.recorder import Recorder
@@ -106,7 +114,7 @@ class RunContext:
     def user(self) -> str:
         return self.recorder.user
 
-    def _send(self, state: RunState, **kwargs: Any) -> IngestResult:
+    def _send(self, state: EventType | RunState, **kwargs: Any) -> IngestResult:
         p = self.parent_run
         parent = (p.run_id, p.namespace, p.job) if p is not None else None
         event = build_run_event(
@@ -133,7 +141,7 @@ class RunContext:
                 self.workflow = facts.workflow_from_env()
         self._git = facts.git_state()
         self._send(
-            RunState.START,
+            EventType.START,
             run_facts={
                 "user": self.recorder.user,
                 "host": self.recorder.host,

@@ -189,17 +189,25 @@ def show(
     trail = get_trail(ctx)
     if ref.startswith("run:"):
         run = trail.get_run(ref)
+        job = next((j for j in trail.jobs(run.namespace) if j.name == run.job), None)
         if json_out:
-            emit_json(run.to_dict())
+            emit_json({**run.to_dict(), "job_description": job and job.description, "job_sql": job and job.sql})
         else:
-            print_run(run)
+            print_run(run, job)
         return
     v = trail.get(ref)
     manifest = trail.manifest(v) if v.is_directory else []
     stats = trail.profile(v)
     checks = trail.check_results(v)
+    # What the producer said (schema facet, documentation) shows too when datatrail did not profile the data.
+    reported = trail.describe(v)
+    doc = ((reported.get("facets") or {}).get("documentation") or {}).get("value") or {}
+    description = doc.get("description") if isinstance(doc, dict) else None
+    schema = reported.get("schema") if isinstance(reported.get("schema"), list) else None
     if json_out:
         data = v.to_dict()
+        data["description"] = description
+        data["schema"] = schema
         if v.is_directory:
             data["files"] = [{"path": f.path, "size": f.size, "digest": str(f.digest)} for f in manifest]
         data["profile"] = stats
@@ -224,6 +232,7 @@ def show(
         ("host", v.host),
         ("message", v.message),
         ("run", f"run:{v.run_id}" if v.run_id else None),
+        ("description", description),
     ]
     for key, value in fields:
         if value is not None:
@@ -232,6 +241,13 @@ def show(
         print_model_card(trail.model_card(v))
     if stats is not None:
         print_profile(stats)
+    elif schema:
+        line("")
+        line("schema (as the producer reported it):")
+        table(
+            ["column", "type", "description"],
+            [[f.get("name"), f.get("type"), f.get("description")] for f in schema if isinstance(f, dict)],
+        )
     if checks:
         print_checks(checks, latest_only=True)
     if manifest:

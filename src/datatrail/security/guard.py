@@ -210,6 +210,8 @@ class GuardedStore:
     def resolve(self, ref: Ref) -> Version:
         self._need(ref.namespace, ref.name, "dataset.read", str(ref))
         version = self.inner.resolve(ref)
+        if version.namespace != ref.namespace:  # another name of it (symlinks): its own namespace decides too
+            self._need(version.namespace, version.name, "dataset.read", version.ref)
         self.access.note("dataset.read", version.ref)
         return version
 
@@ -229,6 +231,8 @@ class GuardedStore:
     def list_versions(self, namespace: str, name: str) -> list[Version]:
         self._need(namespace, name, "dataset.versions")
         found = self.inner.list_versions(namespace, name)
+        if found and found[0].namespace != namespace:  # another name of it (symlinks)
+            self._need(found[0].namespace, found[0].name, "dataset.versions")
         self.access.note("dataset.versions", dataset_target(namespace, name))
         return found
 

@@ -37,7 +37,6 @@ DEFAULT_OWNER = "anonymous"  # Marquez's owner of namespaces created by OpenLine
 DEFAULT_SOURCE = "default"  # Marquez's source of datasets without a dataSource facet
 JOB_TYPES = {"BATCH": "BATCH", "STREAM": "STREAM", "STREAMING": "STREAM", "SERVICE": "SERVICE"}
 STATES = {
-    RunState.START: "RUNNING",
     RunState.RUNNING: "RUNNING",
     RunState.COMPLETE: "COMPLETED",
     RunState.FAIL: "FAILED",
@@ -52,7 +51,7 @@ def run_state(state: RunState | str | None) -> str:
     ('RUNNING', 'COMPLETED', 'NEW')
     """
     try:
-        return STATES[RunState(state)] if state is not None else "NEW"
+        return STATES[RunState.stored(state)] if state is not None else "NEW"
     except ValueError:
         return "NEW"
 

@@ -87,7 +87,7 @@ def run_from_wire(d: dict[str, Any]) -> Run:
         id=d["id"],
         namespace=d["namespace"],
         job=d["job"],
-        state=RunState(d["state"]),
+        state=RunState.stored(d["state"]),
         started_at=stored_time(d.get("started_at")),
         ended_at=stored_time(d.get("ended_at")),
         user=d.get("user"),
@@ -103,6 +103,8 @@ def run_from_wire(d: dict[str, Any]) -> Run:
         inputs=tuple(version_from_wire(v) for v in d.get("inputs") or ()),
         outputs=tuple(version_from_wire(v) for v in d.get("outputs") or ()),
         facets=d.get("facets") or {},
+        planned_outputs=tuple((p["namespace"], p["name"]) for p in d.get("planned_outputs") or ()),
+        children=tuple(d.get("children") or ()),
     )
 
 
@@ -124,6 +126,7 @@ def job_from_wire(d: dict[str, Any]) -> JobSummary:
         d.get("latest_run"),
         d.get("latest_state"),
         d.get("facets") or {},
+        d.get("description"),
     )
 
 

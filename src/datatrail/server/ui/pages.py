@@ -142,9 +142,12 @@ def _find_dataset(trail: Trail, namespace: str, name: str) -> Dataset:
 def _version_details(trail: Trail, version: Version) -> dict[str, Any]:
     """Schema, profile and check results of a version; for a model, its card (as ``datatrail show``)."""
     profile = trail.profile(version)
+    # Without a profile, the schema a producer reported (the schema facet) is what there is to show.
+    reported = None if profile is not None else trail.describe(version).get("schema")
     return {
         "profile": profile,
         "columns": (profile or {}).get("columns") or [],
+        "reported_schema": [f for f in reported if isinstance(f, dict)] if isinstance(reported, list) else [],
         "checks": trail.check_results(version),
         "card": trail.model_card(version) if version.kind == "model" else None,
     }
@@ -159,7 +162,11 @@ def _dataset(trail: Trail, raw_ns: str, raw_name: str) -> dict[str, Any]:
         "dataset": dataset,
         "versions": versions,
         "latest": latest,
-        **(_version_details(trail, latest) if latest else {"profile": None, "columns": [], "checks": [], "card": None}),
+        **(
+            _version_details(trail, latest)
+            if latest
+            else {"profile": None, "columns": [], "reported_schema": [], "checks": [], "card": None}
+        ),
         "access": hooks.access_entries(trail, namespace, name),
         "deployments": hooks.deployments(trail, namespace, name),
         "title": f"{name} · {namespace}",

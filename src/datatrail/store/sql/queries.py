@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Select, select
@@ -65,12 +66,12 @@ def version_by_id(db: Executes, vid: int) -> Version:
 
 def dataset_row(db: Executes, namespace: str, name: str) -> Any:
     """The dataset's id, kind, lifecycle and facets; NotFound if there is no such dataset."""
-    d, n = t.datasets.c, t.namespaces.c
-    row = db.execute(
-        select(d.id, d.kind, d.lifecycle, d.facets)
-        .join(t.namespaces, n.id == d.namespace_id)
-        .where(n.name == namespace, d.name == name)
-    ).first()
+    d, n, dl = t.datasets.c, t.namespaces.c, t.dataset_links.c
+    query = select(d.id, d.kind, d.lifecycle, d.facets).join(t.namespaces, n.id == d.namespace_id)
+    row = db.execute(query.where(n.name == namespace, d.name == name)).first()
+    if row is None:  # another name of a dataset (its symlinks): the dataset it names
+        linked = select(dl.dataset_id).where(dl.namespace == namespace, dl.name == name).scalar_subquery()
+        row = db.execute(query.where(d.id == linked)).first()
     if row is None:
         where = "" if namespace == "default" else f" in namespace {namespace!r}"
         msg = f"no dataset named {name!r}{where}; `datatrail ls` lists the datasets"
@@ -110,8 +111,8 @@ def to_run(db: Executes, row: Any) -> Run:
         id=row.run_id,
         namespace=row.namespace,
         job=row.job,
-        state=RunState(row.state),
-        started_at=stored_time(row.started_at),
+        state=RunState.stored(row.state),
+        started_at=_started(row),
         ended_at=stored_time(row.ended_at),
         user=row.user,
         host=row.host,
@@ -126,7 +127,38 @@ def to_run(db: Executes, row: Any) -> Run:
         inputs=tuple(inputs),
         outputs=tuple(outputs),
         facets=json_value(row.facets) or {},
+        planned_outputs=_planned(db, row.pk, {(v.namespace, v.name) for v in outputs}),
+        children=_children(db, row.run_id),
     )
+
+
+def _started(row: Any) -> datetime | None:
+    """When the run started: its earliest event, or the start its facets tell while only endings are stored."""
+    started, hint = stored_time(row.started_at), stored_time(row.start_hint)
+    if row.start_seen is False and hint is not None and (started is None or hint < started):
+        return hint
+    return started
+
+
+def _children(db: Executes, run_id: str) -> tuple[str, ...]:
+    """The ids of the runs whose parent is ``run_id``, oldest first."""
+    r = t.runs.c
+    query = select(r.run_id).where(r.parent_run_id == run_id).order_by(r.started_at, r.run_id)
+    return tuple(db.execute(query).scalars())
+
+
+def _planned(db: Executes, run_pk: int, produced: set[tuple[str, str]]) -> tuple[tuple[str, str], ...]:
+    """The outputs a run named without producing a version of them (planned_outputs), by name."""
+    p, d, n = t.planned_outputs.c, t.datasets.c, t.namespaces.c
+    rows = db.execute(
+        select(n.name.label("namespace"), d.name)
+        .select_from(t.planned_outputs)
+        .join(t.datasets, d.id == p.dataset_id)
+        .join(t.namespaces, n.id == d.namespace_id)
+        .where(p.run_pk == run_pk)
+        .order_by(n.name, d.name)
+    )
+    return tuple((x.namespace, x.name) for x in rows if (x.namespace, x.name) not in produced)
 
 
 def audit_entry(r: Any) -> AuditEntry:

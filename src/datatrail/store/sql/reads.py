@@ -39,6 +39,7 @@ def _event_namespaces(event: dict[str, Any]) -> set[str]:
 
 MIN_PREFIX = 4  # characters of a run id a prefix needs
 PREFIX_CANDIDATES = 1000  # runs sharing a prefix that a filtered lookup looks through
+SHOWN_CANDIDATES = 5  # runs an "ambiguous" error names
 
 
 class CatalogReads:
@@ -161,8 +162,8 @@ class CatalogReads:
                 if len(run_id) < MIN_PREFIX:
                     msg = f"run id prefix {run_id!r} is too short; give at least {MIN_PREFIX} characters"
                     raise InvalidInput(msg)
-                # Without a filter two rows settle it; with one, every candidate it might keep.
-                limit = 2 if visible is None else PREFIX_CANDIDATES + 1
+                # Without a filter a few rows settle it (and name candidates); with one, every candidate it might keep.
+                limit = SHOWN_CANDIDATES + 1 if visible is None else PREFIX_CANDIDATES + 1
                 prefix = run_id.replace("%", "").replace("_", "")
                 query = run_select().where(t.runs.c.run_id.like(prefix + "%")).order_by(t.runs.c.run_id)
                 rows = conn.execute(query.limit(limit)).all()
@@ -171,7 +172,9 @@ class CatalogReads:
             if visible is not None and len(rows) <= PREFIX_CANDIDATES:
                 rows = [r for r in rows if visible(r.namespace)]
             if len(rows) > 1:
-                msg = f"run id prefix {run_id!r} is ambiguous; give more characters"
+                shown = ", ".join(r.run_id for r in rows[:SHOWN_CANDIDATES])
+                more = " …" if len(rows) > SHOWN_CANDIDATES else ""
+                msg = f"run id prefix {run_id!r} is ambiguous: it matches {shown}{more}; give more characters"
                 raise InvalidInput(msg)
             if not rows:
                 msg = f"no run with id {run_id!r}; `datatrail runs` lists them"
@@ -195,6 +198,7 @@ class CatalogReads:
                 j.type,
                 j.created_at,
                 j.facets,
+                j.description,
                 func.count(r.pk).label("run_count"),
                 func.max(r.started_at).label("last_start"),
             )
@@ -221,6 +225,7 @@ class CatalogReads:
                 latest[row.id][0] if row.id in latest else None,
                 latest[row.id][1] if row.id in latest else None,
                 json_value(row.facets) or {},
+                row.description,
             )
             for row in rows
         ]
