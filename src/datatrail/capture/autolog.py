@@ -350,16 +350,15 @@ def _record_one(run: RunContext, seen: _Seen, role: str, path: str) -> Version |
     if not os.path.exists(path):
         return None
     key = os.path.realpath(path)
-    recorder = run.recorder
-    name, namespace = _name(recorder, Path(path))
+    # A new location is named by its path; a known one (or, read, known content) is its dataset.
+    fallback = _name(run.recorder, Path(path))
     if role == "input":
         if key in seen.inputs or key in seen.outputs:  # read twice, or written earlier in this run
             return None
         seen.inputs.add(key)
-        version = recorder.register(path, name=name, namespace=namespace).version
-        return run.input(version)
+        return run.input(path, fallback=fallback)
     seen.outputs.add(key)
-    return run.output(path, name=name, namespace=namespace)
+    return run.output(path, fallback=fallback)
 
 
 def _record_url(run: RunContext, seen: _Seen, role: str, url: str) -> Version | None:
@@ -375,11 +374,12 @@ def _record_url(run: RunContext, seen: _Seen, role: str, url: str) -> Version | 
 
 
 def _name(recorder: Recorder, path: Path) -> tuple[str, str]:
-    """A file under the store's root is named like `datatrail add` names it; others by absolute path."""
+    """(namespace, name) of a new location: under the store's root as `datatrail add` names it; others by
+    absolute path."""
     try:
-        return recorder.workspace.default_name(path), "default"
+        return "default", recorder.workspace.default_name(path)
     except InvalidInput:
-        return path.resolve().as_posix(), f"file://{recorder.host}"
+        return f"file://{recorder.host}", path.resolve().as_posix()
 
 
 __all__ = ["LIBRARIES", "autolog", "current_run", "patched"]

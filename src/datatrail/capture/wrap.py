@@ -22,7 +22,7 @@ from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 from datatrail.capture import facts
-from datatrail.capture.run import RunContext, RunFailed
+from datatrail.capture.run import RunContext, RunFailed, source_ref
 from datatrail.config import ENV_URI, ENV_USER
 from datatrail.core.errors import InvalidInput, NotFound
 from datatrail.core.model import DEFAULT_NAMESPACE, RunState
@@ -47,6 +47,7 @@ class CommandResult:
     exit_status: int  # what the wrapper should exit with
     duration: float
     error: str | None = None
+    notes: tuple[str, ...] = ()  # how inputs and outputs given as paths found their datasets
 
 
 def run_command(
@@ -84,6 +85,9 @@ def run_command(
                 "write it under the root, or register it afterwards with `datatrail add PATH --name NAME`"
             )
             raise InvalidInput(msg) from None
+    for source in inputs:  # an input that is nothing fails before the run starts, leaving the store as it was
+        if not is_url(source) and not os.path.exists(source):
+            source_ref(trail.catalog, source)
     run = trail.run(job, params=params, namespace=namespace, workflow=workflow, job_type="command")
     run.command = shlex.join(command)
     started = time.monotonic()
@@ -101,11 +105,11 @@ def run_command(
             _finish(run, status, signalled, output_paths)
     except KeyboardInterrupt as exc:
         code = 128 - status if status < 0 else (status or 128 + signal.SIGINT)
-        return CommandResult(run.id, RunState.ABORT, code, time.monotonic() - started, str(exc))
+        return CommandResult(run.id, RunState.ABORT, code, time.monotonic() - started, str(exc), tuple(run.notes))
     except RunFailed as exc:
         code = status if status > 0 else (128 - status if status < 0 else 1)
-        return CommandResult(run.id, RunState.FAIL, code, time.monotonic() - started, str(exc))
-    return CommandResult(run.id, RunState.COMPLETE, 0, time.monotonic() - started)
+        return CommandResult(run.id, RunState.FAIL, code, time.monotonic() - started, str(exc), tuple(run.notes))
+    return CommandResult(run.id, RunState.COMPLETE, 0, time.monotonic() - started, notes=tuple(run.notes))
 
 
 def _finish(run: RunContext, status: int, signalled: str | None, outputs: list[Path | str]) -> None:
@@ -126,7 +130,10 @@ def _finish(run: RunContext, status: int, signalled: str | None, outputs: list[P
         elif not p.exists():
             msg = f"the command succeeded but did not write the output {os.fspath(p)!r}"
             raise RunFailed(msg)
-        run.output(p)
+        before = run.recorder.workspace.default_name(p) if isinstance(p, Path) else None
+        version = run.output(p)
+        if before is not None and version.name != before:
+            run.notes.append(f"{os.fspath(p)} is {version.ref} (its location)")
 
 
 def child_environment(trail: Trail, run: RunContext, *, autolog: bool = True) -> dict[str, str]:

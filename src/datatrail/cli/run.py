@@ -83,6 +83,8 @@ def run(
         workflow=workflow,
         autolog=not no_autolog,
     )
+    for text in result.notes:
+        note(f"datatrail: {text}")
     summary = f"datatrail: run:{result.run_id} {result.state.value} in {result.duration:.1f}s"
     note(f"{summary} ({result.error})" if result.error else summary)
     if result.exit_status:

@@ -63,6 +63,9 @@ class DelegatingStore(ABC):
     def list_versions(self, namespace: str, name: str) -> list[Version]:
         return self.target().list_versions(namespace, name)
 
+    def versions_at(self, uri: str, digest: str | None = None) -> list[Version]:
+        return self.target().versions_at(uri, digest)
+
     def manifest(self, version: Version) -> list[FileEntry]:
         return self.target().manifest(version)
 

@@ -7,13 +7,14 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, func, or_, select
 
 from datatrail.core.errors import InvalidInput, NotFound
 from datatrail.core.model import Dataset, Digest, FileEntry, Ref, Run, Version
 from datatrail.core.privacy import ALL_COLUMNS, redact_description, redact_event, redact_profile
 from datatrail.core.results import CheckResult, ColumnLineageResult, Direction, JobSummary, LineageResult
 from datatrail.core.times import stored_time, utc
+from datatrail.store.base import LOCATED
 from datatrail.store.sql import tables as t
 from datatrail.store.sql.classifications import effective_classifications
 from datatrail.store.sql.column_lineage import column_traverse
@@ -118,6 +119,15 @@ class CatalogReads:
             ds = dataset_row(conn, namespace, name)
             rows = conn.execute(
                 version_select().where(t.versions.c.dataset_id == ds.id).order_by(t.versions.c.number)
+            ).all()
+            return to_versions(conn, rows)
+
+    def versions_at(self, uri: str, digest: str | None = None) -> list[Version]:
+        v, d = t.versions.c, t.datasets.c
+        where = v.uri == uri if digest is None else or_(v.uri == uri, v.digest == digest)
+        with self._db.read() as conn:
+            rows = conn.execute(
+                version_select().where(where, d.deleted_at.is_(None)).order_by(v.id.desc()).limit(LOCATED)
             ).all()
             return to_versions(conn, rows)
 

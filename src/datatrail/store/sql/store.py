@@ -87,6 +87,9 @@ class SqlStore(Store):
     def list_versions(self, namespace: str, name: str) -> list[Version]:
         return self._reads.list_versions(namespace, name)
 
+    def versions_at(self, uri: str, digest: str | None = None) -> list[Version]:
+        return self._reads.versions_at(uri, digest)
+
     def manifest(self, version: Version) -> list[FileEntry]:
         return self._reads.manifest(version)
 
