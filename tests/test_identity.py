@@ -16,6 +16,7 @@ import pytest
 
 import datatrail
 from datatrail.core.errors import NotFound
+from datatrail.core.roles import Grant, Principal
 from tests.conftest import write
 from tests.test_cli import datatrail_command, run_process
 
@@ -173,3 +174,14 @@ def test_a_script_under_datatrail_run_reads_through_autolog(trail: datatrail.Tra
     p = dt("run", "-n", "train", "--", sys.executable, str(script), cwd=workdir)
     assert p.returncode == 0, p.stderr
     assert [v.ref for v in trail.runs("train")[0].inputs] == ["clean/penguins@1"]
+
+
+def test_a_principal_finds_only_the_versions_it_may_read(trail: datatrail.Trail, workdir: Path) -> None:
+    """A location or content in a namespace the caller may not read is simply not there."""
+    p = write(workdir / "shared.csv", CLEAN)
+    trail.add(p, name="a", namespace="team-a")
+    trail.add(p, name="b", namespace="team-b")
+    viewer = trail.scoped(Principal("vera", grants=(Grant("viewer", "team-a"),)), "test")
+    assert [v.ref for v in viewer.catalog.versions_at(p.resolve().as_uri())] == ["team-a:a@1"]
+    everyone = trail.catalog.versions_at(p.resolve().as_uri())
+    assert sorted(v.ref for v in everyone) == ["team-a:a@1", "team-b:b@1"]
