@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import json
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -137,6 +138,12 @@ class Workspace:
     def close(self) -> None:
         if self._stat_cache is not None:
             self._stat_cache.close()
+
+
+def _outcome(result: dict[str, Any]) -> str:
+    """What a check result says, as comparable text (not who checked it, nor when)."""
+    fields = ("rule", "name", "column", "severity", "success", "observed", "expected", "message")
+    return json.dumps([result.get(f) for f in fields], default=str, sort_keys=True)
 
 
 def _or_default(namespace: str | None) -> str:
@@ -488,13 +495,22 @@ class Recorder:
     # ------------------------------------------------------------ checks
 
     def check(self, version: Version, rules: RuleSource) -> CheckReport:
-        """Evaluate rules against a version's data and store every result (observed value, who, when)."""
+        """Evaluate rules against a version's data and store every result (observed value, who, when).
+
+        The same rules giving the same results as the version's latest evaluation store
+        nothing again: the report is that evaluation (a version is immutable, so checking
+        it again with the same rules only repeats it)."""
         return self._check_version(version, load_rules(rules))
 
     def _check_version(self, version: Version, rules: list[Rule], path: Path | None = None) -> CheckReport:
         if path is None:
             path = self.local_data(version)
         results = self._evaluate(rules, path, version.format, self.store.profile(version))
+        stored = self.store.check_results(version)
+        if results and len(stored) >= len(results):
+            latest = stored[-len(results) :]
+            if [_outcome(dataclasses.asdict(r)) for r in latest] == [_outcome(r) for r in results]:
+                return CheckReport(version, tuple(latest))
         event = build_check_event(version.namespace, version.name, version.key or str(version.digest), results)
         self.store.ingest(event, self.user, "version.check")
         stored = self.store.check_results(version)
