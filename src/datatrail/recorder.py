@@ -293,7 +293,7 @@ class Recorder:
         next version of that dataset (see :meth:`identify`); else it is named by its path
         (or ``fallback``)."""
         check_kind(kind)
-        if name is not None or fallback is None:
+        if name is not None or (fallback is None and not self._located(path)):
             self._name(path, name, _or_default(namespace))  # a bad name fails before any hashing
         if is_url(path):
             data = self.hash_url(str(path))
