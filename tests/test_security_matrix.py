@@ -176,6 +176,10 @@ TABLE: dict[tuple[str, str], Case | list[Case]] = {
         lambda s, r: (f"/api/v1/version-by-key?namespace={A}&name=a/raw&key=x", {}),
         LIST,
     ),
+    ("GET", "/api/v1/versions-at"): (
+        lambda s, r: ("/api/v1/versions-at?uri=file:///nowhere.csv", {}),
+        LIST,
+    ),
     ("POST", "/api/v1/column-lineage/traverse"): (
         lambda s, r: ("/api/v1/column-lineage/traverse", {"json": [[A, "a/clean", 1, None]]}),
         _statuses(401, 200, 200, 404, 200),

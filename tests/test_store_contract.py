@@ -134,6 +134,25 @@ def test_same_content_under_two_names_is_two_datasets(trail: datatrail.Trail, wo
     assert trail.get("team-x:a@1") == c
 
 
+def test_versions_at_a_location_or_of_a_content(trail: datatrail.Trail, workdir: Path) -> None:
+    """The read a path without a name is resolved by (see tests/test_identity.py): location, then content."""
+    p = write(workdir / "data" / "clean.csv", "a\n1\n")
+    v1 = trail.add(p, name="clean")
+    write(p, "a\n2\n")
+    trail.add(p, name="clean")
+    trail.add(write(workdir / "copy.csv", "a\n1\n"), name="copy", namespace="team-x")
+    uri = p.resolve().as_uri()
+    assert [v.ref for v in trail.catalog.versions_at(uri)] == ["clean@2", "clean@1"]
+    both = trail.catalog.versions_at(uri, str(v1.digest))
+    assert [v.ref for v in both] == ["team-x:copy@1", "clean@2", "clean@1"]
+    assert trail.catalog.versions_at("file:///nowhere.csv", "sha256:" + "0" * 64) == []
+    # Without a name the file is clean again (its newest version there), its old content clean@1.
+    assert trail.register(p).version.ref == "clean@2"
+    write(p, "a\n1\n")
+    assert trail.register(p).version.ref == "clean@1"
+    assert sorted((d.namespace, d.name) for d in trail.datasets()) == [("default", "clean"), ("team-x", "copy")]
+
+
 # ---------------------------------------------------------------- aliases and refs
 
 

@@ -143,6 +143,11 @@ class Catalog:
         """The version of a dataset with this key (its digest, or a producer's ``datasetVersion``), if any."""
         return self._store.find_version(namespace, name, version_key)
 
+    def versions_at(self, uri: str, digest: str | None = None) -> list[Version]:
+        """Versions recorded at the location ``uri`` and, with ``digest``, versions of that content anywhere
+        (newest first): how a path finds the dataset it already is (see :meth:`Recorder.identify`)."""
+        return self._store.versions_at(uri, digest)
+
     def datasets(self, namespace: str | None = None) -> list[Dataset]:
         return self._store.list_datasets(namespace)
 

@@ -14,6 +14,7 @@ import atexit
 import functools
 import importlib.abc
 import importlib.machinery
+import inspect
 import os
 import sys
 import threading
@@ -36,23 +37,23 @@ from datatrail.service import Trail, connect
 Locate = Callable[[tuple[Any, ...], dict[str, Any]], list[str]]
 
 # (module, attribute, role, position of the path argument, its keyword name)
-# Methods count `self` as position 0.
+# Methods count `self` as position 0. An attribute ending in `*` is every method of that prefix whose
+# first argument is one of the library's path arguments (_WRITER_ARGS), found when the library is
+# imported: a writer a new release adds is captured too.
 _TARGETS: dict[str, list[tuple[str, str, str, int, str]]] = {
     "pandas": [
         *[("pandas", f, "input", 0, a) for f, a in (
             ("read_csv", "filepath_or_buffer"), ("read_parquet", "path"),
             ("read_json", "path_or_buf"), ("read_feather", "path"),
         )],
-        *[("pandas:DataFrame", f, "output", 1, a) for f, a in (
-            ("to_csv", "path_or_buf"), ("to_parquet", "path"), ("to_json", "path_or_buf"), ("to_feather", "path"),
-        )],
+        *[(f"pandas:{cls}", "to_*", "output", 1, "") for cls in ("DataFrame", "Series", "Index")],
     ],
     "polars": [
         *[("polars", f"read_{k}", "input", 0, "source") for k in ("csv", "parquet", "json", "ndjson", "ipc", "avro")],
         *[("polars", f"scan_{k}", "scan", 0, "source") for k in ("csv", "parquet", "ndjson", "ipc")],
-        *[("polars:DataFrame", f"write_{k}", "output", 1, "file") for k in ("csv", "json", "ndjson", "ipc", "avro")],
-        ("polars:DataFrame", "write_parquet", "output", 1, "file"),
-        *[("polars:LazyFrame", f"sink_{k}", "output", 1, "path") for k in ("parquet", "csv", "ipc", "ndjson")],
+        ("polars:DataFrame", "write_*", "output", 1, ""),
+        ("polars:Series", "write_*", "output", 1, ""),
+        ("polars:LazyFrame", "sink_*", "output", 1, ""),
         ("polars:LazyFrame", "collect", "collect", -1, ""),
     ],
     "pyarrow": [
@@ -76,6 +77,13 @@ _TARGETS: dict[str, list[tuple[str, str, str, int, str]]] = {
     ],
 }  # fmt: skip
 LIBRARIES = tuple(_TARGETS)
+# The first argument of a method that writes a file (`df.to_csv(path_or_buf)`, `df.write_excel(workbook)`).
+_WRITER_ARGS = {
+    "pandas": ("path_or_buf", "path", "path_or_buffer", "buf", "excel_writer"),
+    "polars": ("file", "path", "workbook", "target"),
+}
+# Writers whose target is a table in a catalog, not a file.
+_NOT_FILES = frozenset({"to_iceberg", "write_iceberg", "sink_iceberg"})
 # NumPy adds these suffixes to a path that lacks them.
 _SUFFIX = {"save": ".npy", "savez": ".npz", "savez_compressed": ".npz"}
 
@@ -182,16 +190,44 @@ def _patch_libraries(libraries: Iterable[str]) -> None:
 
 
 def _patch_module(module: Any) -> None:
-    for where, name, role, position, keyword in _state.pending.pop(module.__name__, []):
+    targets = [t for target in _state.pending.pop(module.__name__, []) for t in _expand(module, target)]
+    for where, name, role, position, keyword in targets:
         _, _, cls_name = where.partition(":")
         owner = getattr(module, cls_name, None) if cls_name else module
         original = getattr(owner, name, None) if owner is not None else None
-        if original is None:
+        if original is None or any(o is owner and n == name for o, n, _, _ in _state.patches):
             continue
         own = name in vars(owner)
         suffix = _SUFFIX.get(name) if module.__name__ == "numpy" else None
         setattr(owner, name, _wrap(original, role, _locator(position, keyword, suffix)))
         _state.patches.append((owner, name, original, own))
+
+
+def _expand(module: Any, target: tuple[str, str, str, int, str]) -> list[tuple[str, str, str, int, str]]:
+    """A target, or for ``prefix*`` every method of that prefix whose first argument names a file."""
+    where, name, role, position, _ = target
+    if not name.endswith("*"):
+        return [target]
+    owner = getattr(module, where.partition(":")[2], None)
+    arguments = _WRITER_ARGS.get(module.__name__, ())
+    found = []
+    for attr in sorted(dir(owner)) if owner is not None else ():
+        if attr.startswith(name[:-1]) and attr not in _NOT_FILES:
+            first = _first_argument(getattr(owner, attr, None))
+            if first in arguments:
+                found.append((where, attr, role, position, first))
+    return found
+
+
+def _first_argument(method: Any) -> str | None:
+    """The name of a method's first argument after ``self``, if it has one."""
+    if not callable(method):
+        return None
+    try:
+        names = list(inspect.signature(method).parameters)
+    except (TypeError, ValueError):
+        return None
+    return names[1] if len(names) > 1 and names[0] == "self" else None
 
 
 class _PatchOnImport(importlib.abc.MetaPathFinder):
@@ -350,16 +386,15 @@ def _record_one(run: RunContext, seen: _Seen, role: str, path: str) -> Version |
     if not os.path.exists(path):
         return None
     key = os.path.realpath(path)
-    recorder = run.recorder
-    name, namespace = _name(recorder, Path(path))
+    # A new location is named by its path; a known one (or, read, known content) is its dataset.
+    fallback = _name(run.recorder, Path(path))
     if role == "input":
         if key in seen.inputs or key in seen.outputs:  # read twice, or written earlier in this run
             return None
         seen.inputs.add(key)
-        version = recorder.register(path, name=name, namespace=namespace).version
-        return run.input(version)
+        return run.input(path, fallback=fallback)
     seen.outputs.add(key)
-    return run.output(path, name=name, namespace=namespace)
+    return run.output(path, fallback=fallback)
 
 
 def _record_url(run: RunContext, seen: _Seen, role: str, url: str) -> Version | None:
@@ -375,11 +410,12 @@ def _record_url(run: RunContext, seen: _Seen, role: str, url: str) -> Version | 
 
 
 def _name(recorder: Recorder, path: Path) -> tuple[str, str]:
-    """A file under the store's root is named like `datatrail add` names it; others by absolute path."""
+    """(namespace, name) of a new location: under the store's root as `datatrail add` names it; others by
+    absolute path."""
     try:
-        return recorder.workspace.default_name(path), "default"
+        return "default", recorder.workspace.default_name(path)
     except InvalidInput:
-        return path.resolve().as_posix(), f"file://{recorder.host}"
+        return f"file://{recorder.host}", path.resolve().as_posix()
 
 
 __all__ = ["LIBRARIES", "autolog", "current_run", "patched"]

@@ -10,7 +10,7 @@ import typer
 from datatrail.cli import prefetch
 from datatrail.cli.context import get_trail
 from datatrail.cli.ml import print_model_card
-from datatrail.cli.output import emit_json, human_size, line, progress, table, when
+from datatrail.cli.output import emit_json, human_size, line, note, progress, table, when
 from datatrail.cli.quality import print_checks, print_profile
 from datatrail.cli.runs import print_run
 from datatrail.cli.security import entry_dict, print_access
@@ -57,7 +57,9 @@ def add(
     name: Annotated[
         str | None, typer.Option("--name", "-n", help="Dataset name (default: the path relative to the store's root).")
     ] = None,
-    namespace: Annotated[str, typer.Option("--namespace", help="Namespace of the dataset.")] = "default",
+    namespace: Annotated[
+        str | None, typer.Option("--namespace", help="Namespace of the dataset (default: default).")
+    ] = None,
     message: Annotated[str | None, typer.Option("--message", "-m", help="Why this version exists.")] = None,
     tag: Annotated[
         list[str] | None, typer.Option("--tag", "-t", help="Alias to point at the version (repeatable).")
@@ -125,6 +127,8 @@ def add(
         emit_json(out)
     else:
         line(f"{v.ref} {v.digest.short if v.digest else '-'} ({result.status})")
+        if result.note:
+            note(result.note)
         if report is not None:
             line(f"{count(len(report.results), 'check')}, {len(report.failed)} failed")
             print_checks(report.results)

@@ -236,6 +236,14 @@ class GuardedStore:
         self.access.note("dataset.versions", dataset_target(namespace, name))
         return found
 
+    def versions_at(self, uri: str, digest: str | None = None) -> list[Version]:
+        """Only versions the principal may read: one it may not is simply not there (as in ``find_version``)."""
+        found = [v for v in self.inner.versions_at(uri, digest) if self._can(v.namespace)]
+        if self.audit_lookups:
+            for v in found:
+                self.access.note("dataset.read", v.ref)
+        return found
+
     def _version(self, version: Version) -> None:
         self._need(version.namespace, version.name, "dataset.read", version.ref)
         self.access.note("dataset.read", version.ref)

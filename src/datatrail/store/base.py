@@ -38,6 +38,9 @@ from datatrail.core.roles import Principal
 from datatrail.core.tokens import NewToken
 from datatrail.core.touches import Check
 
+LOCATED = 100
+"""The most versions :meth:`Reads.versions_at` answers."""
+
 
 class Reads(Protocol):
     """Datasets, versions, runs, jobs and lineage, and what producers said of them."""
@@ -57,6 +60,10 @@ class Reads(Protocol):
     def latest_versions(self) -> list[LatestVersion]:
         """The latest version of every dataset, newest first, with its latest check evaluation's counts
         (a listing, like :meth:`list_datasets`: no version's content or check details)."""
+
+    def versions_at(self, uri: str, digest: str | None = None) -> list[Version]:
+        """Versions recorded at the location ``uri`` and, with ``digest``, versions of that content anywhere:
+        newest first, at most :data:`LOCATED`, of datasets not deleted (how a path finds its dataset)."""
         ...
 
     def manifest(self, version: Version) -> list[FileEntry]: ...

@@ -67,6 +67,9 @@ class DelegatingStore(ABC):
     def latest_versions(self) -> list[LatestVersion]:
         return self.target().latest_versions()
 
+    def versions_at(self, uri: str, digest: str | None = None) -> list[Version]:
+        return self.target().versions_at(uri, digest)
+
     def manifest(self, version: Version) -> list[FileEntry]:
         return self.target().manifest(version)
 

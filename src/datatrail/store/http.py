@@ -204,6 +204,11 @@ class HttpStore:
         found = self._request("GET", "/api/v1/latest-versions")["versions"]
         return [wire.latest_from_wire(item) for item in found]
 
+    def versions_at(self, uri: str, digest: str | None = None) -> list[Version]:
+        params = {"uri": uri} if digest is None else {"uri": uri, "digest": digest}
+        found = self._request("GET", "/api/v1/versions-at", params=params)["versions"]
+        return [wire.version_from_wire(v) for v in found]
+
     def manifest(self, version: Version) -> list[FileEntry]:
         path = f"{self._dataset_path(version.namespace, version.name)}/versions/{version.number}/files"
         return [wire.file_from_wire(f) for f in self._paged(path, "files")]

@@ -98,6 +98,12 @@ async def version_by_key(
     return {"version": version_to_wire(found) if found is not None else None}
 
 
+@router.get("/versions-at", summary="Versions recorded at a location (URI) or, with a digest, of that content")
+async def versions_at(request: Request, _: Actor, uri: IdParam, digest: OptionalId = None) -> dict[str, Any]:
+    found = await call(request, lambda t: t.catalog.versions_at(uri, digest))
+    return {"versions": [version_to_wire(v) for v in found]}
+
+
 def _traverse(
     trail: Trail, start: list[Any], direction: Direction, depth: int, as_of: str | None = None
 ) -> dict[str, Any]:

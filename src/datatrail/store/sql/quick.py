@@ -16,19 +16,21 @@ from typing import Any
 
 from datatrail.core.errors import InvalidInput, StoreNotFound
 from datatrail.core.model import Version
-from datatrail.store.base import Store
+from datatrail.store.base import LOCATED, Store
 from datatrail.store.delegate import DelegatingStore
 from datatrail.store.sql.revisions import HEAD
 from datatrail.store.sql.rows import VERSION_COLUMNS, version_from_row
 
 _Row = namedtuple("_Row", VERSION_COLUMNS)  # type: ignore[misc]
 
-_FIND = (
+_SELECT = (
     "SELECT v.id, v.number, v.version_key, v.digest, v.size, v.uri, v.format, v.file_count, v.created_at,"
     " v.created_by, v.host, v.message, v.properties, d.name, d.kind, n.name, r.run_id"
     " FROM versions v JOIN datasets d ON d.id = v.dataset_id JOIN namespaces n ON n.id = d.namespace_id"
-    " LEFT JOIN runs r ON r.pk = v.run_pk WHERE n.name = ? AND d.name = ? AND v.version_key = ?"
+    " LEFT JOIN runs r ON r.pk = v.run_pk"
 )
+_FIND = _SELECT + " WHERE n.name = ? AND d.name = ? AND v.version_key = ?"
+_AT = _SELECT + f" WHERE (v.uri = ? OR v.digest = ?) AND d.deleted_at IS NULL ORDER BY v.id DESC LIMIT {LOCATED}"
 
 
 class EmbeddedStore(DelegatingStore):
@@ -76,6 +78,12 @@ class EmbeddedStore(DelegatingStore):
             return self.target().find_version(namespace, name, version_key)
         rows = [_Row(*r) for r in self._db.execute(_FIND, (namespace, name, version_key))]
         return self._versions(rows)[0] if rows else None
+
+    def versions_at(self, uri: str, digest: str | None = None) -> list[Version]:
+        if self._db is None:
+            return self.target().versions_at(uri, digest)
+        rows = [_Row(*r) for r in self._db.execute(_AT, (uri, digest))]
+        return self._versions(rows) if rows else []
 
     def _versions(self, rows: Sequence[Any]) -> list[Version]:
         assert self._db is not None

@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, case, func, select
+from sqlalchemy import Connection, and_, case, func, or_, select
 
 from datatrail.core.errors import InvalidInput, NotFound
 from datatrail.core.model import Dataset, Digest, FileEntry, Ref, Run, Version
@@ -21,6 +21,7 @@ from datatrail.core.results import (
     LineageResult,
 )
 from datatrail.core.times import stored_time, utc
+from datatrail.store.base import LOCATED
 from datatrail.store.sql import tables as t
 from datatrail.store.sql.classifications import effective_classifications
 from datatrail.store.sql.column_lineage import column_traverse
@@ -149,6 +150,15 @@ class CatalogReads:
             versions = to_versions(conn, conn.execute(q).all())
             checks = {r.version_id: (int(r.failed), int(r.total)) for r in conn.execute(counts)}
         return [LatestVersion(ver, *checks.get(ver.id, (0, 0))) for ver in versions]
+
+    def versions_at(self, uri: str, digest: str | None = None) -> list[Version]:
+        v, d = t.versions.c, t.datasets.c
+        where = v.uri == uri if digest is None else or_(v.uri == uri, v.digest == digest)
+        with self._db.read() as conn:
+            rows = conn.execute(
+                version_select().where(where, d.deleted_at.is_(None)).order_by(v.id.desc()).limit(LOCATED)
+            ).all()
+            return to_versions(conn, rows)
 
     def manifest(self, version: Version) -> list[FileEntry]:
         f = t.version_files.c

@@ -91,6 +91,9 @@ class SqlStore(Store):
     def latest_versions(self) -> list[LatestVersion]:
         return self._reads.latest_versions()
 
+    def versions_at(self, uri: str, digest: str | None = None) -> list[Version]:
+        return self._reads.versions_at(uri, digest)
+
     def manifest(self, version: Version) -> list[FileEntry]:
         return self._reads.manifest(version)
 
