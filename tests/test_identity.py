@@ -94,14 +94,14 @@ def test_run_input_missing_path_is_one_line_and_stores_nothing(trail: datatrail.
     cleaned(trail, workdir)
     before = store_size(trail)
     p = dt("run", "-n", "train", "-i", "MISSING", "--", "true", cwd=workdir)
-    assert p.returncode != 0
+    assert p.returncode == 125  # datatrail's own failure, never a status the command could have had
     assert p.stderr.splitlines() == [
-        "error: path not found: MISSING; give an existing file or folder, a URL, or a dataset ref (NAME@VERSION)"
+        "datatrail: error: path not found: MISSING; give an existing file or folder, a URL, or a dataset ref (NAME@VERSION)"
     ]
     assert store_size(trail) == before
     # A ref keeps the catalog's answer; a dataset name is a ref.
     bad = dt("run", "-n", "train", "-i", "raw/penguins@9", "--", "true", cwd=workdir)
-    assert bad.returncode != 0 and bad.stderr.startswith("error: dataset 'raw/penguins' has no version '9'")
+    assert bad.returncode != 0 and bad.stderr.startswith("datatrail: error: dataset 'raw/penguins' has no version '9'")
     assert store_size(trail) == before
     ok = dt("run", "-n", "train", "-i", "raw/penguins", "--", "true", cwd=workdir)
     assert ok.returncode == 0, ok.stderr
