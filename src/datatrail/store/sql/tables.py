@@ -92,6 +92,7 @@ versions = Table(
     UniqueConstraint("dataset_id", "version_key", name="uq_versions_dataset_key"),
 )
 Index("ix_versions_digest", versions.c.digest)
+Index("ix_versions_uri", versions.c.uri)  # versions_at: how a path finds its dataset
 
 version_files = Table(
     "version_files",

@@ -1,4 +1,5 @@
-"""Planned outputs, dataset links (symlinks), run states without START, where a run's start time came from, runs by parent.
+"""Planned outputs, dataset links (symlinks), run states without START, where a run's start time came from, runs by
+parent, versions by location (how a path finds its dataset).
 
 Revision ID: 0006
 Revises: 0005
@@ -35,11 +36,13 @@ def upgrade() -> None:
         batch.add_column(sa.Column("start_seen", sa.Boolean(), nullable=True))
         batch.add_column(sa.Column("start_hint", sa.DateTime(timezone=True), nullable=True))
     op.create_index("ix_runs_parent", "runs", ["parent_run_id"])
+    op.create_index("ix_versions_uri", "versions", ["uri"])
     # A run with only a START is RUNNING: the state START is no more (stores kept it before).
     op.execute("UPDATE runs SET state = 'RUNNING' WHERE state = 'START'")
 
 
 def downgrade() -> None:
+    op.drop_index("ix_versions_uri", table_name="versions")
     op.drop_index("ix_runs_parent", table_name="runs")
     with op.batch_alter_table("runs") as batch:
         batch.drop_column("start_hint")
