@@ -10,6 +10,7 @@ from __future__ import annotations
 from datatrail.core.errors import (
     Conflict,
     DatatrailError,
+    DiskFull,
     Forbidden,
     IntegrityError,
     InvalidInput,
@@ -22,6 +23,7 @@ from datatrail.core.errors import (
 __all__ = [
     "Conflict",
     "DatatrailError",
+    "DiskFull",
     "Forbidden",
     "IntegrityError",
     "InvalidInput",

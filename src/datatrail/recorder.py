@@ -288,6 +288,7 @@ class Recorder:
         checks: RuleSource | None = None,
         jobs: int | None = None,
         use_store_checksum: bool = False,
+        keep: Callable[[Path, HashResult], object] | None = None,
     ) -> AddResult:
         """Hash ``path`` and record it as a version; unchanged content creates nothing.
 
@@ -297,7 +298,8 @@ class Recorder:
         and stored with the version, in the same event when the version is new.
         A URL (``s3://bucket/raw/``, ``gs://…``, any fsspec URL) is hashed remotely
         by ``jobs`` parallel connections (default 8); ``use_store_checksum`` takes an
-        S3 full-object SHA-256 checksum instead of reading the bytes.
+        S3 full-object SHA-256 checksum instead of reading the bytes. ``keep``
+        (``trail.storage.keep``) keeps the bytes of a local path once hashed.
         """
         remote = is_url(path)
         if remote and checks is not None:
@@ -318,6 +320,8 @@ class Recorder:
             hashed = data.result
         else:
             hashed = self.hash(path, use_cache=use_cache, progress=progress, hint=hint)
+            if keep is not None:
+                keep(Path(path), hashed)
         existing = self.store.find_version(namespace, name, str(hashed.digest))
         if existing is not None and all(a in existing.aliases for a in aliases):
             report = self._check_version(existing, rules, Path(path)) if rules is not None else None
