@@ -70,6 +70,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
         "datatrail.backup",
         "datatrail.storage",
         "datatrail.sync",
+        "datatrail.rerun",
     ),
     "integrations": (
         "datatrail",

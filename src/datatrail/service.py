@@ -35,6 +35,7 @@ from datatrail.core.roles import Principal
 from datatrail.hashing import HashResult
 from datatrail.ml.lifecycle import ModelOps
 from datatrail.recorder import AddResult, Recorder, Workspace
+from datatrail.rerun import RerunReport, rerun
 from datatrail.security.guard import Access, GuardedStore
 from datatrail.security.service import SecurityOps
 from datatrail.storage import Storage
@@ -274,6 +275,17 @@ class Trail:
     fetch = delegate("storage", Storage.fetch)
     pull = delegate("storage", Storage.pull)
     gc = delegate("storage", Storage.gc)
+
+    def rerun(self, run: str, *, into: Path | None = None, timeout: float | None = None) -> RerunReport:
+        """Restore a run's exact inputs in a scratch folder, run its command there, compare the outputs' digests.
+
+        ``run`` is a run id or a version ref (its producing run). See ``datatrail reproduce RUN --exec``.
+
+        >>> report = trail.rerun("models/penguins@1")                  # doctest: +SKIP
+        >>> [(o.ref, o.status) for o in report.outputs]                  # doctest: +SKIP
+        [('models/penguins@1', 'same')]
+        """
+        return rerun(self.storage, run, into=into, timeout=timeout)
 
     # ------------------------------------------------------------ the ML lifecycle (trail.ml)
 

@@ -212,7 +212,8 @@ def fetch(
         total |= set(objs)
         need |= missing
     moved = store.download(storage.objects, need, index, progress)
-    nbytes = sum(storage.objects.size(h) for h in need)
+    sizes = {h: n for objs in wanted.values() for h, n in objs.items()}
+    nbytes = sum(sizes.get(h, 0) for h in need)
     return SyncReport(
         config.name, store.remote.url, moved.objects, nbytes, moved.packs, store.requests,
         len(total) - len(need), tuple(skipped),

@@ -20,6 +20,7 @@ import contextlib
 import errno
 import hashlib
 import os
+import re
 import stat
 import uuid
 from collections.abc import Iterator
@@ -56,8 +57,11 @@ def reflink(src: int, dst: int) -> bool:
     return True
 
 
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+
+
 def _check(hexd: str) -> str:
-    if len(hexd) != 64 or any(c not in "0123456789abcdef" for c in hexd):
+    if not _HEX64.fullmatch(hexd):
         msg = f"invalid object name {hexd!r}: expected 64 lowercase hex digits"
         raise InvalidInput(msg)
     return hexd
@@ -69,21 +73,27 @@ class ObjectStore:
     def __init__(self, root: Path) -> None:
         self.root = root
         self.base = root / ALGORITHM
+        self._base = os.fspath(self.base)
+        self._made: set[str] = set()  # subfolders known to exist
 
     def path(self, hexd: str) -> Path:
         """Where the object named ``hexd`` lives (whether or not it is there)."""
+        return Path(self.where(hexd))
+
+    def where(self, hexd: str) -> str:
+        """:meth:`path` as a string (no pathlib on the paths of 100,000 objects)."""
         _check(hexd)
-        return self.base / hexd[:2] / hexd[2:]
+        return f"{self._base}/{hexd[:2]}/{hexd[2:]}"
 
     def has(self, hexd: str) -> bool:
-        return os.path.exists(self.path(hexd))
+        return os.path.exists(self.where(hexd))
 
     def missing(self, hexes: Iterator[str] | list[str] | set[str]) -> set[str]:
         """Those of ``hexes`` not in the cache."""
-        return {h for h in hexes if not os.path.exists(self.path(h))}
+        return {h for h in hexes if not os.path.exists(self.where(h))}
 
     def size(self, hexd: str) -> int:
-        return os.stat(self.path(hexd)).st_size
+        return os.stat(self.where(hexd)).st_size
 
     def __iter__(self) -> Iterator[str]:
         """The names of every object in the cache."""
@@ -101,11 +111,18 @@ class ObjectStore:
     @contextlib.contextmanager
     def _temp(self, hexd: str) -> Iterator[tuple[int, str]]:
         """An open temporary file beside the object's place; renamed into place by the caller, else removed."""
-        final = self.path(hexd)
+        folder = f"{self._base}/{_check(hexd)[:2]}"
         try:
-            final.parent.mkdir(parents=True, exist_ok=True)
-            tmp = os.fspath(final.parent / f".tmp-{uuid.uuid4().hex}")
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o644)
+            if folder not in self._made:
+                os.makedirs(folder, exist_ok=True)
+                self._made.add(folder)
+            tmp = f"{folder}/.tmp-{uuid.uuid4().hex}"
+            flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+            try:
+                fd = os.open(tmp, flags, 0o644)
+            except FileNotFoundError:  # the cache was removed since the folder was made
+                os.makedirs(folder, exist_ok=True)
+                fd = os.open(tmp, flags, 0o644)
         except OSError as exc:
             raise storage_error(exc, f"the object cache {os.fspath(self.root)!r}") from None
         try:
@@ -119,7 +136,7 @@ class ObjectStore:
 
     def _commit(self, tmp: str, hexd: str) -> None:
         os.chmod(tmp, stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)
-        os.replace(tmp, self.path(hexd))
+        os.replace(tmp, self.where(hexd))
 
     def add_bytes(self, hexd: str, data: bytes | memoryview) -> bool:
         """Keep ``data`` as object ``hexd`` (verified); False when it was already there."""
@@ -194,7 +211,7 @@ class ObjectStore:
 
     def open(self, hexd: str) -> BinaryIO:
         """The object's bytes as a read-only binary file."""
-        return open(self.path(hexd), "rb")
+        return open(self.where(hexd), "rb")
 
     def read(self, hexd: str) -> bytes:
         with self.open(hexd) as f:
@@ -202,7 +219,7 @@ class ObjectStore:
 
     def verify(self, hexd: str) -> bool:
         """Whether the object's bytes still hash to its name."""
-        fd = os.open(self.path(hexd), os.O_RDONLY)
+        fd = os.open(self.where(hexd), os.O_RDONLY)
         try:
             return _hash_fd(fd) == hexd
         finally:

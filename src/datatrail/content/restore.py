@@ -20,8 +20,8 @@ import hashlib
 import os
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from datatrail.content.objects import CHUNK, ObjectStore, reflink, storage_error
 from datatrail.core.errors import IntegrityError
@@ -29,8 +29,7 @@ from datatrail.core.errors import IntegrityError
 ADDED, MODIFIED, REMOVED, UNCHANGED = "added", "modified", "removed", "unchanged"
 
 
-@dataclass(frozen=True)
-class Change:
+class Change(NamedTuple):
     """What checking a version out does to one file."""
 
     path: str  # relative to the target ('' for a single file)
@@ -58,32 +57,41 @@ def apply(
     progress: Callable[[int, int], None] | None = None,
 ) -> None:
     """Make the workspace at ``target`` what ``changes`` say, each file replaced atomically and verified."""
+    top = os.fspath(target)
+    made: set[str] = set()
     for change in changes:
-        dest = target / change.path if is_dir else target
+        dest = f"{top}/{change.path}" if is_dir else top
         if change.action == REMOVED:
             with contextlib.suppress(FileNotFoundError):
-                dest.unlink()
-            _prune(dest.parent, target)
+                os.unlink(dest)
+            _prune(Path(dest).parent, target)
             continue
         if change.action == UNCHANGED or change.digest is None:
             continue
-        size = write_verified(objects, change.digest, dest)
+        size = write_verified(objects, change.digest, dest, made)
         if progress is not None:
             progress(1, size)
 
 
-def write_verified(objects: ObjectStore, hexd: str, dest: Path) -> int:
-    """Write object ``hexd`` to ``dest`` through a temporary file, hashing it; the bytes written."""
-    where = repr(os.fspath(dest))
+def write_verified(objects: ObjectStore, hexd: str, dest: str | Path, made: set[str] | None = None) -> int:
+    """Write object ``hexd`` to ``dest`` through a temporary file, hashing it; the bytes written.
+
+    ``made`` remembers the folders already made (one ``makedirs`` per folder, not per file)."""
+    dest = os.fspath(dest)
+    where = repr(dest)
+    folder, name = os.path.split(dest)
     try:
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        if dest.parent.is_dir() and dest.is_dir():
+        if made is None or folder not in made:
+            os.makedirs(folder, exist_ok=True)
+            if made is not None:
+                made.add(folder)
+        if os.path.isdir(dest):
             msg = f"{where} is a folder where the version has a file; move it away or check out elsewhere"
             raise IntegrityError(msg)
-        src = os.open(objects.path(hexd), os.O_RDONLY | getattr(os, "O_BINARY", 0))
+        src = os.open(objects.where(hexd), os.O_RDONLY | getattr(os, "O_BINARY", 0))
     except OSError as exc:
         raise storage_error(exc, where) from None
-    tmp = os.fspath(dest.parent / f".{dest.name}.datatrail-{uuid.uuid4().hex[:8]}")
+    tmp = f"{folder}/.{name}.datatrail-{uuid.uuid4().hex[:8]}"
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o644)
         try:
