@@ -281,11 +281,23 @@ class Storage:
         '1 modified'
         """
         version = self.catalog.get(ref)
-        files = self.files_of(version)
+        if version.digest is None:
+            self.files_of(version)  # NotFound: no content digest
         target = Path(path) if path is not None else self.default_path(version)
         target = Path(os.path.abspath(target))
         is_dir = version.is_directory
-        present = self._present(target, is_dir, force)
+        hashed = self._present(target, is_dir, force)
+        if hashed is not None and hashed.digest == version.digest:
+            # The workspace hashes to the version (a directory: its manifest digest): nothing to read or write.
+            same = hashed.files or ()
+            unchanged = [Change(f.path, restore.UNCHANGED, f.digest.hex) for f in same]
+            return CheckoutReport(
+                version, target, tuple(unchanged or [Change("", restore.UNCHANGED, hashed.digest.hex)])
+            )
+        files = self.files_of(version)
+        present: dict[str, str] = {}
+        if hashed is not None:
+            present = {"": hashed.digest.hex} if hashed.files is None else {f.path: f.digest.hex for f in hashed.files}
         changes = restore.plan({rel: f[0] for rel, f in files.items()}, present)
         local = [c for c in changes if c.action in (restore.MODIFIED, restore.REMOVED)]
         if local and not force:
@@ -302,10 +314,10 @@ class Storage:
         restore.apply(changes, target, self.objects, is_dir=is_dir, progress=progress)
         return CheckoutReport(version, target, tuple(changes))
 
-    def _present(self, target: Path, is_dir: bool, force: bool) -> dict[str, str]:
-        """What the workspace holds at ``target`` (relative path → hex digest), hashed through the stat cache."""
+    def _present(self, target: Path, is_dir: bool, force: bool) -> HashResult | None:
+        """What the workspace holds at ``target``, hashed through the stat cache; None when nothing is there."""
         if not os.path.lexists(target):
-            return {}
+            return None
         if is_dir != target.is_dir():
             if not force:
                 kind = "a folder" if target.is_dir() else "a file"
@@ -314,11 +326,8 @@ class Storage:
             if target.is_dir():
                 msg = f"{os.fspath(target)!r} is a folder where the version has a file; move it away first"
                 raise Conflict(msg)
-            return {}
-        hashed = self.recorder.hash(target)
-        if hashed.files is None:
-            return {"": hashed.digest.hex}
-        return {f.path: f.digest.hex for f in hashed.files}
+            return None
+        return self.recorder.hash(target)
 
     # ------------------------------------------------------------ reading
 

@@ -23,7 +23,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import NamedTuple
 
-from datatrail.content.objects import CHUNK, ObjectStore, reflink, storage_error
+from datatrail.content.objects import CHUNK, ObjectStore, copy_hashing, reflink, storage_error
 from datatrail.core.errors import IntegrityError
 
 ADDED, MODIFIED, REMOVED, UNCHANGED = "added", "modified", "removed", "unchanged"
@@ -126,15 +126,7 @@ def _check_digest(got: str, hexd: str, objects: ObjectStore, where: str) -> None
 
 
 def _copy(src: int, dst: int) -> tuple[str, int]:
-    h = hashlib.sha256()
-    size = 0
-    while data := os.read(src, CHUNK):
-        h.update(data)
-        size += len(data)
-        view = memoryview(data)
-        while view:
-            view = view[os.write(dst, view) :]
-    return h.hexdigest(), size
+    return copy_hashing(src, dst, os.fstat(src).st_size)
 
 
 def _hash_path(path: str) -> tuple[str, int]:
