@@ -240,6 +240,8 @@ def main() -> None:
                 boto3.client("s3", endpoint_url=endpoint).create_bucket(Bucket=bucket)
             tree = work / "tree"
             make_tree(tree, args.files, args.file_kib << 10)
+            if not q:
+                time.sleep(2.5)  # older than datatrail.hashing.RACY_SECONDS: the stat cache may vouch for them
             note(f"{args.files:,} files of {args.file_kib} KiB; one file of {args.big_mib} MiB")
             for kind in kinds:
                 remote = Remote(kind, work, endpoint, bucket)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import hashlib
+import itertools
 import os
 import re
 import stat
@@ -58,6 +59,8 @@ def reflink(src: int, dst: int) -> bool:
 
 
 _HEX64 = re.compile(r"[0-9a-f]{64}")
+_TOKEN = uuid.uuid4().hex[:12]  # this process's temporary names: unique without a uuid per object
+_COUNTER = itertools.count()
 
 
 def _check(hexd: str) -> str:
@@ -116,7 +119,7 @@ class ObjectStore:
             if folder not in self._made:
                 os.makedirs(folder, exist_ok=True)
                 self._made.add(folder)
-            tmp = f"{folder}/.tmp-{uuid.uuid4().hex}"
+            tmp = f"{folder}/.tmp-{_TOKEN}-{next(_COUNTER)}"
             flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
             try:
                 fd = os.open(tmp, flags, 0o644)
@@ -138,9 +141,9 @@ class ObjectStore:
         os.chmod(tmp, stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)
         os.replace(tmp, self.where(hexd))
 
-    def add_bytes(self, hexd: str, data: bytes | memoryview) -> bool:
+    def add_bytes(self, hexd: str, data: bytes | memoryview, *, known_missing: bool = False) -> bool:
         """Keep ``data`` as object ``hexd`` (verified); False when it was already there."""
-        if self.has(hexd):
+        if not known_missing and self.has(hexd):
             return False
         if hashlib.sha256(data).hexdigest() != hexd:
             msg = f"bytes given as object {hexd[:12]} hash differently; not kept"
@@ -247,11 +250,11 @@ class BackgroundHash:
     slower of the two instead of their sum (a 1 GiB object, close to a plain ``cp``).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, start: Any = None) -> None:
         import queue
         import threading
 
-        self._h = hashlib.sha256()
+        self._h = start if start is not None else hashlib.sha256()
         self._queue: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name="datatrail-hash", daemon=True)
         self._thread.start()
@@ -274,12 +277,14 @@ class BackgroundHash:
             self._thread.join()
 
 
-def copy_hashing(src: int, dst: int, size_hint: int = 0) -> tuple[str, int]:
+def copy_hashing(src: int, dst: int) -> tuple[str, int]:
     """Copy descriptor ``src`` to ``dst``; (hex SHA-256, bytes) of what passed (hashed alongside when big)."""
-    h: Any = BackgroundHash() if size_hint >= CHUNK else hashlib.sha256()
+    h: Any = hashlib.sha256()
     size = 0
     try:
         while data := os.read(src, CHUNK):
+            if size == CHUNK and not isinstance(h, BackgroundHash):
+                h = BackgroundHash(h)  # a big file: hash the rest beside the writes
             h.update(data)
             size += len(data)
             view = memoryview(data)
@@ -299,7 +304,7 @@ def _hash_fd(fd: int) -> str:
 
 def _copy_hashing(src: int, dst: int) -> str:
     """Copy ``src`` to ``dst`` (descriptors), hashing what passes; the hex SHA-256 of the bytes copied."""
-    return copy_hashing(src, dst, os.fstat(src).st_size)[0]
+    return copy_hashing(src, dst)[0]
 
 
 __all__ = ["ALGORITHM", "DiskFull", "ObjectStore", "reflink", "storage_error"]

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import itertools
 import os
 import uuid
 from collections.abc import Callable, Mapping
@@ -27,6 +28,8 @@ from datatrail.content.objects import CHUNK, ObjectStore, copy_hashing, reflink,
 from datatrail.core.errors import IntegrityError
 
 ADDED, MODIFIED, REMOVED, UNCHANGED = "added", "modified", "removed", "unchanged"
+_TOKEN = uuid.uuid4().hex[:12]
+_COUNTER = itertools.count()
 
 
 class Change(NamedTuple):
@@ -85,13 +88,10 @@ def write_verified(objects: ObjectStore, hexd: str, dest: str | Path, made: set[
             os.makedirs(folder, exist_ok=True)
             if made is not None:
                 made.add(folder)
-        if os.path.isdir(dest):
-            msg = f"{where} is a folder where the version has a file; move it away or check out elsewhere"
-            raise IntegrityError(msg)
         src = os.open(objects.where(hexd), os.O_RDONLY | getattr(os, "O_BINARY", 0))
     except OSError as exc:
         raise storage_error(exc, where) from None
-    tmp = f"{folder}/.{name}.datatrail-{uuid.uuid4().hex[:8]}"
+    tmp = f"{folder}/.{name}.datatrail-{_TOKEN}-{next(_COUNTER)}"
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o644)
         try:
@@ -103,7 +103,11 @@ def write_verified(objects: ObjectStore, hexd: str, dest: str | Path, made: set[
         finally:
             os.close(fd)
         _check_digest(got, hexd, objects, where)
-        os.replace(tmp, dest)
+        try:
+            os.replace(tmp, dest)
+        except IsADirectoryError:
+            msg = f"{where} is a folder where the version has a file; move it away or check out elsewhere"
+            raise IntegrityError(msg) from None
     except BaseException as exc:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
@@ -126,7 +130,7 @@ def _check_digest(got: str, hexd: str, objects: ObjectStore, where: str) -> None
 
 
 def _copy(src: int, dst: int) -> tuple[str, int]:
-    return copy_hashing(src, dst, os.fstat(src).st_size)
+    return copy_hashing(src, dst)
 
 
 def _hash_path(path: str) -> tuple[str, int]:
