@@ -233,3 +233,28 @@ def test_cli_remote_push_pull(workdir: Path, tmp_path: Path) -> None:
     assert dup.exit_code == 4 and dup.stderr.count("\n") == 1
     none = runner.invoke(app, ["remote", "remove", "nope"])
     assert none.exit_code == 3
+
+
+def test_through_a_team_server_content_goes_client_to_remote(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The server keeps metadata only; each client pushes to and pulls from the remote itself."""
+    from tests import httpserver
+
+    remote = os.fspath(tmp_path / "remote")
+    with httpserver.running(tmp_path / "server") as server:
+        alice = tmp_path / "alice"
+        alice.mkdir()
+        monkeypatch.chdir(alice)
+        with datatrail.init(alice, server.uri) as trail:
+            original = tree(make_data(alice))
+            v = trail.add(alice / "data", store_content=True)
+            trail.storage.add_remote("origin", remote, default=True)
+            assert trail.push().objects == SMALL_FILES + 1
+        bob = tmp_path / "bob"
+        bob.mkdir()
+        monkeypatch.chdir(bob)
+        with datatrail.init(bob, server.uri) as trail:
+            trail.storage.add_remote("origin", remote, default=True)
+            report = trail.pull([v.ref])
+            assert report.checkouts[0].path == bob / "data"
+            assert tree(bob / "data") == original
+            assert not list((tmp_path / "server").rglob("objects"))  # no bytes on the server's side
