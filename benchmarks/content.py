@@ -17,7 +17,8 @@ Contenders, each a CLI subprocess with default settings, timed from process star
 Each is measured on a local-folder remote and on an S3 remote served by moto on loopback
 (``--no-s3`` skips it). Times are the best of ``--repeats``.
 
-    python benchmarks/content.py [--files N] [--file-kib K] [--big-mib M] [--repeats R] [--no-dvc] [--no-s3]
+    python benchmarks/content.py [--files N] [--file-kib K] [--big-mib M] [--repeats R] [--no-dvc]
+                                 [--no-s3] [--no-folder] [--no-tree]
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -202,12 +204,11 @@ def big_file(work: Path, size_mib: int, remote: Remote, repeats: int) -> None:
     shutil.rmtree(repo)
 
 
-def start_moto(work: Path) -> tuple[subprocess.Popen[bytes], str]:
+def start_moto(work: Path) -> Any:
     sys.path.insert(0, str(REPO))
     from tests import s3server  # the suite's own moto launcher
 
-    server = s3server.start(work / "moto")
-    return server.process, server.endpoint
+    return s3server.start(work / "moto")
 
 
 def main() -> None:
@@ -219,17 +220,20 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=1)
     ap.add_argument("--no-dvc", action="store_true", help="skip the DVC comparison")
     ap.add_argument("--no-s3", action="store_true", help="only the local-folder remote")
+    ap.add_argument("--no-folder", action="store_true", help="only the S3 remote")
+    ap.add_argument("--no-tree", action="store_true", help="only the big file")
     args = ap.parse_args()
     use_dvc = want_dvc(not args.no_dvc)
 
     with scratch("content-") as work:
-        kinds = ["folder"] if args.no_s3 else ["folder", "s3"]
-        moto: subprocess.Popen[bytes] | None = None
+        kinds = [k for k, off in (("folder", args.no_folder), ("s3", args.no_s3)) if not off]
+        moto: Any = None
         endpoint = bucket = None
         env_before = dict(os.environ)
         try:
             if "s3" in kinds:
-                moto, endpoint = start_moto(work)
+                moto = start_moto(work)
+                endpoint = moto.endpoint
                 os.environ.update(
                     AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing",
                     AWS_DEFAULT_REGION="us-east-1", AWS_ENDPOINT_URL=endpoint,
@@ -245,6 +249,9 @@ def main() -> None:
             note(f"{args.files:,} files of {args.file_kib} KiB; one file of {args.big_mib} MiB")
             for kind in kinds:
                 remote = Remote(kind, work, endpoint, bucket)
+                if args.no_tree:
+                    big_file(work, args.big_mib, remote, args.repeats)
+                    continue
                 push, pull, checkout = datatrail_side(work, tree, remote, args.repeats)
                 note(
                     f"datatrail ({kind}): push {fmt_seconds(push)}, pull {fmt_seconds(pull)}, "
@@ -275,8 +282,7 @@ def main() -> None:
             os.environ.clear()
             os.environ.update(env_before)
             if moto is not None:
-                moto.terminate()
-                moto.wait(10)
+                moto.stop()
 
 
 if __name__ == "__main__":

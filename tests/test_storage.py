@@ -259,3 +259,26 @@ def test_cli_add_store_content_checkout_gc(workdir: Path) -> None:
     assert gc.exit_code == 0 and "would free 0 objects" in gc.stdout
     bad = runner.invoke(app, ["gc", "--older-than", "soon"])
     assert bad.exit_code == 2 and "invalid age" in bad.stderr
+
+
+def test_big_files_are_hard_linked_read_only_unless_copy(trail: datatrail.Trail, workdir: Path) -> None:
+    big = write(workdir / "big.bin", os.urandom(2 * 1024 * 1024))
+    v = trail.add(big, store_content=True)
+    big.unlink()
+    trail.checkout(v)
+    obj = trail.storage.objects.path(v.digest.hex)  # type: ignore[union-attr]
+    assert big.stat().st_ino == obj.stat().st_ino  # one write for a big file
+    assert not big.stat().st_mode & stat.S_IWUSR
+    trail.checkout(v, workdir / "copy.bin", link=False)
+    assert (workdir / "copy.bin").stat().st_ino != obj.stat().st_ino
+    assert (workdir / "copy.bin").read_bytes() == big.read_bytes()
+    # An object edited through its link is caught before it is linked again or pushed.
+    obj.chmod(0o644)
+    with obj.open("r+b") as f:
+        f.write(b"X")
+    fresh = datatrail.connect()
+    try:
+        with pytest.raises(IntegrityError, match="corrupt"):
+            fresh.checkout(v, workdir / "again.bin")
+    finally:
+        fresh.close()

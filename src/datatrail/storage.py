@@ -268,13 +268,16 @@ class Storage:
         force: bool = False,
         remote: str | None = None,
         progress: ProgressFn | None = None,
+        link: bool = True,
     ) -> CheckoutReport:
         """Restore the exact bytes of a version to ``path`` (default: where it was added).
 
         Every byte is hashed as it is written and compared with the manifest.
         Files that differ from the version (local changes) are overwritten only
         with ``force``; then files the version does not hold are removed too.
-        Objects missing from the cache come from the default remote.
+        Objects missing from the cache come from the default remote. Files of
+        1 MiB or more are hard-linked from the cache, read-only (``link=False``
+        copies them); smaller ones are copied, or reflinked where the filesystem can.
 
         >>> report = trail.checkout("raw/penguins@2")            # doctest: +SKIP
         >>> report.summary()                                    # doctest: +SKIP
@@ -311,7 +314,7 @@ class Storage:
         self.ensure_local(needed, remote=remote, what=version.ref)
         if is_dir and target.is_file():
             target.unlink()  # forced: a file stands where the version has a folder
-        restore.apply(changes, target, self.objects, is_dir=is_dir, progress=progress)
+        restore.apply(changes, target, self.objects, is_dir=is_dir, progress=progress, link=link)
         return CheckoutReport(version, target, tuple(changes))
 
     def _present(self, target: Path, is_dir: bool, force: bool) -> HashResult | None:

@@ -27,6 +27,9 @@ def checkout(
         bool, typer.Option("--force", "-f", help="Overwrite local changes (and remove files the version lacks).")
     ] = False,
     remote: RemoteOpt = None,
+    copy: Annotated[
+        bool, typer.Option("--copy", help="Copy files of 1 MiB or more too, instead of hard-linking them read-only.")
+    ] = False,
     json_out: JsonOpt = False,
 ) -> None:
     """Restore the exact bytes of a version (a file or a directory).
@@ -34,10 +37,11 @@ def checkout(
     Bytes come from the cache (.datatrail/objects/), or transparently from the
     default remote. Every byte is hashed as it is written and compared with the
     version's manifest; each file is written to a temporary file and renamed
-    into place, so a failure leaves it as it was. Files are copied (or
-    reflinked where the filesystem can clone: Btrfs, XFS), never hard-linked:
-    editing a checked-out file cannot corrupt the cache. Local changes are
-    refused unless --force. Prints what changed.
+    into place, so a failure leaves it as it was. Files of 1 MiB or more are
+    hard-linked from the cache and read-only (edit a copy, or check out with
+    --copy); smaller files are copied, or reflinked where the filesystem can
+    clone (Btrfs, XFS). Local changes are refused unless --force. Prints what
+    changed.
 
     Example: datatrail checkout raw/penguins@2
 
@@ -45,7 +49,7 @@ def checkout(
     """
     trail = get_trail(ctx)
     with progress(f"checking out {ref}") as advance:
-        report = trail.storage.checkout(ref, path, force=force, remote=remote, progress=advance)
+        report = trail.storage.checkout(ref, path, force=force, remote=remote, progress=advance, link=not copy)
     if json_out:
         emit_json(report.to_dict())
         return

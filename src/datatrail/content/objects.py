@@ -24,7 +24,7 @@ import os
 import re
 import stat
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -78,6 +78,7 @@ class ObjectStore:
         self.base = root / ALGORITHM
         self._base = os.fspath(self.base)
         self._made: set[str] = set()  # subfolders known to exist
+        self.fresh: set[str] = set()  # objects this process wrote and verified: no need to hash them again
 
     def path(self, hexd: str) -> Path:
         """Where the object named ``hexd`` lives (whether or not it is there)."""
@@ -210,8 +211,27 @@ class ObjectStore:
                     msg = f"object {hexd[:12]} arrived corrupt (its bytes hash to {got[:12]}); run it again"
                     raise IntegrityError(msg)
             self._commit(tmp, hexd)
+            self.fresh.add(hexd)
         finally:
             h.close()
+        return True
+
+    def add_fetched(self, hexd: str, fetch: Callable[[str], object]) -> bool:
+        """Keep as object ``hexd`` what ``fetch(path)`` writes to a temporary path, hashed before it is kept."""
+        if self.has(hexd):
+            return False
+        with self._temp(hexd) as (_fd, tmp):
+            fetch(tmp)
+            read = os.open(tmp, os.O_RDONLY | getattr(os, "O_BINARY", 0))
+            try:
+                got = _hash_fd(read)
+            finally:
+                os.close(read)
+            if got != hexd:
+                msg = f"object {hexd[:12]} arrived corrupt (its bytes hash to {got[:12]}); run it again"
+                raise IntegrityError(msg)
+        self._commit(tmp, hexd)
+        self.fresh.add(hexd)
         return True
 
     # ------------------------------------------------------------ reading

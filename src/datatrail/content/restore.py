@@ -8,9 +8,11 @@ object cache to a temporary file beside it, hashing every byte as it goes,
 and renames it into place only when the bytes match: a failure (a corrupt
 object, a full disk) leaves each file either as it was or as the version has it.
 
-How bytes get there: a reflink (``FICLONE``: Btrfs, XFS, …) where the
-filesystem can clone, else a copy — never a hard link, so editing a restored
-file can never corrupt the cache.
+How bytes get there: objects of 1 MiB or more are hard-linked from the cache
+(they are read-only, so the workspace file is too: an edit in place is
+refused, an editor that saves a new file is fine), unless ``link`` is off or
+the filesystem cannot link; smaller ones, and those, are reflinked
+(``FICLONE``: Btrfs, XFS, …) where the filesystem can clone, else copied.
 """
 
 from __future__ import annotations
@@ -58,6 +60,7 @@ def apply(
     *,
     is_dir: bool,
     progress: Callable[[int, int], None] | None = None,
+    link: bool = True,
 ) -> None:
     """Make the workspace at ``target`` what ``changes`` say, each file replaced atomically and verified."""
     top = os.fspath(target)
@@ -71,9 +74,43 @@ def apply(
             continue
         if change.action == UNCHANGED or change.digest is None:
             continue
-        size = write_verified(objects, change.digest, dest, made)
+        size = None
+        if link and objects.size(change.digest) >= LINK_FROM:
+            if made is not None and os.path.dirname(dest) not in made:
+                os.makedirs(os.path.dirname(dest), exist_ok=True)
+                made.add(os.path.dirname(dest))
+            size = link_verified(objects, change.digest, dest)
+        if size is None:
+            size = write_verified(objects, change.digest, dest, made)
         if progress is not None:
             progress(1, size)
+
+
+LINK_FROM = 1024 * 1024
+"""Objects of this size or more are hard-linked into the workspace (read-only there), not copied."""
+
+
+def link_verified(objects: ObjectStore, hexd: str, dest: str) -> int | None:
+    """Hard-link object ``hexd`` to ``dest`` (after hashing it, unless this process just verified it).
+
+    None when the filesystem cannot link (another device, no hard links): the caller copies."""
+    source = objects.where(hexd)
+    size = os.stat(source).st_size
+    if hexd not in objects.fresh and not objects.verify(hexd):
+        _check_digest("(differs)", hexd, objects, repr(dest))
+    folder, name = os.path.split(dest)
+    tmp = f"{folder}/.{name}.datatrail-{_TOKEN}-{next(_COUNTER)}"
+    try:
+        os.link(source, tmp)
+    except OSError:
+        return None
+    try:
+        os.replace(tmp, dest)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    return size
 
 
 def write_verified(objects: ObjectStore, hexd: str, dest: str | Path, made: set[str] | None = None) -> int:
