@@ -241,8 +241,19 @@ class ObjectStore:
         return open(self.where(hexd), "rb")
 
     def read(self, hexd: str) -> bytes:
-        with self.open(hexd) as f:
-            return f.read()
+        """The object's bytes (descriptor calls: packing reads thousands of small objects)."""
+        fd = os.open(self.where(hexd), os.O_RDONLY | getattr(os, "O_BINARY", 0))
+        try:
+            size = os.fstat(fd).st_size
+            data = os.read(fd, size + 1)
+            if len(data) > size or len(data) < size:  # changed meanwhile, or a short read: read to the end
+                rest = [data]
+                while chunk := os.read(fd, CHUNK):
+                    rest.append(chunk)
+                data = b"".join(rest)
+            return data
+        finally:
+            os.close(fd)
 
     def verify(self, hexd: str) -> bool:
         """Whether the object's bytes still hash to its name."""
