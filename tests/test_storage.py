@@ -282,3 +282,36 @@ def test_big_files_are_hard_linked_read_only_unless_copy(trail: datatrail.Trail,
             fresh.checkout(v, workdir / "again.bin")
     finally:
         fresh.close()
+
+
+@pytest.fixture
+def tiny_disk(tmp_path: Path) -> Iterator[Path]:
+    """A 512 KiB tmpfs: a real full disk (mounting needs root, as the suite's container has)."""
+    import subprocess
+
+    mount = tmp_path / "tiny"
+    mount.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=512k", "tmpfs", str(mount)], capture_output=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs to fill (needs root): {done.stderr.decode().strip()}")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", str(mount)], check=True)
+
+
+def test_a_full_disk_is_one_error_and_nothing_half_written(
+    trail: datatrail.Trail, workdir: Path, tiny_disk: Path
+) -> None:
+    from datatrail.errors import DiskFull
+
+    v = trail.add(write(workdir / "big.bin", os.urandom(700_000)), store_content=True)
+    with pytest.raises(DiskFull, match="no space left"):
+        trail.checkout(v, tiny_disk / "big.bin")
+    assert list(tiny_disk.iterdir()) == []
+    cache = ObjectStore(tiny_disk / "objects")
+    with pytest.raises(DiskFull):
+        cache.add_file(v.digest.hex, workdir / "big.bin")  # type: ignore[union-attr]
+    assert list(cache) == [] and not any(p.name.startswith(".tmp") for p in tiny_disk.rglob("*"))
+    result = runner.invoke(app, ["checkout", "big.bin@1", str(tiny_disk / "again.bin")])
+    assert result.exit_code == 8 and result.stderr.count("\n") == 1
