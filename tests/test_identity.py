@@ -96,7 +96,8 @@ def test_run_input_missing_path_is_one_line_and_stores_nothing(trail: datatrail.
     p = dt("run", "-n", "train", "-i", "MISSING", "--", "true", cwd=workdir)
     assert p.returncode == 125  # datatrail's own failure, never a status the command could have had
     assert p.stderr.splitlines() == [
-        "datatrail: error: path not found: MISSING; give an existing file or folder, a URL, or a dataset ref (NAME@VERSION)"
+        "datatrail: error: path not found: MISSING;"
+        " give an existing file or folder, a URL, or a dataset ref (NAME@VERSION)"
     ]
     assert store_size(trail) == before
     # A ref keeps the catalog's answer; a dataset name is a ref.

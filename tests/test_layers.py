@@ -52,6 +52,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
         "datatrail.lineage",
         "datatrail.viz",
         "datatrail.remote",
+        "datatrail.content",
         "datatrail.capture.facts",
         "datatrail.ml.models",
         "datatrail.security.limiter",
@@ -67,6 +68,9 @@ LAYERS: dict[str, tuple[str, ...]] = {
         "datatrail.security",
         "datatrail.service",
         "datatrail.backup",
+        "datatrail.storage",
+        "datatrail.sync",
+        "datatrail.rerun",
     ),
     "integrations": (
         "datatrail",

@@ -409,6 +409,7 @@ class Recorder:
         use_store_checksum: bool = False,
         link_content: bool = False,
         fallback: tuple[str, str] | None = None,
+        keep: Callable[[Path, HashResult], object] | None = None,
     ) -> AddResult:
         """Hash ``path`` and record it as a version; unchanged content creates nothing.
 
@@ -423,7 +424,8 @@ class Recorder:
         and stored with the version, in the same event when the version is new.
         A URL (``s3://bucket/raw/``, ``gs://…``, any fsspec URL) is hashed remotely
         by ``jobs`` parallel connections (default 8); ``use_store_checksum`` takes an
-        S3 full-object SHA-256 checksum instead of reading the bytes.
+        S3 full-object SHA-256 checksum instead of reading the bytes. ``keep``
+        (``trail.storage.keep``) keeps the bytes of a local path once hashed.
         """
         remote = is_url(path)
         if remote and checks is not None:
@@ -445,6 +447,8 @@ class Recorder:
             hashed = data.result
         else:
             hashed = self.hash(path, use_cache=use_cache, progress=progress, hint=hint)
+            if keep is not None:
+                keep(Path(path), hashed)
         uri = data.uri if data is not None else Path(path).resolve().as_uri()
         who = self.identify(
             path, hashed, uri, name=name, namespace=namespace, link_content=link_content, fallback=fallback

@@ -81,6 +81,14 @@ def add(
             "--checks", metavar="RULES", help="YAML rules to evaluate and store with the version (exit 1 on an error)."
         ),
     ] = None,
+    store_content: Annotated[
+        bool | None,
+        typer.Option(
+            "--store-content/--no-store-content",
+            help="Keep the bytes of new files in .datatrail/objects/ (copied, or reflinked where the filesystem "
+            "can clone) so `datatrail checkout` can restore them (default: [content] store of the config).",
+        ),
+    ] = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Register a file or directory as a version of a dataset.
@@ -99,13 +107,19 @@ def add(
     version; the command exits 1 when a rule of severity error fails.
 
     Example: datatrail add data/clean.parquet --name clean/penguins --checks checks.yaml
+
+    With --store-content the bytes are kept too (deduplicated by SHA-256), so any
+    version can be restored with `datatrail checkout` and shared with `datatrail push`.
+
+    Example: datatrail add data/ --name raw/images --store-content
     """
     ahead = prefetch.take(path)  # started by datatrail.cli.main for a big file
     trail = get_trail(ctx)
 
     with progress(f"hashing {redact(path)}") as advance:
-        result = trail.register(
+        result = trail.storage.add(
             path,
+            store_content=store_content,
             name=name,
             namespace=namespace,
             message=message,
