@@ -34,6 +34,7 @@ RATIO_LINE = re.compile(r"^[^:\n]+: datatrail \S+( \S+)?, .+ -> \d+\.\d\dx \(tar
         ("lineage_endpoint.py", ["--versions", "300", "--requests", "10"], 1),
         ("audited_reads.py", ["--reads", "40"], 2),
         ("admission.py", ["--events", "60"], 2),
+        pytest.param("spark_autolog.py", [], 1, marks=pytest.mark.spark),
     ],
 )
 def test_benchmark_script_prints_its_ratio(tmp_path: Path, script: str, args: list[str], lines: int) -> None:

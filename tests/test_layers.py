@@ -71,6 +71,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
     "integrations": (
         "datatrail",
         "datatrail.capture",
+        "datatrail.capture.spark",  # PySpark hooks (over py4j); pyspark itself is never imported by datatrail
         "datatrail.ml",
         "datatrail.interop",
     ),
