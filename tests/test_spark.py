@@ -16,9 +16,11 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from fastapi.testclient import TestClient
 
 import datatrail
 from datatrail.core.model import RunState
+from datatrail.server import create_app
 from tests.conftest import write
 from tests.test_cli import datatrail_command
 
@@ -166,6 +168,13 @@ def test_a_join_and_aggregation_written_as_parquet_is_a_run_with_its_inputs_and_
     assert subtypes(whole["data/customers.csv#id"]) == {("INDIRECT", "JOIN")}
     assert subtypes(whole["data/orders.parquet#amount"]) == {("INDIRECT", "FILTER")}
     assert subtypes(whole["data/customers.csv#country"]) == {("INDIRECT", "GROUP_BY")}
+
+    # The Marquez-shaped endpoint reads the same facet.
+    with TestClient(create_app(trail._store)) as client:
+        node = "datasetField:default:out/by_country.parquet:total"
+        body = client.get("/api/v1/column-lineage", params={"nodeId": node, "direction": "upstream"}).json()
+        fields = {n["id"]: n for n in body["graph"]}[node]["data"]["inputFields"]
+        assert {(f["dataset"], f["field"]) for f in fields} == {("data/orders.parquet", "amount")}
 
 
 def test_windows_udfs_and_unions_in_column_lineage(spark: SparkSession, trail: datatrail.Trail, workdir: Path) -> None:

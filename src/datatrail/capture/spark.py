@@ -28,6 +28,7 @@ import threading
 import traceback
 import uuid
 import warnings
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -156,7 +157,7 @@ def wrap(original: Callable[..., Any], owner: str, method: str, current_run: Cur
 
 
 def _wrap_read(original: Callable[..., Any], current_run: CurrentRun) -> Any:
-    seen: dict[str, set[tuple[str, str]]] = {}
+    seen: weakref.WeakKeyDictionary[RunContext, set[tuple[str, str]]] = weakref.WeakKeyDictionary()
 
     @functools.wraps(original)
     def read(self: Any, *args: Any, **kwargs: Any) -> Any:
@@ -165,12 +166,13 @@ def _wrap_read(original: Callable[..., Any], current_run: CurrentRun) -> Any:
         if run is None or getattr(_local, "busy", False):
             return df
         try:
-            keys = seen.setdefault(run.id, set())
+            keys = seen.setdefault(run, set())
             for leaf in leaves_of(_jplan(df)).values():
                 for namespace, name, local in _identities(run.recorder, self._spark, leaf):
                     if local is not None and (namespace, name) not in keys and local.exists():
                         keys.add((namespace, name))
-                        run.input(run.recorder.register(local, name=name, namespace=namespace).version)
+                        version = run.recorder.register(local, name=name, namespace=namespace, profile=False).version
+                        run.input(version)
         except Exception as exc:
             _warn("could not record a Spark read", exc)
         return df
@@ -188,7 +190,10 @@ def _writer_write(writer: Any, method: str, args: tuple[Any, ...], kwargs: dict[
             return None
         target = Target(table=_table_parts(spark, name))
         if method == "insertInto":
-            target.names = list(spark.table(name).columns)  # analysis only: no job
+            try:
+                target.names = list(spark.table(name).columns)  # analysis only: no job
+            except Exception:
+                target.names = None  # no such table: Spark's own error ends the run FAIL
         return Write(spark, verb, target, _jplan(writer._df))
     path = args[0] if args else kwargs.get("path")
     if not isinstance(path, str | os.PathLike):
@@ -342,7 +347,8 @@ class _SparkRun:
                 fields = [{"name": c, "type": t} for c, t in relation.columns]
                 dataset_facets_: dict[str, Any] = {"schema": _std("SchemaDatasetFacet", fields=fields)}
                 if local is not None and local.exists():
-                    version = recorder.register(local, name=name, namespace=namespace).version
+                    # Hashed, not profiled: a profile is a pass over data Spark inputs can be terabytes of.
+                    version = recorder.register(local, name=name, namespace=namespace, profile=False).version
                     key = version.key or str(version.digest)
                     dataset_facets_["version"] = _std("DatasetVersionDatasetFacet", datasetVersion=key)
                 inputs.append({"namespace": namespace, "name": name, "facets": dataset_facets_})
