@@ -52,6 +52,10 @@ def spark(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SparkSession]:
             .config("spark.sql.shuffle.partitions", "2")
             .config("spark.sql.warehouse.dir", str(home / "warehouse"))
             .config("spark.driver.extraJavaOptions", f"-Dderby.system.home={home}")
+            # A DataSource V2 catalog that Spark ships: JDBC, over Derby in memory.
+            .config("spark.sql.catalog.db", "org.apache.spark.sql.execution.datasources.v2.jdbc.JDBCTableCatalog")
+            .config("spark.sql.catalog.db.url", "jdbc:derby:memory:datatrail;create=true")
+            .config("spark.sql.catalog.db.driver", "org.apache.derby.iapi.jdbc.AutoloadedDriver")
             .getOrCreate()
         )
     session.sparkContext.setLogLevel("ERROR")
@@ -92,7 +96,7 @@ def by_country(spark: SparkSession, customers: Path, orders: Path) -> DataFrame:
     return joined.groupBy("country").agg(F.sum("amount").alias("total"), F.count("*").alias("orders"))
 
 
-def edges_into(trail: datatrail.Trail, ref: str, column: str) -> dict[str, list[dict[str, Any]]]:
+def edges_into(trail: datatrail.Trail, ref: str | datatrail.Version, column: str) -> dict[str, list[dict[str, Any]]]:
     """The input columns feeding one output column, by ``name#column``, with their transformations."""
     result = trail.column_lineage(ref, column, depth=1)
     found: dict[str, list[dict[str, Any]]] = {}
@@ -274,6 +278,29 @@ def test_insert_into_by_dataframe_and_by_sql_are_runs(
         ("DIRECT", "TRANSFORMATION")
     }
     assert spark.table("amounts").count() == 16
+
+
+def test_dataframe_writer_v2_into_a_v2_catalog(spark: SparkSession, trail: datatrail.Trail, workdir: Path) -> None:
+    _, orders = shop(workdir)
+    spark.read.parquet(str(orders)).writeTo("db.APP.ORDERS").createOrReplace()
+    totals = spark.table("db.APP.ORDERS").groupBy("customer_id").agg(F.sum("amount").alias("spent"))
+    totals.writeTo("db.APP.SPENT").createOrReplace()
+    spark.sql("INSERT INTO db.APP.SPENT SELECT customer_id, max(amount) FROM db.APP.ORDERS GROUP BY customer_id")
+    first, second, third = reversed(trail.runs(limit=3))
+    assert [r.job for r in (first, second, third)] == [
+        "datatrail-tests.write_to_create_or_replace.db.APP.ORDERS",
+        "datatrail-tests.write_to_create_or_replace.db.APP.SPENT",
+        "datatrail-tests.insert_into.db.APP.SPENT",
+    ]
+    assert all(trail.get_run(r.id).state is RunState.COMPLETE for r in (first, second, third))
+    assert [v.name for v in trail.get_run(first.id).inputs] == ["data/orders.parquet"]
+    ns = "derby:memory:datatrail"  # the JDBC catalog's url
+    assert [(v.namespace, v.name) for v in trail.get_run(second.id).inputs] == [(ns, "db.APP.ORDERS")]
+    (spent,) = trail.get_run(second.id).outputs
+    assert (spent.namespace, spent.name) == (ns, "db.APP.SPENT")
+    assert subtypes(edges_into(trail, spent, "spent")["db.APP.ORDERS#amount"]) == {("DIRECT", "AGGREGATION")}
+    upstream = trail.lineage(trail.get_run(third.id).outputs[0], direction="upstream", depth=5)
+    assert "data/orders.parquet" in {n.data.get("name") for n in upstream.nodes.values()}
 
 
 # ---------------------------------------------------------------- failure, cost, laziness

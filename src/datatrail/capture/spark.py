@@ -600,10 +600,10 @@ def _table_namespace(spark: Any, catalog: str) -> str:
         if uris:
             parts = urlsplit(str(uris).split(",")[0])
             return f"hive://{parts.netloc}"
-    for key in (f"spark.sql.catalog.{catalog}.uri", f"spark.sql.catalog.{catalog}.warehouse"):
-        value = conf.get(key, None) if catalog != "spark_catalog" else None
+    for key in ("uri", "warehouse", "url"):  # Iceberg, Hive or REST catalogs; JDBC catalogs' url
+        value = conf.get(f"spark.sql.catalog.{catalog}.{key}", None) if catalog != "spark_catalog" else None
         if value:
-            return str(value).rstrip("/")
+            return str(value).removeprefix("jdbc:").split(";")[0].split("?")[0].rstrip("/")
     return str(conf.get("spark.sql.warehouse.dir")).rstrip("/")
 
 
