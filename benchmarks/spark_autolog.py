@@ -142,7 +142,8 @@ def main() -> None:
                 datatrail.autolog(disable=True)
 
         try:
-            job()  # warm-up: the JVM's JIT, the page cache
+            if not q:
+                job()  # warm-up: the JVM's JIT, the page cache
             first = captured()  # inputs never seen: hashed and profiled
             plain_times, autolog_times = [], []
             for _ in range(args.repeats):
