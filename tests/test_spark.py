@@ -256,6 +256,10 @@ def test_sql_ctas_into_a_warehouse_table_reaches_the_files_it_was_read_from(
     assert raw.returncode == 0, raw.stderr
     doc = json.loads(raw.stdout)
     assert any(e["source"].endswith("data/orders.parquet@1#amount") for e in doc["edges"])
+    stray = subprocess.run(
+        [*datatrail_command(), "lineage", top.ref, "cents"], capture_output=True, text=True, cwd=workdir
+    )
+    assert stray.returncode != 0 and "goes with --columns" in stray.stderr and "Traceback" not in stray.stderr
 
 
 def test_insert_into_by_dataframe_and_by_sql_are_runs(

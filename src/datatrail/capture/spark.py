@@ -30,20 +30,29 @@ import uuid
 import warnings
 import weakref
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any
-from urllib.parse import unquote, urlsplit
 
 from datatrail._version import __version__
 from datatrail.capture import facts
 from datatrail.capture.run import RunContext
-from datatrail.capture.spark_plan import Leaf, PlanLineage, analyse, catalog_leaf, leaves_of
+from datatrail.capture.spark_names import (
+    identities,
+    label,
+    local_path,
+    location_identity,
+    path_identity,
+    qualify,
+    resolve_parts,
+    table_location,
+    table_namespace,
+    table_parts,
+)
+from datatrail.capture.spark_plan import PlanLineage, analyse, catalog_leaf, leaves_of
 from datatrail.core.errors import DatatrailError, InvalidInput
 from datatrail.core.model import DEFAULT_NAMESPACE, RunState
 from datatrail.events import PRODUCER, build_run_event, dataset_facets
 from datatrail.recorder import Recorder
-from datatrail.remote import default_name
 from datatrail.service import Trail
 
 CurrentRun = Callable[[], RunContext | None]
@@ -69,7 +78,6 @@ SQL_WRITES = {
     "MergeIntoTable": "merge_into",
     "InsertIntoDir": "insert_overwrite_directory",
 }
-REMOTE_SCHEMES = {"s3a": "s3", "s3n": "s3"}
 FACET_URL = "https://openlineage.io/spec/facets/{v}/{name}.json#/$defs/{name}"
 _local = threading.local()
 
@@ -97,7 +105,6 @@ class Write:
     jplan: Any = None  # the analysed plan of the written data (a DataFrame write); a statement's comes later
     sql: str | None = None
     call_site: str = ""
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 # ---------------------------------------------------------------- wrapping
@@ -122,7 +129,7 @@ def wrap(original: Callable[..., Any], owner: str, method: str, current_run: Cur
             return _sql_write(obj, args, kwargs)
         if owner == "DataFrameWriterV2":
             table = getattr(obj, "_datatrail_table", None)
-            target = Target(table=_table_parts(obj._spark, table)) if isinstance(table, str) else None
+            target = Target(table=table_parts(obj._spark, table)) if isinstance(table, str) else None
             return Write(obj._spark, f"write_to_{_snake(method)}", target, _jplan(obj._df))
         return _writer_write(obj, method, args, kwargs)
 
@@ -168,7 +175,7 @@ def _wrap_read(original: Callable[..., Any], current_run: CurrentRun) -> Any:
         try:
             keys = seen.setdefault(run, set())
             for leaf in leaves_of(_jplan(df)).values():
-                for namespace, name, local in _identities(run.recorder, self._spark, leaf):
+                for namespace, name, local in identities(run.recorder, self._spark, leaf):
                     if local is not None and (namespace, name) not in keys and local.exists():
                         keys.add((namespace, name))
                         version = run.recorder.register(local, name=name, namespace=namespace, profile=False).version
@@ -188,7 +195,7 @@ def _writer_write(writer: Any, method: str, args: tuple[Any, ...], kwargs: dict[
         name = args[0] if args else kwargs.get("name", kwargs.get("tableName"))
         if not isinstance(name, str):
             return None
-        target = Target(table=_table_parts(spark, name))
+        target = Target(table=table_parts(spark, name))
         if method == "insertInto":
             try:
                 target.names = list(spark.table(name).columns)  # analysis only: no job
@@ -198,7 +205,7 @@ def _writer_write(writer: Any, method: str, args: tuple[Any, ...], kwargs: dict[
     path = args[0] if args else kwargs.get("path")
     if not isinstance(path, str | os.PathLike):
         return None  # a source without a path (JDBC, a sink configured by options): nothing to name
-    return Write(spark, verb, Target(uri=_qualify(spark, os.fspath(path))), _jplan(writer._df))
+    return Write(spark, verb, Target(uri=qualify(spark, os.fspath(path))), _jplan(writer._df))
 
 
 def _sql_write(spark: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Write | None:
@@ -215,7 +222,7 @@ def _sql_write(spark: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Wri
     target: Target | None = None
     parts = _parsed_target(parsed, kind)
     if parts:
-        target = Target(table=_resolve_parts(spark, parts))
+        target = Target(table=resolve_parts(spark, parts))
     return Write(spark, SQL_WRITES[kind], target, sql=query.strip())
 
 
@@ -259,8 +266,8 @@ class _SparkRun:
         self.workflow = parent.workflow if parent is not None else facts.workflow_from_env()
         spark = write.spark
         target = write.target
-        label = ".".join(target.table) if target and target.table else _label(target.uri if target else None)
-        self.job = f"{spark.sparkContext.appName}.{write.verb}.{label}"
+        what = ".".join(target.table) if target and target.table else label(target.uri if target else None)
+        self.job = f"{spark.sparkContext.appName}.{write.verb}.{what}"
         self.executions = _execution_count(spark)
 
     @classmethod
@@ -339,7 +346,7 @@ class _SparkRun:
         known: dict[tuple[str, str], int] = {}
         for index, relation in enumerate(lineage.relations if lineage else []):
             refs[index] = []
-            for namespace, name, local in _identities(recorder, spark, relation.leaf):
+            for namespace, name, local in identities(recorder, spark, relation.leaf):
                 refs[index].append((namespace, name))
                 if (namespace, name) in known:
                     continue
@@ -385,15 +392,15 @@ class _SparkRun:
         location = target.uri
         symlinks: list[dict[str, str]] = []
         if target.table:
-            namespace, name = _table_namespace(spark, target.table[0]), ".".join(target.table)
-            location = _table_location(spark, target.table)
+            namespace, name = table_namespace(spark, target.table[0]), ".".join(target.table)
+            location = table_location(spark, target.table)
             if location:
-                ol_ns, ol_name = _location_identity(location)
+                ol_ns, ol_name = location_identity(location)
                 symlinks.append({"namespace": ol_ns, "name": ol_name, "type": "LOCATION"})
-            local = _local_path(location) if location else None
+            local = local_path(location) if location else None
         else:
             assert target.uri is not None
-            namespace, name, local = _path_identity(recorder, target.uri)
+            namespace, name, local = path_identity(recorder, target.uri)
         facets: dict[str, Any] = {}
         if local is not None and local.exists():
             _, _, info = recorder.describe(local, name=name, namespace=namespace)
@@ -522,109 +529,6 @@ def _engine_facets(spark: Any) -> dict[str, Any]:
             ),
         }
     return _ENGINE[key]
-
-
-# ---------------------------------------------------------------- naming
-
-
-def _identities(recorder: Recorder, spark: Any, leaf: Leaf) -> list[tuple[str, str, Path | None]]:
-    """(namespace, name, local path to hash or None) of each dataset a relation reads."""
-    if leaf.table:
-        local = _local_path(leaf.location) if leaf.location else None
-        return [(_table_namespace(spark, leaf.table[0]), ".".join(leaf.table), local)]
-    return [_path_identity(recorder, uri) for uri in leaf.paths]
-
-
-def _path_identity(recorder: Recorder, uri: str) -> tuple[str, str, Path | None]:
-    """A local file as datatrail names it (relative to the store's root, else ``file://HOST`` + absolute
-    path, like pandas under autolog); a remote one as OpenLineage does (``s3://bucket`` + key)."""
-    local = _local_path(uri)
-    if local is not None:
-        try:
-            return DEFAULT_NAMESPACE, recorder.workspace.default_name(local), local
-        except InvalidInput:
-            return f"file://{recorder.host}", local.resolve().as_posix(), local
-    parts = urlsplit(uri)
-    scheme = REMOTE_SCHEMES.get(parts.scheme.lower(), parts.scheme.lower())
-    namespace, name = default_name(f"{scheme}://{parts.netloc}{parts.path}", recorder.host)
-    return namespace, name, None
-
-
-def _location_identity(uri: str) -> tuple[str, str]:
-    """A location as the OpenLineage Spark listener names it (namespace ``file`` or ``scheme://authority``)."""
-    parts = urlsplit(uri)
-    scheme = REMOTE_SCHEMES.get(parts.scheme.lower(), parts.scheme.lower() or "file")
-    if parts.netloc:
-        return f"{scheme}://{parts.netloc}", parts.path
-    return scheme, unquote(parts.path)
-
-
-def _local_path(uri: str | None) -> Path | None:
-    if uri is None:
-        return None
-    parts = urlsplit(uri)
-    if parts.scheme.lower() not in ("", "file"):
-        return None
-    return Path(unquote(parts.path))
-
-
-def _qualify(spark: Any, path: str) -> str:
-    """A path given to a writer as the URI Spark writes to: a relative one is against the JVM's working
-    directory (where Spark started), which need not be Python's current one."""
-    if urlsplit(path).scheme:
-        return path
-    jvm_cwd = spark.sparkContext._jvm.java.lang.System.getProperty("user.dir")
-    return (Path(str(jvm_cwd)) / path).resolve().as_uri() if not os.path.isabs(path) else Path(path).as_uri()
-
-
-def _table_parts(spark: Any, name: str) -> tuple[str, ...]:
-    seq = spark._jsparkSession.sessionState().sqlParser().parseMultipartIdentifier(name)
-    return _resolve_parts(spark, [str(seq.apply(i)) for i in range(seq.size())])
-
-
-def _resolve_parts(spark: Any, parts: list[str]) -> tuple[str, ...]:
-    """``t`` and ``db.t`` completed with the current catalog and database, as Spark resolves them."""
-    if len(parts) == 1:
-        return (spark.catalog.currentCatalog(), spark.catalog.currentDatabase(), parts[0])
-    if len(parts) == 2:
-        return (spark.catalog.currentCatalog(), *parts)
-    return tuple(parts)
-
-
-def _table_namespace(spark: Any, catalog: str) -> str:
-    """The namespace of a catalog's tables: a Hive metastore's ``hive://host:port``, a catalog's own
-    ``uri`` or ``warehouse`` setting, else the session's warehouse directory (``file:/…/spark-warehouse``)."""
-    conf = spark.conf
-    if catalog == "spark_catalog" and conf.get("spark.sql.catalogImplementation", "in-memory") == "hive":
-        uris = conf.get("spark.hadoop.hive.metastore.uris", None) or conf.get("hive.metastore.uris", None)
-        if uris:
-            parts = urlsplit(str(uris).split(",")[0])
-            return f"hive://{parts.netloc}"
-    for key in ("uri", "warehouse", "url"):  # Iceberg, Hive or REST catalogs; JDBC catalogs' url
-        value = conf.get(f"spark.sql.catalog.{catalog}.{key}", None) if catalog != "spark_catalog" else None
-        if value:
-            return str(value).removeprefix("jdbc:").split(";")[0].split("?")[0].rstrip("/")
-    return str(conf.get("spark.sql.warehouse.dir")).rstrip("/")
-
-
-def _table_location(spark: Any, table: tuple[str, ...]) -> str | None:
-    """A session-catalog table's location (after the write created it), read from the catalog: no job."""
-    if table[0] != "spark_catalog" or len(table) != 3:
-        return None
-    try:
-        session = spark._jsparkSession.sessionState()
-        ident = session.sqlParser().parseTableIdentifier(f"`{table[1]}`.`{table[2]}`")
-        location = session.catalog().getTableMetadata(ident).storage().locationUri()
-        return str(location.get().toString()) if location.isDefined() else None
-    except Exception:
-        return None
-
-
-def _label(uri: str | None) -> str:
-    if not uri:
-        return "unknown"
-    parts = [p for p in urlsplit(uri).path.split("/") if p]
-    return "_".join(parts[-2:]) if parts else "unknown"
 
 
 def _snake(name: str) -> str:
