@@ -75,6 +75,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
     "integrations": (
         "datatrail",
         "datatrail.capture",
+        "datatrail.capture.spark",  # PySpark hooks (over py4j, with spark_plan and spark_names); never imports pyspark
         "datatrail.ml",
         "datatrail.interop",
     ),

@@ -345,12 +345,17 @@ def symlink_names(namespace: str, name: str, symlinks: Any) -> list[tuple[int, s
     """Every name of a dataset, its own and those its ``symlinks`` facet gives, as (rank, namespace, name).
 
     The first is the name it is stored under: a ``TABLE`` identifier wins (a Spark path is its Hive
-    table, as in Marquez); among other kinds (a file and its ``file://host`` form) the smallest
-    (namespace, name), so that producers naming either side agree on one, whichever event comes first.
+    table, as in Marquez); a ``LOCATION`` identifier never does while there is another name (it says
+    where the data lies: PySpark autolog names a table and gives its folder as its location); among
+    the rest (a file and its ``file://host`` form) the smallest (namespace, name), so that producers
+    naming either side agree on one, whichever event comes first.
 
     >>> symlink_names("hdfs://nn", "/warehouse/db.db/t", {"identifiers": [
     ...     {"namespace": "hive://ms", "name": "db.t", "type": "TABLE"}]})
     [(0, 'hive://ms', 'db.t'), (1, 'hdfs://nn', '/warehouse/db.db/t')]
+    >>> symlink_names("file:/wh", "spark_catalog.default.t", {"identifiers": [
+    ...     {"namespace": "file", "name": "/wh/t", "type": "LOCATION"}]})
+    [(1, 'file:/wh', 'spark_catalog.default.t'), (2, 'file', '/wh/t')]
     """
     items = symlinks.get("identifiers") if isinstance(symlinks, dict) else None
     names: list[tuple[int, str, str]] = [(1, namespace, name)]
@@ -363,7 +368,7 @@ def symlink_names(namespace: str, name: str, symlinks: Any) -> list[tuple[int, s
                 ns, nm = validate_namespace(ns), validate_name(nm, "symlinks.identifiers name")
             except InvalidInput:
                 continue  # a name datatrail cannot store is not a place to keep the dataset
-            rank = 0 if isinstance(kind, str) and kind.upper() == "TABLE" else 1
+            rank = {"TABLE": 0, "LOCATION": 2}.get(kind.upper(), 1) if isinstance(kind, str) else 1
             names.append((rank, ns, nm))
     unique = {(ns, nm): rank for rank, ns, nm in sorted(names, reverse=True)}  # the best rank of each name
     return sorted((rank, ns, nm) for (ns, nm), rank in unique.items())

@@ -1,5 +1,7 @@
 """``datatrail.autolog()``: reads and writes of files through pandas, polars, pyarrow and NumPy, recorded in runs.
 
+PySpark is captured too (:mod:`datatrail.capture.spark`): each Spark write is a run of its own.
+
 Nothing is patched until :func:`autolog` is called, and ``autolog(disable=True)``
 puts back exactly the functions that were there. autolog imports no library: one
 already imported is patched at once, one imported later when its import ends. Files named by a path
@@ -27,6 +29,7 @@ from types import TracebackType
 from typing import Any
 
 from datatrail.capture import facts
+from datatrail.capture import spark as spark_capture
 from datatrail.capture.run import RunContext, active_run
 from datatrail.core.errors import DatatrailError, InvalidInput
 from datatrail.core.model import Version
@@ -75,6 +78,7 @@ _TARGETS: dict[str, list[tuple[str, str, str, int, str]]] = {
         ("numpy", "savez_compressed", "output", 0, "file"),
         ("numpy", "savetxt", "output", 0, "fname"),
     ],
+    "pyspark": spark_capture.TARGETS,
 }  # fmt: skip
 LIBRARIES = tuple(_TARGETS)
 # The first argument of a method that writes a file (`df.to_csv(path_or_buf)`, `df.write_excel(workbook)`).
@@ -122,6 +126,7 @@ def autolog(
     implicit_run: bool = False,
     job: str | None = None,
     libraries: Iterable[str] = LIBRARIES,
+    spark: bool = True,
 ) -> None:
     """Record file reads and writes of pandas, polars, pyarrow and NumPy as inputs and outputs of the active run.
 
@@ -133,12 +138,14 @@ def autolog(
     Outside a run nothing is recorded, unless ``implicit_run=True`` starts one
     run (named ``job``, default the script's name) that ends when the process
     does. Under ``datatrail run`` the reads and writes join the wrapper's run.
-    ``autolog(disable=True)`` restores every patched function.
+    ``autolog(disable=True)`` restores every patched function. PySpark writes are
+    runs of their own, children of the active run (``spark=False`` leaves Spark alone).
     """
     with _lock:
         if disable:
             _disable()
             return
+        libraries = [name for name in libraries if spark or name != "pyspark"]
         unknown = set(libraries) - set(LIBRARIES)
         if unknown:
             msg = f"autolog cannot capture {sorted(unknown)}; choose from {', '.join(LIBRARIES)}"
@@ -199,7 +206,11 @@ def _patch_module(module: Any) -> None:
             continue
         own = name in vars(owner)
         suffix = _SUFFIX.get(name) if module.__name__ == "numpy" else None
-        setattr(owner, name, _wrap(original, role, _locator(position, keyword, suffix)))
+        if role == "spark":
+            wrapper = spark_capture.wrap(original, cls_name, name, current_run, _trail)
+        else:
+            wrapper = _wrap(original, role, _locator(position, keyword, suffix))
+        setattr(owner, name, wrapper)
         _state.patches.append((owner, name, original, own))
 
 
