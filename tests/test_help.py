@@ -72,3 +72,23 @@ def test_markup_escaping_is_rich_markup_escaping() -> None:
         assert escape_markup(text) == escape(text)
         assert Text.from_markup(escape_markup(text)).plain == text
     assert doctest.testmod(datatrail.cli.helptext).failed == 0
+
+
+def _leaves(prefix: tuple[str, ...], command: Any) -> list[tuple[str, ...]]:
+    subcommands = getattr(command, "commands", None)
+    if not subcommands:
+        return [prefix]
+    return [leaf for name, sub in sorted(subcommands.items()) for leaf in _leaves((*prefix, name), sub)]
+
+
+@pytest.mark.parametrize(
+    "path", [leaf for name, c in sorted(COMMANDS.items()) for leaf in _leaves((name,), c)], ids=" ".join
+)
+def test_option_names_are_never_cut_in_an_80_column_terminal(path: tuple[str, ...]) -> None:
+    """Rich ellipsizes what does not fit: an option's name must always fit, whole, in a terminal of 80 columns."""
+    result = runner.invoke(app, [*path, "--help"], env={"COLUMNS": "80"})
+    assert result.exit_code == 0, result.output
+    for row in result.stdout.splitlines():
+        names = re.match(r"│\s*(?:\*\s+)?((?:--?[\w-]+[\s,]*)+)", row)
+        assert names is None or "…" not in names.group(1), (path, row)
+        assert not re.search(r"--[\w-]+…", row), (path, row)

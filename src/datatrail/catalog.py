@@ -187,8 +187,9 @@ class Catalog:
     def describe(self, ref: str | Ref | Version) -> dict[str, Any]:
         """What producers reported about a version: ``schema``, ``stats``, dataset ``facets``, ``lifecycle``.
 
-        The statistics of classified columns keep their counts only, as in profiles."""
-        return self._store.describe(self.get(ref))
+        The statistics of classified columns keep their counts only, as in profiles. Given a
+        Version (already read, and audited), it records no second read, as :meth:`profile`."""
+        return self._store.describe(self._version(ref))
 
     def classifications(self, ref: str | Ref | Version) -> dict[str, list[str]]:
         """Column → labels of a version: set on its dataset or inherited from upstream."""

@@ -81,14 +81,19 @@ def add(
             "--checks", metavar="RULES", help="YAML rules to evaluate and store with the version (exit 1 on an error)."
         ),
     ] = None,
+    # Two flags rather than --store-content/--no-store-content: typer's help gives a flag pair's second
+    # name a column of its own, which squeezes every option name of the command into "--use-store-check…".
     store_content: Annotated[
-        bool | None,
+        bool,
         typer.Option(
-            "--store-content/--no-store-content",
+            "--store-content",
             help="Keep the bytes of new files in .datatrail/objects/ (copied, or reflinked where the filesystem "
             "can clone) so `datatrail checkout` can restore them (default: [content] store of the config).",
         ),
-    ] = None,
+    ] = False,
+    no_store_content: Annotated[
+        bool, typer.Option("--no-store-content", help="Do not keep the bytes, whatever the config says.")
+    ] = False,
     json_out: JsonOpt = False,
 ) -> None:
     """Register a file or directory as a version of a dataset.
@@ -113,13 +118,17 @@ def add(
 
     Example: datatrail add data/ --name raw/images --store-content
     """
+    if store_content and no_store_content:
+        msg = "--store-content and --no-store-content contradict each other; give one"
+        raise InvalidInput(msg)
+    keep = True if store_content else False if no_store_content else None
     ahead = prefetch.take(path)  # started by datatrail.cli.main for a big file
     trail = get_trail(ctx)
 
     with progress(f"hashing {redact(path)}") as advance:
         result = trail.storage.add(
             path,
-            store_content=store_content,
+            store_content=keep,
             name=name,
             namespace=namespace,
             message=message,
