@@ -7,12 +7,11 @@ from typing import Any
 
 from sqlalchemy import Select, select
 
-from datatrail.core.errors import NotFound
-from datatrail.core.model import Run, RunState, Version
+from datatrail.core.model import Run, Version
 from datatrail.core.results import AuditEntry
 from datatrail.core.times import stored_time
 from datatrail.store.sql import tables as t
-from datatrail.store.sql.rows import json_value, version_from_row
+from datatrail.store.sql.rows import no_dataset, run_from_row, version_from_row
 from datatrail.store.sql.transaction import Executes
 
 
@@ -72,9 +71,7 @@ def dataset_row(db: Executes, namespace: str, name: str) -> Any:
         .where(n.name == namespace, d.name == name)
     ).first()
     if row is None:
-        where = "" if namespace == "default" else f" in namespace {namespace!r}"
-        msg = f"no dataset named {name!r}{where}; `datatrail ls` lists the datasets"
-        raise NotFound(msg)
+        raise no_dataset(namespace, name)
     return row
 
 
@@ -106,27 +103,7 @@ def to_run(db: Executes, row: Any) -> Run:
     ).all()
     for version, r in zip(to_versions(db, rows), rows, strict=True):
         (outputs if r.direction == t.OUTPUT else inputs).append(version)
-    return Run(
-        id=row.run_id,
-        namespace=row.namespace,
-        job=row.job,
-        state=RunState(row.state),
-        started_at=stored_time(row.started_at),
-        ended_at=stored_time(row.ended_at),
-        user=row.user,
-        host=row.host,
-        command=row.command,
-        cwd=row.cwd,
-        params=row.params or {},
-        metrics=metrics,
-        code=row.code or {},
-        error=row.error,
-        parent_run_id=row.parent_run_id,
-        workflow=row.workflow,
-        inputs=tuple(inputs),
-        outputs=tuple(outputs),
-        facets=json_value(row.facets) or {},
-    )
+    return run_from_row(row, metrics, inputs, outputs)
 
 
 def audit_entry(r: Any) -> AuditEntry:
