@@ -88,7 +88,7 @@ def main() -> None:
         for argv in commands:
             took = _cold([*dt, *argv], folder, args.repeats)
             report(
-                f"cold `datatrail {' '.join(argv)}`".replace(run_id[:8], "<id>"),
+                f"cold `datatrail {' '.join(argv)}`".replace(f"run:{run_id[:8]}", "RUN"),
                 fmt_seconds(took),
                 "--help",
                 fmt_seconds(helped),

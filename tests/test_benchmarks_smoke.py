@@ -34,6 +34,8 @@ RATIO_LINE = re.compile(r"^[^:\n]+: datatrail \S+( \S+)?, .+ -> \d+\.\d\dx \(tar
         ("lineage_endpoint.py", ["--versions", "300", "--requests", "10"], 1),
         ("audited_reads.py", ["--reads", "40"], 2),
         ("admission.py", ["--events", "60"], 2),
+        ("cli_reads.py", ["--repeats", "1"], 7),
+        ("add_big_tree.py", ["--files", "3", "--size-mib", "2"], 1),
     ],
 )
 def test_benchmark_script_prints_its_ratio(tmp_path: Path, script: str, args: list[str], lines: int) -> None:
