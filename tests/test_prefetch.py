@@ -86,23 +86,3 @@ def test_cli_add_of_a_big_file(tmp_path: Path) -> None:
     assert out.stdout == f"big.bin@1 sha256:{digest[:12]} (new)\n"
     out = subprocess.run([*cli, "add", "big.bin"], cwd=tmp_path, env=env, check=True, capture_output=True, text=True)
     assert out.stdout == f"big.bin@1 sha256:{digest[:12]} (unchanged)\n"
-
-
-def test_a_child_process_hashes_when_the_cli_has_no_thread_yet_and_a_thread_otherwise(tmp_path: Path) -> None:
-    big = tmp_path / "big.bin"
-    digest = big_file(big)
-    key = stat_key(big.stat())
-    code = (
-        "import sys, threading\n"
-        "from datatrail.cli import prefetch\n"
-        "if sys.argv[2] == 'busy':\n"
-        "    threading.Thread(target=threading.Event().wait, daemon=True).start()\n"
-        "prefetch.start_from_argv(['add', sys.argv[1]])\n"
-        "ahead = prefetch.take(sys.argv[1])\n"
-        "print('child' if ahead._pid else 'thread')\n"
-        "print(list(ahead.lookup([ahead.key]).values())[0])\n"
-    )
-    for mode, how in (("alone", "child" if hasattr(os, "fork") else "thread"), ("busy", "thread")):
-        out = subprocess.run([sys.executable, "-c", code, str(big), mode], capture_output=True, text=True, check=True)
-        assert out.stdout.split() == [how, digest], mode
-    assert key == stat_key(big.stat())
