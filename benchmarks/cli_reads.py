@@ -11,7 +11,11 @@ Target (issue 22): ``ls``, ``show``, ``versions``, ``runs`` and ``lineage`` answ
 fast as ``--help`` (the ratio printed is --help's time over the command's). The
 absolute figure and ``python -c pass`` (the interpreter alone) are printed beside it.
 
-    python benchmarks/cli_reads.py [--repeats 5]
+With ``--before DIR`` (the source of an earlier commit, as ``git archive REV | tar -x -C DIR``
+leaves it), each command also runs from that tree (``PYTHONPATH=DIR/src python -m datatrail``,
+against this tree the same way) on the same store, and the speed-up is printed.
+
+    python benchmarks/cli_reads.py [--repeats 5] [--before DIR]
 """
 
 from __future__ import annotations
@@ -33,8 +37,10 @@ TARGET_S = 0.15
 HELP_S = 0.14  # --help's time when the target was set
 
 
-def _cold(cmd: list[str], cwd: Path, repeats: int) -> float:
+def _cold(cmd: list[str], cwd: Path, repeats: int, src: Path | None = None) -> float:
     env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
+    if src is not None:
+        env["PYTHONPATH"] = str(src)
     subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, check=True)  # compiled files exist: not timed
     times = []
     for _ in range(repeats):
@@ -69,6 +75,7 @@ def _store(folder: Path) -> str:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--repeats", type=int, default=3 if quick() else 5)
+    ap.add_argument("--before", type=Path, help="the source tree of an earlier commit, to compare with")
     args = ap.parse_args()
     dt = datatrail_cmd()
     with scratch("cli-reads-") as folder:
@@ -96,6 +103,18 @@ def main() -> None:
                 HELP_S / TARGET_S,
             )
             note(f"absolute {fmt_seconds(took)} (target < {fmt_seconds(TARGET_S)} on an idle machine)")
+            if args.before is not None:
+                module = [sys.executable, "-m", "datatrail", *argv]
+                now = _cold(module, folder, args.repeats, Path(__file__).resolve().parent.parent / "src")
+                then = _cold(module, folder, args.repeats, args.before / "src")
+                report(
+                    f"  `{' '.join(argv)}` against the earlier tree".replace(f"run:{run_id[:8]}", "RUN"),
+                    fmt_seconds(now),
+                    "before",
+                    fmt_seconds(then),
+                    then / now,
+                    1.0,
+                )
 
 
 if __name__ == "__main__":
