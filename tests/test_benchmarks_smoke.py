@@ -36,6 +36,7 @@ RATIO_LINE = re.compile(r"^[^:\n]+: datatrail \S+( \S+)?, .+ -> \d+\.\d\dx \(tar
         ("admission.py", ["--events", "60"], 2),
         ("cli_reads.py", ["--repeats", "1"], 7),
         ("add_big_tree.py", ["--files", "3", "--size-mib", "2"], 1),
+        ("soak.py", ["--minutes", "0.1", "--sample", "1"], 2),
     ],
 )
 def test_benchmark_script_prints_its_ratio(tmp_path: Path, script: str, args: list[str], lines: int) -> None:
