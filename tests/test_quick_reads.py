@@ -233,3 +233,49 @@ def test_show_run_does_not_import_sqlalchemy(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     assert run_id in proc.stdout
     assert " sqlalchemy" not in proc.stderr
+
+
+def test_threads_share_one_embedded_store(tmp_path: Path) -> None:
+    """Reads are transactions on one connection: threads take turns, and one may open the full store midway."""
+    import threading
+
+    scene = _scene(tmp_path)
+    path = tmp_path / ".datatrail" / "trail.db"
+    uri = f"sqlite:///{path}"
+    before = len(_audit_rows(path))
+    store = EmbeddedStore(uri, path)
+    expected = SqlStore(uri)
+    try:
+        want = (expected.list_datasets(), expected.list_versions("default", "raw"), expected.list_runs())
+    finally:
+        expected.close()
+    errors: list[BaseException] = []
+    go = threading.Barrier(8)
+
+    def work(n: int) -> None:
+        try:
+            go.wait()
+            for i in range(30):
+                got = (store.list_datasets(), store.list_versions("default", "raw"), store.list_runs())
+                assert got == want
+                store.lineage([got[1][0]], "both", 3)
+                store.record_access(actor=f"t{n}", action="dataset.read", target="raw", origin="local")
+                if n == 0 and i == 15:
+                    store.target()  # the full store takes over while the others read
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    store.close()
+    assert not errors, errors
+    assert len(_audit_rows(path)) == before + 8 * 30
+    full = SqlStore(uri)
+    try:
+        assert full.check_integrity() == []
+    finally:
+        full.close()
+    assert scene["runs"]

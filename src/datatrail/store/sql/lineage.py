@@ -147,12 +147,9 @@ def traverse(
 def traverse_sqlite(
     db: sqlite3.Connection, start_ids: Sequence[int], direction: Direction, depth: int, as_of: datetime | None = None
 ) -> LineageResult:
-    """:func:`traverse` on a standard-library SQLite connection (the embedded store's fast path)."""
-    db.execute("BEGIN")  # one snapshot for every level
-    try:
-        return _traverse(_Reader("sqlite", db.cursor()), start_ids, direction, depth, as_of)
-    finally:
-        db.rollback()
+    """:func:`traverse` on a standard-library SQLite connection (the embedded store's fast path), inside
+    the caller's transaction (one snapshot for every level)."""
+    return _traverse(_Reader("sqlite", db.cursor()), start_ids, direction, depth, as_of)
 
 
 def _traverse(

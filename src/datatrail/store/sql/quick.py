@@ -102,6 +102,9 @@ class EmbeddedStore(DelegatingStore):
         self._db: sqlite3.Connection | None = None
         self._writer: sqlite3.Connection | None = None
         self._writers = threading.Lock()
+        # One thread at a time on the quick connection: its reads are transactions (BEGIN ... ROLLBACK),
+        # and the thread that opens the full store closes it.
+        self._reading = threading.RLock()
         self._lock = WriterLock(path)
         if not path.is_file():
             msg = f"no datatrail store at {str(path)!r}; run `datatrail init` to create one"
@@ -126,132 +129,146 @@ class EmbeddedStore(DelegatingStore):
         if self._real is None:
             from datatrail.store.sql.store import SqlStore  # SQLAlchemy: only when the fast path is not enough
 
-            self._real = SqlStore(self._uri)
-            self._close_quick()
+            real = SqlStore(self._uri)
+            with self._reading, self._writers:
+                if self._real is None:
+                    self._real = real
+                    self._close_quick()
+                    return real
+            real.close()  # another thread opened it meanwhile
+        assert self._real is not None
         return self._real
 
     def prepare(self) -> None:
         self.target()
 
     @contextmanager
-    def _read(self) -> Iterator[sqlite3.Connection]:
-        """The quick connection inside one read transaction (one snapshot for every statement)."""
-        assert self._db is not None
-        self._db.execute("BEGIN")
-        try:
-            yield self._db
-        finally:
-            self._db.rollback()
+    def _read(self) -> Iterator[sqlite3.Connection | None]:
+        """The quick connection inside one read transaction (one snapshot for every statement),
+        held by this thread; None once the full store has replaced it."""
+        with self._reading:
+            db = self._db
+            if db is None:
+                yield None
+                return
+            db.execute("BEGIN")
+            try:
+                yield db
+            finally:
+                db.rollback()
 
     # ------------------------------------------------------------ reads
 
     def find_version(self, namespace: str, name: str, version_key: str) -> Version | None:
-        if self._db is None:
-            return self.target().find_version(namespace, name, version_key)
         with self._read() as db:
-            rows = [_Row(*r) for r in db.execute(_FIND, (namespace, name, version_key))]
-            return self._versions(db, rows)[0] if rows else None
+            if db is not None:
+                rows = [_Row(*r) for r in db.execute(_FIND, (namespace, name, version_key))]
+                return self._versions(db, rows)[0] if rows else None
+        return self.target().find_version(namespace, name, version_key)
 
     def list_datasets(self, namespace: str | None = None) -> list[Dataset]:
-        if self._db is None:
-            return self.target().list_datasets(namespace)
         sql = _DATASETS.format(where="" if namespace is None else " AND n.name = ?")
         args = () if namespace is None else (namespace,)
-        return [dataset_from_row(_DatasetRow(*r)) for r in self._db.execute(sql, args)]
+        with self._read() as db:
+            if db is not None:
+                return [dataset_from_row(_DatasetRow(*r)) for r in db.execute(sql, args)]
+        return self.target().list_datasets(namespace)
 
     def resolve(self, ref: Ref) -> Version:
-        if self._db is None:
-            return self.target().resolve(ref)
         with self._read() as db:
-            ds = self._dataset(db, ref.namespace, ref.name)
-            sel = ref.selector
-            where, args = " WHERE v.dataset_id = ?", [ds[0]]
-            if sel is None or sel == "latest":
-                where += " ORDER BY v.number DESC LIMIT 1"
-            elif sel.isdigit():
-                where += " AND v.number = ?"
-                args.append(int(sel))
-            elif sel.startswith("sha256:"):
-                where += " AND v.digest LIKE ? LIMIT 2"
-                args.append(sel.replace("%", "").replace("_", "") + "%")
-            else:
-                where += " AND v.id = (SELECT version_id FROM aliases WHERE dataset_id = ? AND alias = ?)"
-                args += [ds[0], sel]
-            rows = [_Row(*r) for r in db.execute(_VERSIONS + where, args)]
-            if len(rows) > 1:
-                raise ambiguous_ref(ref)
-            if not rows:
-                raise no_version(ref, ds[2], ds[3])
-            return self._versions(db, rows)[0]
+            if db is not None:
+                ds = self._dataset(db, ref.namespace, ref.name)
+                sel = ref.selector
+                where, args = " WHERE v.dataset_id = ?", [ds[0]]
+                if sel is None or sel == "latest":
+                    where += " ORDER BY v.number DESC LIMIT 1"
+                elif sel.isdigit():
+                    where += " AND v.number = ?"
+                    args.append(int(sel))
+                elif sel.startswith("sha256:"):
+                    where += " AND v.digest LIKE ? LIMIT 2"
+                    args.append(sel.replace("%", "").replace("_", "") + "%")
+                else:
+                    where += " AND v.id = (SELECT version_id FROM aliases WHERE dataset_id = ? AND alias = ?)"
+                    args += [ds[0], sel]
+                rows = [_Row(*r) for r in db.execute(_VERSIONS + where, args)]
+                if len(rows) > 1:
+                    raise ambiguous_ref(ref)
+                if not rows:
+                    raise no_version(ref, ds[2], ds[3])
+                return self._versions(db, rows)[0]
+        return self.target().resolve(ref)
 
     def list_versions(self, namespace: str, name: str) -> list[Version]:
-        if self._db is None:
-            return self.target().list_versions(namespace, name)
         with self._read() as db:
-            ds = self._dataset(db, namespace, name)
-            rows = [_Row(*r) for r in db.execute(_VERSIONS + " WHERE v.dataset_id = ? ORDER BY v.number", (ds[0],))]
-            return self._versions(db, rows)
+            if db is not None:
+                ds = self._dataset(db, namespace, name)
+                sql = _VERSIONS + " WHERE v.dataset_id = ? ORDER BY v.number"
+                return self._versions(db, [_Row(*r) for r in db.execute(sql, (ds[0],))])
+        return self.target().list_versions(namespace, name)
 
     def manifest(self, version: Version) -> list[FileEntry]:
-        if self._db is None:
-            return self.target().manifest(version)
         sql = "SELECT path, size, sha256 FROM version_files WHERE version_id = ? ORDER BY path"
-        return [FileEntry(p, n, Digest.sha256(h)) for p, n, h in self._db.execute(sql, (version.id,))]
+        with self._read() as db:
+            if db is not None:
+                return [FileEntry(p, n, Digest.sha256(h)) for p, n, h in db.execute(sql, (version.id,))]
+        return self.target().manifest(version)
 
     def profile(self, version: Version) -> dict[str, Any] | None:
-        if self._db is None or self._classified():
-            return self.target().profile(version)  # redaction follows lineage: SqlStore's classifications.py
-        row = self._db.execute("SELECT profile FROM versions WHERE id = ?", (version.id,)).fetchone()
-        return redact_profile(json_value(row[0]) if row else None, {})
+        with self._read() as db:
+            if db is not None and not _classified(db):
+                row = db.execute("SELECT profile FROM versions WHERE id = ?", (version.id,)).fetchone()
+                return redact_profile(json_value(row[0]) if row else None, {})
+        return self.target().profile(version)  # redaction follows lineage: SqlStore's classifications.py
 
     def check_results(self, version: Version) -> list[CheckResult]:
-        if self._db is None or self._classified():
-            return self.target().check_results(version)
         sql = _CHECKS + " ORDER BY checked_at, event_id, position"
-        rows: list[Any] = [_CheckRow(*r) for r in self._db.execute(sql, (version.id,))]
-        return [check_from_row(r, False, json_value(r.observed)) for r in rows]
+        with self._read() as db:
+            if db is not None and not _classified(db):
+                rows: list[Any] = [_CheckRow(*r) for r in db.execute(sql, (version.id,))]
+                return [check_from_row(r, False, json_value(r.observed)) for r in rows]
+        return self.target().check_results(version)
 
     def get_run(self, run_id: str, visible: Callable[[str], bool] | None = None) -> Run:
-        if self._db is None or visible is not None:
+        if visible is not None:
             return self.target().get_run(run_id, visible)  # (a filtered lookup is the server's)
         if len(run_id) < MIN_PREFIX:
             raise run_prefix_error(run_id, -1)
         with self._read() as db:
-            if len(run_id) < 36:
-                prefix = run_id.replace("%", "").replace("_", "")
-                rows = db.execute(_RUNS + " WHERE r.run_id LIKE ? ORDER BY r.run_id LIMIT 2", (prefix + "%",))
-            else:
-                rows = db.execute(_RUNS + " WHERE r.run_id = ?", (run_id,))
-            found = [_RunRow(*r) for r in rows]
-            if len(found) != 1:
-                raise run_prefix_error(run_id, len(found))
-            return self._run(db, found[0])
+            if db is not None:
+                if len(run_id) < 36:
+                    prefix = run_id.replace("%", "").replace("_", "")
+                    rows = db.execute(_RUNS + " WHERE r.run_id LIKE ? ORDER BY r.run_id LIMIT 2", (prefix + "%",))
+                else:
+                    rows = db.execute(_RUNS + " WHERE r.run_id = ?", (run_id,))
+                found = [_RunRow(*r) for r in rows]
+                if len(found) != 1:
+                    raise run_prefix_error(run_id, len(found))
+                return self._run(db, found[0])
+        return self.target().get_run(run_id, visible)
 
     def list_runs(self, job: str | None = None, limit: int = 100) -> list[Run]:
-        if self._db is None:
-            return self.target().list_runs(job, limit)
         where, args = ("", [limit]) if job is None else (" WHERE j.name = ?", [job, limit])
         with self._read() as db:
-            rows = [_RunRow(*r) for r in db.execute(_RUNS + where + " ORDER BY r.started_at DESC LIMIT ?", args)]
-            return [self._run(db, row) for row in rows]
+            if db is not None:
+                sql = _RUNS + where + " ORDER BY r.started_at DESC LIMIT ?"
+                return [self._run(db, row) for row in [_RunRow(*r) for r in db.execute(sql, args)]]
+        return self.target().list_runs(job, limit)
 
     def lineage(
         self, start: Sequence[Version], direction: Direction, depth: int, as_of: datetime | None = None
     ) -> LineageResult:
-        if self._db is None:
-            return self.target().lineage(start, direction, depth, as_of)
         ids = [v.id for v in start if v.id is not None and (as_of is None or v.created_at <= as_of)]
-        return traverse_sqlite(self._db, ids, direction, depth, as_of)
+        with self._read() as db:
+            if db is not None:
+                return traverse_sqlite(db, ids, direction, depth, as_of)
+        return self.target().lineage(start, direction, depth, as_of)
 
     def _dataset(self, db: sqlite3.Connection, namespace: str, name: str) -> tuple[Any, ...]:
         row = db.execute(_DATASET, (namespace, name)).fetchone()
         if row is None:
             raise no_dataset(namespace, name)
         return tuple(row)
-
-    def _classified(self) -> bool:
-        assert self._db is not None
-        return self._db.execute("SELECT dataset_id FROM classifications LIMIT 1").fetchone() is not None
 
     def _versions(self, db: sqlite3.Connection, rows: Sequence[Any]) -> list[Version]:
         aliases: dict[int, list[str]] = {}
@@ -288,27 +305,31 @@ class EmbeddedStore(DelegatingStore):
         details: dict[str, Any] | None = None,
     ) -> None:
         """One audit entry, chained as SqlStore's AuditTables.append chains it, in one serialised write."""
-        if self._db is None:
-            return self.target().record_access(
-                actor=actor, action=action, target=target, outcome=outcome, origin=origin, details=details
-            )
-        target = target[:2000] if target else None
-        details = {**(details or {}), "origin": origin} if origin else (details or {})
-        with self._writers, self._lock.held():
-            db = self._write_connection()
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                last = db.execute("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
-                seq, prev = (int(last[0]) + 1, last[1]) if last else (1, GENESIS)
-                when = datetime.now(UTC)
-                content = entry_content(seq, when.isoformat(), actor, action, target, outcome, details)
-                row = (seq, _stored(when), actor, action, target, outcome, json.dumps(details), None, prev)
-                db.execute(_AUDIT_INSERT, (*row, entry_hash(prev, content)))
-                db.execute("COMMIT")
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
-        return None
+        clipped = target[:2000] if target else None
+        entry = {**(details or {}), "origin": origin} if origin else (details or {})
+        with self._writers:
+            if self._real is None:
+                with self._lock.held():
+                    self._append(clipped, actor, action, outcome, entry)
+                return
+        self._real.record_access(
+            actor=actor, action=action, target=target, outcome=outcome, origin=origin, details=details
+        )
+
+    def _append(self, target: str | None, actor: str, action: str, outcome: str, details: dict[str, Any]) -> None:
+        db = self._write_connection()
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            last = db.execute("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
+            seq, prev = (int(last[0]) + 1, last[1]) if last else (1, GENESIS)
+            when = datetime.now(UTC)
+            content = entry_content(seq, when.isoformat(), actor, action, target, outcome, details)
+            row = (seq, _stored(when), actor, action, target, outcome, json.dumps(details), None, prev)
+            db.execute(_AUDIT_INSERT, (*row, entry_hash(prev, content)))
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
 
     def _write_connection(self) -> sqlite3.Connection:
         if self._writer is None:
@@ -333,6 +354,11 @@ class EmbeddedStore(DelegatingStore):
 
 
 _OUTPUT = 1  # run_io.direction of an output (tables.OUTPUT)
+
+
+def _classified(db: sqlite3.Connection) -> bool:
+    """Whether anything in the store is classified (then reads are redacted, by SqlStore)."""
+    return db.execute("SELECT dataset_id FROM classifications LIMIT 1").fetchone() is not None
 
 
 def _stored(when: datetime) -> str:
