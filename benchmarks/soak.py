@@ -159,14 +159,14 @@ def main() -> None:
         f" {(end[2] - warm[2]) * 1024 / events * 1000:+.0f} KB per 1,000 events, {(end[2] - warm[2]) / hours:+.0f} MB/h"
     )
     report(
-        "soak: RSS at the end vs after warm-up",
+        "soak, RSS at the end vs after warm-up",
         f"{end[2]:.0f} MB",
         "warm-up",
         f"{warm[2]:.0f} MB",
         warm[2] / end[2],
         0.9,
     )
-    report("soak: peak RSS vs the limit", f"{peak:.0f} MB", "limit", f"{LIMIT_MB:.0f} MB", LIMIT_MB / peak, 1.0)
+    report("soak, peak RSS vs the limit", f"{peak:.0f} MB", "limit", f"{LIMIT_MB:.0f} MB", LIMIT_MB / peak, 1.0)
 
 
 if __name__ == "__main__":
