@@ -32,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import note, quick, report, scratch
 
 import datatrail
-from datatrail.core.model import RunState
+from datatrail.core.model import EventType
 from datatrail.core.roles import Grant, Principal
 from datatrail.events import build_run_event
 
@@ -44,7 +44,7 @@ def events(n: int) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     for i in range(n // 2):
         run_id = str(uuid.uuid4())
-        for state in (RunState.START, RunState.COMPLETE):
+        for state in (EventType.START, EventType.COMPLETE):
             event = build_run_event(state, run_id, "team-a", f"job{i % 20}", inputs=[("sources", "raw", "1")])
             event["outputs"] = [{"namespace": "team-a", "name": f"out{i % 50}"}]
             out.append(event)

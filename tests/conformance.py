@@ -42,3 +42,5 @@ def check_required() -> None:
     """Stop the run when the data is required (CI) but missing."""
     if os.environ.get(REQUIRE) == "1" and spec_dir() is None:
         raise pytest.UsageError(f"{REQUIRE}=1 but {MISSING}")
+    if os.environ.get(REQUIRE) == "1" and spec_dir("marquez-spec") is None:
+        raise pytest.UsageError(f"{REQUIRE}=1 but {ENV} holds no marquez-spec/ (tests/test_marquez.py needs it)")

@@ -60,7 +60,14 @@ def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 # The store contract runs over HTTP too; other modules' `trail` tests run on the local stores
 # (tests/test_http_store.py covers the CLI and the Python API over HTTP).
-HTTP_MODULES = {"test_store_contract", "test_smoke_store", "test_http_store", "test_facet_mapping", "test_ml_store"}
+HTTP_MODULES = {
+    "test_store_contract",
+    "test_smoke_store",
+    "test_http_store",
+    "test_facet_mapping",
+    "test_ml_store",
+    "test_producer_semantics",
+}
 
 
 def pytest_configure(config: pytest.Config) -> None:

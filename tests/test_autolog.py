@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -33,10 +34,11 @@ def owners() -> list[tuple[Any, str]]:
 
     found = []
     for targets in _TARGETS.values():
-        for where, name, *_ in targets:
-            module, _, cls = where.partition(":")
+        for target in targets:
+            module, _, cls = target[0].partition(":")
             owner: Any = importlib.import_module(module)
-            found.append((getattr(owner, cls) if cls else owner, name))
+            for _where, name, *_ in autolog_module._expand(owner, target):
+                found.append((getattr(owner, cls) if cls else owner, name))
     return found
 
 
@@ -129,6 +131,85 @@ def test_polars_reads_writes_and_collected_scans(trail: datatrail.Trail, workdir
     got = trail.get_run(run.id)
     assert names(got.inputs) == ["a.csv", "b.parquet"]
     assert names(got.outputs) == ["out.arrow", "out.csv", "out.parquet"]
+
+
+PANDAS = pd.DataFrame({"species": ["Adelie", "Gentoo", "Adelie"], "mass": [3750.0, 5000.0, 3800.0]})
+SERIES = PANDAS.groupby("species").size()  # a Series: `df.groupby(...).size().to_csv(...)`
+POLARS = pl.from_pandas(PANDAS)
+# Every file writer of pandas and polars, and how to call it: the patched ones must be exactly these.
+WRITERS: dict[str, tuple[str, Any]] = {
+    "pandas.DataFrame.to_csv": ("out.csv", lambda p: PANDAS.to_csv(p)),
+    "pandas.DataFrame.to_excel": ("out.xlsx", lambda p: PANDAS.to_excel(p)),
+    "pandas.DataFrame.to_feather": ("out.feather", lambda p: PANDAS.to_feather(p)),
+    "pandas.DataFrame.to_hdf": ("out.h5", lambda p: PANDAS.to_hdf(p, key="penguins")),
+    "pandas.DataFrame.to_html": ("out.html", lambda p: PANDAS.to_html(p)),
+    "pandas.DataFrame.to_json": ("out.json", lambda p: PANDAS.to_json(p)),
+    "pandas.DataFrame.to_latex": ("out.tex", lambda p: PANDAS.to_latex(p)),
+    "pandas.DataFrame.to_markdown": ("out.md", lambda p: PANDAS.to_markdown(p)),
+    "pandas.DataFrame.to_orc": ("out.orc", lambda p: PANDAS.to_orc(p)),
+    "pandas.DataFrame.to_parquet": ("out.parquet", lambda p: PANDAS.to_parquet(p)),
+    "pandas.DataFrame.to_pickle": ("out.pkl", lambda p: PANDAS.to_pickle(p)),
+    "pandas.DataFrame.to_stata": ("out.dta", lambda p: PANDAS.to_stata(p)),
+    "pandas.DataFrame.to_string": ("out.txt", lambda p: PANDAS.to_string(p)),
+    "pandas.DataFrame.to_xml": ("out.xml", lambda p: PANDAS.to_xml(p, parser="etree")),
+    "pandas.Series.to_csv": ("size.csv", lambda p: SERIES.to_csv(p)),
+    "pandas.Series.to_excel": ("size.xlsx", lambda p: SERIES.to_excel(p)),
+    "pandas.Series.to_hdf": ("size.h5", lambda p: SERIES.to_hdf(p, key="size")),
+    "pandas.Series.to_json": ("size.json", lambda p: SERIES.to_json(p)),
+    "pandas.Series.to_latex": ("size.tex", lambda p: SERIES.to_latex(p)),
+    "pandas.Series.to_markdown": ("size.md", lambda p: SERIES.to_markdown(p)),
+    "pandas.Series.to_pickle": ("size.pkl", lambda p: SERIES.to_pickle(p)),
+    "pandas.Series.to_string": ("size.txt", lambda p: SERIES.to_string(p)),
+    "polars.DataFrame.write_avro": ("out.avro", lambda p: POLARS.write_avro(p)),
+    "polars.DataFrame.write_csv": ("out.csv", lambda p: POLARS.write_csv(p)),
+    "polars.DataFrame.write_delta": ("delta", lambda p: POLARS.write_delta(p)),
+    "polars.DataFrame.write_excel": ("out.xlsx", lambda p: POLARS.write_excel(p)),
+    "polars.DataFrame.write_ipc": ("out.arrow", lambda p: POLARS.write_ipc(p)),
+    "polars.DataFrame.write_ipc_stream": ("out.arrows", lambda p: POLARS.write_ipc_stream(p)),
+    "polars.DataFrame.write_json": ("out.json", lambda p: POLARS.write_json(p)),
+    "polars.DataFrame.write_ndjson": ("out.ndjson", lambda p: POLARS.write_ndjson(p)),
+    "polars.DataFrame.write_parquet": ("out.parquet", lambda p: POLARS.write_parquet(p)),
+    "polars.LazyFrame.sink_csv": ("lazy.csv", lambda p: POLARS.lazy().sink_csv(p)),
+    "polars.LazyFrame.sink_delta": ("lazy-delta", lambda p: POLARS.lazy().sink_delta(p)),
+    "polars.LazyFrame.sink_ipc": ("lazy.arrow", lambda p: POLARS.lazy().sink_ipc(p)),
+    "polars.LazyFrame.sink_ndjson": ("lazy.ndjson", lambda p: POLARS.lazy().sink_ndjson(p)),
+    "polars.LazyFrame.sink_parquet": ("lazy.parquet", lambda p: POLARS.lazy().sink_parquet(p)),
+}
+
+
+def patched_writers() -> set[str]:
+    return {
+        f"{owner.__module__.split('.')[0]}.{owner.__name__}.{name}"
+        for owner, name in patched()
+        if isinstance(owner, type) and name.startswith(("to_", "write_", "sink_"))
+    }
+
+
+def test_every_pandas_and_polars_file_writer_is_patched_and_documented(autolog: None) -> None:
+    """Writers are found by their signature: one a new release adds (or drops) shows up here."""
+    assert patched_writers() == set(WRITERS)
+    docs = Path(__file__).resolve().parent.parent.joinpath("docs", "capture.md").read_text(encoding="utf-8")
+    listed = set()
+    for row in docs.splitlines():
+        library = row.split("|")[1].strip() if row.startswith("| ") else ""
+        if library in ("pandas", "polars"):
+            for group in row.split("|")[3].split(";"):  # `DataFrame.to_csv`, `to_excel`, …
+                names = re.findall(r"`([\w.]+)`", group)
+                cls, _, first = names[0].partition(".")
+                listed |= {f"{library}.{cls}.{name}" for name in (first, *names[1:])}
+    assert listed == set(WRITERS)
+
+
+@pytest.mark.parametrize("writer", sorted(WRITERS))
+def test_each_file_writer_records_an_output(writer: str, trail: datatrail.Trail, workdir: Path, autolog: None) -> None:
+    target, write_to = WRITERS[writer]
+    for spelling in (target, workdir / "as-path" / target):  # a str, and an os.PathLike
+        Path(spelling).parent.mkdir(parents=True, exist_ok=True)
+        with trail.run("write") as run:
+            write_to(spelling)
+        got = trail.get_run(run.id)
+        assert [v.uri for v in got.outputs] == [Path(spelling).resolve().as_uri()], writer
+        assert got.outputs[0].digest is not None
 
 
 def test_pyarrow_parquet_csv_feather_and_dataset(trail: datatrail.Trail, workdir: Path, autolog: None) -> None:

@@ -37,6 +37,8 @@ RATIO_LINE = re.compile(r"^[^:\n]+: datatrail \S+( \S+)?, .+ -> \d+\.\d\dx \(tar
         ("cli_reads.py", ["--repeats", "1"], 7),
         ("add_big_tree.py", ["--files", "3", "--size-mib", "2"], 1),
         ("soak.py", ["--minutes", "0.1", "--sample", "1"], 2),
+        ("content.py", ["--no-s3", "--files", "30", "--big-mib", "2"], 2),
+        pytest.param("spark_autolog.py", [], 1, marks=pytest.mark.spark),
     ],
 )
 def test_benchmark_script_prints_its_ratio(tmp_path: Path, script: str, args: list[str], lines: int) -> None:
@@ -54,7 +56,7 @@ def test_benchmark_script_prints_its_ratio(tmp_path: Path, script: str, args: li
         cwd=tmp_path,
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=300 if script == "spark_autolog.py" else 120,  # Spark's JVM starts in tens of seconds on a busy machine
         check=False,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr

@@ -223,10 +223,13 @@ def test_check_cli_table_json_and_exit_status(trail: datatrail.Trail, workdir: P
     result = cli("check", "p.csv", "--rules", "err.yaml")
     assert result.exit_code == 1
     assert "between" in result.stdout and "FAIL" in result.stdout
+    # The same rules with the same results again: the stored evaluation, nothing stored twice.
     data = json.loads(cli("check", "p.csv", "--rules", "err.yaml", "--json").stdout)
     assert data["passed"] is False and data["results"][0]["observed"] == 1
+    assert [c["rule"] for c in ok_json("show", "p.csv")["checks"]] == ["not_null", "between"]
+    ok("check", "p.csv", "--rules", "warn.yaml")  # not the latest evaluation's rules: stored
     shown = ok_json("show", "p.csv")
-    assert [c["rule"] for c in shown["checks"]] == ["not_null", "between", "between"]
+    assert [c["rule"] for c in shown["checks"]] == ["not_null", "between", "not_null"]
     text = ok("show", "p.csv")
     assert "checks (the latest of 3 results" in text
 

@@ -16,6 +16,7 @@ import subprocess
 import sys
 import textwrap
 import tomllib
+import uuid
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
@@ -30,6 +31,7 @@ from datatrail.cli.app import app
 from datatrail.store.sql.engine import make_engine
 from datatrail.store.sql.tables import metadata
 from tests.conftest import write
+from tests.test_producer_semantics import documented_run, parent, run_event
 
 FULL_DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
 ADD_LINE = re.compile(r"(?P<ref>\S+@\d+) sha256:[0-9a-f]{12} \((?P<status>new|unchanged)\)")
@@ -772,3 +774,22 @@ def test_run_script_records_the_run(trail: datatrail.Trail, workdir: Path) -> No
     assert [v["ref"] for v in failed["outputs"]] == ["clean@1"]
     assert {r["state"] for r in ok_json("runs", "--job", "clean")} == {"COMPLETE", "FAIL"}
     assert "state:     FAIL" in ok("show", f"run:{failed['id']}")
+
+
+def test_show_prints_what_producers_reported_planned_outputs_and_child_runs(workdir: Path) -> None:
+    ok("init")
+    trail = datatrail.connect()
+    rid = documented_run(trail)
+    dag, task = str(uuid.uuid4()), str(uuid.uuid4())
+    start = run_event("START", task, "shop.write", 1, outputs=("/d/never.txt",), run_facets=parent(dag, "shop"))
+    trail.ingest(run_event("COMPLETE", dag, "shop", 2), actor="airflow")
+    trail.ingest(start, actor="airflow")
+    trail.close()
+    shown = ok("show", "sqlite://shop.db:main.totals@1")
+    assert "description: One row per customer." in shown
+    assert "schema (as the producer reported it)" in shown and "REAL" in shown
+    run = ok("show", f"run:{rid}")
+    assert "about:     Daily totals per customer." in run and "sql:\n  SELECT customer" in run
+    assert "planned outputs (named, no version produced):\n  file:/d/never.txt" in ok("show", f"run:{task}")
+    assert f"child runs:\n  run:{task}" in ok("show", f"run:{dag}")
+    assert ok_json("show", f"run:{dag}")["children"] == [task]

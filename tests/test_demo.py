@@ -19,24 +19,39 @@ runner = CliRunner()
 
 def test_demo_records_the_pipeline_and_runs_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     folder = tmp_path / "penguins"
+    folder.mkdir()
+    commit = git_repository(folder)
     elsewhere = tmp_path / "other.db"
     monkeypatch.setenv("DATATRAIL_URI", f"sqlite:///{elsewhere}")  # the demo keeps to its own folder's store
     for _ in range(2):
         out = runner.invoke(app, ["demo", "--dir", str(folder)])
         assert out.exit_code == 0, out.output
         assert "DRIFT ALERT" in out.stdout and "== drift report of the shifted batch ==" in out.stdout
+        assert "1. ingest    raw/penguins.csv@1: 344 rows from palmerpenguins/penguins.csv@1" in out.stdout
     assert not elsewhere.exists()
+    assert os.getcwd() != str(folder)  # the demo's working directory was its own, and is given back
     trail = open_demo_store(folder)
     try:
+        # Short names: the package's CSV is the source, copied into the demo folder.
+        names = sorted(d.name for d in trail.datasets())
+        assert names[0] == "batches/batch-1.csv" and "palmerpenguins/penguins.csv" in names
+        assert max(len(n) for n in names) <= len("palmerpenguins/penguins.csv"), names
+        assert trail.get("palmerpenguins/penguins.csv").uri == (folder / "source" / "penguins.csv").as_uri()
         # Unchanged data and the same model were recognised on the second run.
         for name in ("raw/penguins.csv", "clean/penguins.csv", "features/train.csv", "models/penguin-species"):
             assert [v.number for v in trail.versions(name)] == [1], name
         assert len(trail.runs("train")) == 2
+        # Every run ran in the demo folder, at its commit.
+        runs = trail.runs(limit=1000)
+        assert {r.cwd for r in runs} == {str(folder)}
+        assert {r.code.get("commit") for r in runs} == {commit}
+        # Re-running added no deployment, check, evaluation or drift report that says the same again.
         model = trail.get("models/penguin-species@production")
         card = trail.model_card(model)
         assert [v.ref for v in card.training_data] == ["features/train.csv@1"]
-        assert len(card.evaluations) == 2 and card.evaluations[0].metrics["accuracy"] > 0.9
-        assert [d.active for d in trail.deployments("production")] == [True, False]
+        assert len(card.evaluations) == 1 and card.evaluations[0].metrics["accuracy"] > 0.9
+        assert [(d.ref, d.active) for d in trail.deployments("production")] == [("models/penguin-species@1", True)]
+        assert len(trail.check_results("clean/penguins.csv@1")) == 6
         history = trail.drift_history("production")
         assert [(r.current, r.drifted) for r in history.records] == [
             ("batches/batch-1.csv@1", False),
@@ -49,9 +64,9 @@ def test_demo_records_the_pipeline_and_runs_again(tmp_path: Path, monkeypatch: p
         upstream = trail.lineage("predictions/batch-2.csv", direction="upstream", depth=20)
         names = {n.data.get("name") for n in upstream.nodes.values() if n.type == "version"}
         assert {"raw/penguins.csv", "clean/penguins.csv", "features/train.csv", "models/penguin-species"} <= names
-        # autolog recorded the source CSV read from the palmerpenguins package as the ingest's input.
+        # autolog recorded the source CSV as the ingest's input: the dataset at that location.
         ingest = trail.runs("ingest")[0]
-        assert ingest.inputs[0].name.endswith("palmerpenguins/data/penguins.csv")
+        assert [v.ref for v in ingest.inputs] == ["palmerpenguins/penguins.csv@1"]
     finally:
         trail.close()
     store = f"sqlite:///{folder / '.datatrail' / 'trail.db'}"
@@ -68,6 +83,18 @@ def test_demo_records_the_pipeline_and_runs_again(tmp_path: Path, monkeypatch: p
     assert named.stdout == history.stdout
     page = (folder / "lineage.html").read_text(encoding="utf-8")
     assert page.lstrip().lower().startswith("<!doctype html") and "penguin-species" in page
+
+
+def git_repository(folder: Path) -> str:
+    """Make ``folder`` a git work tree with one commit; its commit id."""
+    env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com"}
+    env |= {"GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.com"}
+    (folder / "README.md").write_text("penguins\n")
+    for command in (["init", "-q"], ["add", "README.md"], ["commit", "-q", "-m", "start"]):
+        subprocess.run(["git", *command], cwd=folder, env=env, check=True)
+    return subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=folder, capture_output=True, text=True, check=True
+    ).stdout.strip()
 
 
 def test_demo_without_its_libraries_names_the_extra(tmp_path: Path) -> None:

@@ -242,7 +242,7 @@ def test_column_lineage_endpoint(trail: datatrail.Trail) -> None:
             "/api/v1/column-lineage", params={"nodeId": f"dataset:{NS}:public.report#1", "direction": "upstream"}
         ).json()
         assert f"datasetField:{NS}:public.raw#1:a" in {n["id"] for n in versioned["graph"]}
-        bad = client.get("/api/v1/column-lineage", params={"nodeId": "job:etl:clean"})
+        bad = client.get("/api/v1/column-lineage", params={"nodeId": "table:etl:clean"})
         assert bad.status_code == 400 and "datasetField" in bad.json()["detail"]
         missing = client.get("/api/v1/column-lineage", params={"nodeId": f"datasetField:{NS}:nothing.here:a"})
         assert missing.status_code == 404

@@ -221,6 +221,9 @@ def test_wire_round_trips_every_field() -> None:
         workflow="w",
         inputs=(version,),
         outputs=(version,),
+        facets={"nominalTime": {"time": "t", "value": {}}},
+        planned_outputs=(("file", "/d/never.txt"),),
+        children=("c1", "c2"),
     )
     assert {f.name for f in dataclasses.fields(Run)} == set(run.to_dict())
     assert wire.run_from_wire(wire.run_to_wire(run)) == run

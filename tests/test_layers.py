@@ -52,6 +52,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
         "datatrail.lineage",
         "datatrail.viz",
         "datatrail.remote",
+        "datatrail.content",
         "datatrail.capture.facts",
         "datatrail.ml.models",
         "datatrail.security.limiter",
@@ -67,10 +68,14 @@ LAYERS: dict[str, tuple[str, ...]] = {
         "datatrail.security",
         "datatrail.service",
         "datatrail.backup",
+        "datatrail.storage",
+        "datatrail.sync",
+        "datatrail.rerun",
     ),
     "integrations": (
         "datatrail",
         "datatrail.capture",
+        "datatrail.capture.spark",  # PySpark hooks (over py4j, with spark_plan and spark_names); never imports pyspark
         "datatrail.ml",
         "datatrail.interop",
     ),

@@ -5,8 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
+from alembic.config import Config
 from alembic.migration import MigrationContext
+from sqlalchemy import create_engine, text
 
 from datatrail.store.sql import tables
 from datatrail.store.sql.revisions import HEAD, REVISIONS
@@ -38,3 +41,28 @@ def test_revisions_list_every_migration_in_order() -> None:
     files = sorted(p.name.split("_", 1)[0] for p in MIGRATIONS.glob("[0-9]*.py"))
     assert tuple(files) == REVISIONS
     assert files[-1] == HEAD
+
+
+def test_0006_turns_stored_start_states_into_running(tmp_path: Path) -> None:
+    """A store of revision 0005 kept runs with only a START as state START: they read RUNNING after the upgrade."""
+    engine = create_engine(f"sqlite:///{tmp_path / 'trail.db'}")
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS.parent))
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0005")
+        conn.execute(text("INSERT INTO namespaces (id, name, created_at) VALUES (1, 'default', '2026-01-01')"))
+        conn.execute(text("INSERT INTO jobs (id, namespace_id, name, created_at) VALUES (1, 1, 'j', '2026-01-01')"))
+        conn.execute(
+            text(
+                "INSERT INTO runs (pk, run_id, job_id, state, started_at)"
+                " VALUES (1, '6e0c9a52-1d3e-4d8e-9a3b-0f2f4f1c2a11', 1, 'START', '2026-01-01')"
+            )
+        )
+    engine.dispose()
+    store = SqlStore(f"sqlite:///{tmp_path / 'trail.db'}")
+    try:
+        run = store.get_run("6e0c9a52-1d3e-4d8e-9a3b-0f2f4f1c2a11")
+        assert run.state.value == "RUNNING" and run.planned_outputs == () and run.children == ()
+    finally:
+        store.close()

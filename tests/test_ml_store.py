@@ -60,6 +60,10 @@ def test_model_card_answers_trained_and_evaluated_on(
     assert [v.ref for v in card.evaluations[0].inputs if v.kind == "dataset"] == [test.ref]
     data = card.to_dict()
     assert data["evaluations"][0]["datasets"] == [test.ref]
+    # The same evaluation again is the one recorded; other metrics are another evaluation.
+    assert trail.evaluate(model, test, metrics={"accuracy": 0.58, "f1": 0.5}).id == run.id
+    assert trail.evaluate(model, test, metrics={"accuracy": 0.6}).id != run.id
+    assert len(trail.model_card(model).evaluations) == 2
 
 
 def test_evaluate_refuses_bad_metrics_and_writes_nothing(
@@ -139,8 +143,18 @@ def test_monitor_stores_the_report_with_both_versions_and_the_deployment(
     batches = history.to_dict()["batches"]
     assert [b["current"] for b in batches] == [calm.ref, shifted.ref]
     assert batches[1]["scores"]["x"] == pytest.approx(r2.drift.column("x")["psi"])
+    # The same batch monitored again with the same result is the stored report; the live model
+    # deployed again is its deployment: neither is stored twice, and the history goes on.
+    assert trail.monitor(calm, env="production").run_id == r1.run_id
+    assert trail.deploy(model, env="production") == deployment
+    assert len(trail.deployments("production")) == 1
+    assert len(trail._store.drift_reports(environment="production")) == 2
+    assert len(trail.drift_history("production").records) == 2
     # A new deployment starts a new history.
-    trail.deploy(model, env="production")
+    with trail.run("train", job_type="train") as run:
+        run.input(train)
+        second = run.output(LogisticRegression(C=2.0).fit([[0, 0], [1, 1]], [0, 1]), name="models/clf", kind="model")
+    assert trail.deploy(second, env="production").run_id != deployment.run_id
     assert trail.drift_history("production").records == ()
     # Without an environment, a reference is needed and the report is stored without one.
     r3 = trail.monitor(shifted, reference=calm)

@@ -138,7 +138,7 @@ def test_openlineage_client_pipeline_and_lineage(
     assert (f"job:{NS}:shop_dag.train", node) in edges
     assert (f"dataset:{FEATURES[0]}:{FEATURES[1]}", f"job:{NS}:shop_dag.train") in edges
     assert (f"job:{NS}:shop_dag.features", f"dataset:{FEATURES[0]}:{FEATURES[1]}") in edges
-    assert all(graph[j]["data"]["runs"][0]["state"] == "COMPLETE" for j in jobs)
+    assert all(graph[j]["data"]["runs"][0]["state"] == "COMPLETED" for j in jobs)
     # Everything the client sent was recorded as the key's principal, and once.
     entries = httpx.get(f"{server.uri}/api/v1/audit", params={"limit": 100}, headers=auth).json()["entries"]
     writes = [e for e in entries if "event" in e["details"]]  # reads (the lineage above) are audited too
@@ -147,7 +147,7 @@ def test_openlineage_client_pipeline_and_lineage(
         client.emit(event)  # new run ids: new runs of the same job
     jobs_url = f"{server.uri}/api/v1/namespaces/{quote(NS, safe='')}/jobs"
     listed = {j["name"]: j for j in httpx.get(jobs_url, headers=auth).json()["jobs"]}
-    assert listed["shop_dag.extract"]["run_count"] == 2 and listed["shop_dag.train"]["run_count"] == 1
+    assert listed["shop_dag.extract"]["runCount"] == 2 and listed["shop_dag.train"]["runCount"] == 1
 
 
 def test_wrong_api_key_is_refused(server: httpserver.Server, client_for: Callable[[str], OpenLineageClient]) -> None:
@@ -210,7 +210,7 @@ def test_the_datatrail_transport_sends_batches_through_the_real_client(server: h
     )
     assert found.status_code == 200, found.text
     assert sorted(r["id"] for r in found.json()["runs"]) == sorted(runs)
-    assert {r["state"] for r in found.json()["runs"]} == {"COMPLETE"}
+    assert {r["state"] for r in found.json()["runs"]} == {"COMPLETED"}
 
 
 def test_the_datatrail_transport_says_what_is_wrong_with_its_settings() -> None:

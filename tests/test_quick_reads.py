@@ -22,7 +22,7 @@ import pytest
 import datatrail
 from datatrail.catalog import Catalog
 from datatrail.core.errors import DatatrailError
-from datatrail.core.model import Ref
+from datatrail.core.model import Ref, RunState
 from datatrail.core.roles import Principal
 from datatrail.security.guard import Access
 from datatrail.store.sql.quick import EmbeddedStore
@@ -31,8 +31,9 @@ from datatrail.store.sql.store import SqlStore
 ROWS = "id,amount\n1,987654.25\n2,123457.5\n"
 
 
-def _scene(folder: Path) -> dict[str, Any]:
-    """A store with namespaces, aliases, a directory, checks, runs with metrics and lineage."""
+def _scene(folder: Path, *, scheduled: bool = False) -> dict[str, Any]:
+    """A store with namespaces, aliases, a directory, checks, runs with metrics and lineage; ``scheduled``:
+    runs as schedulers report them too (:func:`_lineage_events`)."""
     (folder / "raw.csv").write_text(ROWS)
     (folder / "more.csv").write_text(ROWS + "3,5.0\n")
     (folder / "images").mkdir()
@@ -55,7 +56,64 @@ def _scene(folder: Path) -> dict[str, Any]:
             (folder / "report.txt").write_text("ok\n")
             run.output(folder / "report.txt", name="report")
         runs = trail.runs()
-    return {"v1": v1, "runs": [r.id for r in runs]}
+        ol_runs = _lineage_events(trail) if scheduled else []
+    return {"v1": v1, "runs": [r.id for r in runs], "ol_runs": ol_runs}
+
+
+PRODUCER = "https://github.com/apache/airflow/tree/providers-openlineage/2.20.3"
+TABLE = ("hive://metastore:9083", "shop.orders")  # the name a writer gives, with a symlink to PATH
+PATH = ("hdfs://nn:8020", "/warehouse/shop.db/orders")  # the name the dataset is stored under
+
+
+def _event(kind: str, run_id: str, job: str, minute: int, **parts: Any) -> dict[str, Any]:
+    """An OpenLineage event as a scheduler sends it (no datatrail facets)."""
+    return {
+        "eventType": kind,
+        "eventTime": f"2026-12-01T10:{minute:02d}:00+00:00",
+        "producer": PRODUCER,
+        "schemaURL": "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/RunEvent",
+        "run": {"runId": run_id, "facets": parts.get("run_facets", {})},
+        "job": {"namespace": "airflow", "name": job, "facets": {}},
+        "inputs": parts.get("inputs", []),
+        "outputs": parts.get("outputs", []),
+    }
+
+
+def _lineage_events(trail: datatrail.Trail) -> list[str]:
+    """Runs as schedulers report them: a START alone with a planned output, a run known only by its COMPLETE
+    (a nominalTime), a DAG run with task runs, a dataset written under one name and read under its symlink.
+    Their ids share prefixes: "feedface" names six runs, "cafe0000" two."""
+    ids = [f"feedface-0000-4000-8000-00000000000{i}" for i in range(1, 7)] + [
+        f"cafe0000-0000-4000-8000-00000000000{i}" for i in range(1, 3)
+    ]
+    started, ended, dag, load, export, idle, writer, reader = ids
+    meta = {"_producer": PRODUCER, "_schemaURL": "https://openlineage.io/spec/facets/1-0-1/X.json"}
+    parent = {"parent": {**meta, "run": {"runId": dag}, "job": {"namespace": "airflow", "name": "shop"}}}
+    planned = [{"namespace": "file", "name": "/d/report.csv", "facets": {}}]
+    links = {"symlinks": {**meta, "identifiers": [{"namespace": PATH[0], "name": PATH[1], "type": "FILE"}]}}
+    events = [
+        _event("START", started, "dag.slow", 0, outputs=planned),
+        _event(
+            "COMPLETE",
+            ended,
+            "dag.nominal",
+            10,
+            run_facets={"nominalTime": {"nominalStartTime": "2026-12-01T09:30:00Z"}},
+        ),
+        _event("START", dag, "shop", 0),
+        _event("START", load, "shop.load", 1, run_facets=parent),
+        _event("COMPLETE", load, "shop.load", 2, run_facets=parent),
+        _event("START", export, "shop.export", 3, run_facets=parent),
+        _event("COMPLETE", dag, "shop", 4),
+        _event("START", idle, "shop.idle", 5),
+        _event(
+            "COMPLETE", writer, "hive.load", 6, outputs=[{"namespace": TABLE[0], "name": TABLE[1], "facets": links}]
+        ),
+        _event("COMPLETE", reader, "spark.audit", 7, inputs=[{"namespace": PATH[0], "name": PATH[1], "facets": {}}]),
+    ]
+    for event in events:
+        trail.ingest(event, actor="airflow")
+    return ids
 
 
 def _answer(call: Callable[[], Any]) -> Any:
@@ -86,11 +144,33 @@ def _reads(store: Any, run_ids: list[str], created: Any) -> dict[str, Any]:
         version = store.resolve(Ref("default", name, "1"))
         out[f"profile {name}"] = _answer(lambda v=version: store.profile(v))
         out[f"checks {name}"] = _answer(lambda v=version: store.check_results(v))
+        out[f"describe {name}"] = _answer(lambda v=version: store.describe(v))
     for run_id in run_ids:
         out[f"run {run_id}"] = _answer(lambda r=run_id: store.get_run(r))
         out[f"run prefix {run_id}"] = _answer(lambda r=run_id: store.get_run(r[:8]))
+    for prefix in (
+        "feedface",
+        "feedface-0000-4000-8000-00000000000",
+        "cafe0000",
+        "cafe0000-0000-4000-8000-000000000002",
+    ):
+        out[f"run prefix {prefix}"] = _answer(lambda p=prefix: store.get_run(p))
+    out["resolve symlink"] = _answer(lambda: store.resolve(Ref(PATH[0], PATH[1], None)))
+    out["resolve link"] = _answer(lambda: store.resolve(Ref(TABLE[0], TABLE[1], None)))
+    out["resolve link@9"] = _answer(lambda: store.resolve(Ref(TABLE[0], TABLE[1], "9")))
+    out["resolve symlink@1"] = _answer(lambda: store.resolve(Ref(PATH[0], PATH[1], "1")))
+    out["resolve symlink@2"] = _answer(lambda: store.resolve(Ref(PATH[0], PATH[1], "2")))
+    out["versions symlink"] = _answer(lambda: store.list_versions(*PATH))
+    out["describe symlink"] = _answer(lambda: store.describe(store.resolve(Ref(*PATH, None))))
+    out["versions link"] = _answer(lambda: store.list_versions(*TABLE))
+    out["find link"] = _answer(lambda: store.find_version(*TABLE, "0" * 64))
+    out["at raw@1"] = _answer(lambda: store.versions_at(str(raw1.uri), digest))
+    out["at raw@1 uri"] = _answer(lambda: store.versions_at(str(raw1.uri)))
     for bad in ("abc", "ffffffff", "0000000000000000000000000000000000aa"):
         out[f"run {bad}"] = _answer(lambda b=bad: store.get_run(b))
+    out["jobs"] = _answer(store.list_jobs)
+    out["jobs airflow"] = _answer(lambda: store.list_jobs("airflow"))
+    out["jobs none"] = _answer(lambda: store.list_jobs("nowhere"))
     out["runs"] = _answer(store.list_runs)
     out["runs clean"] = _answer(lambda: store.list_runs("clean", 5))
     out["runs 1"] = _answer(lambda: store.list_runs(None, 1))
@@ -109,10 +189,10 @@ def _compare(folder: Path, scene: dict[str, Any], *, fast: bool) -> dict[str, An
     full = SqlStore(uri)
     try:
         created = scene["v1"].created_at + timedelta(microseconds=1)
-        ours = _reads(quick, scene["runs"], created)
+        ours = _reads(quick, scene["runs"] + scene["ol_runs"], created)
         # The fast path answered itself (it did not open the full store), unless something is classified.
         assert (quick._real is None) is fast
-        theirs = _reads(full, scene["runs"], created)
+        theirs = _reads(full, scene["runs"] + scene["ol_runs"], created)
     finally:
         quick.close()
         full.close()
@@ -123,10 +203,10 @@ def _compare(folder: Path, scene: dict[str, Any], *, fast: bool) -> dict[str, An
 
 
 def test_the_fast_path_answers_as_sqlstore(tmp_path: Path) -> None:
-    scene = _scene(tmp_path)
+    scene = _scene(tmp_path, scheduled=True)
     answers = _compare(tmp_path, scene, fast=True)
     # The scene exercises what it should: lists, errors, a run's metrics and io, a lineage graph.
-    assert len(answers["datasets"][1]) == 5
+    assert len(answers["datasets"][1]) == 7
     assert answers["resolve raw@gold"][1].aliases == ("candidate", "gold")
     assert answers["resolve raw@9"][0] == "error"
     assert answers["resolve missing"][0] == "error"
@@ -136,10 +216,27 @@ def test_the_fast_path_answers_as_sqlstore(tmp_path: Path) -> None:
     assert [v.name for v in run.inputs] == ["raw"] and [v.name for v in run.outputs] == ["clean"]
     assert len(answers["lineage both 5"][1].nodes) == 5
     assert answers["checks raw"][1][0].observed is not None
+    # Runs as schedulers report them.
+    started, ended, dag, load, export, _, writer, reader = scene["ol_runs"]
+    run = answers[f"run {started}"][1]
+    assert run.state is RunState.RUNNING and run.planned_outputs == (("file", "/d/report.csv"),)
+    assert answers[f"run {ended}"][1].started_at.isoformat() == "2026-12-01T09:30:00+00:00"
+    assert answers[f"run {dag}"][1].children == (load, export)
+    assert answers[f"run {load}"][1].parent_run_id == dag
+    # A dataset reached through its other name (the symlink a producer sent).
+    assert answers["resolve link"][1].name == PATH[1] and answers["resolve link"][1] == answers["resolve symlink"][1]
+    assert answers["versions link"][1] == answers["versions symlink"][1] != []
+    assert answers[f"run {reader}"][1].inputs == answers[f"run {writer}"][1].outputs != ()
+    # Ambiguous prefixes name their candidates (five at most).
+    kind, error, message = answers["run prefix feedface"]
+    assert (kind, error) == ("error", "InvalidInput") and "ambiguous" in message and message.count("feedface-") == 5
+    assert "…" in message and answers["run prefix cafe0000"][2].count("cafe0000-") == 2
+    assert answers["run prefix cafe0000-0000-4000-8000-000000000002"][1].id == reader
+    assert [v.ref for v in answers["at raw@1"][1]] == ["team-b:other@1", "raw@1"]
 
 
 def test_classified_reads_match_and_keep_values_out(tmp_path: Path) -> None:
-    scene = _scene(tmp_path)
+    scene = _scene(tmp_path, scheduled=True)
     with datatrail.connect(f"sqlite:///{tmp_path / '.datatrail' / 'trail.db'}") as trail:
         trail.classify(scene["v1"], "amount", "pii")
     answers = _compare(tmp_path, scene, fast=False)

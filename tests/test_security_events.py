@@ -19,7 +19,7 @@ import httpx
 import pytest
 
 import datatrail
-from datatrail.core.model import RunState
+from datatrail.core.model import EventType
 from datatrail.events import build_run_event
 from tests import httpserver
 
@@ -61,7 +61,7 @@ def cast(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cast]:
     found = Cast(server, tokens, bob_run, folder)
     try:
         with found.client("bob") as bob:
-            start = build_run_event(RunState.START, bob_run, "team-b", "nightly")
+            start = build_run_event(EventType.START, bob_run, "team-b", "nightly")
             assert bob.post("/api/v1/lineage", json=start).status_code == 201
             scores = dataset_event("team-b", "scores")
             assert bob.post("/api/v1/lineage", json=scores).status_code == 201
@@ -159,7 +159,7 @@ def test_a_run_never_changes_job_or_namespace(cast: Cast) -> None:
         renamed = admin.post("/api/v1/lineage", json=run_event("COMPLETE", run_id, "team-a", "two"))
         assert renamed.status_code == 409, renamed.text
         run = admin.get(f"/api/v1/runs/{run_id}").json()
-    assert (run["namespace"], run["job"], run["state"]) == ("team-a", "one", "START")
+    assert (run["namespace"], run["job"], run["state"]) == ("team-a", "one", "RUNNING")
 
 
 def test_a_rename_cannot_reach_into_another_namespace(cast: Cast) -> None:

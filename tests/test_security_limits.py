@@ -245,6 +245,7 @@ SAMPLES = {
     "nodeId": f"dataset:{A}:a/raw",
     "q": "a",
     "key": "k",
+    "runId": "00000000-0000-0000-0000-000000000000",
 }
 
 

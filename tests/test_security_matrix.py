@@ -24,6 +24,8 @@ import datatrail
 from datatrail.core.changes import VersionInfo
 from datatrail.events import build_dataset_event
 from datatrail.server.app import create_app
+from datatrail.server.marquez_models import job_version_uuid
+from datatrail.server.routes.marquez import WRITES
 from tests.security_scene import ROLES, Scene, build
 
 
@@ -47,6 +49,7 @@ PUBLIC = _statuses(200, 200, 200, 200, 200)
 UI_READ = _statuses(303, 200, 200, 404, 200)  # the UI sends anonymous browsers to log in
 UI_LIST = _statuses(303, 200, 200, 200, 200)
 UI_ADMIN = _statuses(303, 403, 403, 403, 200)
+REFUSED = _statuses(401, 405, 405, 405, 405)  # Marquez's write API: send OpenLineage events instead
 
 
 def _event(name: str) -> dict[str, Any]:
@@ -57,6 +60,18 @@ Request = tuple[str, dict[str, Any]]  # url, extra request arguments
 Maker = Callable[[Scene, str], Request]
 Case = tuple[Maker, dict[str, int]]
 BAD_TOKEN = "dtk_tok_000000000000_" + "b" * 43  # well-formed, unknown
+
+
+def _clean_job_version(scene: Scene) -> str:
+    """The Marquez job version id of team-a's clean run."""
+    with datatrail.connect(scene.uri) as trail:
+        run = trail.get_run(scene.clean_run)
+    return job_version_uuid(run.namespace, run.job, run)
+
+
+def _refused(method: str, path: str) -> Maker:
+    values = {"namespace": A, "dataset": RAW, "job": "clean", "source": "default", "tag": "PII", "field": "x"}
+    return lambda s, r: ("/api/v1" + path.format(**values, id=s.clean_run), {"json": {"ownerName": r}})
 
 
 def _login(token: Callable[[Scene, str], str], next_page: str = "/") -> Maker:
@@ -112,6 +127,33 @@ TABLE: dict[tuple[str, str], Case | list[Case]] = {
         lambda s, r: (f"/api/v1/namespaces/{A}/jobs/clean/runs", {}),
         READ,
     ),
+    ("GET", "/api/v1/namespaces/{namespace}/jobs/{job}/versions"): (
+        lambda s, r: (f"/api/v1/namespaces/{A}/jobs/clean/versions", {}),
+        READ,
+    ),
+    ("GET", "/api/v1/namespaces/{namespace}/jobs/{job}/versions/{version}"): (
+        lambda s, r: (f"/api/v1/namespaces/{A}/jobs/clean/versions/{_clean_job_version(s)}", {}),
+        READ,
+    ),
+    ("GET", "/api/v1/namespaces/{namespace}"): (lambda s, r: (f"/api/v1/namespaces/{A}", {}), READ),
+    ("GET", "/api/v1/jobs/runs/{run_id}"): (lambda s, r: (f"/api/v1/jobs/runs/{s.clean_run}", {}), READ),
+    ("GET", "/api/v1/jobs/runs/{run_id}/facets"): (
+        lambda s, r: (f"/api/v1/jobs/runs/{s.clean_run}/facets?type=job", {}),
+        READ,
+    ),
+    ("GET", "/api/v1/runlineage/upstream"): (
+        lambda s, r: (f"/api/v1/runlineage/upstream?runId={s.clean_run}", {}),
+        READ,
+    ),
+    ("GET", "/api/v1/events/lineage"): (lambda s, r: ("/api/v1/events/lineage", {}), LIST),
+    ("GET", "/api/v1/sources"): (lambda s, r: ("/api/v1/sources", {}), LIST),
+    ("GET", "/api/v1/sources/{source}"): (lambda s, r: ("/api/v1/sources/default", {}), LIST),
+    ("GET", "/api/v1/tags"): (lambda s, r: ("/api/v1/tags", {}), LIST),
+    ("GET", "/api/v1/dataset-versions"): (
+        lambda s, r: (f"/api/v1/dataset-versions?namespace={A}&name=a/raw", {}),
+        READ,
+    ),
+    **{(method, "/api/v1" + path): (_refused(method, path), REFUSED) for method, path, _ in WRITES},
     ("GET", "/api/v1/runs"): (lambda s, r: ("/api/v1/runs", {}), LIST),
     ("GET", "/api/v1/runs/{run_id}"): (lambda s, r: (f"/api/v1/runs/{s.clean_run}", {}), READ),
     ("GET", "/api/v1/search"): (lambda s, r: ("/api/v1/search?q=a", {}), LIST),
@@ -127,10 +169,15 @@ TABLE: dict[tuple[str, str], Case | list[Case]] = {
     ),
     ("GET", "/api/v1/datasets"): (lambda s, r: ("/api/v1/datasets", {}), LIST),
     ("GET", "/api/v1/jobs"): (lambda s, r: ("/api/v1/jobs", {}), LIST),
+    ("GET", "/api/v1/latest-versions"): (lambda s, r: ("/api/v1/latest-versions", {}), LIST),
     ("GET", "/api/v1/resolve"): (lambda s, r: (f"/api/v1/resolve?namespace={A}&name=a/raw", {}), READ),
     # A version key of a dataset the caller may not see is simply not there: {"version": null}.
     ("GET", "/api/v1/version-by-key"): (
         lambda s, r: (f"/api/v1/version-by-key?namespace={A}&name=a/raw&key=x", {}),
+        LIST,
+    ),
+    ("GET", "/api/v1/versions-at"): (
+        lambda s, r: ("/api/v1/versions-at?uri=file:///nowhere.csv", {}),
         LIST,
     ),
     ("POST", "/api/v1/column-lineage/traverse"): (
@@ -291,6 +338,9 @@ def test_hidden_things_are_absent_from_lists_and_search(client: TestClient, scen
                 "/api/v1/runs",
                 "/api/v1/search?q=a",
                 "/api/v1/events",
+                "/api/v1/events/lineage",
+                "/api/v1/sources",
+                "/api/v1/tags",
             )
         ]
     )
@@ -299,7 +349,7 @@ def test_hidden_things_are_absent_from_lists_and_search(client: TestClient, scen
     names = {d["name"] for d in client.get("/api/v1/datasets", headers=viewer).json()["datasets"]}
     assert {"a/raw", "a/clean", "a/report"} <= names and "b/secret" not in names
     hits = client.get("/api/v1/search?q=secret", headers=viewer).json()
-    assert hits == {"results": [], "total": 0}
+    assert hits == {"results": [], "totalCount": 0}
 
 
 def test_hidden_lineage_in_the_ui_is_a_placeholder(client: TestClient, scene: Scene) -> None:

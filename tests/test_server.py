@@ -17,6 +17,7 @@ from fastapi.testclient import TestClient
 from datatrail.core.errors import NotFound
 from datatrail.server import create_app
 from datatrail.server.marquez import split_node_id
+from tests import test_producer_semantics as ps
 from tests.conformance import needs_openlineage_spec, spec_dir
 
 SPEC = spec_dir() or Path("openlineage-spec-not-available")
@@ -98,7 +99,7 @@ def test_ingest_one_event_is_idempotent(client: TestClient) -> None:
     again = client.post("/api/v1/lineage", json=event)
     assert again.status_code == 201 and again.json()["duplicate"] is True
     versions = client.get(f"/api/v1/namespaces/{seg('s3://bucket')}/datasets/{seg('raw/orders.csv')}/versions")
-    assert versions.json()["total"] == 1
+    assert versions.json()["totalCount"] == 1
 
 
 def test_gzip_bodies(client: TestClient) -> None:
@@ -136,6 +137,8 @@ def test_body_limit_counts_after_decompression(tmp_path: Path) -> None:
         (b"{not json", "not valid JSON"),
         (b"[]", "must be an object"),
         (b'{"eventTime": "2024-01-01T00:00:00Z"}', "neither 'run'"),
+        (b'{"eventTime": "2024-01-01T00:00:00Z", "job": {"namespace": "a", "name": "b"}}', "'producer' is missing"),
+        (b'{"eventTime": "2024-01-01T00:00:00Z", "job": {}, "producer": ""}', "'producer' must be"),
         (b'{"eventTime": "yesterday", "run": {}}', "eventTime"),
         (b'{"eventTime": NaN}', "NaN"),
         (b"[" * 200_000 + b"]" * 200_000, "nested too deeply"),
@@ -163,7 +166,7 @@ def test_job_event_and_dataset_event(client: TestClient) -> None:
     }
     assert client.post("/api/v1/lineage", json=job_event).status_code == 201
     one = f"/api/v1/namespaces/{seg('postgres://db:5432')}/datasets/public.orders/versions/v42"
-    assert client.get(one).json()["version"] == 1
+    assert client.get(one).json()["versionNumber"] == 1
     dataset_event = {
         "eventTime": T0,
         "producer": PRODUCER,
@@ -171,7 +174,7 @@ def test_job_event_and_dataset_event(client: TestClient) -> None:
         "dataset": {"namespace": "s3://bucket", "name": "a:b@c", "facets": {"version": {"datasetVersion": "x"}}},
     }
     assert client.post("/api/v1/lineage", json=dataset_event).status_code == 201
-    assert client.get(f"/api/v1/namespaces/{seg('s3://bucket')}/datasets/{seg('a:b@c')}").json()["latest"] == 1
+    assert client.get(f"/api/v1/namespaces/{seg('s3://bucket')}/datasets/{seg('a:b@c')}").json()["latestVersion"] == 1
     no_name = copy.deepcopy(job_event)
     del no_name["job"]["name"]
     assert "job needs" in assert_error(client.post("/api/v1/lineage", json=no_name), 400)["detail"]
@@ -467,11 +470,16 @@ def test_job_and_run_node_ids(client: TestClient) -> None:
         "dataset:file:/tmp/report:2024.csv",
     }
     zero = client.get("/api/v1/lineage", params={"nodeId": "job:pipelines:clean", "depth": 0}).json()
+    # The job itself is a node (as in Marquez), linked to what it read and wrote.
     assert {n["id"] for n in zero["graph"]} == {
         "dataset:s3://bucket:raw/orders.v1.parquet",
+        "job:pipelines:clean",
         "dataset:duckdb://shop.duckdb:main.clean/orders",
     }
-    run_id = client.get("/api/v1/namespaces/pipelines/jobs/clean").json()["latest_run"]
+    node = next(n for n in zero["graph"] if n["id"] == "job:pipelines:clean")
+    assert [e["origin"] for e in node["inEdges"]] == ["dataset:s3://bucket:raw/orders.v1.parquet"]
+    assert [e["destination"] for e in node["outEdges"]] == ["dataset:duckdb://shop.duckdb:main.clean/orders"]
+    run_id = client.get("/api/v1/namespaces/pipelines/jobs/clean").json()["latestRun"]["id"]
     run = client.get("/api/v1/lineage", params={"nodeId": f"run:{run_id}", "depth": 0}).json()
     assert {n["id"] for n in run["graph"]} == {
         "dataset:s3://bucket:raw/orders.v1.parquet#1",
@@ -504,11 +512,13 @@ def test_resources_take_url_encoded_path_parameters(client: TestClient) -> None:
     base = f"/api/v1/namespaces/{seg('s3://bucket')}/datasets"
     assert [d["name"] for d in client.get(base).json()["datasets"]] == ["raw/orders.v1.parquet"]
     one = f"{base}/{seg('raw/orders.v1.parquet')}"
-    assert client.get(one).json()["latest"] == 2
-    versions = client.get(f"{one}/versions", params={"limit": 1, "offset": 1}).json()
-    assert versions["total"] == 2 and [v["version"] for v in versions["versions"]] == [2]
-    assert client.get(f"{one}/versions/1").json()["version"] == 1
-    assert client.get(f"{one}/versions/latest").json()["version"] == 2
+    assert client.get(one).json()["latestVersion"] == 2
+    versions = client.get(f"{one}/versions", params={"limit": 1, "offset": 1}).json()  # newest first
+    assert versions["totalCount"] == 2 and [v["versionNumber"] for v in versions["versions"]] == [1]
+    first = client.get(f"{one}/versions/1").json()
+    assert first["versionNumber"] == 1 and first["version"] == versions["versions"][0]["version"]
+    assert client.get(f"{one}/versions/{first['version']}").json()["versionNumber"] == 1  # by Marquez's UUID
+    assert client.get(f"{one}/versions/latest").json()["versionNumber"] == 2
     assert_error(client.get(f"{one}/versions/7"), 404, "not_found")
     assert_error(client.get(f"{base}/{seg('raw/missing')}"), 404, "not_found")
     for bad in ({"limit": 0}, {"limit": 1001}, {"offset": -1}):
@@ -516,8 +526,8 @@ def test_resources_take_url_encoded_path_parameters(client: TestClient) -> None:
     report = f"/api/v1/namespaces/file/datasets/{seg('/tmp/report:2024.csv')}"
     assert client.get(report).json()["name"] == "/tmp/report:2024.csv"
     jobs = client.get("/api/v1/namespaces/pipelines/jobs").json()["jobs"]
-    assert [j["name"] for j in jobs] == ["clean", "extract", "report"] and jobs[0]["run_count"] == 2
-    assert client.get("/api/v1/namespaces/pipelines/jobs/clean").json()["latest_state"] == "COMPLETE"
+    assert [j["name"] for j in jobs] == ["clean", "extract", "report"] and jobs[0]["runCount"] == 2
+    assert client.get("/api/v1/namespaces/pipelines/jobs/clean").json()["latestRun"]["state"] == "COMPLETED"
     runs = client.get("/api/v1/namespaces/pipelines/jobs/clean/runs").json()["runs"]
     assert len(runs) == 2
     run = client.get(f"/api/v1/runs/{runs[0]['id']}").json()
@@ -536,5 +546,25 @@ def test_search(client: TestClient) -> None:
     }
     jobs = client.get("/api/v1/search", params={"q": "clean"}).json()["results"]
     assert ("JOB", "clean") in {(h["type"], h["name"]) for h in jobs}
-    assert client.get("/api/v1/search", params={"q": "s3://"}).json()["total"] == 1
+    assert client.get("/api/v1/search", params={"q": "s3://"}).json()["totalCount"] == 1
     assert_error(client.get("/api/v1/search", params={"q": ""}), 400, "invalid_input")
+
+
+def test_ui_shows_child_runs_planned_outputs_and_a_reported_schema(client: TestClient) -> None:
+    dag, task, sql = str(uuid.uuid4()), str(uuid.uuid4()), str(uuid.uuid4())
+    start = ps.run_event("START", task, "shop.write", 1, outputs=("/d/never.txt",), run_facets=ps.parent(dag, "shop"))
+    for event in (ps.run_event("COMPLETE", dag, "shop", 2), start):
+        assert client.post("/api/v1/lineage", json=event).status_code == 201
+    assert client.get(f"/api/v1/runs/{dag}").json()["children"] == [task]
+    planned = client.get(f"/api/v1/runs/{task}").json()["planned_outputs"]
+    assert planned == [{"namespace": "file", "name": "/d/never.txt"}]
+    dag_page = client.get(f"/runs/{dag}").text
+    assert 'id="run-children"' in dag_page and f"/runs/{task}" in dag_page
+    task_page = client.get(f"/runs/{task}").text
+    assert 'id="run-planned"' in task_page and "/d/never.txt" in task_page
+    event = ps.run_event("COMPLETE", sql, "dbt.orders", 5, namespace="dbt")
+    schema = ps.facet(fields=[{"name": "customer", "type": "TEXT", "description": "who"}])
+    event["outputs"] = [{"namespace": "sqlite://shop.db", "name": "main.totals", "facets": {"schema": schema}}]
+    assert client.post("/api/v1/lineage", json=event).status_code == 201
+    version_page = client.get(f"/datasets/{seg('sqlite://shop.db')}/{seg('main.totals')}/versions/1").text
+    assert 'id="reported-schema"' in version_page and "customer" in version_page and "TEXT" in version_page

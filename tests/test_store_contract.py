@@ -15,7 +15,7 @@ from sqlalchemy import func, select, text
 import datatrail
 from datatrail.core.changes import VersionInfo
 from datatrail.core.errors import DatatrailError, InvalidInput, NotFound, StoreVersionError
-from datatrail.core.model import Digest, FileEntry, RunState
+from datatrail.core.model import Digest, EventType, FileEntry, RunState
 from datatrail.events import build_dataset_event, build_run_event
 from datatrail.store.http import HttpStore
 from datatrail.store.sql import tables
@@ -132,6 +132,25 @@ def test_same_content_under_two_names_is_two_datasets(trail: datatrail.Trail, wo
     assert (a.ref, b.ref, c.ref) == ("a@1", "b@1", "team-x:a@1")
     assert a.digest == b.digest == c.digest
     assert trail.get("team-x:a@1") == c
+
+
+def test_versions_at_a_location_or_of_a_content(trail: datatrail.Trail, workdir: Path) -> None:
+    """The read a path without a name is resolved by (see tests/test_identity.py): location, then content."""
+    p = write(workdir / "data" / "clean.csv", "a\n1\n")
+    v1 = trail.add(p, name="clean")
+    write(p, "a\n2\n")
+    trail.add(p, name="clean")
+    trail.add(write(workdir / "copy.csv", "a\n1\n"), name="copy", namespace="team-x")
+    uri = p.resolve().as_uri()
+    assert [v.ref for v in trail.catalog.versions_at(uri)] == ["clean@2", "clean@1"]
+    both = trail.catalog.versions_at(uri, str(v1.digest))
+    assert [v.ref for v in both] == ["team-x:copy@1", "clean@2", "clean@1"]
+    assert trail.catalog.versions_at("file:///nowhere.csv", "sha256:" + "0" * 64) == []
+    # Without a name the file is clean again (its newest version there), its old content clean@1.
+    assert trail.register(p).version.ref == "clean@2"
+    write(p, "a\n1\n")
+    assert trail.register(p).version.ref == "clean@1"
+    assert sorted((d.namespace, d.name) for d in trail.datasets()) == [("default", "clean"), ("team-x", "copy")]
 
 
 # ---------------------------------------------------------------- aliases and refs
@@ -281,6 +300,28 @@ def test_datasets_listing(trail: datatrail.Trail, workdir: Path) -> None:
     assert trail.datasets("nobody") == []
 
 
+def test_latest_versions_and_overview(trail: datatrail.Trail, workdir: Path) -> None:
+    assert trail.latest_versions() == []
+    p = write(workdir / "f.csv", "x,y\n1,1\n")
+    trail.add(p, name="old", checks=[{"rule": "not_null", "column": "y"}])
+    trail.add(p, name="other", namespace="team-x")
+    write(p, "x,y\n1,\n2,3\n")
+    trail.add(p, name="old")  # version 2, newest; then checked twice: the latest evaluation counts
+    trail.check("old@2", [{"rule": "not_null", "column": "y"}, {"rule": "row_count_between", "min": 1, "max": 9}])
+    trail.check("old@2", [{"rule": "not_null", "column": "y"}])
+    latest = trail.latest_versions()
+    assert [(x.version.ref, x.checks_failed, x.checks_total) for x in latest] == [
+        ("old@2", 1, 1),
+        ("team-x:other@1", 0, 0),
+    ]
+    overview = trail.overview(5)
+    assert [v.ref for v in overview.recent] == ["old@2", "team-x:other@1"]
+    assert [(v.ref, [c.rule for c in failed]) for v, failed in overview.failing] == [("old@2", ["not_null"])]
+    assert overview.drift_alerts == ()
+    with pytest.raises(InvalidInput, match="limit"):
+        trail.overview(0)
+
+
 # ---------------------------------------------------------------- runs
 
 
@@ -370,7 +411,7 @@ def test_run_outside_with_block_is_refused(trail: datatrail.Trail, workdir: Path
 def test_ambiguous_and_unknown_run_ids(trail: datatrail.Trail) -> None:
     ids = ["abcd1234-0000-4000-8000-000000000001", "abcd5678-0000-4000-8000-000000000002"]
     for rid in ids:
-        trail._store.ingest(build_run_event(RunState.START, rid, "default", "j"), "ann", "run.start")
+        trail._store.ingest(build_run_event(EventType.START, rid, "default", "j"), "ann", "run.start")
     with pytest.raises(InvalidInput, match="ambiguous"):
         trail.get_run("abcd")
     assert trail.get_run("abcd5").id == ids[1]
@@ -709,3 +750,85 @@ def test_an_unversioned_source_gets_an_observed_version_in_lineage(trail: datatr
     # A second read of the source attaches to the same version.
     trail._store.ingest({**event, "run": {"runId": run_id.replace("0f", "1f", 1)}}, "tester", "lineage.ingest")
     assert [v.number for v in trail._store.list_versions("postgres://db:5432", "shop.public.orders")] == [1]
+
+
+def test_a_start_reading_what_is_not_written_yet_waits_for_the_writer(trail: datatrail.Trail) -> None:
+    # dbt-ol's order: both models' STARTs, then their COMPLETEs; the reader's START names the writer's
+    # output before the writer's COMPLETE arrives. It must not make an "observed" version of it.
+    ns, db = "dbt", "duckdb://shop.duckdb"
+    writer, reader = "0f6c5b6e-3d1a-4c2b-9a8e-1b2c3d4e5f61", "0f6c5b6e-3d1a-4c2b-9a8e-1b2c3d4e5f62"
+
+    def event(kind: str, run_id: str, job: str, at: str, inputs: list[str], outputs: list[str]) -> dict[str, Any]:
+        return {
+            "eventType": kind,
+            "eventTime": f"2026-11-29T10:00:0{at}+00:00",
+            "producer": "https://github.com/OpenLineage/OpenLineage/tree/1.54.0/integration/dbt",
+            "schemaURL": "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/RunEvent",
+            "run": {"runId": run_id},
+            "job": {"namespace": ns, "name": job},
+            "inputs": [{"namespace": db, "name": n} for n in inputs],
+            "outputs": [{"namespace": db, "name": n} for n in outputs],
+        }
+
+    for e in (
+        event("START", writer, "stg_orders", "1", ["orders"], ["stg_orders"]),
+        event("START", reader, "customer_totals", "3", ["stg_orders"], ["customer_totals"]),
+        event("COMPLETE", writer, "stg_orders", "2", ["orders"], ["stg_orders"]),
+        event("COMPLETE", reader, "customer_totals", "4", ["stg_orders"], ["customer_totals"]),
+    ):
+        trail._store.ingest(e, "tester", "lineage.ingest")
+    staged = trail._store.list_versions(db, "stg_orders")
+    assert [(v.number, v.key) for v in staged] == [(1, f"run:{writer}")]
+    assert [(v.name, v.number) for v in trail.get_run(reader).inputs] == [("stg_orders", 1)]
+    # A source nobody writes still gets its observed version, from the run's ending.
+    assert [v.key for v in trail._store.list_versions(db, "orders")] == ["observed"]
+
+
+def test_a_test_runs_assertions_on_what_it_read_are_stored_once(trail: datatrail.Trail) -> None:
+    # `dbt-ol test`: the test job reads the model's table and reports dataQualityAssertions on it, the same
+    # results in its START and COMPLETE; they are the checks of the version current when it ran.
+    db, table = "duckdb://shop.duckdb", "shop.main.stg_orders"
+    writer, tester = "0f6c5b6e-3d1a-4c2b-9a8e-1b2c3d4e5f63", "0f6c5b6e-3d1a-4c2b-9a8e-1b2c3d4e5f64"
+    assertions = {
+        "assertions": [
+            {"assertion": "unique", "name": "unique_stg_orders_order_id", "column": "order_id", "success": True},
+            {"assertion": "not_null", "column": "order_id", "success": False, "severity": "warn", "actual": "1"},
+        ]
+    }
+    base = {
+        "producer": "https://github.com/OpenLineage/OpenLineage/tree/1.54.0/integration/dbt",
+        "schemaURL": "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/RunEvent",
+    }
+    trail._store.ingest(
+        {
+            **base,
+            "eventType": "COMPLETE",
+            "eventTime": "2026-11-29T10:00:01+00:00",
+            "run": {"runId": writer},
+            "job": {"namespace": "dbt", "name": "stg_orders"},
+            "outputs": [{"namespace": db, "name": table}],
+        },
+        "tester",
+        "lineage.ingest",
+    )
+    for kind, at in (("START", "2"), ("COMPLETE", "3")):
+        read = {"namespace": db, "name": table, "facets": {"dataQualityAssertions": assertions}}
+        read["inputFacets"] = {"dataQualityAssertions": assertions}
+        trail._store.ingest(
+            {
+                **base,
+                "eventType": kind,
+                "eventTime": f"2026-11-29T10:00:0{at}+00:00",
+                "run": {"runId": tester},
+                "job": {"namespace": "dbt", "name": "stg_orders.test"},
+                "inputs": [read],
+            },
+            "tester",
+            "lineage.ingest",
+        )
+    results = trail.check_results(datatrail.Ref(db, table))
+    assert [(c.rule, c.column, c.success, c.severity) for c in results] == [
+        ("unique", "order_id", True, "error"),
+        ("not_null", "order_id", False, "warn"),
+    ]
+    assert [v.number for v in trail.get_run(tester).inputs] == [1]

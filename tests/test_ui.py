@@ -47,6 +47,10 @@ HOSTILE_NAME = "<img src=x onerror=document.title=6*7>"
 HOSTILE_NS = "<svg onload=window.dtRan=1>"
 HOSTILE_TEXT = "<script>window.dtRan=2;document.title=6*7</script>"
 HOSTILE_COLUMN = "<img src=x onerror=window.dtRan=3>"  # a feature of the monitored batches
+# A name too long for a table column: cut with an ellipsis, whole in the title.
+LONG_NAME = "features/" + "customer_lifetime_value_by_region_and_quarter_" * 3 + "v2.parquet"
+BIG = "big"
+CHAIN_STEPS = 30
 
 
 def seg(value: str) -> str:
@@ -91,11 +95,12 @@ def seed(root: Path) -> dict[str, str]:
             run.output(write(root / "clean.csv", "species,mass\nAdelie,3750\nGentoo,5000\n"), name="clean/penguins")
             run.log_metric("rows", 2)
             runs["clean"] = run.id
-        with trail.run("train", job_type="train") as run:
+        with trail.run("train", job_type="train", params={"max_depth": 6, "n_estimators": 100}) as run:
             run.input("clean/penguins@latest")
             run.output(write(root / "model.bin", "weights"), name="models/penguin-classifier", kind="model")
             run.log_metric("accuracy", 0.93)
             runs["train"] = run.id
+        trail.evaluate("models/penguin-classifier@1", "raw/penguins@1", metrics={"accuracy": 0.91, "f1": 0.88})
         with pytest.raises(RuntimeError), trail.run("evaluate") as run:
             run.input("models/penguin-classifier@latest")
             runs["evaluate"] = run.id
@@ -112,7 +117,33 @@ def seed(root: Path) -> dict[str, str]:
         for namespace, name in TRICKY:
             trail.add(raw, name=name, namespace=namespace)
         trail.add(raw, name=HOSTILE_NAME, namespace=HOSTILE_NS)
+        trail.add(raw, name=LONG_NAME)
+        seed_big(trail, root / "big")
     return runs
+
+
+def seed_big(trail: datatrail.Trail, root: Path) -> None:
+    """Two graphs too large to read fitted, in the namespace ``big``.
+
+    ``chain/s00`` → 30 steps, each a run reading the last step's output and writing 10 outputs
+    (from ``chain/s15``, 15 steps up and down: 196 nodes, 61 layers wide at both levels).
+    ``many/raw`` has 30 versions, each cleaned by its own run into a version of ``many/clean``
+    (90 nodes in 3 tall columns; 3 nodes at the dataset level).
+    """
+    previous = trail.add(write(root / "s00.csv", "x\n0\n"), name="chain/s00", namespace=BIG)
+    for step in range(1, CHAIN_STEPS + 1):
+        with trail.run(f"step-{step:02d}", namespace=BIG) as run:
+            run.input(previous)
+            outputs = [
+                run.output(write(root / f"s{step:02d}-{k}.csv", f"x\n{step}{k}\n"), name=name, namespace=BIG)
+                for k, name in enumerate([f"chain/s{step:02d}", *(f"side/s{step:02d}-{k}" for k in range(1, 10))])
+            ]
+        previous = outputs[0]
+    for i in range(1, 31):
+        raw = trail.add(write(root / "many.csv", f"x\n{i}\n"), name="many/raw", namespace=BIG)
+        with trail.run("clean-many", namespace=BIG) as run:
+            run.input(raw)
+            run.output(write(root / "many-clean.csv", f"x\n{i * 2}\n"), name="many/clean", namespace=BIG)
 
 
 @pytest.fixture(scope="module")
@@ -192,10 +223,10 @@ def open_graph(driver: WebDriver, url: str) -> WebElement:
 
 
 def graph_ready(driver: WebDriver) -> WebElement:
-    """The graph once lineage.js drew it and lineage-ui.js wired it, zoomed to show every node."""
-    graph = wait_for(driver, lambda d: d.find_element(By.CSS_SELECTOR, "#lineage-graph[data-interactive='true']"))
-    # A graph too wide to read opens on its root; "Fit" shows all of it (the tests click nodes anywhere).
-    graph.find_element(By.CSS_SELECTOR, "button[title='Fit the graph in view']").click()
+    """The graph once lineage.js drew it and lineage-ui.js wired it (as it opens: the tests' graphs fit)."""
+    graph: WebElement = wait_for(
+        driver, lambda d: d.find_element(By.CSS_SELECTOR, "#lineage-graph[data-interactive='true']")
+    )
     return graph
 
 
@@ -245,7 +276,7 @@ def pages(site: Site) -> dict[str, str]:
         f"/runs/{site.runs['clean']}/lineage": "raw/penguins@1",
         "/jobs/default/train": "train",
         "/jobs/default/train/lineage": "models/penguin-classifier@1",
-        "/audit": "dataset.add",
+        "/audit?limit=2000": "dataset.add",
         "/environments": "models/penguin-classifier@1",
         "/environments/production": "drift/batch@2",
         "/login": "needs no token",
@@ -263,7 +294,8 @@ def test_every_page_renders_without_javascript_with_security_headers(site: Site)
             assert expected in r.text, (path, expected)
             # No inline script or handler attribute: scripts only come from /static.
             assert not re.search(r"<script(?![^>]*\b(src=\"/static/|type=\"application/json\"))", r.text), path
-            assert not re.search(r"<[^>]*\son[a-z]+\s*=", r.text), path
+            # (Attribute values are quoted and escaped: a title may hold the text "onload=", as text.)
+            assert not re.search(r"<[^>]*\son[a-z]+\s*=", re.sub(r'"[^"]*"', '""', r.text)), path
         assert "content-security-policy" in client.get("/api/v1/namespaces").headers
         assert client.get("/static/ui/ui.css").headers["content-type"].startswith("text/css")
 
@@ -274,6 +306,8 @@ def test_profile_histograms_checks_and_diff_are_server_rendered(site: Site) -> N
         assert '<svg class="histogram"' in version and "<rect" in version  # the mass column's histogram
         assert "FAIL" in version  # mass has a null in version 2
         assert "Adelie" in version  # top values of the species column
+        # Values of the data print as they are, counts group their thousands (datatrail.core.text).
+        assert "<td>3500</td>" in version and "<td>5200</td>" in version and "3,500" not in version
         dataset = client.get("/datasets/default/raw%2Fpenguins").text
         assert "Who accessed it" in dataset and "dataset.add" in dataset
         assert "Not deployed anywhere." in dataset
@@ -305,13 +339,14 @@ def test_environment_page_charts_the_drift_history(site: Site) -> None:
     assert '<polyline class="threshold threshold-psi"' in chart and '<polyline class="threshold threshold-js"' in chart
     assert len(re.findall(r'<rect class="drifted-batch"', chart)) == 1
     assert len(re.findall(r'<text class="legend"', chart)) == 3 and ">mass<" in chart
+    assert 'aria-label="drift score of 3 features over 2 batches"' in chart
     # The hostile feature name is text, in the chart and in the table.
     assert HOSTILE_COLUMN not in page and "&lt;img src=x onerror=window.dtRan=3&gt;" in page
     table = re.search(r'<table class="list drift-history">.*?</table>', page, re.S)
     assert table is not None
     rows = re.findall(r"<tr class=\"(drift|calm)\">", table.group(0))
     assert rows == ["calm", "drift"]
-    assert "&lt;img src=x onerror=window.dtRan=3&gt;</th>" in table.group(0)
+    assert "&lt;img src=x onerror=window.dtRan=3&gt;</span></th>" in table.group(0)
     assert 'href="/datasets/default/drift%2Fbatch/versions/2"' in table.group(0)
     assert f'href="/runs/{site.runs["monitor-1"]}"' in table.group(0)
 
@@ -494,7 +529,7 @@ def test_lineage_graph_open_a_node_expand_and_follow_a_link(
     follow(browser, browser.find_element(By.ID, "more-down"), "down=1")
     assert text(browser, "#node-count") == "5 nodes"  # … → train run → model@1
     follow(browser, browser.find_element(By.ID, "more-down"), "down=2")
-    assert text(browser, "#node-count") == "7 nodes"  # … → the evaluate and deploy runs that read the model
+    assert text(browser, "#node-count") == "8 nodes"  # … → the two evaluate runs and the deploy run (read the model)
     drawn = {e.get_attribute("data-id") for e in browser.find_elements(By.CSS_SELECTOR, "#lineage-graph [data-id]")}
     assert f"run:{site.runs['evaluate']}" in drawn
     shot(browser, "expanded")
@@ -637,3 +672,289 @@ def test_screenshots_are_kept(site: Site, browser: WebDriver, shot: Callable[[We
     assert text(browser, "#integrity") == "The audit hash chain verifies."
     path = shot(browser, "audit")
     assert path.parent == ARTIFACTS
+
+
+# ---------------------------------------------------------------- readable lineage, tables, model card, home
+
+# Each drawn node's label as Chromium shows it: its text, the node's tooltip, whether it is displayed, its
+# font size on screen (computed size x the screen transform's scale), its box and the drawing area's box.
+MEASURE_LABELS = """
+var graph = document.getElementById('lineage-graph');
+var area = graph.querySelector('svg.dtl-svg').getBoundingClientRect();
+var nodes = [];
+graph.querySelectorAll('.dtl-node').forEach(function (n) {
+  var t = n.querySelector('text:not(.dtl-badge-text)');
+  var style = getComputedStyle(t);
+  var r = n.getBoundingClientRect();
+  nodes.push({id: n.getAttribute('data-id'), text: t.textContent, title: n.querySelector('title').textContent,
+    shown: style.display !== 'none', px: parseFloat(style.fontSize) * t.getScreenCTM().a,
+    box: [r.left, r.top, r.right, r.bottom]});
+});
+return {area: [area.left, area.top, area.right, area.bottom], nodes: nodes,
+  level: graph.querySelector('.dtl-toolbar button[aria-pressed="true"]').textContent};
+"""
+
+
+def inside(box: list[float], area: list[float]) -> bool:
+    return box[0] >= area[0] - 0.5 and box[1] >= area[1] - 0.5 and box[2] <= area[2] + 0.5 and box[3] <= area[3] + 0.5
+
+
+def readable_labels(measured: dict[str, Any]) -> list[dict[str, Any]]:
+    """The drawn nodes, after checking each label: shown at 11 px or more, whole or cut with its tooltip."""
+    nodes: list[dict[str, Any]] = measured["nodes"]
+    assert nodes
+    for n in nodes:
+        assert n["shown"], n
+        assert n["px"] >= 11, n
+        assert n["title"].startswith(n["text"].removesuffix("…")), n  # the whole name, or cut and in the tooltip
+    return nodes
+
+
+def focus_box(nodes: list[dict[str, Any]], node_id: str) -> list[float]:
+    return next(n["box"] for n in nodes if n["id"] == node_id)
+
+
+def test_small_lineage_opens_fitted_and_readable(
+    site: Site, browser: WebDriver, shot: Callable[[WebDriver, str], Path]
+) -> None:
+    open_graph(browser, site.url("/datasets/default/clean%2Fpenguins/lineage?version=1&up=2&down=2"))
+    measured = browser.execute_script(MEASURE_LABELS)
+    nodes = readable_labels(measured)
+    assert len(nodes) == 8 and measured["level"] == "Versions"
+    assert all(inside(n["box"], measured["area"]) for n in nodes)  # fitted: every node in view
+    assert not browser.find_element(By.CSS_SELECTOR, "#lineage-graph .dtl-minimap").is_displayed()
+    labels = {n["id"]: n["text"] for n in nodes}
+    assert labels["version:default:clean/penguins@1"] == "clean/penguins@1"
+    assert labels[f"run:{site.runs['evaluate']}"] == f"evaluate {site.runs['evaluate'][:8]} [FAIL]"
+    # The breadcrumb names the namespace, then the dataset and the version.
+    assert text(browser, ".crumbs") == "Namespaces / default / clean/penguins / @1 /"
+    shot(browser, "fitted")
+
+
+def mini_node(graph: WebElement, node_id: str) -> WebElement:
+    for element in graph.find_elements(By.CSS_SELECTOR, ".dtl-mini-node"):
+        if element.get_attribute("data-id") == node_id:
+            return element
+    raise AssertionError(f"no node {node_id!r} in the minimap")
+
+
+def test_large_lineage_opens_on_the_focus_node_with_a_minimap(
+    site: Site, browser: WebDriver, shot: Callable[[WebDriver, str], Path]
+) -> None:
+    graph = open_graph(browser, site.url(f"/datasets/{BIG}/{seg('chain/s15')}/lineage?version=1&up=20&down=20"))
+    assert text(browser, "#node-count") == "196 nodes"  # 15 steps up (2 nodes each), 15 down (11 each), the root
+    measured = browser.execute_script(MEASURE_LABELS)
+    nodes = readable_labels(measured)  # at both levels too wide to read fitted: labels stay 11 px or more
+    assert len(nodes) == 196
+    focus = f"version:{BIG}:chain/s15@1"
+    assert inside(focus_box(nodes, focus), measured["area"])
+    assert not all(inside(n["box"], measured["area"]) for n in nodes)
+    # The minimap shows the whole graph and, as a frame, the part in view.
+    minimap = graph.find_element(By.CSS_SELECTOR, ".dtl-minimap")
+    assert minimap.is_displayed()
+    whole = graph.find_element(By.CSS_SELECTOR, ".dtl-minimap-svg").rect
+    frame = graph.find_element(By.CSS_SELECTOR, ".dtl-minimap-view").rect
+    assert len(graph.find_elements(By.CSS_SELECTOR, ".dtl-mini-node")) == 196
+    assert 0 < frame["width"] < whole["width"] / 2 and whole["x"] < frame["x"] < whole["x"] + whole["width"]
+    shot(browser, "focus")
+    # The rest is reachable: a click on the last step in the minimap (its right end) brings it into view.
+    last = f"version:{BIG}:chain/s{CHAIN_STEPS:02d}@1"
+    assert not inside(focus_box(nodes, last), measured["area"])
+    ActionChains(browser).move_to_element(mini_node(graph, last)).click().perform()
+    moved = browser.execute_script(MEASURE_LABELS)
+    assert inside(focus_box(readable_labels(moved), last), moved["area"])
+    assert graph.find_element(By.CSS_SELECTOR, ".dtl-minimap-view").rect["x"] > frame["x"]
+    shot(browser, "minimap-moved")
+    # And the upstream end, at the minimap's left.
+    first = f"version:{BIG}:chain/s00@1"
+    assert not inside(focus_box(moved["nodes"], first), moved["area"])
+    ActionChains(browser).move_to_element(mini_node(graph, first)).click().perform()
+    upstream = browser.execute_script(MEASURE_LABELS)
+    assert inside(focus_box(readable_labels(upstream), first), upstream["area"])
+    # "Fit" shows all of it; too small to read, the labels are hidden rather than shrunk.
+    graph.find_element(By.CSS_SELECTOR, "button[title='Fit the graph in view']").click()
+    fitted = browser.execute_script(MEASURE_LABELS)
+    assert all(inside(n["box"], fitted["area"]) for n in fitted["nodes"])
+    assert not any(n["shown"] for n in fitted["nodes"])
+    shot(browser, "fit-unlabelled")
+
+
+def test_lineage_too_large_in_versions_opens_at_the_dataset_level(
+    site: Site, browser: WebDriver, shot: Callable[[WebDriver, str], Path]
+) -> None:
+    graph = open_graph(browser, site.url(f"/datasets/{BIG}/{seg('many/raw')}/lineage?up=0&down=1"))
+    assert text(browser, "#node-count") == "90 nodes"  # 30 versions, 30 runs, 30 versions
+    measured = browser.execute_script(MEASURE_LABELS)
+    shot(browser, "opened")
+    nodes = readable_labels(measured)
+    assert measured["level"] == "Datasets"
+    assert {n["id"] for n in nodes} == {f"dataset:{BIG}:many/raw", f"job:{BIG}:clean-many", f"dataset:{BIG}:many/clean"}
+    assert all(inside(n["box"], measured["area"]) for n in nodes)
+    assert "too large to read at once" in graph.find_element(By.CSS_SELECTOR, ".dtl-note").text
+    shot(browser, "datasets")
+    # The versions stay one click away, centred on the newest version of the page's dataset.
+    next(b for b in graph.find_elements(By.CSS_SELECTOR, ".dtl-toolbar button") if b.text == "Versions").click()
+    versions = browser.execute_script(MEASURE_LABELS)
+    assert len(readable_labels(versions)) == 90
+    assert inside(focus_box(versions["nodes"], f"version:{BIG}:many/raw@30"), versions["area"])
+    assert graph.find_element(By.CSS_SELECTOR, ".dtl-minimap").is_displayed()
+    assert not graph.find_element(By.CSS_SELECTOR, ".dtl-note").is_displayed()
+    # An address that names the level keeps it.
+    open_graph(browser, site.url(f"/datasets/{BIG}/{seg('many/raw')}/lineage?up=0&down=1&level=version"))
+    assert browser.execute_script(MEASURE_LABELS)["level"] == "Versions"
+
+
+def test_lineage_breadcrumbs_name_the_namespace(site: Site) -> None:
+    with httpx.Client(base_url=site.uri) as client:
+        for path, crumbs in [
+            (
+                f"/datasets/{seg('s3://lake')}/{seg('staged/orders.v1.parquet')}/lineage",
+                [("/", "Namespaces"), (f"/namespaces/{seg('s3://lake')}", "s3://lake")],
+            ),
+            ("/jobs/default/train/lineage", [("/namespaces/default", "default"), ("/jobs/default/train", "job train")]),
+            (
+                f"/runs/{site.runs['clean']}/lineage",
+                [("/namespaces/default", "default"), ("/jobs/default/clean", "job clean")],
+            ),
+        ]:
+            page = client.get(path).text
+            found = re.search(r'<p class="crumbs">(.*?)</p>', page, re.S)
+            assert found is not None, path
+            links = re.findall(r'<a href="([^"]*)">([^<]*)</a>', found.group(1))
+            for link in crumbs:
+                assert link in links, (path, link, links)
+
+
+# Words (runs of non-space text) that a table cell breaks across lines, and cut values without their title.
+MEASURE_TABLES = """
+var broken = [], untitled = [], cells = 0;
+document.querySelectorAll('main table td, main table th').forEach(function (cell) {
+  cells++;
+  var walker = document.createTreeWalker(cell, NodeFilter.SHOW_TEXT);
+  while (walker.nextNode()) {
+    var node = walker.currentNode, re = /\\S+/g, m;
+    while ((m = re.exec(node.textContent))) {
+      var range = document.createRange();
+      range.setStart(node, m.index);
+      range.setEnd(node, m.index + m[0].length);
+      var tops = {};
+      Array.prototype.forEach.call(range.getClientRects(), function (r) {
+        if (r.width > 0) tops[Math.round(r.top)] = 1;
+      });
+      if (Object.keys(tops).length > 1) broken.push(m[0]);
+    }
+  }
+});
+var cut = 0;
+document.querySelectorAll('main .clip').forEach(function (c) {
+  if (c.scrollWidth > c.clientWidth + 1) {
+    cut++;
+    if (c.getAttribute('title') !== c.textContent) untitled.push(c.textContent);
+  }
+});
+return {cells: cells, broken: broken, untitled: untitled, cut: cut};
+"""
+
+
+def test_table_cells_never_break_inside_a_word(
+    site: Site, browser: WebDriver, shot: Callable[[WebDriver, str], Path]
+) -> None:
+    cut = 0
+    pages = [
+        ("audit", "/audit?limit=2000", "#audit"),
+        ("drift", "/environments/production", "table.drift-history"),
+        ("home", "/", "#recent"),
+        ("namespace", "/namespaces/default", "#datasets"),
+        ("dataset", "/datasets/default/raw%2Fpenguins", "#versions"),
+        ("version", "/datasets/default/raw%2Fpenguins/versions/2", "table.profile"),
+        ("model", "/datasets/default/models%2Fpenguin-classifier", "#evaluations"),
+        ("lineage-nodes", "/datasets/default/clean%2Fpenguins/lineage", "#nodes"),
+        ("run", f"/runs/{site.runs['clean']}", "#run-params"),
+        ("job", "/jobs/default/clean", "#runs"),
+        ("environments", "/environments", "#environments"),
+        ("search", "/search?q=s", "#results"),
+        ("diff", "/datasets/default/raw%2Fpenguins/diff?a=1&b=2", "#diff-summary"),
+    ]
+    # A wide window, and a narrow one where the tables no longer fit: they scroll, their cells stay whole.
+    try:
+        for width in (1280, 760):
+            browser.set_window_size(width, 900)
+            for what, path, anchor in pages:
+                browser.get(site.url(path))
+                browser.execute_script("arguments[0].scrollIntoView()", browser.find_element(By.CSS_SELECTOR, anchor))
+                found = browser.execute_script(MEASURE_TABLES)
+                assert found["cells"] > 0, path
+                assert found["broken"] == [], (width, path, found["broken"])
+                assert found["untitled"] == [], (width, path, found["untitled"])
+                page_width = browser.execute_script("return document.documentElement.scrollWidth")
+                assert page_width <= width, (width, path, page_width)  # no sideways scrolling of the page
+                cut += found["cut"]
+                shot(browser, what if width == 1280 else f"{what}-narrow")
+    finally:
+        browser.set_window_size(1280, 900)
+    assert cut > 0  # the long name was cut somewhere (and had its title)
+    # On the audit page the short columns fit their content: the target column does not take the width.
+    browser.get(site.url("/audit?limit=2000"))
+    widths = browser.execute_script(
+        "return Array.prototype.map.call(document.querySelectorAll('#audit thead th'), function (th) {"
+        " return th.getBoundingClientRect().width; });"
+    )
+    main = browser.find_element(By.TAG_NAME, "main").rect["width"]
+    assert widths[4] < main / 2, widths
+    long_cell = next(
+        c
+        for c in browser.find_elements(By.CSS_SELECTOR, "#audit td.target .clip")
+        if "customer_lifetime" in (c.get_attribute("title") or "")
+    )
+    assert LONG_NAME in long_cell.get_attribute("title")
+    assert browser.execute_script("return arguments[0].scrollWidth > arguments[0].clientWidth", long_cell)
+
+
+def test_model_page_shows_the_model_card(
+    site: Site, browser: WebDriver, shot: Callable[[WebDriver, str], Path]
+) -> None:
+    with datatrail.connect(site.uri) as trail:
+        card = trail.model_card("models/penguin-classifier@1").to_dict()
+    browser.get(site.url("/datasets/default/models%2Fpenguin-classifier"))
+    wait_for(browser, lambda d: d.find_elements(By.ID, "model-card"))
+    page = text(browser, "main")
+    assert "No profile" not in page
+    training = browser.find_element(By.CSS_SELECTOR, "#training-run a[href^='/runs/']")
+    assert training.get_attribute("href").endswith(f"/runs/{card['training_run']['id']}")
+    assert card["training_run"]["id"] == site.runs["train"]
+    assert "clean/penguins@1" in text(browser, "#training-run")
+    assert text(browser, "#model-params") == "max_depth 6\nn_estimators 100"
+    assert text(browser, "#model-metrics") == "accuracy 0.93"
+    rows = browser.find_elements(By.CSS_SELECTOR, "#evaluations tbody tr")
+    assert len(rows) == len(card["evaluations"]) == 2  # trail.evaluate's, and the evaluate run that failed
+    scored = next(r for r in rows if "accuracy" in r.text)
+    assert "raw/penguins@1" in scored.text and "accuracy 0.91" in scored.text and "f1 0.88" in scored.text
+    deployed = text(browser, "#model-deployments tbody")
+    assert "production" in deployed and "live" in deployed
+    shot(browser, "model")
+    # The version page shows the same card.
+    browser.get(site.url("/datasets/default/models%2Fpenguin-classifier/versions/1"))
+    assert text(browser, "#model-metrics") == "accuracy 0.93" and "No profile" not in text(browser, "main")
+
+
+def test_home_shows_recent_datasets_failing_checks_and_drift_alerts(
+    site: Site, browser: WebDriver, shot: Callable[[WebDriver, str], Path]
+) -> None:
+    browser.get(site.url("/"))
+    recent = [e.text for e in browser.find_elements(By.CSS_SELECTOR, "#recent tbody td:first-child a")]
+    assert len(recent) == 10 and "many/raw" in recent  # the newest versions are the big graphs'
+    failing = text(browser, "#failing tbody")
+    assert "raw/penguins@2" in failing and "not_null on mass" in failing
+    alerts = browser.find_elements(By.CSS_SELECTOR, "#drift-alerts tbody tr")
+    assert len(alerts) == 1 and "drift/batch@2" in alerts[0].text and "production" in alerts[0].text
+    assert (
+        alerts[0]
+        .find_element(By.CSS_SELECTOR, "a[href^='/runs/']")
+        .get_attribute("href")
+        .endswith(f"/runs/{site.runs['monitor-1']}")
+    )
+    assert browser.find_elements(By.CSS_SELECTOR, "#namespaces tbody tr")
+    shot(browser, "home")
+    browser.find_element(By.LINK_TEXT, "raw/penguins@2").click()
+    wait_for(browser, lambda d: d.find_elements(By.ID, "version-name"))
+    assert "FAIL" in text(browser, "main")

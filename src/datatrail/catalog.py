@@ -9,14 +9,22 @@ that audits reads on the embedded store, where nothing else does.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from datatrail.core.errors import InvalidInput
-from datatrail.core.model import Dataset, FileEntry, Ref, Run, Version
+from datatrail.core.model import Dataset, FileEntry, Ref, Run, Version, short_ids
 from datatrail.core.records import Deployment, DriftRecord
-from datatrail.core.results import CheckResult, ColumnLineageResult, Direction, JobSummary
-from datatrail.core.times import parse_time, utc
+from datatrail.core.results import (
+    CheckResult,
+    ColumnLineageResult,
+    Direction,
+    JobSummary,
+    LatestVersion,
+    LineageNode,
+)
+from datatrail.core.times import iso, parse_time, utc
 from datatrail.diff import diff_versions
 from datatrail.lineage import Graph
 from datatrail.store.base import Store
@@ -54,6 +62,47 @@ def check_run_id(run_id: str) -> str:
         msg = f"invalid run id {run_id[:80]!r}: a run id is a UUID (or a prefix of one)"
         raise InvalidInput(msg)
     return run_id.lower()
+
+
+@dataclass(frozen=True)
+class Overview:
+    """The state of a store at a glance: what changed last, what fails its checks, what drifted."""
+
+    recent: tuple[Version, ...]
+    """The latest versions of the datasets changed last, newest first."""
+    failing: tuple[tuple[Version, tuple[CheckResult, ...]], ...]
+    """Latest versions whose latest check evaluation has failures, with the failed results, newest first."""
+    drift_alerts: tuple[DriftRecord, ...]
+    """Stored drift reports that raised an alert, newest first."""
+
+
+def _run_node(run: Run) -> dict[str, Any]:
+    """A run as a lineage node's data (as the stores' traversals give it)."""
+    return {
+        "id": run.id,
+        "namespace": run.namespace,
+        "job": run.job,
+        "state": run.state.value,
+        "started_at": iso(run.started_at),
+        "ended_at": iso(run.ended_at),
+    }
+
+
+def _version_node(v: Version) -> str:
+    return f"version:{v.namespace}:{v.name}@{v.number}"
+
+
+def _with_job(
+    own: Sequence[Run], job: str, nodes: dict[str, LineageNode], edges: tuple[tuple[str, str], ...]
+) -> tuple[dict[str, LineageNode], tuple[tuple[str, str], ...]]:
+    """A job's graph with the job in it: when none of its runs ``own`` (newest first) is a node yet
+    (they read and wrote nothing reached, or the depth is 0), its latest run stands for it."""
+    if not own or any(n.type == "run" and n.data.get("job") == job for n in nodes.values()):
+        return nodes, edges
+    latest, rid = own[0], f"run:{own[0].id}"
+    nodes = {**nodes, rid: LineageNode(rid, "run", 0, _run_node(latest))}
+    here = [(_version_node(v), rid) for v in latest.inputs] + [(rid, _version_node(v)) for v in latest.outputs]
+    return nodes, (*edges, *sorted((s, t) for s, t in here if s in nodes and t in nodes))
 
 
 class Catalog:
@@ -94,6 +143,11 @@ class Catalog:
         """The version of a dataset with this key (its digest, or a producer's ``datasetVersion``), if any."""
         return self._store.find_version(namespace, name, version_key)
 
+    def versions_at(self, uri: str, digest: str | None = None) -> list[Version]:
+        """Versions recorded at the location ``uri`` and, with ``digest``, versions of that content anywhere
+        (newest first): how a path finds the dataset it already is (see :meth:`Recorder.identify`)."""
+        return self._store.versions_at(uri, digest)
+
     def datasets(self, namespace: str | None = None) -> list[Dataset]:
         return self._store.list_datasets(namespace)
 
@@ -106,6 +160,10 @@ class Catalog:
         found = self._store.list_versions(ref.namespace, ref.name)
         self._note("dataset.versions", str(ref))
         return found
+
+    def latest_versions(self) -> list[LatestVersion]:
+        """The latest version of every dataset, newest first, with its latest check evaluation's counts."""
+        return self._store.latest_versions()
 
     def dataset_versions(self, namespace: str, name: str) -> list[Version]:
         """:meth:`versions` by namespace and name as given (OpenLineage names may hold ``:``)."""
@@ -255,16 +313,90 @@ class Catalog:
     def job_lineage(
         self, namespace: str, name: str, *, direction: Direction = "both", depth: int = 10, runs: int = 1000
     ) -> Graph:
-        """Lineage from the versions the latest ``runs`` runs of a job read and wrote."""
+        """Lineage from the versions the latest ``runs`` runs of a job read and wrote.
+
+        The job is always a node of its own graph (as in Marquez): when its runs read and wrote
+        no version (a DAG, or a task whose outputs are only planned), its latest run stands for it.
+        Folded to datasets and jobs, the graph links the job to the jobs that feed it through datasets.
+        """
         check_lineage_options(direction, depth)
-        start = {
-            (v.namespace, v.name, v.number): v
-            for r in self._store.list_runs(name, runs)
-            if r.namespace == namespace
-            for v in (*r.inputs, *r.outputs)
-        }
+        own = [r for r in self._store.list_runs(name, runs) if r.namespace == namespace]
+        start = {(v.namespace, v.name, v.number): v for r in own for v in (*r.inputs, *r.outputs)}
         result = self._store.lineage(list(start.values()), direction, depth)
-        return Graph(f"job:{namespace}:{name}", direction, depth, result.nodes, result.edges)
+        nodes, edges = _with_job(own, name, result.nodes, result.edges)
+        return Graph(f"job:{namespace}:{name}", direction, depth, nodes, edges)
+
+    def run_labels(self, run_ids: Sequence[str], *, min_length: int = 8) -> dict[str, str]:
+        """The shortest prefix of each run id (at least ``min_length`` characters) that names only it.
+
+        Unique among ``run_ids`` and in the store, so ``get_run(label)`` (``datatrail show run:LABEL``)
+        always finds the run: ids that share their first characters (UUIDv7, as Airflow 3 makes them,
+        start with a timestamp) get longer labels.
+
+        >>> trail.catalog.run_labels(["0193a24e-4812-7000-8000-000000000001"])  # doctest: +SKIP
+        {'0193a24e-4812-7000-8000-000000000001': '0193a24e'}
+        """
+        labels = short_ids(run_ids, min_length)
+        for run_id, label in labels.items():
+            while len(label) < len(run_id):
+                try:
+                    if self._store.get_run(label).id == run_id:
+                        break
+                except InvalidInput:  # ambiguous in the store: another run shares the prefix
+                    pass
+                label = run_id[: len(label) + 4]
+            labels[run_id] = label
+        return labels
+
+    def connected_lineage(
+        self,
+        namespace: str,
+        name: str,
+        *,
+        kind: Literal["dataset", "job"] = "dataset",
+        depth: int = 20,
+        as_of: datetime | str | None = None,
+        runs: int = 1000,
+    ) -> Graph:
+        """Marquez's lineage of a dataset or a job: everything connected to it through runs, whichever
+        the direction (the other readers of an input are in it too), at most ``depth`` runs away.
+
+        It starts from every version of the dataset, or from the versions the job's latest ``runs``
+        runs read and wrote, and each step adds the runs that wrote or read what was reached, with
+        what they read and wrote."""
+        check_lineage_options("both", depth)
+        when = parse_as_of(as_of)
+        own: list[Run] = []
+        if kind == "job":
+            own = [r for r in self._store.list_runs(name, runs) if r.namespace == namespace]
+            touched = {(v.namespace, v.name, v.number): v for r in own for v in (*r.inputs, *r.outputs)}
+            frontier = list(touched.values())
+        else:
+            frontier = self._store.list_versions(namespace, name)
+        seen = {(v.namespace, v.name, v.number) for v in frontier}
+        nodes: dict[str, LineageNode] = {}
+        edges: set[tuple[str, str]] = set()
+        for step in range(max(depth, 1)):
+            if not frontier:
+                break
+            result = self._store.lineage(frontier, "both", 1 if depth else 0, when)
+            for node_id, node in result.nodes.items():
+                nodes.setdefault(node_id, LineageNode(node.id, node.type, node.depth + step, node.data))
+            edges.update(result.edges)
+            frontier = []
+            for node in result.nodes.values():
+                d = node.data
+                if node.type != "version" or d.get("redacted"):
+                    continue
+                key = (d["namespace"], d["name"], int(d["version"]))
+                if key in seen:
+                    continue
+                seen.add(key)
+                frontier.append(self._store.resolve(Ref(d["namespace"], d["name"], str(d["version"]))))
+        if kind == "dataset":
+            self._note("dataset.lineage", str(Ref(namespace, name)))
+        found, linked = _with_job(own, name, nodes, tuple(sorted(edges)))
+        return Graph(f"{kind}:{namespace}:{name}", "both", depth, found, linked)
 
     # ------------------------------------------------------------ raw events and ML records
 
@@ -302,9 +434,33 @@ class Catalog:
         classification too)."""
         return self._store.drift_reports(environment=environment, namespace=namespace, name=name, limit=limit)
 
+    def overview(self, limit: int = 10) -> Overview:
+        """The datasets changed last, the latest versions failing their checks, the latest drift alerts.
+
+        Three listings (latest versions with check counts, drift reports), then the check
+        results of the failing versions shown (at most ``limit``); ``limit`` bounds each list.
+
+        >>> [v.ref for v in trail.overview().recent]   # doctest: +SKIP
+        ['raw/penguins@2', 'models/penguin-classifier@1', ...]
+        """
+        if not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= 1000:
+            msg = f"invalid limit {limit!r}: use a whole number from 1 to 1000"
+            raise InvalidInput(msg)
+        latest = self._store.latest_versions()
+        failing: list[tuple[Version, tuple[CheckResult, ...]]] = []
+        for item in (x for x in latest if x.checks_failed):
+            results = self._store.check_results(item.version)
+            last = max((r.checked_at for r in results), default=None)
+            failing.append((item.version, tuple(r for r in results if r.checked_at == last and not r.success)))
+            if len(failing) == limit:
+                break
+        reports = self._store.drift_reports(limit=1000)
+        alerts = tuple(r for r in reversed(reports) if r.drifted)[:limit]
+        return Overview(tuple(x.version for x in latest[:limit]), tuple(failing), alerts)
+
     def evaluations(self, ref: str | Ref | Version) -> list[Run]:
         """Runs of job type ``evaluate`` that read the version, oldest first."""
         return self._store.evaluations(self._version(ref))
 
 
-__all__ = ["MAX_DEPTH", "Catalog", "check_lineage_options", "check_run_id", "no_note", "parse_as_of"]
+__all__ = ["MAX_DEPTH", "Catalog", "Overview", "check_lineage_options", "check_run_id", "no_note", "parse_as_of"]

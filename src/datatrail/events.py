@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import re
 import uuid
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -17,7 +18,7 @@ from datatrail._version import __version__
 from datatrail.core.changes import Changes, DatasetChange, Event, RunChange, VersionInfo
 from datatrail.core.errors import InvalidInput
 from datatrail.core.limits import MAX_EVENT_DEPTH, too_deep
-from datatrail.core.model import Digest, FileEntry, RunState, validate_name, validate_namespace
+from datatrail.core.model import Digest, EventType, FileEntry, RunState, validate_name, validate_namespace
 from datatrail.core.times import parse_time
 from datatrail.facets import check_facets, parse_checks, parse_profile, profile_facets
 from datatrail.hashing import manifest_digest
@@ -113,7 +114,7 @@ def build_alias_event(namespace: str, name: str, version_key: str, alias: str) -
 
 
 def build_run_event(
-    event_type: RunState,
+    event_type: EventType | RunState,
     run_id: str,
     namespace: str,
     job: str,
@@ -323,9 +324,13 @@ def _parse_dataset(raw: Any, role: str, where: str) -> DatasetChange:
         aliases = tuple(validate_name(a, "alias") for a in names)
         if info is None and isinstance(alias_facet.get("datasetVersion"), str):
             info = VersionInfo(key=alias_facet["datasetVersion"])
+    namespace, name = validate_namespace(ns), validate_name(name, "OpenLineage dataset name")
+    names = symlink_names(namespace, name, facets.get("symlinks"))
     return DatasetChange(
-        namespace=validate_namespace(ns),
-        name=validate_name(name, "OpenLineage dataset name"),
+        namespace=namespace,
+        name=name,
+        canonical=None if names[0][1:] == (namespace, name) else names[0][1:],
+        names=tuple(n[1:] for n in names) if len(names) > 1 else (),
         role=role,
         version=info,
         aliases=aliases,
@@ -334,6 +339,39 @@ def _parse_dataset(raw: Any, role: str, where: str) -> DatasetChange:
         facets=facets,
         io_facets=_io_facets(ds, role, where),
     )
+
+
+def symlink_names(namespace: str, name: str, symlinks: Any) -> list[tuple[int, str, str]]:
+    """Every name of a dataset, its own and those its ``symlinks`` facet gives, as (rank, namespace, name).
+
+    The first is the name it is stored under: a ``TABLE`` identifier wins (a Spark path is its Hive
+    table, as in Marquez); a ``LOCATION`` identifier never does while there is another name (it says
+    where the data lies: PySpark autolog names a table and gives its folder as its location); among
+    the rest (a file and its ``file://host`` form) the smallest (namespace, name), so that producers
+    naming either side agree on one, whichever event comes first.
+
+    >>> symlink_names("hdfs://nn", "/warehouse/db.db/t", {"identifiers": [
+    ...     {"namespace": "hive://ms", "name": "db.t", "type": "TABLE"}]})
+    [(0, 'hive://ms', 'db.t'), (1, 'hdfs://nn', '/warehouse/db.db/t')]
+    >>> symlink_names("file:/wh", "spark_catalog.default.t", {"identifiers": [
+    ...     {"namespace": "file", "name": "/wh/t", "type": "LOCATION"}]})
+    [(1, 'file:/wh', 'spark_catalog.default.t'), (2, 'file', '/wh/t')]
+    """
+    items = symlinks.get("identifiers") if isinstance(symlinks, dict) else None
+    names: list[tuple[int, str, str]] = [(1, namespace, name)]
+    for item in items if isinstance(items, list) else ():
+        if not isinstance(item, dict):
+            continue
+        ns, nm, kind = item.get("namespace"), item.get("name"), item.get("type")
+        if isinstance(ns, str) and isinstance(nm, str) and ns and nm:
+            try:
+                ns, nm = validate_namespace(ns), validate_name(nm, "symlinks.identifiers name")
+            except InvalidInput:
+                continue  # a name datatrail cannot store is not a place to keep the dataset
+            rank = {"TABLE": 0, "LOCATION": 2}.get(kind.upper(), 1) if isinstance(kind, str) else 1
+            names.append((rank, ns, nm))
+    unique = {(ns, nm): rank for rank, ns, nm in sorted(names, reverse=True)}  # the best rank of each name
+    return sorted((rank, ns, nm) for (ns, nm), rank in unique.items())
 
 
 def _io_facets(ds: dict[str, Any], role: str, where: str) -> dict[str, Any]:
@@ -352,15 +390,36 @@ def _check_depth(event: dict[str, Any]) -> None:
     raise InvalidInput(msg)
 
 
+MAX_PRODUCER_LENGTH = 2048
+
+
+def _check_producer(producer: Any) -> None:
+    """``producer`` is required (the spec and Marquez refuse an event without it); ``schemaURL`` is not."""
+    if producer is None:
+        msg = (
+            "invalid event: 'producer' is missing; the OpenLineage spec requires it: the URI of the code that"
+            " emitted the event, e.g. https://github.com/OpenLineage/OpenLineage/tree/1.24.0/client/python"
+        )
+        raise InvalidInput(msg)
+    if not isinstance(producer, str) or not producer.strip() or len(producer) > MAX_PRODUCER_LENGTH:
+        msg = f"invalid event: 'producer' must be a non-empty URI string of at most {MAX_PRODUCER_LENGTH} characters"
+        raise InvalidInput(msg)
+
+
 def parse_event(event: Any, actor: str) -> Changes:
     """Validate an OpenLineage event and describe what it changes.
 
+    ``eventTime`` and ``producer`` are required; ``schemaURL`` may be left out (Marquez accepts that too).
     An event nested deeper than ``MAX_EVENT_DEPTH`` (64) objects and arrays is refused,
     before anything is written.
     """
     ev = _obj(event, "the event")
     _check_depth(ev)
     event_time = _time(ev.get("eventTime"), "eventTime")
+    if not any(kind in ev for kind in ("run", "dataset", "job")):
+        msg = "invalid event: it has neither 'run' (RunEvent), 'dataset' (DatasetEvent) nor 'job' (JobEvent)"
+        raise InvalidInput(msg)
+    _check_producer(ev.get("producer"))
     if "run" in ev:
         return _parse_run_event(ev, event_time, actor)
     if "dataset" in ev:
@@ -401,12 +460,11 @@ def _parse_run_event(ev: Event, event_time: datetime, actor: str) -> Changes:
         raise InvalidInput(msg) from None
     state_text = ev.get("eventType", "RUNNING") or "RUNNING"
     try:
-        state = RunState(state_text)
+        event_type = EventType(state_text)
     except ValueError:
-        state = RunState.RUNNING if state_text == "OTHER" else None  # type: ignore[assignment]
-        if state is None:
-            msg = f"invalid event: eventType {state_text!r} is not START, RUNNING, COMPLETE, FAIL, ABORT or OTHER"
-            raise InvalidInput(msg) from None
+        msg = f"invalid event: eventType {state_text!r} is not START, RUNNING, COMPLETE, FAIL, ABORT or OTHER"
+        raise InvalidInput(msg) from None
+    state = event_type.state
     ns, name = job.get("namespace"), job.get("name")
     if not isinstance(ns, str) or not isinstance(name, str) or not name:
         msg = "invalid event: job needs string 'namespace' and 'name'"
@@ -449,11 +507,48 @@ def _parse_run_event(ev: Event, event_time: datetime, actor: str) -> Changes:
         error=error,
         parent_run_id=parent,
         workflow=facts.get("workflow"),
+        started_hint=started_hint(rf) if state.finished else None,
         run_facets=rf,
         job_facets=jf,
     )
     datasets = [_parse_dataset(d, "input", f"inputs[{i}]") for i, d in enumerate(_array(ev.get("inputs"), "inputs"))]
-    datasets += [
-        _parse_dataset(d, "output", f"outputs[{i}]") for i, d in enumerate(_array(ev.get("outputs"), "outputs"))
-    ]
-    return Changes(state.value, event_time, actor, change, tuple(datasets))
+    outputs = [_parse_dataset(d, "output", f"outputs[{i}]") for i, d in enumerate(_array(ev.get("outputs"), "outputs"))]
+    if event_type is not EventType.COMPLETE:
+        outputs = [replace(d, planned=True) if not _hashed(d) else d for d in outputs]
+    return Changes(event_type.value, event_time, actor, change, (*datasets, *outputs))
+
+
+def _hashed(ds: DatasetChange) -> bool:
+    """Whether an output carries content datatrail hashed (``run.output``): a version before the run completes.
+
+    Any other output of a START, RUNNING, FAIL or ABORT event is only *planned*: Airflow and Spark name a
+    task's outputs when it starts, and a run that fails wrote nothing datatrail can vouch for.
+    """
+    return ds.version is not None and (ds.version.digest is not None or "datatrail_version" in ds.facets)
+
+
+# Where producers say when a run started, in the order they are trusted: the scheduler's own record of the
+# task instance or DAG run (Airflow's facets), then the scheduled time.
+_START_FIELDS = (
+    ("airflow", "taskInstance", "start_date"),
+    ("airflowDagRun", "dagRun", "start_date"),
+    ("nominalTime", "nominalStartTime"),
+)
+
+
+def started_hint(run_facets: dict[str, Any]) -> datetime | None:
+    """When a run started, from its facets: for a run whose first (or only) event ended it.
+
+    >>> started_hint({"nominalTime": {"nominalStartTime": "2026-01-02T03:04:05Z"}}).isoformat()
+    '2026-01-02T03:04:05+00:00'
+    """
+    for path in _START_FIELDS:
+        value: Any = run_facets
+        for key in path:
+            value = value.get(key) if isinstance(value, dict) else None
+        if isinstance(value, str):
+            try:
+                return parse_time(value)
+            except InvalidInput:
+                continue
+    return None

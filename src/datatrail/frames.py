@@ -39,6 +39,11 @@ def _library(value: Any) -> str | None:
 
 def data_info(value: Any, created_by: str | None = None, host: str | None = None) -> VersionInfo:
     """The version of an in-memory object: tables hashed as a canonical Arrow IPC stream, arrays as ``.npy``."""
+    return encode_data(value, created_by, host)[1]
+
+
+def encode_data(value: Any, created_by: str | None = None, host: str | None = None) -> tuple[bytes, VersionInfo]:
+    """The canonical bytes of an in-memory object (the bytes its digest is the SHA-256 of) and its version."""
     library = _library(value)
     if library == "numpy":
         import numpy as np  # numpy and pyarrow: only for data held in memory, never at start-up
@@ -65,7 +70,8 @@ def data_info(value: Any, created_by: str | None = None, host: str | None = None
         msg = f"cannot hash a {type(value).__name__}: pass a path, DataFrame, Arrow table or NumPy array"
         raise InvalidInput(msg)
     digest = Digest.sha256(hashlib.sha256(payload).hexdigest())
-    return VersionInfo(key=str(digest), digest=digest, size=len(payload), format=fmt, created_by=created_by, host=host)
+    info = VersionInfo(key=str(digest), digest=digest, size=len(payload), format=fmt, created_by=created_by, host=host)
+    return payload, info
 
 
 def canonical(table: Any) -> Any:
@@ -85,4 +91,4 @@ def canonical(table: Any) -> Any:
     return table.cast(pa.schema(fields)).combine_chunks()
 
 
-__all__ = ["canonical", "data_info", "is_data"]
+__all__ = ["canonical", "data_info", "encode_data", "is_data"]

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import json
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -41,13 +42,51 @@ if TYPE_CHECKING:
     from datatrail.remote.data import RemoteData
 
 
+LOCATION = "location"
+CONTENT = "content"
+
+
+@dataclass(frozen=True)
+class Identity:
+    """Which dataset the data at a path (or URL) is, decided before anything is written.
+
+    ``existing`` is the version of that dataset already holding these bytes, if any.
+    ``found_by`` says how a path given without a name found a dataset other than the
+    one its path names: ``"location"`` (a version of it was recorded there) or
+    ``"content"`` (a version of it elsewhere has these bytes, and the caller links
+    content). ``same_content`` is such a version when the caller does not link.
+    """
+
+    namespace: str
+    name: str
+    existing: Version | None
+    found_by: str | None = None
+    same_content: Version | None = None
+
+    def note(self, path: str | os.PathLike[str], version: Version) -> str | None:
+        """One line telling how ``path`` became ``version``, when its name does not say it."""
+        shown = redact(os.fspath(path))
+        if self.found_by == CONTENT:
+            digest = version.digest.short if version.digest else version.key
+            return f"{shown} is {version.ref} (same content, {digest})"
+        if self.found_by == LOCATION and self.existing is None:
+            return f"{shown} is {version.ref} (new content at the location of {version.name})"
+        if self.found_by == LOCATION:
+            return f"{shown} is {version.ref} (its location)"
+        if self.same_content is not None:
+            return f"{shown} has the same content as {self.same_content.ref}; recorded as {version.ref}"
+        return None
+
+
 @dataclass(frozen=True)
 class AddResult:
-    """A version, whether this call created it, and the checks evaluated on it (when asked for)."""
+    """A version, whether this call created it, the checks evaluated on it (when asked for), and a note
+    when a path given without a name found its dataset by location or content (see :class:`Identity`)."""
 
     version: Version
     created: bool
     checks: CheckReport | None = None
+    note: str | None = None
 
     @property
     def status(self) -> str:
@@ -99,6 +138,16 @@ class Workspace:
     def close(self) -> None:
         if self._stat_cache is not None:
             self._stat_cache.close()
+
+
+def _outcome(result: dict[str, Any]) -> str:
+    """What a check result says, as comparable text (not who checked it, nor when)."""
+    fields = ("rule", "name", "column", "severity", "success", "observed", "expected", "message")
+    return json.dumps([result.get(f) for f in fields], default=str, sort_keys=True)
+
+
+def _or_default(namespace: str | None) -> str:
+    return DEFAULT_NAMESPACE if namespace is None else namespace
 
 
 def check_aliases(tags: Sequence[str]) -> tuple[str, ...]:
@@ -232,19 +281,89 @@ class Recorder:
         path: str | os.PathLike[str],
         *,
         name: str | None = None,
-        namespace: str = DEFAULT_NAMESPACE,
+        namespace: str | None = None,
         kind: str = "dataset",
         message: str | None = None,
         profile: bool = True,
+        fallback: tuple[str, str] | None = None,
     ) -> tuple[str, str, VersionInfo]:
-        """(namespace, name, what to record) of local or remote data, hashed and profiled (a run's output)."""
-        namespace, name = self._name(path, name, namespace)
+        """(namespace, name, what to record) of local or remote data, hashed and profiled (a run's output).
+
+        Without a ``name``, data written where a dataset's version was recorded is the
+        next version of that dataset (see :meth:`identify`); else it is named by its path
+        (or ``fallback``)."""
         check_kind(kind)
+        if name is not None or (fallback is None and not self._located(path)):
+            self._name(path, name, _or_default(namespace))  # a bad name fails before any hashing
         if is_url(path):
             data = self.hash_url(str(path))
-            return namespace, name, self._remote_info(data, message=message, kind=kind, profile=profile)
+            who = self.identify(path, data.result, data.uri, name=name, namespace=namespace, fallback=fallback)
+            return who.namespace, who.name, self._remote_info(data, message=message, kind=kind, profile=profile)
         p = Path(path)
-        return namespace, name, self.version_info(p, self.hash(p), message=message, kind=kind, profile=profile)
+        hashed = self.hash(p)
+        who = self.identify(p, hashed, p.resolve().as_uri(), name=name, namespace=namespace, fallback=fallback)
+        return who.namespace, who.name, self.version_info(p, hashed, message=message, kind=kind, profile=profile)
+
+    def identify(
+        self,
+        path: str | os.PathLike[str],
+        hashed: HashResult,
+        uri: str,
+        *,
+        name: str | None,
+        namespace: str | None,
+        link_content: bool = False,
+        fallback: tuple[str, str] | None = None,
+    ) -> Identity:
+        """Which dataset hashed data at ``path`` (recorded as ``uri``) is: lineage must not split silently.
+
+        A given ``name`` is that dataset. Otherwise, in this order (within ``namespace``
+        when one is given):
+
+        1. the location is where versions were recorded: the dataset of the newest of them
+           (one named with ``--name`` before one its path names by default) — its version
+           with these bytes, or the next one: an edited file is a new version of the
+           dataset it was added as;
+        2. with ``link_content``, a version elsewhere holds these bytes: that version (the
+           first recorded) — a copy read as a run's input continues the copy's lineage;
+        3. a new location: the dataset its path names (``fallback`` for a path outside the
+           root, else the path relative to the root, or a URL's own name).
+        """
+        digest = str(hashed.digest)
+        if name is not None:
+            ns, nm = self._name(path, name, _or_default(namespace))
+            return Identity(ns, nm, self.store.find_version(ns, nm, digest))
+        found = [v for v in self.store.versions_at(uri, digest) if namespace is None or v.namespace == namespace]
+        here = [v for v in found if v.uri == uri]
+        same = [v for v in found if str(v.digest) == digest]
+        if here:
+            own = self._own_name(path, namespace, fallback)
+            chosen = sorted(here, key=lambda v: (v.namespace, v.name) == own)[0]  # stable: newest first
+            existing = chosen if str(chosen.digest) == digest else None
+            if existing is None:
+                existing = self.store.find_version(chosen.namespace, chosen.name, digest)
+            how = None if (chosen.namespace, chosen.name) == own else LOCATION
+            return Identity(chosen.namespace, chosen.name, existing, how)
+        if same and link_content:
+            return Identity(same[-1].namespace, same[-1].name, same[-1], CONTENT)
+        if fallback is not None:
+            ns, nm = validate_namespace(fallback[0]), validate_name(fallback[1])
+        else:
+            ns, nm = self._name(path, None, _or_default(namespace))
+        existing = self.store.find_version(ns, nm, digest)
+        other = next((v for v in reversed(same) if (v.namespace, v.name) != (ns, nm)), None)
+        return Identity(ns, nm, existing, None, other if existing is None else None)
+
+    def _own_name(
+        self, path: str | os.PathLike[str], namespace: str | None, fallback: tuple[str, str] | None
+    ) -> tuple[str, str] | None:
+        """The (namespace, name) a path's location gives it by default; None outside the root without a fallback."""
+        if fallback is not None:
+            return fallback
+        try:
+            return self._name(path, None, _or_default(namespace))
+        except InvalidInput:
+            return None
 
     def describe_object(self, obj: Any, *, kind: str = "dataset", message: str | None = None) -> VersionInfo:
         """What to record of an object in memory: a table hashed and profiled in memory, or a model saved
@@ -277,7 +396,7 @@ class Recorder:
         path: str | os.PathLike[str],
         *,
         name: str | None = None,
-        namespace: str = DEFAULT_NAMESPACE,
+        namespace: str | None = None,
         message: str | None = None,
         tags: Sequence[str] = (),
         kind: str = "dataset",
@@ -288,8 +407,16 @@ class Recorder:
         checks: RuleSource | None = None,
         jobs: int | None = None,
         use_store_checksum: bool = False,
+        link_content: bool = False,
+        fallback: tuple[str, str] | None = None,
+        keep: Callable[[Path, HashResult], object] | None = None,
     ) -> AddResult:
         """Hash ``path`` and record it as a version; unchanged content creates nothing.
+
+        Without a ``name`` the data is the dataset its location already is (see
+        :meth:`identify`); ``link_content`` (a run's input) also takes the version of
+        another location with the same bytes; ``fallback`` names a new location
+        instead of its path; ``namespace`` (default ``default``) limits the search.
 
         ``hint`` supplies digests hashed ahead of time in another thread; meanwhile
         the store gets ready for the write, so the two overlap. ``checks`` (a rules
@@ -297,7 +424,8 @@ class Recorder:
         and stored with the version, in the same event when the version is new.
         A URL (``s3://bucket/raw/``, ``gs://…``, any fsspec URL) is hashed remotely
         by ``jobs`` parallel connections (default 8); ``use_store_checksum`` takes an
-        S3 full-object SHA-256 checksum instead of reading the bytes.
+        S3 full-object SHA-256 checksum instead of reading the bytes. ``keep``
+        (``trail.storage.keep``) keeps the bytes of a local path once hashed.
         """
         remote = is_url(path)
         if remote and checks is not None:
@@ -306,7 +434,8 @@ class Recorder:
             )
             raise InvalidInput(msg)
         rules = load_rules(checks) if checks is not None else None  # a bad rule fails before any work
-        namespace, name = self._name(path, name, namespace)
+        if name is not None or (fallback is None and not link_content and not self._located(path)):
+            self._name(path, name, _or_default(namespace))  # a bad name fails before any hashing
         aliases = check_aliases(tags)
         if hint is not None:
             self.store.prepare()
@@ -318,10 +447,19 @@ class Recorder:
             hashed = data.result
         else:
             hashed = self.hash(path, use_cache=use_cache, progress=progress, hint=hint)
-        existing = self.store.find_version(namespace, name, str(hashed.digest))
-        if existing is not None and all(a in existing.aliases for a in aliases):
+            if keep is not None:
+                keep(Path(path), hashed)
+        uri = data.uri if data is not None else Path(path).resolve().as_uri()
+        who = self.identify(
+            path, hashed, uri, name=name, namespace=namespace, link_content=link_content, fallback=fallback
+        )
+        namespace, name, existing = who.namespace, who.name, who.existing
+        if existing is not None and (who.found_by == CONTENT or all(a in existing.aliases for a in aliases)):
+            if aliases and who.found_by == CONTENT:
+                msg = f"{os.fspath(path)!r} has the content of {existing.ref}, recorded elsewhere; tag that version"
+                raise InvalidInput(msg)
             report = self._check_version(existing, rules, Path(path)) if rules is not None else None
-            return AddResult(existing, False, report)
+            return AddResult(existing, False, report, who.note(path, existing))
         describe = profile and existing is None
         if data is not None:
             info = self._remote_info(data, message=message, kind=kind, profile=describe)
@@ -337,7 +475,17 @@ class Recorder:
         if rules is not None:
             stored = self.store.check_results(version)
             report = CheckReport(version, tuple(stored[-len(results) :]) if results else ())
-        return AddResult(version, created, report)
+        return AddResult(version, created, report, who.note(path, version))
+
+    def _located(self, path: str | os.PathLike[str]) -> bool:
+        """Whether a local path is where some version was recorded (asked only when it has no name of its own)."""
+        if is_url(path):
+            return False
+        try:
+            self.workspace.default_name(Path(path))
+        except InvalidInput:
+            return bool(self.store.versions_at(Path(path).resolve().as_uri()))
+        return False
 
     def tag(self, version: Version, alias: str) -> None:
         """Point ``alias`` (``production``, ``candidate``…) at ``version``."""
@@ -351,13 +499,22 @@ class Recorder:
     # ------------------------------------------------------------ checks
 
     def check(self, version: Version, rules: RuleSource) -> CheckReport:
-        """Evaluate rules against a version's data and store every result (observed value, who, when)."""
+        """Evaluate rules against a version's data and store every result (observed value, who, when).
+
+        The same rules giving the same results as the version's latest evaluation store
+        nothing again: the report is that evaluation (a version is immutable, so checking
+        it again with the same rules only repeats it)."""
         return self._check_version(version, load_rules(rules))
 
     def _check_version(self, version: Version, rules: list[Rule], path: Path | None = None) -> CheckReport:
         if path is None:
             path = self.local_data(version)
         results = self._evaluate(rules, path, version.format, self.store.profile(version))
+        stored = self.store.check_results(version)
+        if results and len(stored) >= len(results):
+            latest = stored[-len(results) :]
+            if [_outcome(dataclasses.asdict(r)) for r in latest] == [_outcome(r) for r in results]:
+                return CheckReport(version, tuple(latest))
         event = build_check_event(version.namespace, version.name, version.key or str(version.digest), results)
         self.store.ingest(event, self.user, "version.check")
         stored = self.store.check_results(version)

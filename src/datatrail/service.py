@@ -8,7 +8,8 @@ use it, each receiving only what it needs:
 - ``trail.catalog`` — reads (:class:`~datatrail.catalog.Catalog`);
 - ``trail.recorder`` — hashing and recording data as versions (:class:`~datatrail.recorder.Recorder`);
 - ``trail.ml`` — models, evaluations, deployments, drift (:class:`~datatrail.ml.lifecycle.ModelOps`);
-- ``trail.security`` — users, tokens, grants, the audit log (:class:`~datatrail.security.service.SecurityOps`).
+- ``trail.security`` — users, tokens, grants, the audit log (:class:`~datatrail.security.service.SecurityOps`);
+- ``trail.storage`` — the bytes of versions: content cache, checkout, remotes, gc (:class:`~datatrail.storage.Storage`).
 
 The methods users learn (``trail.add``, ``trail.get``, ``trail.deploy``…) are
 those of the services, reached from the Trail by :class:`delegate`.
@@ -34,8 +35,10 @@ from datatrail.core.roles import Principal
 from datatrail.hashing import HashResult
 from datatrail.ml.lifecycle import ModelOps
 from datatrail.recorder import AddResult, Recorder, Workspace
+from datatrail.rerun import RerunReport, rerun
 from datatrail.security.guard import Access, GuardedStore
 from datatrail.security.service import SecurityOps
+from datatrail.storage import Storage
 from datatrail.store import Store, open_store
 from datatrail.verify import VerifyReport, verify_versions
 
@@ -110,6 +113,7 @@ class Trail:
         self.recorder = Recorder(self._store, self.workspace, self.user, self.host)
         self.ml = ModelOps(self.catalog, self.recorder)
         self.security = SecurityOps(self._store, self.access, self.catalog)
+        self.storage = Storage(self.catalog, self.recorder, self.workspace, location)
 
     def scoped(self, principal: Principal, origin: str) -> Trail:
         """A Trail for one request: the same store seen through ``principal``'s grants, reads audited once."""
@@ -143,14 +147,21 @@ class Trail:
     hash = delegate("recorder", Recorder.hash)
     version_info = delegate("recorder", Recorder.version_info)
 
-    def add(self, path: str | os.PathLike[str], *, name: str | None = None, **options: Any) -> Version:
+    def add(self, path: str | os.PathLike[str] | Any, *, name: str | None = None, **options: Any) -> Version:
         """Hash a file or directory and record it as a version of dataset ``name``.
+
+        ``store_content=True`` (default: ``[content] store`` of the config) keeps the
+        bytes of new files in ``.datatrail/objects/`` so ``checkout`` can give them back.
+        A pandas or polars DataFrame or an Arrow table is recorded as a version too
+        (hashed as its canonical Arrow IPC stream, its bytes kept).
 
         >>> v = trail.add("data/raw.csv", name="raw/penguins", tags=["candidate"])  # doctest: +SKIP
         >>> v.ref, v.digest.short                                                  # doctest: +SKIP
         ('raw/penguins@1', 'sha256:9f86d081884c')
+        >>> trail.add(df, name="clean/penguins").ref                               # doctest: +SKIP
+        'clean/penguins@1'
         """
-        return self.recorder.register(path, name=name, **options).version
+        return self.storage.add(path, name=name, **options).version
 
     def tag(self, ref: str | Ref | Version, alias: str) -> Version:
         """Point ``alias`` (``production``, ``candidate``…) at the version ``ref`` names."""
@@ -224,6 +235,8 @@ class Trail:
     dataset_lineage = delegate("catalog", Catalog.dataset_lineage)
     run_lineage = delegate("catalog", Catalog.run_lineage)
     job_lineage = delegate("catalog", Catalog.job_lineage)
+    overview = delegate("catalog", Catalog.overview)
+    latest_versions = delegate("catalog", Catalog.latest_versions)
 
     def verify(
         self,
@@ -252,6 +265,29 @@ class Trail:
         []
         """
         return self._store.check_integrity()
+
+    # ------------------------------------------------------------ content (trail.storage)
+
+    checkout = delegate("storage", Storage.checkout)
+    open = delegate("storage", Storage.open)
+    read_arrow = delegate("storage", Storage.read_arrow)
+    read_pandas = delegate("storage", Storage.read_pandas)
+    read_polars = delegate("storage", Storage.read_polars)
+    push = delegate("storage", Storage.push)
+    fetch = delegate("storage", Storage.fetch)
+    pull = delegate("storage", Storage.pull)
+    gc = delegate("storage", Storage.gc)
+
+    def rerun(self, run: str, *, into: Path | None = None, timeout: float | None = None) -> RerunReport:
+        """Restore a run's exact inputs in a scratch folder, run its command there, compare the outputs' digests.
+
+        ``run`` is a run id or a version ref (its producing run). See ``datatrail reproduce RUN --exec``.
+
+        >>> report = trail.rerun("models/penguins@1")                  # doctest: +SKIP
+        >>> [(o.ref, o.status) for o in report.outputs]                  # doctest: +SKIP
+        [('models/penguins@1', 'same')]
+        """
+        return rerun(self.storage, run, into=into, timeout=timeout)
 
     # ------------------------------------------------------------ the ML lifecycle (trail.ml)
 

@@ -1,5 +1,7 @@
 """``datatrail.autolog()``: reads and writes of files through pandas, polars, pyarrow and NumPy, recorded in runs.
 
+PySpark is captured too (:mod:`datatrail.capture.spark`): each Spark write is a run of its own.
+
 Nothing is patched until :func:`autolog` is called, and ``autolog(disable=True)``
 puts back exactly the functions that were there. autolog imports no library: one
 already imported is patched at once, one imported later when its import ends. Files named by a path
@@ -14,6 +16,7 @@ import atexit
 import functools
 import importlib.abc
 import importlib.machinery
+import inspect
 import os
 import sys
 import threading
@@ -26,6 +29,7 @@ from types import TracebackType
 from typing import Any
 
 from datatrail.capture import facts
+from datatrail.capture import spark as spark_capture
 from datatrail.capture.run import RunContext, active_run
 from datatrail.core.errors import DatatrailError, InvalidInput
 from datatrail.core.model import Version
@@ -36,23 +40,23 @@ from datatrail.service import Trail, connect
 Locate = Callable[[tuple[Any, ...], dict[str, Any]], list[str]]
 
 # (module, attribute, role, position of the path argument, its keyword name)
-# Methods count `self` as position 0.
+# Methods count `self` as position 0. An attribute ending in `*` is every method of that prefix whose
+# first argument is one of the library's path arguments (_WRITER_ARGS), found when the library is
+# imported: a writer a new release adds is captured too.
 _TARGETS: dict[str, list[tuple[str, str, str, int, str]]] = {
     "pandas": [
         *[("pandas", f, "input", 0, a) for f, a in (
             ("read_csv", "filepath_or_buffer"), ("read_parquet", "path"),
             ("read_json", "path_or_buf"), ("read_feather", "path"),
         )],
-        *[("pandas:DataFrame", f, "output", 1, a) for f, a in (
-            ("to_csv", "path_or_buf"), ("to_parquet", "path"), ("to_json", "path_or_buf"), ("to_feather", "path"),
-        )],
+        *[(f"pandas:{cls}", "to_*", "output", 1, "") for cls in ("DataFrame", "Series", "Index")],
     ],
     "polars": [
         *[("polars", f"read_{k}", "input", 0, "source") for k in ("csv", "parquet", "json", "ndjson", "ipc", "avro")],
         *[("polars", f"scan_{k}", "scan", 0, "source") for k in ("csv", "parquet", "ndjson", "ipc")],
-        *[("polars:DataFrame", f"write_{k}", "output", 1, "file") for k in ("csv", "json", "ndjson", "ipc", "avro")],
-        ("polars:DataFrame", "write_parquet", "output", 1, "file"),
-        *[("polars:LazyFrame", f"sink_{k}", "output", 1, "path") for k in ("parquet", "csv", "ipc", "ndjson")],
+        ("polars:DataFrame", "write_*", "output", 1, ""),
+        ("polars:Series", "write_*", "output", 1, ""),
+        ("polars:LazyFrame", "sink_*", "output", 1, ""),
         ("polars:LazyFrame", "collect", "collect", -1, ""),
     ],
     "pyarrow": [
@@ -74,8 +78,16 @@ _TARGETS: dict[str, list[tuple[str, str, str, int, str]]] = {
         ("numpy", "savez_compressed", "output", 0, "file"),
         ("numpy", "savetxt", "output", 0, "fname"),
     ],
+    "pyspark": spark_capture.TARGETS,
 }  # fmt: skip
 LIBRARIES = tuple(_TARGETS)
+# The first argument of a method that writes a file (`df.to_csv(path_or_buf)`, `df.write_excel(workbook)`).
+_WRITER_ARGS = {
+    "pandas": ("path_or_buf", "path", "path_or_buffer", "buf", "excel_writer"),
+    "polars": ("file", "path", "workbook", "target"),
+}
+# Writers whose target is a table in a catalog, not a file.
+_NOT_FILES = frozenset({"to_iceberg", "write_iceberg", "sink_iceberg"})
 # NumPy adds these suffixes to a path that lacks them.
 _SUFFIX = {"save": ".npy", "savez": ".npz", "savez_compressed": ".npz"}
 
@@ -114,6 +126,7 @@ def autolog(
     implicit_run: bool = False,
     job: str | None = None,
     libraries: Iterable[str] = LIBRARIES,
+    spark: bool = True,
 ) -> None:
     """Record file reads and writes of pandas, polars, pyarrow and NumPy as inputs and outputs of the active run.
 
@@ -125,12 +138,14 @@ def autolog(
     Outside a run nothing is recorded, unless ``implicit_run=True`` starts one
     run (named ``job``, default the script's name) that ends when the process
     does. Under ``datatrail run`` the reads and writes join the wrapper's run.
-    ``autolog(disable=True)`` restores every patched function.
+    ``autolog(disable=True)`` restores every patched function. PySpark writes are
+    runs of their own, children of the active run (``spark=False`` leaves Spark alone).
     """
     with _lock:
         if disable:
             _disable()
             return
+        libraries = [name for name in libraries if spark or name != "pyspark"]
         unknown = set(libraries) - set(LIBRARIES)
         if unknown:
             msg = f"autolog cannot capture {sorted(unknown)}; choose from {', '.join(LIBRARIES)}"
@@ -182,16 +197,48 @@ def _patch_libraries(libraries: Iterable[str]) -> None:
 
 
 def _patch_module(module: Any) -> None:
-    for where, name, role, position, keyword in _state.pending.pop(module.__name__, []):
+    targets = [t for target in _state.pending.pop(module.__name__, []) for t in _expand(module, target)]
+    for where, name, role, position, keyword in targets:
         _, _, cls_name = where.partition(":")
         owner = getattr(module, cls_name, None) if cls_name else module
         original = getattr(owner, name, None) if owner is not None else None
-        if original is None:
+        if original is None or any(o is owner and n == name for o, n, _, _ in _state.patches):
             continue
         own = name in vars(owner)
         suffix = _SUFFIX.get(name) if module.__name__ == "numpy" else None
-        setattr(owner, name, _wrap(original, role, _locator(position, keyword, suffix)))
+        if role == "spark":
+            wrapper = spark_capture.wrap(original, cls_name, name, current_run, _trail)
+        else:
+            wrapper = _wrap(original, role, _locator(position, keyword, suffix))
+        setattr(owner, name, wrapper)
         _state.patches.append((owner, name, original, own))
+
+
+def _expand(module: Any, target: tuple[str, str, str, int, str]) -> list[tuple[str, str, str, int, str]]:
+    """A target, or for ``prefix*`` every method of that prefix whose first argument names a file."""
+    where, name, role, position, _ = target
+    if not name.endswith("*"):
+        return [target]
+    owner = getattr(module, where.partition(":")[2], None)
+    arguments = _WRITER_ARGS.get(module.__name__, ())
+    found = []
+    for attr in sorted(dir(owner)) if owner is not None else ():
+        if attr.startswith(name[:-1]) and attr not in _NOT_FILES:
+            first = _first_argument(getattr(owner, attr, None))
+            if first in arguments:
+                found.append((where, attr, role, position, first))
+    return found
+
+
+def _first_argument(method: Any) -> str | None:
+    """The name of a method's first argument after ``self``, if it has one."""
+    if not callable(method):
+        return None
+    try:
+        names = list(inspect.signature(method).parameters)
+    except (TypeError, ValueError):
+        return None
+    return names[1] if len(names) > 1 and names[0] == "self" else None
 
 
 class _PatchOnImport(importlib.abc.MetaPathFinder):
@@ -350,16 +397,15 @@ def _record_one(run: RunContext, seen: _Seen, role: str, path: str) -> Version |
     if not os.path.exists(path):
         return None
     key = os.path.realpath(path)
-    recorder = run.recorder
-    name, namespace = _name(recorder, Path(path))
+    # A new location is named by its path; a known one (or, read, known content) is its dataset.
+    fallback = _name(run.recorder, Path(path))
     if role == "input":
         if key in seen.inputs or key in seen.outputs:  # read twice, or written earlier in this run
             return None
         seen.inputs.add(key)
-        version = recorder.register(path, name=name, namespace=namespace).version
-        return run.input(version)
+        return run.input(path, fallback=fallback)
     seen.outputs.add(key)
-    return run.output(path, name=name, namespace=namespace)
+    return run.output(path, fallback=fallback)
 
 
 def _record_url(run: RunContext, seen: _Seen, role: str, url: str) -> Version | None:
@@ -375,11 +421,12 @@ def _record_url(run: RunContext, seen: _Seen, role: str, url: str) -> Version | 
 
 
 def _name(recorder: Recorder, path: Path) -> tuple[str, str]:
-    """A file under the store's root is named like `datatrail add` names it; others by absolute path."""
+    """(namespace, name) of a new location: under the store's root as `datatrail add` names it; others by
+    absolute path."""
     try:
-        return recorder.workspace.default_name(path), "default"
+        return "default", recorder.workspace.default_name(path)
     except InvalidInput:
-        return path.resolve().as_posix(), f"file://{recorder.host}"
+        return f"file://{recorder.host}", path.resolve().as_posix()
 
 
 __all__ = ["LIBRARIES", "autolog", "current_run", "patched"]

@@ -13,8 +13,16 @@ from typing import Any
 from datatrail.capture import facts
 from datatrail.catalog import Catalog
 from datatrail.core.changes import VersionInfo
-from datatrail.core.errors import InvalidInput
-from datatrail.core.model import DEFAULT_NAMESPACE, Ref, RunState, Version, validate_name, validate_namespace
+from datatrail.core.errors import InvalidInput, NotFound
+from datatrail.core.model import (
+    DEFAULT_NAMESPACE,
+    EventType,
+    Ref,
+    RunState,
+    Version,
+    validate_name,
+    validate_namespace,
+)
 from datatrail.core.results import IngestResult
 from datatrail.events import build_run_event
 from datatrail.recorder import Recorder
@@ -82,6 +90,8 @@ class RunContext:
         self.parent_run: facts.ParentRun | None = None
         self.command: str | None = None  # default: this process's command line
         self.final_facts: dict[str, Any] = {}  # extra fields of the final event's datatrail_run facet
+        # How paths given without a name found their datasets (`datatrail run` prints them).
+        self.notes: list[str] = []
         self._token: contextvars.Token[RunContext | None] | None = None
         self._started = False
         self._attached = False
@@ -106,7 +116,7 @@ class RunContext:
     def user(self) -> str:
         return self.recorder.user
 
-    def _send(self, state: RunState, **kwargs: Any) -> IngestResult:
+    def _send(self, state: EventType | RunState, **kwargs: Any) -> IngestResult:
         p = self.parent_run
         parent = (p.run_id, p.namespace, p.job) if p is not None else None
         event = build_run_event(
@@ -133,7 +143,7 @@ class RunContext:
                 self.workflow = facts.workflow_from_env()
         self._git = facts.git_state()
         self._send(
-            RunState.START,
+            EventType.START,
             run_facts={
                 "user": self.recorder.user,
                 "host": self.recorder.host,
@@ -176,17 +186,31 @@ class RunContext:
             msg = "the run is not open; use it inside `with trail.run(...) as run:`"
             raise InvalidInput(msg)
 
-    def input(self, source: str | os.PathLike[str] | Version | Ref, *, name: str | None = None) -> Version:
-        """Record an input: a Version, a ref (``raw/penguins@2``), a path or a URL (hashed and added)."""
+    def input(
+        self,
+        source: str | os.PathLike[str] | Version | Ref,
+        *,
+        name: str | None = None,
+        fallback: tuple[str, str] | None = None,
+    ) -> Version:
+        """Record an input: a Version, a ref (``raw/penguins@2``), a path or a URL (hashed and added).
+
+        A path without a ``name`` is the dataset already recorded at its location, else
+        the version of the same content recorded elsewhere (said in :attr:`notes`), else a
+        new dataset named by the path (or ``fallback``): see ``Recorder.identify``.
+        """
         self._check_open()
         if isinstance(source, Version):
             version = source
         elif isinstance(source, Ref):
             version = self.catalog.get(source)
-        elif is_url(source) or isinstance(source, os.PathLike) or os.path.exists(os.fspath(source)):
-            version = self.recorder.register(source, name=name).version
+        elif is_url(source) or os.path.exists(os.fspath(source)):
+            added = self.recorder.register(source, name=name, link_content=True, fallback=fallback)
+            version = added.version
+            if added.note:
+                self.notes.append(added.note)
         else:
-            version = self.catalog.get(str(source))
+            version = self.catalog.get(source_ref(self.catalog, source))
         key = version.key or str(version.digest)
         self._send(RunState.RUNNING, inputs=[(version.namespace, version.name, key)])
         self.inputs.append(version)
@@ -197,12 +221,16 @@ class RunContext:
         path: str | os.PathLike[str] | Any,
         *,
         name: str | None = None,
-        namespace: str = DEFAULT_NAMESPACE,
+        namespace: str | None = None,
         kind: str = "dataset",
         message: str | None = None,
         profile: bool = True,
+        fallback: tuple[str, str] | None = None,
     ) -> Version:
         """Hash ``path`` and record it as an output version of this run (tabular data profiled unless told not).
+
+        Without a ``name``, a path where a dataset's version was recorded is the next
+        version of that dataset; a new location is named by its path (or ``fallback``).
 
         ``path`` may also be an object: a DataFrame, Arrow table or array (hashed in
         memory), or a model (scikit-learn, torch, ONNX) saved safely under
@@ -210,9 +238,10 @@ class RunContext:
         """
         self._check_open()
         if not isinstance(path, str | os.PathLike):
-            return self._output_object(path, name=name, namespace=namespace, kind=kind, message=message)
+            where = DEFAULT_NAMESPACE if namespace is None else namespace
+            return self._output_object(path, name=name, namespace=where, kind=kind, message=message)
         namespace, name, info = self.recorder.describe(
-            path, name=name, namespace=namespace, kind=kind, message=message, profile=profile
+            path, name=name, namespace=namespace, kind=kind, message=message, profile=profile, fallback=fallback
         )
         return self.output_info(info, name=name, namespace=namespace)
 
@@ -266,6 +295,29 @@ class RunContext:
             raise InvalidInput(msg)
 
 
+def source_ref(catalog: Catalog, source: str | os.PathLike[str]) -> Ref:
+    """The ref an input that is no existing path names; NotFound ``path not found`` when it names nothing.
+
+    Text with ``@`` is a ref and keeps the catalog's own answer (``raw@9``: no version 9); other text
+    is a path unless it is a dataset's name."""
+    text = os.fspath(source)
+    if isinstance(source, os.PathLike):
+        raise _path_not_found(text)
+    try:
+        ref = Ref.parse(text)
+        catalog.lookup(ref)
+    except (NotFound, InvalidInput):
+        if "@" in text:
+            raise
+        raise _path_not_found(text) from None
+    return ref
+
+
+def _path_not_found(text: str) -> NotFound:
+    msg = f"path not found: {text}; give an existing file or folder, a URL, or a dataset ref (NAME@VERSION)"
+    return NotFound(msg)
+
+
 def _jsonable(value: Any) -> Any:
     if isinstance(value, dict):
         return {str(k): _jsonable(v) for k, v in value.items()}
@@ -276,4 +328,4 @@ def _jsonable(value: Any) -> Any:
     return repr(value)
 
 
-__all__ = ["RunContext", "RunFailed", "active_run", "start_run"]
+__all__ = ["RunContext", "RunFailed", "active_run", "source_ref", "start_run"]

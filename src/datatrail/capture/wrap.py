@@ -25,7 +25,7 @@ from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 from datatrail.capture import facts
-from datatrail.capture.run import RunContext, RunFailed
+from datatrail.capture.run import RunContext, RunFailed, source_ref
 from datatrail.config import ENV_URI, ENV_USER
 from datatrail.core.errors import WRAPPER_FAILED, CommandNotFound, InvalidInput
 from datatrail.core.model import DEFAULT_NAMESPACE, RunState
@@ -53,6 +53,7 @@ class CommandResult:
     error: str | None = None
     command_status: int | None = None  # the command's own: its exit status, or minus the signal that ended it
     source: str = "command"  # whose the exit status is: "command", or "datatrail" when the wrapper failed
+    notes: tuple[str, ...] = ()  # how inputs and outputs given as paths found their datasets
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON form ``datatrail run --json`` prints."""
@@ -64,6 +65,7 @@ class CommandResult:
             "state": self.state.value,
             "duration": round(self.duration, 3),
             "error": self.error,
+            "notes": list(self.notes),
         }
 
 
@@ -105,6 +107,9 @@ def run_command(
                 "write it under the root, or register it afterwards with `datatrail add PATH --name NAME`"
             )
             raise InvalidInput(msg) from None
+    for source in inputs:  # an input that is nothing fails before the run starts, leaving the store as it was
+        if not is_url(source) and not os.path.exists(source):
+            source_ref(trail.catalog, source)
     run = trail.run(job, params=params, namespace=namespace, workflow=workflow, job_type="command")
     run.command = shlex.join(command)
     started = time.monotonic()
@@ -130,15 +135,21 @@ def run_command(
     except KeyboardInterrupt as exc:
         code = 128 - status if status < 0 else (status or 128 + signal.SIGINT)
         own = status if ran else None
-        return CommandResult(run.id, RunState.ABORT, code, time.monotonic() - started, str(exc), own)
+        return CommandResult(
+            run.id, RunState.ABORT, code, time.monotonic() - started, str(exc), own, notes=tuple(run.notes)
+        )
     except RunFailed as exc:
         if status == 0:  # the command succeeded; the run failed on datatrail's side (an output not written)
             code, source = WRAPPER_FAILED, "datatrail"
         else:
             code, source = (status if status > 0 else 128 - status), "command"
         own = status if ran else None
-        return CommandResult(run.id, RunState.FAIL, code, time.monotonic() - started, str(exc), own, source)
-    return CommandResult(run.id, RunState.COMPLETE, 0, time.monotonic() - started, command_status=status)
+        return CommandResult(
+            run.id, RunState.FAIL, code, time.monotonic() - started, str(exc), own, source, tuple(run.notes)
+        )
+    return CommandResult(
+        run.id, RunState.COMPLETE, 0, time.monotonic() - started, command_status=status, notes=tuple(run.notes)
+    )
 
 
 def _finish(run: RunContext, status: int, signalled: str | None, outputs: list[Path | str]) -> None:
@@ -159,7 +170,10 @@ def _finish(run: RunContext, status: int, signalled: str | None, outputs: list[P
         elif not p.exists():
             msg = f"the command succeeded but did not write the output {os.fspath(p)!r}"
             raise RunFailed(msg)
-        run.output(p)
+        before = run.recorder.workspace.default_name(p) if isinstance(p, Path) else None
+        version = run.output(p)
+        if before is not None and version.name != before:
+            run.notes.append(f"{os.fspath(p)} is {version.ref} (its location)")
 
 
 def child_environment(trail: Trail, run: RunContext, *, autolog: bool = True) -> dict[str, str]:

@@ -150,6 +150,10 @@ from datatrail.cli import security  # noqa: E402
 
 security.register(app)
 
+from datatrail.cli import storage  # noqa: E402
+
+storage.register(app)
+
 
 def main() -> None:
     """Entry point of the ``datatrail`` script."""

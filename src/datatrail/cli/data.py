@@ -10,7 +10,7 @@ import typer
 from datatrail.cli import prefetch
 from datatrail.cli.context import get_trail
 from datatrail.cli.ml import print_model_card
-from datatrail.cli.output import emit_json, human_size, line, progress, table, when
+from datatrail.cli.output import emit_json, human_size, line, note, progress, table, when
 from datatrail.cli.quality import print_checks, print_profile
 from datatrail.cli.runs import print_run
 from datatrail.cli.security import entry_dict, print_access
@@ -57,7 +57,9 @@ def add(
     name: Annotated[
         str | None, typer.Option("--name", "-n", help="Dataset name (default: the path relative to the store's root).")
     ] = None,
-    namespace: Annotated[str, typer.Option("--namespace", help="Namespace of the dataset.")] = "default",
+    namespace: Annotated[
+        str | None, typer.Option("--namespace", help="Namespace of the dataset (default: default).")
+    ] = None,
     message: Annotated[str | None, typer.Option("--message", "-m", help="Why this version exists.")] = None,
     tag: Annotated[
         list[str] | None, typer.Option("--tag", "-t", help="Alias to point at the version (repeatable).")
@@ -79,6 +81,14 @@ def add(
             "--checks", metavar="RULES", help="YAML rules to evaluate and store with the version (exit 1 on an error)."
         ),
     ] = None,
+    store_content: Annotated[
+        bool | None,
+        typer.Option(
+            "--store-content/--no-store-content",
+            help="Keep the bytes of new files in .datatrail/objects/ (copied, or reflinked where the filesystem "
+            "can clone) so `datatrail checkout` can restore them (default: [content] store of the config).",
+        ),
+    ] = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Register a file or directory as a version of a dataset.
@@ -97,13 +107,19 @@ def add(
     version; the command exits 1 when a rule of severity error fails.
 
     Example: datatrail add data/clean.parquet --name clean/penguins --checks checks.yaml
+
+    With --store-content the bytes are kept too (deduplicated by SHA-256), so any
+    version can be restored with `datatrail checkout` and shared with `datatrail push`.
+
+    Example: datatrail add data/ --name raw/images --store-content
     """
     ahead = prefetch.take(path)  # started by datatrail.cli.main for a big file
     trail = get_trail(ctx)
 
     with progress(f"hashing {redact(path)}") as advance:
-        result = trail.register(
+        result = trail.storage.add(
             path,
+            store_content=store_content,
             name=name,
             namespace=namespace,
             message=message,
@@ -125,6 +141,8 @@ def add(
         emit_json(out)
     else:
         line(f"{v.ref} {v.digest.short if v.digest else '-'} ({result.status})")
+        if result.note:
+            note(result.note)
         if report is not None:
             line(f"{count(len(report.results), 'check')}, {len(report.failed)} failed")
             print_checks(report.results)
@@ -189,17 +207,25 @@ def show(
     trail = get_trail(ctx)
     if ref.startswith("run:"):
         run = trail.get_run(ref)
+        job = next((j for j in trail.jobs(run.namespace) if j.name == run.job), None)
         if json_out:
-            emit_json(run.to_dict())
+            emit_json({**run.to_dict(), "job_description": job and job.description, "job_sql": job and job.sql})
         else:
-            print_run(run)
+            print_run(run, job)
         return
     v = trail.get(ref)
     manifest = trail.manifest(v) if v.is_directory else []
     stats = trail.profile(v)
     checks = trail.check_results(v)
+    # What the producer said (schema facet, documentation) shows too when datatrail did not profile the data.
+    reported = trail.describe(v)
+    doc = ((reported.get("facets") or {}).get("documentation") or {}).get("value") or {}
+    description = doc.get("description") if isinstance(doc, dict) else None
+    schema = reported.get("schema") if isinstance(reported.get("schema"), list) else None
     if json_out:
         data = v.to_dict()
+        data["description"] = description
+        data["schema"] = schema
         if v.is_directory:
             data["files"] = [{"path": f.path, "size": f.size, "digest": str(f.digest)} for f in manifest]
         data["profile"] = stats
@@ -224,6 +250,7 @@ def show(
         ("host", v.host),
         ("message", v.message),
         ("run", f"run:{v.run_id}" if v.run_id else None),
+        ("description", description),
     ]
     for key, value in fields:
         if value is not None:
@@ -232,6 +259,13 @@ def show(
         print_model_card(trail.model_card(v))
     if stats is not None:
         print_profile(stats)
+    elif schema:
+        line("")
+        line("schema (as the producer reported it):")
+        table(
+            ["column", "type", "description"],
+            [[f.get("name"), f.get("type"), f.get("description")] for f in schema if isinstance(f, dict)],
+        )
     if checks:
         print_checks(checks, latest_only=True)
     if manifest:

@@ -34,6 +34,7 @@ class Target(str, Enum):
     prov = "prov"
     attestation = "attestation"
     atlas = "atlas"
+    dvc = "dvc"
 
 
 class ProvFormat(str, Enum):
@@ -164,10 +165,11 @@ def _since(value: str | None) -> datetime | None:
 def export(
     ctx: typer.Context,
     target: Annotated[
-        Target, typer.Argument(metavar="FORMAT", help="What to write: openlineage, prov, attestation or atlas.")
+        Target, typer.Argument(metavar="FORMAT", help="What to write: openlineage, prov, attestation, atlas or dvc.")
     ],
     ref: Annotated[
-        str | None, typer.Argument(metavar="REF", help="prov, attestation, atlas: the version, e.g. clean/penguins@2.")
+        str | None,
+        typer.Argument(metavar="REF", help="prov, attestation, atlas, dvc: the version, e.g. clean/penguins@2."),
     ] = None,
     all_: Annotated[bool, typer.Option("--all", help="atlas: every version and run in the store.")] = False,
     since: Annotated[
@@ -180,24 +182,28 @@ def export(
         ProvFormat | None, typer.Option("--format", help="prov: json (PROV-JSON, default) or provn.")
     ] = None,
     output: Annotated[
-        Path | None, typer.Option("--output", "-o", help="Write to this file instead of standard output.")
+        Path | None,
+        typer.Option("--output", "-o", help="Write to this file instead of standard output (dvc: the DVC project)."),
     ] = None,
     force: Annotated[
         bool, typer.Option("--force", help="With -o: replace FILE even if it is a symlink (the link, not its target).")
     ] = False,
 ) -> None:
-    """Export to OpenLineage, W3C PROV, an in-toto/SLSA attestation or Apache Atlas entities.
+    """Export to OpenLineage, W3C PROV, an in-toto/SLSA attestation, Apache Atlas entities, or DVC.
 
     openlineage: every stored event, one per line, as the OpenLineage file transport writes them
     (replay them into Marquez or another datatrail). prov: the provenance of a version and its
     upstream. attestation: an in-toto Statement v1 with a SLSA provenance v1 predicate for a version.
     atlas: the body of Atlas's (and Purview's) POST /api/atlas/v2/entity/bulk.
+    dvc: a .dvc file and DVC cache entries for a version (-o: the DVC project, default the store's root),
+    so a DVC user can go back with `dvc checkout`.
 
     Examples:
       datatrail export openlineage --since 2024-05-01 -o events.jsonl
       datatrail export prov clean/penguins@2 --format provn
       datatrail export attestation model.pkl -o model.intoto.json
       datatrail export atlas --all -o atlas.json
+      datatrail export dvc data/images@2
     """
 
     kind = target.value
@@ -207,6 +213,16 @@ def export(
         _only_for(kind, "prov", {"--format": fmt})
     if kind != "atlas":
         _only_for(kind, "atlas", {"--all": all_})
+    if kind == "dvc":
+        if ref is None:
+            _refuse("give the version to export, e.g. `datatrail export dvc data/images@2`")
+        if force:
+            _refuse("--force does not apply to `export dvc`: DVC's cache entries are only ever added")
+        from datatrail.interop.dvc_cache import export_dvc  # only the chosen tool\'s module (start-up)
+
+        done = export_dvc(get_trail(ctx), ref, output)
+        note(f"wrote {done['dvc_file']} and {done['objects']} DVC cache objects; `dvc checkout` restores {done['ref']}")
+        return
     if kind == "openlineage" and ref is not None:
         _refuse("openlineage exports every event; narrow it with --since and --namespace instead of a REF")
     if kind in ("prov", "attestation") and ref is None:

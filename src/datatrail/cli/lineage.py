@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from datatrail.cli.context import get_trail
 from datatrail.cli.output import block, document, emit_json, error, line, note, progress
 from datatrail.core.errors import InvalidInput
-from datatrail.core.results import Direction
+from datatrail.core.results import ColumnLineageResult, Direction
 from datatrail.core.text import count
 from datatrail.files import replace_file
 
@@ -27,6 +27,10 @@ def lineage(
     ref: Annotated[
         str, typer.Argument(metavar="REF", help="The version to start from: NAME (latest), NAME@3, NAME@ALIAS…")
     ],
+    column: Annotated[
+        str | None,
+        typer.Argument(metavar="COLUMN", help="With --columns: only this column of REF.", show_default=False),
+    ] = None,
     upstream: Annotated[bool, typer.Option("--upstream", help="Where it came from (the default).")] = False,
     downstream: Annotated[bool, typer.Option("--downstream", help="What was made from it.")] = False,
     both: Annotated[bool, typer.Option("--both", help="Both directions.")] = False,
@@ -53,13 +57,24 @@ def lineage(
     force: Annotated[
         bool, typer.Option("--force", help="With -o: replace FILE even if it is a symlink (the link, not its target).")
     ] = False,
+    columns: Annotated[
+        bool,
+        typer.Option(
+            "--columns",
+            help="Column-level lineage (every column, or the COLUMN given after REF): each column and the input "
+            "columns it derives from, with how (IDENTITY, TRANSFORMATION, AGGREGATION; FILTER, JOIN… for the "
+            "whole dataset, shown as '*'). Tree or --json.",
+        ),
+    ] = False,
 ) -> None:
     """Print the lineage of a version: the runs and versions it came from or fed.
 
     Examples: datatrail lineage clean/penguins --upstream --depth 5;
     datatrail lineage raw/penguins --downstream -f svg -o lineage.svg;
     datatrail lineage model -f html -o lineage.html (open it in a browser: pan, zoom, click a node);
-    datatrail lineage model --level dataset -f mermaid
+    datatrail lineage model --level dataset -f mermaid;
+    datatrail lineage sales_by_country --columns total (which input columns make `total`, and how);
+    datatrail lineage sales_by_country --columns --json
     """
 
     options: tuple[tuple[Direction, bool], ...] = (("upstream", upstream), ("downstream", downstream), ("both", both))
@@ -76,6 +91,12 @@ def lineage(
         raise InvalidInput(msg)
     if force and output is None:
         msg = "--force goes with -o FILE"
+        raise InvalidInput(msg)
+    if columns:
+        _columns(ctx, ref, column, chosen[0] if chosen else "upstream", depth, fmt, output)
+        return
+    if column is not None:
+        msg = f"a COLUMN ({column!r}) goes with --columns: datatrail lineage {ref} --columns {column}"
         raise InvalidInput(msg)
     from datatrail.viz.fold import at_level  # lineage pictures: loaded by this command only (start-up)
 
@@ -94,6 +115,74 @@ def lineage(
     with replace_file(Path(output), force=force) as out:
         out.write(text)
     note(f"wrote {output} ({fmt}, {count(len(graph.nodes), 'node')})")
+
+
+def _columns(
+    ctx: typer.Context, ref: str, column: str | None, direction: Direction, depth: int, fmt: str, output: str | None
+) -> None:
+    """``--columns``: the column lineage of one version as a tree (or JSON)."""
+    if direction == "both":
+        msg = "--columns follows one direction: use --upstream (the default) or --downstream"
+        raise InvalidInput(msg)
+    if fmt not in ("tree", "json") or output is not None:
+        msg = "--columns prints a tree or --json to stdout; drop --format/--output"
+        raise InvalidInput(msg)
+    result = get_trail(ctx).column_lineage(ref, column, direction=direction, depth=depth)
+    if fmt == "json":
+        emit_json(
+            {
+                "ref": ref,
+                "column": column,
+                "direction": direction,
+                "nodes": result.nodes,
+                "edges": [{"source": s, "target": t, "transformations": tr} for s, t, tr in result.edges],
+            }
+        )
+        return
+    for row in column_tree(result, direction, column):
+        line(row)
+
+
+def column_tree(result: ColumnLineageResult, direction: Direction, column: str | None = None) -> list[str]:
+    """``output column`` then, indented, ``<- dataset.column (@version)  [TYPE SUBTYPE]`` for each column it
+    derives from (and so on up, as deep as the result goes)."""
+    after: dict[str, list[tuple[str, Any]]] = {}
+    for source, target, transformations in result.edges:
+        start, end = (target, source) if direction == "upstream" else (source, target)
+        after.setdefault(start, []).append((end, transformations))
+    roots = sorted(
+        (n for n, d in result.nodes.items() if d.get("depth") == 0 and (column is None or d.get("column") == column)),
+        key=lambda n: (result.nodes[n].get("column") == "*", str(result.nodes[n].get("column"))),
+    )
+    if not roots:
+        return [f"no column lineage recorded{f' for column {column!r}' if column else ''}"]
+    arrow = "<-" if direction == "upstream" else "->"
+    rows: list[str] = []
+
+    def label(node: str) -> str:
+        d = result.nodes[node]
+        where = d["name"] if d.get("namespace") == "default" else f"{d['namespace']}:{d['name']}"
+        return f"{where}.{d['column']} (@{d['version']})"
+
+    def walk(node: str, indent: str, seen: frozenset[str]) -> None:
+        children = sorted(after.get(node, []), key=lambda c: label(c[0]))
+        for i, (child, transformations) in enumerate(children):
+            last = i == len(children) - 1
+            how = ", ".join(
+                " ".join(str(t.get(k)) for k in ("type", "subtype") if t.get(k))
+                + (f": {t['description']}" if t.get("description") else "")
+                for t in transformations or []
+                if isinstance(t, dict)
+            )
+            rows.append(f"{indent}{'└── ' if last else '├── '}{arrow} {label(child)}" + (f"  [{how}]" if how else ""))
+            if child not in seen:
+                walk(child, indent + ("    " if last else "│   "), seen | {child})
+
+    for root in roots:
+        d = result.nodes[root]
+        rows.append("* (the whole dataset: rows kept, joined, grouped)" if d["column"] == "*" else str(d["column"]))
+        walk(root, "", frozenset({root}))
+    return rows
 
 
 def _render(graph: Graph, fmt: str, level: str) -> str:

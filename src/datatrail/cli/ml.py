@@ -335,12 +335,48 @@ def reproduce(
         bool, typer.Option("--check", help="Exit 1 when an input is missing or its content changed.")
     ] = False,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Read every byte, ignoring the stat cache.")] = False,
+    exec_: Annotated[
+        bool,
+        typer.Option(
+            "--exec",
+            help="Restore the run's exact inputs (REF: a run id, or a version: its run) in a scratch folder, "
+            "run its recorded command there, and compare each output's digest (same/differs); exit 1 unless all same.",
+        ),
+    ] = False,
+    into: Annotated[
+        Path | None, typer.Option("--into", metavar="DIR", help="With --exec: the (empty) folder to re-run in.")
+    ] = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Walk a version's whole provenance: each step's inputs re-hashed, its code commit, params and command.
 
     Example: datatrail reproduce models/penguins@1 --check
+
+    With --exec the run is done again: inputs restored from the content cache or a
+    remote (verified), code from the recorded git commit (else the files the command
+    names), the command run in a scratch folder, each output compared with its record.
+
+    Example: datatrail reproduce models/penguins@1 --exec
     """
+    if exec_:
+        if check or no_cache:
+            msg = "--check and --no-cache walk the provenance; --exec re-runs: use one or the other"
+            raise InvalidInput(msg)
+        rerun = _trail(ctx).rerun(ref, into=into)
+        if json_out:
+            emit_json(rerun.to_dict())
+        else:
+            run = rerun.run
+            line(f"re-ran {run.job} ({run.id[:8]}) in {rerun.folder}: exit {rerun.exit_code}; code: {rerun.code}")
+            for o in rerun.outputs:
+                line(f"  {o.status:<8} {o.ref}  {o.path}")
+            line("result: every output is the same" if rerun.ok else "result: the outputs are not reproduced")
+        if not rerun.ok:
+            raise typer.Exit(1)
+        return
+    if into is not None:
+        msg = "--into goes with --exec"
+        raise InvalidInput(msg)
     report = _trail(ctx).reproduce(ref, use_cache=not no_cache)
     if json_out:
         emit_json(report.to_dict())

@@ -154,6 +154,8 @@ def run(
     if json_out:
         note(json.dumps(result.to_dict(), ensure_ascii=False))
     else:
+        for text in result.notes:
+            note(f"datatrail: {text}")
         if result.source == "datatrail":
             error(result.error or "the run failed", prefix="datatrail: error: ")
         summary = f"datatrail: run:{result.run_id} {result.state.value} in {result.duration:.1f}s"

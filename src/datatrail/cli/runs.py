@@ -9,9 +9,10 @@ import typer
 from datatrail.cli.context import get_trail
 from datatrail.cli.output import emit_json, line, table, when
 from datatrail.core.model import Run
+from datatrail.core.results import JobSummary
 
 
-def print_run(run: Run) -> None:
+def print_run(run: Run, job: JobSummary | None = None) -> None:
     fields = [
         ("run", run.id),
         ("job", run.job if run.namespace == "default" else f"{run.namespace}:{run.job}"),
@@ -25,6 +26,7 @@ def print_run(run: Run) -> None:
         ("workflow", run.workflow),
         ("parent", f"run:{run.parent_run_id}" if run.parent_run_id else None),
         ("error", run.error),
+        ("about", job.description if job else None),
     ]
     if run.code.get("commit"):
         dirty = " (dirty)" if run.code.get("dirty") else ""
@@ -46,6 +48,18 @@ def print_run(run: Run) -> None:
             line(f"{title}:")
             for v in items:
                 line(f"  {v.ref} {v.digest.short if v.digest else v.key}")
+    if job is not None and job.sql:
+        line("sql:")
+        for text in job.sql.strip().splitlines():
+            line(f"  {text}")
+    if run.planned_outputs:
+        line("planned outputs (named, no version produced):")
+        for namespace, name in run.planned_outputs:
+            line(f"  {name if namespace == 'default' else f'{namespace}:{name}'}")
+    if run.children:
+        line("child runs:")
+        for child in run.children:
+            line(f"  run:{child}")
 
 
 def runs(
@@ -56,16 +70,22 @@ def runs(
 ) -> None:
     """List runs, newest first; `datatrail show run:<id>` shows one in full."""
 
-    items = get_trail(ctx).runs(job, limit)
+    trail = get_trail(ctx)
+    items = trail.runs(job, limit)
     if json_out:
         emit_json([r.to_dict() for r in items])
         return
     if not items:
         line("no runs yet; record one with `with trail.run(...)` in Python")
         return
+    # The shortest prefix naming only that run: ids sharing their first characters (UUIDv7) show more of them.
+    labels = trail.catalog.run_labels([r.id for r in items])
     table(
         ["run", "job", "state", "started", "user", "inputs", "outputs"],
-        [[r.id[:8], r.job, r.state.value, when(r.started_at), r.user, len(r.inputs), len(r.outputs)] for r in items],
+        [
+            [labels[r.id], r.job, r.state.value, when(r.started_at), r.user, len(r.inputs), len(r.outputs)]
+            for r in items
+        ],
     )
 
 

@@ -49,6 +49,13 @@ class DatasetChange:
     facets: dict[str, Any] = field(default_factory=dict)
     # The facets of the input/output entry (inputFacets / outputFacets), verbatim.
     io_facets: dict[str, Any] = field(default_factory=dict)
+    # The name its ``symlinks`` facet gives it that stands for it everywhere (a Spark path's Hive table):
+    # the store records the dataset under that name and this one as a link to it (as Marquez does).
+    canonical: tuple[str, str] | None = None
+    # Every name of the dataset its symlinks facet gives (its own included): each leads to the same dataset.
+    names: tuple[tuple[str, str], ...] = ()
+    # An output the run only names (START, RUNNING, FAIL, ABORT) without content datatrail hashed: no version.
+    planned: bool = False
 
 
 @dataclass(frozen=True)
@@ -69,6 +76,9 @@ class RunChange:
     error: str | None = None
     parent_run_id: str | None = None
     workflow: str | None = None
+    # When the run started, as its facets tell (nominalTime, the scheduler's facets): used while no START or
+    # RUNNING event of it is stored.
+    started_hint: datetime | None = None
     # The run's and the job's facets, verbatim (store appliers map the standard ones).
     run_facets: dict[str, Any] = field(default_factory=dict)
     job_facets: dict[str, Any] = field(default_factory=dict)

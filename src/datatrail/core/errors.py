@@ -83,3 +83,10 @@ class StoreUnavailable(DatatrailError):
 
     exit_code = 3
     http_status = 503
+
+
+class DiskFull(DatatrailError):
+    """No space left on the device where bytes were being written; nothing half-written was kept."""
+
+    exit_code = 8
+    http_status = 507

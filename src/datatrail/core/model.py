@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
@@ -170,7 +171,8 @@ class Ref:
 
 
 class RunState(str, Enum):
-    START = "START"
+    """The state of a run: RUNNING until an event ends it COMPLETE, FAIL or ABORT."""
+
     RUNNING = "RUNNING"
     COMPLETE = "COMPLETE"
     FAIL = "FAIL"
@@ -179,6 +181,55 @@ class RunState(str, Enum):
     @property
     def finished(self) -> bool:
         return self in (RunState.COMPLETE, RunState.FAIL, RunState.ABORT)
+
+    @classmethod
+    def stored(cls, text: str) -> RunState:
+        """The state of a stored text; ``START`` (what stores before revision 0006 kept) is RUNNING."""
+        return cls.RUNNING if text == "START" else cls(text)
+
+
+class EventType(str, Enum):
+    """The ``eventType`` of an OpenLineage RunEvent; START, RUNNING and OTHER leave a run RUNNING.
+
+    >>> EventType.START.state
+    <RunState.RUNNING: 'RUNNING'>
+    """
+
+    START = "START"
+    RUNNING = "RUNNING"
+    COMPLETE = "COMPLETE"
+    FAIL = "FAIL"
+    ABORT = "ABORT"
+    OTHER = "OTHER"
+
+    @property
+    def state(self) -> RunState:
+        """The state a run is in after this event (before any later one)."""
+        return RunState.RUNNING if self in (EventType.START, EventType.OTHER) else RunState(self.value)
+
+
+def short_ids(ids: Iterable[str], min_length: int = 8) -> dict[str, str]:
+    """The shortest prefix of each id, at least ``min_length`` long, that no other id of ``ids`` shares.
+
+    >>> short_ids(["0193a24e-4812-71", "0193a24e-4812-72", "5f0c99aa-0000"])
+    {'0193a24e-4812-71': '0193a24e-4812-71', '0193a24e-4812-72': '0193a24e-4812-72', '5f0c99aa-0000': '5f0c99aa'}
+    """
+    unique = sorted(set(ids))
+    out: dict[str, str] = {}
+    for i, one in enumerate(unique):
+        # In sorted order the id sharing the longest prefix with this one is a neighbour.
+        shared = max((_common(one, unique[j]) for j in (i - 1, i + 1) if 0 <= j < len(unique)), default=0)
+        out[one] = one[: max(min_length, shared + 1)]
+    return out
+
+
+def _common(a: str, b: str) -> int:
+    n = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        n += 1
+    return n
 
 
 @dataclass(frozen=True)
@@ -289,6 +340,10 @@ class Run:
     outputs: tuple[Version, ...] = ()
     # Standard and custom OpenLineage run facets (nominalTime, processing_engine…), each {"time", "value"}.
     facets: dict[str, Any] = field(default_factory=dict)
+    # Outputs the run named (in a START, RUNNING, FAIL or ABORT event) that no version of it holds: (namespace, name).
+    planned_outputs: tuple[tuple[str, str], ...] = ()
+    # The runs whose parent run facet names this run (a DAG run's task runs), by id.
+    children: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -311,4 +366,6 @@ class Run:
             "inputs": [v.to_dict() for v in self.inputs],
             "outputs": [v.to_dict() for v in self.outputs],
             "facets": self.facets,
+            "planned_outputs": [{"namespace": ns, "name": name} for ns, name in self.planned_outputs],
+            "children": list(self.children),
         }

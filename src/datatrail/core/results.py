@@ -75,6 +75,14 @@ class JobSummary:
     latest_state: str | None = None
     # sourceCodeLocation, sourceCode, sql, documentation, ownership, tags…: each {"time", "value"}.
     facets: dict[str, Any] = field(default_factory=dict)
+    description: str | None = None  # the documentation facet's
+
+    @property
+    def sql(self) -> str | None:
+        """The query of the job's ``sql`` facet, if a producer sent one."""
+        value = (self.facets.get("sql") or {}).get("value")
+        query = value.get("query") if isinstance(value, dict) else None
+        return query if isinstance(query, str) else None
 
     def to_dict(self) -> dict[str, Any]:
         created = self.created_at.isoformat() if self.created_at is not None else None
@@ -87,6 +95,7 @@ class JobSummary:
             "latest_run": self.latest_run,
             "latest_state": self.latest_state,
             "facets": self.facets,
+            "description": self.description,
         }
 
 
@@ -118,6 +127,15 @@ class CheckResult:
             "checked_at": self.checked_at.isoformat() if self.checked_at is not None else None,
             "checked_by": self.checked_by,
         }
+
+
+@dataclass(frozen=True)
+class LatestVersion:
+    """The latest version of a dataset, with how its latest check evaluation went (0 and 0: never checked)."""
+
+    version: Version
+    checks_failed: int = 0
+    checks_total: int = 0
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,10 @@ Each ``.dvc`` file's outputs become dataset versions; each stage recorded in
 inputs and outputs are the stage's deps and outs. DVC's MD5 is kept as a second
 digest (``properties["dvc"]``); when the file is in the workspace and still
 matches that MD5, it is hashed too, so the version is keyed by its SHA-256 like
-any ``datatrail add``. Run ids derive from the lock entry, so importing again
+any ``datatrail add``. When the project has a DVC cache, its objects are
+imported too (:mod:`datatrail.interop.dvc_cache`: MD5 re-hashed to SHA-256 once),
+so an output missing from the workspace still gets its SHA-256 and
+``datatrail checkout`` gives it back. Run ids derive from the lock entry, so importing again
 after ``dvc repro`` adds only the stages and versions that changed. DVC itself
 is never imported.
 """
@@ -31,6 +34,7 @@ from datatrail.events import PRODUCER, SPEC, _facet, dataset_facets
 from datatrail.files import inside, read_regular
 from datatrail.formats import detect_format
 from datatrail.interop.common import ImportSummary, ingest_all, iso, safe_job_name, stable_uuid
+from datatrail.interop.dvc_cache import cache_dir, hash_from_cache, keep_from_workspace
 
 if TYPE_CHECKING:
     from datatrail.service import Trail
@@ -123,9 +127,16 @@ def _version(ctx: _Context, base: Path, entry: Any, where: str) -> tuple[str, Ve
     dvc.update({k: entry[k] for k in ("size", "nfiles") if isinstance(entry.get(k), int)})
     if path not in ctx.md5s:
         ctx.md5s[path] = dvc_md5(path) if algorithm == "md5" else None
+    from_cache = None
     if ctx.md5s[path] is not None and ctx.md5s[path] == value:
         hashed = ctx.trail.hash(path)
+        if cache_dir(ctx.root) is not None:  # the user moves the project's data too: keep it once
+            keep_from_workspace(ctx.trail, path, hashed)
         info = ctx.trail.version_info(path, hashed, profile=False)
+        info = replace(info, properties={"dvc": dvc})
+    elif algorithm == "md5" and (from_cache := hash_from_cache(ctx.trail, ctx.root, value)) is not None:
+        # Not in the workspace (or changed there), but in DVC's cache: re-hashed once, its bytes kept.
+        info = ctx.trail.version_info(path, from_cache, profile=False)
         info = replace(info, properties={"dvc": dvc})
     else:
         if path.exists():

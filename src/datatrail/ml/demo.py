@@ -3,8 +3,14 @@
 ingest the raw CSV → clean (checked) → features → train a scikit-learn
 classifier → evaluate → deploy to production → score and monitor two later
 batches, the second deliberately shifted so it raises a drift alert. Every
-step goes through the public API and ``datatrail.autolog()``; running it again
-into the same folder reuses the unchanged versions and adds new runs.
+step goes through the public API and ``datatrail.autolog()``, in the demo
+folder as the working directory, so the runs record that folder (and its git
+commit, if it is in a work tree). The source CSV is copied from the
+palmerpenguins package into ``source/`` and added as
+``palmerpenguins/penguins.csv``. Running it again into the same folder reuses
+the unchanged versions and adds new runs of the pipeline's steps; the model
+already live is not deployed again, and the same checks, evaluation and drift
+reports with the same results are not stored twice.
 
 >>> result = run_demo(Path("/tmp/penguins"), say=print)   # doctest: +SKIP
 >>> result.alert.drifted                                   # doctest: +SKIP
@@ -13,7 +19,9 @@ True
 
 from __future__ import annotations
 
+import contextlib
 import importlib.resources
+import shutil
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -31,6 +39,7 @@ from datatrail.service import Trail
 from datatrail.store import open_store
 from datatrail.viz.html import render_html
 
+SOURCE = "palmerpenguins/penguins.csv"
 MODEL = "models/penguin-species"
 ENV = "production"
 NUMERIC = ["bill_length_mm", "bill_depth_mm", "flipper_length_mm", "body_mass_g", "bill_ratio"]
@@ -152,6 +161,31 @@ def _batch(clean: Any, seed: int, shifted: bool) -> Any:
 def run_demo(directory: Path | None, *, say: Callable[[str], None]) -> DemoResult:
     """Run the whole pipeline in ``directory`` (a new temporary folder when None); ``say`` reports each step."""
     _require()
+    root = (directory or Path(tempfile.mkdtemp(prefix="datatrail-demo-"))).resolve()
+    root.mkdir(parents=True, exist_ok=True)
+    for folder in ("source", "raw", "clean", "features", "batches", "predictions"):
+        (root / folder).mkdir(exist_ok=True)
+    trail = open_demo_store(root)
+    say(f"demo folder: {root}")
+    say(f"store:       {trail.location.uri}")
+    # The runs are the demo folder's: their working directory and git state are its own.
+    with contextlib.chdir(root):
+        source = trail.add(
+            _copy_source(root), name=SOURCE, message="the Palmer penguins data of the palmerpenguins package"
+        )
+        return _pipeline(trail, root, source, say)
+
+
+def _copy_source(root: Path) -> Path:
+    """The package's penguins.csv, copied into ``source/`` (again only if it differs)."""
+    package = _penguins_csv()
+    copy = root / "source" / "penguins.csv"
+    if not copy.is_file() or copy.read_bytes() != package.read_bytes():
+        shutil.copyfile(package, copy)
+    return copy
+
+
+def _pipeline(trail: Trail, root: Path, source: Version, say: Callable[[str], None]) -> DemoResult:
     import pandas as pd
     from sklearn.compose import ColumnTransformer
     from sklearn.ensemble import RandomForestClassifier
@@ -160,20 +194,12 @@ def run_demo(directory: Path | None, *, say: Callable[[str], None]) -> DemoResul
     from sklearn.pipeline import Pipeline
     from sklearn.preprocessing import OneHotEncoder
 
-    root = (directory or Path(tempfile.mkdtemp(prefix="datatrail-demo-"))).resolve()
-    root.mkdir(parents=True, exist_ok=True)
-    for folder in ("raw", "clean", "features", "batches", "predictions"):
-        (root / folder).mkdir(exist_ok=True)
-    trail = open_demo_store(root)
-    source = _penguins_csv()
-    say(f"demo folder: {root}")
-    say(f"store:       {trail.location.uri}")
     datatrail.autolog(trail=trail)
     try:
         with trail.run("ingest", job_type="ingest") as run:
-            raw = pd.read_csv(source)
+            raw = pd.read_csv(root / "source" / "penguins.csv")  # autolog: the input is palmerpenguins/penguins.csv
             raw.to_csv(root / "raw" / "penguins.csv", index=False)
-        say(f"1. ingest    {run.outputs[0].ref}: {count(len(raw), 'row')} from the palmerpenguins package")
+        say(f"1. ingest    {run.outputs[0].ref}: {count(len(raw), 'row')} from {source.ref}")
 
         with trail.run("clean", params={"dropna": ["sex", "body_mass_g"]}, job_type="transform") as run:
             df = pd.read_csv(root / "raw" / "penguins.csv")
@@ -221,7 +247,8 @@ def run_demo(directory: Path | None, *, say: Callable[[str], None]) -> DemoResul
         say(f"5. evaluate  on {test_version.ref}: {scores}")
 
         deployment = trail.deploy(model_version, env=ENV)
-        say(f"6. deploy    {deployment.ref} to {ENV} ({MODEL}@{ENV})")
+        since = f"live since {deployment.deployed_at.astimezone():%Y-%m-%d %H:%M:%S}"
+        say(f"6. deploy    {deployment.ref} to {ENV} ({MODEL}@{ENV}, {since})")
 
         records = []
         for i, shifted in ((1, False), (2, True)):

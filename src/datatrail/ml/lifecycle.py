@@ -201,11 +201,20 @@ class ModelOps:
     ) -> Run:
         """Record metrics of a model version on a dataset version (a run of job type ``evaluate``).
 
+        The same metrics of the same model on the same data (with the same params) are the
+        evaluation already recorded: it is returned, and nothing new is written.
+
         >>> trail.evaluate("models/penguins@1", "features/test@1", metrics={"accuracy": 0.97})  # doctest: +SKIP
         """
         c = self._catalog
         checked = _check_metrics(metrics)
         m, d = c.get(model), c.get(dataset)
+        for earlier in c.evaluations(m):
+            same_data = {(v.namespace, v.name, v.number) for v in earlier.inputs} == {
+                (v.namespace, v.name, v.number) for v in (m, d)
+            }
+            if same_data and earlier.job == job and earlier.metrics == checked and earlier.params == (params or {}):
+                return earlier
         run = start_run(self._recorder, c, job, params=params, namespace=m.namespace, job_type="evaluate")
         with run:
             run.input(m)
@@ -248,10 +257,15 @@ class ModelOps:
     def deploy(self, ref: str | Ref | Version, env: str = "production") -> Deployment:
         """Record that a version is live in ``env`` (retiring the one before); the alias ``env`` follows it.
 
+        A version already live in ``env`` stays so: its deployment is returned, and nothing is written.
+
         >>> trail.deploy("models/penguins@2", env="production").since   # doctest: +SKIP
         """
         env = _environment(env)
         version = self._catalog.get(ref)
+        for live in self._catalog.deployments(version.namespace, version.name, environment=env, active=True):
+            if live.version == version.number and env in version.aliases:
+                return live
         key = version.key or str(version.digest)
         run_id, event = self._single_run_event(DEPLOY_JOB, "deploy", version.namespace, [version], {"environment": env})
         event["run"]["facets"]["datatrail_deployment"] = facet(
@@ -401,9 +415,15 @@ class ModelOps:
             msg = "monitor needs a reference version, or an environment whose deployed model's training data to use"
             raise InvalidInput(msg)
         report = self.drift(ref, cur, thresholds=thresholds, exact=exact)
+        body = report.to_dict()
+        # The same batch compared again with the same result, for the same deployment, is that report.
+        for earlier in c.drift_reports(environment=env, namespace=cur.namespace, name=cur.name):
+            same = (earlier.reference, earlier.current, earlier.environment) == (ref.ref, cur.ref, env)
+            live = earlier.deployment_run_id == (deployment.run_id if deployment else None)
+            if same and live and earlier.report == body:
+                return earlier
         params: dict[str, Any] = {"environment": env, "reference": ref.ref, "current": cur.ref}
         run_id, event = self._single_run_event(MONITOR_JOB, "monitor", cur.namespace, [ref, cur], params)
-        body = report.to_dict()
         event["run"]["facets"]["datatrail_drift"] = facet(
             "datatrail_drift",
             "DatatrailDriftRunFacet",

@@ -31,6 +31,7 @@ from datatrail.core.results import (
     Direction,
     IngestResult,
     JobSummary,
+    LatestVersion,
     LineageNode,
     LineageResult,
 )
@@ -209,6 +210,8 @@ class GuardedStore:
     def resolve(self, ref: Ref) -> Version:
         self._need(ref.namespace, ref.name, "dataset.read", str(ref))
         version = self.inner.resolve(ref)
+        if version.namespace != ref.namespace:  # another name of it (symlinks): its own namespace decides too
+            self._need(version.namespace, version.name, "dataset.read", version.ref)
         self.access.note("dataset.read", version.ref)
         return version
 
@@ -221,10 +224,24 @@ class GuardedStore:
             self.access.note("dataset.read", found.ref)
         return found
 
+    def latest_versions(self) -> list[LatestVersion]:
+        # A listing like list_datasets: what the principal may read, no read of a version audited.
+        return [item for item in self.inner.latest_versions() if self._can(item.version.namespace)]
+
     def list_versions(self, namespace: str, name: str) -> list[Version]:
         self._need(namespace, name, "dataset.versions")
         found = self.inner.list_versions(namespace, name)
+        if found and found[0].namespace != namespace:  # another name of it (symlinks)
+            self._need(found[0].namespace, found[0].name, "dataset.versions")
         self.access.note("dataset.versions", dataset_target(namespace, name))
+        return found
+
+    def versions_at(self, uri: str, digest: str | None = None) -> list[Version]:
+        """Only versions the principal may read: one it may not is simply not there (as in ``find_version``)."""
+        found = [v for v in self.inner.versions_at(uri, digest) if self._can(v.namespace)]
+        if self.audit_lookups:
+            for v in found:
+                self.access.note("dataset.read", v.ref)
         return found
 
     def _version(self, version: Version) -> None:

@@ -26,6 +26,7 @@ from datatrail.server.routes import (
     grants,
     health,
     lineage,
+    marquez,
     namespaces,
     runs,
     search,
@@ -98,7 +99,7 @@ def create_app(
     )
     app.state.server = server
     errors.install(app)
-    for module in (health, lineage, column_lineage, namespaces, runs, search, audit, events, store_api):
+    for module in (health, lineage, column_lineage, namespaces, runs, marquez, search, audit, events, store_api):
         app.include_router(module.router)
     app.include_router(ml_routes.router)
     app.include_router(grants.router)  # issue 6: owners grant through the server

@@ -15,6 +15,7 @@ from datatrail.core.limits import MAX_ID_LENGTH, check_length
 from datatrail.core.model import MAX_NAME_LENGTH
 from datatrail.core.results import LineageNode
 from datatrail.lineage import Graph
+from datatrail.server.marquez_models import run_state
 
 NODE_ID_RULE = (
     "a nodeId is dataset:<namespace>:<name>[#<version>], job:<namespace>:<name> or run:<uuid>; the version"
@@ -126,7 +127,7 @@ def to_marquez(graph: Graph, *, fold: bool) -> dict[str, Any]:
         if fold and node.type == "version":
             entry["data"].setdefault("versions", []).append(node.data["version"])
         elif fold:
-            entry["data"].setdefault("runs", []).append({"id": node.data["id"], "state": node.data["state"]})
+            entry["data"].setdefault("runs", []).append({"id": node.data["id"], "state": run_state(node.data["state"])})
     edges = sorted({(keys[s], keys[t]) for s, t in graph.edges if s in keys and t in keys})
     for origin, destination in edges:
         if origin == destination:

@@ -31,11 +31,15 @@ from datatrail.core.results import (
     Direction,
     IngestResult,
     JobSummary,
+    LatestVersion,
     LineageResult,
 )
 from datatrail.core.roles import Principal
 from datatrail.core.tokens import NewToken
 from datatrail.core.touches import Check
+
+LOCATED = 100
+"""The most versions :meth:`Reads.versions_at` answers."""
 
 
 class Reads(Protocol):
@@ -52,6 +56,15 @@ class Reads(Protocol):
         ...
 
     def list_versions(self, namespace: str, name: str) -> list[Version]: ...
+
+    def latest_versions(self) -> list[LatestVersion]:
+        """The latest version of every dataset, newest first, with its latest check evaluation's counts
+        (a listing, like :meth:`list_datasets`: no version's content or check details)."""
+
+    def versions_at(self, uri: str, digest: str | None = None) -> list[Version]:
+        """Versions recorded at the location ``uri`` and, with ``digest``, versions of that content anywhere:
+        newest first, at most :data:`LOCATED`, of datasets not deleted (how a path finds its dataset)."""
+        ...
 
     def manifest(self, version: Version) -> list[FileEntry]: ...
 

@@ -25,6 +25,7 @@ from datatrail.core.results import (
     Direction,
     IngestResult,
     JobSummary,
+    LatestVersion,
     LineageResult,
 )
 from datatrail.core.touches import Check
@@ -62,6 +63,12 @@ class DelegatingStore(ABC):
 
     def list_versions(self, namespace: str, name: str) -> list[Version]:
         return self.target().list_versions(namespace, name)
+
+    def latest_versions(self) -> list[LatestVersion]:
+        return self.target().latest_versions()
+
+    def versions_at(self, uri: str, digest: str | None = None) -> list[Version]:
+        return self.target().versions_at(uri, digest)
 
     def manifest(self, version: Version) -> list[FileEntry]:
         return self.target().manifest(version)

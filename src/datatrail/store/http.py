@@ -36,6 +36,7 @@ from datatrail.core.results import (
     Direction,
     IngestResult,
     JobSummary,
+    LatestVersion,
     LineageResult,
 )
 from datatrail.core.touches import Check
@@ -126,10 +127,10 @@ class HttpStore:
     def remove_grant(self, user: str, role: str, pattern: str, *, actor: str, origin: str | None = None) -> None:
         self._request("POST", "/api/v1/grants/revoke", json={"user": user, "role": role, "pattern": pattern})
 
-    def _paged(self, path: str, key: str) -> list[Any]:
+    def _paged(self, path: str, key: str, params: dict[str, Any] | None = None) -> list[Any]:
         items: list[Any] = []
         while True:
-            page = self._request("GET", path, params={"limit": PAGE, "offset": len(items)})[key]
+            page = self._request("GET", path, params={**(params or {}), "limit": PAGE, "offset": len(items)})[key]
             items.extend(page)
             if len(page) < PAGE:
                 return items
@@ -196,8 +197,17 @@ class HttpStore:
         return f"/api/v1/namespaces/{_seg(namespace)}/datasets/{_seg(name)}"
 
     def list_versions(self, namespace: str, name: str) -> list[Version]:
-        items = self._paged(self._dataset_path(namespace, name) + "/versions", "versions")
+        items = self._paged("/api/v1/dataset-versions", "versions", {"namespace": namespace, "name": name})
         return [wire.version_from_wire(v) for v in items]
+
+    def latest_versions(self) -> list[LatestVersion]:
+        found = self._request("GET", "/api/v1/latest-versions")["versions"]
+        return [wire.latest_from_wire(item) for item in found]
+
+    def versions_at(self, uri: str, digest: str | None = None) -> list[Version]:
+        params = {"uri": uri} if digest is None else {"uri": uri, "digest": digest}
+        found = self._request("GET", "/api/v1/versions-at", params=params)["versions"]
+        return [wire.version_from_wire(v) for v in found]
 
     def manifest(self, version: Version) -> list[FileEntry]:
         path = f"{self._dataset_path(version.namespace, version.name)}/versions/{version.number}/files"

@@ -16,6 +16,7 @@ from datatrail.core.results import (
     ColumnLineageResult,
     IngestResult,
     JobSummary,
+    LatestVersion,
     LineageNode,
     LineageResult,
 )
@@ -24,6 +25,18 @@ from datatrail.core.times import stored_time
 
 def version_to_wire(v: Version) -> dict[str, Any]:
     return {**v.to_dict(), "key": v.key}
+
+
+def latest_to_wire(item: LatestVersion) -> dict[str, Any]:
+    return {
+        "version": version_to_wire(item.version),
+        "checks_failed": item.checks_failed,
+        "checks_total": item.checks_total,
+    }
+
+
+def latest_from_wire(d: dict[str, Any]) -> LatestVersion:
+    return LatestVersion(version_from_wire(d["version"]), int(d["checks_failed"]), int(d["checks_total"]))
 
 
 def version_from_wire(d: dict[str, Any]) -> Version:
@@ -74,7 +87,7 @@ def run_from_wire(d: dict[str, Any]) -> Run:
         id=d["id"],
         namespace=d["namespace"],
         job=d["job"],
-        state=RunState(d["state"]),
+        state=RunState.stored(d["state"]),
         started_at=stored_time(d.get("started_at")),
         ended_at=stored_time(d.get("ended_at")),
         user=d.get("user"),
@@ -90,6 +103,8 @@ def run_from_wire(d: dict[str, Any]) -> Run:
         inputs=tuple(version_from_wire(v) for v in d.get("inputs") or ()),
         outputs=tuple(version_from_wire(v) for v in d.get("outputs") or ()),
         facets=d.get("facets") or {},
+        planned_outputs=tuple((p["namespace"], p["name"]) for p in d.get("planned_outputs") or ()),
+        children=tuple(d.get("children") or ()),
     )
 
 
@@ -111,6 +126,7 @@ def job_from_wire(d: dict[str, Any]) -> JobSummary:
         d.get("latest_run"),
         d.get("latest_state"),
         d.get("facets") or {},
+        d.get("description"),
     )
 
 

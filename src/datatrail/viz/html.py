@@ -15,14 +15,14 @@ import hashlib
 import html
 import json
 from collections.abc import Callable, Sequence
-from functools import cache
+from functools import cache, partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from datatrail.core.results import LineageNode
 from datatrail.viz.fold import LEVELS, at_level, is_folded
 from datatrail.viz.layout import Layout, layout_graph
-from datatrail.viz.nodes import kind_of, marks_of
+from datatrail.viz.nodes import kind_of, marks_of, short_label
 
 if TYPE_CHECKING:
     from datatrail.lineage import Graph
@@ -54,7 +54,7 @@ def graph_payload(
     node (``/datasets/…``), shown in its details panel.
 
     A view is ``{"root", "width", "height", "columns": [[x, w]…] per layer,
-    "nodes": [{"id", "type", "kind", "label", "marks", "depth", "data",
+    "nodes": [{"id", "type", "kind", "label" (short), "title" (the full label), "marks", "depth", "data",
     "box": [x, y, w, h, layer] or null when folded into a group, "group",
     "href"}], "groups": [{"id", "parent", "direction", "members",
     "member_type", "label", "marks", "box"}], "edges": [{"source", "target",
@@ -71,7 +71,11 @@ def graph_payload(
     views: dict[str, Any] = {}
     for name in chosen:
         g = at_level(graph, name)
-        lay = layout if layout is not None and g is graph else layout_graph(g, collapse_over=collapse_over)
+        lay = (
+            layout
+            if layout is not None and g is graph
+            else layout_graph(g, collapse_over=collapse_over, label=partial(short_label, g))
+        )
         views[name] = _view(g, lay, href)
     return {
         "format": PAYLOAD_FORMAT,
@@ -92,7 +96,8 @@ def _view(graph: Graph, lay: Layout, href: Href | None) -> dict[str, Any]:
                 "id": n.id,
                 "type": n.type,
                 "kind": kind_of(n),
-                "label": graph.label(n.id),
+                "label": short_label(graph, n.id),
+                "title": graph.label(n.id),
                 "marks": list(marks_of(n)),
                 "depth": n.depth,
                 "data": n.data,

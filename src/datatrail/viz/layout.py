@@ -27,7 +27,7 @@ True
 from __future__ import annotations
 
 import itertools
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -110,17 +110,19 @@ def layout_graph(
     collapse_over: int = 12,
     expanded: Collection[str] = (),
     sweeps: int = 12,
+    label: Callable[[str], str] | None = None,
 ) -> Layout:
     """Lay ``graph`` out left to right; more than ``collapse_over`` siblings become one group box.
 
     ``expanded`` names groups (``group:out:<id>`` or ``group:in:<id>``) to leave
-    open; ``sweeps`` = 0 keeps the graph's own node order within each layer.
+    open; ``sweeps`` = 0 keeps the graph's own node order within each layer; ``label(node_id)``
+    gives the text of a box (default: ``graph.label``).
     """
     folded = _collapse(graph, collapse_over, expanded)
     labels: dict[str, str] = {}
     for nid in folded.nodes:
         group = folded.groups.get(nid)
-        labels[nid] = _group_label(group) if group else graph.label(nid)
+        labels[nid] = _group_label(group) if group else (label or graph.label)(nid)
     widths = {nid: _width(label) for nid, label in labels.items()}
     placed = _place(list(folded.nodes), list(folded.edges), widths, sweeps)
     boxes: dict[str, Box] = {}

@@ -88,3 +88,35 @@ def mark_notes(node: LineageNode) -> list[str]:
         elif mark == "drift":
             notes.append("drift alert")
     return notes
+
+
+def short_label(graph: Drawable, node_id: str) -> str:
+    """A node's label for the interactive viewer: the name, without what its details show.
+
+    A version is ``[namespace:]name@N`` (no digest), a run ``job 1a2b3c4d``, a folded job
+    ``job (3 runs)``, a folded dataset ``name (2 versions)``, with a state only when it is not
+    COMPLETE; hidden nodes keep :meth:`Graph.label`. The full label is the node's tooltip.
+
+    >>> from datatrail.lineage import Graph
+    >>> run = LineageNode("run:1a2b3c4d-0", "run", 1, {"id": "1a2b3c4d-0", "job": "clean", "state": "COMPLETE"})
+    >>> short_label(Graph(run.id, "both", 1, {run.id: run}, ()), run.id)
+    'clean 1a2b3c4d'
+    """
+    node = graph.nodes[node_id]
+    d = node.data
+    if d.get("redacted"):
+        return graph.label(node_id)
+    ns = "" if d.get("namespace", "default") == "default" else f"{d['namespace']}:"
+    if d.get("level") == "dataset":  # folded: a job and its runs, a dataset and its versions
+        if node.type == "run":
+            state, n = d.get("state"), len(d.get("runs") or ())
+            flag = f" [{state}]" if state and state != "COMPLETE" else ""
+            return f"{ns}{d.get('job')}{flag} ({n} run{'s' if n != 1 else ''})"
+        n = len(d.get("versions") or ())
+        return f"{ns}{d.get('name')} ({n} version{'s' if n != 1 else ''})"
+    if node.type == "run" and "job" in d and "id" in d:
+        state = d.get("state")
+        return f"{d['job']} {str(d['id'])[:8]}" + (f" [{state}]" if state and state != "COMPLETE" else "")
+    if node.type == "version" and "name" in d and "version" in d:
+        return f"{ns}{d['name']}@{d['version']}"
+    return graph.label(node_id)

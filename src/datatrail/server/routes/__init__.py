@@ -64,6 +64,10 @@ class Page:
     def apply(self, items: list[Any], key: str) -> dict[str, Any]:
         return {key: items[self.offset : self.offset + self.limit], "total": len(items)}
 
+    def slice(self, items: list[R]) -> list[R]:
+        """The page of ``items`` (shape only these: Marquez's objects cost reads each)."""
+        return items[self.offset : self.offset + self.limit]
+
 
 Paging = Annotated[Page, Depends()]
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 from datatrail.core.errors import DatatrailError, InvalidInput, NotFound
 from datatrail.core.limits import MAX_ID_LENGTH, MAX_TIME_LENGTH
 from datatrail.core.model import Ref
+from datatrail.server import marquez_models as mq
 from datatrail.server.body import read_json
 from datatrail.server.errors import PayloadTooLarge, error_code
 from datatrail.server.marquez import split_job_id, split_node_id, to_marquez
@@ -20,6 +21,7 @@ from datatrail.service import Trail
 
 router = APIRouter(prefix=API, tags=["lineage"])
 MAX_DEPTH = 100
+MAX_JOB_RUNS = 1000  # a job's lineage starts from what its latest runs read and wrote
 
 
 def _ingest_one(trail: Trail, event: Any, actor: str | None) -> dict[str, Any]:
@@ -87,23 +89,37 @@ def dataset_exists(trail: Trail) -> Callable[[str, str], bool]:
     return exists
 
 
-def _graph(trail: Trail, node_id: str, direction: Any, depth: int, as_of: str | None = None) -> dict[str, Any]:
-    if node_id.startswith("run:"):
-        return to_marquez(trail.run_lineage(node_id, direction=direction, depth=depth), fold=False)
+def job_exists(trail: Trail) -> Callable[[str, str], bool]:
+    """Whether a job exists: the namespace's list of jobs, fetched once."""
     known: dict[str, set[str]] = {}
+
+    def exists(namespace: str, name: str) -> bool:
+        if namespace not in known:
+            known[namespace] = {j.name for j in trail.jobs(namespace)}
+        return name in known[namespace]
+
+    return exists
+
+
+def _graph(trail: Trail, node_id: str, direction: Any | None, depth: int, as_of: str | None = None) -> dict[str, Any]:
+    if node_id.startswith("run:"):
+        return to_marquez(trail.run_lineage(node_id, direction=direction or "both", depth=depth), fold=False)
     if node_id.startswith("job:"):
-
-        def job_exists(namespace: str, name: str) -> bool:
-            if namespace not in known:
-                known[namespace] = {j.name for j in trail.jobs(namespace)}
-            return name in known[namespace]
-
-        namespace, name = split_job_id(node_id, job_exists)
-        return to_marquez(trail.job_lineage(namespace, name, direction=direction, depth=depth), fold=True)
-
+        namespace, name = split_job_id(node_id, job_exists(trail))
+        if direction is None:  # Marquez's graph: everything connected, whichever the direction
+            graph = trail.catalog.connected_lineage(namespace, name, kind="job", depth=depth, runs=MAX_JOB_RUNS)
+        else:
+            graph = trail.job_lineage(namespace, name, direction=direction, depth=depth, runs=MAX_JOB_RUNS)
+        return mq.fill_graph(trail, to_marquez(graph, fold=True))
     namespace, name, version = split_node_id(node_id, dataset_exists(trail))
-    graph = trail.dataset_lineage(namespace, name, selector=version, direction=direction, depth=depth, as_of=as_of)
-    return to_marquez(graph, fold=version is None)
+    if version is None and direction is None:
+        graph = trail.catalog.connected_lineage(namespace, name, depth=depth, as_of=as_of)
+        return mq.fill_graph(trail, to_marquez(graph, fold=True))
+    graph = trail.dataset_lineage(
+        namespace, name, selector=version, direction=direction or "both", depth=depth, as_of=as_of
+    )
+    shaped = to_marquez(graph, fold=version is None)
+    return mq.fill_graph(trail, shaped) if version is None else shaped
 
 
 @router.get("/lineage", summary="The lineage graph around a dataset or one of its versions")
@@ -118,7 +134,10 @@ async def get_lineage(
             description="dataset:<namespace>:<name>[#<version>], job:<namespace>:<name> or run:<id>",
         ),
     ],
-    direction: Literal["upstream", "downstream", "both"] = "both",
+    direction: Annotated[
+        str | None,
+        Query(max_length=16, description="upstream, downstream or both; none: Marquez's graph (all connected)"),
+    ] = None,
     depth: Annotated[int, Query(ge=0, le=MAX_DEPTH)] = 20,
     as_of: Annotated[
         str | None,
@@ -132,7 +151,12 @@ async def get_lineage(
     """Marquez's shape. Without ``#<version>`` the graph starts from every version of the dataset and
     is folded to datasets and jobs; with one, it is the version-level graph (versions and runs).
     A job starts from the versions its runs read and wrote (folded); a run from its own (not folded).
+    Without ``direction``, a dataset's or job's graph is Marquez's: everything connected to it, whichever
+    the direction; with one, what is upstream and/or downstream of it (version-level graphs: ``both``).
     With ``asOf``, runs started and versions created after that time are left out."""
+    if direction is not None and direction not in ("upstream", "downstream", "both"):
+        msg = f"invalid direction {direction[:16]!r}: use upstream, downstream or both (or none, for Marquez's graph)"
+        raise InvalidInput(msg)
     if as_of is not None and not node_id.startswith("dataset:"):
         msg = "asOf applies to dataset nodeIds (dataset:<namespace>:<name>[#<version>])"
         raise InvalidInput(msg)

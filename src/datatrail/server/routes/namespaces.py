@@ -1,4 +1,9 @@
-"""``/api/v1/namespaces``: namespaces, their datasets and versions, their jobs and runs.
+"""``/api/v1/namespaces``: namespaces, their datasets and versions, their jobs, job versions and runs.
+
+The paths and objects are Marquez's (``server/marquez_models.py``), with datatrail's own facts
+as further fields; a version is addressed by Marquez's UUID as well as by datatrail's number,
+``latest``, alias, digest prefix or ``datasetVersion``. The ``files``, ``profile``, ``facets`` and
+``checks`` of a version are datatrail's own paths.
 
 Each path parameter is one percent-encoded value: ``s3://bucket`` is sent as
 ``s3%3A%2F%2Fbucket`` and ``raw/penguins`` as ``raw%2Fpenguins``.
@@ -12,70 +17,105 @@ from fastapi import APIRouter, Request
 
 from datatrail.core.errors import NotFound
 from datatrail.core.model import Version
+from datatrail.server import marquez_models as mq
 from datatrail.server.routes import Actor, Page, Paging, call, unquote
 from datatrail.server.state import API
 from datatrail.service import Trail
-from datatrail.store.wire import file_to_wire, run_to_wire, version_to_wire
+from datatrail.store.wire import file_to_wire
 
 router = APIRouter(prefix=API + "/namespaces", tags=["namespaces"])
 
 
 def _namespaces(trail: Trail) -> list[dict[str, Any]]:
-    counts: dict[str, dict[str, Any]] = {}
-    for d in trail.datasets():
-        counts.setdefault(d.namespace, {"name": d.namespace, "datasets": 0, "jobs": 0})["datasets"] += 1
-    for j in trail.jobs():
-        counts.setdefault(j.namespace, {"name": j.namespace, "datasets": 0, "jobs": 0})["jobs"] += 1
-    return [counts[k] for k in sorted(counts)]
+    """Every namespace (Marquez's Namespace, with ``datasets`` and ``jobs`` counts), by name."""
+    datasets, jobs = trail.datasets(), trail.jobs()
+    names = sorted({d.namespace for d in datasets} | {j.namespace for j in jobs})
+    return [
+        mq.namespace(n, [d for d in datasets if d.namespace == n], [j for j in jobs if j.namespace == n]) for n in names
+    ]
 
 
-@router.get("", summary="Namespaces with their numbers of datasets and jobs")
+@router.get("", summary="Namespaces (Marquez's NamespaceList), with their numbers of datasets and jobs")
 async def list_namespaces(request: Request, _: Actor, page: Paging) -> dict[str, Any]:
-    return page.apply(await call(request, _namespaces), "namespaces")
+    found = await call(request, _namespaces)
+    return {"namespaces": page.slice(found), "totalCount": len(found)}
 
 
-@router.get("/{namespace}/datasets", summary="The datasets of a namespace")
-async def list_datasets(request: Request, namespace: str, _: Actor, page: Paging) -> dict[str, Any]:
-    found = await call(request, lambda t: [d.to_dict() for d in t.datasets(unquote(namespace))])
-    return page.apply(found, "datasets")
+def _namespace(trail: Trail, name: str) -> dict[str, Any]:
+    datasets, jobs = trail.datasets(name), trail.jobs(name)
+    if not datasets and not jobs:
+        msg = f"no namespace {name!r}: a namespace exists once an OpenLineage event or `datatrail add` names it"
+        raise NotFound(msg)
+    return mq.namespace(name, datasets, jobs)
 
 
-def _named(items: Any, what: str, namespace: str, name: str) -> dict[str, Any]:
-    """The ``to_dict()`` of the item called ``name``; NotFound otherwise."""
-    for item in items:
-        if item.name == name:
-            out: dict[str, Any] = item.to_dict()
-            return out
-    msg = f"no {what} named {name!r} in namespace {namespace!r}"
-    raise NotFound(msg)
-
-
-def _dataset(trail: Trail, namespace: str, name: str) -> dict[str, Any]:
-    return _named(trail.datasets(namespace), "dataset", namespace, name)
-
-
-@router.get("/{namespace}/datasets/{name}", summary="One dataset")
-async def get_dataset(request: Request, namespace: str, name: str, _: Actor) -> dict[str, Any]:
-    out: dict[str, Any] = await call(request, _dataset, unquote(namespace), unquote(name))
+@router.get("/{namespace}", summary="One namespace (Marquez's Namespace)")
+async def get_namespace(request: Request, namespace: str, _: Actor) -> dict[str, Any]:
+    out: dict[str, Any] = await call(request, _namespace, unquote(namespace))
     return out
 
 
-@router.get("/{namespace}/datasets/{name}/versions", summary="The versions of a dataset, oldest first")
-async def list_versions(request: Request, namespace: str, name: str, _: Actor, page: Paging) -> dict[str, Any]:
+# ------------------------------------------------------------ datasets and versions
+
+
+def _datasets(trail: Trail, namespace: str, page: Page) -> dict[str, Any]:
+    found = trail.datasets(namespace)
+    return {"datasets": [mq.dataset(trail, d) for d in page.slice(found)], "totalCount": len(found)}
+
+
+@router.get("/{namespace}/datasets", summary="The datasets of a namespace (Marquez's DatasetList)")
+async def list_datasets(request: Request, namespace: str, _: Actor, page: Paging) -> dict[str, Any]:
+    out: dict[str, Any] = await call(request, _datasets, unquote(namespace), page)
+    return out
+
+
+@router.get("/{namespace}/datasets/{name}", summary="One dataset (Marquez's Dataset)")
+async def get_dataset(request: Request, namespace: str, name: str, _: Actor) -> dict[str, Any]:
     ns, n = unquote(namespace), unquote(name)
-    found = await call(request, lambda t: [version_to_wire(v) for v in t.catalog.dataset_versions(ns, n)])
-    return page.apply(found, "versions")
+    out: dict[str, Any] = await call(request, lambda t: mq.dataset(t, mq.find_dataset(t, ns, n)))
+    return out
+
+
+def _description(trail: Trail, namespace: str, name: str) -> str | None:
+    """The dataset's description (None for one hidden from listings, whose history stays readable)."""
+    try:
+        return mq.find_dataset(trail, namespace, name).description
+    except NotFound:
+        return None
+
+
+def _versions(trail: Trail, namespace: str, name: str, page: Page) -> dict[str, Any]:
+    found = list(reversed(trail.catalog.dataset_versions(namespace, name)))  # newest first, as Marquez
+    description = _description(trail, namespace, name)
+    shaped = [mq.version(trail, v, description=description) for v in page.slice(found)]
+    return {"versions": shaped, "totalCount": len(found)}
+
+
+@router.get(
+    "/{namespace}/datasets/{name}/versions",
+    summary="The versions of a dataset, newest first (Marquez's DatasetVersionList)",
+)
+async def list_versions(request: Request, namespace: str, name: str, _: Actor, page: Paging) -> dict[str, Any]:
+    out: dict[str, Any] = await call(request, _versions, unquote(namespace), unquote(name), page)
+    return out
 
 
 def find_version(trail: Trail, namespace: str, name: str, selector: str) -> Version:
-    """A version by number, ``latest``, alias, ``sha256:PREFIX`` or the producer's ``datasetVersion``."""
-    return trail.catalog.find(namespace, name, selector)
+    """A version by Marquez's UUID, number, ``latest``, alias, ``sha256:PREFIX`` or ``datasetVersion``."""
+    return mq.find_version(trail, namespace, name, selector)
 
 
-@router.get("/{namespace}/datasets/{name}/versions/{version}", summary="One version")
+def _version(trail: Trail, namespace: str, name: str, selector: str) -> dict[str, Any]:
+    v = find_version(trail, namespace, name, selector)
+    return mq.version(trail, v, description=_description(trail, namespace, name))
+
+
+@router.get(
+    "/{namespace}/datasets/{name}/versions/{version}",
+    summary="One version (Marquez's DatasetVersion) by UUID, number, latest, alias, digest prefix or datasetVersion",
+)
 async def get_version(request: Request, namespace: str, name: str, version: str, _: Actor) -> dict[str, Any]:
-    ns, n, sel = unquote(namespace), unquote(name), unquote(version)
-    out: dict[str, Any] = await call(request, lambda t: version_to_wire(find_version(t, ns, n, sel)))
+    out: dict[str, Any] = await call(request, _version, unquote(namespace), unquote(name), unquote(version))
     return out
 
 
@@ -111,29 +151,66 @@ async def list_checks(request: Request, namespace: str, name: str, version: str,
     return {"checks": found}
 
 
-@router.get("/{namespace}/jobs", summary="The jobs of a namespace")
+# ------------------------------------------------------------ jobs, job versions, runs
+
+
+def _jobs(trail: Trail, namespace: str, page: Page) -> dict[str, Any]:
+    found = trail.jobs(namespace)
+    return {"jobs": [mq.job(trail, j) for j in page.slice(found)], "totalCount": len(found)}
+
+
+@router.get("/{namespace}/jobs", summary="The jobs of a namespace (Marquez's JobList)")
 async def list_jobs(request: Request, namespace: str, _: Actor, page: Paging) -> dict[str, Any]:
-    found = await call(request, lambda t: [j.to_dict() for j in t.jobs(unquote(namespace))])
-    return page.apply(found, "jobs")
+    out: dict[str, Any] = await call(request, _jobs, unquote(namespace), page)
+    return out
 
 
-def _job(trail: Trail, namespace: str, name: str) -> dict[str, Any]:
-    return _named(trail.jobs(namespace), "job", namespace, name)
-
-
-@router.get("/{namespace}/jobs/{job}", summary="One job")
+@router.get("/{namespace}/jobs/{job}", summary="One job (Marquez's Job): inputs and outputs of its latest run")
 async def get_job(request: Request, namespace: str, job: str, _: Actor) -> dict[str, Any]:
-    out: dict[str, Any] = await call(request, _job, unquote(namespace), unquote(job))
+    ns, n = unquote(namespace), unquote(job)
+    out: dict[str, Any] = await call(request, lambda t: mq.job(t, mq.find_job(t, ns, n)))
+    return out
+
+
+def _job_versions(trail: Trail, namespace: str, name: str, page: Page) -> dict[str, Any]:
+    found = mq.job_versions(trail, mq.find_job(trail, namespace, name))
+    return {"versions": page.slice(found), "totalCount": len(found)}
+
+
+@router.get(
+    "/{namespace}/jobs/{job}/versions",
+    summary="The versions of a job, newest first (Marquez's JobVersionList): one per inputs and outputs",
+)
+async def list_job_versions(request: Request, namespace: str, job: str, _: Actor, page: Paging) -> dict[str, Any]:
+    out: dict[str, Any] = await call(request, _job_versions, unquote(namespace), unquote(job), page)
+    return out
+
+
+def _job_version(trail: Trail, namespace: str, name: str, version: str) -> dict[str, Any]:
+    for found in mq.job_versions(trail, mq.find_job(trail, namespace, name)):
+        if found["version"] == version.lower():
+            return found
+    msg = f"job {namespace}:{name} has no version {version!r}; list them at …/jobs/{{job}}/versions"
+    raise NotFound(msg)
+
+
+@router.get("/{namespace}/jobs/{job}/versions/{version}", summary="One version of a job (Marquez's JobVersion)")
+async def get_job_version(request: Request, namespace: str, job: str, version: str, _: Actor) -> dict[str, Any]:
+    ns, n, v = unquote(namespace), unquote(job), unquote(version)
+    out: dict[str, Any] = await call(request, _job_version, ns, n, v)
     return out
 
 
 def _job_runs(trail: Trail, namespace: str, name: str, page: Page) -> dict[str, Any]:
-    _job(trail, namespace, name)
-    runs = [r for r in trail.runs(name, limit=page.offset + page.limit) if r.namespace == namespace]
-    return {"runs": [run_to_wire(r) for r in runs[page.offset :]], "total": None}
+    j = mq.find_job(trail, namespace, name)
+    runs = mq.job_runs(trail, j, page.offset + page.limit)
+    return {
+        "runs": [mq.run(trail, r) for r in runs[page.offset :]],
+        "totalCount": j.run_count,
+    }
 
 
-@router.get("/{namespace}/jobs/{job}/runs", summary="The runs of a job, newest first")
+@router.get("/{namespace}/jobs/{job}/runs", summary="The runs of a job, newest first (Marquez's RunList)")
 async def list_job_runs(request: Request, namespace: str, job: str, _: Actor, page: Paging) -> dict[str, Any]:
     out: dict[str, Any] = await call(request, _job_runs, unquote(namespace), unquote(job), page)
     return out

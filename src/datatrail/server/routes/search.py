@@ -1,41 +1,110 @@
-"""``/api/v1/search``: datasets and jobs whose namespace or name contains the query."""
+"""``/api/v1/search``: datasets and jobs whose name or namespace matches the query, in Marquez's shape."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
 
+from datatrail.core.errors import InvalidInput
 from datatrail.core.limits import MAX_OFFSET
-from datatrail.server.routes import MAX_LIMIT, Actor, call
+from datatrail.core.times import iso
+from datatrail.server.routes import MAX_LIMIT, Actor, OptionalName, call
 from datatrail.server.state import API
 from datatrail.service import Trail
 
 router = APIRouter(prefix=API, tags=["search"])
 
 
-def _search(trail: Trail, q: str) -> list[dict[str, Any]]:
-    needle = q.casefold()
-    hits: list[dict[str, Any]] = [
-        {"type": "DATASET", "namespace": d.namespace, "name": d.name, "nodeId": f"dataset:{d.namespace}:{d.name}"}
-        for d in trail.datasets()
-        if needle in d.name.casefold() or needle in d.namespace.casefold()
-    ]
-    hits += [
-        {"type": "JOB", "namespace": j.namespace, "name": j.name, "nodeId": f"job:{j.namespace}:{j.name}"}
-        for j in trail.jobs()
-        if needle in j.name.casefold() or needle in j.namespace.casefold()
-    ]
-    return sorted(hits, key=lambda h: (h["name"].casefold(), h["namespace"], h["type"]))
+def matches(q: str, text: str) -> bool:
+    """Whether ``text`` contains Marquez's pattern ``q``: ``%`` matches any text, ``_`` one character,
+    anything else itself, case-insensitively. Greedy with one backtrack point, so O(len(q) * len(text)).
+
+    >>> matches("ord%s", "public.Orders"), matches("o_ders", "orders"), matches("x", "orders")
+    (True, True, False)
+    """
+    p, t = "%" + q.casefold() + "%", text.casefold()
+    i = j = 0
+    star, mark = -1, 0
+    while j < len(t):
+        if i < len(p) and p[i] != "%" and (p[i] == "_" or p[i] == t[j]):
+            i, j = i + 1, j + 1
+        elif i < len(p) and p[i] == "%":
+            star, mark, i = i, j, i + 1
+        elif star >= 0:
+            mark += 1
+            i, j = star + 1, mark
+        else:
+            return False
+    return all(c == "%" for c in p[i:])
 
 
-@router.get("/search", summary="Datasets and jobs whose namespace or name contains q (case-insensitive)")
+def _search(
+    trail: Trail,
+    q: str,
+    kind: str | None = None,
+    namespace: str | None = None,
+    sort: str = "name",
+    before: str | None = None,
+    after: str | None = None,
+) -> list[dict[str, Any]]:
+    hits: list[dict[str, Any]] = []
+    if kind in (None, "dataset"):
+        hits += [
+            {
+                "type": "DATASET",
+                "name": d.name,
+                "updatedAt": iso(d.created_at),
+                "namespace": d.namespace,
+                "nodeId": f"dataset:{d.namespace}:{d.name}",
+            }
+            for d in trail.datasets(namespace)
+            if matches(q, d.name) or matches(q, d.namespace)
+        ]
+    if kind in (None, "job"):
+        hits += [
+            {
+                "type": "JOB",
+                "name": j.name,
+                "updatedAt": iso(j.created_at),
+                "namespace": j.namespace,
+                "nodeId": f"job:{j.namespace}:{j.name}",
+            }
+            for j in trail.jobs(namespace)
+            if matches(q, j.name) or matches(q, j.namespace)
+        ]
+    if before is not None:
+        hits = [h for h in hits if h["updatedAt"] is not None and h["updatedAt"][:10] < before]
+    if after is not None:
+        hits = [h for h in hits if h["updatedAt"] is not None and h["updatedAt"][:10] > after]
+    hits.sort(key=lambda h: (h["name"].casefold(), h["namespace"], h["type"]))
+    if sort == "updated_at":
+        hits.sort(key=lambda h: h["updatedAt"] or "", reverse=True)
+    return hits
+
+
+DAY = Annotated[str | None, Query(max_length=10, pattern=r"^\d{4}-\d{2}-\d{2}$", description="YYYY-MM-DD")]
+
+
+@router.get(
+    "/search",
+    summary="Datasets and jobs whose name or namespace matches q (Marquez's SearchResultList; % and _ are wildcards)",
+)
 async def search(
     request: Request,
     _: Actor,
     q: Annotated[str, Query(min_length=1, max_length=1024)],
+    filter: Annotated[str | None, Query(max_length=16, description="dataset or job")] = None,
+    sort: Literal["name", "updated_at", "NAME", "UPDATED_AT"] = "name",
+    namespace: OptionalName = None,
+    before: DAY = None,
+    after: DAY = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 100,
     offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> dict[str, Any]:
-    hits = await call(request, _search, q)
-    return {"results": hits[offset : offset + limit], "total": len(hits)}
+    kind = filter.lower() if filter else None
+    if kind not in (None, "dataset", "job"):
+        msg = f"invalid filter {filter!r}: use dataset or job"
+        raise InvalidInput(msg)
+    hits = await call(request, _search, q, kind, namespace, sort.lower(), before, after)
+    return {"totalCount": len(hits), "results": hits[offset : offset + limit]}

@@ -19,10 +19,16 @@ from datatrail.core.limits import MAX_TIME_LENGTH
 from datatrail.core.model import Ref, validate_name, validate_namespace
 from datatrail.core.results import Direction, LineageResult
 from datatrail.server.body import read_json
-from datatrail.server.routes import Actor, IdParam, NameParam, OptionalId, OptionalName, call
+from datatrail.server.routes import Actor, IdParam, NameParam, OptionalId, OptionalName, Paging, call
 from datatrail.server.state import API, state
 from datatrail.service import Trail
-from datatrail.store.wire import column_lineage_to_wire, ingest_to_wire, lineage_to_wire, version_to_wire
+from datatrail.store.wire import (
+    column_lineage_to_wire,
+    ingest_to_wire,
+    latest_to_wire,
+    lineage_to_wire,
+    version_to_wire,
+)
 
 router = APIRouter(prefix=API, tags=["store"])
 
@@ -50,6 +56,11 @@ async def all_datasets(request: Request, _: Actor, namespace: OptionalName = Non
     return {"datasets": await call(request, lambda t: [d.to_dict() for d in t.datasets(namespace)])}
 
 
+@router.get("/latest-versions", summary="The latest version of every dataset, newest first, with its check counts")
+async def latest_versions(request: Request, _: Actor) -> dict[str, Any]:
+    return {"versions": await call(request, lambda t: [latest_to_wire(x) for x in t.catalog.latest_versions()])}
+
+
 @router.get("/jobs", summary="Every job (of one namespace)")
 async def all_jobs(request: Request, _: Actor, namespace: OptionalName = None) -> dict[str, Any]:
     return {"jobs": await call(request, lambda t: [j.to_dict() for j in t.jobs(namespace)])}
@@ -71,12 +82,26 @@ async def resolve(
     return out
 
 
+@router.get("/dataset-versions", summary="The versions of a dataset, oldest first (the HTTP store's listing)")
+async def dataset_versions(
+    request: Request, _: Actor, page: Paging, namespace: NameParam, name: NameParam
+) -> dict[str, Any]:
+    found = await call(request, lambda t: [version_to_wire(v) for v in t.catalog.dataset_versions(namespace, name)])
+    return page.apply(found, "versions")
+
+
 @router.get("/version-by-key", summary="The version of a dataset with this version key (digest), if any")
 async def version_by_key(
     request: Request, _: Actor, namespace: NameParam, name: NameParam, key: IdParam
 ) -> dict[str, Any]:
     found = await call(request, lambda t: t.catalog.find_key(namespace, name, key))
     return {"version": version_to_wire(found) if found is not None else None}
+
+
+@router.get("/versions-at", summary="Versions recorded at a location (URI) or, with a digest, of that content")
+async def versions_at(request: Request, _: Actor, uri: IdParam, digest: OptionalId = None) -> dict[str, Any]:
+    found = await call(request, lambda t: t.catalog.versions_at(uri, digest))
+    return {"versions": [version_to_wire(v) for v in found]}
 
 
 def _traverse(

@@ -16,6 +16,7 @@ from typing import Any
 
 from markupsafe import Markup, escape
 
+from datatrail.core.text import count
 from datatrail.ml.lifecycle import DriftHistory
 
 SERIES_CLASSES = 10  # .c0 … .c9 in ui.css; more features reuse the colours in turn
@@ -109,7 +110,7 @@ def drift_chart(history: DriftHistory, first: int = 1) -> Markup:
     def y(value: float) -> float:
         return base - PLOT_HEIGHT * min(max(value, 0.0), y_top) / y_top
 
-    label = f"drift score of {len(features)} feature(s) over {n} batch(es)"
+    label = f"drift score of {count(len(features), 'feature')} over {count(n, 'batch')}"
     out = [
         f'<svg class="drift-chart" viewBox="0 0 {WIDTH} {height}" width="{WIDTH}" height="{height}"'
         f' role="img" aria-label="{escape(label)}" xmlns="http://www.w3.org/2000/svg">',

@@ -20,7 +20,15 @@ from datatrail.core.errors import NotFound
 from datatrail.core.results import Direction, LineageNode
 from datatrail.lineage import Graph
 from datatrail.server.ui.pages import _decode, _find_dataset, page
-from datatrail.server.ui.render import dataset_url, job_url, node_url, run_url, with_query
+from datatrail.server.ui.render import (
+    dataset_url,
+    job_url,
+    namespace_url,
+    node_url,
+    run_url,
+    version_url,
+    with_query,
+)
 from datatrail.service import Trail
 from datatrail.viz.fold import fold_datasets
 from datatrail.viz.html import graph_payload
@@ -30,7 +38,7 @@ router = APIRouter(include_in_schema=False)
 MAX_DEPTH = 20
 DEFAULT_DEPTH = 2
 Depth = Annotated[int, Query(ge=0, le=MAX_DEPTH)]
-Level = Annotated[str, Query(pattern="^(version|dataset)$")]
+Level = Annotated[str | None, Query(pattern="^(version|dataset)$")]
 
 
 def merge(up: Graph | None, down: Graph | None, root: str, depth: int) -> Graph:
@@ -88,9 +96,14 @@ def _level_graph(graph: Graph, level: str) -> Graph:
     return folded
 
 
-def _interactive(graph: Graph, level: str) -> dict[str, Any]:
-    """What lineage.js draws: both levels of the version-level ``graph``, laid out here, in Python."""
+def _interactive(graph: Graph, level: str, chosen: bool) -> dict[str, Any]:
+    """What lineage.js draws: both levels of the version-level ``graph``, laid out here, in Python.
+
+    Unless the address ``chosen`` the level, the viewer may open on the dataset level when the
+    versions would be too small to read fitted (``auto_level``).
+    """
     payload: dict[str, Any] = graph_payload(graph, level=level, href=lambda n: node_url(n.id, n.data))
+    payload["auto_level"] = not chosen
     return payload
 
 
@@ -147,6 +160,9 @@ def _lineage(trail: Trail, what: str, ids: tuple[str, ...], options: dict[str, A
         subject = f"{name}@{version}" if version else name
         back = dataset_url(namespace, name)
         base = back + "/lineage"
+        crumbs = [(namespace, namespace_url(namespace)), (name, back)]
+        if version:
+            crumbs.append((f"@{version}", version_url(namespace, name, version)))
     elif what == "job":
         namespace, name = _decode(*ids)
         if not any(j.name == name for j in trail.jobs(namespace)):
@@ -158,6 +174,7 @@ def _lineage(trail: Trail, what: str, ids: tuple[str, ...], options: dict[str, A
 
         subject, back = f"job {name}", job_url(namespace, name)
         base = back + "/lineage"
+        crumbs = [(namespace, namespace_url(namespace)), (f"job {name}", back)]
     else:
         (run_id,) = _decode(*ids)
         run = trail.get_run(run_id)
@@ -167,9 +184,14 @@ def _lineage(trail: Trail, what: str, ids: tuple[str, ...], options: dict[str, A
 
         subject, back = f"run {run.job} {run.id[:8]}", run_url(run.id)
         base = back + "/lineage"
+        crumbs = [
+            (run.namespace, namespace_url(run.namespace)),
+            (f"job {run.job}", job_url(run.namespace, run.job)),
+            (f"run {run.id[:8]}", back),
+        ]
     first = make("upstream", up)
     graph = merge(first, make("downstream", down), first.root, max(up, down))
-    payload = _interactive(graph, options["level"])
+    payload = _interactive(graph, options["level"], options["level_chosen"])
     graph = _level_graph(graph, options["level"])
     entries = [_node_entry(graph, nid) for nid in sorted(graph.nodes, key=lambda n: (graph.nodes[n].depth, n))]
     path = shortest_path(graph, options["from"], options["to"]) if options["from"] and options["to"] else []
@@ -183,6 +205,7 @@ def _lineage(trail: Trail, what: str, ids: tuple[str, ...], options: dict[str, A
         "title": f"Lineage of {subject}",
         "subject": subject,
         "back": back,
+        "crumbs": crumbs,
         "base": base,
         "root": graph.root,
         "up": up,
@@ -208,12 +231,20 @@ def _lineage(trail: Trail, what: str, ids: tuple[str, ...], options: dict[str, A
 def graph_options(
     up: Depth = DEFAULT_DEPTH,
     down: Depth = DEFAULT_DEPTH,
-    level: Level = "version",
+    level: Level = None,
     start: Annotated[str | None, Query(alias="from", max_length=4096)] = None,
     end: Annotated[str | None, Query(alias="to", max_length=4096)] = None,
 ) -> dict[str, Any]:
     """The query parameters every lineage page takes: depths up and down, level, and a path's two ends."""
-    return {"version": None, "up": up, "down": down, "level": level, "from": start, "to": end}
+    return {
+        "version": None,
+        "up": up,
+        "down": down,
+        "level": level or "version",
+        "level_chosen": level is not None,
+        "from": start,
+        "to": end,
+    }
 
 
 Options = Annotated[dict[str, Any], Depends(graph_options)]

@@ -18,7 +18,7 @@ from datatrail.core.errors import DatatrailError, InvalidInput, NotFound
 from datatrail.core.model import Dataset, Version
 from datatrail.server import access
 from datatrail.server.routes import call, unquote
-from datatrail.server.routes.namespaces import _namespaces, find_version
+from datatrail.server.routes.namespaces import find_version
 from datatrail.server.routes.search import _search
 from datatrail.server.state import state
 from datatrail.server.ui import auth, hooks
@@ -29,6 +29,7 @@ router = APIRouter(include_in_schema=False)
 
 MAX_FILES = 500
 MAX_RESULTS = 200
+HOME_ROWS = 10
 
 
 async def page(
@@ -79,8 +80,23 @@ def _decode(*values: str) -> tuple[str, ...]:
 # ------------------------------------------------------------------ home and search
 
 
+def _namespaces(trail: Trail) -> list[dict[str, Any]]:
+    """Each namespace with its numbers of datasets and jobs, by name."""
+    counts: dict[str, dict[str, Any]] = {}
+    for d in trail.datasets():
+        counts.setdefault(d.namespace, {"name": d.namespace, "datasets": 0, "jobs": 0})["datasets"] += 1
+    for j in trail.jobs():
+        counts.setdefault(j.namespace, {"name": j.namespace, "datasets": 0, "jobs": 0})["jobs"] += 1
+    return [counts[k] for k in sorted(counts)]
+
+
 def _home(trail: Trail) -> dict[str, Any]:
-    return {"namespaces": _namespaces(trail), "runs": trail.runs(None, 10), "title": "datatrail"}
+    return {
+        "namespaces": _namespaces(trail),
+        "overview": trail.overview(HOME_ROWS),
+        "runs": trail.runs(None, HOME_ROWS),
+        "title": "datatrail",
+    }
 
 
 @router.get("/")
@@ -124,12 +140,16 @@ def _find_dataset(trail: Trail, namespace: str, name: str) -> Dataset:
 
 
 def _version_details(trail: Trail, version: Version) -> dict[str, Any]:
-    """Schema, profile and check results of a version."""
+    """Schema, profile and check results of a version; for a model, its card (as ``datatrail show``)."""
     profile = trail.profile(version)
+    # Without a profile, the schema a producer reported (the schema facet) is what there is to show.
+    reported = None if profile is not None else trail.describe(version).get("schema")
     return {
         "profile": profile,
         "columns": (profile or {}).get("columns") or [],
+        "reported_schema": [f for f in reported if isinstance(f, dict)] if isinstance(reported, list) else [],
         "checks": trail.check_results(version),
+        "card": trail.model_card(version) if version.kind == "model" else None,
     }
 
 
@@ -142,7 +162,11 @@ def _dataset(trail: Trail, raw_ns: str, raw_name: str) -> dict[str, Any]:
         "dataset": dataset,
         "versions": versions,
         "latest": latest,
-        **(_version_details(trail, latest) if latest else {"profile": None, "columns": [], "checks": []}),
+        **(
+            _version_details(trail, latest)
+            if latest
+            else {"profile": None, "columns": [], "reported_schema": [], "checks": [], "card": None}
+        ),
         "access": hooks.access_entries(trail, namespace, name),
         "deployments": hooks.deployments(trail, namespace, name),
         "title": f"{name} · {namespace}",

@@ -18,6 +18,7 @@ from fastapi.responses import HTMLResponse
 from jinja2 import ChainableUndefined, Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
 
+from datatrail.core import text
 from datatrail.core.limits import MAX_EVENT_DEPTH, bounded
 from datatrail.core.times import stored_time
 from datatrail.server.ui import auth
@@ -108,18 +109,24 @@ def when(value: Any) -> str:
 
 
 def number(value: Any) -> str:
-    """A statistic: integers as they are, floats with 4 significant digits."""
+    """A count of things (rows, files, runs): thousands grouped, as everywhere in datatrail (core.text)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return text.quantity(value)
+    return stat(value)
+
+
+def stat(value: Any) -> str:
+    """A value from the data or a statistic of it: a year stays ``2007``, floats keep 4 significant digits."""
     if value is None:
         return "—"
-    if isinstance(value, bool):
-        return str(value).lower()
-    if isinstance(value, float):
-        if math.isnan(value) or math.isinf(value):
-            return str(value)
-        return f"{value:.4g}"
-    if isinstance(value, int):
-        return f"{value:,}"
-    return str(value)
+    if isinstance(value, float) and (math.isnan(value) or math.isinf(value)):
+        return str(value)
+    return text.value(value, width=10_000)
+
+
+def figure(value: Any, data: bool) -> str:
+    """A figure of a diff: a :func:`stat` of the data when ``data``, else a :func:`number` (a count)."""
+    return stat(value) if data else number(value)
 
 
 def as_json(value: Any) -> str:
@@ -175,7 +182,9 @@ def _environment() -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters.update(size=size, when=when, number=number, as_json=as_json, histogram=histogram_svg)
+    env.filters.update(
+        size=size, when=when, number=number, stat=stat, figure=figure, as_json=as_json, histogram=histogram_svg
+    )
     env.globals.update(
         namespace_url=namespace_url,
         dataset_url=dataset_url,

@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any, NamedTuple
 
 from sqlalchemy import Column, Table, or_, select
+from sqlalchemy.dialects import postgresql, sqlite
 
 from datatrail.core.changes import Changes, DatasetChange, RunChange, VersionInfo
 from datatrail.core.errors import Conflict
@@ -32,6 +33,7 @@ from datatrail.store.sql.statements import (
     JOB_INSERT,
     NS_FIND,
     NS_INSERT,
+    PLANNED_INSERT,
     RUN_FIELDS,
     RUN_FIND,
     RUN_INSERT,
@@ -44,8 +46,6 @@ from datatrail.store.sql.statements import (
     RunRow,
 )
 from datatrail.store.sql.transaction import Tx
-
-_RANK = {RunState.START: 0, RunState.RUNNING: 1}
 
 
 class Written(NamedTuple):
@@ -65,18 +65,31 @@ def apply_changes(tx: Tx, changes: Changes, event_id: int = 0, check: Check | No
     for ds in changes.datasets:
         if check is not None and ds.role == "input" and not check.allows("write", ds.namespace):
             _must_exist(tx, ds, changes.event_time, check)
-        ds_id = _dataset_id(tx, ds.namespace, ds.name, ds.kind, changes.event_time)
+        ds_id = _identity(tx, ds, changes.event_time)
+        if ds.planned:
+            # Named, not (yet) produced: no version, `latest` stays; a COMPLETE naming it makes the version.
+            if run_pk is not None:
+                tx.defer(PLANNED_INSERT, "planned_outputs", {"run_pk": run_pk, "dataset_id": ds_id})
+                tx.put(("planned", ds_id), True)
+            rows.append(Touched(ds, ds_id, None))
+            continue
         info = ds.version
         if info is None and ds.role == "output" and changes.run is not None:
             info = VersionInfo(key=f"run:{changes.run.run_id}")
         if info is None and ds.role == "input":
             vid = _version_at(tx, ds_id, changes.event_time)
-            if vid is None and run_pk is not None:
+            if vid is None and changes.run is not None and (changes.run.state.finished or not _announced(tx, ds_id)):
                 # A source nobody reported writing (a Spark or dbt source table):
-                # it gets one version, "observed", so lineage reaches it.
+                # it gets one version, "observed", so lineage reaches it. Not from a START or
+                # RUNNING when a run has named it as its output: that writer's COMPLETE may still
+                # be on the way (dbt-ol sends every model's START before the COMPLETEs).
                 vid, _, _ = _upsert_version(tx, ds_id, VersionInfo(key=t.OBSERVED), None, changes)
             if vid is not None and run_pk is not None:
                 io_rows.append({"run_pk": run_pk, "direction": t.INPUT, "version_id": vid})
+            if vid is not None and ds.checks and (changes.run is None or changes.run.state.finished):
+                # What a test run found on the version it read (`dbt test`'s dataQualityAssertions),
+                # from its ending: dbt-ol repeats the results in the START.
+                _add_checks(tx, vid, event_id, ds.checks, changes)
             rows.append(Touched(ds, ds_id, vid))
             continue
         if info is None:
@@ -105,6 +118,14 @@ def apply_changes(tx: Tx, changes: Changes, event_id: int = 0, check: Check | No
     for applier in APPLIERS:
         applier(applied)
     return written
+
+
+def _announced(tx: Tx, ds_id: int) -> bool:
+    """Whether a run has named the dataset as an output it will write (a planned output)."""
+    if tx.get(("planned", ds_id)):  # deferred in this transaction, not in the table yet
+        return True
+    p = t.planned_outputs.c
+    return tx.execute(select(p.dataset_id).where(p.dataset_id == ds_id).limit(1)).first() is not None
 
 
 def _must_exist(tx: Tx, ds: DatasetChange, when: datetime, check: Check) -> None:
@@ -159,6 +180,40 @@ def _dataset_id(tx: Tx, namespace: str, name: str, kind: str, when: datetime) ->
         row = IdRow(int(row.id), _keep_earliest(tx, t.datasets, t.datasets.c.id, row, when))
     tx.put(key, row)
     return row.id
+
+
+def _identity(tx: Tx, ds: DatasetChange, when: datetime) -> int:
+    """The dataset an event's entry names: under the name its symlinks choose, or the one a link points to.
+
+    A dataset named before its symlinks were known keeps what it had; from then on its name leads to
+    the dataset the links chose.
+    """
+    if ds.names:
+        target = ds.canonical or (ds.namespace, ds.name)
+        ds_id = _dataset_id(tx, *target, ds.kind, when)
+        for namespace, name in ds.names:
+            if (namespace, name) != target and tx.get(("link", namespace, name)) != ds_id:
+                tx.execute(_link_insert(tx.dialect), {"namespace": namespace, "name": name, "dataset_id": ds_id})
+                tx.put(("link", namespace, name), ds_id)
+                tx.put(("links?",), True)
+        return ds_id
+    if tx.get(("links?",)) is None:  # once per transaction: a store without links pays one query
+        tx.put(("links?",), tx.execute(select(t.dataset_links.c.name).limit(1)).first() is not None)
+    if tx.get(("links?",)):
+        key = ("link", ds.namespace, ds.name)
+        linked = tx.get(key)
+        if linked is None:
+            dl = t.dataset_links.c
+            linked = tx.execute(select(dl.dataset_id).where(dl.namespace == ds.namespace, dl.name == ds.name)).scalar()
+            tx.put(key, linked or 0)
+        if linked:
+            return int(linked)
+    return _dataset_id(tx, ds.namespace, ds.name, ds.kind, when)
+
+
+def _link_insert(dialect: str) -> Any:
+    mod = postgresql if dialect == "postgresql" else sqlite
+    return mod.insert(t.dataset_links).on_conflict_do_nothing()
 
 
 def _version_at(tx: Tx, ds_id: int, when: datetime) -> int | None:
@@ -338,6 +393,10 @@ def _apply_run(tx: Tx, rc: RunChange, check: Check | None = None) -> int:
     cached = tx.get(("run", rc.run_id))
     row = tx.first(RUN_FIND, r=rc.run_id) if cached is None else (None if cached is ABSENT else cached)
     finished = rc.state.finished
+    # started_at is the earliest event's time. A run known only by its ending shows the start its facets
+    # tell (start_hint, the earliest events.started_hint) until a START or RUNNING event of it arrives
+    # (start_seen): each is a min or an or, so arrival order does not matter (queries.to_run reads them).
+    seen = not finished
     fields: dict[str, Any] = {
         k: val
         for k, val in {
@@ -360,24 +419,27 @@ def _apply_run(tx: Tx, rc: RunChange, check: Check | None = None) -> int:
             state=rc.state.value,
             state_time=rc.event_time,
             started_at=rc.event_time,
+            start_seen=seen,
+            start_hint=rc.started_hint,
             ended_at=rc.event_time if finished else None,
             params=rc.params or {},
             **{k: fields.get(k) for k in RUN_FIELDS},
         )
-        tx.put(
-            ("run", rc.run_id), RunRow(run_pk, rc.state.value, rc.event_time, rc.event_time, rc.params or {}, job_id)
+        row = RunRow(
+            run_pk, rc.state.value, rc.event_time, rc.event_time, rc.params or {}, job_id, seen, rc.started_hint
         )
+        tx.put(("run", rc.run_id), row)
     else:
         if int(row.job_id) != job_id:
             raise _moved(tx, rc, int(row.job_id), check)
         run_pk = row.pk
-        old = RunState(row.state)
+        old = RunState.stored(row.state)
         old_time = stored_time(row.state_time) or rc.event_time
         if old.finished:
             # A finished run never returns to RUNNING; between two endings the later one wins.
             take = finished and rc.event_time > old_time
         else:
-            take = finished or _RANK[rc.state] >= _RANK[old]
+            take = finished or rc.event_time >= old_time
         if take:
             fields.update(state=rc.state.value, state_time=rc.event_time)
             if finished:
@@ -385,6 +447,11 @@ def _apply_run(tx: Tx, rc: RunChange, check: Check | None = None) -> int:
         started = stored_time(row.started_at)
         if started is None or rc.event_time < started:
             fields["started_at"] = rc.event_time
+        if seen and row.start_seen is False:
+            fields["start_seen"] = True
+        hint = stored_time(row.start_hint)
+        if rc.started_hint is not None and (hint is None or rc.started_hint < hint):
+            fields["start_hint"] = rc.started_hint
         if rc.params:
             fields["params"] = {**(row.params or {}), **rc.params}
         if fields:
@@ -398,6 +465,8 @@ def _apply_run(tx: Tx, rc: RunChange, check: Check | None = None) -> int:
                 fields.get("started_at", row.started_at),
                 fields.get("params", row.params),
                 int(row.job_id),
+                fields.get("start_seen", row.start_seen),
+                fields.get("start_hint", row.start_hint),
             ),
         )
     if rc.metrics:

@@ -3,7 +3,8 @@
 - Dataset-level facets (``dataSource``, ``ownership``, ``tags``, ``symlinks``,
   ``documentation``, ``storage``, ``catalog``, ``datasetType``, ``hierarchy``,
   ``lifecycleStateChange``) and any custom facet (datatrail's own excepted) go
-  to ``datasets.facets``; job facets (``sourceCodeLocation``, ``sourceCode``,
+  to ``datasets.facets`` (``documentation``'s description is also the dataset's
+  or job's ``description``); job facets (``sourceCodeLocation``, ``sourceCode``,
   ``sql``, ``jobType``, ``documentation``, ``ownership``, ``tags``…) to
   ``jobs.facets``; run facets (``nominalTime``, ``processing_engine``,
   ``errorMessage``, ``externalQuery``, ``tags``…) to ``runs.facets``. Each
@@ -138,6 +139,11 @@ def _merge_facets(
     if not changed:
         return
     values: dict[str, Any] = {"facets": current}
+    if "documentation" in incoming and "description" in table.c:
+        # The documentation facet is the dataset's or job's description (as in Marquez); the latest event wins.
+        doc = (current.get("documentation") or {}).get("value")
+        text = doc.get("description") if isinstance(doc, dict) else None
+        values["description"] = text if isinstance(text, str) else None
     if "facets_time" in table.c:
         latest = max((e["time"] for e in current.values() if isinstance(e, dict) and "time" in e), default=stamp)
         values["facets_time"] = stored_time(latest)

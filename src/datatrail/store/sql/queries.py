@@ -11,7 +11,7 @@ from datatrail.core.model import Run, Version
 from datatrail.core.results import AuditEntry
 from datatrail.core.times import stored_time
 from datatrail.store.sql import tables as t
-from datatrail.store.sql.rows import no_dataset, run_from_row, version_from_row
+from datatrail.store.sql.rows import no_dataset, planned, run_from_row, version_from_row
 from datatrail.store.sql.transaction import Executes
 
 
@@ -64,12 +64,12 @@ def version_by_id(db: Executes, vid: int) -> Version:
 
 def dataset_row(db: Executes, namespace: str, name: str) -> Any:
     """The dataset's id, kind, lifecycle and facets; NotFound if there is no such dataset."""
-    d, n = t.datasets.c, t.namespaces.c
-    row = db.execute(
-        select(d.id, d.kind, d.lifecycle, d.facets)
-        .join(t.namespaces, n.id == d.namespace_id)
-        .where(n.name == namespace, d.name == name)
-    ).first()
+    d, n, dl = t.datasets.c, t.namespaces.c, t.dataset_links.c
+    query = select(d.id, d.kind, d.lifecycle, d.facets).join(t.namespaces, n.id == d.namespace_id)
+    row = db.execute(query.where(n.name == namespace, d.name == name)).first()
+    if row is None:  # another name of a dataset (its symlinks): the dataset it names
+        linked = select(dl.dataset_id).where(dl.namespace == namespace, dl.name == name).scalar_subquery()
+        row = db.execute(query.where(d.id == linked)).first()
     if row is None:
         raise no_dataset(namespace, name)
     return row
@@ -103,7 +103,29 @@ def to_run(db: Executes, row: Any) -> Run:
     ).all()
     for version, r in zip(to_versions(db, rows), rows, strict=True):
         (outputs if r.direction == t.OUTPUT else inputs).append(version)
-    return run_from_row(row, metrics, inputs, outputs)
+    planned_outputs = planned(_planned(db, row.pk), outputs)
+    return run_from_row(row, metrics, inputs, outputs, planned_outputs, _children(db, row.run_id))
+
+
+def _children(db: Executes, run_id: str) -> tuple[str, ...]:
+    """The ids of the runs whose parent is ``run_id``, oldest first."""
+    r = t.runs.c
+    query = select(r.run_id).where(r.parent_run_id == run_id).order_by(r.started_at, r.run_id)
+    return tuple(db.execute(query).scalars())
+
+
+def _planned(db: Executes, run_pk: int) -> list[tuple[str, str]]:
+    """The outputs a run named (planned_outputs) by namespace and name; rows.planned drops those it produced."""
+    p, d, n = t.planned_outputs.c, t.datasets.c, t.namespaces.c
+    rows = db.execute(
+        select(n.name.label("namespace"), d.name)
+        .select_from(t.planned_outputs)
+        .join(t.datasets, d.id == p.dataset_id)
+        .join(t.namespaces, n.id == d.namespace_id)
+        .where(p.run_pk == run_pk)
+        .order_by(n.name, d.name)
+    )
+    return [(x.namespace, x.name) for x in rows]
 
 
 def audit_entry(r: Any) -> AuditEntry:

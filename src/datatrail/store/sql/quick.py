@@ -19,11 +19,12 @@ from pathlib import Path
 from typing import Any
 
 from datatrail.core.chain import GENESIS, entry_content, entry_hash
-from datatrail.core.errors import InvalidInput, StoreNotFound
+from datatrail.core.errors import InvalidInput, NotFound, StoreNotFound
 from datatrail.core.model import Dataset, Digest, FileEntry, Ref, Run, Version
-from datatrail.core.privacy import redact_profile
-from datatrail.core.results import CheckResult, Direction, LineageResult
-from datatrail.store.base import Store
+from datatrail.core.privacy import redact_description, redact_profile
+from datatrail.core.results import CheckResult, Direction, JobSummary, LineageResult
+from datatrail.core.times import stored_time
+from datatrail.store.base import LOCATED, Store
 from datatrail.store.delegate import DelegatingStore
 from datatrail.store.sql.lineage import traverse_sqlite
 from datatrail.store.sql.pragmas import BUSY_TIMEOUT_S, sqlite_synchronous
@@ -33,6 +34,7 @@ from datatrail.store.sql.rows import (
     DATASET_COLUMNS,
     MIN_PREFIX,
     RUN_COLUMNS,
+    SHOWN_CANDIDATES,
     VERSION_COLUMNS,
     ambiguous_ref,
     check_from_row,
@@ -40,6 +42,7 @@ from datatrail.store.sql.rows import (
     json_value,
     no_dataset,
     no_version,
+    planned,
     run_from_row,
     run_prefix_error,
     version_from_row,
@@ -60,25 +63,36 @@ _VERSIONS = (
     " LEFT JOIN runs r ON r.pk = v.run_pk"
 )
 _FIND = _VERSIONS + " WHERE n.name = ? AND d.name = ? AND v.version_key = ?"
+_AT = _VERSIONS + f" WHERE (v.uri = ? OR v.digest = ?) AND d.deleted_at IS NULL ORDER BY v.id DESC LIMIT {LOCATED}"
 _DATASETS = (
     "SELECT n.name, d.name, d.kind, d.description, d.created_at, count(v.id), max(v.number)"
     " FROM datasets d JOIN namespaces n ON n.id = d.namespace_id LEFT JOIN versions v ON v.dataset_id = d.id"
     " WHERE d.deleted_at IS NULL{where} GROUP BY n.name, d.id, d.name, d.kind, d.description, d.created_at"
     " ORDER BY n.name, d.name"
 )
-_DATASET = (
-    "SELECT d.id, d.kind, d.lifecycle, d.facets FROM datasets d JOIN namespaces n ON n.id = d.namespace_id"
-    " WHERE n.name = ? AND d.name = ?"
-)
+_DATASET = "SELECT d.id, d.kind, d.lifecycle, d.facets FROM datasets d JOIN namespaces n ON n.id = d.namespace_id"
+_NAMED = _DATASET + " WHERE n.name = ? AND d.name = ?"
+_LINKED = _DATASET + " WHERE d.id = (SELECT dataset_id FROM dataset_links WHERE namespace = ? AND name = ?)"
 _RUNS = (
     "SELECT r.pk, r.run_id, r.job_id, r.state, r.state_time, r.started_at, r.ended_at, r.user, r.host, r.command,"
-    " r.cwd, r.params, r.code, r.error, r.parent_run_id, r.workflow, r.facets, j.name, n.name"
+    " r.cwd, r.params, r.code, r.error, r.parent_run_id, r.workflow, r.facets, r.start_seen, r.start_hint,"
+    " j.name, n.name"
     " FROM runs r JOIN jobs j ON j.id = r.job_id JOIN namespaces n ON n.id = j.namespace_id"
 )
 _RUN_IO = (
     _VERSIONS.replace(" FROM versions v", ", io.direction FROM versions v")
     + " JOIN run_io io ON io.version_id = v.id WHERE io.run_pk = ? ORDER BY d.name"
 )
+_JOBS = (
+    "SELECT n.name, j.id, j.name, j.type, j.created_at, j.facets, j.description, count(r.pk)"
+    " FROM jobs j JOIN namespaces n ON n.id = j.namespace_id LEFT OUTER JOIN runs r ON r.job_id = j.id{where}"
+    " GROUP BY n.name, j.id, j.name, j.type, j.created_at ORDER BY n.name, j.name"
+)
+_PLANNED = (
+    "SELECT n.name, d.name FROM planned_outputs p JOIN datasets d ON d.id = p.dataset_id"
+    " JOIN namespaces n ON n.id = d.namespace_id WHERE p.run_pk = ? ORDER BY n.name, d.name"
+)
+_CHILDREN = "SELECT run_id FROM runs WHERE parent_run_id = ? ORDER BY started_at, run_id"
 _CHECKS = "SELECT " + ", ".join(CHECK_COLUMNS) + " FROM check_results WHERE version_id = ?"
 _AUDIT_INSERT = (
     "INSERT INTO audit (seq, time, actor, action, target, outcome, details, event_id, prev_hash, hash)"
@@ -166,6 +180,12 @@ class EmbeddedStore(DelegatingStore):
                 return self._versions(db, rows)[0] if rows else None
         return self.target().find_version(namespace, name, version_key)
 
+    def versions_at(self, uri: str, digest: str | None = None) -> list[Version]:
+        with self._read() as db:
+            if db is not None:
+                return self._versions(db, [_Row(*r) for r in db.execute(_AT, (uri, digest))])
+        return self.target().versions_at(uri, digest)
+
     def list_datasets(self, namespace: str | None = None) -> list[Dataset]:
         sql = _DATASETS.format(where="" if namespace is None else " AND n.name = ?")
         args = () if namespace is None else (namespace,)
@@ -221,6 +241,27 @@ class EmbeddedStore(DelegatingStore):
                 return redact_profile(json_value(row[0]) if row else None, {})
         return self.target().profile(version)  # redaction follows lineage: SqlStore's classifications.py
 
+    def describe(self, version: Version) -> dict[str, Any]:
+        sql = (
+            "SELECT v.schema, v.stats, d.facets, d.lifecycle FROM versions v JOIN datasets d ON d.id = v.dataset_id"
+            " WHERE v.id = ?"
+        )
+        with self._read() as db:
+            if db is not None and not _classified(db):
+                row = db.execute(sql, (version.id,)).fetchone()
+                if row is None:
+                    msg = f"no version {version.ref}"
+                    raise NotFound(msg)
+                schema, stats, facets, lifecycle = row
+                described = {
+                    "schema": json_value(schema),
+                    "stats": json_value(stats),
+                    "facets": json_value(facets) or {},
+                    "lifecycle": lifecycle,
+                }
+                return redact_description(described, {})
+        return self.target().describe(version)  # redaction follows lineage: SqlStore's classifications.py
+
     def check_results(self, version: Version) -> list[CheckResult]:
         sql = _CHECKS + " ORDER BY checked_at, event_id, position"
         with self._read() as db:
@@ -233,17 +274,18 @@ class EmbeddedStore(DelegatingStore):
         if visible is not None:
             return self.target().get_run(run_id, visible)  # (a filtered lookup is the server's)
         if len(run_id) < MIN_PREFIX:
-            raise run_prefix_error(run_id, -1)
+            raise run_prefix_error(run_id, None)
         with self._read() as db:
             if db is not None:
                 if len(run_id) < 36:
                     prefix = run_id.replace("%", "").replace("_", "")
-                    rows = db.execute(_RUNS + " WHERE r.run_id LIKE ? ORDER BY r.run_id LIMIT 2", (prefix + "%",))
+                    sql = _RUNS + f" WHERE r.run_id LIKE ? ORDER BY r.run_id LIMIT {SHOWN_CANDIDATES + 1}"
+                    rows = db.execute(sql, (prefix + "%",))
                 else:
                     rows = db.execute(_RUNS + " WHERE r.run_id = ?", (run_id,))
-                found = [_RunRow(*r) for r in rows]
+                found: list[Any] = [_RunRow(*r) for r in rows]
                 if len(found) != 1:
-                    raise run_prefix_error(run_id, len(found))
+                    raise run_prefix_error(run_id, [r.run_id for r in found])
                 return self._run(db, found[0])
         return self.target().get_run(run_id, visible)
 
@@ -255,6 +297,31 @@ class EmbeddedStore(DelegatingStore):
                 return [self._run(db, row) for row in [_RunRow(*r) for r in db.execute(sql, args)]]
         return self.target().list_runs(job, limit)
 
+    def list_jobs(self, namespace: str | None = None) -> list[JobSummary]:
+        sql = _JOBS.format(where="" if namespace is None else " WHERE n.name = ?")
+        args = () if namespace is None else (namespace,)
+        with self._read() as db:
+            if db is not None:
+                rows = db.execute(sql, args).fetchall()
+                latest: dict[int, tuple[str, str]] = {}
+                for job_id, run_id, state in db.execute("SELECT job_id, run_id, state FROM runs ORDER BY started_at"):
+                    latest[job_id] = (run_id, state)
+                return [
+                    JobSummary(
+                        ns,
+                        name,
+                        kind,
+                        stored_time(created),
+                        count,
+                        latest[jid][0] if jid in latest else None,
+                        latest[jid][1] if jid in latest else None,
+                        json_value(facets) or {},
+                        description,
+                    )
+                    for ns, jid, name, kind, created, facets, description, count in rows
+                ]
+        return self.target().list_jobs(namespace)
+
     def lineage(
         self, start: Sequence[Version], direction: Direction, depth: int, as_of: datetime | None = None
     ) -> LineageResult:
@@ -265,7 +332,9 @@ class EmbeddedStore(DelegatingStore):
         return self.target().lineage(start, direction, depth, as_of)
 
     def _dataset(self, db: sqlite3.Connection, namespace: str, name: str) -> tuple[Any, ...]:
-        row = db.execute(_DATASET, (namespace, name)).fetchone()
+        row = db.execute(_NAMED, (namespace, name)).fetchone()
+        if row is None:  # another name of a dataset (its symlinks): the dataset it names
+            row = db.execute(_LINKED, (namespace, name)).fetchone()
         if row is None:
             raise no_dataset(namespace, name)
         return tuple(row)
@@ -290,7 +359,9 @@ class EmbeddedStore(DelegatingStore):
         versions = self._versions(db, [r for r, _ in io])
         inputs = [v for v, (_, d) in zip(versions, io, strict=True) if d != _OUTPUT]
         outputs = [v for v, (_, d) in zip(versions, io, strict=True) if d == _OUTPUT]
-        return run_from_row(row, metrics, inputs, outputs)
+        planned_outputs = planned(db.execute(_PLANNED, (row.pk,)), outputs)
+        children = tuple(r for (r,) in db.execute(_CHILDREN, (row.run_id,)))
+        return run_from_row(row, metrics, inputs, outputs, planned_outputs, children)
 
     # ------------------------------------------------------------ the read audit
 

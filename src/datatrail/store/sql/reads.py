@@ -7,13 +7,21 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, and_, case, func, or_, select
 
 from datatrail.core.errors import NotFound
 from datatrail.core.model import Dataset, Digest, FileEntry, Ref, Run, Version
 from datatrail.core.privacy import ALL_COLUMNS, redact_description, redact_event, redact_profile
-from datatrail.core.results import CheckResult, ColumnLineageResult, Direction, JobSummary, LineageResult
+from datatrail.core.results import (
+    CheckResult,
+    ColumnLineageResult,
+    Direction,
+    JobSummary,
+    LatestVersion,
+    LineageResult,
+)
 from datatrail.core.times import stored_time, utc
+from datatrail.store.base import LOCATED
 from datatrail.store.sql import tables as t
 from datatrail.store.sql.classifications import effective_classifications
 from datatrail.store.sql.column_lineage import column_traverse
@@ -23,6 +31,7 @@ from datatrail.store.sql.queries import dataset_row, run_select, to_run, to_vers
 from datatrail.store.sql.rows import (
     MIN_PREFIX,
     PREFIX_CANDIDATES,
+    SHOWN_CANDIDATES,
     ambiguous_ref,
     check_from_row,
     dataset_from_row,
@@ -110,6 +119,36 @@ class CatalogReads:
             ).all()
             return to_versions(conn, rows)
 
+    def latest_versions(self) -> list[LatestVersion]:
+        v, d, c = t.versions.c, t.datasets.c, t.check_results.c
+        newest = select(v.dataset_id, func.max(v.number).label("number")).group_by(v.dataset_id).subquery()
+        q = (
+            version_select()
+            .join(newest, and_(newest.c.dataset_id == v.dataset_id, newest.c.number == v.number))
+            .where(d.deleted_at.is_(None))
+            .order_by(v.created_at.desc(), v.id.desc())
+        )
+        # The latest evaluation of each version: its check results of the newest event.
+        last = select(c.version_id, func.max(c.event_id).label("event_id")).group_by(c.version_id).subquery()
+        counts = (
+            select(c.version_id, func.sum(case((c.success, 0), else_=1)).label("failed"), func.count().label("total"))
+            .join(last, and_(last.c.version_id == c.version_id, last.c.event_id == c.event_id))
+            .group_by(c.version_id)
+        )
+        with self._db.read() as conn:
+            versions = to_versions(conn, conn.execute(q).all())
+            checks = {r.version_id: (int(r.failed), int(r.total)) for r in conn.execute(counts)}
+        return [LatestVersion(ver, *checks.get(ver.id, (0, 0))) for ver in versions]
+
+    def versions_at(self, uri: str, digest: str | None = None) -> list[Version]:
+        v, d = t.versions.c, t.datasets.c
+        where = v.uri == uri if digest is None else or_(v.uri == uri, v.digest == digest)
+        with self._db.read() as conn:
+            rows = conn.execute(
+                version_select().where(where, d.deleted_at.is_(None)).order_by(v.id.desc()).limit(LOCATED)
+            ).all()
+            return to_versions(conn, rows)
+
     def manifest(self, version: Version) -> list[FileEntry]:
         f = t.version_files.c
         with self._db.read() as conn:
@@ -120,9 +159,9 @@ class CatalogReads:
         with self._db.read() as conn:
             if len(run_id) < 36:
                 if len(run_id) < MIN_PREFIX:
-                    raise run_prefix_error(run_id, -1)
-                # Without a filter two rows settle it; with one, every candidate it might keep.
-                limit = 2 if visible is None else PREFIX_CANDIDATES + 1
+                    raise run_prefix_error(run_id, None)
+                # Without a filter a few rows settle it (and name candidates); with one, every candidate it might keep.
+                limit = SHOWN_CANDIDATES + 1 if visible is None else PREFIX_CANDIDATES + 1
                 prefix = run_id.replace("%", "").replace("_", "")
                 query = run_select().where(t.runs.c.run_id.like(prefix + "%")).order_by(t.runs.c.run_id)
                 rows = conn.execute(query.limit(limit)).all()
@@ -131,7 +170,7 @@ class CatalogReads:
             if visible is not None and len(rows) <= PREFIX_CANDIDATES:
                 rows = [r for r in rows if visible(r.namespace)]
             if len(rows) != 1:
-                raise run_prefix_error(run_id, len(rows))
+                raise run_prefix_error(run_id, [r.run_id for r in rows])
             return to_run(conn, rows[0])
 
     def list_runs(self, job: str | None = None, limit: int = 100) -> list[Run]:
@@ -151,6 +190,7 @@ class CatalogReads:
                 j.type,
                 j.created_at,
                 j.facets,
+                j.description,
                 func.count(r.pk).label("run_count"),
                 func.max(r.started_at).label("last_start"),
             )
@@ -177,6 +217,7 @@ class CatalogReads:
                 latest[row.id][0] if row.id in latest else None,
                 latest[row.id][1] if row.id in latest else None,
                 json_value(row.facets) or {},
+                row.description,
             )
             for row in rows
         ]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -92,19 +92,44 @@ RUN_COLUMNS = (
     "parent_run_id",
     "workflow",
     "facets",
+    "start_seen",
+    "start_hint",
     "job",
     "namespace",
 )
 
 
-def run_from_row(row: Any, metrics: dict[str, Any], inputs: Iterable[Version], outputs: Iterable[Version]) -> Run:
-    """A Run from a row with RUN_COLUMNS, its metrics (latest step per key), inputs and outputs."""
+def started(row: Any) -> datetime | None:
+    """When the run of a row with RUN_COLUMNS started: its earliest event, or the start its facets tell
+    while only endings are stored (``start_seen`` false; SQLite without SQLAlchemy hands back 0, not False)."""
+    first, hint = stored_time(row.started_at), stored_time(row.start_hint)
+    if row.start_seen is not None and not row.start_seen and hint is not None and (first is None or hint < first):
+        return hint
+    return first
+
+
+def planned(names: Iterable[tuple[str, str]], outputs: Sequence[Version]) -> tuple[tuple[str, str], ...]:
+    """The planned outputs of a run (``names``: namespace and name, sorted) it produced no version of."""
+    produced = {(v.namespace, v.name) for v in outputs}
+    return tuple((namespace, name) for namespace, name in names if (namespace, name) not in produced)
+
+
+def run_from_row(
+    row: Any,
+    metrics: dict[str, Any],
+    inputs: Sequence[Version],
+    outputs: Sequence[Version],
+    planned_outputs: tuple[tuple[str, str], ...],
+    children: tuple[str, ...],
+) -> Run:
+    """A Run from a row with RUN_COLUMNS, its metrics (latest step per key), inputs, outputs, the outputs it
+    planned without producing (:func:`planned`) and the ids of its child runs (oldest first)."""
     return Run(
         id=row.run_id,
         namespace=row.namespace,
         job=row.job,
-        state=RunState(row.state),
-        started_at=stored_time(row.started_at),
+        state=RunState.stored(row.state),
+        started_at=started(row),
         ended_at=stored_time(row.ended_at),
         user=row.user,
         host=row.host,
@@ -119,6 +144,8 @@ def run_from_row(row: Any, metrics: dict[str, Any], inputs: Iterable[Version], o
         inputs=tuple(inputs),
         outputs=tuple(outputs),
         facets=json_value(row.facets) or {},
+        planned_outputs=planned_outputs,
+        children=children,
     )
 
 
@@ -158,6 +185,7 @@ def check_from_row(r: Any, hidden: bool, observed: Any) -> CheckResult:
 
 MIN_PREFIX = 4  # characters of a run id a prefix needs
 PREFIX_CANDIDATES = 1000  # runs sharing a prefix that a filtered lookup looks through
+SHOWN_CANDIDATES = 5  # runs an "ambiguous" error names
 RENAMED_AWAY = "RENAMED"  # the lifecycle of a dataset under its previous name (facet_map.py sets it)
 
 
@@ -186,10 +214,13 @@ def ambiguous_ref(ref: Ref) -> InvalidInput:
     return InvalidInput(f"ref {str(ref)!r} is ambiguous: several versions match; give more hex digits")
 
 
-def run_prefix_error(run_id: str, found: int) -> DatatrailError:
-    """The error for a run id (prefix) that names no run (``found`` 0), several, or is too short (-1)."""
-    if found < 0:
+def run_prefix_error(run_id: str, found: Sequence[str] | None) -> DatatrailError:
+    """The error for a run id (prefix) that names no run (``found`` empty), several (their ids, the first
+    SHOWN_CANDIDATES + 1 at least), or is too short (None)."""
+    if found is None:
         return InvalidInput(f"run id prefix {run_id!r} is too short; give at least {MIN_PREFIX} characters")
-    if found > 1:
-        return InvalidInput(f"run id prefix {run_id!r} is ambiguous; give more characters")
+    if len(found) > 1:
+        shown = ", ".join(found[:SHOWN_CANDIDATES])
+        more = " …" if len(found) > SHOWN_CANDIDATES else ""
+        return InvalidInput(f"run id prefix {run_id!r} is ambiguous: it matches {shown}{more}; give more characters")
     return NotFound(f"no run with id {run_id!r}; `datatrail runs` lists them")

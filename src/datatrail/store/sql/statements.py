@@ -40,6 +40,8 @@ class RunRow(NamedTuple):
     started_at: datetime | None
     params: Any
     job_id: int  # a run never changes job (apply.py refuses an event that would move it)
+    start_seen: bool | None  # a START or RUNNING event of it is stored (None: stored before revision 0006)
+    start_hint: datetime | None  # the earliest start its ending events' facets tell (events.started_hint)
 
 
 def insert_new(table: Table, values: dict[str, Any], key: list[Any], returning: list[Any]) -> Prepared:
@@ -139,7 +141,18 @@ RUN_INSERT = Prepared(
     .values(
         {
             c: bindparam(c)
-            for c in ("run_id", "job_id", "state", "state_time", "started_at", "ended_at", "params", *RUN_FIELDS)
+            for c in (
+                "run_id",
+                "job_id",
+                "state",
+                "state_time",
+                "started_at",
+                "start_seen",
+                "start_hint",
+                "ended_at",
+                "params",
+                *RUN_FIELDS,
+            )
         }
     )
     .returning(t.runs.c.pk),
@@ -150,7 +163,10 @@ RUN_INSERT = Prepared(
 RUN_IO_INSERT = insert_new(
     t.run_io, {c: bindparam(c) for c in ("run_pk", "direction", "version_id")}, list(t.run_io.primary_key), []
 )
-_RUN_UPDATABLE = ("state", "state_time", "started_at", "ended_at", "params", *RUN_FIELDS)
+PLANNED_INSERT = insert_new(
+    t.planned_outputs, {c: bindparam(c) for c in ("run_pk", "dataset_id")}, list(t.planned_outputs.primary_key), []
+)
+_RUN_UPDATABLE = ("state", "state_time", "started_at", "start_seen", "start_hint", "ended_at", "params", *RUN_FIELDS)
 # Each column keeps its value where the parameter is NULL (ingest never clears a run's field).
 RUN_UPDATE = Prepared(
     t.runs.update()

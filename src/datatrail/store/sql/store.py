@@ -26,6 +26,7 @@ from datatrail.core.results import (
     Direction,
     IngestResult,
     JobSummary,
+    LatestVersion,
     LineageResult,
 )
 from datatrail.core.touches import Check
@@ -86,6 +87,12 @@ class SqlStore(Store):
 
     def list_versions(self, namespace: str, name: str) -> list[Version]:
         return self._reads.list_versions(namespace, name)
+
+    def latest_versions(self) -> list[LatestVersion]:
+        return self._reads.latest_versions()
+
+    def versions_at(self, uri: str, digest: str | None = None) -> list[Version]:
+        return self._reads.versions_at(uri, digest)
 
     def manifest(self, version: Version) -> list[FileEntry]:
         return self._reads.manifest(version)

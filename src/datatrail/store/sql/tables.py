@@ -92,6 +92,7 @@ versions = Table(
     UniqueConstraint("dataset_id", "version_key", name="uq_versions_dataset_key"),
 )
 Index("ix_versions_digest", versions.c.digest)
+Index("ix_versions_uri", versions.c.uri)  # versions_at: how a path finds its dataset
 
 version_files = Table(
     "version_files",
@@ -150,8 +151,33 @@ runs = Table(
     Column("workflow", Text),
     # nominalTime, processing_engine, errorMessage details, tags… merged across the run's events.
     Column("facets", Json),
+    # Whether a START or RUNNING event of the run is stored; while none is, the run shows start_hint (the start
+    # its ending events' facets tell) when that is earlier than started_at (see queries.to_run).
+    Column("start_seen", Boolean),
+    Column("start_hint", Time),
 )
 Index("ix_runs_job", runs.c.job_id, runs.c.started_at)
+Index("ix_runs_parent", runs.c.parent_run_id)
+
+# Other names of a dataset, from the symlinks facets producers sent (revision 0006): an event naming one
+# of them reaches the dataset (events.canonical_name chose the name it is stored under).
+dataset_links = Table(
+    "dataset_links",
+    metadata,
+    Column("namespace", Text, primary_key=True),
+    Column("name", Text, primary_key=True),
+    Column("dataset_id", Id, ForeignKey("datasets.id"), nullable=False),
+)
+
+# Outputs a run named before it completed (START, RUNNING) or in a FAIL/ABORT, without content datatrail
+# hashed: planned, not versions (revision 0006). A COMPLETE naming the output makes the version.
+planned_outputs = Table(
+    "planned_outputs",
+    metadata,
+    Column("run_pk", Id, primary_key=True),
+    Column("dataset_id", Id, primary_key=True),
+    sqlite_with_rowid=False,
+)
 
 run_metrics = Table(
     "run_metrics",

@@ -14,6 +14,10 @@
   var SVG = "http://www.w3.org/2000/svg";
   var NODE_H = 34, ROW_GAP = 14, CHAR_W = 7, PAD_X = 14, MIN_W = 72, MAX_W = 280;
   var MAX_CHARS = Math.floor((MAX_W - 2 * PAD_X) / CHAR_W);
+  // A label is LABEL_PX in graph units (lineage.css); on screen it must stay at least MIN_LABEL_PX, so
+  // below the scale READABLE labels are hidden (the node's title still names it) rather than shrunk.
+  var LABEL_PX = 12, MIN_LABEL_PX = 11, READABLE = MIN_LABEL_PX / LABEL_PX, MAX_FIT = 1.25, FOCUS_SCALE = 1;
+  var MINIMAP_W = 220, MINIMAP_H = 130, MINIMAP_MIN = 48;
   var MARKS = { failed: "failed run", checks: "failed checks", drift: "drift alert" };
   var BADGES = { failed: "\u2717", checks: "!", drift: "~" };
   var KINDS = { dataset: "dataset version", model: "model version", run: "run", group: "collapsed group" };
@@ -61,9 +65,29 @@
     this.scale = 1;
     this.tx = 0;
     this.ty = 0;
+    this.note = "";
     this.build();
-    this.setLevel(this.level);
+    this.open();
   }
+
+  // The first view: the whole graph when it is readable fitted; else the coarser dataset level when
+  // that is (unless the page fixed the level); else the focus node at a readable scale, the rest
+  // reachable by panning and shown in the minimap.
+  Viewer.prototype.open = function () {
+    this.setLevel(this.level);
+    if (this.fitScale(this.width, this.height) >= READABLE || this.payload.auto_level === false) return;
+    var coarse = this.payload.views.dataset;
+    if (this.level !== "dataset" && coarse && this.fitScale(coarse.width, coarse.height) >= READABLE) {
+      this.setLevel("dataset");
+      this.note = "Datasets and jobs: the versions graph is too large to read at once (Versions shows it).";
+      this.showNote();
+    }
+  };
+
+  Viewer.prototype.showNote = function () {
+    this.noteEl.textContent = this.note;
+    this.noteEl.hidden = !this.note;
+  };
 
   Viewer.prototype.build = function () {
     var self = this;
@@ -97,6 +121,8 @@
     this.status = el("span", { class: "dtl-status" });
     bar.appendChild(this.status);
     c.appendChild(bar);
+    this.noteEl = el("p", { class: "dtl-note", role: "status", hidden: "hidden" });
+    c.appendChild(this.noteEl);
 
     var main = el("div", { class: "dtl-main" });
     this.svg = svgEl("svg", { class: "dtl-svg", role: "img", "aria-label": "lineage graph" });
@@ -109,7 +135,9 @@
     this.viewport = svgEl("g", { class: "dtl-viewport" });
     this.svg.appendChild(this.viewport);
     main.appendChild(this.svg);
-    this.panel = el("aside", { class: "dtl-panel", "aria-live": "polite" });
+    this.minimap = this.buildMinimap();
+    main.appendChild(this.minimap);
+    this.panel = el("aside", { class: "dtl-panel", "aria-live": "polite", hidden: "hidden" });
     main.appendChild(this.panel);
     c.appendChild(main);
     c.appendChild(this.legend());
@@ -130,6 +158,8 @@
       item.appendChild(document.createTextNode(MARKS[m]));
       box.appendChild(item);
     });
+    this.hint = el("span", { class: "dtl-hint" });
+    box.appendChild(this.hint);
     return box;
   };
 
@@ -145,22 +175,50 @@
       self.levelButtons[l].setAttribute("aria-pressed", l === level ? "true" : "false");
     });
     this.expandAll.hidden = !this.view.groups.length;
+    if (this.note) { this.note = ""; this.showNote(); }
     this.render();
     this.fit();
-    if (this.scale < 0.5) this.focus(this.view.root, 0.7); // too small to read: start at the root instead
+    if (this.scale < READABLE) this.focus(this.focusNode(), FOCUS_SCALE); // too small to read: the focus node
     this.showDetails(null);
   };
 
-  // Zoom to a readable scale around one node (or the left edge if it is not drawn).
+  // The node the page is about: the root if drawn (or the group holding it), else the newest of the
+  // start nodes (a dataset's page draws its versions), else the first node.
+  Viewer.prototype.focusNode = function () {
+    var root = this.view.root;
+    if (this.boxes[this.rep(root)]) return this.rep(root);
+    var self = this, best = null, newest = -Infinity;
+    this.view.nodes.forEach(function (n) {
+      var number = n.data && typeof n.data.version === "number" ? n.data.version : 0;
+      if (n.depth === 0 && self.boxes[self.rep(n.id)] && number >= newest) { best = self.rep(n.id); newest = number; }
+    });
+    return best || Object.keys(this.boxes)[0];
+  };
+
+  // The scale at which a width × height graph fits the drawing area.
+  Viewer.prototype.fitScale = function (width, height) {
+    var r = this.svg.getBoundingClientRect();
+    var w = r.width || 800, h = r.height || 600;
+    return Math.max(0.05, Math.min(MAX_FIT, w / width, h / height));
+  };
+
+  // Zoom to ``scale`` centred on one node (or the left edge if it is not drawn).
   Viewer.prototype.focus = function (id, scale) {
     var r = this.svg.getBoundingClientRect();
     var w = r.width || 800, h = r.height || 600;
     var b = this.boxes[id] || [0, this.height / 2 - NODE_H / 2, w / scale / 2, NODE_H];
     this.scale = scale;
-    this.tx = w / 2 - (b[0] + b[2] / 2) * scale;
-    this.ty = h / 2 - (b[1] + b[3] / 2) * scale;
+    // Centred on the node, but no empty band where the graph could be shown: along an axis where
+    // the graph is larger than the view, its edges stay at or beyond the view's (the node stays in view).
+    this.tx = clampShift(w / 2 - (b[0] + b[2] / 2) * scale, w, this.width * scale);
+    this.ty = clampShift(h / 2 - (b[1] + b[3] / 2) * scale, h, this.height * scale);
     this.applyTransform();
   };
+
+  function clampShift(shift, view, size) {
+    if (size <= view) return (view - size) / 2;
+    return Math.min(0, Math.max(view - size, shift));
+  }
 
   Viewer.prototype.index = function () {
     var v = this.view;
@@ -277,6 +335,9 @@
     this.expandAll.textContent = nOpen && nOpen === nGroups ? "Collapse groups" : "Expand groups";
     this.status.textContent = v.nodes.length + " nodes, " + v.links.length + " edges" +
       (nGroups ? ", " + nGroups + " group" + (nGroups > 1 ? "s" : "") : "");
+    this.focusId = this.focusNode();
+    this.drawMinimap();
+    this.updateMinimap();
     this.applyHighlight();
   };
 
@@ -305,7 +366,9 @@
     if (id === this.view.root) cls.push("dtl-root");
     var g = svgEl("g", { class: cls.join(" "), tabindex: 0, role: "button", "data-id": id,
       "aria-label": (isGroup ? "group: " : "") + n.label });
-    g.appendChild(svgEl("title", null, n.label + (n.marks || []).map(function (m) { return "\n" + MARKS[m]; }).join("")));
+    // The tooltip: the whole label (the box may cut it), then the full description and the marks.
+    g.appendChild(svgEl("title", null, n.label + (n.title && n.title !== n.label ? "\n" + n.title : "") +
+      (n.marks || []).map(function (m) { return "\n" + MARKS[m]; }).join("")));
     var x = b[0], y = b[1], w = b[2], h = b[3];
     if (kind === "dataset") {
       g.appendChild(svgEl("rect", { class: "dtl-shape", x: x, y: y, width: w, height: h, rx: h / 2 }));
@@ -361,7 +424,7 @@
       n.classList.toggle("dtl-selected", n.getAttribute("data-id") === id);
     });
     this.showDetails(id);
-    if (center && this.boxes[id]) this.focus(id, Math.max(this.scale, 0.7));
+    if (center && this.boxes[id]) this.focus(id, Math.max(this.scale, FOCUS_SCALE));
   };
 
   // Upstream, downstream or both, over the edges as drawn.
@@ -405,7 +468,9 @@
     this.matches = [];
     if (q) {
       this.view.nodes.forEach(function (n) {
-        if (n.label.toLowerCase().indexOf(q) >= 0 || n.id.toLowerCase().indexOf(q) >= 0) self.matches.push(n.id);
+        if ((n.title || n.label).toLowerCase().indexOf(q) >= 0 || n.id.toLowerCase().indexOf(q) >= 0) {
+          self.matches.push(n.id);
+        }
       });
     }
     var hit = {};
@@ -420,15 +485,26 @@
     var self = this;
     var p = this.panel;
     while (p.firstChild) p.removeChild(p.firstChild);
-    if (!id || !(this.nodes[id] || this.groups[id])) {
-      p.appendChild(el("p", { class: "dtl-hint" },
-        "Click a node for its details. Drag to pan, use the wheel or the buttons to zoom." +
-        (this.view.groups.length ? " Double-click a group to expand it." : "")));
+    // The panel lies over the right of the graph only while a node is selected: the graph gets the
+    // whole width the rest of the time.
+    p.hidden = !id || !(this.nodes[id] || this.groups[id]);
+    if (p.hidden) {
+      this.hint.textContent = "Click a node for its details. Drag to pan, use the wheel or the buttons to zoom." +
+        (this.view.groups.length ? " Double-click a group to expand it." : "");
       return;
     }
+    var close = el("button", { type: "button", class: "dtl-close", title: "Close the details", "aria-label": "close" },
+      "\u00d7");
+    close.addEventListener("click", function (e) {
+      e.stopPropagation();
+      self.selected = null;
+      self.viewport.querySelectorAll(".dtl-selected").forEach(function (n) { n.classList.remove("dtl-selected"); });
+      self.showDetails(null);
+    });
+    p.appendChild(close);
     var group = this.groups[id];
     var n = group || this.nodes[id];
-    p.appendChild(el("h2", null, n.label));
+    p.appendChild(el("h2", null, n.title || n.label));
     var meta = el("p", { class: "dtl-kind" }, group ? KINDS.group : KINDS[n.kind] || n.kind);
     p.appendChild(meta);
     (n.marks || []).forEach(function (m) {
@@ -485,12 +561,82 @@
   Viewer.prototype.applyTransform = function () {
     this.viewport.setAttribute("transform",
       "translate(" + this.tx.toFixed(1) + "," + this.ty.toFixed(1) + ") scale(" + this.scale.toFixed(4) + ")");
+    this.container.classList.toggle("dtl-unreadable", this.scale < READABLE - 1e-6);
+    this.container.setAttribute("data-scale", this.scale.toFixed(4));
+    this.updateMinimap();
+  };
+
+  // ---------------------------------------------------------------- the minimap (an overview)
+
+  Viewer.prototype.buildMinimap = function () {
+    var self = this;
+    var box = el("div", { class: "dtl-minimap", "aria-label": "overview of the whole graph; click to move there" });
+    this.mini = svgEl("svg", { class: "dtl-minimap-svg", role: "img", "aria-label": "graph overview" });
+    this.miniNodes = svgEl("g", { class: "dtl-minimap-nodes" });
+    this.miniView = svgEl("rect", { class: "dtl-minimap-view" });
+    this.mini.appendChild(this.miniNodes);
+    this.mini.appendChild(this.miniView);
+    box.appendChild(this.mini);
+    var dragging = false;
+    function moveTo(e) {
+      var r = self.mini.getBoundingClientRect();
+      var gx = (e.clientX - r.left) / self.miniKx, gy = (e.clientY - r.top) / self.miniKy;
+      var s = self.svg.getBoundingClientRect();
+      self.tx = s.width / 2 - gx * self.scale;
+      self.ty = s.height / 2 - gy * self.scale;
+      self.applyTransform();
+    }
+    this.mini.addEventListener("pointerdown", function (e) { dragging = true; moveTo(e); e.preventDefault(); });
+    window.addEventListener("pointermove", function (e) { if (dragging) moveTo(e); });
+    window.addEventListener("pointerup", function () { dragging = false; });
+    return box;
+  };
+
+  // Redraw the minimap's nodes (after each render): one small shape per drawn box.
+  Viewer.prototype.drawMinimap = function () {
+    var g = this.miniNodes;
+    while (g.firstChild) g.removeChild(g.firstChild);
+    // To scale, except that a long thin graph is stretched to MINIMAP_MIN across (still a map of it).
+    var k = Math.min(MINIMAP_W / this.width, MINIMAP_H / this.height);
+    var kx = k, ky = k;
+    if (this.width * kx < MINIMAP_MIN) kx = MINIMAP_MIN / this.width;
+    if (this.height * ky < MINIMAP_MIN) ky = MINIMAP_MIN / this.height;
+    this.miniKx = kx;
+    this.miniKy = ky;
+    this.mini.setAttribute("width", (this.width * kx).toFixed(0));
+    this.mini.setAttribute("height", (this.height * ky).toFixed(0));
+    var self = this;
+    Object.keys(this.boxes).forEach(function (id) {
+      var b = self.boxes[id];
+      var n = self.groups[id] || self.nodes[id];
+      var kind = self.groups[id] ? "group" : n.kind;
+      var cls = "dtl-mini-node dtl-kind-" + kind + (id === self.focusId ? " dtl-mini-focus" : "");
+      g.appendChild(svgEl("rect", { class: cls, "data-id": id, x: (b[0] * kx).toFixed(1), y: (b[1] * ky).toFixed(1),
+        width: Math.max(1.5, b[2] * kx).toFixed(1), height: Math.max(1.5, b[3] * ky).toFixed(1) }));
+    });
+  };
+
+  // Where the drawing area is, as a rectangle on the minimap; the minimap shows only while part of
+  // the graph is out of view.
+  Viewer.prototype.updateMinimap = function () {
+    if (!this.miniView || !this.width) return;
+    var r = this.svg.getBoundingClientRect();
+    var w = r.width || 800, h = r.height || 600;
+    var kx = this.miniKx || 1, ky = this.miniKy || 1;
+    var x0 = -this.tx / this.scale, y0 = -this.ty / this.scale;
+    var x1 = x0 + w / this.scale, y1 = y0 + h / this.scale;
+    var inView = x0 <= 0.5 && y0 <= 0.5 && x1 >= this.width - 0.5 && y1 >= this.height - 0.5;
+    this.minimap.hidden = inView;
+    var cx0 = Math.max(0, x0), cy0 = Math.max(0, y0);
+    var cx1 = Math.min(this.width, x1), cy1 = Math.min(this.height, y1);
+    setAttrs(this.miniView, { x: (cx0 * kx).toFixed(1), y: (cy0 * ky).toFixed(1),
+      width: Math.max(2, (cx1 - cx0) * kx).toFixed(1), height: Math.max(2, (cy1 - cy0) * ky).toFixed(1) });
   };
 
   Viewer.prototype.fit = function () {
     var r = this.svg.getBoundingClientRect();
     var w = r.width || 800, h = r.height || 600;
-    this.scale = Math.max(0.05, Math.min(1.5, w / this.width, h / this.height));
+    this.scale = this.fitScale(this.width, this.height);
     this.tx = (w - this.width * this.scale) / 2;
     this.ty = (h - this.height * this.scale) / 2;
     this.applyTransform();

@@ -1,0 +1,289 @@
+"""Content storage against DVC 3: push, pull + checkout, unchanged checkout; and one big file against a plain copy.
+
+Contenders, each a CLI subprocess with default settings, timed from process start to exit:
+
+- **20,000 files of 4 KiB** (``--files``, ``--file-kib``), added once (untimed) by
+  ``datatrail add TREE --store-content`` and by ``dvc add TREE`` (``dvc init --no-scm``).
+  ``push``: ``datatrail push`` vs ``dvc push`` to an empty remote (target >= 10x).
+  ``pull``: into an empty folder holding only the metadata (datatrail: ``.datatrail/config.toml``
+  and ``trail.db``; DVC: ``.dvc/config`` and ``TREE.dvc``), ``datatrail pull`` vs ``dvc pull``
+  (both download and write the workspace; target >= 5x). ``checkout``: of the unchanged
+  workspace, ``datatrail checkout TREE@1`` vs ``dvc checkout`` (target >= 5x).
+- **one file of 1 GiB** (``--big-mib``): ``datatrail push`` vs a plain copy of the same bytes to
+  the remote (``cp`` for a folder, one ``s3fs`` upload for S3), and ``datatrail pull`` (download
+  into the cache and checkout, every byte verified) vs a plain copy back (``cp`` / one download):
+  target >= 0.8x (the plain copy's time divided by datatrail's).
+
+Each is measured on a local-folder remote and on an S3 remote served by moto on loopback
+(``--no-s3`` skips it). Times are the best of ``--repeats``.
+
+    python benchmarks/content.py [--files N] [--file-kib K] [--big-mib M] [--repeats R] [--no-dvc]
+                                 [--no-s3] [--no-folder] [--no-tree]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import shutil
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _common import REPO, best, datatrail_cmd, dvc_env, fmt_seconds, note, quick, report, run, scratch, tool, want_dvc
+
+PER_DIR = 1000
+
+
+def make_tree(root: Path, files: int, size: int) -> None:
+    rng = random.Random(7)
+    for i in range(files):
+        p = root / f"part{i // PER_DIR:03d}" / f"file{i:06d}.bin"
+        if i % PER_DIR == 0:
+            p.parent.mkdir(parents=True)
+        p.write_bytes(rng.randbytes(size))
+
+
+def timed_run(cmd: list[str], cwd: Path, env: dict[str, str] | None = None) -> float:
+    t0 = time.perf_counter()
+    run(cmd, cwd=cwd, env=env)
+    return time.perf_counter() - t0
+
+
+class Remote:
+    """Where both tools push: a fresh folder, or a fresh prefix of a bucket on the moto server."""
+
+    def __init__(self, kind: str, work: Path, endpoint: str | None, bucket: str | None) -> None:
+        self.kind, self.work, self.endpoint, self.bucket = kind, work, endpoint, bucket
+
+    def url(self, label: str) -> str:
+        tag = f"{label}-{uuid.uuid4().hex[:8]}"
+        if self.kind == "folder":
+            return str(self.work / "remotes" / tag)
+        return f"s3://{self.bucket}/{tag}"
+
+    def dvc_config(self, repo: Path, url: str, env: dict[str, str]) -> None:
+        dvc = tool("dvc")
+        assert dvc is not None
+        run([dvc, "remote", "add", "-d", "r", url], cwd=repo, env=env)
+        if self.kind == "s3":
+            run([dvc, "remote", "modify", "r", "endpointurl", str(self.endpoint)], cwd=repo, env=env)
+
+
+def datatrail_side(work: Path, tree: Path, remote: Remote, repeats: int) -> tuple[float, float, float]:
+    """(push, pull into an empty clone, checkout unchanged): best of ``repeats``."""
+    dt = datatrail_cmd()
+    pushes, pulls, checkouts = [], [], []
+    for i in range(repeats):
+        repo = work / f"dt{i}"
+        repo.mkdir()
+        run([*dt, "init"], cwd=repo)
+        os.rename(tree, repo / "tree")
+        try:
+            run([*dt, "add", "tree", "--store-content"], cwd=repo)
+            run([*dt, "remote", "add", "origin", remote.url("dt"), "--default"], cwd=repo)
+            pushes.append(timed_run([*dt, "push"], repo))
+            time.sleep(2.1)  # the workspace's stat becomes trustworthy (datatrail.hashing.RACY_SECONDS)
+            checkouts.append(timed_run([*dt, "checkout", "tree@1"], repo))
+            clone = work / f"dt-clone{i}"
+            (clone / ".datatrail").mkdir(parents=True)
+            for name in ("config.toml", "trail.db"):
+                shutil.copy(repo / ".datatrail" / name, clone / ".datatrail" / name)
+            pulls.append(timed_run([*dt, "pull"], clone))
+            if not (clone / "tree" / "part000").is_dir():
+                raise SystemExit("datatrail pull did not write the tree")
+        finally:
+            os.rename(repo / "tree", tree)
+        shutil.rmtree(repo)
+        shutil.rmtree(work / f"dt-clone{i}")
+    return best(pushes), best(pulls), best(checkouts)
+
+
+def dvc_side(work: Path, tree: Path, remote: Remote, repeats: int) -> tuple[float, float, float]:
+    dvc = tool("dvc")
+    assert dvc is not None
+    pushes, pulls, checkouts = [], [], []
+    for i in range(repeats):
+        repo = work / f"dvc{i}"
+        repo.mkdir()
+        env = dvc_env(work / f"dvc-site{i}")
+        run([dvc, "init", "--no-scm", "-q"], cwd=repo, env=env)
+        os.rename(tree, repo / "tree")
+        try:
+            run([dvc, "add", "-q", "tree"], cwd=repo, env=env)
+            remote.dvc_config(repo, remote.url("dvc"), env)
+            pushes.append(timed_run([dvc, "push", "-q"], repo, env))
+            checkouts.append(timed_run([dvc, "checkout", "-q"], repo, env))
+            clone = work / f"dvc-clone{i}"
+            clone.mkdir()
+            run([dvc, "init", "--no-scm", "-q"], cwd=clone, env=env)
+            shutil.copy(repo / ".dvc" / "config", clone / ".dvc" / "config")
+            shutil.copy(repo / "tree.dvc", clone / "tree.dvc")
+            pulls.append(timed_run([dvc, "pull", "-q"], clone, env))
+            if not (clone / "tree" / "part000").is_dir():
+                raise SystemExit("dvc pull did not write the tree")
+        finally:
+            os.rename(repo / "tree", tree)
+        shutil.rmtree(repo)
+        shutil.rmtree(work / f"dvc-clone{i}")
+    return best(pushes), best(pulls), best(checkouts)
+
+
+def big_file(work: Path, size_mib: int, remote: Remote, repeats: int) -> None:
+    """datatrail push / pull of one big file against a plain copy of the same bytes, in the same run."""
+    dt = datatrail_cmd()
+    repo = work / "big"
+    repo.mkdir()
+    run([*dt, "init"], cwd=repo)
+    with open(repo / "big.bin", "wb") as f:
+        chunk = os.urandom(1 << 20)
+        for i in range(size_mib):
+            f.write(chunk[:-8] + i.to_bytes(8, "big"))
+    run([*dt, "add", "big.bin", "--store-content"], cwd=repo)
+    plain_up: Callable[[Path, str], None]
+    plain_down: Callable[[str, Path], None]
+    if remote.kind == "folder":
+
+        def plain_up(src: Path, url: str) -> None:
+            Path(url).parent.mkdir(parents=True, exist_ok=True)
+            subprocess.run(["cp", str(src), url], check=True)
+
+        def plain_down(url: str, dest: Path) -> None:
+            subprocess.run(["cp", url, str(dest)], check=True)
+
+        baseline = "cp"
+    else:
+        import s3fs  # type: ignore[import-untyped]
+
+        fs = s3fs.S3FileSystem(client_kwargs={"endpoint_url": remote.endpoint})
+
+        def plain_up(src: Path, url: str) -> None:
+            fs.put_file(str(src), url)
+
+        def plain_down(url: str, dest: Path) -> None:
+            fs.get_file(url, str(dest))
+
+        baseline = "s3fs upload"
+    ups, downs, ours_up, ours_down = [], [], [], []
+    for i in range(repeats):
+        target = remote.url(f"plain{i}") + "/big.bin"
+        t0 = time.perf_counter()
+        plain_up(repo / "big.bin", target)
+        ups.append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        plain_down(target, work / "plain-copy.bin")
+        downs.append(time.perf_counter() - t0)
+        (work / "plain-copy.bin").unlink()
+        run([*dt, "remote", "add", f"r{i}", remote.url(f"dt{i}"), "--default"], cwd=repo)
+        ours_up.append(timed_run([*dt, "push"], repo))
+        clone = work / "big-clone"
+        (clone / ".datatrail").mkdir(parents=True)
+        for name in ("config.toml", "trail.db"):
+            shutil.copy(repo / ".datatrail" / name, clone / ".datatrail" / name)
+        ours_down.append(timed_run([*dt, "pull"], clone))
+        if (clone / "big.bin").stat().st_size != size_mib << 20:
+            raise SystemExit("datatrail pull did not write the file")
+        shutil.rmtree(clone)
+    up, down = best(ours_up), best(ours_down)
+    report(
+        f"push of {size_mib} MiB ({remote.kind})", fmt_seconds(up), baseline, fmt_seconds(best(ups)),
+        best(ups) / up, 0.8,
+    )  # fmt: skip
+    down_name = "cp back" if remote.kind == "folder" else "s3fs download"
+    report(
+        f"pull + checkout of {size_mib} MiB ({remote.kind})", fmt_seconds(down), down_name,
+        fmt_seconds(best(downs)), best(downs) / down, 0.8,
+    )  # fmt: skip
+    shutil.rmtree(repo)
+
+
+def start_moto(work: Path) -> Any:
+    sys.path.insert(0, str(REPO))
+    from tests import s3server  # the suite's own moto launcher
+
+    return s3server.start(work / "moto")
+
+
+def main() -> None:
+    q = quick()
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--files", type=int, default=200 if q else 20_000)
+    ap.add_argument("--file-kib", type=int, default=4)
+    ap.add_argument("--big-mib", type=int, default=4 if q else 1024)
+    ap.add_argument("--repeats", type=int, default=1)
+    ap.add_argument("--no-dvc", action="store_true", help="skip the DVC comparison")
+    ap.add_argument("--no-s3", action="store_true", help="only the local-folder remote")
+    ap.add_argument("--no-folder", action="store_true", help="only the S3 remote")
+    ap.add_argument("--no-tree", action="store_true", help="only the big file")
+    args = ap.parse_args()
+    use_dvc = want_dvc(not args.no_dvc)
+
+    with scratch("content-") as work:
+        kinds = [k for k, off in (("folder", args.no_folder), ("s3", args.no_s3)) if not off]
+        moto: Any = None
+        endpoint = bucket = None
+        env_before = dict(os.environ)
+        try:
+            if "s3" in kinds:
+                moto = start_moto(work)
+                endpoint = moto.endpoint
+                os.environ.update(
+                    AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing",
+                    AWS_DEFAULT_REGION="us-east-1", AWS_ENDPOINT_URL=endpoint,
+                )  # fmt: skip
+                import boto3
+
+                bucket = f"bench-{uuid.uuid4().hex[:8]}"
+                boto3.client("s3", endpoint_url=endpoint).create_bucket(Bucket=bucket)
+            tree = work / "tree"
+            make_tree(tree, args.files, args.file_kib << 10)
+            if not q:
+                time.sleep(2.5)  # older than datatrail.hashing.RACY_SECONDS: the stat cache may vouch for them
+            note(f"{args.files:,} files of {args.file_kib} KiB; one file of {args.big_mib} MiB")
+            for kind in kinds:
+                remote = Remote(kind, work, endpoint, bucket)
+                if args.no_tree:
+                    big_file(work, args.big_mib, remote, args.repeats)
+                    continue
+                push, pull, checkout = datatrail_side(work, tree, remote, args.repeats)
+                note(
+                    f"datatrail ({kind}): push {fmt_seconds(push)}, pull {fmt_seconds(pull)}, "
+                    f"checkout unchanged {fmt_seconds(checkout)}"
+                )
+                if use_dvc:
+                    d_push, d_pull, d_checkout = dvc_side(work, tree, remote, args.repeats)
+                    n = args.files
+                    report(
+                        f"push {n} files ({kind})",
+                        fmt_seconds(push),
+                        "dvc push",
+                        fmt_seconds(d_push),
+                        d_push / push,
+                        10,
+                    )
+                    report(
+                        f"pull + checkout {n} files into an empty folder ({kind})", fmt_seconds(pull), "dvc pull",
+                        fmt_seconds(d_pull), d_pull / pull, 5,
+                    )  # fmt: skip
+                    if kind == "folder":
+                        report(
+                            f"checkout of {n} unchanged files", fmt_seconds(checkout), "dvc checkout",
+                            fmt_seconds(d_checkout), d_checkout / checkout, 5,
+                        )  # fmt: skip
+                big_file(work, args.big_mib, remote, args.repeats)
+        finally:
+            os.environ.clear()
+            os.environ.update(env_before)
+            if moto is not None:
+                moto.stop()
+
+
+if __name__ == "__main__":
+    main()

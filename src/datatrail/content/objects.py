@@ -1,0 +1,341 @@
+"""The local object cache: each object's bytes at ``sha256/ab/cdef…``, written atomically, read-only once written.
+
+An object is named by the SHA-256 of its bytes (the digest hashing already
+computed), so the same file in two versions or two datasets is kept once. A
+write goes to a temporary file in the object's own folder and is renamed into
+place (``os.replace``) only once its bytes hashed to its name: a crash, a full
+disk or a file changed under us leaves no object with the wrong bytes.
+
+Bytes enter the cache by a reflink (``FICLONE``, on Btrfs, XFS, some others)
+where the filesystem can clone, else by a copy; both are verified. Objects
+are made read-only, so a hard link into a workspace cannot be edited in place.
+
+>>> cache = ObjectStore(Path(tmp) / "objects")                     # doctest: +SKIP
+>>> cache.add_bytes(hashlib.sha256(b"hi").hexdigest(), b"hi")      # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import hashlib
+import itertools
+import os
+import re
+import stat
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from datatrail.core.errors import DatatrailError, DiskFull, IntegrityError, InvalidInput
+
+CHUNK = 1024 * 1024
+SMALL = CHUNK  # objects below this are read and written in one call
+ALGORITHM = "sha256"
+_FICLONE = 0x40049409  # linux/fs.h: _IOW(0x94, 9, int)
+
+
+def storage_error(exc: OSError, where: str) -> DatatrailError:
+    """An OSError met while writing ``where`` as one line saying what to do."""
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return DiskFull(f"no space left on the device while writing {where}; free some space and run it again")
+    if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return InvalidInput(f"cannot write {where}: {exc.strerror}; check its permissions")
+    return InvalidInput(f"cannot write {where}: {exc.strerror or exc}")
+
+
+def reflink(src: int, dst: int) -> bool:
+    """Clone ``src``'s blocks into ``dst`` (open descriptors) when the filesystem can; False when it cannot."""
+    try:
+        import fcntl  # POSIX only
+    except ImportError:  # pragma: no cover - Windows
+        return False
+    try:
+        fcntl.ioctl(dst, _FICLONE, src)
+    except OSError:
+        return False
+    return True
+
+
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+_TOKEN = uuid.uuid4().hex[:12]  # this process's temporary names: unique without a uuid per object
+_COUNTER = itertools.count()
+
+
+def _check(hexd: str) -> str:
+    if not _HEX64.fullmatch(hexd):
+        msg = f"invalid object name {hexd!r}: expected 64 lowercase hex digits"
+        raise InvalidInput(msg)
+    return hexd
+
+
+class ObjectStore:
+    """A content-addressed folder of objects (``root/sha256/ab/cdef…``)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.base = root / ALGORITHM
+        self._base = os.fspath(self.base)
+        self._made: set[str] = set()  # subfolders known to exist
+        self.fresh: set[str] = set()  # objects this process wrote and verified: no need to hash them again
+
+    def path(self, hexd: str) -> Path:
+        """Where the object named ``hexd`` lives (whether or not it is there)."""
+        return Path(self.where(hexd))
+
+    def where(self, hexd: str) -> str:
+        """:meth:`path` as a string (no pathlib on the paths of 100,000 objects)."""
+        _check(hexd)
+        return f"{self._base}/{hexd[:2]}/{hexd[2:]}"
+
+    def has(self, hexd: str) -> bool:
+        return os.path.exists(self.where(hexd))
+
+    def missing(self, hexes: Iterator[str] | list[str] | set[str]) -> set[str]:
+        """Those of ``hexes`` not in the cache."""
+        return {h for h in hexes if not os.path.exists(self.where(h))}
+
+    def size(self, hexd: str) -> int:
+        return os.stat(self.where(hexd)).st_size
+
+    def __iter__(self) -> Iterator[str]:
+        """The names of every object in the cache."""
+        if not self.base.is_dir():
+            return
+        for sub in sorted(os.scandir(self.base), key=lambda e: e.name):
+            if not sub.is_dir() or len(sub.name) != 2:
+                continue
+            for entry in os.scandir(sub.path):
+                if len(entry.name) == 62 and not entry.name.startswith("."):
+                    yield sub.name + entry.name
+
+    # ------------------------------------------------------------ writing
+
+    @contextlib.contextmanager
+    def _temp(self, hexd: str) -> Iterator[tuple[int, str]]:
+        """An open temporary file beside the object's place; renamed into place by the caller, else removed."""
+        folder = f"{self._base}/{_check(hexd)[:2]}"
+        try:
+            if folder not in self._made:
+                os.makedirs(folder, exist_ok=True)
+                self._made.add(folder)
+            tmp = f"{folder}/.tmp-{_TOKEN}-{next(_COUNTER)}"
+            flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+            try:
+                fd = os.open(tmp, flags, 0o644)
+            except FileNotFoundError:  # the cache was removed since the folder was made
+                os.makedirs(folder, exist_ok=True)
+                fd = os.open(tmp, flags, 0o644)
+        except OSError as exc:
+            raise storage_error(exc, f"the object cache {os.fspath(self.root)!r}") from None
+        try:
+            yield fd, tmp
+        except BaseException:
+            os.close(fd)
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
+        os.close(fd)
+
+    def _commit(self, tmp: str, hexd: str) -> None:
+        os.chmod(tmp, stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)
+        os.replace(tmp, self.where(hexd))
+
+    def add_bytes(self, hexd: str, data: bytes | memoryview, *, known_missing: bool = False) -> bool:
+        """Keep ``data`` as object ``hexd`` (verified); False when it was already there."""
+        if not known_missing and self.has(hexd):
+            return False
+        if hashlib.sha256(data).hexdigest() != hexd:
+            msg = f"bytes given as object {hexd[:12]} hash differently; not kept"
+            raise IntegrityError(msg)
+        with self._temp(hexd) as (fd, tmp):
+            try:
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(fd, view) :]
+            except OSError as exc:
+                raise storage_error(exc, f"the object cache {os.fspath(self.root)!r}") from None
+        self._commit(tmp, hexd)
+        return True
+
+    def add_file(self, hexd: str, source: str | os.PathLike[str]) -> bool:
+        """Keep the file ``source`` as object ``hexd``: reflinked or copied, then verified; False if already kept.
+
+        Raises :class:`IntegrityError` when the file no longer hashes to ``hexd``
+        (it changed since it was hashed): nothing is kept.
+        """
+        if self.has(hexd):
+            return False
+        where = f"the object cache {os.fspath(self.root)!r}"
+        try:
+            src = os.open(source, os.O_RDONLY | getattr(os, "O_BINARY", 0))
+        except OSError as exc:
+            msg = f"cannot read {os.fspath(source)!r} to keep its bytes: {exc.strerror}"
+            raise InvalidInput(msg) from None
+        try:
+            with self._temp(hexd) as (fd, tmp):
+                try:
+                    if reflink(src, fd):
+                        got = _hash_fd(fd_read := os.open(tmp, os.O_RDONLY))
+                        os.close(fd_read)
+                    else:
+                        got = _copy_hashing(src, fd)
+                except OSError as exc:
+                    raise storage_error(exc, where) from None
+                if got != hexd:
+                    msg = f"{os.fspath(source)!r} changed while it was being added; add it again"
+                    raise IntegrityError(msg)
+            self._commit(tmp, hexd)
+        finally:
+            os.close(src)
+        return True
+
+    def add_stream(self, hexd: str, chunks: Iterator[bytes]) -> bool:
+        """Keep the bytes ``chunks`` yield as object ``hexd``, verified before it is renamed into place."""
+        if self.has(hexd):
+            return False
+        h = BackgroundHash()  # streams are big objects: hash beside the writes
+        try:
+            with self._temp(hexd) as (fd, tmp):
+                try:
+                    for chunk in chunks:
+                        h.update(chunk)
+                        view = memoryview(chunk)
+                        while view:
+                            view = view[os.write(fd, view) :]
+                except OSError as exc:
+                    raise storage_error(exc, f"the object cache {os.fspath(self.root)!r}") from None
+                got = h.hexdigest()
+                if got != hexd:
+                    msg = f"object {hexd[:12]} arrived corrupt (its bytes hash to {got[:12]}); run it again"
+                    raise IntegrityError(msg)
+            self._commit(tmp, hexd)
+            self.fresh.add(hexd)
+        finally:
+            h.close()
+        return True
+
+    def add_fetched(self, hexd: str, fetch: Callable[[str], object]) -> bool:
+        """Keep as object ``hexd`` what ``fetch(path)`` writes to a temporary path, hashed before it is kept."""
+        if self.has(hexd):
+            return False
+        with self._temp(hexd) as (_fd, tmp):
+            fetch(tmp)
+            read = os.open(tmp, os.O_RDONLY | getattr(os, "O_BINARY", 0))
+            try:
+                got = _hash_fd(read)
+            finally:
+                os.close(read)
+            if got != hexd:
+                msg = f"object {hexd[:12]} arrived corrupt (its bytes hash to {got[:12]}); run it again"
+                raise IntegrityError(msg)
+        self._commit(tmp, hexd)
+        self.fresh.add(hexd)
+        return True
+
+    # ------------------------------------------------------------ reading
+
+    def open(self, hexd: str) -> BinaryIO:
+        """The object's bytes as a read-only binary file."""
+        return open(self.where(hexd), "rb")
+
+    def read(self, hexd: str) -> bytes:
+        """The object's bytes (descriptor calls: packing reads thousands of small objects)."""
+        fd = os.open(self.where(hexd), os.O_RDONLY | getattr(os, "O_BINARY", 0))
+        try:
+            size = os.fstat(fd).st_size
+            data = os.read(fd, size + 1)
+            if len(data) > size or len(data) < size:  # changed meanwhile, or a short read: read to the end
+                rest = [data]
+                while chunk := os.read(fd, CHUNK):
+                    rest.append(chunk)
+                data = b"".join(rest)
+            return data
+        finally:
+            os.close(fd)
+
+    def verify(self, hexd: str) -> bool:
+        """Whether the object's bytes still hash to its name."""
+        fd = os.open(self.where(hexd), os.O_RDONLY)
+        try:
+            return _hash_fd(fd) == hexd
+        finally:
+            os.close(fd)
+
+    def remove(self, hexd: str) -> int:
+        """Delete an object; the bytes freed (0 when it was not there)."""
+        p = self.path(hexd)
+        try:
+            size = p.stat().st_size
+            p.unlink()
+        except FileNotFoundError:
+            return 0
+        return size
+
+
+class BackgroundHash:
+    """SHA-256 computed in a thread of its own while the caller reads and writes the same bytes.
+
+    hashlib and os.write both release the GIL, so on two cores a copy costs the
+    slower of the two instead of their sum (a 1 GiB object, close to a plain ``cp``).
+    """
+
+    def __init__(self, start: Any = None) -> None:
+        import queue
+        import threading
+
+        self._h = start if start is not None else hashlib.sha256()
+        self._queue: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name="datatrail-hash", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while (data := self._queue.get()) is not None:
+            self._h.update(data)
+
+    def update(self, data: bytes) -> None:
+        self._queue.put(data)
+
+    def hexdigest(self) -> str:
+        self.close()
+        return self._h.hexdigest()
+
+    def close(self) -> None:
+        """Let the thread finish (idempotent; on an error, so that it does not wait forever)."""
+        if self._thread.is_alive():
+            self._queue.put(None)
+            self._thread.join()
+
+
+def copy_hashing(src: int, dst: int) -> tuple[str, int]:
+    """Copy descriptor ``src`` to ``dst``; (hex SHA-256, bytes) of what passed (hashed alongside when big)."""
+    h: Any = hashlib.sha256()
+    size = 0
+    try:
+        while data := os.read(src, CHUNK):
+            if size == CHUNK and not isinstance(h, BackgroundHash):
+                h = BackgroundHash(h)  # a big file: hash the rest beside the writes
+            h.update(data)
+            size += len(data)
+            view = memoryview(data)
+            while view:
+                view = view[os.write(dst, view) :]
+    finally:
+        digest = h.hexdigest()
+    return digest, size
+
+
+def _hash_fd(fd: int) -> str:
+    h = hashlib.sha256()
+    while data := os.read(fd, CHUNK):
+        h.update(data)
+    return h.hexdigest()
+
+
+def _copy_hashing(src: int, dst: int) -> str:
+    """Copy ``src`` to ``dst`` (descriptors), hashing what passes; the hex SHA-256 of the bytes copied."""
+    return copy_hashing(src, dst)[0]
+
+
+__all__ = ["ALGORITHM", "DiskFull", "ObjectStore", "reflink", "storage_error"]

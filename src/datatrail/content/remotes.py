@@ -1,0 +1,307 @@
+"""A remote object store on any fsspec filesystem: a folder, S3, GCS, Azure, SSH, HTTP (read-only).
+
+Layout under the remote's URL (docs/storage.md)::
+
+    packs/<sha256 of the pack>.pack    small objects, concatenated (datatrail.content.packs)
+    packs/<sha256 of the pack>.idx     their index: written after the pack, so it vouches for it
+    objects/sha256/ab/cdef…            objects of 1 MiB or more, one file each
+
+Knowing what a remote holds costs one listing of ``packs/``, the indexes not
+seen before (kept under ``.datatrail/remotes/``, since packs never change), and
+one listing of ``objects/``. Every object downloaded is hashed before it enters
+the cache. Uploads of a local folder go through a temporary name and a rename;
+object stores (S3, GCS, Azure) make each PUT whole or nothing themselves.
+Credentials come from each store's usual environment (:mod:`datatrail.remote.fs`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import uuid
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from datatrail.content.objects import CHUNK, ObjectStore
+from datatrail.content.packs import PACK_BELOW, PackEntry, build_pack, group, parse_index
+from datatrail.core.errors import IntegrityError, InvalidInput, NotFound
+from datatrail.remote import is_url
+from datatrail.remote.fs import open_url, translate
+
+ProgressFn = Callable[[int, int], None]
+WORKERS = 8
+STREAM_BLOCK = 16 * 1024 * 1024  # a large object is downloaded in reads of this size
+
+
+@dataclass
+class RemoteIndex:
+    """What a remote holds: loose objects, and packed ones with where they lie."""
+
+    loose: set[str] = field(default_factory=set)
+    loose_sizes: dict[str, int] = field(default_factory=dict)
+    packed: dict[str, tuple[str, PackEntry]] = field(default_factory=dict)  # digest → (pack name, entry)
+    packs: dict[str, list[PackEntry]] = field(default_factory=dict)  # pack name → its entries
+    pack_sizes: dict[str, int] = field(default_factory=dict)
+
+    def __contains__(self, hexd: object) -> bool:
+        return hexd in self.loose or hexd in self.packed
+
+    @property
+    def digests(self) -> set[str]:
+        return self.loose | set(self.packed)
+
+
+@dataclass(frozen=True)
+class Transfer:
+    """What a push or a download moved."""
+
+    objects: int = 0
+    bytes: int = 0
+    packs: int = 0
+    requests: int = 0
+
+
+class RemoteStore:
+    """The objects at one URL (or local folder); ``cache_dir`` keeps copies of its pack indexes."""
+
+    def __init__(self, url: str, cache_dir: Path, *, workers: int = WORKERS) -> None:
+        self.url = url
+        target = url if is_url(url) else Path(url).resolve().as_uri()
+        self.remote = open_url(target)
+        self.fs = self.remote.fs
+        self.root = self.remote.path.rstrip("/")
+        self.local = self.remote.protocol in ("file", "local")
+        self.cache_dir = cache_dir / hashlib.sha256(self.remote.url.encode()).hexdigest()[:16]
+        self.workers = workers
+        self.requests = 0
+
+    @contextlib.contextmanager
+    def translated(self) -> Iterator[None]:
+        with translate(self.remote.url, self.remote.secrets):
+            yield
+
+    def _p(self, *parts: str) -> str:
+        return "/".join((self.root, *parts))
+
+    def loose_path(self, hexd: str) -> str:
+        return self._p("objects", "sha256", hexd[:2], hexd[2:])
+
+    # ------------------------------------------------------------ what it holds
+
+    def index(self) -> RemoteIndex:
+        """List the remote: its pack indexes (new ones downloaded once) and its loose objects."""
+        out = RemoteIndex()
+        with self.translated():
+            names = self._list(self._p("packs"))
+            self.requests += 1
+            sizes = {n.rsplit("/", 1)[-1]: s for n, s in names}
+            packs = [n[: -len(".idx")] for n in sizes if n.endswith(".idx") and n[: -len(".idx")] + ".pack" in sizes]
+            (self.cache_dir / "packs").mkdir(parents=True, exist_ok=True)
+            unseen = [p for p in packs if not (self.cache_dir / "packs" / f"{p}.idx").is_file()]
+
+            def fetch_index(name: str) -> None:
+                data = self.fs.cat_file(self._p("packs", f"{name}.idx"))
+                parse_index(data, name)  # refuse a corrupt one before keeping it
+                _write_atomic(self.cache_dir / "packs" / f"{name}.idx", data)
+
+            self._parallel(fetch_index, unseen)
+            self.requests += len(unseen)
+            for name in packs:
+                entries = parse_index((self.cache_dir / "packs" / f"{name}.idx").read_bytes(), name)
+                out.packs[name] = entries
+                out.pack_sizes[name] = sizes[f"{name}.pack"]
+                for e in entries:
+                    out.packed[e.digest] = (name, e)
+            for path, size in self._find(self._p("objects", "sha256")):
+                parts = path.rstrip("/").split("/")
+                hexd = parts[-2] + parts[-1]
+                if len(hexd) == 64 and not parts[-1].startswith("."):
+                    out.loose.add(hexd)
+                    out.loose_sizes[hexd] = size
+            self.requests += 1
+        return out
+
+    def _list(self, path: str) -> list[tuple[str, int]]:
+        try:
+            entries = self.fs.ls(path, detail=True)
+        except FileNotFoundError:
+            return []
+        return [(e["name"], int(e.get("size") or 0)) for e in entries if e.get("type") != "directory"]
+
+    def _find(self, path: str) -> list[tuple[str, int]]:
+        try:
+            found = self.fs.find(path, detail=True)
+        except FileNotFoundError:
+            return []
+        return [(name, int(info.get("size") or 0)) for name, info in found.items()]
+
+    # ------------------------------------------------------------ upload
+
+    def upload(
+        self, objects: ObjectStore, items: list[tuple[str, int]], progress: ProgressFn | None = None
+    ) -> Transfer:
+        """Upload ``items`` (digest, size) from ``objects``: small ones in packs, big ones alone."""
+        small = sorted((h, n) for h, n in items if n < PACK_BELOW)
+        big = [(h, n) for h, n in items if n >= PACK_BELOW]
+        groups = list(group(small))
+        moved = {"objects": 0, "bytes": 0}
+
+        def send_pack(hexes: list[str]) -> None:
+            pack = build_pack([(h, objects.read(h)) for h in hexes])
+            self._put_bytes(self._p("packs", f"{pack.name}.pack"), pack.data)
+            self._put_bytes(self._p("packs", f"{pack.name}.idx"), pack.index)  # after the pack: it vouches for it
+            (self.cache_dir / "packs").mkdir(parents=True, exist_ok=True)
+            _write_atomic(self.cache_dir / "packs" / f"{pack.name}.idx", pack.index)
+            if progress is not None:
+                progress(len(hexes), len(pack.data))
+
+        def send_loose(item: tuple[str, int]) -> None:
+            hexd, size = item
+            self._put_file(os.fspath(objects.path(hexd)), self.loose_path(hexd))
+            if progress is not None:
+                progress(1, size)
+
+        with self.translated():
+            self._parallel(send_pack, groups)
+            self._parallel(send_loose, big)
+        moved["objects"] = len(items)
+        moved["bytes"] = sum(n for _, n in items)
+        requests = 2 * len(groups) + len(big)
+        self.requests += requests
+        return Transfer(moved["objects"], moved["bytes"], len(groups), requests)
+
+    def _put_bytes(self, path: str, data: bytes) -> None:
+        if self.local:
+            _write_atomic(Path(path), data)
+        else:
+            self.fs.pipe_file(path, data)
+
+    def _put_file(self, source: str, path: str) -> None:
+        if self.local:
+            dest = Path(path)
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            tmp = dest.with_name(f".tmp-{uuid.uuid4().hex}")
+            try:
+                import shutil  # light
+
+                shutil.copyfile(source, tmp)
+                os.replace(tmp, dest)
+            except BaseException:
+                with contextlib.suppress(OSError):
+                    tmp.unlink()
+                raise
+        else:
+            self.fs.put_file(source, path)
+
+    # ------------------------------------------------------------ download
+
+    def download(
+        self, objects: ObjectStore, wanted: set[str], index: RemoteIndex, progress: ProgressFn | None = None
+    ) -> Transfer:
+        """Bring ``wanted`` objects (all held by this remote, per ``index``) into ``objects``, each verified."""
+        by_pack: dict[str, list[PackEntry]] = {}
+        loose: list[str] = []
+        for hexd in sorted(wanted):
+            if hexd in index.packed:
+                name, entry = index.packed[hexd]
+                by_pack.setdefault(name, []).append(entry)
+            elif hexd in index.loose:
+                loose.append(hexd)
+            else:
+                msg = f"object {hexd[:12]} is not on the remote {self.remote.url!r}"
+                raise NotFound(msg)
+        requests = 0
+
+        def get_pack(item: tuple[str, list[PackEntry]]) -> int:
+            name, entries = item
+            path = self._p("packs", f"{name}.pack")
+            need = sum(e.length for e in entries)
+            if need * 2 >= index.pack_sizes.get(name, need):
+                blob = self.fs.cat_file(path)
+                got = [(e, blob[e.offset : e.offset + e.length]) for e in entries]
+                calls = 1
+            else:
+                got = [(e, self.fs.cat_file(path, start=e.offset, end=e.offset + e.length)) for e in entries]
+                calls = len(entries)
+            for e, data in got:
+                try:
+                    objects.add_bytes(e.digest, data, known_missing=True)  # hashed there, before it is kept
+                except IntegrityError:
+                    msg = f"object {e.digest[:12]} in pack {name[:12]} on {self.remote.url!r} is corrupt; push it again"
+                    raise IntegrityError(msg) from None
+            if progress is not None:
+                progress(len(entries), need)
+            return calls
+
+        def get_loose(hexd: str) -> int:
+            def chunks() -> Iterator[bytes]:
+                with self.fs.open(self.loose_path(hexd), "rb", block_size=STREAM_BLOCK, cache_type="none") as f:
+                    while data := f.read(STREAM_BLOCK if not self.local else CHUNK):
+                        if progress is not None:
+                            progress(0, len(data))
+                        yield data
+
+            try:
+                if self.local:
+                    objects.add_stream(hexd, chunks())
+                else:  # one streamed GET (multipart-aware drivers), then hashed from the local copy
+                    objects.add_fetched(hexd, lambda tmp: self.fs.get_file(self.loose_path(hexd), tmp))
+            except IntegrityError:
+                msg = f"object {hexd[:12]} on {self.remote.url!r} is corrupt (hash mismatch); push it again"
+                raise IntegrityError(msg) from None
+            if progress is not None:
+                progress(1, 0)
+            return 1
+
+        with self.translated():
+            requests += sum(self._parallel(get_pack, list(by_pack.items())))
+            requests += sum(self._parallel(get_loose, loose))
+        self.requests += requests
+        return Transfer(len(wanted), 0, len(by_pack), requests)
+
+    # ------------------------------------------------------------ deletion (gc)
+
+    def delete(self, paths: list[str]) -> None:
+        with self.translated():
+            self._parallel(lambda p: self.fs.rm_file(p), paths)
+
+    def pack_paths(self, name: str) -> list[str]:
+        return [self._p("packs", f"{name}.idx"), self._p("packs", f"{name}.pack")]
+
+    def forget_pack(self, name: str) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            (self.cache_dir / "packs" / f"{name}.idx").unlink()
+
+    # ------------------------------------------------------------ helpers
+
+    def _parallel(self, fn: Callable[[Any], Any], items: Iterable[Any]) -> list[Any]:
+        todo = list(items)
+        if len(todo) <= 1 or self.workers <= 1:
+            return [fn(i) for i in todo]
+        with ThreadPoolExecutor(min(self.workers, len(todo)), thread_name_prefix="datatrail-remote") as pool:
+            return list(pool.map(fn, todo))
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".tmp-{uuid.uuid4().hex}")
+    try:
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+
+
+def check_writable(url: str) -> None:
+    if url.startswith(("http://", "https://")):
+        msg = f"the remote {url!r} is read-only (HTTP); push to a folder, s3://, gs://, az:// or ssh:// remote"
+        raise InvalidInput(msg)
+
+
+__all__ = ["RemoteIndex", "RemoteStore", "Transfer", "check_writable"]

@@ -1,0 +1,193 @@
+"""Writing objects back into a workspace: plan what changes, refuse local edits, write verified bytes.
+
+:func:`plan` compares what a version holds (``wanted``: relative path →
+digest) with what the workspace holds (``present``, hashed through the stat
+cache) and says, per file, ``added``, ``modified``, ``removed`` or
+``unchanged``. :func:`apply` writes each added or modified file from the
+object cache to a temporary file beside it, hashing every byte as it goes,
+and renames it into place only when the bytes match: a failure (a corrupt
+object, a full disk) leaves each file either as it was or as the version has it.
+
+How bytes get there: objects of 1 MiB or more are hard-linked from the cache
+(they are read-only, so the workspace file is too: an edit in place is
+refused, an editor that saves a new file is fine), unless ``link`` is off or
+the filesystem cannot link; smaller ones, and those, are reflinked
+(``FICLONE``: Btrfs, XFS, …) where the filesystem can clone, else copied.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import itertools
+import os
+import uuid
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import NamedTuple
+
+from datatrail.content.objects import CHUNK, ObjectStore, copy_hashing, reflink, storage_error
+from datatrail.core.errors import IntegrityError
+
+ADDED, MODIFIED, REMOVED, UNCHANGED = "added", "modified", "removed", "unchanged"
+_TOKEN = uuid.uuid4().hex[:12]
+_COUNTER = itertools.count()
+
+
+class Change(NamedTuple):
+    """What checking a version out does to one file."""
+
+    path: str  # relative to the target ('' for a single file)
+    action: str  # added, modified, removed, unchanged
+    digest: str | None  # the version's hex digest (None for a removed file)
+
+
+def plan(wanted: Mapping[str, str], present: Mapping[str, str]) -> list[Change]:
+    """Per file, what making ``present`` equal to ``wanted`` takes (both map relative path → hex digest)."""
+    out = []
+    for rel, hexd in sorted(wanted.items()):
+        have = present.get(rel)
+        action = ADDED if have is None else UNCHANGED if have == hexd else MODIFIED
+        out.append(Change(rel, action, hexd))
+    out.extend(Change(rel, REMOVED, None) for rel in sorted(set(present) - set(wanted)))
+    return out
+
+
+def apply(
+    changes: list[Change],
+    target: Path,
+    objects: ObjectStore,
+    *,
+    is_dir: bool,
+    progress: Callable[[int, int], None] | None = None,
+    link: bool = True,
+) -> None:
+    """Make the workspace at ``target`` what ``changes`` say, each file replaced atomically and verified."""
+    top = os.fspath(target)
+    made: set[str] = set()
+    for change in changes:
+        dest = f"{top}/{change.path}" if is_dir else top
+        if change.action == REMOVED:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(dest)
+            _prune(Path(dest).parent, target)
+            continue
+        if change.action == UNCHANGED or change.digest is None:
+            continue
+        size = None
+        if link and objects.size(change.digest) >= LINK_FROM:
+            if made is not None and os.path.dirname(dest) not in made:
+                os.makedirs(os.path.dirname(dest), exist_ok=True)
+                made.add(os.path.dirname(dest))
+            size = link_verified(objects, change.digest, dest)
+        if size is None:
+            size = write_verified(objects, change.digest, dest, made)
+        if progress is not None:
+            progress(1, size)
+
+
+LINK_FROM = 1024 * 1024
+"""Objects of this size or more are hard-linked into the workspace (read-only there), not copied."""
+
+
+def link_verified(objects: ObjectStore, hexd: str, dest: str) -> int | None:
+    """Hard-link object ``hexd`` to ``dest`` (after hashing it, unless this process just verified it).
+
+    None when the filesystem cannot link (another device, no hard links): the caller copies."""
+    source = objects.where(hexd)
+    size = os.stat(source).st_size
+    if hexd not in objects.fresh and not objects.verify(hexd):
+        _check_digest("(differs)", hexd, objects, repr(dest))
+    folder, name = os.path.split(dest)
+    tmp = f"{folder}/.{name}.datatrail-{_TOKEN}-{next(_COUNTER)}"
+    try:
+        os.link(source, tmp)
+    except OSError:
+        return None
+    try:
+        os.replace(tmp, dest)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    return size
+
+
+def write_verified(objects: ObjectStore, hexd: str, dest: str | Path, made: set[str] | None = None) -> int:
+    """Write object ``hexd`` to ``dest`` through a temporary file, hashing it; the bytes written.
+
+    ``made`` remembers the folders already made (one ``makedirs`` per folder, not per file)."""
+    dest = os.fspath(dest)
+    where = repr(dest)
+    folder, name = os.path.split(dest)
+    try:
+        if made is None or folder not in made:
+            os.makedirs(folder, exist_ok=True)
+            if made is not None:
+                made.add(folder)
+        src = os.open(objects.where(hexd), os.O_RDONLY | getattr(os, "O_BINARY", 0))
+    except OSError as exc:
+        raise storage_error(exc, where) from None
+    tmp = f"{folder}/.{name}.datatrail-{_TOKEN}-{next(_COUNTER)}"
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o644)
+        try:
+            if reflink(src, fd):
+                os.lseek(fd, 0, os.SEEK_SET)
+                got, size = _hash_path(tmp)
+            else:
+                got, size = _copy(src, fd)
+        finally:
+            os.close(fd)
+        _check_digest(got, hexd, objects, where)
+        try:
+            os.replace(tmp, dest)
+        except IsADirectoryError:
+            msg = f"{where} is a folder where the version has a file; move it away or check out elsewhere"
+            raise IntegrityError(msg) from None
+    except BaseException as exc:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        if isinstance(exc, OSError):
+            raise storage_error(exc, where) from None
+        raise
+    finally:
+        os.close(src)
+    return size
+
+
+def _check_digest(got: str, hexd: str, objects: ObjectStore, where: str) -> None:
+    if got != hexd:
+        objects.remove(hexd)  # so that running it again fetches a sound copy from the remote
+        msg = (
+            f"object {hexd[:12]} in {os.fspath(objects.root)!r} was corrupt (its bytes hash to {got[:12]}) and is "
+            f"removed; {where} was left as it was: run it again to fetch the object from the remote"
+        )
+        raise IntegrityError(msg)
+
+
+def _copy(src: int, dst: int) -> tuple[str, int]:
+    return copy_hashing(src, dst)
+
+
+def _hash_path(path: str) -> tuple[str, int]:
+    h = hashlib.sha256()
+    size = 0
+    with open(path, "rb", buffering=0) as f:
+        while data := f.read(CHUNK):
+            h.update(data)
+            size += len(data)
+    return h.hexdigest(), size
+
+
+def _prune(folder: Path, top: Path) -> None:
+    """Remove folders left empty by removed files, up to (not including) ``top``."""
+    while folder != top and top in folder.parents:
+        try:
+            folder.rmdir()
+        except OSError:
+            return
+        folder = folder.parent
+
+
+__all__ = ["ADDED", "MODIFIED", "REMOVED", "UNCHANGED", "Change", "apply", "plan", "write_verified"]

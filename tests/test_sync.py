@@ -1,0 +1,260 @@
+"""Remotes: push, fetch and pull through pack files, on a local folder and a real S3-compatible server (moto)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+import s3fs  # type: ignore[import-untyped]
+from typer.testing import CliRunner
+
+import datatrail
+from datatrail.cli.app import app
+from datatrail.errors import IntegrityError, InvalidInput, NotFound, StoreUnavailable
+from tests import s3server
+from tests.conftest import write
+from tests.pgserver import free_port
+
+runner = CliRunner()
+SMALL_FILES = 300
+
+
+@pytest.fixture
+def trail(workdir: Path) -> Iterator[datatrail.Trail]:
+    t = datatrail.init(workdir)
+    try:
+        yield t
+    finally:
+        t.close()
+
+
+@pytest.fixture(scope="module")
+def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[s3server.S3Server]:
+    server = s3server.start(tmp_path_factory.mktemp("moto"))
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def bucket(s3_server: s3server.S3Server, monkeypatch: pytest.MonkeyPatch) -> str:
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.setenv("AWS_ENDPOINT_URL", s3_server.endpoint)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    s3fs.S3FileSystem.clear_instance_cache()
+    name = f"dt-{uuid.uuid4().hex[:12]}"
+    boto3.client("s3").create_bucket(Bucket=name)
+    return name
+
+
+def tree(root: Path) -> dict[str, bytes]:
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def make_data(workdir: Path) -> Path:
+    data = workdir / "data"
+    for i in range(SMALL_FILES):
+        write(data / f"part-{i // 100}" / f"f{i:04d}.txt", f"row {i}\n" * 4000)  # ~36 KiB: 300 make 3 packs
+    write(data / "big.bin", os.urandom(2 * 1024 * 1024 + 7))
+    return data
+
+
+def clone(workdir: Path, tmp_path: Path) -> Path:
+    """Another machine: the same metadata (the store and the config), an empty cache and workspace."""
+    other = tmp_path / "clone"
+    (other / ".datatrail").mkdir(parents=True)
+    for name in ("config.toml", "trail.db", "trail.db-wal"):
+        if (workdir / ".datatrail" / name).exists():
+            shutil.copy(workdir / ".datatrail" / name, other / ".datatrail" / name)
+    return other
+
+
+@pytest.fixture(params=["folder", "s3"])
+def remote_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "folder":
+        return os.fspath(tmp_path / "remote")
+    return f"s3://{request.getfixturevalue('bucket')}/datatrail"
+
+
+def test_push_then_pull_into_an_empty_clone(
+    trail: datatrail.Trail, workdir: Path, tmp_path: Path, remote_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = make_data(workdir)
+    original = tree(data)
+    v = trail.add(data, store_content=True)
+    trail.storage.add_remote("origin", remote_url, default=True)
+    pushed = trail.push()
+    assert pushed.objects == SMALL_FILES + 1
+    # 300 small files: 3 packs (2 requests each), the big file alone, and the listings.
+    assert pushed.packs == 3 and pushed.requests <= 2 * pushed.packs + 1 + 3
+    again = trail.push()
+    assert (again.objects, again.already) == (0, SMALL_FILES + 1)
+
+    other = clone(workdir, tmp_path)
+    monkeypatch.chdir(other)
+    with datatrail.connect() as there:
+        report = there.pull()
+        assert report.objects == SMALL_FILES + 1
+        assert tree(other / "data") == original
+        assert there.checkout(v.ref).summary() == f"{SMALL_FILES + 1} unchanged"
+        # A version checked out elsewhere with an empty cache: fetched transparently.
+        shutil.rmtree(other / ".datatrail" / "objects")
+        there.checkout(v.ref, other / "copy")
+        assert tree(other / "copy") == original
+
+
+def test_only_missing_objects_travel_and_dataframes_too(trail: datatrail.Trail, workdir: Path, tmp_path: Path) -> None:
+    import pandas as pd
+
+    trail.storage.add_remote("origin", os.fspath(tmp_path / "remote"))
+    path = write(workdir / "a.txt", "one")
+    trail.add(path, store_content=True)
+    assert trail.push().objects == 1
+    write(path, "two")
+    trail.add(path, store_content=True)
+    trail.add(pd.DataFrame({"x": [1, 2]}), name="frame")
+    assert trail.push().objects == 2
+    other = clone(workdir, tmp_path)
+    os.chdir(other)
+    with datatrail.connect() as there:
+        assert there.fetch(["frame@1"]).objects == 1
+        assert there.read_pandas("frame@1")["x"].tolist() == [1, 2]
+
+
+def test_missing_everywhere_and_fallback_to_another_remote(
+    trail: datatrail.Trail, workdir: Path, tmp_path: Path
+) -> None:
+    path = write(workdir / "a.txt", "payload")
+    v = trail.add(path, store_content=True)
+    trail.storage.add_remote("first", os.fspath(tmp_path / "r1"), default=True)
+    trail.storage.add_remote("second", os.fspath(tmp_path / "r2"))
+    trail.push(remote="second")
+    shutil.rmtree(workdir / ".datatrail" / "objects")
+    trail.checkout(v, workdir / "out.txt")  # not on the default remote: found on the other one
+    assert (workdir / "out.txt").read_text() == "payload"
+    shutil.rmtree(workdir / ".datatrail" / "objects")
+    shutil.rmtree(tmp_path / "r2")
+    with pytest.raises(NotFound, match=r"on no remote \(checked: first, second\)"):
+        trail.checkout(v, workdir / "again.txt")
+    assert not (workdir / "again.txt").exists()
+
+
+def test_corrupt_pack_on_the_remote_is_refused(trail: datatrail.Trail, workdir: Path, tmp_path: Path) -> None:
+    v = trail.add(write(workdir / "a.txt", "payload"), store_content=True)
+    trail.storage.add_remote("origin", os.fspath(tmp_path / "remote"))
+    trail.push()
+    (pack,) = (tmp_path / "remote" / "packs").glob("*.pack")
+    pack.write_bytes(b"PAYLOAD")
+    shutil.rmtree(workdir / ".datatrail" / "objects")
+    write(workdir / "a.txt", "local")
+    with pytest.raises(IntegrityError, match="corrupt"):
+        trail.checkout(v, force=True)
+    assert (workdir / "a.txt").read_text() == "local"
+    assert list(trail.storage.objects) == []
+
+
+def test_a_push_cut_short_is_resumed(trail: datatrail.Trail, workdir: Path, tmp_path: Path) -> None:
+    v = trail.add(make_data(workdir), store_content=True)
+    trail.storage.add_remote("origin", os.fspath(tmp_path / "remote"))
+    trail.push()
+    # A push cut short before a pack's index was written: that pack does not count.
+    idx = sorted((tmp_path / "remote" / "packs").glob("*.idx"))[0]
+    idx.unlink()
+    shutil.rmtree(workdir / ".datatrail" / "remotes")
+    resumed = trail.push()
+    assert 0 < resumed.objects < SMALL_FILES
+    shutil.rmtree(workdir / ".datatrail" / "objects")
+    assert trail.fetch([v.ref]).objects == SMALL_FILES + 1
+
+
+def test_credentials_never_enter_the_config(trail: datatrail.Trail) -> None:
+    with pytest.raises(InvalidInput, match="holds credentials"):
+        trail.storage.add_remote("origin", "s3://AKIAEXAMPLE:s3cretkey@bucket/prefix")
+    config = (trail.location.config_dir / "config.toml").read_text()  # type: ignore[operator]
+    assert "s3cret" not in config
+
+
+def test_an_unreachable_remote_is_one_line(
+    trail: datatrail.Trail, workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{free_port()}")  # nothing listens there
+    monkeypatch.setenv("DATATRAIL_REMOTE_TIMEOUT", "2")
+    s3fs.S3FileSystem.clear_instance_cache()
+    trail.add(write(workdir / "a.txt", "x"), store_content=True)
+    trail.storage.add_remote("origin", "s3://nowhere/prefix")
+    with pytest.raises(StoreUnavailable, match="did not answer"):
+        trail.push()
+
+
+def test_gc_remote_removes_unreachable_packs(trail: datatrail.Trail, workdir: Path, tmp_path: Path) -> None:
+    path = workdir / "a.txt"
+    trail.storage.add_remote("origin", os.fspath(tmp_path / "remote"))
+    for i in range(3):
+        write(path, f"version {i}")
+        trail.add(path, store_content=True)
+        trail.push()
+    assert len(list((tmp_path / "remote" / "packs").glob("*.pack"))) == 3
+    report = trail.gc(keep_latest=1, remote=True)
+    assert (report.objects, report.remote_packs) == (2, 2)
+    assert len(list((tmp_path / "remote" / "packs").glob("*.pack"))) == 1
+    shutil.rmtree(workdir / ".datatrail" / "objects")
+    trail.checkout("a.txt@3", force=True)
+    assert path.read_text() == "version 2"
+
+
+def test_cli_remote_push_pull(workdir: Path, tmp_path: Path) -> None:
+    def run(*args: str) -> Any:
+        result = runner.invoke(app, list(args))
+        assert result.exit_code == 0, result.output
+        return result
+
+    run("init")
+    write(workdir / "d/x.txt", "one")
+    run("add", "d", "--store-content")
+    run("remote", "add", "origin", os.fspath(tmp_path / "remote"), "--default")
+    assert "* origin" in run("remote", "list").stdout
+    assert "pushed 1 objects" in run("push").stdout
+    shutil.rmtree(workdir / "d")
+    shutil.rmtree(workdir / ".datatrail" / "objects")
+    out = run("pull").stdout
+    assert "pulled 1 objects" in out and (workdir / "d/x.txt").read_text() == "one"
+    dup = runner.invoke(app, ["remote", "add", "origin", "/elsewhere"])
+    assert dup.exit_code == 4 and dup.stderr.count("\n") == 1
+    none = runner.invoke(app, ["remote", "remove", "nope"])
+    assert none.exit_code == 3
+
+
+def test_through_a_team_server_content_goes_client_to_remote(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The server keeps metadata only; each client pushes to and pulls from the remote itself."""
+    from tests import httpserver
+
+    remote = os.fspath(tmp_path / "remote")
+    with httpserver.running(tmp_path / "server") as server:
+        alice = tmp_path / "alice"
+        alice.mkdir()
+        monkeypatch.chdir(alice)
+        with datatrail.init(alice, server.uri) as trail:
+            original = tree(make_data(alice))
+            v = trail.add(alice / "data", store_content=True)
+            trail.storage.add_remote("origin", remote, default=True)
+            assert trail.push().objects == SMALL_FILES + 1
+        bob = tmp_path / "bob"
+        bob.mkdir()
+        monkeypatch.chdir(bob)
+        with datatrail.init(bob, server.uri) as trail:
+            trail.storage.add_remote("origin", remote, default=True)
+            report = trail.pull([v.ref])
+            assert report.checkouts[0].path == bob / "data"
+            assert tree(bob / "data") == original
+            assert not list((tmp_path / "server").rglob("objects"))  # no bytes on the server's side
