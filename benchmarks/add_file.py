@@ -87,7 +87,7 @@ def datatrail_add(work: Path, target: Path, i: int, expect: str) -> float:
 
 
 def dvc_add(work: Path, source: Path, i: int) -> float:
-    """One timed `dvc add` in a fresh repository holding the file (moved in and back out, untimed)."""
+    """One timed `dvc add` in a fresh repository holding the file or folder (moved in and back out, untimed)."""
     repo = work / f"dvc{i}"
     repo.mkdir()
     env = dvc_env(work / f"dvc-site{i}")
@@ -97,7 +97,7 @@ def dvc_add(work: Path, source: Path, i: int) -> float:
     inside = repo / source.name
     os.rename(source, inside)
     try:
-        warm([inside])
+        warm([inside] if inside.is_file() else sorted(p for p in inside.rglob("*") if p.is_file()))
         t0 = time.perf_counter()
         run([dvc, "add", "-q", inside.name], cwd=repo, env=env)
         elapsed = time.perf_counter() - t0

@@ -750,3 +750,85 @@ def test_an_unversioned_source_gets_an_observed_version_in_lineage(trail: datatr
     # A second read of the source attaches to the same version.
     trail._store.ingest({**event, "run": {"runId": run_id.replace("0f", "1f", 1)}}, "tester", "lineage.ingest")
     assert [v.number for v in trail._store.list_versions("postgres://db:5432", "shop.public.orders")] == [1]
+
+
+def test_a_start_reading_what_is_not_written_yet_waits_for_the_writer(trail: datatrail.Trail) -> None:
+    # dbt-ol's order: both models' STARTs, then their COMPLETEs; the reader's START names the writer's
+    # output before the writer's COMPLETE arrives. It must not make an "observed" version of it.
+    ns, db = "dbt", "duckdb://shop.duckdb"
+    writer, reader = "0f6c5b6e-3d1a-4c2b-9a8e-1b2c3d4e5f61", "0f6c5b6e-3d1a-4c2b-9a8e-1b2c3d4e5f62"
+
+    def event(kind: str, run_id: str, job: str, at: str, inputs: list[str], outputs: list[str]) -> dict[str, Any]:
+        return {
+            "eventType": kind,
+            "eventTime": f"2026-11-29T10:00:0{at}+00:00",
+            "producer": "https://github.com/OpenLineage/OpenLineage/tree/1.54.0/integration/dbt",
+            "schemaURL": "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/RunEvent",
+            "run": {"runId": run_id},
+            "job": {"namespace": ns, "name": job},
+            "inputs": [{"namespace": db, "name": n} for n in inputs],
+            "outputs": [{"namespace": db, "name": n} for n in outputs],
+        }
+
+    for e in (
+        event("START", writer, "stg_orders", "1", ["orders"], ["stg_orders"]),
+        event("START", reader, "customer_totals", "3", ["stg_orders"], ["customer_totals"]),
+        event("COMPLETE", writer, "stg_orders", "2", ["orders"], ["stg_orders"]),
+        event("COMPLETE", reader, "customer_totals", "4", ["stg_orders"], ["customer_totals"]),
+    ):
+        trail._store.ingest(e, "tester", "lineage.ingest")
+    staged = trail._store.list_versions(db, "stg_orders")
+    assert [(v.number, v.key) for v in staged] == [(1, f"run:{writer}")]
+    assert [(v.name, v.number) for v in trail.get_run(reader).inputs] == [("stg_orders", 1)]
+    # A source nobody writes still gets its observed version, from the run's ending.
+    assert [v.key for v in trail._store.list_versions(db, "orders")] == ["observed"]
+
+
+def test_a_test_runs_assertions_on_what_it_read_are_stored_once(trail: datatrail.Trail) -> None:
+    # `dbt-ol test`: the test job reads the model's table and reports dataQualityAssertions on it, the same
+    # results in its START and COMPLETE; they are the checks of the version current when it ran.
+    db, table = "duckdb://shop.duckdb", "shop.main.stg_orders"
+    writer, tester = "0f6c5b6e-3d1a-4c2b-9a8e-1b2c3d4e5f63", "0f6c5b6e-3d1a-4c2b-9a8e-1b2c3d4e5f64"
+    assertions = {
+        "assertions": [
+            {"assertion": "unique", "name": "unique_stg_orders_order_id", "column": "order_id", "success": True},
+            {"assertion": "not_null", "column": "order_id", "success": False, "severity": "warn", "actual": "1"},
+        ]
+    }
+    base = {
+        "producer": "https://github.com/OpenLineage/OpenLineage/tree/1.54.0/integration/dbt",
+        "schemaURL": "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/RunEvent",
+    }
+    trail._store.ingest(
+        {
+            **base,
+            "eventType": "COMPLETE",
+            "eventTime": "2026-11-29T10:00:01+00:00",
+            "run": {"runId": writer},
+            "job": {"namespace": "dbt", "name": "stg_orders"},
+            "outputs": [{"namespace": db, "name": table}],
+        },
+        "tester",
+        "lineage.ingest",
+    )
+    for kind, at in (("START", "2"), ("COMPLETE", "3")):
+        read = {"namespace": db, "name": table, "facets": {"dataQualityAssertions": assertions}}
+        read["inputFacets"] = {"dataQualityAssertions": assertions}
+        trail._store.ingest(
+            {
+                **base,
+                "eventType": kind,
+                "eventTime": f"2026-11-29T10:00:0{at}+00:00",
+                "run": {"runId": tester},
+                "job": {"namespace": "dbt", "name": "stg_orders.test"},
+                "inputs": [read],
+            },
+            "tester",
+            "lineage.ingest",
+        )
+    results = trail.check_results(datatrail.Ref(db, table))
+    assert [(c.rule, c.column, c.success, c.severity) for c in results] == [
+        ("unique", "order_id", True, "error"),
+        ("not_null", "order_id", False, "warn"),
+    ]
+    assert [v.number for v in trail.get_run(tester).inputs] == [1]

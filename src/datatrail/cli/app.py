@@ -13,6 +13,7 @@ import typer
 from typer.core import HAS_RICH, TyperGroup
 
 from datatrail._version import __version__
+from datatrail.cli.coerce import light
 from datatrail.cli.helptext import tidy, tidy_param
 from datatrail.cli.output import error
 from datatrail.core.errors import DatatrailError
@@ -35,9 +36,18 @@ class _Group(TyperGroup):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         tidy(self, rich=HAS_RICH and self.rich_markup_mode == "rich")  # `--help` as the code words it
+        light(self.params)  # plain values skip pydantic (coerce.py)
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        command = super().get_command(ctx, cmd_name)
+        if command is not None:
+            light(command.params)
+        return command
 
     def get_help_option(self, ctx: Any) -> Any:
-        return tidy_param(super().get_help_option(ctx))
+        option = tidy_param(super().get_help_option(ctx))
+        light([option] if option is not None else [])
+        return option
 
     def make_context(self, *args: Any, **kwargs: Any) -> Any:
         try:

@@ -18,6 +18,8 @@ from typing import Any
 
 from typer.core import TyperArgument, TyperCommand, TyperOption
 
+from datatrail.cli.coerce import light
+
 # What rich.markup.escape escapes: an opening bracket that starts a tag, such as [pii] or [bold].
 _TAG = re.compile(r"(\\*)(\[[a-z#/@][^[]*?])")
 
@@ -75,7 +77,9 @@ class Command(TyperCommand):
     """A command whose ``-h``/``--help`` option is shown as a flag too (click makes it when help is first asked)."""
 
     def get_help_option(self, ctx: Any) -> Any:
-        return tidy_param(super().get_help_option(ctx))
+        option = tidy_param(super().get_help_option(ctx))
+        light([option] if option is not None else [])  # an absent --help skips pydantic too (coerce.py)
+        return option
 
 
 def tidy(command: Any, *, rich: bool) -> None:

@@ -23,6 +23,7 @@ from datatrail.hashing.build import CONTENT, DigestCache, Entry, HashResult, Pro
 # ones measured a few per cent slower on a 1 GiB file.
 CHUNK = 1024 * 1024
 _O_FLAGS = getattr(os, "O_BINARY", 0) | getattr(os, "O_CLOEXEC", 0)
+_FADVISE = hasattr(os, "posix_fadvise")
 IGNORED_DIRS = frozenset({".datatrail"})
 # A file modified within this many seconds of being hashed may change again
 # without its mtime moving (coarse timestamps); such hashes are not cached.
@@ -81,6 +82,9 @@ def hash_stream(path: str, chunk: int = CHUNK, progress: ProgressFn | None = Non
     buf = bytearray(chunk)
     view = memoryview(buf)
     with open(path, "rb", buffering=0) as f:
+        if _FADVISE:
+            # Read ahead twice as far: a file not yet in the page cache streams at the disk's rate.
+            os.posix_fadvise(f.fileno(), 0, 0, os.POSIX_FADV_SEQUENTIAL)
         while n := f.readinto(buf):
             h.update(view[:n])
             size += n

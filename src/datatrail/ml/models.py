@@ -17,10 +17,8 @@ import importlib
 import io
 import re
 import sys
-import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +38,8 @@ class Serialized:
 
 
 def _version(dist: str) -> str | None:
+    from importlib import metadata  # ~10 ms (email, zipfile): only when a model is recorded, not at CLI start-up
+
     try:
         return metadata.version(dist)
     except metadata.PackageNotFoundError:
@@ -57,6 +57,8 @@ def _stable_zip(payload: bytes) -> bytes:
     in ``schema.json`` and in the names of the array files; they become 1, 2, 3…
     in order of first appearance, which keeps every reference intact.
     """
+    import zipfile  # only for a skops model, not at CLI start-up
+
     out = io.BytesIO()
     with zipfile.ZipFile(io.BytesIO(payload)) as src, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
         schema = src.read("schema.json").decode("utf-8") if "schema.json" in src.namelist() else ""

@@ -70,6 +70,7 @@ def apply_changes(tx: Tx, changes: Changes, event_id: int = 0, check: Check | No
             # Named, not (yet) produced: no version, `latest` stays; a COMPLETE naming it makes the version.
             if run_pk is not None:
                 tx.defer(PLANNED_INSERT, "planned_outputs", {"run_pk": run_pk, "dataset_id": ds_id})
+                tx.put(("planned", ds_id), True)
             rows.append(Touched(ds, ds_id, None))
             continue
         info = ds.version
@@ -77,12 +78,18 @@ def apply_changes(tx: Tx, changes: Changes, event_id: int = 0, check: Check | No
             info = VersionInfo(key=f"run:{changes.run.run_id}")
         if info is None and ds.role == "input":
             vid = _version_at(tx, ds_id, changes.event_time)
-            if vid is None and run_pk is not None:
+            if vid is None and changes.run is not None and (changes.run.state.finished or not _announced(tx, ds_id)):
                 # A source nobody reported writing (a Spark or dbt source table):
-                # it gets one version, "observed", so lineage reaches it.
+                # it gets one version, "observed", so lineage reaches it. Not from a START or
+                # RUNNING when a run has named it as its output: that writer's COMPLETE may still
+                # be on the way (dbt-ol sends every model's START before the COMPLETEs).
                 vid, _, _ = _upsert_version(tx, ds_id, VersionInfo(key=t.OBSERVED), None, changes)
             if vid is not None and run_pk is not None:
                 io_rows.append({"run_pk": run_pk, "direction": t.INPUT, "version_id": vid})
+            if vid is not None and ds.checks and (changes.run is None or changes.run.state.finished):
+                # What a test run found on the version it read (`dbt test`'s dataQualityAssertions),
+                # from its ending: dbt-ol repeats the results in the START.
+                _add_checks(tx, vid, event_id, ds.checks, changes)
             rows.append(Touched(ds, ds_id, vid))
             continue
         if info is None:
@@ -111,6 +118,14 @@ def apply_changes(tx: Tx, changes: Changes, event_id: int = 0, check: Check | No
     for applier in APPLIERS:
         applier(applied)
     return written
+
+
+def _announced(tx: Tx, ds_id: int) -> bool:
+    """Whether a run has named the dataset as an output it will write (a planned output)."""
+    if tx.get(("planned", ds_id)):  # deferred in this transaction, not in the table yet
+        return True
+    p = t.planned_outputs.c
+    return tx.execute(select(p.dataset_id).where(p.dataset_id == ds_id).limit(1)).first() is not None
 
 
 def _must_exist(tx: Tx, ds: DatasetChange, when: datetime, check: Check) -> None:

@@ -17,11 +17,10 @@ from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError
 
 from datatrail.core.errors import InvalidInput, StoreNotFound, StoreUnavailable, StoreVersionError
 from datatrail.store.sql.faults import no_space_left
+from datatrail.store.sql.pragmas import BUSY_TIMEOUT_S, sqlite_synchronous
 from datatrail.store.sql.revisions import HEAD, REVISIONS
 
-BUSY_TIMEOUT_S = 60.0
 WRITE_OPTION = "datatrail_write"
-SYNC_ENV = "DATATRAIL_SQLITE_SYNC"
 
 
 def sqlite_path(uri: str) -> Path | None:
@@ -37,20 +36,6 @@ def sqlite_path(uri: str) -> Path | None:
         msg = f"invalid store URI {uri!r}: an embedded store needs a file, as in sqlite:///path/to/trail.db"
         raise InvalidInput(msg)
     return Path(database)
-
-
-def sqlite_synchronous() -> str:
-    """SQLite's ``synchronous`` level: NORMAL, or FULL/EXTRA from ``$DATATRAIL_SQLITE_SYNC``.
-
-    In WAL mode NORMAL loses no committed write when a process crashes, but the
-    last commits before a power loss or OS crash may be rolled back (the store
-    stays consistent); FULL syncs the WAL at every commit so they survive too.
-    """
-    value = os.environ.get(SYNC_ENV, "NORMAL").strip().upper() or "NORMAL"
-    if value not in ("NORMAL", "FULL", "EXTRA"):
-        msg = f"invalid {SYNC_ENV}={value!r}: use NORMAL (the default), FULL or EXTRA"
-        raise InvalidInput(msg)
-    return value
 
 
 def make_engine(uri: str, *, create: bool = False) -> Engine:

@@ -44,6 +44,7 @@ from datatrail.core.model import validate_name, validate_namespace
 from datatrail.core.times import stored_time
 from datatrail.store.sql import tables as t
 from datatrail.store.sql.applied import Applied, Touched
+from datatrail.store.sql.rows import RENAMED_AWAY  # datatrail's, on the dataset under its previous name
 
 # Facets of a dataset as a whole (not of one version).
 DATASET_FACETS = frozenset(
@@ -68,7 +69,7 @@ MAX_CUSTOM_FACET = 16_384
 WHOLE_DATASET = "*"
 DROPPED = "DROP"
 RENAMED_FROM = "RENAME"  # the spec's state, on the dataset under its new name
-RENAMED_AWAY = "RENAMED"  # datatrail's, on the dataset under its previous name
+
 HIDDEN = frozenset({DROPPED, RENAMED_AWAY})  # states that hide a dataset from lists
 
 

@@ -20,13 +20,16 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any, NamedTuple
-
-from sqlalchemy import Connection
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from datatrail.core.errors import DatatrailError
 from datatrail.core.results import Direction, LineageNode, LineageResult
 from datatrail.core.times import iso, stored_time
+
+if TYPE_CHECKING:
+    import sqlite3
+
+    from sqlalchemy import Connection
 
 _INPUT, _OUTPUT = 0, 1
 # One statement carries at most this many ids.
@@ -96,15 +99,21 @@ class _Found(NamedTuple):
 class _Reader:
     """Runs a statement over a list of ids, in the dialect's parameter style."""
 
-    def __init__(self, conn: Connection) -> None:
-        self.dialect = conn.dialect.name
+    def __init__(self, dialect: str, cursor: Any) -> None:
+        self.dialect = dialect
         if self.dialect not in _IDS:
             msg = f"lineage queries are not written for the {self.dialect} dialect; use SQLite or PostgreSQL"
             raise DatatrailError(msg)
-        # Once through SQLAlchemy, so that the connection is inside its
-        # transaction (one snapshot for every level), then the DB-API cursor.
-        conn.exec_driver_sql("SELECT 1").all()
-        self.cursor = conn.connection.cursor()
+        self.cursor = cursor
+
+    @classmethod
+    def of(cls, conn: Connection) -> _Reader:
+        """A reader on a SQLAlchemy connection's DB-API cursor."""
+        if conn.dialect.name in _IDS:
+            # Once through SQLAlchemy, so that the connection is inside its
+            # transaction (one snapshot for every level), then the DB-API cursor.
+            conn.exec_driver_sql("SELECT 1").all()
+        return cls(conn.dialect.name, conn.connection.cursor() if conn.dialect.name in _IDS else None)
 
     def rows(self, template: str, ids: Sequence[int]) -> list[Any]:
         sql = template.format(ids=_IDS[self.dialect])
@@ -132,7 +141,20 @@ def traverse(
     With ``as_of``, the graph as it was then: runs started later and versions
     created later are left out, and a run that ended later shows as RUNNING.
     """
-    reader = _Reader(conn)
+    return _traverse(_Reader.of(conn), start_ids, direction, depth, as_of)
+
+
+def traverse_sqlite(
+    db: sqlite3.Connection, start_ids: Sequence[int], direction: Direction, depth: int, as_of: datetime | None = None
+) -> LineageResult:
+    """:func:`traverse` on a standard-library SQLite connection (the embedded store's fast path), inside
+    the caller's transaction (one snapshot for every level)."""
+    return _traverse(_Reader("sqlite", db.cursor()), start_ids, direction, depth, as_of)
+
+
+def _traverse(
+    reader: _Reader, start_ids: Sequence[int], direction: Direction, depth: int, as_of: datetime | None
+) -> LineageResult:
     try:
         if direction != "both":
             return _load(reader, _walk(reader, start_ids, direction == "upstream", depth, as_of), as_of)

@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Select, select
 
-from datatrail.core.errors import NotFound
-from datatrail.core.model import Run, RunState, Version
+from datatrail.core.model import Run, Version
 from datatrail.core.results import AuditEntry
 from datatrail.core.times import stored_time
 from datatrail.store.sql import tables as t
-from datatrail.store.sql.rows import json_value, version_from_row
+from datatrail.store.sql.rows import no_dataset, planned, run_from_row, version_from_row
 from datatrail.store.sql.transaction import Executes
 
 
@@ -73,9 +71,7 @@ def dataset_row(db: Executes, namespace: str, name: str) -> Any:
         linked = select(dl.dataset_id).where(dl.namespace == namespace, dl.name == name).scalar_subquery()
         row = db.execute(query.where(d.id == linked)).first()
     if row is None:
-        where = "" if namespace == "default" else f" in namespace {namespace!r}"
-        msg = f"no dataset named {name!r}{where}; `datatrail ls` lists the datasets"
-        raise NotFound(msg)
+        raise no_dataset(namespace, name)
     return row
 
 
@@ -107,37 +103,8 @@ def to_run(db: Executes, row: Any) -> Run:
     ).all()
     for version, r in zip(to_versions(db, rows), rows, strict=True):
         (outputs if r.direction == t.OUTPUT else inputs).append(version)
-    return Run(
-        id=row.run_id,
-        namespace=row.namespace,
-        job=row.job,
-        state=RunState.stored(row.state),
-        started_at=_started(row),
-        ended_at=stored_time(row.ended_at),
-        user=row.user,
-        host=row.host,
-        command=row.command,
-        cwd=row.cwd,
-        params=row.params or {},
-        metrics=metrics,
-        code=row.code or {},
-        error=row.error,
-        parent_run_id=row.parent_run_id,
-        workflow=row.workflow,
-        inputs=tuple(inputs),
-        outputs=tuple(outputs),
-        facets=json_value(row.facets) or {},
-        planned_outputs=_planned(db, row.pk, {(v.namespace, v.name) for v in outputs}),
-        children=_children(db, row.run_id),
-    )
-
-
-def _started(row: Any) -> datetime | None:
-    """When the run started: its earliest event, or the start its facets tell while only endings are stored."""
-    started, hint = stored_time(row.started_at), stored_time(row.start_hint)
-    if row.start_seen is False and hint is not None and (started is None or hint < started):
-        return hint
-    return started
+    planned_outputs = planned(_planned(db, row.pk), outputs)
+    return run_from_row(row, metrics, inputs, outputs, planned_outputs, _children(db, row.run_id))
 
 
 def _children(db: Executes, run_id: str) -> tuple[str, ...]:
@@ -147,8 +114,8 @@ def _children(db: Executes, run_id: str) -> tuple[str, ...]:
     return tuple(db.execute(query).scalars())
 
 
-def _planned(db: Executes, run_pk: int, produced: set[tuple[str, str]]) -> tuple[tuple[str, str], ...]:
-    """The outputs a run named without producing a version of them (planned_outputs), by name."""
+def _planned(db: Executes, run_pk: int) -> list[tuple[str, str]]:
+    """The outputs a run named (planned_outputs) by namespace and name; rows.planned drops those it produced."""
     p, d, n = t.planned_outputs.c, t.datasets.c, t.namespaces.c
     rows = db.execute(
         select(n.name.label("namespace"), d.name)
@@ -158,7 +125,7 @@ def _planned(db: Executes, run_pk: int, produced: set[tuple[str, str]]) -> tuple
         .where(p.run_pk == run_pk)
         .order_by(n.name, d.name)
     )
-    return tuple((x.namespace, x.name) for x in rows if (x.namespace, x.name) not in produced)
+    return [(x.namespace, x.name) for x in rows]
 
 
 def audit_entry(r: Any) -> AuditEntry:

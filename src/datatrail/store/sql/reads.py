@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy import Connection, and_, case, func, or_, select
 
-from datatrail.core.errors import InvalidInput, NotFound
+from datatrail.core.errors import NotFound
 from datatrail.core.model import Dataset, Digest, FileEntry, Ref, Run, Version
 from datatrail.core.privacy import ALL_COLUMNS, redact_description, redact_event, redact_profile
 from datatrail.core.results import (
@@ -26,21 +26,25 @@ from datatrail.store.sql import tables as t
 from datatrail.store.sql.classifications import effective_classifications
 from datatrail.store.sql.column_lineage import column_traverse
 from datatrail.store.sql.database import Database
-from datatrail.store.sql.facet_map import RENAMED_AWAY
 from datatrail.store.sql.lineage import traverse
 from datatrail.store.sql.queries import dataset_row, run_select, to_run, to_versions, version_select
-from datatrail.store.sql.rows import json_value
+from datatrail.store.sql.rows import (
+    MIN_PREFIX,
+    PREFIX_CANDIDATES,
+    SHOWN_CANDIDATES,
+    ambiguous_ref,
+    check_from_row,
+    dataset_from_row,
+    json_value,
+    no_version,
+    run_prefix_error,
+)
 
 
 def _event_namespaces(event: dict[str, Any]) -> set[str]:
     """The namespaces an event names: its job's and its datasets'."""
     items = [event.get("job"), event.get("dataset"), *(event.get("inputs") or ()), *(event.get("outputs") or ())]
     return {item["namespace"] for item in items if isinstance(item, dict) and isinstance(item.get("namespace"), str)}
-
-
-MIN_PREFIX = 4  # characters of a run id a prefix needs
-PREFIX_CANDIDATES = 1000  # runs sharing a prefix that a filtered lookup looks through
-SHOWN_CANDIDATES = 5  # runs an "ambiguous" error names
 
 
 class CatalogReads:
@@ -71,12 +75,7 @@ class CatalogReads:
         if namespace is not None:
             q = q.where(n.name == namespace)
         with self._db.read() as conn:
-            return [
-                Dataset(
-                    r.namespace, r.name, r.kind, r.description, stored_time(r.created_at), r.version_count, r.latest
-                )
-                for r in conn.execute(q)
-            ]
+            return [dataset_from_row(r) for r in conn.execute(q)]
 
     def resolve(self, ref: Ref) -> Version:
         v = t.versions.c
@@ -99,19 +98,9 @@ class CatalogReads:
                 q = q.where(v.id == alias_vid)
             rows = conn.execute(q).all()
             if len(rows) > 1:
-                msg = f"ref {str(ref)!r} is ambiguous: several versions match; give more hex digits"
-                raise InvalidInput(msg)
+                raise ambiguous_ref(ref)
             if not rows:
-                what = "has no versions" if sel in (None, "latest") else f"has no version {sel!r}"
-                msg = f"dataset {ref.name!r} {what}; `datatrail versions {ref.name}` lists them"
-                moved = (json_value(ds.facets) or {}).get("renamedTo") if ds.lifecycle == RENAMED_AWAY else None
-                if isinstance(moved, dict) and isinstance(moved.get("value"), dict):
-                    to = moved["value"]
-                    msg = (
-                        f"dataset {ref.name!r} {what}: it was renamed to {to.get('name')!r}"
-                        f" in namespace {to.get('namespace')!r}; use that name"
-                    )
-                raise NotFound(msg)
+                raise no_version(ref, ds.lifecycle, ds.facets)
             return to_versions(conn, rows)[0]
 
     def find_version(self, namespace: str, name: str, version_key: str) -> Version | None:
@@ -170,8 +159,7 @@ class CatalogReads:
         with self._db.read() as conn:
             if len(run_id) < 36:
                 if len(run_id) < MIN_PREFIX:
-                    msg = f"run id prefix {run_id!r} is too short; give at least {MIN_PREFIX} characters"
-                    raise InvalidInput(msg)
+                    raise run_prefix_error(run_id, None)
                 # Without a filter a few rows settle it (and name candidates); with one, every candidate it might keep.
                 limit = SHOWN_CANDIDATES + 1 if visible is None else PREFIX_CANDIDATES + 1
                 prefix = run_id.replace("%", "").replace("_", "")
@@ -181,14 +169,8 @@ class CatalogReads:
                 rows = conn.execute(run_select().where(t.runs.c.run_id == run_id)).all()
             if visible is not None and len(rows) <= PREFIX_CANDIDATES:
                 rows = [r for r in rows if visible(r.namespace)]
-            if len(rows) > 1:
-                shown = ", ".join(r.run_id for r in rows[:SHOWN_CANDIDATES])
-                more = " …" if len(rows) > SHOWN_CANDIDATES else ""
-                msg = f"run id prefix {run_id!r} is ambiguous: it matches {shown}{more}; give more characters"
-                raise InvalidInput(msg)
-            if not rows:
-                msg = f"no run with id {run_id!r}; `datatrail runs` lists them"
-                raise NotFound(msg)
+            if len(rows) != 1:
+                raise run_prefix_error(run_id, [r.run_id for r in rows])
             return to_run(conn, rows[0])
 
     def list_runs(self, job: str | None = None, limit: int = 100) -> list[Run]:
@@ -256,21 +238,7 @@ class CatalogReads:
             classified = effective_classifications(conn, version.id) if rows and version.id is not None else {}
         # A classified column's observed values and messages are left out, as in profiles.
         cut = [r.column_name is not None and _is_classified(classified, r.column_name) for r in rows]
-        return [
-            CheckResult(
-                rule=r.rule,
-                name=r.name,
-                column=r.column_name,
-                severity=r.severity,
-                success=bool(r.success),
-                observed=None if hidden else r.observed,
-                expected=r.expected,
-                message=None if hidden else r.message,
-                checked_at=stored_time(r.checked_at),
-                checked_by=r.checked_by,
-            )
-            for r, hidden in zip(rows, cut, strict=True)
-        ]
+        return [check_from_row(r, hidden, r.observed) for r, hidden in zip(rows, cut, strict=True)]
 
     def describe(self, version: Version) -> dict[str, Any]:
         v, d = t.versions.c, t.datasets.c

@@ -30,7 +30,7 @@ issued and changes nothing, so the cache never skips a needed write.
 
 from __future__ import annotations
 
-import itertools
+import os
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any, Protocol
@@ -38,6 +38,7 @@ from typing import Any, Protocol
 from sqlalchemy import Connection, CursorResult
 from sqlalchemy.sql.base import Executable
 
+from datatrail.core.errors import InvalidInput
 from datatrail.store.sql.prepared import Prepared, Sent, pipelined
 
 Params = Mapping[str, Any] | Sequence[Mapping[str, Any]]
@@ -53,31 +54,65 @@ class Executes(Protocol):
     def execute(self, statement: Executable, parameters: Params | None = None, /) -> CursorResult[Any]: ...
 
 
+ID_MEMORY_ENV = "DATATRAIL_ID_MEMORY_MB"
+DEFAULT_ID_MEMORY_MB = 8.0
+# What one remembered id costs: its key tuple, the dict's slot and the int (measured: ~180 bytes),
+# plus the name string the key keeps alive (~50 bytes and its characters).
+_ENTRY_BYTES = 230
+
+
+def id_memory_bytes() -> int:
+    """The bytes the id memory may hold: ``$DATATRAIL_ID_MEMORY_MB`` (default 8), per store and process."""
+    text = os.environ.get(ID_MEMORY_ENV, "").strip()
+    try:
+        mb = float(text) if text else DEFAULT_ID_MEMORY_MB
+    except ValueError:
+        mb = -1.0
+    if not mb >= 0:
+        msg = f"invalid {ID_MEMORY_ENV}={text!r}: give megabytes, as in 8 (0 remembers nothing)"
+        raise InvalidInput(msg)
+    return int(mb * 1024 * 1024)
+
+
+def entry_bytes(key: tuple[Any, ...]) -> int:
+    """An estimate of what remembering ``key`` costs, in bytes."""
+    return _ENTRY_BYTES + sum(len(part) for part in key if isinstance(part, str))
+
+
 class Known:
     """Ids of committed rows, shared by the write transactions of one store.
 
-    Bounded: past ``limit`` entries the oldest quarter is forgotten (a server
-    that sees millions of datasets keeps the recent ones, and asks again for
-    the others).
+    Bounded by an estimate of its bytes (``max_bytes``, default :func:`id_memory_bytes`: 8 MB,
+    some 30,000 datasets) and by ``limit`` entries: past either, the oldest quarter is
+    forgotten (a server that sees millions of datasets keeps the recent ones, and asks
+    the database again for the others).
     """
 
-    def __init__(self, limit: int = 200_000) -> None:
+    def __init__(self, limit: int = 200_000, max_bytes: int | None = None) -> None:
         self.rows: dict[tuple[Any, ...], Any] = {}
         self.epoch: int | None = None
         self.limit = limit
+        self.max_bytes = id_memory_bytes() if max_bytes is None else max_bytes
+        self.bytes = 0
 
     def learn(self, rows: dict[tuple[Any, ...], Any]) -> None:
         for key, value in rows.items():
-            self.rows.pop(key, None)  # re-inserted: the most recently used stay longest
+            if self.rows.pop(key, _MISSING) is _MISSING:  # re-inserted: the most recently used stay longest
+                self.bytes += entry_bytes(key)
             self.rows[key] = value
-        if len(self.rows) > self.limit:
-            for key in list(itertools.islice(self.rows, len(self.rows) - self.limit * 3 // 4)):
+        if len(self.rows) > self.limit or self.bytes > self.max_bytes:
+            keep_rows, keep_bytes = self.limit * 3 // 4, self.max_bytes * 3 // 4
+            oldest = iter(list(self.rows))
+            while self.rows and (len(self.rows) > keep_rows or self.bytes > keep_bytes):
+                key = next(oldest)
                 del self.rows[key]
+                self.bytes -= entry_bytes(key)
 
     def check_epoch(self, epoch: int) -> None:
         """Forget everything if the database was replaced since the last look."""
         if epoch != self.epoch:
             self.rows.clear()
+            self.bytes = 0
             self.epoch = epoch
 
 

@@ -1,0 +1,173 @@
+"""A server's memory under a long ingest: resident memory of `datatrail serve` over time (a curve).
+
+A real `datatrail serve` (one worker) over a fresh SQLite store. ``--writers``
+processes send single events (one per request, as openlineage-python's HTTP
+transport does), each naming a new dataset: a run of one of 50 jobs that reads
+the dataset the writer wrote before and writes a new one. ``--readers``
+processes meanwhile ask for lineage, search, a version through the API and the
+UI's dataset page, round and round. Every ``--sample`` seconds the server's
+resident memory (VmRSS) and the number of events sent are printed: the curve.
+
+Target (issue 22): resident memory flat after warm-up and below 300 MB per
+worker over an hour and at least 500,000 events. Printed: the growth after
+warm-up (the first fifth of the run) as a rate per 1,000 events and per hour,
+the end against the warm-up level (ratio, target >= 0.9x), and the peak
+against 300 MB.
+
+    python benchmarks/soak.py [--minutes 60] [--writers 3] [--readers 2] [--sample 30]
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import multiprocessing as mp
+import sqlite3
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from _common import note, quick, report, scratch
+from tests import httpserver
+
+PRODUCER = "https://github.com/datatrail/benchmarks"
+SCHEMA = "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/RunEvent"
+LIMIT_MB = 300.0
+
+
+def _event(writer: int, i: int) -> bytes:
+    inputs = [{"namespace": "soak", "name": f"w{writer}.d{i - 1}"}] if i else []
+    return json.dumps(
+        {
+            "eventType": "COMPLETE",
+            "eventTime": "2026-01-01T00:00:00Z",
+            "producer": PRODUCER,
+            "schemaURL": SCHEMA,
+            "run": {"runId": str(uuid.uuid4()), "facets": {}},
+            "job": {"namespace": "soak", "name": f"job{i % 50}", "facets": {}},
+            "inputs": inputs,
+            "outputs": [{"namespace": "soak", "name": f"w{writer}.d{i}"}],
+        }
+    ).encode()
+
+
+def _connect(uri: str) -> http.client.HTTPConnection:
+    host, port = uri.removeprefix("http://").split(":")
+    return http.client.HTTPConnection(host, int(port), timeout=120)
+
+
+def writer(uri: str, number: int, until: float, sent: Any) -> None:
+    conn = _connect(uri)
+    headers = {"Content-Type": "application/json"}
+    i = 0
+    while time.time() < until:
+        conn.request("POST", "/api/v1/lineage", _event(number, i), headers)
+        response = conn.getresponse()
+        answer = response.read()
+        if response.status >= 300:
+            raise SystemExit(f"POST /api/v1/lineage answered {response.status}: {answer[:300]!r}")
+        i += 1
+        with sent.get_lock():
+            sent.value += 1
+    conn.close()
+
+
+def reader(uri: str, number: int, until: float, writers: int) -> None:
+    conn = _connect(uri)
+    k = 0
+    while time.time() < until:
+        w, d = k % writers, max(0, (k * 7919) % 1000)
+        paths = [
+            f"/api/v1/lineage?nodeId=dataset:soak:w{w}.d{d}&depth=5",
+            f"/api/v1/search?q=w{w}.d{d % 100}&limit=20",
+            f"/api/v1/namespaces/soak/datasets/w{w}.d{d}/versions/1",
+            f"/datasets/soak/w{w}.d{d}",
+        ]
+        for path in paths:
+            conn.request("GET", path)
+            response = conn.getresponse()
+            response.read()
+            if response.status >= 500:
+                raise SystemExit(f"GET {path} answered {response.status}")
+        k += 1
+    conn.close()
+
+
+def rss_mb(pid: int) -> float:
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def main() -> None:
+    q = quick()
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--minutes", type=float, default=0.2 if q else 60.0)
+    ap.add_argument("--writers", type=int, default=3)
+    ap.add_argument("--readers", type=int, default=2)
+    ap.add_argument("--sample", type=float, default=2.0 if q else 30.0, help="seconds between samples")
+    ap.add_argument("--server-env", action="append", default=[], metavar="NAME=VALUE", help="for the server")
+    args = ap.parse_args()
+    with scratch("soak-") as folder:
+        env = dict(item.split("=", 1) for item in args.server_env)
+        server = httpserver.start(folder / "srv", env=env)
+        try:
+            server.wait_ready()
+            store = Path(server.store.removeprefix("sqlite:///"))
+            ctx = mp.get_context("spawn")
+            start = time.time()
+            until = start + args.minutes * 60
+            sent = ctx.Value("q", 0)
+            procs = [ctx.Process(target=writer, args=(server.uri, w, until, sent)) for w in range(args.writers)]
+            procs += [
+                ctx.Process(target=reader, args=(server.uri, r, until, args.writers)) for r in range(args.readers)
+            ]
+            for p in procs:
+                p.start()
+            curve: list[tuple[float, int, float]] = []
+            note(f"{args.writers} writers (one event per request, each a new dataset), {args.readers} readers")
+            note("minutes  events sent  server RSS MB")
+            while time.time() < until and all(p.is_alive() or p.exitcode == 0 for p in procs):
+                time.sleep(min(args.sample, max(0.0, until - time.time())))
+                point = ((time.time() - start) / 60, int(sent.value), rss_mb(server.process.pid))
+                curve.append(point)
+                note(f"{point[0]:7.1f}  {point[1]:11,}  {point[2]:13.1f}")
+            for p in procs:
+                p.join()
+            if any(p.exitcode for p in procs):
+                raise SystemExit("a writer or reader failed (see above)")
+            db = sqlite3.connect(store)
+            stored = db.execute("SELECT count(*) FROM events").fetchone()[0]
+            db.close()
+        finally:
+            server.stop()
+    warm = curve[max(0, len(curve) // 5 - 1)]
+    end = curve[-1]
+    peak = max(p[2] for p in curve)
+    events = max(1, end[1] - warm[1])
+    hours = max(1e-9, (end[0] - warm[0]) / 60)
+    note(
+        f"{stored:,} events stored in {end[0]:.1f} min; after warm-up ({warm[0]:.1f} min, {warm[2]:.0f} MB):"
+        f" {(end[2] - warm[2]) * 1024 / events * 1000:+.0f} KB per 1,000 events, {(end[2] - warm[2]) / hours:+.0f} MB/h"
+    )
+    report(
+        "soak, RSS at the end vs after warm-up",
+        f"{end[2]:.0f} MB",
+        "warm-up",
+        f"{warm[2]:.0f} MB",
+        warm[2] / end[2],
+        0.9,
+    )
+    report("soak, peak RSS vs the limit", f"{peak:.0f} MB", "limit", f"{LIMIT_MB:.0f} MB", LIMIT_MB / peak, 1.0)
+
+
+if __name__ == "__main__":
+    main()
