@@ -65,7 +65,7 @@ def apply_changes(tx: Tx, changes: Changes, event_id: int = 0, check: Check | No
     for ds in changes.datasets:
         if check is not None and ds.role == "input" and not check.allows("write", ds.namespace):
             _must_exist(tx, ds, changes.event_time, check)
-        ds_id = _identity(tx, ds, changes.event_time)
+        ds_id, stored_ns, stored_name = _identity(tx, ds, changes.event_time)
         if ds.planned:
             # Named, not (yet) produced: no version, `latest` stays; a COMPLETE naming it makes the version.
             if run_pk is not None:
@@ -105,7 +105,7 @@ def apply_changes(tx: Tx, changes: Changes, event_id: int = 0, check: Check | No
         if ds.checks:
             _add_checks(tx, vid, event_id, ds.checks, changes)
         rows.append(Touched(ds, ds_id, vid))
-        written.append(Written(vid, new, str(Ref(ds.namespace, ds.name, str(number)))))
+        written.append(Written(vid, new, str(Ref(stored_ns, stored_name, str(number)))))  # as stored
     for row in io_rows:
         tx.defer(RUN_IO_INSERT, "run_io", row)
 
@@ -182,8 +182,9 @@ def _dataset_id(tx: Tx, namespace: str, name: str, kind: str, when: datetime) ->
     return row.id
 
 
-def _identity(tx: Tx, ds: DatasetChange, when: datetime) -> int:
-    """The dataset an event's entry names: under the name its symlinks choose, or the one a link points to.
+def _identity(tx: Tx, ds: DatasetChange, when: datetime) -> tuple[int, str, str]:
+    """The dataset an event's entry names, with the (namespace, name) it is stored under: the name its
+    symlinks choose, or the dataset a link points to.
 
     A dataset named before its symlinks were known keeps what it had; from then on its name leads to
     the dataset the links chose.
@@ -196,7 +197,7 @@ def _identity(tx: Tx, ds: DatasetChange, when: datetime) -> int:
                 tx.execute(_link_insert(tx.dialect), {"namespace": namespace, "name": name, "dataset_id": ds_id})
                 tx.put(("link", namespace, name), ds_id)
                 tx.put(("links?",), True)
-        return ds_id
+        return ds_id, *target
     if tx.get(("links?",)) is None:  # once per transaction: a store without links pays one query
         tx.put(("links?",), tx.execute(select(t.dataset_links.c.name).limit(1)).first() is not None)
     if tx.get(("links?",)):
@@ -207,8 +208,12 @@ def _identity(tx: Tx, ds: DatasetChange, when: datetime) -> int:
             linked = tx.execute(select(dl.dataset_id).where(dl.namespace == ds.namespace, dl.name == ds.name)).scalar()
             tx.put(key, linked or 0)
         if linked:
-            return int(linked)
-    return _dataset_id(tx, ds.namespace, ds.name, ds.kind, when)
+            d, n = t.datasets.c, t.namespaces.c
+            stored: Any = tx.execute(
+                select(n.name, d.name).join(t.namespaces, n.id == d.namespace_id).where(d.id == int(linked))
+            ).one()
+            return int(linked), stored[0], stored[1]
+    return _dataset_id(tx, ds.namespace, ds.name, ds.kind, when), ds.namespace, ds.name
 
 
 def _link_insert(dialect: str) -> Any:
