@@ -158,7 +158,7 @@ def baseline(store: SqlStore, start: int, depth: int) -> set[tuple[int, int]]:
 def walk_only(store: SqlStore, start: int, depth: int) -> set[tuple[int, int]]:
     """The traversal alone, without fetching node data or mapping edges: the part the CTE does."""
     with store.engine.connect() as conn:
-        reader = sql_lineage._Reader(conn)
+        reader = sql_lineage._Reader.of(conn)
         try:
             found = sql_lineage._walk(reader, [start], True, depth)
         finally:

@@ -1,17 +1,26 @@
-"""Database errors that mean something specific to the user: a damaged file, a full disk."""
+"""Database errors that mean something specific to the user: a damaged file, a full disk.
+
+Free of SQLAlchemy at import: the embedded store's fast path (quick.py) reads the same faults from sqlite3.
+"""
 
 from __future__ import annotations
 
 import os
-
-from sqlalchemy.exc import DBAPIError
+from typing import TYPE_CHECKING
 
 from datatrail.core.errors import DatatrailError, IntegrityError, StoreUnavailable
+
+if TYPE_CHECKING:
+    from sqlalchemy.exc import DBAPIError
 
 
 def known_fault(exc: DBAPIError) -> DatatrailError | None:
     """The datatrail error a database error stands for, or None when it is not one of these."""
-    detail = str(exc.orig).strip().splitlines()[0] if exc.orig else ""
+    return fault_of(str(exc.orig).strip().splitlines()[0] if exc.orig else "")
+
+
+def fault_of(detail: str) -> DatatrailError | None:
+    """The datatrail error a database's message (its first line) stands for, or None."""
     if "malformed" in detail or "not a database" in detail:
         msg = (
             f"the store's database file is damaged ({detail}); run `datatrail fsck`"

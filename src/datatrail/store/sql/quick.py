@@ -19,13 +19,14 @@ from pathlib import Path
 from typing import Any
 
 from datatrail.core.chain import GENESIS, entry_content, entry_hash
-from datatrail.core.errors import InvalidInput, NotFound, StoreNotFound
+from datatrail.core.errors import DatatrailError, InvalidInput, NotFound, StoreNotFound, StoreUnavailable
 from datatrail.core.model import Dataset, Digest, FileEntry, Ref, Run, Version
 from datatrail.core.privacy import redact_description, redact_profile
 from datatrail.core.results import CheckResult, Direction, JobSummary, LineageResult
 from datatrail.core.times import stored_time
 from datatrail.store.base import LOCATED, Store
 from datatrail.store.delegate import DelegatingStore
+from datatrail.store.sql.faults import fault_of, no_space_left
 from datatrail.store.sql.lineage import traverse_sqlite
 from datatrail.store.sql.pragmas import BUSY_TIMEOUT_S, sqlite_synchronous
 from datatrail.store.sql.revisions import HEAD
@@ -165,11 +166,14 @@ class EmbeddedStore(DelegatingStore):
             if db is None:
                 yield None
                 return
-            db.execute("BEGIN")
             try:
-                yield db
-            finally:
-                db.rollback()
+                db.execute("BEGIN")
+                try:
+                    yield db
+                finally:
+                    db.rollback()
+            except sqlite3.Error as exc:
+                raise self._fault(exc) from exc
 
     # ------------------------------------------------------------ reads
 
@@ -398,9 +402,22 @@ class EmbeddedStore(DelegatingStore):
             row = (seq, _stored(when), actor, action, target, outcome, json.dumps(details), None, prev)
             db.execute(_AUDIT_INSERT, (*row, entry_hash(prev, content)))
             db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
+        except BaseException as exc:
+            if db.in_transaction:  # SQLite rolls back by itself on a full disk
+                db.execute("ROLLBACK")
+            if isinstance(exc, sqlite3.Error):
+                raise self._fault(exc) from exc
             raise
+
+    def _fault(self, exc: sqlite3.Error) -> Exception:
+        """What a sqlite3 error means to the user, as SqlStore says it (store/sql/faults.py); else itself."""
+        detail = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        known: DatatrailError | None = fault_of(detail)
+        if known is None and no_space_left(str(self._path)):
+            # Opening a WAL store's -shm file on a full disk is an I/O error, not SQLITE_FULL.
+            msg = f"cannot use the store at {self._path}: its disk is full ({detail}); free space and retry"
+            known = StoreUnavailable(msg)
+        return known or exc
 
     def _write_connection(self) -> sqlite3.Connection:
         if self._writer is None:
