@@ -308,6 +308,7 @@ def test_profile_histograms_checks_and_diff_are_server_rendered(site: Site) -> N
         assert "Adelie" in version  # top values of the species column
         # Values of the data print as they are, counts group their thousands (datatrail.core.text).
         assert "<td>3500</td>" in version and "<td>5200</td>" in version and "3,500" not in version
+        assert "<span>5 rows</span>" in version and "<span>1 missing cell</span>" in version  # never "1 … cells"
         dataset = client.get("/datasets/default/raw%2Fpenguins").text
         assert "Who accessed it" in dataset and "dataset.add" in dataset
         assert "Not deployed anywhere." in dataset
@@ -521,7 +522,7 @@ def test_lineage_graph_open_a_node_expand_and_follow_a_link(
 ) -> None:
     graph = open_graph(browser, site.url("/datasets/default/clean%2Fpenguins/lineage?version=1&up=0&down=0"))
     assert graph.find_elements(By.CSS_SELECTOR, "[data-id]")
-    assert text(browser, "#node-count") == "1 nodes"
+    assert text(browser, "#node-count") == "1 node"
     shot(browser, "depth-0")
     # Expand: one more step each way (the pages reload with more depth). A step is a run and its other side.
     follow(browser, browser.find_element(By.ID, "more-up"), "up=1")

@@ -22,6 +22,11 @@
   var BADGES = { failed: "\u2717", checks: "!", drift: "~" };
   var KINDS = { dataset: "dataset version", model: "model version", run: "run", group: "collapsed group" };
 
+  // "1 node", "3 edges": counts agree with their noun, as datatrail.core.text.count says them.
+  function count(n, noun) {
+    return n.toLocaleString("en-US") + " " + noun + (n === 1 ? "" : "s");
+  }
+
   function el(tag, attrs, text) {
     var node = document.createElement(tag);
     setAttrs(node, attrs);
@@ -333,8 +338,8 @@
     });
     var nGroups = v.groups.length, nOpen = Object.keys(this.expanded).length;
     this.expandAll.textContent = nOpen && nOpen === nGroups ? "Collapse groups" : "Expand groups";
-    this.status.textContent = v.nodes.length + " nodes, " + v.links.length + " edges" +
-      (nGroups ? ", " + nGroups + " group" + (nGroups > 1 ? "s" : "") : "");
+    this.status.textContent = count(v.nodes.length, "node") + ", " + count(v.links.length, "edge") +
+      (nGroups ? ", " + count(nGroups, "group") : "");
     this.focusId = this.focusNode();
     this.drawMinimap();
     this.updateMinimap();
