@@ -183,7 +183,14 @@ def _environment() -> Environment:
         lstrip_blocks=True,
     )
     env.filters.update(
-        size=size, when=when, number=number, stat=stat, figure=figure, count=text.count, as_json=as_json, histogram=histogram_svg
+        size=size,
+        when=when,
+        number=number,
+        stat=stat,
+        figure=figure,
+        count=text.count,
+        as_json=as_json,
+        histogram=histogram_svg,
     )
     env.globals.update(
         namespace_url=namespace_url,
