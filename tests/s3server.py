@@ -16,6 +16,7 @@ import time
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from tests.pgserver import free_port
 
@@ -27,6 +28,14 @@ class S3Server:
     endpoint: str
     process: subprocess.Popen[bytes]
     log: Path
+
+    def point_env_at(self, monkeypatch: Any) -> None:
+        """Dummy credentials and this server's endpoint in the environment, as a user's shell would have them."""
+        monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+        monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+        monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+        monkeypatch.setenv("AWS_ENDPOINT_URL", self.endpoint)
+        monkeypatch.delenv("AWS_PROFILE", raising=False)
 
     def stop(self) -> None:
         if self.process.poll() is None:

@@ -65,11 +65,7 @@ def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[s3server.S3S
 @pytest.fixture
 def s3_env(s3_server: s3server.S3Server, monkeypatch: pytest.MonkeyPatch) -> str:
     """Dummy credentials and the moto endpoint in the environment, as a user's shell would have them."""
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    monkeypatch.setenv("AWS_ENDPOINT_URL", s3_server.endpoint)
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    s3_server.point_env_at(monkeypatch)
     monkeypatch.setenv("DATATRAIL_REMOTE_TIMEOUT", "20")
     s3fs.S3FileSystem.clear_instance_cache()
     return s3_server.endpoint

@@ -45,11 +45,7 @@ def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[s3server.S3S
 
 @pytest.fixture
 def bucket(s3_server: s3server.S3Server, monkeypatch: pytest.MonkeyPatch) -> str:
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    monkeypatch.setenv("AWS_ENDPOINT_URL", s3_server.endpoint)
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    s3_server.point_env_at(monkeypatch)
     s3fs.S3FileSystem.clear_instance_cache()
     name = f"dt-{uuid.uuid4().hex[:12]}"
     boto3.client("s3").create_bucket(Bucket=name)
