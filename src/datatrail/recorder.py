@@ -496,6 +496,10 @@ class Recorder:
         event = build_alias_event(version.namespace, version.name, version.key or str(version.digest), alias)
         self.store.ingest(event, self.user, "version.tag")
 
+    def record_locations(self, versions: Sequence[Version], remote: str, url: str, *, actor: str | None = None) -> int:
+        """Record that the remote ``remote`` at ``url`` holds every object of ``versions`` (after a push)."""
+        return self.store.record_content_location(versions, remote, url, actor=actor or self.user)
+
     # ------------------------------------------------------------ checks
 
     def check(self, version: Version, rules: RuleSource) -> CheckReport:
