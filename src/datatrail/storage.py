@@ -56,9 +56,11 @@ class CheckoutReport:
     version: Version
     path: Path
     changes: tuple[Change, ...]
+    kept: int = 0  # files found unchanged as a whole (the tree listed as when it last hashed), not in ``changes``
 
     def count(self, action: str) -> int:
-        return sum(1 for c in self.changes if c.action == action)
+        found = sum(1 for c in self.changes if c.action == action)
+        return found + self.kept if action == restore.UNCHANGED else found
 
     @property
     def changed(self) -> bool:
@@ -294,7 +296,16 @@ class Storage:
         target = Path(path) if path is not None else self.default_path(version)
         target = Path(os.path.abspath(target))
         is_dir = version.is_directory
-        hashed = self._present(target, is_dir, force)
+        if is_dir and target.is_dir():
+            known, listing = self.recorder.known_tree(target)
+            if known is not None and known.digest == version.digest:
+                # Listed exactly as when it last hashed to the version: nothing to read, look up or write.
+                if not known.paths:
+                    return CheckoutReport(version, target, (Change("", restore.UNCHANGED, None),))
+                return CheckoutReport(version, target, (), kept=len(known.paths))
+            hashed: HashResult | None = self.recorder.hash(target, listing=listing)
+        else:
+            hashed = self._present(target, is_dir, force)
         if hashed is not None and hashed.digest == version.digest:
             # The workspace hashes to the version (a directory: its manifest digest): nothing to read or write.
             same = hashed.files or ()
