@@ -9,38 +9,20 @@ is refused.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from sqlalchemy import select, update
 
-from datatrail.core.errors import InvalidInput, NotFound
+from datatrail.core.errors import NotFound
 from datatrail.core.model import Version
 from datatrail.core.records import ContentLocation
 from datatrail.core.times import stored_time
 from datatrail.store.sql import tables as t
 from datatrail.store.sql.audit import AuditTables, with_origin
 from datatrail.store.sql.database import Database
+from datatrail.store.sql.locate import check_location
 from datatrail.store.sql.queries import dataset_row
-
-MAX_URL = 2048
-_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")  # as datatrail.content.settings names remotes
-
-
-def check_location(remote: str, url: str) -> None:
-    """InvalidInput unless ``remote`` is a remote's name and ``url`` a URL or folder without credentials."""
-    from datatrail.remote import redact, secrets_of  # urllib only; kept off the store's start-up path
-
-    if not isinstance(remote, str) or not _NAME.fullmatch(remote):
-        msg = f"invalid remote name {str(remote)[:64]!r}: use letters, digits, '-', '_' and '.' (at most 64)"
-        raise InvalidInput(msg)
-    if not isinstance(url, str) or not url or len(url) > MAX_URL or not url.isprintable():
-        msg = f"invalid remote URL: give a folder or a URL such as s3://bucket/datatrail (at most {MAX_URL} characters)"
-        raise InvalidInput(msg)
-    if secrets_of(url) or redact(url) != url:
-        msg = "the remote URL holds credentials; they never go into the store: give the URL without them"
-        raise InvalidInput(msg)
 
 
 class LocationTables:
@@ -84,7 +66,7 @@ class LocationTables:
                 ds = dataset_row(tx, version.namespace, version.name)
                 vid = tx.execute(select(v.id).where(v.dataset_id == ds.id, v.number == version.number)).scalar()
                 if vid is None:
-                    msg = f"{version.ref} does not exist in the store; `datatrail log NAME` lists its versions"
+                    msg = f"{version.ref} does not exist in the store; `datatrail versions NAME` lists its versions"
                     raise NotFound(msg)
                 key = (c.version_id == vid, c.url == url)
                 if tx.execute(select(c.version_id).where(*key)).first() is None:
@@ -107,4 +89,4 @@ class LocationTables:
         return added
 
 
-__all__ = ["LocationTables", "check_location"]
+__all__ = ["LocationTables"]
