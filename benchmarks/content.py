@@ -18,7 +18,10 @@ Each is measured on a local-folder remote and on an S3 remote served by moto on 
 (``--no-s3`` skips it). Times are the best of ``--repeats``.
 
     python benchmarks/content.py [--files N] [--file-kib K] [--big-mib M] [--repeats R] [--no-dvc]
-                                 [--no-s3] [--no-folder] [--no-tree]
+                                 [--no-s3] [--no-folder] [--no-tree] [--checkout-only]
+
+``--checkout-only`` times only the checkout of the unchanged 20,000 files (both tools, local
+folder; no push, pull or big file).
 """
 
 from __future__ import annotations
@@ -77,8 +80,10 @@ class Remote:
             run([dvc, "remote", "modify", "r", "endpointurl", str(self.endpoint)], cwd=repo, env=env)
 
 
-def datatrail_side(work: Path, tree: Path, remote: Remote, repeats: int) -> tuple[float, float, float]:
-    """(push, pull into an empty clone, checkout unchanged): best of ``repeats``."""
+def datatrail_side(
+    work: Path, tree: Path, remote: Remote, repeats: int, checkout_only: bool = False
+) -> tuple[float, float, float]:
+    """(push, pull into an empty clone, checkout unchanged): best of ``repeats`` (0 for what was skipped)."""
     dt = datatrail_cmd()
     pushes, pulls, checkouts = [], [], []
     for i in range(repeats):
@@ -89,10 +94,13 @@ def datatrail_side(work: Path, tree: Path, remote: Remote, repeats: int) -> tupl
         try:
             run([*dt, "add", "tree", "--store-content"], cwd=repo)
             run([*dt, "remote", "add", "origin", remote.url("dt"), "--default"], cwd=repo)
-            pushes.append(timed_run([*dt, "push"], repo))
+            if not checkout_only:
+                pushes.append(timed_run([*dt, "push"], repo))
             time.sleep(2.1)  # the workspace's stat becomes trustworthy (datatrail.hashing.RACY_SECONDS)
             checkouts.append(timed_run([*dt, "checkout", "tree@1"], repo))
             clone = work / f"dt-clone{i}"
+            if checkout_only:
+                continue
             (clone / ".datatrail").mkdir(parents=True)
             for name in ("config.toml", "trail.db"):
                 shutil.copy(repo / ".datatrail" / name, clone / ".datatrail" / name)
@@ -102,11 +110,13 @@ def datatrail_side(work: Path, tree: Path, remote: Remote, repeats: int) -> tupl
         finally:
             os.rename(repo / "tree", tree)
         shutil.rmtree(repo)
-        shutil.rmtree(work / f"dt-clone{i}")
-    return best(pushes), best(pulls), best(checkouts)
+        shutil.rmtree(work / f"dt-clone{i}", ignore_errors=checkout_only)
+    return best(pushes or [0.0]), best(pulls or [0.0]), best(checkouts)
 
 
-def dvc_side(work: Path, tree: Path, remote: Remote, repeats: int) -> tuple[float, float, float]:
+def dvc_side(
+    work: Path, tree: Path, remote: Remote, repeats: int, checkout_only: bool = False
+) -> tuple[float, float, float]:
     dvc = tool("dvc")
     assert dvc is not None
     pushes, pulls, checkouts = [], [], []
@@ -119,9 +129,12 @@ def dvc_side(work: Path, tree: Path, remote: Remote, repeats: int) -> tuple[floa
         try:
             run([dvc, "add", "-q", "tree"], cwd=repo, env=env)
             remote.dvc_config(repo, remote.url("dvc"), env)
-            pushes.append(timed_run([dvc, "push", "-q"], repo, env))
+            if not checkout_only:
+                pushes.append(timed_run([dvc, "push", "-q"], repo, env))
             checkouts.append(timed_run([dvc, "checkout", "-q"], repo, env))
             clone = work / f"dvc-clone{i}"
+            if checkout_only:
+                continue
             clone.mkdir()
             run([dvc, "init", "--no-scm", "-q"], cwd=clone, env=env)
             shutil.copy(repo / ".dvc" / "config", clone / ".dvc" / "config")
@@ -132,8 +145,8 @@ def dvc_side(work: Path, tree: Path, remote: Remote, repeats: int) -> tuple[floa
         finally:
             os.rename(repo / "tree", tree)
         shutil.rmtree(repo)
-        shutil.rmtree(work / f"dvc-clone{i}")
-    return best(pushes), best(pulls), best(checkouts)
+        shutil.rmtree(work / f"dvc-clone{i}", ignore_errors=checkout_only)
+    return best(pushes or [0.0]), best(pulls or [0.0]), best(checkouts)
 
 
 def big_file(work: Path, size_mib: int, remote: Remote, repeats: int) -> None:
@@ -222,7 +235,10 @@ def main() -> None:
     ap.add_argument("--no-s3", action="store_true", help="only the local-folder remote")
     ap.add_argument("--no-folder", action="store_true", help="only the S3 remote")
     ap.add_argument("--no-tree", action="store_true", help="only the big file")
+    ap.add_argument("--checkout-only", action="store_true", help="only the unchanged checkout (folder, no big file)")
     args = ap.parse_args()
+    if args.checkout_only:
+        args.no_s3, args.no_folder, args.no_tree = True, False, False
     use_dvc = want_dvc(not args.no_dvc)
 
     with scratch("content-") as work:
@@ -251,6 +267,16 @@ def main() -> None:
                 remote = Remote(kind, work, endpoint, bucket)
                 if args.no_tree:
                     big_file(work, args.big_mib, remote, args.repeats)
+                    continue
+                if args.checkout_only:
+                    checkout = datatrail_side(work, tree, remote, args.repeats, checkout_only=True)[2]
+                    note(f"datatrail checkout unchanged {fmt_seconds(checkout)}")
+                    if use_dvc:
+                        d_checkout = dvc_side(work, tree, remote, args.repeats, checkout_only=True)[2]
+                        report(
+                            f"checkout of {args.files} unchanged files", fmt_seconds(checkout), "dvc checkout",
+                            fmt_seconds(d_checkout), d_checkout / checkout, 5,
+                        )  # fmt: skip
                     continue
                 push, pull, checkout = datatrail_side(work, tree, remote, args.repeats)
                 note(

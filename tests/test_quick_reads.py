@@ -21,7 +21,7 @@ import pytest
 
 import datatrail
 from datatrail.catalog import Catalog
-from datatrail.core.errors import DatatrailError
+from datatrail.core.errors import DatatrailError, InvalidInput
 from datatrail.core.model import Ref, RunState
 from datatrail.core.roles import Principal
 from datatrail.security.guard import Access
@@ -376,3 +376,38 @@ def test_threads_share_one_embedded_store(tmp_path: Path) -> None:
     finally:
         full.close()
     assert scene["runs"]
+
+
+def test_content_locations_of_the_fast_path_are_sqlstores(tmp_path: Path) -> None:
+    """A push's note of where a version's bytes are, written and read without SQLAlchemy, as SqlStore does."""
+    scene = _scene(tmp_path)
+    path = tmp_path / ".datatrail" / "trail.db"
+    uri = f"sqlite:///{path}"
+    raw1 = scene["v1"]
+    quick = EmbeddedStore(uri, path)
+    assert quick.record_content_location([raw1], "origin", "s3://bucket/dt", actor="ann") == 1
+    assert quick.record_content_location([raw1], "origin", "s3://bucket/dt", actor="ann") == 0
+    with pytest.raises(InvalidInput, match="credentials"):
+        quick.record_content_location([raw1], "origin", "s3://key:secretvalue@bucket/dt", actor="ann")
+    ours = quick.content_locations(raw1)
+    assert quick._real is None  # answered and written without the full store
+    quick.close()
+    full = SqlStore(uri)
+    try:
+        assert full.record_content_location([raw1], "backup", "/srv/backup", actor="bob") == 1
+        theirs = full.content_locations(raw1)
+        assert {(x.remote, x.url, x.recorded_by) for x in theirs} == {
+            ("origin", "s3://bucket/dt", "ann"),
+            ("backup", "/srv/backup", "bob"),
+        }
+        assert [x for x in theirs if x.remote == "origin"] == ours
+        assert full.check_integrity() == []  # the audit chain holds across both writers' entries
+    finally:
+        full.close()
+    quick = EmbeddedStore(uri, path)
+    try:
+        assert quick.content_locations(raw1) == theirs
+    finally:
+        quick.close()
+    rows = [r for r in _audit_rows(path) if r["action"] == "content.locate"]
+    assert [json.loads(r["details"])["url"] for r in rows] == ["s3://bucket/dt", "s3://bucket/dt", "/srv/backup"]

@@ -242,6 +242,25 @@ def test_admin_commands_over_http_say_where_to_run_them(
     assert log.returncode == 0 and {e["actor"] for e in json.loads(log.stdout)} == {"vera"}
 
 
+def test_content_locations_need_write_to_record_and_read_to_see(http: Recorder, scene: Scene) -> None:
+    """Where a version's bytes are (issue 18): an editor's push records it, a viewer reads it, no one else sees it."""
+    body = {"remote": "origin", "url": "s3://lake/dt", "versions": [["team-a", "a/raw", 1]]}
+    where = {"namespace": "team-a", "name": "a/raw", "version": 1}
+    denied = http.request("POST", "/api/v1/content-locations", headers=bearer(scene.tokens["viewer"]), json=body)
+    assert denied.status_code == 403 and "needs write on 'team-a'" in denied.json()["detail"]
+    assert http.get("/api/v1/content-locations", scene.tokens["viewer"], params=where).json()["locations"] == []
+    secret = {**body, "url": "s3://AKIAEXAMPLE:verysecret@lake/dt"}
+    refused = http.request("POST", "/api/v1/content-locations", headers=bearer(scene.tokens["editor"]), json=secret)
+    assert refused.status_code == 400 and "credentials" in refused.json()["detail"]
+    assert "verysecret" not in refused.text
+    ok = http.request("POST", "/api/v1/content-locations", headers=bearer(scene.tokens["editor"]), json=body)
+    assert ok.status_code == 200 and ok.json() == {"added": 1}
+    seen = http.get("/api/v1/content-locations", scene.tokens["viewer"], params=where).json()["locations"]
+    assert [(x["remote"], x["url"], x["recorded_by"]) for x in seen] == [("origin", "s3://lake/dt", "ed")]
+    hidden = http.get("/api/v1/content-locations", scene.tokens["other_owner"], params=where)
+    assert hidden.status_code == 404  # team-a is not hers: the version is simply not there
+
+
 def test_no_token_or_token_hash_in_any_response_or_log(http: Recorder, scene: Scene, server: httpserver.Server) -> None:
     # Whatever else this worker ran of the module, every role makes its own requests here:
     # reads, a lineage graph, the audit log, a write, and a refused token.

@@ -6,6 +6,7 @@ import hashlib
 import os
 import stat
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -315,3 +316,47 @@ def test_a_full_disk_is_one_error_and_nothing_half_written(
     assert list(cache) == [] and not any(p.name.startswith(".tmp") for p in tiny_disk.rglob("*"))
     result = runner.invoke(app, ["checkout", "big.bin@1", str(tiny_disk / "again.bin")])
     assert result.exit_code == 8 and result.stderr.count("\n") == 1
+
+
+def _age(root: Path, seconds: float = 3600) -> None:
+    """Move every file's mtime out of the racy window (as if written an hour ago)."""
+    when = time.time() - seconds
+    for p in root.rglob("*"):
+        if p.is_file():
+            os.utime(p, (when, when))
+
+
+def test_an_unchanged_tree_is_known_by_its_listing_and_any_change_is_still_seen(
+    trail: datatrail.Trail, workdir: Path
+) -> None:
+    data = make_dir(workdir)
+    _age(data)
+    v1 = trail.add(data, store_content=True)  # hashed, every digest vouched: the listing is remembered
+    known, _ = trail.recorder.known_tree(data)
+    assert known is not None and known.digest == v1.digest and len(known.paths) == 3
+    report = trail.checkout(v1)
+    assert (report.kept, report.changes, report.summary()) == (3, (), "3 unchanged")
+    assert report.to_dict()["unchanged"] == 3 and not report.changed
+
+    write(data / "a.csv", "x,y\n9,9\n")  # a change of content, made to look old: its stat still differs
+    _age(data)
+    assert trail.recorder.known_tree(data)[0] is None
+    with pytest.raises(Conflict, match=r"local changes \(1 files: 'a.csv'\)"):
+        trail.checkout(v1)
+    assert trail.checkout(v1, force=True).count("modified") == 1
+    assert tree(data)["a.csv"] != b"x,y\n9,9\n"
+
+    _age(data)
+    trail.checkout(v1)  # hashed again through the stat cache: the listing is remembered anew
+    assert trail.checkout(v1).kept == 3
+    write(data / "extra.csv", "x\n1\n")  # a file more
+    _age(data)
+    with pytest.raises(Conflict, match=r"extra\.csv"):
+        trail.checkout(v1)
+    (data / "extra.csv").unlink()
+    (data / "sub" / "b.csv").unlink()  # a file fewer
+    assert trail.recorder.known_tree(data)[0] is None
+    assert trail.checkout(v1).count("added") == 1
+
+    write(data / "fresh.csv", "x\n2\n")  # written just now: racy, so the listing cannot vouch
+    assert trail.recorder.known_tree(data)[0] is None

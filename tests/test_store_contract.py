@@ -832,3 +832,31 @@ def test_a_test_runs_assertions_on_what_it_read_are_stored_once(trail: datatrail
         ("not_null", "order_id", False, "warn"),
     ]
     assert [v.number for v in trail.get_run(tester).inputs] == [1]
+
+
+# ---------------------------------------------------------------- content locations (issue 18, item 8)
+
+
+def test_content_locations_are_recorded_read_and_refuse_credentials(trail: datatrail.Trail, workdir: Path) -> None:
+    v1 = trail.add(write(workdir / "a.txt", "one"))
+    v2 = trail.add(write(workdir / "a.txt", "two"))
+    assert trail.catalog.content_locations(v1) == []
+    assert trail.recorder.record_locations([v1, v2], "origin", "s3://bucket/datatrail") == 2
+    assert trail.recorder.record_locations([v1], "origin", "s3://bucket/datatrail") == 0  # known: only its time moves
+    assert trail.recorder.record_locations([v1], "backup", "/srv/backup") == 1
+    found = trail.catalog.content_locations("a.txt@1")
+    assert {(loc.remote, loc.url) for loc in found} == {("origin", "s3://bucket/datatrail"), ("backup", "/srv/backup")}
+    assert all(loc.ref == "a.txt@1" and loc.recorded_by == trail.user for loc in found)
+    assert [(loc.remote, loc.url) for loc in trail.catalog.content_locations(v2)] == [
+        ("origin", "s3://bucket/datatrail")
+    ]
+    before = counts(trail)
+    for remote, url, words in [
+        ("origin", "s3://key:secretvalue@bucket/x", "credentials"),
+        ("origin", "https://host/x?X-Amz-Signature=abcdef", "credentials"),
+        ("no spaces", "s3://bucket/x", "invalid remote name"),
+        ("origin", "", "invalid remote URL"),
+    ]:
+        with pytest.raises(InvalidInput, match=words):
+            trail.recorder.record_locations([v1], remote, url)
+    assert counts(trail) == before  # refused: nothing written, not even an audit entry

@@ -254,3 +254,66 @@ def test_through_a_team_server_content_goes_client_to_remote(tmp_path: Path, mon
             assert report.checkouts[0].path == bob / "data"
             assert tree(bob / "data") == original
             assert not list((tmp_path / "server").rglob("objects"))  # no bytes on the server's side
+
+
+def test_through_a_team_server_a_client_without_remotes_pulls_from_where_the_store_says(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, remote_url: str
+) -> None:
+    """Item 8: A pushes and the server records which remote holds the version (name and URL only); B, with
+    nothing but the server's URL, asks it and fetches from the remote directly, with its own credentials."""
+    import json
+
+    from tests import httpserver
+
+    with httpserver.running(tmp_path / "server") as server:
+        alice = tmp_path / "alice"
+        alice.mkdir()
+        monkeypatch.chdir(alice)
+        with datatrail.init(alice, server.uri) as trail:
+            original = tree(make_data(alice))
+            v = trail.add(alice / "data", store_content=True)
+            single = trail.add(write(alice / "notes.txt", "exact bytes\n"), store_content=True)
+            trail.storage.add_remote("origin", remote_url, default=True)
+            pushed = trail.push()
+            assert pushed.objects == SMALL_FILES + 2 and pushed.located == 2
+        bob = tmp_path / "bob"
+        bob.mkdir()
+        monkeypatch.chdir(bob)
+        with datatrail.init(bob, server.uri) as trail:
+            assert trail.storage.remotes() == []
+            located = runner.invoke(app, ["remote", "locate", v.ref, "--json"])
+            assert located.exit_code == 0, located.output
+            where = json.loads(located.stdout)["locations"]
+            assert [(w["remote"], w["url"]) for w in where] == [("origin", remote_url)]
+            text = runner.invoke(app, ["remote", "locate", v.ref])
+            assert text.exit_code == 0 and f"origin  {remote_url}" in text.output
+            report = trail.pull([v.ref])
+            assert report.objects == SMALL_FILES + 1 and report.remote == "origin"
+            assert tree(bob / "data") == original
+            # checkout alone (no pull) of a version whose bytes are not in the cache: located the same way
+            trail.checkout(single.ref, bob / "copy.txt")
+            assert (bob / "copy.txt").read_bytes() == b"exact bytes\n"
+        assert not list((tmp_path / "server").rglob("objects"))  # no bytes on the server's side
+
+
+def test_a_version_no_remote_holds_is_one_line_without_remotes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests import httpserver
+
+    with httpserver.running(tmp_path / "server") as server:
+        alice = tmp_path / "alice"
+        alice.mkdir()
+        monkeypatch.chdir(alice)
+        with datatrail.init(alice, server.uri) as trail:
+            v = trail.add(write(alice / "a.txt", "never pushed"), store_content=True)
+        bob = tmp_path / "bob"
+        bob.mkdir()
+        monkeypatch.chdir(bob)
+        with datatrail.init(bob, server.uri):
+            result = runner.invoke(app, ["checkout", v.ref, os.fspath(bob / "a.txt")])
+            assert result.exit_code != 0
+            assert "no remote is configured and the store knows none" in result.output
+            errors = [x for x in result.output.splitlines() if not x.startswith("datatrail: using the remote store")]
+            assert len(errors) == 1  # one line (beside the note of which store is used)
+            assert not (bob / "a.txt").exists()
+            empty = runner.invoke(app, ["remote", "locate", v.ref])
+            assert empty.exit_code == 0 and "no remote is known to hold" in empty.output

@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from datatrail.core.errors import InvalidInput
 from datatrail.core.model import Dataset, FileEntry, Ref, Run, Version, short_ids
-from datatrail.core.records import Deployment, DriftRecord
+from datatrail.core.records import ContentLocation, Deployment, DriftRecord
 from datatrail.core.results import (
     CheckResult,
     ColumnLineageResult,
@@ -175,6 +175,10 @@ class Catalog:
     def profile(self, ref: str | Ref | Version) -> dict[str, Any] | None:
         """The profile of a version (schema, statistics, quality metrics), None for non-tabular data."""
         return self._store.profile(self._version(ref))
+
+    def content_locations(self, ref: str | Ref | Version) -> list[ContentLocation]:
+        """The remotes (name, URL) a push recorded as holding every object of a version, most recent first."""
+        return self._store.content_locations(self._version(ref))
 
     def check_results(self, ref: str | Ref | Version) -> list[CheckResult]:
         """Every stored check result on a version, oldest first (observed values of classified columns left out)."""

@@ -32,7 +32,16 @@ from datatrail.facets import check_facets
 from datatrail.files import read_regular
 from datatrail.formats import detect_directory_format, detect_format, is_tabular
 from datatrail.frames import data_info, is_data
-from datatrail.hashing import HashResult, LayeredCache, ProgressFn, StatCache, hash_path
+from datatrail.hashing import (
+    HashResult,
+    KnownTree,
+    LayeredCache,
+    Listing,
+    ProgressFn,
+    StatCache,
+    hash_path,
+    known_tree,
+)
 from datatrail.ml.models import save_object
 from datatrail.remote import is_url, redact
 from datatrail.statcache import SqliteStatCache
@@ -187,12 +196,20 @@ class Recorder:
         use_cache: bool = True,
         progress: ProgressFn | None = None,
         hint: StatCache | None = None,
+        listing: Listing | None = None,
     ) -> HashResult:
-        """Hash a local ``path``; ``hint`` knows digests computed ahead of time (see ``cli/prefetch.py``)."""
-        cache: StatCache | None = self.workspace.stat_cache() if use_cache else None
+        """Hash a local ``path``; ``hint`` knows digests computed ahead of time (see ``cli/prefetch.py``).
+
+        ``listing`` is what :meth:`known_tree` listed already."""
+        stats = self.workspace.stat_cache() if use_cache else None
+        cache: StatCache | None = stats
         if hint is not None:
             cache = LayeredCache(hint, cache)
-        return hash_path(path, cache=cache, progress=progress)
+        return hash_path(path, cache=cache, progress=progress, trees=stats, listing=listing)
+
+    def known_tree(self, path: str | os.PathLike[str]) -> tuple[KnownTree | None, Listing]:
+        """A directory listed exactly as when it was last hashed here (its digest, no file read); and the listing."""
+        return known_tree(path, self.workspace.stat_cache())
 
     def hash_url(
         self,
@@ -495,6 +512,10 @@ class Recorder:
             raise InvalidInput(msg)
         event = build_alias_event(version.namespace, version.name, version.key or str(version.digest), alias)
         self.store.ingest(event, self.user, "version.tag")
+
+    def record_locations(self, versions: Sequence[Version], remote: str, url: str, *, actor: str | None = None) -> int:
+        """Record that the remote ``remote`` at ``url`` holds every object of ``versions`` (after a push)."""
+        return self.store.record_content_location(versions, remote, url, actor=actor or self.user)
 
     # ------------------------------------------------------------ checks
 

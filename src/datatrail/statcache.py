@@ -34,6 +34,11 @@ class SqliteStatCache:
                 "CREATE TABLE IF NOT EXISTS stat (dev INTEGER, ino INTEGER, size INTEGER,"
                 " mtime_ns INTEGER, sha256 TEXT NOT NULL, PRIMARY KEY (dev, ino)) WITHOUT ROWID"
             )
+            # One row per directory hashed: the fingerprint of its last vouched listing (hashing.known_tree).
+            db.execute(
+                "CREATE TABLE IF NOT EXISTS tree (root TEXT PRIMARY KEY, fingerprint TEXT NOT NULL,"
+                " sha256 TEXT NOT NULL, size INTEGER NOT NULL)"
+            )
             self._db = db
         return self._db
 
@@ -78,6 +83,22 @@ class SqliteStatCache:
         except (sqlite3.Error, OverflowError):
             if self._db is not None and self._db.in_transaction:
                 self._db.execute("ROLLBACK")
+
+    def lookup_tree(self, root: str) -> tuple[str, str, int] | None:
+        try:
+            row = self._conn().execute("SELECT fingerprint, sha256, size FROM tree WHERE root = ?", (root,)).fetchone()
+        except sqlite3.Error:
+            return None
+        return (str(row[0]), str(row[1]), int(row[2])) if row is not None else None
+
+    def store_tree(self, root: str, fingerprint: str, digest: str, size: int) -> None:
+        try:
+            self._conn().execute(
+                "INSERT OR REPLACE INTO tree (root, fingerprint, sha256, size) VALUES (?, ?, ?, ?)",
+                (root, fingerprint, digest, size),
+            )
+        except sqlite3.Error:
+            return
 
     def close(self) -> None:
         if self._db is not None:

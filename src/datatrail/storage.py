@@ -36,6 +36,7 @@ from datatrail.content.restore import Change
 from datatrail.content.settings import ContentSettings, RemoteConfig, read_settings
 from datatrail.core.errors import Conflict, InvalidInput, NotFound
 from datatrail.core.model import DEFAULT_NAMESPACE, Ref, Version, validate_name, validate_namespace
+from datatrail.core.records import ContentLocation
 from datatrail.events import build_dataset_event
 from datatrail.frames import encode_data, is_data
 from datatrail.hashing import HashResult, ProgressFn
@@ -55,9 +56,11 @@ class CheckoutReport:
     version: Version
     path: Path
     changes: tuple[Change, ...]
+    kept: int = 0  # files found unchanged as a whole (the tree listed as when it last hashed), not in ``changes``
 
     def count(self, action: str) -> int:
-        return sum(1 for c in self.changes if c.action == action)
+        found = sum(1 for c in self.changes if c.action == action)
+        return found + self.kept if action == restore.UNCHANGED else found
 
     @property
     def changed(self) -> bool:
@@ -241,22 +244,26 @@ class Storage:
         return path
 
     def ensure_local(
-        self, hexes: set[str], *, remote: str | None = None, progress: ProgressFn | None = None, what: str = ""
+        self,
+        hexes: set[str],
+        *,
+        remote: str | None = None,
+        progress: ProgressFn | None = None,
+        version: Version | None = None,
     ) -> int:
-        """Bring objects missing from the cache from the remote (default: the default one); the number fetched."""
+        """Bring objects missing from the cache; the number fetched.
+
+        They come from ``remote`` (default: the default one), then the other
+        configured remotes, then any remote the store says holds ``version``
+        (pushed from another client: fetched directly, with this client's credentials)."""
         missing = self.objects.missing(hexes)
         if not missing:
             return 0
-        settings = self.settings
-        if not settings.remotes:
-            msg = (
-                f"the bytes of {what or 'this version'} are not in the cache ({len(missing)} objects missing) and "
-                "no remote is configured: add it with --store-content, or `datatrail remote add NAME URL`"
-            )
-            raise NotFound(msg)
         from datatrail.sync import download  # fsspec and the remote's driver: only when objects travel
 
-        return download(self, settings.remote(remote), missing, progress=progress)
+        what = version.ref if version is not None else ""
+        versions = [version] if version is not None else []
+        return download(self, missing, remote=remote, versions=versions, progress=progress, what=what)
 
     # ------------------------------------------------------------ checkout
 
@@ -289,7 +296,16 @@ class Storage:
         target = Path(path) if path is not None else self.default_path(version)
         target = Path(os.path.abspath(target))
         is_dir = version.is_directory
-        hashed = self._present(target, is_dir, force)
+        if is_dir and target.is_dir():
+            known, listing = self.recorder.known_tree(target)
+            if known is not None and known.digest == version.digest:
+                # Listed exactly as when it last hashed to the version: nothing to read, look up or write.
+                if not known.paths:
+                    return CheckoutReport(version, target, (Change("", restore.UNCHANGED, None),))
+                return CheckoutReport(version, target, (), kept=len(known.paths))
+            hashed: HashResult | None = self.recorder.hash(target, listing=listing)
+        else:
+            hashed = self._present(target, is_dir, force)
         if hashed is not None and hashed.digest == version.digest:
             # The workspace hashes to the version (a directory: its manifest digest): nothing to read or write.
             same = hashed.files or ()
@@ -311,7 +327,7 @@ class Storage:
             )
             raise Conflict(msg)
         needed = {c.digest for c in changes if c.action in (restore.ADDED, restore.MODIFIED) and c.digest}
-        self.ensure_local(needed, remote=remote, what=version.ref)
+        self.ensure_local(needed, remote=remote, version=version)
         if is_dir and target.is_file():
             target.unlink()  # forced: a file stands where the version has a folder
         restore.apply(changes, target, self.objects, is_dir=is_dir, progress=progress, link=link)
@@ -345,14 +361,14 @@ class Storage:
         files = self.files_of(version)
         if not version.is_directory:
             hexd = files[""][0]
-            self.ensure_local({hexd}, what=version.ref)
+            self.ensure_local({hexd}, version=version)
             return self.objects.open(hexd)
         return self._filesystem(version, files)
 
     def _filesystem(self, version: Version, files: dict[str, tuple[str, int]]) -> VersionFileSystem:
         from datatrail.content.vfs import VersionFileSystem  # fsspec: only when a directory version is read
 
-        self.ensure_local({f[0] for f in files.values()}, what=version.ref)
+        self.ensure_local({f[0] for f in files.values()}, version=version)
         return VersionFileSystem(files, self.objects)
 
     def read_arrow(self, ref: str | Ref | Version) -> Any:
@@ -375,7 +391,7 @@ class Storage:
             where = Path("")
         else:
             hexd, size = files[""]
-            self.ensure_local({hexd}, what=version.ref)
+            self.ensure_local({hexd}, version=version)
             from datatrail.content.vfs import VersionFileSystem  # fsspec: only when a table is read
 
             fs = VersionFileSystem({"data": (hexd, size)}, self.objects)
@@ -426,6 +442,16 @@ class Storage:
     def set_store_content(self, store: bool) -> None:
         """Make ``datatrail add`` keep bytes by default (``[content] store``)."""
         settings_mod.set_store_content(self._config_dir(), store)
+
+    def locate(self, ref: str | Ref | Version) -> tuple[Version, list[ContentLocation]]:
+        """The version and the remotes (name, URL) a push recorded as holding all its bytes, most recent first.
+
+        >>> version, where = trail.storage.locate("raw/penguins@2")  # doctest: +SKIP
+        >>> where[0].url                                              # doctest: +SKIP
+        's3://bucket/datatrail'
+        """
+        version = self.catalog.get(ref)
+        return version, self.catalog.content_locations(version)
 
     def push(
         self, refs: Sequence[str] = (), *, remote: str | None = None, progress: ProgressFn | None = None

@@ -9,7 +9,7 @@ default, of every version for ``push`` and of the latest of every dataset for
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -20,15 +20,17 @@ from datatrail.catalog import Catalog
 from datatrail.content.objects import ObjectStore
 from datatrail.content.remotes import RemoteIndex, RemoteStore, check_writable
 from datatrail.content.settings import ContentSettings, RemoteConfig
-from datatrail.core.errors import InvalidInput, NotFound
+from datatrail.core.errors import DatatrailError, Forbidden, InvalidInput, NotFound
 from datatrail.core.model import Ref, Version
 from datatrail.hashing import ProgressFn
+from datatrail.recorder import Recorder
 
 
 class Storage(Protocol):
     """What these operations use of :class:`datatrail.storage.Storage` (which imports this module)."""
 
     catalog: Catalog
+    recorder: Recorder
     objects: ObjectStore
 
     @property
@@ -57,6 +59,8 @@ class SyncReport:
     already: int  # objects the other side had
     skipped: tuple[str, ...] = ()  # refs whose bytes are nowhere to be found
     checkouts: tuple[Any, ...] = ()  # CheckoutReport
+    located: int = 0  # push: versions the store now knows this remote holds
+    notes: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -69,6 +73,8 @@ class SyncReport:
             "already": self.already,
             "skipped": list(self.skipped),
             "checkouts": [c.to_dict() for c in self.checkouts],
+            "located": self.located,
+            "notes": list(self.notes),
         }
 
 
@@ -135,7 +141,8 @@ def push(
     Versions whose bytes are not in the cache are skipped and listed."""
     config = storage.settings.remote(remote)
     check_writable(config.url)
-    wanted = _digests(storage, _versions(storage, refs, every=not refs))
+    versions = _versions(storage, refs, every=not refs)
+    wanted = _digests(storage, versions)
     have: dict[str, int] = {}
     skipped: list[str] = []
     for ref, objs in wanted.items():
@@ -154,70 +161,164 @@ def push(
     index = store.index()
     todo = sorted((h, n) for h, n in have.items() if h not in index)
     moved = store.upload(storage.objects, todo, progress)
+    pushed = [v for v in versions if v.ref in wanted and v.ref not in skipped]
+    located, notes = _locate(storage, pushed, config)
     return SyncReport(
         config.name, store.remote.url, moved.objects, moved.bytes, moved.packs, store.requests,
-        len(have) - len(todo), tuple(skipped),
+        len(have) - len(todo), tuple(skipped), (), located, notes,
     )  # fmt: skip
 
 
-def download(storage: Storage, config: RemoteConfig, hexes: set[str], *, progress: ProgressFn | None = None) -> int:
-    """Bring ``hexes`` into the cache from ``config``'s remote, then from the other remotes; the number fetched.
+def _locate(storage: Storage, versions: list[Version], config: RemoteConfig) -> tuple[int, tuple[str, ...]]:
+    """Tell the store that ``config`` holds every object of ``versions`` (so clients without it can pull)."""
+    if not versions:
+        return 0, ()
+    try:
+        return storage.recorder.record_locations(versions, config.name, config.url), ()
+    except Forbidden as exc:  # the bytes are pushed; only the store's note of where they are is refused
+        return 0, (f"the store did not record where the versions are: {exc}",)
 
-    NotFound naming the objects when some are on no remote."""
+
+def sources(storage: Storage, remote: str | None, versions: Sequence[Version]) -> Iterator[tuple[RemoteConfig, bool]]:
+    """Where objects may come from, in order: ``remote`` (else the default), the other configured remotes,
+    then the remotes the store says hold ``versions`` (pushed from another client), as (config, located).
+
+    The store is asked only when the configured remotes did not have everything (the caller stops early)."""
     settings = storage.settings
-    order = [config, *(r for r in settings.remotes if r.name != config.name)]
-    todo = set(hexes)
-    fetched = 0
-    for cfg in order:
-        if not todo:
+    seen: set[str] = set()
+    if remote is not None or settings.remotes:
+        first = settings.remote(remote)
+        for cfg in [first, *(r for r in settings.remotes if r.name != first.name)]:
+            seen.add(cfg.url)
+            yield cfg, False
+    for v in versions:
+        for loc in storage.catalog.content_locations(v):
+            if loc.url not in seen:
+                seen.add(loc.url)
+                yield RemoteConfig(loc.remote, loc.url), True
+
+
+@dataclass
+class Gathered:
+    """What :func:`gather` brought, from where, and what it could not find."""
+
+    missing: set[str]
+    objects: int = 0
+    packs: int = 0
+    requests: int = 0
+    used: list[RemoteConfig] = field(default_factory=list)
+    checked: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+def gather(
+    storage: Storage,
+    hexes: set[str],
+    *,
+    remote: str | None,
+    versions: Sequence[Version],
+    progress: ProgressFn | None = None,
+) -> Gathered:
+    """Bring ``hexes`` into the cache from the first source (:func:`sources`) holding each; ``missing`` the rest.
+
+    A remote the store named but this client cannot reach is noted and passed over."""
+    out = Gathered(set(hexes))
+    if not out.missing:
+        return out
+    for cfg, located in sources(storage, remote, versions):
+        if not out.missing:
             break
-        store = open_remote(storage, cfg)
-        index = store.index()
-        here = {h for h in todo if h in index}
+        out.checked.append(cfg.name)
+        try:
+            store = open_remote(storage, cfg)
+            index = store.index()
+        except (DatatrailError, OSError) as exc:
+            if not located:
+                raise
+            out.notes.append(f"the remote {cfg.name!r} ({cfg.url}) the store named could not be read: {exc}")
+            continue
+        here = {h for h in out.missing if h in index}
         if here:
-            store.download(storage.objects, here, index, progress)
-            fetched += len(here)
-            todo -= here
-    if todo:
-        names = ", ".join(r.name for r in order)
-        first = sorted(todo)[0][:12]
-        msg = (
-            f"{len(todo)} objects (e.g. {first}) are on no remote (checked: {names}); "
-            "push them from a machine that has them"
+            moved = store.download(storage.objects, here, index, progress)
+            out.objects += len(here)
+            out.packs += moved.packs
+            out.used.append(cfg)
+            out.missing -= here
+        out.requests += store.requests
+    return out
+
+
+def _nowhere(got: Gathered, what: str) -> NotFound:
+    first = sorted(got.missing)[0][:12]
+    if not got.checked:
+        return NotFound(
+            f"the bytes of {what or 'this version'} are not in the cache ({len(got.missing)} objects missing), no "
+            "remote is configured and the store knows none that holds them: `datatrail remote add NAME URL`, "
+            "or push them from a machine that has them"
         )
-        raise NotFound(msg)
-    return fetched
+    names = ", ".join(got.checked)
+    more = f" ({'; '.join(got.notes)})" if got.notes else ""
+    return NotFound(
+        f"{len(got.missing)} objects (e.g. {first}) are on no remote (checked: {names}){more}; "
+        "push them from a machine that has them"
+    )
+
+
+def download(
+    storage: Storage,
+    hexes: set[str],
+    *,
+    remote: str | None = None,
+    versions: Sequence[Version] = (),
+    progress: ProgressFn | None = None,
+    what: str = "",
+) -> int:
+    """Bring ``hexes`` into the cache (:func:`gather`); the number fetched. NotFound when some are nowhere."""
+    got = gather(storage, hexes, remote=remote, versions=versions, progress=progress)
+    if got.missing:
+        raise _nowhere(got, what)
+    return got.objects
 
 
 def fetch(
     storage: Storage, refs: Sequence[str] = (), *, remote: str | None = None, progress: ProgressFn | None = None
 ) -> SyncReport:
-    """Download into the cache the objects of versions (default: the latest of every dataset) it lacks."""
-    config = storage.settings.remote(remote)
-    wanted = _digests(storage, _versions(storage, refs, every=False))
-    store = open_remote(storage, config)
-    index = store.index()
-    need: set[str] = set()
+    """Download into the cache the objects of versions (default: the latest of every dataset) it lacks,
+    from the remote (default: the default one), the other remotes, or one the store says holds them."""
+    versions = [v for v in _versions(storage, refs, every=False) if v.digest is not None]
+    wanted = _digests(storage, versions)
+    missing = {ref: storage.objects.missing(set(objs)) for ref, objs in wanted.items()}
+    need = set().union(*missing.values()) if missing else set()
+    got = gather(storage, need, remote=remote, versions=versions, progress=progress)
     skipped: list[str] = []
-    total: set[str] = set()
-    for ref, objs in wanted.items():
-        missing = storage.objects.missing(set(objs))
-        absent = {h for h in missing if h not in index}
+    for ref, lacking in missing.items():
+        absent = lacking & got.missing
+        if absent and refs:
+            where = f" (checked: {', '.join(got.checked)})" if got.checked else ""
+            msg = (
+                f"{ref}: {len(absent)} of its objects are neither in the cache nor on any remote{where}; "
+                "push them from a machine that has them"
+            )
+            if not got.checked:
+                raise _nowhere(got, ref)
+            raise NotFound(msg)
         if absent:
-            if refs:
-                msg = f"{ref}: {len(absent)} of its objects are neither in the cache nor on the remote {config.name!r}"
-                raise NotFound(msg)
             skipped.append(ref)
-            continue
-        total |= set(objs)
-        need |= missing
-    moved = store.download(storage.objects, need, index, progress)
+    total = {h for objs in wanted.values() for h in objs}
     sizes = {h: n for objs in wanted.values() for h, n in objs.items()}
-    nbytes = sum(sizes.get(h, 0) for h in need)
+    fetched = need - got.missing
+    main = got.used[0] if got.used else _default_or_none(storage, remote)
     return SyncReport(
-        config.name, store.remote.url, moved.objects, nbytes, moved.packs, store.requests,
-        len(total) - len(need), tuple(skipped),
+        main.name if main else "", main.url if main else "", got.objects, sum(sizes.get(h, 0) for h in fetched),
+        got.packs, got.requests, len(total) - len(need), tuple(skipped), notes=tuple(got.notes),
     )  # fmt: skip
+
+
+def _default_or_none(storage: Storage, remote: str | None) -> RemoteConfig | None:
+    settings = storage.settings
+    if remote is None and not settings.remotes:
+        return None
+    return settings.remote(remote)
 
 
 def pull(
@@ -236,7 +337,7 @@ def pull(
     done = tuple(storage.checkout(v, force=force, remote=remote) for v in versions if v.uri)
     return SyncReport(
         report.remote, report.url, report.objects, report.bytes, report.packs, report.requests,
-        report.already, report.skipped, done,
+        report.already, report.skipped, done, notes=report.notes,
     )  # fmt: skip
 
 
@@ -358,4 +459,16 @@ def _remote_garbage(
     return objects, packs, nbytes, partial
 
 
-__all__ = ["GcReport", "SyncReport", "download", "fetch", "gc", "kept_versions", "parse_age", "pull", "push"]
+__all__ = [
+    "GcReport",
+    "SyncReport",
+    "download",
+    "fetch",
+    "gather",
+    "gc",
+    "kept_versions",
+    "parse_age",
+    "pull",
+    "push",
+    "sources",
+]

@@ -61,8 +61,10 @@ def checkout(
 
 def remote(
     ctx: typer.Context,
-    action: Annotated[str, typer.Argument(metavar="ACTION", help="add, list, remove or default.")],
-    name: Annotated[str | None, typer.Argument(metavar="NAME", help="The remote's name (e.g. origin).")] = None,
+    action: Annotated[str, typer.Argument(metavar="ACTION", help="add, list, remove, default or locate.")],
+    name: Annotated[
+        str | None, typer.Argument(metavar="NAME", help="The remote's name (e.g. origin); locate: a version REF.")
+    ] = None,
     url: Annotated[
         str | None,
         typer.Argument(metavar="URL", help="add: a folder, s3://…, gs://…, az://…, ssh://…, https:// (read-only)."),
@@ -79,7 +81,14 @@ def remote(
 
     Example: datatrail remote add origin s3://bucket/datatrail --default
 
+    `remote locate REF` asks the store which remotes a push recorded as
+    holding every byte of a version (name and URL, never credentials): a
+    client without that remote in its config pulls from there directly,
+    with its own credentials (see docs/storage.md).
+
     Example: datatrail remote list
+
+    Example: datatrail remote locate raw/penguins@2 --json
     """
     trail = get_trail(ctx)
     storage = trail.storage
@@ -96,6 +105,20 @@ def remote(
     if default or replace or url is not None:
         msg = f"--default, --replace and URL go with `remote add`, not `remote {action}`"
         raise InvalidInput(msg)
+    if action == "locate":
+        if name is None:
+            msg = "give a version: datatrail remote locate REF"
+            raise InvalidInput(msg)
+        version, found = storage.locate(name)
+        if json_out:
+            emit_json({"ref": version.ref, "locations": [loc.to_dict() for loc in found]})
+            return
+        if not found:
+            line(f"no remote is known to hold {version.ref}: push it with `datatrail push {version.ref}`")
+        for loc in found:
+            by = f" by {loc.recorded_by}" if loc.recorded_by else ""
+            line(f"{loc.remote}  {loc.url}  (pushed {loc.recorded_at:%Y-%m-%d %H:%M}{by})")
+        return
     if action == "list":
         remotes = storage.remotes()
         if json_out:
@@ -118,7 +141,7 @@ def remote(
         else:
             line(f"remote {name} {'removed' if action == 'remove' else 'is the default'}")
         return
-    msg = f"unknown action {action!r}: use add, list, remove or default"
+    msg = f"unknown action {action!r}: use add, list, remove, default or locate"
     raise InvalidInput(msg)
 
 
@@ -131,13 +154,15 @@ def _print_sync(verb: str, report: object, json_out: bool) -> None:
         return
     line(
         f"{verb} {report.objects} objects ({human_size(report.bytes)}, {report.packs} packs) "
-        f"{'to' if verb == 'pushed' else 'from'} {report.remote} in {report.requests} requests; "
+        f"{'to' if verb == 'pushed' else 'from'} {report.remote or 'no remote'} in {report.requests} requests; "
         f"{report.already} already there"
     )
     for ref in report.skipped:
         line(f"skipped {ref}: its bytes are not {'in the cache' if verb == 'pushed' else 'on the remote'}")
     for c in report.checkouts:
         line(f"{c.version.ref} -> {c.path}: {c.summary()}")
+    for note in report.notes:
+        line(f"note: {note}")
 
 
 def push(ctx: typer.Context, refs: RefsArg = None, remote: RemoteOpt = None, json_out: JsonOpt = False) -> None:

@@ -19,18 +19,19 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import shutil
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from datatrail.content.objects import CHUNK, ObjectStore
 from datatrail.content.packs import PACK_BELOW, PackEntry, build_pack, group, parse_index
 from datatrail.core.errors import IntegrityError, InvalidInput, NotFound
 from datatrail.remote import is_url
-from datatrail.remote.fs import open_url, translate
+from datatrail.remote.fs import Remote, open_url, translate
 
 ProgressFn = Callable[[int, int], None]
 WORKERS = 8
@@ -70,8 +71,11 @@ class RemoteStore:
 
     def __init__(self, url: str, cache_dir: Path, *, workers: int = WORKERS) -> None:
         self.url = url
-        target = url if is_url(url) else Path(url).resolve().as_uri()
-        self.remote = open_url(target)
+        if is_url(url):
+            self.remote = open_url(url)
+        else:  # a folder: plain system calls, no fsspec (whose import reads every installed package's entry points)
+            folder = Path(url).resolve()
+            self.remote = Remote(LocalFolder(), folder.as_posix(), folder.as_uri(), "file")
         self.fs = self.remote.fs
         self.root = self.remote.path.rstrip("/")
         self.local = self.remote.protocol in ("file", "local")
@@ -186,8 +190,6 @@ class RemoteStore:
             dest.parent.mkdir(parents=True, exist_ok=True)
             tmp = dest.with_name(f".tmp-{uuid.uuid4().hex}")
             try:
-                import shutil  # light
-
                 shutil.copyfile(source, tmp)
                 os.replace(tmp, dest)
             except BaseException:
@@ -284,6 +286,55 @@ class RemoteStore:
             return [fn(i) for i in todo]
         with ThreadPoolExecutor(min(self.workers, len(todo)), thread_name_prefix="datatrail-remote") as pool:
             return list(pool.map(fn, todo))
+
+
+class LocalFolder:
+    """The calls :class:`RemoteStore` makes of a filesystem, on a local folder, as fsspec's local filesystem
+    answers them (paths are absolute, '/'-separated; a missing one is FileNotFoundError)."""
+
+    def ls(self, path: str, detail: bool = True) -> list[dict[str, Any]]:
+        out = []
+        with os.scandir(path) as it:
+            for e in it:
+                is_dir = e.is_dir()
+                out.append({"name": f"{path}/{e.name}", "type": "directory" if is_dir else "file",
+                            "size": 0 if is_dir else e.stat().st_size})  # fmt: skip
+        return out
+
+    def find(self, path: str, detail: bool = True) -> dict[str, dict[str, Any]]:
+        if not os.path.isdir(path):
+            raise FileNotFoundError(path)
+        found: dict[str, dict[str, Any]] = {}
+        for folder, _dirs, files in os.walk(path):
+            for name in files:
+                full = f"{folder}/{name}"
+                found[full] = {"name": full, "type": "file", "size": os.stat(full).st_size}
+        return found
+
+    def cat_file(self, path: str, start: int | None = None, end: int | None = None) -> bytes:
+        with open(path, "rb") as f:
+            if start:
+                f.seek(start)
+            return f.read() if end is None else f.read(end - (start or 0))
+
+    def open(self, path: str, mode: str = "rb", **_: Any) -> BinaryIO:
+        if mode != "rb":
+            msg = "a remote's files are read with mode 'rb'"
+            raise ValueError(msg)
+        return open(path, "rb")
+
+    def get_file(self, source: str, dest: str) -> None:
+        shutil.copyfile(source, dest)
+
+    def put_file(self, source: str, dest: str) -> None:
+        os.makedirs(os.path.dirname(dest), exist_ok=True)
+        shutil.copyfile(source, dest)
+
+    def pipe_file(self, path: str, data: bytes) -> None:
+        _write_atomic(Path(path), data)
+
+    def rm_file(self, path: str) -> None:
+        os.unlink(path)
 
 
 def _write_atomic(path: Path, data: bytes) -> None:

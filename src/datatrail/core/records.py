@@ -76,6 +76,53 @@ class Deployment:
 
 
 @dataclass(frozen=True)
+class ContentLocation:
+    """A remote that holds every object of one version: its name and URL (never credentials), as a push recorded.
+
+    The store keeps metadata only; a client that lacks the remote in its own config
+    fetches from ``url`` directly, with its own credentials (``datatrail pull``).
+    """
+
+    namespace: str
+    name: str
+    version: int
+    remote: str
+    url: str
+    recorded_at: datetime
+    recorded_by: str | None = None
+
+    @property
+    def ref(self) -> str:
+        return str(Ref(self.namespace, self.name, str(self.version)))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "ref": self.ref,
+            "namespace": self.namespace,
+            "name": self.name,
+            "version": self.version,
+            "remote": self.remote,
+            "url": self.url,
+            "recorded_at": iso(self.recorded_at),
+            "recorded_by": self.recorded_by,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> ContentLocation:
+        when = stored_time(d.get("recorded_at"))
+        assert when is not None, "a location always has a time"
+        return cls(
+            namespace=d["namespace"],
+            name=d["name"],
+            version=int(d["version"]),
+            remote=d["remote"],
+            url=d["url"],
+            recorded_at=when,
+            recorded_by=d.get("recorded_by"),
+        )
+
+
+@dataclass(frozen=True)
 class DriftRecord:
     """A drift report stored by a monitor run: the two versions compared, where, when, and the report."""
 
@@ -174,4 +221,4 @@ class DriftReport:
         )
 
 
-__all__ = ["DEFAULT_THRESHOLDS", "Deployment", "DriftRecord", "DriftReport"]
+__all__ = ["DEFAULT_THRESHOLDS", "ContentLocation", "Deployment", "DriftRecord", "DriftReport"]

@@ -20,7 +20,7 @@ import hashlib
 import os
 from collections.abc import Callable, Hashable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Generic, NamedTuple, Protocol, TypeVar
 
 from datatrail.core.model import Digest, FileEntry
@@ -105,6 +105,9 @@ class HashResult:
     files: tuple[FileEntry, ...] | None  # None for a single file
     bytes_read: int = 0
     source: str = CONTENT  # how the digests were obtained: CONTENT, "store-checksum", or both joined by "+"
+    vouched: bool = field(
+        default=False, compare=False
+    )  # every digest came from the cache or was cached now: the listing's keys vouch for it
 
 
 def manifest_digest(entries: Iterable[FileEntry]) -> Digest:
@@ -152,10 +155,13 @@ def build(
         progress(len(entries) - len(todo), 0)
 
     fresh: list[tuple[K, V]] = []
+    unvouched = 0
     for i, (hexd, size, read, how, keep) in _read_all(entries, todo, reader, progress, workers):
         done[i] = (hexd, size, read, how)
         if keep is not None:
             fresh.append((entries[i].key, keep))
+        else:
+            unvouched += 1
     if cache is not None and fresh:
         cache.store(fresh)
 
@@ -164,9 +170,9 @@ def build(
     bytes_read = sum(d[2] for d in results)
     if not is_dir:
         hexd, size, _, _ = results[0]
-        return HashResult(Digest.sha256(hexd), size, None, bytes_read, source)
+        return HashResult(Digest.sha256(hexd), size, None, bytes_read, source, not unvouched)
     files = tuple(FileEntry(e.rel, d[1], Digest.sha256(d[0])) for e, d in zip(entries, results, strict=True))
-    return HashResult(manifest_digest(files), sum(f.size for f in files), files, bytes_read, source)
+    return HashResult(manifest_digest(files), sum(f.size for f in files), files, bytes_read, source, not unvouched)
 
 
 def _read_all(

@@ -14,8 +14,10 @@ import stat as stat_mod
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import NamedTuple, Protocol
 
 from datatrail.core.errors import InvalidInput, NotFound
+from datatrail.core.model import Digest
 from datatrail.hashing.build import CONTENT, DigestCache, Entry, HashResult, ProgressFn, Read, build
 
 # Read size, and the size from which a file is streamed rather than read whole.
@@ -174,15 +176,10 @@ def _list_tree(root: Path) -> list[Entry[StatKey]]:
             raise InvalidInput(msg) from None
         with it:
             for entry in it:
-                rel = f"{reldir}{entry.name}"
-                if "\t" in entry.name or "\n" in entry.name or "\r" in entry.name:
-                    msg = f"cannot add {entry.path!r}: file names with tabs or line breaks are not supported; rename it"
-                    raise InvalidInput(msg)
-                try:
-                    entry.name.encode()
-                except UnicodeEncodeError:
-                    msg = f"cannot add {entry.path!r}: the file name is not valid UTF-8; rename it"
-                    raise InvalidInput(msg) from None
+                name = entry.name
+                rel = reldir + name
+                if not name.isprintable():  # printable names (most) hold no tab, line break or lone surrogate
+                    _check_name(entry)
                 if entry.is_dir(follow_symlinks=False):
                     if entry.name not in IGNORED_DIRS or reldir:
                         stack.append((entry.path, rel + "/"))
@@ -202,9 +199,74 @@ def _list_tree(root: Path) -> list[Entry[StatKey]]:
                     raise InvalidInput(msg) from None
                 if not stat_mod.S_ISREG(st.st_mode):
                     continue  # sockets, fifos, devices are not data
-                out.append(Entry(rel, entry.path, st.st_size, stat_key(st)))
+                out.append(Entry(rel, entry.path, st.st_size, (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)))
     out.sort(key=lambda e: e.rel)
     return out
+
+
+def _check_name(entry: os.DirEntry[str]) -> None:
+    """Refuse a file name a manifest line cannot hold faithfully."""
+    if "\t" in entry.name or "\n" in entry.name or "\r" in entry.name:
+        msg = f"cannot add {entry.path!r}: file names with tabs or line breaks are not supported; rename it"
+        raise InvalidInput(msg)
+    try:
+        entry.name.encode()
+    except UnicodeEncodeError:
+        msg = f"cannot add {entry.path!r}: the file name is not valid UTF-8; rename it"
+        raise InvalidInput(msg) from None
+
+
+class TreeCache(Protocol):
+    """Remembers, per directory, the fingerprint of its last vouched listing and the digest it hashed to."""
+
+    def lookup_tree(self, root: str) -> tuple[str, str, int] | None:
+        """(listing fingerprint, hex digest, size) last stored for the directory ``root``, if any."""
+        ...
+
+    def store_tree(self, root: str, fingerprint: str, digest: str, size: int) -> None:
+        """Remember them for ``root`` (replacing what was there); failing to only costs speed."""
+        ...
+
+
+class KnownTree(NamedTuple):
+    """A directory whose listing is the one last hashed: its digest, without reading a file or the stat cache."""
+
+    digest: Digest
+    size: int
+    paths: list[str]  # its files' relative paths, sorted
+
+
+Listing = tuple[list[Entry[StatKey]], bool]
+
+
+def fingerprint(entries: Sequence[Entry[StatKey]]) -> str | None:
+    """A digest of a directory's listing (paths and stat keys); None when a file changed too recently to vouch."""
+    recent = (time.time() - RACY_SECONDS) * 1e9  # as is_racy, for every entry at once
+    if any(e.key[3] >= recent for e in entries):
+        return None
+    text = "".join([f"{e.rel}\t{e.key[0]}\t{e.key[1]}\t{e.key[2]}\t{e.key[3]}\n" for e in entries])
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def known_tree(path: str | os.PathLike[str], trees: TreeCache) -> tuple[KnownTree | None, Listing]:
+    """List ``path``; when it is a directory listed exactly as when it was last hashed, its :class:`KnownTree`.
+
+    Every file's (device, inode, size, mtime_ns) and path, and the set of files, must be what they were,
+    and none modified within ``RACY_SECONDS``: the same as the stat cache asks of each file, asked once.
+    The listing comes back too, for :func:`hash_path` when the tree is not known.
+    """
+    listing = list_path(path)
+    entries, is_dir = listing
+    if not is_dir:
+        return None, listing
+    root = os.path.abspath(path)
+    stored = trees.lookup_tree(root)
+    if stored is None:
+        return None, listing
+    fp = fingerprint(entries)
+    if fp is None or fp != stored[0]:
+        return None, listing
+    return KnownTree(Digest.sha256(stored[1]), stored[2], [e.rel for e in entries]), listing
 
 
 def hash_path(
@@ -213,12 +275,24 @@ def hash_path(
     cache: StatCache | None = None,
     progress: ProgressFn | None = None,
     workers: int | None = None,
+    trees: TreeCache | None = None,
+    listing: Listing | None = None,
 ) -> HashResult:
     """Hash a file or a directory tree.
+
+    With ``trees``, a directory whose every digest is vouched for (cached, not
+    racy) has its listing's fingerprint remembered, so :func:`known_tree` can
+    recognise it unchanged next time. ``listing`` is what :func:`list_path`
+    (or :func:`known_tree`) already listed.
 
     >>> r = hash_path(__file__)
     >>> r.digest.algorithm
     'sha256'
     """
-    entries, is_dir = list_path(path)
-    return build(entries, FileReader(), is_dir=is_dir, cache=cache, progress=progress, workers=workers)
+    entries, is_dir = listing if listing is not None else list_path(path)
+    result = build(entries, FileReader(), is_dir=is_dir, cache=cache, progress=progress, workers=workers)
+    if trees is not None and is_dir and result.vouched:
+        fp = fingerprint(entries)
+        if fp is not None:
+            trees.store_tree(os.path.abspath(path), fp, result.digest.hex, result.size)
+    return result

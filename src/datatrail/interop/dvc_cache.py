@@ -111,7 +111,7 @@ def export_dvc(trail: Trail, ref: str, project: str | os.PathLike[str] | None = 
         raise InvalidInput(msg)
     version = trail.get(ref)
     files = trail.storage.files_of(version)
-    trail.storage.ensure_local({h for h, _ in files.values()}, what=version.ref)
+    trail.storage.ensure_local({h for h, _ in files.values()}, version=version)
     target = trail.storage.default_path(version)
     try:
         rel = target.resolve().relative_to(root)

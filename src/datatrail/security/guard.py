@@ -23,7 +23,7 @@ from datatrail.core.chain import Checkpoint
 from datatrail.core.changes import Event
 from datatrail.core.errors import DatatrailError, Forbidden, InvalidInput, NotFound
 from datatrail.core.model import DEFAULT_NAMESPACE, Dataset, FileEntry, Ref, Run, Version
-from datatrail.core.records import Deployment, DriftRecord
+from datatrail.core.records import ContentLocation, Deployment, DriftRecord
 from datatrail.core.results import (
     AuditEntry,
     CheckResult,
@@ -468,6 +468,27 @@ class GuardedStore:
                 f"{self.principal.name} may not grant on {pattern!r}: it needs an admin or an owner of those namespaces"
             )
             raise Forbidden(msg)
+
+    # ------------------------------------------------------------ locations
+
+    def content_locations(self, version: Version) -> list[ContentLocation]:
+        """Where a version's bytes are: for a principal who may read the version (else NotFound, as for the version)."""
+        self._version(version)
+        return self.inner.content_locations(version)
+
+    def record_content_location(
+        self, versions: Sequence[Version], remote: str, url: str, *, actor: str, origin: str | None = None
+    ) -> int:
+        """Only for a principal who may write every version's namespace (Forbidden, audited, otherwise)."""
+        for v in versions:
+            self._need(v.namespace, v.name, "content.locate", v.ref)
+            if not self.access.allows("write", v.namespace):
+                self.access.note("content.locate", v.ref, "denied")
+                msg = f"{self.principal.name} may not record where {v.ref} is kept: it needs write on {v.namespace!r}"
+                raise Forbidden(msg)
+        return self.inner.record_content_location(
+            versions, remote, url, actor=actor, origin=origin or self.access.origin
+        )
 
     def close(self) -> None:
         return None  # the inner store is shared by every request

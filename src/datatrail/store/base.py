@@ -23,7 +23,7 @@ from datatrail.core.chain import Checkpoint
 from datatrail.core.changes import Event
 from datatrail.core.errors import DatatrailError
 from datatrail.core.model import Dataset, FileEntry, Ref, Run, Version
-from datatrail.core.records import Deployment, DriftRecord
+from datatrail.core.records import ContentLocation, Deployment, DriftRecord
 from datatrail.core.results import (
     AuditEntry,
     CheckResult,
@@ -281,7 +281,22 @@ class Accounts(Protocol):
         ...
 
 
-class Store(Reads, Writes, AuditLog, Grants, Protocol):
+class Locations(Protocol):
+    """Which remote holds the bytes of which version (the store keeps metadata only: names and URLs)."""
+
+    def content_locations(self, version: Version) -> list[ContentLocation]:
+        """The remotes a push recorded as holding every object of the version, most recent first."""
+        ...
+
+    def record_content_location(
+        self, versions: Sequence[Version], remote: str, url: str, *, actor: str, origin: str | None = None
+    ) -> int:
+        """Record that the remote ``remote`` at ``url`` (no credentials: InvalidInput) holds every object of
+        ``versions``; the number newly recorded there (audited as ``content.locate``)."""
+        ...
+
+
+class Store(Reads, Writes, AuditLog, Grants, Locations, Protocol):
     """A datatrail store: every protocol above, the URI it was opened with, and its optional accounts."""
 
     @property
@@ -306,6 +321,7 @@ __all__ = [
     "IngestResult",
     "JobSummary",
     "LineageResult",
+    "Locations",
     "Reads",
     "Store",
     "Writes",

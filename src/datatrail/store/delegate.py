@@ -17,7 +17,7 @@ from datatrail.core.chain import Checkpoint
 from datatrail.core.changes import Event
 from datatrail.core.errors import DatatrailError
 from datatrail.core.model import Dataset, FileEntry, Ref, Run, Version
-from datatrail.core.records import Deployment, DriftRecord
+from datatrail.core.records import ContentLocation, Deployment, DriftRecord
 from datatrail.core.results import (
     AuditEntry,
     CheckResult,
@@ -206,6 +206,16 @@ class DelegatingStore(ABC):
 
     def remove_grant(self, user: str, role: str, pattern: str, *, actor: str, origin: str | None = None) -> None:
         self.target().remove_grant(user, role, pattern, actor=actor, origin=origin)
+
+    # Locations
+
+    def content_locations(self, version: Version) -> list[ContentLocation]:
+        return self.target().content_locations(version)
+
+    def record_content_location(
+        self, versions: Sequence[Version], remote: str, url: str, *, actor: str, origin: str | None = None
+    ) -> int:
+        return self.target().record_content_location(versions, remote, url, actor=actor, origin=origin)
 
 
 __all__ = ["DelegatingStore"]

@@ -28,7 +28,7 @@ from datatrail.core.errors import (
     StoreVersionError,
 )
 from datatrail.core.model import Dataset, FileEntry, Ref, Run, Version
-from datatrail.core.records import Deployment, DriftRecord
+from datatrail.core.records import ContentLocation, Deployment, DriftRecord
 from datatrail.core.results import (
     AuditEntry,
     CheckResult,
@@ -327,6 +327,22 @@ class HttpStore:
             out.extend((int(item["id"]), item["event"]) for item in page)
             after_id = out[-1][0]
         return out
+
+    def content_locations(self, version: Version) -> list[ContentLocation]:
+        params = {"namespace": version.namespace, "name": version.name, "version": version.number}
+        found = self._request("GET", "/api/v1/content-locations", params=params)["locations"]
+        return [ContentLocation.from_dict(d) for d in found]
+
+    def record_content_location(
+        self, versions: Sequence[Version], remote: str, url: str, *, actor: str, origin: str | None = None
+    ) -> int:
+        """Tell the server where the bytes are (the server records who from the token; ``actor`` when open)."""
+        added = 0
+        for start in range(0, len(versions), PAGE):  # the server takes at most 10,000 per request
+            batch = [[v.namespace, v.name, v.number] for v in versions[start : start + PAGE]]
+            body = {"remote": remote, "url": url, "actor": actor, "versions": batch}
+            added += int(self._request("POST", "/api/v1/content-locations", json=body)["added"])
+        return added
 
     def deployments(
         self,

@@ -31,6 +31,7 @@ from datatrail.store.wire import (
 )
 
 router = APIRouter(prefix=API, tags=["store"])
+MAX_LOCATED = 10_000  # versions one POST /content-locations may name (a push of every version sends batches)
 
 
 @router.post("/events", status_code=201, summary="Ingest one event as an actor and action (the HTTP store's write)")
@@ -102,6 +103,50 @@ async def version_by_key(
 async def versions_at(request: Request, _: Actor, uri: IdParam, digest: OptionalId = None) -> dict[str, Any]:
     found = await call(request, lambda t: t.catalog.versions_at(uri, digest))
     return {"versions": [version_to_wire(v) for v in found]}
+
+
+@router.get("/content-locations", summary="The remotes a push recorded as holding every object of a version")
+async def content_locations(
+    request: Request, _: Actor, namespace: NameParam, name: NameParam, version: Annotated[int, Query(ge=1)]
+) -> dict[str, Any]:
+    ref = _ref(namespace, name, str(version))
+    found = await call(request, lambda t: [loc.to_dict() for loc in t.catalog.content_locations(ref)])
+    return {"locations": found}
+
+
+def _record_locations(trail: Trail, body: dict[str, Any], actor: str) -> int:
+    items = body.get("versions")
+    if not isinstance(items, list) or not items or len(items) > MAX_LOCATED:
+        msg = f"versions is a list of 1 to {MAX_LOCATED} [namespace, name, version number]"
+        raise InvalidInput(msg)
+    versions = []
+    for item in items:
+        if not (
+            isinstance(item, list) and len(item) == 3 and isinstance(item[2], int) and not isinstance(item[2], bool)
+        ):
+            msg = "versions is a list of [namespace, name, version number]"
+            raise InvalidInput(msg)
+        versions.append(trail.catalog.lookup(_ref(str(item[0]), str(item[1]), str(item[2]))))
+    remote, url = body.get("remote"), body.get("url")
+    if not isinstance(remote, str) or not isinstance(url, str):
+        msg = "remote and url are strings: the remote's name and its URL (without credentials)"
+        raise InvalidInput(msg)
+    return trail.recorder.record_locations(versions, remote, url, actor=actor)
+
+
+@router.post("/content-locations", summary="Record that a remote holds every object of some versions (after a push)")
+async def record_content_locations(request: Request, principal: Actor) -> dict[str, Any]:
+    body = await read_json(request, state(request).max_body)
+    if not isinstance(body, dict):
+        msg = 'the body is {"remote": "...", "url": "...", "versions": [[namespace, name, number], ...]}'
+        raise InvalidInput(msg)
+    actor = principal or body.get("actor")
+    if not isinstance(actor, str):
+        msg = "actor must be a string: the name the write is recorded under"
+        raise InvalidInput(msg)
+    actor = validate_name(actor, "actor")
+    added: int = await call(request, _record_locations, body, actor)
+    return {"added": added}
 
 
 def _traverse(

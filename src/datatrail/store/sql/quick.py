@@ -22,12 +22,14 @@ from datatrail.core.chain import GENESIS, entry_content, entry_hash
 from datatrail.core.errors import DatatrailError, InvalidInput, NotFound, StoreNotFound, StoreUnavailable
 from datatrail.core.model import Dataset, Digest, FileEntry, Ref, Run, Version
 from datatrail.core.privacy import redact_description, redact_profile
+from datatrail.core.records import ContentLocation
 from datatrail.core.results import CheckResult, Direction, JobSummary, LineageResult
 from datatrail.core.times import stored_time
 from datatrail.store.base import LOCATED, Store
 from datatrail.store.delegate import DelegatingStore
 from datatrail.store.sql.faults import fault_of, no_space_left
 from datatrail.store.sql.lineage import traverse_sqlite
+from datatrail.store.sql.locate import check_location
 from datatrail.store.sql.pragmas import BUSY_TIMEOUT_S, sqlite_synchronous
 from datatrail.store.sql.revisions import HEAD
 from datatrail.store.sql.rows import (
@@ -95,6 +97,17 @@ _PLANNED = (
 )
 _CHILDREN = "SELECT run_id FROM runs WHERE parent_run_id = ? ORDER BY started_at, run_id"
 _CHECKS = "SELECT " + ", ".join(CHECK_COLUMNS) + " FROM check_results WHERE version_id = ?"
+_LOCATIONS = (
+    "SELECT c.remote, c.url, c.recorded_at, c.recorded_by FROM content_locations c"
+    " JOIN versions v ON v.id = c.version_id WHERE v.dataset_id = ? AND v.number = ?"
+    " ORDER BY c.recorded_at DESC, c.url"
+)
+_VERSION_ID = "SELECT id FROM versions WHERE dataset_id = ? AND number = ?"
+_LOCATION_KNOWN = "SELECT 1 FROM content_locations WHERE version_id = ? AND url = ?"
+_LOCATION_INSERT = (
+    "INSERT INTO content_locations (version_id, url, remote, recorded_at, recorded_by) VALUES (?, ?, ?, ?, ?)"
+)
+_LOCATION_UPDATE = "UPDATE content_locations SET remote = ?, recorded_at = ? WHERE version_id = ? AND url = ?"
 _AUDIT_INSERT = (
     "INSERT INTO audit (seq, time, actor, action, target, outcome, details, event_id, prev_hash, hash)"
     " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
@@ -367,6 +380,56 @@ class EmbeddedStore(DelegatingStore):
         children = tuple(r for (r,) in db.execute(_CHILDREN, (row.run_id,)))
         return run_from_row(row, metrics, inputs, outputs, planned_outputs, children)
 
+    # ------------------------------------------------------------ content locations (a push's note)
+
+    def content_locations(self, version: Version) -> list[ContentLocation]:
+        with self._read() as db:
+            if db is not None:
+                dataset_id = self._dataset(db, version.namespace, version.name)[0]
+                out = []
+                for remote, url, recorded_at, recorded_by in db.execute(_LOCATIONS, (dataset_id, version.number)):
+                    when = stored_time(recorded_at)
+                    assert when is not None
+                    out.append(
+                        ContentLocation(version.namespace, version.name, version.number, remote, url, when, recorded_by)
+                    )
+                return out
+        return self.target().content_locations(version)
+
+    def record_content_location(
+        self, versions: Sequence[Version], remote: str, url: str, *, actor: str, origin: str | None = None
+    ) -> int:
+        """As SqlStore's (store/sql/locations.py), on sqlite3: a push need not import SQLAlchemy."""
+        check_location(remote, url)
+        if not versions:
+            return 0
+        with self._writers:
+            if self._real is None:
+                details = {"remote": remote, "url": url, "versions": [v.ref for v in versions]}
+                if origin:
+                    details["origin"] = origin
+                target = versions[0].ref if len(versions) == 1 else None
+                added = [0]
+                now = _stored(datetime.now(UTC))
+
+                def write(db: sqlite3.Connection) -> None:
+                    for v in versions:
+                        dataset_id = self._dataset(db, v.namespace, v.name)[0]
+                        found = db.execute(_VERSION_ID, (dataset_id, v.number)).fetchone()
+                        if found is None:
+                            msg = f"{v.ref} does not exist in the store; `datatrail versions NAME` lists its versions"
+                            raise NotFound(msg)
+                        if db.execute(_LOCATION_KNOWN, (found[0], url)).fetchone() is None:
+                            db.execute(_LOCATION_INSERT, (found[0], url, remote, now, actor))
+                            added[0] += 1
+                        else:
+                            db.execute(_LOCATION_UPDATE, (remote, now, found[0], url))
+
+                with self._lock.held():
+                    self._append(target, actor, "content.locate", "allowed", details, before=write)
+                return added[0]
+        return self._real.record_content_location(versions, remote, url, actor=actor, origin=origin)
+
     # ------------------------------------------------------------ the read audit
 
     def record_access(
@@ -391,10 +454,22 @@ class EmbeddedStore(DelegatingStore):
             actor=actor, action=action, target=target, outcome=outcome, origin=origin, details=details
         )
 
-    def _append(self, target: str | None, actor: str, action: str, outcome: str, details: dict[str, Any]) -> None:
+    def _append(
+        self,
+        target: str | None,
+        actor: str,
+        action: str,
+        outcome: str,
+        details: dict[str, Any],
+        *,
+        before: Callable[[sqlite3.Connection], None] | None = None,
+    ) -> None:
+        """Append one audit entry in a write transaction of its own, after ``before``'s writes in the same one."""
         db = self._write_connection()
         db.execute("BEGIN IMMEDIATE")
         try:
+            if before is not None:
+                before(db)
             last = db.execute("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
             seq, prev = (int(last[0]) + 1, last[1]) if last else (1, GENESIS)
             when = datetime.now(UTC)

@@ -18,7 +18,7 @@ from datatrail.core.chain import Checkpoint
 from datatrail.core.changes import Event
 from datatrail.core.errors import DatatrailError
 from datatrail.core.model import Dataset, FileEntry, Ref, Run, Version
-from datatrail.core.records import Deployment, DriftRecord
+from datatrail.core.records import ContentLocation, Deployment, DriftRecord
 from datatrail.core.results import (
     AuditEntry,
     CheckResult,
@@ -34,6 +34,7 @@ from datatrail.store.base import Accounts, Store
 from datatrail.store.sql.audit import AuditTables
 from datatrail.store.sql.database import Database
 from datatrail.store.sql.ingest import Ingest
+from datatrail.store.sql.locations import LocationTables
 from datatrail.store.sql.ml import MLReads
 from datatrail.store.sql.reads import CatalogReads
 from datatrail.store.sql.users import GrantTables, UserTables
@@ -53,6 +54,7 @@ class SqlStore(Store):
         self._ingest = Ingest(self._db, self._audit)
         self._users = UserTables(self._db, self._audit)
         self._grants = GrantTables(self._db, self._audit)
+        self._locations = LocationTables(self._db, self._audit)
 
     @property
     def uri(self) -> str:
@@ -230,3 +232,13 @@ class SqlStore(Store):
 
     def remove_grant(self, user: str, role: str, pattern: str, *, actor: str, origin: str | None = None) -> None:
         self._grants.remove_grant(user, role, pattern, actor=actor, origin=origin)
+
+    # ------------------------------------------------------------ Locations
+
+    def content_locations(self, version: Version) -> list[ContentLocation]:
+        return self._locations.content_locations(version)
+
+    def record_content_location(
+        self, versions: Sequence[Version], remote: str, url: str, *, actor: str, origin: str | None = None
+    ) -> int:
+        return self._locations.record_content_location(versions, remote, url, actor=actor, origin=origin)

@@ -179,6 +179,18 @@ planned_outputs = Table(
     sqlite_with_rowid=False,
 )
 
+# Which remote holds every object of a version (revision 0007): recorded by `datatrail push`, read by a
+# client whose own config lacks the remote (pull, checkout, `datatrail remote locate`). Names and URLs only.
+content_locations = Table(
+    "content_locations",
+    metadata,
+    Column("version_id", Id, ForeignKey("versions.id"), primary_key=True),
+    Column("url", Text, primary_key=True),
+    Column("remote", Text, nullable=False),
+    Column("recorded_at", Time, nullable=False),
+    Column("recorded_by", Text),
+)
+
 run_metrics = Table(
     "run_metrics",
     metadata,
