@@ -17,8 +17,9 @@ them, not the SQL, is most of the time.
 
 from __future__ import annotations
 
-import json
-from collections.abc import Sequence
+import gc
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -63,8 +64,18 @@ _NEAR = (
     " JOIN run_io near ON near.version_id = f.value AND near.direction = {near}"
 )
 _RUN_EDGES = "SELECT io.run_pk, io.direction, io.version_id FROM {ids} JOIN run_io io ON io.run_pk = f.value"
+# SQLite keeps SQLAlchemy's UTC text, "YYYY-MM-DD HH:MM:SS[.ffffff]": reshaped to ISO 8601 in the
+# query, as _iso would (NULL for anything else, which _iso then reads from the raw column).
+# PostgreSQL gives datetimes: NULL here, _iso formats them.
+_ISO = {
+    "sqlite": (
+        "CASE WHEN typeof({c}) = 'text' AND length({c}) >= 19 AND instr({c}, ' ') = 11"
+        " AND instr(substr({c}, 20), '+') = 0 THEN substr({c}, 1, 10) || 'T' || substr({c}, 12) || '+00:00' END"
+    ),
+    "postgresql": "CAST(NULL AS text)",
+}
 _VERSIONS = (
-    "SELECT v.id, v.number, v.digest, v.size, v.created_at, v.created_by, d.name, d.kind, n.name"
+    "SELECT v.id, v.number, v.digest, v.size, {iso_created}, v.created_at, v.created_by, d.name, d.kind, n.name"
     " FROM {ids} JOIN versions v ON v.id = f.value JOIN datasets d ON d.id = v.dataset_id"
     " JOIN namespaces n ON n.id = d.namespace_id"
 )
@@ -81,7 +92,7 @@ _DRIFT = (
     " WHERE d.drifted GROUP BY d.current_version_id"
 )
 _RUNS = (
-    "SELECT r.pk, r.run_id, r.state, r.started_at, r.ended_at, j.name, n.name"
+    "SELECT r.pk, r.run_id, r.state, {iso_started}, r.started_at, {iso_ended}, r.ended_at, j.name, n.name"
     " FROM {ids} JOIN runs r ON r.pk = f.value JOIN jobs j ON j.id = r.job_id"
     " JOIN namespaces n ON n.id = j.namespace_id"
 )
@@ -116,11 +127,18 @@ class _Reader:
         return cls(conn.dialect.name, conn.connection.cursor() if conn.dialect.name in _IDS else None)
 
     def rows(self, template: str, ids: Sequence[int]) -> list[Any]:
-        sql = template.format(ids=_IDS[self.dialect])
+        iso = _ISO[self.dialect]
+        sql = template.format(
+            ids=_IDS[self.dialect],
+            iso_created=iso.format(c="v.created_at"),
+            iso_started=iso.format(c="r.started_at"),
+            iso_ended=iso.format(c="r.ended_at"),
+        )
         out: list[Any] = []
         for i in range(0, len(ids), _BATCH):
             chunk = ids[i : i + _BATCH]
-            self.cursor.execute(sql, (json.dumps(chunk) if self.dialect == "sqlite" else list(chunk),))
+            # A JSON array of ints, joined: json.dumps takes three times as long on 75,000 ids.
+            self.cursor.execute(sql, (f"[{','.join(map(str, chunk))}]" if self.dialect == "sqlite" else list(chunk),))
             out.extend(self.cursor.fetchall())
         return out
 
@@ -152,7 +170,29 @@ def traverse_sqlite(
     return _traverse(_Reader("sqlite", db.cursor()), start_ids, direction, depth, as_of)
 
 
+@contextmanager
+def _no_gc() -> Iterator[None]:
+    """The cyclic garbage collector paused: a wide graph allocates hundreds of thousands of tuples,
+    dicts and strings, none of them in a cycle, and the collections they set off took a third of
+    the time (gc is process-wide: only the thread that paused it resumes it)."""
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+
+
 def _traverse(
+    reader: _Reader, start_ids: Sequence[int], direction: Direction, depth: int, as_of: datetime | None
+) -> LineageResult:
+    with _no_gc():
+        return _traverse_all(reader, start_ids, direction, depth, as_of)
+
+
+def _traverse_all(
     reader: _Reader, start_ids: Sequence[int], direction: Direction, depth: int, as_of: datetime | None
 ) -> LineageResult:
     try:
@@ -230,10 +270,13 @@ def _load(reader: _Reader, found: _Found, as_of: datetime | None = None) -> Line
     versions, runs, edges = found
     nodes: dict[str, LineageNode] = {}
     version_ids: dict[int, str] = {}
-    for vid, number, digest, size, created_at, created_by, name, kind, ns in reader.rows(_VERSIONS, sorted(versions)):
+    node = LineageNode
+    for vid, number, digest, size, created, created_at, created_by, name, kind, ns in reader.rows(
+        _VERSIONS, sorted(versions)
+    ):
         nid = f"version:{ns}:{name}@{number}"
         version_ids[vid] = nid
-        nodes[nid] = LineageNode(
+        nodes[nid] = node(
             nid,
             "version",
             versions[vid],
@@ -244,7 +287,7 @@ def _load(reader: _Reader, found: _Found, as_of: datetime | None = None) -> Line
                 "kind": kind,
                 "digest": digest,
                 "size": size,
-                "created_at": _iso(created_at),
+                "created_at": created if created is not None else _iso(created_at),
                 "created_by": created_by,
             },
         )
@@ -257,12 +300,12 @@ def _load(reader: _Reader, found: _Found, as_of: datetime | None = None) -> Line
             for vid, alerts in reader.rows(_DRIFT, ids):
                 nodes[version_ids[vid]].data["drift"] = {"alert": True, "reports": int(alerts)}
     run_ids: dict[int, str] = {}
-    for pk, run_id, state, started, ended, job, ns in reader.rows(_RUNS, sorted(runs)):
+    for pk, run_id, state, iso_started, started, iso_ended, ended, job, ns in reader.rows(_RUNS, sorted(runs)):
         nid = f"run:{run_id}"
         run_ids[pk] = nid
         if as_of is not None and ended is not None and not _by(ended, as_of):
-            state, ended = "RUNNING", None  # it had not ended yet
-        nodes[nid] = LineageNode(
+            state, ended, iso_ended = "RUNNING", None, None  # it had not ended yet
+        nodes[nid] = node(
             nid,
             "run",
             runs[pk],
@@ -271,16 +314,17 @@ def _load(reader: _Reader, found: _Found, as_of: datetime | None = None) -> Line
                 "namespace": ns,
                 "job": job,
                 "state": state,
-                "started_at": _iso(started),
-                "ended_at": _iso(ended),
+                "started_at": iso_started if iso_started is not None else _iso(started),
+                "ended_at": iso_ended if iso_ended is not None else _iso(ended),
             },
         )
     # Edges follow the data: input version -> run -> output version.
-    pairs = sorted(
+    pairs = [
         (version_ids[v], run_ids[r]) if d == _INPUT else (run_ids[r], version_ids[v])
         for r, d, v in edges
         if v in version_ids and r in run_ids
-    )
+    ]
+    pairs.sort()
     return LineageResult(nodes, tuple(pairs))
 
 
@@ -288,7 +332,7 @@ def _iso(value: Any) -> str | None:
     """ISO 8601 in UTC, whether the driver gave a datetime (psycopg) or SQLite's stored text."""
     if value is None:
         return None
-    if isinstance(value, str) and len(value) >= 19 and value[10] == " " and "+" not in value[19:]:
+    if type(value) is str and len(value) >= 19 and value[10] == " " and "+" not in value[19:]:
         # SQLAlchemy stores UTC as "YYYY-MM-DD HH:MM:SS[.ffffff]": reshaped, not parsed (74,000 nodes add up).
         return value.replace(" ", "T", 1) + "+00:00"
     return iso(stored_time(value))
