@@ -152,7 +152,7 @@ def main() -> None:
     ap.add_argument("--big-versions", type=int, default=2000 if q else 500_000, help="versions of the 1M graph")
     ap.add_argument("--big-depth", type=int, default=10 if q else 50)
     ap.add_argument("--repeats", type=int, default=2 if q else 7, help="in-process repeats")
-    ap.add_argument("--db", type=Path, default=None, help="where to keep the built stores (default: .bench/)")
+    ap.add_argument("--db", type=Path, default=None, help="the folder to keep the built stores in (default: .bench/)")
     args = ap.parse_args()
     folder = args.db or BENCH_DIR
     folder.mkdir(parents=True, exist_ok=True)
