@@ -11,6 +11,7 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse, Response
 
 from datatrail.core.errors import DatatrailError, InvalidInput, NotFound
+from datatrail.core.gcpause import paused_gc
 from datatrail.core.limits import MAX_ID_LENGTH, MAX_RESPONSE_DEPTH, MAX_TIME_LENGTH, bounded
 from datatrail.core.model import Ref
 from datatrail.server import marquez_models as mq
@@ -147,7 +148,8 @@ def encode(answer: Any) -> bytes:
 
 
 def _graph_json(trail: Trail, node_id: str, direction: Any | None, depth: int, as_of: str | None) -> bytes:
-    return encode(_graph(trail, node_id, direction, depth, as_of))
+    with paused_gc():  # thousands of nodes, no cycles (core/gcpause.py)
+        return encode(_graph(trail, node_id, direction, depth, as_of))
 
 
 @router.get(

@@ -17,13 +17,12 @@ them, not the SQL, is most of the time.
 
 from __future__ import annotations
 
-import gc
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from datatrail.core.errors import DatatrailError
+from datatrail.core.gcpause import paused_gc
 from datatrail.core.results import Direction, LineageNode, LineageResult
 from datatrail.core.times import iso, stored_time
 
@@ -170,25 +169,10 @@ def traverse_sqlite(
     return _traverse(_Reader("sqlite", db.cursor()), start_ids, direction, depth, as_of)
 
 
-@contextmanager
-def _no_gc() -> Iterator[None]:
-    """The cyclic garbage collector paused: a wide graph allocates hundreds of thousands of tuples,
-    dicts and strings, none of them in a cycle, and the collections they set off took a third of
-    the time (gc is process-wide: only the thread that paused it resumes it)."""
-    if not gc.isenabled():
-        yield
-        return
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.enable()
-
-
 def _traverse(
     reader: _Reader, start_ids: Sequence[int], direction: Direction, depth: int, as_of: datetime | None
 ) -> LineageResult:
-    with _no_gc():
+    with paused_gc():
         return _traverse_all(reader, start_ids, direction, depth, as_of)
 
 
