@@ -22,13 +22,14 @@ from fastapi.testclient import TestClient
 
 import datatrail
 from datatrail.core.model import EventType
+from datatrail.core.results import LineageNode
 from datatrail.core.roles import Grant, Principal
 from datatrail.core.times import stored_time
 from datatrail.events import build_run_event
 from datatrail.server import create_app
 from datatrail.server.marquez import to_marquez, version_graph
 from datatrail.server.routes.lineage import encode
-from datatrail.store.sql.lineage import _iso
+from datatrail.store.sql.lineage import _INPUT, _OUTPUT, _edges, _iso
 
 RUNS = 80
 DATASETS = 16
@@ -85,6 +86,8 @@ def test_version_graph_is_the_reference_shape_and_the_data_the_stores(trail: dat
             graph_up = trail.dataset_lineage(namespace, name, selector=str(number), direction=direction, depth=depth)
             for g in (graph, graph_up):
                 assert version_graph(g) == to_marquez(g, fold=False)
+                # Edges sorted by integer rank come out in the order of the sorted id pairs.
+                assert list(g.edges) == sorted(set(g.edges)) and all(s in g.nodes and t in g.nodes for s, t in g.edges)
     graph = trail.dataset_lineage(namespace, name, selector=str(number), direction="upstream", depth=20)
     assert len(graph.nodes) > 40 and len(graph.edges) > 60
     # Every node's data is what the store's own reads say about it.
@@ -174,3 +177,24 @@ def test_times_sqlite_does_not_hold_as_usual_are_formatted_as_before(tmp_path: P
             "2026-01-01T00:00:03+00:00",
         ]
         assert all(graph.nodes[f"run:{r}"].data["started_at"] == _iso(text) for r, text in odd.items())
+
+
+def test_edges_sorted_by_rank_are_the_sorted_id_pairs() -> None:
+    """``_edges`` sorts integers standing for the id pairs; the order is the id pairs' own, whatever the
+    row ids (a run's key, a version's id) say, and edges to nodes not loaded are left out."""
+    rng = random.Random(3)
+    for _ in range(50):
+        picked = rng.sample(range(500), 40)
+        versions = {vid: f"version:ns:{rng.choice('ab')}{rng.randrange(30)}@{vid}" for vid in picked}
+        runs = {pk: f"run:{uuid.UUID(int=rng.getrandbits(128))}" for pk in rng.sample(range(500), 30)}
+        nodes = {nid: LineageNode(nid, "version", 0, {}) for nid in versions.values()}
+        nodes.update({nid: LineageNode(nid, "run", 0, {}) for nid in runs.values()})
+        edges = {  # mostly between loaded nodes, some to a node not loaded (a row id beyond them)
+            (rng.choice([*runs, 999]), rng.choice((_INPUT, _OUTPUT)), rng.choice([*versions, 998])) for _ in range(400)
+        }
+        reference = sorted(
+            (versions[v], runs[r]) if d == _INPUT else (runs[r], versions[v])
+            for r, d, v in edges
+            if v in versions and r in runs
+        )
+        assert reference and list(_edges(nodes, versions, runs, edges)) == reference

@@ -302,14 +302,33 @@ def _load(reader: _Reader, found: _Found, as_of: datetime | None = None) -> Line
                 "ended_at": iso_ended if iso_ended is not None else _iso(ended),
             },
         )
-    # Edges follow the data: input version -> run -> output version.
-    pairs = [
-        (version_ids[v], run_ids[r]) if d == _INPUT else (run_ids[r], version_ids[v])
+    return LineageResult(nodes, _edges(nodes, version_ids, run_ids, edges))
+
+
+def _edges(
+    nodes: dict[str, LineageNode],
+    version_ids: dict[int, str],
+    run_ids: dict[int, str],
+    edges: set[Edge],
+) -> tuple[tuple[str, str], ...]:
+    """The edges between loaded nodes as id pairs, sorted; they follow the data: input version -> run -> output version.
+
+    Sorted as integers, not as pairs of strings (148,000 edges on a depth-50 graph): each node stands
+    for its rank among the sorted node ids, an edge for ``rank(origin) * n + rank(destination)``, so
+    the integers sort as the id pairs would.
+    """
+    names = sorted(nodes)
+    n = len(names)
+    rank = {nid: i for i, nid in enumerate(names)}
+    versions = {vid: rank[nid] for vid, nid in version_ids.items()}
+    runs = {pk: rank[nid] for pk, nid in run_ids.items()}
+    keys = [
+        versions[v] * n + runs[r] if d == _INPUT else runs[r] * n + versions[v]
         for r, d, v in edges
-        if v in version_ids and r in run_ids
+        if v in versions and r in runs
     ]
-    pairs.sort()
-    return LineageResult(nodes, tuple(pairs))
+    keys.sort()
+    return tuple([(names[k // n], names[k % n]) for k in keys])
 
 
 def _iso(value: Any) -> str | None:
