@@ -22,14 +22,14 @@ from fastapi.testclient import TestClient
 
 import datatrail
 from datatrail.core.model import EventType
-from datatrail.core.results import LineageNode
+from datatrail.core.results import LineageColumns
 from datatrail.core.roles import Grant, Principal
 from datatrail.core.times import stored_time
 from datatrail.events import build_run_event
 from datatrail.server import create_app
-from datatrail.server.marquez import to_marquez, version_graph
+from datatrail.server.marquez import to_marquez, version_columns, version_graph
 from datatrail.server.routes.lineage import encode
-from datatrail.store.sql.lineage import _INPUT, _OUTPUT, _edges, _iso
+from datatrail.store.sql.lineage import _iso
 
 RUNS = 80
 DATASETS = 16
@@ -180,21 +180,49 @@ def test_times_sqlite_does_not_hold_as_usual_are_formatted_as_before(tmp_path: P
 
 
 def test_edges_sorted_by_rank_are_the_sorted_id_pairs() -> None:
-    """``_edges`` sorts integers standing for the id pairs; the order is the id pairs' own, whatever the
-    row ids (a run's key, a version's id) say, and edges to nodes not loaded are left out."""
+    """``LineageColumns.result()`` sorts integers standing for the id pairs; the order is the id pairs'
+    own, whatever the row order says, and an edge given twice is one edge."""
     rng = random.Random(3)
     for _ in range(50):
-        picked = rng.sample(range(500), 40)
-        versions = {vid: f"version:ns:{rng.choice('ab')}{rng.randrange(30)}@{vid}" for vid in picked}
-        runs = {pk: f"run:{uuid.UUID(int=rng.getrandbits(128))}" for pk in rng.sample(range(500), 30)}
-        nodes = {nid: LineageNode(nid, "version", 0, {}) for nid in versions.values()}
-        nodes.update({nid: LineageNode(nid, "run", 0, {}) for nid in runs.values()})
-        edges = {  # mostly between loaded nodes, some to a node not loaded (a row id beyond them)
-            (rng.choice([*runs, 999]), rng.choice((_INPUT, _OUTPUT)), rng.choice([*versions, 998])) for _ in range(400)
-        }
-        reference = sorted(
-            (versions[v], runs[r]) if d == _INPUT else (runs[r], versions[v])
-            for r, d, v in edges
-            if v in versions and r in runs
-        )
-        assert reference and list(_edges(nodes, versions, runs, edges)) == reference
+        ids = [f"version:ns:{rng.choice('ab')}{rng.randrange(30)}@{i}" for i in range(40)]
+        ids += [f"run:{uuid.UUID(int=rng.getrandbits(128))}" for _ in range(30)]
+        rng.shuffle(ids)
+        types: list[Any] = ["version" if nid.startswith("version:") else "run" for nid in ids]
+        edges = [(rng.randrange(70), rng.randrange(70)) for _ in range(300)]
+        columns = LineageColumns(ids, types, [0] * 70, [{} for _ in ids], [o for o, _ in edges], [d for _, d in edges])
+        result = columns.result()
+        assert list(result.edges) == sorted({(ids[o], ids[d]) for o, d in edges})
+        assert list(result.nodes) == ids and LineageColumns.of(result).result() == result
+
+
+def test_columns_are_the_graph_and_shape_the_reference_answer(trail: datatrail.Trail) -> None:
+    """The columnar path (``Trail.dataset_lineage_columns``, ``version_columns``) against the reference
+    (``Trail.dataset_lineage``, ``to_marquez``): same nodes, data, edges and answer; one audit entry."""
+    pipeline(trail)
+    namespace, name, number = last_version(trail)
+    for direction in ("upstream", "downstream", "both"):
+        for depth in (0, 1, 4, 20):
+            for selector in ("1", str(number)):
+                before = len(trail.audit_entries(action="dataset.lineage", limit=10_000))
+                columns = trail.dataset_lineage_columns(
+                    namespace, name, selector=selector, direction=direction, depth=depth
+                )
+                assert len(trail.audit_entries(action="dataset.lineage", limit=10_000)) == before + 1
+                graph = trail.dataset_lineage(namespace, name, selector=selector, direction=direction, depth=depth)
+                result = columns.result()
+                assert result.nodes == graph.nodes and result.edges == graph.edges
+                assert version_columns(columns) == to_marquez(graph, fold=False)
+    as_of = "2026-01-01T00:00:40Z"  # a past graph: later runs and versions left out, as the reference
+    columns = trail.dataset_lineage_columns(
+        namespace, name, selector="1", direction="downstream", depth=20, as_of=as_of
+    )
+    graph = trail.dataset_lineage(namespace, name, selector="1", direction="downstream", depth=20, as_of=as_of)
+    now = trail.dataset_lineage(namespace, name, selector="1", direction="downstream", depth=20)
+    assert version_columns(columns) == to_marquez(graph, fold=False) and 1 < len(graph.nodes) < len(now.nodes)
+    # A reader who may not see team-b: the same placeholders as the reference.
+    reader = trail.scoped(Principal("reader", grants=(Grant("viewer", "team-a"),)), "test")
+    columns = reader.dataset_lineage_columns(namespace, name, selector=str(number), direction="upstream", depth=20)
+    graph = reader.dataset_lineage(namespace, name, selector=str(number), direction="upstream", depth=20)
+    answer = version_columns(columns)
+    assert answer == to_marquez(graph, fold=False)
+    assert any(n["data"] == {"redacted": True} for n in answer["graph"]) and "team-b" not in json.dumps(answer)

@@ -17,7 +17,7 @@ from datatrail.core.model import Ref
 from datatrail.server import marquez_models as mq
 from datatrail.server.body import read_json
 from datatrail.server.errors import PayloadTooLarge, error_code
-from datatrail.server.marquez import split_job_id, split_node_id, to_marquez, version_graph
+from datatrail.server.marquez import split_job_id, split_node_id, to_marquez, version_columns, version_graph
 from datatrail.server.routes import Actor, call
 from datatrail.server.state import API, state
 from datatrail.service import Trail
@@ -121,12 +121,14 @@ def _graph(trail: Trail, node_id: str, direction: Any | None, depth: int, as_of:
     if version is None and direction is None:
         graph = trail.catalog.connected_lineage(namespace, name, depth=depth, as_of=as_of)
         return _cut(mq.fill_graph(trail, to_marquez(graph, fold=True)))
-    graph = trail.dataset_lineage(
-        namespace, name, selector=version, direction=direction or "both", depth=depth, as_of=as_of
-    )
-    if version is None:
-        return _cut(mq.fill_graph(trail, to_marquez(graph, fold=True)))
-    return version_graph(graph)
+    if version is not None:  # version-level: shaped straight from the store's columns
+        return version_columns(
+            trail.dataset_lineage_columns(
+                namespace, name, selector=version, direction=direction or "both", depth=depth, as_of=as_of
+            )
+        )
+    graph = trail.dataset_lineage(namespace, name, direction=direction or "both", depth=depth, as_of=as_of)
+    return _cut(mq.fill_graph(trail, to_marquez(graph, fold=True)))
 
 
 def _cut(answer: dict[str, Any]) -> dict[str, Any]:

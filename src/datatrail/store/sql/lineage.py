@@ -19,11 +19,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 from datatrail.core.errors import DatatrailError
 from datatrail.core.gcpause import paused_gc
-from datatrail.core.results import Direction, LineageNode, LineageResult
+from datatrail.core.results import Direction, LineageColumns, LineageResult
 from datatrail.core.times import iso, stored_time
 
 if TYPE_CHECKING:
@@ -158,27 +158,34 @@ def traverse(
     With ``as_of``, the graph as it was then: runs started later and versions
     created later are left out, and a run that ended later shows as RUNNING.
     """
+    return traverse_columns(conn, start_ids, direction, depth, as_of).result()
+
+
+def traverse_columns(
+    conn: Connection, start_ids: Sequence[int], direction: Direction, depth: int, as_of: datetime | None = None
+) -> LineageColumns:
+    """:func:`traverse`'s graph as columns (no object per node or edge but its data)."""
     return _traverse(_Reader.of(conn), start_ids, direction, depth, as_of)
 
 
 def traverse_sqlite(
     db: sqlite3.Connection, start_ids: Sequence[int], direction: Direction, depth: int, as_of: datetime | None = None
-) -> LineageResult:
-    """:func:`traverse` on a standard-library SQLite connection (the embedded store's fast path), inside
-    the caller's transaction (one snapshot for every level)."""
+) -> LineageColumns:
+    """:func:`traverse_columns` on a standard-library SQLite connection (the embedded store's fast path),
+    inside the caller's transaction (one snapshot for every level)."""
     return _traverse(_Reader("sqlite", db.cursor()), start_ids, direction, depth, as_of)
 
 
 def _traverse(
     reader: _Reader, start_ids: Sequence[int], direction: Direction, depth: int, as_of: datetime | None
-) -> LineageResult:
+) -> LineageColumns:
     with paused_gc():
         return _traverse_all(reader, start_ids, direction, depth, as_of)
 
 
 def _traverse_all(
     reader: _Reader, start_ids: Sequence[int], direction: Direction, depth: int, as_of: datetime | None
-) -> LineageResult:
+) -> LineageColumns:
     try:
         if direction != "both":
             return _load(reader, _walk(reader, start_ids, direction == "upstream", depth, as_of), as_of)
@@ -250,20 +257,22 @@ def _by(value: Any, as_of: datetime) -> bool:
     return when is None or when <= as_of
 
 
-def _load(reader: _Reader, found: _Found, as_of: datetime | None = None) -> LineageResult:
+def _load(reader: _Reader, found: _Found, as_of: datetime | None = None) -> LineageColumns:
+    """The nodes' data and the edges between them, as columns: rows straight from the cursor."""
     versions, runs, edges = found
-    nodes: dict[str, LineageNode] = {}
-    version_ids: dict[int, str] = {}
-    node = LineageNode
+    ids: list[str] = []
+    types: list[Literal["version", "run"]] = []
+    depths: list[int] = []
+    data: list[dict[str, Any]] = []
+    version_rows: dict[int, int] = {}
     for vid, number, digest, size, created, created_at, created_by, name, kind, ns in reader.rows(
         _VERSIONS, sorted(versions)
     ):
-        nid = f"version:{ns}:{name}@{number}"
-        version_ids[vid] = nid
-        nodes[nid] = node(
-            nid,
-            "version",
-            versions[vid],
+        version_rows[vid] = len(ids)
+        ids.append(f"version:{ns}:{name}@{number}")
+        types.append("version")
+        depths.append(versions[vid])
+        data.append(
             {
                 "namespace": ns,
                 "name": name,
@@ -273,26 +282,25 @@ def _load(reader: _Reader, found: _Found, as_of: datetime | None = None) -> Line
                 "size": size,
                 "created_at": created if created is not None else _iso(created_at),
                 "created_by": created_by,
-            },
+            }
         )
-    if version_ids:
-        ids = sorted(version_ids)
+    if version_rows:
+        vids = sorted(version_rows)
         if reader.any("check_results"):
-            for vid, failed, total in reader.rows(_CHECKS, ids):
-                nodes[version_ids[vid]].data["checks"] = {"failed": int(failed), "total": int(total)}
+            for vid, failed, total in reader.rows(_CHECKS, vids):
+                data[version_rows[vid]]["checks"] = {"failed": int(failed), "total": int(total)}
         if reader.any("drift_reports"):
-            for vid, alerts in reader.rows(_DRIFT, ids):
-                nodes[version_ids[vid]].data["drift"] = {"alert": True, "reports": int(alerts)}
-    run_ids: dict[int, str] = {}
+            for vid, alerts in reader.rows(_DRIFT, vids):
+                data[version_rows[vid]]["drift"] = {"alert": True, "reports": int(alerts)}
+    run_rows: dict[int, int] = {}
     for pk, run_id, state, iso_started, started, iso_ended, ended, job, ns in reader.rows(_RUNS, sorted(runs)):
-        nid = f"run:{run_id}"
-        run_ids[pk] = nid
+        run_rows[pk] = len(ids)
         if as_of is not None and ended is not None and not _by(ended, as_of):
             state, ended, iso_ended = "RUNNING", None, None  # it had not ended yet
-        nodes[nid] = node(
-            nid,
-            "run",
-            runs[pk],
+        ids.append(f"run:{run_id}")
+        types.append("run")
+        depths.append(runs[pk])
+        data.append(
             {
                 "id": run_id,
                 "namespace": ns,
@@ -300,35 +308,20 @@ def _load(reader: _Reader, found: _Found, as_of: datetime | None = None) -> Line
                 "state": state,
                 "started_at": iso_started if iso_started is not None else _iso(started),
                 "ended_at": iso_ended if iso_ended is not None else _iso(ended),
-            },
+            }
         )
-    return LineageResult(nodes, _edges(nodes, version_ids, run_ids, edges))
-
-
-def _edges(
-    nodes: dict[str, LineageNode],
-    version_ids: dict[int, str],
-    run_ids: dict[int, str],
-    edges: set[Edge],
-) -> tuple[tuple[str, str], ...]:
-    """The edges between loaded nodes as id pairs, sorted; they follow the data: input version -> run -> output version.
-
-    Sorted as integers, not as pairs of strings (148,000 edges on a depth-50 graph): each node stands
-    for its rank among the sorted node ids, an edge for ``rank(origin) * n + rank(destination)``, so
-    the integers sort as the id pairs would.
-    """
-    names = sorted(nodes)
-    n = len(names)
-    rank = {nid: i for i, nid in enumerate(names)}
-    versions = {vid: rank[nid] for vid, nid in version_ids.items()}
-    runs = {pk: rank[nid] for pk, nid in run_ids.items()}
-    keys = [
-        versions[v] * n + runs[r] if d == _INPUT else runs[r] * n + versions[v]
-        for r, d, v in edges
-        if v in versions and r in runs
-    ]
-    keys.sort()
-    return tuple([(names[k // n], names[k % n]) for k in keys])
+    # Edges follow the data: input version -> run -> output version.
+    origins: list[int] = []
+    destinations: list[int] = []
+    for r, d, v in edges:
+        if v in version_rows and r in run_rows:
+            if d == _INPUT:
+                origins.append(version_rows[v])
+                destinations.append(run_rows[r])
+            else:
+                origins.append(run_rows[r])
+                destinations.append(version_rows[v])
+    return LineageColumns(ids, types, depths, data, origins, destinations)
 
 
 def _iso(value: Any) -> str | None:
