@@ -43,8 +43,11 @@ from lineage_query import BUILD_FORMAT, build, walk_only
 from tests import httpserver
 
 import datatrail
+from datatrail.core.gcpause import paused_gc
 from datatrail.core.model import EventType
 from datatrail.events import build_run_event
+from datatrail.server.marquez import version_columns, version_graph
+from datatrail.server.routes.lineage import encode
 from datatrail.store.sql.engine import HEAD
 from datatrail.store.sql.store import SqlStore
 
@@ -118,10 +121,15 @@ def serve_figures(path: Path, node: str, depths: list[int], requests: int) -> di
     return out
 
 
-def in_process(path: Path, n: int, depth: int, repeats: int) -> tuple[float, float, float, int]:
-    """(walk seconds, Trail.dataset_lineage seconds, its CPU seconds, nodes) upstream from the last
-    version, medians. CPU time is this process's: on a loaded machine, wall time also counts the
-    time the process waited for a core."""
+def in_process(path: Path, n: int, depth: int, repeats: int) -> tuple[float, dict[str, tuple[float, float]], int]:
+    """(walk seconds, {path: (wall, CPU seconds)}, nodes) upstream from the last version, medians.
+
+    The paths, called in turn in each round (so that the machine's load falls on them alike):
+    ``Trail.dataset_lineage`` (every node's data as a ``Graph``, the reference), the columnar
+    ``Trail.dataset_lineage_columns``, and the Marquez answer's bytes as ``GET /api/v1/lineage``
+    builds them, from the columns (``version_columns``) and from the graph (``version_graph``, the
+    route before). CPU time is this process's: on a loaded machine, wall time also counts the time
+    the process waited for a core."""
     n_datasets = max(1, min(5000, n // 100))
     name = f"bench/ds{(n - 1) % n_datasets + 1:05d}"
     number = str((n - 1) // n_datasets + 1)
@@ -136,14 +144,34 @@ def in_process(path: Path, n: int, depth: int, repeats: int) -> tuple[float, flo
     finally:
         store.close()
     with datatrail.connect(f"sqlite:///{path}") as trail:
-        graph = trail.dataset_lineage("default", name, selector=number, direction="upstream", depth=depth)
-        full, cpu = [], []
+        kw: dict[str, Any] = {"selector": number, "direction": "upstream", "depth": depth}
+
+        def answer_from_columns() -> bytes:
+            with paused_gc():  # as the route does
+                return encode(version_columns(trail.dataset_lineage_columns("default", name, **kw)))
+
+        def answer_from_graph() -> bytes:
+            with paused_gc():
+                return encode(version_graph(trail.dataset_lineage("default", name, **kw)))
+
+        paths = {
+            "Trail.dataset_lineage": lambda: trail.dataset_lineage("default", name, **kw),
+            "Trail.dataset_lineage_columns": lambda: trail.dataset_lineage_columns("default", name, **kw),
+            "answer bytes from the columns": answer_from_columns,
+            "answer bytes from the graph": answer_from_graph,
+        }
+        graph = trail.dataset_lineage("default", name, **kw)
+        if answer_from_columns() != answer_from_graph():
+            raise SystemExit("the columnar answer differs from the graph's")
+        wall: dict[str, list[float]] = {k: [] for k in paths}
+        cpu: dict[str, list[float]] = {k: [] for k in paths}
         for _ in range(repeats):
-            t0, c0 = time.perf_counter(), time.process_time()
-            trail.dataset_lineage("default", name, selector=number, direction="upstream", depth=depth)
-            full.append(time.perf_counter() - t0)
-            cpu.append(time.process_time() - c0)
-    return median(walks), median(full), median(cpu), len(graph.nodes)
+            for label, call in paths.items():
+                t0, c0 = time.perf_counter(), time.process_time()
+                call()
+                wall[label].append(time.perf_counter() - t0)
+                cpu[label].append(time.process_time() - c0)
+    return median(walks), {k: (median(wall[k]), median(cpu[k])) for k in paths}, len(graph.nodes)
 
 
 def main() -> None:
@@ -184,18 +212,40 @@ def main() -> None:
     big = folder / f"lineage-v{n}-i{inputs}-w{window}-r{HEAD}-f{BUILD_FORMAT}.db"
     if not big.exists():
         build(big, n, inputs, window)
-    walk_s, full_s, cpu_s, nodes = in_process(big, n, args.big_depth, args.repeats)
+    walk_s, figures_in, nodes = in_process(big, n, args.big_depth, args.repeats)
     note(
         f"in process, {2 * n:,}-node graph, upstream depth {args.big_depth}: {nodes:,} nodes;"
-        f" the walk alone {fmt_seconds(walk_s)}, Trail.dataset_lineage (every node's data) {fmt_seconds(full_s)}"
-        f" ({fmt_seconds(cpu_s)} of CPU) (medians of {args.repeats})"
+        f" the walk alone {fmt_seconds(walk_s)} (median of {args.repeats})"
+    )
+    for label, (wall, cpu) in figures_in.items():
+        note(f"  {label}: {fmt_seconds(wall)} ({fmt_seconds(cpu)} of CPU) (medians of {args.repeats}, in turn)")
+    reference, columns = figures_in["Trail.dataset_lineage"], figures_in["Trail.dataset_lineage_columns"]
+    report(
+        f"lineage in process, depth {args.big_depth}, every node's data (columns), CPU",
+        fmt_seconds(columns[1]),
+        "Trail.dataset_lineage",
+        fmt_seconds(reference[1]),
+        reference[1] / columns[1],
+        1.0,
     )
     report(
-        f"lineage in process, depth {args.big_depth}, every node's data",
-        fmt_seconds(full_s),
+        f"lineage in process, depth {args.big_depth}, every node's data (columns), wall",
+        fmt_seconds(columns[0]),
         "the target",
         f"{IN_PROCESS_TARGET_MS:g} ms",
-        IN_PROCESS_TARGET_MS / (full_s * 1000),
+        IN_PROCESS_TARGET_MS / (columns[0] * 1000),
+        1.0,
+    )
+    graph_answer, columns_answer = (
+        figures_in["answer bytes from the graph"],
+        figures_in["answer bytes from the columns"],
+    )
+    report(
+        f"lineage answer bytes in process, depth {args.big_depth}, from the columns, CPU",
+        fmt_seconds(columns_answer[1]),
+        "from the graph",
+        fmt_seconds(graph_answer[1]),
+        graph_answer[1] / columns_answer[1],
         1.0,
     )
 

@@ -32,7 +32,7 @@ RATIO_LINE = re.compile(r"^[^:\n]+: datatrail \S+( \S+)?, .+ -> \d+\.\d\dx \(tar
         ("autolog.py", [], 1),
         ("ingest.py", ["--events", "80", "--no-postgres", "--workers", "1"], 2),
         ("lineage_endpoint.py", ["--versions", "300", "--requests", "10"], 1),
-        ("lineage_response.py", ["--runs", "120", "--datasets", "20", "--requests", "2", "--big-versions", "300"], 2),
+        ("lineage_response.py", ["--runs", "120", "--datasets", "20", "--requests", "2", "--big-versions", "300"], 4),
         ("audited_reads.py", ["--reads", "40"], 2),
         ("admission.py", ["--events", "60"], 2),
         ("cli_reads.py", ["--repeats", "1"], 7),
