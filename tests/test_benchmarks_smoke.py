@@ -32,6 +32,7 @@ RATIO_LINE = re.compile(r"^[^:\n]+: datatrail \S+( \S+)?, .+ -> \d+\.\d\dx \(tar
         ("autolog.py", [], 1),
         ("ingest.py", ["--events", "80", "--no-postgres", "--workers", "1"], 2),
         ("lineage_endpoint.py", ["--versions", "300", "--requests", "10"], 1),
+        ("lineage_response.py", ["--runs", "120", "--datasets", "20", "--requests", "2", "--big-versions", "300"], 4),
         ("audited_reads.py", ["--reads", "40"], 2),
         ("admission.py", ["--events", "60"], 2),
         ("cli_reads.py", ["--repeats", "1"], 7),
@@ -44,6 +45,8 @@ RATIO_LINE = re.compile(r"^[^:\n]+: datatrail \S+( \S+)?, .+ -> \d+\.\d\dx \(tar
 def test_benchmark_script_prints_its_ratio(tmp_path: Path, script: str, args: list[str], lines: int) -> None:
     if script in ("lineage_query.py", "lineage_endpoint.py"):
         args = [*args, "--db", str(tmp_path / "lineage.db")]
+    if script == "lineage_response.py":
+        args = [*args, "--db", str(tmp_path / "stores")]  # a folder: two stores are built there
     env = {
         **os.environ,
         "DATATRAIL_BENCH_QUICK": "1",

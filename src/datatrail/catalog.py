@@ -22,6 +22,7 @@ from datatrail.core.results import (
     Direction,
     JobSummary,
     LatestVersion,
+    LineageColumns,
     LineageNode,
 )
 from datatrail.core.times import iso, parse_time, utc
@@ -299,6 +300,26 @@ class Catalog:
         result = self._store.lineage(start, direction, depth, when)
         self._note("dataset.lineage", str(Ref(namespace, name)))
         return Graph(root, direction, depth, result.nodes, result.edges)
+
+    def dataset_lineage_columns(
+        self,
+        namespace: str,
+        name: str,
+        *,
+        selector: str,
+        direction: Direction = "both",
+        depth: int = 10,
+        as_of: datetime | str | None = None,
+    ) -> LineageColumns:
+        """:meth:`dataset_lineage` from one version, as columns: the same nodes, data and edges with no
+        object per node or edge (``LineageColumns.result()`` gives the graph's own shape). For answers
+        of tens of thousands of nodes (``GET /api/v1/lineage`` with a ``#<version>`` nodeId)."""
+        check_lineage_options(direction, depth)
+        when = parse_as_of(as_of)
+        found = self.find(namespace, name, selector)
+        columns = self._store.lineage_columns([found], direction, depth, when)
+        self._note("dataset.lineage", str(Ref(namespace, name)))
+        return columns
 
     def versions_lineage(
         self, start: Sequence[Version], *, direction: Direction = "both", depth: int = 10, as_of: datetime | None = None

@@ -233,6 +233,7 @@ class Trail:
     lineage = delegate("catalog", Catalog.lineage)
     column_lineage = delegate("catalog", Catalog.column_lineage)
     dataset_lineage = delegate("catalog", Catalog.dataset_lineage)
+    dataset_lineage_columns = delegate("catalog", Catalog.dataset_lineage_columns)
     run_lineage = delegate("catalog", Catalog.run_lineage)
     job_lineage = delegate("catalog", Catalog.job_lineage)
     overview = delegate("catalog", Catalog.overview)

@@ -32,6 +32,7 @@ from datatrail.core.results import (
     IngestResult,
     JobSummary,
     LatestVersion,
+    LineageColumns,
     LineageNode,
     LineageResult,
 )
@@ -351,7 +352,21 @@ class GuardedStore:
         result = self.inner.lineage(start, direction, depth, as_of)
         for target in sorted({dataset_target(v.namespace, v.name) for v in start}):
             self.access.note("dataset.lineage", target)
+        if self.principal.everything:
+            return result
         return redact_lineage(result, self._can)
+
+    def lineage_columns(
+        self, start: Sequence[Version], direction: Direction, depth: int, as_of: datetime | None = None
+    ) -> LineageColumns:
+        for v in start:
+            self._need(v.namespace, v.name, "dataset.lineage", v.ref)
+        columns = self.inner.lineage_columns(start, direction, depth, as_of)
+        for target in sorted({dataset_target(v.namespace, v.name) for v in start}):
+            self.access.note("dataset.lineage", target)
+        if self.principal.everything:
+            return columns
+        return redact_columns(columns, self._can)
 
     def column_lineage(
         self, start: Sequence[tuple[Version, str | None]], direction: Direction, depth: int
@@ -509,13 +524,34 @@ def redact_lineage(result: LineageResult, can_read: Callable[[str], bool]) -> Li
     """Hidden nodes become placeholders: type kept, name, namespace and data removed, id opaque."""
     ids: dict[str, str] = {}
     nodes: dict[str, LineageNode] = {}
+    readable: dict[str, bool] = {}  # per namespace: a graph of thousands of nodes spans a few
     for nid, node in result.nodes.items():
-        if can_read(str(node.data.get("namespace", ""))):
+        namespace = str(node.data.get("namespace", ""))
+        if namespace not in readable:
+            readable[namespace] = can_read(namespace)
+        if readable[namespace]:
             ids[nid] = nid
             nodes[nid] = node
         else:
             hidden = opaque(nid)
             ids[nid] = hidden
             nodes[hidden] = LineageNode(hidden, node.type, node.depth, {"redacted": True})
-    edges = tuple((ids.get(s, opaque(s)), ids.get(t, opaque(t))) for s, t in result.edges)
+    # An edge's ends are nodes of the graph; an opaque id is made only for one that is not (never, today).
+    edges = tuple((ids[s] if s in ids else opaque(s), ids[t] if t in ids else opaque(t)) for s, t in result.edges)
     return LineageResult(nodes, edges)
+
+
+def redact_columns(columns: LineageColumns, can_read: Callable[[str], bool]) -> LineageColumns:
+    """:func:`redact_lineage` on columns: a hidden row keeps its type and depth, its id becomes opaque
+    and its data ``{"redacted": True}``; the edges, pairs of rows, stay as they are."""
+    ids = list(columns.ids)
+    data = list(columns.data)
+    readable: dict[str, bool] = {}  # per namespace: a graph of thousands of nodes spans a few
+    for i, d in enumerate(columns.data):
+        namespace = str(d.get("namespace", ""))
+        if namespace not in readable:
+            readable[namespace] = can_read(namespace)
+        if not readable[namespace]:
+            ids[i] = opaque(ids[i])
+            data[i] = {"redacted": True}
+    return LineageColumns(ids, columns.types, columns.depths, data, columns.origins, columns.destinations)

@@ -32,6 +32,7 @@ from datatrail.core.results import (
     IngestResult,
     JobSummary,
     LatestVersion,
+    LineageColumns,
     LineageResult,
 )
 from datatrail.core.roles import Principal
@@ -101,6 +102,12 @@ class Reads(Protocol):
         self, start: Sequence[Version], direction: Direction, depth: int, as_of: datetime | None = None
     ) -> LineageResult:
         """Versions and runs within ``depth`` steps; with ``as_of``, the graph as it was then."""
+        ...
+
+    def lineage_columns(
+        self, start: Sequence[Version], direction: Direction, depth: int, as_of: datetime | None = None
+    ) -> LineageColumns:
+        """:meth:`lineage` as columns: the same graph, no object per node or edge (big answers)."""
         ...
 
     def column_lineage(

@@ -26,6 +26,7 @@ from datatrail.core.results import (
     IngestResult,
     JobSummary,
     LatestVersion,
+    LineageColumns,
     LineageResult,
 )
 from datatrail.core.touches import Check
@@ -98,6 +99,11 @@ class DelegatingStore(ABC):
         self, start: Sequence[Version], direction: Direction, depth: int, as_of: datetime | None = None
     ) -> LineageResult:
         return self.target().lineage(start, direction, depth, as_of)
+
+    def lineage_columns(
+        self, start: Sequence[Version], direction: Direction, depth: int, as_of: datetime | None = None
+    ) -> LineageColumns:
+        return self.target().lineage_columns(start, direction, depth, as_of)
 
     def column_lineage(
         self, start: Sequence[tuple[Version, str | None]], direction: Direction, depth: int

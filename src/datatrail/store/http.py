@@ -37,6 +37,7 @@ from datatrail.core.results import (
     IngestResult,
     JobSummary,
     LatestVersion,
+    LineageColumns,
     LineageResult,
 )
 from datatrail.core.touches import Check
@@ -249,6 +250,12 @@ class HttpStore:
         if as_of is not None:
             params["asOf"] = as_of.isoformat()
         return wire.lineage_from_wire(self._request("POST", "/api/v1/lineage/traverse", params=params, json=body))
+
+    def lineage_columns(
+        self, start: Sequence[Version], direction: Direction, depth: int, as_of: datetime | None = None
+    ) -> LineageColumns:
+        # The wire carries the result's shape; the server builds it from columns.
+        return LineageColumns.of(self.lineage(start, direction, depth, as_of))
 
     def column_lineage(
         self, start: Sequence[tuple[Version, str | None]], direction: Direction, depth: int

@@ -17,13 +17,13 @@ them, not the SQL, is most of the time.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 from datatrail.core.errors import DatatrailError
-from datatrail.core.results import Direction, LineageNode, LineageResult
+from datatrail.core.gcpause import paused_gc
+from datatrail.core.results import Direction, LineageColumns, LineageResult
 from datatrail.core.times import iso, stored_time
 
 if TYPE_CHECKING:
@@ -63,8 +63,18 @@ _NEAR = (
     " JOIN run_io near ON near.version_id = f.value AND near.direction = {near}"
 )
 _RUN_EDGES = "SELECT io.run_pk, io.direction, io.version_id FROM {ids} JOIN run_io io ON io.run_pk = f.value"
+# SQLite keeps SQLAlchemy's UTC text, "YYYY-MM-DD HH:MM:SS[.ffffff]": reshaped to ISO 8601 in the
+# query, as _iso would (NULL for anything else, which _iso then reads from the raw column).
+# PostgreSQL gives datetimes: NULL here, _iso formats them.
+_ISO = {
+    "sqlite": (
+        "CASE WHEN typeof({c}) = 'text' AND length({c}) >= 19 AND instr({c}, ' ') = 11"
+        " AND instr(substr({c}, 20), '+') = 0 THEN substr({c}, 1, 10) || 'T' || substr({c}, 12) || '+00:00' END"
+    ),
+    "postgresql": "CAST(NULL AS text)",
+}
 _VERSIONS = (
-    "SELECT v.id, v.number, v.digest, v.size, v.created_at, v.created_by, d.name, d.kind, n.name"
+    "SELECT v.id, v.number, v.digest, v.size, {iso_created}, v.created_at, v.created_by, d.name, d.kind, n.name"
     " FROM {ids} JOIN versions v ON v.id = f.value JOIN datasets d ON d.id = v.dataset_id"
     " JOIN namespaces n ON n.id = d.namespace_id"
 )
@@ -81,7 +91,7 @@ _DRIFT = (
     " WHERE d.drifted GROUP BY d.current_version_id"
 )
 _RUNS = (
-    "SELECT r.pk, r.run_id, r.state, r.started_at, r.ended_at, j.name, n.name"
+    "SELECT r.pk, r.run_id, r.state, {iso_started}, r.started_at, {iso_ended}, r.ended_at, j.name, n.name"
     " FROM {ids} JOIN runs r ON r.pk = f.value JOIN jobs j ON j.id = r.job_id"
     " JOIN namespaces n ON n.id = j.namespace_id"
 )
@@ -116,11 +126,18 @@ class _Reader:
         return cls(conn.dialect.name, conn.connection.cursor() if conn.dialect.name in _IDS else None)
 
     def rows(self, template: str, ids: Sequence[int]) -> list[Any]:
-        sql = template.format(ids=_IDS[self.dialect])
+        iso = _ISO[self.dialect]
+        sql = template.format(
+            ids=_IDS[self.dialect],
+            iso_created=iso.format(c="v.created_at"),
+            iso_started=iso.format(c="r.started_at"),
+            iso_ended=iso.format(c="r.ended_at"),
+        )
         out: list[Any] = []
         for i in range(0, len(ids), _BATCH):
             chunk = ids[i : i + _BATCH]
-            self.cursor.execute(sql, (json.dumps(chunk) if self.dialect == "sqlite" else list(chunk),))
+            # A JSON array of ints, joined: json.dumps takes three times as long on 75,000 ids.
+            self.cursor.execute(sql, (f"[{','.join(map(str, chunk))}]" if self.dialect == "sqlite" else list(chunk),))
             out.extend(self.cursor.fetchall())
         return out
 
@@ -141,20 +158,34 @@ def traverse(
     With ``as_of``, the graph as it was then: runs started later and versions
     created later are left out, and a run that ended later shows as RUNNING.
     """
+    return traverse_columns(conn, start_ids, direction, depth, as_of).result()
+
+
+def traverse_columns(
+    conn: Connection, start_ids: Sequence[int], direction: Direction, depth: int, as_of: datetime | None = None
+) -> LineageColumns:
+    """:func:`traverse`'s graph as columns (no object per node or edge but its data)."""
     return _traverse(_Reader.of(conn), start_ids, direction, depth, as_of)
 
 
 def traverse_sqlite(
     db: sqlite3.Connection, start_ids: Sequence[int], direction: Direction, depth: int, as_of: datetime | None = None
-) -> LineageResult:
-    """:func:`traverse` on a standard-library SQLite connection (the embedded store's fast path), inside
-    the caller's transaction (one snapshot for every level)."""
+) -> LineageColumns:
+    """:func:`traverse_columns` on a standard-library SQLite connection (the embedded store's fast path),
+    inside the caller's transaction (one snapshot for every level)."""
     return _traverse(_Reader("sqlite", db.cursor()), start_ids, direction, depth, as_of)
 
 
 def _traverse(
     reader: _Reader, start_ids: Sequence[int], direction: Direction, depth: int, as_of: datetime | None
-) -> LineageResult:
+) -> LineageColumns:
+    with paused_gc():
+        return _traverse_all(reader, start_ids, direction, depth, as_of)
+
+
+def _traverse_all(
+    reader: _Reader, start_ids: Sequence[int], direction: Direction, depth: int, as_of: datetime | None
+) -> LineageColumns:
     try:
         if direction != "both":
             return _load(reader, _walk(reader, start_ids, direction == "upstream", depth, as_of), as_of)
@@ -226,17 +257,22 @@ def _by(value: Any, as_of: datetime) -> bool:
     return when is None or when <= as_of
 
 
-def _load(reader: _Reader, found: _Found, as_of: datetime | None = None) -> LineageResult:
+def _load(reader: _Reader, found: _Found, as_of: datetime | None = None) -> LineageColumns:
+    """The nodes' data and the edges between them, as columns: rows straight from the cursor."""
     versions, runs, edges = found
-    nodes: dict[str, LineageNode] = {}
-    version_ids: dict[int, str] = {}
-    for vid, number, digest, size, created_at, created_by, name, kind, ns in reader.rows(_VERSIONS, sorted(versions)):
-        nid = f"version:{ns}:{name}@{number}"
-        version_ids[vid] = nid
-        nodes[nid] = LineageNode(
-            nid,
-            "version",
-            versions[vid],
+    ids: list[str] = []
+    types: list[Literal["version", "run"]] = []
+    depths: list[int] = []
+    data: list[dict[str, Any]] = []
+    version_rows: dict[int, int] = {}
+    for vid, number, digest, size, created, created_at, created_by, name, kind, ns in reader.rows(
+        _VERSIONS, sorted(versions)
+    ):
+        version_rows[vid] = len(ids)
+        ids.append(f"version:{ns}:{name}@{number}")
+        types.append("version")
+        depths.append(versions[vid])
+        data.append(
             {
                 "namespace": ns,
                 "name": name,
@@ -244,51 +280,55 @@ def _load(reader: _Reader, found: _Found, as_of: datetime | None = None) -> Line
                 "kind": kind,
                 "digest": digest,
                 "size": size,
-                "created_at": _iso(created_at),
+                "created_at": created if created is not None else _iso(created_at),
                 "created_by": created_by,
-            },
+            }
         )
-    if version_ids:
-        ids = sorted(version_ids)
+    if version_rows:
+        vids = sorted(version_rows)
         if reader.any("check_results"):
-            for vid, failed, total in reader.rows(_CHECKS, ids):
-                nodes[version_ids[vid]].data["checks"] = {"failed": int(failed), "total": int(total)}
+            for vid, failed, total in reader.rows(_CHECKS, vids):
+                data[version_rows[vid]]["checks"] = {"failed": int(failed), "total": int(total)}
         if reader.any("drift_reports"):
-            for vid, alerts in reader.rows(_DRIFT, ids):
-                nodes[version_ids[vid]].data["drift"] = {"alert": True, "reports": int(alerts)}
-    run_ids: dict[int, str] = {}
-    for pk, run_id, state, started, ended, job, ns in reader.rows(_RUNS, sorted(runs)):
-        nid = f"run:{run_id}"
-        run_ids[pk] = nid
+            for vid, alerts in reader.rows(_DRIFT, vids):
+                data[version_rows[vid]]["drift"] = {"alert": True, "reports": int(alerts)}
+    run_rows: dict[int, int] = {}
+    for pk, run_id, state, iso_started, started, iso_ended, ended, job, ns in reader.rows(_RUNS, sorted(runs)):
+        run_rows[pk] = len(ids)
         if as_of is not None and ended is not None and not _by(ended, as_of):
-            state, ended = "RUNNING", None  # it had not ended yet
-        nodes[nid] = LineageNode(
-            nid,
-            "run",
-            runs[pk],
+            state, ended, iso_ended = "RUNNING", None, None  # it had not ended yet
+        ids.append(f"run:{run_id}")
+        types.append("run")
+        depths.append(runs[pk])
+        data.append(
             {
                 "id": run_id,
                 "namespace": ns,
                 "job": job,
                 "state": state,
-                "started_at": _iso(started),
-                "ended_at": _iso(ended),
-            },
+                "started_at": iso_started if iso_started is not None else _iso(started),
+                "ended_at": iso_ended if iso_ended is not None else _iso(ended),
+            }
         )
     # Edges follow the data: input version -> run -> output version.
-    pairs = sorted(
-        (version_ids[v], run_ids[r]) if d == _INPUT else (run_ids[r], version_ids[v])
-        for r, d, v in edges
-        if v in version_ids and r in run_ids
-    )
-    return LineageResult(nodes, tuple(pairs))
+    origins: list[int] = []
+    destinations: list[int] = []
+    for r, d, v in edges:
+        if v in version_rows and r in run_rows:
+            if d == _INPUT:
+                origins.append(version_rows[v])
+                destinations.append(run_rows[r])
+            else:
+                origins.append(run_rows[r])
+                destinations.append(version_rows[v])
+    return LineageColumns(ids, types, depths, data, origins, destinations)
 
 
 def _iso(value: Any) -> str | None:
     """ISO 8601 in UTC, whether the driver gave a datetime (psycopg) or SQLite's stored text."""
     if value is None:
         return None
-    if isinstance(value, str) and len(value) >= 19 and value[10] == " " and "+" not in value[19:]:
+    if type(value) is str and len(value) >= 19 and value[10] == " " and "+" not in value[19:]:
         # SQLAlchemy stores UTC as "YYYY-MM-DD HH:MM:SS[.ffffff]": reshaped, not parsed (74,000 nodes add up).
         return value.replace(" ", "T", 1) + "+00:00"
     return iso(stored_time(value))

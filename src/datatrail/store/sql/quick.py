@@ -23,7 +23,7 @@ from datatrail.core.errors import DatatrailError, InvalidInput, NotFound, StoreN
 from datatrail.core.model import Dataset, Digest, FileEntry, Ref, Run, Version
 from datatrail.core.privacy import redact_description, redact_profile
 from datatrail.core.records import ContentLocation
-from datatrail.core.results import CheckResult, Direction, JobSummary, LineageResult
+from datatrail.core.results import CheckResult, Direction, JobSummary, LineageColumns, LineageResult
 from datatrail.core.times import stored_time
 from datatrail.store.base import LOCATED, Store
 from datatrail.store.delegate import DelegatingStore
@@ -342,11 +342,16 @@ class EmbeddedStore(DelegatingStore):
     def lineage(
         self, start: Sequence[Version], direction: Direction, depth: int, as_of: datetime | None = None
     ) -> LineageResult:
+        return self.lineage_columns(start, direction, depth, as_of).result()
+
+    def lineage_columns(
+        self, start: Sequence[Version], direction: Direction, depth: int, as_of: datetime | None = None
+    ) -> LineageColumns:
         ids = [v.id for v in start if v.id is not None and (as_of is None or v.created_at <= as_of)]
         with self._read() as db:
             if db is not None:
                 return traverse_sqlite(db, ids, direction, depth, as_of)
-        return self.target().lineage(start, direction, depth, as_of)
+        return self.target().lineage_columns(start, direction, depth, as_of)
 
     def _dataset(self, db: sqlite3.Connection, namespace: str, name: str) -> tuple[Any, ...]:
         row = db.execute(_NAMED, (namespace, name)).fetchone()

@@ -18,6 +18,7 @@ from datatrail.core.results import (
     Direction,
     JobSummary,
     LatestVersion,
+    LineageColumns,
     LineageResult,
 )
 from datatrail.core.times import stored_time, utc
@@ -26,7 +27,7 @@ from datatrail.store.sql import tables as t
 from datatrail.store.sql.classifications import effective_classifications
 from datatrail.store.sql.column_lineage import column_traverse
 from datatrail.store.sql.database import Database
-from datatrail.store.sql.lineage import traverse
+from datatrail.store.sql.lineage import traverse, traverse_columns
 from datatrail.store.sql.queries import dataset_row, run_select, to_run, to_versions, version_select
 from datatrail.store.sql.rows import (
     MIN_PREFIX,
@@ -275,6 +276,13 @@ class CatalogReads:
         ids = [v.id for v in start if v.id is not None and (as_of is None or v.created_at <= as_of)]
         with self._db.read() as conn:
             return traverse(conn, ids, direction, depth, as_of)
+
+    def lineage_columns(
+        self, start: Sequence[Version], direction: Direction, depth: int, as_of: datetime | None = None
+    ) -> LineageColumns:
+        ids = [v.id for v in start if v.id is not None and (as_of is None or v.created_at <= as_of)]
+        with self._db.read() as conn:
+            return traverse_columns(conn, ids, direction, depth, as_of)
 
     def column_lineage(
         self, start: Sequence[tuple[Version, str | None]], direction: Direction, depth: int

@@ -27,6 +27,7 @@ from datatrail.core.results import (
     IngestResult,
     JobSummary,
     LatestVersion,
+    LineageColumns,
     LineageResult,
 )
 from datatrail.core.touches import Check
@@ -124,6 +125,11 @@ class SqlStore(Store):
         self, start: Sequence[Version], direction: Direction, depth: int, as_of: datetime | None = None
     ) -> LineageResult:
         return self._reads.lineage(start, direction, depth, as_of)
+
+    def lineage_columns(
+        self, start: Sequence[Version], direction: Direction, depth: int, as_of: datetime | None = None
+    ) -> LineageColumns:
+        return self._reads.lineage_columns(start, direction, depth, as_of)
 
     def column_lineage(
         self, start: Sequence[tuple[Version, str | None]], direction: Direction, depth: int

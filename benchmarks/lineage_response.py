@@ -1,0 +1,254 @@
+"""Big lineage answers: building and encoding thousands of nodes, through the server and in process.
+
+Two graphs.
+
+1. A pipeline graph made through the real ingest path (OpenLineage COMPLETE
+   events, ``Trail.ingest_many``, into a SQLite store kept under .bench/):
+   6,000 runs over 1,000 datasets, run i writing the next version of dataset
+   ``ds<i mod 1000>`` and reading 2 of the 1,000 datasets written before it (so
+   2 of the 1,000 versions before its own). From the last version, upstream
+   depth 20 reaches some 4,100 nodes (depth 10: some 2,000). A real
+   ``datatrail serve`` answers ``GET /api/v1/lineage?nodeId=dataset:bench:<name>#<n>
+   &direction=upstream&depth=20`` (and depth 10) over one keep-alive connection:
+   the median of ``--requests`` after a warm-up. Target: depth 20 under 30 ms.
+
+2. The 1,000,000-node graph of benchmarks/lineage_query.py (built once under
+   .bench/), upstream depth 50 from its last version, in process: the walk alone
+   (node ids and depths), and ``Trail.dataset_lineage`` (every node with its
+   data, the service path the CLI and the Python API use). Target: with every
+   node's data under 100 ms.
+
+Every figure is printed against its target (``target / figure``, >= 1 is met).
+
+    python benchmarks/lineage_response.py [--runs N] [--requests R] [--big-versions N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from _common import BENCH_DIR, fmt_seconds, median, note, quick, report, scratch
+from lineage_query import BUILD_FORMAT, build, walk_only
+from tests import httpserver
+
+import datatrail
+from datatrail.core.gcpause import paused_gc
+from datatrail.core.model import EventType
+from datatrail.events import build_run_event
+from datatrail.server.marquez import version_columns, version_graph
+from datatrail.server.routes.lineage import encode
+from datatrail.store.sql.engine import HEAD
+from datatrail.store.sql.store import SqlStore
+
+SERVER_TARGET_MS = 30.0
+IN_PROCESS_TARGET_MS = 100.0
+PIPELINE_FORMAT = 2  # bump when the generated pipeline graph changes
+NAMESPACE = "bench"
+
+
+def pipeline_events(runs: int, datasets: int, seed: int = 1) -> list[dict[str, Any]]:
+    """COMPLETE events: run i writes ``ds<i mod datasets>`` and reads 2 of the ``datasets`` written before it."""
+    rng = random.Random(seed)
+    out = []
+    for i in range(1, runs + 1):
+        pool = range(max(1, i - datasets), i)  # the runs whose outputs are the latest versions now
+        picks = sorted(rng.sample(pool, min(2, len(pool))))
+        event = build_run_event(EventType.COMPLETE, str(uuid.UUID(int=i)), NAMESPACE, f"job{i % 100:03d}")
+        event["eventTime"] = f"2026-01-{1 + i // 86400:02d}T{i // 3600 % 24:02d}:{i // 60 % 60:02d}:{i % 60:02d}Z"
+        event["inputs"] = [{"namespace": NAMESPACE, "name": f"ds{p % datasets:04d}"} for p in picks]
+        event["outputs"] = [{"namespace": NAMESPACE, "name": f"ds{i % datasets:04d}"}]
+        out.append(event)
+    return out
+
+
+def build_pipeline(path: Path, runs: int, datasets: int) -> None:
+    tmp = path.with_suffix(".building")
+    for p in (tmp, Path(f"{tmp}-wal"), Path(f"{tmp}-shm")):
+        p.unlink(missing_ok=True)
+    t0 = time.perf_counter()
+    events = pipeline_events(runs, datasets)
+    with scratch("lineage-response-build-") as home, datatrail.init(home, f"sqlite:///{tmp}") as trail:
+        for i in range(0, len(events), 200):
+            for result in trail.ingest_many(events[i : i + 200]):
+                if isinstance(result, Exception):
+                    raise SystemExit(f"ingest refused an event: {result}")
+    tmp.replace(path)
+    Path(f"{tmp}-writer.lock").unlink(missing_ok=True)
+    note(f"built {path.name} through ingest ({len(events):,} events) in {time.perf_counter() - t0:.1f} s")
+
+
+def last_node(runs: int, datasets: int) -> str:
+    name = f"ds{runs % datasets:04d}"
+    number = sum(1 for i in range(1, runs + 1) if i % datasets == runs % datasets)
+    return f"dataset:{NAMESPACE}:{name}#{number}"
+
+
+def serve_figures(path: Path, node: str, depths: list[int], requests: int) -> dict[int, tuple[float, int, int]]:
+    """depth -> (median seconds, nodes, bytes) of GET /api/v1/lineage through a real server."""
+    out: dict[int, tuple[float, int, int]] = {}
+    with scratch("lineage-response-") as folder:
+        server = httpserver.start(folder, store=f"sqlite:///{path}")
+        try:
+            server.wait_ready(120)
+            with httpx.Client(base_url=server.uri, timeout=120) as http:
+                for depth in depths:
+                    params = {"nodeId": node, "direction": "upstream", "depth": depth}
+                    times: list[float] = []
+                    for i in range(requests + 5):
+                        t0 = time.perf_counter()
+                        answer = http.get("/api/v1/lineage", params=params)
+                        elapsed = time.perf_counter() - t0
+                        answer.raise_for_status()
+                        if i >= 5:  # warm-up first
+                            times.append(elapsed)
+                    graph = answer.json()["graph"]
+                    if node not in {g["id"] for g in graph}:
+                        raise SystemExit(f"the answer for {node} does not hold it")
+                    out[depth] = (median(times), len(graph), len(answer.content))
+        finally:
+            server.stop()
+    return out
+
+
+def in_process(path: Path, n: int, depth: int, repeats: int) -> tuple[float, dict[str, tuple[float, float]], int]:
+    """(walk seconds, {path: (wall, CPU seconds)}, nodes) upstream from the last version, medians.
+
+    The paths, called in turn in each round (so that the machine's load falls on them alike):
+    ``Trail.dataset_lineage`` (every node's data as a ``Graph``, the reference), the columnar
+    ``Trail.dataset_lineage_columns``, and the Marquez answer's bytes as ``GET /api/v1/lineage``
+    builds them, from the columns (``version_columns``) and from the graph (``version_graph``, the
+    route before). CPU time is this process's: on a loaded machine, wall time also counts the time
+    the process waited for a core."""
+    n_datasets = max(1, min(5000, n // 100))
+    name = f"bench/ds{(n - 1) % n_datasets + 1:05d}"
+    number = str((n - 1) // n_datasets + 1)
+    store = SqlStore(f"sqlite:///{path}")
+    try:
+        walk_only(store, n, depth)
+        walks = []
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            walk_only(store, n, depth)
+            walks.append(time.perf_counter() - t0)
+    finally:
+        store.close()
+    with datatrail.connect(f"sqlite:///{path}") as trail:
+        kw: dict[str, Any] = {"selector": number, "direction": "upstream", "depth": depth}
+
+        def answer_from_columns() -> bytes:
+            with paused_gc():  # as the route does
+                return encode(version_columns(trail.dataset_lineage_columns("default", name, **kw)))
+
+        def answer_from_graph() -> bytes:
+            with paused_gc():
+                return encode(version_graph(trail.dataset_lineage("default", name, **kw)))
+
+        paths = {
+            "Trail.dataset_lineage": lambda: trail.dataset_lineage("default", name, **kw),
+            "Trail.dataset_lineage_columns": lambda: trail.dataset_lineage_columns("default", name, **kw),
+            "answer bytes from the columns": answer_from_columns,
+            "answer bytes from the graph": answer_from_graph,
+        }
+        graph = trail.dataset_lineage("default", name, **kw)
+        if answer_from_columns() != answer_from_graph():
+            raise SystemExit("the columnar answer differs from the graph's")
+        wall: dict[str, list[float]] = {k: [] for k in paths}
+        cpu: dict[str, list[float]] = {k: [] for k in paths}
+        for _ in range(repeats):
+            for label, call in paths.items():
+                t0, c0 = time.perf_counter(), time.process_time()
+                call()
+                wall[label].append(time.perf_counter() - t0)
+                cpu[label].append(time.process_time() - c0)
+    return median(walks), {k: (median(wall[k]), median(cpu[k])) for k in paths}, len(graph.nodes)
+
+
+def main() -> None:
+    q = quick()
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--runs", type=int, default=300 if q else 6000, help="runs of the pipeline graph")
+    ap.add_argument("--datasets", type=int, default=50 if q else 1000, help="datasets of the pipeline graph")
+    ap.add_argument("--requests", type=int, default=5 if q else 30, help="timed requests per depth")
+    ap.add_argument("--big-versions", type=int, default=2000 if q else 500_000, help="versions of the 1M graph")
+    ap.add_argument("--big-depth", type=int, default=10 if q else 50)
+    ap.add_argument("--repeats", type=int, default=2 if q else 7, help="in-process repeats")
+    ap.add_argument("--db", type=Path, default=None, help="the folder to keep the built stores in (default: .bench/)")
+    args = ap.parse_args()
+    folder = args.db or BENCH_DIR
+    folder.mkdir(parents=True, exist_ok=True)
+
+    pipeline = folder / f"lineage-response-r{args.runs}-d{args.datasets}-{HEAD}-f{PIPELINE_FORMAT}.db"
+    if not pipeline.exists():
+        build_pipeline(pipeline, args.runs, args.datasets)
+    node = last_node(args.runs, args.datasets)
+    figures = serve_figures(pipeline, node, [20, 10], args.requests)
+    for depth, (seconds, nodes, size) in figures.items():
+        note(
+            f"GET /api/v1/lineage upstream depth {depth} from {node}: {nodes:,} nodes, {size / 1e6:.2f} MB,"
+            f" median {fmt_seconds(seconds)} of {args.requests} (keep-alive, after 5 warm-up requests)"
+        )
+    seconds, nodes, _ = figures[20]
+    report(
+        f"lineage response through the server, depth 20, {nodes:,} nodes",
+        fmt_seconds(seconds),
+        "the target",
+        f"{SERVER_TARGET_MS:g} ms",
+        SERVER_TARGET_MS / (seconds * 1000),
+        1.0,
+    )
+
+    n, inputs, window = args.big_versions, 3, 50 if q else 1000
+    big = folder / f"lineage-v{n}-i{inputs}-w{window}-r{HEAD}-f{BUILD_FORMAT}.db"
+    if not big.exists():
+        build(big, n, inputs, window)
+    walk_s, figures_in, nodes = in_process(big, n, args.big_depth, args.repeats)
+    note(
+        f"in process, {2 * n:,}-node graph, upstream depth {args.big_depth}: {nodes:,} nodes;"
+        f" the walk alone {fmt_seconds(walk_s)} (median of {args.repeats})"
+    )
+    for label, (wall, cpu) in figures_in.items():
+        note(f"  {label}: {fmt_seconds(wall)} ({fmt_seconds(cpu)} of CPU) (medians of {args.repeats}, in turn)")
+    reference, columns = figures_in["Trail.dataset_lineage"], figures_in["Trail.dataset_lineage_columns"]
+    report(
+        f"lineage in process, depth {args.big_depth}, every node's data (columns), CPU",
+        fmt_seconds(columns[1]),
+        "Trail.dataset_lineage",
+        fmt_seconds(reference[1]),
+        reference[1] / columns[1],
+        1.0,
+    )
+    report(
+        f"lineage in process, depth {args.big_depth}, every node's data (columns), wall",
+        fmt_seconds(columns[0]),
+        "the target",
+        f"{IN_PROCESS_TARGET_MS:g} ms",
+        IN_PROCESS_TARGET_MS / (columns[0] * 1000),
+        1.0,
+    )
+    graph_answer, columns_answer = (
+        figures_in["answer bytes from the graph"],
+        figures_in["answer bytes from the columns"],
+    )
+    report(
+        f"lineage answer bytes in process, depth {args.big_depth}, from the columns, CPU",
+        fmt_seconds(columns_answer[1]),
+        "from the graph",
+        fmt_seconds(graph_answer[1]),
+        graph_answer[1] / columns_answer[1],
+        1.0,
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,228 @@
+"""Big lineage answers (issue 22, item 1): the fast paths give what the reference paths give.
+
+The version-level graph is built in one pass (``version_graph``), its times are
+reshaped to ISO 8601 inside SQLite, and ``GET /api/v1/lineage`` encodes it with
+orjson. Each is checked against the path it replaces, on a graph of runs over
+two namespaces with checks, a failed run and a run still going, on SQLite and
+PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import sqlite3
+import uuid
+from pathlib import Path
+from typing import Any
+
+from fastapi.encoders import jsonable_encoder
+from fastapi.responses import JSONResponse
+from fastapi.testclient import TestClient
+
+import datatrail
+from datatrail.core.model import EventType
+from datatrail.core.results import LineageColumns
+from datatrail.core.roles import Grant, Principal
+from datatrail.core.times import stored_time
+from datatrail.events import build_run_event
+from datatrail.server import create_app
+from datatrail.server.marquez import to_marquez, version_columns, version_graph
+from datatrail.server.routes.lineage import encode
+from datatrail.store.sql.lineage import _iso
+
+RUNS = 80
+DATASETS = 16
+
+
+def _dataset(i: int) -> tuple[str, str]:
+    return ("team-a" if i % 4 else "team-b"), f"ds{i % DATASETS:02d}"
+
+
+def pipeline(trail: datatrail.Trail) -> None:
+    """Run i writes the next version of dataset i mod 16 and reads 2 of the 16 written before it;
+    every 7th run's output carries check results, run 30 fails and the last run is still going."""
+    rng = random.Random(5)
+    events = []
+    for i in range(1, RUNS + 1):
+        picks = sorted(rng.sample(range(max(1, i - DATASETS), i), min(2, i - 1)))
+        state = EventType.FAIL if i == 30 else EventType.START if i == RUNS else EventType.COMPLETE
+        namespace, name = _dataset(i)
+        event = build_run_event(state, str(uuid.UUID(int=i)), namespace, f"job{i % 5}")
+        event["eventTime"] = f"2026-01-01T00:{i // 60:02d}:{i % 60:02d}.{i * 1000:06d}Z"
+        event["inputs"] = [{"namespace": _dataset(p)[0], "name": _dataset(p)[1]} for p in picks]
+        output: dict[str, Any] = {"namespace": namespace, "name": name}
+        if i % 7 == 0:
+            output["facets"] = {
+                "dataQualityAssertions": {
+                    "_producer": "https://example.com/tests",
+                    "_schemaURL": "https://openlineage.io/spec/facets/1-0-1/DataQualityAssertionsDatasetFacet.json",
+                    "assertions": [
+                        {"assertion": "not_null", "success": i % 2 == 0, "column": "x"},
+                        {"assertion": "unique", "success": True, "column": "x"},
+                    ],
+                }
+            }
+        event["outputs"] = [output]
+        events.append(event)
+    for result in trail.ingest_many(events):
+        assert not isinstance(result, Exception), result
+
+
+def last_version(trail: datatrail.Trail) -> tuple[str, str, int]:
+    namespace, name = _dataset(RUNS - 1)
+    version = trail.dataset_lineage(namespace, name, selector="latest", direction="upstream", depth=0)
+    [node] = version.nodes.values()
+    return namespace, name, int(node.data["version"])
+
+
+def test_version_graph_is_the_reference_shape_and_the_data_the_stores(trail: datatrail.Trail) -> None:
+    pipeline(trail)
+    namespace, name, number = last_version(trail)
+    seen_checks = False
+    for direction in ("upstream", "downstream", "both"):
+        for depth in (1, 4, 20):
+            graph = trail.dataset_lineage(namespace, name, selector="1", direction=direction, depth=depth)
+            graph_up = trail.dataset_lineage(namespace, name, selector=str(number), direction=direction, depth=depth)
+            for g in (graph, graph_up):
+                assert version_graph(g) == to_marquez(g, fold=False)
+                # Edges sorted by integer rank come out in the order of the sorted id pairs.
+                assert list(g.edges) == sorted(set(g.edges)) and all(s in g.nodes and t in g.nodes for s, t in g.edges)
+    graph = trail.dataset_lineage(namespace, name, selector=str(number), direction="upstream", depth=20)
+    assert len(graph.nodes) > 40 and len(graph.edges) > 60
+    # Every node's data is what the store's own reads say about it.
+    for node in graph.nodes.values():
+        d = node.data
+        if node.type == "version":
+            v = trail.get(f"{d['namespace']}:{d['name']}@{d['version']}")
+            assert (d["digest"], d["size"], d["created_by"]) == (
+                None if v.digest is None else str(v.digest),
+                v.size,
+                v.created_by,
+            )
+            assert stored_time(d["created_at"]) == v.created_at and d["created_at"].endswith("+00:00")
+            if "checks" in d:
+                seen_checks = True
+                assert d["checks"]["total"] == 2
+        else:
+            run = trail.get_run(d["id"])
+            assert d["state"] == run.state and (d["namespace"], d["job"]) == (run.namespace, run.job)
+            assert stored_time(d["started_at"]) == run.started_at
+            assert stored_time(d["ended_at"]) == run.ended_at
+    assert seen_checks
+
+
+def test_the_endpoint_answers_the_reference_json_and_audits_once(trail: datatrail.Trail) -> None:
+    pipeline(trail)
+    namespace, name, number = last_version(trail)
+    with TestClient(create_app(trail.uri), raise_server_exceptions=False) as client:
+        for direction in ("upstream", "downstream", "both"):
+            for depth in (2, 20):
+                node_id = f"dataset:{namespace}:{name}#{number if direction == 'upstream' else 1}"
+                before = len(trail.audit_entries(action="dataset.lineage", limit=10_000))
+                answer = client.get(
+                    "/api/v1/lineage", params={"nodeId": node_id, "direction": direction, "depth": depth}
+                )
+                assert answer.status_code == 200 and answer.headers["content-type"] == "application/json"
+                after = len(trail.audit_entries(action="dataset.lineage", limit=10_000))
+                assert after == before + 1  # one audit entry per request, as before
+                graph = trail.dataset_lineage(
+                    namespace, name, selector=node_id.rpartition("#")[2], direction=direction, depth=depth
+                )
+                reference = to_marquez(graph, fold=False)
+                assert answer.json() == reference
+                # The bytes are those FastAPI's JSONResponse writes (compact, UTF-8), but for key order.
+                assert json.loads(bytes(JSONResponse(jsonable_encoder(reference)).body)) == json.loads(answer.content)
+        # Folded graphs, runs and jobs go through the same encoder.
+        for params in (
+            {"nodeId": f"dataset:{namespace}:{name}", "depth": 3},
+            {"nodeId": f"dataset:{namespace}:{name}", "direction": "upstream", "depth": 3},
+            {"nodeId": f"run:{uuid.UUID(int=RUNS - 1)}", "depth": 3},
+            {"nodeId": f"job:{namespace}:job{(RUNS - 1) % 5}", "depth": 2},
+        ):
+            answer = client.get("/api/v1/lineage", params=params)
+            assert answer.status_code == 200, answer.text
+            assert answer.json()["graph"], params
+
+
+def test_hidden_nodes_stay_hidden_in_the_fast_answer(trail: datatrail.Trail) -> None:
+    pipeline(trail)
+    namespace, name, number = last_version(trail)
+    assert namespace == "team-a"  # what the reader may see; team-b is hidden from it
+    reader = trail.scoped(Principal("reader", grants=(Grant("viewer", "team-a"),)), "test")
+    graph = reader.dataset_lineage(namespace, name, selector=str(number), direction="upstream", depth=20)
+    answer = version_graph(graph)
+    assert answer == to_marquez(graph, fold=False)
+    hidden = [n for n in answer["graph"] if n["data"] == {"redacted": True}]
+    assert hidden and all(n["id"].startswith("hidden:") for n in hidden)
+    assert "team-b" not in json.dumps(answer)
+    assert encode(answer) == json.dumps(answer, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def test_times_sqlite_does_not_hold_as_usual_are_formatted_as_before(tmp_path: Path) -> None:
+    with datatrail.init(tmp_path, f"sqlite:///{tmp_path / 'trail.db'}") as trail:
+        pipeline(trail)
+        namespace, name, number = last_version(trail)
+        graph = trail.dataset_lineage(namespace, name, selector=str(number), direction="upstream", depth=50)
+        runs = sorted(n.data["id"] for n in graph.nodes.values() if n.type == "run")[:3]
+        texts = ["2026-01-01T00:00:01+02:00", "2026-01-01 00:00:02+00:00", "2026-01-01 00:00:03"]
+        odd = dict(zip(runs, texts, strict=True))
+        with sqlite3.connect(tmp_path / "trail.db") as db:  # as an older writer might have left them
+            for run_id, text in odd.items():
+                db.execute("UPDATE runs SET started_at = ? WHERE run_id = ?", (text, run_id))
+        graph = trail.dataset_lineage(namespace, name, selector=str(number), direction="upstream", depth=50)
+        assert [graph.nodes[f"run:{r}"].data["started_at"] for r in runs] == [
+            "2025-12-31T22:00:01+00:00",  # in UTC, as every lineage time
+            "2026-01-01T00:00:02+00:00",
+            "2026-01-01T00:00:03+00:00",
+        ]
+        assert all(graph.nodes[f"run:{r}"].data["started_at"] == _iso(text) for r, text in odd.items())
+
+
+def test_edges_sorted_by_rank_are_the_sorted_id_pairs() -> None:
+    """``LineageColumns.result()`` sorts integers standing for the id pairs; the order is the id pairs'
+    own, whatever the row order says, and an edge given twice is one edge."""
+    rng = random.Random(3)
+    for _ in range(50):
+        ids = [f"version:ns:{rng.choice('ab')}{rng.randrange(30)}@{i}" for i in range(40)]
+        ids += [f"run:{uuid.UUID(int=rng.getrandbits(128))}" for _ in range(30)]
+        rng.shuffle(ids)
+        types: list[Any] = ["version" if nid.startswith("version:") else "run" for nid in ids]
+        edges = [(rng.randrange(70), rng.randrange(70)) for _ in range(300)]
+        columns = LineageColumns(ids, types, [0] * 70, [{} for _ in ids], [o for o, _ in edges], [d for _, d in edges])
+        result = columns.result()
+        assert list(result.edges) == sorted({(ids[o], ids[d]) for o, d in edges})
+        assert list(result.nodes) == ids and LineageColumns.of(result).result() == result
+
+
+def test_columns_are_the_graph_and_shape_the_reference_answer(trail: datatrail.Trail) -> None:
+    """The columnar path (``Trail.dataset_lineage_columns``, ``version_columns``) against the reference
+    (``Trail.dataset_lineage``, ``to_marquez``): same nodes, data, edges and answer; one audit entry."""
+    pipeline(trail)
+    namespace, name, number = last_version(trail)
+    for direction in ("upstream", "downstream", "both"):
+        for depth in (0, 1, 4, 20):
+            for selector in ("1", str(number)):
+                before = len(trail.audit_entries(action="dataset.lineage", limit=10_000))
+                columns = trail.dataset_lineage_columns(
+                    namespace, name, selector=selector, direction=direction, depth=depth
+                )
+                assert len(trail.audit_entries(action="dataset.lineage", limit=10_000)) == before + 1
+                graph = trail.dataset_lineage(namespace, name, selector=selector, direction=direction, depth=depth)
+                result = columns.result()
+                assert result.nodes == graph.nodes and result.edges == graph.edges
+                assert version_columns(columns) == to_marquez(graph, fold=False)
+    as_of = "2026-01-01T00:00:40Z"  # a past graph: later runs and versions left out, as the reference
+    columns = trail.dataset_lineage_columns(
+        namespace, name, selector="1", direction="downstream", depth=20, as_of=as_of
+    )
+    graph = trail.dataset_lineage(namespace, name, selector="1", direction="downstream", depth=20, as_of=as_of)
+    now = trail.dataset_lineage(namespace, name, selector="1", direction="downstream", depth=20)
+    assert version_columns(columns) == to_marquez(graph, fold=False) and 1 < len(graph.nodes) < len(now.nodes)
+    # A reader who may not see team-b: the same placeholders as the reference.
+    reader = trail.scoped(Principal("reader", grants=(Grant("viewer", "team-a"),)), "test")
+    columns = reader.dataset_lineage_columns(namespace, name, selector=str(number), direction="upstream", depth=20)
+    graph = reader.dataset_lineage(namespace, name, selector=str(number), direction="upstream", depth=20)
+    answer = version_columns(columns)
+    assert answer == to_marquez(graph, fold=False)
+    assert any(n["data"] == {"redacted": True} for n in answer["graph"]) and "team-b" not in json.dumps(answer)
