@@ -15,8 +15,10 @@ import stat
 import sys
 import threading
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-from datatrail.hashing import StatKey, hash_stream, stat_key
+if TYPE_CHECKING:
+    from datatrail.hashing import StatKey
 
 MIN_SIZE = 64 * 1024 * 1024
 # The thread re-takes the GIL once per chunk; while the main thread imports,
@@ -40,6 +42,8 @@ class Prefetch:
         self._thread.start()
 
     def _run(self) -> None:
+        from datatrail.hashing import hash_stream, stat_key  # start-up: only a big file's add hashes here
+
         try:
             digest, size, after = hash_stream(self.path, CHUNK)
         except OSError:
@@ -78,6 +82,8 @@ def start_from_argv(argv: Sequence[str]) -> None:
     except (IndexError, OSError, ValueError):
         return
     if stat.S_ISREG(st.st_mode) and st.st_size >= MIN_SIZE:
+        from datatrail.hashing import stat_key  # start-up: every other command line skips hashing's imports
+
         _started[os.path.abspath(path)] = Prefetch(path, stat_key(st))
 
 
