@@ -15,13 +15,20 @@ With ``--before DIR`` (the source of an earlier commit, as ``git archive REV | t
 leaves it), each command also runs from that tree (``PYTHONPATH=DIR/src python -m datatrail``,
 against this tree the same way) on the same store, and the speed-up is printed.
 
-    python benchmarks/cli_reads.py [--repeats 5] [--before DIR]
+With ``--instructions`` (valgrind installed) each command also runs once under
+``valgrind --tool=callgrind`` and the instructions it executed are printed, in
+millions, beside ``python -c pass`` (and the earlier tree with ``--before``):
+a count that does not move with the machine's load, unlike the times.
+
+    python benchmarks/cli_reads.py [--repeats 5] [--before DIR] [--instructions]
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import re
+import shutil
 import subprocess
 import sys
 import time
@@ -50,6 +57,25 @@ def _cold(cmd: list[str], cwd: Path, repeats: int, src: Path | None = None) -> f
     return median(times)
 
 
+def _instructions(cmd: list[str], cwd: Path, src: Path | None = None) -> float:
+    """Millions of instructions the command executes (valgrind's callgrind, which counts every one)."""
+    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
+    if src is not None:
+        env["PYTHONPATH"] = str(src)
+    proc = subprocess.run(
+        ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", *cmd],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    found = re.search(r"Collected : (\d+)", proc.stderr)
+    if found is None:
+        raise SystemExit(f"valgrind printed no count: {proc.stderr[-500:]}")
+    return int(found.group(1)) / 1e6
+
+
 def _store(folder: Path) -> str:
     """A store with datasets, versions, a directory and a run; the id of the run."""
     (folder / "raw.csv").write_text("a,b\n1,2\n3,4\n")
@@ -76,6 +102,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--repeats", type=int, default=3 if quick() else 5)
     ap.add_argument("--before", type=Path, help="the source tree of an earlier commit, to compare with")
+    ap.add_argument("--instructions", action="store_true", help="also count each command's instructions (valgrind)")
     args = ap.parse_args()
     dt = datatrail_cmd()
     with scratch("cli-reads-") as folder:
@@ -83,6 +110,16 @@ def main() -> None:
         python = _cold([sys.executable, "-c", "pass"], folder, args.repeats)
         helped = _cold([*dt, "--help"], folder, args.repeats)
         note(f"python -c pass {fmt_seconds(python)}, datatrail --help {fmt_seconds(helped)} (median of {args.repeats})")
+        here = Path(__file__).resolve().parent.parent / "src"
+        if args.instructions and shutil.which("valgrind") is None:
+            raise SystemExit("--instructions needs valgrind (apt-get install valgrind)")
+        if args.instructions:
+            helping = [sys.executable, "-m", "datatrail", "--help"]
+            counted = f"python -c pass {_instructions([sys.executable, '-c', 'pass'], folder):.0f} M instructions"
+            counted += f", --help {_instructions(helping, folder, here):.0f} M"
+            if args.before is not None:
+                counted += f", before {_instructions(helping, folder, args.before / 'src'):.0f} M"
+            note(counted)
         commands = [
             ["ls"],
             ["show", "raw"],
@@ -103,9 +140,15 @@ def main() -> None:
                 HELP_S / TARGET_S,
             )
             note(f"absolute {fmt_seconds(took)} (target < {fmt_seconds(TARGET_S)} on an idle machine)")
+            if args.instructions:
+                module = [sys.executable, "-m", "datatrail", *argv]
+                counted = f"{_instructions(module, folder, here):.0f} M instructions"
+                if args.before is not None:
+                    counted += f", before {_instructions(module, folder, args.before / 'src'):.0f} M"
+                note(counted)
             if args.before is not None:
                 module = [sys.executable, "-m", "datatrail", *argv]
-                now = _cold(module, folder, args.repeats, Path(__file__).resolve().parent.parent / "src")
+                now = _cold(module, folder, args.repeats, here)
                 then = _cold(module, folder, args.repeats, args.before / "src")
                 report(
                     f"  `{' '.join(argv)}` against the earlier tree".replace(f"run:{run_id[:8]}", "RUN"),

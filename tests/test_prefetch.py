@@ -86,3 +86,44 @@ def test_cli_add_of_a_big_file(tmp_path: Path) -> None:
     assert out.stdout == f"big.bin@1 sha256:{digest[:12]} (new)\n"
     out = subprocess.run([*cli, "add", "big.bin"], cwd=tmp_path, env=env, check=True, capture_output=True, text=True)
     assert out.stdout == f"big.bin@1 sha256:{digest[:12]} (unchanged)\n"
+
+
+def test_a_folder_of_big_files_is_hashed_ahead_file_by_file(tmp_path: Path) -> None:
+    tree = tmp_path / "tree"
+    (tree / "sub").mkdir(parents=True)
+    digests = {tree / "a.bin": big_file(tree / "a.bin"), tree / "sub" / "b.bin": big_file(tree / "sub" / "b.bin")}
+    (tree / "small.txt").write_text("small files are left to the normal path")
+    prefetch.start_from_argv(["add", "--no-cache", str(tree)])
+    ahead = prefetch.take(tree)
+    assert ahead is not None
+    small = stat_key((tree / "small.txt").stat())
+    keys = {stat_key(p.stat()): d for p, d in digests.items()}
+    assert ahead.lookup([*keys, small]) == keys
+    # The folder's digest is the one the normal path gives, without reading a big file again.
+    result = hash_path(tree, cache=LayeredCache(ahead, None))
+    assert result.digest == hash_path(tree).digest
+    assert result.bytes_read == (tree / "small.txt").stat().st_size
+
+
+def test_a_folder_of_many_files_is_left_to_the_normal_path(tmp_path: Path) -> None:
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    big_file(tree / "a.bin")
+    for i in range(prefetch.MAX_ENTRIES):
+        (tree / f"{i}.txt").write_text(str(i))
+    prefetch.start_from_argv(["add", str(tree)])
+    assert prefetch.take(tree) is None
+
+
+def test_cli_add_of_a_folder_of_big_files(tmp_path: Path) -> None:
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    big_file(tree / "a.bin")
+    big_file(tree / "b.bin")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DATATRAIL_")}
+    cli = [sys.executable, "-m", "datatrail"]
+    subprocess.run([*cli, "init"], cwd=tmp_path, env=env, check=True, capture_output=True)
+    out = subprocess.run([*cli, "add", "tree"], cwd=tmp_path, env=env, check=True, capture_output=True, text=True)
+    assert out.stdout == f"tree@1 {hash_path(tree).digest.short} (new)\n"
+    out = subprocess.run([*cli, "add", "tree"], cwd=tmp_path, env=env, check=True, capture_output=True, text=True)
+    assert out.stdout == f"tree@1 {hash_path(tree).digest.short} (unchanged)\n"

@@ -24,7 +24,7 @@ from datatrail.catalog import Catalog
 from datatrail.core.errors import DatatrailError, InvalidInput
 from datatrail.core.model import Ref, RunState
 from datatrail.core.roles import Principal
-from datatrail.security.guard import Access
+from datatrail.security.access import Access
 from datatrail.store.sql.quick import EmbeddedStore
 from datatrail.store.sql.store import SqlStore
 

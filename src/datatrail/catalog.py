@@ -26,7 +26,6 @@ from datatrail.core.results import (
     LineageNode,
 )
 from datatrail.core.times import iso, parse_time, utc
-from datatrail.diff import diff_versions
 from datatrail.lineage import Graph
 from datatrail.store.base import Store
 
@@ -207,6 +206,8 @@ class Catalog:
         >>> d["schema"]["added"], d["table"]["row_count"]["change"]  # doctest: +SKIP
         ([{'name': 'sex', 'type': 'string'}], -11)
         """
+        from datatrail.diff import diff_versions  # start-up: only `diff` compares versions
+
         a, b = self._version(ref_a), self._version(ref_b)
         profiles = self._store.profile(a), self._store.profile(b)
         return diff_versions(a, b, *profiles, self.manifest(a), self.manifest(b))

@@ -16,7 +16,6 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
-import secrets
 import stat
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -99,6 +98,8 @@ def replace_file(path: Path, *, force: bool = False) -> Iterator[TextIO]:
         msg = f"{name!r} is a folder; give a file name for the output"
         raise InvalidInput(msg)
     folder = path.parent
+    import secrets  # start-up: `random` is only needed when a file is written
+
     scratch = folder / f".{path.name}.{secrets.token_hex(6)}.partial"
     try:
         fd = os.open(scratch, _NEW_FLAGS, 0o666)

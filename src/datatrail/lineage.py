@@ -8,8 +8,6 @@ from typing import Any
 
 from datatrail.core.results import LineageNode
 from datatrail.core.text import count
-from datatrail.viz.dot import to_dot
-from datatrail.viz.mermaid import to_mermaid
 
 
 @dataclass(frozen=True)
@@ -61,10 +59,14 @@ class Graph:
 
     def to_dot(self) -> str:
         """Graphviz DOT (see :func:`datatrail.viz.dot.to_dot`)."""
+        from datatrail.viz.dot import to_dot  # start-up: a lineage read loads the renderers it prints with
+
         return to_dot(self)
 
     def to_mermaid(self) -> str:
         """A Mermaid flowchart (see :func:`datatrail.viz.mermaid.to_mermaid`)."""
+        from datatrail.viz.mermaid import to_mermaid  # start-up: a lineage read loads the renderers it prints with
+
         return to_mermaid(self)
 
     def to_tree(self) -> str:

@@ -17,30 +17,68 @@ those of the services, reached from the Trail by :class:`delegate`.
 
 from __future__ import annotations
 
+import importlib
 import os
 from collections.abc import Callable, Sequence
+from functools import cached_property
 from pathlib import Path
-from typing import Any, Concatenate, Generic, ParamSpec, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Concatenate, Generic, ParamSpec, TypeVar, overload
 
 from datatrail.capture import facts
-from datatrail.capture.run import RunContext, start_run
-from datatrail.catalog import MAX_DEPTH, Catalog, no_note, parse_as_of
-from datatrail.checks import CheckReport, RuleSource
 from datatrail.config import Location, init_config, locate, token_for
-from datatrail.core.changes import Event
-from datatrail.core.errors import DatatrailError
 from datatrail.core.model import DEFAULT_NAMESPACE, Ref, Version
-from datatrail.core.results import IngestResult
 from datatrail.core.roles import Principal
-from datatrail.hashing import HashResult
-from datatrail.ml.lifecycle import ModelOps
-from datatrail.recorder import AddResult, Recorder, Workspace
-from datatrail.rerun import RerunReport, rerun
-from datatrail.security.guard import Access, GuardedStore
-from datatrail.security.service import SecurityOps
-from datatrail.storage import Storage
+from datatrail.security.access import Access
 from datatrail.store import Store, open_store
-from datatrail.verify import VerifyReport, verify_versions
+
+if TYPE_CHECKING:
+    from datatrail.capture.run import RunContext
+    from datatrail.catalog import MAX_DEPTH, Catalog, parse_as_of
+    from datatrail.checks import CheckReport, RuleSource
+    from datatrail.core.changes import Event
+    from datatrail.core.errors import DatatrailError
+    from datatrail.core.results import IngestResult
+    from datatrail.hashing import HashResult
+    from datatrail.ml.lifecycle import ModelOps
+    from datatrail.recorder import AddResult, Recorder, Workspace
+    from datatrail.rerun import RerunReport
+    from datatrail.security.service import SecurityOps
+    from datatrail.storage import Storage
+    from datatrail.verify import VerifyReport
+else:
+    # The services are imported when a Trail first uses one, not with this module: a read
+    # (`datatrail ls`) loads the catalog and its store, not hashing, ML, security or content.
+    # `delegate` only needs a method's name until it is called; mypy sees the classes above.
+
+    class _Later:
+        """A service class that is not imported yet: ``delegate`` reads only its methods' names."""
+
+        def __getattr__(self, attr: str) -> Any:
+            if attr.startswith("__"):
+                raise AttributeError(attr)
+            return _Named(attr)
+
+    class _Named:
+        def __init__(self, name: str) -> None:
+            self.__name__ = name
+
+    Catalog = Recorder = ModelOps = SecurityOps = Storage = _Later()
+
+    _LAZY_NAMES = {
+        "MAX_DEPTH": "datatrail.catalog",
+        "parse_as_of": "datatrail.catalog",
+        "AddResult": "datatrail.recorder",
+        "HashResult": "datatrail.hashing",
+    }
+
+    def __getattr__(name: str) -> Any:
+        """``MAX_DEPTH``, ``AddResult``… of ``__all__``, from their modules on first use (PEP 562)."""
+        module = _LAZY_NAMES.get(name)
+        if module is None:
+            msg = f"module {__name__!r} has no attribute {name!r}"
+            raise AttributeError(msg)
+        return getattr(importlib.import_module(module), name)
+
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -49,13 +87,14 @@ R = TypeVar("R")
 class delegate(Generic[P, R]):
     """A Trail method that is a service's: ``get = delegate("catalog", Catalog.get)``.
 
-    Typed as the service method (mypy checks every call), documented by it (``help(trail.get)``).
+    Typed as the service method (mypy checks every call), documented by it (``help(trail.get)``:
+    the bound method of the service). Only the method's name is read here, so that defining
+    :class:`Trail` imports no service.
     """
 
     def __init__(self, part: str, method: Callable[Concatenate[Any, P], R]) -> None:
         self.part = part
         self.method = method
-        self.__doc__ = method.__doc__
 
     def __set_name__(self, owner: type, name: str) -> None:
         self.name = self.method.__name__
@@ -94,26 +133,67 @@ class Trail:
         workspace: Workspace | None = None,
     ) -> None:
         self.location = location
-        self.host = facts.hostname()
         self._shared = store
-        self.workspace = workspace or Workspace(location)
+        self._workspace = workspace
         if principal is None:
             # The embedded (or remote) store as its user: no restriction here; reads are audited by the Trail.
             self.user = facts.current_user(user or location.user)
             self.access = Access(Principal(self.user, unrestricted=True), origin, store.record_access, seen=None)
             self._store: Store = store
-            note: Callable[[str, str | None], None] = self.access.note
+            self._note: Callable[[str, str | None], None] | None = self.access.note
         else:
             # One server request: the store seen through the principal's grants, which audits its own reads.
+            from datatrail.security.guard import GuardedStore  # start-up: only a server's requests need it
+
             self.user = principal.name
             self.access = Access(principal, origin, store.record_access)
             self._store = GuardedStore(store, self.access)
-            note = no_note
-        self.catalog = Catalog(self._store, note)
-        self.recorder = Recorder(self._store, self.workspace, self.user, self.host)
-        self.ml = ModelOps(self.catalog, self.recorder)
-        self.security = SecurityOps(self._store, self.access, self.catalog)
-        self.storage = Storage(self.catalog, self.recorder, self.workspace, location)
+            self._note = None
+
+    # The services are built, and their modules imported, on first use: a read command
+    # pays for the catalog only (start-up time of the CLI, issue 22).
+
+    @cached_property
+    def host(self) -> str:
+        return facts.hostname()
+
+    @cached_property
+    def workspace(self) -> Workspace:
+        if self._workspace is None:
+            from datatrail.recorder import Workspace  # start-up: hashing and recording load on first use
+
+            self._workspace = Workspace(self.location)
+        return self._workspace
+
+    @cached_property
+    def catalog(self) -> Catalog:
+        from datatrail.catalog import Catalog, no_note  # start-up: imported with the first read
+
+        return Catalog(self._store, self._note or no_note)
+
+    @cached_property
+    def recorder(self) -> Recorder:
+        from datatrail.recorder import Recorder  # start-up: hashing and recording load on first use
+
+        return Recorder(self._store, self.workspace, self.user, self.host)
+
+    @cached_property
+    def ml(self) -> ModelOps:
+        from datatrail.ml.lifecycle import ModelOps  # start-up: the ML lifecycle loads on first use
+
+        return ModelOps(self.catalog, self.recorder)
+
+    @cached_property
+    def security(self) -> SecurityOps:
+        from datatrail.security.service import SecurityOps  # start-up: users and grants load on first use
+
+        return SecurityOps(self._store, self.access, self.catalog)
+
+    @cached_property
+    def storage(self) -> Storage:
+        from datatrail.storage import Storage  # start-up: content and remotes load on first use
+
+        return Storage(self.catalog, self.recorder, self.workspace, self.location)
 
     def scoped(self, principal: Principal, origin: str) -> Trail:
         """A Trail for one request: the same store seen through ``principal``'s grants, reads audited once."""
@@ -133,7 +213,8 @@ class Trail:
 
     def close(self) -> None:
         self._shared.close()
-        self.workspace.close()
+        if self._workspace is not None:
+            self._workspace.close()
 
     def __enter__(self) -> Trail:
         return self
@@ -198,6 +279,8 @@ class Trail:
         ...     v = run.output("data/clean.parquet", name="clean/penguins")
         ...     run.log_metric("rows", 333)
         """
+        from datatrail.capture.run import start_run  # start-up: runs load on first use
+
         return start_run(
             self.recorder, self.catalog, job, params=params, namespace=namespace, workflow=workflow, job_type=job_type
         )
@@ -253,6 +336,8 @@ class Trail:
             versions = [
                 self.catalog.get(Ref(d.namespace, d.name)) for d in self.catalog.datasets() if d.latest is not None
             ]
+        from datatrail.verify import verify_versions  # start-up: verifying loads on first use
+
         return verify_versions(self.recorder, self.catalog.manifest, versions, use_cache=use_cache, progress=progress)
 
     def check_store(self) -> list[str]:
@@ -288,6 +373,8 @@ class Trail:
         >>> [(o.ref, o.status) for o in report.outputs]                  # doctest: +SKIP
         [('models/penguins@1', 'same')]
         """
+        from datatrail.rerun import rerun  # start-up: re-running loads on first use
+
         return rerun(self.storage, run, into=into, timeout=timeout)
 
     # ------------------------------------------------------------ the ML lifecycle (trail.ml)

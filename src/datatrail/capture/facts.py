@@ -7,10 +7,8 @@ import getpass
 import os
 import platform
 import shlex
-import socket
 import subprocess
 import sys
-import sysconfig
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +31,8 @@ def current_user(configured: str | None = None) -> str:
 
 
 def hostname() -> str:
+    import socket  # start-up: only a run or a new version records the host
+
     return socket.gethostname()
 
 
@@ -59,6 +59,8 @@ def _is_console_script(path: str) -> bool:
     """Whether ``path`` is an installed entry-point script (beside the interpreter), not the user's own script."""
     if path.endswith(".py") or path in ("-c", "-m", "-"):
         return False
+    import sysconfig  # start-up: only a run's command line needs it
+
     p = Path(path)
     # Compare folders, not files: a venv's interpreter is a symlink to the base one.
     folders = {Path(sys.executable).parent.resolve(), Path(sysconfig.get_path("scripts")).resolve()}

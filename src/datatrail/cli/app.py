@@ -32,14 +32,78 @@ def _usage_error(exc: UsageError) -> typer.Exit:
     return typer.Exit(2)
 
 
+# The command modules, in `--help`'s order, with the commands each registers. A command's
+# module is imported when that command runs (`datatrail ls` imports cli/data.py only, and
+# typer reads the signatures of its six commands, not of all of them); `--help`, a name not
+# listed here, and `.commands` load every module. tests/test_cli_startup.py checks this table.
+LAZY_COMMANDS: dict[str, tuple[str, ...]] = {
+    "data": ("init", "add", "ls", "show", "versions", "tag"),
+    "runs": ("runs",),
+    "lineage": ("lineage", "verify"),
+    "server": ("serve",),
+    "run": ("run",),
+    "quality": ("diff", "check"),
+    "backup": ("backup", "fsck"),
+    "interop": ("import", "export", "verify-attestation"),
+    "ml": ("deploy", "deployments", "impact", "drift", "reproduce", "demo"),
+    "security": ("user", "token", "grant", "revoke", "audit", "classify"),
+    "storage": ("checkout", "remote", "push", "fetch", "pull", "gc"),
+}
+_MODULE_OF = {name: module for module, names in LAZY_COMMANDS.items() for name in names}
+
+
 class _Group(TyperGroup):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        tidy(self, rich=HAS_RICH and self.rich_markup_mode == "rich")  # `--help` as the code words it
+        self._rich = HAS_RICH and self.rich_markup_mode == "rich"
+        tidy(self, rich=self._rich)  # `--help` as the code words it
         light(self.params)  # plain values skip pydantic (coerce.py)
+        self._pending = list(LAZY_COMMANDS)  # after tidy: it walks the commands
+
+    @property  # type: ignore[override]
+    def commands(self) -> dict[str, Any]:
+        """Every command, each module loaded (what click's Group keeps in ``commands``)."""
+        if getattr(self, "_pending", None):
+            self._load_all()
+        return self._commands
+
+    @commands.setter
+    def commands(self, value: dict[str, Any]) -> None:
+        self._commands = value
+
+    def _load(self, module: str) -> None:
+        """Register the commands of ``datatrail.cli.MODULE`` as eagerly built ones would be."""
+        import importlib  # start-up: only when a command's module is first needed
+
+        sub = typer.Typer(
+            rich_markup_mode=app.rich_markup_mode,
+            pretty_exceptions_short=app.pretty_exceptions_short,
+            suggest_commands=app.suggest_commands,
+        )
+        importlib.import_module(f"datatrail.cli.{module}").register(sub)
+        for name, command in typer.main.get_group(sub).commands.items():
+            tidy(command, rich=self._rich)
+            self._commands[name] = command
+        self._pending.remove(module)
+
+    def _load_all(self) -> None:
+        for module in list(self._pending):
+            self._load(module)
+        # `--help` lists the commands in LAZY_COMMANDS's order, then any registered on `app` itself.
+        first = [n for names in LAZY_COMMANDS.values() for n in names if n in self._commands]
+        self._commands = {n: self._commands[n] for n in [*first, *(n for n in self._commands if n not in first)]}
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        return list(self.commands)
 
     def get_command(self, ctx: Any, cmd_name: str) -> Any:
-        command = super().get_command(ctx, cmd_name)
+        module = _MODULE_OF.get(cmd_name)
+        if cmd_name not in self._commands and self._pending:
+            if module in self._pending:
+                self._load(module)
+            if cmd_name not in self._commands:
+                self._load_all()  # a command missing from LAZY_COMMANDS, or none: look everywhere
+        command = self._commands.get(cmd_name)
         if command is not None:
             light(command.params)
         return command
@@ -117,42 +181,6 @@ def main_options(
 ) -> None:
     """Versioned datasets, runs and lineage: what your data is, where it came from, what depends on it."""
     ctx.obj = {"store": store}
-
-
-from datatrail.cli import data, lineage, runs, server  # noqa: E402  (commands register on `app`)
-
-data.register(app)
-runs.register(app)
-lineage.register(app)
-server.register(app)
-
-from datatrail.cli import run as run_command  # noqa: E402
-
-run_command.register(app)
-
-from datatrail.cli import quality  # noqa: E402
-
-quality.register(app)
-
-from datatrail.cli import backup  # noqa: E402
-
-backup.register(app)
-
-from datatrail.cli import interop  # noqa: E402
-
-interop.register(app)
-
-from datatrail.cli import ml  # noqa: E402
-
-ml.register(app)
-
-from datatrail.cli import security  # noqa: E402
-
-security.register(app)
-
-from datatrail.cli import storage  # noqa: E402
-
-storage.register(app)
 
 
 def main() -> None:

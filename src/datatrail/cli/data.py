@@ -9,11 +9,7 @@ import typer
 
 from datatrail.cli import prefetch
 from datatrail.cli.context import get_trail
-from datatrail.cli.ml import print_model_card
 from datatrail.cli.output import emit_json, human_size, line, note, progress, table, when
-from datatrail.cli.quality import print_checks, print_profile
-from datatrail.cli.runs import print_run
-from datatrail.cli.security import entry_dict, print_access
 from datatrail.core.errors import InvalidInput, NotFound
 from datatrail.core.model import Ref
 from datatrail.core.text import count
@@ -153,6 +149,8 @@ def add(
         if result.note:
             note(result.note)
         if report is not None:
+            from datatrail.cli.quality import print_checks  # start-up: other commands skip this module
+
             line(f"{count(len(report.results), 'check')}, {len(report.failed)} failed")
             print_checks(report.results)
     if report is not None and not report.passed:
@@ -220,6 +218,8 @@ def show(
         if json_out:
             emit_json({**run.to_dict(), "job_description": job and job.description, "job_sql": job and job.sql})
         else:
+            from datatrail.cli.runs import print_run  # start-up: other commands skip this module
+
             print_run(run, job)
         return
     v = trail.get(ref)
@@ -242,6 +242,8 @@ def show(
         if v.kind == "model":
             data["model_card"] = trail.model_card(v).to_dict()
         if access:
+            from datatrail.cli.security import entry_dict  # start-up: other commands skip this module
+
             data["access"] = [entry_dict(e) for e in trail.access_log(v)]
         emit_json(data)
         return
@@ -265,8 +267,12 @@ def show(
         if value is not None:
             line(f"{key + ':':<12} {value}")
     if v.kind == "model":
+        from datatrail.cli.ml import print_model_card  # start-up: other commands skip this module
+
         print_model_card(trail.model_card(v))
     if stats is not None:
+        from datatrail.cli.quality import print_profile  # start-up: other commands skip this module
+
         print_profile(stats)
     elif schema:
         line("")
@@ -276,6 +282,8 @@ def show(
             [[f.get("name"), f.get("type"), f.get("description")] for f in schema if isinstance(f, dict)],
         )
     if checks:
+        from datatrail.cli.quality import print_checks  # start-up: other commands skip this module
+
         print_checks(checks, latest_only=True)
     if manifest:
         shown = manifest if files else manifest[:20]
@@ -284,6 +292,8 @@ def show(
         if len(shown) < len(manifest):
             line(f"… and {count(len(manifest) - len(shown), 'more file')} (--files lists all)")
     if access:
+        from datatrail.cli.security import print_access  # start-up: other commands skip this module
+
         print_access(trail.access_log(v))
 
 

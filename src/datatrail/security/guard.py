@@ -15,7 +15,7 @@ import hashlib
 import hmac
 import secrets
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -36,13 +36,13 @@ from datatrail.core.results import (
     LineageNode,
     LineageResult,
 )
-from datatrail.core.roles import Action, Principal, authorize, may_grant
+from datatrail.core.roles import Principal, may_grant
 from datatrail.core.touches import Check, Touch, touches
 from datatrail.events import parse_event
+from datatrail.security.access import Access as Access  # re-exported: it lived here
 from datatrail.security.admission import Both, Checker, admit
 from datatrail.store.base import Store
 
-Recorder = Callable[..., None]
 # Opaque ids of hidden nodes: stable within one server process, meaningless outside it.
 _KEY = secrets.token_bytes(32)
 OWNER_WINDOW = 10_000  # the newest entries an owner's audit query looks through
@@ -50,37 +50,6 @@ OWNER_WINDOW = 10_000  # the newest entries an owner's audit query looks through
 
 def opaque(node_id: str) -> str:
     return "hidden:" + hmac.new(_KEY, node_id.encode(), hashlib.sha256).hexdigest()[:16]
-
-
-@dataclass
-class Access:
-    """Who acts, from where, and how reads and denials are recorded (``recorder`` is the store's
-    ``record_access``; None records nothing, as for a remote store whose server records)."""
-
-    principal: Principal
-    origin: str = "local"
-    recorder: Recorder | None = None
-    seen: set[tuple[str, str | None, str]] | None = field(default_factory=set)
-
-    def note(self, action: str, target: str | None, outcome: str = "allowed", **details: Any) -> None:
-        if self.recorder is None:
-            return
-        key = (action, target, outcome)
-        if self.seen is not None:
-            if key in self.seen:
-                return
-            self.seen.add(key)
-        self.recorder(
-            actor=self.principal.name,
-            action=action,
-            target=target,
-            outcome=outcome,
-            origin=self.origin,
-            details=details or None,
-        )
-
-    def allows(self, action: Action, namespace: str) -> bool:
-        return authorize(self.principal, action, namespace)
 
 
 def dataset_target(namespace: str, name: str) -> str:

@@ -23,7 +23,7 @@ from datatrail.core.roles import Principal
 from datatrail.core.times import parse_time
 from datatrail.core.tokens import parse_expiry
 from datatrail.events import PRODUCER, now
-from datatrail.security.guard import Access
+from datatrail.security.access import Access
 from datatrail.store.base import Accounts, Store
 
 TAGS_FACET = "https://openlineage.io/spec/facets/1-0-0/TagsDatasetFacet.json#/$defs/TagsDatasetFacet"

@@ -14,30 +14,32 @@ URI in :func:`datatrail.store.open_store`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
-from datetime import datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from datatrail.core.accounts import TokenInfo, UserInfo
-from datatrail.core.chain import Checkpoint
-from datatrail.core.changes import Event
-from datatrail.core.errors import DatatrailError
-from datatrail.core.model import Dataset, FileEntry, Ref, Run, Version
-from datatrail.core.records import ContentLocation, Deployment, DriftRecord
-from datatrail.core.results import (
-    AuditEntry,
-    CheckResult,
-    ColumnLineageResult,
-    Direction,
-    IngestResult,
-    JobSummary,
-    LatestVersion,
-    LineageColumns,
-    LineageResult,
-)
-from datatrail.core.roles import Principal
-from datatrail.core.tokens import NewToken
-from datatrail.core.touches import Check
+if TYPE_CHECKING:  # annotations only: a read command imports this contract, not every record type
+    from collections.abc import Callable, Iterator, Sequence
+    from datetime import datetime
+
+    from datatrail.core.accounts import TokenInfo, UserInfo
+    from datatrail.core.chain import Checkpoint
+    from datatrail.core.changes import Event
+    from datatrail.core.errors import DatatrailError
+    from datatrail.core.model import Dataset, FileEntry, Ref, Run, Version
+    from datatrail.core.records import ContentLocation, Deployment, DriftRecord
+    from datatrail.core.results import (
+        AuditEntry,
+        CheckResult,
+        ColumnLineageResult,
+        Direction,
+        IngestResult,
+        JobSummary,
+        LatestVersion,
+        LineageColumns,
+        LineageResult,
+    )
+    from datatrail.core.roles import Principal
+    from datatrail.core.tokens import NewToken
+    from datatrail.core.touches import Check
 
 LOCATED = 100
 """The most versions :meth:`Reads.versions_at` answers."""

@@ -9,28 +9,30 @@ against the :class:`~datatrail.store.base.Store` contract like any backend.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator, Sequence
-from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from datatrail.core.chain import Checkpoint
-from datatrail.core.changes import Event
-from datatrail.core.errors import DatatrailError
-from datatrail.core.model import Dataset, FileEntry, Ref, Run, Version
-from datatrail.core.records import ContentLocation, Deployment, DriftRecord
-from datatrail.core.results import (
-    AuditEntry,
-    CheckResult,
-    ColumnLineageResult,
-    Direction,
-    IngestResult,
-    JobSummary,
-    LatestVersion,
-    LineageColumns,
-    LineageResult,
-)
-from datatrail.core.touches import Check
-from datatrail.store.base import Accounts, Store
+if TYPE_CHECKING:  # annotations only: the embedded store's reads import no record types they do not return
+    from collections.abc import Callable, Iterator, Sequence
+    from datetime import datetime
+
+    from datatrail.core.chain import Checkpoint
+    from datatrail.core.changes import Event
+    from datatrail.core.errors import DatatrailError
+    from datatrail.core.model import Dataset, FileEntry, Ref, Run, Version
+    from datatrail.core.records import ContentLocation, Deployment, DriftRecord
+    from datatrail.core.results import (
+        AuditEntry,
+        CheckResult,
+        ColumnLineageResult,
+        Direction,
+        IngestResult,
+        JobSummary,
+        LatestVersion,
+        LineageColumns,
+        LineageResult,
+    )
+    from datatrail.core.touches import Check
+    from datatrail.store.base import Accounts, Store
 
 
 class DelegatingStore(ABC):
