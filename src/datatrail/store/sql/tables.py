@@ -62,6 +62,15 @@ datasets = Table(
     Column("lifecycle", String(32)),  # the last lifecycleStateChange (DROP, RENAME, OVERWRITE…)
     UniqueConstraint("namespace_id", "name", name="uq_datasets_namespace_name"),
 )
+# A namespace's listed datasets by name (revision 0007): the pages of a listing (LIMIT/OFFSET and keyset) and its
+# count walk this index alone.
+Index(
+    "ix_datasets_listed",
+    datasets.c.namespace_id,
+    datasets.c.name,
+    sqlite_where=datasets.c.deleted_at.is_(None),
+    postgresql_where=datasets.c.deleted_at.is_(None),
+)
 
 versions = Table(
     "versions",
@@ -350,4 +359,20 @@ classifications = Table(
     Column("source", String(32), nullable=False),  # datatrail (classify) or the tag's source
     Column("event_id", Id),
     Column("created_at", Time, nullable=False),
+)
+
+# ---------------------------------------------------------------- trigram search (revision 0007, PostgreSQL only)
+# pg_trgm's GIN indexes answer `name ILIKE '%d9999%'` (search) and `target LIKE '%d9999%'` (a dataset's audit
+# entries) without reading every row. SQLite has no such index: there the same queries scan, as before.
+
+
+def _trigram(name: str, column: Column[str]) -> Index:
+    index = Index(name, column, postgresql_using="gin", postgresql_ops={column.name: "gin_trgm_ops"})
+    return index.ddl_if(dialect="postgresql")
+
+
+TRIGRAM_INDEXES = (
+    _trigram("ix_datasets_name_trgm", datasets.c.name),
+    _trigram("ix_jobs_name_trgm", jobs.c.name),
+    _trigram("ix_audit_target_trgm", audit.c.target),
 )

@@ -1,0 +1,68 @@
+"""Indexes for a store used for a year (issue 22): listed datasets by namespace and name (pages and counts
+walk the index), and on PostgreSQL pg_trgm's GIN indexes for search (dataset and job names) and for a
+dataset's audit entries (the audit target).
+
+pg_trgm ships with PostgreSQL (the contrib package of most distributions) and is a trusted extension (13+):
+a database owner may create it. When it cannot be created the trigram indexes are left out, a warning says
+so, and search and the audit filter work as before, by scanning.
+
+Revision ID: 0007
+Revises: 0006
+Create Date: 2026-12-07
+"""
+
+from __future__ import annotations
+
+import logging
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0007"
+down_revision = "0006"
+branch_labels = None
+depends_on = None
+
+TRIGRAMS = (
+    ("ix_datasets_name_trgm", "datasets", "name"),
+    ("ix_jobs_name_trgm", "jobs", "name"),
+    ("ix_audit_target_trgm", "audit", "target"),
+)
+
+
+def upgrade() -> None:
+    listed = sa.text("deleted_at IS NULL")
+    op.create_index(
+        "ix_datasets_listed", "datasets", ["namespace_id", "name"], sqlite_where=listed, postgresql_where=listed
+    )
+    if op.get_bind().dialect.name != "postgresql":
+        return
+    if not _trigram_extension():
+        return
+    for index, table, column in TRIGRAMS:
+        op.create_index(index, table, [column], postgresql_using="gin", postgresql_ops={column: "gin_trgm_ops"})
+
+
+def _trigram_extension() -> bool:
+    """Whether pg_trgm is there (created now if need be); a warning, not a failure, when it cannot be."""
+    bind = op.get_bind()
+    try:
+        with bind.begin_nested():
+            bind.execute(sa.text("CREATE EXTENSION IF NOT EXISTS pg_trgm"))
+    except sa.exc.DBAPIError as exc:
+        first = str(exc.orig).splitlines()[0] if exc.orig is not None else str(exc)
+        logging.getLogger("datatrail").warning(
+            "PostgreSQL's pg_trgm extension could not be created (%s): search and a dataset's audit entries"
+            " scan instead of using trigram indexes; install PostgreSQL's contrib package and run"
+            " `CREATE EXTENSION pg_trgm` in the database, then `datatrail migrate`",
+            first,
+        )
+        return False
+    return True
+
+
+def downgrade() -> None:
+    if op.get_bind().dialect.name == "postgresql":
+        for index, table, _ in TRIGRAMS:
+            op.execute(f"DROP INDEX IF EXISTS {index}")
+    op.drop_index("ix_datasets_listed", table_name="datasets")
