@@ -148,8 +148,19 @@ class Catalog:
         (newest first): how a path finds the dataset it already is (see :meth:`Recorder.identify`)."""
         return self._store.versions_at(uri, digest)
 
-    def datasets(self, namespace: str | None = None) -> list[Dataset]:
-        return self._store.list_datasets(namespace)
+    def datasets(
+        self, namespace: str | None = None, *, name: str | None = None, match: str | None = None
+    ) -> list[Dataset]:
+        """The listed datasets, by namespace and name: of one ``namespace``, the one ``name``, or those whose
+        name or namespace ``match`` Marquez's search pattern (``%`` any text, ``_`` one character)."""
+        return self._store.list_datasets(namespace, name=name, match=match)
+
+    def dataset_page(
+        self, namespace: str, *, limit: int, offset: int = 0, after: str | None = None
+    ) -> tuple[list[Dataset], int]:
+        """A page of a namespace's datasets by name (``offset`` skipped after the name ``after``, ``limit``
+        kept) and how many the namespace lists in all: the database pages, not the caller."""
+        return self._store.dataset_page(namespace, limit=limit, offset=offset, after=after)
 
     def versions(self, name: str) -> list[Version]:
         """Every version of a dataset (``[NAMESPACE:]NAME``), oldest first."""
@@ -211,8 +222,11 @@ class Catalog:
     def runs(self, job: str | None = None, limit: int = 100) -> list[Run]:
         return self._store.list_runs(job, limit)
 
-    def jobs(self, namespace: str | None = None) -> list[JobSummary]:
-        return self._store.list_jobs(namespace)
+    def jobs(
+        self, namespace: str | None = None, *, name: str | None = None, match: str | None = None
+    ) -> list[JobSummary]:
+        """The jobs by namespace and name: of one ``namespace``, the one ``name``, those matching ``match``."""
+        return self._store.list_jobs(namespace, name=name, match=match)
 
     def get_run(self, run_id: str) -> Run:
         """A run by its id, or by a prefix that only it has."""

@@ -225,9 +225,8 @@ def dataset(trail: Trail, d: Dataset) -> dict[str, Any]:
 
 
 def find_dataset(trail: Trail, namespace: str, name: str) -> Dataset:
-    for d in trail.datasets(namespace):
-        if d.name == name:
-            return d
+    for d in trail.datasets(namespace, name=name):
+        return d
     msg = f"no dataset named {name!r} in namespace {namespace!r}"
     raise NotFound(msg)
 
@@ -432,9 +431,8 @@ def job_tags(j: JobSummary) -> list[str]:
 
 
 def find_job(trail: Trail, namespace: str, name: str) -> JobSummary:
-    for j in trail.jobs(namespace):
-        if j.name == name:
-            return j
+    for j in trail.jobs(namespace, name=name):
+        return j
     msg = f"no job named {name!r} in namespace {namespace!r}"
     raise NotFound(msg)
 

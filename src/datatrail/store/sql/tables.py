@@ -22,6 +22,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    literal_column,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 
@@ -371,7 +372,15 @@ def _trigram(name: str, column: Column[str]) -> Index:
     return index.ddl_if(dialect="postgresql")
 
 
+def _wide(name: str, table: Table) -> Index:
+    """Rows whose name has a character outside printable ASCII: search keeps them all (see reads.WIDE)."""
+    index = Index(name, table.c.id, postgresql_where=table.c.name.op("~")(literal_column("'[^ -~]'")))
+    return index.ddl_if(dialect="postgresql")
+
+
 TRIGRAM_INDEXES = (
+    _wide("ix_datasets_name_wide", datasets),
+    _wide("ix_jobs_name_wide", jobs),
     _trigram("ix_datasets_name_trgm", datasets.c.name),
     _trigram("ix_jobs_name_trgm", jobs.c.name),
     _trigram("ix_audit_target_trgm", audit.c.target),

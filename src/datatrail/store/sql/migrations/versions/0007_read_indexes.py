@@ -1,6 +1,7 @@
 """Indexes for a store used for a year (issue 22): listed datasets by namespace and name (pages and counts
 walk the index), and on PostgreSQL pg_trgm's GIN indexes for search (dataset and job names) and for a
-dataset's audit entries (the audit target).
+dataset's audit entries (the audit target), and partial indexes of the names outside printable ASCII
+(which search always checks: Unicode case folding may make them match where ILIKE does not).
 
 pg_trgm ships with PostgreSQL (the contrib package of most distributions) and is a trusted extension (13+):
 a database owner may create it. When it cannot be created the trigram indexes are left out, a warning says
@@ -37,6 +38,9 @@ def upgrade() -> None:
     )
     if op.get_bind().dialect.name != "postgresql":
         return
+    for index, table in (("ix_datasets_name_wide", "datasets"), ("ix_jobs_name_wide", "jobs")):
+        # Names with a character outside printable ASCII, which search always checks (Unicode case folding).
+        op.create_index(index, table, ["id"], postgresql_where=sa.text("name ~ '[^ -~]'"))
     if not _trigram_extension():
         return
     for index, table, column in TRIGRAMS:
@@ -63,6 +67,6 @@ def _trigram_extension() -> bool:
 
 def downgrade() -> None:
     if op.get_bind().dialect.name == "postgresql":
-        for index, table, _ in TRIGRAMS:
+        for index in (*(i for i, _, _ in TRIGRAMS), "ix_datasets_name_wide", "ix_jobs_name_wide"):
             op.execute(f"DROP INDEX IF EXISTS {index}")
     op.drop_index("ix_datasets_listed", table_name="datasets")
