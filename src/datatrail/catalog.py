@@ -204,7 +204,10 @@ class Catalog:
 
     def classifications(self, ref: str | Ref | Version) -> dict[str, list[str]]:
         """Column → labels of a version: set on its dataset or inherited from upstream."""
-        return self._store.classifications(self.lookup(ref))
+        # A Version read from this store is asked about as it is (the store checks access to it): no second
+        # resolve per dataset in a listing.
+        known = isinstance(ref, Version) and ref.id is not None
+        return self._store.classifications(ref if known and isinstance(ref, Version) else self.lookup(ref))
 
     def diff(self, ref_a: str | Ref | Version, ref_b: str | Ref | Version) -> dict[str, Any]:
         """What changed from one version to another: schema, rows, column statistics, files.
