@@ -287,6 +287,31 @@ def _cursor_at(name: str) -> str | None:
     return encode_cursor(name)
 
 
+def curve(uri: str) -> None:
+    """The ingest rate per tenth of the stored events, from their received_at (a store grown in several
+    sessions over --data shows the pause between two sessions as a slow tenth)."""
+    import psycopg
+
+    with psycopg.connect(uri) as conn:
+        rows = conn.execute(
+            "SELECT tenth, count(*), extract(epoch FROM max(received_at) - min(received_at)), max(id)"
+            " FROM (SELECT id, received_at, ntile(10) OVER (ORDER BY id) AS tenth FROM events) e"
+            " GROUP BY tenth ORDER BY tenth"
+        ).fetchall()
+    rates = [int(n) / float(s) for _, n, s, _ in rows if s]
+    for (tenth, n, s, last), rate in zip(rows, rates, strict=False):
+        note(f"stored tenth {tenth:2d}: events up to id {int(last):,}, {int(n):,} in {float(s):,.0f} s, {rate:,.0f}/s")
+    if len(rates) >= 2:
+        report(
+            "ingest rate from received_at, the last tenth of the store against the first",
+            f"{rates[-1]:,.0f} events/s",
+            "first tenth",
+            f"{rates[0]:,.0f} events/s",
+            rates[-1] / rates[0],
+            0.8,
+        )
+
+
 def sizes(uri: str, events: int) -> None:
     import psycopg
 
@@ -418,6 +443,7 @@ def session(pg: pgserver.PgServer, folder: Path, args: argparse.Namespace) -> No
             return
         d = analyze(uri)
         note(f"reads over {events:,} events, {d:,} datasets, load {os.getloadavg()[0]:.1f}")
+        curve(uri)
         measure(server.uri, d, args.repeats)
         sizes(uri, events)
     finally:

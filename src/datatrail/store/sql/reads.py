@@ -83,23 +83,29 @@ class CatalogReads:
             q = q.where(n.name == namespace)
         if name is not None:
             q = q.where(d.name == name)
-        if match is not None:
-            q = self._prefiltered(q, t.datasets, n.name, match)
         with self._db.read() as conn:
+            if match is not None:
+                q = self._prefiltered(conn, q, t.datasets, match)
             found = [dataset_from_row(r) for r in conn.execute(q)]
         if match is not None:
             found = [x for x in found if matches(match, x.name) or matches(match, x.namespace)]
         return found
 
-    def _prefiltered(self, q: Select[Any], table: Any, namespace: Any, match: str) -> Select[Any]:
+    def _prefiltered(self, conn: Connection, q: Select[Any], table: Any, match: str) -> Select[Any]:
         """``q`` narrowed to rows whose name or namespace may match Marquez's pattern ``match`` (callers
-        check each row with :func:`matches`). On PostgreSQL: ILIKE, answered by the pg_trgm index
-        (revision 0007), plus every name with a character outside printable ASCII, whose Unicode case
-        folding ILIKE does not know (a partial index). SQLite: no prefilter, every row is checked."""
+        check each row with :func:`matches`). On PostgreSQL: the name by ILIKE, answered by the pg_trgm
+        index (revision 0007); every name with a character outside printable ASCII, whose Unicode case
+        folding ILIKE does not know (a partial index); every row of a namespace that matches (namespaces
+        are few: each is checked here). SQLite: no prefilter, every row is checked."""
         like = like_prefilter(match) if self._db.dialect == "postgresql" else None
         if like is None:
             return q
-        return q.where(or_(table.c.name.ilike(like), namespace.ilike(like), table.c.name.op("~")(WIDE)))
+        n = t.namespaces.c
+        ids = [r.id for r in conn.execute(select(n.id, n.name)) if matches(match, r.name)]
+        wanted = [table.c.name.ilike(like), table.c.name.op("~")(WIDE)]
+        if ids:
+            wanted.append(table.c.namespace_id.in_(ids))
+        return q.where(or_(*wanted))
 
     def dataset_page(
         self, namespace: str, *, limit: int, offset: int = 0, after: str | None = None
@@ -262,9 +268,9 @@ class CatalogReads:
             q = q.where(n.name == namespace)
         if name is not None:
             q = q.where(j.name == name)
-        if match is not None:
-            q = self._prefiltered(q, t.jobs, n.name, match)
         with self._db.read() as conn:
+            if match is not None:
+                q = self._prefiltered(conn, q, t.jobs, match)
             rows = conn.execute(q).all()
             if match is not None:
                 rows = [row for row in rows if matches(match, row.name) or matches(match, row.namespace)]

@@ -57,8 +57,8 @@ def _trigram_extension() -> bool:
         first = str(exc.orig).splitlines()[0] if exc.orig is not None else str(exc)
         logging.getLogger("datatrail").warning(
             "PostgreSQL's pg_trgm extension could not be created (%s): search and a dataset's audit entries"
-            " scan instead of using trigram indexes; install PostgreSQL's contrib package and run"
-            " `CREATE EXTENSION pg_trgm` in the database, then `datatrail migrate`",
+            " scan instead of using trigram indexes; to index them, install PostgreSQL's contrib package, run"
+            " `CREATE EXTENSION pg_trgm` in the database and the CREATE INDEX statements of migration 0007",
             first,
         )
         return False
