@@ -224,12 +224,11 @@ def q(value: str) -> str:
     return urllib.parse.quote(value, safe="")
 
 
-def measure(uri: str, d: int, repeats: int) -> None:
-    """The reads over a store of ``d`` datasets d0 … d<d-1>."""
+def measure(uri: str, d: int, late: str, repeats: int) -> None:
+    """The reads over a store of ``d`` datasets d0 … d<d-1>; ``late``: the dataset written last."""
     c = Client(uri)
     mid = d // 2
     name = f"d{min(9999, d - 1)}"
-    late = f"d{d - 1}"  # the newest dataset: the deepest upstream
     for query in ("d9999", "d4242", "d12345"):
         took, body = timed_get(c, f"/api/v1/search?q={query}", repeats)
         total = json.loads(body)["totalCount"]
@@ -368,15 +367,19 @@ def count(uri: str) -> int:
         return int(row[0])
 
 
-def analyze(uri: str) -> int:
-    """VACUUM ANALYZE after the ingest (as autovacuum would, in time); the number of datasets."""
+def analyze(uri: str) -> tuple[int, str]:
+    """VACUUM ANALYZE after the ingest (as autovacuum would, in time); the number of datasets, and the
+    dataset of the newest version (the deepest upstream: the newest dataset may be one only read so far)."""
     import psycopg
 
     with psycopg.connect(uri, autocommit=True) as conn:
         conn.execute("VACUUM ANALYZE")
         row = conn.execute("SELECT count(*) FROM datasets").fetchone()
-        assert row is not None
-        return int(row[0])
+        newest = conn.execute(
+            "SELECT d.name FROM versions v JOIN datasets d ON d.id = v.dataset_id ORDER BY v.id DESC LIMIT 1"
+        ).fetchone()
+        assert row is not None and newest is not None
+        return int(row[0]), str(newest[0])
 
 
 def database(pg: pgserver.PgServer) -> str:
@@ -446,10 +449,10 @@ def session(pg: pgserver.PgServer, folder: Path, args: argparse.Namespace) -> No
         if args.no_measure:
             note(f"{events:,} events stored; --no-measure: no reads timed")
             return
-        d = analyze(uri)
+        d, late = analyze(uri)
         note(f"reads over {events:,} events, {d:,} datasets, load {os.getloadavg()[0]:.1f}")
         curve(uri)
-        measure(server.uri, d, args.repeats)
+        measure(server.uri, d, late, args.repeats)
         sizes(uri, events)
     finally:
         server.stop()
