@@ -67,6 +67,7 @@ HTTP_MODULES = {
     "test_facet_mapping",
     "test_ml_store",
     "test_producer_semantics",
+    "test_paging",
 }
 
 

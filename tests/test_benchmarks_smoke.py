@@ -38,6 +38,7 @@ RATIO_LINE = re.compile(r"^[^:\n]+: datatrail \S+( \S+)?, .+ -> \d+\.\d\dx \(tar
         ("cli_reads.py", ["--repeats", "1"], 7),
         ("add_big_tree.py", ["--files", "3", "--size-mib", "2"], 1),
         ("soak.py", ["--minutes", "0.1", "--sample", "1"], 2),
+        ("pg_scale.py", ["--events", "300", "--repeats", "1"], 8),
         ("content.py", ["--no-s3", "--files", "30", "--big-mib", "2"], 2),
         pytest.param("spark_autolog.py", [], 1, marks=pytest.mark.spark),
     ],

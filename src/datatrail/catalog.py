@@ -148,8 +148,19 @@ class Catalog:
         (newest first): how a path finds the dataset it already is (see :meth:`Recorder.identify`)."""
         return self._store.versions_at(uri, digest)
 
-    def datasets(self, namespace: str | None = None) -> list[Dataset]:
-        return self._store.list_datasets(namespace)
+    def datasets(
+        self, namespace: str | None = None, *, name: str | None = None, match: str | None = None
+    ) -> list[Dataset]:
+        """The listed datasets, by namespace and name: of one ``namespace``, the one ``name``, or those whose
+        name or namespace ``match`` Marquez's search pattern (``%`` any text, ``_`` one character)."""
+        return self._store.list_datasets(namespace, name=name, match=match)
+
+    def dataset_page(
+        self, namespace: str, *, limit: int, offset: int = 0, after: str | None = None
+    ) -> tuple[list[Dataset], int]:
+        """A page of a namespace's datasets by name (``offset`` skipped after the name ``after``, ``limit``
+        kept) and how many the namespace lists in all: the database pages, not the caller."""
+        return self._store.dataset_page(namespace, limit=limit, offset=offset, after=after)
 
     def versions(self, name: str) -> list[Version]:
         """Every version of a dataset (``[NAMESPACE:]NAME``), oldest first."""
@@ -197,7 +208,10 @@ class Catalog:
 
     def classifications(self, ref: str | Ref | Version) -> dict[str, list[str]]:
         """Column → labels of a version: set on its dataset or inherited from upstream."""
-        return self._store.classifications(self.lookup(ref))
+        # A Version read from this store is asked about as it is (the store checks access to it): no second
+        # resolve per dataset in a listing.
+        known = isinstance(ref, Version) and ref.id is not None
+        return self._store.classifications(ref if known and isinstance(ref, Version) else self.lookup(ref))
 
     def diff(self, ref_a: str | Ref | Version, ref_b: str | Ref | Version) -> dict[str, Any]:
         """What changed from one version to another: schema, rows, column statistics, files.
@@ -217,8 +231,11 @@ class Catalog:
     def runs(self, job: str | None = None, limit: int = 100) -> list[Run]:
         return self._store.list_runs(job, limit)
 
-    def jobs(self, namespace: str | None = None) -> list[JobSummary]:
-        return self._store.list_jobs(namespace)
+    def jobs(
+        self, namespace: str | None = None, *, name: str | None = None, match: str | None = None
+    ) -> list[JobSummary]:
+        """The jobs by namespace and name: of one ``namespace``, the one ``name``, those matching ``match``."""
+        return self._store.list_jobs(namespace, name=name, match=match)
 
     def get_run(self, run_id: str) -> Run:
         """A run by its id, or by a prefix that only it has."""

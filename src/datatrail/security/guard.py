@@ -174,8 +174,17 @@ class GuardedStore:
 
     # ------------------------------------------------------------ datasets and versions
 
-    def list_datasets(self, namespace: str | None = None) -> list[Dataset]:
-        return [d for d in self.inner.list_datasets(namespace) if self._can(d.namespace)]
+    def list_datasets(
+        self, namespace: str | None = None, *, name: str | None = None, match: str | None = None
+    ) -> list[Dataset]:
+        return [d for d in self.inner.list_datasets(namespace, name=name, match=match) if self._can(d.namespace)]
+
+    def dataset_page(
+        self, namespace: str, *, limit: int, offset: int = 0, after: str | None = None
+    ) -> tuple[list[Dataset], int]:
+        if not self._can(namespace):  # as list_datasets: a namespace the caller may not read lists nothing
+            return [], 0
+        return self.inner.dataset_page(namespace, limit=limit, offset=offset, after=after)
 
     def resolve(self, ref: Ref) -> Version:
         self._need(ref.namespace, ref.name, "dataset.read", str(ref))
@@ -262,8 +271,10 @@ class GuardedStore:
     def list_runs(self, job: str | None = None, limit: int = 100) -> list[Run]:
         return [self._visible_run(r) for r in self.inner.list_runs(job, limit) if self._can(r.namespace)]
 
-    def list_jobs(self, namespace: str | None = None) -> list[JobSummary]:
-        return [j for j in self.inner.list_jobs(namespace) if self._can(j.namespace)]
+    def list_jobs(
+        self, namespace: str | None = None, *, name: str | None = None, match: str | None = None
+    ) -> list[JobSummary]:
+        return [j for j in self.inner.list_jobs(namespace, name=name, match=match) if self._can(j.namespace)]
 
     def evaluations(self, version: Version) -> list[Run]:
         self._version(version)

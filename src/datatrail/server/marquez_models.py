@@ -225,9 +225,8 @@ def dataset(trail: Trail, d: Dataset) -> dict[str, Any]:
 
 
 def find_dataset(trail: Trail, namespace: str, name: str) -> Dataset:
-    for d in trail.datasets(namespace):
-        if d.name == name:
-            return d
+    for d in trail.datasets(namespace, name=name):
+        return d
     msg = f"no dataset named {name!r} in namespace {namespace!r}"
     raise NotFound(msg)
 
@@ -432,9 +431,8 @@ def job_tags(j: JobSummary) -> list[str]:
 
 
 def find_job(trail: Trail, namespace: str, name: str) -> JobSummary:
-    for j in trail.jobs(namespace):
-        if j.name == name:
-            return j
+    for j in trail.jobs(namespace, name=name):
+        return j
     msg = f"no job named {name!r} in namespace {namespace!r}"
     raise NotFound(msg)
 
@@ -501,23 +499,17 @@ def source_of(name: str, uri: str | None, created: str | None) -> dict[str, Any]
 def fill_graph(trail: Trail, shaped: dict[str, Any]) -> dict[str, Any]:
     """A folded lineage graph's ``DATASET`` and ``JOB`` nodes with Marquez's Dataset and Job as ``data``
     (keeping datatrail's ``versions`` and ``runs``); placeholders of hidden nodes stay as they are."""
-    datasets: dict[str, dict[str, Dataset]] = {}
-    jobs: dict[str, dict[str, JobSummary]] = {}
     for node in shaped["graph"]:
         data = node["data"]
         if data.get("redacted") or node["type"] not in ("DATASET", "JOB"):
             continue
         ns, name = data["namespace"], data["name"]
+        # Each node's own row (by name, an index probe), not its namespace's listing: a graph is a few
+        # nodes of a namespace that may hold millions.
         if node["type"] == "DATASET":
-            if ns not in datasets:
-                datasets[ns] = {d.name: d for d in trail.datasets(ns)}
-            found_d = datasets[ns].get(name)
-            if found_d is not None:
+            for found_d in trail.datasets(ns, name=name):
                 node["data"] = {**dataset(trail, found_d), "versions": data.get("versions", [])}
         else:
-            if ns not in jobs:
-                jobs[ns] = {j.name: j for j in trail.jobs(ns)}
-            found_j = jobs[ns].get(name)
-            if found_j is not None:
+            for found_j in trail.jobs(ns, name=name):
                 node["data"] = {**job(trail, found_j), "runs": data.get("runs", [])}
     return shaped

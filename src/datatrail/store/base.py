@@ -48,7 +48,19 @@ LOCATED = 100
 class Reads(Protocol):
     """Datasets, versions, runs, jobs and lineage, and what producers said of them."""
 
-    def list_datasets(self, namespace: str | None = None) -> list[Dataset]: ...
+    def list_datasets(
+        self, namespace: str | None = None, *, name: str | None = None, match: str | None = None
+    ) -> list[Dataset]:
+        """The datasets listed (not hidden) by namespace and name: of one namespace, the one ``name``, those
+        whose name or namespace ``match`` Marquez's search pattern (``%`` any text, ``_`` one character)."""
+        ...
+
+    def dataset_page(
+        self, namespace: str, *, limit: int, offset: int = 0, after: str | None = None
+    ) -> tuple[list[Dataset], int]:
+        """A page of :meth:`list_datasets` of one namespace, and how many it lists in all: ``offset``
+        skipped after the name ``after`` (a keyset page: stable while datasets are added), ``limit`` kept."""
+        ...
 
     def resolve(self, ref: Ref) -> Version:
         """The version a ref names; NotFound if none."""
@@ -98,7 +110,11 @@ class Reads(Protocol):
 
     def list_runs(self, job: str | None = None, limit: int = 100) -> list[Run]: ...
 
-    def list_jobs(self, namespace: str | None = None) -> list[JobSummary]: ...
+    def list_jobs(
+        self, namespace: str | None = None, *, name: str | None = None, match: str | None = None
+    ) -> list[JobSummary]:
+        """The jobs by namespace and name: of one namespace, the one ``name``, those matching ``match``."""
+        ...
 
     def lineage(
         self, start: Sequence[Version], direction: Direction, depth: int, as_of: datetime | None = None

@@ -55,8 +55,15 @@ class DelegatingStore(ABC):
 
     # Reads
 
-    def list_datasets(self, namespace: str | None = None) -> list[Dataset]:
-        return self.target().list_datasets(namespace)
+    def list_datasets(
+        self, namespace: str | None = None, *, name: str | None = None, match: str | None = None
+    ) -> list[Dataset]:
+        return self.target().list_datasets(namespace, name=name, match=match)
+
+    def dataset_page(
+        self, namespace: str, *, limit: int, offset: int = 0, after: str | None = None
+    ) -> tuple[list[Dataset], int]:
+        return self.target().dataset_page(namespace, limit=limit, offset=offset, after=after)
 
     def resolve(self, ref: Ref) -> Version:
         return self.target().resolve(ref)
@@ -94,8 +101,10 @@ class DelegatingStore(ABC):
     def list_runs(self, job: str | None = None, limit: int = 100) -> list[Run]:
         return self.target().list_runs(job, limit)
 
-    def list_jobs(self, namespace: str | None = None) -> list[JobSummary]:
-        return self.target().list_jobs(namespace)
+    def list_jobs(
+        self, namespace: str | None = None, *, name: str | None = None, match: str | None = None
+    ) -> list[JobSummary]:
+        return self.target().list_jobs(namespace, name=name, match=match)
 
     def lineage(
         self, start: Sequence[Version], direction: Direction, depth: int, as_of: datetime | None = None

@@ -179,9 +179,21 @@ class HttpStore:
     def prepare(self) -> None:
         return None
 
-    def list_datasets(self, namespace: str | None = None) -> list[Dataset]:
-        params = {"namespace": namespace} if namespace is not None else {}
+    def list_datasets(
+        self, namespace: str | None = None, *, name: str | None = None, match: str | None = None
+    ) -> list[Dataset]:
+        given = {"namespace": namespace, "name": name, "match": match}
+        params = {k: v for k, v in given.items() if v is not None}
         return [wire.dataset_from_wire(d) for d in self._request("GET", "/api/v1/datasets", params=params)["datasets"]]
+
+    def dataset_page(
+        self, namespace: str, *, limit: int, offset: int = 0, after: str | None = None
+    ) -> tuple[list[Dataset], int]:
+        params: dict[str, Any] = {"namespace": namespace, "limit": limit, "offset": offset}
+        if after is not None:
+            params["after"] = after
+        answer = self._request("GET", "/api/v1/dataset-page", params=params)
+        return [wire.dataset_from_wire(d) for d in answer["datasets"]], int(answer["total"])
 
     def resolve(self, ref: Ref) -> Version:
         params = {"namespace": ref.namespace, "name": ref.name}
@@ -238,8 +250,11 @@ class HttpStore:
             params["job"] = job
         return [wire.run_from_wire(r) for r in self._request("GET", "/api/v1/runs", params=params)["runs"]]
 
-    def list_jobs(self, namespace: str | None = None) -> list[JobSummary]:
-        params = {"namespace": namespace} if namespace is not None else {}
+    def list_jobs(
+        self, namespace: str | None = None, *, name: str | None = None, match: str | None = None
+    ) -> list[JobSummary]:
+        given = {"namespace": namespace, "name": name, "match": match}
+        params = {k: v for k, v in given.items() if v is not None}
         return [wire.job_from_wire(j) for j in self._request("GET", "/api/v1/jobs", params=params)["jobs"]]
 
     def lineage(

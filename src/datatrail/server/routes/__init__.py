@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
+import json
 import unicodedata
 from collections.abc import Callable
 from typing import Annotated, Any, Concatenate, ParamSpec, TypeVar
@@ -70,6 +73,35 @@ class Page:
 
 
 Paging = Annotated[Page, Depends()]
+
+# A keyset page's position: ``cursor`` is the ``nextCursor`` of the page before, opaque to clients.
+CursorParam = Annotated[
+    str | None,
+    Query(max_length=4 * MAX_NAME_LENGTH, description="the nextCursor of the previous page (keyset paging)"),
+]
+CURSOR_VERSION = "k1"
+
+
+def encode_cursor(name: str) -> str:
+    """The opaque cursor of the page after the dataset ``name`` (URL-safe base64 of a small JSON array).
+
+    >>> encode_cursor("d9"), decode_cursor(encode_cursor("raw/penguins ü"))
+    ('WyJrMSIsImQ5Il0', 'raw/penguins ü')
+    """
+    raw = json.dumps([CURSOR_VERSION, name], separators=(",", ":"), ensure_ascii=False).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> str:
+    """The name a cursor of :func:`encode_cursor` holds; InvalidInput (400) for anything else."""
+    try:
+        value = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode())
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        value = None
+    if not (isinstance(value, list) and len(value) == 2 and value[0] == CURSOR_VERSION and isinstance(value[1], str)):
+        msg = f"invalid cursor {cursor[:40]!r}: pass the nextCursor of the previous page unchanged, or no cursor"
+        raise InvalidInput(msg)
+    return str(value[1])
 
 
 def actor(request: Request) -> str | None:

@@ -18,7 +18,7 @@ from fastapi import APIRouter, Request
 from datatrail.core.errors import NotFound
 from datatrail.core.model import Version
 from datatrail.server import marquez_models as mq
-from datatrail.server.routes import Actor, Page, Paging, call, unquote
+from datatrail.server.routes import Actor, CursorParam, Page, Paging, call, decode_cursor, encode_cursor, unquote
 from datatrail.server.state import API
 from datatrail.service import Trail
 from datatrail.store.wire import file_to_wire
@@ -58,14 +58,29 @@ async def get_namespace(request: Request, namespace: str, _: Actor) -> dict[str,
 # ------------------------------------------------------------ datasets and versions
 
 
-def _datasets(trail: Trail, namespace: str, page: Page) -> dict[str, Any]:
-    found = trail.datasets(namespace)
-    return {"datasets": [mq.dataset(trail, d) for d in page.slice(found)], "totalCount": len(found)}
+def _datasets(trail: Trail, namespace: str, page: Page, after: str | None) -> dict[str, Any]:
+    found, total = trail.catalog.dataset_page(namespace, limit=page.limit, offset=page.offset, after=after)
+    return {
+        "datasets": [mq.dataset(trail, d) for d in found],
+        "totalCount": total,
+        # datatrail's: the cursor of the next page (keyset paging), None after the last.
+        "nextCursor": encode_cursor(found[-1].name) if len(found) == page.limit else None,
+    }
 
 
-@router.get("/{namespace}/datasets", summary="The datasets of a namespace (Marquez's DatasetList)")
-async def list_datasets(request: Request, namespace: str, _: Actor, page: Paging) -> dict[str, Any]:
-    out: dict[str, Any] = await call(request, _datasets, unquote(namespace), page)
+@router.get(
+    "/{namespace}/datasets",
+    summary="The datasets of a namespace by name (Marquez's DatasetList); `cursor` pages by keyset",
+)
+async def list_datasets(
+    request: Request, namespace: str, _: Actor, page: Paging, cursor: CursorParam = None
+) -> dict[str, Any]:
+    """Marquez's ``limit`` and ``offset`` page; the database pages, so a deep offset costs a walk of the
+    index, not a read of every dataset. ``nextCursor`` (datatrail's) names where the next page starts:
+    pass it as ``cursor`` to page by keyset, which costs the same at any depth and neither skips nor
+    repeats a dataset when others are added meanwhile (``offset`` then counts from the cursor)."""
+    after = decode_cursor(cursor) if cursor is not None else None
+    out: dict[str, Any] = await call(request, _datasets, unquote(namespace), page, after)
     return out
 
 

@@ -8,35 +8,13 @@ from fastapi import APIRouter, Query, Request
 
 from datatrail.core.errors import InvalidInput
 from datatrail.core.limits import MAX_OFFSET
+from datatrail.core.patterns import matches  # noqa: F401  (here since the start; tests import it from here)
 from datatrail.core.times import iso
 from datatrail.server.routes import MAX_LIMIT, Actor, OptionalName, call
 from datatrail.server.state import API
 from datatrail.service import Trail
 
 router = APIRouter(prefix=API, tags=["search"])
-
-
-def matches(q: str, text: str) -> bool:
-    """Whether ``text`` contains Marquez's pattern ``q``: ``%`` matches any text, ``_`` one character,
-    anything else itself, case-insensitively. Greedy with one backtrack point, so O(len(q) * len(text)).
-
-    >>> matches("ord%s", "public.Orders"), matches("o_ders", "orders"), matches("x", "orders")
-    (True, True, False)
-    """
-    p, t = "%" + q.casefold() + "%", text.casefold()
-    i = j = 0
-    star, mark = -1, 0
-    while j < len(t):
-        if i < len(p) and p[i] != "%" and (p[i] == "_" or p[i] == t[j]):
-            i, j = i + 1, j + 1
-        elif i < len(p) and p[i] == "%":
-            star, mark, i = i, j, i + 1
-        elif star >= 0:
-            mark += 1
-            i, j = star + 1, mark
-        else:
-            return False
-    return all(c == "%" for c in p[i:])
 
 
 def _search(
@@ -58,8 +36,7 @@ def _search(
                 "namespace": d.namespace,
                 "nodeId": f"dataset:{d.namespace}:{d.name}",
             }
-            for d in trail.datasets(namespace)
-            if matches(q, d.name) or matches(q, d.namespace)
+            for d in trail.datasets(namespace, match=q)
         ]
     if kind in (None, "job"):
         hits += [
@@ -70,8 +47,7 @@ def _search(
                 "namespace": j.namespace,
                 "nodeId": f"job:{j.namespace}:{j.name}",
             }
-            for j in trail.jobs(namespace)
-            if matches(q, j.name) or matches(q, j.namespace)
+            for j in trail.jobs(namespace, match=q)
         ]
     if before is not None:
         hits = [h for h in hits if h["updatedAt"] is not None and h["updatedAt"][:10] < before]

@@ -52,9 +52,24 @@ async def post_event(request: Request, principal: Actor) -> dict[str, Any]:
     return out
 
 
-@router.get("/datasets", summary="Every dataset (of one namespace)")
-async def all_datasets(request: Request, _: Actor, namespace: OptionalName = None) -> dict[str, Any]:
-    return {"datasets": await call(request, lambda t: [d.to_dict() for d in t.datasets(namespace)])}
+@router.get("/datasets", summary="Every dataset (of one namespace; the one named; those matching a search pattern)")
+async def all_datasets(
+    request: Request, _: Actor, namespace: OptionalName = None, name: OptionalName = None, match: OptionalName = None
+) -> dict[str, Any]:
+    found = await call(request, lambda t: [d.to_dict() for d in t.datasets(namespace, name=name, match=match)])
+    return {"datasets": found}
+
+
+@router.get("/dataset-page", summary="A page of a namespace's datasets by name (after a name), and their number")
+async def dataset_page(
+    request: Request, _: Actor, namespace: NameParam, page: Paging, after: OptionalName = None
+) -> dict[str, Any]:
+    def read(t: Trail) -> dict[str, Any]:
+        found, total = t.catalog.dataset_page(namespace, limit=page.limit, offset=page.offset, after=after)
+        return {"datasets": [d.to_dict() for d in found], "total": total}
+
+    out: dict[str, Any] = await call(request, read)
+    return out
 
 
 @router.get("/latest-versions", summary="The latest version of every dataset, newest first, with its check counts")
@@ -62,9 +77,11 @@ async def latest_versions(request: Request, _: Actor) -> dict[str, Any]:
     return {"versions": await call(request, lambda t: [latest_to_wire(x) for x in t.catalog.latest_versions()])}
 
 
-@router.get("/jobs", summary="Every job (of one namespace)")
-async def all_jobs(request: Request, _: Actor, namespace: OptionalName = None) -> dict[str, Any]:
-    return {"jobs": await call(request, lambda t: [j.to_dict() for j in t.jobs(namespace)])}
+@router.get("/jobs", summary="Every job (of one namespace; the one named; those matching a search pattern)")
+async def all_jobs(
+    request: Request, _: Actor, namespace: OptionalName = None, name: OptionalName = None, match: OptionalName = None
+) -> dict[str, Any]:
+    return {"jobs": await call(request, lambda t: [j.to_dict() for j in t.jobs(namespace, name=name, match=match)])}
 
 
 def _ref(namespace: str, name: str, selector: str | None) -> Ref:

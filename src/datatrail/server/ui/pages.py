@@ -132,9 +132,8 @@ async def namespace_page(request: Request, namespace: str) -> Response:
 
 
 def _find_dataset(trail: Trail, namespace: str, name: str) -> Dataset:
-    for dataset in trail.datasets(namespace):
-        if dataset.name == name:
-            return dataset
+    for dataset in trail.datasets(namespace, name=name):
+        return dataset
     msg = f"no dataset named {name!r} in namespace {namespace!r}"
     raise NotFound(msg)
 

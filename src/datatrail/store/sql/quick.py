@@ -91,6 +91,11 @@ _JOBS = (
     " FROM jobs j JOIN namespaces n ON n.id = j.namespace_id LEFT OUTER JOIN runs r ON r.job_id = j.id{where}"
     " GROUP BY n.name, j.id, j.name, j.type, j.created_at ORDER BY n.name, j.name"
 )
+# Each job's latest run, as ORDER BY started_at puts them (NULL first in SQLite), through ix_runs_job.
+_LATEST_RUNS = (
+    "SELECT j.id, r.run_id, r.state FROM jobs j JOIN runs r ON r.pk = (SELECT pk FROM runs"
+    " WHERE job_id = j.id ORDER BY started_at DESC, pk DESC LIMIT 1)"
+)
 _PLANNED = (
     "SELECT n.name, d.name FROM planned_outputs p JOIN datasets d ON d.id = p.dataset_id"
     " JOIN namespaces n ON n.id = d.namespace_id WHERE p.run_pk = ? ORDER BY n.name, d.name"
@@ -203,13 +208,21 @@ class EmbeddedStore(DelegatingStore):
                 return self._versions(db, [_Row(*r) for r in db.execute(_AT, (uri, digest))])
         return self.target().versions_at(uri, digest)
 
-    def list_datasets(self, namespace: str | None = None) -> list[Dataset]:
+    def list_datasets(
+        self, namespace: str | None = None, *, name: str | None = None, match: str | None = None
+    ) -> list[Dataset]:
         sql = _DATASETS.format(where="" if namespace is None else " AND n.name = ?")
         args = () if namespace is None else (namespace,)
-        with self._read() as db:
-            if db is not None:
-                return [dataset_from_row(_DatasetRow(*r)) for r in db.execute(sql, args)]
-        return self.target().list_datasets(namespace)
+        if name is None and match is None:  # the rest: the SQL store's reads
+            with self._read() as db:
+                if db is not None:
+                    return [dataset_from_row(_DatasetRow(*r)) for r in db.execute(sql, args)]
+        return self.target().list_datasets(namespace, name=name, match=match)
+
+    def dataset_page(
+        self, namespace: str, *, limit: int, offset: int = 0, after: str | None = None
+    ) -> tuple[list[Dataset], int]:
+        return self.target().dataset_page(namespace, limit=limit, offset=offset, after=after)
 
     def resolve(self, ref: Ref) -> Version:
         with self._read() as db:
@@ -314,14 +327,16 @@ class EmbeddedStore(DelegatingStore):
                 return [self._run(db, row) for row in [_RunRow(*r) for r in db.execute(sql, args)]]
         return self.target().list_runs(job, limit)
 
-    def list_jobs(self, namespace: str | None = None) -> list[JobSummary]:
+    def list_jobs(
+        self, namespace: str | None = None, *, name: str | None = None, match: str | None = None
+    ) -> list[JobSummary]:
         sql = _JOBS.format(where="" if namespace is None else " WHERE n.name = ?")
         args = () if namespace is None else (namespace,)
         with self._read() as db:
-            if db is not None:
+            if db is not None and name is None and match is None:
                 rows = db.execute(sql, args).fetchall()
                 latest: dict[int, tuple[str, str]] = {}
-                for job_id, run_id, state in db.execute("SELECT job_id, run_id, state FROM runs ORDER BY started_at"):
+                for job_id, run_id, state in db.execute(_LATEST_RUNS):
                     latest[job_id] = (run_id, state)
                 return [
                     JobSummary(
@@ -337,7 +352,7 @@ class EmbeddedStore(DelegatingStore):
                     )
                     for ns, jid, name, kind, created, facets, description, count in rows
                 ]
-        return self.target().list_jobs(namespace)
+        return self.target().list_jobs(namespace, name=name, match=match)
 
     def lineage(
         self, start: Sequence[Version], direction: Direction, depth: int, as_of: datetime | None = None

@@ -7,10 +7,11 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, case, func, or_, select
+from sqlalchemy import ColumnClause, Connection, Select, and_, case, func, literal_column, or_, select
 
 from datatrail.core.errors import NotFound
 from datatrail.core.model import Dataset, Digest, FileEntry, Ref, Run, Version
+from datatrail.core.patterns import like_prefilter, matches
 from datatrail.core.privacy import ALL_COLUMNS, redact_description, redact_event, redact_profile
 from datatrail.core.results import (
     CheckResult,
@@ -41,6 +42,10 @@ from datatrail.store.sql.rows import (
     run_prefix_error,
 )
 
+# Names with a character outside printable ASCII (revision 0008 indexes them on PostgreSQL): search's prefilter
+# keeps them all, as Unicode case folding may make them match an ASCII pattern (ß → ss) where ILIKE does not.
+WIDE: ColumnClause[str] = literal_column("'[^ -~]'")
+
 
 def _event_namespaces(event: dict[str, Any]) -> set[str]:
     """The namespaces an event names: its job's and its datasets'."""
@@ -54,7 +59,9 @@ class CatalogReads:
     def __init__(self, db: Database) -> None:
         self._db = db
 
-    def list_datasets(self, namespace: str | None = None) -> list[Dataset]:
+    def list_datasets(
+        self, namespace: str | None = None, *, name: str | None = None, match: str | None = None
+    ) -> list[Dataset]:
         d, n, v = t.datasets.c, t.namespaces.c, t.versions.c
         q = (
             select(
@@ -75,8 +82,63 @@ class CatalogReads:
         )
         if namespace is not None:
             q = q.where(n.name == namespace)
+        if name is not None:
+            q = q.where(d.name == name)
         with self._db.read() as conn:
-            return [dataset_from_row(r) for r in conn.execute(q)]
+            if match is not None:
+                q = self._prefiltered(conn, q, t.datasets, match)
+            found = [dataset_from_row(r) for r in conn.execute(q)]
+        if match is not None:
+            found = [x for x in found if matches(match, x.name) or matches(match, x.namespace)]
+        return found
+
+    def _prefiltered(self, conn: Connection, q: Select[Any], table: Any, match: str) -> Select[Any]:
+        """``q`` narrowed to rows whose name or namespace may match Marquez's pattern ``match`` (callers
+        check each row with :func:`matches`). On PostgreSQL: the name by ILIKE, answered by the pg_trgm
+        index (revision 0008); every name with a character outside printable ASCII, whose Unicode case
+        folding ILIKE does not know (a partial index); every row of a namespace that matches (namespaces
+        are few: each is checked here). SQLite: no prefilter, every row is checked."""
+        like = like_prefilter(match) if self._db.dialect == "postgresql" else None
+        if like is None:
+            return q
+        n = t.namespaces.c
+        ids = [r.id for r in conn.execute(select(n.id, n.name)) if matches(match, r.name)]
+        wanted = [table.c.name.ilike(like), table.c.name.op("~")(WIDE)]
+        if ids:
+            wanted.append(table.c.namespace_id.in_(ids))
+        return q.where(or_(*wanted))
+
+    def dataset_page(
+        self, namespace: str, *, limit: int, offset: int = 0, after: str | None = None
+    ) -> tuple[list[Dataset], int]:
+        """A page of a namespace's datasets by name, as :meth:`list_datasets` orders them: ``offset`` rows
+        skipped after the name ``after`` (keyset), ``limit`` kept; and how many datasets it lists in all.
+        The database pages (LIMIT/OFFSET over the ``ix_datasets_listed`` index); only the page's
+        datasets have their versions counted."""
+        d, n, v = t.datasets.c, t.namespaces.c, t.versions.c
+        with self._db.read() as conn:
+            ns_id = conn.execute(select(n.id).where(n.name == namespace)).scalar()
+            if ns_id is None:
+                return [], 0
+            listed = and_(d.namespace_id == ns_id, d.deleted_at.is_(None))
+            total = int(conn.execute(select(func.count()).select_from(t.datasets).where(listed)).scalar_one())
+            q = select(d.id, d.name, d.kind, d.description, d.created_at).where(listed)
+            if after is not None:
+                q = q.where(d.name > after)
+            rows = conn.execute(q.order_by(d.name).limit(limit).offset(offset)).all()
+            counts = {
+                r.dataset_id: (int(r.version_count), r.latest)
+                for r in conn.execute(
+                    select(v.dataset_id, func.count(v.id).label("version_count"), func.max(v.number).label("latest"))
+                    .where(v.dataset_id.in_([r.id for r in rows]))
+                    .group_by(v.dataset_id)
+                )
+            }
+        page = [
+            Dataset(namespace, r.name, r.kind, r.description, stored_time(r.created_at), *counts.get(r.id, (0, None)))
+            for r in rows
+        ]
+        return page, total
 
     def resolve(self, ref: Ref) -> Version:
         v = t.versions.c
@@ -181,7 +243,9 @@ class CatalogReads:
         with self._db.read() as conn:
             return [to_run(conn, row) for row in conn.execute(q).all()]
 
-    def list_jobs(self, namespace: str | None = None) -> list[JobSummary]:
+    def list_jobs(
+        self, namespace: str | None = None, *, name: str | None = None, match: str | None = None
+    ) -> list[JobSummary]:
         j, n, r = t.jobs.c, t.namespaces.c, t.runs.c
         q = (
             select(
@@ -203,11 +267,15 @@ class CatalogReads:
         )
         if namespace is not None:
             q = q.where(n.name == namespace)
+        if name is not None:
+            q = q.where(j.name == name)
         with self._db.read() as conn:
+            if match is not None:
+                q = self._prefiltered(conn, q, t.jobs, match)
             rows = conn.execute(q).all()
-            latest: dict[int, tuple[str, str]] = {}
-            for row in conn.execute(select(r.job_id, r.run_id, r.state, r.started_at).order_by(r.started_at)):
-                latest[row.job_id] = (row.run_id, row.state)
+            if match is not None:
+                rows = [row for row in rows if matches(match, row.name) or matches(match, row.namespace)]
+            latest = _latest_runs(conn, [row.id for row in rows])
         return [
             JobSummary(
                 row.namespace,
@@ -311,6 +379,29 @@ class CatalogReads:
                 if len(rows) < max(limit, 500):
                     break
             return _redacted(conn, out)
+
+
+def _latest_runs(conn: Connection, job_ids: list[int]) -> dict[int, tuple[str, str]]:
+    """Each job's latest run (id, state): the last by start time, as ``ORDER BY started_at`` puts them
+    (so where each engine puts NULL starts), the last stored among equal starts. One index probe
+    (ix_runs_job) per job, in chunks, rather than every run of the store."""
+    r = t.runs.c
+    out: dict[int, tuple[str, str]] = {}
+    j = t.jobs.c
+    x = t.runs.alias("x").c
+    last = (
+        select(x.pk)
+        .where(x.job_id == j.id)
+        .order_by(x.started_at.desc(), x.pk.desc())
+        .limit(1)
+        .correlate(t.jobs)
+        .scalar_subquery()
+    )
+    for i in range(0, len(job_ids), 500):
+        q = select(j.id.label("job_id"), r.run_id, r.state).select_from(t.jobs).join(t.runs, r.pk == last)
+        for row in conn.execute(q.where(j.id.in_(job_ids[i : i + 500]))):
+            out[row.job_id] = (row.run_id, row.state)
+    return out
 
 
 def _redacted(conn: Connection, events: list[tuple[int, dict[str, Any]]]) -> list[tuple[int, dict[str, Any]]]:

@@ -79,8 +79,15 @@ class SqlStore(Store):
 
     # ------------------------------------------------------------ Reads
 
-    def list_datasets(self, namespace: str | None = None) -> list[Dataset]:
-        return self._reads.list_datasets(namespace)
+    def list_datasets(
+        self, namespace: str | None = None, *, name: str | None = None, match: str | None = None
+    ) -> list[Dataset]:
+        return self._reads.list_datasets(namespace, name=name, match=match)
+
+    def dataset_page(
+        self, namespace: str, *, limit: int, offset: int = 0, after: str | None = None
+    ) -> tuple[list[Dataset], int]:
+        return self._reads.dataset_page(namespace, limit=limit, offset=offset, after=after)
 
     def resolve(self, ref: Ref) -> Version:
         return self._reads.resolve(ref)
@@ -118,8 +125,10 @@ class SqlStore(Store):
     def list_runs(self, job: str | None = None, limit: int = 100) -> list[Run]:
         return self._reads.list_runs(job, limit)
 
-    def list_jobs(self, namespace: str | None = None) -> list[JobSummary]:
-        return self._reads.list_jobs(namespace)
+    def list_jobs(
+        self, namespace: str | None = None, *, name: str | None = None, match: str | None = None
+    ) -> list[JobSummary]:
+        return self._reads.list_jobs(namespace, name=name, match=match)
 
     def lineage(
         self, start: Sequence[Version], direction: Direction, depth: int, as_of: datetime | None = None

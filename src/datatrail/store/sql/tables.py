@@ -22,6 +22,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    literal_column,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 
@@ -61,6 +62,15 @@ datasets = Table(
     Column("facets_time", Time),
     Column("lifecycle", String(32)),  # the last lifecycleStateChange (DROP, RENAME, OVERWRITE…)
     UniqueConstraint("namespace_id", "name", name="uq_datasets_namespace_name"),
+)
+# A namespace's listed datasets by name (revision 0008): the pages of a listing (LIMIT/OFFSET and keyset) and its
+# count walk this index alone.
+Index(
+    "ix_datasets_listed",
+    datasets.c.namespace_id,
+    datasets.c.name,
+    sqlite_where=datasets.c.deleted_at.is_(None),
+    postgresql_where=datasets.c.deleted_at.is_(None),
 )
 
 versions = Table(
@@ -362,4 +372,28 @@ classifications = Table(
     Column("source", String(32), nullable=False),  # datatrail (classify) or the tag's source
     Column("event_id", Id),
     Column("created_at", Time, nullable=False),
+)
+
+# ---------------------------------------------------------------- trigram search (revision 0008, PostgreSQL only)
+# pg_trgm's GIN indexes answer `name ILIKE '%d9999%'` (search) and `target LIKE '%d9999%'` (a dataset's audit
+# entries) without reading every row. SQLite has no such index: there the same queries scan, as before.
+
+
+def _trigram(name: str, column: Column[str]) -> Index:
+    index = Index(name, column, postgresql_using="gin", postgresql_ops={column.name: "gin_trgm_ops"})
+    return index.ddl_if(dialect="postgresql")
+
+
+def _wide(name: str, table: Table) -> Index:
+    """Rows whose name has a character outside printable ASCII: search keeps them all (see reads.WIDE)."""
+    index = Index(name, table.c.id, postgresql_where=table.c.name.op("~")(literal_column("'[^ -~]'")))
+    return index.ddl_if(dialect="postgresql")
+
+
+TRIGRAM_INDEXES = (
+    _wide("ix_datasets_name_wide", datasets),
+    _wide("ix_jobs_name_wide", jobs),
+    _trigram("ix_datasets_name_trgm", datasets.c.name),
+    _trigram("ix_jobs_name_trgm", jobs.c.name),
+    _trigram("ix_audit_target_trgm", audit.c.target),
 )

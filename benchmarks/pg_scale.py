@@ -1,0 +1,462 @@
+"""A store used for a year: a PostgreSQL store grown to N events, then everyday reads timed against targets.
+
+A throw-away PostgreSQL server (the test harness's tests/pgserver.py, fsync on)
+and a real `datatrail serve` (two workers). ``--clients`` client processes send
+``--events`` events through the real ingest path, ``POST /api/v1/lineage/batch``
+in batches of 100: the START and COMPLETE of runs (half the events) of one of
+1,000 jobs, each run writing a version of dataset ``d<k>`` (one dataset per five
+runs, so 10M events make 1M datasets with 5 versions each and 5M runs) from two
+of the 1,000 datasets written before it, as in issue 22. The ingest rate is
+printed per tenth of the run, and the last tenth against the first (target:
+within 20%, >= 0.8x).
+
+Then each read, the median of ``--repeats``, against its target (100 ms for
+search, a list page and the UI's dataset page; the others are printed against
+100 ms too, for scale): search, Marquez's list page at offsets 0 / middle / end,
+keyset pages (``cursor``) at the start and the middle, the UI's dataset and
+lineage pages, the lineage API upstream at depth 20 and 50, the audit API (all
+entries, and one dataset's) and the UI's audit page; finally the size on disk
+per event (``pg_database_size`` / events) and the biggest tables.
+
+``--data DIR`` keeps the PostgreSQL data folder: a later run over the same DIR
+adds events up to ``--events`` (0 more: only measures), so a big store is built
+once and measured again after a change.
+
+    python benchmarks/pg_scale.py [--events 10000000] [--clients 4] [--repeats 5] [--data DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import multiprocessing as mp
+import os
+import pwd
+import random
+import statistics
+import sys
+import time
+import urllib.parse
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from _common import fmt_seconds, note, quick, report, scratch
+from tests import httpserver, pgserver
+
+PRODUCER = "https://github.com/datatrail/benchmarks"
+SCHEMA = "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/RunEvent"
+NS = "perf"
+BATCH = 100
+TARGET_MS = 100.0
+START = datetime(2025, 1, 1, tzinfo=UTC)
+
+
+def datasets_for(events: int) -> int:
+    """Datasets of a store of ``events`` events: one per five runs (two events per run)."""
+    return max(1, events // 10)
+
+
+def run_events(i: int, total_datasets: int, facets: bool = False) -> list[dict[str, Any]]:
+    """The START and COMPLETE of run ``i``: writes a version of d<i mod D> from two of the 1,000 before it."""
+    rng = random.Random(i)
+    k = i % total_datasets
+    inputs = []
+    if i > 0:
+        back = sorted({rng.randrange(1, min(i, 1000) + 1) for _ in range(2)})
+        inputs = [{"namespace": NS, "name": f"d{(i - b) % total_datasets}"} for b in back]
+    run_id = str(uuid.UUID(int=rng.getrandbits(128), version=4))
+    job = {"namespace": NS, "name": f"job{i % 1000}", "facets": {}}
+    t0 = START + timedelta(seconds=i)
+    schema = {
+        "_producer": PRODUCER,
+        "_schemaURL": "https://openlineage.io/spec/facets/1-1-1/SchemaDatasetFacet.json#/$defs/SchemaDatasetFacet",
+        "fields": [
+            {"name": "id", "type": "BIGINT"},
+            {"name": "customer", "type": "VARCHAR"},
+            {"name": "amount", "type": "DECIMAL(12,2)"},
+            {"name": "created_at", "type": "TIMESTAMP"},
+        ],
+    }
+    run_facets = {
+        "nominalTime": {
+            "_producer": PRODUCER,
+            "_schemaURL": "https://openlineage.io/spec/facets/1-0-1/NominalTimeRunFacet.json#/$defs/NominalTimeRunFacet",
+            "nominalStartTime": t0.isoformat().replace("+00:00", "Z"),
+        }
+    }
+    out = []
+    for state, delta in (("START", 0.0), ("COMPLETE", 0.5)):
+        out.append(
+            {
+                "eventType": state,
+                "eventTime": (t0 + timedelta(seconds=delta)).isoformat().replace("+00:00", "Z"),
+                "producer": PRODUCER,
+                "schemaURL": SCHEMA,
+                "run": {"runId": run_id, "facets": run_facets if facets else {}},
+                "job": job,
+                "inputs": inputs,
+                "outputs": [{"namespace": NS, "name": f"d{k}", "facets": {"schema": schema} if facets else {}}]
+                if state == "COMPLETE"
+                else [],
+            }
+        )
+    return out
+
+
+def client(
+    uri: str, number: int, clients: int, first_run: int, runs: int, sent: Any, go: Any, until: float, facets: bool
+) -> None:
+    """Runs first_run + number, + clients, … in batches of 50 runs (100 events), over one keep-alive connection."""
+    host, port = uri.removeprefix("http://").split(":")
+    conn = http.client.HTTPConnection(host, int(port), timeout=300)
+    headers = {"Content-Type": "application/json"}
+    total_datasets = datasets_for(2 * (first_run + runs))
+    mine = range(first_run + number, first_run + runs, clients)
+    go.wait()
+    for start in range(0, len(mine), BATCH // 2):
+        if time.time() > until:
+            break
+        body = [e for i in mine[start : start + BATCH // 2] for e in run_events(i, total_datasets, facets)]
+        conn.request("POST", "/api/v1/lineage/batch", json.dumps(body).encode(), headers)
+        response = conn.getresponse()
+        answer = response.read()
+        if response.status >= 300:
+            raise SystemExit(f"/api/v1/lineage/batch answered {response.status}: {answer[:300]!r}")
+        with sent.get_lock():
+            sent.value += len(body)
+    conn.close()
+
+
+def ingest(uri: str, args: argparse.Namespace, have: int, want: int) -> list[float]:
+    """Send events ``have``..``want`` (until ``--minutes`` are up); the rate of each tenth, printed as it goes."""
+    first_run, runs = have // 2, (want - have) // 2
+    ctx = mp.get_context("spawn")
+    sent, go = ctx.Value("q", 0), ctx.Event()
+    until = time.time() + args.minutes * 60 if args.minutes else float("inf")
+    procs = [
+        ctx.Process(target=client, args=(uri, c, args.clients, first_run, runs, sent, go, until, args.facets))
+        for c in range(args.clients)
+    ]
+    for p in procs:
+        p.start()
+    total = runs * 2
+    marks = [total * (d + 1) // 10 for d in range(10)]
+    rates: list[float] = []
+    t0 = last_t = time.perf_counter()
+    last_n = 0
+    go.set()
+    while marks:
+        time.sleep(0.2)
+        n = sent.value
+        if n >= marks[0]:
+            now = time.perf_counter()
+            rate = (n - last_n) / (now - last_t)
+            rates.append(rate)
+            load = os.getloadavg()[0]
+            note(
+                f"ingest {n * 100 // total:3d}%: {have + n:>12,} events, {rate:,.0f} events/s"
+                f" (this tenth), {now - t0:,.0f} s so far, load {load:.1f}"
+            )
+            last_n, last_t = n, now
+            while marks and n >= marks[0]:
+                marks.pop(0)
+        if all(p.exitcode is not None for p in procs) and sent.value < (marks[0] if marks else 0):
+            if time.time() > until and all(p.exitcode == 0 for p in procs):
+                note(f"--minutes {args.minutes} are up: stopped after {have + sent.value:,} events")
+                break
+            raise SystemExit(f"the clients stopped after {sent.value:,} of {total:,} events")
+    for p in procs:
+        p.join()
+        if p.exitcode != 0:
+            raise SystemExit(f"a client failed with exit code {p.exitcode}")
+    elapsed = time.perf_counter() - t0
+    done = sent.value
+    note(f"ingested {done:,} events in {elapsed:,.0f} s: {done / elapsed:,.0f} events/s overall")
+    return rates
+
+
+# ------------------------------------------------------------------ reads
+
+
+class Client:
+    def __init__(self, uri: str) -> None:
+        host, port = uri.removeprefix("http://").split(":")
+        self.conn = http.client.HTTPConnection(host, int(port), timeout=600)
+
+    def get(self, path: str) -> tuple[float, bytes]:
+        t0 = time.perf_counter()
+        self.conn.request("GET", path)
+        response = self.conn.getresponse()
+        body = response.read()
+        took = time.perf_counter() - t0
+        if response.status != 200:
+            raise SystemExit(f"GET {path} answered {response.status}: {body[:300]!r}")
+        return took, body
+
+
+def timed_get(c: Client, path: str, repeats: int) -> tuple[float, bytes]:
+    """The median time of ``repeats`` GETs after one untimed warm-up, and the last answer."""
+    _, body = c.get(path)
+    times = []
+    for _ in range(repeats):
+        took, body = c.get(path)
+        times.append(took)
+    return statistics.median(times), body
+
+
+def line(what: str, seconds: float, target_ms: float = TARGET_MS, scale_only: bool = False) -> bool:
+    ms = seconds * 1000
+    if scale_only:
+        note(f"{what}: {fmt_seconds(seconds)} (no target; {target_ms:g} ms for scale)")
+        return True
+    return report(what, fmt_seconds(seconds), "the target", f"{target_ms:g} ms", target_ms / ms, 1.0)
+
+
+def q(value: str) -> str:
+    return urllib.parse.quote(value, safe="")
+
+
+def measure(uri: str, d: int, late: str, repeats: int) -> None:
+    """The reads over a store of ``d`` datasets d0 … d<d-1>; ``late``: the dataset written last."""
+    c = Client(uri)
+    mid = d // 2
+    name = f"d{min(9999, d - 1)}"
+    for query in ("d9999", "d4242", "d12345"):
+        took, body = timed_get(c, f"/api/v1/search?q={query}", repeats)
+        total = json.loads(body)["totalCount"]
+        line(f"search q={query} ({total:,} hits, first 100)", took)
+    ds = f"/api/v1/namespaces/{NS}/datasets"
+    for label, offset in (("0", 0), ("middle", mid), ("end", max(0, d - 100))):
+        took, _ = timed_get(c, f"{ds}?limit=100&offset={offset}", repeats)
+        line(f"Marquez list page, offset {label} ({offset:,} of {d:,} datasets)", took)
+    for label, offset in (("0", 0), ("middle", mid), ("end", max(0, d - 100))):
+        took, _ = timed_get(c, f"/api/v1/dataset-page?namespace={NS}&limit=100&offset={offset}", repeats)
+        line(f"the same page's rows alone (store API, no Marquez shaping), offset {label}", took)
+    took, body = timed_get(c, f"{ds}?limit=100", repeats)
+    answer = json.loads(body)
+    cursor = answer.get("nextCursor")
+    if cursor is None:
+        note("keyset pages: the list has no nextCursor (this version has no keyset paging)")
+    else:
+        walk = []
+        for _ in range(max(repeats, 5)):
+            t, body = c.get(f"{ds}?limit=100&cursor={q(cursor)}")
+            walk.append(t)
+            cursor = json.loads(body).get("nextCursor") or cursor
+        line("keyset list pages 2.., walking from the first", statistics.median(walk))
+        deep = _cursor_at(f"d{mid}")
+        if deep is not None:
+            took, _ = timed_get(c, f"{ds}?limit=100&cursor={q(deep)}", repeats)
+            line(f"keyset list page in the middle (after d{mid})", took)
+    for n in (name, f"d{mid}"):
+        took, _ = timed_get(c, f"/datasets/{NS}/{n}", repeats)
+        line(f"UI dataset page {n}", took)
+    took, _ = timed_get(c, f"/datasets/{NS}/{name}/lineage", repeats)
+    line(f"UI lineage page {name}", took, scale_only=True)
+    slow: dict[str, float] = {}
+    for depth in (20, 50):
+        # Timed once each (a big graph takes long): Marquez's graph (every node filled with its Dataset or
+        # Job), and the version-level graph of the dataset's first version (the traversal, not filled).
+        for label, node in (("Marquez graph", f"dataset:{NS}:{late}"), ("version graph", f"dataset:{NS}:{late}#1")):
+            if slow.get(label, 0.0) > 60:
+                note(f"lineage API, {label}, depth {depth}: not timed (depth 20 took {slow[label]:.0f} s)")
+                continue
+            took, body = c.get(f"/api/v1/lineage?nodeId={q(node)}&direction=upstream&depth={depth}")
+            slow[label] = took
+            nodes = len(json.loads(body).get("graph", []))
+            line(f"lineage API, {label} upstream of {late}, depth {depth} ({nodes:,} nodes)", took, scale_only=True)
+    took, _ = timed_get(c, "/api/v1/audit?limit=100", repeats)
+    line("audit API, newest 100 entries", took, scale_only=True)
+    took, body = timed_get(c, f"/api/v1/audit?limit=100&dataset={q(f'{NS}:{name}')}", repeats)
+    found = len(json.loads(body)["entries"])
+    line(f"audit API, the entries of {NS}:{name} ({found} found)", took, scale_only=True)
+    took, _ = timed_get(c, "/audit", repeats)
+    line("UI audit page (200 entries)", took, scale_only=True)
+
+
+def _cursor_at(name: str) -> str | None:
+    """The keyset cursor just after ``name`` (the benchmark jumps to the middle; clients only follow nextCursor)."""
+    try:
+        from datatrail.server.routes import encode_cursor
+    except ImportError:  # a tree from before keyset paging
+        return None
+    return encode_cursor(name)
+
+
+def curve(uri: str) -> None:
+    """The ingest rate per tenth of the stored events, from their received_at (a store grown in several
+    sessions over --data shows the pause between two sessions as a slow tenth)."""
+    import psycopg
+
+    with psycopg.connect(uri) as conn:
+        rows = conn.execute(
+            "SELECT tenth, count(*), extract(epoch FROM max(received_at) - min(received_at)), max(id)"
+            " FROM (SELECT id, received_at, ntile(10) OVER (ORDER BY id) AS tenth FROM events) e"
+            " GROUP BY tenth ORDER BY tenth"
+        ).fetchall()
+    rates = [int(n) / float(s) for _, n, s, _ in rows if s]
+    for (tenth, n, s, last), rate in zip(rows, rates, strict=False):
+        note(f"stored tenth {tenth:2d}: events up to id {int(last):,}, {int(n):,} in {float(s):,.0f} s, {rate:,.0f}/s")
+    if len(rates) >= 2:
+        report(
+            "ingest rate from received_at, the last tenth of the store against the first",
+            f"{rates[-1]:,.0f} events/s",
+            "first tenth",
+            f"{rates[0]:,.0f} events/s",
+            rates[-1] / rates[0],
+            0.8,
+        )
+
+
+def sizes(uri: str, events: int) -> None:
+    import psycopg
+
+    with psycopg.connect(uri) as conn:
+        total = conn.execute("SELECT pg_database_size(current_database())").fetchone()
+        stored = conn.execute("SELECT count(*) FROM events").fetchone()
+        assert total is not None and stored is not None
+        n = int(stored[0])
+        size = int(total[0])
+        note(f"size on disk: {size / 2**30:.2f} GiB for {n:,} events: {size / n:,.0f} bytes per event")
+        rows = conn.execute(
+            "SELECT relname, pg_total_relation_size(c.oid) FROM pg_class c"
+            " JOIN pg_namespace s ON s.oid = c.relnamespace"
+            " WHERE s.nspname = 'public' AND c.relkind = 'r' ORDER BY 2 DESC LIMIT 8"
+        ).fetchall()
+        note(", ".join(f"{r[0]} {int(r[1]) / n:,.0f} B/event" for r in rows))
+        if n != events:
+            note(f"(the store holds {n:,} events, {events:,} were asked for)")
+
+
+# ------------------------------------------------------------------ the PostgreSQL server
+
+
+def kept_server(folder: Path) -> pgserver.PgServer:
+    """A PostgreSQL server whose data stays in ``folder`` (made on the first run, durable: fsync on)."""
+    bindir = pgserver.find_bindir()
+    folder.mkdir(parents=True, exist_ok=True)
+    user = None
+    if os.geteuid() == 0:
+        user = "postgres"
+        pw = pwd.getpwnam(user)
+        os.chown(folder, pw.pw_uid, pw.pw_gid)
+    os.chmod(folder, 0o700)
+    server = pgserver.PgServer(bindir, folder / "data", pgserver.free_port(), user, folder, durable=True)
+    if not (server.datadir / "PG_VERSION").exists():
+        server._run("initdb", "-D", str(server.datadir), "-U", "datatrail", "--auth=trust", "-E", "UTF8")
+    server.resume()
+    return server
+
+
+def count(uri: str) -> int:
+    import psycopg
+
+    with psycopg.connect(uri) as conn:
+        if conn.execute("SELECT to_regclass('public.events')").fetchone() == (None,):
+            return 0
+        row = conn.execute("SELECT count(*) FROM events").fetchone()
+        assert row is not None
+        return int(row[0])
+
+
+def analyze(uri: str) -> tuple[int, str]:
+    """VACUUM ANALYZE after the ingest (as autovacuum would, in time); the number of datasets, and the
+    dataset of the newest version (the deepest upstream: the newest dataset may be one only read so far)."""
+    import psycopg
+
+    with psycopg.connect(uri, autocommit=True) as conn:
+        conn.execute("VACUUM ANALYZE")
+        row = conn.execute("SELECT count(*) FROM datasets").fetchone()
+        newest = conn.execute(
+            "SELECT d.name FROM versions v JOIN datasets d ON d.id = v.dataset_id ORDER BY v.id DESC LIMIT 1"
+        ).fetchone()
+        assert row is not None and newest is not None
+        return int(row[0]), str(newest[0])
+
+
+def database(pg: pgserver.PgServer) -> str:
+    import psycopg
+
+    with psycopg.connect(pg.uri, autocommit=True) as conn:
+        if conn.execute("SELECT 1 FROM pg_database WHERE datname = 'pg_scale'").fetchone() is None:
+            conn.execute("CREATE DATABASE pg_scale")
+    return pg.database_uri("pg_scale")
+
+
+@contextmanager
+def running(args: argparse.Namespace) -> Iterator[pgserver.PgServer]:
+    if args.data is not None:
+        pg = kept_server(Path(args.data).resolve())
+        try:
+            yield pg
+        finally:
+            pg.halt()
+    else:
+        pg = pgserver.start(durable=True)
+        try:
+            yield pg
+        finally:
+            pg.stop()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument(
+        "--events", type=int, default=2000 if quick() else 10_000_000, help="events in the store at the end"
+    )
+    ap.add_argument("--clients", type=int, default=4)
+    ap.add_argument("--workers", type=int, default=2, help="uvicorn worker processes of the server")
+    ap.add_argument("--repeats", type=int, default=5, help="timed repeats of each read (the median is printed)")
+    ap.add_argument("--data", help="keep PostgreSQL's data here, and add to what an earlier run left")
+    ap.add_argument("--minutes", type=float, help="stop the ingest after this long (then measure what is there)")
+    ap.add_argument("--no-measure", action="store_true", help="only ingest (measure in a later run over --data)")
+    ap.add_argument("--facets", action="store_true", help="events carry a schema facet and a nominalTime run facet")
+    args = ap.parse_args()
+    with scratch("pg-scale-") as folder:
+        with running(args) as pg:
+            session(pg, folder, args)
+
+
+def session(pg: pgserver.PgServer, folder: Path, args: argparse.Namespace) -> None:
+    """A server over the store: ingest up to --events, then the reads and the size."""
+    store = database(pg).replace("postgresql://", "postgresql+psycopg://")
+    server = httpserver.start(folder / "serve", "--workers", str(args.workers), store=store)
+    try:
+        server.wait_ready(timeout=3600)  # a migration over a big store builds indexes first
+        uri = pg.database_uri("pg_scale")
+        have = count(uri)
+        want = args.events - args.events % 2
+        if want > have:
+            rates = ingest(server.uri, args, have, want)
+            if len(rates) >= 2:
+                report(
+                    "ingest rate, the last tenth against the first",
+                    f"{rates[-1]:,.0f} events/s",
+                    "first tenth",
+                    f"{rates[0]:,.0f} events/s",
+                    rates[-1] / rates[0],
+                    0.8,
+                )
+        events = count(uri)
+        if args.no_measure:
+            note(f"{events:,} events stored; --no-measure: no reads timed")
+            return
+        d, late = analyze(uri)
+        note(f"reads over {events:,} events, {d:,} datasets, load {os.getloadavg()[0]:.1f}")
+        curve(uri)
+        measure(server.uri, d, late, args.repeats)
+        sizes(uri, events)
+    finally:
+        server.stop()
+
+
+if __name__ == "__main__":
+    main()
