@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ from datatrail.store import Store, open_store
 
 API = "/api/v1"
 SERVER_USER = "datatrail-server"
+INGEST_THREADS = 16
 
 
 class ServerState:
@@ -38,6 +40,9 @@ class ServerState:
         self.limiter = BadTokenLimiter()  # bad tokens per client address (server/access.py)
         self.users_exist = False  # once true, for good: users are never removed (server/access.py)
         self.open_until = 0.0  # time.monotonic() until which "no user yet" is trusted
+        # The threads the ingest routes hand their store calls to (server/fastpath.py): an executor
+        # is a lighter hop than anyio's thread pool, and shutting it down waits for what it holds.
+        self.ingest_threads = ThreadPoolExecutor(max_workers=INGEST_THREADS, thread_name_prefix="datatrail-ingest")
 
     @property
     def trail(self) -> Trail:
@@ -50,6 +55,7 @@ class ServerState:
         return self._trail
 
     def close(self) -> None:
+        self.ingest_threads.shutdown(wait=True)  # the events already accepted are stored first
         if self._trail is not None:
             self._trail.close()
 
