@@ -143,3 +143,12 @@ def test_other_methods_and_paths_pass_through(tmp_path: Path) -> None:
         assert client.put("/api/v1/lineage", json={}).status_code == 405
         assert client.post("/api/v1/lineage/other", json={}).status_code == 404
         assert client.get("/api/v1/lineage", params={"nodeId": "dataset:ns:nothing"}).status_code == 404
+
+
+def test_a_restarted_application_ingests_again(tmp_path: Path) -> None:
+    # Shutdown waits for the ingest threads and closes the store; the next start opens both again.
+    app = create_app(f"sqlite:///{tmp_path / 't.db'}")
+    for output in ("first", "second"):
+        with TestClient(app, raise_server_exceptions=False) as client:
+            assert client.post("/api/v1/lineage", json=event("j", output)).status_code == 201
+    assert stored(f"sqlite:///{tmp_path / 't.db'}")[0] == ["first", "second"]

@@ -40,9 +40,7 @@ class ServerState:
         self.limiter = BadTokenLimiter()  # bad tokens per client address (server/access.py)
         self.users_exist = False  # once true, for good: users are never removed (server/access.py)
         self.open_until = 0.0  # time.monotonic() until which "no user yet" is trusted
-        # The threads the ingest routes hand their store calls to (server/fastpath.py): an executor
-        # is a lighter hop than anyio's thread pool, and shutting it down waits for what it holds.
-        self.ingest_threads = ThreadPoolExecutor(max_workers=INGEST_THREADS, thread_name_prefix="datatrail-ingest")
+        self._ingest_threads: ThreadPoolExecutor | None = None
 
     @property
     def trail(self) -> Trail:
@@ -54,8 +52,20 @@ class ServerState:
                     self._trail = Trail(store, Location(store.uri, Path.cwd(), None), SERVER_USER)
         return self._trail
 
+    @property
+    def ingest_threads(self) -> ThreadPoolExecutor:
+        """The threads the ingest routes hand their store calls to (server/fastpath.py): an executor
+        is a lighter hop than anyio's thread pool, and shutting it down waits for what it holds."""
+        if self._ingest_threads is None:
+            with self._lock:
+                if self._ingest_threads is None:
+                    self._ingest_threads = ThreadPoolExecutor(INGEST_THREADS, thread_name_prefix="datatrail-ingest")
+        return self._ingest_threads
+
     def close(self) -> None:
-        self.ingest_threads.shutdown(wait=True)  # the events already accepted are stored first
+        threads, self._ingest_threads = self._ingest_threads, None
+        if threads is not None:
+            threads.shutdown(wait=True)  # the events already accepted are stored first
         if self._trail is not None:
             self._trail.close()
 
