@@ -144,7 +144,7 @@ class Ingest:
         else:
             with self._wake:
                 if not self._closing:
-                    if self._writer is None:
+                    if self._writer is None or not self._writer.is_alive():  # first use, or it died
                         self._writer = threading.Thread(target=self._write_loop, name="datatrail-writer", daemon=True)
                         self._writer.start()
                     self._wake.notify()
