@@ -252,9 +252,9 @@ def count_transactions(store: SqlStore, monkeypatch: pytest.MonkeyPatch) -> list
     opened = [0]
     write = store._db.write
 
-    def counted() -> Any:
+    def counted(first: Any = None) -> Any:
         opened[0] += 1
-        return write()
+        return write(first)
 
     monkeypatch.setattr(store._db, "write", counted)
     return opened
@@ -286,6 +286,63 @@ def test_a_bad_event_in_a_group_fails_alone(store: SqlStore, monkeypatch: pytest
     assert not isinstance(results[0], Exception) and not isinstance(results[2], Exception)
     assert {(d.namespace, d.name) for d in store.list_datasets()} == {("ns", "a"), ("fresh", "b")}
     assert store.check_integrity() == []
+
+
+def test_a_lone_caller_stores_its_event_itself(store: SqlStore) -> None:
+    result = store.ingest(run_event("ns", "job", "alone"), "ada", "lineage.ingest")
+    assert not result.duplicate
+    assert store._ingest._writer is None  # no hand-over to the writer thread when nobody else writes
+
+
+def test_callers_that_find_a_writer_busy_hand_over_to_the_writer_thread(store: SqlStore) -> None:
+    events = [run_event("ns", "job", f"w{i}", minute=i) for i in range(4)]
+    results = ingest_together(store, events)
+    assert all(not isinstance(r, Exception) for r in results)
+    writer = store._ingest._writer
+    assert writer is not None and writer.is_alive()
+    store.close()
+    assert not writer.is_alive()  # close stops it
+
+
+def test_close_stores_what_is_queued_first(tmp_path: Path) -> None:
+    from datatrail.core.chain import verify_chain
+
+    uri = f"sqlite:///{tmp_path / 'trail.db'}"
+    store = SqlStore(uri, create=True)
+    events = [run_event("ns", "job", f"q{i}", minute=i) for i in range(5)]
+    results: list[Any] = [None] * len(events)
+
+    def call(i: int) -> None:
+        try:
+            results[i] = store.ingest(events[i], f"user{i}", "lineage.ingest")
+        except Exception as exc:  # the caller's own outcome, checked below
+            results[i] = exc
+
+    threads = [threading.Thread(target=call, args=(i,)) for i in range(len(events))]
+    closer = threading.Thread(target=store.close)
+    with store._db.writers:  # another transaction runs: the callers queue for the writer
+        for th in threads:
+            th.start()
+        deadline = time.monotonic() + 30
+        while len(store._ingest._queue) < len(events) and time.monotonic() < deadline:
+            time.sleep(0.005)
+        assert len(store._ingest._queue) == len(events)
+        closer.start()  # the server shuts down with events queued
+        while not store._ingest._closing and time.monotonic() < deadline:
+            time.sleep(0.005)
+    closer.join(30)
+    for th in threads:
+        th.join(30)
+    assert not closer.is_alive()
+    assert all(not isinstance(r, Exception) and not r.duplicate for r in results)
+    again = SqlStore(uri)
+    try:
+        assert sorted(d.name for d in again.list_datasets()) == [f"q{i}" for i in range(5)]
+        rows = list(again.audit_rows()[1])
+        assert len(rows) == 5 and verify_chain(rows).ok
+        assert again.check_integrity() == []
+    finally:
+        again.close()
 
 
 def test_the_memory_of_ids_is_bounded() -> None:

@@ -19,6 +19,7 @@ from datatrail.config import locate
 from datatrail.server import errors, ui
 from datatrail.server.access import AccessMiddleware
 from datatrail.server.body import DEFAULT_MAX_BODY
+from datatrail.server.fastpath import IngestFastPath
 from datatrail.server.routes import (
     audit,
     column_lineage,
@@ -103,6 +104,7 @@ def create_app(
         app.include_router(module.router)
     app.include_router(ml_routes.router)
     app.include_router(grants.router)  # issue 6: owners grant through the server
+    app.add_middleware(IngestFastPath)  # innermost: POST /api/v1/lineage[/batch] without the routing
     app.add_middleware(AccessMiddleware)  # tokens, cross-site refusals, 429 (server/access.py)
     ui.install(app)
     app.add_middleware(RawPathMiddleware)

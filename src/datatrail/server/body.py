@@ -65,7 +65,11 @@ def _no_constant(name: str) -> Any:
 
 
 async def read_json(request: Request, limit: int) -> Any:
-    body = await read_body(request, limit)
+    return decode_json(await read_body(request, limit))
+
+
+def decode_json(body: bytes) -> Any:
+    """A body as JSON (the standard library's rules); InvalidInput saying what is wrong otherwise."""
     try:
         return json.loads(body, parse_constant=_no_constant)
     except (UnicodeDecodeError, ValueError) as exc:

@@ -77,6 +77,13 @@ async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     return error_response(500, "internal", f"unexpected {type(exc).__name__}; see the server log")
 
 
+async def respond(request: Request, exc: Exception) -> JSONResponse:
+    """The answer the handlers below give ``exc`` (for a route answered outside FastAPI's routing)."""
+    if isinstance(exc, DatatrailError):
+        return await _datatrail_error(request, exc)
+    return await _unexpected(request, exc)
+
+
 def install(app: FastAPI) -> None:
     app.add_exception_handler(DatatrailError, _datatrail_error)
     app.add_exception_handler(RequestValidationError, _validation_error)

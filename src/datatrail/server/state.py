@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ from datatrail.store import Store, open_store
 
 API = "/api/v1"
 SERVER_USER = "datatrail-server"
+INGEST_THREADS = 16
 
 
 class ServerState:
@@ -38,6 +40,7 @@ class ServerState:
         self.limiter = BadTokenLimiter()  # bad tokens per client address (server/access.py)
         self.users_exist = False  # once true, for good: users are never removed (server/access.py)
         self.open_until = 0.0  # time.monotonic() until which "no user yet" is trusted
+        self._ingest_threads: ThreadPoolExecutor | None = None
 
     @property
     def trail(self) -> Trail:
@@ -49,7 +52,20 @@ class ServerState:
                     self._trail = Trail(store, Location(store.uri, Path.cwd(), None), SERVER_USER)
         return self._trail
 
+    @property
+    def ingest_threads(self) -> ThreadPoolExecutor:
+        """The threads the ingest routes hand their store calls to (server/fastpath.py): an executor
+        is a lighter hop than anyio's thread pool, and shutting it down waits for what it holds."""
+        if self._ingest_threads is None:
+            with self._lock:
+                if self._ingest_threads is None:
+                    self._ingest_threads = ThreadPoolExecutor(INGEST_THREADS, thread_name_prefix="datatrail-ingest")
+        return self._ingest_threads
+
     def close(self) -> None:
+        threads, self._ingest_threads = self._ingest_threads, None
+        if threads is not None:
+            threads.shutdown(wait=True)  # the events already accepted are stored first
         if self._trail is not None:
             self._trail.close()
 

@@ -25,9 +25,14 @@ from datatrail.service import Trail
 router = APIRouter(prefix=API, tags=["lineage"])
 MAX_DEPTH = 100
 MAX_JOB_RUNS = 1000  # a job's lineage starts from what its latest runs read and wrote
+BATCH_NOT_A_LIST = "a batch is a JSON array of events; send one event to /api/v1/lineage"
+
+# POST /lineage and /lineage/batch are answered by server/fastpath.py, in the same steps;
+# these routes give the OpenAPI schema (and answer if the fast path is not installed).
 
 
-def _ingest_one(trail: Trail, event: Any, actor: str | None) -> dict[str, Any]:
+def ingest_one(trail: Trail, event: Any, actor: str | None) -> dict[str, Any]:
+    """One event, the answer of ``POST /lineage``."""
     result = trail.ingest(event, actor=actor or "openlineage", detail=False)
     return {"stored": not result.duplicate, "duplicate": result.duplicate, "run_id": result.run_id}
 
@@ -36,11 +41,12 @@ def _ingest_one(trail: Trail, event: Any, actor: str | None) -> dict[str, Any]:
 async def post_lineage(request: Request, principal: Actor) -> dict[str, Any]:
     """One RunEvent, DatasetEvent or JobEvent (spec 2-0-2 or 1.x); 201 once stored, also for a repeat."""
     event = await read_json(request, state(request).max_body)
-    out: dict[str, Any] = await call(request, _ingest_one, event, principal)
+    out: dict[str, Any] = await call(request, ingest_one, event, principal)
     return out
 
 
-def _ingest_batch(trail: Trail, events: list[Any], actor: str | None) -> dict[str, Any]:
+def ingest_batch(trail: Trail, events: list[Any], actor: str | None) -> dict[str, Any]:
+    """A batch, the answer of ``POST /lineage/batch``."""
     failed: list[dict[str, Any]] = []
     stored = duplicates = 0
     # One transaction for the batch; bad events are reported and skipped, and a store
@@ -66,12 +72,11 @@ async def post_lineage_batch(request: Request, principal: Actor) -> JSONResponse
     server = state(request)
     events = await read_json(request, server.max_body)
     if not isinstance(events, list):
-        msg = "a batch is a JSON array of events; send one event to /api/v1/lineage"
-        raise InvalidInput(msg)
+        raise InvalidInput(BATCH_NOT_A_LIST)
     if len(events) > server.max_batch:
         msg = f"a batch holds at most {server.max_batch} events, not {len(events)}; split it"
         raise PayloadTooLarge(msg)
-    report: dict[str, Any] = await call(request, _ingest_batch, events, principal)
+    report: dict[str, Any] = await call(request, ingest_batch, events, principal)
     return JSONResponse(report, status_code=200 if report["failed"] else 201)
 
 

@@ -27,6 +27,7 @@ from datatrail.store.sql.applied import Applied, Touched
 from datatrail.store.sql.appliers import APPLIERS
 from datatrail.store.sql.statements import (
     ABSENT,
+    ANY_LINK,
     DS_FIND,
     DS_INSERT,
     JOB_FIND,
@@ -199,7 +200,7 @@ def _identity(tx: Tx, ds: DatasetChange, when: datetime) -> tuple[int, str, str]
                 tx.put(("links?",), True)
         return ds_id, *target
     if tx.get(("links?",)) is None:  # once per transaction: a store without links pays one query
-        tx.put(("links?",), tx.execute(select(t.dataset_links.c.name).limit(1)).first() is not None)
+        tx.put(("links?",), tx.first(ANY_LINK) is not None)  # on PostgreSQL prefetch.py asked it already
     if tx.get(("links?",)):
         key = ("link", ds.namespace, ds.name)
         linked = tx.get(key)

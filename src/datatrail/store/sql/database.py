@@ -12,7 +12,7 @@ through. Database errors leave both kinds of transaction as datatrail errors
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 
 from sqlalchemy import Connection
@@ -60,8 +60,13 @@ class Database:
         return self._file_lock.held() if self._file_lock is not None else nullcontext()
 
     @contextmanager
-    def write(self) -> Iterator[Tx]:
-        """A write transaction, committed when the block ends (its deferred writes first)."""
+    def write(self, first: Callable[[Tx], Callable[[], None] | None] | None = None) -> Iterator[Tx]:
+        """A write transaction, committed when the block ends (its deferred writes first).
+
+        ``first`` sends the transaction's first reads (prefetch.py's lookups) once the lock is
+        taken and returns what reads their answers: on PostgreSQL BEGIN, the lock, the audit head
+        and those reads are one round trip, and the deferred writes go with the COMMIT.
+        """
         try:
             with (
                 self.writers,
@@ -73,16 +78,26 @@ class Database:
                         # A restore writes a new epoch into the file header: forget the ids it replaced.
                         self.known.check_epoch(int(conn.exec_driver_sql("PRAGMA user_version").scalar() or 0))
                     tx = Tx(conn, self.known)
+                    read: Callable[[], None] | None = None
                     if self.dialect == "postgresql":
                         # One writer at a time keeps version numbers and the audit chain gapless.
-                        # The audit head is read in the same round trip, by a statement that
-                        # starts (and takes its snapshot) once the lock is held.
+                        # The audit head and the first reads are sent in the same round trip, by
+                        # statements that start (and take their snapshots) once the lock is held.
                         with tx.pipelined():
                             tx.run(PG_WRITE_LOCK)
-                            head = tx.first(AUDIT_LAST)
+                            head_q = tx.send(AUDIT_LAST)
+                            read = first(tx) if first is not None else None
+                        rows = head_q.all()
+                        head = rows[0] if rows else None
                         tx.put(AUDIT_HEAD, Checkpoint(int(head.seq), head.hash) if head else Checkpoint(0, GENESIS))
+                    elif first is not None:
+                        read = first(tx)
+                    if read is not None:
+                        read()
                     yield tx
-                    tx.flush()  # the deferred writes, before the commit
+                    # The deferred writes, before the commit (on PostgreSQL, with it: then the
+                    # SQLAlchemy commit that follows finds the transaction over and sends nothing).
+                    tx.flush(commit=self.dialect == "postgresql")
                 tx.committed()
         except DatatrailError:
             raise

@@ -14,6 +14,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from functools import partial
 
 from sqlalchemy.exc import DBAPIError
 
@@ -26,7 +27,7 @@ from datatrail.store.sql.apply import apply_changes
 from datatrail.store.sql.audit import AuditTables, with_origin
 from datatrail.store.sql.database import Database
 from datatrail.store.sql.incoming import Incoming
-from datatrail.store.sql.prefetch import prefetch
+from datatrail.store.sql.prefetch import send_prefetch
 from datatrail.store.sql.queries import version_by_id
 from datatrail.store.sql.statements import ABSENT, EVENT_BY_HASH, EVENT_INSERT, EVENT_INSERT_WITH_ID
 from datatrail.store.sql.transaction import Tx
@@ -35,16 +36,18 @@ from datatrail.store.sql.transaction import Tx
 class _Pending:
     """One caller's event in a group commit, and what became of it."""
 
-    __slots__ = ("action", "detail", "done", "error", "item", "result")
+    __slots__ = ("action", "detail", "done", "error", "item", "result", "stored")
 
     def __init__(self, item: Incoming, action: str, detail: bool) -> None:
         self.item, self.action, self.detail = item, action, detail
         self.done = False
         self.result: IngestResult | None = None
         self.error: BaseException | None = None
+        self.stored = threading.Event()  # the caller waits on it (see Ingest.ingest)
 
     def finish(self, result: IngestResult | None = None, error: BaseException | None = None) -> None:
         self.result, self.error, self.done = result, error, True
+        self.stored.set()
 
 
 def _write_error(exc: DBAPIError) -> DatatrailError:
@@ -100,6 +103,9 @@ class Ingest:
         self._audit = audit
         self._queue: list[_Pending] = []  # events waiting for the next group commit (see ingest)
         self._queue_lock = threading.Lock()
+        self._wake = threading.Condition(self._queue_lock)  # the writer waits here for events
+        self._writer: threading.Thread | None = None
+        self._closing = False
 
     def prepare(self) -> None:
         return None  # the store is opened (and migrated) with its Database
@@ -116,32 +122,76 @@ class Ingest:
     ) -> IngestResult:
         """Store an event and apply it; without ``detail`` the result lists no versions (cheaper).
 
-        Group commit: threads of this process that ingest at the same time (the
-        server's request threads) queue their events; whichever gets the write
-        lock next stores every queued event in one transaction and hands each
-        caller its own result. A group that fails for any reason but the store
+        Group commit: the caller parses and hashes its event and queues it. If no
+        thread of this process is writing, it takes the write lock and stores the
+        queue itself (a lone caller: no hand-over); otherwise it waits, and the
+        store's writer thread (one per store and process, started on first use)
+        takes the lock when it is free, stores every event queued by then in one
+        transaction and hands each caller its own result: threads that ingest at
+        the same time (the server's requests) share transactions without queueing
+        on the lock one by one. A group that fails for any reason but the store
         being down is stored again one event per transaction, so an event only
-        ever fails for its own reason.
+        ever fails for its own reason. :meth:`close` stores what is queued first.
         """
         pending = _Pending(Incoming.of(event, actor, origin, check), action, detail)
-        with self._queue_lock:
+        with self._wake:
             self._queue.append(pending)
-        with self._db.writers:
-            if not pending.done:
-                with self._queue_lock:
-                    group, self._queue = self._queue, []
-                self._ingest_group(group)
+        if self._db.writers.acquire(blocking=False):  # nobody is writing: no hand-over, store it here
+            try:
+                self._take_and_store()
+            finally:
+                self._db.writers.release()
+        else:
+            with self._wake:
+                if not self._closing:
+                    if self._writer is None or not self._writer.is_alive():  # first use, or it died
+                        self._writer = threading.Thread(target=self._write_loop, name="datatrail-writer", daemon=True)
+                        self._writer.start()
+                    self._wake.notify()
+            if self._closing:  # closed: no writer any more, the caller stores what is queued itself
+                self._write_queued()
+        pending.stored.wait()
         if pending.error is not None:
             raise pending.error
         assert pending.result is not None
         return pending.result
 
+    def _write_loop(self) -> None:
+        """The writer thread: a group commit of whatever is queued, until :meth:`close` and an empty queue."""
+        while True:
+            with self._wake:
+                while not self._queue and not self._closing:
+                    self._wake.wait()
+                if not self._queue:
+                    return
+            self._write_queued()
+
+    def _write_queued(self) -> None:
+        # The queue is taken once the lock is held: events queued while another
+        # transaction ran (of this process's or another's) join this one.
+        with self._db.writers:
+            self._take_and_store()
+
+    def _take_and_store(self) -> None:
+        with self._wake:
+            group, self._queue = self._queue, []
+        if group:
+            self._ingest_group(group)
+
+    def close(self) -> None:
+        """Store what is queued, then stop the writer thread."""
+        with self._wake:
+            self._closing = True
+            self._wake.notify_all()
+            writer = self._writer
+        if writer is not None and writer is not threading.current_thread():
+            writer.join()
+
     def _ingest_group(self, group: list[_Pending]) -> None:
         try:
             if len(group) > 1:
                 try:
-                    with self._db.write() as tx:
-                        prefetch(tx, [p.item for p in group])
+                    with self._db.write(first=lambda tx: send_prefetch(tx, [p.item for p in group])) as tx:
                         results = [store_event(tx, self._audit, p.item, p.action, p.detail) for p in group]
                     for p, result in zip(group, results, strict=True):
                         p.finish(result)
@@ -154,9 +204,8 @@ class Ingest:
                     pass
             for p in group:
                 try:
-                    with self._db.write() as tx:
-                        # One pipelined round trip for four lookups: little on loopback, a lot over a network.
-                        prefetch(tx, [p.item])
+                    # The lookups go with the lock: little on loopback, a lot over a network.
+                    with self._db.write(first=partial(send_prefetch, items=[p.item])) as tx:
                         p.finish(store_event(tx, self._audit, p.item, p.action, p.detail))
                 except DBAPIError as exc:
                     p.finish(error=_write_error(exc))
@@ -194,15 +243,13 @@ class Ingest:
         try:
             try:
                 # Nearly every batch is valid: store it without a savepoint per event.
-                with self._db.write() as tx:
-                    prefetch(tx, [item for _, item in parsed])
+                with self._db.write(first=lambda tx: send_prefetch(tx, [item for _, item in parsed])) as tx:
                     for i, item in parsed:
                         out[i] = store_event(tx, self._audit, item, action, detail=False)
                 return out
             except (InvalidInput, NotFound, Conflict):
                 pass  # rolled back; again, with each event in its own savepoint
-            with self._db.write() as tx:
-                prefetch(tx, [item for _, item in parsed])
+            with self._db.write(first=lambda tx: send_prefetch(tx, [item for _, item in parsed])) as tx:
                 for i, item in parsed:
                     try:
                         with tx.savepoint():

@@ -1,16 +1,17 @@
 """Looking up, in one round trip, what a transaction's events would each ask for one by one (PostgreSQL).
 
 Which events are stored already (and ids for the others, so their rows can be
-written later in one go), their runs, and the version current for each input
-at its event's time: four queries, pipelined. Only worth it where a statement
-is a network round trip; the answers go into the transaction's memory
+written later in one go), their runs, the version current for each input at
+its event's time, and whether the store has dataset links: five queries, sent
+with the write lock (database.py) in one round trip. Only worth it where a
+statement is a network round trip; the answers go into the transaction's memory
 (transaction.py), which each event then reads and keeps up to date with its own
 writes (apply.py).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 
 from sqlalchemy import BigInteger, DateTime, Integer, String, any_, bindparam, func, select, text
@@ -19,7 +20,7 @@ from sqlalchemy.dialects import postgresql as pg_dialect
 from datatrail.store.sql import tables as t
 from datatrail.store.sql.incoming import Incoming
 from datatrail.store.sql.prepared import Prepared
-from datatrail.store.sql.statements import ABSENT, EVENTS, RUNS, VERSIONS, RunRow
+from datatrail.store.sql.statements import ABSENT, ANY_LINK, EVENTS, RUNS, VERSIONS, RunRow
 from datatrail.store.sql.transaction import Tx
 
 # Lists travel as arrays.
@@ -60,8 +61,19 @@ _VERSIONS_AT = Prepared(
 
 def prefetch(tx: Tx, items: Sequence[Incoming]) -> None:
     """Put into the transaction's memory what ``items`` will look up (nothing to do but on PostgreSQL)."""
+    with tx.pipelined():
+        read = send_prefetch(tx, items)
+    if read is not None:
+        read()
+
+
+def send_prefetch(tx: Tx, items: Sequence[Incoming]) -> Callable[[], None] | None:
+    """Send the lookups of :func:`prefetch` (in the caller's pipeline); the function returned reads their
+    answers into the transaction's memory. None: nothing to look up (or not PostgreSQL).
+
+    :meth:`~.database.Database.write` sends them in its first round trip, with the write lock."""
     if tx.dialect != "postgresql" or not items:
-        return
+        return None
     digests = sorted({item.digest for item in items})
     batch = [item.changes for item in items]
     run_ids = sorted({c.run.run_id for c in batch if c.run is not None})
@@ -75,21 +87,27 @@ def prefetch(tx: Tx, items: Sequence[Incoming]) -> None:
             if known is not None:  # a dataset not seen yet has no version to find
                 pairs.add((int(known.id), c.event_time))
     ordered = sorted(pairs)
-    with tx.pipelined():
-        stored_q = tx.send(_EVENTS_STORED, hashes=digests)
-        # An id for every event: those of repeats are left unused, as a conflicting INSERT leaves them.
-        ids_q = tx.send(_EVENT_IDS, n=len(digests))
-        runs_q = tx.send(_RUNS, ids=run_ids) if run_ids else None
-        versions_q = tx.send(_VERSIONS_AT, ds=[d for d, _ in ordered], ws=[w for _, w in ordered]) if ordered else None
-    stored = {row.event_hash: row.id for row in stored_q.all()}
-    for digest in digests:
-        tx.put(("event", digest), stored.get(digest, ABSENT))
-    tx.put(("ids", "events"), tuple(sorted(int(row[0]) for row in ids_q.all())))
-    if runs_q is not None:
-        found = {row.run_id: row for row in runs_q.all()}
-        for run_id in run_ids:
-            row = found.get(run_id)
-            tx.put(("run", run_id), RunRow(*row[1:]) if row is not None else ABSENT)
-    if versions_q is not None:
-        for (d, w), row in zip(ordered, sorted(versions_q.all(), key=lambda r: r.i), strict=True):
-            tx.put(("vat", d, w), (row.id, row.number or 0))
+    stored_q = tx.send(_EVENTS_STORED, hashes=digests)
+    # An id for every event: those of repeats are left unused, as a conflicting INSERT leaves them.
+    ids_q = tx.send(_EVENT_IDS, n=len(digests))
+    runs_q = tx.send(_RUNS, ids=run_ids) if run_ids else None
+    versions_q = tx.send(_VERSIONS_AT, ds=[d for d, _ in ordered], ws=[w for _, w in ordered]) if ordered else None
+    links_q = tx.send(ANY_LINK) if tx.get(("links?",)) is None else None  # what apply.py asks each transaction
+
+    def read() -> None:
+        stored = {row.event_hash: row.id for row in stored_q.all()}
+        for digest in digests:
+            tx.put(("event", digest), stored.get(digest, ABSENT))
+        tx.put(("ids", "events"), tuple(sorted(int(row[0]) for row in ids_q.all())))
+        if runs_q is not None:
+            found = {row.run_id: row for row in runs_q.all()}
+            for run_id in run_ids:
+                row = found.get(run_id)
+                tx.put(("run", run_id), RunRow(*row[1:]) if row is not None else ABSENT)
+        if versions_q is not None:
+            for (d, w), row in zip(ordered, sorted(versions_q.all(), key=lambda r: r.i), strict=True):
+                tx.put(("vat", d, w), (row.id, row.number or 0))
+        if links_q is not None:
+            tx.put(("links?",), bool(links_q.all()))
+
+    return read

@@ -57,6 +57,8 @@ def insert_new(table: Table, values: dict[str, Any], key: list[Any], returning: 
 PG_WRITE_LOCK = Prepared(select(func.pg_advisory_xact_lock(7274002)), reads=frozenset())
 AUDIT_LAST = Prepared(select(t.audit.c.seq, t.audit.c.hash).order_by(t.audit.c.seq.desc()).limit(1), reads=AUDIT)
 
+# Whether the store has any dataset link (asked once per transaction; a store without links skips them).
+ANY_LINK = Prepared(select(t.dataset_links.c.name).limit(1), reads=frozenset({"dataset_links"}))
 EVENT_BY_HASH = Prepared(select(t.events.c.id).where(t.events.c.event_hash == bindparam("h")), reads=EVENTS)
 _EVENT_COLUMNS = ("event_hash", "event_type", "event_time", "run_id", "payload", "received_at")
 EVENT_INSERT = insert_new(t.events, {c: bindparam(c) for c in _EVENT_COLUMNS}, [t.events.c.event_hash], [t.events.c.id])

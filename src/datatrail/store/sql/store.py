@@ -75,6 +75,7 @@ class SqlStore(Store):
         return self._users
 
     def close(self) -> None:
+        self._ingest.close()  # the events queued for the writer are stored first
         self._db.close()
 
     # ------------------------------------------------------------ Reads

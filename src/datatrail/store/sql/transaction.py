@@ -213,8 +213,11 @@ class Tx:
         if table not in tables:
             self.put(_TABLES, tables | {table})
 
-    def flush(self, reads: frozenset[str] | None = None) -> None:
-        """Send the deferred writes now (all of them, if any touches a table in ``reads``; None: any table)."""
+    def flush(self, reads: frozenset[str] | None = None, *, commit: bool = False) -> None:
+        """Send the deferred writes now (all of them, if any touches a table in ``reads``; None: any table).
+
+        With ``commit`` (PostgreSQL, the end of the transaction) the COMMIT goes in their round trip.
+        """
         node = self.get(_DEFERRED)
         if node is None or (reads is not None and not (reads & (self.get(_TABLES) or frozenset()))):
             return
@@ -237,3 +240,9 @@ class Tx:
         with pipelined(self.conn):  # one round trip for them all on PostgreSQL
             for statement in sorted(groups, key=lambda st: not first[st]):
                 statement.run_many(self.conn, groups[statement])
+            if commit:
+                cursor = self.conn.connection.cursor()
+                try:
+                    cursor.execute("COMMIT")
+                finally:
+                    cursor.close()
