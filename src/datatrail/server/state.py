@@ -49,7 +49,11 @@ class ServerState:
             with self._lock:
                 if self._trail is None:
                     store = self._store if not isinstance(self._store, str) else open_store(self._store, create=True)
-                    self._trail = Trail(store, Location(store.uri, Path.cwd(), None), SERVER_USER)
+                    trail = Trail(store, Location(store.uri, Path.cwd(), None), SERVER_USER)
+                    # Built here, under the lock: every request's Trail shares this workspace, and
+                    # cached_property has no lock of its own from Python 3.12.
+                    _ = trail.workspace
+                    self._trail = trail
         return self._trail
 
     @property
