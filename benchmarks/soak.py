@@ -14,7 +14,8 @@ warm-up (the first fifth of the run) as a rate per 1,000 events and per hour,
 the end against the warm-up level (ratio, target >= 0.9x), and the peak
 against 300 MB.
 
-    python benchmarks/soak.py [--minutes 60] [--writers 3] [--readers 2] [--sample 30]
+    python benchmarks/soak.py [--minutes 60] [--writers 3] [--readers 2] [--sample 30] [--workers 1]
+                              [--server-env NAME=VALUE]
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import argparse
 import http.client
 import json
 import multiprocessing as mp
+import os
 import sqlite3
 import sys
 import time
@@ -99,12 +101,29 @@ def reader(uri: str, number: int, until: float, writers: int) -> None:
     conn.close()
 
 
+def _status(pid: int, field: str) -> int:
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1])
+    except FileNotFoundError:
+        pass
+    return 0
+
+
+def worker_pids(pid: int) -> list[int]:
+    """The server's worker processes: itself with one worker, its children (uvicorn's workers) with several."""
+    children: list[int] = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        children += [int(c) for c in (task / "children").read_text().split()]
+    # With several workers uvicorn's supervisor also starts a resource tracker (multiprocessing): not a worker.
+    workers = [c for c in children if "resource_tracker" not in Path(f"/proc/{c}/cmdline").read_text()]
+    return workers or [pid]
+
+
 def rss_mb(pid: int) -> float:
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return 0.0
+    return _status(pid, "VmRSS") / 1024
 
 
 def main() -> None:
@@ -114,11 +133,13 @@ def main() -> None:
     ap.add_argument("--writers", type=int, default=3)
     ap.add_argument("--readers", type=int, default=2)
     ap.add_argument("--sample", type=float, default=2.0 if q else 30.0, help="seconds between samples")
+    ap.add_argument("--workers", type=int, default=1, help="server worker processes (RSS is per worker)")
     ap.add_argument("--server-env", action="append", default=[], metavar="NAME=VALUE", help="for the server")
     args = ap.parse_args()
     with scratch("soak-") as folder:
         env = dict(item.split("=", 1) for item in args.server_env)
-        server = httpserver.start(folder / "srv", env=env)
+        extra = ("--workers", str(args.workers)) if args.workers > 1 else ()
+        server = httpserver.start(folder / "srv", *extra, env=env)
         try:
             server.wait_ready()
             store = Path(server.store.removeprefix("sqlite:///"))
@@ -127,6 +148,8 @@ def main() -> None:
             until = start + args.minutes * 60
             sent = ctx.Value("q", 0)
             procs = [ctx.Process(target=writer, args=(server.uri, w, until, sent)) for w in range(args.writers)]
+            time.sleep(1.0 if args.workers > 1 else 0.0)  # uvicorn's workers are up
+            workers = worker_pids(server.process.pid)
             procs += [
                 ctx.Process(target=reader, args=(server.uri, r, until, args.writers)) for r in range(args.readers)
             ]
@@ -134,12 +157,20 @@ def main() -> None:
                 p.start()
             curve: list[tuple[float, int, float]] = []
             note(f"{args.writers} writers (one event per request, each a new dataset), {args.readers} readers")
-            note("minutes  events sent  server RSS MB")
+            note(f"{len(workers)} server worker(s); RSS and threads are the largest worker's")
+            note("minutes  events sent  events/s  server RSS MB  threads  load (1 min)")
+            last = (0.0, 0)
             while time.time() < until and all(p.is_alive() or p.exitcode == 0 for p in procs):
                 time.sleep(min(args.sample, max(0.0, until - time.time())))
-                point = ((time.time() - start) / 60, int(sent.value), rss_mb(server.process.pid))
+                point = ((time.time() - start) / 60, int(sent.value), max(rss_mb(w) for w in workers))
                 curve.append(point)
-                note(f"{point[0]:7.1f}  {point[1]:11,}  {point[2]:13.1f}")
+                rate = (point[1] - last[1]) / max(1e-9, (point[0] - last[0]) * 60)
+                threads = max(_status(w, "Threads") for w in workers)
+                note(
+                    f"{point[0]:7.1f}  {point[1]:11,}  {rate:8.0f}  {point[2]:13.1f}  {threads:7}"
+                    f"  {os.getloadavg()[0]:11.1f}"
+                )
+                last = point[:2]
             for p in procs:
                 p.join()
             if any(p.exitcode for p in procs):

@@ -1,15 +1,22 @@
-"""Every cache a server keeps is bounded by bytes (issue 22 item 6): the id memory of ingest."""
+"""A server's memory stays bounded (issue 22 item 6): the id memory by bytes, the C allocator's arenas."""
 
 from __future__ import annotations
 
+import os
+import platform
+import subprocess
+import sys
 import tracemalloc
 from pathlib import Path
 
 import pytest
 
 from datatrail.core.errors import InvalidInput
+from datatrail.server import memory
 from datatrail.store.sql.store import SqlStore
 from datatrail.store.sql.transaction import ID_MEMORY_ENV, Known, entry_bytes, id_memory_bytes
+from tests import httpserver
+from tests.httpserver import free_port
 
 
 def test_the_id_memory_is_bounded_by_bytes() -> None:
@@ -77,3 +84,91 @@ def test_with_no_id_memory_ingest_still_finds_every_id(tmp_path: Path, monkeypat
         assert store.check_integrity() == []
     finally:
         store.close()
+
+
+GLIBC = platform.system() == "Linux" and platform.libc_ver()[0] == "glibc"
+
+# Eight threads alive at once, each allocating through malloc, then glibc's own account of its
+# arenas (malloc_info: one <heap> element per arena), in a fresh process.
+ARENAS_SCRIPT = """
+import ctypes, sys, tempfile, threading
+from datatrail.server import memory
+if sys.argv[1] == "capped":
+    assert memory.limit_arenas()
+libc = ctypes.CDLL("libc.so.6")
+libc.malloc.restype = ctypes.c_void_p
+libc.fopen.restype = ctypes.c_void_p
+barrier = threading.Barrier(9)
+def work():
+    libc.malloc(4000)
+    barrier.wait()
+    barrier.wait()
+threads = [threading.Thread(target=work) for _ in range(8)]
+for t in threads:
+    t.start()
+barrier.wait()
+with tempfile.NamedTemporaryFile(suffix=".xml") as f:
+    stream = libc.fopen(f.name.encode(), b"w")
+    libc.malloc_info(0, ctypes.c_void_p(stream))
+    libc.fclose(ctypes.c_void_p(stream))
+    print(open(f.name).read().count("<heap nr="))
+barrier.wait()
+"""
+
+
+def _python(script: str, mode: str) -> str:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DATATRAIL_", "MALLOC_"))}
+    done = subprocess.run([sys.executable, "-c", script, mode], capture_output=True, text=True, env=env, timeout=60)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+@pytest.mark.skipif(not GLIBC, reason="glibc's malloc arenas: the server changes nothing on another C library")
+def test_a_server_worker_caps_the_malloc_arenas() -> None:
+    assert int(_python(ARENAS_SCRIPT, "default")) > memory.ARENAS  # glibc gives each thread an arena of its own
+    assert int(_python(ARENAS_SCRIPT, "capped")) <= memory.ARENAS
+
+
+# 64 MB in 16 KB blocks (below the 128 KB at which malloc maps blocks of their own), every page
+# touched, then all but every 64th freed: the survivors pin the heap, so free() alone cannot
+# shrink it, and the freed memory stays resident until it is trimmed.
+TRIM_SCRIPT = """
+import ctypes, sys
+from datatrail.server import memory
+def rss():
+    return next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmRSS:")) // 1024
+libc = ctypes.CDLL("libc.so.6")
+libc.malloc.restype = ctypes.c_void_p
+blocks = [libc.malloc(16 * 1024) for _ in range(4096)]
+for b in blocks:
+    ctypes.memset(b, 1, 16 * 1024)
+for i, b in enumerate(blocks):
+    if i % 64:
+        libc.free(ctypes.c_void_p(b))
+before = rss()
+trimmed = memory.trim() if sys.argv[1] == "trim" else False
+print(before, rss(), trimmed)
+"""
+
+
+@pytest.mark.skipif(not GLIBC, reason="glibc's malloc_trim: the server changes nothing on another C library")
+def test_trimming_gives_freed_memory_back() -> None:
+    before, after, trimmed = _python(TRIM_SCRIPT, "keep").split()
+    assert int(after) > int(before) - 8 and trimmed == "False"  # untrimmed, the freed 63 MB stay resident
+    before, after, trimmed = _python(TRIM_SCRIPT, "trim").split()
+    assert int(after) < int(before) - 40 and trimmed == "True", (before, after)
+
+
+def test_serve_refuses_a_bad_allocator_setting(tmp_path: Path) -> None:
+    store = f"sqlite:///{tmp_path / 'trail.db'}"
+    for name, value in ((memory.ARENA_ENV, "lots"), (memory.TRIM_ENV, "-5")):
+        env = {k: v for k, v in os.environ.items() if not k.startswith("DATATRAIL_")} | {name: value}
+        done = subprocess.run(
+            [str(httpserver.DATATRAIL), "--store", store, "serve", "--port", str(free_port())],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env=env,
+        )
+        assert done.returncode != 0 and done.stderr.count("\n") == 1, done.stderr
+        assert f"invalid {name}={value!r}" in done.stderr and "0 turns it off" in done.stderr

@@ -67,6 +67,9 @@ def serve(
     from datatrail.security.exposure import check_exposure  # the store's modules: not on every command (start-up)
 
     check_exposure(host, uri, insecure=insecure, api_keys=bool(os.environ.get("DATATRAIL_API_KEYS")))
+    from datatrail.server import memory  # the server package imports FastAPI: not on every command (start-up)
+
+    memory.check_settings()  # a bad allocator setting fails here with its message, not in each worker
     # Workers are separate processes: they read their settings from the environment.
     os.environ["DATATRAIL_SERVER_STORE"] = uri
     os.environ["DATATRAIL_SERVER_MAX_BODY"] = str(max_body)

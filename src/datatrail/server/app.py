@@ -7,6 +7,7 @@ one PostgreSQL store.
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
@@ -16,7 +17,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from datatrail._version import __version__
 from datatrail.config import locate
-from datatrail.server import errors, ui
+from datatrail.server import errors, memory, ui
 from datatrail.server.access import AccessMiddleware
 from datatrail.server.body import DEFAULT_MAX_BODY
 from datatrail.server.fastpath import IngestFastPath
@@ -72,12 +73,15 @@ def create_app(
     api_keys: Mapping[str, str] | None = None,
     max_body: int = DEFAULT_MAX_BODY,
     max_batch: int = 1000,
+    long_running: bool = False,
 ) -> FastAPI:
     """The datatrail REST API over ``store`` (a URI, or a Store passed in).
 
     ``api_keys`` maps each accepted Bearer token to the name it acts as; with
     none, requests need no token. Request bodies may be gzip-encoded and are
-    refused with 413 past ``max_body`` bytes after decompression.
+    refused with 413 past ``max_body`` bytes after decompression. A
+    ``long_running`` server (``datatrail serve``) trims its heap periodically
+    (``server/memory.py``).
 
     >>> app = create_app("sqlite:////srv/trail.db")  # doctest: +SKIP
     >>> # uvicorn.run(app)
@@ -86,7 +90,12 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        trimming = None
+        if long_running:
+            trimming = asyncio.create_task(memory.trim_periodically())
         yield
+        if trimming is not None:
+            trimming.cancel()
         server.close()
 
     app = FastAPI(
@@ -117,4 +126,6 @@ def app_from_env() -> FastAPI:
     if not store:
         store = locate().uri
     max_body = int(os.environ.get("DATATRAIL_SERVER_MAX_BODY", DEFAULT_MAX_BODY))
-    return create_app(store, api_keys=parse_api_keys(os.environ.get("DATATRAIL_API_KEYS")), max_body=max_body)
+    memory.limit_arenas()  # before the worker's threads start
+    keys = parse_api_keys(os.environ.get("DATATRAIL_API_KEYS"))
+    return create_app(store, api_keys=keys, max_body=max_body, long_running=True)
