@@ -105,21 +105,36 @@ def test_ctrl_c_reaches_the_command_and_records_abort(trail: datatrail.Trail, wo
         "except KeyboardInterrupt:\n    pathlib.Path('interrupted').write_text('1')\n    raise SystemExit(130)\n"
     )
     write(workdir / "slow.py", script)
-    proc = subprocess.Popen(
-        [*datatrail_command(), "run", "--name", "slow", "-o", "ready", "--", sys.executable, "slow.py"],
-        cwd=workdir,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    # Started as from a shell's foreground, whatever this test process does with SIGINT: a
+    # disposition that is a handler here becomes the default in the new program (an ignored one would stay).
+    ours = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        proc = subprocess.Popen(
+            [*datatrail_command(), "run", "--name", "slow", "-o", "ready", "--", sys.executable, "slow.py"],
+            cwd=workdir,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+    finally:
+        if ours is not None:
+            signal.signal(signal.SIGINT, ours)
     deadline = time.monotonic() + 30
     while not (workdir / "ready").exists():
         assert time.monotonic() < deadline and proc.poll() is None, proc.stderr.read() if proc.stderr else ""
         time.sleep(0.05)
     time.sleep(0.3)  # the child is in its sleep by now
     proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=30)
+    try:
+        out, err = proc.communicate(timeout=30)
+    except subprocess.TimeoutExpired:  # left running, it would outlive this test (and warn in another)
+        proc.kill()
+        proc.wait()
+        for pipe in (proc.stdout, proc.stderr):
+            if pipe is not None:
+                pipe.close()  # the command may still hold them open
+        raise AssertionError("datatrail run did not end 30 s after SIGINT") from None
     assert proc.returncode == 130, err
     assert (workdir / "interrupted").exists()
     run = trail.get_run(run_id_of(subprocess.CompletedProcess([], 130, out, err)))

@@ -188,6 +188,19 @@ TABLE: dict[tuple[str, str], Case | list[Case]] = {
         lambda s, r: ("/api/v1/lineage/traverse", {"json": [[A, "a/raw", 1]]}),
         _statuses(401, 200, 200, 404, 200),
     ),
+    ("GET", "/api/v1/dataset-page"): (lambda s, r: (f"/api/v1/dataset-page?namespace={A}", {}), LIST),
+    ("GET", "/api/v1/content-locations"): (
+        lambda s, r: (f"/api/v1/content-locations?namespace={A}&name=a/raw&version=1", {}),
+        READ,
+    ),
+    # Recording where a version's bytes are is a write on its namespace; team-b's owner cannot see it.
+    ("POST", "/api/v1/content-locations"): (
+        lambda s, r: (
+            "/api/v1/content-locations",
+            {"json": {"remote": "origin", "url": f"file:///srv/remote-{r}", "versions": [[A, "a/raw", 1]]}},
+        ),
+        _statuses(401, 403, 200, 404, 200),
+    ),
     ("GET", "/api/v1/deployments"): (lambda s, r: ("/api/v1/deployments", {}), LIST),
     ("GET", "/api/v1/drift"): (lambda s, r: ("/api/v1/drift", {}), LIST),
     # Grants: admins anywhere, owners inside their namespaces (team-z is nobody's but the admin's).

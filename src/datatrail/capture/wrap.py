@@ -219,8 +219,8 @@ def with_bootstrap(command: list[str]) -> list[str]:
 
 def _spawn(argv: list[str], env: dict[str, str]) -> tuple[int, str | None]:
     """Run ``argv`` with our standard streams; returns its status and the signal that interrupted us, if any."""
-    proc = subprocess.Popen(argv, env=env)
     received: list[str] = []
+    started: list[subprocess.Popen[bytes]] = []
 
     def forward(signum: int, frame: FrameType | None) -> None:
         received.append(signal.Signals(signum).name)
@@ -228,14 +228,29 @@ def _spawn(argv: list[str], env: dict[str, str]) -> tuple[int, str | None]:
         # command included; forwarding it again would interrupt the command twice.
         if signum == signal.SIGINT and _terminal_signals_group():
             return
-        proc.send_signal(signum)
+        if started:
+            started[0].send_signal(signum)
 
+    # The handlers are in place before the command starts: an interrupt that arrives
+    # while it is being started is passed on as soon as it runs, never lost.
+    # A signal we were started ignoring (a background job's SIGINT) stays ignored, for the command too.
     previous: dict[signal.Signals, Any] = {}
     try:
         for sig in (signal.SIGINT, signal.SIGTERM):
-            previous[sig] = signal.signal(sig, forward)
+            if signal.getsignal(sig) != signal.SIG_IGN:
+                previous[sig] = signal.signal(sig, forward)
     except ValueError:  # not the main thread: signals stay with their default handlers
         pass
+    try:
+        proc = subprocess.Popen(argv, env=env)
+    except BaseException:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        raise
+    started.append(proc)
+    for name in received:
+        if not (name == "SIGINT" and _terminal_signals_group()):
+            proc.send_signal(signal.Signals[name])
     try:
         while True:
             try:
