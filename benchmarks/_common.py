@@ -23,6 +23,11 @@ from contextlib import contextmanager
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
+
+# Every contender starts as installed software does, from compiled files: with this set, a
+# module changed since it was last compiled is compiled again by each timed process (for
+# datatrail's CLI that was 30-100 ms a command), which would measure the environment.
+os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
 BENCH_DIR = REPO / ".bench"
 BIN = Path(sys.executable).parent
 
