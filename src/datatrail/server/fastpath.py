@@ -27,13 +27,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from datatrail.core.errors import InvalidInput
 from datatrail.core.limits import MAX_RESPONSE_DEPTH, bounded
 from datatrail.server import errors
 from datatrail.server.access import request_actor, request_trail
 from datatrail.server.body import decode_json, read_body
-from datatrail.server.errors import PayloadTooLarge
-from datatrail.server.routes.lineage import BATCH_NOT_A_LIST, ingest_batch, ingest_one
+from datatrail.server.routes.lineage import checked_batch, ingest_batch, ingest_one
 from datatrail.server.state import API, ServerState
 from datatrail.service import Trail
 
@@ -80,12 +78,7 @@ async def post_lineage(request: Request) -> Response:
 async def post_lineage_batch(request: Request) -> Response:
     server: ServerState = request.app.state.server
     principal = request_actor(request)
-    events = await parse_json(request, server.max_body)
-    if not isinstance(events, list):
-        raise InvalidInput(BATCH_NOT_A_LIST)
-    if len(events) > server.max_batch:
-        msg = f"a batch holds at most {server.max_batch} events, not {len(events)}; split it"
-        raise PayloadTooLarge(msg)
+    events = checked_batch(await parse_json(request, server.max_body), server.max_batch)
     report = await _in_thread(request, ingest_batch, events, principal)
     return JSONBody(report, status_code=200 if report["failed"] else 201)
 

@@ -61,6 +61,16 @@ def ingest_batch(trail: Trail, events: list[Any], actor: str | None) -> dict[str
     return {"received": len(events), "stored": stored, "duplicates": duplicates, "failed": failed}
 
 
+def checked_batch(body: Any, most: int) -> list[Any]:
+    """The events of a batch request's body: a JSON array of at most ``most`` events."""
+    if not isinstance(body, list):
+        raise InvalidInput(BATCH_NOT_A_LIST)
+    if len(body) > most:
+        msg = f"a batch holds at most {most} events, not {len(body)}; split it"
+        raise PayloadTooLarge(msg)
+    return body
+
+
 @router.post(
     "/lineage/batch",
     status_code=201,
@@ -70,12 +80,7 @@ def ingest_batch(trail: Trail, events: list[Any], actor: str | None) -> dict[str
 async def post_lineage_batch(request: Request, principal: Actor) -> JSONResponse:
     """Stores the valid events; 201 when all were stored, 200 with ``failed`` (index, error, detail) otherwise."""
     server = state(request)
-    events = await read_json(request, server.max_body)
-    if not isinstance(events, list):
-        raise InvalidInput(BATCH_NOT_A_LIST)
-    if len(events) > server.max_batch:
-        msg = f"a batch holds at most {server.max_batch} events, not {len(events)}; split it"
-        raise PayloadTooLarge(msg)
+    events = checked_batch(await read_json(request, server.max_body), server.max_batch)
     report: dict[str, Any] = await call(request, ingest_batch, events, principal)
     return JSONResponse(report, status_code=200 if report["failed"] else 201)
 
