@@ -17,7 +17,7 @@ import secrets
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import replace
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from datatrail.core.chain import Checkpoint
 from datatrail.core.changes import Event
@@ -42,6 +42,8 @@ from datatrail.events import parse_event
 from datatrail.security.access import Access as Access  # re-exported: it lived here
 from datatrail.security.admission import Both, Checker, admit
 from datatrail.store.base import Store
+
+_T = TypeVar("_T")
 
 # Opaque ids of hidden nodes: stable within one server process, meaningless outside it.
 _KEY = secrets.token_bytes(32)
@@ -324,29 +326,26 @@ class GuardedStore:
 
     # ------------------------------------------------------------ lineage
 
+    def _walked(self, start: Sequence[Version], walk: Callable[[], _T]) -> _T:
+        """A lineage walk from ``start``: each start version must be readable; each dataset is noted once."""
+        for v in start:
+            self._need(v.namespace, v.name, "dataset.lineage", v.ref)
+        found = walk()
+        for target in sorted({dataset_target(v.namespace, v.name) for v in start}):
+            self.access.note("dataset.lineage", target)
+        return found
+
     def lineage(
         self, start: Sequence[Version], direction: Direction, depth: int, as_of: datetime | None = None
     ) -> LineageResult:
-        for v in start:
-            self._need(v.namespace, v.name, "dataset.lineage", v.ref)
-        result = self.inner.lineage(start, direction, depth, as_of)
-        for target in sorted({dataset_target(v.namespace, v.name) for v in start}):
-            self.access.note("dataset.lineage", target)
-        if self.principal.everything:
-            return result
-        return redact_lineage(result, self._can)
+        result = self._walked(start, lambda: self.inner.lineage(start, direction, depth, as_of))
+        return result if self.principal.everything else redact_lineage(result, self._can)
 
     def lineage_columns(
         self, start: Sequence[Version], direction: Direction, depth: int, as_of: datetime | None = None
     ) -> LineageColumns:
-        for v in start:
-            self._need(v.namespace, v.name, "dataset.lineage", v.ref)
-        columns = self.inner.lineage_columns(start, direction, depth, as_of)
-        for target in sorted({dataset_target(v.namespace, v.name) for v in start}):
-            self.access.note("dataset.lineage", target)
-        if self.principal.everything:
-            return columns
-        return redact_columns(columns, self._can)
+        columns = self._walked(start, lambda: self.inner.lineage_columns(start, direction, depth, as_of))
+        return columns if self.principal.everything else redact_columns(columns, self._can)
 
     def column_lineage(
         self, start: Sequence[tuple[Version, str | None]], direction: Direction, depth: int
