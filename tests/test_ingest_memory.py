@@ -288,6 +288,46 @@ def test_a_bad_event_in_a_group_fails_alone(store: SqlStore, monkeypatch: pytest
     assert store.check_integrity() == []
 
 
+@pytest.mark.parametrize("callers", [1, 3])
+def test_a_caller_is_answered_only_once_its_event_is_committed(store: SqlStore, callers: int) -> None:
+    """Whoever stores a caller's event (the writer thread, alone or in a group) answers after COMMIT.
+
+    Answered earlier, a caller could read right after its write and not find it, and a failed
+    commit would have been reported as stored (seen as a lost audit entry under load).
+    """
+    from sqlalchemy import event
+
+    answered = threading.Event()
+    seen_at_commit: list[bool] = []
+
+    def on_commit(_conn: Any) -> None:
+        if threading.current_thread().name == "datatrail-writer":
+            answered.wait(0.3)  # a caller answered before the commit would show up here
+            seen_at_commit.append(answered.is_set())
+
+    event.listen(store._db.engine, "commit", on_commit)
+    try:
+        events = [run_event("ns", "job", f"c{i}", minute=i) for i in range(callers)]
+
+        def call(e: dict[str, Any]) -> None:
+            store.ingest(e, "ada", "lineage.ingest")
+            answered.set()
+
+        threads = [threading.Thread(target=call, args=(e,)) for e in events]
+        with store._db.writers:  # another transaction runs: the callers hand over to the writer thread
+            for th in threads:
+                th.start()
+            deadline = time.monotonic() + 30
+            while len(store._ingest._queue) < callers and time.monotonic() < deadline:
+                time.sleep(0.005)
+        for th in threads:
+            th.join(30)
+    finally:
+        event.remove(store._db.engine, "commit", on_commit)
+    assert seen_at_commit and not any(seen_at_commit)
+    assert sorted(d.name for d in store.list_datasets()) == [f"c{i}" for i in range(callers)]
+
+
 def test_a_lone_caller_stores_its_event_itself(store: SqlStore) -> None:
     result = store.ingest(run_event("ns", "job", "alone"), "ada", "lineage.ingest")
     assert not result.duplicate

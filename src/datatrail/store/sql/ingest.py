@@ -206,7 +206,9 @@ class Ingest:
                 try:
                     # The lookups go with the lock: little on loopback, a lot over a network.
                     with self._db.write(first=partial(send_prefetch, items=[p.item])) as tx:
-                        p.finish(store_event(tx, self._audit, p.item, p.action, p.detail))
+                        result = store_event(tx, self._audit, p.item, p.action, p.detail)
+                    # Only once committed: the caller's next read must find it, and a failed commit is its error.
+                    p.finish(result)
                 except DBAPIError as exc:
                     p.finish(error=_write_error(exc))
                 except Exception as exc:  # handed to the caller, raised in its own thread
