@@ -201,6 +201,13 @@ TABLE: dict[tuple[str, str], Case | list[Case]] = {
         ),
         _statuses(401, 403, 200, 404, 200),
     ),
+    ("POST", "/api/v1/content-locations/forget"): (
+        lambda s, r: (
+            "/api/v1/content-locations/forget",
+            {"json": {"url": f"file:///srv/remote-{r}", "versions": [[A, "a/raw", 1]]}},
+        ),
+        _statuses(401, 403, 200, 404, 200),
+    ),
     ("GET", "/api/v1/deployments"): (lambda s, r: ("/api/v1/deployments", {}), LIST),
     ("GET", "/api/v1/drift"): (lambda s, r: ("/api/v1/drift", {}), LIST),
     # Grants: admins anywhere, owners inside their namespaces (team-z is nobody's but the admin's).

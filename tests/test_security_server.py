@@ -259,6 +259,17 @@ def test_content_locations_need_write_to_record_and_read_to_see(http: Recorder, 
     assert [(x["remote"], x["url"], x["recorded_by"]) for x in seen] == [("origin", "s3://lake/dt", "ed")]
     hidden = http.get("/api/v1/content-locations", scene.tokens["other_owner"], params=where)
     assert hidden.status_code == 404  # team-a is not hers: the version is simply not there
+    forget = {"url": "s3://lake/dt", "versions": [["team-a", "a/raw", 1]]}
+    denied = http.request(
+        "POST", "/api/v1/content-locations/forget", headers=bearer(scene.tokens["viewer"]), json=forget
+    )
+    assert denied.status_code == 403 and "needs write on 'team-a'" in denied.json()["detail"]
+    assert len(http.get("/api/v1/content-locations", scene.tokens["viewer"], params=where).json()["locations"]) == 1
+    bad = http.request("POST", "/api/v1/content-locations/forget", headers=bearer(scene.tokens["editor"]), json=[1])
+    assert bad.status_code == 400 and "the body is" in bad.json()["detail"]
+    ok = http.request("POST", "/api/v1/content-locations/forget", headers=bearer(scene.tokens["editor"]), json=forget)
+    assert ok.status_code == 200 and ok.json() == {"forgotten": 1}
+    assert http.get("/api/v1/content-locations", scene.tokens["viewer"], params=where).json()["locations"] == []
 
 
 def test_no_token_or_token_hash_in_any_response_or_log(http: Recorder, scene: Scene, server: httpserver.Server) -> None:

@@ -860,3 +860,18 @@ def test_content_locations_are_recorded_read_and_refuse_credentials(trail: datat
         with pytest.raises(InvalidInput, match=words):
             trail.recorder.record_locations([v1], remote, url)
     assert counts(trail) == before  # refused: nothing written, not even an audit entry
+
+
+def test_content_locations_are_forgotten_for_one_url(trail: datatrail.Trail, workdir: Path) -> None:
+    v1 = trail.add(write(workdir / "a.txt", "one"))
+    v2 = trail.add(write(workdir / "a.txt", "two"))
+    trail.recorder.record_locations([v1, v2], "origin", "s3://bucket/datatrail")
+    trail.recorder.record_locations([v1], "backup", "/srv/backup")
+    assert trail.recorder.forget_locations([v1], "s3://elsewhere") == 0  # nothing recorded there: no entry
+    assert trail.audit_entries(action="content.forget") == []
+    assert trail.recorder.forget_locations([v1, v2], "s3://bucket/datatrail") == 2
+    assert [(loc.remote, loc.url) for loc in trail.catalog.content_locations(v1)] == [("backup", "/srv/backup")]
+    assert trail.catalog.content_locations(v2) == []
+    (entry,) = trail.audit_entries(action="content.forget")
+    assert entry.details["forgotten"] == 2 and entry.details["url"] == "s3://bucket/datatrail"
+    assert trail.recorder.forget_locations([v1, v2], "s3://bucket/datatrail") == 0  # already forgotten

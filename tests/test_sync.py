@@ -201,9 +201,17 @@ def test_gc_remote_removes_unreachable_packs(trail: datatrail.Trail, workdir: Pa
         trail.add(path, store_content=True)
         trail.push()
     assert len(list((tmp_path / "remote" / "packs").glob("*.pack"))) == 3
+    url = os.fspath(tmp_path / "remote")
+    assert all(trail.catalog.content_locations(f"a.txt@{n}") for n in (1, 2, 3))
+    assert trail.gc(keep_latest=1, remote=True, dry_run=True).forgotten_locations == 0
+    assert all(trail.catalog.content_locations(f"a.txt@{n}") for n in (1, 2, 3))  # a dry run changes nothing
     report = trail.gc(keep_latest=1, remote=True)
-    assert (report.objects, report.remote_packs) == (2, 2)
+    assert (report.objects, report.remote_packs, report.forgotten_locations) == (2, 2, 2)
     assert len(list((tmp_path / "remote" / "packs").glob("*.pack"))) == 1
+    # The store no longer sends other clients to this remote for the collected versions.
+    assert [trail.catalog.content_locations(f"a.txt@{n}") for n in (1, 2)] == [[], []]
+    assert [loc.url for loc in trail.catalog.content_locations("a.txt@3")] == [url]
+    assert trail.audit_entries(action="content.forget")[0].details["forgotten"] == 2
     shutil.rmtree(workdir / ".datatrail" / "objects")
     trail.checkout("a.txt@3", force=True)
     assert path.read_text() == "version 2"

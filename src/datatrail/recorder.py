@@ -517,6 +517,10 @@ class Recorder:
         """Record that the remote ``remote`` at ``url`` holds every object of ``versions`` (after a push)."""
         return self.store.record_content_location(versions, remote, url, actor=actor or self.user)
 
+    def forget_locations(self, versions: Sequence[Version], url: str, *, actor: str | None = None) -> int:
+        """Forget that ``url`` holds ``versions`` (their objects there were collected)."""
+        return self.store.forget_content_location(versions, url, actor=actor or self.user)
+
     # ------------------------------------------------------------ checks
 
     def check(self, version: Version, rules: RuleSource) -> CheckReport:

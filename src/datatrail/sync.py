@@ -90,6 +90,7 @@ class GcReport:
     remote_bytes: int = 0
     dry_run: bool = False
     notes: tuple[str, ...] = field(default_factory=tuple)
+    forgotten_locations: int = 0  # versions the store no longer names the remote for
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -101,6 +102,7 @@ class GcReport:
             "remote_bytes": self.remote_bytes,
             "dry_run": self.dry_run,
             "notes": list(self.notes),
+            "forgotten_locations": self.forgotten_locations,
         }
 
 
@@ -421,24 +423,46 @@ def gc(
                 continue
             count += 1
             freed += size if dry_run else storage.objects.remove(hexd)
-    r_objects = r_packs = r_bytes = 0
+    r_objects = r_packs = r_bytes = forgotten = 0
     if remote:
         config = storage.settings.remote(remote_name)
         check_writable(config.url)
         store = open_remote(storage, config)
         index = store.index()
-        r_objects, r_packs, r_bytes, partial = _remote_garbage(store, index, reachable, dry_run)
+        r_objects, r_packs, r_bytes, partial, removed = _remote_garbage(store, index, reachable, dry_run)
         if partial:
             notes.append(f"{partial} packs hold both kept and unreachable objects; they stay whole")
-    return GcReport(len(versions), count, freed, r_objects, r_packs, r_bytes, dry_run, tuple(notes))
+        if removed and not dry_run:
+            forgotten = _forget_collected(storage, versions, removed, config.url)
+    return GcReport(len(versions), count, freed, r_objects, r_packs, r_bytes, dry_run, tuple(notes), forgotten)
+
+
+def _forget_collected(storage: Storage, kept: Sequence[Version], removed: set[str], url: str) -> int:
+    """Tell the store that ``url`` no longer holds the versions that lost objects there.
+
+    Only versions the policy did not keep can have lost any (a kept version's objects are
+    reachable); ``remote locate`` and pulls from other clients then stop naming this remote for them.
+    """
+    keep = {(v.namespace, v.name, v.number) for v in kept}
+    every = kept_versions(storage, keep_latest=None, keep_aliases=False, older_than=None)
+    lost = [
+        v
+        for v in every
+        if (v.namespace, v.name, v.number) not in keep
+        and v.digest is not None
+        and any(h in removed for h, _ in storage.files_of(v).values())
+    ]
+    return storage.recorder.forget_locations(lost, url) if lost else 0
 
 
 def _remote_garbage(
     store: RemoteStore, index: RemoteIndex, reachable: set[str], dry_run: bool
-) -> tuple[int, int, int, int]:
+) -> tuple[int, int, int, int, set[str]]:
+    """What is unreachable on the remote (removed unless ``dry_run``): counts, and the digests removed."""
     paths: list[str] = []
     objects = packs = nbytes = partial = 0
-    for hexd in sorted(index.loose - reachable):
+    removed = index.loose - reachable
+    for hexd in sorted(removed):
         paths.append(store.loose_path(hexd))
         objects += 1
         nbytes += index.loose_sizes.get(hexd, 0)
@@ -451,12 +475,13 @@ def _remote_garbage(
         packs += 1
         objects += len(entries)
         nbytes += index.pack_sizes.get(name, 0)
+        removed.update(e.digest for e in entries)
     if not dry_run and paths:
         store.delete(paths)
         for name, entries in index.packs.items():
             if not any(e.digest in reachable for e in entries):
                 store.forget_pack(name)
-    return objects, packs, nbytes, partial
+    return objects, packs, nbytes, partial, removed
 
 
 __all__ = [

@@ -267,6 +267,8 @@ def gc(
             f"remote: {verb} {report.remote_objects} objects in {report.remote_packs} packs and loose files "
             f"({human_size(report.remote_bytes)})"
         )
+        if report.forgotten_locations:
+            line(f"the store no longer names this remote for {report.forgotten_locations} versions (`remote locate`)")
     for note in report.notes:
         line(note)
 

@@ -484,6 +484,18 @@ class GuardedStore:
             versions, remote, url, actor=actor, origin=origin or self.access.origin
         )
 
+    def forget_content_location(
+        self, versions: Sequence[Version], url: str, *, actor: str, origin: str | None = None
+    ) -> int:
+        """As recording: only for a principal who may write every version's namespace."""
+        for v in versions:
+            self._need(v.namespace, v.name, "content.forget", v.ref)
+            if not self.access.allows("write", v.namespace):
+                self.access.note("content.forget", v.ref, "denied")
+                msg = f"{self.principal.name} may not change where {v.ref} is kept: it needs write on {v.namespace!r}"
+                raise Forbidden(msg)
+        return self.inner.forget_content_location(versions, url, actor=actor, origin=origin or self.access.origin)
+
     def close(self) -> None:
         return None  # the inner store is shared by every request
 

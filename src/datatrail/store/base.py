@@ -320,6 +320,13 @@ class Locations(Protocol):
         ``versions``; the number newly recorded there (audited as ``content.locate``)."""
         ...
 
+    def forget_content_location(
+        self, versions: Sequence[Version], url: str, *, actor: str, origin: str | None = None
+    ) -> int:
+        """Forget that ``url`` holds ``versions`` (``gc --remote`` removed some of their objects there);
+        the number of records removed (audited as ``content.forget`` when any was)."""
+        ...
+
 
 class Store(Reads, Writes, AuditLog, Grants, Locations, Protocol):
     """A datatrail store: every protocol above, the URI it was opened with, and its optional accounts."""

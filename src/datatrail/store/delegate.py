@@ -234,5 +234,10 @@ class DelegatingStore(ABC):
     ) -> int:
         return self.target().record_content_location(versions, remote, url, actor=actor, origin=origin)
 
+    def forget_content_location(
+        self, versions: Sequence[Version], url: str, *, actor: str, origin: str | None = None
+    ) -> int:
+        return self.target().forget_content_location(versions, url, actor=actor, origin=origin)
+
 
 __all__ = ["DelegatingStore"]

@@ -366,6 +366,16 @@ class HttpStore:
             added += int(self._request("POST", "/api/v1/content-locations", json=body)["added"])
         return added
 
+    def forget_content_location(
+        self, versions: Sequence[Version], url: str, *, actor: str, origin: str | None = None
+    ) -> int:
+        forgotten = 0
+        for start in range(0, len(versions), PAGE):
+            batch = [[v.namespace, v.name, v.number] for v in versions[start : start + PAGE]]
+            body = {"url": url, "actor": actor, "versions": batch}
+            forgotten += int(self._request("POST", "/api/v1/content-locations/forget", json=body)["forgotten"])
+        return forgotten
+
     def deployments(
         self,
         namespace: str | None = None,

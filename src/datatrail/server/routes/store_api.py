@@ -16,7 +16,7 @@ from datatrail.catalog import parse_as_of
 from datatrail.core.actions import check_write_action
 from datatrail.core.errors import InvalidInput
 from datatrail.core.limits import MAX_TIME_LENGTH
-from datatrail.core.model import Ref, validate_name, validate_namespace
+from datatrail.core.model import Ref, Version, validate_name, validate_namespace
 from datatrail.core.results import Direction, LineageResult
 from datatrail.server.body import read_json
 from datatrail.server.routes import Actor, IdParam, NameParam, OptionalId, OptionalName, Paging, call
@@ -131,7 +131,7 @@ async def content_locations(
     return {"locations": found}
 
 
-def _record_locations(trail: Trail, body: dict[str, Any], actor: str) -> int:
+def _located_versions(trail: Trail, body: dict[str, Any]) -> list[Version]:
     items = body.get("versions")
     if not isinstance(items, list) or not items or len(items) > MAX_LOCATED:
         msg = f"versions is a list of 1 to {MAX_LOCATED} [namespace, name, version number]"
@@ -144,6 +144,11 @@ def _record_locations(trail: Trail, body: dict[str, Any], actor: str) -> int:
             msg = "versions is a list of [namespace, name, version number]"
             raise InvalidInput(msg)
         versions.append(trail.catalog.lookup(_ref(str(item[0]), str(item[1]), str(item[2]))))
+    return versions
+
+
+def _record_locations(trail: Trail, body: dict[str, Any], actor: str) -> int:
+    versions = _located_versions(trail, body)
     remote, url = body.get("remote"), body.get("url")
     if not isinstance(remote, str) or not isinstance(url, str):
         msg = "remote and url are strings: the remote's name and its URL (without credentials)"
@@ -151,19 +156,45 @@ def _record_locations(trail: Trail, body: dict[str, Any], actor: str) -> int:
     return trail.recorder.record_locations(versions, remote, url, actor=actor)
 
 
-@router.post("/content-locations", summary="Record that a remote holds every object of some versions (after a push)")
-async def record_content_locations(request: Request, principal: Actor) -> dict[str, Any]:
+def _forget_locations(trail: Trail, body: dict[str, Any], actor: str) -> int:
+    versions = _located_versions(trail, body)
+    url = body.get("url")
+    if not isinstance(url, str):
+        msg = "url is a string: the URL of the remote that no longer holds the versions"
+        raise InvalidInput(msg)
+    return trail.recorder.forget_locations(versions, url, actor=actor)
+
+
+async def _locations_body(request: Request, principal: str | None, shape: str) -> tuple[dict[str, Any], str]:
+    """The JSON object of a locations write and the actor it is recorded under (the token's, else the body's)."""
     body = await read_json(request, state(request).max_body)
     if not isinstance(body, dict):
-        msg = 'the body is {"remote": "...", "url": "...", "versions": [[namespace, name, number], ...]}'
+        msg = f"the body is {shape}"
         raise InvalidInput(msg)
     actor = principal or body.get("actor")
     if not isinstance(actor, str):
         msg = "actor must be a string: the name the write is recorded under"
         raise InvalidInput(msg)
-    actor = validate_name(actor, "actor")
+    return body, validate_name(actor, "actor")
+
+
+@router.post("/content-locations", summary="Record that a remote holds every object of some versions (after a push)")
+async def record_content_locations(request: Request, principal: Actor) -> dict[str, Any]:
+    shape = '{"remote": "...", "url": "...", "versions": [[namespace, name, number], ...]}'
+    body, actor = await _locations_body(request, principal, shape)
     added: int = await call(request, _record_locations, body, actor)
     return {"added": added}
+
+
+@router.post(
+    "/content-locations/forget",
+    summary="Forget that a remote holds some versions (gc --remote collected some of their objects)",
+)
+async def forget_content_locations(request: Request, principal: Actor) -> dict[str, Any]:
+    shape = '{"url": "...", "versions": [[namespace, name, number], ...]}'
+    body, actor = await _locations_body(request, principal, shape)
+    forgotten: int = await call(request, _forget_locations, body, actor)
+    return {"forgotten": forgotten}
 
 
 def _traverse(

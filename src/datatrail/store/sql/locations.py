@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 
 from datatrail.core.errors import NotFound
 from datatrail.core.model import Version
@@ -87,6 +87,45 @@ class LocationTables:
                 event_id=None,
             )
         return added
+
+    def forget_content_location(
+        self, versions: Sequence[Version], url: str, *, actor: str, origin: str | None = None
+    ) -> int:
+        """Remove the records that ``url`` holds ``versions`` (those it has); audited when any was removed."""
+        if not versions:
+            return 0
+        c, v = t.content_locations.c, t.versions.c
+        with self._db.write() as tx:
+            ids = []
+            for version in versions:
+                try:
+                    ds = dataset_row(tx, version.namespace, version.name)
+                except NotFound:
+                    continue  # nothing recorded for a dataset the store does not have
+                vid = tx.execute(select(v.id).where(v.dataset_id == ds.id, v.number == version.number)).scalar()
+                if vid is not None:
+                    ids.append(vid)
+            gone = (
+                [
+                    r.version_id
+                    for r in tx.execute(select(c.version_id).where(c.url == url, c.version_id.in_(ids))).all()
+                ]
+                if ids
+                else []
+            )
+            if not gone:
+                return 0
+            tx.execute(delete(t.content_locations).where(c.url == url, c.version_id.in_(gone)))
+            names = [x.ref for x in versions]
+            self._audit.append(
+                tx,
+                actor=actor,
+                action="content.forget",
+                target=names[0] if len(gone) == 1 and len(versions) == 1 else None,
+                details=with_origin({"url": url, "forgotten": len(gone), "versions": names[:1000]}, origin),
+                event_id=None,
+            )
+        return len(gone)
 
 
 __all__ = ["LocationTables"]

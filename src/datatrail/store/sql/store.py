@@ -258,3 +258,8 @@ class SqlStore(Store):
         self, versions: Sequence[Version], remote: str, url: str, *, actor: str, origin: str | None = None
     ) -> int:
         return self._locations.record_content_location(versions, remote, url, actor=actor, origin=origin)
+
+    def forget_content_location(
+        self, versions: Sequence[Version], url: str, *, actor: str, origin: str | None = None
+    ) -> int:
+        return self._locations.forget_content_location(versions, url, actor=actor, origin=origin)
