@@ -22,6 +22,8 @@ import argparse
 import http.client
 import json
 import multiprocessing as mp
+import os
+import resource
 import sqlite3
 import sys
 import time
@@ -149,6 +151,34 @@ def run_once(uri: str, clients: int, per_client: int, batch: int) -> float:
     return time.perf_counter() - t0
 
 
+def tree_cpu(pid: int) -> float:
+    """CPU seconds (user + system) used so far by process ``pid`` and its descendants (Linux /proc)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    parents: dict[int, int] = {}
+    used: dict[int, float] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # exited meanwhile
+        parents[int(entry)] = int(fields[1])
+        used[int(entry)] = (int(fields[11]) + int(fields[12])) / tick
+    tree, grew = {pid}, True
+    while grew:
+        more = {p for p, parent in parents.items() if parent in tree} - tree
+        grew = bool(more)
+        tree |= more
+    return sum(used.get(p, 0.0) for p in tree)
+
+
+def children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def count_events(store: str) -> int:
     if store.startswith("sqlite:///"):
         with sqlite3.connect(store.removeprefix("sqlite:///")) as db:
@@ -168,7 +198,9 @@ def bench(label: str, store: str, folder: Path, args: argparse.Namespace) -> lis
         try:
             server.wait_ready()
             before = count_events(server.store)
+            server_cpu, client_cpu = tree_cpu(server.process.pid), children_cpu()
             seconds = run_once(server.uri, args.clients, args.events // args.clients, batch)
+            server_cpu, client_cpu = tree_cpu(server.process.pid) - server_cpu, children_cpu() - client_cpu
             stored = count_events(server.store) - before
         finally:
             server.stop()
@@ -188,6 +220,15 @@ def bench(label: str, store: str, folder: Path, args: argparse.Namespace) -> lis
             1.0,
         )
         results.append(ok)
+        # CPU per event does not depend on what else the machine runs (the rate does): the capacity
+        # figure is what this machine's cores would ingest at that cost, with the clients on them too.
+        per_server, per_client = server_cpu / stored * 1e6, client_cpu / stored * 1e6
+        cores = os.cpu_count() or 1
+        print(
+            f"  CPU per event: server {per_server:,.0f} µs, clients {per_client:,.0f} µs; "
+            f"{cores} cores at that cost: {cores * 1e6 / (per_server + per_client):,.0f} events/s "
+            f"(server alone: {cores * 1e6 / per_server:,.0f}); load average {os.getloadavg()[0]:.1f}"
+        )
         store = _fresh(store, label, folder, batch)
     return results
 
