@@ -200,10 +200,29 @@ def traverse_json(
     """:func:`traverse_columns` with each node's data as JSON, the nodes ``cache`` keeps taken from it."""
     reader = _Reader.of(conn)
     try:
+        # The stamp first: what is read after it is at least as new (nodecache.py).
+        stamp = reader.stamp()
+        walk = ("walk", tuple(start_ids), direction, depth) if as_of is None else None
+        if walk is not None:
+            [kept] = cache.take(stamp, [walk])
+            if kept is not None:
+                found: LineageJson = kept
+                return found
         with paused_gc():
-            return _load_json(reader, _found(reader, start_ids, direction, depth, as_of), as_of, cache)
+            found = _load_json(reader, _found(reader, start_ids, direction, depth, as_of), as_of, cache, stamp)
+        if walk is not None:
+            cache.store(stamp, {walk: found}, size=_walk_bytes)
+        return found
     finally:
         reader.close()
+
+
+def _walk_bytes(found: LineageJson) -> int:
+    """What keeping a walk's result costs: its lists, and its nodes' strings (counted again, though
+    the nodes' own entries share them: an upper bound)."""
+    rows, edges = len(found.ids), len(found.origins)
+    strings = sum(map(len, found.ids)) + sum(map(len, found.data)) + 90 * rows
+    return 500 + 32 * rows + 16 * edges + 28 * 2 * edges + strings
 
 
 def _traverse(
@@ -369,14 +388,13 @@ def _load(reader: _Reader, found: _Found, as_of: datetime | None = None) -> Line
     return LineageColumns(ids, types, depths, data, *_edge_rows(edges, version_rows, run_rows))
 
 
-def _load_json(reader: _Reader, found: _Found, as_of: datetime | None, cache: NodeCache) -> LineageJson:
+def _load_json(reader: _Reader, found: _Found, as_of: datetime | None, cache: NodeCache, stamp: Stamp) -> LineageJson:
     """:func:`_load` with each node's data as JSON, the nodes ``cache`` keeps taken from it.
 
-    The cache's stamp is read first, in the walk's transaction: rows read after it are at least as
-    new as it, so they are kept under it (a newer stamp then forgets them; never the other way).
+    The cache's ``stamp`` was read first, in the walk's transaction: rows read after it are at least
+    as new as it, so they are kept under it (a newer stamp then forgets them; never the other way).
     A run's data as of a past time is not kept (it depends on that time); a version's does not."""
     versions, runs, edges = found
-    stamp = reader.stamp()
     vids = sorted(versions)
     pks = sorted(runs)
     keys = [version_key(v) for v in vids]
@@ -402,7 +420,7 @@ def _load_json(reader: _Reader, found: _Found, as_of: datetime | None, cache: No
     rows = [i for i, node in enumerate(nodes) if node is not None]  # every reached node, but checked
     if len(rows) < len(nodes):
         nodes = [nodes[i] for i in rows]
-    present: list[Node] = nodes  # type: ignore[assignment]  # no None left
+    present: list[Node] = nodes  # no None left
     split = len(vids)
     version_rows = {vids[i]: row for row, i in enumerate(rows) if i < split}
     run_rows = {pks[i - split]: row for row, i in enumerate(rows) if i >= split}

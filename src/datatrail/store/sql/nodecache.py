@@ -3,8 +3,9 @@
 A big lineage answer (``GET /api/v1/lineage`` with a ``#<version>`` nodeId: thousands of nodes)
 spends most of its time fetching each node's row and writing it as JSON, not walking the graph;
 neighbouring answers share most of their nodes. So each node's JSON (with its id and namespace,
-which access control reads) is kept here, keyed by version id or run key, least recently used
-first out once ``DATATRAIL_LINEAGE_CACHE_MB`` is reached.
+which access control reads) is kept here, keyed by version id or run key, and so is each walk's
+result (its rows, sharing those nodes' strings, and its edges) keyed by where it started, its
+direction and depth; least recently used first out once ``DATATRAIL_LINEAGE_CACHE_MB`` is reached.
 
 A node's data is not strictly immutable: a run's state and times move until it ends (and between
 two endings), a version's creation time and missing fields are filled in by later events, its
@@ -22,7 +23,8 @@ from __future__ import annotations
 import os
 import threading
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Hashable, Sequence
+from typing import Any
 
 from datatrail.core.errors import InvalidInput
 
@@ -66,7 +68,9 @@ def run_key(run_pk: int) -> int:
 
 
 class NodeCache:
-    """Nodes by key (:func:`version_key`, :func:`run_key`), least recently used first out, under one stamp.
+    """Nodes by key (:func:`version_key`, :func:`run_key`), and other values (a walk's result) by other
+    keys, each with its size; least recently used first out, under one stamp. What it hands out is
+    shared between answers: read it, never change it.
 
     >>> cache = NodeCache(1 << 20)
     >>> cache.store((1, 0), {version_key(7): ("version:ns:a@1", "ns", b"{}")})
@@ -80,7 +84,7 @@ class NodeCache:
         self.limit = limit
         self.size = 0
         self.stamp: Stamp | None = None
-        self._nodes: OrderedDict[int, Node] = OrderedDict()
+        self._nodes: OrderedDict[Hashable, tuple[Any, int]] = OrderedDict()
         self._lock = threading.Lock()
         self.hits = self.misses = 0
 
@@ -93,8 +97,8 @@ class NodeCache:
             self.size = 0
             self.stamp = stamp
 
-    def take(self, stamp: Stamp, keys: Sequence[int]) -> list[Node | None]:
-        """The kept node of each of ``keys`` (None: not kept), read under ``stamp`` (a new stamp
+    def take(self, stamp: Stamp, keys: Sequence[Hashable]) -> list[Any]:
+        """The kept value of each of ``keys`` (None: not kept), read under ``stamp`` (a new stamp
         forgets everything first)."""
         if self.limit <= 0:
             return [None] * len(keys)
@@ -102,14 +106,15 @@ class NodeCache:
             self._sync(stamp)
             get, touch = self._nodes.get, self._nodes.move_to_end
             found = [get(key) for key in keys]
-            for key, node in zip(keys, found, strict=True):
-                if node is not None:
+            for key, entry in zip(keys, found, strict=True):
+                if entry is not None:
                     touch(key)
                     self.hits += 1
-        return found
+        return [entry[0] if entry is not None else None for entry in found]
 
-    def store(self, stamp: Stamp, fresh: dict[int, Node]) -> None:
-        """Keep ``fresh``, read under ``stamp``: only while that is still the cache's stamp."""
+    def store(self, stamp: Stamp, fresh: dict[Any, Any], size: Callable[[Any], int] = node_bytes) -> None:
+        """Keep ``fresh`` (each value ``size`` bytes), read under ``stamp``: only while that is still the
+        cache's stamp. A value larger than the whole bound is not kept."""
         if self.limit <= 0 or not fresh:
             return
         with self._lock:
@@ -117,15 +122,18 @@ class NodeCache:
             if stamp != self.stamp:
                 return  # another answer saw another state of the store meanwhile
             nodes = self._nodes
-            for key, node in fresh.items():
+            for key, value in fresh.items():
+                cost = size(value)
+                if cost > self.limit:
+                    continue
                 old = nodes.pop(key, None)
                 if old is not None:
-                    self.size -= node_bytes(old)
-                nodes[key] = node
-                self.size += node_bytes(node)
+                    self.size -= old[1]
+                nodes[key] = (value, cost)
+                self.size += cost
             while self.size > self.limit and nodes:
-                _, old = nodes.popitem(last=False)
-                self.size -= node_bytes(old)
+                _, (_, cost) = nodes.popitem(last=False)
+                self.size -= cost
 
     def clear(self) -> None:
         with self._lock:
