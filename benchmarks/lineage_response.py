@@ -13,7 +13,8 @@ Two graphs.
    the median of ``--requests`` after a warm-up, and the server process's CPU per request (its
    /proc figures: steadier than wall time on a loaded machine). Once with the node cache off
    (``DATATRAIL_LINEAGE_CACHE_MB=0``: every node fetched and written per request, as round two did)
-   and once as served by default (each node's JSON kept between answers, store/sql/nodecache.py);
+   and once as served by default (each node's JSON and each walk's result kept between answers,
+   store/sql/nodecache.py, until an event is stored);
    the answers must be the same bytes. Target: depth 20 under 30 ms.
 
 2. The 1,000,000-node graph of benchmarks/lineage_query.py (built once under
