@@ -117,6 +117,9 @@ class LineageJson:
     data: list[bytes]
     origins: list[int]
     destinations: list[int]
+    # What a caller makes of this graph and keeps as long as the store keeps the graph (the route's
+    # joined answer: a redacted graph is a new object, so only an unredacted one is ever kept here).
+    derived: dict[str, bytes] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
     def of(cls, columns: LineageColumns) -> LineageJson:

@@ -280,3 +280,14 @@ def version_json(graph: LineageJson) -> bytes | None:
     else:
         parts.append(b"]}")
     return b"".join(parts)
+
+
+def answer_json(graph: LineageJson) -> bytes | None:
+    """:func:`version_json`, kept with ``graph`` for as long as the store keeps it (the same unredacted
+    walk asked again is the same object; a redacted graph is made anew for each answer)."""
+    joined = graph.derived.get("marquez")
+    if joined is None:
+        joined = version_json(graph)
+        if joined is not None:
+            graph.derived["marquez"] = joined
+    return joined

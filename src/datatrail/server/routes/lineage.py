@@ -18,12 +18,12 @@ from datatrail.server import marquez_models as mq
 from datatrail.server.body import read_json
 from datatrail.server.errors import PayloadTooLarge, error_code
 from datatrail.server.marquez import (
+    answer_json,
     split_job_id,
     split_node_id,
     to_marquez,
     version_columns,
     version_graph,
-    version_json,
 )
 from datatrail.server.routes import Actor, call
 from datatrail.server.state import API, state
@@ -144,7 +144,7 @@ def _graph(
         found = trail.dataset_lineage_json(
             namespace, name, selector=version, direction=direction or "both", depth=depth, as_of=as_of
         )
-        joined = version_json(found)
+        joined = answer_json(found)
         return joined if joined is not None else version_columns(found.columns())
     graph = trail.dataset_lineage(namespace, name, direction=direction or "both", depth=depth, as_of=as_of)
     return _cut(mq.fill_graph(trail, to_marquez(graph, fold=True)))

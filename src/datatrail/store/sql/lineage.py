@@ -218,11 +218,15 @@ def traverse_json(
 
 
 def _walk_bytes(found: LineageJson) -> int:
-    """What keeping a walk's result costs: its lists, and its nodes' strings (counted again, though
-    the nodes' own entries share them: an upper bound)."""
+    """What keeping a walk's result costs: its lists, its nodes' strings (counted again, though the
+    nodes' own entries share them: an upper bound), and room for the answer joined from it
+    (``LineageJson.derived``): each node's id and data with some 70 bytes of keys, and each edge's
+    two ids twice."""
     rows, edges = len(found.ids), len(found.origins)
-    strings = sum(map(len, found.ids)) + sum(map(len, found.data)) + 90 * rows
-    return 500 + 32 * rows + 16 * edges + 28 * 2 * edges + strings
+    ids, data = sum(map(len, found.ids)), sum(map(len, found.data))
+    strings = ids + data + 90 * rows
+    answer = ids + data + 70 * rows + edges * (4 * ids // max(rows, 1) + 60)
+    return 500 + 32 * rows + 16 * edges + 28 * 2 * edges + strings + answer
 
 
 def _traverse(
