@@ -331,6 +331,26 @@ def test_a_new_event_is_in_the_next_answer(trail: datatrail.Trail) -> None:
 
 
 @pytest.mark.sql_store
+def test_an_event_stored_by_another_process_is_in_the_next_answer(trail: datatrail.Trail) -> None:
+    """Each server worker has its own store and cache: one that did not store the event learns of it
+    from the database (the largest event id), not from its own writes."""
+    pipeline(trail)
+    namespace, name, number = last_version(trail)
+    kw: dict[str, Any] = {"direction": "downstream", "depth": 20}
+    with datatrail.connect(trail.uri) as other:  # a second store on the same database, as another worker
+        before = joined_bytes(trail, namespace, name, str(number), **kw)
+        assert joined_bytes(trail, namespace, name, str(number), **kw) is before  # kept
+        event = build_run_event(EventType.COMPLETE, str(uuid.UUID(int=RUNS + 7)), namespace, "job-elsewhere")
+        event["eventTime"] = "2026-01-01T07:00:00Z"
+        event["inputs"] = [{"namespace": namespace, "name": name}]
+        event["outputs"] = [{"namespace": namespace, "name": "ds-elsewhere"}]
+        other.ingest(event)
+        after = joined_bytes(trail, namespace, name, str(number), **kw)
+        assert after == reference_bytes(trail, namespace, name, str(number), **kw) != before
+        assert b"ds-elsewhere" in after and b"job-elsewhere" in after
+
+
+@pytest.mark.sql_store
 def test_hidden_nodes_stay_hidden_when_the_cache_holds_them(trail: datatrail.Trail) -> None:
     """An admin's answer fills the cache with every node; a reader who may not see team-b still gets
     exactly the reference's answer (placeholders, opaque ids), and the admin everything again."""
