@@ -10,13 +10,20 @@ Two graphs.
    depth 20 reaches some 4,100 nodes (depth 10: some 2,000). A real
    ``datatrail serve`` answers ``GET /api/v1/lineage?nodeId=dataset:bench:<name>#<n>
    &direction=upstream&depth=20`` (and depth 10) over one keep-alive connection:
-   the median of ``--requests`` after a warm-up. Target: depth 20 under 30 ms.
+   the median of ``--requests`` after a warm-up, and the server process's CPU per request (its
+   /proc figures: steadier than wall time on a loaded machine). Once with the node cache off
+   (``DATATRAIL_LINEAGE_CACHE_MB=0``: every node fetched and written per request, as round two did)
+   and once as served by default (each node's JSON and each walk's result kept between answers,
+   store/sql/nodecache.py, until an event is stored);
+   the answers must be the same bytes. Target: depth 20 under 30 ms.
 
 2. The 1,000,000-node graph of benchmarks/lineage_query.py (built once under
    .bench/), upstream depth 50 from its last version, in process: the walk alone
    (node ids and depths), and ``Trail.dataset_lineage`` (every node with its
    data, the service path the CLI and the Python API use). Target: with every
-   node's data under 100 ms.
+   node's data under 100 ms. Also the Marquez answer's bytes as the route now joins them from the
+   kept nodes (``Trail.dataset_lineage_json``, ``version_json``; the cache set to 128 MB unless
+   ``DATATRAIL_LINEAGE_CACHE_MB`` says otherwise, since this answer's 74,734 nodes keep about 35 MB).
 
 Every figure is printed against its target (``target / figure``, >= 1 is met).
 
@@ -26,6 +33,7 @@ Every figure is printed against its target (``target / figure``, >= 1 is met).
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import sys
 import time
@@ -46,9 +54,10 @@ import datatrail
 from datatrail.core.gcpause import paused_gc
 from datatrail.core.model import EventType
 from datatrail.events import build_run_event
-from datatrail.server.marquez import version_columns, version_graph
+from datatrail.server.marquez import answer_json, version_columns, version_graph, version_json
 from datatrail.server.routes.lineage import encode
 from datatrail.store.sql.engine import HEAD
+from datatrail.store.sql.nodecache import CACHE_ENV
 from datatrail.store.sql.store import SqlStore
 
 SERVER_TARGET_MS = 30.0
@@ -94,11 +103,24 @@ def last_node(runs: int, datasets: int) -> str:
     return f"dataset:{NAMESPACE}:{name}#{number}"
 
 
-def serve_figures(path: Path, node: str, depths: list[int], requests: int) -> dict[int, tuple[float, int, int]]:
-    """depth -> (median seconds, nodes, bytes) of GET /api/v1/lineage through a real server."""
-    out: dict[int, tuple[float, int, int]] = {}
+def process_cpu(pid: int) -> float:
+    """Seconds of CPU a process has used (Linux: /proc; elsewhere 0, and the CPU figures mean nothing)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def serve_figures(
+    path: Path, node: str, depths: list[int], requests: int, cache_mb: str | None = None
+) -> dict[int, tuple[float, int, int, float, bytes]]:
+    """depth -> (median seconds, nodes, bytes, server CPU seconds per request, the answer) of
+    GET /api/v1/lineage through a real server; ``cache_mb``: its DATATRAIL_LINEAGE_CACHE_MB."""
+    out: dict[int, tuple[float, int, int, float, bytes]] = {}
+    env = {CACHE_ENV: cache_mb} if cache_mb is not None else None
     with scratch("lineage-response-") as folder:
-        server = httpserver.start(folder, store=f"sqlite:///{path}")
+        server = httpserver.start(folder, store=f"sqlite:///{path}", env=env)
         try:
             server.wait_ready(120)
             with httpx.Client(base_url=server.uri, timeout=120) as http:
@@ -106,16 +128,19 @@ def serve_figures(path: Path, node: str, depths: list[int], requests: int) -> di
                     params = {"nodeId": node, "direction": "upstream", "depth": depth}
                     times: list[float] = []
                     for i in range(requests + 5):
+                        if i == 5:
+                            cpu0 = process_cpu(server.process.pid)
                         t0 = time.perf_counter()
                         answer = http.get("/api/v1/lineage", params=params)
                         elapsed = time.perf_counter() - t0
                         answer.raise_for_status()
                         if i >= 5:  # warm-up first
                             times.append(elapsed)
+                    cpu = (process_cpu(server.process.pid) - cpu0) / requests
                     graph = answer.json()["graph"]
                     if node not in {g["id"] for g in graph}:
                         raise SystemExit(f"the answer for {node} does not hold it")
-                    out[depth] = (median(times), len(graph), len(answer.content))
+                    out[depth] = (median(times), len(graph), len(answer.content), cpu, answer.content)
         finally:
             server.stop()
     return out
@@ -143,6 +168,9 @@ def in_process(path: Path, n: int, depth: int, repeats: int) -> tuple[float, dic
             walks.append(time.perf_counter() - t0)
     finally:
         store.close()
+    # 74,734 nodes keep about 35 MB: more than the default bound, under which each call would find
+    # the nodes it needs pushed out by its own (least recently used first out).
+    os.environ.setdefault(CACHE_ENV, "128")
     with datatrail.connect(f"sqlite:///{path}") as trail:
         kw: dict[str, Any] = {"selector": number, "direction": "upstream", "depth": depth}
 
@@ -154,15 +182,29 @@ def in_process(path: Path, n: int, depth: int, repeats: int) -> tuple[float, dic
             with paused_gc():
                 return encode(version_graph(trail.dataset_lineage("default", name, **kw)))
 
+        def answer_joined() -> bytes:
+            with paused_gc():  # as the route does now: each node's JSON, kept by the store between calls
+                joined = version_json(trail.dataset_lineage_json("default", name, **kw))
+                assert joined is not None
+                return joined
+
+        def answer_kept() -> bytes:
+            with paused_gc():  # the route's own call: the same answer asked again is the kept one
+                kept = answer_json(trail.dataset_lineage_json("default", name, **kw))
+                assert kept is not None
+                return kept
+
         paths = {
             "Trail.dataset_lineage": lambda: trail.dataset_lineage("default", name, **kw),
             "Trail.dataset_lineage_columns": lambda: trail.dataset_lineage_columns("default", name, **kw),
             "answer bytes from the columns": answer_from_columns,
             "answer bytes from the graph": answer_from_graph,
+            "answer bytes joined from the kept nodes and walk": answer_joined,
+            "answer bytes as the route gives them (asked again: kept)": answer_kept,
         }
         graph = trail.dataset_lineage("default", name, **kw)
-        if answer_from_columns() != answer_from_graph():
-            raise SystemExit("the columnar answer differs from the graph's")
+        if not answer_from_columns() == answer_from_graph() == answer_joined() == answer_kept():
+            raise SystemExit("the answers from the columns, the graph and the kept nodes differ")
         wall: dict[str, list[float]] = {k: [] for k in paths}
         cpu: dict[str, list[float]] = {k: [] for k in paths}
         for _ in range(repeats):
@@ -192,13 +234,28 @@ def main() -> None:
     if not pipeline.exists():
         build_pipeline(pipeline, args.runs, args.datasets)
     node = last_node(args.runs, args.datasets)
+    # Without the node cache (round two's work per request) and with it, one server after the other.
+    uncached = serve_figures(pipeline, node, [20, 10], args.requests, cache_mb="0")
     figures = serve_figures(pipeline, node, [20, 10], args.requests)
-    for depth, (seconds, nodes, size) in figures.items():
+    for depth, (seconds, nodes, size, cpu, body) in figures.items():
+        cold = uncached[depth]
+        if body != cold[4]:
+            raise SystemExit(f"depth {depth}: the answer from the kept nodes differs from the one without them")
         note(
             f"GET /api/v1/lineage upstream depth {depth} from {node}: {nodes:,} nodes, {size / 1e6:.2f} MB,"
-            f" median {fmt_seconds(seconds)} of {args.requests} (keep-alive, after 5 warm-up requests)"
+            f" median {fmt_seconds(seconds)} of {args.requests} (keep-alive, after 5 warm-up requests),"
+            f" server CPU {fmt_seconds(cpu)} a request; without the node cache {fmt_seconds(cold[0])},"
+            f" CPU {fmt_seconds(cold[3])}"
         )
-    seconds, nodes, _ = figures[20]
+    seconds, nodes, _, cpu, _ = figures[20]
+    report(
+        f"lineage response through the server, depth 20, server CPU per request, {nodes:,} nodes",
+        fmt_seconds(cpu),
+        "without the node cache",
+        fmt_seconds(uncached[20][3]),
+        uncached[20][3] / cpu if cpu else 0.0,
+        1.0,
+    )
     report(
         f"lineage response through the server, depth 20, {nodes:,} nodes",
         fmt_seconds(seconds),
@@ -236,9 +293,10 @@ def main() -> None:
         IN_PROCESS_TARGET_MS / (columns[0] * 1000),
         1.0,
     )
-    graph_answer, columns_answer = (
+    graph_answer, columns_answer, joined_answer = (
         figures_in["answer bytes from the graph"],
         figures_in["answer bytes from the columns"],
+        figures_in["answer bytes joined from the kept nodes and walk"],
     )
     report(
         f"lineage answer bytes in process, depth {args.big_depth}, from the columns, CPU",
@@ -246,6 +304,15 @@ def main() -> None:
         "from the graph",
         fmt_seconds(graph_answer[1]),
         graph_answer[1] / columns_answer[1],
+        1.0,
+    )
+
+    report(
+        f"lineage answer bytes in process, depth {args.big_depth}, joined from the kept nodes and walk, CPU",
+        fmt_seconds(joined_answer[1]),
+        "from the columns",
+        fmt_seconds(columns_answer[1]),
+        columns_answer[1] / joined_answer[1],
         1.0,
     )
 

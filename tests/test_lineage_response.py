@@ -16,20 +16,33 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import orjson
+import pytest
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
 from fastapi.testclient import TestClient
 
 import datatrail
+from datatrail.core.errors import InvalidInput
 from datatrail.core.model import EventType
-from datatrail.core.results import LineageColumns
+from datatrail.core.results import LineageColumns, LineageJson
 from datatrail.core.roles import Grant, Principal
 from datatrail.core.times import stored_time
 from datatrail.events import build_run_event
+from datatrail.security.guard import GuardedStore
 from datatrail.server import create_app
-from datatrail.server.marquez import to_marquez, version_columns, version_graph
+from datatrail.server.marquez import (
+    _quoted,
+    answer_json,
+    to_marquez,
+    version_columns,
+    version_graph,
+    version_json,
+)
 from datatrail.server.routes.lineage import encode
 from datatrail.store.sql.lineage import _iso
+from datatrail.store.sql.nodecache import CACHE_ENV, NodeCache, cache_bytes, node_bytes, run_key, version_key
+from datatrail.store.sql.store import SqlStore
 
 RUNS = 80
 DATASETS = 16
@@ -226,3 +239,203 @@ def test_columns_are_the_graph_and_shape_the_reference_answer(trail: datatrail.T
     answer = version_columns(columns)
     assert answer == to_marquez(graph, fold=False)
     assert any(n["data"] == {"redacted": True} for n in answer["graph"]) and "team-b" not in json.dumps(answer)
+
+
+# ------------------------------------------------------------ the node cache (round three)
+
+
+def node_cache(trail: datatrail.Trail) -> NodeCache:
+    """The SQL store's cache of lineage nodes under ``trail`` (its guard, the embedded store's full store)."""
+    store: Any = trail._store
+    while not isinstance(store, SqlStore):
+        store = store.inner if isinstance(store, GuardedStore) else store.target()
+    cache: NodeCache = store._reads.nodes
+    return cache
+
+
+def reference_bytes(trail: datatrail.Trail, namespace: str, name: str, selector: str, **kw: Any) -> bytes:
+    """The answer's bytes as round two's route made them: columns, ``version_columns``, orjson."""
+    return encode(version_columns(trail.dataset_lineage_columns(namespace, name, selector=selector, **kw)))
+
+
+def joined_bytes(trail: datatrail.Trail, namespace: str, name: str, selector: str, **kw: Any) -> bytes:
+    """The answer's bytes as the route now joins them from the cached nodes (and keeps them)."""
+    found = answer_json(trail.dataset_lineage_json(namespace, name, selector=selector, **kw))
+    assert found is not None
+    return found
+
+
+@pytest.mark.sql_store
+def test_cached_nodes_give_the_reference_bytes_and_the_endpoint_audits_each_request(
+    trail: datatrail.Trail,
+) -> None:
+    pipeline(trail)
+    namespace, name, number = last_version(trail)
+    cache = node_cache(trail)
+    for direction in ("upstream", "downstream", "both"):
+        for depth in (0, 2, 20):
+            selector = str(number) if direction == "upstream" else "1"
+            reference = reference_bytes(trail, namespace, name, selector, direction=direction, depth=depth)
+            hits = cache.hits
+            first = joined_bytes(trail, namespace, name, selector, direction=direction, depth=depth)
+            again = joined_bytes(trail, namespace, name, selector, direction=direction, depth=depth)
+            assert first == again == reference
+            assert cache.hits > hits and again is first  # the second answer was the kept walk and its bytes
+    assert 0 < cache.size <= cache.limit
+    # A walk not asked before, over nodes that are all kept: only the walk itself is new.
+    misses = cache.misses
+    joined = joined_bytes(trail, namespace, name, str(number), direction="upstream", depth=19)
+    assert joined == reference_bytes(trail, namespace, name, str(number), direction="upstream", depth=19)
+    assert cache.misses == misses + 1
+    # Through the endpoint: the same bytes, whether the server's cache is cold or warm; one audit entry each.
+    with TestClient(create_app(trail.uri), raise_server_exceptions=False) as client:
+        node_id = f"dataset:{namespace}:{name}#{number}"
+        reference = reference_bytes(trail, namespace, name, str(number), direction="upstream", depth=20)
+        for _ in range(2):
+            before = len(trail.audit_entries(action="dataset.lineage", limit=10_000))
+            answer = client.get("/api/v1/lineage", params={"nodeId": node_id, "direction": "upstream", "depth": 20})
+            assert answer.status_code == 200 and answer.content == reference
+            assert len(trail.audit_entries(action="dataset.lineage", limit=10_000)) == before + 1
+
+
+@pytest.mark.sql_store
+def test_a_new_event_is_in_the_next_answer(trail: datatrail.Trail) -> None:
+    """New nodes, and new data of a node already kept (a run that ends), are in the answer right
+    after they are stored; asOf still shows the past."""
+    pipeline(trail)
+    namespace, name, number = last_version(trail)
+    kw: dict[str, Any] = {"direction": "both", "depth": 20}
+    run_id = str(uuid.UUID(int=RUNS + 1))
+    start = build_run_event(EventType.START, run_id, namespace, "job-new")
+    start["eventTime"] = "2026-01-01T05:00:00Z"
+    start["inputs"] = [{"namespace": namespace, "name": name}]
+    trail.ingest(start)
+    running = f'"data":{{"id":"{run_id}","namespace":"{namespace}","job":"job-new","state":"RUNNING"'.encode()
+    warm = joined_bytes(trail, namespace, name, str(number), **kw)
+    assert warm == reference_bytes(trail, namespace, name, str(number), **kw) and running in warm
+    assert joined_bytes(trail, namespace, name, str(number), **kw) == warm  # from the cache
+    end = build_run_event(EventType.COMPLETE, run_id, namespace, "job-new")
+    end["eventTime"] = "2026-01-01T06:00:00Z"
+    end["outputs"] = [{"namespace": namespace, "name": "ds-new"}]
+    trail.ingest(end)
+    after = joined_bytes(trail, namespace, name, str(number), **kw)
+    assert after == reference_bytes(trail, namespace, name, str(number), **kw) != warm
+    assert running not in after and running.replace(b"RUNNING", b"COMPLETE") in after
+    assert b'"id":"dataset:team-a:ds-new#1"' in after
+    # asOf between the two events: the kept COMPLETE run shows as it was then, and no ds-new.
+    as_of = "2026-01-01T05:30:00Z"
+    past = joined_bytes(trail, namespace, name, str(number), as_of=as_of, **kw)
+    assert past == reference_bytes(trail, namespace, name, str(number), as_of=as_of, **kw)
+    assert running in past and b"ds-new" not in past
+    assert joined_bytes(trail, namespace, name, str(number), **kw) == after  # and the present again
+
+
+@pytest.mark.sql_store
+def test_an_event_stored_by_another_process_is_in_the_next_answer(trail: datatrail.Trail) -> None:
+    """Each server worker has its own store and cache: one that did not store the event learns of it
+    from the database (the largest event id), not from its own writes."""
+    pipeline(trail)
+    namespace, name, number = last_version(trail)
+    kw: dict[str, Any] = {"direction": "downstream", "depth": 20}
+    with datatrail.connect(trail.uri) as other:  # a second store on the same database, as another worker
+        before = joined_bytes(trail, namespace, name, str(number), **kw)
+        assert joined_bytes(trail, namespace, name, str(number), **kw) is before  # kept
+        event = build_run_event(EventType.COMPLETE, str(uuid.UUID(int=RUNS + 7)), namespace, "job-elsewhere")
+        event["eventTime"] = "2026-01-01T07:00:00Z"
+        event["inputs"] = [{"namespace": namespace, "name": name}]
+        event["outputs"] = [{"namespace": namespace, "name": "ds-elsewhere"}]
+        other.ingest(event)
+        after = joined_bytes(trail, namespace, name, str(number), **kw)
+        assert after == reference_bytes(trail, namespace, name, str(number), **kw) != before
+        assert b"ds-elsewhere" in after and b"job-elsewhere" in after
+
+
+@pytest.mark.sql_store
+def test_hidden_nodes_stay_hidden_when_the_cache_holds_them(trail: datatrail.Trail) -> None:
+    """An admin's answer fills the cache with every node; a reader who may not see team-b still gets
+    exactly the reference's answer (placeholders, opaque ids), and the admin everything again."""
+    pipeline(trail)
+    namespace, name, number = last_version(trail)
+    kw: dict[str, Any] = {"direction": "upstream", "depth": 20}
+    full = joined_bytes(trail, namespace, name, str(number), **kw)
+    assert b"team-b" in full
+    reader = trail.scoped(Principal("reader", grants=(Grant("viewer", "team-a"),)), "test")
+    hits = node_cache(trail).hits
+    hidden = joined_bytes(reader, namespace, name, str(number), **kw)
+    assert node_cache(trail).hits > hits  # answered from the cache
+    graph = reader.dataset_lineage(namespace, name, selector=str(number), **kw)
+    assert (
+        hidden == encode(to_marquez(graph, fold=False)) == reference_bytes(reader, namespace, name, str(number), **kw)
+    )
+    assert b"team-b" not in hidden and b'"data":{"redacted":true}' in hidden
+    assert joined_bytes(trail, namespace, name, str(number), **kw) == full
+
+
+def test_odd_names_are_written_as_orjson_writes_them(trail: datatrail.Trail) -> None:
+    """Quotes, backslashes, ':', '@', '#' and non-ASCII in namespaces, names and jobs: the joined answer
+    is byte for byte the encoded reference."""
+    names = ['say "hi"', "back\\slash", "a:b@c#d", "größe ✓", "emoji 🙂"]
+    events = []
+    for i, odd in enumerate(names, start=1):
+        event = build_run_event(EventType.COMPLETE, str(uuid.UUID(int=1000 + i)), 'ns:\\odd"', f"job {odd}")
+        event["eventTime"] = f"2026-02-01T00:00:0{i}Z"
+        event["inputs"] = [{"namespace": 'ns:\\odd"', "name": names[i - 2]}] if i > 1 else []
+        event["outputs"] = [{"namespace": 'ns:\\odd"', "name": odd}]
+        events.append(event)
+    for result in trail.ingest_many(events):
+        assert not isinstance(result, Exception), result
+    for odd in names:
+        for direction in ("upstream", "downstream"):
+            kw: dict[str, Any] = {"direction": direction, "depth": 10}
+            reference = reference_bytes(trail, 'ns:\\odd"', odd, "1", **kw)
+            assert joined_bytes(trail, 'ns:\\odd"', odd, "1", **kw) == reference
+            graph = trail.dataset_lineage('ns:\\odd"', odd, selector="1", **kw)
+            assert json.loads(reference) == to_marquez(graph, fold=False)
+            # The HTTP store's way (columns from its wire result, then JSON) and back gives the same.
+            columns = trail.dataset_lineage_columns('ns:\\odd"', odd, selector="1", **kw)
+            assert version_json(LineageJson.of(columns)) == reference
+            assert encode(version_columns(LineageJson.of(columns).columns())) == reference
+    # Names with a control character are refused at ingest; ids that need escapes are quoted one by one.
+    odd_ids = ["a\tb", 'q"', "back\\", "plain", "\x7f\u2028"]
+    assert _quoted(odd_ids) == [orjson.dumps(k) for k in odd_ids]
+    assert _quoted(["plain", "größe"]) == [orjson.dumps(k) for k in ("plain", "größe")]
+
+
+def test_the_cache_is_bounded_by_bytes_least_recently_used_first_out(monkeypatch: pytest.MonkeyPatch) -> None:
+    def node(i: int) -> tuple[str, str, bytes]:
+        return (f"version:ns:d@{i:02d}", "ns", b'{"x":%02d}' % i)  # each the same size
+
+    one = node_bytes(node(1))
+    cache = NodeCache(10 * one)
+    cache.store((1, 0), {})  # nothing to keep before a stamp is taken
+    assert cache.take((1, 0), [version_key(1)]) == [None]
+    cache.store((1, 0), {version_key(i): node(i) for i in range(8)})
+    assert cache.take((1, 0), [version_key(0)]) == [node(0)]  # 0 is now the most recently used
+    cache.store((1, 0), {version_key(i): node(i) for i in range(8, 14)})
+    assert cache.size <= cache.limit and len(cache) == 10
+    kept = cache.take((1, 0), [version_key(i) for i in range(14)])
+    assert [i for i, n in enumerate(kept) if n is None] == [1, 2, 3, 4]  # the least recently used went first
+    cache.store((2, 0), {run_key(1): node(99)})  # read under another stamp than the cache's: not kept
+    assert cache.take((1, 0), [run_key(1)]) == [None] and len(cache) == 10
+    assert cache.take((2, 0), [version_key(0)]) == [None] and len(cache) == 0 and cache.size == 0  # a new stamp
+    cache.store((2, 0), {("walk", 1): node(5)}, size=lambda _: cache.limit + 1)  # larger than the bound
+    assert cache.take((2, 0), [("walk", 1)]) == [None] and cache.size == 0
+    assert NodeCache(0).take((1, 0), [1]) == [None]
+    monkeypatch.setenv(CACHE_ENV, "0.5")
+    assert cache_bytes() == 512 * 1024
+    monkeypatch.setenv(CACHE_ENV, "lots")
+    with pytest.raises(InvalidInput, match="DATATRAIL_LINEAGE_CACHE_MB='lots': give megabytes"):
+        cache_bytes()
+
+
+@pytest.mark.sql_store
+def test_a_store_without_a_cache_answers_the_same(workdir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(CACHE_ENV, "0")
+    with datatrail.init(workdir) as trail:
+        pipeline(trail)
+        namespace, name, number = last_version(trail)
+        kw: dict[str, Any] = {"direction": "both", "depth": 20}
+        assert joined_bytes(trail, namespace, name, str(number), **kw) == reference_bytes(
+            trail, namespace, name, str(number), **kw
+        )
+        assert len(node_cache(trail)) == 0

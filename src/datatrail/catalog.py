@@ -23,6 +23,7 @@ from datatrail.core.results import (
     JobSummary,
     LatestVersion,
     LineageColumns,
+    LineageJson,
     LineageNode,
 )
 from datatrail.core.times import iso, parse_time, utc
@@ -338,6 +339,25 @@ class Catalog:
         columns = self._store.lineage_columns([found], direction, depth, when)
         self._note("dataset.lineage", str(Ref(namespace, name)))
         return columns
+
+    def dataset_lineage_json(
+        self,
+        namespace: str,
+        name: str,
+        *,
+        selector: str,
+        direction: Direction = "both",
+        depth: int = 10,
+        as_of: datetime | str | None = None,
+    ) -> LineageJson:
+        """:meth:`dataset_lineage_columns` with each node's data as JSON bytes, from which
+        ``GET /api/v1/lineage`` joins its answer (the SQL store keeps them between calls)."""
+        check_lineage_options(direction, depth)
+        when = parse_as_of(as_of)
+        found = self.find(namespace, name, selector)
+        graph = self._store.lineage_json([found], direction, depth, when)
+        self._note("dataset.lineage", str(Ref(namespace, name)))
+        return graph
 
     def versions_lineage(
         self, start: Sequence[Version], *, direction: Direction = "both", depth: int = 10, as_of: datetime | None = None

@@ -317,6 +317,7 @@ class Trail:
     column_lineage = delegate("catalog", Catalog.column_lineage)
     dataset_lineage = delegate("catalog", Catalog.dataset_lineage)
     dataset_lineage_columns = delegate("catalog", Catalog.dataset_lineage_columns)
+    dataset_lineage_json = delegate("catalog", Catalog.dataset_lineage_json)
     run_lineage = delegate("catalog", Catalog.run_lineage)
     job_lineage = delegate("catalog", Catalog.job_lineage)
     overview = delegate("catalog", Catalog.overview)

@@ -8,6 +8,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
+import orjson
+
 from datatrail.core.model import Version
 
 Direction = Literal["upstream", "downstream", "both"]
@@ -95,6 +97,52 @@ class LineageColumns:
         ranks = [rank[nid] for nid in self.ids]
         keys = sorted({ranks[o] * n + ranks[d] for o, d in zip(self.origins, self.destinations, strict=True)})
         return LineageResult(nodes, tuple([(names[k // n], names[k % n]) for k in keys]))
+
+
+REDACTED_JSON = b'{"redacted":true}'
+"""The data of a node hidden from the reader, as JSON (``security/guard.py``)."""
+
+
+@dataclass(frozen=True)
+class LineageJson:
+    """:class:`LineageColumns` with each row's data as JSON bytes, and its namespace beside it: what
+    ``GET /api/v1/lineage`` needs to join an answer of thousands of nodes from bytes (the SQL store
+    keeps each node's bytes in a cache, ``store/sql/nodecache.py``). A hidden row's data is
+    :data:`REDACTED_JSON` and its id opaque.
+    """
+
+    ids: list[str]
+    types: list[Literal["version", "run"]]
+    namespaces: list[str]
+    data: list[bytes]
+    origins: list[int]
+    destinations: list[int]
+    # What a caller makes of this graph and keeps as long as the store keeps the graph (the route's
+    # joined answer: a redacted graph is a new object, so only an unredacted one is ever kept here).
+    derived: dict[str, bytes] = field(default_factory=dict, compare=False, repr=False)
+
+    @classmethod
+    def of(cls, columns: LineageColumns) -> LineageJson:
+        """The same graph from columns (a backend without a cache: the HTTP store)."""
+        return cls(
+            list(columns.ids),
+            list(columns.types),
+            [str(d.get("namespace", "")) for d in columns.data],
+            [orjson.dumps(d) for d in columns.data],
+            list(columns.origins),
+            list(columns.destinations),
+        )
+
+    def columns(self) -> LineageColumns:
+        """The same graph as columns (depths are not carried: 0)."""
+        return LineageColumns(
+            list(self.ids),
+            list(self.types),
+            [0] * len(self.ids),
+            [orjson.loads(d) for d in self.data],
+            list(self.origins),
+            list(self.destinations),
+        )
 
 
 @dataclass(frozen=True)

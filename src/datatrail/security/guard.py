@@ -25,6 +25,7 @@ from datatrail.core.errors import DatatrailError, Forbidden, InvalidInput, NotFo
 from datatrail.core.model import DEFAULT_NAMESPACE, Dataset, FileEntry, Ref, Run, Version
 from datatrail.core.records import ContentLocation, Deployment, DriftRecord
 from datatrail.core.results import (
+    REDACTED_JSON,
     AuditEntry,
     CheckResult,
     ColumnLineageResult,
@@ -33,6 +34,7 @@ from datatrail.core.results import (
     JobSummary,
     LatestVersion,
     LineageColumns,
+    LineageJson,
     LineageNode,
     LineageResult,
 )
@@ -347,6 +349,12 @@ class GuardedStore:
         columns = self._walked(start, lambda: self.inner.lineage_columns(start, direction, depth, as_of))
         return columns if self.principal.everything else redact_columns(columns, self._can)
 
+    def lineage_json(
+        self, start: Sequence[Version], direction: Direction, depth: int, as_of: datetime | None = None
+    ) -> LineageJson:
+        found = self._walked(start, lambda: self.inner.lineage_json(start, direction, depth, as_of))
+        return found if self.principal.everything else redact_json(found, self._can)
+
     def column_lineage(
         self, start: Sequence[tuple[Version, str | None]], direction: Direction, depth: int
     ) -> ColumnLineageResult:
@@ -530,6 +538,23 @@ def redact_lineage(result: LineageResult, can_read: Callable[[str], bool]) -> Li
     # An edge's ends are nodes of the graph; an opaque id is made only for one that is not (never, today).
     edges = tuple((ids[s] if s in ids else opaque(s), ids[t] if t in ids else opaque(t)) for s, t in result.edges)
     return LineageResult(nodes, edges)
+
+
+def redact_json(graph: LineageJson, can_read: Callable[[str], bool]) -> LineageJson:
+    """:func:`redact_columns` on JSON rows: a hidden row's id becomes opaque and its data
+    :data:`REDACTED_JSON`; the namespace column is emptied for it too."""
+    ids = list(graph.ids)
+    namespaces = list(graph.namespaces)
+    data = list(graph.data)
+    readable: dict[str, bool] = {}
+    for i, namespace in enumerate(graph.namespaces):
+        if namespace not in readable:
+            readable[namespace] = can_read(namespace)
+        if not readable[namespace]:
+            ids[i] = opaque(ids[i])
+            namespaces[i] = ""
+            data[i] = REDACTED_JSON
+    return LineageJson(ids, graph.types, namespaces, data, graph.origins, graph.destinations)
 
 
 def redact_columns(columns: LineageColumns, can_read: Callable[[str], bool]) -> LineageColumns:

@@ -7,13 +7,16 @@ level (versions folded into their datasets, runs into their jobs), and
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
+
+import orjson
 
 from datatrail.core.errors import InvalidInput, NotFound
 from datatrail.core.limits import MAX_ID_LENGTH, check_length
 from datatrail.core.model import MAX_NAME_LENGTH
-from datatrail.core.results import LineageColumns, LineageNode
+from datatrail.core.results import REDACTED_JSON, LineageColumns, LineageJson, LineageNode
 from datatrail.lineage import Graph
 from datatrail.server.marquez_models import run_state
 
@@ -208,3 +211,83 @@ def version_columns(columns: LineageColumns) -> dict[str, Any]:
             entries[origin]["outEdges"].append(edge)
             entries[destination]["inEdges"].append(edge)
     return {"graph": [entries[row] for row in order]}
+
+
+_KINDS = {"version": b',"type":"DATASET_VERSION","data":', "run": b',"type":"RUN","data":'}
+_ESCAPED = re.compile(r'["\\\x00-\x1f]')  # what JSON writes escaped in a string
+
+
+def _quoted(keys: list[str]) -> list[bytes]:
+    """Each key as a JSON string, as orjson writes it: all at once when none needs an escape."""
+    if _ESCAPED.search("".join(keys)) is None:
+        try:
+            return ('"' + '"\x00"'.join(keys) + '"').encode().split(b"\x00")
+        except UnicodeEncodeError:  # a lone surrogate: orjson says what is wrong with it
+            pass
+    return [orjson.dumps(k) for k in keys]
+
+
+def version_json(graph: LineageJson) -> bytes | None:
+    """``version_columns``'s answer as the JSON bytes orjson would write, joined from each node's own
+    JSON (kept between answers by the store): only the ids, their order and the edges are made here.
+
+    A version's Marquez id ``dataset:<ns>:<name>#<n>`` is its node id ``version:<ns>:<name>@<n>``
+    respelled; a run's is its node id; a hidden node's its opaque id. None when two rows would share
+    a Marquez id (never at version level): the caller then takes the reference way.
+    """
+    keys: list[str] = []
+    for nid, d in zip(graph.ids, graph.data, strict=True):
+        if nid.startswith("version:") and d != REDACTED_JSON:
+            head, _, number = nid.rpartition("@")
+            keys.append(f"dataset:{head[8:]}#{number}")
+        else:
+            keys.append(nid)
+    n = len(keys)
+    if len(set(keys)) != n:
+        return None
+    quoted = _quoted(keys)
+    order = sorted(range(n), key=keys.__getitem__)
+    rank = [0] * n
+    for i, row in enumerate(order):
+        rank[row] = i
+    # An edge's JSON is its origin's head and its destination's tail: one concatenation per edge.
+    heads = [b'{"origin":' + q + b',"destination":' for q in quoted]
+    tails = [q + b"}" for q in quoted]
+    ins: list[list[bytes]] = [[] for _ in range(n)]
+    outs: list[list[bytes]] = [[] for _ in range(n)]
+    for k in sorted({rank[o] * n + rank[d] for o, d in zip(graph.origins, graph.destinations, strict=True)}):
+        origin, destination = order[k // n], order[k % n]
+        if origin != destination:
+            edge = heads[origin] + tails[destination]
+            outs[origin].append(edge)
+            ins[destination].append(edge)
+    kinds, data, types = _KINDS, graph.data, graph.types
+    parts: list[bytes] = [b'{"graph":[']
+    for row in order:  # one list of pieces, joined once: no copy of an entry but the last
+        parts += (
+            b'{"id":',
+            quoted[row],
+            kinds[types[row]],
+            data[row],
+            b',"inEdges":[',
+            b",".join(ins[row]),
+            b'],"outEdges":[',
+            b",".join(outs[row]),
+            b"]},",
+        )
+    if n:
+        parts[-1] = b"]}]}"  # the last entry's comma: the list and the answer end
+    else:
+        parts.append(b"]}")
+    return b"".join(parts)
+
+
+def answer_json(graph: LineageJson) -> bytes | None:
+    """:func:`version_json`, kept with ``graph`` for as long as the store keeps it (the same unredacted
+    walk asked again is the same object; a redacted graph is made anew for each answer)."""
+    joined = graph.derived.get("marquez")
+    if joined is None:
+        joined = version_json(graph)
+        if joined is not None:
+            graph.derived["marquez"] = joined
+    return joined

@@ -35,6 +35,7 @@ if TYPE_CHECKING:  # annotations only: a read command imports this contract, not
         JobSummary,
         LatestVersion,
         LineageColumns,
+        LineageJson,
         LineageResult,
     )
     from datatrail.core.roles import Principal
@@ -126,6 +127,13 @@ class Reads(Protocol):
         self, start: Sequence[Version], direction: Direction, depth: int, as_of: datetime | None = None
     ) -> LineageColumns:
         """:meth:`lineage` as columns: the same graph, no object per node or edge (big answers)."""
+        ...
+
+    def lineage_json(
+        self, start: Sequence[Version], direction: Direction, depth: int, as_of: datetime | None = None
+    ) -> LineageJson:
+        """:meth:`lineage_columns` with each node's data as JSON bytes (``GET /api/v1/lineage``'s
+        answer is joined from them; the SQL store keeps them between calls)."""
         ...
 
     def column_lineage(

@@ -29,6 +29,7 @@ if TYPE_CHECKING:  # annotations only: the embedded store's reads import no reco
         JobSummary,
         LatestVersion,
         LineageColumns,
+        LineageJson,
         LineageResult,
     )
     from datatrail.core.touches import Check
@@ -115,6 +116,11 @@ class DelegatingStore(ABC):
         self, start: Sequence[Version], direction: Direction, depth: int, as_of: datetime | None = None
     ) -> LineageColumns:
         return self.target().lineage_columns(start, direction, depth, as_of)
+
+    def lineage_json(
+        self, start: Sequence[Version], direction: Direction, depth: int, as_of: datetime | None = None
+    ) -> LineageJson:
+        return self.target().lineage_json(start, direction, depth, as_of)
 
     def column_lineage(
         self, start: Sequence[tuple[Version, str | None]], direction: Direction, depth: int

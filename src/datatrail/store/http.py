@@ -38,6 +38,7 @@ from datatrail.core.results import (
     JobSummary,
     LatestVersion,
     LineageColumns,
+    LineageJson,
     LineageResult,
 )
 from datatrail.core.touches import Check
@@ -271,6 +272,11 @@ class HttpStore:
     ) -> LineageColumns:
         # The wire carries the result's shape; the server builds it from columns.
         return LineageColumns.of(self.lineage(start, direction, depth, as_of))
+
+    def lineage_json(
+        self, start: Sequence[Version], direction: Direction, depth: int, as_of: datetime | None = None
+    ) -> LineageJson:
+        return LineageJson.of(self.lineage_columns(start, direction, depth, as_of))
 
     def column_lineage(
         self, start: Sequence[tuple[Version, str | None]], direction: Direction, depth: int

@@ -17,7 +17,14 @@ from datatrail.core.model import Ref
 from datatrail.server import marquez_models as mq
 from datatrail.server.body import read_json
 from datatrail.server.errors import PayloadTooLarge, error_code
-from datatrail.server.marquez import split_job_id, split_node_id, to_marquez, version_columns, version_graph
+from datatrail.server.marquez import (
+    answer_json,
+    split_job_id,
+    split_node_id,
+    to_marquez,
+    version_columns,
+    version_graph,
+)
 from datatrail.server.routes import Actor, call
 from datatrail.server.state import API, state
 from datatrail.service import Trail
@@ -114,7 +121,9 @@ def job_exists(trail: Trail) -> Callable[[str, str], bool]:
     return exists
 
 
-def _graph(trail: Trail, node_id: str, direction: Any | None, depth: int, as_of: str | None = None) -> dict[str, Any]:
+def _graph(
+    trail: Trail, node_id: str, direction: Any | None, depth: int, as_of: str | None = None
+) -> dict[str, Any] | bytes:
     """The answer. A version-level graph (a run's, a version's) holds only the fields the store's
     traversal gives, so it nests five deep at most; a folded one carries stored facets, and is cut
     at ``MAX_RESPONSE_DEPTH`` like every other answer (``routes.call``)."""
@@ -131,12 +140,12 @@ def _graph(trail: Trail, node_id: str, direction: Any | None, depth: int, as_of:
     if version is None and direction is None:
         graph = trail.catalog.connected_lineage(namespace, name, depth=depth, as_of=as_of)
         return _cut(mq.fill_graph(trail, to_marquez(graph, fold=True)))
-    if version is not None:  # version-level: shaped straight from the store's columns
-        return version_columns(
-            trail.dataset_lineage_columns(
-                namespace, name, selector=version, direction=direction or "both", depth=depth, as_of=as_of
-            )
+    if version is not None:  # version-level: joined from each node's JSON, kept by the store between answers
+        found = trail.dataset_lineage_json(
+            namespace, name, selector=version, direction=direction or "both", depth=depth, as_of=as_of
         )
+        joined = answer_json(found)
+        return joined if joined is not None else version_columns(found.columns())
     graph = trail.dataset_lineage(namespace, name, direction=direction or "both", depth=depth, as_of=as_of)
     return _cut(mq.fill_graph(trail, to_marquez(graph, fold=True)))
 
@@ -161,7 +170,8 @@ def encode(answer: Any) -> bytes:
 
 def _graph_json(trail: Trail, node_id: str, direction: Any | None, depth: int, as_of: str | None) -> bytes:
     with paused_gc():  # thousands of nodes, no cycles (core/gcpause.py)
-        return encode(_graph(trail, node_id, direction, depth, as_of))
+        answer = _graph(trail, node_id, direction, depth, as_of)
+        return answer if isinstance(answer, bytes) else encode(answer)
 
 
 @router.get(

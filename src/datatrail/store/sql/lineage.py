@@ -17,14 +17,17 @@ them, not the SQL, is most of the time.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
+import orjson
+
 from datatrail.core.errors import DatatrailError
 from datatrail.core.gcpause import paused_gc
-from datatrail.core.results import Direction, LineageColumns, LineageResult
+from datatrail.core.results import Direction, LineageColumns, LineageJson, LineageResult
 from datatrail.core.times import iso, stored_time
+from datatrail.store.sql.nodecache import Node, NodeCache, Stamp, run_key, version_key
 
 if TYPE_CHECKING:
     import sqlite3
@@ -141,6 +144,16 @@ class _Reader:
             out.extend(self.cursor.fetchall())
         return out
 
+    def stamp(self) -> Stamp:
+        """The node cache's stamp (nodecache.py): the largest event id, and the SQLite file's epoch."""
+        self.cursor.execute("SELECT max(id) FROM events")
+        row = self.cursor.fetchone()
+        epoch = 0
+        if self.dialect == "sqlite":
+            self.cursor.execute("PRAGMA user_version")
+            epoch = int(self.cursor.fetchone()[0] or 0)
+        return int(row[0] or 0) if row is not None else 0, epoch
+
     def any(self, table: str) -> bool:
         """Whether a table has a row (so a graph of a store without checks pays nothing for them)."""
         self.cursor.execute(f"SELECT 1 FROM {table} LIMIT 1")  # a table name of ours, never user input
@@ -176,28 +189,68 @@ def traverse_sqlite(
     return _traverse(_Reader("sqlite", db.cursor()), start_ids, direction, depth, as_of)
 
 
+def traverse_json(
+    conn: Connection,
+    start_ids: Sequence[int],
+    direction: Direction,
+    depth: int,
+    as_of: datetime | None,
+    cache: NodeCache,
+) -> LineageJson:
+    """:func:`traverse_columns` with each node's data as JSON, the nodes ``cache`` keeps taken from it."""
+    reader = _Reader.of(conn)
+    try:
+        # The stamp first: what is read after it is at least as new (nodecache.py).
+        stamp = reader.stamp()
+        walk = ("walk", tuple(start_ids), direction, depth) if as_of is None else None
+        if walk is not None:
+            [kept] = cache.take(stamp, [walk])
+            if kept is not None:
+                found: LineageJson = kept
+                return found
+        with paused_gc():
+            found = _load_json(reader, _found(reader, start_ids, direction, depth, as_of), as_of, cache, stamp)
+        if walk is not None:
+            cache.store(stamp, {walk: found}, size=_walk_bytes)
+        return found
+    finally:
+        reader.close()
+
+
+def _walk_bytes(found: LineageJson) -> int:
+    """What keeping a walk's result costs: its lists, its nodes' strings (counted again, though the
+    nodes' own entries share them: an upper bound), and room for the answer joined from it
+    (``LineageJson.derived``): each node's id and data with some 70 bytes of keys, and each edge's
+    two ids twice."""
+    rows, edges = len(found.ids), len(found.origins)
+    ids, data = sum(map(len, found.ids)), sum(map(len, found.data))
+    strings = ids + data + 90 * rows
+    answer = ids + data + 70 * rows + edges * (4 * ids // max(rows, 1) + 60)
+    return 500 + 32 * rows + 16 * edges + 28 * 2 * edges + strings + answer
+
+
 def _traverse(
     reader: _Reader, start_ids: Sequence[int], direction: Direction, depth: int, as_of: datetime | None
 ) -> LineageColumns:
-    with paused_gc():
-        return _traverse_all(reader, start_ids, direction, depth, as_of)
-
-
-def _traverse_all(
-    reader: _Reader, start_ids: Sequence[int], direction: Direction, depth: int, as_of: datetime | None
-) -> LineageColumns:
     try:
-        if direction != "both":
-            return _load(reader, _walk(reader, start_ids, direction == "upstream", depth, as_of), as_of)
-        up = _walk(reader, start_ids, True, depth, as_of)
-        down = _walk(reader, start_ids, False, depth, as_of)
-        versions = _shallowest(up.versions, down.versions)
-        runs = _shallowest(up.runs, down.runs)
-        # A run reached one way and a version reached the other may be linked too.
-        edges = {e for e in reader.rows(_RUN_EDGES, sorted(runs)) if e[2] in versions}
-        return _load(reader, _Found(versions, runs, edges), as_of)
+        with paused_gc():
+            return _load(reader, _found(reader, start_ids, direction, depth, as_of), as_of)
     finally:
         reader.close()
+
+
+def _found(
+    reader: _Reader, start_ids: Sequence[int], direction: Direction, depth: int, as_of: datetime | None
+) -> _Found:
+    if direction != "both":
+        return _walk(reader, start_ids, direction == "upstream", depth, as_of)
+    up = _walk(reader, start_ids, True, depth, as_of)
+    down = _walk(reader, start_ids, False, depth, as_of)
+    versions = _shallowest(up.versions, down.versions)
+    runs = _shallowest(up.runs, down.runs)
+    # A run reached one way and a version reached the other may be linked too.
+    edges = {e for e in reader.rows(_RUN_EDGES, sorted(runs)) if e[2] in versions}
+    return _Found(versions, runs, edges)
 
 
 def _shallowest(a: dict[int, int], b: dict[int, int]) -> dict[int, int]:
@@ -257,60 +310,51 @@ def _by(value: Any, as_of: datetime) -> bool:
     return when is None or when <= as_of
 
 
-def _load(reader: _Reader, found: _Found, as_of: datetime | None = None) -> LineageColumns:
-    """The nodes' data and the edges between them, as columns: rows straight from the cursor."""
-    versions, runs, edges = found
-    ids: list[str] = []
-    types: list[Literal["version", "run"]] = []
-    depths: list[int] = []
-    data: list[dict[str, Any]] = []
-    version_rows: dict[int, int] = {}
-    for vid, number, digest, size, created, created_at, created_by, name, kind, ns in reader.rows(
-        _VERSIONS, sorted(versions)
-    ):
-        version_rows[vid] = len(ids)
-        ids.append(f"version:{ns}:{name}@{number}")
-        types.append("version")
-        depths.append(versions[vid])
-        data.append(
-            {
-                "namespace": ns,
-                "name": name,
-                "version": number,
-                "kind": kind,
-                "digest": digest,
-                "size": size,
-                "created_at": created if created is not None else _iso(created_at),
-                "created_by": created_by,
-            }
-        )
-    if version_rows:
-        vids = sorted(version_rows)
+def _version_rows(reader: _Reader, vids: Sequence[int]) -> Iterator[tuple[int, str, dict[str, Any]]]:
+    """(version id, node id, data) of each of ``vids`` (sorted), rows straight from the cursor."""
+    rows: dict[int, int] = {}
+    out: list[tuple[int, str, dict[str, Any]]] = []
+    for vid, number, digest, size, created, created_at, created_by, name, kind, ns in reader.rows(_VERSIONS, vids):
+        rows[vid] = len(out)
+        data = {
+            "namespace": ns,
+            "name": name,
+            "version": number,
+            "kind": kind,
+            "digest": digest,
+            "size": size,
+            "created_at": created if created is not None else _iso(created_at),
+            "created_by": created_by,
+        }
+        out.append((vid, f"version:{ns}:{name}@{number}", data))
+    if rows:
         if reader.any("check_results"):
             for vid, failed, total in reader.rows(_CHECKS, vids):
-                data[version_rows[vid]]["checks"] = {"failed": int(failed), "total": int(total)}
+                out[rows[vid]][2]["checks"] = {"failed": int(failed), "total": int(total)}
         if reader.any("drift_reports"):
             for vid, alerts in reader.rows(_DRIFT, vids):
-                data[version_rows[vid]]["drift"] = {"alert": True, "reports": int(alerts)}
-    run_rows: dict[int, int] = {}
-    for pk, run_id, state, iso_started, started, iso_ended, ended, job, ns in reader.rows(_RUNS, sorted(runs)):
-        run_rows[pk] = len(ids)
+                out[rows[vid]][2]["drift"] = {"alert": True, "reports": int(alerts)}
+    return iter(out)
+
+
+def _run_rows(reader: _Reader, pks: Sequence[int], as_of: datetime | None) -> Iterator[tuple[int, str, dict[str, Any]]]:
+    """(run pk, node id, data) of each of ``pks`` (sorted); with ``as_of``, as the run was then."""
+    for pk, run_id, state, iso_started, started, iso_ended, ended, job, ns in reader.rows(_RUNS, pks):
         if as_of is not None and ended is not None and not _by(ended, as_of):
             state, ended, iso_ended = "RUNNING", None, None  # it had not ended yet
-        ids.append(f"run:{run_id}")
-        types.append("run")
-        depths.append(runs[pk])
-        data.append(
-            {
-                "id": run_id,
-                "namespace": ns,
-                "job": job,
-                "state": state,
-                "started_at": iso_started if iso_started is not None else _iso(started),
-                "ended_at": iso_ended if iso_ended is not None else _iso(ended),
-            }
-        )
-    # Edges follow the data: input version -> run -> output version.
+        data = {
+            "id": run_id,
+            "namespace": ns,
+            "job": job,
+            "state": state,
+            "started_at": iso_started if iso_started is not None else _iso(started),
+            "ended_at": iso_ended if iso_ended is not None else _iso(ended),
+        }
+        yield pk, f"run:{run_id}", data
+
+
+def _edge_rows(edges: set[Edge], version_rows: dict[int, int], run_rows: dict[int, int]) -> tuple[list[int], list[int]]:
+    """The edges as pairs of rows, following the data: input version -> run -> output version."""
     origins: list[int] = []
     destinations: list[int] = []
     for r, d, v in edges:
@@ -321,7 +365,84 @@ def _load(reader: _Reader, found: _Found, as_of: datetime | None = None) -> Line
             else:
                 origins.append(run_rows[r])
                 destinations.append(version_rows[v])
-    return LineageColumns(ids, types, depths, data, origins, destinations)
+    return origins, destinations
+
+
+def _load(reader: _Reader, found: _Found, as_of: datetime | None = None) -> LineageColumns:
+    """The nodes' data and the edges between them, as columns: rows straight from the cursor."""
+    versions, runs, edges = found
+    ids: list[str] = []
+    types: list[Literal["version", "run"]] = []
+    depths: list[int] = []
+    data: list[dict[str, Any]] = []
+    version_rows: dict[int, int] = {}
+    for vid, nid, d in _version_rows(reader, sorted(versions)):
+        version_rows[vid] = len(ids)
+        ids.append(nid)
+        types.append("version")
+        depths.append(versions[vid])
+        data.append(d)
+    run_rows: dict[int, int] = {}
+    for pk, nid, d in _run_rows(reader, sorted(runs), as_of):
+        run_rows[pk] = len(ids)
+        ids.append(nid)
+        types.append("run")
+        depths.append(runs[pk])
+        data.append(d)
+    return LineageColumns(ids, types, depths, data, *_edge_rows(edges, version_rows, run_rows))
+
+
+def _load_json(reader: _Reader, found: _Found, as_of: datetime | None, cache: NodeCache, stamp: Stamp) -> LineageJson:
+    """:func:`_load` with each node's data as JSON, the nodes ``cache`` keeps taken from it.
+
+    The cache's ``stamp`` was read first, in the walk's transaction: rows read after it are at least
+    as new as it, so they are kept under it (a newer stamp then forgets them; never the other way).
+    A run's data as of a past time is not kept (it depends on that time); a version's does not."""
+    versions, runs, edges = found
+    vids = sorted(versions)
+    pks = sorted(runs)
+    keys = [version_key(v) for v in vids]
+    if as_of is None:
+        keys += [run_key(pk) for pk in pks]
+    nodes = cache.take(stamp, keys)
+    if as_of is not None:
+        nodes += [None] * len(pks)
+    fresh: dict[int, Node] = {}
+    missing = [vid for vid, node in zip(vids, nodes, strict=False) if node is None]
+    for vid, nid, d in _version_rows(reader, missing) if missing else ():
+        fresh[version_key(vid)] = (nid, d["namespace"], _compact(orjson.dumps(d)))
+    kept = dict(fresh)  # what is kept: not a run's data as of a past time
+    missing = [pk for pk, node in zip(pks, nodes[len(vids) :], strict=True) if node is None]
+    for pk, nid, d in _run_rows(reader, missing, as_of) if missing else ():
+        fresh[run_key(pk)] = node = (nid, d["namespace"], _compact(orjson.dumps(d)))
+        if as_of is None:
+            kept[run_key(pk)] = node
+    cache.store(stamp, kept)
+    if fresh:
+        all_keys = keys if as_of is None else keys + [run_key(pk) for pk in pks]
+        nodes = [node if node is not None else fresh.get(key) for key, node in zip(all_keys, nodes, strict=True)]
+    rows = [i for i, node in enumerate(nodes) if node is not None]  # every reached node, but checked
+    if len(rows) < len(nodes):
+        nodes = [nodes[i] for i in rows]
+    present: list[Node] = nodes  # no None left
+    split = len(vids)
+    version_rows = {vids[i]: row for row, i in enumerate(rows) if i < split}
+    run_rows = {pks[i - split]: row for row, i in enumerate(rows) if i >= split}
+    types: list[Literal["version", "run"]] = ["version"] * len(version_rows)
+    types += ["run"] * len(run_rows)
+    return LineageJson(
+        [n[0] for n in present],
+        types,
+        [n[1] for n in present],
+        [n[2] for n in present],
+        *_edge_rows(edges, version_rows, run_rows),
+    )
+
+
+def _compact(data: bytes) -> bytes:
+    """A copy of exactly its length: orjson's bytes keep the 4 KB it wrote them into (tracemalloc:
+    4,097 bytes for a 151-byte node), which would make the cache's bound by bytes a fiction."""
+    return bytes(memoryview(data))
 
 
 def _iso(value: Any) -> str | None:

@@ -20,6 +20,7 @@ from datatrail.core.results import (
     JobSummary,
     LatestVersion,
     LineageColumns,
+    LineageJson,
     LineageResult,
 )
 from datatrail.core.times import stored_time, utc
@@ -28,7 +29,8 @@ from datatrail.store.sql import tables as t
 from datatrail.store.sql.classifications import effective_classifications
 from datatrail.store.sql.column_lineage import column_traverse
 from datatrail.store.sql.database import Database
-from datatrail.store.sql.lineage import traverse, traverse_columns
+from datatrail.store.sql.lineage import traverse, traverse_columns, traverse_json
+from datatrail.store.sql.nodecache import NodeCache, cache_bytes
 from datatrail.store.sql.queries import dataset_row, run_select, to_run, to_versions, version_select
 from datatrail.store.sql.rows import (
     MIN_PREFIX,
@@ -58,6 +60,7 @@ class CatalogReads:
 
     def __init__(self, db: Database) -> None:
         self._db = db
+        self.nodes = NodeCache(cache_bytes())  # lineage nodes' JSON between answers (nodecache.py)
 
     def list_datasets(
         self, namespace: str | None = None, *, name: str | None = None, match: str | None = None
@@ -351,6 +354,13 @@ class CatalogReads:
         ids = [v.id for v in start if v.id is not None and (as_of is None or v.created_at <= as_of)]
         with self._db.read() as conn:
             return traverse_columns(conn, ids, direction, depth, as_of)
+
+    def lineage_json(
+        self, start: Sequence[Version], direction: Direction, depth: int, as_of: datetime | None = None
+    ) -> LineageJson:
+        ids = [v.id for v in start if v.id is not None and (as_of is None or v.created_at <= as_of)]
+        with self._db.read() as conn:
+            return traverse_json(conn, ids, direction, depth, as_of, self.nodes)
 
     def column_lineage(
         self, start: Sequence[tuple[Version, str | None]], direction: Direction, depth: int

@@ -28,6 +28,7 @@ from datatrail.core.results import (
     JobSummary,
     LatestVersion,
     LineageColumns,
+    LineageJson,
     LineageResult,
 )
 from datatrail.core.touches import Check
@@ -140,6 +141,11 @@ class SqlStore(Store):
         self, start: Sequence[Version], direction: Direction, depth: int, as_of: datetime | None = None
     ) -> LineageColumns:
         return self._reads.lineage_columns(start, direction, depth, as_of)
+
+    def lineage_json(
+        self, start: Sequence[Version], direction: Direction, depth: int, as_of: datetime | None = None
+    ) -> LineageJson:
+        return self._reads.lineage_json(start, direction, depth, as_of)
 
     def column_lineage(
         self, start: Sequence[tuple[Version, str | None]], direction: Direction, depth: int
