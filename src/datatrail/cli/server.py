@@ -70,6 +70,9 @@ def serve(
     from datatrail.server import memory  # the server package imports FastAPI: not on every command (start-up)
 
     memory.check_settings()  # a bad allocator setting fails here with its message, not in each worker
+    from datatrail.store import check_settings  # as above: a bad cache setting fails before the workers start
+
+    check_settings()
     # Workers are separate processes: they read their settings from the environment.
     os.environ["DATATRAIL_SERVER_STORE"] = uri
     os.environ["DATATRAIL_SERVER_MAX_BODY"] = str(max_body)

@@ -44,6 +44,16 @@ def open_store(uri: str, *, create: bool = False, token: str | None = None) -> S
     raise InvalidInput(msg)
 
 
+def check_settings() -> None:
+    """Refuse a bad setting of the SQL store's memories (``$DATATRAIL_ID_MEMORY_MB``,
+    ``$DATATRAIL_LINEAGE_CACHE_MB``) with its one-line InvalidInput, before a server starts its workers."""
+    from datatrail.store.sql.nodecache import cache_bytes  # the SQL store's modules: only when asked
+    from datatrail.store.sql.transaction import id_memory_bytes
+
+    id_memory_bytes()
+    cache_bytes()
+
+
 def _sqlite_file(uri: str) -> Path:
     """The file of an embedded store's URI; InvalidInput, saying what to do instead, for any other store."""
     if uri.startswith(_POSTGRESQL):
@@ -77,4 +87,13 @@ def restore_store(uri: str, source: Path) -> BackupInfo:
     return restore_backup(live, Path(source))
 
 
-__all__ = ["HTTP_ADVICE", "PG_ADVICE", "BackupInfo", "Store", "backup_store", "open_store", "restore_store"]
+__all__ = [
+    "HTTP_ADVICE",
+    "PG_ADVICE",
+    "BackupInfo",
+    "Store",
+    "backup_store",
+    "check_settings",
+    "open_store",
+    "restore_store",
+]
