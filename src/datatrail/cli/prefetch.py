@@ -25,9 +25,10 @@ if TYPE_CHECKING:
     from datatrail.hashing import StatKey
 
 MIN_SIZE = 64 * 1024 * 1024
-# The thread re-takes the GIL once per chunk; while the main thread imports,
-# each re-take may wait a whole switch interval, so that is shortened meanwhile.
-# Chunks much beyond the CPU cache are slower (16 MiB: a third slower).
+# The thread re-takes the GIL once per slice of a mapped file (hashing/local.py), or per
+# chunk read where a file cannot be mapped; while the main thread imports, each re-take may
+# wait a whole switch interval, so that is shortened meanwhile. Read chunks much beyond the
+# CPU cache are slower (16 MiB: a third slower).
 CHUNK = 2 * 1024 * 1024
 SWITCH_INTERVAL = 0.0001
 _VALUE_OPTIONS = {"--store", "--name", "-n", "--namespace", "--message", "-m", "--tag", "-t"}
