@@ -14,9 +14,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from datatrail.core.errors import InvalidInput, NotFound
+from datatrail.core.filedigest import MAP_SLICE
 from datatrail.core.model import Digest, FileEntry
 from datatrail.hashing import CHUNK, HashResult, StatKey, hash_path, hash_stream, stat_key
-from datatrail.hashing.local import MAP_SLICE
 from datatrail.statcache import SqliteStatCache
 from tests.conftest import write
 

@@ -18,14 +18,17 @@ import os
 import stat
 import sys
 import threading
-from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
+from datatrail.core.filedigest import hash_stream, stat_key
+
+TYPE_CHECKING = False  # not typing's: its import (with re and enum) would come before the first byte hashed
 if TYPE_CHECKING:
-    from datatrail.hashing import StatKey
+    from collections.abc import Sequence
+
+    from datatrail.core.filedigest import StatKey
 
 MIN_SIZE = 64 * 1024 * 1024
-# The thread re-takes the GIL once per slice of a mapped file (hashing/local.py), or per
+# The thread re-takes the GIL once per slice of a mapped file (core/filedigest.py), or per
 # chunk read where a file cannot be mapped; while the main thread imports, each re-take may
 # wait a whole switch interval, so that is shortened meanwhile. Read chunks much beyond the
 # CPU cache are slower (16 MiB: a third slower).
@@ -53,8 +56,6 @@ class Prefetch:
             threading.Thread(target=self._run, name="datatrail-prefetch", daemon=True).start()
 
     def _run(self) -> None:
-        from datatrail.hashing import hash_stream, stat_key  # start-up: only a big file's add hashes here
-
         while True:
             with self._lock:
                 path, key = next(self._next, (None, None))
@@ -128,8 +129,6 @@ def start_from_argv(argv: Sequence[str]) -> None:
     except (IndexError, OSError, ValueError):
         return
     if sum(s.st_size for _, s in files) >= MIN_SIZE:
-        from datatrail.hashing import stat_key  # start-up: every other command line skips hashing's imports
-
         _started[os.path.abspath(path)] = Prefetch([(p, stat_key(s)) for p, s in files])
 
 

@@ -1,16 +1,15 @@
 """Local files and directories as a hashing backend: the listing with its refusals, the stat cache key, the reads.
 
 A file's cache key is its (device, inode, size, mtime_ns). Small files are
-read in one ``os.read``, big ones hashed straight from the page cache through
-a read-only memory map (no copy into a buffer; 1 MiB reads where a file cannot
-be mapped), and a digest is only vouched for (cached) when the stat taken on the open file after reading
-matches the listing and the file did not change within ``RACY_SECONDS``.
+read in one ``os.read``, big ones streamed (:func:`~datatrail.core.filedigest.hash_stream`:
+through a read-only memory map), and a digest is only vouched for (cached)
+when the stat taken on the open file after reading matches the listing and
+the file did not change within ``RACY_SECONDS``.
 """
 
 from __future__ import annotations
 
 import hashlib
-import mmap
 import os
 import stat as stat_mod
 import time
@@ -19,35 +18,18 @@ from pathlib import Path
 from typing import NamedTuple, Protocol
 
 from datatrail.core.errors import InvalidInput, NotFound
+from datatrail.core.filedigest import CHUNK, StatKey, hash_stream, stat_key
 from datatrail.core.model import Digest
 from datatrail.hashing.build import CONTENT, DigestCache, Entry, HashResult, ProgressFn, Read, build
 
-# Read size, and the size from which a file is streamed rather than read whole.
-# 1 MiB buffers stay in the CPU cache between the read and the hash; 4 MiB
-# ones measured a few per cent slower on a 1 GiB file.
-CHUNK = 1024 * 1024
 _O_FLAGS = getattr(os, "O_BINARY", 0) | getattr(os, "O_CLOEXEC", 0)
-_FADVISE = hasattr(os, "posix_fadvise")
-# A big file is hashed through a memory map, a slice at a time: SHA-256 reads the page cache
-# directly, where a read would first copy each chunk into a buffer (a tenth of the CPU time of
-# hashing a 1 GiB file here), and the GIL is taken once per slice, not twice per 1 MiB chunk.
-MAP_SLICE = 16 * 1024 * 1024
-_WILLNEED = getattr(mmap, "MADV_WILLNEED", None)
 IGNORED_DIRS = frozenset({".datatrail"})
 # A file modified within this many seconds of being hashed may change again
 # without its mtime moving (coarse timestamps); such hashes are not cached.
 RACY_SECONDS = 2.0
 
-StatKey = tuple[int, int, int, int]
-"""(device, inode, size, mtime_ns) of a file."""
-
 StatCache = DigestCache[StatKey, str]
 """Remembers digests of files whose (device, inode, size, mtime_ns) is unchanged."""
-
-
-def stat_key(st: os.stat_result) -> StatKey:
-    """The stat cache key of a file's stat."""
-    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
 
 
 def is_racy(key: StatKey, now: float | None = None) -> bool:
@@ -82,59 +64,6 @@ class LayeredCache:
         """Remember in ``then`` (``first`` is read-only)."""
         if self.then is not None:
             self.then.store(items)
-
-
-def _hash_mapped(fd: int, h: hashlib._Hash, progress: ProgressFn | None) -> int:
-    """Hash the file open as ``fd`` through a read-only memory map; the bytes hashed (0: it cannot be mapped).
-
-    Touching a mapped page that a truncation removed kills the process (SIGBUS), so
-    the file's size is checked before each slice: a file cut short while it is hashed
-    stops here, and the caller reads on (finding its new end) and sees the change. A
-    truncation in the few milliseconds that one slice takes is not caught: the command
-    then dies with a bus error, before anything was written.
-    """
-    size = os.fstat(fd).st_size
-    if size < CHUNK:
-        return 0
-    try:
-        mapped = mmap.mmap(fd, size, access=mmap.ACCESS_READ)
-    except (OSError, ValueError):  # a file system or special file that cannot be mapped: read it
-        return 0
-    done = 0
-    with mapped, memoryview(mapped) as view:
-        while done < size:
-            end = min(done + MAP_SLICE, size)
-            if os.fstat(fd).st_size < end:
-                break
-            if _WILLNEED is not None and end < size:
-                # The next slice is read from disk meanwhile, if it is not in the page cache.
-                mapped.madvise(_WILLNEED, end, min(MAP_SLICE, size - end))
-            with view[done:end] as part:
-                h.update(part)
-            if progress is not None:
-                progress(0, end - done)
-            done = end
-    return done
-
-
-def hash_stream(path: str, chunk: int = CHUNK, progress: ProgressFn | None = None) -> tuple[str, int, os.stat_result]:
-    """(hex digest, bytes read, the file's stat once read), streaming; ``progress`` gets the bytes of each step."""
-    h = hashlib.sha256()
-    with open(path, "rb", buffering=0) as f:
-        if _FADVISE:
-            # Read ahead twice as far: a file not yet in the page cache streams at the disk's rate.
-            os.posix_fadvise(f.fileno(), 0, 0, os.POSIX_FADV_SEQUENTIAL)
-        size = _hash_mapped(f.fileno(), h, progress)
-        if size:
-            f.seek(size)  # then read on: what a file that grew meanwhile has more
-        buf = bytearray(chunk)
-        view = memoryview(buf)
-        while n := f.readinto(buf):
-            h.update(view[:n])
-            size += n
-            if progress is not None:
-                progress(0, n)
-        return h.hexdigest(), size, os.fstat(f.fileno())
 
 
 def _hash_small(path: str, size: int) -> tuple[str, int, os.stat_result]:
