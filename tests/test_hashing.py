@@ -92,7 +92,7 @@ def test_file_digest_around_chunk_boundary(tmp_path: Path, size: int) -> None:
 
 @pytest.mark.parametrize("size", [MAP_SLICE - 1, MAP_SLICE, MAP_SLICE + 1, 2 * MAP_SLICE + 4097])
 def test_big_file_digest_around_map_slices(tmp_path: Path, size: int) -> None:
-    """Big files are hashed through a memory map, a slice at a time: every byte once, in order."""
+    """Big files are hashed through memory maps, a window at a time: every byte once, in order."""
     data = (os.urandom(1 << 20) * (size // (1 << 20) + 1))[:size]
     p = tmp_path / "f.bin"
     p.write_bytes(data)
@@ -104,7 +104,7 @@ def test_big_file_digest_around_map_slices(tmp_path: Path, size: int) -> None:
 
 
 def test_file_cut_short_while_hashed_reads_to_its_new_end(tmp_path: Path) -> None:
-    """A file truncated between two mapped slices is not touched past its end (that would be a
+    """A file truncated between two mapped windows is not touched past its end (that would be a
     bus error): the hash reads on to its new end, and the sizes say that it changed."""
     p = tmp_path / "f.bin"
     data = os.urandom(3 * MAP_SLICE + 5)

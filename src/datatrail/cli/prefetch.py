@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from datatrail.core.filedigest import StatKey
 
 MIN_SIZE = 64 * 1024 * 1024
-# The thread re-takes the GIL once per slice of a mapped file (core/filedigest.py), or per
+# The thread re-takes the GIL once per mapped window of a file (core/filedigest.py), or per
 # chunk read where a file cannot be mapped; while the main thread imports, each re-take may
 # wait a whole switch interval, so that is shortened meanwhile. Read chunks much beyond the
 # CPU cache are slower (16 MiB: a third slower).
