@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 CHUNK = 1024 * 1024
 _FADVISE = hasattr(os, "posix_fadvise")
 # A big file is hashed through memory maps, one window at a time: SHA-256 reads the page cache
-# directly, where a read would first copy each chunk into a buffer (a tenth of the CPU time of
+# directly, where a read would first copy each chunk into a buffer (up to a tenth of the CPU time of
 # hashing a 1 GiB file here), and the GIL is taken once per window, not twice per 1 MiB chunk.
 MAP_SLICE = 16 * 1024 * 1024
 _WILLNEED = hasattr(os, "POSIX_FADV_WILLNEED")
