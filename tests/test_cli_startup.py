@@ -161,3 +161,16 @@ def test_a_command_loads_only_its_module() -> None:
     assert root.get_command(ctx, "no-such-command") is None  # type: ignore[attr-defined]
     assert root._pending == []  # type: ignore[attr-defined]
     assert root.list_commands(ctx) == [n for names in LAZY_COMMANDS.values() for n in names]  # type: ignore[attr-defined]
+
+
+def test_add_without_a_list_or_path_option_builds_no_converter(tmp_path: Path) -> None:
+    """An absent `--tag` (a list) or `--checks` (a path) needs no pydantic adapter; given, typer converts them."""
+    datatrail.init(tmp_path).close()
+    (tmp_path / "a.bin").write_bytes(b"a")
+    out, modules = _imported(tmp_path, "add", "a.bin", "--name", "a", "--json")
+    assert (json.loads(out)["ref"], json.loads(out)["aliases"]) == ("a@1", [])
+    assert not [m for m in modules if m == "pydantic" or m.startswith("pydantic.")]
+    (tmp_path / "b.bin").write_bytes(b"b")
+    out, modules = _imported(tmp_path, "add", "b.bin", "--name", "b", "--tag", "candidate", "--json")
+    assert "candidate" in json.loads(out)["aliases"]
+    assert "pydantic" in modules

@@ -14,8 +14,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from datatrail.core.errors import InvalidInput, NotFound
+from datatrail.core.filedigest import MAP_SLICE
 from datatrail.core.model import Digest, FileEntry
-from datatrail.hashing import CHUNK, HashResult, StatKey, hash_path, stat_key
+from datatrail.hashing import CHUNK, HashResult, StatKey, hash_path, hash_stream, stat_key
 from datatrail.statcache import SqliteStatCache
 from tests.conftest import write
 
@@ -87,6 +88,50 @@ def test_file_digest_around_chunk_boundary(tmp_path: Path, size: int) -> None:
     d = make_tree(tmp_path / "d", {"big.bin": data, "small.txt": b"x"})
     digest, _ = expected_tree({"big.bin": data, "small.txt": b"x"})
     assert str(hash_path(d).digest) == digest
+
+
+@pytest.mark.parametrize("size", [MAP_SLICE - 1, MAP_SLICE, MAP_SLICE + 1, 2 * MAP_SLICE + 4097])
+def test_big_file_digest_around_map_slices(tmp_path: Path, size: int) -> None:
+    """Big files are hashed through memory maps, a window at a time: every byte once, in order."""
+    data = (os.urandom(1 << 20) * (size // (1 << 20) + 1))[:size]
+    p = tmp_path / "f.bin"
+    p.write_bytes(data)
+    steps: list[int] = []
+    digest, read, after = hash_stream(str(p), progress=lambda _files, n: steps.append(n))
+    assert (digest, read, after.st_size) == (sha(data), size, size)
+    assert sum(steps) == size
+    assert hash_path(p).digest == Digest.sha256(sha(data))
+
+
+def test_file_cut_short_while_hashed_reads_to_its_new_end(tmp_path: Path) -> None:
+    """A file truncated between two mapped windows is not touched past its end (that would be a
+    bus error): the hash reads on to its new end, and the sizes say that it changed."""
+    p = tmp_path / "f.bin"
+    data = os.urandom(3 * MAP_SLICE + 5)
+    p.write_bytes(data)
+    cut = MAP_SLICE + 100
+
+    def truncate_after_first_slice(_files: int, n: int) -> None:
+        if n == MAP_SLICE and p.stat().st_size > cut:
+            os.truncate(p, cut)
+
+    digest, read, after = hash_stream(str(p), progress=truncate_after_first_slice)
+    assert (digest, read, after.st_size) == (sha(data[:cut]), cut, cut)
+
+
+def test_file_grown_while_hashed_is_read_to_its_new_end(tmp_path: Path) -> None:
+    p = tmp_path / "f.bin"
+    data = os.urandom(2 * MAP_SLICE + 5)
+    p.write_bytes(data)
+    tail = b"appended while hashing"
+
+    def append_once(_files: int, n: int) -> None:
+        if p.stat().st_size == len(data):
+            with open(p, "ab") as f:
+                f.write(tail)
+
+    digest, read, _ = hash_stream(str(p), progress=append_once)
+    assert (digest, read) == (sha(data + tail), len(data) + len(tail))
 
 
 def test_missing_path_is_not_found(tmp_path: Path) -> None:

@@ -4,15 +4,20 @@ from __future__ import annotations
 
 import hashlib
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
+import datatrail
 from datatrail.cli import prefetch
 from datatrail.hashing import LayeredCache, hash_path, stat_key
 from datatrail.statcache import SqliteStatCache
+from datatrail.store.sql import prepared
+from tests.conftest import write
 
 
 def big_file(path: Path) -> str:
@@ -127,3 +132,126 @@ def test_cli_add_of_a_folder_of_big_files(tmp_path: Path) -> None:
     assert out.stdout == f"tree@1 {hash_path(tree).digest.short} (new)\n"
     out = subprocess.run([*cli, "add", "tree"], cwd=tmp_path, env=env, check=True, capture_output=True, text=True)
     assert out.stdout == f"tree@1 {hash_path(tree).digest.short} (unchanged)\n"
+
+
+# ---------------------------------------------------------------- the store, warmed up while a big file hashes
+
+INTERRUPTED = "error: interrupted; nothing half-written was kept\n"
+
+
+def _cli_env() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if not k.startswith("DATATRAIL_")}
+
+
+def _state(folder: Path) -> tuple[list[str], list[tuple[int, str]]]:
+    """Every version and every audit entry (sequence, hash) of the store in ``folder``."""
+    with datatrail.connect(f"sqlite:///{folder / '.datatrail' / 'trail.db'}") as trail:
+        store = trail.recorder.store  # the store's own reads: the Trail's would add audit entries
+        versions = [str(v.ref) for d in store.list_datasets() for v in store.list_versions(d.namespace, d.name)]
+        return versions, [(e.seq, e.hash) for e in store.audit_log(10_000)]
+
+
+def test_store_prepared_for_a_write_changes_nothing(trail: datatrail.Trail, workdir: Path) -> None:
+    """`add` of a big file readies the store (driver, schema check, the write's statements compiled)
+    while the file hashes: nothing is written by it, and every prepared statement of a SQL store is compiled."""
+    write(workdir / "a.csv", "a\n1\n")
+    trail.add(workdir / "a.csv", name="a")
+    store = trail.recorder.store  # the store's own reads: the Trail's would add audit entries
+    before = ([str(v.ref) for v in store.list_versions("default", "a")], store.audit_log(100))
+    store.prepare()
+    assert ([str(v.ref) for v in store.list_versions("default", "a")], store.audit_log(100)) == before
+    if trail.location.uri.startswith(("sqlite:", "postgresql:")):
+        dialect = "sqlite" if trail.location.uri.startswith("sqlite:") else "postgresql"
+        assert [p.statement for p in prepared._EVERY if dialect not in p._compiled] == []
+    write(workdir / "a.csv", "a\n2\n")
+    assert trail.add(workdir / "a.csv", name="a").number == 2
+
+
+def test_an_error_while_the_store_warms_up_is_the_plain_add_s(tmp_path: Path) -> None:
+    """Opening the full store fails (a bad $DATATRAIL_SQLITE_SYNC) while a big file hashes: the same
+    one line and exit status as for a small file, which opens it after hashing, and nothing written."""
+    big_file(tmp_path / "big.bin")
+    (tmp_path / "small.bin").write_bytes(b"x")
+    cli = [sys.executable, "-m", "datatrail"]
+    subprocess.run([*cli, "init"], cwd=tmp_path, env=_cli_env(), check=True, capture_output=True)
+    before = _state(tmp_path)
+    env = {**_cli_env(), "DATATRAIL_SQLITE_SYNC": "sometimes"}
+    runs = [
+        subprocess.run([*cli, "add", name], cwd=tmp_path, env=env, capture_output=True, text=True, check=False)
+        for name in ("big.bin", "small.bin")
+    ]
+    assert [(p.returncode, p.stdout, p.stderr) for p in runs] == [
+        (2, "", "error: invalid DATATRAIL_SQLITE_SYNC='SOMETIMES': use NORMAL (the default), FULL or EXTRA\n")
+    ] * 2
+    assert _state(tmp_path) == before
+
+
+def _opened_for_writing(pid: int, database: Path) -> bool:
+    """Whether process ``pid`` has ``database`` open read-write: the full store is open (cli add's warm-up)."""
+    fds = Path(f"/proc/{pid}/fd")
+    for fd in os.listdir(fds):
+        try:
+            if os.readlink(fds / fd) == str(database):
+                flags = (fds.parent / "fdinfo" / fd).read_text().split("flags:")[1].split()[0]
+                if int(flags, 8) & os.O_ACCMODE == os.O_RDWR:
+                    return True
+        except (FileNotFoundError, IndexError):
+            continue
+    return False
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="/proc: Linux only")
+def test_ctrl_c_while_a_big_file_hashes_and_the_store_is_open_writes_nothing(tmp_path: Path) -> None:
+    """Ctrl-C once the store is ready for the write and the big file still hashes (mapped, in
+    /proc/PID/maps): exit 130, the one line, the store as it was; the next add works."""
+    big = tmp_path / "big.bin"
+    with big.open("wb") as f:
+        f.truncate(2 << 30)  # sparse: 2 GiB to hash, nothing on disk
+    cli = [sys.executable, "-m", "datatrail"]
+    subprocess.run([*cli, "init"], cwd=tmp_path, env=_cli_env(), check=True, capture_output=True)
+    (tmp_path / "small.bin").write_bytes(b"x")
+    subprocess.run([*cli, "add", "small.bin"], cwd=tmp_path, env=_cli_env(), check=True, capture_output=True)
+    before = _state(tmp_path)
+    database = tmp_path / ".datatrail" / "trail.db"
+    for _attempt in range(5):
+        # As from a shell's foreground, whatever this test process does with SIGINT.
+        ours = signal.signal(signal.SIGINT, signal.default_int_handler)
+        try:
+            proc = subprocess.Popen(
+                [*cli, "add", "big.bin", "--no-cache"],
+                cwd=tmp_path,
+                env=_cli_env(),
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+        finally:
+            signal.signal(signal.SIGINT, ours)
+        try:
+            caught = False
+            while proc.poll() is None and not caught:
+                try:
+                    hashing = str(big) in Path(f"/proc/{proc.pid}/maps").read_text()
+                    caught = hashing and _opened_for_writing(proc.pid, database)
+                except (FileNotFoundError, ProcessLookupError):
+                    break
+                if caught:
+                    proc.send_signal(signal.SIGINT)
+                else:
+                    time.sleep(0.001)
+            out, err = proc.communicate(timeout=60)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate()
+        if caught:
+            assert (proc.returncode, out, err) == (130, "", INTERRUPTED)
+            break
+        assert proc.returncode == 0, err  # it finished before the store was open: try again
+        before = _state(tmp_path)
+    else:
+        pytest.fail("never caught the add with its store open while the file hashed")
+    assert _state(tmp_path) == before
+    (tmp_path / "small.bin").write_bytes(b"y")
+    out = subprocess.run([*cli, "add", "small.bin"], cwd=tmp_path, env=_cli_env(), capture_output=True, text=True)
+    assert (out.returncode, out.stdout) == (0, f"small.bin@2 {hash_path(tmp_path / 'small.bin').digest.short} (new)\n")

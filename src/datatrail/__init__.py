@@ -14,11 +14,14 @@ can start hashing before the rest of the package has loaded.
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING, Any
 
 from datatrail._version import __version__
 
+# Not typing's TYPE_CHECKING: importing typing (with re and enum) would delay the CLI's first byte hashed.
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any
+
     from datatrail.capture.autolog import autolog
     from datatrail.capture.step import step
     from datatrail.core.errors import Conflict, DatatrailError, Forbidden, IntegrityError, InvalidInput, NotFound

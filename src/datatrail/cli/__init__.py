@@ -9,12 +9,18 @@ import sys
 
 def main() -> None:
     """Entry point of the ``datatrail`` script."""
-    from datatrail.cli.prefetch import start_from_argv  # light, and first: see the next line
+    try:
+        from datatrail.cli.prefetch import start_from_argv  # light, and first: see the next line
 
-    # Before the heavy imports below: a big file to add starts hashing now.
-    start_from_argv(sys.argv[1:])
-    from datatrail.cli.app import main as run  # typer and every command: only once hashing has started
+        # Before the heavy imports below: a big file to add starts hashing now.
+        start_from_argv(sys.argv[1:])
+        from datatrail.cli.app import main as run  # typer and every command: only once hashing has started
+    except KeyboardInterrupt:
+        # Ctrl-C while the CLI starts, before typer maps it (cli/app.py): the same line, the same status.
+        from datatrail.cli.output import error  # light: json and unicodedata
 
+        error("interrupted; nothing half-written was kept")
+        sys.exit(130)
     try:
         run()
     except BrokenPipeError:

@@ -3,10 +3,11 @@
 Typer (0.20 and later) converts every parameter's value through a pydantic
 ``TypeAdapter``, built when the value is first converted. Importing pydantic and
 building the adapters costs more than the rest of `datatrail ls` together. Most
-values need no conversion: a string option given as a string, an absent
-option, a whole number within its bounds. :func:`light` gives a command's plain
-parameters a converter that returns those as they are and hands anything else
-to typer's own, so every message about a bad value stays typer's.
+values need no conversion: a string option given as a string, an absent option
+of any type (`add` without `--tag` or `--checks`), a whole number within its
+bounds. :func:`light` gives a command's parameters a converter that returns
+those as they are and hands anything else to typer's own, so every message
+about a bad value stays typer's.
 
 With a typer that converts values otherwise (no ``_runtime_param``), nothing is changed.
 """
@@ -56,12 +57,14 @@ if RuntimeParam is not None:
 
 
 def light(params: list[Any]) -> None:
-    """Give each plain str, int or bool parameter the light converter (see the module docstring)."""
+    """Give each parameter without a file type or parser of its own the light converter (see the module
+    docstring): str, int and bool values pass when plain, and an absent value of any type (typer converts
+    None to None, or to () for a repeatable option, before any converter) needs no adapter built."""
     if RuntimeParam is None:
         return
     for param in params:
         desc = getattr(param, "type_descriptor", None)
         if desc is None or getattr(param, "_runtime_param", "absent") is not None:
             continue
-        if desc.annotation in (str, int, bool) and desc.file_annotation is None and desc.parameter_info.parser is None:
+        if desc.file_annotation is None and desc.parameter_info.parser is None:
             param._runtime_param = _Light(desc.parameter_info, desc.annotation, desc)

@@ -18,16 +18,20 @@ import os
 import stat
 import sys
 import threading
-from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
+from datatrail.core.filedigest import hash_stream, stat_key
+
+TYPE_CHECKING = False  # not typing's: its import (with re and enum) would come before the first byte hashed
 if TYPE_CHECKING:
-    from datatrail.hashing import StatKey
+    from collections.abc import Sequence
+
+    from datatrail.core.filedigest import StatKey
 
 MIN_SIZE = 64 * 1024 * 1024
-# The thread re-takes the GIL once per chunk; while the main thread imports,
-# each re-take may wait a whole switch interval, so that is shortened meanwhile.
-# Chunks much beyond the CPU cache are slower (16 MiB: a third slower).
+# The thread re-takes the GIL once per mapped window of a file (core/filedigest.py), or per
+# chunk read where a file cannot be mapped; while the main thread imports, each re-take may
+# wait a whole switch interval, so that is shortened meanwhile. Read chunks much beyond the
+# CPU cache are slower (16 MiB: a third slower).
 CHUNK = 2 * 1024 * 1024
 SWITCH_INTERVAL = 0.0001
 _VALUE_OPTIONS = {"--store", "--name", "-n", "--namespace", "--message", "-m", "--tag", "-t"}
@@ -52,8 +56,6 @@ class Prefetch:
             threading.Thread(target=self._run, name="datatrail-prefetch", daemon=True).start()
 
     def _run(self) -> None:
-        from datatrail.hashing import hash_stream, stat_key  # start-up: only a big file's add hashes here
-
         while True:
             with self._lock:
                 path, key = next(self._next, (None, None))
@@ -127,8 +129,6 @@ def start_from_argv(argv: Sequence[str]) -> None:
     except (IndexError, OSError, ValueError):
         return
     if sum(s.st_size for _, s in files) >= MIN_SIZE:
-        from datatrail.hashing import stat_key  # start-up: every other command line skips hashing's imports
-
         _started[os.path.abspath(path)] = Prefetch([(p, stat_key(s)) for p, s in files])
 
 

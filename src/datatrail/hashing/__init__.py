@@ -17,21 +17,18 @@ files are one backend (:mod:`datatrail.hashing.local`), fsspec URLs another
 
 from __future__ import annotations
 
+from datatrail.core.filedigest import CHUNK, StatKey, hash_stream, stat_key
 from datatrail.hashing.build import CONTENT, DigestCache, HashResult, ProgressFn, manifest_digest
 from datatrail.hashing.local import (
-    CHUNK,
     RACY_SECONDS,
     KnownTree,
     LayeredCache,
     Listing,
     StatCache,
-    StatKey,
     TreeCache,
     hash_path,
-    hash_stream,
     is_racy,
     known_tree,
-    stat_key,
 )
 
 __all__ = [

@@ -1,9 +1,10 @@
 """Local files and directories as a hashing backend: the listing with its refusals, the stat cache key, the reads.
 
 A file's cache key is its (device, inode, size, mtime_ns). Small files are
-read in one ``os.read``, big ones streamed in 1 MiB chunks, and a digest is
-only vouched for (cached) when the stat taken on the open file after reading
-matches the listing and the file did not change within ``RACY_SECONDS``.
+read in one ``os.read``, big ones streamed (:func:`~datatrail.core.filedigest.hash_stream`:
+through a read-only memory map), and a digest is only vouched for (cached)
+when the stat taken on the open file after reading matches the listing and
+the file did not change within ``RACY_SECONDS``.
 """
 
 from __future__ import annotations
@@ -17,30 +18,18 @@ from pathlib import Path
 from typing import NamedTuple, Protocol
 
 from datatrail.core.errors import InvalidInput, NotFound
+from datatrail.core.filedigest import CHUNK, StatKey, hash_stream, stat_key
 from datatrail.core.model import Digest
 from datatrail.hashing.build import CONTENT, DigestCache, Entry, HashResult, ProgressFn, Read, build
 
-# Read size, and the size from which a file is streamed rather than read whole.
-# 1 MiB buffers stay in the CPU cache between the read and the hash; 4 MiB
-# ones measured a few per cent slower on a 1 GiB file.
-CHUNK = 1024 * 1024
 _O_FLAGS = getattr(os, "O_BINARY", 0) | getattr(os, "O_CLOEXEC", 0)
-_FADVISE = hasattr(os, "posix_fadvise")
 IGNORED_DIRS = frozenset({".datatrail"})
 # A file modified within this many seconds of being hashed may change again
 # without its mtime moving (coarse timestamps); such hashes are not cached.
 RACY_SECONDS = 2.0
 
-StatKey = tuple[int, int, int, int]
-"""(device, inode, size, mtime_ns) of a file."""
-
 StatCache = DigestCache[StatKey, str]
 """Remembers digests of files whose (device, inode, size, mtime_ns) is unchanged."""
-
-
-def stat_key(st: os.stat_result) -> StatKey:
-    """The stat cache key of a file's stat."""
-    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
 
 
 def is_racy(key: StatKey, now: float | None = None) -> bool:
@@ -75,24 +64,6 @@ class LayeredCache:
         """Remember in ``then`` (``first`` is read-only)."""
         if self.then is not None:
             self.then.store(items)
-
-
-def hash_stream(path: str, chunk: int = CHUNK, progress: ProgressFn | None = None) -> tuple[str, int, os.stat_result]:
-    """(hex digest, bytes read, the file's stat once read), streaming; ``progress`` gets each chunk's bytes."""
-    h = hashlib.sha256()
-    size = 0
-    buf = bytearray(chunk)
-    view = memoryview(buf)
-    with open(path, "rb", buffering=0) as f:
-        if _FADVISE:
-            # Read ahead twice as far: a file not yet in the page cache streams at the disk's rate.
-            os.posix_fadvise(f.fileno(), 0, 0, os.POSIX_FADV_SEQUENTIAL)
-        while n := f.readinto(buf):
-            h.update(view[:n])
-            size += n
-            if progress is not None:
-                progress(0, n)
-        return h.hexdigest(), size, os.fstat(f.fileno())
 
 
 def _hash_small(path: str, size: int) -> tuple[str, int, os.stat_result]:

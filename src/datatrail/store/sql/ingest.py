@@ -28,6 +28,7 @@ from datatrail.store.sql.audit import AuditTables, with_origin
 from datatrail.store.sql.database import Database
 from datatrail.store.sql.incoming import Incoming
 from datatrail.store.sql.prefetch import send_prefetch
+from datatrail.store.sql.prepared import compile_every
 from datatrail.store.sql.queries import version_by_id
 from datatrail.store.sql.statements import ABSENT, EVENT_BY_HASH, EVENT_INSERT, EVENT_INSERT_WITH_ID
 from datatrail.store.sql.transaction import Tx
@@ -108,7 +109,8 @@ class Ingest:
         self._closing = False
 
     def prepare(self) -> None:
-        return None  # the store is opened (and migrated) with its Database
+        """Compile the write path's statements now (the store is opened and migrated with its Database)."""
+        compile_every(self._db.engine.dialect)
 
     def ingest(
         self,

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import and_, select
-from sqlalchemy.orm import aliased
 
 from datatrail.core.model import Ref, Run, Version
 from datatrail.core.privacy import redact_drift_report
@@ -34,7 +33,7 @@ class MLReads:
     ) -> list[Deployment]:
         """Deployments, newest first; ``active`` keeps those still live."""
         d, v, ds, n, r = t.deployments.c, t.versions.c, t.datasets.c, t.namespaces.c, t.runs.c
-        retired_by = aliased(t.runs)
+        retired_by = t.runs.alias()  # Core's alias: sqlalchemy.orm's aliased() costs its import
         q = (
             select(
                 d.environment,
@@ -93,9 +92,9 @@ class MLReads:
     ) -> list[DriftRecord]:
         """Stored drift reports, oldest first (the last ``limit``); ``name`` filters on the current dataset."""
         dr, r = t.drift_reports.c, t.runs.c
-        ref_v, cur_v = aliased(t.versions), aliased(t.versions)
-        ref_d, cur_d = aliased(t.datasets), aliased(t.datasets)
-        ref_n, cur_n = aliased(t.namespaces), aliased(t.namespaces)
+        ref_v, cur_v = t.versions.alias(), t.versions.alias()
+        ref_d, cur_d = t.datasets.alias(), t.datasets.alias()
+        ref_n, cur_n = t.namespaces.alias(), t.namespaces.alias()
         q = (
             select(
                 r.run_id,

@@ -25,6 +25,8 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.compiler import SQLCompiler
 
+_EVERY: list[Prepared] = []  # every statement, module-level constants all (see compile_every)
+
 
 class _Compiled(NamedTuple):
     sql: str
@@ -33,6 +35,17 @@ class _Compiled(NamedTuple):
     binds: dict[str, tuple[str, Any, Any]]
     results: tuple[Callable[[Any], Any] | None, ...]
     fields: tuple[str, ...]
+
+
+def compile_every(dialect: Dialect) -> None:
+    """Compile every statement made so far for ``dialect``, ahead of its first use.
+
+    ``Store.prepare`` does this while a big file hashes in another thread: the
+    first write of a process would otherwise compile its statements after the
+    hash is done, on the way to the command's answer.
+    """
+    for statement in list(_EVERY):
+        statement._compile(dialect)
 
 
 class Prepared:
@@ -57,6 +70,7 @@ class Prepared:
         # runs (see transaction.Tx.defer); None: all of them.
         self.reads = reads
         self._compiled: dict[str, _Compiled] = {}
+        _EVERY.append(self)
 
     def _compile(self, dialect: Dialect) -> _Compiled:
         found = self._compiled.get(dialect.name)

@@ -173,7 +173,7 @@ class EmbeddedStore(DelegatingStore):
         return self._real
 
     def prepare(self) -> None:
-        self.target()
+        self.target().prepare()
 
     @contextmanager
     def _read(self) -> Iterator[sqlite3.Connection | None]:

@@ -207,6 +207,10 @@ class SqlStore(Store):
 
     def prepare(self) -> None:
         self._ingest.prepare()
+        # The reads by which `add` finds its dataset once the digest is known (Recorder.identify),
+        # built and cached by SQLAlchemy now: a key that no version has finds nothing.
+        self._reads.find_version("", "", "")
+        self._reads.versions_at("", "")
 
     # ------------------------------------------------------------ AuditLog
 
