@@ -19,6 +19,7 @@ from datatrail.core.records import ContentLocation, Deployment, DriftRecord
 from datatrail.core.results import (
     CheckResult,
     ColumnLineageResult,
+    DatasetDetails,
     Direction,
     JobSummary,
     LatestVersion,
@@ -161,6 +162,14 @@ class Catalog:
         """A page of a namespace's datasets by name (``offset`` skipped after the name ``after``, ``limit``
         kept) and how many the namespace lists in all: the database pages, not the caller."""
         return self._store.dataset_page(namespace, limit=limit, offset=offset, after=after)
+
+    def dataset_page_details(
+        self, namespace: str, *, limit: int, offset: int = 0, after: str | None = None
+    ) -> tuple[list[DatasetDetails], int]:
+        """:meth:`dataset_page` with each dataset's latest version, what producers said of it
+        (:meth:`describe`), its :meth:`classifications` and, with no schema reported, its :meth:`profile`:
+        a page of full datasets in a few statements, whatever its size."""
+        return self._store.dataset_page_details(namespace, limit=limit, offset=offset, after=after)
 
     def versions(self, name: str) -> list[Version]:
         """Every version of a dataset (``[NAMESPACE:]NAME``), oldest first."""

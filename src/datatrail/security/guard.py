@@ -28,6 +28,7 @@ from datatrail.core.results import (
     AuditEntry,
     CheckResult,
     ColumnLineageResult,
+    DatasetDetails,
     Direction,
     IngestResult,
     JobSummary,
@@ -187,6 +188,17 @@ class GuardedStore:
         if not self._can(namespace):  # as list_datasets: a namespace the caller may not read lists nothing
             return [], 0
         return self.inner.dataset_page(namespace, limit=limit, offset=offset, after=after)
+
+    def dataset_page_details(
+        self, namespace: str, *, limit: int, offset: int = 0, after: str | None = None
+    ) -> tuple[list[DatasetDetails], int]:
+        """As :meth:`dataset_page`; each latest version is a read of it, audited as :meth:`resolve` and
+        :meth:`describe` audit one (the dataset's own namespace, which the page's is)."""
+        if not self._can(namespace):
+            return [], 0
+        found, total = self.inner.dataset_page_details(namespace, limit=limit, offset=offset, after=after)
+        self.access.note_all("dataset.read", [x.latest.ref for x in found if x.latest is not None])
+        return found, total
 
     def resolve(self, ref: Ref) -> Version:
         self._need(ref.namespace, ref.name, "dataset.read", str(ref))
@@ -420,6 +432,9 @@ class GuardedStore:
             origin=origin or self.access.origin,
             details=details,
         )
+
+    def record_accesses(self, *, actor: str, action: str, targets: Sequence[str], origin: str | None = None) -> None:
+        self.inner.record_accesses(actor=actor, action=action, targets=targets, origin=origin or self.access.origin)
 
     def _need_owner(self) -> None:
         if not any(g.role == "owner" for g in self.principal.grants):

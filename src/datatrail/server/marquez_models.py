@@ -26,7 +26,7 @@ from urllib.parse import urlsplit
 
 from datatrail.core.errors import NotFound
 from datatrail.core.model import Dataset, Ref, Run, RunState, Version
-from datatrail.core.results import JobSummary
+from datatrail.core.results import DatasetDetails, JobSummary
 from datatrail.core.times import iso
 from datatrail.service import Trail
 
@@ -141,7 +141,7 @@ def _profile_fields(profile: dict[str, Any] | None, labels: dict[str, list[str]]
 class Facts:
     """What a Marquez dataset or version shows beyond datatrail's Version: schema, facets, labels.
 
-    Read once per version per request (a dataset listing reads each dataset's current version)."""
+    Read once per version per request; a listing's page of datasets is read at once (:meth:`of`)."""
 
     def __init__(self, trail: Trail, version: Version | None) -> None:
         self.facets: dict[str, Any] = {}
@@ -151,12 +151,25 @@ class Facts:
             return
         described = trail.catalog.describe(version)
         labels = trail.catalog.classifications(version)
+        profile = None if described.get("schema") else trail.catalog.profile(version)
+        self._fill(described, labels, profile)
+
+    @classmethod
+    def of(cls, details: DatasetDetails) -> Facts:
+        """The facts of a dataset's latest version as :meth:`Reads.dataset_page_details` read them."""
+        facts = cls.__new__(cls)
+        facts.facets, facts.fields, facts.lifecycle = {}, [], None
+        if details.latest is not None:
+            facts._fill(details.described, details.classifications, details.profile)
+        return facts
+
+    def _fill(self, described: dict[str, Any], labels: dict[str, list[str]], profile: dict[str, Any] | None) -> None:
         self.facets = facet_values(described.get("facets"))
         self.lifecycle = described.get("lifecycle")
         if described.get("schema"):
             self.fields = _fields(described["schema"], labels)
         else:
-            self.fields = _profile_fields(trail.catalog.profile(version), labels)
+            self.fields = _profile_fields(profile, labels)
 
     @property
     def source_name(self) -> str:
@@ -196,7 +209,15 @@ def _latest(trail: Trail, d: Dataset) -> Version | None:
 def dataset(trail: Trail, d: Dataset) -> dict[str, Any]:
     """Marquez's Dataset, with datatrail's ``kind``, ``versionCount`` and ``latestVersion`` (a number)."""
     current = _latest(trail, d)
-    facts = Facts(trail, current)
+    return _dataset(d, current, Facts(trail, current))
+
+
+def dataset_of(details: DatasetDetails) -> dict[str, Any]:
+    """:func:`dataset` of what :meth:`Reads.dataset_page_details` read (the same answer, no read of its own)."""
+    return _dataset(details.dataset, details.latest, Facts.of(details))
+
+
+def _dataset(d: Dataset, current: Version | None, facts: Facts) -> dict[str, Any]:
     created = iso(d.created_at) or (iso(current.created_at) if current else None)
     updated = iso(current.created_at) if current else created
     return {

@@ -30,6 +30,7 @@ if TYPE_CHECKING:  # annotations only: a read command imports this contract, not
         AuditEntry,
         CheckResult,
         ColumnLineageResult,
+        DatasetDetails,
         Direction,
         IngestResult,
         JobSummary,
@@ -60,6 +61,14 @@ class Reads(Protocol):
     ) -> tuple[list[Dataset], int]:
         """A page of :meth:`list_datasets` of one namespace, and how many it lists in all: ``offset``
         skipped after the name ``after`` (a keyset page: stable while datasets are added), ``limit`` kept."""
+        ...
+
+    def dataset_page_details(
+        self, namespace: str, *, limit: int, offset: int = 0, after: str | None = None
+    ) -> tuple[list[DatasetDetails], int]:
+        """:meth:`dataset_page` with each dataset's latest version and what :meth:`describe`,
+        :meth:`classifications` and (when no schema was reported) :meth:`profile` answer for it: a page of
+        Marquez's datasets in a number of statements that does not grow with the page."""
         ...
 
     def resolve(self, ref: Ref) -> Version:
@@ -255,6 +264,11 @@ class AuditLog(Protocol):
         details: dict[str, Any] | None = None,
     ) -> None:
         """Append an entry for a read or a refused attempt (a remote store's server records its own: no-op there)."""
+        ...
+
+    def record_accesses(self, *, actor: str, action: str, targets: Sequence[str], origin: str | None = None) -> None:
+        """:meth:`record_access` of each target (reads allowed), in that order, in one write: a page of a
+        listing audited at once (a remote store's server records its own: no-op there)."""
         ...
 
     def check_integrity(self) -> list[str]:

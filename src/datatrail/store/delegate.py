@@ -24,6 +24,7 @@ if TYPE_CHECKING:  # annotations only: the embedded store's reads import no reco
         AuditEntry,
         CheckResult,
         ColumnLineageResult,
+        DatasetDetails,
         Direction,
         IngestResult,
         JobSummary,
@@ -64,6 +65,11 @@ class DelegatingStore(ABC):
         self, namespace: str, *, limit: int, offset: int = 0, after: str | None = None
     ) -> tuple[list[Dataset], int]:
         return self.target().dataset_page(namespace, limit=limit, offset=offset, after=after)
+
+    def dataset_page_details(
+        self, namespace: str, *, limit: int, offset: int = 0, after: str | None = None
+    ) -> tuple[list[DatasetDetails], int]:
+        return self.target().dataset_page_details(namespace, limit=limit, offset=offset, after=after)
 
     def resolve(self, ref: Ref) -> Version:
         return self.target().resolve(ref)
@@ -212,6 +218,9 @@ class DelegatingStore(ABC):
         self.target().record_access(
             actor=actor, action=action, target=target, outcome=outcome, origin=origin, details=details
         )
+
+    def record_accesses(self, *, actor: str, action: str, targets: Sequence[str], origin: str | None = None) -> None:
+        self.target().record_accesses(actor=actor, action=action, targets=targets, origin=origin)
 
     def check_integrity(self) -> list[str]:
         return self.target().check_integrity()

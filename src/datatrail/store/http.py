@@ -33,6 +33,7 @@ from datatrail.core.results import (
     AuditEntry,
     CheckResult,
     ColumnLineageResult,
+    DatasetDetails,
     Direction,
     IngestResult,
     JobSummary,
@@ -195,6 +196,15 @@ class HttpStore:
         answer = self._request("GET", "/api/v1/dataset-page", params=params)
         return [wire.dataset_from_wire(d) for d in answer["datasets"]], int(answer["total"])
 
+    def dataset_page_details(
+        self, namespace: str, *, limit: int, offset: int = 0, after: str | None = None
+    ) -> tuple[list[DatasetDetails], int]:
+        params: dict[str, Any] = {"namespace": namespace, "limit": limit, "offset": offset}
+        if after is not None:
+            params["after"] = after
+        answer = self._request("GET", "/api/v1/dataset-page-details", params=params)
+        return [wire.details_from_wire(d) for d in answer["datasets"]], int(answer["total"])
+
     def resolve(self, ref: Ref) -> Version:
         params = {"namespace": ref.namespace, "name": ref.name}
         if ref.selector is not None:
@@ -330,6 +340,10 @@ class HttpStore:
         origin: str | None = None,
         details: dict[str, Any] | None = None,
     ) -> None:
+        """Nothing: the server records every read it serves, under the token's user."""
+        return None
+
+    def record_accesses(self, *, actor: str, action: str, targets: Sequence[str], origin: str | None = None) -> None:
         """Nothing: the server records every read it serves, under the token's user."""
         return None
 

@@ -24,6 +24,7 @@ from datatrail.server.state import API, state
 from datatrail.service import Trail
 from datatrail.store.wire import (
     column_lineage_to_wire,
+    details_to_wire,
     ingest_to_wire,
     latest_to_wire,
     lineage_to_wire,
@@ -67,6 +68,21 @@ async def dataset_page(
     def read(t: Trail) -> dict[str, Any]:
         found, total = t.catalog.dataset_page(namespace, limit=page.limit, offset=page.offset, after=after)
         return {"datasets": [d.to_dict() for d in found], "total": total}
+
+    out: dict[str, Any] = await call(request, read)
+    return out
+
+
+@router.get(
+    "/dataset-page-details",
+    summary="A page of a namespace's datasets with their latest versions, facets, classifications and profiles",
+)
+async def dataset_page_details(
+    request: Request, _: Actor, namespace: NameParam, page: Paging, after: OptionalName = None
+) -> dict[str, Any]:
+    def read(t: Trail) -> dict[str, Any]:
+        found, total = t.catalog.dataset_page_details(namespace, limit=page.limit, offset=page.offset, after=after)
+        return {"datasets": [details_to_wire(x) for x in found], "total": total}
 
     out: dict[str, Any] = await call(request, read)
     return out

@@ -23,6 +23,7 @@ from datatrail.core.results import (
     AuditEntry,
     CheckResult,
     ColumnLineageResult,
+    DatasetDetails,
     Direction,
     IngestResult,
     JobSummary,
@@ -89,6 +90,11 @@ class SqlStore(Store):
         self, namespace: str, *, limit: int, offset: int = 0, after: str | None = None
     ) -> tuple[list[Dataset], int]:
         return self._reads.dataset_page(namespace, limit=limit, offset=offset, after=after)
+
+    def dataset_page_details(
+        self, namespace: str, *, limit: int, offset: int = 0, after: str | None = None
+    ) -> tuple[list[DatasetDetails], int]:
+        return self._reads.dataset_page_details(namespace, limit=limit, offset=offset, after=after)
 
     def resolve(self, ref: Ref) -> Version:
         return self._reads.resolve(ref)
@@ -237,6 +243,9 @@ class SqlStore(Store):
         self._audit.record_access(
             actor=actor, action=action, target=target, outcome=outcome, origin=origin, details=details
         )
+
+    def record_accesses(self, *, actor: str, action: str, targets: Sequence[str], origin: str | None = None) -> None:
+        self._audit.record_accesses(actor=actor, action=action, targets=targets, origin=origin)
 
     def check_integrity(self) -> list[str]:
         return self._audit.check_integrity()
