@@ -266,7 +266,17 @@ def vary(trail: datatrail.Trail, folder: Path, ns: str = "team-a") -> None:
     planned = event(ns, "a/planned")
     planned["eventType"] = "START"  # a planned output: a dataset without a version
     trail.ingest(planned)
-    trail.ingest(event("team-b", "b/secret", ("a/reported",)))
+    secret = event("team-b", "b/secret", ("a/reported",))
+    trail.ingest(secret)
+    child = event(ns, "a/child", job="child")  # its parent run is team-b's
+    parent = {"run": {"runId": secret["run"]["runId"]}, "job": {"namespace": "team-b", "name": "job"}}
+    child["run"]["facets"] = {"parent": _facet(**parent)}
+    trail.ingest(child)
+    own = event(ns, "a/child2", job="child2")  # its parent run is in ns
+    own["run"]["facets"] = {
+        "parent": _facet(run={"runId": child["run"]["runId"]}, job={"namespace": ns, "name": "child"})
+    }
+    trail.ingest(own)
 
 
 def _one_by_one(trail: datatrail.Trail, page: list[datatrail.Dataset]) -> list[DatasetDetails]:
@@ -305,6 +315,14 @@ def test_a_page_of_details_is_what_each_dataset_reads_alone(trail: datatrail.Tra
     assert by_name["a/reported"].described["schema"] and by_name["a/reported"].profile is None
     assert by_name["a/never-written"].latest is not None and by_name["a/never-written"].latest.digest is None
     assert by_name["a/planned"].latest is None
+    # Runs by id: each as get_run reads it, in the order asked, a missing one left out.
+    ids = [j.latest_run for j in trail.jobs() if j.latest_run is not None]
+    assert len(ids) >= 7
+    missing = str(uuid.uuid4())
+    assert trail.catalog.runs_by_id([*reversed(ids), missing, ids[0]]) == [
+        trail.catalog.get_run(i) for i in [*reversed(ids), ids[0]]
+    ]
+    assert trail.catalog.runs_by_id([]) == []
     assert trail.catalog.dataset_page_details("nobody", limit=10) == ([], 0)
 
 
@@ -383,3 +401,21 @@ def test_marquez_list_pages_are_each_dataset_shaped_alone(scene: Scene, role: st
                 if cursor is None:
                     break
             assert walked == listed
+            # The jobs page: each job as its own GET …/jobs/{name} answers it (its latest run and that
+            # run's parent read once for the page); one job's parent run is in team-b.
+            jobs = client.get(f"/api/v1/namespaces/{ns}/jobs?limit=1000", headers=headers)
+            assert jobs.status_code == 200, jobs.text
+            shown = jobs.json()["jobs"]
+            assert bool(shown) == visible
+            each = []
+            for j in shown:
+                one = client.get(
+                    f"/api/v1/namespaces/{quote(ns, safe='')}/jobs/{quote(j['name'], safe='')}", headers=headers
+                )
+                assert one.status_code == 200, one.text
+                each.append(one.content)
+            assert [json.dumps(j, separators=(",", ":")).encode() for j in shown] == each
+            if ns == "team-a" and visible:
+                parents = {j["name"]: j["parentJobName"] for j in shown}
+                assert parents["child2"] == "child"
+                assert parents["child"] == ("job" if role == "admin" else None)  # team-b's: hidden from vera

@@ -250,6 +250,11 @@ class Catalog:
         """A run by its id, or by a prefix that only it has."""
         return self._store.get_run(check_run_id(run_id))
 
+    def runs_by_id(self, run_ids: Sequence[str]) -> list[Run]:
+        """The runs with these whole ids (as stored: lower case), in the order asked, those that exist and
+        may be seen: :meth:`get_run` of each, read at once."""
+        return self._store.runs_by_id(run_ids)
+
     # ------------------------------------------------------------ lineage
 
     def lineage(

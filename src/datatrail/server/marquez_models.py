@@ -414,10 +414,38 @@ def _get_run(trail: Trail, run_id: str | None) -> Run | None:
 
 def job(trail: Trail, j: JobSummary) -> dict[str, Any]:
     """Marquez's Job: inputs and outputs are those of its latest run, with datatrail's ``kind`` and ``runCount``."""
-    facets = facet_values(j.facets)
-    location = location_of(facets)
     latest = _get_run(trail, j.latest_run)
     parent = _get_run(trail, latest.parent_run_id) if latest is not None else None
+    return _job(trail, j, latest, parent)
+
+
+def jobs(trail: Trail, found: list[JobSummary]) -> list[dict[str, Any]]:
+    """:func:`job` of each, the same answers: the latest runs, then their parents, each read at once."""
+    latest = _runs(trail, [j.latest_run for j in found if j.latest_run is not None])
+    parents = _runs(trail, [r.parent_run_id for r in latest.values() if r.parent_run_id is not None])
+    out = []
+    for j in found:
+        run = latest.get(j.latest_run) if j.latest_run is not None else None
+        parent = parents.get(run.parent_run_id) if run is not None and run.parent_run_id is not None else None
+        out.append(_job(trail, j, run, parent))
+    return out
+
+
+def _runs(trail: Trail, ids: list[str]) -> dict[str, Run]:
+    """Runs by id as :func:`_get_run` reads each: whole ids at once, anything else (a prefix…) alone."""
+    whole = [i for i in ids if is_uuid(i) and i == i.lower()]
+    found = {r.id: r for r in trail.catalog.runs_by_id(whole)}
+    alone = set(ids) - set(whole)
+    for other in dict.fromkeys(i for i in ids if i in alone):
+        run = _get_run(trail, other)
+        if run is not None:
+            found[other] = run
+    return found
+
+
+def _job(trail: Trail, j: JobSummary, latest: Run | None, parent: Run | None) -> dict[str, Any]:
+    facets = facet_values(j.facets)
+    location = location_of(facets)
     parent_name = parent.job if parent is not None else None
     created = iso(j.created_at)
     shaped_latest = run(trail, latest) if latest is not None else None

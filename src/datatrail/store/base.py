@@ -117,6 +117,11 @@ class Reads(Protocol):
         exactly as a missing one, and makes no prefix ambiguous."""
         ...
 
+    def runs_by_id(self, run_ids: Sequence[str]) -> list[Run]:
+        """The runs with these ids (whole ids, not prefixes), in the order asked; an id no run has is left out.
+        What :meth:`get_run` answers for each, read at once for a page (each job's latest run)."""
+        ...
+
     def list_runs(self, job: str | None = None, limit: int = 100) -> list[Run]: ...
 
     def list_jobs(

@@ -104,6 +104,9 @@ class DelegatingStore(ABC):
     def get_run(self, run_id: str, visible: Callable[[str], bool] | None = None) -> Run:
         return self.target().get_run(run_id, visible)
 
+    def runs_by_id(self, run_ids: Sequence[str]) -> list[Run]:
+        return self.target().runs_by_id(run_ids)
+
     def list_runs(self, job: str | None = None, limit: int = 100) -> list[Run]:
         return self.target().list_runs(job, limit)
 

@@ -254,6 +254,15 @@ class HttpStore:
         """The run a prefix names; the server looks only among the runs the token may see (``visible`` unused)."""
         return wire.run_from_wire(self._request("GET", f"/api/v1/runs/{_seg(run_id)}"))
 
+    def runs_by_id(self, run_ids: Sequence[str]) -> list[Run]:
+        out: list[Run] = []
+        wanted = list(dict.fromkeys(run_ids))
+        for i in range(0, len(wanted), 100):
+            params = {"id": wanted[i : i + 100]}
+            out += [wire.run_from_wire(r) for r in self._request("GET", "/api/v1/runs-by-id", params=params)["runs"]]
+        found = {r.id: r for r in out}
+        return [found[rid] for rid in run_ids if rid in found]
+
     def list_runs(self, job: str | None = None, limit: int = 100) -> list[Run]:
         params: dict[str, Any] = {"limit": limit}
         if job is not None:

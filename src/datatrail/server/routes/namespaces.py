@@ -172,7 +172,8 @@ async def list_checks(request: Request, namespace: str, name: str, version: str,
 
 def _jobs(trail: Trail, namespace: str, page: Page) -> dict[str, Any]:
     found = trail.jobs(namespace)
-    return {"jobs": [mq.job(trail, j) for j in page.slice(found)], "totalCount": len(found)}
+    # Each job's latest run and its parent read at once for the page: a few statements, not ten per job.
+    return {"jobs": mq.jobs(trail, page.slice(found)), "totalCount": len(found)}
 
 
 @router.get("/{namespace}/jobs", summary="The jobs of a namespace (Marquez's JobList)")

@@ -15,7 +15,7 @@ from fastapi import APIRouter, Query, Request
 from datatrail.catalog import parse_as_of
 from datatrail.core.actions import check_write_action
 from datatrail.core.errors import InvalidInput
-from datatrail.core.limits import MAX_TIME_LENGTH
+from datatrail.core.limits import MAX_TIME_LENGTH, check_length
 from datatrail.core.model import Ref, validate_name, validate_namespace
 from datatrail.core.results import Direction, LineageResult
 from datatrail.server.body import read_json
@@ -28,8 +28,11 @@ from datatrail.store.wire import (
     ingest_to_wire,
     latest_to_wire,
     lineage_to_wire,
+    run_to_wire,
     version_to_wire,
 )
+
+MAX_RUN_ID = 64  # a run id is a UUID; longer text is no run's id
 
 router = APIRouter(prefix=API, tags=["store"])
 MAX_LOCATED = 10_000  # versions one POST /content-locations may name (a push of every version sends batches)
@@ -86,6 +89,15 @@ async def dataset_page_details(
 
     out: dict[str, Any] = await call(request, read)
     return out
+
+
+@router.get("/runs-by-id", summary="The runs with these whole ids (at most 100), those that exist and may be seen")
+async def runs_by_id(
+    request: Request, _: Actor, run_id: Annotated[list[str], Query(alias="id", max_length=100)]
+) -> dict[str, Any]:
+    for rid in run_id:
+        check_length(rid, "id", MAX_RUN_ID)
+    return {"runs": await call(request, lambda t: [run_to_wire(r) for r in t.catalog.runs_by_id(run_id)])}
 
 
 @router.get("/latest-versions", summary="The latest version of every dataset, newest first, with its check counts")

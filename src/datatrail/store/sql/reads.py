@@ -30,7 +30,7 @@ from datatrail.store.sql.classifications import effective_classifications, effec
 from datatrail.store.sql.column_lineage import column_traverse
 from datatrail.store.sql.database import Database
 from datatrail.store.sql.lineage import traverse, traverse_columns
-from datatrail.store.sql.queries import dataset_row, run_select, to_run, to_versions, version_select
+from datatrail.store.sql.queries import dataset_row, run_select, to_run, to_runs, to_versions, version_select
 from datatrail.store.sql.rows import (
     MIN_PREFIX,
     PREFIX_CANDIDATES,
@@ -271,6 +271,16 @@ class CatalogReads:
             if len(rows) != 1:
                 raise run_prefix_error(run_id, [r.run_id for r in rows])
             return to_run(conn, rows[0])
+
+    def runs_by_id(self, run_ids: Sequence[str]) -> list[Run]:
+        """:meth:`get_run` of each whole id, in a few statements for all of them (``IN`` lists)."""
+        found: dict[str, Run] = {}
+        wanted = list(dict.fromkeys(run_ids))
+        with self._db.read() as conn:
+            for i in range(0, len(wanted), 500):
+                rows = conn.execute(run_select().where(t.runs.c.run_id.in_(wanted[i : i + 500]))).all()
+                found.update((run.id, run) for run in to_runs(conn, rows))
+        return [found[rid] for rid in run_ids if rid in found]
 
     def list_runs(self, job: str | None = None, limit: int = 100) -> list[Run]:
         q = run_select().order_by(t.runs.c.started_at.desc()).limit(limit)
