@@ -323,6 +323,14 @@ def test_a_page_of_details_is_what_each_dataset_reads_alone(trail: datatrail.Tra
         trail.catalog.get_run(i) for i in [*reversed(ids), ids[0]]
     ]
     assert trail.catalog.runs_by_id([]) == []
+    # A page of jobs: a slice of the listing.
+    listed_jobs = trail.jobs("team-a")
+    for limit, offset in ((100, 0), (2, 1), (3, 4), (1, 50)):
+        assert trail.catalog.job_page("team-a", limit=limit, offset=offset) == (
+            listed_jobs[offset : offset + limit],
+            len(listed_jobs),
+        )
+    assert trail.catalog.job_page("nobody", limit=10) == ([], 0)
     assert trail.catalog.dataset_page_details("nobody", limit=10) == ([], 0)
 
 
@@ -415,6 +423,9 @@ def test_marquez_list_pages_are_each_dataset_shaped_alone(scene: Scene, role: st
                 assert one.status_code == 200, one.text
                 each.append(one.content)
             assert [json.dumps(j, separators=(",", ":")).encode() for j in shown] == each
+            for limit, offset in ((1, 0), (2, 1), (3, 5)):
+                part = client.get(f"/api/v1/namespaces/{ns}/jobs?limit={limit}&offset={offset}", headers=headers).json()
+                assert part == {"jobs": shown[offset : offset + limit], "totalCount": len(shown)}
             if ns == "team-a" and visible:
                 parents = {j["name"]: j["parentJobName"] for j in shown}
                 assert parents["child2"] == "child"

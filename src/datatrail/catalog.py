@@ -246,6 +246,10 @@ class Catalog:
         """The jobs by namespace and name: of one ``namespace``, the one ``name``, those matching ``match``."""
         return self._store.list_jobs(namespace, name=name, match=match)
 
+    def job_page(self, namespace: str, *, limit: int, offset: int = 0) -> tuple[list[JobSummary], int]:
+        """A page of a namespace's jobs by name and how many it has: the database pages, not the caller."""
+        return self._store.job_page(namespace, limit=limit, offset=offset)
+
     def get_run(self, run_id: str) -> Run:
         """A run by its id, or by a prefix that only it has."""
         return self._store.get_run(check_run_id(run_id))

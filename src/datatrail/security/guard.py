@@ -301,6 +301,11 @@ class GuardedStore:
     ) -> list[JobSummary]:
         return [j for j in self.inner.list_jobs(namespace, name=name, match=match) if self._can(j.namespace)]
 
+    def job_page(self, namespace: str, *, limit: int, offset: int = 0) -> tuple[list[JobSummary], int]:
+        if not self._can(namespace):  # as list_jobs: a namespace the caller may not read lists nothing
+            return [], 0
+        return self.inner.job_page(namespace, limit=limit, offset=offset)
+
     def evaluations(self, version: Version) -> list[Run]:
         self._version(version)
         return [self._visible_run(r) for r in self.inner.evaluations(version) if self._can(r.namespace)]

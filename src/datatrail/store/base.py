@@ -130,6 +130,11 @@ class Reads(Protocol):
         """The jobs by namespace and name: of one namespace, the one ``name``, those matching ``match``."""
         ...
 
+    def job_page(self, namespace: str, *, limit: int, offset: int = 0) -> tuple[list[JobSummary], int]:
+        """A page of :meth:`list_jobs` of one namespace (``offset`` skipped, ``limit`` kept), and how many
+        jobs it has: the database pages, and reads runs for the page's jobs only."""
+        ...
+
     def lineage(
         self, start: Sequence[Version], direction: Direction, depth: int, as_of: datetime | None = None
     ) -> LineageResult:

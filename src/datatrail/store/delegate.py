@@ -115,6 +115,9 @@ class DelegatingStore(ABC):
     ) -> list[JobSummary]:
         return self.target().list_jobs(namespace, name=name, match=match)
 
+    def job_page(self, namespace: str, *, limit: int, offset: int = 0) -> tuple[list[JobSummary], int]:
+        return self.target().job_page(namespace, limit=limit, offset=offset)
+
     def lineage(
         self, start: Sequence[Version], direction: Direction, depth: int, as_of: datetime | None = None
     ) -> LineageResult:

@@ -276,6 +276,11 @@ class HttpStore:
         params = {k: v for k, v in given.items() if v is not None}
         return [wire.job_from_wire(j) for j in self._request("GET", "/api/v1/jobs", params=params)["jobs"]]
 
+    def job_page(self, namespace: str, *, limit: int, offset: int = 0) -> tuple[list[JobSummary], int]:
+        params: dict[str, Any] = {"namespace": namespace, "limit": limit, "offset": offset}
+        answer = self._request("GET", "/api/v1/job-page", params=params)
+        return [wire.job_from_wire(j) for j in answer["jobs"]], int(answer["total"])
+
     def lineage(
         self, start: Sequence[Version], direction: Direction, depth: int, as_of: datetime | None = None
     ) -> LineageResult:

@@ -171,9 +171,9 @@ async def list_checks(request: Request, namespace: str, name: str, version: str,
 
 
 def _jobs(trail: Trail, namespace: str, page: Page) -> dict[str, Any]:
-    found = trail.jobs(namespace)
-    # Each job's latest run and its parent read at once for the page: a few statements, not ten per job.
-    return {"jobs": mq.jobs(trail, page.slice(found)), "totalCount": len(found)}
+    # The database pages; each job's latest run and its parent are read at once for the page.
+    found, total = trail.catalog.job_page(namespace, limit=page.limit, offset=page.offset)
+    return {"jobs": mq.jobs(trail, found), "totalCount": total}
 
 
 @router.get("/{namespace}/jobs", summary="The jobs of a namespace (Marquez's JobList)")

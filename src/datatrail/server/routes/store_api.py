@@ -91,6 +91,16 @@ async def dataset_page_details(
     return out
 
 
+@router.get("/job-page", summary="A page of a namespace's jobs by name, and their number")
+async def job_page(request: Request, _: Actor, namespace: NameParam, page: Paging) -> dict[str, Any]:
+    def read(t: Trail) -> dict[str, Any]:
+        found, total = t.catalog.job_page(namespace, limit=page.limit, offset=page.offset)
+        return {"jobs": [j.to_dict() for j in found], "total": total}
+
+    out: dict[str, Any] = await call(request, read)
+    return out
+
+
 @router.get("/runs-by-id", summary="The runs with these whole ids (at most 100), those that exist and may be seen")
 async def runs_by_id(
     request: Request, _: Actor, run_id: Annotated[list[str], Query(alias="id", max_length=100)]

@@ -292,25 +292,8 @@ class CatalogReads:
     def list_jobs(
         self, namespace: str | None = None, *, name: str | None = None, match: str | None = None
     ) -> list[JobSummary]:
-        j, n, r = t.jobs.c, t.namespaces.c, t.runs.c
-        q = (
-            select(
-                n.name.label("namespace"),
-                j.id,
-                j.name,
-                j.type,
-                j.created_at,
-                j.facets,
-                j.description,
-                func.count(r.pk).label("run_count"),
-                func.max(r.started_at).label("last_start"),
-            )
-            .select_from(t.jobs)
-            .join(t.namespaces, n.id == j.namespace_id)
-            .outerjoin(t.runs, r.job_id == j.id)
-            .group_by(n.name, j.id, j.name, j.type, j.created_at)
-            .order_by(n.name, j.name)
-        )
+        j, n = t.jobs.c, t.namespaces.c
+        q = _jobs_query()
         if namespace is not None:
             q = q.where(n.name == namespace)
         if name is not None:
@@ -322,20 +305,24 @@ class CatalogReads:
             if match is not None:
                 rows = [row for row in rows if matches(match, row.name) or matches(match, row.namespace)]
             latest = _latest_runs(conn, [row.id for row in rows])
-        return [
-            JobSummary(
-                row.namespace,
-                row.name,
-                row.type,
-                stored_time(row.created_at),
-                row.run_count,
-                latest[row.id][0] if row.id in latest else None,
-                latest[row.id][1] if row.id in latest else None,
-                json_value(row.facets) or {},
-                row.description,
-            )
-            for row in rows
-        ]
+        return [_job_summary(row, latest) for row in rows]
+
+    def job_page(self, namespace: str, *, limit: int, offset: int = 0) -> tuple[list[JobSummary], int]:
+        """A page of :meth:`list_jobs` of one namespace and how many jobs it has: the database pages by
+        name (the ``uq_jobs_namespace_name`` index), and counts runs and finds the latest run of the
+        page's jobs only."""
+        j, n = t.jobs.c, t.namespaces.c
+        with self._db.read() as conn:
+            ns_id = conn.execute(select(n.id).where(n.name == namespace)).scalar()
+            if ns_id is None:
+                return [], 0
+            mine = j.namespace_id == ns_id
+            total = int(conn.execute(select(func.count()).select_from(t.jobs).where(mine)).scalar_one())
+            q = select(j.id).where(mine).order_by(j.name).limit(limit).offset(offset)
+            ids = [r.id for r in conn.execute(q)]
+            rows = conn.execute(_jobs_query().where(j.id.in_(ids))).all() if ids else []
+            latest = _latest_runs(conn, ids)
+        return [_job_summary(row, latest) for row in rows], total
 
     def profile(self, version: Version) -> dict[str, Any] | None:
         with self._db.read() as conn:
@@ -454,6 +441,43 @@ def _dataset_page(
         for r in rows
     ]
     return page, total, [r.id for r in rows]
+
+
+def _jobs_query() -> Select[Any]:
+    """Jobs with their namespace's name, number of runs and last start, by namespace and name."""
+    j, n, r = t.jobs.c, t.namespaces.c, t.runs.c
+    return (
+        select(
+            n.name.label("namespace"),
+            j.id,
+            j.name,
+            j.type,
+            j.created_at,
+            j.facets,
+            j.description,
+            func.count(r.pk).label("run_count"),
+            func.max(r.started_at).label("last_start"),
+        )
+        .select_from(t.jobs)
+        .join(t.namespaces, n.id == j.namespace_id)
+        .outerjoin(t.runs, r.job_id == j.id)
+        .group_by(n.name, j.id, j.name, j.type, j.created_at)
+        .order_by(n.name, j.name)
+    )
+
+
+def _job_summary(row: Any, latest: dict[int, tuple[str, str]]) -> JobSummary:
+    return JobSummary(
+        row.namespace,
+        row.name,
+        row.type,
+        stored_time(row.created_at),
+        row.run_count,
+        latest[row.id][0] if row.id in latest else None,
+        latest[row.id][1] if row.id in latest else None,
+        json_value(row.facets) or {},
+        row.description,
+    )
 
 
 def _latest_runs(conn: Connection, job_ids: list[int]) -> dict[int, tuple[str, str]]:

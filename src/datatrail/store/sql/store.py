@@ -140,6 +140,9 @@ class SqlStore(Store):
     ) -> list[JobSummary]:
         return self._reads.list_jobs(namespace, name=name, match=match)
 
+    def job_page(self, namespace: str, *, limit: int, offset: int = 0) -> tuple[list[JobSummary], int]:
+        return self._reads.job_page(namespace, limit=limit, offset=offset)
+
     def lineage(
         self, start: Sequence[Version], direction: Direction, depth: int, as_of: datetime | None = None
     ) -> LineageResult:
