@@ -391,6 +391,12 @@ def test_marquez_list_pages_are_each_dataset_shaped_alone(scene: Scene, role: st
                 alone.append(one.content)
             assert [json.dumps(d, separators=(",", ":")).encode() for d in listed] == alone
             assert page_reads == _audited(scene.uri, user, before)  # the same reads, audited once each
+            first = (
+                ("dataset.read", f"{ns}:{listed[0]['name']}@{listed[0]['latestVersion']}", "allowed")
+                if listed
+                else None
+            )
+            assert not visible or first in page_reads
             if ns == "team-a":
                 assert {"a/reported", "a/raw", "a/planned"} <= {d["name"] for d in listed} or not visible
             # Smaller pages, by offset and by cursor, are slices of the whole.
@@ -409,6 +415,11 @@ def test_marquez_list_pages_are_each_dataset_shaped_alone(scene: Scene, role: st
                 if cursor is None:
                     break
             assert walked == listed
+            trail = datatrail.connect(scene.uri)
+            try:
+                assert trail.verify_audit().ok  # the page's entries, written at once, chain as one by one
+            finally:
+                trail.close()
             # The jobs page: each job as its own GET …/jobs/{name} answers it (its latest run and that
             # run's parent read once for the page); one job's parent run is in team-b.
             jobs = client.get(f"/api/v1/namespaces/{ns}/jobs?limit=1000", headers=headers)
