@@ -315,6 +315,10 @@ def test_a_page_of_details_is_what_each_dataset_reads_alone(trail: datatrail.Tra
     assert by_name["a/reported"].described["schema"] and by_name["a/reported"].profile is None
     assert by_name["a/never-written"].latest is not None and by_name["a/never-written"].latest.digest is None
     assert by_name["a/planned"].latest is None
+    # By name (a lineage graph's datasets): the same details, in the order asked; unlisted names left out.
+    keys = [("team-a", "nope"), ("team-a", "a/dropped"), *((x.dataset.namespace, x.dataset.name) for x in whole)]
+    assert trail.catalog.dataset_details(list(reversed(keys))) == list(reversed(whole))
+    assert trail.catalog.dataset_details([]) == []
     # Runs by id: each as get_run reads it, in the order asked, a missing one left out.
     ids = [j.latest_run for j in trail.jobs() if j.latest_run is not None]
     assert len(ids) >= 7
@@ -438,6 +442,20 @@ def test_marquez_list_pages_are_each_dataset_shaped_alone(scene: Scene, role: st
                 part = client.get(f"/api/v1/namespaces/{ns}/jobs?limit={limit}&offset={offset}", headers=headers).json()
                 assert part == {"jobs": shown[offset : offset + limit], "totalCount": len(shown)}
             if ns == "team-a" and visible:
+                # Marquez's lineage graph: each dataset and job node's data is its own GET's answer.
+                for start in ("a/reported", "a/report"):
+                    url = f"/api/v1/lineage?nodeId={quote(f'dataset:{ns}:{start}')}&direction=both&depth=5"
+                    graph = client.get(url, headers=headers).json()["graph"]
+                    kinds = {"DATASET": ("datasets", "versions"), "JOB": ("jobs", "runs")}
+                    filled = [n for n in graph if n["type"] in kinds and not n["data"].get("redacted")]
+                    assert {n["type"] for n in filled} == set(kinds)
+                    for n in filled:
+                        path, extra = kinds[n["type"]]
+                        data = n["data"]
+                        seg = f"{quote(data['namespace'], safe='')}/{path}/{quote(data['name'], safe='')}"
+                        assert {k: v for k, v in data.items() if k != extra} == client.get(
+                            f"/api/v1/namespaces/{seg}", headers=headers
+                        ).json()
                 parents = {j["name"]: j["parentJobName"] for j in shown}
                 assert parents["child2"] == "child"
                 assert parents["child"] == ("job" if role == "admin" else None)  # team-b's: hidden from vera

@@ -171,6 +171,11 @@ class Catalog:
         a page of full datasets in a few statements, whatever its size."""
         return self._store.dataset_page_details(namespace, limit=limit, offset=offset, after=after)
 
+    def dataset_details(self, keys: Sequence[tuple[str, str]]) -> list[DatasetDetails]:
+        """The listed datasets named by (namespace, name), in the order asked, each with what
+        :meth:`dataset_page_details` reads: a lineage graph's datasets, read at once."""
+        return self._store.dataset_details(keys)
+
     def versions(self, name: str) -> list[Version]:
         """Every version of a dataset (``[NAMESPACE:]NAME``), oldest first."""
         ref = Ref.parse(name)

@@ -547,18 +547,27 @@ def source_of(name: str, uri: str | None, created: str | None) -> dict[str, Any]
 
 def fill_graph(trail: Trail, shaped: dict[str, Any]) -> dict[str, Any]:
     """A folded lineage graph's ``DATASET`` and ``JOB`` nodes with Marquez's Dataset and Job as ``data``
-    (keeping datatrail's ``versions`` and ``runs``); placeholders of hidden nodes stay as they are."""
+    (keeping datatrail's ``versions`` and ``runs``); placeholders of hidden nodes stay as they are.
+
+    The datasets are read at once (:meth:`Reads.dataset_details`), the jobs one row each (by name, an
+    index probe: a graph is a few nodes of a namespace that may hold millions) and their latest runs and
+    those runs' parents at once (:func:`jobs`)."""
+    datasets: list[dict[str, Any]] = []
+    jobs_found: list[tuple[dict[str, Any], JobSummary]] = []
     for node in shaped["graph"]:
         data = node["data"]
         if data.get("redacted") or node["type"] not in ("DATASET", "JOB"):
             continue
-        ns, name = data["namespace"], data["name"]
-        # Each node's own row (by name, an index probe), not its namespace's listing: a graph is a few
-        # nodes of a namespace that may hold millions.
         if node["type"] == "DATASET":
-            for found_d in trail.datasets(ns, name=name):
-                node["data"] = {**dataset(trail, found_d), "versions": data.get("versions", [])}
+            datasets.append(node)
         else:
-            for found_j in trail.jobs(ns, name=name):
-                node["data"] = {**job(trail, found_j), "runs": data.get("runs", [])}
+            for found_j in trail.jobs(data["namespace"], name=data["name"]):
+                jobs_found.append((node, found_j))
+    keys = [(node["data"]["namespace"], node["data"]["name"]) for node in datasets]
+    details = {(x.dataset.namespace, x.dataset.name): x for x in trail.catalog.dataset_details(keys)}
+    for node, key in zip(datasets, keys, strict=True):
+        if key in details:
+            node["data"] = {**dataset_of(details[key]), "versions": node["data"].get("versions", [])}
+    for (node, _), shaped_job in zip(jobs_found, jobs(trail, [j for _, j in jobs_found]), strict=True):
+        node["data"] = {**shaped_job, "runs": node["data"].get("runs", [])}
     return shaped

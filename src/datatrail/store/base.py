@@ -71,6 +71,11 @@ class Reads(Protocol):
         Marquez's datasets in a number of statements that does not grow with the page."""
         ...
 
+    def dataset_details(self, keys: Sequence[tuple[str, str]]) -> list[DatasetDetails]:
+        """The listed datasets named by (namespace, name), in the order asked (a name no listed dataset has
+        is left out), each with what :meth:`dataset_page_details` reads for it: a lineage graph's datasets."""
+        ...
+
     def resolve(self, ref: Ref) -> Version:
         """The version a ref names; NotFound if none."""
         ...

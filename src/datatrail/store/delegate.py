@@ -71,6 +71,9 @@ class DelegatingStore(ABC):
     ) -> tuple[list[DatasetDetails], int]:
         return self.target().dataset_page_details(namespace, limit=limit, offset=offset, after=after)
 
+    def dataset_details(self, keys: Sequence[tuple[str, str]]) -> list[DatasetDetails]:
+        return self.target().dataset_details(keys)
+
     def resolve(self, ref: Ref) -> Version:
         return self.target().resolve(ref)
 

@@ -205,6 +205,16 @@ class HttpStore:
         answer = self._request("GET", "/api/v1/dataset-page-details", params=params)
         return [wire.details_from_wire(d) for d in answer["datasets"]], int(answer["total"])
 
+    def dataset_details(self, keys: Sequence[tuple[str, str]]) -> list[DatasetDetails]:
+        out: list[DatasetDetails] = []
+        wanted = list(dict.fromkeys(keys))
+        for i in range(0, len(wanted), 100):
+            chunk = wanted[i : i + 100]
+            params = {"namespace": [k[0] for k in chunk], "name": [k[1] for k in chunk]}
+            answer = self._request("GET", "/api/v1/dataset-details", params=params)
+            out += [wire.details_from_wire(d) for d in answer["datasets"]]
+        return out
+
     def resolve(self, ref: Ref) -> Version:
         params = {"namespace": ref.namespace, "name": ref.name}
         if ref.selector is not None:

@@ -16,7 +16,7 @@ from datatrail.catalog import parse_as_of
 from datatrail.core.actions import check_write_action
 from datatrail.core.errors import InvalidInput
 from datatrail.core.limits import MAX_TIME_LENGTH, check_length
-from datatrail.core.model import Ref, validate_name, validate_namespace
+from datatrail.core.model import MAX_NAME_LENGTH, Ref, validate_name, validate_namespace
 from datatrail.core.results import Direction, LineageResult
 from datatrail.server.body import read_json
 from datatrail.server.routes import Actor, IdParam, NameParam, OptionalId, OptionalName, Paging, call
@@ -89,6 +89,22 @@ async def dataset_page_details(
 
     out: dict[str, Any] = await call(request, read)
     return out
+
+
+@router.get("/dataset-details", summary="Datasets named by namespace and name (at most 100), with their details")
+async def dataset_details(
+    request: Request,
+    _: Actor,
+    namespace: Annotated[list[str], Query(max_length=100)],
+    name: Annotated[list[str], Query(max_length=100)],
+) -> dict[str, Any]:
+    if len(namespace) != len(name):
+        msg = "give one namespace per name: ?namespace=NS&name=NAME&namespace=NS2&name=NAME2…"
+        raise InvalidInput(msg)
+    for text in (*namespace, *name):
+        check_length(text, "a namespace or name", MAX_NAME_LENGTH)
+    keys = list(zip(namespace, name, strict=True))
+    return {"datasets": await call(request, lambda t: [details_to_wire(x) for x in t.catalog.dataset_details(keys)])}
 
 
 @router.get("/job-page", summary="A page of a namespace's jobs by name, and their number")

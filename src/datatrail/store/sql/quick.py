@@ -229,6 +229,9 @@ class EmbeddedStore(DelegatingStore):
     ) -> tuple[list[DatasetDetails], int]:
         return self.target().dataset_page_details(namespace, limit=limit, offset=offset, after=after)
 
+    def dataset_details(self, keys: Sequence[tuple[str, str]]) -> list[DatasetDetails]:
+        return self.target().dataset_details(keys)
+
     def resolve(self, ref: Ref) -> Version:
         with self._read() as db:
             if db is not None:

@@ -96,6 +96,9 @@ class SqlStore(Store):
     ) -> tuple[list[DatasetDetails], int]:
         return self._reads.dataset_page_details(namespace, limit=limit, offset=offset, after=after)
 
+    def dataset_details(self, keys: Sequence[tuple[str, str]]) -> list[DatasetDetails]:
+        return self._reads.dataset_details(keys)
+
     def resolve(self, ref: Ref) -> Version:
         return self._reads.resolve(ref)
 
