@@ -13,7 +13,7 @@ within 20%, >= 0.8x).
 Then each read, the median of ``--repeats``, against its target (100 ms for
 search, a list page and the UI's dataset page; the others are printed against
 100 ms too, for scale): search, Marquez's list page at offsets 0 / middle / end,
-keyset pages (``cursor``) at the start and the middle, the UI's dataset and
+keyset pages (``cursor``) at the start and the middle, Marquez's jobs page (offsets 0 and 500), the UI's dataset and
 lineage pages, the lineage API upstream at depth 20 and 50, the audit API (all
 entries, and one dataset's) and the UI's audit page; finally the size on disk
 per event (``pg_database_size`` / events) and the biggest tables.
@@ -256,6 +256,10 @@ def measure(uri: str, d: int, late: str, repeats: int) -> None:
         if deep is not None:
             took, _ = timed_get(c, f"{ds}?limit=100&cursor={q(deep)}", repeats)
             line(f"keyset list page in the middle (after d{mid})", took)
+    for label, offset in (("0", 0), ("middle", 500)):
+        took, body = timed_get(c, f"/api/v1/namespaces/{NS}/jobs?limit=100&offset={offset}", repeats)
+        jobs = json.loads(body)["totalCount"]
+        line(f"Marquez jobs page, offset {label} ({offset:,} of {jobs:,} jobs)", took)
     for n in (name, f"d{mid}"):
         took, _ = timed_get(c, f"/datasets/{NS}/{n}", repeats)
         line(f"UI dataset page {n}", took)

@@ -12,18 +12,24 @@ import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 import psycopg
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, inspect
 
 import datatrail
+from datatrail.core.model import Ref
 from datatrail.core.patterns import matches
+from datatrail.core.results import DatasetDetails
+from datatrail.server import create_app
 from datatrail.server.routes import decode_cursor, encode_cursor
 from tests.httpserver import Server, running
+from tests.security_scene import Scene, build
 
 PRODUCER = "https://example.com/tests"
 NAMES = ["b", "a", "c_d", "cxd", "Straße", "STRASSE", "d9999", "d19999", "x\\y", "ünï", "e%f", "z"]
@@ -213,3 +219,243 @@ def test_migration_creates_the_trigram_indexes_on_postgres(pg_uri: str) -> None:
         for index, query in plans.items():
             plan = "\n".join(str(r[0]) for r in conn.execute(f"EXPLAIN {query}").fetchall())
             assert index in plan, plan
+
+
+# ---------------------------------------------------------------- a page of full datasets, read at once
+
+
+def _facet(**fields: Any) -> dict[str, Any]:
+    return {"_producer": PRODUCER, "_schemaURL": "https://openlineage.io/spec/facets/x.json", **fields}
+
+
+def vary(trail: datatrail.Trail, folder: Path, ns: str = "team-a") -> None:
+    """Datasets of ``ns`` with every kind of fact a Marquez Dataset shows: a classified column and datasets
+    inheriting it (by column lineage and by name), schema facets with column descriptions, tags, a source
+    and documentation, several versions, a dataset dropped (hidden from listings), a symlink, a dataset
+    only ever read (an observed version: no schema, the profile read) and one only planned (no version)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "raw.csv").write_text("email,score\nann@x.org,3\nbob@y.org,5\n")
+    raw = trail.add(folder / "raw.csv", name="a/raw", namespace=ns)
+    trail.classify(raw, "email", "pii")
+    (folder / "raw.csv").write_text("email,score\nann@x.org,3\n")
+    trail.add(folder / "raw.csv", name="a/raw", namespace=ns)  # a second version
+    schema = _facet(fields=[{"name": "email", "type": "VARCHAR", "description": "who"}, {"name": "n", "type": "INT"}])
+    source = _facet(name="warehouse", uri="postgres://db:5432")
+    tags = _facet(tags=[{"key": "gold", "value": "true"}, {"key": "owner", "value": "ann"}])
+    doc = _facet(description="the reported table")
+    lineage = _facet(fields={"email": {"inputFields": [{"namespace": ns, "name": "a/raw", "field": "email"}]}})
+    reported = event(ns, "a/reported", ("a/raw", "a/never-written"))
+    facets = {"schema": schema, "dataSource": source, "tags": tags, "documentation": doc, "columnLineage": lineage}
+    reported["outputs"][0]["facets"] = facets
+    trail.ingest(reported)
+    named = event(ns, "a/by-name", ("a/raw",))  # no column lineage: inherits by column name
+    named["outputs"][0]["facets"] = {"schema": _facet(fields=[{"name": "email", "type": "TEXT"}])}
+    trail.ingest(named)
+    for i in range(3):
+        trail.ingest(event(ns, "a/many", job=f"many {i}"))
+    dropped = event(ns, "a/dropped")
+    trail.ingest(dropped)
+    drop = event(ns, "a/dropped")
+    drop["outputs"][0]["facets"] = {"lifecycleStateChange": _facet(lifecycleStateChange="DROP")}
+    trail.ingest(drop)
+    linked = event(ns, "a/path")
+    linked["outputs"][0]["facets"] = {
+        "symlinks": _facet(identifiers=[{"namespace": ns, "name": "a/table", "type": "TABLE"}])
+    }
+    trail.ingest(linked)
+    planned = event(ns, "a/planned")
+    planned["eventType"] = "START"  # a planned output: a dataset without a version
+    trail.ingest(planned)
+    secret = event("team-b", "b/secret", ("a/reported",))
+    trail.ingest(secret)
+    child = event(ns, "a/child", job="child")  # its parent run is team-b's
+    parent = {"run": {"runId": secret["run"]["runId"]}, "job": {"namespace": "team-b", "name": "job"}}
+    child["run"]["facets"] = {"parent": _facet(**parent)}
+    trail.ingest(child)
+    own = event(ns, "a/child2", job="child2")  # its parent run is in ns
+    own["run"]["facets"] = {
+        "parent": _facet(run={"runId": child["run"]["runId"]}, job={"namespace": ns, "name": "child"})
+    }
+    trail.ingest(own)
+
+
+def _one_by_one(trail: datatrail.Trail, page: list[datatrail.Dataset]) -> list[DatasetDetails]:
+    """What the page's details were before: each dataset's reads, one at a time."""
+    out = []
+    for d in page:
+        if d.latest is None:
+            out.append(DatasetDetails(d, None, {}, {}, None))
+            continue
+        latest = trail.catalog.lookup(Ref(d.namespace, d.name, str(d.latest)))
+        described = trail.catalog.describe(latest)
+        profile = None if described.get("schema") else trail.catalog.profile(latest)
+        out.append(DatasetDetails(d, latest, described, trail.catalog.classifications(latest), profile))
+    return out
+
+
+def test_a_page_of_details_is_what_each_dataset_reads_alone(trail: datatrail.Trail, workdir: Path) -> None:
+    vary(trail, workdir / "files")
+    listed = trail.datasets("team-a")
+    assert {"a/raw", "a/reported", "a/by-name", "a/never-written"} <= {d.name for d in listed}
+    assert "a/dropped" not in {d.name for d in listed}
+    for limit, offset, after in ((100, 0, None), (2, 1, None), (3, 0, "a/many"), (1, 0, "a/raw"), (5, 50, None)):
+        page, total = trail.catalog.dataset_page("team-a", limit=limit, offset=offset, after=after)
+        details, counted = trail.catalog.dataset_page_details("team-a", limit=limit, offset=offset, after=after)
+        alone = _one_by_one(trail, page)
+        if trail.uri.startswith("http"):
+            # The HTTP store's own classifications() reads the labels off the profile (none for data that
+            # only events reported); the page carries the server's, checked below against what they are.
+            alone = [replace(b, classifications=a.classifications) for a, b in zip(details, alone, strict=True)]
+        assert (details, counted) == (alone, total)
+    whole, _ = trail.catalog.dataset_page_details("team-a", limit=100)
+    by_name = {x.dataset.name: x for x in whole}
+    assert by_name["a/raw"].classifications == {"email": ["pii"]}
+    assert by_name["a/reported"].classifications == {"email": ["pii"]}  # along column lineage
+    assert by_name["a/by-name"].classifications == {"email": ["pii"]}  # by column name
+    assert by_name["a/reported"].described["schema"] and by_name["a/reported"].profile is None
+    assert by_name["a/never-written"].latest is not None and by_name["a/never-written"].latest.digest is None
+    assert by_name["a/planned"].latest is None
+    # By name (a lineage graph's datasets): the same details, in the order asked; unlisted names left out.
+    keys = [("team-a", "nope"), ("team-a", "a/dropped"), *((x.dataset.namespace, x.dataset.name) for x in whole)]
+    assert trail.catalog.dataset_details(list(reversed(keys))) == list(reversed(whole))
+    assert trail.catalog.dataset_details([]) == []
+    # Runs by id: each as get_run reads it, in the order asked, a missing one left out.
+    ids = [j.latest_run for j in trail.jobs() if j.latest_run is not None]
+    assert len(ids) >= 7
+    missing = str(uuid.uuid4())
+    assert trail.catalog.runs_by_id([*reversed(ids), missing, ids[0]]) == [
+        trail.catalog.get_run(i) for i in [*reversed(ids), ids[0]]
+    ]
+    assert trail.catalog.runs_by_id([]) == []
+    # A page of jobs: a slice of the listing.
+    listed_jobs = trail.jobs("team-a")
+    for limit, offset in ((100, 0), (2, 1), (3, 4), (1, 50)):
+        assert trail.catalog.job_page("team-a", limit=limit, offset=offset) == (
+            listed_jobs[offset : offset + limit],
+            len(listed_jobs),
+        )
+    assert trail.catalog.job_page("nobody", limit=10) == ([], 0)
+    assert trail.catalog.dataset_page_details("nobody", limit=10) == ([], 0)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def scene(request: pytest.FixtureRequest, tmp_path: Path) -> Scene:
+    """The security tests' two teams (tests/security_scene.py), with :func:`vary`'s datasets in team-a."""
+    uri = request.getfixturevalue("pg_uri") if request.param == "postgres" else None
+    built = build(tmp_path / "scene", uri)
+    trail = datatrail.connect(built.uri)
+    try:
+        vary(trail, tmp_path / "files")
+    finally:
+        trail.close()
+    return built
+
+
+def _audited(uri: str, user: str, before: int) -> list[tuple[str, str | None, str]]:
+    trail = datatrail.connect(uri)
+    try:
+        found = trail.audit_entries(user=user, limit=10_000)
+    finally:
+        trail.close()
+    return sorted((e.action, e.target, e.outcome) for e in found if e.seq > before)
+
+
+def _head(uri: str) -> int:
+    trail = datatrail.connect(uri)
+    try:
+        head = trail.audit_checkpoint()
+    finally:
+        trail.close()
+    return head.seq if head is not None else 0
+
+
+@pytest.mark.parametrize("role", ["admin", "viewer", "other_owner"])
+def test_marquez_list_pages_are_each_dataset_shaped_alone(scene: Scene, role: str) -> None:
+    """Marquez's list page, read in a few statements for the page, answers byte for byte what each
+    dataset's own ``GET …/datasets/{name}`` (shaped one dataset at a time) answers, for a reader of
+    everything, of team-a only and of team-b only, at every offset and cursor, and audits the same reads."""
+    user = {"admin": "root", "viewer": "vera", "other_owner": "olga"}[role]
+    headers = {"Authorization": f"Bearer {scene.tokens[role]}"}
+    with TestClient(create_app(scene.uri)) as client:
+        for ns in ("team-a", "team-b"):
+            before = _head(scene.uri)
+            whole = client.get(f"/api/v1/namespaces/{ns}/datasets?limit=1000", headers=headers)
+            assert whole.status_code == 200, whole.text
+            listed = whole.json()["datasets"]
+            page_reads = _audited(scene.uri, user, before)
+            visible = role == "admin" or (role == "viewer") == (ns == "team-a")
+            assert bool(listed) == visible and whole.json()["totalCount"] == len(listed)
+            before = _head(scene.uri)
+            alone = []
+            for d in listed:
+                one = client.get(
+                    f"/api/v1/namespaces/{quote(ns, safe='')}/datasets/{quote(d['name'], safe='')}", headers=headers
+                )
+                assert one.status_code == 200, one.text
+                alone.append(one.content)
+            assert [json.dumps(d, separators=(",", ":")).encode() for d in listed] == alone
+            assert page_reads == _audited(scene.uri, user, before)  # the same reads, audited once each
+            first = (
+                ("dataset.read", f"{ns}:{listed[0]['name']}@{listed[0]['latestVersion']}", "allowed")
+                if listed
+                else None
+            )
+            assert not visible or first in page_reads
+            if ns == "team-a":
+                assert {"a/reported", "a/raw", "a/planned"} <= {d["name"] for d in listed} or not visible
+            # Smaller pages, by offset and by cursor, are slices of the whole.
+            for limit in (1, 3):
+                for offset in (0, 2):
+                    part = client.get(
+                        f"/api/v1/namespaces/{ns}/datasets?limit={limit}&offset={offset}", headers=headers
+                    )
+                    assert part.json()["datasets"] == listed[offset : offset + limit]
+            cursor, walked = None, []
+            while True:
+                url = f"/api/v1/namespaces/{ns}/datasets?limit=2" + (f"&cursor={quote(cursor)}" if cursor else "")
+                answer = client.get(url, headers=headers).json()
+                walked += answer["datasets"]
+                cursor = answer["nextCursor"]
+                if cursor is None:
+                    break
+            assert walked == listed
+            trail = datatrail.connect(scene.uri)
+            try:
+                assert trail.verify_audit().ok  # the page's entries, written at once, chain as one by one
+            finally:
+                trail.close()
+            # The jobs page: each job as its own GET …/jobs/{name} answers it (its latest run and that
+            # run's parent read once for the page); one job's parent run is in team-b.
+            jobs = client.get(f"/api/v1/namespaces/{ns}/jobs?limit=1000", headers=headers)
+            assert jobs.status_code == 200, jobs.text
+            shown = jobs.json()["jobs"]
+            assert bool(shown) == visible
+            each = []
+            for j in shown:
+                one = client.get(
+                    f"/api/v1/namespaces/{quote(ns, safe='')}/jobs/{quote(j['name'], safe='')}", headers=headers
+                )
+                assert one.status_code == 200, one.text
+                each.append(one.content)
+            assert [json.dumps(j, separators=(",", ":")).encode() for j in shown] == each
+            for limit, offset in ((1, 0), (2, 1), (3, 5)):
+                part = client.get(f"/api/v1/namespaces/{ns}/jobs?limit={limit}&offset={offset}", headers=headers).json()
+                assert part == {"jobs": shown[offset : offset + limit], "totalCount": len(shown)}
+            if ns == "team-a" and visible:
+                # Marquez's lineage graph: each dataset and job node's data is its own GET's answer.
+                for start in ("a/reported", "a/report"):
+                    url = f"/api/v1/lineage?nodeId={quote(f'dataset:{ns}:{start}')}&direction=both&depth=5"
+                    graph = client.get(url, headers=headers).json()["graph"]
+                    kinds = {"DATASET": ("datasets", "versions"), "JOB": ("jobs", "runs")}
+                    filled = [n for n in graph if n["type"] in kinds and not n["data"].get("redacted")]
+                    assert {n["type"] for n in filled} == set(kinds)
+                    for n in filled:
+                        path, extra = kinds[n["type"]]
+                        data = n["data"]
+                        seg = f"{quote(data['namespace'], safe='')}/{path}/{quote(data['name'], safe='')}"
+                        assert {k: v for k, v in data.items() if k != extra} == client.get(
+                            f"/api/v1/namespaces/{seg}", headers=headers
+                        ).json()
+                parents = {j["name"]: j["parentJobName"] for j in shown}
+                assert parents["child2"] == "child"
+                assert parents["child"] == ("job" if role == "admin" else None)  # team-b's: hidden from vera

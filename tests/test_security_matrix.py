@@ -189,6 +189,13 @@ TABLE: dict[tuple[str, str], Case | list[Case]] = {
         _statuses(401, 200, 200, 404, 200),
     ),
     ("GET", "/api/v1/dataset-page"): (lambda s, r: (f"/api/v1/dataset-page?namespace={A}", {}), LIST),
+    ("GET", "/api/v1/dataset-details"): (
+        lambda s, r: (f"/api/v1/dataset-details?namespace={A}&name=a%2Fraw", {}),
+        LIST,
+    ),
+    ("GET", "/api/v1/job-page"): (lambda s, r: (f"/api/v1/job-page?namespace={A}", {}), LIST),
+    ("GET", "/api/v1/runs-by-id"): (lambda s, r: (f"/api/v1/runs-by-id?id={s.mix_run}", {}), LIST),
+    ("GET", "/api/v1/dataset-page-details"): (lambda s, r: (f"/api/v1/dataset-page-details?namespace={A}", {}), LIST),
     ("GET", "/api/v1/content-locations"): (
         lambda s, r: (f"/api/v1/content-locations?namespace={A}&name=a/raw&version=1", {}),
         READ,

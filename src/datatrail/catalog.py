@@ -19,6 +19,7 @@ from datatrail.core.records import ContentLocation, Deployment, DriftRecord
 from datatrail.core.results import (
     CheckResult,
     ColumnLineageResult,
+    DatasetDetails,
     Direction,
     JobSummary,
     LatestVersion,
@@ -163,6 +164,19 @@ class Catalog:
         kept) and how many the namespace lists in all: the database pages, not the caller."""
         return self._store.dataset_page(namespace, limit=limit, offset=offset, after=after)
 
+    def dataset_page_details(
+        self, namespace: str, *, limit: int, offset: int = 0, after: str | None = None
+    ) -> tuple[list[DatasetDetails], int]:
+        """:meth:`dataset_page` with each dataset's latest version, what producers said of it
+        (:meth:`describe`), its :meth:`classifications` and, with no schema reported, its :meth:`profile`:
+        a page of full datasets in a few statements, whatever its size."""
+        return self._store.dataset_page_details(namespace, limit=limit, offset=offset, after=after)
+
+    def dataset_details(self, keys: Sequence[tuple[str, str]]) -> list[DatasetDetails]:
+        """The listed datasets named by (namespace, name), in the order asked, each with what
+        :meth:`dataset_page_details` reads: a lineage graph's datasets, read at once."""
+        return self._store.dataset_details(keys)
+
     def versions(self, name: str) -> list[Version]:
         """Every version of a dataset (``[NAMESPACE:]NAME``), oldest first."""
         ref = Ref.parse(name)
@@ -238,9 +252,18 @@ class Catalog:
         """The jobs by namespace and name: of one ``namespace``, the one ``name``, those matching ``match``."""
         return self._store.list_jobs(namespace, name=name, match=match)
 
+    def job_page(self, namespace: str, *, limit: int, offset: int = 0) -> tuple[list[JobSummary], int]:
+        """A page of a namespace's jobs by name and how many it has: the database pages, not the caller."""
+        return self._store.job_page(namespace, limit=limit, offset=offset)
+
     def get_run(self, run_id: str) -> Run:
         """A run by its id, or by a prefix that only it has."""
         return self._store.get_run(check_run_id(run_id))
+
+    def runs_by_id(self, run_ids: Sequence[str]) -> list[Run]:
+        """The runs with these whole ids (as stored: lower case), in the order asked, those that exist and
+        may be seen: :meth:`get_run` of each, read at once."""
+        return self._store.runs_by_id(run_ids)
 
     # ------------------------------------------------------------ lineage
 

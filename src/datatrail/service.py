@@ -138,7 +138,9 @@ class Trail:
         if principal is None:
             # The embedded (or remote) store as its user: no restriction here; reads are audited by the Trail.
             self.user = facts.current_user(user or location.user)
-            self.access = Access(Principal(self.user, unrestricted=True), origin, store.record_access, seen=None)
+            self.access = Access(
+                Principal(self.user, unrestricted=True), origin, store.record_access, None, store.record_accesses
+            )
             self._store: Store = store
             self._note: Callable[[str, str | None], None] | None = self.access.note
         else:
@@ -146,7 +148,7 @@ class Trail:
             from datatrail.security.guard import GuardedStore  # start-up: only a server's requests need it
 
             self.user = principal.name
-            self.access = Access(principal, origin, store.record_access)
+            self.access = Access(principal, origin, store.record_access, many=store.record_accesses)
             self._store = GuardedStore(store, self.access)
             self._note = None
 

@@ -10,7 +10,7 @@ from typing import Any, Literal
 
 import orjson
 
-from datatrail.core.model import Version
+from datatrail.core.model import Dataset, Version
 
 Direction = Literal["upstream", "downstream", "both"]
 
@@ -233,6 +233,21 @@ class LatestVersion:
     version: Version
     checks_failed: int = 0
     checks_total: int = 0
+
+
+@dataclass(frozen=True)
+class DatasetDetails:
+    """A listed dataset with what a full view of it shows, read for a whole page at once
+    (:meth:`~datatrail.store.base.Reads.dataset_page_details`): its latest version and, of that version,
+    what :meth:`~datatrail.store.base.Reads.describe` and :meth:`~datatrail.store.base.Reads.classifications`
+    answer, and its profile when no schema was reported (None otherwise). Without a version: None, ``{}``,
+    ``{}``, None."""
+
+    dataset: Dataset
+    latest: Version | None
+    described: dict[str, Any]
+    classifications: dict[str, list[str]]
+    profile: dict[str, Any] | None
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,8 @@ class Access:
     origin: str = "local"
     recorder: Recorder | None = None
     seen: set[tuple[str, str | None, str]] | None = field(default_factory=set)
+    many: Recorder | None = None
+    """The store's ``record_accesses`` (several reads in one write), for :meth:`note_all`."""
 
     def note(self, action: str, target: str | None, outcome: str = "allowed", **details: Any) -> None:
         if self.recorder is None:
@@ -41,6 +43,31 @@ class Access:
             origin=self.origin,
             details=details or None,
         )
+
+    def note_all(self, action: str, targets: list[str]) -> None:
+        """:meth:`note` of each allowed read, the entries written at once (a page of a listing)."""
+        if self.recorder is None:
+            return
+        fresh: list[str] = []
+        for target in targets:
+            key = (action, target, "allowed")
+            if self.seen is not None:
+                if key in self.seen:
+                    continue
+                self.seen.add(key)
+            fresh.append(target)
+        if self.many is None:
+            for target in fresh:
+                self.recorder(
+                    actor=self.principal.name,
+                    action=action,
+                    target=target,
+                    outcome="allowed",
+                    origin=self.origin,
+                    details=None,
+                )
+        elif fresh:
+            self.many(actor=self.principal.name, action=action, targets=fresh, origin=self.origin)
 
     def allows(self, action: Action, namespace: str) -> bool:
         return authorize(self.principal, action, namespace)

@@ -29,6 +29,7 @@ from datatrail.core.results import (
     AuditEntry,
     CheckResult,
     ColumnLineageResult,
+    DatasetDetails,
     Direction,
     IngestResult,
     JobSummary,
@@ -190,6 +191,24 @@ class GuardedStore:
             return [], 0
         return self.inner.dataset_page(namespace, limit=limit, offset=offset, after=after)
 
+    def dataset_page_details(
+        self, namespace: str, *, limit: int, offset: int = 0, after: str | None = None
+    ) -> tuple[list[DatasetDetails], int]:
+        """As :meth:`dataset_page`; each latest version is a read of it, audited as :meth:`resolve` and
+        :meth:`describe` audit one (the dataset's own namespace, which the page's is)."""
+        if not self._can(namespace):
+            return [], 0
+        found, total = self.inner.dataset_page_details(namespace, limit=limit, offset=offset, after=after)
+        self.access.note_all("dataset.read", [x.latest.ref for x in found if x.latest is not None])
+        return found, total
+
+    def dataset_details(self, keys: Sequence[tuple[str, str]]) -> list[DatasetDetails]:
+        """Those in namespaces the principal may read (others are left out, as in :meth:`list_datasets`);
+        each latest version is a read of it, audited as in :meth:`dataset_page_details`."""
+        found = self.inner.dataset_details([k for k in keys if self._can(k[0])])
+        self.access.note_all("dataset.read", [x.latest.ref for x in found if x.latest is not None])
+        return found
+
     def resolve(self, ref: Ref) -> Version:
         self._need(ref.namespace, ref.name, "dataset.read", str(ref))
         version = self.inner.resolve(ref)
@@ -272,6 +291,17 @@ class GuardedStore:
         self.access.note("run.read", f"run:{run.id}")
         return self._visible_run(run)
 
+    def runs_by_id(self, run_ids: Sequence[str]) -> list[Run]:
+        """As :meth:`get_run` of each: a run the principal may not see is left out (its id audited as refused,
+        as a missing one's), each one read audited."""
+        found = [r for r in self.inner.runs_by_id(run_ids) if self._can(r.namespace)]
+        shown = {r.id for r in found}
+        for rid in dict.fromkeys(run_ids):
+            if rid not in shown:
+                self.access.note("run.read", f"run:{rid[:64]}", "denied")
+        self.access.note_all("run.read", [f"run:{r.id}" for r in found])
+        return [self._visible_run(r) for r in found]
+
     def list_runs(self, job: str | None = None, limit: int = 100) -> list[Run]:
         return [self._visible_run(r) for r in self.inner.list_runs(job, limit) if self._can(r.namespace)]
 
@@ -279,6 +309,11 @@ class GuardedStore:
         self, namespace: str | None = None, *, name: str | None = None, match: str | None = None
     ) -> list[JobSummary]:
         return [j for j in self.inner.list_jobs(namespace, name=name, match=match) if self._can(j.namespace)]
+
+    def job_page(self, namespace: str, *, limit: int, offset: int = 0) -> tuple[list[JobSummary], int]:
+        if not self._can(namespace):  # as list_jobs: a namespace the caller may not read lists nothing
+            return [], 0
+        return self.inner.job_page(namespace, limit=limit, offset=offset)
 
     def evaluations(self, version: Version) -> list[Run]:
         self._version(version)
@@ -428,6 +463,9 @@ class GuardedStore:
             origin=origin or self.access.origin,
             details=details,
         )
+
+    def record_accesses(self, *, actor: str, action: str, targets: Sequence[str], origin: str | None = None) -> None:
+        self.inner.record_accesses(actor=actor, action=action, targets=targets, origin=origin or self.access.origin)
 
     def _need_owner(self) -> None:
         if not any(g.role == "owner" for g in self.principal.grants):

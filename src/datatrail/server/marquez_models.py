@@ -26,7 +26,7 @@ from urllib.parse import urlsplit
 
 from datatrail.core.errors import NotFound
 from datatrail.core.model import Dataset, Ref, Run, RunState, Version
-from datatrail.core.results import JobSummary
+from datatrail.core.results import DatasetDetails, JobSummary
 from datatrail.core.times import iso
 from datatrail.service import Trail
 
@@ -141,7 +141,7 @@ def _profile_fields(profile: dict[str, Any] | None, labels: dict[str, list[str]]
 class Facts:
     """What a Marquez dataset or version shows beyond datatrail's Version: schema, facets, labels.
 
-    Read once per version per request (a dataset listing reads each dataset's current version)."""
+    Read once per version per request; a listing's page of datasets is read at once (:meth:`of`)."""
 
     def __init__(self, trail: Trail, version: Version | None) -> None:
         self.facets: dict[str, Any] = {}
@@ -151,12 +151,25 @@ class Facts:
             return
         described = trail.catalog.describe(version)
         labels = trail.catalog.classifications(version)
+        profile = None if described.get("schema") else trail.catalog.profile(version)
+        self._fill(described, labels, profile)
+
+    @classmethod
+    def of(cls, details: DatasetDetails) -> Facts:
+        """The facts of a dataset's latest version as :meth:`Reads.dataset_page_details` read them."""
+        facts = cls.__new__(cls)
+        facts.facets, facts.fields, facts.lifecycle = {}, [], None
+        if details.latest is not None:
+            facts._fill(details.described, details.classifications, details.profile)
+        return facts
+
+    def _fill(self, described: dict[str, Any], labels: dict[str, list[str]], profile: dict[str, Any] | None) -> None:
         self.facets = facet_values(described.get("facets"))
         self.lifecycle = described.get("lifecycle")
         if described.get("schema"):
             self.fields = _fields(described["schema"], labels)
         else:
-            self.fields = _profile_fields(trail.catalog.profile(version), labels)
+            self.fields = _profile_fields(profile, labels)
 
     @property
     def source_name(self) -> str:
@@ -196,7 +209,15 @@ def _latest(trail: Trail, d: Dataset) -> Version | None:
 def dataset(trail: Trail, d: Dataset) -> dict[str, Any]:
     """Marquez's Dataset, with datatrail's ``kind``, ``versionCount`` and ``latestVersion`` (a number)."""
     current = _latest(trail, d)
-    facts = Facts(trail, current)
+    return _dataset(d, current, Facts(trail, current))
+
+
+def dataset_of(details: DatasetDetails) -> dict[str, Any]:
+    """:func:`dataset` of what :meth:`Reads.dataset_page_details` read (the same answer, no read of its own)."""
+    return _dataset(details.dataset, details.latest, Facts.of(details))
+
+
+def _dataset(d: Dataset, current: Version | None, facts: Facts) -> dict[str, Any]:
     created = iso(d.created_at) or (iso(current.created_at) if current else None)
     updated = iso(current.created_at) if current else created
     return {
@@ -393,10 +414,38 @@ def _get_run(trail: Trail, run_id: str | None) -> Run | None:
 
 def job(trail: Trail, j: JobSummary) -> dict[str, Any]:
     """Marquez's Job: inputs and outputs are those of its latest run, with datatrail's ``kind`` and ``runCount``."""
-    facets = facet_values(j.facets)
-    location = location_of(facets)
     latest = _get_run(trail, j.latest_run)
     parent = _get_run(trail, latest.parent_run_id) if latest is not None else None
+    return _job(trail, j, latest, parent)
+
+
+def jobs(trail: Trail, found: list[JobSummary]) -> list[dict[str, Any]]:
+    """:func:`job` of each, the same answers: the latest runs, then their parents, each read at once."""
+    latest = _runs(trail, [j.latest_run for j in found if j.latest_run is not None])
+    parents = _runs(trail, [r.parent_run_id for r in latest.values() if r.parent_run_id is not None])
+    out = []
+    for j in found:
+        run = latest.get(j.latest_run) if j.latest_run is not None else None
+        parent = parents.get(run.parent_run_id) if run is not None and run.parent_run_id is not None else None
+        out.append(_job(trail, j, run, parent))
+    return out
+
+
+def _runs(trail: Trail, ids: list[str]) -> dict[str, Run]:
+    """Runs by id as :func:`_get_run` reads each: whole ids at once, anything else (a prefix…) alone."""
+    whole = [i for i in ids if is_uuid(i) and i == i.lower()]
+    found = {r.id: r for r in trail.catalog.runs_by_id(whole)}
+    alone = set(ids) - set(whole)
+    for other in dict.fromkeys(i for i in ids if i in alone):
+        run = _get_run(trail, other)
+        if run is not None:
+            found[other] = run
+    return found
+
+
+def _job(trail: Trail, j: JobSummary, latest: Run | None, parent: Run | None) -> dict[str, Any]:
+    facets = facet_values(j.facets)
+    location = location_of(facets)
     parent_name = parent.job if parent is not None else None
     created = iso(j.created_at)
     shaped_latest = run(trail, latest) if latest is not None else None
@@ -498,18 +547,27 @@ def source_of(name: str, uri: str | None, created: str | None) -> dict[str, Any]
 
 def fill_graph(trail: Trail, shaped: dict[str, Any]) -> dict[str, Any]:
     """A folded lineage graph's ``DATASET`` and ``JOB`` nodes with Marquez's Dataset and Job as ``data``
-    (keeping datatrail's ``versions`` and ``runs``); placeholders of hidden nodes stay as they are."""
+    (keeping datatrail's ``versions`` and ``runs``); placeholders of hidden nodes stay as they are.
+
+    The datasets are read at once (:meth:`Reads.dataset_details`), the jobs one row each (by name, an
+    index probe: a graph is a few nodes of a namespace that may hold millions) and their latest runs and
+    those runs' parents at once (:func:`jobs`)."""
+    datasets: list[dict[str, Any]] = []
+    jobs_found: list[tuple[dict[str, Any], JobSummary]] = []
     for node in shaped["graph"]:
         data = node["data"]
         if data.get("redacted") or node["type"] not in ("DATASET", "JOB"):
             continue
-        ns, name = data["namespace"], data["name"]
-        # Each node's own row (by name, an index probe), not its namespace's listing: a graph is a few
-        # nodes of a namespace that may hold millions.
         if node["type"] == "DATASET":
-            for found_d in trail.datasets(ns, name=name):
-                node["data"] = {**dataset(trail, found_d), "versions": data.get("versions", [])}
+            datasets.append(node)
         else:
-            for found_j in trail.jobs(ns, name=name):
-                node["data"] = {**job(trail, found_j), "runs": data.get("runs", [])}
+            for found_j in trail.jobs(data["namespace"], name=data["name"]):
+                jobs_found.append((node, found_j))
+    keys = [(node["data"]["namespace"], node["data"]["name"]) for node in datasets]
+    details = {(x.dataset.namespace, x.dataset.name): x for x in trail.catalog.dataset_details(keys)}
+    for node, key in zip(datasets, keys, strict=True):
+        if key in details:
+            node["data"] = {**dataset_of(details[key]), "versions": node["data"].get("versions", [])}
+    for (node, _), shaped_job in zip(jobs_found, jobs(trail, [j for _, j in jobs_found]), strict=True):
+        node["data"] = {**shaped_job, "runs": node["data"].get("runs", [])}
     return shaped

@@ -30,6 +30,7 @@ if TYPE_CHECKING:  # annotations only: a read command imports this contract, not
         AuditEntry,
         CheckResult,
         ColumnLineageResult,
+        DatasetDetails,
         Direction,
         IngestResult,
         JobSummary,
@@ -61,6 +62,19 @@ class Reads(Protocol):
     ) -> tuple[list[Dataset], int]:
         """A page of :meth:`list_datasets` of one namespace, and how many it lists in all: ``offset``
         skipped after the name ``after`` (a keyset page: stable while datasets are added), ``limit`` kept."""
+        ...
+
+    def dataset_page_details(
+        self, namespace: str, *, limit: int, offset: int = 0, after: str | None = None
+    ) -> tuple[list[DatasetDetails], int]:
+        """:meth:`dataset_page` with each dataset's latest version and what :meth:`describe`,
+        :meth:`classifications` and (when no schema was reported) :meth:`profile` answer for it: a page of
+        Marquez's datasets in a number of statements that does not grow with the page."""
+        ...
+
+    def dataset_details(self, keys: Sequence[tuple[str, str]]) -> list[DatasetDetails]:
+        """The listed datasets named by (namespace, name), in the order asked (a name no listed dataset has
+        is left out), each with what :meth:`dataset_page_details` reads for it: a lineage graph's datasets."""
         ...
 
     def resolve(self, ref: Ref) -> Version:
@@ -109,12 +123,22 @@ class Reads(Protocol):
         exactly as a missing one, and makes no prefix ambiguous."""
         ...
 
+    def runs_by_id(self, run_ids: Sequence[str]) -> list[Run]:
+        """The runs with these ids (whole ids, not prefixes), in the order asked; an id no run has is left out.
+        What :meth:`get_run` answers for each, read at once for a page (each job's latest run)."""
+        ...
+
     def list_runs(self, job: str | None = None, limit: int = 100) -> list[Run]: ...
 
     def list_jobs(
         self, namespace: str | None = None, *, name: str | None = None, match: str | None = None
     ) -> list[JobSummary]:
         """The jobs by namespace and name: of one namespace, the one ``name``, those matching ``match``."""
+        ...
+
+    def job_page(self, namespace: str, *, limit: int, offset: int = 0) -> tuple[list[JobSummary], int]:
+        """A page of :meth:`list_jobs` of one namespace (``offset`` skipped, ``limit`` kept), and how many
+        jobs it has: the database pages, and reads runs for the page's jobs only."""
         ...
 
     def lineage(
@@ -263,6 +287,11 @@ class AuditLog(Protocol):
         details: dict[str, Any] | None = None,
     ) -> None:
         """Append an entry for a read or a refused attempt (a remote store's server records its own: no-op there)."""
+        ...
+
+    def record_accesses(self, *, actor: str, action: str, targets: Sequence[str], origin: str | None = None) -> None:
+        """:meth:`record_access` of each target (reads allowed), in that order, in one write: a page of a
+        listing audited at once (a remote store's server records its own: no-op there)."""
         ...
 
     def check_integrity(self) -> list[str]:

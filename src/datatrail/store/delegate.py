@@ -24,6 +24,7 @@ if TYPE_CHECKING:  # annotations only: the embedded store's reads import no reco
         AuditEntry,
         CheckResult,
         ColumnLineageResult,
+        DatasetDetails,
         Direction,
         IngestResult,
         JobSummary,
@@ -66,6 +67,14 @@ class DelegatingStore(ABC):
     ) -> tuple[list[Dataset], int]:
         return self.target().dataset_page(namespace, limit=limit, offset=offset, after=after)
 
+    def dataset_page_details(
+        self, namespace: str, *, limit: int, offset: int = 0, after: str | None = None
+    ) -> tuple[list[DatasetDetails], int]:
+        return self.target().dataset_page_details(namespace, limit=limit, offset=offset, after=after)
+
+    def dataset_details(self, keys: Sequence[tuple[str, str]]) -> list[DatasetDetails]:
+        return self.target().dataset_details(keys)
+
     def resolve(self, ref: Ref) -> Version:
         return self.target().resolve(ref)
 
@@ -99,6 +108,9 @@ class DelegatingStore(ABC):
     def get_run(self, run_id: str, visible: Callable[[str], bool] | None = None) -> Run:
         return self.target().get_run(run_id, visible)
 
+    def runs_by_id(self, run_ids: Sequence[str]) -> list[Run]:
+        return self.target().runs_by_id(run_ids)
+
     def list_runs(self, job: str | None = None, limit: int = 100) -> list[Run]:
         return self.target().list_runs(job, limit)
 
@@ -106,6 +118,9 @@ class DelegatingStore(ABC):
         self, namespace: str | None = None, *, name: str | None = None, match: str | None = None
     ) -> list[JobSummary]:
         return self.target().list_jobs(namespace, name=name, match=match)
+
+    def job_page(self, namespace: str, *, limit: int, offset: int = 0) -> tuple[list[JobSummary], int]:
+        return self.target().job_page(namespace, limit=limit, offset=offset)
 
     def lineage(
         self, start: Sequence[Version], direction: Direction, depth: int, as_of: datetime | None = None
@@ -218,6 +233,9 @@ class DelegatingStore(ABC):
         self.target().record_access(
             actor=actor, action=action, target=target, outcome=outcome, origin=origin, details=details
         )
+
+    def record_accesses(self, *, actor: str, action: str, targets: Sequence[str], origin: str | None = None) -> None:
+        self.target().record_accesses(actor=actor, action=action, targets=targets, origin=origin)
 
     def check_integrity(self) -> list[str]:
         return self.target().check_integrity()

@@ -33,6 +33,7 @@ from datatrail.core.results import (
     AuditEntry,
     CheckResult,
     ColumnLineageResult,
+    DatasetDetails,
     Direction,
     IngestResult,
     JobSummary,
@@ -196,6 +197,25 @@ class HttpStore:
         answer = self._request("GET", "/api/v1/dataset-page", params=params)
         return [wire.dataset_from_wire(d) for d in answer["datasets"]], int(answer["total"])
 
+    def dataset_page_details(
+        self, namespace: str, *, limit: int, offset: int = 0, after: str | None = None
+    ) -> tuple[list[DatasetDetails], int]:
+        params: dict[str, Any] = {"namespace": namespace, "limit": limit, "offset": offset}
+        if after is not None:
+            params["after"] = after
+        answer = self._request("GET", "/api/v1/dataset-page-details", params=params)
+        return [wire.details_from_wire(d) for d in answer["datasets"]], int(answer["total"])
+
+    def dataset_details(self, keys: Sequence[tuple[str, str]]) -> list[DatasetDetails]:
+        out: list[DatasetDetails] = []
+        wanted = list(dict.fromkeys(keys))
+        for i in range(0, len(wanted), 100):
+            chunk = wanted[i : i + 100]
+            params = {"namespace": [k[0] for k in chunk], "name": [k[1] for k in chunk]}
+            answer = self._request("GET", "/api/v1/dataset-details", params=params)
+            out += [wire.details_from_wire(d) for d in answer["datasets"]]
+        return out
+
     def resolve(self, ref: Ref) -> Version:
         params = {"namespace": ref.namespace, "name": ref.name}
         if ref.selector is not None:
@@ -245,6 +265,15 @@ class HttpStore:
         """The run a prefix names; the server looks only among the runs the token may see (``visible`` unused)."""
         return wire.run_from_wire(self._request("GET", f"/api/v1/runs/{_seg(run_id)}"))
 
+    def runs_by_id(self, run_ids: Sequence[str]) -> list[Run]:
+        out: list[Run] = []
+        wanted = list(dict.fromkeys(run_ids))
+        for i in range(0, len(wanted), 100):
+            params = {"id": wanted[i : i + 100]}
+            out += [wire.run_from_wire(r) for r in self._request("GET", "/api/v1/runs-by-id", params=params)["runs"]]
+        found = {r.id: r for r in out}
+        return [found[rid] for rid in run_ids if rid in found]
+
     def list_runs(self, job: str | None = None, limit: int = 100) -> list[Run]:
         params: dict[str, Any] = {"limit": limit}
         if job is not None:
@@ -257,6 +286,11 @@ class HttpStore:
         given = {"namespace": namespace, "name": name, "match": match}
         params = {k: v for k, v in given.items() if v is not None}
         return [wire.job_from_wire(j) for j in self._request("GET", "/api/v1/jobs", params=params)["jobs"]]
+
+    def job_page(self, namespace: str, *, limit: int, offset: int = 0) -> tuple[list[JobSummary], int]:
+        params: dict[str, Any] = {"namespace": namespace, "limit": limit, "offset": offset}
+        answer = self._request("GET", "/api/v1/job-page", params=params)
+        return [wire.job_from_wire(j) for j in answer["jobs"]], int(answer["total"])
 
     def lineage(
         self, start: Sequence[Version], direction: Direction, depth: int, as_of: datetime | None = None
@@ -336,6 +370,10 @@ class HttpStore:
         origin: str | None = None,
         details: dict[str, Any] | None = None,
     ) -> None:
+        """Nothing: the server records every read it serves, under the token's user."""
+        return None
+
+    def record_accesses(self, *, actor: str, action: str, targets: Sequence[str], origin: str | None = None) -> None:
         """Nothing: the server records every read it serves, under the token's user."""
         return None
 

@@ -14,6 +14,7 @@ from datatrail.core.results import (
     AuditEntry,
     CheckResult,
     ColumnLineageResult,
+    DatasetDetails,
     IngestResult,
     JobSummary,
     LatestVersion,
@@ -72,6 +73,27 @@ def dataset_from_wire(d: dict[str, Any]) -> Dataset:
         stored_time(d.get("created_at")),
         int(d.get("version_count") or 0),
         d.get("latest"),
+    )
+
+
+def details_to_wire(x: DatasetDetails) -> dict[str, Any]:
+    return {
+        "dataset": x.dataset.to_dict(),
+        "latest": version_to_wire(x.latest) if x.latest is not None else None,
+        "described": x.described,
+        "classifications": x.classifications,
+        "profile": x.profile,
+    }
+
+
+def details_from_wire(d: dict[str, Any]) -> DatasetDetails:
+    latest = d.get("latest")
+    return DatasetDetails(
+        dataset_from_wire(d["dataset"]),
+        version_from_wire(latest) if latest is not None else None,
+        d.get("described") or {},
+        d.get("classifications") or {},
+        d.get("profile"),
     )
 
 

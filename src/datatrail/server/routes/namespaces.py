@@ -59,12 +59,13 @@ async def get_namespace(request: Request, namespace: str, _: Actor) -> dict[str,
 
 
 def _datasets(trail: Trail, namespace: str, page: Page, after: str | None) -> dict[str, Any]:
-    found, total = trail.catalog.dataset_page(namespace, limit=page.limit, offset=page.offset, after=after)
+    # One read for the page and everything its Datasets show: a few statements, not ten per dataset.
+    found, total = trail.catalog.dataset_page_details(namespace, limit=page.limit, offset=page.offset, after=after)
     return {
-        "datasets": [mq.dataset(trail, d) for d in found],
+        "datasets": [mq.dataset_of(x) for x in found],
         "totalCount": total,
         # datatrail's: the cursor of the next page (keyset paging), None after the last.
-        "nextCursor": encode_cursor(found[-1].name) if len(found) == page.limit else None,
+        "nextCursor": encode_cursor(found[-1].dataset.name) if len(found) == page.limit else None,
     }
 
 
@@ -170,8 +171,9 @@ async def list_checks(request: Request, namespace: str, name: str, version: str,
 
 
 def _jobs(trail: Trail, namespace: str, page: Page) -> dict[str, Any]:
-    found = trail.jobs(namespace)
-    return {"jobs": [mq.job(trail, j) for j in page.slice(found)], "totalCount": len(found)}
+    # The database pages; each job's latest run and its parent are read at once for the page.
+    found, total = trail.catalog.job_page(namespace, limit=page.limit, offset=page.offset)
+    return {"jobs": mq.jobs(trail, found), "totalCount": total}
 
 
 @router.get("/{namespace}/jobs", summary="The jobs of a namespace (Marquez's JobList)")

@@ -15,8 +15,8 @@ from fastapi import APIRouter, Query, Request
 from datatrail.catalog import parse_as_of
 from datatrail.core.actions import check_write_action
 from datatrail.core.errors import InvalidInput
-from datatrail.core.limits import MAX_TIME_LENGTH
-from datatrail.core.model import Ref, Version, validate_name, validate_namespace
+from datatrail.core.limits import MAX_TIME_LENGTH, check_length
+from datatrail.core.model import MAX_NAME_LENGTH, Ref, Version, validate_name, validate_namespace
 from datatrail.core.results import Direction, LineageResult
 from datatrail.server.body import read_json
 from datatrail.server.routes import Actor, IdParam, NameParam, OptionalId, OptionalName, Paging, call
@@ -24,11 +24,15 @@ from datatrail.server.state import API, state
 from datatrail.service import Trail
 from datatrail.store.wire import (
     column_lineage_to_wire,
+    details_to_wire,
     ingest_to_wire,
     latest_to_wire,
     lineage_to_wire,
+    run_to_wire,
     version_to_wire,
 )
+
+MAX_RUN_ID = 64  # a run id is a UUID; longer text is no run's id
 
 router = APIRouter(prefix=API, tags=["store"])
 MAX_LOCATED = 10_000  # versions one POST /content-locations may name (a push of every version sends batches)
@@ -70,6 +74,56 @@ async def dataset_page(
 
     out: dict[str, Any] = await call(request, read)
     return out
+
+
+@router.get(
+    "/dataset-page-details",
+    summary="A page of a namespace's datasets with their latest versions, facets, classifications and profiles",
+)
+async def dataset_page_details(
+    request: Request, _: Actor, namespace: NameParam, page: Paging, after: OptionalName = None
+) -> dict[str, Any]:
+    def read(t: Trail) -> dict[str, Any]:
+        found, total = t.catalog.dataset_page_details(namespace, limit=page.limit, offset=page.offset, after=after)
+        return {"datasets": [details_to_wire(x) for x in found], "total": total}
+
+    out: dict[str, Any] = await call(request, read)
+    return out
+
+
+@router.get("/dataset-details", summary="Datasets named by namespace and name (at most 100), with their details")
+async def dataset_details(
+    request: Request,
+    _: Actor,
+    namespace: Annotated[list[str], Query(max_length=100)],
+    name: Annotated[list[str], Query(max_length=100)],
+) -> dict[str, Any]:
+    if len(namespace) != len(name):
+        msg = "give one namespace per name: ?namespace=NS&name=NAME&namespace=NS2&name=NAME2…"
+        raise InvalidInput(msg)
+    for text in (*namespace, *name):
+        check_length(text, "a namespace or name", MAX_NAME_LENGTH)
+    keys = list(zip(namespace, name, strict=True))
+    return {"datasets": await call(request, lambda t: [details_to_wire(x) for x in t.catalog.dataset_details(keys)])}
+
+
+@router.get("/job-page", summary="A page of a namespace's jobs by name, and their number")
+async def job_page(request: Request, _: Actor, namespace: NameParam, page: Paging) -> dict[str, Any]:
+    def read(t: Trail) -> dict[str, Any]:
+        found, total = t.catalog.job_page(namespace, limit=page.limit, offset=page.offset)
+        return {"jobs": [j.to_dict() for j in found], "total": total}
+
+    out: dict[str, Any] = await call(request, read)
+    return out
+
+
+@router.get("/runs-by-id", summary="The runs with these whole ids (at most 100), those that exist and may be seen")
+async def runs_by_id(
+    request: Request, _: Actor, run_id: Annotated[list[str], Query(alias="id", max_length=100)]
+) -> dict[str, Any]:
+    for rid in run_id:
+        check_length(rid, "id", MAX_RUN_ID)
+    return {"runs": await call(request, lambda t: [run_to_wire(r) for r in t.catalog.runs_by_id(run_id)])}
 
 
 @router.get("/latest-versions", summary="The latest version of every dataset, newest first, with its check counts")

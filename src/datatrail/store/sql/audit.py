@@ -7,7 +7,7 @@ log serve `audit log`, `audit verify` and "who accessed this dataset".
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -104,6 +104,21 @@ class AuditTables:
                 event_id=None,
                 outcome=outcome,
             )
+
+    def record_accesses(self, *, actor: str, action: str, targets: Sequence[str], origin: str | None = None) -> None:
+        """An entry for each read target, as :meth:`record_access` appends it, all in one serialised write."""
+        if not targets:
+            return
+        with self._db.write() as tx:
+            for target in targets:
+                self.append(
+                    tx,
+                    actor=actor,
+                    action=action,
+                    target=target[:2000],
+                    details=with_origin({}, origin),
+                    event_id=None,
+                )
 
     def audit_log(self, limit: int = 100) -> list[AuditEntry]:
         a = t.audit.c

@@ -107,6 +107,54 @@ def to_run(db: Executes, row: Any) -> Run:
     return run_from_row(row, metrics, inputs, outputs, planned_outputs, _children(db, row.run_id))
 
 
+def to_runs(db: Executes, rows: Sequence[Any]) -> list[Run]:
+    """:func:`to_run` of each row, the same runs, read with one statement per kind of fact for all the
+    rows (``IN`` lists of their keys) instead of five per run."""
+    if not rows:
+        return []
+    r, m, io, p, d, n = t.runs.c, t.run_metrics.c, t.run_io.c, t.planned_outputs.c, t.datasets.c, t.namespaces.c
+    pks, ids = [row.pk for row in rows], [row.run_id for row in rows]
+    metrics: dict[int, dict[str, Any]] = {pk: {} for pk in pks}
+    for mr in db.execute(select(m.run_pk, m.key, m.value).where(m.run_pk.in_(pks)).order_by(m.run_pk, m.key, m.step)):
+        metrics[mr.run_pk][mr.key] = mr.value
+    found = db.execute(
+        version_select()
+        .add_columns(io.direction, io.run_pk)
+        .join(t.run_io, io.version_id == t.versions.c.id)
+        .where(io.run_pk.in_(pks))
+        .order_by(io.run_pk, d.name)
+    ).all()
+    inputs: dict[int, list[Version]] = {pk: [] for pk in pks}
+    outputs: dict[int, list[Version]] = {pk: [] for pk in pks}
+    for version, vr in zip(to_versions(db, found), found, strict=True):
+        (outputs if vr.direction == t.OUTPUT else inputs)[vr.run_pk].append(version)
+    named: dict[int, list[tuple[str, str]]] = {pk: [] for pk in pks}
+    for x in db.execute(
+        select(p.run_pk, n.name.label("namespace"), d.name)
+        .select_from(t.planned_outputs)
+        .join(t.datasets, d.id == p.dataset_id)
+        .join(t.namespaces, n.id == d.namespace_id)
+        .where(p.run_pk.in_(pks))
+        .order_by(p.run_pk, n.name, d.name)
+    ):
+        named[x.run_pk].append((x.namespace, x.name))
+    children: dict[str, list[str]] = {rid: [] for rid in ids}
+    query = select(r.parent_run_id, r.run_id).where(r.parent_run_id.in_(ids))
+    for c in db.execute(query.order_by(r.parent_run_id, r.started_at, r.run_id)):
+        children[c.parent_run_id].append(c.run_id)
+    return [
+        run_from_row(
+            row,
+            metrics[row.pk],
+            inputs[row.pk],
+            outputs[row.pk],
+            planned(named[row.pk], outputs[row.pk]),
+            tuple(children[row.run_id]),
+        )
+        for row in rows
+    ]
+
+
 def _children(db: Executes, run_id: str) -> tuple[str, ...]:
     """The ids of the runs whose parent is ``run_id``, oldest first."""
     r = t.runs.c

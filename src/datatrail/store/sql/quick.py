@@ -23,7 +23,7 @@ from datatrail.core.errors import DatatrailError, InvalidInput, NotFound, StoreN
 from datatrail.core.model import Dataset, Digest, FileEntry, Ref, Run, Version
 from datatrail.core.privacy import redact_description, redact_profile
 from datatrail.core.records import ContentLocation
-from datatrail.core.results import CheckResult, Direction, JobSummary, LineageColumns, LineageResult
+from datatrail.core.results import CheckResult, DatasetDetails, Direction, JobSummary, LineageColumns, LineageResult
 from datatrail.core.times import stored_time
 from datatrail.store.base import LOCATED, Store
 from datatrail.store.delegate import DelegatingStore
@@ -224,6 +224,14 @@ class EmbeddedStore(DelegatingStore):
     ) -> tuple[list[Dataset], int]:
         return self.target().dataset_page(namespace, limit=limit, offset=offset, after=after)
 
+    def dataset_page_details(
+        self, namespace: str, *, limit: int, offset: int = 0, after: str | None = None
+    ) -> tuple[list[DatasetDetails], int]:
+        return self.target().dataset_page_details(namespace, limit=limit, offset=offset, after=after)
+
+    def dataset_details(self, keys: Sequence[tuple[str, str]]) -> list[DatasetDetails]:
+        return self.target().dataset_details(keys)
+
     def resolve(self, ref: Ref) -> Version:
         with self._read() as db:
             if db is not None:
@@ -354,6 +362,9 @@ class EmbeddedStore(DelegatingStore):
                 ]
         return self.target().list_jobs(namespace, name=name, match=match)
 
+    def job_page(self, namespace: str, *, limit: int, offset: int = 0) -> tuple[list[JobSummary], int]:
+        return self.target().job_page(namespace, limit=limit, offset=offset)
+
     def lineage(
         self, start: Sequence[Version], direction: Direction, depth: int, as_of: datetime | None = None
     ) -> LineageResult:
@@ -446,7 +457,7 @@ class EmbeddedStore(DelegatingStore):
                             db.execute(_LOCATION_UPDATE, (remote, now, found[0], url))
 
                 with self._lock.held():
-                    self._append(target, actor, "content.locate", "allowed", details, before=write)
+                    self._append([target], actor, "content.locate", "allowed", details, before=write)
                 return added[0]
         return self._real.record_content_location(versions, remote, url, actor=actor, origin=origin)
 
@@ -468,15 +479,27 @@ class EmbeddedStore(DelegatingStore):
         with self._writers:
             if self._real is None:
                 with self._lock.held():
-                    self._append(clipped, actor, action, outcome, entry)
+                    self._append([clipped], actor, action, outcome, entry)
                 return
         self._real.record_access(
             actor=actor, action=action, target=target, outcome=outcome, origin=origin, details=details
         )
 
+    def record_accesses(self, *, actor: str, action: str, targets: Sequence[str], origin: str | None = None) -> None:
+        """An entry for each target, as :meth:`record_access` appends it, all in one serialised write."""
+        if not targets:
+            return
+        entry = {"origin": origin} if origin else {}
+        with self._writers:
+            if self._real is None:
+                with self._lock.held():
+                    self._append([t[:2000] for t in targets], actor, action, "allowed", entry)
+                return
+        self._real.record_accesses(actor=actor, action=action, targets=targets, origin=origin)
+
     def _append(
         self,
-        target: str | None,
+        targets: Sequence[str | None],
         actor: str,
         action: str,
         outcome: str,
@@ -484,18 +507,23 @@ class EmbeddedStore(DelegatingStore):
         *,
         before: Callable[[sqlite3.Connection], None] | None = None,
     ) -> None:
-        """Append one audit entry in a write transaction of its own, after ``before``'s writes in the same one."""
+        """Append an audit entry per target in a write transaction of their own, after ``before``'s writes
+        in the same one."""
         db = self._write_connection()
         db.execute("BEGIN IMMEDIATE")
         try:
             if before is not None:
                 before(db)
             last = db.execute("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
-            seq, prev = (int(last[0]) + 1, last[1]) if last else (1, GENESIS)
-            when = datetime.now(UTC)
-            content = entry_content(seq, when.isoformat(), actor, action, target, outcome, details)
-            row = (seq, _stored(when), actor, action, target, outcome, json.dumps(details), None, prev)
-            db.execute(_AUDIT_INSERT, (*row, entry_hash(prev, content)))
+            seq, prev = (int(last[0]), last[1]) if last else (0, GENESIS)
+            for target in targets:
+                seq += 1
+                when = datetime.now(UTC)
+                content = entry_content(seq, when.isoformat(), actor, action, target, outcome, details)
+                digest = entry_hash(prev, content)
+                row = (seq, _stored(when), actor, action, target, outcome, json.dumps(details), None, prev)
+                db.execute(_AUDIT_INSERT, (*row, digest))
+                prev = digest
             db.execute("COMMIT")
         except BaseException as exc:
             if db.in_transaction:  # SQLite rolls back by itself on a full disk

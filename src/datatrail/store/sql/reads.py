@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnClause, Connection, Select, and_, case, func, literal_column, or_, select
+from sqlalchemy import ColumnClause, Connection, Select, and_, case, func, literal_column, or_, select, tuple_
 
 from datatrail.core.errors import NotFound
 from datatrail.core.model import Dataset, Digest, FileEntry, Ref, Run, Version
@@ -16,6 +16,7 @@ from datatrail.core.privacy import ALL_COLUMNS, redact_description, redact_event
 from datatrail.core.results import (
     CheckResult,
     ColumnLineageResult,
+    DatasetDetails,
     Direction,
     JobSummary,
     LatestVersion,
@@ -26,12 +27,12 @@ from datatrail.core.results import (
 from datatrail.core.times import stored_time, utc
 from datatrail.store.base import LOCATED
 from datatrail.store.sql import tables as t
-from datatrail.store.sql.classifications import effective_classifications
+from datatrail.store.sql.classifications import CHUNK, effective_classifications, effective_classifications_of
 from datatrail.store.sql.column_lineage import column_traverse
 from datatrail.store.sql.database import Database
 from datatrail.store.sql.lineage import traverse, traverse_columns, traverse_json
 from datatrail.store.sql.nodecache import NodeCache, cache_bytes
-from datatrail.store.sql.queries import dataset_row, run_select, to_run, to_versions, version_select
+from datatrail.store.sql.queries import dataset_row, run_select, to_run, to_runs, to_versions, version_select
 from datatrail.store.sql.rows import (
     MIN_PREFIX,
     PREFIX_CANDIDATES,
@@ -118,30 +119,48 @@ class CatalogReads:
         skipped after the name ``after`` (keyset), ``limit`` kept; and how many datasets it lists in all.
         The database pages (LIMIT/OFFSET over the ``ix_datasets_listed`` index); only the page's
         datasets have their versions counted."""
-        d, n, v = t.datasets.c, t.namespaces.c, t.versions.c
         with self._db.read() as conn:
-            ns_id = conn.execute(select(n.id).where(n.name == namespace)).scalar()
-            if ns_id is None:
-                return [], 0
-            listed = and_(d.namespace_id == ns_id, d.deleted_at.is_(None))
-            total = int(conn.execute(select(func.count()).select_from(t.datasets).where(listed)).scalar_one())
-            q = select(d.id, d.name, d.kind, d.description, d.created_at).where(listed)
-            if after is not None:
-                q = q.where(d.name > after)
-            rows = conn.execute(q.order_by(d.name).limit(limit).offset(offset)).all()
-            counts = {
-                r.dataset_id: (int(r.version_count), r.latest)
-                for r in conn.execute(
-                    select(v.dataset_id, func.count(v.id).label("version_count"), func.max(v.number).label("latest"))
-                    .where(v.dataset_id.in_([r.id for r in rows]))
-                    .group_by(v.dataset_id)
-                )
-            }
-        page = [
-            Dataset(namespace, r.name, r.kind, r.description, stored_time(r.created_at), *counts.get(r.id, (0, None)))
-            for r in rows
-        ]
+            page, total, _ = _dataset_page(conn, namespace, limit, offset, after)
         return page, total
+
+    def dataset_page_details(
+        self, namespace: str, *, limit: int, offset: int = 0, after: str | None = None
+    ) -> tuple[list[DatasetDetails], int]:
+        """:meth:`dataset_page` with each dataset's latest version and what :meth:`describe`,
+        :meth:`classifications` and :meth:`profile` answer for it, in one read transaction of a few
+        statements for the whole page (``IN`` lists of the page's ids), whatever its size."""
+        with self._db.read() as conn:
+            page, total, ids = _dataset_page(conn, namespace, limit, offset, after)
+            return _details(conn, page, ids), total
+
+    def dataset_details(self, keys: Sequence[tuple[str, str]]) -> list[DatasetDetails]:
+        """The listed datasets named by (namespace, name), in the order asked (a name no listed dataset has
+        is left out), each with what :meth:`dataset_page_details` reads: ``IN`` lists, 500 names at a time."""
+        d, n = t.datasets.c, t.namespaces.c
+        wanted = list(dict.fromkeys(keys))
+        found: dict[tuple[str, str], DatasetDetails] = {}
+        with self._db.read() as conn:
+            for i in range(0, len(wanted), CHUNK):
+                rows = conn.execute(
+                    select(d.id, n.name.label("namespace"), d.name, d.kind, d.description, d.created_at)
+                    .join(t.namespaces, n.id == d.namespace_id)
+                    .where(d.deleted_at.is_(None), tuple_(n.name, d.name).in_(wanted[i : i + CHUNK]))
+                ).all()
+                counts = _version_counts(conn, [r.id for r in rows])
+                page = [
+                    Dataset(
+                        r.namespace,
+                        r.name,
+                        r.kind,
+                        r.description,
+                        stored_time(r.created_at),
+                        *counts.get(r.id, (0, None)),
+                    )
+                    for r in rows
+                ]
+                for x in _details(conn, page, [r.id for r in rows]):
+                    found[(x.dataset.namespace, x.dataset.name)] = x
+        return [found[k] for k in wanted if k in found]
 
     def resolve(self, ref: Ref) -> Version:
         v = t.versions.c
@@ -239,6 +258,16 @@ class CatalogReads:
                 raise run_prefix_error(run_id, [r.run_id for r in rows])
             return to_run(conn, rows[0])
 
+    def runs_by_id(self, run_ids: Sequence[str]) -> list[Run]:
+        """:meth:`get_run` of each whole id, in a few statements for all of them (``IN`` lists)."""
+        found: dict[str, Run] = {}
+        wanted = list(dict.fromkeys(run_ids))
+        with self._db.read() as conn:
+            for i in range(0, len(wanted), 500):
+                rows = conn.execute(run_select().where(t.runs.c.run_id.in_(wanted[i : i + 500]))).all()
+                found.update((run.id, run) for run in to_runs(conn, rows))
+        return [found[rid] for rid in run_ids if rid in found]
+
     def list_runs(self, job: str | None = None, limit: int = 100) -> list[Run]:
         q = run_select().order_by(t.runs.c.started_at.desc()).limit(limit)
         if job is not None:
@@ -249,25 +278,8 @@ class CatalogReads:
     def list_jobs(
         self, namespace: str | None = None, *, name: str | None = None, match: str | None = None
     ) -> list[JobSummary]:
-        j, n, r = t.jobs.c, t.namespaces.c, t.runs.c
-        q = (
-            select(
-                n.name.label("namespace"),
-                j.id,
-                j.name,
-                j.type,
-                j.created_at,
-                j.facets,
-                j.description,
-                func.count(r.pk).label("run_count"),
-                func.max(r.started_at).label("last_start"),
-            )
-            .select_from(t.jobs)
-            .join(t.namespaces, n.id == j.namespace_id)
-            .outerjoin(t.runs, r.job_id == j.id)
-            .group_by(n.name, j.id, j.name, j.type, j.created_at)
-            .order_by(n.name, j.name)
-        )
+        j, n = t.jobs.c, t.namespaces.c
+        q = _jobs_query()
         if namespace is not None:
             q = q.where(n.name == namespace)
         if name is not None:
@@ -279,20 +291,24 @@ class CatalogReads:
             if match is not None:
                 rows = [row for row in rows if matches(match, row.name) or matches(match, row.namespace)]
             latest = _latest_runs(conn, [row.id for row in rows])
-        return [
-            JobSummary(
-                row.namespace,
-                row.name,
-                row.type,
-                stored_time(row.created_at),
-                row.run_count,
-                latest[row.id][0] if row.id in latest else None,
-                latest[row.id][1] if row.id in latest else None,
-                json_value(row.facets) or {},
-                row.description,
-            )
-            for row in rows
-        ]
+        return [_job_summary(row, latest) for row in rows]
+
+    def job_page(self, namespace: str, *, limit: int, offset: int = 0) -> tuple[list[JobSummary], int]:
+        """A page of :meth:`list_jobs` of one namespace and how many jobs it has: the database pages by
+        name (the ``uq_jobs_namespace_name`` index), and counts runs and finds the latest run of the
+        page's jobs only."""
+        j, n = t.jobs.c, t.namespaces.c
+        with self._db.read() as conn:
+            ns_id = conn.execute(select(n.id).where(n.name == namespace)).scalar()
+            if ns_id is None:
+                return [], 0
+            mine = j.namespace_id == ns_id
+            total = int(conn.execute(select(func.count()).select_from(t.jobs).where(mine)).scalar_one())
+            q = select(j.id).where(mine).order_by(j.name).limit(limit).offset(offset)
+            ids = [r.id for r in conn.execute(q)]
+            rows = conn.execute(_jobs_query().where(j.id.in_(ids))).all() if ids else []
+            latest = _latest_runs(conn, ids)
+        return [_job_summary(row, latest) for row in rows], total
 
     def profile(self, version: Version) -> dict[str, Any] | None:
         with self._db.read() as conn:
@@ -389,6 +405,130 @@ class CatalogReads:
                 if len(rows) < max(limit, 500):
                     break
             return _redacted(conn, out)
+
+
+def _dataset_page(
+    conn: Connection, namespace: str, limit: int, offset: int, after: str | None
+) -> tuple[list[Dataset], int, list[int]]:
+    """The page of :meth:`CatalogReads.dataset_page`, its total, and the page's dataset ids."""
+    d, n = t.datasets.c, t.namespaces.c
+    ns_id = conn.execute(select(n.id).where(n.name == namespace)).scalar()
+    if ns_id is None:
+        return [], 0, []
+    listed = and_(d.namespace_id == ns_id, d.deleted_at.is_(None))
+    total = int(conn.execute(select(func.count()).select_from(t.datasets).where(listed)).scalar_one())
+    q = select(d.id, d.name, d.kind, d.description, d.created_at).where(listed)
+    if after is not None:
+        q = q.where(d.name > after)
+    rows = conn.execute(q.order_by(d.name).limit(limit).offset(offset)).all()
+    counts = _version_counts(conn, [r.id for r in rows])
+    page = [
+        Dataset(namespace, r.name, r.kind, r.description, stored_time(r.created_at), *counts.get(r.id, (0, None)))
+        for r in rows
+    ]
+    return page, total, [r.id for r in rows]
+
+
+def _version_counts(conn: Connection, ids: list[int]) -> dict[int, tuple[int, Any]]:
+    """Each dataset's number of versions and latest number."""
+    v = t.versions.c
+    if not ids:
+        return {}
+    return {
+        r.dataset_id: (int(r.version_count), r.latest)
+        for r in conn.execute(
+            select(v.dataset_id, func.count(v.id).label("version_count"), func.max(v.number).label("latest"))
+            .where(v.dataset_id.in_(ids))
+            .group_by(v.dataset_id)
+        )
+    }
+
+
+def _details(conn: Connection, page: list[Dataset], ids: list[int]) -> list[DatasetDetails]:
+    """The details of datasets (``ids`` their row ids): latest versions, what ``describe`` answers,
+    classifications and the profiles of those without a schema, with ``IN`` lists of the ids."""
+    v, d = t.versions.c, t.datasets.c
+    wanted = [(i, x.latest) for i, x in zip(ids, page, strict=True) if x.latest is not None]
+    latest: dict[int, Version] = {}
+    described: dict[int, Any] = {}
+    if wanted:
+        numbers = tuple_(v.dataset_id, v.number).in_(wanted)
+        rows = conn.execute(version_select().add_columns(v.dataset_id).where(numbers)).all()
+        latest = {r.dataset_id: x for r, x in zip(rows, to_versions(conn, rows), strict=True)}
+        vids = [x.id for x in latest.values() if x.id is not None]
+        described = {
+            r.id: r
+            for r in conn.execute(
+                select(v.id, v.schema, v.stats, d.facets, d.lifecycle)
+                .join(t.datasets, d.id == v.dataset_id)
+                .where(v.id.in_(vids))
+            )
+        }
+    classified = effective_classifications_of(conn, [x.id for x in latest.values() if x.id is not None])
+    bare = [vid for vid, r in described.items() if not json_value(r.schema)]
+    profiles = {r.id: r.profile for r in conn.execute(select(v.id, v.profile).where(v.id.in_(bare)))} if bare else {}
+    out = []
+    for i, x in zip(ids, page, strict=True):
+        version = latest.get(i)
+        if version is None or version.id is None or version.id not in described:
+            out.append(DatasetDetails(x, version, {}, {}, None))
+            continue
+        row, labels = described[version.id], classified.get(version.id, {})
+        shown = {
+            "schema": json_value(row.schema),
+            "stats": json_value(row.stats),
+            "facets": json_value(row.facets) or {},
+            "lifecycle": row.lifecycle,
+        }
+        value = profiles.get(version.id)
+        profile = redact_profile(json.loads(value) if isinstance(value, str) else value, labels)
+        out.append(
+            DatasetDetails(
+                x,
+                version,
+                redact_description(shown, labels),
+                {column: sorted(found) for column, found in sorted(labels.items())},
+                profile if version.id in profiles else None,
+            )
+        )
+    return out
+
+
+def _jobs_query() -> Select[Any]:
+    """Jobs with their namespace's name, number of runs and last start, by namespace and name."""
+    j, n, r = t.jobs.c, t.namespaces.c, t.runs.c
+    return (
+        select(
+            n.name.label("namespace"),
+            j.id,
+            j.name,
+            j.type,
+            j.created_at,
+            j.facets,
+            j.description,
+            func.count(r.pk).label("run_count"),
+            func.max(r.started_at).label("last_start"),
+        )
+        .select_from(t.jobs)
+        .join(t.namespaces, n.id == j.namespace_id)
+        .outerjoin(t.runs, r.job_id == j.id)
+        .group_by(n.name, j.id, j.name, j.type, j.created_at)
+        .order_by(n.name, j.name)
+    )
+
+
+def _job_summary(row: Any, latest: dict[int, tuple[str, str]]) -> JobSummary:
+    return JobSummary(
+        row.namespace,
+        row.name,
+        row.type,
+        stored_time(row.created_at),
+        row.run_count,
+        latest[row.id][0] if row.id in latest else None,
+        latest[row.id][1] if row.id in latest else None,
+        json_value(row.facets) or {},
+        row.description,
+    )
 
 
 def _latest_runs(conn: Connection, job_ids: list[int]) -> dict[int, tuple[str, str]]:

@@ -23,6 +23,7 @@ from datatrail.core.results import (
     AuditEntry,
     CheckResult,
     ColumnLineageResult,
+    DatasetDetails,
     Direction,
     IngestResult,
     JobSummary,
@@ -91,6 +92,14 @@ class SqlStore(Store):
     ) -> tuple[list[Dataset], int]:
         return self._reads.dataset_page(namespace, limit=limit, offset=offset, after=after)
 
+    def dataset_page_details(
+        self, namespace: str, *, limit: int, offset: int = 0, after: str | None = None
+    ) -> tuple[list[DatasetDetails], int]:
+        return self._reads.dataset_page_details(namespace, limit=limit, offset=offset, after=after)
+
+    def dataset_details(self, keys: Sequence[tuple[str, str]]) -> list[DatasetDetails]:
+        return self._reads.dataset_details(keys)
+
     def resolve(self, ref: Ref) -> Version:
         return self._reads.resolve(ref)
 
@@ -124,6 +133,9 @@ class SqlStore(Store):
     def get_run(self, run_id: str, visible: Callable[[str], bool] | None = None) -> Run:
         return self._reads.get_run(run_id, visible)
 
+    def runs_by_id(self, run_ids: Sequence[str]) -> list[Run]:
+        return self._reads.runs_by_id(run_ids)
+
     def list_runs(self, job: str | None = None, limit: int = 100) -> list[Run]:
         return self._reads.list_runs(job, limit)
 
@@ -131,6 +143,9 @@ class SqlStore(Store):
         self, namespace: str | None = None, *, name: str | None = None, match: str | None = None
     ) -> list[JobSummary]:
         return self._reads.list_jobs(namespace, name=name, match=match)
+
+    def job_page(self, namespace: str, *, limit: int, offset: int = 0) -> tuple[list[JobSummary], int]:
+        return self._reads.job_page(namespace, limit=limit, offset=offset)
 
     def lineage(
         self, start: Sequence[Version], direction: Direction, depth: int, as_of: datetime | None = None
@@ -247,6 +262,9 @@ class SqlStore(Store):
         self._audit.record_access(
             actor=actor, action=action, target=target, outcome=outcome, origin=origin, details=details
         )
+
+    def record_accesses(self, *, actor: str, action: str, targets: Sequence[str], origin: str | None = None) -> None:
+        self._audit.record_accesses(actor=actor, action=action, targets=targets, origin=origin)
 
     def check_integrity(self) -> list[str]:
         return self._audit.check_integrity()
