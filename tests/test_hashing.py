@@ -14,7 +14,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from datatrail.core.errors import InvalidInput, NotFound
-from datatrail.core.filedigest import MAP_SLICE
 from datatrail.core.model import Digest, FileEntry
 from datatrail.hashing import CHUNK, HashResult, StatKey, hash_path, hash_stream, stat_key
 from datatrail.statcache import SqliteStatCache
@@ -90,9 +89,9 @@ def test_file_digest_around_chunk_boundary(tmp_path: Path, size: int) -> None:
     assert str(hash_path(d).digest) == digest
 
 
-@pytest.mark.parametrize("size", [MAP_SLICE - 1, MAP_SLICE, MAP_SLICE + 1, 2 * MAP_SLICE + 4097])
-def test_big_file_digest_around_map_slices(tmp_path: Path, size: int) -> None:
-    """Big files are hashed through memory maps, a window at a time: every byte once, in order."""
+@pytest.mark.parametrize("size", [CHUNK - 1, CHUNK, CHUNK + 1, 2 * CHUNK + 4097])
+def test_big_file_digest_around_read_chunks(tmp_path: Path, size: int) -> None:
+    """Big files are hashed a chunk at a time: every byte once, in order."""
     data = (os.urandom(1 << 20) * (size // (1 << 20) + 1))[:size]
     p = tmp_path / "f.bin"
     p.write_bytes(data)
@@ -104,15 +103,15 @@ def test_big_file_digest_around_map_slices(tmp_path: Path, size: int) -> None:
 
 
 def test_file_cut_short_while_hashed_reads_to_its_new_end(tmp_path: Path) -> None:
-    """A file truncated between two mapped windows is not touched past its end (that would be a
-    bus error): the hash reads on to its new end, and the sizes say that it changed."""
+    """A file truncated while it is hashed is read to its new end (no bus error, as a memory map
+    would give), and the sizes say that it changed."""
     p = tmp_path / "f.bin"
-    data = os.urandom(3 * MAP_SLICE + 5)
+    data = os.urandom(3 * CHUNK + 5)
     p.write_bytes(data)
-    cut = MAP_SLICE + 100
+    cut = CHUNK + 100
 
     def truncate_after_first_slice(_files: int, n: int) -> None:
-        if n == MAP_SLICE and p.stat().st_size > cut:
+        if n == CHUNK and p.stat().st_size > cut:
             os.truncate(p, cut)
 
     digest, read, after = hash_stream(str(p), progress=truncate_after_first_slice)
@@ -121,7 +120,7 @@ def test_file_cut_short_while_hashed_reads_to_its_new_end(tmp_path: Path) -> Non
 
 def test_file_grown_while_hashed_is_read_to_its_new_end(tmp_path: Path) -> None:
     p = tmp_path / "f.bin"
-    data = os.urandom(2 * MAP_SLICE + 5)
+    data = os.urandom(2 * CHUNK + 5)
     p.write_bytes(data)
     tail = b"appended while hashing"
 

@@ -186,6 +186,18 @@ def test_an_error_while_the_store_warms_up_is_the_plain_add_s(tmp_path: Path) ->
     assert _state(tmp_path) == before
 
 
+def _has_open(pid: int, path: Path) -> bool:
+    """Whether process ``pid`` has ``path`` open (the big file while it is hashed)."""
+    fds = Path(f"/proc/{pid}/fd")
+    for fd in os.listdir(fds):
+        try:
+            if os.readlink(fds / fd) == str(path):
+                return True
+        except FileNotFoundError:
+            continue
+    return False
+
+
 def _opened_for_writing(pid: int, database: Path) -> bool:
     """Whether process ``pid`` has ``database`` open read-write: the full store is open (cli add's warm-up)."""
     fds = Path(f"/proc/{pid}/fd")
@@ -202,8 +214,8 @@ def _opened_for_writing(pid: int, database: Path) -> bool:
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="/proc: Linux only")
 def test_ctrl_c_while_a_big_file_hashes_and_the_store_is_open_writes_nothing(tmp_path: Path) -> None:
-    """Ctrl-C once the store is ready for the write and the big file still hashes (mapped, in
-    /proc/PID/maps): exit 130, the one line, the store as it was; the next add works."""
+    """Ctrl-C once the store is ready for the write and the big file still hashes (open, in
+    /proc/PID/fd): exit 130, the one line, the store as it was; the next add works."""
     big = tmp_path / "big.bin"
     with big.open("wb") as f:
         f.truncate(2 << 30)  # sparse: 2 GiB to hash, nothing on disk
@@ -231,7 +243,7 @@ def test_ctrl_c_while_a_big_file_hashes_and_the_store_is_open_writes_nothing(tmp
             caught = False
             while proc.poll() is None and not caught:
                 try:
-                    hashing = str(big) in Path(f"/proc/{proc.pid}/maps").read_text()
+                    hashing = _has_open(proc.pid, big)
                     caught = hashing and _opened_for_writing(proc.pid, database)
                 except (FileNotFoundError, ProcessLookupError):
                     break
