@@ -126,6 +126,26 @@ def rss_mb(pid: int) -> float:
     return _status(pid, "VmRSS") / 1024
 
 
+def memory_summary(log: Path) -> None:
+    """Where each worker's memory was, in MB, at its samples (the log of ``--memory-log``)."""
+    lines = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
+    mb = 1 / (1024 * 1024)
+    note("worker  sample  RSS  anon  py arenas  py in blocks  glibc heaps  glibc free  sqlite  gc-tracked objects")
+    for pid in sorted({line["pid"] for line in lines}):
+        mine = [line for line in lines if line["pid"] == pid]
+        for k, line in enumerate(mine):
+            if k not in (0, 1, len(mine) // 5, len(mine) // 2, len(mine) - 1):
+                continue
+            py, heaps = line["python"], line["glibc"] or {}
+            note(
+                f"{pid:6}  {k:6}  {line['rss_kb'] / 1024:3.0f}  {line['anon_kb'] / 1024:4.0f}"
+                f"  {py.get('arenas_allocated_current', 0):9}"
+                f"  {py.get('bytes_in_allocated_blocks', 0) * mb:12.1f}"
+                f"  {(heaps.get('arena', 0) + heaps.get('mmapped', 0)) * mb:11.1f}  {heaps.get('free', 0) * mb:10.1f}"
+                f"  {(line['sqlite_bytes'] or 0) * mb:6.1f}  {line['gc']['tracked']:18,}"
+            )
+
+
 def main() -> None:
     q = quick()
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -135,9 +155,18 @@ def main() -> None:
     ap.add_argument("--sample", type=float, default=2.0 if q else 30.0, help="seconds between samples")
     ap.add_argument("--workers", type=int, default=1, help="server worker processes (RSS is per worker)")
     ap.add_argument("--server-env", action="append", default=[], metavar="NAME=VALUE", help="for the server")
+    ap.add_argument(
+        "--memory-log",
+        metavar="FILE",
+        help="each worker appends what its memory holds to FILE every --sample seconds (server/memory.py); "
+        "a summary is printed at the end",
+    )
     args = ap.parse_args()
     with scratch("soak-") as folder:
         env = dict(item.split("=", 1) for item in args.server_env)
+        if args.memory_log:
+            env |= {"DATATRAIL_SERVER_MEMORY_LOG": str(Path(args.memory_log).resolve())}
+            env |= {"DATATRAIL_SERVER_MEMORY_LOG_SECONDS": str(args.sample)}
         extra = ("--workers", str(args.workers)) if args.workers > 1 else ()
         server = httpserver.start(folder / "srv", *extra, env=env)
         try:
@@ -197,6 +226,8 @@ def main() -> None:
         warm[2] / end[2],
         0.9,
     )
+    if args.memory_log:
+        memory_summary(Path(args.memory_log))
     report("soak, peak RSS vs the limit", f"{peak:.0f} MB", "limit", f"{LIMIT_MB:.0f} MB", LIMIT_MB / peak, 1.0)
 
 
