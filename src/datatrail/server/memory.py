@@ -1,7 +1,8 @@
 """A long-running server's resident memory (issue 22 item 6): the C allocator's arenas, trimmed.
 
 Python's own caches in the server are bounded elsewhere (the id memory of
-ingest by bytes, ``store/sql/transaction.py``). Much of the rest lives outside
+ingest by bytes, ``store/sql/transaction.py``), and a search holds only the
+rows its pattern may match (``store/sql/reads.py``). Much of the rest lives outside
 Python's allocator, in glibc's malloc: SQLite's page caches, large Python
 objects, the C parts of the libraries. glibc gives each thread that allocates
 an arena of its own (up to eight per core) and gives freed memory in them back
@@ -15,7 +16,7 @@ each worker appends one JSON line every ``$DATATRAIL_SERVER_MEMORY_LOG_SECONDS``
 blocks, blocks per size class), glibc's heaps (``mallinfo2``), SQLite's own
 allocations, the garbage collector's state, the gc-tracked objects by type and,
 when Python traces allocations (``PYTHONTRACEMALLOC=1``), the allocation sites
-grown most since the first line (:func:`sample`). A debugging aid: each sample
+grown most since the first line (:class:`Sampler`). A debugging aid: each sample
 takes a moment of the event loop, and tracing slows the worker several times.
 """
 
@@ -90,7 +91,8 @@ def trim() -> bool:
 
 
 def check_settings() -> None:
-    """Refuse a bad ``$DATATRAIL_SERVER_MALLOC_ARENAS`` or ``$DATATRAIL_SERVER_TRIM_SECONDS`` (InvalidInput)."""
+    """Refuse a bad ``$DATATRAIL_SERVER_MALLOC_ARENAS``, ``…_TRIM_SECONDS`` or ``…_MEMORY_LOG_SECONDS``
+    (InvalidInput)."""
     _setting(ARENA_ENV, ARENAS)
     _setting(TRIM_ENV, TRIM_SECONDS)
     _setting(LOG_SECONDS_ENV, LOG_SECONDS)
@@ -230,7 +232,10 @@ async def log_periodically() -> None:
         return
     sampler = Sampler()
     while True:
-        line = sampler.sample()
-        with open(path, "a") as out:
-            out.write(json.dumps(line) + "\n")
+        data = (json.dumps(sampler.sample()) + "\n").encode()
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            os.write(fd, data)  # one write: the workers' lines do not interleave
+        finally:
+            os.close(fd)
         await asyncio.sleep(seconds)
