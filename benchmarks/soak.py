@@ -18,7 +18,7 @@ against 300 MB, and a last line saying whether the issue's target was met as
 a whole (an hour, 500,000 events stored, flat, below 300 MB).
 
     python benchmarks/soak.py [--minutes 60] [--writers 3] [--readers 2] [--sample 30] [--workers 1]
-                              [--server-env NAME=VALUE] [--memory-log FILE]
+                              [--server-env NAME=VALUE] [--memory-log FILE | --no-memory-log]
 """
 
 from __future__ import annotations
@@ -132,9 +132,9 @@ def rss_mb(pid: int) -> float:
     return _status(pid, "VmRSS") / 1024
 
 
-def memory_summary(log: Path) -> None:
-    """Where each worker's memory was, in MB, at its samples (the log of ``--memory-log``)."""
-    lines = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
+def memory_summary(log: str) -> None:
+    """Where each worker's memory was, in MB, at some of its samples (the text of the memory log)."""
+    lines = [json.loads(line) for line in log.splitlines() if line.strip()]
     mb = 1 / (1024 * 1024)
     note("worker  sample  RSS  anon  py arenas  py in blocks  glibc heaps  glibc free  sqlite  gc-tracked objects")
     for pid in sorted({line["pid"] for line in lines}):
@@ -164,14 +164,17 @@ def main() -> None:
     ap.add_argument(
         "--memory-log",
         metavar="FILE",
-        help="each worker appends what its memory holds to FILE every --sample seconds (server/memory.py); "
-        "a summary is printed at the end",
+        help="keep the server's memory log in FILE (default: a scratch file; each worker appends where its "
+        "memory is every --sample seconds, server/memory.py); a summary is printed at the end",
     )
+    ap.add_argument("--no-memory-log", action="store_true", help="without the server's memory log")
     args = ap.parse_args()
+    logged = ""
     with scratch("soak-") as folder:
         env = dict(item.split("=", 1) for item in args.server_env)
-        if args.memory_log:
-            env |= {"DATATRAIL_SERVER_MEMORY_LOG": str(Path(args.memory_log).resolve())}
+        log = None if args.no_memory_log else Path(args.memory_log or folder / "memory.jsonl").resolve()
+        if log is not None:
+            env |= {"DATATRAIL_SERVER_MEMORY_LOG": str(log)}
             env |= {"DATATRAIL_SERVER_MEMORY_LOG_SECONDS": str(args.sample)}
         extra = ("--workers", str(args.workers)) if args.workers > 1 else ()
         server = httpserver.start(folder / "srv", *extra, env=env)
@@ -215,6 +218,7 @@ def main() -> None:
             db.close()
         finally:
             server.stop()
+            logged = log.read_text() if log is not None and log.exists() else ""
     warm = curve[max(0, len(curve) // 5 - 1)]
     end = curve[-1]
     peak = max(p[2] for p in curve)
@@ -225,8 +229,8 @@ def main() -> None:
         f" after warm-up ({warm[0]:.1f} min, {warm[2]:.0f} MB):"
         f" {(end[2] - warm[2]) * 1024 / events * 1000:+.0f} KB per 1,000 events, {(end[2] - warm[2]) / hours:+.0f} MB/h"
     )
-    if args.memory_log:
-        memory_summary(Path(args.memory_log))
+    if logged:
+        memory_summary(logged)
     report(
         "soak, RSS at the end vs after warm-up",
         f"{end[2]:.0f} MB",
