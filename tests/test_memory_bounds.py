@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import subprocess
 import sys
+import time
 import tracemalloc
+import urllib.request
+import uuid
 from pathlib import Path
 
 import pytest
@@ -172,3 +176,87 @@ def test_serve_refuses_a_bad_allocator_setting(tmp_path: Path) -> None:
         )
         assert done.returncode != 0 and done.stderr.count("\n") == 1, done.stderr
         assert f"invalid {name}={value!r}" in done.stderr and "0 turns it off" in done.stderr
+
+
+def _event(name: str) -> dict[str, object]:
+    return {
+        "eventType": "COMPLETE",
+        "eventTime": "2026-03-01T10:00:00+00:00",
+        "producer": "https://example.com/tests",
+        "schemaURL": "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/RunEvent",
+        "run": {"runId": str(uuid.uuid4()), "facets": {}},
+        "job": {"namespace": "ns", "name": "j", "facets": {}},
+        "inputs": [],
+        "outputs": [{"namespace": "ns", "name": name}],
+    }
+
+
+def test_a_search_holds_its_matches_not_the_whole_store(tmp_path: Path) -> None:
+    # Search on SQLite once made every dataset of the store into an object before checking the
+    # pattern: a server's memory then followed the store's size (issue 22 item 6).
+    store = SqlStore(f"sqlite:///{tmp_path / 'trail.db'}", create=True)
+    try:
+        store.ingest_many([_event(f"table_{i:05}") for i in range(3000)] + [_event("orders")], "ada", "ingest")
+
+        def peak(match: str) -> tuple[int, int]:
+            tracemalloc.start()
+            try:
+                found = store.list_datasets("ns", match=match)
+                return len(found), tracemalloc.get_traced_memory()[1]
+            finally:
+                tracemalloc.stop()
+
+        every, every_peak = peak("%")
+        one, one_peak = peak("ORD")
+    finally:
+        store.close()
+    assert (every, one) == (3001, 1)
+    assert one_peak < every_peak / 10, (one_peak, every_peak)
+
+
+def _log_lines(path: Path, count: int, server: httpserver.Server) -> list[dict[str, object]]:
+    for _ in range(600):  # a few samples of the worker, each half a second apart
+        lines = path.read_text().splitlines() if path.exists() else []
+        if len(lines) >= count:
+            return [json.loads(line) for line in lines]
+        assert server.process.poll() is None, server.log.read_text()
+        time.sleep(0.1)
+    raise AssertionError(f"{path} has fewer than {count} lines:\n{server.log.read_text()}")
+
+
+def test_a_worker_logs_where_its_memory_is(tmp_path: Path) -> None:
+    log = tmp_path / "memory.jsonl"
+    env = {memory.LOG_ENV: str(log), memory.LOG_SECONDS_ENV: "0.5"}
+    with httpserver.running(tmp_path / "srv", env=env) as server:
+        for i in range(20):
+            body = json.dumps(_event(f"d{i}")).encode()
+            request = urllib.request.Request(server.uri + "/api/v1/lineage", body, {"Content-Type": "application/json"})
+            with urllib.request.urlopen(request, timeout=30) as answer:
+                assert answer.status == 201
+        first, *_, last = _log_lines(log, 3, server)
+    assert first["pid"] == last["pid"] == server.process.pid  # one worker: the serve process itself
+    assert isinstance(last["rss_kb"], int) and last["rss_kb"] > 10_000
+    python, gc_state = last["python"], last["gc"]
+    assert isinstance(python, dict) and isinstance(gc_state, dict)
+    assert python["arenas_allocated_current"] > 0 and python["bytes_in_allocated_blocks"] > 1_000_000
+    assert sum(python["blocks_in_use_by_size"].values()) > 10_000
+    assert gc_state["tracked"] > 10_000 and isinstance(gc_state["grown_types"], dict)
+    if GLIBC:
+        glibc = last["glibc"]
+        assert isinstance(glibc, dict) and glibc["in_use"] > 0
+        assert isinstance(last["sqlite_bytes"], int) and last["sqlite_bytes"] > 0  # the store was opened
+    assert "grown_sites" not in last  # only when Python traces allocations
+
+
+def test_serve_refuses_a_bad_memory_log_interval(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DATATRAIL_")}
+    env |= {memory.LOG_SECONDS_ENV: "often"}
+    done = subprocess.run(
+        [str(httpserver.DATATRAIL), "--store", f"sqlite:///{tmp_path / 't.db'}", "serve", "--port", str(free_port())],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )
+    assert done.returncode != 0 and done.stderr.count("\n") == 1, done.stderr
+    assert f"invalid {memory.LOG_SECONDS_ENV}='often'" in done.stderr

@@ -90,12 +90,12 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        trimming = None
-        if long_running:
-            trimming = asyncio.create_task(memory.trim_periodically())
+        tasks = []
+        if long_running:  # the periodic trim, and the memory log when asked for (server/memory.py)
+            tasks = [asyncio.create_task(memory.trim_periodically()), asyncio.create_task(memory.log_periodically())]
         yield
-        if trimming is not None:
-            trimming.cancel()
+        for task in tasks:
+            task.cancel()
         server.close()
 
     app = FastAPI(

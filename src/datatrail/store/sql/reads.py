@@ -48,6 +48,7 @@ from datatrail.store.sql.rows import (
 # Names with a character outside printable ASCII (revision 0008 indexes them on PostgreSQL): search's prefilter
 # keeps them all, as Unicode case folding may make them match an ASCII pattern (ß → ss) where ILIKE does not.
 WIDE: ColumnClause[str] = literal_column("'[^ -~]'")
+SQLITE_WIDE: ColumnClause[str] = literal_column("'*[^ -~]*'")  # the same rows, as a SQLite GLOB
 
 
 def _event_namespaces(event: dict[str, Any]) -> set[str]:
@@ -101,13 +102,18 @@ class CatalogReads:
         check each row with :func:`matches`). On PostgreSQL: the name by ILIKE, answered by the pg_trgm
         index (revision 0008); every name with a character outside printable ASCII, whose Unicode case
         folding ILIKE does not know (a partial index); every row of a namespace that matches (namespaces
-        are few: each is checked here). SQLite: no prefilter, every row is checked."""
-        like = like_prefilter(match) if self._db.dialect == "postgresql" else None
+        are few: each is checked here). SQLite: the same, with LIKE (case-insensitive for ASCII) and a GLOB
+        for the names outside printable ASCII; no index answers it, but rows that cannot match are never
+        made into objects, so a search's memory follows its matches, not the store's size."""
+        like = like_prefilter(match)
         if like is None:
             return q
         n = t.namespaces.c
         ids = [r.id for r in conn.execute(select(n.id, n.name)) if matches(match, r.name)]
-        wanted = [table.c.name.ilike(like), table.c.name.op("~")(WIDE)]
+        if self._db.dialect == "postgresql":
+            wanted = [table.c.name.ilike(like), table.c.name.op("~")(WIDE)]
+        else:
+            wanted = [table.c.name.like(like, escape="\\"), table.c.name.op("GLOB")(SQLITE_WIDE)]
         if ids:
             wanted.append(table.c.namespace_id.in_(ids))
         return q.where(or_(*wanted))
