@@ -9,6 +9,7 @@ default, of every version for ``push`` and of the latest of every dataset for
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
@@ -18,12 +19,14 @@ from typing import Any, Protocol
 
 from datatrail.catalog import Catalog
 from datatrail.content.objects import ObjectStore
-from datatrail.content.remotes import RemoteIndex, RemoteStore, check_writable
+from datatrail.content.remotes import RemoteIndex, RemoteStore, Sink, check_writable
+from datatrail.content.restore import NewTree
 from datatrail.content.settings import ContentSettings, RemoteConfig
 from datatrail.core.errors import DatatrailError, Forbidden, InvalidInput, NotFound
 from datatrail.core.model import Ref, Version
 from datatrail.hashing import ProgressFn
 from datatrail.recorder import Recorder
+from datatrail.storage import CheckoutReport
 
 
 class Storage(Protocol):
@@ -42,6 +45,8 @@ class Storage(Protocol):
     def files_of(self, version: Version) -> dict[str, tuple[str, int]]: ...
 
     def checkout(self, ref: Version, *, force: bool = ..., remote: str | None = ...) -> Any: ...
+
+    def default_path(self, version: Version) -> Path: ...
 
     def exclusive(self) -> AbstractContextManager[None]: ...
 
@@ -218,6 +223,7 @@ def gather(
     remote: str | None,
     versions: Sequence[Version],
     progress: ProgressFn | None = None,
+    sink: Sink | None = None,
 ) -> Gathered:
     """Bring ``hexes`` into the cache from the first source (:func:`sources`) holding each; ``missing`` the rest.
 
@@ -239,7 +245,7 @@ def gather(
             continue
         here = {h for h in out.missing if h in index}
         if here:
-            moved = store.download(storage.objects, here, index, progress)
+            moved = store.download(storage.objects, here, index, progress, sink)
             out.objects += len(here)
             out.packs += moved.packs
             out.used.append(cfg)
@@ -281,15 +287,25 @@ def download(
 
 
 def fetch(
-    storage: Storage, refs: Sequence[str] = (), *, remote: str | None = None, progress: ProgressFn | None = None
+    storage: Storage,
+    refs: Sequence[str] = (),
+    *,
+    remote: str | None = None,
+    progress: ProgressFn | None = None,
+    sink: Sink | None = None,
+    versions: Sequence[Version] | None = None,
 ) -> SyncReport:
     """Download into the cache the objects of versions (default: the latest of every dataset) it lacks,
-    from the remote (default: the default one), the other remotes, or one the store says holds them."""
-    versions = [v for v in _versions(storage, refs, every=False) if v.digest is not None]
+    from the remote (default: the default one), the other remotes, or one the store says holds them.
+
+    ``sink`` is given each packed object downloaded, verified (:meth:`RemoteStore.download`);
+    ``versions``: those ``refs`` name, when the caller has them already."""
+    if versions is None:
+        versions = [v for v in _versions(storage, refs, every=False) if v.digest is not None]
     wanted = _digests(storage, versions)
     missing = {ref: storage.objects.missing(set(objs)) for ref, objs in wanted.items()}
     need = set().union(*missing.values()) if missing else set()
-    got = gather(storage, need, remote=remote, versions=versions, progress=progress)
+    got = gather(storage, need, remote=remote, versions=versions, progress=progress, sink=sink)
     skipped: list[str] = []
     for ref, lacking in missing.items():
         absent = lacking & got.missing
@@ -329,16 +345,60 @@ def pull(
     force: bool = False,
     progress: ProgressFn | None = None,
 ) -> SyncReport:
-    """:func:`fetch`, then check each version out where it was added."""
-    report = fetch(storage, refs, remote=remote, progress=progress)
-    versions = [
-        v for v in _versions(storage, refs, every=False) if v.digest is not None and v.ref not in report.skipped
-    ]
-    done = tuple(storage.checkout(v, force=force, remote=remote) for v in versions if v.uri)
+    """:func:`fetch`, then check each version out where it was added.
+
+    A directory version whose place holds nothing yet (a fresh clone) is written as the objects
+    arrive, from the bytes just verified, into a hidden folder renamed into place once whole
+    (:class:`~datatrail.content.restore.NewTree`); the others are checked out from the cache."""
+    versions = [v for v in _versions(storage, refs, every=False) if v.digest is not None]
+    trees = _new_trees(storage, versions)
+    waiting: dict[str, list[NewTree]] = {}
+    for t in trees.values():
+        for hexd in t.todo:
+            waiting.setdefault(hexd, []).append(t)
+
+    def sink(hexd: str, data: Any) -> None:
+        for t in waiting.get(hexd, ()):
+            t.put(hexd, data)
+
+    try:
+        for t in trees.values():
+            t.start()
+        report = fetch(storage, refs, remote=remote, progress=progress, sink=sink if trees else None, versions=versions)
+        done = []
+        for v in versions:
+            if v.ref in report.skipped or not v.uri:
+                continue
+            tree = trees.pop(v.ref, None)
+            if tree is None:
+                done.append(storage.checkout(v, force=force, remote=remote))
+            else:
+                done.append(CheckoutReport(v, tree.target, tuple(tree.finish(storage.objects))))
+    finally:
+        for t in trees.values():  # not finished: an error, or a version skipped
+            t.abort()
     return SyncReport(
         report.remote, report.url, report.objects, report.bytes, report.packs, report.requests,
-        report.already, report.skipped, done, notes=report.notes,
+        report.already, report.skipped, tuple(done), notes=report.notes,
     )  # fmt: skip
+
+
+def _new_trees(storage: Storage, versions: Sequence[Version]) -> dict[str, NewTree]:
+    """ref → the new tree to write, for directory versions whose place holds nothing (each place once)."""
+    out: dict[str, NewTree] = {}
+    places: set[str] = set()
+    for v in versions:
+        if not v.uri or not v.is_directory:
+            continue
+        try:
+            target = Path(os.path.abspath(storage.default_path(v)))
+        except InvalidInput:
+            continue  # not added from a local path: its checkout says so
+        if os.path.lexists(target) or os.fspath(target) in places:
+            continue
+        places.add(os.fspath(target))
+        out[v.ref] = NewTree(target, {rel: f[0] for rel, f in storage.files_of(v).items()})
+    return out
 
 
 # ------------------------------------------------------------ gc

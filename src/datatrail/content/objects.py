@@ -32,6 +32,8 @@ from datatrail.core.errors import DatatrailError, DiskFull, IntegrityError, Inva
 
 CHUNK = 1024 * 1024
 SMALL = CHUNK  # objects below this are read and written in one call
+LIST_FROM = 2000  # from this many objects, :meth:`ObjectStore.missing` lists folders instead of stating each
+READ_ONLY = stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH
 ALGORITHM = "sha256"
 _FICLONE = 0x40049409  # linux/fs.h: _IOW(0x94, 9, int)
 
@@ -93,8 +95,21 @@ class ObjectStore:
         return os.path.exists(self.where(hexd))
 
     def missing(self, hexes: Iterator[str] | list[str] | set[str]) -> set[str]:
-        """Those of ``hexes`` not in the cache."""
-        return {h for h in hexes if not os.path.exists(self.where(h))}
+        """Those of ``hexes`` not in the cache (many: one listing per subfolder, not one stat per object)."""
+        wanted = set(hexes)
+        if len(wanted) < LIST_FROM:
+            return {h for h in wanted if not os.path.exists(self.where(h))}
+        out: set[str] = set()
+        by_folder: dict[str, list[str]] = {}
+        for h in wanted:
+            by_folder.setdefault(_check(h)[:2], []).append(h)
+        for sub, group in by_folder.items():
+            try:
+                present = set(os.listdir(f"{self._base}/{sub}"))
+            except (FileNotFoundError, NotADirectoryError):
+                present = set()
+            out.update(h for h in group if h[2:] not in present)
+        return out
 
     def size(self, hexd: str) -> int:
         return os.stat(self.where(hexd)).st_size
@@ -113,8 +128,10 @@ class ObjectStore:
     # ------------------------------------------------------------ writing
 
     @contextlib.contextmanager
-    def _temp(self, hexd: str) -> Iterator[tuple[int, str]]:
-        """An open temporary file beside the object's place; renamed into place by the caller, else removed."""
+    def _temp(self, hexd: str, mode: int = 0o644) -> Iterator[tuple[int, str]]:
+        """An open temporary file beside the object's place; renamed into place by the caller, else removed.
+
+        ``mode`` READ_ONLY makes it read-only from the start (the descriptor still writes), sparing a chmod."""
         folder = f"{self._base}/{_check(hexd)[:2]}"
         try:
             if folder not in self._made:
@@ -123,10 +140,10 @@ class ObjectStore:
             tmp = f"{folder}/.tmp-{_TOKEN}-{next(_COUNTER)}"
             flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
             try:
-                fd = os.open(tmp, flags, 0o644)
+                fd = os.open(tmp, flags, mode)
             except FileNotFoundError:  # the cache was removed since the folder was made
                 os.makedirs(folder, exist_ok=True)
-                fd = os.open(tmp, flags, 0o644)
+                fd = os.open(tmp, flags, mode)
         except OSError as exc:
             raise storage_error(exc, f"the object cache {os.fspath(self.root)!r}") from None
         try:
@@ -138,8 +155,9 @@ class ObjectStore:
             raise
         os.close(fd)
 
-    def _commit(self, tmp: str, hexd: str) -> None:
-        os.chmod(tmp, stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)
+    def _commit(self, tmp: str, hexd: str, *, chmod: bool = True) -> None:
+        if chmod:
+            os.chmod(tmp, READ_ONLY)
         os.replace(tmp, self.where(hexd))
 
     def add_bytes(self, hexd: str, data: bytes | memoryview, *, known_missing: bool = False) -> bool:
@@ -149,14 +167,19 @@ class ObjectStore:
         if hashlib.sha256(data).hexdigest() != hexd:
             msg = f"bytes given as object {hexd[:12]} hash differently; not kept"
             raise IntegrityError(msg)
-        with self._temp(hexd) as (fd, tmp):
+        with self._temp(hexd, READ_ONLY) as (fd, tmp):
             try:
                 view = memoryview(data)
                 while view:
                     view = view[os.write(fd, view) :]
             except OSError as exc:
                 raise storage_error(exc, f"the object cache {os.fspath(self.root)!r}") from None
-        self._commit(tmp, hexd)
+        try:
+            self._commit(tmp, hexd, chmod=False)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
         return True
 
     def add_file(self, hexd: str, source: str | os.PathLike[str]) -> bool:

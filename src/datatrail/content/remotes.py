@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, TypeVar
 
 from datatrail.content.objects import CHUNK, ObjectStore
 from datatrail.content.packs import PACK_BELOW, PackEntry, build_pack, group, parse_index
@@ -34,6 +34,9 @@ from datatrail.remote import is_url
 from datatrail.remote.fs import Remote, open_url, translate
 
 ProgressFn = Callable[[int, int], None]
+Sink = Callable[[str, Any], None]
+"""Given each object a download verified and kept: (hex digest, its bytes)."""
+T = TypeVar("T")
 WORKERS = 8
 STREAM_BLOCK = 16 * 1024 * 1024  # a large object is downloaded in reads of this size
 
@@ -202,9 +205,19 @@ class RemoteStore:
     # ------------------------------------------------------------ download
 
     def download(
-        self, objects: ObjectStore, wanted: set[str], index: RemoteIndex, progress: ProgressFn | None = None
+        self,
+        objects: ObjectStore,
+        wanted: set[str],
+        index: RemoteIndex,
+        progress: ProgressFn | None = None,
+        sink: Sink | None = None,
     ) -> Transfer:
-        """Bring ``wanted`` objects (all held by this remote, per ``index``) into ``objects``, each verified."""
+        """Bring ``wanted`` objects (all held by this remote, per ``index``) into ``objects``, each verified.
+
+        ``sink(digest, bytes)`` is given each packed object once it is verified and kept (a pull writes
+        the workspace from the same bytes instead of reading the cache back). Packs are read by
+        worker threads; their objects are hashed and written by the calling thread alone (one writer
+        per folder is fastest, and the workers never wait on each other for the GIL)."""
         by_pack: dict[str, list[PackEntry]] = {}
         loose: list[str] = []
         for hexd in sorted(wanted):
@@ -218,26 +231,28 @@ class RemoteStore:
                 raise NotFound(msg)
         requests = 0
 
-        def get_pack(item: tuple[str, list[PackEntry]]) -> int:
+        def get_pack(item: tuple[str, list[PackEntry]]) -> tuple[str, list[tuple[PackEntry, Any]], int]:
             name, entries = item
             path = self._p("packs", f"{name}.pack")
             need = sum(e.length for e in entries)
             if need * 2 >= index.pack_sizes.get(name, need):
                 blob = self.fs.cat_file(path)
-                got = [(e, blob[e.offset : e.offset + e.length]) for e in entries]
-                calls = 1
-            else:
-                got = [(e, self.fs.cat_file(path, start=e.offset, end=e.offset + e.length)) for e in entries]
-                calls = len(entries)
+                view = memoryview(blob)
+                return name, [(e, view[e.offset : e.offset + e.length]) for e in entries], 1
+            got = [(e, self.fs.cat_file(path, start=e.offset, end=e.offset + e.length)) for e in entries]
+            return name, got, len(entries)
+
+        def keep_pack(name: str, got: list[tuple[PackEntry, Any]]) -> None:
             for e, data in got:
                 try:
                     objects.add_bytes(e.digest, data, known_missing=True)  # hashed there, before it is kept
                 except IntegrityError:
                     msg = f"object {e.digest[:12]} in pack {name[:12]} on {self.remote.url!r} is corrupt; push it again"
                     raise IntegrityError(msg) from None
+                if sink is not None:
+                    sink(e.digest, data)
             if progress is not None:
-                progress(len(entries), need)
-            return calls
+                progress(len(got), sum(e.length for e, _ in got))
 
         def get_loose(hexd: str) -> int:
             def chunks() -> Iterator[bytes]:
@@ -260,7 +275,9 @@ class RemoteStore:
             return 1
 
         with self.translated():
-            requests += sum(self._parallel(get_pack, list(by_pack.items())))
+            for name, got, calls in self._stream(get_pack, list(by_pack.items())):
+                requests += calls
+                keep_pack(name, got)
             requests += sum(self._parallel(get_loose, loose))
         self.requests += requests
         return Transfer(len(wanted), 0, len(by_pack), requests)
@@ -279,6 +296,26 @@ class RemoteStore:
             (self.cache_dir / "packs" / f"{name}.idx").unlink()
 
     # ------------------------------------------------------------ helpers
+
+    def _stream(self, fn: Callable[[Any], T], items: list[Any]) -> Iterator[T]:
+        """``fn`` of each item, in order, computed by worker threads at most a few items ahead of the caller."""
+        if len(items) <= 1 or self.workers <= 1:
+            yield from (fn(i) for i in items)
+            return
+        ahead = min(self.workers, len(items))
+        with ThreadPoolExecutor(ahead, thread_name_prefix="datatrail-remote") as pool:
+            pending = [pool.submit(fn, i) for i in items[:ahead]]
+            rest = iter(items[ahead:])
+            try:
+                while pending:
+                    done = pending.pop(0).result()
+                    nxt = next(rest, None)
+                    if nxt is not None:
+                        pending.append(pool.submit(fn, nxt))
+                    yield done
+            finally:
+                for f in pending:
+                    f.cancel()
 
     def _parallel(self, fn: Callable[[Any], Any], items: Iterable[Any]) -> list[Any]:
         todo = list(items)
@@ -355,4 +392,4 @@ def check_writable(url: str) -> None:
         raise InvalidInput(msg)
 
 
-__all__ = ["RemoteIndex", "RemoteStore", "Transfer", "check_writable"]
+__all__ = ["RemoteIndex", "RemoteStore", "Sink", "Transfer", "check_writable"]
