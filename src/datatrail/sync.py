@@ -128,13 +128,16 @@ def _versions(storage: Storage, refs: Sequence[str], *, every: bool) -> list[Ver
     return out
 
 
-def _digests(storage: Storage, versions: Sequence[Version]) -> dict[str, dict[str, int]]:
-    """ref → {hex digest: size} of each version that has content."""
+def _digests(
+    storage: Storage, versions: Sequence[Version], files: dict[str, dict[str, tuple[str, int]]] | None = None
+) -> dict[str, dict[str, int]]:
+    """ref → {hex digest: size} of each version that has content (``files``: their files, when known)."""
     out: dict[str, dict[str, int]] = {}
     for v in versions:
         if v.digest is None:
             continue
-        out[v.ref] = {h: n for h, n in storage.files_of(v).values()}
+        known = files.get(v.ref) if files is not None else None
+        out[v.ref] = {h: n for h, n in (known if known is not None else storage.files_of(v)).values()}
     return out
 
 
@@ -294,15 +297,17 @@ def fetch(
     progress: ProgressFn | None = None,
     sink: Sink | None = None,
     versions: Sequence[Version] | None = None,
+    files: dict[str, dict[str, tuple[str, int]]] | None = None,
 ) -> SyncReport:
     """Download into the cache the objects of versions (default: the latest of every dataset) it lacks,
     from the remote (default: the default one), the other remotes, or one the store says holds them.
 
     ``sink`` is given each packed object downloaded, verified (:meth:`RemoteStore.download`);
-    ``versions``: those ``refs`` name, when the caller has them already."""
+    ``versions``: those ``refs`` name, and ``files`` their :meth:`Storage.files_of` by ref, when the
+    caller has them already."""
     if versions is None:
         versions = [v for v in _versions(storage, refs, every=False) if v.digest is not None]
-    wanted = _digests(storage, versions)
+    wanted = _digests(storage, versions, files)
     missing = {ref: storage.objects.missing(set(objs)) for ref, objs in wanted.items()}
     need = set().union(*missing.values()) if missing else set()
     got = gather(storage, need, remote=remote, versions=versions, progress=progress, sink=sink)
@@ -351,7 +356,8 @@ def pull(
     arrive, from the bytes just verified, into a hidden folder renamed into place once whole
     (:class:`~datatrail.content.restore.NewTree`); the others are checked out from the cache."""
     versions = [v for v in _versions(storage, refs, every=False) if v.digest is not None]
-    trees = _new_trees(storage, versions)
+    files: dict[str, dict[str, tuple[str, int]]] = {}
+    trees = _new_trees(storage, versions, files)
     waiting: dict[str, list[NewTree]] = {}
     for t in trees.values():
         for hexd in t.todo:
@@ -364,7 +370,8 @@ def pull(
     try:
         for t in trees.values():
             t.start()
-        report = fetch(storage, refs, remote=remote, progress=progress, sink=sink if trees else None, versions=versions)
+        given = sink if trees else None
+        report = fetch(storage, refs, remote=remote, progress=progress, sink=given, versions=versions, files=files)
         done = []
         for v in versions:
             if v.ref in report.skipped or not v.uri:
@@ -383,8 +390,12 @@ def pull(
     )  # fmt: skip
 
 
-def _new_trees(storage: Storage, versions: Sequence[Version]) -> dict[str, NewTree]:
-    """ref → the new tree to write, for directory versions whose place holds nothing (each place once)."""
+def _new_trees(
+    storage: Storage, versions: Sequence[Version], files: dict[str, dict[str, tuple[str, int]]]
+) -> dict[str, NewTree]:
+    """ref → the new tree to write, for directory versions whose place holds nothing (each place once).
+
+    The files of those versions are kept in ``files`` (ref → :meth:`Storage.files_of`)."""
     out: dict[str, NewTree] = {}
     places: set[str] = set()
     for v in versions:
@@ -397,7 +408,8 @@ def _new_trees(storage: Storage, versions: Sequence[Version]) -> dict[str, NewTr
         if os.path.lexists(target) or os.fspath(target) in places:
             continue
         places.add(os.fspath(target))
-        out[v.ref] = NewTree(target, {rel: f[0] for rel, f in storage.files_of(v).items()})
+        files[v.ref] = storage.files_of(v)
+        out[v.ref] = NewTree(target, {rel: f[0] for rel, f in files[v.ref].items()})
     return out
 
 

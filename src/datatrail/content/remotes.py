@@ -110,15 +110,17 @@ class RemoteStore:
             (self.cache_dir / "packs").mkdir(parents=True, exist_ok=True)
             unseen = [p for p in packs if not (self.cache_dir / "packs" / f"{p}.idx").is_file()]
 
+            parsed: dict[str, list[PackEntry]] = {}
+
             def fetch_index(name: str) -> None:
                 data = self.fs.cat_file(self._p("packs", f"{name}.idx"))
-                parse_index(data, name)  # refuse a corrupt one before keeping it
+                parsed[name] = parse_index(data, name)  # refuse a corrupt one before keeping it
                 _write_atomic(self.cache_dir / "packs" / f"{name}.idx", data)
 
             self._parallel(fetch_index, unseen)
             self.requests += len(unseen)
             for name in packs:
-                entries = parse_index((self.cache_dir / "packs" / f"{name}.idx").read_bytes(), name)
+                entries = parsed.get(name) or parse_index((self.cache_dir / "packs" / f"{name}.idx").read_bytes(), name)
                 out.packs[name] = entries
                 out.pack_sizes[name] = sizes[f"{name}.pack"]
                 for e in entries:
