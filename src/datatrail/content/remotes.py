@@ -233,26 +233,39 @@ class RemoteStore:
                 raise NotFound(msg)
         requests = 0
 
-        def get_pack(item: tuple[str, list[PackEntry]]) -> tuple[str, list[tuple[PackEntry, Any]], int]:
+        def get_pack(item: tuple[str, list[PackEntry]]) -> tuple[str, list[tuple[PackEntry, Any]], Any]:
             name, entries = item
             path = self._p("packs", f"{name}.pack")
             need = sum(e.length for e in entries)
             if need * 2 >= index.pack_sizes.get(name, need):
                 blob = self.fs.cat_file(path)
                 view = memoryview(blob)
-                return name, [(e, view[e.offset : e.offset + e.length]) for e in entries], 1
+                return name, [(e, view[e.offset : e.offset + e.length]) for e in entries], blob
             got = [(e, self.fs.cat_file(path, start=e.offset, end=e.offset + e.length)) for e in entries]
-            return name, got, len(entries)
+            return name, got, None
 
-        def keep_pack(name: str, got: list[tuple[PackEntry, Any]]) -> None:
-            for e, data in got:
-                try:
-                    objects.add_bytes(e.digest, data, known_missing=True)  # hashed there, before it is kept
-                except IntegrityError:
-                    msg = f"object {e.digest[:12]} in pack {name[:12]} on {self.remote.url!r} is corrupt; push it again"
-                    raise IntegrityError(msg) from None
+        def corrupt(name: str, e: PackEntry) -> IntegrityError:
+            msg = f"object {e.digest[:12]} in pack {name[:12]} on {self.remote.url!r} is corrupt; push it again"
+            return IntegrityError(msg)
+
+        def keep_pack(name: str, got: list[tuple[PackEntry, Any]], blob: Any) -> None:
+            if blob is not None and len(got) == len(index.packs.get(name, ())):
+                # Every object of the pack is wanted: verify each, then keep the pack as it came (one file).
+                for e, data in got:
+                    if hashlib.sha256(data).hexdigest() != e.digest:
+                        raise corrupt(name, e)
+                objects.add_pack(name, blob, [e for e, _ in got])
                 if sink is not None:
-                    sink(e.digest, data)
+                    for e, data in got:
+                        sink(e.digest, data)
+            else:
+                for e, data in got:
+                    try:
+                        objects.add_bytes(e.digest, data, known_missing=True)  # hashed there, before it is kept
+                    except IntegrityError:
+                        raise corrupt(name, e) from None
+                    if sink is not None:
+                        sink(e.digest, data)
             if progress is not None:
                 progress(len(got), sum(e.length for e, _ in got))
 
@@ -277,9 +290,9 @@ class RemoteStore:
             return 1
 
         with self.translated():
-            for name, got, calls in self._stream(get_pack, list(by_pack.items())):
-                requests += calls
-                keep_pack(name, got)
+            for name, got, blob in self._stream(get_pack, list(by_pack.items())):
+                requests += 1 if blob is not None else len(got)
+                keep_pack(name, got, blob)
             requests += sum(self._parallel(get_loose, loose))
         self.requests += requests
         return Transfer(len(wanted), 0, len(by_pack), requests)
