@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import shutil
 import uuid
@@ -432,3 +433,50 @@ def test_pull_checks_out_as_before_where_the_place_is_not_empty(
         (checkout,) = report.checkouts
         assert checkout.count("modified") == 1 and checkout.count("added") == SMALL_FILES
     assert tree(other / "data") == original
+
+
+def test_packs_a_pull_keeps_serve_checkouts_reads_and_gc(
+    trail: datatrail.Trail, workdir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = make_data(workdir)
+    original = tree(data)
+    v = trail.add(data, store_content=True)
+    trail.storage.add_remote("origin", os.fspath(tmp_path / "remote"), default=True)
+    trail.push()
+    other = clone(workdir, tmp_path)
+    monkeypatch.chdir(other)
+    with datatrail.connect() as there:
+        there.pull()
+        objects = there.storage.objects
+        kept = other / ".datatrail" / "objects" / "packs"
+        assert len(list(kept.glob("*.pack"))) == len(list(kept.glob("*.idx"))) == 3  # the 3 packs, as they came
+        assert len(list(objects)) == SMALL_FILES + 1 and not objects.missing(set(objects))
+        # Read and checked out elsewhere from the packs, every byte verified.
+        fs = there.open(v.ref)
+        assert not isinstance(fs, io.IOBase)
+        assert fs.cat_file("part-0/f0000.txt") == original["part-0/f0000.txt"]
+        there.checkout(v.ref, other / "copy")
+        assert tree(other / "copy") == original
+        # gc (here: removing one object) takes the pack's other objects out before the pack goes.
+        gone = min(h for h in objects.packed)
+        pack = objects.packed[gone][0]
+        siblings = {h for h, (p, _, _) in objects.packed.items() if p == pack and h != gone}
+        assert objects.remove(gone) > 0
+        assert not os.path.exists(pack) and objects.missing(siblings | {gone}) == {gone}
+        assert all(objects.verify(h) for h in siblings)
+        # A corrupt packed object: the pack is removed and a checkout fetches its objects again.
+        h = min(objects.packed)
+        path, offset, _ = objects.packed[h]
+        os.chmod(path, 0o644)
+        with open(path, "r+b") as f:
+            f.seek(offset)
+            f.write(b"\0")
+        shutil.rmtree(other / "copy")
+        for loose in (other / ".datatrail" / "objects" / "sha256").rglob("*"):
+            if loose.is_file() and loose.parent.name + loose.name == h:
+                loose.unlink()
+        with pytest.raises(IntegrityError, match="was corrupt"):
+            there.checkout(v.ref, other / "copy")
+        assert not os.path.exists(path)  # each file written so far is whole and right (apply: one at a time)
+        there.checkout(v.ref, other / "copy")
+        assert tree(other / "copy") == original

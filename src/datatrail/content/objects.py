@@ -101,6 +101,10 @@ class ObjectStore:
         _check(hexd)
         return f"{self._base}/{hexd[:2]}/{hexd[2:]}"
 
+    def in_pack(self, hexd: str) -> bool:
+        """Whether the object is kept only in a pack (no file of its own)."""
+        return hexd in self.packed and not os.path.exists(self._loose(hexd))
+
     def has(self, hexd: str) -> bool:
         return hexd in self.packed or os.path.exists(self._loose(hexd))
 

@@ -126,6 +126,8 @@ def write_verified(
     dest = os.fspath(dest)
     where = repr(dest)
     folder, name = os.path.split(dest)
+    if objects.in_pack(hexd):
+        return _write_packed(objects, hexd, dest, made, private=private)
     try:
         if made is None or folder not in made:
             os.makedirs(folder, exist_ok=True)
@@ -161,6 +163,40 @@ def write_verified(
     finally:
         os.close(src)
     return size
+
+
+def _write_packed(objects: ObjectStore, hexd: str, dest: str, made: set[str] | None, *, private: bool) -> int:
+    """:func:`write_verified` of an object kept in a pack: its bytes read from the pack, hashed, then written."""
+    where = repr(dest)
+    folder, name = os.path.split(dest)
+    data = objects.read(hexd)
+    _check_digest(hashlib.sha256(data).hexdigest(), hexd, objects, where)
+    tmp = dest if private else f"{folder}/.{name}.datatrail-{_TOKEN}-{next(_COUNTER)}"
+    try:
+        if made is None or folder not in made:
+            os.makedirs(folder, exist_ok=True)
+            if made is not None:
+                made.add(folder)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o644)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+        finally:
+            os.close(fd)
+        try:
+            if not private:
+                os.replace(tmp, dest)
+        except IsADirectoryError:
+            msg = f"{where} is a folder where the version has a file; move it away or check out elsewhere"
+            raise IntegrityError(msg) from None
+    except BaseException as exc:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        if isinstance(exc, OSError):
+            raise storage_error(exc, where) from None
+        raise
+    return len(data)
 
 
 STAGE = ".datatrail-new-"
