@@ -26,7 +26,6 @@ from datatrail.core.errors import DatatrailError, Forbidden, InvalidInput, NotFo
 from datatrail.core.model import Ref, Version
 from datatrail.hashing import ProgressFn
 from datatrail.recorder import Recorder
-from datatrail.storage import CheckoutReport
 
 
 class Storage(Protocol):
@@ -47,6 +46,8 @@ class Storage(Protocol):
     def checkout(self, ref: Version, *, force: bool = ..., remote: str | None = ...) -> Any: ...
 
     def default_path(self, version: Version) -> Path: ...
+
+    def checked_out(self, version: Version, target: Path, changes: Sequence[Any]) -> Any: ...
 
     def exclusive(self) -> AbstractContextManager[None]: ...
 
@@ -380,7 +381,7 @@ def pull(
             if tree is None:
                 done.append(storage.checkout(v, force=force, remote=remote))
             else:
-                done.append(CheckoutReport(v, tree.target, tuple(tree.finish(storage.objects))))
+                done.append(storage.checked_out(v, tree.target, tree.finish(storage.objects)))
     finally:
         for t in trees.values():  # not finished: an error, or a version skipped
             t.abort()
