@@ -360,3 +360,22 @@ def test_an_unchanged_tree_is_known_by_its_listing_and_any_change_is_still_seen(
 
     write(data / "fresh.csv", "x\n2\n")  # written just now: racy, so the listing cannot vouch
     assert trail.recorder.known_tree(data)[0] is None
+
+
+def test_missing_lists_folders_for_many_objects_and_agrees_with_one_stat_each(tmp_path: Path) -> None:
+    from datatrail.content.objects import LIST_FROM
+
+    store = ObjectStore(tmp_path / "objects")
+    payloads = [f"object {i}".encode() for i in range(LIST_FROM + 50)]
+    digests = [hashlib.sha256(p).hexdigest() for p in payloads]
+    assert store.missing(digests) == set(digests)  # no cache folder yet
+    kept = set(digests[::3])
+    for p, h in zip(payloads, digests, strict=True):
+        if h in kept:
+            assert store.add_bytes(h, p)
+            assert stat.S_IMODE(os.stat(store.where(h)).st_mode) & 0o222 == 0  # read-only from the start
+    many = store.missing(digests)  # the listing path
+    few = set().union(*(store.missing(digests[i : i + 100]) for i in range(0, len(digests), 100)))  # a stat each
+    assert many == few == set(digests) - kept
+    with pytest.raises(InvalidInput, match="invalid object name"):
+        store.missing([*digests, "not-a-digest"])

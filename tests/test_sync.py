@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import shutil
 import uuid
@@ -16,7 +17,7 @@ from typer.testing import CliRunner
 
 import datatrail
 from datatrail.cli.app import app
-from datatrail.errors import IntegrityError, InvalidInput, NotFound, StoreUnavailable
+from datatrail.errors import Conflict, IntegrityError, InvalidInput, NotFound, StoreUnavailable
 from tests import s3server
 from tests.conftest import write
 from tests.pgserver import free_port
@@ -325,3 +326,165 @@ def test_a_version_no_remote_holds_is_one_line_without_remotes(tmp_path: Path, m
             assert not (bob / "a.txt").exists()
             empty = runner.invoke(app, ["remote", "locate", v.ref])
             assert empty.exit_code == 0 and "no remote is known to hold" in empty.output
+
+
+# ---------------------------------------------------------------- pull into an empty place: the tree written whole
+
+
+def _last_pack(remote: Path) -> tuple[Path, list[Any]]:
+    """The pack whose objects a pull writes last (packs cover ranges of digests, fetched in digest order)."""
+    from datatrail.content.packs import parse_index
+
+    packs = {p: parse_index(p.with_suffix(".idx").read_bytes()) for p in (remote / "packs").glob("*.pack")}
+    return max(packs.items(), key=lambda item: max(e.digest for e in item[1]))
+
+
+def _cache_is_sound(objects_dir: Path) -> int:
+    """Every object in the cache (a file of its own or in a kept pack) hashes to its name, and no
+    temporary file is left; their number."""
+    from datatrail.content.objects import ObjectStore
+
+    left = list(objects_dir.rglob(".tmp*"))
+    assert not left, f"temporary files are left in the cache: {left}"
+    store = ObjectStore(objects_dir)
+    names = list(store)
+    assert all(store.verify(h) for h in names)
+    return len(names)
+
+
+def test_a_corrupt_object_stops_a_pull_leaving_nothing_half_written_and_a_rerun_resumes(
+    trail: datatrail.Trail, workdir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = make_data(workdir)
+    original = tree(data)
+    trail.add(data, store_content=True)
+    trail.storage.add_remote("origin", os.fspath(tmp_path / "remote"), default=True)
+    trail.push()
+    pack, entries = _last_pack(tmp_path / "remote")
+    sound = pack.read_bytes()
+    spoiled = entries[len(entries) // 2]  # an object in the middle: the pack's first half is kept before it
+    broken = bytearray(sound)
+    broken[spoiled.offset] ^= 0xFF
+    pack.write_bytes(bytes(broken))
+
+    other = clone(workdir, tmp_path)
+    monkeypatch.chdir(other)
+    result = runner.invoke(app, ["pull"])
+    assert result.exit_code != 0 and "Traceback" not in result.output
+    (line,) = result.stderr.splitlines()
+    assert line.startswith("error: ") and f"object {spoiled.digest[:12]}" in line and "corrupt" in line
+    # Nothing of the tree under its name, no hidden folder left, and the cache holds only sound objects.
+    assert sorted(p.name for p in other.iterdir()) == [".datatrail"]
+    kept = _cache_is_sound(other / ".datatrail" / "objects")
+    assert 0 < kept < SMALL_FILES
+
+    pack.write_bytes(sound)  # the remote repaired: the rerun fetches only what the cache lacks
+    with datatrail.connect() as there:
+        report = there.pull()
+        assert report.objects == SMALL_FILES + 1 - kept
+        assert report.already == kept
+        (checkout,) = report.checkouts
+        assert checkout.summary() == f"{SMALL_FILES + 1} added"
+    assert tree(other / "data") == original
+    assert _cache_is_sound(other / ".datatrail" / "objects") == SMALL_FILES + 1
+    assert sorted(p.name for p in other.iterdir()) == [".datatrail", "data"]
+
+
+def test_the_hidden_folder_of_a_killed_pull_is_removed_by_the_next(
+    trail: datatrail.Trail, workdir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import subprocess
+    import sys
+
+    from datatrail.content.restore import STAGE
+
+    data = make_data(workdir)
+    original = tree(data)
+    trail.add(data, store_content=True)
+    trail.storage.add_remote("origin", os.fspath(tmp_path / "remote"), default=True)
+    trail.push()
+    other = clone(workdir, tmp_path)
+    # A process that dies midway through writing a tree leaves its hidden folder (named by its pid).
+    script = (
+        "import os, pathlib; "
+        f"stage = pathlib.Path({os.fspath(other)!r}) / f'.data{STAGE}{{os.getpid()}}-x-0' / 'part-0'; "
+        "stage.mkdir(parents=True); (stage / 'f0000.txt').write_bytes(b'row 0')"
+    )
+    subprocess.run([sys.executable, "-c", script], check=True)
+    (left,) = [p for p in other.iterdir() if p.name.startswith(f".data{STAGE}")]
+    # One of a process still running (this one's parent) is not touched.
+    alive = other / f".data{STAGE}{os.getppid()}-y-0"
+    alive.mkdir()
+    monkeypatch.chdir(other)
+    with datatrail.connect() as there:
+        there.pull()
+    assert tree(other / "data") == original
+    assert not left.exists() and alive.is_dir()
+
+
+def test_pull_checks_out_as_before_where_the_place_is_not_empty(
+    trail: datatrail.Trail, workdir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = make_data(workdir)
+    original = tree(data)
+    trail.add(data, store_content=True)
+    trail.storage.add_remote("origin", os.fspath(tmp_path / "remote"), default=True)
+    trail.push()
+    other = clone(workdir, tmp_path)
+    write(other / "data" / "part-0" / "f0000.txt", "a local change")
+    monkeypatch.chdir(other)
+    with datatrail.connect() as there:
+        with pytest.raises(Conflict, match="local changes"):
+            there.pull()
+        assert (other / "data" / "part-0" / "f0000.txt").read_text() == "a local change"
+        report = there.pull(force=True)
+        (checkout,) = report.checkouts
+        assert checkout.count("modified") == 1 and checkout.count("added") == SMALL_FILES
+    assert tree(other / "data") == original
+
+
+def test_packs_a_pull_keeps_serve_checkouts_reads_and_gc(
+    trail: datatrail.Trail, workdir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = make_data(workdir)
+    original = tree(data)
+    v = trail.add(data, store_content=True)
+    trail.storage.add_remote("origin", os.fspath(tmp_path / "remote"), default=True)
+    trail.push()
+    other = clone(workdir, tmp_path)
+    monkeypatch.chdir(other)
+    with datatrail.connect() as there:
+        there.pull()
+        objects = there.storage.objects
+        kept = other / ".datatrail" / "objects" / "packs"
+        assert len(list(kept.glob("*.pack"))) == len(list(kept.glob("*.idx"))) == 3  # the 3 packs, as they came
+        assert len(list(objects)) == SMALL_FILES + 1 and not objects.missing(set(objects))
+        # Read and checked out elsewhere from the packs, every byte verified.
+        fs = there.open(v.ref)
+        assert not isinstance(fs, io.IOBase)
+        assert fs.cat_file("part-0/f0000.txt") == original["part-0/f0000.txt"]
+        there.checkout(v.ref, other / "copy")
+        assert tree(other / "copy") == original
+        # gc (here: removing one object) takes the pack's other objects out before the pack goes.
+        gone = min(h for h in objects.packed)
+        pack = objects.packed[gone][0]
+        siblings = {h for h, (p, _, _) in objects.packed.items() if p == pack and h != gone}
+        assert objects.remove(gone) > 0
+        assert not os.path.exists(pack) and objects.missing(siblings | {gone}) == {gone}
+        assert all(objects.verify(h) for h in siblings)
+        # A corrupt packed object: the pack is removed and a checkout fetches its objects again.
+        h = min(objects.packed)
+        path, offset, _ = objects.packed[h]
+        os.chmod(path, 0o644)
+        with open(path, "r+b") as f:
+            f.seek(offset)
+            f.write(b"\0")
+        shutil.rmtree(other / "copy")
+        for loose in (other / ".datatrail" / "objects" / "sha256").rglob("*"):
+            if loose.is_file() and loose.parent.name + loose.name == h:
+                loose.unlink()
+        with pytest.raises(IntegrityError, match="was corrupt"):
+            there.checkout(v.ref, other / "copy")
+        assert not os.path.exists(path)  # each file written so far is whole and right (apply: one at a time)
+        there.checkout(v.ref, other / "copy")
+        assert tree(other / "copy") == original

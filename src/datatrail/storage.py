@@ -333,6 +333,10 @@ class Storage:
         restore.apply(changes, target, self.objects, is_dir=is_dir, progress=progress, link=link)
         return CheckoutReport(version, target, tuple(changes))
 
+    def checked_out(self, version: Version, target: Path, changes: Sequence[Change]) -> CheckoutReport:
+        """The report of a checkout done elsewhere (a pull writing a new tree as its objects arrive)."""
+        return CheckoutReport(version, target, tuple(changes))
+
     def _present(self, target: Path, is_dir: bool, force: bool) -> HashResult | None:
         """What the workspace holds at ``target``, hashed through the stat cache; None when nothing is there."""
         if not os.path.lexists(target):

@@ -9,6 +9,7 @@ default, of every version for ``push`` and of the latest of every dataset for
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
@@ -18,7 +19,8 @@ from typing import Any, Protocol
 
 from datatrail.catalog import Catalog
 from datatrail.content.objects import ObjectStore
-from datatrail.content.remotes import RemoteIndex, RemoteStore, check_writable
+from datatrail.content.remotes import RemoteIndex, RemoteStore, Sink, check_writable
+from datatrail.content.restore import NewTree
 from datatrail.content.settings import ContentSettings, RemoteConfig
 from datatrail.core.errors import DatatrailError, Forbidden, InvalidInput, NotFound
 from datatrail.core.model import Ref, Version
@@ -42,6 +44,10 @@ class Storage(Protocol):
     def files_of(self, version: Version) -> dict[str, tuple[str, int]]: ...
 
     def checkout(self, ref: Version, *, force: bool = ..., remote: str | None = ...) -> Any: ...
+
+    def default_path(self, version: Version) -> Path: ...
+
+    def checked_out(self, version: Version, target: Path, changes: Sequence[Any]) -> Any: ...
 
     def exclusive(self) -> AbstractContextManager[None]: ...
 
@@ -125,13 +131,16 @@ def _versions(storage: Storage, refs: Sequence[str], *, every: bool) -> list[Ver
     return out
 
 
-def _digests(storage: Storage, versions: Sequence[Version]) -> dict[str, dict[str, int]]:
-    """ref → {hex digest: size} of each version that has content."""
+def _digests(
+    storage: Storage, versions: Sequence[Version], files: dict[str, dict[str, tuple[str, int]]] | None = None
+) -> dict[str, dict[str, int]]:
+    """ref → {hex digest: size} of each version that has content (``files``: their files, when known)."""
     out: dict[str, dict[str, int]] = {}
     for v in versions:
         if v.digest is None:
             continue
-        out[v.ref] = {h: n for h, n in storage.files_of(v).values()}
+        known = files.get(v.ref) if files is not None else None
+        out[v.ref] = {h: n for h, n in (known if known is not None else storage.files_of(v)).values()}
     return out
 
 
@@ -220,6 +229,7 @@ def gather(
     remote: str | None,
     versions: Sequence[Version],
     progress: ProgressFn | None = None,
+    sink: Sink | None = None,
 ) -> Gathered:
     """Bring ``hexes`` into the cache from the first source (:func:`sources`) holding each; ``missing`` the rest.
 
@@ -241,7 +251,7 @@ def gather(
             continue
         here = {h for h in out.missing if h in index}
         if here:
-            moved = store.download(storage.objects, here, index, progress)
+            moved = store.download(storage.objects, here, index, progress, sink)
             out.objects += len(here)
             out.packs += moved.packs
             out.used.append(cfg)
@@ -283,15 +293,27 @@ def download(
 
 
 def fetch(
-    storage: Storage, refs: Sequence[str] = (), *, remote: str | None = None, progress: ProgressFn | None = None
+    storage: Storage,
+    refs: Sequence[str] = (),
+    *,
+    remote: str | None = None,
+    progress: ProgressFn | None = None,
+    sink: Sink | None = None,
+    versions: Sequence[Version] | None = None,
+    files: dict[str, dict[str, tuple[str, int]]] | None = None,
 ) -> SyncReport:
     """Download into the cache the objects of versions (default: the latest of every dataset) it lacks,
-    from the remote (default: the default one), the other remotes, or one the store says holds them."""
-    versions = [v for v in _versions(storage, refs, every=False) if v.digest is not None]
-    wanted = _digests(storage, versions)
+    from the remote (default: the default one), the other remotes, or one the store says holds them.
+
+    ``sink`` is given each packed object downloaded, verified (:meth:`RemoteStore.download`);
+    ``versions``: those ``refs`` name, and ``files`` their :meth:`Storage.files_of` by ref, when the
+    caller has them already."""
+    if versions is None:
+        versions = [v for v in _versions(storage, refs, every=False) if v.digest is not None]
+    wanted = _digests(storage, versions, files)
     missing = {ref: storage.objects.missing(set(objs)) for ref, objs in wanted.items()}
     need = set().union(*missing.values()) if missing else set()
-    got = gather(storage, need, remote=remote, versions=versions, progress=progress)
+    got = gather(storage, need, remote=remote, versions=versions, progress=progress, sink=sink)
     skipped: list[str] = []
     for ref, lacking in missing.items():
         absent = lacking & got.missing
@@ -331,16 +353,67 @@ def pull(
     force: bool = False,
     progress: ProgressFn | None = None,
 ) -> SyncReport:
-    """:func:`fetch`, then check each version out where it was added."""
-    report = fetch(storage, refs, remote=remote, progress=progress)
-    versions = [
-        v for v in _versions(storage, refs, every=False) if v.digest is not None and v.ref not in report.skipped
-    ]
-    done = tuple(storage.checkout(v, force=force, remote=remote) for v in versions if v.uri)
+    """:func:`fetch`, then check each version out where it was added.
+
+    A directory version whose place holds nothing yet (a fresh clone) is written as the objects
+    arrive, from the bytes just verified, into a hidden folder renamed into place once whole
+    (:class:`~datatrail.content.restore.NewTree`); the others are checked out from the cache."""
+    versions = [v for v in _versions(storage, refs, every=False) if v.digest is not None]
+    files: dict[str, dict[str, tuple[str, int]]] = {}
+    trees = _new_trees(storage, versions, files)
+    waiting: dict[str, list[NewTree]] = {}
+    for t in trees.values():
+        for hexd in t.todo:
+            waiting.setdefault(hexd, []).append(t)
+
+    def sink(hexd: str, data: Any) -> None:
+        for t in waiting.get(hexd, ()):
+            t.put(hexd, data)
+
+    try:
+        for t in trees.values():
+            t.start()
+        given = sink if trees else None
+        report = fetch(storage, refs, remote=remote, progress=progress, sink=given, versions=versions, files=files)
+        done = []
+        for v in versions:
+            if v.ref in report.skipped or not v.uri:
+                continue
+            tree = trees.pop(v.ref, None)
+            if tree is None:
+                done.append(storage.checkout(v, force=force, remote=remote))
+            else:
+                done.append(storage.checked_out(v, tree.target, tree.finish(storage.objects)))
+    finally:
+        for t in trees.values():  # not finished: an error, or a version skipped
+            t.abort()
     return SyncReport(
         report.remote, report.url, report.objects, report.bytes, report.packs, report.requests,
-        report.already, report.skipped, done, notes=report.notes,
+        report.already, report.skipped, tuple(done), notes=report.notes,
     )  # fmt: skip
+
+
+def _new_trees(
+    storage: Storage, versions: Sequence[Version], files: dict[str, dict[str, tuple[str, int]]]
+) -> dict[str, NewTree]:
+    """ref → the new tree to write, for directory versions whose place holds nothing (each place once).
+
+    The files of those versions are kept in ``files`` (ref → :meth:`Storage.files_of`)."""
+    out: dict[str, NewTree] = {}
+    places: set[str] = set()
+    for v in versions:
+        if not v.uri or not v.is_directory:
+            continue
+        try:
+            target = Path(os.path.abspath(storage.default_path(v)))
+        except InvalidInput:
+            continue  # not added from a local path: its checkout says so
+        if os.path.lexists(target) or os.fspath(target) in places:
+            continue
+        places.add(os.fspath(target))
+        files[v.ref] = storage.files_of(v)
+        out[v.ref] = NewTree(target, {rel: f[0] for rel, f in files[v.ref].items()})
+    return out
 
 
 # ------------------------------------------------------------ gc

@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import hashlib
+import io
 import itertools
 import os
 import re
@@ -28,10 +29,13 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from datatrail.content.packs import PackEntry, encode_index, parse_index
 from datatrail.core.errors import DatatrailError, DiskFull, IntegrityError, InvalidInput
 
 CHUNK = 1024 * 1024
 SMALL = CHUNK  # objects below this are read and written in one call
+LIST_FROM = 2000  # from this many objects, :meth:`ObjectStore.missing` lists folders instead of stating each
+READ_ONLY = stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH
 ALGORITHM = "sha256"
 _FICLONE = 0x40049409  # linux/fs.h: _IOW(0x94, 9, int)
 
@@ -79,42 +83,143 @@ class ObjectStore:
         self._base = os.fspath(self.base)
         self._made: set[str] = set()  # subfolders known to exist
         self.fresh: set[str] = set()  # objects this process wrote and verified: no need to hash them again
+        self.packs_dir = root / "packs"
+        self._packed: dict[str, tuple[str, int, int]] | None = None  # digest → (pack file, offset, length)
 
     def path(self, hexd: str) -> Path:
-        """Where the object named ``hexd`` lives (whether or not it is there)."""
+        """The object's own file (taken out of its pack first if it is packed), or where it would be."""
         return Path(self.where(hexd))
 
     def where(self, hexd: str) -> str:
         """:meth:`path` as a string (no pathlib on the paths of 100,000 objects)."""
+        loose = self._loose(hexd)
+        if hexd in self.packed and not os.path.exists(loose):
+            self._unpack(hexd)
+        return loose
+
+    def _loose(self, hexd: str) -> str:
         _check(hexd)
         return f"{self._base}/{hexd[:2]}/{hexd[2:]}"
 
+    def in_pack(self, hexd: str) -> bool:
+        """Whether the object is kept only in a pack (no file of its own)."""
+        return hexd in self.packed and not os.path.exists(self._loose(hexd))
+
     def has(self, hexd: str) -> bool:
-        return os.path.exists(self.where(hexd))
+        return hexd in self.packed or os.path.exists(self._loose(hexd))
+
+    # ------------------------------------------------------------ packs
+
+    @property
+    def packed(self) -> dict[str, tuple[str, int, int]]:
+        """Objects kept in local packs (a pull keeps the packs it downloads whole): digest → (pack, offset, length).
+
+        A pack counts once its index is written (after the pack, every object of it verified first)."""
+        if self._packed is None:
+            found: dict[str, tuple[str, int, int]] = {}
+            try:
+                names = sorted(n for n in os.listdir(self.packs_dir) if n.endswith(".idx") and not n.startswith("."))
+            except FileNotFoundError:
+                names = []
+            for n in names:
+                pack = os.fspath(self.packs_dir / f"{n[: -len('.idx')]}.pack")
+                try:
+                    entries = parse_index((self.packs_dir / n).read_bytes(), n)
+                except (FileNotFoundError, IntegrityError):
+                    continue  # removed meanwhile, or torn: its objects count as missing (fetched again)
+                for e in entries:
+                    found[e.digest] = (pack, e.offset, e.length)
+            self._packed = found
+        return self._packed
+
+    def add_pack(self, name: str, data: bytes | memoryview, entries: list[PackEntry]) -> None:
+        """Keep a downloaded pack whole, every one of whose ``entries`` the caller hashed from ``data``.
+
+        The pack is renamed into place before its index, which vouches for it; one file for its
+        objects instead of one each (on ext4 without a journal, creating files right after many were
+        deleted costs more for each file than its bytes)."""
+        where = f"the object cache {os.fspath(self.root)!r}"
+        try:
+            self.packs_dir.mkdir(parents=True, exist_ok=True)
+            pack = self.packs_dir / f"{name}.pack"
+            _write_new(pack, data, READ_ONLY)
+            _write_new(self.packs_dir / f"{name}.idx", encode_index(entries), READ_ONLY)
+        except OSError as exc:
+            raise storage_error(exc, where) from None
+        packed = self.packed
+        for e in entries:
+            packed.setdefault(e.digest, (os.fspath(pack), e.offset, e.length))
+
+    def _slice(self, hexd: str) -> bytes:
+        pack, offset, length = self.packed[hexd]
+        with open(pack, "rb", buffering=0) as f:
+            f.seek(offset)
+            data = f.read(length)
+        return data
+
+    def _unpack(self, hexd: str) -> None:
+        """Write a packed object as its own file (verified): what links and copies into workspaces read."""
+        data = self._slice(hexd)
+        if hashlib.sha256(data).hexdigest() != hexd:
+            pack = self.packed[hexd][0]
+            for suffix in (".idx", ".pack"):  # so that running it again fetches its objects from the remote
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(pack[: -len(".pack")] + suffix)
+            self._packed = None
+            msg = (
+                f"object {hexd[:12]} in the pack {pack!r} was corrupt and the pack is removed; "
+                "run it again to fetch its objects from the remote"
+            )
+            raise IntegrityError(msg)
+        self.add_bytes(hexd, data, known_missing=True)
 
     def missing(self, hexes: Iterator[str] | list[str] | set[str]) -> set[str]:
-        """Those of ``hexes`` not in the cache."""
-        return {h for h in hexes if not os.path.exists(self.where(h))}
+        """Those of ``hexes`` not in the cache (many: one listing per subfolder, not one stat per object).
+
+        The packs are listed afresh: this is where each command asks what the cache holds."""
+        self._packed = None
+        packed = self.packed
+        wanted = {h for h in hexes if h not in packed}
+        if len(wanted) < LIST_FROM:
+            return {h for h in wanted if not os.path.exists(self._loose(h))}
+        out: set[str] = set()
+        by_folder: dict[str, list[str]] = {}
+        for h in wanted:
+            by_folder.setdefault(_check(h)[:2], []).append(h)
+        for sub, group in by_folder.items():
+            try:
+                present = set(os.listdir(f"{self._base}/{sub}"))
+            except (FileNotFoundError, NotADirectoryError):
+                present = set()
+            out.update(h for h in group if h[2:] not in present)
+        return out
 
     def size(self, hexd: str) -> int:
-        return os.stat(self.where(hexd)).st_size
+        if hexd in self.packed:
+            return self.packed[hexd][2]
+        return os.stat(self._loose(hexd)).st_size
 
     def __iter__(self) -> Iterator[str]:
-        """The names of every object in the cache."""
+        """The names of every object in the cache (packed ones first; the packs listed afresh)."""
+        self._packed = None
+        packed = dict(self.packed)
+        yield from sorted(packed)
         if not self.base.is_dir():
             return
         for sub in sorted(os.scandir(self.base), key=lambda e: e.name):
             if not sub.is_dir() or len(sub.name) != 2:
                 continue
             for entry in os.scandir(sub.path):
-                if len(entry.name) == 62 and not entry.name.startswith("."):
+                if len(entry.name) == 62 and not entry.name.startswith(".") and sub.name + entry.name not in packed:
                     yield sub.name + entry.name
 
     # ------------------------------------------------------------ writing
 
     @contextlib.contextmanager
-    def _temp(self, hexd: str) -> Iterator[tuple[int, str]]:
-        """An open temporary file beside the object's place; renamed into place by the caller, else removed."""
+    def _temp(self, hexd: str, mode: int = 0o644) -> Iterator[tuple[int, str]]:
+        """An open temporary file beside the object's place; renamed into place by the caller, else removed.
+
+        ``mode`` READ_ONLY makes it read-only from the start (the descriptor still writes), sparing a chmod."""
         folder = f"{self._base}/{_check(hexd)[:2]}"
         try:
             if folder not in self._made:
@@ -123,10 +228,10 @@ class ObjectStore:
             tmp = f"{folder}/.tmp-{_TOKEN}-{next(_COUNTER)}"
             flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
             try:
-                fd = os.open(tmp, flags, 0o644)
+                fd = os.open(tmp, flags, mode)
             except FileNotFoundError:  # the cache was removed since the folder was made
                 os.makedirs(folder, exist_ok=True)
-                fd = os.open(tmp, flags, 0o644)
+                fd = os.open(tmp, flags, mode)
         except OSError as exc:
             raise storage_error(exc, f"the object cache {os.fspath(self.root)!r}") from None
         try:
@@ -138,9 +243,10 @@ class ObjectStore:
             raise
         os.close(fd)
 
-    def _commit(self, tmp: str, hexd: str) -> None:
-        os.chmod(tmp, stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)
-        os.replace(tmp, self.where(hexd))
+    def _commit(self, tmp: str, hexd: str, *, chmod: bool = True) -> None:
+        if chmod:
+            os.chmod(tmp, READ_ONLY)
+        os.replace(tmp, self._loose(hexd))
 
     def add_bytes(self, hexd: str, data: bytes | memoryview, *, known_missing: bool = False) -> bool:
         """Keep ``data`` as object ``hexd`` (verified); False when it was already there."""
@@ -149,14 +255,19 @@ class ObjectStore:
         if hashlib.sha256(data).hexdigest() != hexd:
             msg = f"bytes given as object {hexd[:12]} hash differently; not kept"
             raise IntegrityError(msg)
-        with self._temp(hexd) as (fd, tmp):
+        with self._temp(hexd, READ_ONLY) as (fd, tmp):
             try:
                 view = memoryview(data)
                 while view:
                     view = view[os.write(fd, view) :]
             except OSError as exc:
                 raise storage_error(exc, f"the object cache {os.fspath(self.root)!r}") from None
-        self._commit(tmp, hexd)
+        try:
+            self._commit(tmp, hexd, chmod=False)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
         return True
 
     def add_file(self, hexd: str, source: str | os.PathLike[str]) -> bool:
@@ -238,11 +349,15 @@ class ObjectStore:
 
     def open(self, hexd: str) -> BinaryIO:
         """The object's bytes as a read-only binary file."""
+        if hexd in self.packed and not os.path.exists(self._loose(hexd)):
+            return io.BytesIO(self._slice(hexd))
         return open(self.where(hexd), "rb")
 
     def read(self, hexd: str) -> bytes:
         """The object's bytes (descriptor calls: packing reads thousands of small objects)."""
-        fd = os.open(self.where(hexd), os.O_RDONLY | getattr(os, "O_BINARY", 0))
+        if hexd in self.packed:
+            return self._slice(hexd)
+        fd = os.open(self._loose(hexd), os.O_RDONLY | getattr(os, "O_BINARY", 0))
         try:
             size = os.fstat(fd).st_size
             data = os.read(fd, size + 1)
@@ -257,6 +372,8 @@ class ObjectStore:
 
     def verify(self, hexd: str) -> bool:
         """Whether the object's bytes still hash to its name."""
+        if hexd in self.packed and not os.path.exists(self._loose(hexd)):
+            return hashlib.sha256(self._slice(hexd)).hexdigest() == hexd
         fd = os.open(self.where(hexd), os.O_RDONLY)
         try:
             return _hash_fd(fd) == hexd
@@ -264,13 +381,25 @@ class ObjectStore:
             os.close(fd)
 
     def remove(self, hexd: str) -> int:
-        """Delete an object; the bytes freed (0 when it was not there)."""
-        p = self.path(hexd)
+        """Delete an object; the bytes freed (0 when it was not there).
+
+        A packed object goes with its pack: the pack's other objects are first kept as files of their own."""
+        freed = 0
+        if hexd in self.packed:
+            pack, _, freed = self.packed[hexd]
+            for other, (where, _, _) in list(self.packed.items()):
+                if where == pack and other != hexd and not os.path.exists(self._loose(other)):
+                    self._unpack(other)
+            for suffix in (".idx", ".pack"):  # the index first: without it the pack no longer counts
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(pack[: -len(".pack")] + suffix)
+            self._packed = None
+        p = Path(self._loose(hexd))
         try:
             size = p.stat().st_size
             p.unlink()
         except FileNotFoundError:
-            return 0
+            return freed
         return size
 
 
@@ -324,6 +453,24 @@ def copy_hashing(src: int, dst: int) -> tuple[str, int]:
     finally:
         digest = h.hexdigest()
     return digest, size
+
+
+def _write_new(path: Path, data: bytes | memoryview, mode: int) -> None:
+    """Write a whole file through a temporary name and a rename: nobody sees it half-written."""
+    tmp = path.with_name(f".tmp-{_TOKEN}-{next(_COUNTER)}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), mode)
+    try:
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
 
 
 def _hash_fd(fd: int) -> str:

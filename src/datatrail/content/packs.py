@@ -22,6 +22,7 @@ import hashlib
 import struct
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from datatrail.core.errors import IntegrityError
 
@@ -33,9 +34,8 @@ PACK_BELOW = 1024 * 1024
 """Objects smaller than this travel in packs; bigger ones alone (multipart uploads, ranged downloads)."""
 
 
-@dataclass(frozen=True)
-class PackEntry:
-    """Where one object lies in a pack."""
+class PackEntry(NamedTuple):
+    """Where one object lies in a pack (a tuple: an index of 100,000 entries is read in milliseconds)."""
 
     digest: str  # hex SHA-256
     offset: int

@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, TypeVar
 
 from datatrail.content.objects import CHUNK, ObjectStore
 from datatrail.content.packs import PACK_BELOW, PackEntry, build_pack, group, parse_index
@@ -34,6 +34,9 @@ from datatrail.remote import is_url
 from datatrail.remote.fs import Remote, open_url, translate
 
 ProgressFn = Callable[[int, int], None]
+Sink = Callable[[str, Any], None]
+"""Given each object a download verified and kept: (hex digest, its bytes)."""
+T = TypeVar("T")
 WORKERS = 8
 STREAM_BLOCK = 16 * 1024 * 1024  # a large object is downloaded in reads of this size
 
@@ -107,15 +110,17 @@ class RemoteStore:
             (self.cache_dir / "packs").mkdir(parents=True, exist_ok=True)
             unseen = [p for p in packs if not (self.cache_dir / "packs" / f"{p}.idx").is_file()]
 
+            parsed: dict[str, list[PackEntry]] = {}
+
             def fetch_index(name: str) -> None:
                 data = self.fs.cat_file(self._p("packs", f"{name}.idx"))
-                parse_index(data, name)  # refuse a corrupt one before keeping it
+                parsed[name] = parse_index(data, name)  # refuse a corrupt one before keeping it
                 _write_atomic(self.cache_dir / "packs" / f"{name}.idx", data)
 
             self._parallel(fetch_index, unseen)
             self.requests += len(unseen)
             for name in packs:
-                entries = parse_index((self.cache_dir / "packs" / f"{name}.idx").read_bytes(), name)
+                entries = parsed.get(name) or parse_index((self.cache_dir / "packs" / f"{name}.idx").read_bytes(), name)
                 out.packs[name] = entries
                 out.pack_sizes[name] = sizes[f"{name}.pack"]
                 for e in entries:
@@ -202,9 +207,19 @@ class RemoteStore:
     # ------------------------------------------------------------ download
 
     def download(
-        self, objects: ObjectStore, wanted: set[str], index: RemoteIndex, progress: ProgressFn | None = None
+        self,
+        objects: ObjectStore,
+        wanted: set[str],
+        index: RemoteIndex,
+        progress: ProgressFn | None = None,
+        sink: Sink | None = None,
     ) -> Transfer:
-        """Bring ``wanted`` objects (all held by this remote, per ``index``) into ``objects``, each verified."""
+        """Bring ``wanted`` objects (all held by this remote, per ``index``) into ``objects``, each verified.
+
+        ``sink(digest, bytes)`` is given each packed object once it is verified and kept (a pull writes
+        the workspace from the same bytes instead of reading the cache back). Packs are read by
+        worker threads; their objects are hashed and written by the calling thread alone (one writer
+        per folder is fastest, and the workers never wait on each other for the GIL)."""
         by_pack: dict[str, list[PackEntry]] = {}
         loose: list[str] = []
         for hexd in sorted(wanted):
@@ -218,26 +233,41 @@ class RemoteStore:
                 raise NotFound(msg)
         requests = 0
 
-        def get_pack(item: tuple[str, list[PackEntry]]) -> int:
+        def get_pack(item: tuple[str, list[PackEntry]]) -> tuple[str, list[tuple[PackEntry, Any]], Any]:
             name, entries = item
             path = self._p("packs", f"{name}.pack")
             need = sum(e.length for e in entries)
             if need * 2 >= index.pack_sizes.get(name, need):
                 blob = self.fs.cat_file(path)
-                got = [(e, blob[e.offset : e.offset + e.length]) for e in entries]
-                calls = 1
+                view = memoryview(blob)
+                return name, [(e, view[e.offset : e.offset + e.length]) for e in entries], blob
+            got = [(e, self.fs.cat_file(path, start=e.offset, end=e.offset + e.length)) for e in entries]
+            return name, got, None
+
+        def corrupt(name: str, e: PackEntry) -> IntegrityError:
+            msg = f"object {e.digest[:12]} in pack {name[:12]} on {self.remote.url!r} is corrupt; push it again"
+            return IntegrityError(msg)
+
+        def keep_pack(name: str, got: list[tuple[PackEntry, Any]], blob: Any) -> None:
+            if blob is not None and len(got) == len(index.packs.get(name, ())):
+                # Every object of the pack is wanted: verify each, then keep the pack as it came (one file).
+                for e, data in got:
+                    if hashlib.sha256(data).hexdigest() != e.digest:
+                        raise corrupt(name, e)
+                objects.add_pack(name, blob, [e for e, _ in got])
+                if sink is not None:
+                    for e, data in got:
+                        sink(e.digest, data)
             else:
-                got = [(e, self.fs.cat_file(path, start=e.offset, end=e.offset + e.length)) for e in entries]
-                calls = len(entries)
-            for e, data in got:
-                try:
-                    objects.add_bytes(e.digest, data, known_missing=True)  # hashed there, before it is kept
-                except IntegrityError:
-                    msg = f"object {e.digest[:12]} in pack {name[:12]} on {self.remote.url!r} is corrupt; push it again"
-                    raise IntegrityError(msg) from None
+                for e, data in got:
+                    try:
+                        objects.add_bytes(e.digest, data, known_missing=True)  # hashed there, before it is kept
+                    except IntegrityError:
+                        raise corrupt(name, e) from None
+                    if sink is not None:
+                        sink(e.digest, data)
             if progress is not None:
-                progress(len(entries), need)
-            return calls
+                progress(len(got), sum(e.length for e, _ in got))
 
         def get_loose(hexd: str) -> int:
             def chunks() -> Iterator[bytes]:
@@ -260,7 +290,9 @@ class RemoteStore:
             return 1
 
         with self.translated():
-            requests += sum(self._parallel(get_pack, list(by_pack.items())))
+            for name, got, blob in self._stream(get_pack, list(by_pack.items())):
+                requests += 1 if blob is not None else len(got)
+                keep_pack(name, got, blob)
             requests += sum(self._parallel(get_loose, loose))
         self.requests += requests
         return Transfer(len(wanted), 0, len(by_pack), requests)
@@ -279,6 +311,26 @@ class RemoteStore:
             (self.cache_dir / "packs" / f"{name}.idx").unlink()
 
     # ------------------------------------------------------------ helpers
+
+    def _stream(self, fn: Callable[[Any], T], items: list[Any]) -> Iterator[T]:
+        """``fn`` of each item, in order, computed by worker threads at most a few items ahead of the caller."""
+        if len(items) <= 1 or self.workers <= 1:
+            yield from (fn(i) for i in items)
+            return
+        ahead = min(self.workers, len(items))
+        with ThreadPoolExecutor(ahead, thread_name_prefix="datatrail-remote") as pool:
+            pending = [pool.submit(fn, i) for i in items[:ahead]]
+            rest = iter(items[ahead:])
+            try:
+                while pending:
+                    done = pending.pop(0).result()
+                    nxt = next(rest, None)
+                    if nxt is not None:
+                        pending.append(pool.submit(fn, nxt))
+                    yield done
+            finally:
+                for f in pending:
+                    f.cancel()
 
     def _parallel(self, fn: Callable[[Any], Any], items: Iterable[Any]) -> list[Any]:
         todo = list(items)
@@ -355,4 +407,4 @@ def check_writable(url: str) -> None:
         raise InvalidInput(msg)
 
 
-__all__ = ["RemoteIndex", "RemoteStore", "Transfer", "check_writable"]
+__all__ = ["RemoteIndex", "RemoteStore", "Sink", "Transfer", "check_writable"]
