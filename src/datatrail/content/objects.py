@@ -257,9 +257,7 @@ class ObjectStore:
             raise IntegrityError(msg)
         with self._temp(hexd, READ_ONLY) as (fd, tmp):
             try:
-                view = memoryview(data)
-                while view:
-                    view = view[os.write(fd, view) :]
+                write_all(fd, data)
             except OSError as exc:
                 raise storage_error(exc, f"the object cache {os.fspath(self.root)!r}") from None
         try:
@@ -312,9 +310,7 @@ class ObjectStore:
                 try:
                     for chunk in chunks:
                         h.update(chunk)
-                        view = memoryview(chunk)
-                        while view:
-                            view = view[os.write(fd, view) :]
+                        write_all(fd, chunk)
                 except OSError as exc:
                     raise storage_error(exc, f"the object cache {os.fspath(self.root)!r}") from None
                 got = h.hexdigest()
@@ -447,12 +443,17 @@ def copy_hashing(src: int, dst: int) -> tuple[str, int]:
                 h = BackgroundHash(h)  # a big file: hash the rest beside the writes
             h.update(data)
             size += len(data)
-            view = memoryview(data)
-            while view:
-                view = view[os.write(dst, view) :]
+            write_all(dst, data)
     finally:
         digest = h.hexdigest()
     return digest, size
+
+
+def write_all(fd: int, data: bytes | bytearray | memoryview) -> None:
+    """Write every byte of ``data`` to ``fd`` (``os.write`` may write less than asked)."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
 
 
 def _write_new(path: Path, data: bytes | memoryview, mode: int) -> None:
@@ -461,9 +462,7 @@ def _write_new(path: Path, data: bytes | memoryview, mode: int) -> None:
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), mode)
     try:
         try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view) :]
+            write_all(fd, data)
         finally:
             os.close(fd)
         os.replace(tmp, path)

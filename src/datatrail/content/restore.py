@@ -28,7 +28,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import NamedTuple
 
-from datatrail.content.objects import CHUNK, ObjectStore, copy_hashing, reflink, storage_error
+from datatrail.content.objects import CHUNK, ObjectStore, copy_hashing, reflink, storage_error, write_all
 from datatrail.core.errors import Conflict, IntegrityError
 
 ADDED, MODIFIED, REMOVED, UNCHANGED = "added", "modified", "removed", "unchanged"
@@ -148,12 +148,8 @@ def write_verified(
         finally:
             os.close(fd)
         _check_digest(got, hexd, objects, where)
-        try:
-            if not private:
-                os.replace(tmp, dest)
-        except IsADirectoryError:
-            msg = f"{where} is a folder where the version has a file; move it away or check out elsewhere"
-            raise IntegrityError(msg) from None
+        if not private:
+            _into_place(tmp, dest, where)
     except BaseException as exc:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
@@ -163,6 +159,15 @@ def write_verified(
     finally:
         os.close(src)
     return size
+
+
+def _into_place(tmp: str, dest: str, where: str) -> None:
+    """Rename a verified temporary file over ``dest`` (a folder there is the user's to move)."""
+    try:
+        os.replace(tmp, dest)
+    except IsADirectoryError:
+        msg = f"{where} is a folder where the version has a file; move it away or check out elsewhere"
+        raise IntegrityError(msg) from None
 
 
 def _write_packed(objects: ObjectStore, hexd: str, dest: str, made: set[str] | None, *, private: bool) -> int:
@@ -179,17 +184,11 @@ def _write_packed(objects: ObjectStore, hexd: str, dest: str, made: set[str] | N
                 made.add(folder)
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o644)
         try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view) :]
+            write_all(fd, data)
         finally:
             os.close(fd)
-        try:
-            if not private:
-                os.replace(tmp, dest)
-        except IsADirectoryError:
-            msg = f"{where} is a folder where the version has a file; move it away or check out elsewhere"
-            raise IntegrityError(msg) from None
+        if not private:
+            _into_place(tmp, dest, where)
     except BaseException as exc:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
@@ -261,9 +260,7 @@ class NewTree:
                     self.made.add(folder)
                 fd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o644)
                 try:
-                    view = memoryview(data)
-                    while view:
-                        view = view[os.write(fd, view) :]
+                    write_all(fd, data)
                 finally:
                     os.close(fd)
         except OSError as exc:
