@@ -11,11 +11,12 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
+from pydantic import StringConstraints
 
 from datatrail.catalog import parse_as_of
 from datatrail.core.actions import check_write_action
 from datatrail.core.errors import InvalidInput
-from datatrail.core.limits import MAX_TIME_LENGTH, check_length
+from datatrail.core.limits import MAX_TIME_LENGTH
 from datatrail.core.model import MAX_NAME_LENGTH, Ref, Version, validate_name, validate_namespace
 from datatrail.core.results import Direction, LineageResult
 from datatrail.server.body import read_json
@@ -33,6 +34,8 @@ from datatrail.store.wire import (
 )
 
 MAX_RUN_ID = 64  # a run id is a UUID; longer text is no run's id
+RunIds = Annotated[list[Annotated[str, StringConstraints(max_length=MAX_RUN_ID)]], Query(alias="id", max_length=100)]
+Names = Annotated[list[Annotated[str, StringConstraints(max_length=MAX_NAME_LENGTH)]], Query(max_length=100)]
 
 router = APIRouter(prefix=API, tags=["store"])
 MAX_LOCATED = 10_000  # versions one POST /content-locations may name (a push of every version sends batches)
@@ -95,14 +98,12 @@ async def dataset_page_details(
 async def dataset_details(
     request: Request,
     _: Actor,
-    namespace: Annotated[list[str], Query(max_length=100)],
-    name: Annotated[list[str], Query(max_length=100)],
+    namespace: Names,
+    name: Names,
 ) -> dict[str, Any]:
     if len(namespace) != len(name):
         msg = "give one namespace per name: ?namespace=NS&name=NAME&namespace=NS2&name=NAME2…"
         raise InvalidInput(msg)
-    for text in (*namespace, *name):
-        check_length(text, "a namespace or name", MAX_NAME_LENGTH)
     keys = list(zip(namespace, name, strict=True))
     return {"datasets": await call(request, lambda t: [details_to_wire(x) for x in t.catalog.dataset_details(keys)])}
 
@@ -119,10 +120,10 @@ async def job_page(request: Request, _: Actor, namespace: NameParam, page: Pagin
 
 @router.get("/runs-by-id", summary="The runs with these whole ids (at most 100), those that exist and may be seen")
 async def runs_by_id(
-    request: Request, _: Actor, run_id: Annotated[list[str], Query(alias="id", max_length=100)]
+    request: Request,
+    _: Actor,
+    run_id: RunIds,
 ) -> dict[str, Any]:
-    for rid in run_id:
-        check_length(rid, "id", MAX_RUN_ID)
     return {"runs": await call(request, lambda t: [run_to_wire(r) for r in t.catalog.runs_by_id(run_id)])}
 
 
