@@ -439,26 +439,3 @@ def test_a_store_without_a_cache_answers_the_same(workdir: Path, monkeypatch: py
             trail, namespace, name, str(number), **kw
         )
         assert len(node_cache(trail)) == 0
-
-
-def test_serve_refuses_a_bad_cache_setting_before_it_starts(tmp_path: Path) -> None:
-    """A bad lineage cache or id memory size stops `datatrail serve` with one line, not each request with a 400."""
-    import os
-    import subprocess
-
-    from datatrail.store.sql.transaction import ID_MEMORY_ENV
-    from tests import httpserver
-    from tests.httpserver import free_port
-
-    store = f"sqlite:///{tmp_path / 'trail.db'}"
-    for name, value in ((CACHE_ENV, "lots"), (ID_MEMORY_ENV, "-1")):
-        env = {k: v for k, v in os.environ.items() if not k.startswith("DATATRAIL_")} | {name: value}
-        done = subprocess.run(
-            [str(httpserver.DATATRAIL), "--store", store, "serve", "--port", str(free_port())],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            env=env,
-        )
-        assert done.returncode != 0 and done.stderr.count("\n") == 1, done.stderr
-        assert f"invalid {name}={value!r}" in done.stderr

@@ -165,7 +165,14 @@ def test_trimming_gives_freed_memory_back() -> None:
 
 def test_serve_refuses_a_bad_allocator_setting(tmp_path: Path) -> None:
     store = f"sqlite:///{tmp_path / 'trail.db'}"
-    for name, value in ((memory.ARENA_ENV, "lots"), (memory.TRIM_ENV, "-5")):
+    # The store's memory bounds too: each refused before any worker starts, not on every request.
+    settings = (
+        (memory.ARENA_ENV, "lots", "0 turns it off"),
+        (memory.TRIM_ENV, "-5", "0 turns it off"),
+        ("DATATRAIL_LINEAGE_CACHE_MB", "lots", "0 keeps nothing"),
+        ("DATATRAIL_ID_MEMORY_MB", "-1", "0 remembers nothing"),
+    )
+    for name, value, words in settings:
         env = {k: v for k, v in os.environ.items() if not k.startswith("DATATRAIL_")} | {name: value}
         done = subprocess.run(
             [str(httpserver.DATATRAIL), "--store", store, "serve", "--port", str(free_port())],
@@ -175,7 +182,7 @@ def test_serve_refuses_a_bad_allocator_setting(tmp_path: Path) -> None:
             env=env,
         )
         assert done.returncode != 0 and done.stderr.count("\n") == 1, done.stderr
-        assert f"invalid {name}={value!r}" in done.stderr and "0 turns it off" in done.stderr
+        assert f"invalid {name}={value!r}" in done.stderr and words in done.stderr
 
 
 def _event(name: str) -> dict[str, object]:

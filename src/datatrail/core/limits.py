@@ -13,6 +13,7 @@ to measure and to cut.
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from datatrail.core.errors import InvalidInput
@@ -39,6 +40,24 @@ MAX_OFFSET = 1_000_000_000
 
 _CONTAINERS = (dict, list, tuple)
 _SCALARS = frozenset((str, int, float, bool, type(None)))
+
+
+def megabytes_setting(env: str, default: float, zero: str) -> int:
+    """The bytes ``$env`` allows, given in megabytes (``default`` when unset); InvalidInput, saying what
+    0 means (``zero``), for anything but a number of 0 or more. For the store's memory bounds.
+
+    >>> megabytes_setting("DATATRAIL_NOT_SET_ANYWHERE", 0.5, "0 keeps nothing")
+    524288
+    """
+    text = os.environ.get(env, "").strip()
+    try:
+        mb = float(text) if text else default
+    except ValueError:
+        mb = -1.0
+    if not mb >= 0:
+        msg = f"invalid {env}={text!r}: give megabytes, as in {default:g} ({zero})"
+        raise InvalidInput(msg)
+    return int(mb * 1024 * 1024)
 
 
 def _is_container(value: Any) -> bool:

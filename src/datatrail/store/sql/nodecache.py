@@ -20,13 +20,12 @@ than its own label (rows are only stored while the label is the stamp they were 
 
 from __future__ import annotations
 
-import os
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Sequence
 from typing import Any
 
-from datatrail.core.errors import InvalidInput
+from datatrail.core.limits import megabytes_setting
 
 CACHE_ENV = "DATATRAIL_LINEAGE_CACHE_MB"
 DEFAULT_CACHE_MB = 32.0
@@ -43,15 +42,7 @@ Node = tuple[str, str, bytes]
 
 def cache_bytes() -> int:
     """The bytes the cache may hold: ``$DATATRAIL_LINEAGE_CACHE_MB`` (default 32), per store and process."""
-    text = os.environ.get(CACHE_ENV, "").strip()
-    try:
-        mb = float(text) if text else DEFAULT_CACHE_MB
-    except ValueError:
-        mb = -1.0
-    if not mb >= 0:
-        msg = f"invalid {CACHE_ENV}={text!r}: give megabytes, as in 32 (0 keeps nothing)"
-        raise InvalidInput(msg)
-    return int(mb * 1024 * 1024)
+    return megabytes_setting(CACHE_ENV, DEFAULT_CACHE_MB, "0 keeps nothing")
 
 
 def node_bytes(node: Node) -> int:

@@ -30,7 +30,6 @@ issued and changes nothing, so the cache never skips a needed write.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any, Protocol
@@ -38,7 +37,7 @@ from typing import Any, Protocol
 from sqlalchemy import Connection, CursorResult
 from sqlalchemy.sql.base import Executable
 
-from datatrail.core.errors import InvalidInput
+from datatrail.core.limits import megabytes_setting
 from datatrail.store.sql.prepared import Prepared, Sent, pipelined
 
 Params = Mapping[str, Any] | Sequence[Mapping[str, Any]]
@@ -63,15 +62,7 @@ _ENTRY_BYTES = 230
 
 def id_memory_bytes() -> int:
     """The bytes the id memory may hold: ``$DATATRAIL_ID_MEMORY_MB`` (default 8), per store and process."""
-    text = os.environ.get(ID_MEMORY_ENV, "").strip()
-    try:
-        mb = float(text) if text else DEFAULT_ID_MEMORY_MB
-    except ValueError:
-        mb = -1.0
-    if not mb >= 0:
-        msg = f"invalid {ID_MEMORY_ENV}={text!r}: give megabytes, as in 8 (0 remembers nothing)"
-        raise InvalidInput(msg)
-    return int(mb * 1024 * 1024)
+    return megabytes_setting(ID_MEMORY_ENV, DEFAULT_ID_MEMORY_MB, "0 remembers nothing")
 
 
 def entry_bytes(key: tuple[Any, ...]) -> int:
