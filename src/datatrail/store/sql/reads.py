@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import ColumnClause, Connection, Select, and_, case, func, literal_column, or_, select, tuple_
@@ -23,6 +23,7 @@ from datatrail.core.results import (
     LineageColumns,
     LineageJson,
     LineageResult,
+    SearchHit,
 )
 from datatrail.core.times import stored_time, utc
 from datatrail.store.base import LOCATED
@@ -44,6 +45,7 @@ from datatrail.store.sql.rows import (
     no_version,
     run_prefix_error,
 )
+from datatrail.store.sql.search import search_page
 
 # Names with a character outside printable ASCII (revision 0008 indexes them on PostgreSQL): search's prefilter
 # keeps them all, as Unicode case folding may make them match an ASCII pattern (ß → ss) where ILIKE does not.
@@ -315,6 +317,35 @@ class CatalogReads:
             rows = conn.execute(_jobs_query().where(j.id.in_(ids))).all() if ids else []
             latest = _latest_runs(conn, ids)
         return [_job_summary(row, latest) for row in rows], total
+
+    def search(
+        self,
+        q: str,
+        *,
+        kind: str | None = None,
+        namespace: str | None = None,
+        sort: str = "name",
+        before: date | None = None,
+        after: date | None = None,
+        limit: int = 100,
+        offset: int = 0,
+        visible: Callable[[str], bool] | None = None,
+    ) -> tuple[list[SearchHit], int]:
+        """See :func:`~datatrail.store.sql.search.search_page`: the database matches, counts, sorts and pages."""
+        with self._db.read() as conn:
+            return search_page(
+                conn,
+                self._db.dialect,
+                q,
+                kind=kind,
+                namespace=namespace,
+                sort=sort,
+                before=before,
+                after=after,
+                limit=limit,
+                offset=offset,
+                visible=visible,
+            )
 
     def profile(self, version: Version) -> dict[str, Any] | None:
         with self._db.read() as conn:
