@@ -270,6 +270,8 @@ class CatalogReads:
         """:meth:`get_run` of each whole id, in a few statements for all of them (``IN`` lists)."""
         found: dict[str, Run] = {}
         wanted = list(dict.fromkeys(run_ids))
+        if not wanted:  # a page of jobs whose latest runs have no parent: no transaction to open
+            return []
         with self._db.read() as conn:
             for i in range(0, len(wanted), 500):
                 rows = conn.execute(run_select().where(t.runs.c.run_id.in_(wanted[i : i + 500]))).all()
