@@ -286,6 +286,102 @@ def measure(uri: str, d: int, late: str, repeats: int) -> None:
     line("UI audit page (200 entries)", took, scale_only=True)
 
 
+def old_search(trail: Any, q: str, limit: int) -> tuple[int, list[dict[str, Any]]]:
+    """The search route before issue 22's item 6 (the baseline): every match of every kind, sorted here."""
+    from datatrail.core.times import iso
+
+    hits = [
+        {"type": "DATASET", "name": d.name, "updatedAt": iso(d.created_at), "namespace": d.namespace}
+        for d in trail.datasets(None, match=q)
+    ]
+    hits += [
+        {"type": "JOB", "name": j.name, "updatedAt": iso(j.created_at), "namespace": j.namespace}
+        for j in trail.jobs(None, match=q)
+    ]
+    hits.sort(key=lambda h: (h["name"].casefold(), h["namespace"], h["type"]))
+    return len(hits), hits[:limit]
+
+
+def old_job_page(trail: Any, offset: int) -> int:
+    """The jobs page's store read before (the baseline): the page's runs counted by a join and GROUP BY,
+    which PostgreSQL answers by a hash join over every run of the store."""
+    from sqlalchemy import func, select
+
+    from datatrail.store.sql import reads
+    from datatrail.store.sql import tables as t
+
+    db = trail.catalog._store._db
+    j, n = t.jobs.c, t.namespaces.c
+    with db.read() as conn:
+        ns_id = conn.execute(select(n.id).where(n.name == NS)).scalar()
+        total = int(conn.execute(select(func.count()).select_from(t.jobs).where(j.namespace_id == ns_id)).scalar_one())
+        ids = [
+            r.id
+            for r in conn.execute(
+                select(j.id).where(j.namespace_id == ns_id).order_by(j.name).limit(100).offset(offset)
+            )
+        ]
+        conn.execute(reads._jobs_query().where(j.id.in_(ids))).all()
+        reads._latest_runs(conn, ids)
+    return total
+
+
+def timed(fn: Any, repeats: int) -> float:
+    fn()
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def before_after(uri: str, repeats: int) -> None:
+    """Search and the jobs page in process, the code before issue 22's item 5/6 changes against now, in
+    this run; and which index answers search's LIKE (EXPLAIN)."""
+    from sqlalchemy import text
+
+    import datatrail
+
+    trail = datatrail.connect(uri.replace("postgresql://", "postgresql+psycopg://"))
+    try:
+        for query in ("d9999", "d1", "job1"):
+            total = trail.catalog.search(query, limit=100)[1]
+            old = timed(lambda: old_search(trail, query, 100), repeats)  # noqa: B023
+            new = timed(lambda: trail.catalog.search(query, limit=100), repeats)  # noqa: B023
+            report(
+                f"search q={query} ({total:,} hits) in process, a page in SQL",
+                fmt_seconds(new),
+                "every match fetched",
+                fmt_seconds(old),
+                old / new,
+                1.0,
+            )
+        for offset in (0, 500):
+            old = timed(lambda: old_job_page(trail, offset), repeats)  # noqa: B023
+            new = timed(lambda: trail.catalog.job_page(NS, limit=100, offset=offset), repeats)  # noqa: B023
+            report(
+                f"jobs page store read, offset {offset}, runs counted by index",
+                fmt_seconds(new),
+                "GROUP BY over every run",
+                fmt_seconds(old),
+                old / new,
+                1.0,
+            )
+        with trail.catalog._store._db.read() as conn:
+            plan = (
+                conn.execute(
+                    text("EXPLAIN SELECT count(*) FROM datasets WHERE name ILIKE '%d9999%' AND NOT name ~ '[^ -~]'")
+                )
+                .scalars()
+                .all()
+            )
+        used = [row.strip() for row in plan if "Index" in row]
+        note(f"search's LIKE on PostgreSQL: {used[0] if used else 'no index (a scan): ' + plan[0].strip()}")
+    finally:
+        trail.close()
+
+
 def _cursor_at(name: str) -> str | None:
     """The keyset cursor just after ``name`` (the benchmark jumps to the middle; clients only follow nextCursor)."""
     try:
@@ -457,6 +553,7 @@ def session(pg: pgserver.PgServer, folder: Path, args: argparse.Namespace) -> No
         note(f"reads over {events:,} events, {d:,} datasets, load {os.getloadavg()[0]:.1f}")
         curve(uri)
         measure(server.uri, d, late, args.repeats)
+        before_after(uri, args.repeats)
         sizes(uri, events)
     finally:
         server.stop()

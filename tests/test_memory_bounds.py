@@ -11,6 +11,7 @@ import time
 import tracemalloc
 import urllib.request
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -219,6 +220,33 @@ def test_a_search_holds_its_matches_not_the_whole_store(tmp_path: Path) -> None:
         store.close()
     assert (every, one) == (3001, 1)
     assert one_peak < every_peak / 10, (one_peak, every_peak)
+
+
+def test_a_search_page_holds_its_page_not_its_matches(tmp_path: Path) -> None:
+    # The search route once fetched every match of every kind and sliced a page off in Python: the
+    # soak's readers search patterns that match more datasets as the store grows (issue 22 item 6).
+    store = SqlStore(f"sqlite:///{tmp_path / 'trail.db'}", create=True)
+    try:
+        store.ingest_many([_event(f"table_{i:05}") for i in range(3000)] + [_event("orders")], "ada", "ingest")
+
+        def peak(read: Callable[[], object]) -> int:
+            read()  # warm: statement caches
+            tracemalloc.start()
+            try:
+                read()
+                return tracemalloc.get_traced_memory()[1]
+            finally:
+                tracemalloc.stop()
+
+        page, total = store.search("table", limit=10)
+        assert (len(page), total) == (10, 3000) and page[0].name == "table_00000"
+        many = peak(lambda: store.search("table", limit=10, offset=2000))
+        one = peak(lambda: store.search("ORD", limit=10))
+        listed = peak(lambda: store.list_datasets(match="table"))  # every match, as the route held them
+    finally:
+        store.close()
+    assert many < listed / 10, (many, listed)
+    assert many < 3 * one, (many, one)
 
 
 def _log_lines(path: Path, count: int, server: httpserver.Server) -> list[dict[str, object]]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Literal
 
 from datatrail.core.errors import InvalidInput
@@ -26,6 +26,7 @@ from datatrail.core.results import (
     LineageColumns,
     LineageJson,
     LineageNode,
+    SearchHit,
 )
 from datatrail.core.times import iso, parse_time, utc
 from datatrail.lineage import Graph
@@ -255,6 +256,27 @@ class Catalog:
     def job_page(self, namespace: str, *, limit: int, offset: int = 0) -> tuple[list[JobSummary], int]:
         """A page of a namespace's jobs by name and how many it has: the database pages, not the caller."""
         return self._store.job_page(namespace, limit=limit, offset=offset)
+
+    def search(
+        self,
+        q: str,
+        *,
+        kind: str | None = None,
+        namespace: str | None = None,
+        sort: str = "name",
+        before: date | None = None,
+        after: date | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> tuple[list[SearchHit], int]:
+        """One page of the datasets and jobs whose name or namespace matches Marquez's pattern ``q`` (``%``
+        any text, ``_`` one character), and how many match; the database pages (:meth:`Reads.search`).
+
+        >>> hits, total = trail.catalog.search("orders", kind="dataset", limit=10)  # doctest: +SKIP
+        """
+        return self._store.search(
+            q, kind=kind, namespace=namespace, sort=sort, before=before, after=after, limit=limit, offset=offset
+        )
 
     def get_run(self, run_id: str) -> Run:
         """A run by its id, or by a prefix that only it has."""

@@ -160,6 +160,16 @@ class ColumnLineageResult:
 
 
 @dataclass(frozen=True)
+class SearchHit:
+    """A dataset or job search found (:meth:`~datatrail.store.base.Reads.search`): Marquez's search result."""
+
+    type: str  # DATASET or JOB
+    namespace: str
+    name: str
+    updated_at: datetime | None  # when the dataset or job was first recorded (Marquez's updatedAt, as before)
+
+
+@dataclass(frozen=True)
 class JobSummary:
     """A job with its type and its runs: how many and the latest one's id and state."""
 

@@ -16,7 +16,7 @@ import hmac
 import secrets
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import replace
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, TypeVar
 
 from datatrail.core.chain import Checkpoint
@@ -38,6 +38,7 @@ from datatrail.core.results import (
     LineageJson,
     LineageNode,
     LineageResult,
+    SearchHit,
 )
 from datatrail.core.roles import Principal, may_grant
 from datatrail.core.touches import Check, Touch, touches
@@ -314,6 +315,49 @@ class GuardedStore:
         if not self._can(namespace):  # as list_jobs: a namespace the caller may not read lists nothing
             return [], 0
         return self.inner.job_page(namespace, limit=limit, offset=offset)
+
+    def search(
+        self,
+        q: str,
+        *,
+        kind: str | None = None,
+        namespace: str | None = None,
+        sort: str = "name",
+        before: date | None = None,
+        after: date | None = None,
+        limit: int = 100,
+        offset: int = 0,
+        visible: Callable[[str], bool] | None = None,
+    ) -> tuple[list[SearchHit], int]:
+        """Only namespaces the principal may read count, in the page and in the total (as :meth:`list_datasets`
+        and :meth:`list_jobs` leave hidden ones out, and a count would otherwise tell they exist)."""
+        if self.principal.everything:
+            return self.inner.search(
+                q,
+                kind=kind,
+                namespace=namespace,
+                sort=sort,
+                before=before,
+                after=after,
+                limit=limit,
+                offset=offset,
+                visible=visible,
+            )
+
+        def shown(ns: str) -> bool:
+            return self._can(ns) and (visible is None or visible(ns))
+
+        return self.inner.search(
+            q,
+            kind=kind,
+            namespace=namespace,
+            sort=sort,
+            before=before,
+            after=after,
+            limit=limit,
+            offset=offset,
+            visible=shown,
+        )
 
     def evaluations(self, version: Version) -> list[Run]:
         self._version(version)

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:  # annotations only: a read command imports this contract, not every record type
     from collections.abc import Callable, Iterator, Sequence
-    from datetime import datetime
+    from datetime import date, datetime
 
     from datatrail.core.accounts import TokenInfo, UserInfo
     from datatrail.core.chain import Checkpoint
@@ -38,6 +38,7 @@ if TYPE_CHECKING:  # annotations only: a read command imports this contract, not
         LineageColumns,
         LineageJson,
         LineageResult,
+        SearchHit,
     )
     from datatrail.core.roles import Principal
     from datatrail.core.tokens import NewToken
@@ -139,6 +140,27 @@ class Reads(Protocol):
     def job_page(self, namespace: str, *, limit: int, offset: int = 0) -> tuple[list[JobSummary], int]:
         """A page of :meth:`list_jobs` of one namespace (``offset`` skipped, ``limit`` kept), and how many
         jobs it has: the database pages, and reads runs for the page's jobs only."""
+        ...
+
+    def search(
+        self,
+        q: str,
+        *,
+        kind: str | None = None,
+        namespace: str | None = None,
+        sort: str = "name",
+        before: date | None = None,
+        after: date | None = None,
+        limit: int = 100,
+        offset: int = 0,
+        visible: Callable[[str], bool] | None = None,
+    ) -> tuple[list[SearchHit], int]:
+        """One page of the datasets (listed) and jobs whose name or namespace matches Marquez's pattern ``q``
+        (:func:`~datatrail.core.patterns.matches`), and how many match: of one ``kind`` (dataset or job) and
+        ``namespace`` if given, first recorded before the day ``before`` and after the day ``after`` (UTC);
+        sorted by case-folded name, then namespace and type (``sort="name"``), or newest first
+        (``"updated_at"``); ``offset`` skipped, ``limit`` kept. The database pages. With ``visible``
+        (namespace → may the caller see it) only those namespaces count, in the page and in the total."""
         ...
 
     def lineage(

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # annotations only: the embedded store's reads import no record types they do not return
     from collections.abc import Callable, Iterator, Sequence
-    from datetime import datetime
+    from datetime import date, datetime
 
     from datatrail.core.chain import Checkpoint
     from datatrail.core.changes import Event
@@ -32,6 +32,7 @@ if TYPE_CHECKING:  # annotations only: the embedded store's reads import no reco
         LineageColumns,
         LineageJson,
         LineageResult,
+        SearchHit,
     )
     from datatrail.core.touches import Check
     from datatrail.store.base import Accounts, Store
@@ -121,6 +122,31 @@ class DelegatingStore(ABC):
 
     def job_page(self, namespace: str, *, limit: int, offset: int = 0) -> tuple[list[JobSummary], int]:
         return self.target().job_page(namespace, limit=limit, offset=offset)
+
+    def search(
+        self,
+        q: str,
+        *,
+        kind: str | None = None,
+        namespace: str | None = None,
+        sort: str = "name",
+        before: date | None = None,
+        after: date | None = None,
+        limit: int = 100,
+        offset: int = 0,
+        visible: Callable[[str], bool] | None = None,
+    ) -> tuple[list[SearchHit], int]:
+        return self.target().search(
+            q,
+            kind=kind,
+            namespace=namespace,
+            sort=sort,
+            before=before,
+            after=after,
+            limit=limit,
+            offset=offset,
+            visible=visible,
+        )
 
     def lineage(
         self, start: Sequence[Version], direction: Direction, depth: int, as_of: datetime | None = None

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator, Sequence
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 from urllib.parse import quote
 
@@ -41,7 +41,9 @@ from datatrail.core.results import (
     LineageColumns,
     LineageJson,
     LineageResult,
+    SearchHit,
 )
+from datatrail.core.times import stored_time
 from datatrail.core.touches import Check
 from datatrail.store import wire
 
@@ -291,6 +293,34 @@ class HttpStore:
         params: dict[str, Any] = {"namespace": namespace, "limit": limit, "offset": offset}
         answer = self._request("GET", "/api/v1/job-page", params=params)
         return [wire.job_from_wire(j) for j in answer["jobs"]], int(answer["total"])
+
+    def search(
+        self,
+        q: str,
+        *,
+        kind: str | None = None,
+        namespace: str | None = None,
+        sort: str = "name",
+        before: date | None = None,
+        after: date | None = None,
+        limit: int = 100,
+        offset: int = 0,
+        visible: Callable[[str], bool] | None = None,
+    ) -> tuple[list[SearchHit], int]:
+        """Marquez's ``GET /api/v1/search``: the server pages, among what the token may see (``visible`` unused)."""
+        given = {
+            "q": q,
+            "filter": kind,
+            "namespace": namespace,
+            "sort": sort,
+            "before": before.isoformat() if before is not None else None,
+            "after": after.isoformat() if after is not None else None,
+            "limit": limit,
+            "offset": offset,
+        }
+        answer = self._request("GET", "/api/v1/search", params={k: v for k, v in given.items() if v is not None})
+        hits = [SearchHit(h["type"], h["namespace"], h["name"], stored_time(h["updatedAt"])) for h in answer["results"]]
+        return hits, int(answer["totalCount"])
 
     def lineage(
         self, start: Sequence[Version], direction: Direction, depth: int, as_of: datetime | None = None

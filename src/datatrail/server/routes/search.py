@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
@@ -9,6 +10,7 @@ from fastapi import APIRouter, Query, Request
 from datatrail.core.errors import InvalidInput
 from datatrail.core.limits import MAX_OFFSET
 from datatrail.core.patterns import matches  # noqa: F401  (here since the start; tests import it from here)
+from datatrail.core.results import SearchHit
 from datatrail.core.times import iso
 from datatrail.server.routes import MAX_LIMIT, Actor, OptionalName, call
 from datatrail.server.state import API
@@ -17,46 +19,43 @@ from datatrail.service import Trail
 router = APIRouter(prefix=API, tags=["search"])
 
 
-def _search(
+def hit(h: SearchHit) -> dict[str, Any]:
+    """A search hit as Marquez's SearchResult."""
+    return {
+        "type": h.type,
+        "name": h.name,
+        "updatedAt": iso(h.updated_at),
+        "namespace": h.namespace,
+        "nodeId": f"{h.type.lower()}:{h.namespace}:{h.name}",
+    }
+
+
+def search_page(
     trail: Trail,
     q: str,
     kind: str | None = None,
     namespace: str | None = None,
     sort: str = "name",
-    before: str | None = None,
-    after: str | None = None,
-) -> list[dict[str, Any]]:
-    hits: list[dict[str, Any]] = []
-    if kind in (None, "dataset"):
-        hits += [
-            {
-                "type": "DATASET",
-                "name": d.name,
-                "updatedAt": iso(d.created_at),
-                "namespace": d.namespace,
-                "nodeId": f"dataset:{d.namespace}:{d.name}",
-            }
-            for d in trail.datasets(namespace, match=q)
-        ]
-    if kind in (None, "job"):
-        hits += [
-            {
-                "type": "JOB",
-                "name": j.name,
-                "updatedAt": iso(j.created_at),
-                "namespace": j.namespace,
-                "nodeId": f"job:{j.namespace}:{j.name}",
-            }
-            for j in trail.jobs(namespace, match=q)
-        ]
-    if before is not None:
-        hits = [h for h in hits if h["updatedAt"] is not None and h["updatedAt"][:10] < before]
-    if after is not None:
-        hits = [h for h in hits if h["updatedAt"] is not None and h["updatedAt"][:10] > after]
-    hits.sort(key=lambda h: (h["name"].casefold(), h["namespace"], h["type"]))
-    if sort == "updated_at":
-        hits.sort(key=lambda h: h["updatedAt"] or "", reverse=True)
-    return hits
+    before: date | None = None,
+    after: date | None = None,
+    limit: int = 100,
+    offset: int = 0,
+) -> dict[str, Any]:
+    """Marquez's SearchResultList of one page: the store matches, counts, sorts and pages."""
+    found, total = trail.catalog.search(
+        q, kind=kind, namespace=namespace, sort=sort, before=before, after=after, limit=limit, offset=offset
+    )
+    return {"totalCount": total, "results": [hit(h) for h in found]}
+
+
+def _day(text: str | None, what: str) -> date | None:
+    if text is None:
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        msg = f"invalid {what} {text!r}: use a date that exists, as YYYY-MM-DD"
+        raise InvalidInput(msg) from None
 
 
 DAY = Annotated[str | None, Query(max_length=10, pattern=r"^\d{4}-\d{2}-\d{2}$", description="YYYY-MM-DD")]
@@ -82,5 +81,5 @@ async def search(
     if kind not in (None, "dataset", "job"):
         msg = f"invalid filter {filter!r}: use dataset or job"
         raise InvalidInput(msg)
-    hits = await call(request, _search, q, kind, namespace, sort.lower(), before, after)
-    return {"totalCount": len(hits), "results": hits[offset : offset + limit]}
+    days = _day(before, "before"), _day(after, "after")
+    return await call(request, search_page, q, kind, namespace, sort.lower(), *days, limit, offset)

@@ -19,7 +19,7 @@ from datatrail.core.model import Dataset, Version
 from datatrail.server import access
 from datatrail.server.routes import call, unquote
 from datatrail.server.routes.namespaces import find_version
-from datatrail.server.routes.search import _search
+from datatrail.server.routes.search import search_page
 from datatrail.server.state import state
 from datatrail.server.ui import auth, hooks
 from datatrail.server.ui.render import render
@@ -105,8 +105,8 @@ async def home(request: Request) -> Response:
 
 
 def _search_page(trail: Trail, q: str) -> dict[str, Any]:
-    hits = _search(trail, q) if q else []
-    return {"q": q, "hits": hits[:MAX_RESULTS], "total": len(hits), "title": f"Search: {q}"}
+    found = search_page(trail, q, limit=MAX_RESULTS) if q else {"totalCount": 0, "results": []}
+    return {"q": q, "hits": found["results"], "total": found["totalCount"], "title": f"Search: {q}"}
 
 
 @router.get("/search")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import ColumnClause, Connection, Select, and_, case, func, literal_column, or_, select, tuple_
@@ -23,6 +23,7 @@ from datatrail.core.results import (
     LineageColumns,
     LineageJson,
     LineageResult,
+    SearchHit,
 )
 from datatrail.core.times import stored_time, utc
 from datatrail.store.base import LOCATED
@@ -44,6 +45,7 @@ from datatrail.store.sql.rows import (
     no_version,
     run_prefix_error,
 )
+from datatrail.store.sql.search import search_page
 
 # Names with a character outside printable ASCII (revision 0008 indexes them on PostgreSQL): search's prefilter
 # keeps them all, as Unicode case folding may make them match an ASCII pattern (ß → ss) where ILIKE does not.
@@ -268,6 +270,8 @@ class CatalogReads:
         """:meth:`get_run` of each whole id, in a few statements for all of them (``IN`` lists)."""
         found: dict[str, Run] = {}
         wanted = list(dict.fromkeys(run_ids))
+        if not wanted:  # a page of jobs whose latest runs have no parent: no transaction to open
+            return []
         with self._db.read() as conn:
             for i in range(0, len(wanted), 500):
                 rows = conn.execute(run_select().where(t.runs.c.run_id.in_(wanted[i : i + 500]))).all()
@@ -302,7 +306,7 @@ class CatalogReads:
     def job_page(self, namespace: str, *, limit: int, offset: int = 0) -> tuple[list[JobSummary], int]:
         """A page of :meth:`list_jobs` of one namespace and how many jobs it has: the database pages by
         name (the ``uq_jobs_namespace_name`` index), and counts runs and finds the latest run of the
-        page's jobs only."""
+        page's jobs only, each through the ``ix_runs_job`` index (never a scan of every run)."""
         j, n = t.jobs.c, t.namespaces.c
         with self._db.read() as conn:
             ns_id = conn.execute(select(n.id).where(n.name == namespace)).scalar()
@@ -312,9 +316,38 @@ class CatalogReads:
             total = int(conn.execute(select(func.count()).select_from(t.jobs).where(mine)).scalar_one())
             q = select(j.id).where(mine).order_by(j.name).limit(limit).offset(offset)
             ids = [r.id for r in conn.execute(q)]
-            rows = conn.execute(_jobs_query().where(j.id.in_(ids))).all() if ids else []
+            rows = conn.execute(_page_jobs_query(ids)).all() if ids else []
             latest = _latest_runs(conn, ids)
         return [_job_summary(row, latest) for row in rows], total
+
+    def search(
+        self,
+        q: str,
+        *,
+        kind: str | None = None,
+        namespace: str | None = None,
+        sort: str = "name",
+        before: date | None = None,
+        after: date | None = None,
+        limit: int = 100,
+        offset: int = 0,
+        visible: Callable[[str], bool] | None = None,
+    ) -> tuple[list[SearchHit], int]:
+        """See :func:`~datatrail.store.sql.search.search_page`: the database matches, counts, sorts and pages."""
+        with self._db.read() as conn:
+            return search_page(
+                conn,
+                self._db.dialect,
+                q,
+                kind=kind,
+                namespace=namespace,
+                sort=sort,
+                before=before,
+                after=after,
+                limit=limit,
+                offset=offset,
+                visible=visible,
+            )
 
     def profile(self, version: Version) -> dict[str, Any] | None:
         with self._db.read() as conn:
@@ -519,6 +552,29 @@ def _jobs_query() -> Select[Any]:
         .join(t.namespaces, n.id == j.namespace_id)
         .outerjoin(t.runs, r.job_id == j.id)
         .group_by(n.name, j.id, j.name, j.type, j.created_at)
+        .order_by(n.name, j.name)
+    )
+
+
+def _page_jobs_query(ids: list[int]) -> Select[Any]:
+    """:func:`_jobs_query` of the jobs ``ids``: each job's runs counted by a correlated subquery on the
+    ``ix_runs_job`` index, where a join and GROUP BY reads every run of the store (a hash join; issue 22)."""
+    j, n, r = t.jobs.c, t.namespaces.c, t.runs.c
+    runs = select(func.count()).select_from(t.runs).where(r.job_id == j.id).correlate(t.jobs).scalar_subquery()
+    return (
+        select(
+            n.name.label("namespace"),
+            j.id,
+            j.name,
+            j.type,
+            j.created_at,
+            j.facets,
+            j.description,
+            runs.label("run_count"),
+        )
+        .select_from(t.jobs)
+        .join(t.namespaces, n.id == j.namespace_id)
+        .where(j.id.in_(ids))
         .order_by(n.name, j.name)
     )
 

@@ -9,7 +9,7 @@ tokens and grants (users.py). :class:`SqlStore` hands each call to its part.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import Engine
@@ -31,6 +31,7 @@ from datatrail.core.results import (
     LineageColumns,
     LineageJson,
     LineageResult,
+    SearchHit,
 )
 from datatrail.core.touches import Check
 from datatrail.store.base import Accounts, Store
@@ -146,6 +147,31 @@ class SqlStore(Store):
 
     def job_page(self, namespace: str, *, limit: int, offset: int = 0) -> tuple[list[JobSummary], int]:
         return self._reads.job_page(namespace, limit=limit, offset=offset)
+
+    def search(
+        self,
+        q: str,
+        *,
+        kind: str | None = None,
+        namespace: str | None = None,
+        sort: str = "name",
+        before: date | None = None,
+        after: date | None = None,
+        limit: int = 100,
+        offset: int = 0,
+        visible: Callable[[str], bool] | None = None,
+    ) -> tuple[list[SearchHit], int]:
+        return self._reads.search(
+            q,
+            kind=kind,
+            namespace=namespace,
+            sort=sort,
+            before=before,
+            after=after,
+            limit=limit,
+            offset=offset,
+            visible=visible,
+        )
 
     def lineage(
         self, start: Sequence[Version], direction: Direction, depth: int, as_of: datetime | None = None
