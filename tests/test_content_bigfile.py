@@ -179,3 +179,29 @@ def test_a_checkout_to_another_filesystem_copies_verified(trail: datatrail.Trail
             p.unlink()
         if target.parent.exists():
             target.parent.rmdir()
+
+
+def test_a_full_disk_during_a_kernel_copy_is_one_error_and_nothing_half_written(
+    trail: datatrail.Trail, workdir: Path, tmp_path: Path
+) -> None:
+    import subprocess
+
+    from datatrail.errors import DiskFull
+
+    tiny = tmp_path / "tiny"
+    tiny.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(tiny)], capture_output=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs to fill (needs root): {done.stderr.decode().strip()}")
+    try:
+        v = trail.add(write(workdir / "big.bin", big_bytes()), store_content=True)
+        hexd = v.digest.hex  # type: ignore[union-attr]
+        with pytest.raises(DiskFull, match="no space left"):
+            trail.checkout(v, tiny / "big.bin")  # another filesystem: copied, not linked
+        assert list(tiny.iterdir()) == []
+        cache = ObjectStore(tiny / "objects")
+        with pytest.raises(DiskFull):
+            cache.add_copy(hexd, os.fspath(workdir / "big.bin"))
+        assert list(cache) == [] and not any(p.name.startswith(".tmp") for p in tiny.rglob("*"))
+    finally:
+        subprocess.run(["umount", str(tiny)], check=True)

@@ -488,7 +488,8 @@ def kernel_copy_hashing(src: int, dst: int, progress: Callable[[int], None] | No
             except BaseException as exc:  # handed to the copying thread
                 failed.append(exc)
             finally:
-                m.close()
+                if isinstance(m, mmap.mmap):
+                    m.close()
 
     thread = threading.Thread(target=run, name="datatrail-hash", daemon=True)
     thread.start()
@@ -504,7 +505,11 @@ def kernel_copy_hashing(src: int, dst: int, progress: Callable[[int], None] | No
                     break
                 n += got
             if n:
-                maps.put(mmap.mmap(dst, n, prot=mmap.PROT_READ, offset=size))
+                try:
+                    block: Any = mmap.mmap(dst, n, prot=mmap.PROT_READ, offset=size)
+                except OSError:  # a filesystem that cannot map files: the block read back instead
+                    block = _read_back(dst, n, size)
+                maps.put(block)
                 size += n
                 if progress is not None:
                     progress(n)
@@ -516,6 +521,15 @@ def kernel_copy_hashing(src: int, dst: int, progress: Callable[[int], None] | No
     if failed:
         raise failed[0]
     return h.hexdigest(), size
+
+
+def _read_back(fd: int, n: int, offset: int) -> bytes:
+    parts = []
+    while n > 0 and (data := os.pread(fd, n, offset)):
+        parts.append(data)
+        n -= len(data)
+        offset += len(data)
+    return b"".join(parts)
 
 
 class _Copier:
