@@ -348,13 +348,17 @@ class ObjectStore:
             return io.BytesIO(self._slice(hexd))
         return open(self.where(hexd), "rb")
 
-    def read(self, hexd: str) -> bytes:
-        """The object's bytes (descriptor calls: packing reads thousands of small objects)."""
+    def read(self, hexd: str, size: int | None = None) -> bytes:
+        """The object's bytes (descriptor calls: packing reads thousands of small objects).
+
+        ``size``, when the caller knows it (a manifest's), spares an ``fstat``; a file of
+        another size is still read whole."""
         if hexd in self.packed:
             return self._slice(hexd)
         fd = os.open(self._loose(hexd), os.O_RDONLY | getattr(os, "O_BINARY", 0))
         try:
-            size = os.fstat(fd).st_size
+            if size is None:
+                size = os.fstat(fd).st_size
             data = os.read(fd, size + 1)
             if len(data) > size or len(data) < size:  # changed meanwhile, or a short read: read to the end
                 rest = [data]

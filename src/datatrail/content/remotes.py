@@ -158,8 +158,10 @@ class RemoteStore:
         groups = list(group(small))
         moved = {"objects": 0, "bytes": 0}
 
+        sizes = dict(small)
+
         def send_pack(hexes: list[str]) -> None:
-            pack = build_pack([(h, objects.read(h)) for h in hexes])
+            pack = build_pack([(h, objects.read(h, sizes[h])) for h in hexes])
             self._put_bytes(self._p("packs", f"{pack.name}.pack"), pack.data)
             self._put_bytes(self._p("packs", f"{pack.name}.idx"), pack.index)  # after the pack: it vouches for it
             (self.cache_dir / "packs").mkdir(parents=True, exist_ok=True)
