@@ -12,13 +12,17 @@ Contenders, each a CLI subprocess with default settings, timed from process star
 - **one file of 1 GiB** (``--big-mib``): ``datatrail push`` vs a plain copy of the same bytes to
   the remote (``cp`` for a folder, one ``s3fs`` upload for S3), and ``datatrail pull`` (download
   into the cache and checkout, every byte verified) vs a plain copy back (``cp`` / one download):
-  target >= 0.8x (the plain copy's time divided by datatrail's).
+  target >= 0.8x (the plain copy's time divided by datatrail's). Warm: every file read is in the page
+  cache. ``--cold`` also times each side with the files it reads evicted first (``fsync`` and
+  ``posix_fadvise(POSIX_FADV_DONTNEED)`` per file, not ``drop_caches``: the machine is shared), as
+  with a remote on another disk. The same run prints SHA-256's time over the file and the CLI's fixed
+  cost: a verified pull from the page cache cannot beat (copy time) / (hash time).
 
 Each is measured on a local-folder remote and on an S3 remote served by moto on loopback
 (``--no-s3`` skips it). Times are the best of ``--repeats``.
 
     python benchmarks/content.py [--files N] [--file-kib K] [--big-mib M] [--repeats R] [--no-dvc]
-                                 [--no-s3] [--no-folder] [--no-tree] [--checkout-only] [--only pull]
+                                 [--no-s3] [--no-folder] [--no-tree] [--cold] [--checkout-only] [--only pull]
 
 ``--checkout-only`` times only the checkout of the unchanged 20,000 files (both tools, local
 folder; no push, pull or big file). ``--only pull`` times only the pull of the 20,000 files
@@ -223,8 +227,41 @@ def pull_pairs(work: Path, tree: Path, remote: Remote, repeats: int) -> None:
     )
 
 
-def big_file(work: Path, size_mib: int, remote: Remote, repeats: int) -> None:
-    """datatrail push / pull of one big file against a plain copy of the same bytes, in the same run."""
+def evict(*paths: Path) -> None:
+    """Take files out of the page cache (their dirty pages written out first): the next read comes from disk.
+
+    ``posix_fadvise(POSIX_FADV_DONTNEED)`` on each file, after an ``fsync``; not
+    ``/proc/sys/vm/drop_caches``, which would empty the page cache of everything else on a shared machine."""
+    for p in paths:
+        fd = os.open(p, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+        finally:
+            os.close(fd)
+
+
+def hash_seconds(path: Path) -> float:
+    """hashlib's SHA-256 over a file in the page cache, read in 32 MiB blocks (the rate verification costs)."""
+    import hashlib
+
+    buf = bytearray(32 << 20)
+    view = memoryview(buf)
+    h = hashlib.sha256()
+    t0 = time.perf_counter()
+    with open(path, "rb", buffering=0) as f:
+        while n := f.readinto(buf):
+            h.update(view[:n])
+    return time.perf_counter() - t0
+
+
+def big_file(work: Path, size_mib: int, remote: Remote, repeats: int, cold: bool = False) -> None:
+    """datatrail push / pull of one big file against a plain copy of the same bytes, in the same run.
+
+    Warm: every file read is in the page cache (both sides read it just before). ``cold``: also each
+    side again with the files it reads (the source; for a pull, the remote's copy) evicted first
+    (:func:`evict`), as with a remote on another disk (on S3 only the upload's source: moto keeps objects
+    in memory). Before each timing the dirty pages are written out."""
     dt = datatrail_cmd()
     repo = work / "big"
     repo.mkdir()
@@ -234,9 +271,11 @@ def big_file(work: Path, size_mib: int, remote: Remote, repeats: int) -> None:
         for i in range(size_mib):
             f.write(chunk[:-8] + i.to_bytes(8, "big"))
     run([*dt, "add", "big.bin", "--store-content"], cwd=repo)
+    cached = next((repo / ".datatrail" / "objects" / "sha256").glob("*/*"))  # the object a push reads
+    local = remote.kind == "folder"
     plain_up: Callable[[Path, str], None]
     plain_down: Callable[[str, Path], None]
-    if remote.kind == "folder":
+    if local:
 
         def plain_up(src: Path, url: str) -> None:
             Path(url).parent.mkdir(parents=True, exist_ok=True)
@@ -258,36 +297,72 @@ def big_file(work: Path, size_mib: int, remote: Remote, repeats: int) -> None:
             fs.get_file(url, str(dest))
 
         baseline = "s3fs upload"
-    ups, downs, ours_up, ours_down = [], [], [], []
+
+    def prepare(read: list[Path], evicted: bool) -> None:
+        os.sync()  # the previous step's dirty pages are not this one's to write
+        if not evicted:
+            for p in read:  # warm: in the page cache
+                with open(p, "rb", buffering=0) as f:
+                    while f.read(32 << 20):
+                        pass
+        else:
+            evict(*read)
+
+    modes = [False, True] if cold else [False]
+    times: dict[tuple[str, bool], list[float]] = {}
+    starts: list[float] = []
+    hashes: list[float] = []
     for i in range(repeats):
-        target = remote.url(f"plain{i}") + "/big.bin"
-        t0 = time.perf_counter()
-        plain_up(repo / "big.bin", target)
-        ups.append(time.perf_counter() - t0)
-        t0 = time.perf_counter()
-        plain_down(target, work / "plain-copy.bin")
-        downs.append(time.perf_counter() - t0)
-        (work / "plain-copy.bin").unlink()
-        run([*dt, "remote", "add", f"r{i}", remote.url(f"dt{i}"), "--default"], cwd=repo)
-        ours_up.append(timed_run([*dt, "push"], repo))
-        clone = work / "big-clone"
-        (clone / ".datatrail").mkdir(parents=True)
-        for name in ("config.toml", "trail.db"):
-            shutil.copy(repo / ".datatrail" / name, clone / ".datatrail" / name)
-        ours_down.append(timed_run([*dt, "pull"], clone))
-        if (clone / "big.bin").stat().st_size != size_mib << 20:
-            raise SystemExit("datatrail pull did not write the file")
-        shutil.rmtree(clone)
-    up, down = best(ours_up), best(ours_down)
-    report(
-        f"push of {size_mib} MiB ({remote.kind})", fmt_seconds(up), baseline, fmt_seconds(best(ups)),
-        best(ups) / up, 0.8,
-    )  # fmt: skip
-    down_name = "cp back" if remote.kind == "folder" else "s3fs download"
-    report(
-        f"pull + checkout of {size_mib} MiB ({remote.kind})", fmt_seconds(down), down_name,
-        fmt_seconds(best(downs)), best(downs) / down, 0.8,
-    )  # fmt: skip
+        for evicted in modes:
+            target = remote.url(f"plain{i}{'c' if evicted else ''}") + "/big.bin"
+            prepare([repo / "big.bin"], evicted)
+            t0 = time.perf_counter()
+            plain_up(repo / "big.bin", target)
+            times.setdefault(("plain up", evicted), []).append(time.perf_counter() - t0)
+            prepare([Path(target)] if local else [], evicted)
+            t0 = time.perf_counter()
+            plain_down(target, work / "plain-copy.bin")
+            times.setdefault(("plain down", evicted), []).append(time.perf_counter() - t0)
+            (work / "plain-copy.bin").unlink()
+            name = f"r{i}{'c' if evicted else ''}"
+            url = remote.url(f"dt{i}")
+            run([*dt, "remote", "add", name, url, "--default"], cwd=repo)
+            prepare([cached], evicted)
+            times.setdefault(("push", evicted), []).append(timed_run([*dt, "push"], repo))
+            clone = work / "big-clone"
+            (clone / ".datatrail").mkdir(parents=True)
+            for fname in ("config.toml", "trail.db"):
+                shutil.copy(repo / ".datatrail" / fname, clone / ".datatrail" / fname)
+            pushed = Path(url) / "objects" / "sha256" / cached.parent.name / cached.name
+            prepare([pushed] if local else [], evicted)
+            times.setdefault(("pull", evicted), []).append(timed_run([*dt, "pull"], clone))
+            if (clone / "big.bin").stat().st_size != size_mib << 20:
+                raise SystemExit("datatrail pull did not write the file")
+            shutil.rmtree(clone)
+        prepare([repo / "big.bin"], False)
+        hashes.append(hash_seconds(repo / "big.bin"))
+        starts.append(timed_run([*dt, "remote", "list"], repo))
+    down_name = "cp back" if local else "s3fs download"
+    for evicted in modes:
+        how = "cold" if evicted else "warm"
+        up, down = best(times[("push", evicted)]), best(times[("pull", evicted)])
+        p_up, p_down = best(times[("plain up", evicted)]), best(times[("plain down", evicted)])
+        report(
+            f"push of {size_mib} MiB ({remote.kind}, {how})", fmt_seconds(up), baseline, fmt_seconds(p_up),
+            p_up / up, 0.8,
+        )  # fmt: skip
+        report(
+            f"pull + checkout of {size_mib} MiB ({remote.kind}, {how})", fmt_seconds(down), down_name,
+            fmt_seconds(p_down), p_down / down, 0.8,
+        )  # fmt: skip
+    h = best(hashes)
+    warm_down = best(times[("plain down", False)])
+    note(
+        f"sha256 of {size_mib} MiB in the page cache: {fmt_seconds(h)} ({(size_mib << 20) / h / 1e9:.2f} GB/s); "
+        f"datatrail's fixed cost (`datatrail remote list`): {fmt_seconds(best(starts))}; "
+        f"bound of a verified pull, warm: {down_name} / sha256 = {warm_down / h:.2f}x, "
+        f"with the fixed cost: {warm_down / (h + best(starts)):.2f}x"
+    )
     shutil.rmtree(repo)
 
 
@@ -309,6 +384,7 @@ def main() -> None:
     ap.add_argument("--no-s3", action="store_true", help="only the local-folder remote")
     ap.add_argument("--no-folder", action="store_true", help="only the S3 remote")
     ap.add_argument("--no-tree", action="store_true", help="only the big file")
+    ap.add_argument("--cold", action="store_true", help="big file: also with the files read out of the page cache")
     ap.add_argument("--checkout-only", action="store_true", help="only the unchanged checkout (folder, no big file)")
     ap.add_argument("--only", choices=["pull"], help="only the pull of the small files, in rounds (see above)")
     args = ap.parse_args()
@@ -343,7 +419,7 @@ def main() -> None:
             for kind in kinds:
                 remote = Remote(kind, work, endpoint, bucket)
                 if args.no_tree:
-                    big_file(work, args.big_mib, remote, args.repeats)
+                    big_file(work, args.big_mib, remote, args.repeats, args.cold)
                     continue
                 if args.only == "pull":
                     if not use_dvc:
@@ -385,7 +461,7 @@ def main() -> None:
                             f"checkout of {n} unchanged files", fmt_seconds(checkout), "dvc checkout",
                             fmt_seconds(d_checkout), d_checkout / checkout, 5,
                         )  # fmt: skip
-                big_file(work, args.big_mib, remote, args.repeats)
+                big_file(work, args.big_mib, remote, args.repeats, args.cold)
         finally:
             os.environ.clear()
             os.environ.update(env_before)

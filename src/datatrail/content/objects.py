@@ -226,7 +226,7 @@ class ObjectStore:
                 os.makedirs(folder, exist_ok=True)
                 self._made.add(folder)
             tmp = f"{folder}/.tmp-{_TOKEN}-{next(_COUNTER)}"
-            flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+            flags = os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)  # read: the kernel copy's hash
             try:
                 fd = os.open(tmp, flags, mode)
             except FileNotFoundError:  # the cache was removed since the folder was made
@@ -300,27 +300,26 @@ class ObjectStore:
             os.close(src)
         return True
 
-    def add_stream(self, hexd: str, chunks: Iterator[bytes]) -> bool:
-        """Keep the bytes ``chunks`` yield as object ``hexd``, verified before it is renamed into place."""
+    def add_copy(self, hexd: str, source: str, progress: Callable[[int], None] | None = None) -> bool:
+        """Keep the local file ``source`` (another cache, a folder remote) as object ``hexd``, copied by the
+        kernel and hashed beside it (:func:`copy_hashing`), verified before it is renamed into place."""
         if self.has(hexd):
             return False
-        h = BackgroundHash()  # streams are big objects: hash beside the writes
+        where = f"the object cache {os.fspath(self.root)!r}"
+        src = os.open(source, os.O_RDONLY | getattr(os, "O_BINARY", 0))
         try:
-            with self._temp(hexd) as (fd, tmp):
+            with self._temp(hexd, READ_ONLY) as (fd, tmp):
                 try:
-                    for chunk in chunks:
-                        h.update(chunk)
-                        write_all(fd, chunk)
+                    got, _ = copy_hashing(src, fd, progress=progress)
                 except OSError as exc:
-                    raise storage_error(exc, f"the object cache {os.fspath(self.root)!r}") from None
-                got = h.hexdigest()
+                    raise storage_error(exc, where) from None
                 if got != hexd:
                     msg = f"object {hexd[:12]} arrived corrupt (its bytes hash to {got[:12]}); run it again"
                     raise IntegrityError(msg)
-            self._commit(tmp, hexd)
-            self.fresh.add(hexd)
+            self._commit(tmp, hexd, chmod=False)
         finally:
-            h.close()
+            os.close(src)
+        self.fresh.add(hexd)
         return True
 
     def add_fetched(self, hexd: str, fetch: Callable[[str], object]) -> bool:
@@ -349,13 +348,17 @@ class ObjectStore:
             return io.BytesIO(self._slice(hexd))
         return open(self.where(hexd), "rb")
 
-    def read(self, hexd: str) -> bytes:
-        """The object's bytes (descriptor calls: packing reads thousands of small objects)."""
+    def read(self, hexd: str, size: int | None = None) -> bytes:
+        """The object's bytes (descriptor calls: packing reads thousands of small objects).
+
+        ``size``, when the caller knows it (a manifest's), spares an ``fstat``; a file of
+        another size is still read whole."""
         if hexd in self.packed:
             return self._slice(hexd)
         fd = os.open(self._loose(hexd), os.O_RDONLY | getattr(os, "O_BINARY", 0))
         try:
-            size = os.fstat(fd).st_size
+            if size is None:
+                size = os.fstat(fd).st_size
             data = os.read(fd, size + 1)
             if len(data) > size or len(data) < size:  # changed meanwhile, or a short read: read to the end
                 rest = [data]
@@ -433,8 +436,168 @@ class BackgroundHash:
             self._thread.join()
 
 
-def copy_hashing(src: int, dst: int) -> tuple[str, int]:
-    """Copy descriptor ``src`` to ``dst``; (hex SHA-256, bytes) of what passed (hashed alongside when big)."""
+KERNEL_FROM = 8 * CHUNK
+"""Copies of this many bytes or more are made by the kernel (``copy_file_range``), hashed beside it."""
+KERNEL_BLOCK = 32 * CHUNK  # the kernel copies, and the hashing thread maps, this much at a time
+_NO_KERNEL_COPY = {errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP, errno.EBADF, errno.EPERM}
+
+
+def copy_hashing(
+    src: int, dst: int, *, kernel: bool = True, progress: Callable[[int], None] | None = None
+) -> tuple[str, int]:
+    """Copy descriptor ``src`` to ``dst``; (hex SHA-256, bytes) of what passed (hashed alongside when big).
+
+    From :data:`KERNEL_FROM` bytes, when ``dst`` is open for reading too (``O_RDWR``), the kernel
+    copies (:func:`kernel_copy_hashing`); else, or with ``kernel`` off, Python reads and writes.
+    ``progress`` is given the bytes of each block copied."""
+    if kernel and _readable(dst) and os.fstat(src).st_size >= KERNEL_FROM:
+        got = kernel_copy_hashing(src, dst, progress)
+        if got is not None:
+            return got
+    return _loop_copy_hashing(src, dst, progress)
+
+
+def _readable(fd: int) -> bool:
+    try:
+        import fcntl  # POSIX only
+    except ImportError:  # pragma: no cover - Windows
+        return False
+    return fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_ACCMODE == os.O_RDWR
+
+
+def kernel_copy_hashing(src: int, dst: int, progress: Callable[[int], None] | None = None) -> tuple[str, int] | None:
+    """Copy ``src`` to ``dst`` (``O_RDWR``) in the kernel, hashing the bytes that landed in ``dst``.
+
+    The kernel copies block N+1 (``copy_file_range``, else ``sendfile``: no byte passes through
+    Python) while a thread hashes block N, read back from ``dst`` through a read-only mapping of
+    the page cache (hashlib releases the GIL): the copy costs about the hashing alone. What is
+    hashed is what ``dst`` holds, so the digest vouches for the copy itself. None when the kernel
+    cannot copy between these two files (before any byte is written): the caller copies itself."""
+    import mmap
+    import queue
+    import threading
+
+    copy = _kernel_copier(src, dst)
+    if copy is None:
+        return None
+    h = hashlib.sha256()
+    maps: queue.Queue[Any] = queue.Queue(maxsize=8)  # mappings waiting to be hashed (bounds the address space)
+    failed: list[BaseException] = []
+
+    def run() -> None:
+        while (m := maps.get()) is not None:
+            try:
+                if not failed:
+                    h.update(m)
+            except BaseException as exc:  # handed to the copying thread
+                failed.append(exc)
+            finally:
+                if isinstance(m, mmap.mmap):
+                    m.close()
+
+    thread = threading.Thread(target=run, name="datatrail-hash", daemon=True)
+    thread.start()
+    size = 0
+    try:
+        first = copy.first
+        while True:
+            n = first if first else 0
+            first = 0
+            while n < KERNEL_BLOCK:
+                got = copy(KERNEL_BLOCK - n)
+                if not got:
+                    break
+                n += got
+            if n:
+                try:
+                    block: Any = mmap.mmap(dst, n, prot=mmap.PROT_READ, offset=size)
+                except OSError:  # a filesystem that cannot map files: the block read back instead
+                    block = _read_back(dst, n, size)
+                maps.put(block)
+                size += n
+                if progress is not None:
+                    progress(n)
+            if n < KERNEL_BLOCK or failed:
+                break
+    finally:
+        maps.put(None)
+        thread.join()
+    if failed:
+        raise failed[0]
+    return h.hexdigest(), size
+
+
+def _read_back(fd: int, n: int, offset: int) -> bytes:
+    parts = []
+    while n > 0 and (data := os.pread(fd, n, offset)):
+        parts.append(data)
+        n -= len(data)
+        offset += len(data)
+    return b"".join(parts)
+
+
+class _Copier:
+    """``copy(n)``: the bytes the kernel copied from ``src``'s offset to ``dst``'s (0 at the end)."""
+
+    def __init__(self, call: Callable[[int], int], first: int) -> None:
+        self.call = call
+        self.first = first  # what the probing call copied already
+
+    def __call__(self, n: int) -> int:
+        return self.call(n)
+
+
+def _kernel_copier(src: int, dst: int) -> _Copier | None:
+    """The kernel call that copies between these files (``copy_file_range``, else ``sendfile``); None if neither."""
+    if hasattr(os, "copy_file_range"):
+        try:
+            first = os.copy_file_range(src, dst, KERNEL_BLOCK)
+        except OSError as exc:
+            if exc.errno not in _NO_KERNEL_COPY:
+                raise
+        else:
+            return _Copier(lambda n: os.copy_file_range(src, dst, n), first)
+    if hasattr(os, "sendfile"):
+        try:
+            first = os.sendfile(dst, src, None, KERNEL_BLOCK)
+        except OSError as exc:
+            if exc.errno not in _NO_KERNEL_COPY:
+                raise
+        else:
+            return _Copier(lambda n: os.sendfile(dst, src, None, n), first)
+    return None
+
+
+def kernel_copy(source: str, dest: str) -> int:
+    """Copy the file ``source`` to the new file ``dest`` without a byte passing through Python: a reflink
+    where the filesystem clones (Btrfs, XFS), else ``copy_file_range``/``sendfile``, else a plain copy.
+
+    For bytes already verified (a cache object pushed to a folder remote): nothing is hashed. The bytes copied."""
+    src = os.open(source, os.O_RDONLY | getattr(os, "O_BINARY", 0))
+    try:
+        dst = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o644)
+        try:
+            if reflink(src, dst):
+                return os.fstat(dst).st_size
+            copy = _kernel_copier(src, dst)
+            size = 0
+            if copy is None:
+                while data := os.read(src, KERNEL_BLOCK):
+                    write_all(dst, data)
+                    size += len(data)
+                return size
+            size = copy.first
+            while got := copy(KERNEL_BLOCK):
+                size += got
+            return size
+        finally:
+            os.close(dst)
+    finally:
+        os.close(src)
+
+
+def _loop_copy_hashing(src: int, dst: int, progress: Callable[[int], None] | None = None) -> tuple[str, int]:
+    """:func:`copy_hashing` through Python: read, hash (in a thread once big), write."""
     h: Any = hashlib.sha256()
     size = 0
     try:
@@ -444,6 +607,8 @@ def copy_hashing(src: int, dst: int) -> tuple[str, int]:
             h.update(data)
             size += len(data)
             write_all(dst, data)
+            if progress is not None:
+                progress(len(data))
     finally:
         digest = h.hexdigest()
     return digest, size

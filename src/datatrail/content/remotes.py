@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO, TypeVar
 
-from datatrail.content.objects import CHUNK, ObjectStore
+from datatrail.content.objects import ObjectStore, kernel_copy
 from datatrail.content.packs import PACK_BELOW, PackEntry, build_pack, group, parse_index
 from datatrail.core.errors import IntegrityError, InvalidInput, NotFound
 from datatrail.remote import is_url
@@ -38,7 +38,6 @@ Sink = Callable[[str, Any], None]
 """Given each object a download verified and kept: (hex digest, its bytes)."""
 T = TypeVar("T")
 WORKERS = 8
-STREAM_BLOCK = 16 * 1024 * 1024  # a large object is downloaded in reads of this size
 
 
 @dataclass
@@ -159,8 +158,10 @@ class RemoteStore:
         groups = list(group(small))
         moved = {"objects": 0, "bytes": 0}
 
+        sizes = dict(small)
+
         def send_pack(hexes: list[str]) -> None:
-            pack = build_pack([(h, objects.read(h)) for h in hexes])
+            pack = build_pack([(h, objects.read(h, sizes[h])) for h in hexes])
             self._put_bytes(self._p("packs", f"{pack.name}.pack"), pack.data)
             self._put_bytes(self._p("packs", f"{pack.name}.idx"), pack.index)  # after the pack: it vouches for it
             (self.cache_dir / "packs").mkdir(parents=True, exist_ok=True)
@@ -194,8 +195,8 @@ class RemoteStore:
             dest = Path(path)
             dest.parent.mkdir(parents=True, exist_ok=True)
             tmp = dest.with_name(f".tmp-{uuid.uuid4().hex}")
-            try:
-                shutil.copyfile(source, tmp)
+            try:  # a verified object: one kernel copy (or a reflink), no hash, into a name the listing skips
+                kernel_copy(source, os.fspath(tmp))
                 os.replace(tmp, dest)
             except BaseException:
                 with contextlib.suppress(OSError):
@@ -270,16 +271,9 @@ class RemoteStore:
                 progress(len(got), sum(e.length for e, _ in got))
 
         def get_loose(hexd: str) -> int:
-            def chunks() -> Iterator[bytes]:
-                with self.fs.open(self.loose_path(hexd), "rb", block_size=STREAM_BLOCK, cache_type="none") as f:
-                    while data := f.read(STREAM_BLOCK if not self.local else CHUNK):
-                        if progress is not None:
-                            progress(0, len(data))
-                        yield data
-
             try:
-                if self.local:
-                    objects.add_stream(hexd, chunks())
+                if self.local:  # copied by the kernel, hashed beside it
+                    objects.add_copy(hexd, self.loose_path(hexd), (lambda n: progress(0, n)) if progress else None)
                 else:  # one streamed GET (multipart-aware drivers), then hashed from the local copy
                     objects.add_fetched(hexd, lambda tmp: self.fs.get_file(self.loose_path(hexd), tmp))
             except IntegrityError:

@@ -137,8 +137,8 @@ def write_verified(
     except OSError as exc:
         raise storage_error(exc, where) from None
     tmp = dest if private else f"{folder}/.{name}.datatrail-{_TOKEN}-{next(_COUNTER)}"
-    try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o644)
+    try:  # read and write: a big copy is hashed as read back (objects.kernel_copy_hashing)
+        fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o644)
         try:
             if reflink(src, fd):
                 os.lseek(fd, 0, os.SEEK_SET)
