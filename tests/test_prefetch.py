@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -314,3 +315,32 @@ def test_ctrl_c_while_a_big_file_hashes_and_the_store_is_open_writes_nothing(tmp
     (tmp_path / "small.bin").write_bytes(b"y")
     out = subprocess.run([*cli, "add", "small.bin"], cwd=tmp_path, env=_cli_env(), capture_output=True, text=True)
     assert (out.returncode, out.stdout) == (0, f"small.bin@2 {hash_path(tmp_path / 'small.bin').digest.short} (new)\n")
+
+
+# ---------------------------------------------------------------- the exit of an add
+
+
+@pytest.mark.parametrize("args", [["add", "big.bin", "--json"], ["add", "small.bin"], ["add", "missing.bin"]])
+def test_the_quick_exit_of_an_add_leaves_what_the_usual_exit_leaves(tmp_path: Path, args: list[str]) -> None:
+    """`datatrail add` (``cli.script``) exits without the interpreter's teardown: the same status, the
+    whole output through a pipe, and the same files in .datatrail/ as ``cli.main`` with the usual exit."""
+    big_file(tmp_path / "big.bin")
+    (tmp_path / "small.bin").write_bytes(b"x")
+    usual = "import sys\nfrom datatrail.cli import main\nsys.argv[0] = 'datatrail'\nmain()\n"
+    outcomes = []
+    for cli in ([sys.executable, "-m", "datatrail"], [sys.executable, "-c", usual]):
+        for name in os.listdir(tmp_path):
+            if name.startswith("."):
+                shutil.rmtree(tmp_path / name)
+        subprocess.run([*cli, "init"], cwd=tmp_path, env=_cli_env(), check=True, capture_output=True)
+        p = subprocess.run([*cli, *args], cwd=tmp_path, env=_cli_env(), capture_output=True, text=True, check=False)
+        files = sorted(os.listdir(tmp_path / ".datatrail"))
+        outcomes.append((p.returncode, p.stdout.replace(str(tmp_path), "ROOT"), p.stderr, files, _state(tmp_path)[0]))
+    quick, usual_exit = outcomes
+    for field in (0, 2, 3, 4):
+        assert quick[field] == usual_exit[field]
+    # --json carries the time of the version: all but that line is the same
+    assert [x for x in quick[1].splitlines() if "_at" not in x] == [
+        x for x in usual_exit[1].splitlines() if "_at" not in x
+    ]
+    assert quick[1].endswith("}\n" if "--json" in args else ")\n" if quick[0] == 0 else "")

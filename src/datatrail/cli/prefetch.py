@@ -190,6 +190,8 @@ def _child(paths: list[str], work: int, results: int, parent: int) -> None:
 
 
 _started: dict[str, Prefetch] = {}
+adding = False
+"""Whether the command line is an ``add`` (``datatrail.cli.script`` then skips the interpreter's teardown)."""
 
 
 def _big_files(folder: str) -> list[tuple[str, os.stat_result]]:
@@ -223,6 +225,8 @@ def start_from_argv(argv: Sequence[str]) -> None:
             i += 2 if args[i] in _VALUE_OPTIONS else 1
         if args[i] != "add":
             return
+        global adding  # one flag per process, set once from its command line
+        adding = True
         i += 1
         while args[i].startswith("-"):
             i += 2 if args[i] in _VALUE_OPTIONS else 1
