@@ -322,13 +322,14 @@ def test_ctrl_c_while_a_big_file_hashes_and_the_store_is_open_writes_nothing(tmp
 
 @pytest.mark.parametrize("args", [["add", "big.bin", "--json"], ["add", "small.bin"], ["add", "missing.bin"]])
 def test_the_quick_exit_of_an_add_leaves_what_the_usual_exit_leaves(tmp_path: Path, args: list[str]) -> None:
-    """`datatrail add` (``cli.script``) exits without the interpreter's teardown: the same status, the
-    whole output through a pipe, and the same files in .datatrail/ as ``cli.main`` with the usual exit."""
+    """`datatrail add` (``cli.script``, the executable) exits without the interpreter's teardown: the same
+    status, the whole output through a pipe, and the same files in .datatrail/ as ``cli.main`` with the
+    usual exit (``python -m datatrail``)."""
     big_file(tmp_path / "big.bin")
     (tmp_path / "small.bin").write_bytes(b"x")
-    usual = "import sys\nfrom datatrail.cli import main\nsys.argv[0] = 'datatrail'\nmain()\n"
+    run = "import sys\nfrom datatrail.cli import {0}\nsys.argv[0] = 'datatrail'\n{0}()\n"
     outcomes = []
-    for cli in ([sys.executable, "-m", "datatrail"], [sys.executable, "-c", usual]):
+    for cli in ([sys.executable, "-c", run.format("script")], [sys.executable, "-c", run.format("main")]):
         for name in os.listdir(tmp_path):
             if name.startswith("."):
                 shutil.rmtree(tmp_path / name)

@@ -1,5 +1,5 @@
 """``python -m datatrail`` runs the CLI."""
 
-from datatrail.cli import script
+from datatrail.cli import main
 
-script()
+main()
