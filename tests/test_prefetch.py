@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -198,6 +199,38 @@ def _has_open(pid: int, path: Path) -> bool:
     return False
 
 
+def _children(pid: int) -> list[int]:
+    """The child processes of ``pid`` (the CLI's hashing children)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (FileNotFoundError, ProcessLookupError, IndexError):
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def _running(pid: int) -> bool:
+    """Whether process ``pid`` still runs (neither gone nor a zombie)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+
+
+def _hashing(pid: int, path: Path) -> bool:
+    """Whether ``path`` is open in process ``pid`` or in one of its children (where the CLI hashes it)."""
+    for proc in [pid, *_children(pid)]:
+        try:
+            if _has_open(proc, path):
+                return True
+        except FileNotFoundError:  # a child that has just exited
+            continue
+    return False
+
+
 def _opened_for_writing(pid: int, database: Path) -> bool:
     """Whether process ``pid`` has ``database`` open read-write: the full store is open (cli add's warm-up)."""
     fds = Path(f"/proc/{pid}/fd")
@@ -213,9 +246,11 @@ def _opened_for_writing(pid: int, database: Path) -> bool:
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="/proc: Linux only")
-def test_ctrl_c_while_a_big_file_hashes_and_the_store_is_open_writes_nothing(tmp_path: Path) -> None:
+@pytest.mark.parametrize("group", [False, True], ids=["to-the-cli", "to-its-process-group"])
+def test_ctrl_c_while_a_big_file_hashes_and_the_store_is_open_writes_nothing(tmp_path: Path, group: bool) -> None:
     """Ctrl-C once the store is ready for the write and the big file still hashes (open, in
-    /proc/PID/fd): exit 130, the one line, the store as it was; the next add works."""
+    /proc/PID/fd of a hashing child): exit 130, the one line, the store as it was, the children gone;
+    the next add works. A terminal's Ctrl-C reaches the whole process group, the children too."""
     big = tmp_path / "big.bin"
     with big.open("wb") as f:
         f.truncate(2 << 30)  # sparse: 2 GiB to hash, nothing on disk
@@ -236,19 +271,25 @@ def test_ctrl_c_while_a_big_file_hashes_and_the_store_is_open_writes_nothing(tmp
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
                 text=True,
+                start_new_session=group,
             )
         finally:
             signal.signal(signal.SIGINT, ours)
+        children: list[int] = []
         try:
             caught = False
             while proc.poll() is None and not caught:
                 try:
-                    hashing = _has_open(proc.pid, big)
+                    hashing = _hashing(proc.pid, big)
                     caught = hashing and _opened_for_writing(proc.pid, database)
                 except (FileNotFoundError, ProcessLookupError):
                     break
                 if caught:
-                    proc.send_signal(signal.SIGINT)
+                    children = _children(proc.pid)
+                    if group:
+                        os.killpg(proc.pid, signal.SIGINT)
+                    else:
+                        proc.send_signal(signal.SIGINT)
                 else:
                     time.sleep(0.001)
             out, err = proc.communicate(timeout=60)
@@ -258,6 +299,13 @@ def test_ctrl_c_while_a_big_file_hashes_and_the_store_is_open_writes_nothing(tmp
                 proc.communicate()
         if caught:
             assert (proc.returncode, out, err) == (130, "", INTERRUPTED)
+            # Its hashing children stop too, silently: at the signal, or at their next chunk once
+            # their parent has gone when only the parent got it.
+            assert children
+            deadline = time.monotonic() + 10
+            while any(_running(c) for c in children) and time.monotonic() < deadline:
+                time.sleep(0.01)
+            assert not any(_running(c) for c in children)
             break
         assert proc.returncode == 0, err  # it finished before the store was open: try again
         before = _state(tmp_path)
@@ -267,3 +315,33 @@ def test_ctrl_c_while_a_big_file_hashes_and_the_store_is_open_writes_nothing(tmp
     (tmp_path / "small.bin").write_bytes(b"y")
     out = subprocess.run([*cli, "add", "small.bin"], cwd=tmp_path, env=_cli_env(), capture_output=True, text=True)
     assert (out.returncode, out.stdout) == (0, f"small.bin@2 {hash_path(tmp_path / 'small.bin').digest.short} (new)\n")
+
+
+# ---------------------------------------------------------------- the exit of an add
+
+
+@pytest.mark.parametrize("args", [["add", "big.bin", "--json"], ["add", "small.bin"], ["add", "missing.bin"]])
+def test_the_quick_exit_of_an_add_leaves_what_the_usual_exit_leaves(tmp_path: Path, args: list[str]) -> None:
+    """`datatrail add` (``cli.script``, the executable) exits without the interpreter's teardown: the same
+    status, the whole output through a pipe, and the same files in .datatrail/ as ``cli.main`` with the
+    usual exit (``python -m datatrail``)."""
+    big_file(tmp_path / "big.bin")
+    (tmp_path / "small.bin").write_bytes(b"x")
+    run = "import sys\nfrom datatrail.cli import {0}\nsys.argv[0] = 'datatrail'\n{0}()\n"
+    outcomes = []
+    for cli in ([sys.executable, "-c", run.format("script")], [sys.executable, "-c", run.format("main")]):
+        for name in os.listdir(tmp_path):
+            if name.startswith("."):
+                shutil.rmtree(tmp_path / name)
+        subprocess.run([*cli, "init"], cwd=tmp_path, env=_cli_env(), check=True, capture_output=True)
+        p = subprocess.run([*cli, *args], cwd=tmp_path, env=_cli_env(), capture_output=True, text=True, check=False)
+        files = sorted(os.listdir(tmp_path / ".datatrail"))
+        outcomes.append((p.returncode, p.stdout.replace(str(tmp_path), "ROOT"), p.stderr, files, _state(tmp_path)[0]))
+    quick, usual_exit = outcomes
+    for field in (0, 2, 3, 4):
+        assert quick[field] == usual_exit[field]
+    # --json carries the time of the version: all but that line is the same
+    assert [x for x in quick[1].splitlines() if "_at" not in x] == [
+        x for x in usual_exit[1].splitlines() if "_at" not in x
+    ]
+    assert quick[1].endswith("}\n" if "--json" in args else ")\n" if quick[0] == 0 else "")
