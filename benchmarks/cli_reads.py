@@ -45,7 +45,9 @@ HELP_S = 0.14  # --help's time when the target was set
 
 
 def _cold(cmd: list[str], cwd: Path, repeats: int, src: Path | None = None) -> float:
-    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
+    # Compiled files are written (as installed software has them; _common drops PYTHONDONTWRITEBYTECODE):
+    # with the variable set, every timed run would compile each module changed since it was last compiled.
+    env = dict(os.environ)
     if src is not None:
         env["PYTHONPATH"] = str(src)
     subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, check=True)  # compiled files exist: not timed
@@ -59,9 +61,10 @@ def _cold(cmd: list[str], cwd: Path, repeats: int, src: Path | None = None) -> f
 
 def _instructions(cmd: list[str], cwd: Path, src: Path | None = None) -> float:
     """Millions of instructions the command executes (valgrind's callgrind, which counts every one)."""
-    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
+    env = dict(os.environ)
     if src is not None:
         env["PYTHONPATH"] = str(src)
+    subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, check=True)  # compiled files exist: not counted
     proc = subprocess.run(
         ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", *cmd],
         cwd=cwd,

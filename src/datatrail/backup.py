@@ -18,7 +18,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from datatrail.store import HTTP_ADVICE, PG_ADVICE, BackupInfo, backup_store, restore_store
+from datatrail.core.results import BackupInfo
+from datatrail.store import HTTP_ADVICE, PG_ADVICE, backup_store, restore_store
 
 
 def create_backup(uri: str, target: Path, *, force: bool = False) -> BackupInfo:

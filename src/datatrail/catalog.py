@@ -11,26 +11,28 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from datatrail.core.errors import InvalidInput
 from datatrail.core.model import Dataset, FileEntry, Ref, Run, Version, short_ids
-from datatrail.core.records import ContentLocation, Deployment, DriftRecord
-from datatrail.core.results import (
-    CheckResult,
-    ColumnLineageResult,
-    DatasetDetails,
-    Direction,
-    JobSummary,
-    LatestVersion,
-    LineageColumns,
-    LineageJson,
-    LineageNode,
-    SearchHit,
-)
 from datatrail.core.times import iso, parse_time, utc
 from datatrail.lineage import Graph
 from datatrail.store.base import Store
+
+if TYPE_CHECKING:  # annotations only: a read builds no record types it does not return (start-up)
+    from datatrail.core.records import ContentLocation, Deployment, DriftRecord
+    from datatrail.core.results import (
+        CheckResult,
+        ColumnLineageResult,
+        DatasetDetails,
+        Direction,
+        JobSummary,
+        LatestVersion,
+        LineageColumns,
+        LineageJson,
+        LineageNode,
+        SearchHit,
+    )
 
 MAX_DEPTH = 1000
 Note = Callable[[str, str | None], None]
@@ -102,6 +104,8 @@ def _with_job(
     (they read and wrote nothing reached, or the depth is 0), its latest run stands for it."""
     if not own or any(n.type == "run" and n.data.get("job") == job for n in nodes.values()):
         return nodes, edges
+    from datatrail.core.results import LineageNode  # start-up: the results' types are built for lineage only
+
     latest, rid = own[0], f"run:{own[0].id}"
     nodes = {**nodes, rid: LineageNode(rid, "run", 0, _run_node(latest))}
     here = [(_version_node(v), rid) for v in latest.inputs] + [(rid, _version_node(v)) for v in latest.outputs]
@@ -484,6 +488,8 @@ class Catalog:
             frontier = self._store.list_versions(namespace, name)
         seen = {(v.namespace, v.name, v.number) for v in frontier}
         nodes: dict[str, LineageNode] = {}
+        from datatrail.core.results import LineageNode  # start-up: the results' types are built for lineage only
+
         edges: set[tuple[str, str]] = set()
         for step in range(max(depth, 1)):
             if not frontier:

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from datatrail.core.results import LineageNode
 from datatrail.core.text import count
+
+if TYPE_CHECKING:  # annotations only (start-up: a read builds the results' types for lineage only)
+    from datatrail.core.results import LineageNode
 
 
 @dataclass(frozen=True)

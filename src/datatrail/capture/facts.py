@@ -5,11 +5,7 @@ from __future__ import annotations
 import functools
 import getpass
 import os
-import platform
-import shlex
-import subprocess
 import sys
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -42,6 +38,8 @@ def command_line(argv: list[str] | None = None, orig_argv: list[str] | None = No
     A console script (``datatrail``, ``dvc``…) is recorded by its name; a script or
     module run by the interpreter keeps the interpreter's name and its flags.
     """
+    import shlex  # start-up: only a run's command line needs it (a read imports this module for the user)
+
     argv = list(sys.argv if argv is None else argv)
     orig = list(getattr(sys, "orig_argv", []) if orig_argv is None else orig_argv)
     if argv and argv[0] and _is_console_script(argv[0]):
@@ -69,6 +67,8 @@ def _is_console_script(path: str) -> bool:
 
 def environment() -> dict[str, Any]:
     """Operating system, Python, and the versions of the distributions this process has imported."""
+    import platform  # start-up: only a run records its environment
+
     return {
         "os": f"{platform.system()} {platform.release()} ({platform.machine()})",
         "python": f"{platform.python_implementation()} {platform.python_version()}",
@@ -159,6 +159,8 @@ ENV_WORKFLOW = "DATATRAIL_WORKFLOW"
 def _uuid(text: str | None) -> str | None:
     if not text:
         return None
+    import uuid  # start-up: only a run's parent from the environment needs it
+
     try:
         return str(uuid.UUID(text.strip()))
     except ValueError:
@@ -208,6 +210,8 @@ def workflow_from_env(env: dict[str, str] | None = None) -> str | None:
 
 
 def _git(args: list[str], cwd: Path) -> str | None:
+    import subprocess  # start-up: only a run asks git (a read imports this module for the user)
+
     try:
         # A repository's own config must not run commands here (core.fsmonitor names a program to start).
         command = ["git", "-c", "core.fsmonitor=false", *args]

@@ -48,13 +48,20 @@ def main() -> None:
 
         # Before the heavy imports below: a big file to add starts hashing now.
         start_from_argv(sys.argv[1:])
-        from datatrail.cli.app import main as run  # typer and every command: only once hashing has started
+        from datatrail.cli.fast import answer  # the reads without typer: light (start-up)
+
+        status = answer(sys.argv[1:])  # a plain `ls`, `show`… answered here; None for typer
+        if status is None:
+            from datatrail.cli.app import main as run  # typer and every command: only once hashing has started
     except KeyboardInterrupt:
         # Ctrl-C while the CLI starts, before typer maps it (cli/app.py): the same line, the same status.
         from datatrail.cli.output import error  # light: json and unicodedata
 
         error("interrupted; nothing half-written was kept")
         sys.exit(130)
+    if status is not None:
+        gc.freeze()  # as below
+        sys.exit(status)
     try:
         run()
     except BrokenPipeError:

@@ -6,7 +6,6 @@ to a one-line message and an exit code here and nowhere else.
 
 from __future__ import annotations
 
-import os
 from typing import Annotated, Any
 
 import typer
@@ -14,6 +13,7 @@ from typer.core import HAS_RICH, TyperGroup
 
 from datatrail._version import __version__
 from datatrail.cli.coerce import light
+from datatrail.cli.context import failure
 from datatrail.cli.helptext import tidy, tidy_param
 from datatrail.cli.output import error
 from datatrail.core.errors import DatatrailError
@@ -128,21 +128,14 @@ class _Group(TyperGroup):
             raise
         except UsageError as exc:
             raise _usage_error(exc) from None
-        except DatatrailError as exc:
-            error(exc.message)
-            raise typer.Exit(exc.exit_code) from None
-        except KeyboardInterrupt:
-            error("interrupted; nothing half-written was kept")
-            raise typer.Exit(130) from None
+        except (DatatrailError, KeyboardInterrupt) as exc:
+            raise typer.Exit(failure(exc)) from None
         except BrokenPipeError:
             raise  # the reader went away (`datatrail ls | head`): handled quietly in datatrail.cli.main
         except (typer.Exit, typer.Abort, typer.TyperException):
             raise
         except Exception as exc:
-            if os.environ.get("DATATRAIL_DEBUG"):
-                raise
-            error(f"unexpected {type(exc).__name__}: {exc} (set DATATRAIL_DEBUG=1 for a traceback)")
-            raise typer.Exit(70) from None
+            raise typer.Exit(failure(exc)) from None  # raised again as it is with $DATATRAIL_DEBUG
 
 
 app = typer.Typer(

@@ -7,11 +7,10 @@ from typing import Annotated
 
 import typer
 
-from datatrail.cli import prefetch
+from datatrail.cli import prefetch, reads
 from datatrail.cli.context import get_trail
-from datatrail.cli.output import emit_json, human_size, line, note, progress, table, when
+from datatrail.cli.output import emit_json, line, note, progress
 from datatrail.core.errors import InvalidInput, NotFound
-from datatrail.core.model import Ref
 from datatrail.core.text import count
 from datatrail.remote import redact
 
@@ -149,7 +148,7 @@ def add(
         if result.note:
             note(result.note)
         if report is not None:
-            from datatrail.cli.quality import print_checks  # start-up: other commands skip this module
+            from datatrail.cli.views import print_checks  # start-up: other commands skip this module
 
             line(f"{count(len(report.results), 'check')}, {len(report.failed)} failed")
             print_checks(report.results)
@@ -163,38 +162,7 @@ def ls(
     json_out: JsonOpt = False,
 ) -> None:
     """List datasets with their latest version."""
-
-    trail = get_trail(ctx)
-    datasets = trail.datasets(namespace)
-    latest = {(d.namespace, d.name): trail.get(Ref(d.namespace, d.name)) for d in datasets if d.latest}
-    if json_out:
-        # The latest version's fields win: `created_at`/`created_by` describe the
-        # version whose digest and size are shown, like every other read command.
-        emit_json(
-            [
-                {**d.to_dict(), **(latest[(d.namespace, d.name)].to_dict() if (d.namespace, d.name) in latest else {})}
-                for d in datasets
-            ]
-        )
-        return
-    if not datasets:
-        line("no datasets yet; add one with `datatrail add PATH`")
-        return
-    rows = []
-    for d in datasets:
-        v = latest.get((d.namespace, d.name))
-        rows.append(
-            [
-                d.name if d.namespace == "default" else f"{d.namespace}:{d.name}",
-                d.kind,
-                d.latest,
-                v.digest.short if v and v.digest else None,
-                human_size(v.size) if v else None,
-                when(v.created_at) if v else None,
-                v.created_by if v else None,
-            ]
-        )
-    table(["dataset", "kind", "latest", "digest", "size", "created", "by"], rows)
+    reads.ls(lambda: get_trail(ctx), namespace, json_out)
 
 
 def show(
@@ -210,91 +178,7 @@ def show(
     json_out: JsonOpt = False,
 ) -> None:
     """Show a version (or a run, with run:<id>) in full; classified columns are marked [pii]."""
-
-    trail = get_trail(ctx)
-    if ref.startswith("run:"):
-        run = trail.get_run(ref)
-        job = next((j for j in trail.jobs(run.namespace) if j.name == run.job), None)
-        if json_out:
-            emit_json({**run.to_dict(), "job_description": job and job.description, "job_sql": job and job.sql})
-        else:
-            from datatrail.cli.runs import print_run  # start-up: other commands skip this module
-
-            print_run(run, job)
-        return
-    v = trail.get(ref)
-    manifest = trail.manifest(v) if v.is_directory else []
-    stats = trail.profile(v)
-    checks = trail.check_results(v)
-    # What the producer said (schema facet, documentation) shows too when datatrail did not profile the data.
-    reported = trail.describe(v)
-    doc = ((reported.get("facets") or {}).get("documentation") or {}).get("value") or {}
-    description = doc.get("description") if isinstance(doc, dict) else None
-    schema = reported.get("schema") if isinstance(reported.get("schema"), list) else None
-    if json_out:
-        data = v.to_dict()
-        data["description"] = description
-        data["schema"] = schema
-        if v.is_directory:
-            data["files"] = [{"path": f.path, "size": f.size, "digest": str(f.digest)} for f in manifest]
-        data["profile"] = stats
-        data["checks"] = [c.to_dict() for c in checks]
-        if v.kind == "model":
-            data["model_card"] = trail.model_card(v).to_dict()
-        if access:
-            from datatrail.cli.security import entry_dict  # start-up: other commands skip this module
-
-            data["access"] = [entry_dict(e) for e in trail.access_log(v)]
-        emit_json(data)
-        return
-    fields = [
-        ("version", v.ref),
-        ("kind", v.kind),
-        ("digest", str(v.digest) if v.digest else v.key),
-        ("size", f"{human_size(v.size)} ({count(v.size, 'byte')})" if v.size is not None else None),
-        ("format", v.format),
-        ("files", v.file_count),
-        ("uri", v.uri),
-        ("aliases", ", ".join(v.aliases) or None),
-        ("created", when(v.created_at)),
-        ("created by", v.created_by),
-        ("host", v.host),
-        ("message", v.message),
-        ("run", f"run:{v.run_id}" if v.run_id else None),
-        ("description", description),
-    ]
-    for key, value in fields:
-        if value is not None:
-            line(f"{key + ':':<12} {value}")
-    if v.kind == "model":
-        from datatrail.cli.ml import print_model_card  # start-up: other commands skip this module
-
-        print_model_card(trail.model_card(v))
-    if stats is not None:
-        from datatrail.cli.quality import print_profile  # start-up: other commands skip this module
-
-        print_profile(stats)
-    elif schema:
-        line("")
-        line("schema (as the producer reported it):")
-        table(
-            ["column", "type", "description"],
-            [[f.get("name"), f.get("type"), f.get("description")] for f in schema if isinstance(f, dict)],
-        )
-    if checks:
-        from datatrail.cli.quality import print_checks  # start-up: other commands skip this module
-
-        print_checks(checks, latest_only=True)
-    if manifest:
-        shown = manifest if files else manifest[:20]
-        line("")
-        table(["path", "size", "digest"], [[f.path, human_size(f.size), f.digest.short] for f in shown])
-        if len(shown) < len(manifest):
-            line(f"… and {count(len(manifest) - len(shown), 'more file')} (--files lists all)")
-    if access:
-        from datatrail.cli.security import print_access  # start-up: other commands skip this module
-
-        print_access(trail.access_log(v))
+    reads.show(lambda: get_trail(ctx), ref, files, access, json_out)
 
 
 def versions(
@@ -303,26 +187,7 @@ def versions(
     json_out: JsonOpt = False,
 ) -> None:
     """List every version of a dataset, oldest first."""
-
-    items = get_trail(ctx).versions(name)
-    if json_out:
-        emit_json([v.to_dict() for v in items])
-        return
-    table(
-        ["version", "digest", "size", "created", "by", "aliases", "message"],
-        [
-            [
-                v.number,
-                v.digest.short if v.digest else v.key,
-                human_size(v.size),
-                when(v.created_at),
-                v.created_by,
-                ", ".join(v.aliases) or None,
-                v.message,
-            ]
-            for v in items
-        ],
-    )
+    reads.versions(lambda: get_trail(ctx), name, json_out)
 
 
 def tag(

@@ -2,88 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
 from datatrail.cli.context import get_trail
-from datatrail.cli.output import emit_json, line, table, when
+from datatrail.cli.output import emit_json, line, table
+from datatrail.cli.views import print_checks, print_profile
 from datatrail.core.text import change, count, quantity, value
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts instead of text.")]
-
-
-def _percent(fraction: float | None) -> str:
-    return "-" if fraction is None else f"{100 * fraction:.2f}%"
-
-
-def print_profile(profile: dict[str, Any]) -> None:
-    """The table-level figures, then one row per column."""
-    line("")
-    rows = profile.get("row_count")
-    line(f"{'rows:':<12} {quantity(rows)}   columns: {len(profile.get('columns', []))}")
-    if profile.get("duplicate_rows") is not None:
-        share = _percent(profile["duplicate_fraction"])
-        line(f"{'duplicates:':<12} {count(profile['duplicate_rows'], 'row')} ({share})")
-    if profile.get("missing_cells") is not None:
-        line(f"{'missing:':<12} {count(profile['missing_cells'], 'cell')} ({_percent(profile['missing_fraction'])})")
-    line("")
-    body = []
-    for c in profile.get("columns", []):
-        quantiles = c.get("quantiles") or {}
-        distinct = quantity(c.get("distinct_count"))
-        if c.get("distinct_approximate"):
-            distinct = "~" + distinct
-        body.append(
-            [
-                c["name"] + (f" [{','.join(c['classified'])}]" if c.get("classified") else ""),
-                c.get("type"),
-                quantity(c.get("null_count")),
-                _percent(c.get("null_fraction")) if c.get("null_fraction") is not None else "-",
-                distinct,
-                value(c.get("min"), 16),
-                value(quantiles.get("p50")),
-                value(c.get("max"), 16),
-                value(c.get("mean")),
-                value(c.get("std")),
-            ]
-        )
-    table(["column", "type", "nulls", "null %", "distinct", "min", "median", "max", "mean", "std"], body)
-    tops = [c for c in profile.get("columns", []) if c.get("top_values") and c.get("kind", "") != "numeric"]
-    for c in tops:
-        if isinstance(c.get("min"), str) or isinstance(c["top_values"][0].get("value"), bool):
-            values = ", ".join(f"{value(t['value'], 20)} ({quantity(t['count'])})" for t in c["top_values"][:5])
-            line(f"top {c['name']}: {values}")
-
-
-def print_checks(checks: Sequence[Any], latest_only: bool = False) -> None:
-    """A table of check results; ``latest_only`` keeps the most recent evaluation."""
-    if latest_only and checks:
-        last = max(c.checked_at for c in checks)
-        earlier = len(checks)
-        checks = [c for c in checks if c.checked_at == last]
-        if earlier > len(checks):
-            line("")
-            line(f"checks (the latest of {count(earlier, 'result')}; --json lists all):")
-    line("")
-    table(
-        ["rule", "column", "severity", "result", "observed", "expected", "checked", "by"],
-        [
-            [
-                c.name or c.rule,
-                c.column,
-                c.severity,
-                "pass" if c.success else "FAIL",
-                value(c.observed),
-                c.expected,
-                when(c.checked_at),
-                c.checked_by,
-            ]
-            for c in checks
-        ],
-    )
 
 
 def _short(stat: str, number: Any) -> str:

@@ -17,40 +17,19 @@ True
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from datatrail.core.changes import canonical_json
+from datatrail.core.canonical import GENESIS, entry_content, entry_hash
 from datatrail.core.errors import InvalidInput
 
-GENESIS = "0" * 64
 _SHIFT = 8  # how far from its place a moved entry is looked for
-
-
-def entry_hash(prev: str, entry: Mapping[str, Any]) -> str:
-    return hashlib.sha256((prev + canonical_json(dict(entry))).encode()).hexdigest()
 
 
 def row_hash(row: Mapping[str, Any]) -> str:
     """The hash a chain row's content and ``prev_hash`` give: what its ``hash`` must be."""
     return entry_hash(row["prev_hash"], _content(row))
-
-
-def entry_content(
-    seq: int, time: str, actor: str, action: str, target: str | None, outcome: str, details: Any
-) -> dict[str, Any]:
-    """What an entry's hash covers (besides the previous hash)."""
-    return {
-        "seq": seq,
-        "time": time,
-        "actor": actor,
-        "action": action,
-        "target": target,
-        "outcome": outcome,
-        "details": details or {},
-    }
 
 
 def entry_row(
@@ -230,3 +209,16 @@ def verify_chain(
             )
     problems.sort(key=lambda p: p.seq)
     return ChainReport(count, head, tuple(problems))
+
+
+__all__ = [
+    "GENESIS",
+    "ChainReport",
+    "Checkpoint",
+    "Problem",
+    "entry_content",
+    "entry_hash",
+    "entry_row",
+    "row_hash",
+    "verify_chain",
+]

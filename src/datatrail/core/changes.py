@@ -7,11 +7,11 @@ the store consumes, so the store depends on this module, not on the parser.
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from datatrail.core.canonical import canonical_json
 from datatrail.core.model import Digest, FileEntry, RunState
 
 Event = dict[str, Any]
@@ -93,10 +93,6 @@ class Changes:
     actor: str
     run: RunChange | None
     datasets: tuple[DatasetChange, ...]
-
-
-def canonical_json(obj: Any) -> str:
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
 
 
 def event_hash(event: Event) -> str:

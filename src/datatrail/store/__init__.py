@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from datatrail.core.errors import InvalidInput
-from datatrail.core.results import BackupInfo
 from datatrail.store.base import Store
+
+if TYPE_CHECKING:  # annotations only: opening a store for a read builds no result types (start-up)
+    from datatrail.core.results import BackupInfo
 
 _SQL = ("sqlite:", "postgresql:", "postgres:", "postgresql+psycopg:")
 _POSTGRESQL = ("postgresql:", "postgres:", "postgresql+psycopg:")
@@ -90,7 +93,6 @@ def restore_store(uri: str, source: Path) -> BackupInfo:
 __all__ = [
     "HTTP_ADVICE",
     "PG_ADVICE",
-    "BackupInfo",
     "Store",
     "backup_store",
     "check_settings",

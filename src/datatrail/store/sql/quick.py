@@ -16,19 +16,16 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from datatrail.core.chain import GENESIS, entry_content, entry_hash
+from datatrail.core.canonical import GENESIS, entry_content, entry_hash
 from datatrail.core.errors import DatatrailError, InvalidInput, NotFound, StoreNotFound, StoreUnavailable
 from datatrail.core.model import Dataset, Digest, FileEntry, Ref, Run, Version
 from datatrail.core.privacy import redact_description, redact_profile
-from datatrail.core.records import ContentLocation
-from datatrail.core.results import CheckResult, DatasetDetails, Direction, JobSummary, LineageColumns, LineageResult
 from datatrail.core.times import stored_time
 from datatrail.store.base import LOCATED, Store
 from datatrail.store.delegate import DelegatingStore
 from datatrail.store.sql.faults import fault_of, no_space_left
-from datatrail.store.sql.lineage import traverse_sqlite
 from datatrail.store.sql.locate import check_location
 from datatrail.store.sql.pragmas import BUSY_TIMEOUT_S, sqlite_synchronous
 from datatrail.store.sql.revisions import HEAD
@@ -51,6 +48,10 @@ from datatrail.store.sql.rows import (
     version_from_row,
 )
 from datatrail.store.sql.writelock import WriterLock
+
+if TYPE_CHECKING:  # annotations only: the record types a read does not return are not built (start-up)
+    from datatrail.core.records import ContentLocation
+    from datatrail.core.results import CheckResult, DatasetDetails, Direction, JobSummary, LineageColumns, LineageResult
 
 _Row = namedtuple("_Row", VERSION_COLUMNS)  # type: ignore[misc]
 _RunRow = namedtuple("_RunRow", RUN_COLUMNS)  # type: ignore[misc]
@@ -342,6 +343,8 @@ class EmbeddedStore(DelegatingStore):
         args = () if namespace is None else (namespace,)
         with self._read() as db:
             if db is not None and name is None and match is None:
+                from datatrail.core.results import JobSummary  # start-up: built only when jobs are listed
+
                 rows = db.execute(sql, args).fetchall()
                 latest: dict[int, tuple[str, str]] = {}
                 for job_id, run_id, state in db.execute(_LATEST_RUNS):
@@ -376,6 +379,8 @@ class EmbeddedStore(DelegatingStore):
         ids = [v.id for v in start if v.id is not None and (as_of is None or v.created_at <= as_of)]
         with self._read() as db:
             if db is not None:
+                from datatrail.store.sql.lineage import traverse_sqlite  # start-up: only `lineage` walks
+
                 return traverse_sqlite(db, ids, direction, depth, as_of)
         return self.target().lineage_columns(start, direction, depth, as_of)
 
@@ -416,6 +421,8 @@ class EmbeddedStore(DelegatingStore):
     def content_locations(self, version: Version) -> list[ContentLocation]:
         with self._read() as db:
             if db is not None:
+                from datatrail.core.records import ContentLocation  # start-up: built only for a push's note
+
                 dataset_id = self._dataset(db, version.namespace, version.name)[0]
                 out = []
                 for remote, url, recorded_at, recorded_by in db.execute(_LOCATIONS, (dataset_id, version.number)):

@@ -5,12 +5,14 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from datatrail.core.errors import DatatrailError, InvalidInput, NotFound
 from datatrail.core.model import Dataset, Digest, Ref, Run, RunState, Version
-from datatrail.core.results import CheckResult
 from datatrail.core.times import stored_time
+
+if TYPE_CHECKING:
+    from datatrail.core.results import CheckResult
 
 
 def json_value(value: Any) -> Any:
@@ -169,6 +171,8 @@ CHECK_COLUMNS = (
 
 def check_from_row(r: Any, hidden: bool, observed: Any) -> CheckResult:
     """A CheckResult from a row with CHECK_COLUMNS (``observed`` decoded); ``hidden`` leaves out values."""
+    from datatrail.core.results import CheckResult  # start-up: the results' types are built when one is read
+
     return CheckResult(
         rule=r.rule,
         name=r.name,
