@@ -201,6 +201,15 @@ def test_times_sqlite_does_not_hold_as_usual_are_formatted_as_before(tmp_path: P
             "2026-01-01T00:00:03+00:00",
         ]
         assert all(graph.nodes[f"run:{r}"].data["started_at"] == _iso(text) for r, text in odd.items())
+        # The nodes' JSON as SQLite writes it gives these rows, and a size that is not an integer, to Python.
+        with sqlite3.connect(tmp_path / "trail.db") as db:
+            last = "(SELECT max(id) FROM versions)"  # the start version
+            db.execute(f"UPDATE versions SET size = 1e20, created_at = '2026-01-01 00:00:04' WHERE id = {last}")
+        kw: dict[str, Any] = {"direction": "upstream", "depth": 50}
+        joined = joined_bytes(trail, namespace, name, str(number), **kw)
+        assert joined == reference_bytes(trail, namespace, name, str(number), **kw)
+        assert b'"size":1e+20,"created_at":"2026-01-01T00:00:04+00:00"' in joined
+        assert b'"started_at":"2025-12-31T22:00:01+00:00"' in joined
 
 
 def test_edges_sorted_by_rank_are_the_sorted_id_pairs() -> None:

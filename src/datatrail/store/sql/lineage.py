@@ -114,6 +114,28 @@ _CHECKED = "SELECT DISTINCT version_id FROM check_results WHERE event_id > {p} A
 # More versions touched than this: everything is forgotten (a walk's cost to check grows with them).
 _MAX_TOUCHED = 100_000
 
+# SQLite writes each node's JSON itself (json_object: the bytes orjson writes from the same row, key for
+# key, when no string needs an escape): a row whose JSON holds a backslash is written again in Python,
+# and so is one whose number is not an integer, or whose time _ISO does not reshape (written as
+# "\u0001", so that its JSON holds a backslash). A version's check and drift marks are added after.
+_TIME = "coalesce({iso}, CASE WHEN {c} IS NOT NULL THEN char(1) END)"
+_VERSIONS_JSON = (
+    "SELECT v.id, n.name, CAST(json_object('namespace', n.name, 'name', d.name, 'version', v.number,"
+    " 'kind', d.kind, 'digest', v.digest, 'size', v.size,"
+    " 'created_at', " + _TIME.format(iso="{iso_created}", c="v.created_at") + ","
+    " 'created_by', v.created_by) AS BLOB),"
+    " typeof(v.number) = 'integer' AND typeof(v.size) IN ('integer', 'null'), d.name, v.number"
+    " FROM {ids} JOIN versions v ON v.id = f.value JOIN datasets d ON d.id = v.dataset_id"
+    " JOIN namespaces n ON n.id = d.namespace_id"
+)
+_RUNS_JSON = (
+    "SELECT r.pk, n.name, CAST(json_object('id', r.run_id, 'namespace', n.name, 'job', j.name, 'state', r.state,"
+    " 'started_at', " + _TIME.format(iso="{iso_started}", c="r.started_at") + ","
+    " 'ended_at', " + _TIME.format(iso="{iso_ended}", c="r.ended_at") + ") AS BLOB), r.run_id"
+    " FROM {ids} JOIN runs r ON r.pk = f.value JOIN jobs j ON j.id = r.job_id"
+    " JOIN namespaces n ON n.id = j.namespace_id"
+)
+
 Edge = tuple[int, int, int]
 """A run_io row: (run pk, direction, version id)."""
 
@@ -474,14 +496,52 @@ def _nodes(
     found = dict(zip(keys, cache.take(stamp, keys), strict=True))
     fresh: dict[int, Node] = {}
     missing = [vid for vid in vids if found[version_key(vid)] is None]
+    if missing and reader.dialect == "sqlite":
+        missing = _sqlite_versions(reader, missing, fresh)
     for vid, nid, d in _version_rows(reader, missing) if missing else ():
         fresh[version_key(vid)] = (nid, d["namespace"], _compact(orjson.dumps(d)))
     missing = list(pks) if as_of is not None else [pk for pk in pks if found[run_key(pk)] is None]
+    if missing and reader.dialect == "sqlite" and as_of is None:
+        missing = _sqlite_runs(reader, missing, fresh)
     for pk, nid, d in _run_rows(reader, missing, as_of) if missing else ():
         fresh[run_key(pk)] = (nid, d["namespace"], _compact(orjson.dumps(d)))
     cache.store(stamp, fresh if as_of is None else {k: n for k, n in fresh.items() if k & 1 == 0})
     found.update(fresh)
     return found
+
+
+def _sqlite_versions(reader: _Reader, vids: list[int], fresh: dict[int, Node]) -> list[int]:
+    """The nodes of ``vids`` as SQLite writes their JSON, into ``fresh``; the versions it may not write."""
+    left: list[int] = []
+    for vid, ns, data, plain, name, number in reader.rows(_VERSIONS_JSON, vids):
+        if plain and b"\\" not in data:
+            fresh[version_key(vid)] = (f"version:{ns}:{name}@{number}", ns, data)
+        else:
+            left.append(vid)
+    marks: dict[int, bytes] = {}
+    if len(left) < len(vids):
+        written = [vid for vid in vids if version_key(vid) in fresh]
+        if reader.any("check_results"):
+            for vid, failed, total in reader.rows(_CHECKS, written):
+                marks[vid] = b',"checks":{"failed":%d,"total":%d}' % (int(failed), int(total))
+        if reader.any("drift_reports"):
+            for vid, alerts in reader.rows(_DRIFT, written):
+                marks[vid] = marks.get(vid, b"") + b',"drift":{"alert":true,"reports":%d}' % int(alerts)
+    for vid, mark in marks.items():
+        nid, ns, data = fresh[version_key(vid)]
+        fresh[version_key(vid)] = (nid, ns, data[:-1] + mark + b"}")
+    return left
+
+
+def _sqlite_runs(reader: _Reader, pks: list[int], fresh: dict[int, Node]) -> list[int]:
+    """The nodes of ``pks`` as SQLite writes their JSON, into ``fresh``; the runs it may not write."""
+    left: list[int] = []
+    for pk, ns, data, run_id in reader.rows(_RUNS_JSON, pks):
+        if b"\\" not in data:
+            fresh[run_key(pk)] = (f"run:{run_id}", ns, data)
+        else:
+            left.append(pk)
+    return left
 
 
 def _load_json(
