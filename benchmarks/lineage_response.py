@@ -15,7 +15,11 @@ Two graphs.
    (``DATATRAIL_LINEAGE_CACHE_MB=0``: every node fetched and written per request, as round two did)
    and once as served by default (each node's JSON and each walk's result kept between answers,
    store/sql/nodecache.py, until an event is stored);
-   the answers must be the same bytes. Target: depth 20 under 30 ms.
+   the answers must be the same bytes. Target: depth 20 under 30 ms. Then, on a copy of the store,
+   one server with the cache on answers depth 20 again and again with one event stored through the
+   API before each request: an unrelated one, one inside the walk (the start version's producer
+   ends again, later), one that names no run (which forgets everything: a whole miss); see
+   ``event_figures``.
 
 2. The 1,000,000-node graph of benchmarks/lineage_query.py (built once under
    .bench/), upstream depth 50 from its last version, in process: the walk alone
@@ -35,6 +39,7 @@ from __future__ import annotations
 import argparse
 import os
 import random
+import shutil
 import sys
 import time
 import uuid
@@ -51,9 +56,10 @@ from lineage_query import BUILD_FORMAT, build, walk_only
 from tests import httpserver
 
 import datatrail
+from datatrail.core.changes import VersionInfo
 from datatrail.core.gcpause import paused_gc
 from datatrail.core.model import EventType
-from datatrail.events import build_run_event
+from datatrail.events import build_dataset_event, build_run_event
 from datatrail.server.marquez import answer_json, version_columns, version_graph, version_json
 from datatrail.server.routes.lineage import encode
 from datatrail.store.sql.engine import HEAD
@@ -141,6 +147,68 @@ def serve_figures(
                     if node not in {g["id"] for g in graph}:
                         raise SystemExit(f"the answer for {node} does not hold it")
                     out[depth] = (median(times), len(graph), len(answer.content), cpu, answer.content)
+        finally:
+            server.stop()
+    return out
+
+
+def event_figures(path: Path, node: str, runs: int, requests: int) -> dict[str, float]:
+    """label -> median seconds of GET /api/v1/lineage upstream depth 20 through a real server with the
+    default cache, on a copy of the pipeline store: asked again with nothing stored between (warm),
+    and right after one event was stored through the API before each request (the event not timed):
+    an unrelated one, one inside the walk (its start version's producer ends again, later: that run's
+    node and the walk are read again, the other nodes are kept), one that names no run (everything
+    is forgotten: a whole miss). The last answer must be the store's own, read without the cache."""
+    params = {"nodeId": node, "direction": "upstream", "depth": 20}
+    producer = str(uuid.UUID(int=runs))
+
+    def unrelated(i: int) -> dict[str, Any]:
+        event = build_run_event(EventType.COMPLETE, str(uuid.uuid4()), "bench-other", "other")
+        event["outputs"] = [{"namespace": "bench-other", "name": f"out{i}"}]
+        return event
+
+    def inside(i: int) -> dict[str, Any]:
+        event = build_run_event(EventType.COMPLETE, producer, NAMESPACE, f"job{runs % 100:03d}")
+        event["eventTime"] = f"2026-03-01T{i // 3600:02d}:{i // 60 % 60:02d}:{i % 60:02d}Z"
+        return event
+
+    def no_run(i: int) -> dict[str, Any]:
+        return build_dataset_event("bench-other", f"loose{i}", VersionInfo(key=f"k{i}"))
+
+    modes = {"warm": None, "after an unrelated event": unrelated, "after an event inside the walk": inside}
+    modes["after an event that names no run (a whole miss)"] = no_run
+    out: dict[str, float] = {}
+    with scratch("lineage-response-events-") as folder:
+        copy = folder / "trail.db"
+        shutil.copyfile(path, copy)
+        server = httpserver.start(folder / "server", store=f"sqlite:///{copy}")
+        try:
+            server.wait_ready(120)
+            with httpx.Client(base_url=server.uri, timeout=120) as http:
+                count = 0
+                for label, make in modes.items():
+                    times: list[float] = []
+                    for i in range(requests + 3):
+                        if make is not None:
+                            count += 1
+                            http.post("/api/v1/lineage", json=make(count)).raise_for_status()
+                        t0 = time.perf_counter()
+                        answer = http.get("/api/v1/lineage", params=params)
+                        elapsed = time.perf_counter() - t0
+                        answer.raise_for_status()
+                        if i >= 3:
+                            times.append(elapsed)
+                    out[label] = median(times)
+            name, number = node.split(":", 2)[2].split("#")
+            os.environ[CACHE_ENV] = "0"
+            try:
+                with datatrail.connect(f"sqlite:///{copy}") as trail:
+                    kw: dict[str, Any] = {"selector": number, "direction": "upstream", "depth": 20}
+                    reference = encode(version_columns(trail.dataset_lineage_columns(NAMESPACE, name, **kw)))
+            finally:
+                del os.environ[CACHE_ENV]
+            if answer.content != reference:
+                raise SystemExit("after the events, the server's answer is not the store's own")
         finally:
             server.stop()
     return out
@@ -248,6 +316,33 @@ def main() -> None:
             f" CPU {fmt_seconds(cold[3])}"
         )
     seconds, nodes, _, cpu, _ = figures[20]
+    events = event_figures(pipeline, node, args.runs, args.requests)
+    for label, median_s in events.items():
+        note(f"GET /api/v1/lineage upstream depth 20, cache on, {label}: median {fmt_seconds(median_s)}")
+    report(
+        f"lineage response through the server, depth 20, {nodes:,} nodes, after an unrelated event",
+        fmt_seconds(events["after an unrelated event"]),
+        "after an event that names no run (a whole miss)",
+        fmt_seconds(events["after an event that names no run (a whole miss)"]),
+        events["after an event that names no run (a whole miss)"] / events["after an unrelated event"],
+        1.0,
+    )
+    report(
+        f"lineage response through the server, depth 20, {nodes:,} nodes, after an event inside the walk",
+        fmt_seconds(events["after an event inside the walk"]),
+        "the target",
+        f"{SERVER_TARGET_MS:g} ms",
+        SERVER_TARGET_MS / (events["after an event inside the walk"] * 1000),
+        1.0,
+    )
+    report(
+        f"lineage response through the server, depth 20, {nodes:,} nodes, a whole miss",
+        fmt_seconds(events["after an event that names no run (a whole miss)"]),
+        "the target",
+        f"{SERVER_TARGET_MS:g} ms",
+        SERVER_TARGET_MS / (events["after an event that names no run (a whole miss)"] * 1000),
+        1.0,
+    )
     report(
         f"lineage response through the server, depth 20, server CPU per request, {nodes:,} nodes",
         fmt_seconds(cpu),
