@@ -627,7 +627,8 @@ def test_each_event_forgets_only_what_it_touched_and_answers_stay_exact(
 
 def test_the_cache_moves_on_by_what_events_touched_or_forgets_everything() -> None:
     """advance: the events' touched nodes go, the rest stays; an older snapshot reads nothing and changes
-    nothing; a new epoch, a gap of more than MAX_GAP events or events that name no run forget it all."""
+    nothing; a new epoch, a stamp whose event is not the same, a gap of more than MAX_GAP events or
+    events that name no run forget it all."""
 
     def node(i: int) -> tuple[str, str, bytes]:
         return (f"version:ns:d@{i}", "ns", b"{}")
@@ -645,19 +646,26 @@ def test_the_cache_moves_on_by_what_events_touched_or_forgets_everything() -> No
 
         return ask
 
-    cache.store((5, 0), {})
-    cache.take((5, 0), [])
+    def mark(event_id: int) -> str | None:
+        return f"hash{event_id}"
+
+    cache.advance((5, 0), since(touched()), mark)  # the first stamp: nothing to forget, nothing asked
+    assert asked == [] and cache.stamp == (5, 0) and cache.mark == "hash5"
     cache.store((5, 0), {version_key(1): node(1), version_key(2): node(2), run_key(1): node(3)})
-    cache.advance((7, 0), since(touched(runs=frozenset({1}), changed=frozenset({2}))))
+    cache.advance((7, 0), since(touched(runs=frozenset({1}), changed=frozenset({2}))), mark)
     assert asked == [(5, 7)] and cache.stamp == (7, 0)
     assert cache.take((7, 0), [version_key(1), version_key(2), run_key(1)]) == [node(1), None, None]
-    assert cache.take((6, 0), [version_key(1)]) == [None] and cache.stamp == (7, 0)  # an older snapshot
+    cache.advance((6, 0), since(touched()), mark)  # an older snapshot: nothing read, nothing changed
+    assert cache.take((6, 0), [version_key(1)]) == [None] and cache.stamp == (7, 0)
     assert cache.take((7, 0), [version_key(1)]) == [node(1)]
-    cache.advance((7 + MAX_GAP + 1, 0), since(touched()))  # too many events to read: all forgotten
-    assert asked == [(5, 7)] and len(cache) == 0 and cache.stamp == (7 + MAX_GAP + 1, 0)
+    cache.advance((8, 0), since(touched()), lambda event_id: "another database")  # the stamp's event changed
+    assert asked == [(5, 7)] and len(cache) == 0 and cache.stamp == (8, 0)
+    cache.store((8, 0), {version_key(1): node(1)})
+    cache.advance((9 + MAX_GAP, 0), since(touched()), mark)  # too many events to read: all forgotten
+    assert asked == [(5, 7)] and len(cache) == 0 and cache.stamp == (9 + MAX_GAP, 0)
     cache.store(cache.stamp, {version_key(1): node(1)})
-    cache.advance((cache.stamp[0] + 1, 0), since(None))  # an event that names no run
+    cache.advance((cache.stamp[0] + 1, 0), since(None), mark)  # an event that names no run
     assert len(cache) == 0
     cache.store(cache.stamp, {version_key(1): node(1)})
-    cache.advance((cache.stamp[0] + 1, 99), since(touched()))  # another file (a restore): take forgets it all
-    assert cache.take((cache.stamp[0] + 1, 99), [version_key(1)]) == [None] and len(cache) == 0
+    cache.advance((cache.stamp[0] + 1, 99), since(touched()), mark)  # another file (a restore)
+    assert cache.take(cache.stamp, [version_key(1)]) == [None] and len(cache) == 0 and cache.stamp[1] == 99

@@ -191,6 +191,14 @@ class _Reader:
             epoch = int(self.cursor.fetchone()[0] or 0)
         return int(row[0] or 0) if row is not None else 0, epoch
 
+    def mark(self, event_id: int) -> str | None:
+        """The hash of the event ``event_id`` (None: there is none)."""
+        self.cursor.execute(
+            f"SELECT event_hash FROM events WHERE id = {'?' if self.dialect == 'sqlite' else '%s'}", (event_id,)
+        )
+        row = self.cursor.fetchone()
+        return str(row[0]) if row is not None else None
+
     def touched(self, after: int, upto: int) -> Touched | None:
         """What the events with ids in (``after``, ``upto``] touched (nodecache.py); None: anything may
         have changed (an event that names no run: a dataset or job event, a tag)."""
@@ -265,7 +273,7 @@ def traverse_json(
     try:
         # The stamp first: what is read after it is at least as new (nodecache.py).
         stamp = reader.stamp()
-        cache.advance(stamp, reader.touched)
+        cache.advance(stamp, reader.touched, reader.mark)
         walk = ("walk", tuple(start_ids), direction, depth) if as_of is None else None
         if walk is not None:
             [kept] = cache.take(stamp, [walk])

@@ -133,6 +133,7 @@ class NodeCache:
         self.limit = limit
         self.size = 0
         self.stamp: Stamp | None = None
+        self.mark: str | None = None
         self._nodes: OrderedDict[Hashable, tuple[Any, int]] = OrderedDict()
         self._walks: set[Hashable] = set()  # the keys of the values that are KeptWalks
         self._lock = threading.Lock()
@@ -158,19 +159,33 @@ class NodeCache:
         self._walks.clear()
         self.size = 0
         self.stamp = stamp
+        self.mark = None  # the hash of the stamp's event, once advance has read it
 
-    def advance(self, stamp: Stamp, since: Callable[[int, int], Touched | None]) -> None:
+    def advance(
+        self, stamp: Stamp, since: Callable[[int, int], Touched | None], mark: Callable[[int], str | None]
+    ) -> None:
         """Move the cache on to ``stamp``, forgetting only what the events since its own stamp touched:
-        ``since(after, upto)`` tells (None: anything may have changed). Asked in the answer's
-        transaction right after the stamp was read."""
+        ``since(after, upto)`` tells (None: anything may have changed). ``mark(id)`` is the event's
+        hash: the cache's own stamp's event must still be there, the same, or the database is another
+        one (a PostgreSQL database restored under the server: everything is forgotten). Asked in the
+        answer's transaction right after the stamp was read."""
         if self.limit <= 0:
             return
         for _ in range(3):  # another answer may move the cache meanwhile: then from where it left it
             with self._lock:
-                label = self.stamp
-            if label is None or label == stamp or label[1] != stamp[1] or stamp[0] < label[0]:
-                return  # nothing kept, nothing new, another file (take forgets it all) or an older snapshot
-            touched = since(label[0], stamp[0]) if stamp[0] - label[0] <= MAX_GAP else None
+                label, label_mark = self.stamp, self.mark
+            if label == stamp or (label is not None and label[1] == stamp[1] and stamp[0] < label[0]):
+                return  # nothing new, or an older snapshot (take reads nothing under it)
+            touched: Touched | None = None
+            if (
+                label is not None
+                and label[1] == stamp[1]
+                and stamp[0] - label[0] <= MAX_GAP
+                and label_mark is not None
+                and mark(label[0]) == label_mark
+            ):
+                touched = since(label[0], stamp[0])
+            new_mark = mark(stamp[0])
             with self._lock:
                 if self.stamp != label:
                     continue
@@ -179,6 +194,7 @@ class NodeCache:
                 else:
                     self._forget(touched)
                     self.stamp = stamp
+                self.mark = new_mark
                 self.advances += 1
                 return
 
