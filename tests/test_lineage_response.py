@@ -575,6 +575,18 @@ def test_each_event_forgets_only_what_it_touched_and_answers_stay_exact(
         before, after = after, walks.answers()
         assert b"extra-source" in after[up20] and b"extra-source" not in before[up20]
 
+        # 4b. The same run reads a version already in the walk: only a new edge between two of its nodes.
+        versions = walk_nodes(trail, walks, "version")
+        extra = versions[len(versions) // 2]
+        extra_key = trail.get(f"{extra['namespace']}:{extra['name']}@{extra['version']}").key
+        edge = build_run_event(EventType.COMPLETE, grown["id"], grown["namespace"], grown["job"])
+        edge["eventTime"] = "2026-01-01T07:30:00Z"
+        version_facet = {"version": {"datasetVersion": extra_key}}
+        edge["inputs"] = [{"namespace": extra["namespace"], "name": extra["name"], "facets": version_facet}]
+        trail.ingest(edge)
+        before, after = after, walks.answers()
+        assert after[up20].count(b'"origin":') > before[up20].count(b'"origin":')
+
         # 5. A new reader of version 1: the walk from it grows downstream.
         first = trail.get(f"{walks.start[0]}:{walks.start[1]}@1")
         down = run_event(903, "down", minute=2)
@@ -634,7 +646,7 @@ def test_the_cache_moves_on_by_what_events_touched_or_forgets_everything() -> No
         return (f"version:ns:d@{i}", "ns", b"{}")
 
     def touched(runs: frozenset[int] = frozenset(), changed: frozenset[int] = frozenset()) -> Touched:
-        return Touched(runs, frozenset(), changed, changed)
+        return Touched(runs, frozenset(), frozenset(), changed)
 
     cache = NodeCache(1 << 20)
     asked: list[tuple[int, int]] = []

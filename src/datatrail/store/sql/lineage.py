@@ -106,7 +106,7 @@ _EVENT_RUNS = (
     "SELECT e.run_id, r.pk FROM events e LEFT JOIN runs r ON r.run_id = e.run_id WHERE e.id > {p} AND e.id <= {p}"
 )
 _RUN_IO = (
-    "SELECT io.direction, io.version_id, d.id, d.kind FROM {ids} JOIN run_io io ON io.run_pk = f.value"
+    "SELECT io.run_pk, io.direction, io.version_id, d.id, d.kind FROM {ids} JOIN run_io io ON io.run_pk = f.value"
     " JOIN versions v ON v.id = io.version_id JOIN datasets d ON d.id = v.dataset_id"
 )
 _DATASET_VERSIONS = "SELECT v.id FROM {ids} JOIN versions v ON v.dataset_id = f.value"
@@ -209,21 +209,22 @@ class _Reader:
             if run_id is None or pk is None:
                 return None
             runs.add(int(pk))
-        written: set[int] = set()
-        read: set[int] = set()
+        inputs: set[tuple[int, int]] = set()
+        outputs: set[tuple[int, int]] = set()
+        changed: set[int] = set()
         kinds: set[int] = set()
-        for direction, vid, dataset, kind in self.rows(_RUN_IO, sorted(runs)) if runs else ():
-            (written if direction == _OUTPUT else read).add(vid)
+        for pk, direction, vid, dataset, kind in self.rows(_RUN_IO, sorted(runs)) if runs else ():
+            (outputs if direction == _OUTPUT else inputs).add((pk, vid))
+            changed.add(vid)
             if kind != "dataset":  # the event may have made it a model: every version's kind changed
                 kinds.add(dataset)
-        changed = written | read
         if kinds:
             changed.update(vid for (vid,) in self.rows(_DATASET_VERSIONS, sorted(kinds)))
         self.cursor.execute(_CHECKED.format(p=p), (after, upto))
         changed.update(vid for (vid,) in self.cursor.fetchall())
         if len(changed) > _MAX_TOUCHED:
             return None
-        return Touched(frozenset(runs), frozenset(written), frozenset(read), frozenset(changed))
+        return Touched(frozenset(runs), frozenset(inputs), frozenset(outputs), frozenset(changed))
 
     def any(self, table: str) -> bool:
         """Whether a table has a row (so a graph of a store without checks pays nothing for them)."""

@@ -21,12 +21,14 @@ When the stamp has moved on by a few events (at most :data:`MAX_GAP`), only what
 forgotten (:meth:`NodeCache.advance`): the store reads, for the events after the label, the runs
 they name and those runs' inputs and outputs (run_io), the versions whose check marks they added,
 and every version of a dataset among those whose kind is not ``dataset`` (an event may have made it
-a model). What changes a walk's shape is a new run_io row, and each names a run an event named: a
-walk upstream loses its shape when such a run is in it or writes a version in it, downstream when
-such a run is in it or reads a version in it (both: either). Those walks are forgotten; a walk that
-only holds a touched version keeps its shape and has that node's data read again at its next
-answer (the same bytes: the kept answer stays). An event that names no run (a dataset or job event,
-a tag), a new epoch, an older or much newer stamp: everything is forgotten.
+a model). What changes a walk's shape is a new run_io row, and each is a row of a run an event
+named: a walk is forgotten when such a row is one it would follow from one of its nodes (upstream: a
+run's inputs, a version's producers; downstream: a run's outputs, a version's readers; both: either)
+and is not already one of its edges. A walk that only holds a touched node keeps its shape and has
+that node's data read again at its next answer (the same bytes: the kept answer stays). An event
+that names no run (a dataset or job event, a tag), a new epoch, a much newer stamp or one whose
+event is not the one the cache saw (a database restored under it): everything is forgotten; under
+an older stamp (an older snapshot) nothing is read from the cache.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ import threading
 from array import array
 from bisect import bisect_left
 from collections import OrderedDict
-from collections.abc import Callable, Hashable, Iterable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, NamedTuple
 
@@ -76,12 +78,12 @@ def run_key(run_pk: int) -> int:
 
 
 class Touched(NamedTuple):
-    """What some events touched: the runs they name, those runs' outputs and inputs, and every
-    version whose data they may have changed (those, and versions with new check marks)."""
+    """What some events touched: the runs they name, those runs' run_io rows as (run, version) pairs,
+    and every version whose data they may have changed (those, and versions with new check marks)."""
 
     runs: frozenset[int]
-    written: frozenset[int]
-    read: frozenset[int]
+    inputs: frozenset[tuple[int, int]]
+    outputs: frozenset[tuple[int, int]]
     changed: frozenset[int]
 
 
@@ -106,14 +108,31 @@ class KeptWalk:
         return bisect_left(self.keys, key, lo, hi)
 
     def moved(self, touched: Touched) -> bool:
-        """Whether the events may have changed the walk's shape (a new run_io row next to it)."""
-        far = {"upstream": touched.written, "downstream": touched.read}.get(self.direction)
-        versions: Iterable[int] = far if far is not None else touched.written | touched.read
-        return any(self.holds(run_key(pk)) for pk in touched.runs) or any(self.holds(version_key(v)) for v in versions)
+        """Whether the events may have changed the walk's shape: a run_io row of a touched run that the
+        walk would follow from one of its nodes (upstream: a run's inputs, a version's producers;
+        downstream: a run's outputs, a version's readers) and that is not one of its edges."""
+        up, down = self.direction != "downstream", self.direction != "upstream"
+        pairs: set[tuple[int, int]] | None = None
+        for rows, is_input in ((touched.inputs, True), (touched.outputs, False)):
+            for run, version in rows:
+                has_run, has_version = self.holds(run_key(run)), self.holds(version_key(version))
+                followed = (has_run if is_input else has_version) if up else False
+                followed = followed or (down and (has_version if is_input else has_run))
+                if not followed:
+                    continue
+                if not (has_run and has_version):
+                    return True
+                if pairs is None:
+                    pairs = set(zip(self.graph.origins, self.graph.destinations, strict=True))
+                v, r = self.row(version_key(version)), self.row(run_key(run))
+                if ((v, r) if is_input else (r, v)) not in pairs:
+                    return True
+        return False
 
     def touching(self, touched: Touched) -> frozenset[int]:
-        """The version keys of the walk whose data the events may have changed."""
-        return frozenset(k for k in map(version_key, touched.changed) if self.holds(k))
+        """The node keys of the walk whose data the events may have changed."""
+        keys = [*map(run_key, touched.runs), *map(version_key, touched.changed)]
+        return frozenset(k for k in keys if self.holds(k))
 
 
 class NodeCache:
