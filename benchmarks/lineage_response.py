@@ -31,7 +31,7 @@ Two graphs.
 
 Every figure is printed against its target (``target / figure``, >= 1 is met).
 
-    python benchmarks/lineage_response.py [--runs N] [--requests R] [--big-versions N]
+    python benchmarks/lineage_response.py [--runs N] [--requests R] [--big-versions N] [--server-only]
 """
 
 from __future__ import annotations
@@ -331,6 +331,7 @@ def main() -> None:
     ap.add_argument("--big-depth", type=int, default=10 if q else 50)
     ap.add_argument("--repeats", type=int, default=2 if q else 7, help="in-process repeats")
     ap.add_argument("--db", type=Path, default=None, help="the folder to keep the built stores in (default: .bench/)")
+    ap.add_argument("--server-only", action="store_true", help="the pipeline graph's figures only (no 1M graph)")
     args = ap.parse_args()
     folder = args.db or BENCH_DIR
     folder.mkdir(parents=True, exist_ok=True)
@@ -411,6 +412,8 @@ def main() -> None:
         1.0,
     )
 
+    if args.server_only:
+        return
     n, inputs, window = args.big_versions, 3, 50 if q else 1000
     big = folder / f"lineage-v{n}-i{inputs}-w{window}-r{HEAD}-f{BUILD_FORMAT}.db"
     if not big.exists():
