@@ -314,7 +314,11 @@ def _refresh(reader: _Reader, kept: KeptWalk, cache: NodeCache, stamp: Stamp) ->
                 data = list(data)
             data[row] = node[2]
     if data is not graph.data:
+        old = graph
         graph = LineageJson(graph.ids, graph.types, graph.namespaces, data, graph.origins, graph.destinations)
+        if old.derived:  # what was made from the old bytes may be patched rather than made anew
+            changed = [(row, old.data[row]) for row in range(len(data)) if data[row] is not old.data[row]]
+            graph.before.append((dict(old.derived), changed))
     return KeptWalk(graph, kept.direction, kept.keys, kept.versions)
 
 
