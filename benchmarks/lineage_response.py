@@ -15,7 +15,11 @@ Two graphs.
    (``DATATRAIL_LINEAGE_CACHE_MB=0``: every node fetched and written per request, as round two did)
    and once as served by default (each node's JSON and each walk's result kept between answers,
    store/sql/nodecache.py, until an event is stored);
-   the answers must be the same bytes. Target: depth 20 under 30 ms.
+   the answers must be the same bytes. Target: depth 20 under 30 ms. Then, on a copy of the store,
+   one server with the cache on answers depth 20 again and again with one event stored through the
+   API before each request: an unrelated one, one inside the walk (the start version's producer
+   ends again, later), one that names no run (which forgets everything: a whole miss); see
+   ``event_figures``.
 
 2. The 1,000,000-node graph of benchmarks/lineage_query.py (built once under
    .bench/), upstream depth 50 from its last version, in process: the walk alone
@@ -27,7 +31,7 @@ Two graphs.
 
 Every figure is printed against its target (``target / figure``, >= 1 is met).
 
-    python benchmarks/lineage_response.py [--runs N] [--requests R] [--big-versions N]
+    python benchmarks/lineage_response.py [--runs N] [--requests R] [--big-versions N] [--server-only]
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ from __future__ import annotations
 import argparse
 import os
 import random
+import shutil
 import sys
 import time
 import uuid
@@ -51,9 +56,10 @@ from lineage_query import BUILD_FORMAT, build, walk_only
 from tests import httpserver
 
 import datatrail
+from datatrail.core.changes import VersionInfo
 from datatrail.core.gcpause import paused_gc
 from datatrail.core.model import EventType
-from datatrail.events import build_run_event
+from datatrail.events import build_dataset_event, build_run_event
 from datatrail.server.marquez import answer_json, version_columns, version_graph, version_json
 from datatrail.server.routes.lineage import encode
 from datatrail.store.sql.engine import HEAD
@@ -146,6 +152,105 @@ def serve_figures(
     return out
 
 
+def event_figures(path: Path, node: str, runs: int, requests: int) -> dict[str, tuple[float, float]]:
+    """label -> (median seconds, the server's mean CPU seconds) of GET /api/v1/lineage upstream depth
+    20 through a real server with the default cache, on a copy of the pipeline store: asked again with
+    nothing stored between (warm), and right after one event was stored through the API before each
+    request (the event not timed): an unrelated one, one inside the walk (its start version's producer
+    ends again, later: that run's node and the walk are read again, the other nodes are kept), one that
+    names no run (everything is forgotten: a whole miss). The last answer must be the store's own, read
+    without the cache."""
+    params = {"nodeId": node, "direction": "upstream", "depth": 20}
+    producer = str(uuid.UUID(int=runs))
+
+    def unrelated(i: int) -> dict[str, Any]:
+        event = build_run_event(EventType.COMPLETE, str(uuid.uuid4()), "bench-other", "other")
+        event["outputs"] = [{"namespace": "bench-other", "name": f"out{i}"}]
+        return event
+
+    def inside(i: int) -> dict[str, Any]:
+        event = build_run_event(EventType.COMPLETE, producer, NAMESPACE, f"job{runs % 100:03d}")
+        event["eventTime"] = f"2026-03-01T{i // 3600:02d}:{i // 60 % 60:02d}:{i % 60:02d}Z"
+        return event
+
+    def no_run(i: int) -> dict[str, Any]:
+        return build_dataset_event("bench-other", f"loose{i}", VersionInfo(key=f"k{i}"))
+
+    modes = {"warm": None, "after an unrelated event": unrelated, "after an event inside the walk": inside}
+    modes["after an event that names no run (a whole miss)"] = no_run
+    out: dict[str, tuple[float, float]] = {}
+    with scratch("lineage-response-events-") as folder:
+        copy = folder / "trail.db"
+        shutil.copyfile(path, copy)
+        server = httpserver.start(folder / "server", store=f"sqlite:///{copy}")
+        try:
+            server.wait_ready(120)
+            with httpx.Client(base_url=server.uri, timeout=120) as http:
+                count = 0
+                for label, make in modes.items():
+                    times: list[float] = []
+                    cpu = 0.0
+                    for i in range(requests + 3):
+                        if make is not None:
+                            count += 1
+                            http.post("/api/v1/lineage", json=make(count)).raise_for_status()
+                        c0, t0 = process_cpu(server.process.pid), time.perf_counter()
+                        answer = http.get("/api/v1/lineage", params=params)
+                        elapsed = time.perf_counter() - t0
+                        answer.raise_for_status()
+                        if i >= 3:
+                            times.append(elapsed)
+                            cpu += process_cpu(server.process.pid) - c0  # in clock ticks: a mean over many
+                    out[label] = (median(times), cpu / requests)
+            name, number = node.split(":", 2)[2].split("#")
+            os.environ[CACHE_ENV] = "0"
+            try:
+                with datatrail.connect(f"sqlite:///{copy}") as trail:
+                    kw: dict[str, Any] = {"selector": number, "direction": "upstream", "depth": 20}
+                    reference = encode(version_columns(trail.dataset_lineage_columns(NAMESPACE, name, **kw)))
+            finally:
+                del os.environ[CACHE_ENV]
+            if answer.content != reference:
+                raise SystemExit("after the events, the server's answer is not the store's own")
+        finally:
+            server.stop()
+    return out
+
+
+def miss_in_process(path: Path, node: str, repeats: int) -> tuple[float, float]:
+    """(one pass, a whole miss): median CPU seconds, called in turn, of the depth-20 answer's bytes in
+    process. One pass: round two's route (the columns, ``version_columns``, one orjson call); a whole
+    miss: the route's own call with the store's cache just emptied (the walk, each node's JSON, kept,
+    and the answer joined from them)."""
+    name, number = node.split(":", 2)[2].split("#")
+    kw: dict[str, Any] = {"selector": number, "direction": "upstream", "depth": 20}
+    with datatrail.connect(f"sqlite:///{path}") as trail:
+        store: Any = trail._store
+        while not isinstance(store, SqlStore):
+            store = store.inner if hasattr(store, "inner") else store.target()
+
+        def one_pass() -> bytes:
+            with paused_gc():
+                return encode(version_columns(trail.dataset_lineage_columns(NAMESPACE, name, **kw)))
+
+        def whole_miss() -> bytes:
+            store._reads.nodes.clear()
+            with paused_gc():
+                joined = answer_json(trail.dataset_lineage_json(NAMESPACE, name, **kw))
+                assert joined is not None
+                return joined
+
+        if one_pass() != whole_miss():
+            raise SystemExit("a whole miss answers other bytes than the one-pass path")
+        cpu: dict[str, list[float]] = {"one": [], "miss": []}
+        for _ in range(repeats):
+            for label, call in (("one", one_pass), ("miss", whole_miss)):
+                c0 = time.process_time()
+                call()
+                cpu[label].append(time.process_time() - c0)
+    return median(cpu["one"]), median(cpu["miss"])
+
+
 def in_process(path: Path, n: int, depth: int, repeats: int) -> tuple[float, dict[str, tuple[float, float]], int]:
     """(walk seconds, {path: (wall, CPU seconds)}, nodes) upstream from the last version, medians.
 
@@ -226,6 +331,7 @@ def main() -> None:
     ap.add_argument("--big-depth", type=int, default=10 if q else 50)
     ap.add_argument("--repeats", type=int, default=2 if q else 7, help="in-process repeats")
     ap.add_argument("--db", type=Path, default=None, help="the folder to keep the built stores in (default: .bench/)")
+    ap.add_argument("--server-only", action="store_true", help="the pipeline graph's figures only (no 1M graph)")
     args = ap.parse_args()
     folder = args.db or BENCH_DIR
     folder.mkdir(parents=True, exist_ok=True)
@@ -248,6 +354,47 @@ def main() -> None:
             f" CPU {fmt_seconds(cold[3])}"
         )
     seconds, nodes, _, cpu, _ = figures[20]
+    one_pass, whole_miss = miss_in_process(pipeline, node, max(5, args.requests))
+    report(
+        f"lineage answer bytes in process, depth 20, {nodes:,} nodes, a whole miss (cache emptied), CPU",
+        fmt_seconds(whole_miss),
+        "round two's one pass",
+        fmt_seconds(one_pass),
+        one_pass / whole_miss,
+        1.0,
+    )
+    events = event_figures(pipeline, node, args.runs, args.requests)
+    for label, (median_s, cpu_s) in events.items():
+        note(
+            f"GET /api/v1/lineage upstream depth 20, cache on, {label}: median {fmt_seconds(median_s)},"
+            f" server CPU {fmt_seconds(cpu_s)} a request"
+        )
+    miss = events["after an event that names no run (a whole miss)"]
+    for label in ("after an unrelated event", "after an event inside the walk"):
+        report(
+            f"lineage response through the server, depth 20, {nodes:,} nodes, {label}, server CPU",
+            fmt_seconds(events[label][1]),
+            "a whole miss",
+            fmt_seconds(miss[1]),
+            miss[1] / events[label][1] if events[label][1] else 0.0,
+            1.0,
+        )
+        report(
+            f"lineage response through the server, depth 20, {nodes:,} nodes, {label}",
+            fmt_seconds(events[label][0]),
+            "the target",
+            f"{SERVER_TARGET_MS:g} ms",
+            SERVER_TARGET_MS / (events[label][0] * 1000),
+            1.0,
+        )
+    report(
+        f"lineage response through the server, depth 20, {nodes:,} nodes, a whole miss, server CPU",
+        fmt_seconds(miss[1]),
+        "the cache off",
+        fmt_seconds(uncached[20][3]),
+        uncached[20][3] / miss[1] if miss[1] else 0.0,
+        1.0,
+    )
     report(
         f"lineage response through the server, depth 20, server CPU per request, {nodes:,} nodes",
         fmt_seconds(cpu),
@@ -265,6 +412,8 @@ def main() -> None:
         1.0,
     )
 
+    if args.server_only:
+        return
     n, inputs, window = args.big_versions, 3, 50 if q else 1000
     big = folder / f"lineage-v{n}-i{inputs}-w{window}-r{HEAD}-f{BUILD_FORMAT}.db"
     if not big.exists():

@@ -13,6 +13,7 @@ import json
 import random
 import sqlite3
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -23,12 +24,13 @@ from fastapi.responses import JSONResponse
 from fastapi.testclient import TestClient
 
 import datatrail
+from datatrail.core.changes import VersionInfo
 from datatrail.core.errors import InvalidInput
 from datatrail.core.model import EventType
 from datatrail.core.results import LineageColumns, LineageJson
 from datatrail.core.roles import Grant, Principal
 from datatrail.core.times import stored_time
-from datatrail.events import build_run_event
+from datatrail.events import build_run_event, dataset_facets
 from datatrail.security.guard import GuardedStore
 from datatrail.server import create_app
 from datatrail.server.marquez import (
@@ -41,7 +43,16 @@ from datatrail.server.marquez import (
 )
 from datatrail.server.routes.lineage import encode
 from datatrail.store.sql.lineage import _iso
-from datatrail.store.sql.nodecache import CACHE_ENV, NodeCache, cache_bytes, node_bytes, run_key, version_key
+from datatrail.store.sql.nodecache import (
+    CACHE_ENV,
+    MAX_GAP,
+    NodeCache,
+    Touched,
+    cache_bytes,
+    node_bytes,
+    run_key,
+    version_key,
+)
 from datatrail.store.sql.store import SqlStore
 
 RUNS = 80
@@ -190,6 +201,15 @@ def test_times_sqlite_does_not_hold_as_usual_are_formatted_as_before(tmp_path: P
             "2026-01-01T00:00:03+00:00",
         ]
         assert all(graph.nodes[f"run:{r}"].data["started_at"] == _iso(text) for r, text in odd.items())
+        # The nodes' JSON as SQLite writes it gives these rows, and a size that is not an integer, to Python.
+        with sqlite3.connect(tmp_path / "trail.db") as db:
+            last = "(SELECT max(id) FROM versions)"  # the start version
+            db.execute(f"UPDATE versions SET size = 1e20, created_at = '2026-01-01 00:00:04' WHERE id = {last}")
+        kw: dict[str, Any] = {"direction": "upstream", "depth": 50}
+        joined = joined_bytes(trail, namespace, name, str(number), **kw)
+        assert joined == reference_bytes(trail, namespace, name, str(number), **kw)
+        assert b'"size":1e+20,"created_at":"2026-01-01T00:00:04+00:00"' in joined
+        assert b'"started_at":"2025-12-31T22:00:01+00:00"' in joined
 
 
 def test_edges_sorted_by_rank_are_the_sorted_id_pairs() -> None:
@@ -439,3 +459,225 @@ def test_a_store_without_a_cache_answers_the_same(workdir: Path, monkeypatch: py
             trail, namespace, name, str(number), **kw
         )
         assert len(node_cache(trail)) == 0
+
+
+# ------------------------------------------------------------ targeted invalidation (round four)
+
+ASSERTIONS = {
+    "_producer": "https://example.com/tests",
+    "_schemaURL": "https://openlineage.io/spec/facets/1-0-1/DataQualityAssertionsDatasetFacet.json",
+    "assertions": [{"assertion": "positive", "success": False, "column": "x"}],
+}
+
+
+class Walks:
+    """The walks a test keeps asking for, each answer checked byte for byte against the same answer
+    from a store on the same database with no cache (and against round two's reference path)."""
+
+    def __init__(self, trail: datatrail.Trail, fresh: datatrail.Trail) -> None:
+        self.trail, self.fresh = trail, fresh
+        namespace, name, number = last_version(trail)
+        self.start = (namespace, name)
+        # (selector, direction, depth): from the last version up and both ways, from version 1 down.
+        self.walks = [
+            (str(number), "upstream", 20),
+            (str(number), "upstream", 3),
+            ("1", "downstream", 20),
+            (str(number), "both", 4),
+            ("1", "both", 20),
+        ]
+
+    def answers(self, reader: datatrail.Trail | None = None) -> dict[tuple[str, str, int], bytes]:
+        out = {}
+        who = reader or self.trail
+        for selector, direction, depth in self.walks:
+            kw: dict[str, Any] = {"direction": direction, "depth": depth}
+            got = joined_bytes(who, *self.start, selector, **kw)
+            fresh = (
+                joined_bytes(self.fresh, *self.start, selector, **kw)
+                if reader is None
+                else reference_bytes(who, *self.start, selector, **kw)
+            )
+            assert got == fresh == reference_bytes(who, *self.start, selector, **kw), (selector, direction, depth)
+            out[(selector, direction, depth)] = got
+        assert len(node_cache(self.fresh)) == 0
+        return out
+
+
+def run_event(i: int, job: str, state: EventType = EventType.COMPLETE, minute: int = 0) -> dict[str, Any]:
+    event = build_run_event(state, str(uuid.UUID(int=i)), "team-a", job)
+    event["eventTime"] = f"2026-01-01T{6 + minute // 60:02d}:{minute % 60:02d}:00Z"
+    return event
+
+
+def walk_nodes(trail: datatrail.Trail, walks: Walks, kind: str) -> list[dict[str, Any]]:
+    """The data of the nodes of one kind in the upstream walk of depth 20 (sorted by id)."""
+    graph = trail.dataset_lineage(*walks.start, selector=walks.walks[0][0], direction="upstream", depth=20)
+    return [n.data for _, n in sorted(graph.nodes.items()) if n.type == kind]
+
+
+@pytest.mark.sql_store
+def test_each_event_forgets_only_what_it_touched_and_answers_stay_exact(
+    trail: datatrail.Trail, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After each kind of event, every kept walk's answer is byte for byte the answer of a store with no
+    cache; the walks the event cannot have changed are kept (the same bytes object)."""
+    pipeline(trail)
+    monkeypatch.setenv(CACHE_ENV, "0")
+    with datatrail.connect(trail.uri) as fresh:
+        walks = Walks(trail, fresh)
+        cache = node_cache(trail)
+        up20 = walks.walks[0]
+        before = walks.answers()
+        advances = cache.advances
+
+        # 1. An unrelated event (a job in another namespace): everything kept, the same answers.
+        other = build_run_event(EventType.COMPLETE, str(uuid.UUID(int=900)), "team-z", "elsewhere")
+        other["inputs"] = [{"namespace": "team-z", "name": "src"}]
+        other["outputs"] = [{"namespace": "team-z", "name": "dst"}]
+        trail.ingest(other)
+        after = walks.answers()
+        assert all(after[w] is before[w] for w in walks.walks)  # no walk read again
+        assert cache.advances == advances + 1
+
+        # 2. A new reader of a version in the upstream walk (downstream of that version): the upstream
+        # walks keep their shape, that version's data is read again (the same bytes: the answer stays).
+        read = walk_nodes(trail, walks, "version")[0]
+        key = trail.get(f"{read['namespace']}:{read['name']}@{read['version']}").key
+        reader = run_event(901, "reader")
+        reader["inputs"] = [
+            {"namespace": read["namespace"], "name": read["name"], "facets": {"version": {"datasetVersion": key}}}
+        ]
+        reader["outputs"] = [{"namespace": "team-a", "name": "read-out"}]
+        trail.ingest(reader)
+        before, after = after, walks.answers()
+        assert after[up20] is before[up20]
+
+        # 3. The same version gets a failed check (data only): the walk keeps its shape, the node is new.
+        checker = run_event(902, "checker", minute=1)
+        checker["inputs"] = [
+            {
+                "namespace": read["namespace"],
+                "name": read["name"],
+                "facets": {"version": {"datasetVersion": key}, "dataQualityAssertions": ASSERTIONS},
+            }
+        ]
+        trail.ingest(checker)
+        before, after = after, walks.answers()
+        assert after[up20] != before[up20] and b'"checks":{"failed":1' in after[up20]
+
+        # 4. A run in the upstream walk reads one more dataset: the walk grows upstream.
+        grown = walk_nodes(trail, walks, "run")[0]
+        again = build_run_event(EventType.COMPLETE, grown["id"], grown["namespace"], grown["job"])
+        again["eventTime"] = "2026-01-01T07:00:00Z"
+        again["inputs"] = [{"namespace": "team-a", "name": "extra-source"}]
+        trail.ingest(again)
+        before, after = after, walks.answers()
+        assert b"extra-source" in after[up20] and b"extra-source" not in before[up20]
+
+        # 4b. The same run reads a version already in the walk: only a new edge between two of its nodes.
+        versions = walk_nodes(trail, walks, "version")
+        extra = versions[len(versions) // 2]
+        extra_key = trail.get(f"{extra['namespace']}:{extra['name']}@{extra['version']}").key
+        edge = build_run_event(EventType.COMPLETE, grown["id"], grown["namespace"], grown["job"])
+        edge["eventTime"] = "2026-01-01T07:30:00Z"
+        version_facet = {"version": {"datasetVersion": extra_key}}
+        edge["inputs"] = [{"namespace": extra["namespace"], "name": extra["name"], "facets": version_facet}]
+        trail.ingest(edge)
+        before, after = after, walks.answers()
+        assert after[up20].count(b'"origin":') > before[up20].count(b'"origin":')
+
+        # 5. A new reader of version 1: the walk from it grows downstream.
+        first = trail.get(f"{walks.start[0]}:{walks.start[1]}@1")
+        down = run_event(903, "down", minute=2)
+        down["inputs"] = [
+            {"namespace": first.namespace, "name": first.name, "facets": {"version": {"datasetVersion": first.key}}}
+        ]
+        down["outputs"] = [{"namespace": "team-a", "name": "down-out"}]
+        trail.ingest(down)
+        before, after = after, walks.answers()
+        assert b"down-out" in after[("1", "downstream", 20)] and b"down-out" not in before[("1", "downstream", 20)]
+
+        # 6. The run still going ends (a run state change of a node in the walks).
+        last = build_run_event(EventType.COMPLETE, str(uuid.UUID(int=RUNS)), _dataset(RUNS)[0], f"job{RUNS % 5}")
+        last["eventTime"] = "2026-01-01T08:00:00Z"
+        trail.ingest(last)
+        before, after = after, walks.answers()
+        assert after != before
+
+        # 7. An event stored through another store on the same database (another worker).
+        with datatrail.connect(trail.uri) as worker:
+            ended = build_run_event(EventType.COMPLETE, grown["id"], grown["namespace"], grown["job"])
+            ended["eventTime"] = "2026-01-01T09:00:00Z"
+            worker.ingest(ended)
+        before, after = after, walks.answers()
+        assert after[up20] != before[up20] and b"09:00:00" in after[up20]
+
+        # 8. A dataset in the walk becomes a model (a new version of it says so): every version shows it.
+        model = run_event(904, "trainer", minute=4)
+        model["outputs"] = [
+            {
+                "namespace": read["namespace"],
+                "name": read["name"],
+                "facets": dataset_facets(VersionInfo(key="model-v1", kind="model")),
+            }
+        ]
+        trail.ingest(model)
+        before, after = after, walks.answers()
+        assert b'"kind":"model"' in after[up20] and b'"kind":"model"' not in before[up20]
+
+        # 9. A reader who may not see team-b, after all this: the reference's placeholders.
+        restricted = trail.scoped(Principal("reader", grants=(Grant("viewer", "team-a"),)), "test")
+        hidden = walks.answers(restricted)
+        assert b"team-b" not in hidden[up20] and b'"data":{"redacted":true}' in hidden[up20]
+
+        # 10. An event that names no run (a tag): everything is forgotten, the answers are the same.
+        trail.tag(f"{read['namespace']}:{read['name']}@{read['version']}", "gold")
+        before, after = after, walks.answers()
+        assert after == before and all(after[w] is not before[w] for w in walks.walks)
+
+
+def test_the_cache_moves_on_by_what_events_touched_or_forgets_everything() -> None:
+    """advance: the events' touched nodes go, the rest stays; an older snapshot reads nothing and changes
+    nothing; a new epoch, a stamp whose event is not the same, a gap of more than MAX_GAP events or
+    events that name no run forget it all."""
+
+    def node(i: int) -> tuple[str, str, bytes]:
+        return (f"version:ns:d@{i}", "ns", b"{}")
+
+    def touched(runs: frozenset[int] = frozenset(), changed: frozenset[int] = frozenset()) -> Touched:
+        return Touched(runs, frozenset(), frozenset(), changed)
+
+    cache = NodeCache(1 << 20)
+    asked: list[tuple[int, int]] = []
+
+    def since(result: Touched | None) -> Callable[[int, int], Touched | None]:
+        def ask(after: int, upto: int) -> Touched | None:
+            asked.append((after, upto))
+            return result
+
+        return ask
+
+    def mark(event_id: int) -> str | None:
+        return f"hash{event_id}"
+
+    cache.advance((5, 0), since(touched()), mark)  # the first stamp: nothing to forget, nothing asked
+    assert asked == [] and cache.stamp == (5, 0) and cache.mark == "hash5"
+    cache.store((5, 0), {version_key(1): node(1), version_key(2): node(2), run_key(1): node(3)})
+    cache.advance((7, 0), since(touched(runs=frozenset({1}), changed=frozenset({2}))), mark)
+    assert asked == [(5, 7)] and cache.stamp == (7, 0)
+    assert cache.take((7, 0), [version_key(1), version_key(2), run_key(1)]) == [node(1), None, None]
+    cache.advance((6, 0), since(touched()), mark)  # an older snapshot: nothing read, nothing changed
+    assert cache.take((6, 0), [version_key(1)]) == [None] and cache.stamp == (7, 0)
+    assert cache.take((7, 0), [version_key(1)]) == [node(1)]
+    cache.advance((8, 0), since(touched()), lambda event_id: "another database")  # the stamp's event changed
+    assert asked == [(5, 7)] and len(cache) == 0 and cache.stamp == (8, 0)
+    cache.store((8, 0), {version_key(1): node(1)})
+    cache.advance((9 + MAX_GAP, 0), since(touched()), mark)  # too many events to read: all forgotten
+    assert asked == [(5, 7)] and len(cache) == 0 and cache.stamp == (9 + MAX_GAP, 0)
+    cache.store(cache.stamp, {version_key(1): node(1)})
+    cache.advance((cache.stamp[0] + 1, 0), since(None), mark)  # an event that names no run
+    assert len(cache) == 0
+    cache.store(cache.stamp, {version_key(1): node(1)})
+    cache.advance((cache.stamp[0] + 1, 99), since(touched()), mark)  # another file (a restore)
+    assert cache.take(cache.stamp, [version_key(1)]) == [None] and len(cache) == 0 and cache.stamp[1] == 99

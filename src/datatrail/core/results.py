@@ -120,6 +120,11 @@ class LineageJson:
     # What a caller makes of this graph and keeps as long as the store keeps the graph (the route's
     # joined answer: a redacted graph is a new object, so only an unredacted one is ever kept here).
     derived: dict[str, bytes] = field(default_factory=dict, compare=False, repr=False)
+    # The same graph before some rows' data changed, for a caller that can patch what it derived from
+    # it: that graph's ``derived`` and each changed row with its data then (emptied once used).
+    before: list[tuple[dict[str, bytes], list[tuple[int, bytes]]]] = field(
+        default_factory=list, compare=False, repr=False
+    )
 
     @classmethod
     def of(cls, columns: LineageColumns) -> LineageJson:

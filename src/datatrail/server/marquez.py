@@ -284,10 +284,53 @@ def version_json(graph: LineageJson) -> bytes | None:
 
 def answer_json(graph: LineageJson) -> bytes | None:
     """:func:`version_json`, kept with ``graph`` for as long as the store keeps it (the same unredacted
-    walk asked again is the same object; a redacted graph is made anew for each answer)."""
+    walk asked again is the same object; a redacted graph is made anew for each answer); for a kept
+    walk whose few nodes' data changed, the answer before with those nodes' data replaced."""
     joined = graph.derived.get("marquez")
+    if joined is None and graph.before:
+        try:  # once: another answer on the same kept graph may have taken it meanwhile
+            derived, changed = graph.before.pop()
+        except IndexError:
+            pass
+        else:
+            joined = _patched(graph, derived.get("marquez"), changed)
     if joined is None:
         joined = version_json(graph)
         if joined is not None:
             graph.derived["marquez"] = joined
     return joined
+
+
+_MOST_PATCHED = 16  # more changed rows than this: the answer is joined anew
+
+
+def _patched(graph: LineageJson, answer: bytes | None, changed: list[tuple[int, bytes]]) -> bytes | None:
+    """The answer of ``graph`` from the ``answer`` of the same graph before the rows ``changed`` (each
+    with its data then) had other data: each row's entry found by its head (its Marquez id and type,
+    which must occur once) and its old data; None when anything is not as expected."""
+    if answer is None or not changed or len(changed) > _MOST_PATCHED:
+        return None
+    spans: list[tuple[int, int, bytes]] = []
+    for row, old in changed:
+        nid = graph.ids[row]
+        if nid.startswith("version:") and old != REDACTED_JSON:
+            head, _, number = nid.rpartition("@")
+            key = f"dataset:{head[8:]}#{number}"
+        else:
+            key = nid
+        entry = b'{"id":' + _quoted([key])[0] + _KINDS[graph.types[row]]
+        at = answer.find(entry)
+        if at < 0 or answer.find(entry, at + 1) >= 0:
+            return None
+        start = at + len(entry)
+        if answer[start : start + len(old)] != old:
+            return None
+        spans.append((start, start + len(old), graph.data[row]))
+    spans.sort()
+    pieces: list[bytes] = []
+    done = 0
+    for start, end, data in spans:
+        pieces += (answer[done:start], data)
+        done = end
+    pieces.append(answer[done:])
+    return b"".join(pieces)

@@ -17,6 +17,7 @@ them, not the SQL, is most of the time.
 
 from __future__ import annotations
 
+from array import array
 from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple
@@ -27,7 +28,7 @@ from datatrail.core.errors import DatatrailError
 from datatrail.core.gcpause import paused_gc
 from datatrail.core.results import Direction, LineageColumns, LineageJson, LineageResult
 from datatrail.core.times import iso, stored_time
-from datatrail.store.sql.nodecache import Node, NodeCache, Stamp, run_key, version_key
+from datatrail.store.sql.nodecache import KeptWalk, Node, NodeCache, Stamp, Touched, run_key, version_key
 
 if TYPE_CHECKING:
     import sqlite3
@@ -99,6 +100,42 @@ _RUNS = (
     " JOIN namespaces n ON n.id = j.namespace_id"
 )
 
+# What events after one stamp up to another touched (nodecache.py): the runs they name (an event
+# naming no run: NULL), those runs' run_io rows with their datasets' kinds, and new check marks.
+_EVENT_RUNS = (
+    "SELECT e.run_id, r.pk FROM events e LEFT JOIN runs r ON r.run_id = e.run_id WHERE e.id > {p} AND e.id <= {p}"
+)
+_RUN_IO = (
+    "SELECT io.run_pk, io.direction, io.version_id, d.id, d.kind FROM {ids} JOIN run_io io ON io.run_pk = f.value"
+    " JOIN versions v ON v.id = io.version_id JOIN datasets d ON d.id = v.dataset_id"
+)
+_DATASET_VERSIONS = "SELECT v.id FROM {ids} JOIN versions v ON v.dataset_id = f.value"
+_CHECKED = "SELECT DISTINCT version_id FROM check_results WHERE event_id > {p} AND event_id <= {p}"
+# More versions touched than this: everything is forgotten (a walk's cost to check grows with them).
+_MAX_TOUCHED = 100_000
+
+# SQLite writes each node's JSON itself (json_object: the bytes orjson writes from the same row, key for
+# key, when no string needs an escape): a row whose JSON holds a backslash is written again in Python,
+# and so is one whose number is not an integer, or whose time _ISO does not reshape (written as
+# "\u0001", so that its JSON holds a backslash). A version's check and drift marks are added after.
+_TIME = "coalesce({iso}, CASE WHEN {c} IS NOT NULL THEN char(1) END)"
+_VERSIONS_JSON = (
+    "SELECT v.id, n.name, CAST(json_object('namespace', n.name, 'name', d.name, 'version', v.number,"
+    " 'kind', d.kind, 'digest', v.digest, 'size', v.size,"
+    " 'created_at', " + _TIME.format(iso="{iso_created}", c="v.created_at") + ","
+    " 'created_by', v.created_by) AS BLOB),"
+    " typeof(v.number) = 'integer' AND typeof(v.size) IN ('integer', 'null'), d.name, v.number"
+    " FROM {ids} JOIN versions v ON v.id = f.value JOIN datasets d ON d.id = v.dataset_id"
+    " JOIN namespaces n ON n.id = d.namespace_id"
+)
+_RUNS_JSON = (
+    "SELECT r.pk, n.name, CAST(json_object('id', r.run_id, 'namespace', n.name, 'job', j.name, 'state', r.state,"
+    " 'started_at', " + _TIME.format(iso="{iso_started}", c="r.started_at") + ","
+    " 'ended_at', " + _TIME.format(iso="{iso_ended}", c="r.ended_at") + ") AS BLOB), r.run_id"
+    " FROM {ids} JOIN runs r ON r.pk = f.value JOIN jobs j ON j.id = r.job_id"
+    " JOIN namespaces n ON n.id = j.namespace_id"
+)
+
 Edge = tuple[int, int, int]
 """A run_io row: (run pk, direction, version id)."""
 
@@ -154,6 +191,41 @@ class _Reader:
             epoch = int(self.cursor.fetchone()[0] or 0)
         return int(row[0] or 0) if row is not None else 0, epoch
 
+    def mark(self, event_id: int) -> str | None:
+        """The hash of the event ``event_id`` (None: there is none)."""
+        self.cursor.execute(
+            f"SELECT event_hash FROM events WHERE id = {'?' if self.dialect == 'sqlite' else '%s'}", (event_id,)
+        )
+        row = self.cursor.fetchone()
+        return str(row[0]) if row is not None else None
+
+    def touched(self, after: int, upto: int) -> Touched | None:
+        """What the events with ids in (``after``, ``upto``] touched (nodecache.py); None: anything may
+        have changed (an event that names no run: a dataset or job event, a tag)."""
+        p = "?" if self.dialect == "sqlite" else "%s"
+        self.cursor.execute(_EVENT_RUNS.format(p=p), (after, upto))
+        runs: set[int] = set()
+        for run_id, pk in self.cursor.fetchall():
+            if run_id is None or pk is None:
+                return None
+            runs.add(int(pk))
+        inputs: set[tuple[int, int]] = set()
+        outputs: set[tuple[int, int]] = set()
+        changed: set[int] = set()
+        kinds: set[int] = set()
+        for pk, direction, vid, dataset, kind in self.rows(_RUN_IO, sorted(runs)) if runs else ():
+            (outputs if direction == _OUTPUT else inputs).add((pk, vid))
+            changed.add(vid)
+            if kind != "dataset":  # the event may have made it a model: every version's kind changed
+                kinds.add(dataset)
+        if kinds:
+            changed.update(vid for (vid,) in self.rows(_DATASET_VERSIONS, sorted(kinds)))
+        self.cursor.execute(_CHECKED.format(p=p), (after, upto))
+        changed.update(vid for (vid,) in self.cursor.fetchall())
+        if len(changed) > _MAX_TOUCHED:
+            return None
+        return Touched(frozenset(runs), frozenset(inputs), frozenset(outputs), frozenset(changed))
+
     def any(self, table: str) -> bool:
         """Whether a table has a row (so a graph of a store without checks pays nothing for them)."""
         self.cursor.execute(f"SELECT 1 FROM {table} LIMIT 1")  # a table name of ours, never user input
@@ -202,31 +274,65 @@ def traverse_json(
     try:
         # The stamp first: what is read after it is at least as new (nodecache.py).
         stamp = reader.stamp()
+        cache.advance(stamp, reader.touched, reader.mark)
         walk = ("walk", tuple(start_ids), direction, depth) if as_of is None else None
         if walk is not None:
             [kept] = cache.take(stamp, [walk])
             if kept is not None:
-                found: LineageJson = kept
-                return found
+                if not kept.stale:
+                    found: LineageJson = kept.graph
+                    return found
+                with paused_gc():
+                    fresh = _refresh(reader, kept, cache, stamp)
+                cache.store(stamp, {walk: fresh}, size=_walk_bytes)
+                return fresh.graph
         with paused_gc():
-            found = _load_json(reader, _found(reader, start_ids, direction, depth, as_of), as_of, cache, stamp)
+            found, keys, versions = _load_json(
+                reader, _found(reader, start_ids, direction, depth, as_of), as_of, cache, stamp
+            )
         if walk is not None:
-            cache.store(stamp, {walk: found}, size=_walk_bytes)
+            cache.store(stamp, {walk: KeptWalk(found, direction, keys, versions)}, size=_walk_bytes)
         return found
     finally:
         reader.close()
 
 
-def _walk_bytes(found: LineageJson) -> int:
+def _refresh(reader: _Reader, kept: KeptWalk, cache: NodeCache, stamp: Stamp) -> KeptWalk:
+    """A kept walk with its stale nodes' data read again: the same walk (and its joined answer) when
+    their bytes did not change, else a new graph with the new bytes."""
+    stale = sorted(kept.stale)
+    nodes = _nodes(reader, [k >> 1 for k in stale if k & 1 == 0], [k >> 1 for k in stale if k & 1], None, cache, stamp)
+    graph = kept.graph
+    data = graph.data
+    for key in stale:
+        node, row = nodes.get(key), kept.row(key)
+        if node is None or node[0] != graph.ids[row]:  # never: a node's id does not change
+            msg = f"the lineage cache lost track of {graph.ids[row]}; ask again"
+            raise DatatrailError(msg)
+        if node[2] != data[row]:
+            if data is graph.data:
+                data = list(data)
+            data[row] = node[2]
+    if data is not graph.data:
+        old = graph
+        graph = LineageJson(graph.ids, graph.types, graph.namespaces, data, graph.origins, graph.destinations)
+        if old.derived:  # what was made from the old bytes may be patched rather than made anew
+            changed = [(row, old.data[row]) for row in range(len(data)) if data[row] is not old.data[row]]
+            graph.before.append((dict(old.derived), changed))
+    return KeptWalk(graph, kept.direction, kept.keys, kept.versions)
+
+
+def _walk_bytes(kept: KeptWalk) -> int:
     """What keeping a walk's result costs: its lists, its nodes' strings (counted again, though the
-    nodes' own entries share them: an upper bound), and room for the answer joined from it
-    (``LineageJson.derived``): each node's id and data with some 70 bytes of keys, and each edge's
-    two ids twice."""
+    nodes' own entries share them: an upper bound), its rows' keys, and room for the answer joined
+    from it (``LineageJson.derived``): each node's id and data with some 70 bytes of keys, and each
+    edge's two ids twice."""
+    found = kept.graph
     rows, edges = len(found.ids), len(found.origins)
     ids, data = sum(map(len, found.ids)), sum(map(len, found.data))
     strings = ids + data + 90 * rows
     answer = ids + data + 70 * rows + edges * (4 * ids // max(rows, 1) + 60)
-    return 500 + 32 * rows + 16 * edges + 28 * 2 * edges + strings + answer
+    return 600 + 40 * rows + 16 * edges + 28 * 2 * edges + strings + answer
 
 
 def _traverse(
@@ -392,51 +498,97 @@ def _load(reader: _Reader, found: _Found, as_of: datetime | None = None) -> Line
     return LineageColumns(ids, types, depths, data, *_edge_rows(edges, version_rows, run_rows))
 
 
-def _load_json(reader: _Reader, found: _Found, as_of: datetime | None, cache: NodeCache, stamp: Stamp) -> LineageJson:
-    """:func:`_load` with each node's data as JSON, the nodes ``cache`` keeps taken from it.
-
-    The cache's ``stamp`` was read first, in the walk's transaction: rows read after it are at least
-    as new as it, so they are kept under it (a newer stamp then forgets them; never the other way).
-    A run's data as of a past time is not kept (it depends on that time); a version's does not."""
-    versions, runs, edges = found
-    vids = sorted(versions)
-    pks = sorted(runs)
+def _nodes(
+    reader: _Reader, vids: Sequence[int], pks: Sequence[int], as_of: datetime | None, cache: NodeCache, stamp: Stamp
+) -> dict[int, Node]:
+    """The nodes of versions ``vids`` and runs ``pks`` by key, those ``cache`` keeps taken from it and
+    the others read and kept (but a run's data as of a past time, which depends on that time)."""
     keys = [version_key(v) for v in vids]
     if as_of is None:
         keys += [run_key(pk) for pk in pks]
-    nodes = cache.take(stamp, keys)
-    if as_of is not None:
-        nodes += [None] * len(pks)
+    found = dict(zip(keys, cache.take(stamp, keys), strict=True))
     fresh: dict[int, Node] = {}
-    missing = [vid for vid, node in zip(vids, nodes, strict=False) if node is None]
+    missing = [vid for vid in vids if found[version_key(vid)] is None]
+    if missing and reader.dialect == "sqlite":
+        missing = _sqlite_versions(reader, missing, fresh)
     for vid, nid, d in _version_rows(reader, missing) if missing else ():
         fresh[version_key(vid)] = (nid, d["namespace"], _compact(orjson.dumps(d)))
-    kept = dict(fresh)  # what is kept: not a run's data as of a past time
-    missing = [pk for pk, node in zip(pks, nodes[len(vids) :], strict=True) if node is None]
+    missing = list(pks) if as_of is not None else [pk for pk in pks if found[run_key(pk)] is None]
+    if missing and reader.dialect == "sqlite" and as_of is None:
+        missing = _sqlite_runs(reader, missing, fresh)
     for pk, nid, d in _run_rows(reader, missing, as_of) if missing else ():
-        fresh[run_key(pk)] = node = (nid, d["namespace"], _compact(orjson.dumps(d)))
-        if as_of is None:
-            kept[run_key(pk)] = node
-    cache.store(stamp, kept)
-    if fresh:
-        all_keys = keys if as_of is None else keys + [run_key(pk) for pk in pks]
-        nodes = [node if node is not None else fresh.get(key) for key, node in zip(all_keys, nodes, strict=True)]
+        fresh[run_key(pk)] = (nid, d["namespace"], _compact(orjson.dumps(d)))
+    cache.store(stamp, fresh if as_of is None else {k: n for k, n in fresh.items() if k & 1 == 0})
+    found.update(fresh)
+    return found
+
+
+def _sqlite_versions(reader: _Reader, vids: list[int], fresh: dict[int, Node]) -> list[int]:
+    """The nodes of ``vids`` as SQLite writes their JSON, into ``fresh``; the versions it may not write."""
+    left: list[int] = []
+    for vid, ns, data, plain, name, number in reader.rows(_VERSIONS_JSON, vids):
+        if plain and b"\\" not in data:
+            fresh[version_key(vid)] = (f"version:{ns}:{name}@{number}", ns, data)
+        else:
+            left.append(vid)
+    marks: dict[int, bytes] = {}
+    if len(left) < len(vids):
+        written = [vid for vid in vids if version_key(vid) in fresh]
+        if reader.any("check_results"):
+            for vid, failed, total in reader.rows(_CHECKS, written):
+                marks[vid] = b',"checks":{"failed":%d,"total":%d}' % (int(failed), int(total))
+        if reader.any("drift_reports"):
+            for vid, alerts in reader.rows(_DRIFT, written):
+                marks[vid] = marks.get(vid, b"") + b',"drift":{"alert":true,"reports":%d}' % int(alerts)
+    for vid, mark in marks.items():
+        nid, ns, data = fresh[version_key(vid)]
+        fresh[version_key(vid)] = (nid, ns, data[:-1] + mark + b"}")
+    return left
+
+
+def _sqlite_runs(reader: _Reader, pks: list[int], fresh: dict[int, Node]) -> list[int]:
+    """The nodes of ``pks`` as SQLite writes their JSON, into ``fresh``; the runs it may not write."""
+    left: list[int] = []
+    for pk, ns, data, run_id in reader.rows(_RUNS_JSON, pks):
+        if b"\\" not in data:
+            fresh[run_key(pk)] = (f"run:{run_id}", ns, data)
+        else:
+            left.append(pk)
+    return left
+
+
+def _load_json(
+    reader: _Reader, found: _Found, as_of: datetime | None, cache: NodeCache, stamp: Stamp
+) -> tuple[LineageJson, array[int], int]:
+    """:func:`_load` with each node's data as JSON, the nodes ``cache`` keeps taken from it; with each
+    row's node key (versions' ascending, then runs') and how many rows are versions.
+
+    The cache's ``stamp`` was read first, in the walk's transaction: rows read after it are at least
+    as new as it, so they are kept under it (nodecache.py)."""
+    versions, runs, edges = found
+    vids = sorted(versions)
+    pks = sorted(runs)
+    by_key = _nodes(reader, vids, pks, as_of, cache, stamp)
+    keys = [version_key(v) for v in vids] + [run_key(pk) for pk in pks]
+    nodes = [by_key.get(key) for key in keys]
     rows = [i for i, node in enumerate(nodes) if node is not None]  # every reached node, but checked
     if len(rows) < len(nodes):
         nodes = [nodes[i] for i in rows]
-    present: list[Node] = nodes  # no None left
+        keys = [keys[i] for i in rows]
+    present: list[Node] = nodes  # type: ignore[assignment]  # no None left
     split = len(vids)
     version_rows = {vids[i]: row for row, i in enumerate(rows) if i < split}
     run_rows = {pks[i - split]: row for row, i in enumerate(rows) if i >= split}
     types: list[Literal["version", "run"]] = ["version"] * len(version_rows)
     types += ["run"] * len(run_rows)
-    return LineageJson(
+    graph = LineageJson(
         [n[0] for n in present],
         types,
         [n[1] for n in present],
         [n[2] for n in present],
         *_edge_rows(edges, version_rows, run_rows),
     )
+    return graph, array("q", keys), len(version_rows)
 
 
 def _compact(data: bytes) -> bytes:
