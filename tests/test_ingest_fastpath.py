@@ -152,3 +152,67 @@ def test_a_restarted_application_ingests_again(tmp_path: Path) -> None:
         with TestClient(app, raise_server_exceptions=False) as client:
             assert client.post("/api/v1/lineage", json=event("j", output)).status_code == 201
     assert stored(f"sqlite:///{tmp_path / 't.db'}")[0] == ["first", "second"]
+
+
+def test_a_failure_inside_the_store_comes_back_from_the_writer_as_from_the_routes(apps: tuple[str, str]) -> None:
+    # The admin's events are queued for the store's writer thread from the event loop (Trail.ingest_soon);
+    # an event the store refuses inside its transaction answers through the future exactly as the route does.
+    fast_uri, routed_uri = apps
+    first = event("load", "a")
+    moved = event("elsewhere", "a", run_id=first["run"]["runId"])  # a stored run never changes job: 409
+    bodies = [first, moved, first, event("load", "b")]
+    out = []
+    for app in (create_app(fast_uri), without_fast_path(create_app(routed_uri))):
+        with TestClient(app, raise_server_exceptions=False) as client:
+            out.append([(r.status_code, r.json()) for r in (client.post("/api/v1/lineage", json=b) for b in bodies)])
+    assert out[0] == out[1]
+    assert [status for status, _ in out[0]] == [201, 409, 201, 201]
+    assert out[0][2][1]["duplicate"] is True
+    assert stored(fast_uri) == stored(routed_uri)
+
+
+# (role, namespace written): an admin, an editor of team-*, a viewer of team-a, the owner of team-b
+ROLE_WRITES = (("admin", "team-b"), ("editor", "team-a"), ("editor", "team-b"), ("viewer", "team-a"))
+ROLE_WRITES += (("other_owner", "team-a"),)
+
+
+def audit_outcomes(uri: str) -> list[tuple[str, str, str]]:
+    store = SqlStore(uri)
+    try:
+        return [(r["actor"], r["action"], r["outcome"]) for r in store.audit_rows()[1]]
+    finally:
+        store.close()
+
+
+def test_only_admins_skip_the_thread(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from datatrail.service import Trail
+    from tests import security_scene
+
+    threaded: list[str] = []
+    ingest = Trail.ingest
+
+    def counted(self: Trail, *args: Any, **kwargs: Any) -> Any:
+        threaded.append(self.user)
+        return ingest(self, *args, **kwargs)
+
+    monkeypatch.setattr(Trail, "ingest", counted)
+    scenes = [security_scene.build(tmp_path / "fast"), security_scene.build(tmp_path / "routed")]
+    out = []
+    apps = (create_app(scenes[0].uri), without_fast_path(create_app(scenes[1].uri)))
+    for scene, app in zip(scenes, apps, strict=True):
+        answers = []
+        with TestClient(app, raise_server_exceptions=False) as client:
+            for role, namespace in ROLE_WRITES:
+                body = event(f"{role}-job", f"{role}-{namespace}")
+                body["job"]["namespace"] = body["outputs"][0]["namespace"] = namespace
+                headers = {"Authorization": f"Bearer {scene.tokens[role]}"}
+                response = client.post("/api/v1/lineage", json=body, headers=headers)
+                answers.append((response.status_code, response.json()))
+        out.append(answers)
+    assert out[0] == out[1]
+    assert [status for status, _ in out[0]] == [201, 201, 201, 403, 403]
+    # Through the fast path the admin's event was queued from the loop, everyone else's ingested in a thread;
+    # FastAPI's routes ingest every event in a thread.
+    assert threaded == ["ed", "ed", "vera", "olga", "root", "ed", "ed", "vera", "olga"]
+    # The same audit entries (writes and refusals) in both stores.
+    assert audit_outcomes(scenes[0].uri) == audit_outcomes(scenes[1].uri)
