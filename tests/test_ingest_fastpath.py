@@ -138,6 +138,19 @@ def test_the_fast_path_hides_unexpected_errors(tmp_path: Path, monkeypatch: pyte
     assert response.json() == {"error": "internal", "detail": "unexpected RuntimeError; see the server log"}
 
 
+def test_an_unexpected_error_in_the_writer_is_hidden_too(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from datatrail.store.sql import ingest
+
+    def boom(*args: Any, **kwargs: Any) -> None:
+        raise RuntimeError("secret internals")
+
+    monkeypatch.setattr(ingest, "store_event", boom)  # raised in the writer thread, handed over by the future
+    with TestClient(create_app(f"sqlite:///{tmp_path / 't.db'}"), raise_server_exceptions=False) as client:
+        response = client.post("/api/v1/lineage", json=event("j", "o"))
+    assert response.status_code == 500
+    assert response.json() == {"error": "internal", "detail": "unexpected RuntimeError; see the server log"}
+
+
 def test_other_methods_and_paths_pass_through(tmp_path: Path) -> None:
     with TestClient(create_app(f"sqlite:///{tmp_path / 't.db'}"), raise_server_exceptions=False) as client:
         assert client.put("/api/v1/lineage", json={}).status_code == 405
