@@ -116,6 +116,7 @@ class Ingest:
         self._wake = threading.Condition(self._queue_lock)  # the writer waits here for events
         self._writer: threading.Thread | None = None
         self._closing = False
+        self._storing = False  # a group is being stored (see submit)
 
     def prepare(self) -> None:
         """Compile the write path's statements now (the store is opened and migrated with its Database)."""
@@ -175,14 +176,18 @@ class Ingest:
         detail: bool = True,
         origin: str | None = None,
         check: Check | None = None,
-    ) -> Future[IngestResult]:
+    ) -> Future[IngestResult] | None:
         """Parse and hash the event here, queue it for the writer thread and return at once.
 
         The future gets what :meth:`ingest` would return or raise (an event that does
         not parse raises here, before anything is queued). The caller never takes the
-        write lock, so an event loop can call this (the server's ingest route): it
-        saves the hop to a thread that would only wait for the writer.
+        write lock, so an event loop can call this (the server's ingest route): while
+        events are being stored it saves the hop to a thread that would only wait for
+        the writer. None, and nothing done, while nobody is storing: :meth:`ingest`
+        in a thread then stores the event at once itself, with no hand-over.
         """
+        if not self._storing and not self._queue and not self._closing:
+            return None
         future: Future[IngestResult] = Future()
         pending = _Pending(Incoming.of(event, actor, origin, check), action, detail, future)
         with self._wake:
@@ -219,8 +224,12 @@ class Ingest:
     def _take_and_store(self) -> None:
         with self._wake:
             group, self._queue = self._queue, []
-        if group:
-            self._ingest_group(group)
+            self._storing = True
+        try:
+            if group:
+                self._ingest_group(group)
+        finally:
+            self._storing = False
 
     def close(self) -> None:
         """Store what is queued, then stop the writer thread."""

@@ -218,7 +218,7 @@ class SqlStore(Store):
         *,
         detail: bool = True,
         origin: str | None = None,
-    ) -> Future[IngestResult]:
+    ) -> Future[IngestResult] | None:
         return self._ingest.submit(event, actor, action, detail=detail, origin=origin)
 
     def ingest_many(
