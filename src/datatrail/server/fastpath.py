@@ -12,8 +12,10 @@ request, and it answers the two ingest routes itself, with the same steps in
 the same order as the FastAPI routes in ``routes/lineage.py`` (which stay for
 the OpenAPI schema and for every other method): the actor (401), the body
 (415, 413, 400), the batch's shape (400, 413), then the service call in a
-thread, and errors through ``server/errors.py`` (``{"error", "detail"}``, no
-stack trace). Every other request passes through untouched.
+thread — or, for a single event of an admin while the store is storing, the
+event queued for the store's writer thread from the loop (``Trail.ingest_soon``)
+— and errors through ``server/errors.py`` (``{"error", "detail"}``, no stack
+trace). Every other request passes through untouched.
 """
 
 from __future__ import annotations
