@@ -138,6 +138,19 @@ def test_the_fast_path_hides_unexpected_errors(tmp_path: Path, monkeypatch: pyte
     assert response.json() == {"error": "internal", "detail": "unexpected RuntimeError; see the server log"}
 
 
+def test_an_unexpected_error_in_the_store_is_hidden_too(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from datatrail.store.sql import ingest
+
+    def boom(*args: Any, **kwargs: Any) -> None:
+        raise RuntimeError("secret internals")
+
+    monkeypatch.setattr(ingest, "store_event", boom)  # raised where the event is stored
+    with TestClient(create_app(f"sqlite:///{tmp_path / 't.db'}"), raise_server_exceptions=False) as client:
+        response = client.post("/api/v1/lineage", json=event("j", "o"))
+    assert response.status_code == 500
+    assert response.json() == {"error": "internal", "detail": "unexpected RuntimeError; see the server log"}
+
+
 def test_other_methods_and_paths_pass_through(tmp_path: Path) -> None:
     with TestClient(create_app(f"sqlite:///{tmp_path / 't.db'}"), raise_server_exceptions=False) as client:
         assert client.put("/api/v1/lineage", json={}).status_code == 405
@@ -152,3 +165,74 @@ def test_a_restarted_application_ingests_again(tmp_path: Path) -> None:
         with TestClient(app, raise_server_exceptions=False) as client:
             assert client.post("/api/v1/lineage", json=event("j", output)).status_code == 201
     assert stored(f"sqlite:///{tmp_path / 't.db'}")[0] == ["first", "second"]
+
+
+def test_a_failure_inside_the_store_answers_as_from_the_routes(apps: tuple[str, str]) -> None:
+    # An event the store refuses inside its transaction answers exactly as the route does.
+    fast_uri, routed_uri = apps
+    first = event("load", "a")
+    moved = event("elsewhere", "a", run_id=first["run"]["runId"])  # a stored run never changes job: 409
+    bodies = [first, moved, first, event("load", "b")]
+    out = []
+    for app in (create_app(fast_uri), without_fast_path(create_app(routed_uri))):
+        with TestClient(app, raise_server_exceptions=False) as client:
+            out.append([(r.status_code, r.json()) for r in (client.post("/api/v1/lineage", json=b) for b in bodies)])
+    assert out[0] == out[1]
+    assert [status for status, _ in out[0]] == [201, 409, 201, 201]
+    assert out[0][2][1]["duplicate"] is True
+    assert stored(fast_uri) == stored(routed_uri)
+
+
+# (role, namespace written): an admin, an editor of team-*, a viewer of team-a, the owner of team-b
+ROLE_WRITES = (("admin", "team-b"), ("editor", "team-a"), ("editor", "team-b"), ("viewer", "team-a"))
+ROLE_WRITES += (("other_owner", "team-a"),)
+
+
+def audit_outcomes(uri: str) -> list[tuple[str, str, str]]:
+    store = SqlStore(uri)
+    try:
+        return [(r["actor"], r["action"], r["outcome"]) for r in store.audit_rows()[1]]
+    finally:
+        store.close()
+
+
+def test_only_admins_may_skip_the_thread(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from datatrail.service import Trail
+    from tests import security_scene
+
+    threaded: list[str] = []
+    asked: list[str] = []
+    ingest, ingest_soon = Trail.ingest, SqlStore.ingest_soon
+
+    def counted(self: Trail, *args: Any, **kwargs: Any) -> Any:
+        threaded.append(self.user)
+        return ingest(self, *args, **kwargs)
+
+    def asked_to_queue(self: SqlStore, event: Any, actor: str, *args: Any, **kwargs: Any) -> Any:
+        asked.append(actor)
+        return ingest_soon(self, event, actor, *args, **kwargs)
+
+    monkeypatch.setattr(Trail, "ingest", counted)
+    monkeypatch.setattr(SqlStore, "ingest_soon", asked_to_queue)
+    scenes = [security_scene.build(tmp_path / "fast"), security_scene.build(tmp_path / "routed")]
+    out = []
+    apps = (create_app(scenes[0].uri), without_fast_path(create_app(scenes[1].uri)))
+    for scene, app in zip(scenes, apps, strict=True):
+        answers = []
+        with TestClient(app, raise_server_exceptions=False) as client:
+            for role, namespace in ROLE_WRITES:
+                body = event(f"{role}-job", f"{role}-{namespace}")
+                body["job"]["namespace"] = body["outputs"][0]["namespace"] = namespace
+                headers = {"Authorization": f"Bearer {scene.tokens[role]}"}
+                response = client.post("/api/v1/lineage", json=body, headers=headers)
+                answers.append((response.status_code, response.json()))
+        out.append(answers)
+    assert out[0] == out[1]
+    assert [status for status, _ in out[0]] == [201, 201, 201, 403, 403]
+    # Only the admin's event asked the store to queue it from the loop; the store was idle (one request at
+    # a time), so it said no and every event was stored by a thread (in a busy store the admin's is queued:
+    # tests/test_ingest_soon.py). FastAPI's routes ingest every event in a thread.
+    assert asked == ["root"]
+    assert threaded == ["root", "ed", "ed", "vera", "olga"] * 2
+    # The same audit entries (writes and refusals) in both stores.
+    assert audit_outcomes(scenes[0].uri) == audit_outcomes(scenes[1].uri)

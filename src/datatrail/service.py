@@ -32,6 +32,8 @@ from datatrail.security.access import Access
 from datatrail.store import Store, open_store
 
 if TYPE_CHECKING:
+    from concurrent.futures import Future
+
     from datatrail.capture.run import RunContext
     from datatrail.catalog import MAX_DEPTH, Catalog, parse_as_of
     from datatrail.checks import CheckReport, RuleSource
@@ -294,6 +296,14 @@ class Trail:
 
         Without ``detail`` the result does not list the versions written (cheaper)."""
         return self._store.ingest(event, actor or self.user, action, detail=detail)
+
+    def ingest_soon(
+        self, event: Event, *, actor: str | None = None, action: str = "lineage.ingest", detail: bool = True
+    ) -> Future[IngestResult] | None:
+        """:meth:`ingest` without blocking, for an event loop: a future of its result, or None when this
+        store or principal needs :meth:`ingest` (then call it in a thread). An event that does not
+        parse raises here."""
+        return self._store.ingest_soon(event, actor or self.user, action, detail=detail)
 
     def ingest_many(
         self, events: Sequence[Event], *, actor: str | None = None, action: str = "lineage.ingest"

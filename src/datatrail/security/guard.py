@@ -15,6 +15,7 @@ import hashlib
 import hmac
 import secrets
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future
 from dataclasses import replace
 from datetime import date, datetime
 from typing import Any, TypeVar
@@ -144,6 +145,21 @@ class GuardedStore:
             return self.inner.ingest(admitted, actor, action, detail=detail, origin=where, check=both)
         finally:  # the store asked inside its transaction; the refusal is recorded once that is over
             self._deny_all(action, denied)
+
+    def ingest_soon(
+        self,
+        event: Event,
+        actor: str,
+        action: str,
+        *,
+        detail: bool = True,
+        origin: str | None = None,
+    ) -> Future[IngestResult] | None:
+        """Queued as is for an admin (or an open server); None for anyone else, whose admission
+        records its refusals in the audit log (a blocking write): :meth:`ingest` in a thread."""
+        if not self.principal.everything:
+            return None
+        return self.inner.ingest_soon(event, actor, action, detail=detail, origin=origin or self.access.origin)
 
     def ingest_many(
         self,

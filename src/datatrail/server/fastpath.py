@@ -12,8 +12,10 @@ request, and it answers the two ingest routes itself, with the same steps in
 the same order as the FastAPI routes in ``routes/lineage.py`` (which stay for
 the OpenAPI schema and for every other method): the actor (401), the body
 (415, 413, 400), the batch's shape (400, 413), then the service call in a
-thread, and errors through ``server/errors.py`` (``{"error", "detail"}``, no
-stack trace). Every other request passes through untouched.
+thread — or, for a single event of an admin while the store is storing, the
+event queued for the store's writer thread from the loop (``Trail.ingest_soon``)
+— and errors through ``server/errors.py`` (``{"error", "detail"}``, no stack
+trace). Every other request passes through untouched.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from datatrail.core.limits import MAX_RESPONSE_DEPTH, bounded
 from datatrail.server import errors
 from datatrail.server.access import request_actor, request_trail
 from datatrail.server.body import decode_json, read_body
-from datatrail.server.routes.lineage import checked_batch, ingest_batch, ingest_one
+from datatrail.server.routes.lineage import checked_batch, ingest_answer, ingest_batch, ingest_one
 from datatrail.server.state import API, ServerState
 from datatrail.service import Trail
 
@@ -72,6 +74,13 @@ async def post_lineage(request: Request) -> Response:
     server: ServerState = request.app.state.server
     principal = request_actor(request)
     event = await parse_json(request, server.max_body)
+    if server.opened and getattr(request.state, "access_principal", None) is not None:
+        # Queued for the store's writer thread from here: no hop to a thread that would only wait for it.
+        # The event is parsed and hashed on the loop (CPU work either way), never a blocking store call.
+        future = request_trail(request).ingest_soon(event, actor=principal or "openlineage", detail=False)
+        if future is not None:
+            answer = ingest_answer(await asyncio.wrap_future(future))
+            return JSONBody(bounded(answer, MAX_RESPONSE_DEPTH), status_code=201)
     return JSONBody(await _in_thread(request, ingest_one, event, principal), status_code=201)
 
 

@@ -57,6 +57,11 @@ class ServerState:
         return self._trail
 
     @property
+    def opened(self) -> bool:
+        """Whether the store is open (the first use opens it, which may block)."""
+        return self._trail is not None
+
+    @property
     def ingest_threads(self) -> ThreadPoolExecutor:
         """The threads the ingest routes hand their store calls to (server/fastpath.py): an executor
         is a lighter hop than anyio's thread pool, and shutting it down waits for what it holds."""

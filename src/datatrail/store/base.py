@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:  # annotations only: a read command imports this contract, not every record type
     from collections.abc import Callable, Iterator, Sequence
+    from concurrent.futures import Future
     from datetime import date, datetime
 
     from datatrail.core.accounts import TokenInfo, UserInfo
@@ -249,6 +250,21 @@ class Writes(Protocol):
         transaction, about what only the store knows (the namespace of a run already
         stored under another job); it raises Forbidden to refuse the event. A run never
         changes job or namespace: such an event is refused (Conflict) either way."""
+        ...
+
+    def ingest_soon(
+        self,
+        event: Event,
+        actor: str,
+        action: str,
+        *,
+        detail: bool = True,
+        origin: str | None = None,
+    ) -> Future[IngestResult] | None:
+        """:meth:`ingest` without waiting: the event queued for the store's own writer, and a future of
+        what ``ingest`` returns or raises; None from a store that cannot queue without blocking (call
+        ``ingest`` in a thread). An event that does not parse raises here. The caller (an event loop)
+        never blocks on the store."""
         ...
 
     def ingest_many(

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # annotations only: the embedded store's reads import no record types they do not return
     from collections.abc import Callable, Iterator, Sequence
+    from concurrent.futures import Future
     from datetime import date, datetime
 
     from datatrail.core.chain import Checkpoint
@@ -209,6 +210,17 @@ class DelegatingStore(ABC):
         check: Check | None = None,
     ) -> IngestResult:
         return self.target().ingest(event, actor, action, detail=detail, origin=origin, check=check)
+
+    def ingest_soon(
+        self,
+        event: Event,
+        actor: str,
+        action: str,
+        *,
+        detail: bool = True,
+        origin: str | None = None,
+    ) -> Future[IngestResult] | None:
+        return self.target().ingest_soon(event, actor, action, detail=detail, origin=origin)
 
     def ingest_many(
         self,

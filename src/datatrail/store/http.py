@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future
 from datetime import date, datetime
 from typing import Any
 from urllib.parse import quote
@@ -161,6 +162,18 @@ class HttpStore:
         (``origin`` and ``check`` are the server's business, not sent)."""
         body = self._request("POST", "/api/v1/events", json={"event": event, "actor": actor, "action": action})
         return wire.ingest_from_wire(body)
+
+    def ingest_soon(
+        self,
+        event: Event,
+        actor: str,
+        action: str,
+        *,
+        detail: bool = True,
+        origin: str | None = None,
+    ) -> Future[IngestResult] | None:
+        """None: an event goes to the server in a request of its own (:meth:`ingest`, which blocks)."""
+        return None
 
     def ingest_many(
         self,

@@ -14,6 +14,7 @@ from datatrail.core.errors import DatatrailError, InvalidInput, NotFound
 from datatrail.core.gcpause import paused_gc
 from datatrail.core.limits import MAX_ID_LENGTH, MAX_RESPONSE_DEPTH, MAX_TIME_LENGTH, bounded
 from datatrail.core.model import Ref
+from datatrail.core.results import IngestResult
 from datatrail.server import marquez_models as mq
 from datatrail.server.body import read_json
 from datatrail.server.errors import PayloadTooLarge, error_code
@@ -40,7 +41,11 @@ BATCH_NOT_A_LIST = "a batch is a JSON array of events; send one event to /api/v1
 
 def ingest_one(trail: Trail, event: Any, actor: str | None) -> dict[str, Any]:
     """One event, the answer of ``POST /lineage``."""
-    result = trail.ingest(event, actor=actor or "openlineage", detail=False)
+    return ingest_answer(trail.ingest(event, actor=actor or "openlineage", detail=False))
+
+
+def ingest_answer(result: IngestResult) -> dict[str, Any]:
+    """The answer of ``POST /lineage`` for a stored event."""
     return {"stored": not result.duplicate, "duplicate": result.duplicate, "run_id": result.run_id}
 
 

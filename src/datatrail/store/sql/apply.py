@@ -14,7 +14,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import Column, Table, or_, select
+from sqlalchemy import Table, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from datatrail.core.changes import Changes, DatasetChange, RunChange, VersionInfo
@@ -30,6 +30,7 @@ from datatrail.store.sql.statements import (
     ANY_LINK,
     DS_FIND,
     DS_INSERT,
+    EARLIER_CREATED,
     JOB_FIND,
     JOB_INSERT,
     NS_FIND,
@@ -143,7 +144,7 @@ def _must_exist(tx: Tx, ds: DatasetChange, when: datetime, check: Check) -> None
         check.refuse(Touch(ds.namespace, "write", "inputs (not stored yet)"))
 
 
-def _keep_earliest(tx: Tx, table: Table, pk: Column[Any], row: Any, when: datetime) -> datetime:
+def _keep_earliest(tx: Tx, table: Table, row: Any, when: datetime) -> datetime:
     """Move ``created_at`` back to ``when`` if an earlier event arrives late (order independence).
 
     Returns the creation time now known. The update is conditional, so a
@@ -151,11 +152,7 @@ def _keep_earliest(tx: Tx, table: Table, pk: Column[Any], row: Any, when: dateti
     """
     created = stored_time(row.created_at)
     if created is None or when < created:
-        tx.execute(
-            table.update()
-            .where(pk == row.id, or_(table.c.created_at.is_(None), table.c.created_at > when))
-            .values(created_at=when)
-        )
+        tx.run(EARLIER_CREATED[table.name], i=row.id, w=when)
         return when
     return created
 
@@ -166,7 +163,7 @@ def _namespace_id(tx: Tx, name: str, when: datetime) -> int:
     if row is None:
         row = IdRow(int(tx.scalar(NS_INSERT, n=name, w=when)), when)
     else:
-        row = IdRow(int(row.id), _keep_earliest(tx, t.namespaces, t.namespaces.c.id, row, when))
+        row = IdRow(int(row.id), _keep_earliest(tx, t.namespaces, row, when))
     tx.put(key, row)
     return row.id
 
@@ -178,7 +175,7 @@ def _dataset_id(tx: Tx, namespace: str, name: str, kind: str, when: datetime) ->
     if row is None:
         row = IdRow(int(tx.scalar(DS_INSERT, ns=nid, n=name, k=kind, w=when)), when)
     else:
-        row = IdRow(int(row.id), _keep_earliest(tx, t.datasets, t.datasets.c.id, row, when))
+        row = IdRow(int(row.id), _keep_earliest(tx, t.datasets, row, when))
     tx.put(key, row)
     return row.id
 
@@ -371,7 +368,7 @@ def _job_id(tx: Tx, nid: int, rc: RunChange) -> int:
         tx.put(key, IdRow(job_id, rc.event_time, rc.job_type))
         return job_id
     job_id = int(job.id)
-    created = _keep_earliest(tx, t.jobs, t.jobs.c.id, job, rc.event_time)
+    created = _keep_earliest(tx, t.jobs, job, rc.event_time)
     kind = job.type
     if rc.job_type and job.type != rc.job_type:
         tx.execute(t.jobs.update().where(t.jobs.c.id == job_id).values(type=rc.job_type))

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
+from concurrent.futures import Future
 from datetime import UTC, datetime
 from functools import partial
 
@@ -37,18 +38,26 @@ from datatrail.store.sql.transaction import Tx
 class _Pending:
     """One caller's event in a group commit, and what became of it."""
 
-    __slots__ = ("action", "detail", "done", "error", "item", "result", "stored")
+    __slots__ = ("action", "detail", "done", "error", "future", "item", "result", "stored")
 
-    def __init__(self, item: Incoming, action: str, detail: bool) -> None:
+    def __init__(self, item: Incoming, action: str, detail: bool, future: Future[IngestResult] | None = None) -> None:
         self.item, self.action, self.detail = item, action, detail
         self.done = False
         self.result: IngestResult | None = None
         self.error: BaseException | None = None
-        self.stored = threading.Event()  # the caller waits on it (see Ingest.ingest)
+        # The caller waits on its Event (Ingest.ingest), or is told through its future (Ingest.submit).
+        self.future = future
+        self.stored = threading.Event() if future is None else None
 
     def finish(self, result: IngestResult | None = None, error: BaseException | None = None) -> None:
         self.result, self.error, self.done = result, error, True
-        self.stored.set()
+        if self.stored is not None:
+            self.stored.set()
+        elif self.future is not None:
+            if result is not None and error is None:
+                self.future.set_result(result)
+            else:
+                self.future.set_exception(error or DatatrailError("the event was not stored; retry"))
 
 
 def _write_error(exc: DBAPIError) -> DatatrailError:
@@ -107,6 +116,7 @@ class Ingest:
         self._wake = threading.Condition(self._queue_lock)  # the writer waits here for events
         self._writer: threading.Thread | None = None
         self._closing = False
+        self._storing = False  # a group is being stored (see submit)
 
     def prepare(self) -> None:
         """Compile the write path's statements now (the store is opened and migrated with its Database)."""
@@ -146,17 +156,54 @@ class Ingest:
         else:
             with self._wake:
                 if not self._closing:
-                    if self._writer is None or not self._writer.is_alive():  # first use, or it died
-                        self._writer = threading.Thread(target=self._write_loop, name="datatrail-writer", daemon=True)
-                        self._writer.start()
+                    self._start_writer()
                     self._wake.notify()
             if self._closing:  # closed: no writer any more, the caller stores what is queued itself
                 self._write_queued()
+        assert pending.stored is not None
         pending.stored.wait()
         if pending.error is not None:
             raise pending.error
         assert pending.result is not None
         return pending.result
+
+    def submit(
+        self,
+        event: Event,
+        actor: str,
+        action: str,
+        *,
+        detail: bool = True,
+        origin: str | None = None,
+        check: Check | None = None,
+    ) -> Future[IngestResult] | None:
+        """Parse and hash the event here, queue it for the writer thread and return at once.
+
+        The future gets what :meth:`ingest` would return or raise (an event that does
+        not parse raises here, before anything is queued). The caller never takes the
+        write lock, so an event loop can call this (the server's ingest route): while
+        events are being stored it saves the hop to a thread that would only wait for
+        the writer. None, and nothing done, while nobody is storing: :meth:`ingest`
+        in a thread then stores the event at once itself, with no hand-over.
+        """
+        if not self._storing and not self._queue and not self._closing:
+            return None
+        future: Future[IngestResult] = Future()
+        pending = _Pending(Incoming.of(event, actor, origin, check), action, detail, future)
+        with self._wake:
+            self._queue.append(pending)
+            if not self._closing:
+                self._start_writer()
+                self._wake.notify()
+        if self._closing:  # closed: no writer any more, the caller stores what is queued itself
+            self._write_queued()
+        return future
+
+    def _start_writer(self) -> None:
+        """Start the writer thread on first use, or again if it died (the caller holds ``_wake``)."""
+        if self._writer is None or not self._writer.is_alive():
+            self._writer = threading.Thread(target=self._write_loop, name="datatrail-writer", daemon=True)
+            self._writer.start()
 
     def _write_loop(self) -> None:
         """The writer thread: a group commit of whatever is queued, until :meth:`close` and an empty queue."""
@@ -177,8 +224,12 @@ class Ingest:
     def _take_and_store(self) -> None:
         with self._wake:
             group, self._queue = self._queue, []
-        if group:
-            self._ingest_group(group)
+            self._storing = True
+        try:
+            if group:
+                self._ingest_group(group)
+        finally:
+            self._storing = False
 
     def close(self) -> None:
         """Store what is queued, then stop the writer thread."""

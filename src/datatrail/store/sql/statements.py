@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import Table, bindparam, func, select
+from sqlalchemy import Table, bindparam, func, or_, select
 from sqlalchemy.dialects import postgresql as pg_dialect
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.sql import ClauseElement
@@ -85,6 +85,20 @@ DS_INSERT = Prepared(
     .returning(t.datasets.c.id),
     reads=DATASETS,
 )
+
+
+def earlier_created(table: Table) -> Prepared:
+    """Move a row's ``created_at`` back to ``w`` when it is later (or unknown): an earlier event came late."""
+    c = table.c
+    return Prepared(
+        table.update()
+        .where(c.id == bindparam("i"), or_(c.created_at.is_(None), c.created_at > bindparam("w")))
+        .values(created_at=bindparam("w")),
+        reads=frozenset({table.name}),
+    )
+
+
+EARLIER_CREATED = {table.name: earlier_created(table) for table in (t.namespaces, t.datasets, t.jobs)}
 JOB_FIND = Prepared(
     select(t.jobs.c.id, t.jobs.c.type, t.jobs.c.created_at).where(
         t.jobs.c.namespace_id == bindparam("ns"), t.jobs.c.name == bindparam("n")

@@ -9,6 +9,7 @@ tokens and grants (users.py). :class:`SqlStore` hands each call to its part.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future
 from datetime import date, datetime
 from typing import Any
 
@@ -234,6 +235,17 @@ class SqlStore(Store):
         check: Check | None = None,
     ) -> IngestResult:
         return self._ingest.ingest(event, actor, action, detail=detail, origin=origin, check=check)
+
+    def ingest_soon(
+        self,
+        event: Event,
+        actor: str,
+        action: str,
+        *,
+        detail: bool = True,
+        origin: str | None = None,
+    ) -> Future[IngestResult] | None:
+        return self._ingest.submit(event, actor, action, detail=detail, origin=origin)
 
     def ingest_many(
         self,
