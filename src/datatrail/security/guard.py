@@ -347,21 +347,11 @@ class GuardedStore:
     ) -> tuple[list[SearchHit], int]:
         """Only namespaces the principal may read count, in the page and in the total (as :meth:`list_datasets`
         and :meth:`list_jobs` leave hidden ones out, and a count would otherwise tell they exist)."""
-        if self.principal.everything:
-            return self.inner.search(
-                q,
-                kind=kind,
-                namespace=namespace,
-                sort=sort,
-                before=before,
-                after=after,
-                limit=limit,
-                offset=offset,
-                visible=visible,
-            )
+        shown = visible
+        if not self.principal.everything:
 
-        def shown(ns: str) -> bool:
-            return self._can(ns) and (visible is None or visible(ns))
+            def shown(ns: str) -> bool:
+                return self._can(ns) and (visible is None or visible(ns))
 
         return self.inner.search(
             q,
@@ -580,12 +570,7 @@ class GuardedStore:
         self, versions: Sequence[Version], remote: str, url: str, *, actor: str, origin: str | None = None
     ) -> int:
         """Only for a principal who may write every version's namespace (Forbidden, audited, otherwise)."""
-        for v in versions:
-            self._need(v.namespace, v.name, "content.locate", v.ref)
-            if not self.access.allows("write", v.namespace):
-                self.access.note("content.locate", v.ref, "denied")
-                msg = f"{self.principal.name} may not record where {v.ref} is kept: it needs write on {v.namespace!r}"
-                raise Forbidden(msg)
+        self._may_place(versions, "content.locate", "record")
         return self.inner.record_content_location(
             versions, remote, url, actor=actor, origin=origin or self.access.origin
         )
@@ -594,13 +579,17 @@ class GuardedStore:
         self, versions: Sequence[Version], url: str, *, actor: str, origin: str | None = None
     ) -> int:
         """As recording: only for a principal who may write every version's namespace."""
-        for v in versions:
-            self._need(v.namespace, v.name, "content.forget", v.ref)
-            if not self.access.allows("write", v.namespace):
-                self.access.note("content.forget", v.ref, "denied")
-                msg = f"{self.principal.name} may not change where {v.ref} is kept: it needs write on {v.namespace!r}"
-                raise Forbidden(msg)
+        self._may_place(versions, "content.forget", "change")
         return self.inner.forget_content_location(versions, url, actor=actor, origin=origin or self.access.origin)
+
+    def _may_place(self, versions: Sequence[Version], action: str, verb: str) -> None:
+        """Forbidden (the refusal audited as ``action``) unless the principal may write every version's namespace."""
+        for v in versions:
+            self._need(v.namespace, v.name, action, v.ref)
+            if not self.access.allows("write", v.namespace):
+                self.access.note(action, v.ref, "denied")
+                msg = f"{self.principal.name} may not {verb} where {v.ref} is kept: it needs write on {v.namespace!r}"
+                raise Forbidden(msg)
 
     def close(self) -> None:
         return None  # the inner store is shared by every request

@@ -533,21 +533,17 @@ def _details(conn: Connection, page: list[Dataset], ids: list[int]) -> list[Data
     return out
 
 
+def _job_columns() -> tuple[Any, ...]:
+    """What a job summary reads of the job and its namespace (its runs are counted by the caller's query)."""
+    j = t.jobs.c
+    return (t.namespaces.c.name.label("namespace"), j.id, j.name, j.type, j.created_at, j.facets, j.description)
+
+
 def _jobs_query() -> Select[Any]:
     """Jobs with their namespace's name, number of runs and last start, by namespace and name."""
     j, n, r = t.jobs.c, t.namespaces.c, t.runs.c
     return (
-        select(
-            n.name.label("namespace"),
-            j.id,
-            j.name,
-            j.type,
-            j.created_at,
-            j.facets,
-            j.description,
-            func.count(r.pk).label("run_count"),
-            func.max(r.started_at).label("last_start"),
-        )
+        select(*_job_columns(), func.count(r.pk).label("run_count"), func.max(r.started_at).label("last_start"))
         .select_from(t.jobs)
         .join(t.namespaces, n.id == j.namespace_id)
         .outerjoin(t.runs, r.job_id == j.id)
@@ -562,16 +558,7 @@ def _page_jobs_query(ids: list[int]) -> Select[Any]:
     j, n, r = t.jobs.c, t.namespaces.c, t.runs.c
     runs = select(func.count()).select_from(t.runs).where(r.job_id == j.id).correlate(t.jobs).scalar_subquery()
     return (
-        select(
-            n.name.label("namespace"),
-            j.id,
-            j.name,
-            j.type,
-            j.created_at,
-            j.facets,
-            j.description,
-            runs.label("run_count"),
-        )
+        select(*_job_columns(), runs.label("run_count"))
         .select_from(t.jobs)
         .join(t.namespaces, n.id == j.namespace_id)
         .where(j.id.in_(ids))
