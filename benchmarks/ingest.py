@@ -47,6 +47,8 @@ def target(label: str, batch: int) -> float:
     if batch == 1:
         return 1500.0 if label == "SQLite" else 1000.0
     return 3000.0 if batch > 1 else TARGET
+
+
 PRODUCER = "https://github.com/datatrail/benchmarks"
 SCHEMA = "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/RunEvent"
 
