@@ -170,6 +170,7 @@ def test_serve_refuses_a_bad_allocator_setting(tmp_path: Path) -> None:
     settings = (
         (memory.ARENA_ENV, "lots", "0 turns it off"),
         (memory.TRIM_ENV, "-5", "0 turns it off"),
+        (memory.SQLITE_HEAP_ENV, "lots", "0 turns it off"),
         ("DATATRAIL_LINEAGE_CACHE_MB", "lots", "0 keeps nothing"),
         ("DATATRAIL_ID_MEMORY_MB", "-1", "0 remembers nothing"),
     )
@@ -295,3 +296,40 @@ def test_serve_refuses_a_bad_memory_log_interval(tmp_path: Path) -> None:
     )
     assert done.returncode != 0 and done.stderr.count("\n") == 1, done.stderr
     assert f"invalid {memory.LOG_SECONDS_ENV}='often'" in done.stderr
+
+
+# Six connections each read every page of a 12 MB table (each fills its own page cache, up to
+# 2 MB by default), then SQLite's own account of its allocations, in a fresh process.
+SQLITE_SCRIPT = """
+import os, sqlite3, sys
+from datatrail.server import memory
+from datatrail.server.memory import _sqlite
+print(memory.limit_sqlite())
+path = os.path.join(sys.argv[2], "big.db")
+db = sqlite3.connect(path)
+db.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, pad BLOB)")
+db.executemany("INSERT INTO t (pad) VALUES (?)", [(os.urandom(1000),) for _ in range(12_000)])
+db.commit()
+db.close()
+conns = [sqlite3.connect(path) for _ in range(6)]
+for c in conns:
+    assert c.execute("SELECT count(*), sum(length(pad)) FROM t").fetchone() == (12_000, 12_000_000)
+print(_sqlite().sqlite3_memory_used())
+"""
+
+
+@pytest.mark.parametrize(("setting", "limit"), [("", 8 << 20), ("2", 2 << 20), ("0", 0)])
+def test_sqlite_memory_of_a_worker_is_bounded(tmp_path: Path, setting: str, limit: int) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DATATRAIL_", "MALLOC_"))}
+    if setting:
+        env[memory.SQLITE_HEAP_ENV] = setting
+    done = subprocess.run(
+        [sys.executable, "-c", SQLITE_SCRIPT, "x", str(tmp_path)], capture_output=True, text=True, env=env, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    reported, used = (int(line) for line in done.stdout.split())
+    assert reported == limit
+    if limit == 2 << 20:
+        assert used < 3 << 20  # six full page caches would be about 12 MB
+    if limit == 0:
+        assert used > 8 << 20  # without a limit each connection keeps its own pages

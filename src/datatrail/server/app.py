@@ -127,5 +127,6 @@ def app_from_env() -> FastAPI:
         store = locate().uri
     max_body = int(os.environ.get("DATATRAIL_SERVER_MAX_BODY", DEFAULT_MAX_BODY))
     memory.limit_arenas()  # before the worker's threads start
+    memory.limit_sqlite()
     keys = parse_api_keys(os.environ.get("DATATRAIL_API_KEYS"))
     return create_app(store, api_keys=keys, max_body=max_body, long_running=True)

@@ -32,6 +32,7 @@ import json
 import os
 import platform
 import re
+import sqlite3
 import sys
 import tempfile
 import time
@@ -42,6 +43,8 @@ from typing import Any
 from datatrail.core.errors import InvalidInput
 
 ARENA_ENV = "DATATRAIL_SERVER_MALLOC_ARENAS"
+SQLITE_HEAP_ENV = "DATATRAIL_SERVER_SQLITE_HEAP_MB"
+SQLITE_HEAP_MB = 8.0  # SQLite's own memory per worker (page caches of every pooled connection together)
 TRIM_ENV = "DATATRAIL_SERVER_TRIM_SECONDS"
 ARENAS = 2  # malloc arenas per worker; glibc's default is 8 per core
 TRIM_SECONDS = 30.0  # how often the heap's free pages are given back to the system
@@ -84,6 +87,25 @@ def limit_arenas() -> bool:
     return bool(libc.mallopt(M_ARENA_MAX, arenas))
 
 
+def limit_sqlite() -> int:
+    """Bound SQLite's own memory in this process (its soft heap limit, in bytes; 0 when turned off).
+
+    Each pooled connection keeps a page cache of up to 2 MB and fills it as the
+    file grows, so a worker's SQLite memory rises slowly for hours. With a soft
+    heap limit SQLite recycles cached pages of every connection once its
+    allocations together reach the limit, instead of asking for more memory.
+    The limit is process-wide (``PRAGMA soft_heap_limit``), so any connection
+    sets it; pages dropped are read again from the operating system's cache.
+    """
+    limit = int(_setting(SQLITE_HEAP_ENV, SQLITE_HEAP_MB) * 1024 * 1024)
+    db = sqlite3.connect(":memory:")
+    try:
+        db.execute(f"PRAGMA soft_heap_limit = {limit}")
+        return int(db.execute("PRAGMA soft_heap_limit").fetchone()[0])
+    finally:
+        db.close()
+
+
 def trim() -> bool:
     """Give the heap's free pages back to the system (glibc's ``malloc_trim``); False when not glibc."""
     libc = _glibc()
@@ -91,9 +113,10 @@ def trim() -> bool:
 
 
 def check_settings() -> None:
-    """Refuse a bad ``$DATATRAIL_SERVER_MALLOC_ARENAS``, ``…_TRIM_SECONDS`` or ``…_MEMORY_LOG_SECONDS``
-    (InvalidInput)."""
+    """Refuse a bad ``$DATATRAIL_SERVER_MALLOC_ARENAS``, ``…_SQLITE_HEAP_MB``, ``…_TRIM_SECONDS`` or
+    ``…_MEMORY_LOG_SECONDS`` (InvalidInput)."""
     _setting(ARENA_ENV, ARENAS)
+    _setting(SQLITE_HEAP_ENV, SQLITE_HEAP_MB)
     _setting(TRIM_ENV, TRIM_SECONDS)
     _setting(LOG_SECONDS_ENV, LOG_SECONDS)
 
