@@ -134,6 +134,31 @@ def test_a_server_worker_caps_the_malloc_arenas() -> None:
     assert int(_python(ARENAS_SCRIPT, "capped")) <= memory.ARENAS
 
 
+# A 1 MB block malloc'd and freed, then another: glibc maps the first with pages of its own and, left
+# alone, raises its threshold to 1 MB when it is freed, so the second comes from the heap; with the
+# threshold fixed, the second is mapped too (mallinfo2's hblkhd: bytes in mapped blocks).
+MMAP_SCRIPT = """
+import ctypes, sys
+from datatrail.server import memory
+from datatrail.server.memory import _MallInfo2
+if sys.argv[1] == "capped":
+    assert memory.limit_arenas()
+libc = ctypes.CDLL("libc.so.6")
+libc.malloc.restype = ctypes.c_void_p
+libc.mallinfo2.restype = _MallInfo2
+libc.free(ctypes.c_void_p(libc.malloc(1 << 20)))
+before = libc.mallinfo2().hblkhd
+block = libc.malloc(1 << 20)
+print(libc.mallinfo2().hblkhd - before)
+"""
+
+
+@pytest.mark.skipif(not GLIBC, reason="glibc's mmap threshold: the server changes nothing on another C library")
+def test_a_server_worker_maps_big_blocks_even_after_freeing_some() -> None:
+    assert int(_python(MMAP_SCRIPT, "default")) < 1 << 20  # the threshold moved up: the heap serves it
+    assert int(_python(MMAP_SCRIPT, "capped")) >= 1 << 20
+
+
 # 64 MB in 16 KB blocks (below the 128 KB at which malloc maps blocks of their own), every page
 # touched, then all but every 64th freed: the survivors pin the heap, so free() alone cannot
 # shrink it, and the freed memory stays resident until it is trimmed.
@@ -171,6 +196,7 @@ def test_serve_refuses_a_bad_allocator_setting(tmp_path: Path) -> None:
         (memory.ARENA_ENV, "lots", "0 turns it off"),
         (memory.TRIM_ENV, "-5", "0 turns it off"),
         (memory.SQLITE_HEAP_ENV, "lots", "0 turns it off"),
+        (memory.MMAP_ENV, "-1", "0 turns it off"),
         ("DATATRAIL_LINEAGE_CACHE_MB", "lots", "0 keeps nothing"),
         ("DATATRAIL_ID_MEMORY_MB", "-1", "0 remembers nothing"),
     )
