@@ -30,7 +30,7 @@ from datatrail.core.model import EventType
 from datatrail.core.results import LineageColumns, LineageJson
 from datatrail.core.roles import Grant, Principal
 from datatrail.core.times import stored_time
-from datatrail.events import build_run_event, dataset_facets
+from datatrail.events import build_dataset_event, build_run_event, dataset_facets
 from datatrail.security.guard import GuardedStore
 from datatrail.server import create_app
 from datatrail.server.marquez import (
@@ -49,6 +49,7 @@ from datatrail.store.sql.nodecache import (
     NodeCache,
     Touched,
     cache_bytes,
+    named_datasets,
     node_bytes,
     run_key,
     version_key,
@@ -510,6 +511,25 @@ def run_event(i: int, job: str, state: EventType = EventType.COMPLETE, minute: i
     return event
 
 
+def version_key_of(trail: datatrail.Trail, node: dict[str, Any]) -> str:
+    """The stored key of the version a lineage node's data describes."""
+    return trail.get(f"{node['namespace']}:{node['name']}@{node['version']}").key
+
+
+def dataset_entry(node: dict[str, Any], facets: dict[str, Any]) -> dict[str, Any]:
+    return {"namespace": node["namespace"], "name": node["name"], "facets": facets}
+
+
+def dataset_event(node: dict[str, Any], facets: dict[str, Any]) -> dict[str, Any]:
+    """A DatasetEvent (no run) naming the dataset ``node`` names, with ``facets``."""
+    return {
+        "eventTime": "2026-01-01T10:00:00Z",
+        "producer": "https://example.com/tests",
+        "schemaURL": "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/DatasetEvent",
+        "dataset": dataset_entry(node, facets),
+    }
+
+
 def walk_nodes(trail: datatrail.Trail, walks: Walks, kind: str) -> list[dict[str, Any]]:
     """The data of the nodes of one kind in the upstream walk of depth 20 (sorted by id)."""
     graph = trail.dataset_lineage(*walks.start, selector=walks.walks[0][0], direction="upstream", depth=20)
@@ -631,16 +651,100 @@ def test_each_event_forgets_only_what_it_touched_and_answers_stay_exact(
         hidden = walks.answers(restricted)
         assert b"team-b" not in hidden[up20] and b'"data":{"redacted":true}' in hidden[up20]
 
-        # 10. An event that names no run (a tag): everything is forgotten, the answers are the same.
+        # Events that name no run (round six): no walk changes shape; the versions of the datasets they
+        # name are read again (the same bytes: the answers stay), or show what the event changed.
+        # 10. A tag, and a new version of a dataset in the walks (`datatrail add`): every answer kept.
+        advances = cache.advances
         trail.tag(f"{read['namespace']}:{read['name']}@{read['version']}", "gold")
         before, after = after, walks.answers()
-        assert after == before and all(after[w] is not before[w] for w in walks.walks)
+        assert all(after[w] is before[w] for w in walks.walks) and cache.advances == advances + 1
+        trail.ingest(build_dataset_event(read["namespace"], read["name"], VersionInfo(key="added-v1", size=5)))
+        before, after = after, walks.answers()
+        assert all(after[w] is before[w] for w in walks.walks) and cache.advances == advances + 2
+
+        misses = [cache.misses]
+
+        def answers_after() -> dict[tuple[str, str, int], bytes]:
+            """The answers after an event that names no run: only the versions of the datasets it named
+            (and the walks holding them) were read again, not everything (a whole miss: some 170 nodes)."""
+            answers = walks.answers()
+            assert cache.misses - misses[0] < 20
+            misses[0] = cache.misses
+            return answers
+
+        # 11. A dataset event through another store on the same database fills a version's missing size.
+        versions = [v for v in walk_nodes(trail, walks, "version") if v["name"] != read["name"]]
+        names = sorted({(v["namespace"], v["name"]) for v in versions})
+        assert len(names) >= 4
+        sized = next(v for v in versions if (v["namespace"], v["name"]) == names[0])
+        with datatrail.connect(trail.uri) as worker:
+            worker.ingest(
+                dataset_event(sized, dataset_facets(VersionInfo(key=version_key_of(trail, sized), size=4242)))
+            )
+        before, after = after, answers_after()
+        assert b'"size":4242' in after[up20] and b'"size":4242' not in before[up20]
+
+        # 12. A JobEvent declaring an output version it saw earlier: the version's creation moves back.
+        dated = next(v for v in versions if (v["namespace"], v["name"]) == names[1])
+        declared = {
+            "eventTime": "2025-12-31T00:00:00Z",
+            "producer": "https://example.com/tests",
+            "schemaURL": "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/JobEvent",
+            "job": {"namespace": "team-z", "name": "declared"},
+            "outputs": [dataset_entry(dated, {"version": {"datasetVersion": version_key_of(trail, dated)}})],
+        }
+        trail.ingest(declared)
+        before, after = after, answers_after()
+        assert b'"created_at":"2025-12-31T00:00:00' in after[up20] and b"2025-12-31" not in before[up20]
+
+        # 13. Symlinks. A name linked to a dataset outside the walks is given again with symlinks naming a
+        # dataset in them (stored under that one: its link stays) and a version making it a model; then
+        # another name linked to it, named alone, fills a size (the store follows the link).
+        linked = next(v for v in versions if (v["namespace"], v["name"]) == names[2])
+
+        def symlinks(namespace: str, name: str) -> dict[str, Any]:
+            return {"symlinks": {"identifiers": [{"namespace": namespace, "name": name, "type": "TABLE"}]}}
+
+        alias = {"namespace": "team-z", "name": "/files/linked"}
+        trail.ingest(dataset_event(alias, symlinks("team-z", "elsewhere")))
+        before, after = after, answers_after()
+        facets = {
+            **dataset_facets(VersionInfo(key="linked-v1", kind="model")),
+            **symlinks(linked["namespace"], linked["name"]),
+        }
+        trail.ingest(dataset_event(alias, facets))
+        before, after = after, answers_after()
+        kinds = {v["kind"] for v in walk_nodes(trail, walks, "version") if v["name"] == linked["name"]}
+        assert kinds == {"model"} and after[up20] != before[up20]
+        other = {"namespace": "team-z", "name": "/files/other"}
+        trail.ingest(dataset_event(other, symlinks(linked["namespace"], linked["name"])))
+        before, after = after, answers_after()
+        trail.ingest(dataset_event(other, dataset_facets(VersionInfo(key=version_key_of(trail, linked), size=777))))
+        before, after = after, answers_after()
+        assert b'"size":777' in after[up20] and b'"size":777' not in before[up20]
+
+        # 14. A dataset event with check results on a version in the walks; a rename of a dataset in them.
+        checked = next(v for v in versions if (v["namespace"], v["name"]) == names[3])
+        facets = {"version": {"datasetVersion": version_key_of(trail, checked)}, "dataQualityAssertions": ASSERTIONS}
+        trail.ingest(dataset_event(checked, facets))
+        before, after = after, answers_after()
+        assert after[up20].count(b'"checks":{"failed":1') > before[up20].count(b'"checks":{"failed":1')
+        renamed = {
+            "lifecycleStateChange": "RENAME",
+            "previousIdentifier": {k: checked[k] for k in ("namespace", "name")},
+        }
+        trail.ingest(dataset_event({"namespace": "team-z", "name": "renamed"}, {"lifecycleStateChange": renamed}))
+        before, after = after, answers_after()
+
+        # 15. A reader who may not see team-b, after all of them: the reference's placeholders.
+        hidden = walks.answers(restricted)
+        assert b"team-b" not in hidden[up20] and b'"data":{"redacted":true}' in hidden[up20]
 
 
 def test_the_cache_moves_on_by_what_events_touched_or_forgets_everything() -> None:
     """advance: the events' touched nodes go, the rest stays; an older snapshot reads nothing and changes
     nothing; a new epoch, a stamp whose event is not the same, a gap of more than MAX_GAP events or
-    events that name no run forget it all."""
+    anything the store cannot bound (since says None) forget it all."""
 
     def node(i: int) -> tuple[str, str, bytes]:
         return (f"version:ns:d@{i}", "ns", b"{}")
@@ -676,8 +780,30 @@ def test_the_cache_moves_on_by_what_events_touched_or_forgets_everything() -> No
     cache.advance((9 + MAX_GAP, 0), since(touched()), mark)  # too many events to read: all forgotten
     assert asked == [(5, 7)] and len(cache) == 0 and cache.stamp == (9 + MAX_GAP, 0)
     cache.store(cache.stamp, {version_key(1): node(1)})
-    cache.advance((cache.stamp[0] + 1, 0), since(None), mark)  # an event that names no run
+    cache.advance((cache.stamp[0] + 1, 0), since(None), mark)  # anything may have changed (a payload unparsed)
     assert len(cache) == 0
     cache.store(cache.stamp, {version_key(1): node(1)})
     cache.advance((cache.stamp[0] + 1, 99), since(touched()), mark)  # another file (a restore)
     assert cache.take(cache.stamp, [version_key(1)]) == [None] and len(cache) == 0 and cache.stamp[1] == 99
+
+
+def test_events_that_name_no_run_name_the_datasets_they_may_change() -> None:
+    """named_datasets: each dataset entry's name and its symlinks' names, from a DatasetEvent or a
+    JobEvent's inputs and outputs; a payload naming a run, or one ingest would not take: None."""
+    link = {"identifiers": [{"namespace": "hive://ms", "name": "db.t", "type": "TABLE"}]}
+    added = build_dataset_event("team-a", "d1", VersionInfo(key="k1"))
+    added["dataset"]["facets"]["symlinks"] = link
+    job = {
+        "eventTime": "2026-01-01T10:00:00Z",
+        "producer": "https://example.com/tests",
+        "job": {"namespace": "team-a", "name": "declared"},
+        "inputs": [{"namespace": "team-a", "name": "in"}],
+        "outputs": [{"namespace": "team-b", "name": "out"}],
+    }
+    payloads = [json.dumps(added), json.dumps(job)]
+    assert named_datasets(payloads) == {("team-a", "d1"), ("hive://ms", "db.t"), ("team-a", "in"), ("team-b", "out")}
+    assert named_datasets([]) == set()
+    run = build_run_event(EventType.COMPLETE, str(uuid.UUID(int=1)), "team-a", "job")
+    assert named_datasets([*payloads, json.dumps(run)]) is None
+    assert named_datasets([*payloads, "not json"]) is None
+    assert named_datasets([*payloads, json.dumps({"dataset": {"namespace": "team-a"}})]) is None

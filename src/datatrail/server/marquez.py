@@ -296,8 +296,8 @@ def answer_json(graph: LineageJson) -> bytes | None:
             joined = _patched(graph, derived.get("marquez"), changed)
     if joined is None:
         joined = version_json(graph)
-        if joined is not None:
-            graph.derived["marquez"] = joined
+    if joined is not None:  # patched or joined anew: the next answer on this graph takes it as it is
+        graph.derived["marquez"] = joined
     return joined
 
 

@@ -28,7 +28,16 @@ from datatrail.core.errors import DatatrailError
 from datatrail.core.gcpause import paused_gc
 from datatrail.core.results import Direction, LineageColumns, LineageJson, LineageResult
 from datatrail.core.times import iso, stored_time
-from datatrail.store.sql.nodecache import KeptWalk, Node, NodeCache, Stamp, Touched, run_key, version_key
+from datatrail.store.sql.nodecache import (
+    KeptWalk,
+    Node,
+    NodeCache,
+    Stamp,
+    Touched,
+    named_datasets,
+    run_key,
+    version_key,
+)
 
 if TYPE_CHECKING:
     import sqlite3
@@ -110,6 +119,25 @@ _RUN_IO = (
     " JOIN versions v ON v.id = io.version_id JOIN datasets d ON d.id = v.dataset_id"
 )
 _DATASET_VERSIONS = "SELECT v.id FROM {ids} JOIN versions v ON v.dataset_id = f.value"
+# Events that name no run: their payloads (nodecache.named_datasets), then the datasets under those names
+# or linked from them (a list of (namespace, name) pairs: a JSON array of pairs in SQLite, two arrays in
+# PostgreSQL).
+_LOOSE = "SELECT payload FROM events WHERE id > {p} AND id <= {p} AND run_id IS NULL"
+_NAMED = {
+    "sqlite": (
+        "SELECT d.id FROM json_each(?) f JOIN namespaces n ON n.name = json_extract(f.value, '$[0]')"
+        " JOIN datasets d ON d.namespace_id = n.id AND d.name = json_extract(f.value, '$[1]')"
+        " UNION SELECT l.dataset_id FROM json_each(?) f"
+        " JOIN dataset_links l ON l.namespace = json_extract(f.value, '$[0]')"
+        " AND l.name = json_extract(f.value, '$[1]')"
+    ),
+    "postgresql": (
+        "SELECT d.id FROM unnest(%s::text[], %s::text[]) AS f(ns, name) JOIN namespaces n ON n.name = f.ns"
+        " JOIN datasets d ON d.namespace_id = n.id AND d.name = f.name"
+        " UNION SELECT l.dataset_id FROM unnest(%s::text[], %s::text[]) AS f(ns, name)"
+        " JOIN dataset_links l ON l.namespace = f.ns AND l.name = f.name"
+    ),
+}
 _CHECKED = "SELECT DISTINCT version_id FROM check_results WHERE event_id > {p} AND event_id <= {p}"
 # More versions touched than this: everything is forgotten (a walk's cost to check grows with them).
 _MAX_TOUCHED = 100_000
@@ -201,14 +229,18 @@ class _Reader:
 
     def touched(self, after: int, upto: int) -> Touched | None:
         """What the events with ids in (``after``, ``upto``] touched (nodecache.py); None: anything may
-        have changed (an event that names no run: a dataset or job event, a tag)."""
+        have changed (a run not found, an event naming no run whose payload does not parse)."""
         p = "?" if self.dialect == "sqlite" else "%s"
         self.cursor.execute(_EVENT_RUNS.format(p=p), (after, upto))
         runs: set[int] = set()
+        loose = False  # an event that names no run: a dataset or job event, a tag, a check
         for run_id, pk in self.cursor.fetchall():
-            if run_id is None or pk is None:
+            if run_id is None:
+                loose = True
+            elif pk is None:
                 return None
-            runs.add(int(pk))
+            else:
+                runs.add(int(pk))
         inputs: set[tuple[int, int]] = set()
         outputs: set[tuple[int, int]] = set()
         changed: set[int] = set()
@@ -218,6 +250,11 @@ class _Reader:
             changed.add(vid)
             if kind != "dataset":  # the event may have made it a model: every version's kind changed
                 kinds.add(dataset)
+        if loose:
+            named = self._named(after, upto)
+            if named is None:
+                return None
+            kinds.update(named)  # every version of each: its kind may have changed, or any one of them
         if kinds:
             changed.update(vid for (vid,) in self.rows(_DATASET_VERSIONS, sorted(kinds)))
         self.cursor.execute(_CHECKED.format(p=p), (after, upto))
@@ -225,6 +262,24 @@ class _Reader:
         if len(changed) > _MAX_TOUCHED:
             return None
         return Touched(frozenset(runs), frozenset(inputs), frozenset(outputs), frozenset(changed))
+
+    def _named(self, after: int, upto: int) -> set[int] | None:
+        """The datasets events with ids in (``after``, ``upto``] that name no run may have changed
+        (nodecache.named_datasets); None: one of them does not parse."""
+        p = "?" if self.dialect == "sqlite" else "%s"
+        self.cursor.execute(_LOOSE.format(p=p), (after, upto))
+        names = named_datasets(payload for (payload,) in self.cursor.fetchall())
+        if not names:
+            return None if names is None else set()
+        pairs = sorted(names)
+        if self.dialect == "sqlite":
+            listed = orjson.dumps(pairs).decode()
+            params: tuple[Any, ...] = (listed, listed)
+        else:
+            spaces, names_ = [ns for ns, _ in pairs], [name for _, name in pairs]
+            params = (spaces, names_, spaces, names_)
+        self.cursor.execute(_NAMED[self.dialect], params)
+        return {int(dataset) for (dataset,) in self.cursor.fetchall()}
 
     def any(self, table: str) -> bool:
         """Whether a table has a row (so a graph of a store without checks pays nothing for them)."""

@@ -25,24 +25,34 @@ a model). What changes a walk's shape is a new run_io row, and each is a row of 
 named: a walk is forgotten when such a row is one it would follow from one of its nodes (upstream: a
 run's inputs, a version's producers; downstream: a run's outputs, a version's readers; both: either)
 and is not already one of its edges. A walk that only holds a touched node keeps its shape and has
-that node's data read again at its next answer (the same bytes: the kept answer stays). An event
-that names no run (a dataset or job event, a tag), a new epoch, a much newer stamp or one whose
-event is not the one the cache saw (a database restored under it): everything is forgotten; under
-an older stamp (an older snapshot) nothing is read from the cache.
+that node's data read again at its next answer (the same bytes: the kept answer stays).
+
+An event that names no run (a DatasetEvent: ``datatrail add``, a tag, a check; a JobEvent) adds no
+run_io row, so no walk changes shape; it can only change the data of versions of the datasets it
+names: it fills a version's missing fields or moves its creation back, makes a dataset a model (every
+version's kind), adds check marks. The store reads such events' stored payloads back, parses them as
+ingest did (:func:`named_datasets`) and counts every version of every dataset stored under a name
+they give (their own names, their symlinks' names, and the datasets those names link to) as touched.
+A payload that does not parse, a new epoch, a much newer stamp or one whose event is not the one the
+cache saw (a database restored under it): everything is forgotten; under an older stamp (an older
+snapshot) nothing is read from the cache.
 """
 
 from __future__ import annotations
 
+import json
 import threading
 from array import array
 from bisect import bisect_left
 from collections import OrderedDict
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, NamedTuple
 
+from datatrail.core.errors import DatatrailError
 from datatrail.core.limits import megabytes_setting
 from datatrail.core.results import Direction, LineageJson
+from datatrail.events import parse_event
 
 CACHE_ENV = "DATATRAIL_LINEAGE_CACHE_MB"
 DEFAULT_CACHE_MB = 32.0
@@ -75,6 +85,35 @@ def version_key(version_id: int) -> int:
 
 def run_key(run_pk: int) -> int:
     return (run_pk << 1) | 1
+
+
+def named_datasets(payloads: Iterable[str]) -> set[tuple[str, str]] | None:
+    """Every (namespace, name) under which events that name no run (their stored payloads) may have
+    changed a dataset's versions: each dataset entry's own name and the names its symlinks facet gives
+    (ingest stores it under one of them, or under the dataset a link from its name points to: the
+    caller looks those links up). None: a payload that does not parse as ingest parsed it, or names a
+    run (anything may have changed).
+
+    >>> from datatrail.events import build_alias_event
+    >>> named_datasets([json.dumps(build_alias_event("ns", "d", "k1", "gold"))])
+    {('ns', 'd')}
+    >>> named_datasets(["{}"]) is None
+    True
+    """
+    names: set[tuple[str, str]] = set()
+    for payload in payloads:
+        try:
+            changes = parse_event(json.loads(payload), "")
+        except (ValueError, TypeError, DatatrailError):  # not JSON, or not an event ingest would take now
+            return None
+        if changes.run is not None:
+            return None
+        for ds in changes.datasets:
+            names.add((ds.namespace, ds.name))
+            names.update(ds.names)
+            if ds.canonical is not None:
+                names.add(ds.canonical)
+    return names
 
 
 class Touched(NamedTuple):
@@ -287,6 +326,7 @@ __all__ = [
     "NodeCache",
     "Touched",
     "cache_bytes",
+    "named_datasets",
     "node_bytes",
     "run_key",
     "version_key",
