@@ -389,3 +389,34 @@ def test_the_quick_exit_of_an_add_leaves_what_the_usual_exit_leaves(tmp_path: Pa
         x for x in usual_exit[1].splitlines() if "_at" not in x
     ]
     assert quick[1].endswith("}\n" if "--json" in args else ")\n" if quick[0] == 0 else "")
+
+
+@pytest.mark.parametrize(("file", "raised"), [("big.bin", True), ("small.bin", False)])
+def test_an_add_of_big_files_collects_less_often_meanwhile(tmp_path: Path, file: str, raised: bool) -> None:
+    """While big files hash ahead, the CLI's cyclic collector runs with higher thresholds (its imports'
+    objects live to the exit); an add of a small file keeps the defaults, and a caller of ``main()`` in
+    its own process gets its thresholds back."""
+    digest = big_file(tmp_path / "big.bin")
+    (tmp_path / "small.bin").write_bytes(b"x")
+    cli = [sys.executable, "-m", "datatrail"]
+    subprocess.run([*cli, "init"], cwd=tmp_path, env=_cli_env(), check=True, capture_output=True)
+    script = (
+        "import gc, sys\n"
+        "from datatrail.cli import main, prefetch\n"
+        "seen = []\n"
+        "take = prefetch.take\n"
+        "prefetch.take = lambda path: seen.append(gc.get_threshold()) or take(path)\n"
+        "before = gc.get_threshold()\n"
+        f"sys.argv = ['datatrail', 'add', {file!r}]\n"
+        "try:\n"
+        "    main()\n"
+        "except SystemExit as exc:\n"
+        "    assert not exc.code, exc.code\n"
+        "print(seen == [before], gc.get_threshold() == before, file=sys.stderr)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script], cwd=tmp_path, env=_cli_env(), check=True, capture_output=True, text=True
+    )
+    assert out.stderr.split() == [str(not raised), "True"]
+    expect = digest if raised else hashlib.sha256(b"x").hexdigest()
+    assert out.stdout == f"{file}@1 sha256:{expect[:12]} (new)\n"

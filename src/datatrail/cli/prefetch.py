@@ -254,6 +254,11 @@ def start_from_argv(argv: Sequence[str]) -> None:
         _started[os.path.abspath(path)] = Prefetch([(p, stat_key(s)) for p, s in files])
 
 
+def started() -> bool:
+    """Whether a prefetch was started and not yet taken."""
+    return bool(_started)
+
+
 def take(path: str | os.PathLike[str]) -> Prefetch | None:
     """The prefetch started for ``path``, if any (each is handed out once)."""
     return _started.pop(os.path.abspath(path), None)
