@@ -60,7 +60,7 @@ def hash_mapped(path: str, window: int = WINDOW, progress: Progress | None = Non
     **Only in a process that may die for it** (``cli/prefetch.py``'s hashing children): a page that a
     truncation removed while it is mapped kills the process with SIGBUS, where a read just finds the
     new end. The size is read again before each window, so a truncation between windows reads to the
-    new end as :func:`hash_stream` does."""
+    new end as :func:`hash_stream` does. ``window`` is a multiple of ``mmap.ALLOCATIONGRANULARITY``."""
     import mmap  # a small extension module: only the hashing children need it
 
     h = hashlib.sha256()
