@@ -28,7 +28,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import best, fmt_seconds, note, quick, report, scratch, want_dvc, warm
-from add_file import ADD_CPU, datatrail_add, dvc_add, hashlib_sha256, make_file
+from add_file import ADD_CPU, compile_package, datatrail_add, dvc_add, hashlib_sha256, make_file
 
 from datatrail.hashing import hash_path
 
@@ -44,6 +44,7 @@ def main() -> None:
     size = args.size_mib << 20
     total = size * args.files
     label = f"{args.files} x {args.size_mib} MiB"
+    compile_package()
     with scratch("add-big-tree-") as work:
         tree = work / "tree"
         tree.mkdir()

@@ -14,6 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from datatrail.core.errors import InvalidInput, NotFound
+from datatrail.core.filedigest import hash_mapped
 from datatrail.core.model import Digest, FileEntry
 from datatrail.hashing import CHUNK, HashResult, StatKey, hash_path, hash_stream, stat_key
 from datatrail.statcache import SqliteStatCache
@@ -130,6 +131,58 @@ def test_file_grown_while_hashed_is_read_to_its_new_end(tmp_path: Path) -> None:
                 f.write(tail)
 
     digest, read, _ = hash_stream(str(p), progress=append_once)
+    assert (digest, read) == (sha(data + tail), len(data) + len(tail))
+
+
+WINDOW = 64 * 1024  # small windows of hash_mapped: a multiple of the map granularity (4 KiB)
+
+
+@pytest.mark.parametrize("size", [1, WINDOW - 1, WINDOW, WINDOW + 1, 3 * WINDOW + 4097])
+def test_mapped_digest_around_windows(tmp_path: Path, size: int) -> None:
+    """The hashing children's memory maps give every byte once, in order, one window at a time."""
+    data = os.urandom(size)
+    p = tmp_path / "f.bin"
+    p.write_bytes(data)
+    steps: list[int] = []
+    digest, read, after = hash_mapped(str(p), WINDOW, lambda _files, n: steps.append(n))
+    assert (digest, read, after.st_size) == (sha(data), size, size)
+    assert steps == [min(WINDOW, size - i) for i in range(0, size, WINDOW)]
+
+
+def test_mapped_empty_file(tmp_path: Path) -> None:
+    p = tmp_path / "empty"
+    p.write_bytes(b"")
+    digest, read, after = hash_mapped(str(p))
+    assert (digest, read, after.st_size) == (sha(b""), 0, 0)
+
+
+def test_mapped_file_cut_short_between_windows_reads_to_its_new_end(tmp_path: Path) -> None:
+    """A truncation between two windows is seen before the next is mapped: no bus error, the new end."""
+    p = tmp_path / "f.bin"
+    data = os.urandom(3 * WINDOW + 5)
+    p.write_bytes(data)
+    cut = WINDOW + 100
+
+    def truncate_after_first_window(_files: int, n: int) -> None:
+        if p.stat().st_size > cut:
+            os.truncate(p, cut)
+
+    digest, read, after = hash_mapped(str(p), WINDOW, truncate_after_first_window)
+    assert (digest, read, after.st_size) == (sha(data[:cut]), cut, cut)
+
+
+def test_mapped_file_grown_while_hashed_is_read_to_its_new_end(tmp_path: Path) -> None:
+    p = tmp_path / "f.bin"
+    data = os.urandom(2 * WINDOW + 5)
+    p.write_bytes(data)
+    tail = b"appended while hashing"
+
+    def append_once(_files: int, n: int) -> None:
+        if p.stat().st_size == len(data):
+            with open(p, "ab") as f:
+                f.write(tail)
+
+    digest, read, _ = hash_mapped(str(p), WINDOW, append_once)
     assert (digest, read) == (sha(data + tail), len(data) + len(tail))
 
 

@@ -94,6 +94,50 @@ def test_cli_add_of_a_big_file(tmp_path: Path) -> None:
     assert out.stdout == f"big.bin@1 sha256:{digest[:12]} (unchanged)\n"
 
 
+def sparse_file(path: Path, size: int) -> str:
+    """A file of ``size`` zero bytes that takes no disk space (the hashing children map its holes)."""
+    with path.open("wb") as f:
+        f.truncate(size)
+    return hashlib.sha256(bytes(size)).hexdigest()
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="hashing children: where a process can fork")
+def test_a_hashing_child_that_dies_leaves_its_file_to_the_normal_path(tmp_path: Path) -> None:
+    """A child killed mid-file (as by the SIGBUS of a file truncated under its memory map; SIGKILL here,
+    which no handler of the test runner reports) writes no digest; the parent, once every child has
+    exited, hashes that file itself."""
+    big = tmp_path / "big.bin"
+    digest = sparse_file(big, 8 * prefetch.MIN_SIZE)  # 512 MiB: far more than a child hashes in a millisecond
+    prefetch.start_from_argv(["add", str(big)])
+    ahead = prefetch.take(big)
+    assert ahead is not None and ahead._forked
+    for pid in ahead._pids:
+        os.kill(pid, signal.SIGKILL)
+    assert ahead.lookup([stat_key(big.stat())]) == {}
+    result = hash_path(big, cache=LayeredCache(ahead, None))
+    assert (result.digest.hex, result.bytes_read) == (digest, big.stat().st_size)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="hashing children: where a process can fork")
+@pytest.mark.parametrize("after", [0.0, 0.02], ids=["at-once", "mid-file"])
+def test_a_file_truncated_while_a_child_maps_it_is_hashed_again(tmp_path: Path, after: float) -> None:
+    """Truncated while its child hashes it: whether the child then maps no more (it reads the size
+    before each window) or dies of the bus error of a page gone (most often, 20 ms in), the parent takes
+    no digest for it and the add gives the digest of what the file now holds."""
+    big = tmp_path / "big.bin"
+    sparse_file(big, 8 * prefetch.MIN_SIZE)
+    prefetch.start_from_argv(["add", str(big)])
+    ahead = prefetch.take(big)
+    assert ahead is not None and ahead._forked
+    time.sleep(after)
+    with big.open("r+b") as f:
+        f.truncate(5 << 20)
+        f.write(b"what is left")
+    result = hash_path(big, cache=LayeredCache(ahead, None))
+    assert (result.digest.hex, result.bytes_read) == (hashlib.sha256(big.read_bytes()).hexdigest(), 5 << 20)
+    assert ahead.lookup([stat_key(big.stat())]) == {}
+
+
 def test_a_folder_of_big_files_is_hashed_ahead_file_by_file(tmp_path: Path) -> None:
     tree = tmp_path / "tree"
     (tree / "sub").mkdir(parents=True)
@@ -345,3 +389,34 @@ def test_the_quick_exit_of_an_add_leaves_what_the_usual_exit_leaves(tmp_path: Pa
         x for x in usual_exit[1].splitlines() if "_at" not in x
     ]
     assert quick[1].endswith("}\n" if "--json" in args else ")\n" if quick[0] == 0 else "")
+
+
+@pytest.mark.parametrize(("file", "raised"), [("big.bin", True), ("small.bin", False)])
+def test_an_add_of_big_files_collects_less_often_meanwhile(tmp_path: Path, file: str, raised: bool) -> None:
+    """While big files hash ahead, the CLI's cyclic collector runs with higher thresholds (its imports'
+    objects live to the exit); an add of a small file keeps the defaults, and a caller of ``main()`` in
+    its own process gets its thresholds back."""
+    digest = big_file(tmp_path / "big.bin")
+    (tmp_path / "small.bin").write_bytes(b"x")
+    cli = [sys.executable, "-m", "datatrail"]
+    subprocess.run([*cli, "init"], cwd=tmp_path, env=_cli_env(), check=True, capture_output=True)
+    script = (
+        "import gc, sys\n"
+        "from datatrail.cli import main, prefetch\n"
+        "seen = []\n"
+        "take = prefetch.take\n"
+        "prefetch.take = lambda path: seen.append(gc.get_threshold()) or take(path)\n"
+        "before = gc.get_threshold()\n"
+        f"sys.argv = ['datatrail', 'add', {file!r}]\n"
+        "try:\n"
+        "    main()\n"
+        "except SystemExit as exc:\n"
+        "    assert not exc.code, exc.code\n"
+        "print(seen == [before], gc.get_threshold() == before, file=sys.stderr)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script], cwd=tmp_path, env=_cli_env(), check=True, capture_output=True, text=True
+    )
+    assert out.stderr.split() == [str(not raised), "True"]
+    expect = digest if raised else hashlib.sha256(b"x").hexdigest()
+    assert out.stdout == f"{file}@1 sha256:{expect[:12]} (new)\n"
