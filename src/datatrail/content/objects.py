@@ -587,7 +587,13 @@ class _Copier:
 
 
 def _kernel_copier(src: int, dst: int) -> _Copier | None:
-    """The kernel call that copies between these files (``copy_file_range``, else ``sendfile``); None if neither."""
+    """The kernel call that copies between these files (``copy_file_range``, else ``sendfile``); None if neither.
+
+    ``src`` is first declared read from start to end (``POSIX_FADV_SEQUENTIAL``, as ``cp`` does):
+    a bigger read-ahead window when its pages come from the disk."""
+    if hasattr(os, "posix_fadvise"):
+        with contextlib.suppress(OSError):
+            os.posix_fadvise(src, 0, 0, os.POSIX_FADV_SEQUENTIAL)
     if hasattr(os, "copy_file_range"):
         try:
             first = os.copy_file_range(src, dst, KERNEL_BLOCK)
