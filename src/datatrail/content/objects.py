@@ -25,7 +25,7 @@ import os
 import re
 import stat
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -369,7 +369,7 @@ class ObjectStore:
         finally:
             os.close(fd)
 
-    def read_many(self, items: list[tuple[str, int]]) -> Iterator[tuple[str, bytes]]:
+    def read_many(self, items: list[tuple[str, int]]) -> Generator[tuple[str, bytes], None, None]:
         """(digest, bytes) of each of ``items`` (digest, size from a manifest), read in the order given.
 
         For packing thousands of small objects: each subfolder is opened once and its objects by name

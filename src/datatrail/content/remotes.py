@@ -208,25 +208,25 @@ class RemoteStore:
             if progress is not None:
                 progress(len(got), len(pack.data))
 
-        reading = objects.read_many(small)
-        batches = ([next(reading) for _ in hexes] for hexes in groups)
         writers = 1 if self.local else max(1, self.workers)
-        if len(groups) == 1:
-            for got in batches:
-                send(got)
-            return
-        with ThreadPoolExecutor(writers, thread_name_prefix="datatrail-push") as pool:
-            pending: deque[Future[None]] = deque()
-            try:
+        with contextlib.closing(objects.read_many(small)) as reading:  # its folder descriptor closed on errors too
+            batches = ([next(reading) for _ in hexes] for hexes in groups)
+            if len(groups) == 1:
                 for got in batches:
-                    pending.append(pool.submit(send, got))
-                    while len(pending) > writers or (pending and pending[0].done()):
+                    send(got)
+                return
+            with ThreadPoolExecutor(writers, thread_name_prefix="datatrail-push") as pool:
+                pending: deque[Future[None]] = deque()
+                try:
+                    for got in batches:
+                        pending.append(pool.submit(send, got))
+                        while len(pending) > writers or (pending and pending[0].done()):
+                            pending.popleft().result()
+                    while pending:
                         pending.popleft().result()
-                while pending:
-                    pending.popleft().result()
-            finally:
-                for f in pending:
-                    f.cancel()
+                finally:
+                    for f in pending:
+                        f.cancel()
 
     def _put_bytes(self, path: str, data: bytes) -> None:
         if self.local:
