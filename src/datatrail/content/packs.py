@@ -9,9 +9,14 @@ A pack is the objects' bytes one after another. Its index (``.idx``) is::
         length                                    8 bytes, big-endian
     SHA-256 of everything above                  32 bytes
 
-A pack is named by the SHA-256 of its bytes (``<hex>.pack`` beside
-``<hex>.idx``), so uploading it twice writes the same file, and a pack
-without its index (an upload cut short) is ignored until collected.
+A pack is named by the SHA-256 of its index (``<hex>.pack`` beside
+``<hex>.idx``): the index lists each object's SHA-256, offset and length, so
+it names the pack's bytes as surely as hashing them would (a push hashes each
+object instead, and refuses one whose bytes no longer match its name).
+Uploading the same objects twice writes the same names, and a pack without
+its index (an upload cut short) is ignored until collected. (Packs written
+before were named by the SHA-256 of their bytes; nothing reads a pack's name
+as a digest, so both kinds are read alike.)
 
 >>> data, index = build_pack([(b"a" * 3, "9834…")])  # doctest: +SKIP
 """
@@ -67,16 +72,20 @@ def group(items: Iterable[tuple[str, int]], target: int = PACK_TARGET) -> Iterat
 
 
 def build_pack(objects: Sequence[tuple[str, bytes]]) -> Pack:
-    """One pack of ``objects`` (hex digest, bytes)."""
+    """One pack of ``objects`` (hex digest, bytes), which the caller verified against their digests."""
     parts: list[bytes] = []
     entries: list[PackEntry] = []
     offset = 0
-    for hexd, data in sorted(objects):
+    for hexd, data in sorted(objects, key=_first):
         parts.append(data)
         entries.append(PackEntry(hexd, offset, len(data)))
         offset += len(data)
-    blob = b"".join(parts)
-    return Pack(hashlib.sha256(blob).hexdigest(), blob, encode_index(entries), tuple(entries))
+    index = encode_index(entries)
+    return Pack(hashlib.sha256(index).hexdigest(), b"".join(parts), index, tuple(entries))
+
+
+def _first(item: tuple[str, bytes]) -> str:
+    return item[0]
 
 
 def encode_index(entries: Sequence[PackEntry]) -> bytes:

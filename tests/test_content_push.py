@@ -1,0 +1,159 @@
+"""Push of many small objects: one reader, packs verified object by object, and what an interrupted push leaves."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+import datatrail
+from datatrail.cli.app import app
+from datatrail.content.packs import parse_index
+from tests.conftest import write
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def trail(workdir: Path) -> Iterator[datatrail.Trail]:
+    t = datatrail.init(workdir)
+    try:
+        yield t
+    finally:
+        t.close()
+
+
+def small_tree(root: Path, files: int, size: int) -> dict[str, bytes]:
+    out = {}
+    for i in range(files):
+        rel = f"part-{i // 100}/f{i:05d}.bin"
+        data = hashlib.sha256(str(i).encode()).digest() * (size // 32) + i.to_bytes(4, "big")
+        write(root / rel, data)
+        out[rel] = data
+    return out
+
+
+def tree(root: Path) -> dict[str, bytes]:
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def clone(workdir: Path, tmp_path: Path) -> Path:
+    other = tmp_path / "clone"
+    (other / ".datatrail").mkdir(parents=True)
+    for name in ("config.toml", "trail.db", "trail.db-wal"):
+        if (workdir / ".datatrail" / name).exists():
+            shutil.copy(workdir / ".datatrail" / name, other / ".datatrail" / name)
+    return other
+
+
+def remote_packs(remote: Path) -> dict[str, list[str]]:
+    """Pack name → the digests its index lists, each pack's objects checked against their digests."""
+    out = {}
+    for idx in sorted((remote / "packs").glob("*.idx")):
+        data = (remote / "packs" / f"{idx.stem}.pack").read_bytes()
+        entries = parse_index(idx.read_bytes())
+        for e in entries:
+            assert hashlib.sha256(data[e.offset : e.offset + e.length]).hexdigest() == e.digest
+        out[idx.stem] = [e.digest for e in entries]
+    return out
+
+
+def test_packs_are_named_by_their_index_and_the_same_objects_give_the_same_packs(
+    trail: datatrail.Trail, workdir: Path, tmp_path: Path
+) -> None:
+    original = small_tree(workdir / "data", 600, 20_000)  # ~12 MiB: 3 packs
+    trail.add(workdir / "data", store_content=True)
+    trail.storage.add_remote("a", os.fspath(tmp_path / "a"))
+    trail.storage.add_remote("b", os.fspath(tmp_path / "b"))
+    first = trail.push(remote="a")
+    assert (first.objects, first.packs) == (600, 3)
+    assert trail.push(remote="b").packs == 3
+    packs = remote_packs(tmp_path / "a")
+    assert packs == remote_packs(tmp_path / "b")  # the same names and contents, written twice
+    for name in packs:
+        assert hashlib.sha256((tmp_path / "a" / "packs" / f"{name}.idx").read_bytes()).hexdigest() == name
+    assert sorted(h for hexes in packs.values() for h in hexes) == sorted(
+        hashlib.sha256(b).hexdigest() for b in original.values()
+    )
+
+
+def test_a_corrupt_cached_object_is_refused_by_push_and_removed_and_the_rerun_pushes_sound_bytes(
+    trail: datatrail.Trail, workdir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    original = small_tree(workdir / "data", 300, 4096)
+    trail.add(workdir / "data", store_content=True)
+    trail.storage.add_remote("origin", os.fspath(tmp_path / "remote"), default=True)
+    spoiled = hashlib.sha256(original["part-1/f00150.bin"]).hexdigest()
+    cached = workdir / ".datatrail" / "objects" / "sha256" / spoiled[:2] / spoiled[2:]
+    cached.unlink()  # the cache's copy spoiled (the workspace's file is another inode: it stays sound)
+    cached.write_bytes(b"not the bytes this object is named after")
+
+    result = runner.invoke(app, ["push"])
+    assert result.exit_code != 0 and "Traceback" not in result.output
+    (line,) = result.stderr.splitlines()
+    assert line.startswith("error: ") and f"cached object {spoiled[:12]}" in line and "corrupt" in line
+    assert not cached.exists()  # removed: the next push cannot send it again
+    remote = tmp_path / "remote"
+    assert all(spoiled not in hexes for hexes in remote_packs(remote).values()) if remote.exists() else True
+
+    # The version's bytes are no longer all cached: a push of every version passes over it, naming it.
+    skipped = trail.push()
+    assert skipped.objects == 0 and len(skipped.skipped) == 1
+    trail.add(workdir / "data", store_content=True)  # the sound file kept again
+    assert cached.read_bytes() == original["part-1/f00150.bin"]
+    assert trail.push().objects > 0
+    assert spoiled in {h for hexes in remote_packs(remote).values() for h in hexes}
+
+    other = clone(workdir, tmp_path)
+    monkeypatch.chdir(other)
+    with datatrail.connect() as there:
+        there.pull()
+    assert tree(other / "data") == original
+
+
+def test_a_push_killed_midway_leaves_nothing_a_rerun_or_a_pull_trips_over(
+    trail: datatrail.Trail, workdir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    original = small_tree(workdir / "data", 2000, 40_000)  # ~76 MiB: 20 packs
+    write(workdir / "data" / "big.bin", os.urandom(3 * 1024 * 1024))
+    original["big.bin"] = (workdir / "data" / "big.bin").read_bytes()
+    trail.add(workdir / "data", store_content=True)
+    remote = tmp_path / "remote"
+    trail.storage.add_remote("origin", os.fspath(remote), default=True)
+    trail.close()
+
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "datatrail.cli.app", "push"], cwd=workdir, env=env, stdout=subprocess.DEVNULL
+    )
+    deadline = time.monotonic() + 120
+    while proc.poll() is None and time.monotonic() < deadline:
+        if (remote / "packs").is_dir() and any((remote / "packs").iterdir()):
+            break  # the first pack is being written
+        time.sleep(0.001)
+    proc.send_signal(signal.SIGKILL)
+    assert proc.wait() == -signal.SIGKILL, "the push ended before it could be interrupted"
+    before = {p.name for p in (remote / "packs").iterdir()}
+    assert len([n for n in before if n.endswith(".idx")]) < 20  # cut short: not every pack is there
+
+    with datatrail.connect() as again:  # the current directory: workdir
+        resumed = again.push()
+        assert resumed.objects > 0 and resumed.objects + resumed.already == len(original)
+        assert again.push().objects == 0  # everything is there now
+    packs = remote_packs(remote)
+    assert sum(len(h) for h in packs.values()) >= len(original) - 1
+
+    other = clone(workdir, tmp_path)
+    monkeypatch.chdir(other)
+    with datatrail.connect() as there:
+        there.pull()
+    assert tree(other / "data") == original
