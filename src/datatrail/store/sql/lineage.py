@@ -53,6 +53,12 @@ _STEP = (
     " JOIN run_io near ON near.version_id = f.value AND near.direction = {near}"
     " LEFT JOIN run_io far ON far.run_pk = near.run_pk AND far.direction = {far}"
 )
+# The same step for a walk that keeps no edges: the runs and their far side only.
+_STEP_NODES = (
+    "SELECT near.run_pk, far.version_id FROM {ids}"
+    " JOIN run_io near ON near.version_id = f.value AND near.direction = {near}"
+    " LEFT JOIN run_io far ON far.run_pk = near.run_pk AND far.direction = {far}"
+)
 # The same step as of a past time: with the run's start and the far version's creation time,
 # so that runs and versions that did not exist yet are left out (see ``_walk``).
 _STEP_AT = (
@@ -486,7 +492,7 @@ def _walk(
 def _nodes_within(reader: _Reader, start_ids: Sequence[int], up: bool, depth: int, as_of: datetime | None) -> _Found:
     """:func:`_walk`'s nodes without its edges (the same levels, the same depth rule)."""
     near, far = (_OUTPUT, _INPUT) if up else (_INPUT, _OUTPUT)
-    step = (_STEP if as_of is None else _STEP_AT).format(ids="{ids}", near=near, far=far)
+    step = (_STEP_NODES if as_of is None else _STEP_AT).format(ids="{ids}", near=near, far=far)
     versions: dict[int, int] = dict.fromkeys(start_ids, 0)
     runs: dict[int, int] = {}
     frontier = list(versions)
@@ -497,11 +503,11 @@ def _nodes_within(reader: _Reader, start_ids: Sequence[int], up: bool, depth: in
         rows = reader.rows(step, frontier)
         if as_of is not None:
             rows = [
-                (version, run, other if other is not None and _by(created, as_of) else None)
-                for version, run, other, started, created in rows
+                (run, other if other is not None and _by(created, as_of) else None)
+                for _, run, other, started, created in rows
                 if _by(started, as_of)
             ]
-        for _, run, other in rows:
+        for run, other in rows:
             if run not in runs:
                 runs[run] = level
             if other is not None and other not in versions:
