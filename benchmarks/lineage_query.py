@@ -160,7 +160,7 @@ def walk_only(store: SqlStore, start: int, depth: int) -> set[tuple[int, int]]:
     with store.engine.connect() as conn:
         reader = sql_lineage._Reader.of(conn)
         try:
-            found = sql_lineage._walk(reader, [start], True, depth)
+            found = sql_lineage._walk(reader, [start], True, depth, edges=False)  # as the columnar path walks
         finally:
             reader.close()
     return {(0, v) for v in found.versions} | {(1, r) for r in found.runs}

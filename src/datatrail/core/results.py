@@ -10,6 +10,7 @@ from typing import Any, Literal
 
 import orjson
 
+from datatrail.core.gcpause import paused_gc
 from datatrail.core.model import Dataset, Version
 
 Direction = Literal["upstream", "downstream", "both"]
@@ -85,18 +86,21 @@ class LineageColumns:
 
         Its edges are sorted as integers, not as pairs of strings (148,000 edges on a depth-50 graph):
         each row stands for its rank among the sorted node ids, an edge for ``rank(origin) * n +
-        rank(destination)``, so the integers sort as the id pairs would.
+        rank(destination)``, so the integers sort as the id pairs would. The cyclic collector is paused
+        meanwhile (core/gcpause.py): a node and a pair of strings per edge, none in a cycle, set it off
+        again and again over everything the process holds.
         """
-        nodes = {
-            nid: LineageNode(nid, kind, depth, data)
-            for nid, kind, depth, data in zip(self.ids, self.types, self.depths, self.data, strict=True)
-        }
-        names = sorted(nodes)
-        n = len(names)
-        rank = {nid: i for i, nid in enumerate(names)}
-        ranks = [rank[nid] for nid in self.ids]
-        keys = sorted({ranks[o] * n + ranks[d] for o, d in zip(self.origins, self.destinations, strict=True)})
-        return LineageResult(nodes, tuple([(names[k // n], names[k % n]) for k in keys]))
+        with paused_gc():
+            nodes = {
+                nid: LineageNode(nid, kind, depth, data)
+                for nid, kind, depth, data in zip(self.ids, self.types, self.depths, self.data, strict=True)
+            }
+            names = sorted(nodes)
+            n = len(names)
+            rank = {nid: i for i, nid in enumerate(names)}
+            ranks = [rank[nid] for nid in self.ids]
+            keys = sorted({ranks[o] * n + ranks[d] for o, d in zip(self.origins, self.destinations, strict=True)})
+            return LineageResult(nodes, tuple([(names[k // n], names[k % n]) for k in keys]))
 
 
 REDACTED_JSON = b'{"redacted":true}'

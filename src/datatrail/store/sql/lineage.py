@@ -62,6 +62,12 @@ _STEP = (
     " JOIN run_io near ON near.version_id = f.value AND near.direction = {near}"
     " LEFT JOIN run_io far ON far.run_pk = near.run_pk AND far.direction = {far}"
 )
+# The same step for a walk that keeps no edges: the runs and their far side only.
+_STEP_NODES = (
+    "SELECT near.run_pk, far.version_id FROM {ids}"
+    " JOIN run_io near ON near.version_id = f.value AND near.direction = {near}"
+    " LEFT JOIN run_io far ON far.run_pk = near.run_pk AND far.direction = {far}"
+)
 # The same step as of a past time: with the run's start and the far version's creation time,
 # so that runs and versions that did not exist yet are left out (see ``_walk``).
 _STEP_AT = (
@@ -76,6 +82,29 @@ _NEAR = (
     " JOIN run_io near ON near.version_id = f.value AND near.direction = {near}"
 )
 _RUN_EDGES = "SELECT io.run_pk, io.direction, io.version_id FROM {ids} JOIN run_io io ON io.run_pk = f.value"
+# Every run_io row between a reached run and a reached version, as a pair of rows in the direction data
+# flows (input version -> run -> output version): the edges of a walk (see ``_walk``). SQLite: the
+# reached ids with their rows in two temporary tables (no write to the store's own file; dropped right
+# after), the pairs as two JSON arrays, which orjson reads into lists of ints in one call each.
+# PostgreSQL: the two id arrays with their ordinality, joined in one statement.
+_ROW_TABLES = ("temp.datatrail_lineage_versions", "temp.datatrail_lineage_runs")
+_PAIR = (
+    "CASE WHEN io.direction = 0 THEN v.row ELSE r.row END AS o,"
+    " CASE WHEN io.direction = 0 THEN r.row ELSE v.row END AS d"
+)
+_EDGES = {
+    "sqlite": (
+        f"SELECT json_group_array(o), json_group_array(d) FROM (SELECT {_PAIR} FROM {_ROW_TABLES[1]} r"
+        f" CROSS JOIN run_io io ON io.run_pk = r.id CROSS JOIN {_ROW_TABLES[0]} v ON v.id = io.version_id)"
+    ),
+    "postgresql": (
+        f"SELECT array_agg(o), array_agg(d) FROM (SELECT {_PAIR}"
+        " FROM (SELECT id, row - 1 + %s AS row FROM unnest(%s::bigint[]) WITH ORDINALITY AS f(id, row)) r"
+        " JOIN run_io io ON io.run_pk = r.id"
+        " JOIN (SELECT id, row - 1 AS row FROM unnest(%s::bigint[]) WITH ORDINALITY AS f(id, row)) v"
+        " ON v.id = io.version_id) e"
+    ),
+}
 # SQLite keeps SQLAlchemy's UTC text, "YYYY-MM-DD HH:MM:SS[.ffffff]": reshaped to ISO 8601 in the
 # query, as _iso would (NULL for anything else, which _iso then reads from the raw column).
 # PostgreSQL gives datetimes: NULL here, _iso formats them.
@@ -86,8 +115,10 @@ _ISO = {
     ),
     "postgresql": "CAST(NULL AS text)",
 }
+# The stored times as they are: _iso reshapes SQLite's text in Python (the query's CASE, _ISO, costs
+# more than _iso on the same values, and fetching both the reshaped and the raw text more again).
 _VERSIONS = (
-    "SELECT v.id, v.number, v.digest, v.size, {iso_created}, v.created_at, v.created_by, d.name, d.kind, n.name"
+    "SELECT v.id, v.number, v.digest, v.size, v.created_at, v.created_by, d.name, d.kind, n.name"
     " FROM {ids} JOIN versions v ON v.id = f.value JOIN datasets d ON d.id = v.dataset_id"
     " JOIN namespaces n ON n.id = d.namespace_id"
 )
@@ -104,7 +135,7 @@ _DRIFT = (
     " WHERE d.drifted GROUP BY d.current_version_id"
 )
 _RUNS = (
-    "SELECT r.pk, r.run_id, r.state, {iso_started}, r.started_at, {iso_ended}, r.ended_at, j.name, n.name"
+    "SELECT r.pk, r.run_id, r.state, r.started_at, r.ended_at, j.name, n.name"
     " FROM {ids} JOIN runs r ON r.pk = f.value JOIN jobs j ON j.id = r.job_id"
     " JOIN namespaces n ON n.id = j.namespace_id"
 )
@@ -171,7 +202,7 @@ Edge = tuple[int, int, int]
 class _Found(NamedTuple):
     versions: dict[int, int]  # version id -> depth
     runs: dict[int, int]  # run pk -> depth
-    edges: set[Edge]
+    edges: set[Edge] | None  # None: not kept by the walk (``_Reader.edges`` reads them after it)
 
 
 class _Reader:
@@ -280,6 +311,30 @@ class _Reader:
             params = (spaces, names_, spaces, names_)
         self.cursor.execute(_NAMED[self.dialect], params)
         return {int(dataset) for (dataset,) in self.cursor.fetchall()}
+
+    def edges(self, vids: list[int], pks: list[int]) -> tuple[list[int], list[int]]:
+        """Every run_io row between the runs ``pks`` and the versions ``vids`` (a version's row is its
+        place in ``vids``, a run's ``len(vids)`` plus its place in ``pks``), as (origins, destinations):
+        the walk's edges, read in one statement rather than kept edge by edge."""
+        if not vids or not pks:
+            return [], []
+        if self.dialect != "sqlite":
+            self.cursor.execute(_EDGES[self.dialect], (len(vids), list(pks), list(vids)))
+            origins, destinations = self.cursor.fetchone()
+            return list(origins or ()), list(destinations or ())
+        for table in _ROW_TABLES:
+            self.cursor.execute(f"DROP TABLE IF EXISTS {table}")
+            self.cursor.execute(f"CREATE TABLE {table} (id INTEGER PRIMARY KEY, row INTEGER NOT NULL)")
+        try:
+            fill = "INSERT INTO {} SELECT value, key + ? FROM json_each(?)"
+            self.cursor.execute(fill.format(_ROW_TABLES[0]), (0, f"[{','.join(map(str, vids))}]"))
+            self.cursor.execute(fill.format(_ROW_TABLES[1]), (len(vids), f"[{','.join(map(str, pks))}]"))
+            self.cursor.execute(_EDGES["sqlite"])
+            origins, destinations = self.cursor.fetchone()
+        finally:
+            for table in _ROW_TABLES:
+                self.cursor.execute(f"DROP TABLE IF EXISTS {table}")
+        return orjson.loads(origins), orjson.loads(destinations)
 
     def any(self, table: str) -> bool:
         """Whether a table has a row (so a graph of a store without checks pays nothing for them)."""
@@ -395,23 +450,32 @@ def _traverse(
 ) -> LineageColumns:
     try:
         with paused_gc():
-            return _load(reader, _found(reader, start_ids, direction, depth, as_of), as_of)
+            return _load(reader, _found(reader, start_ids, direction, depth, as_of, edges=False), as_of)
     finally:
         reader.close()
 
 
 def _found(
-    reader: _Reader, start_ids: Sequence[int], direction: Direction, depth: int, as_of: datetime | None
+    reader: _Reader,
+    start_ids: Sequence[int],
+    direction: Direction,
+    depth: int,
+    as_of: datetime | None,
+    *,
+    edges: bool = True,
 ) -> _Found:
+    """The walk's nodes, and its edges unless ``edges`` is false (then ``_Reader.edges`` reads them)."""
     if direction != "both":
-        return _walk(reader, start_ids, direction == "upstream", depth, as_of)
-    up = _walk(reader, start_ids, True, depth, as_of)
-    down = _walk(reader, start_ids, False, depth, as_of)
+        return _walk(reader, start_ids, direction == "upstream", depth, as_of, edges=edges)
+    up = _walk(reader, start_ids, True, depth, as_of, edges=edges)
+    down = _walk(reader, start_ids, False, depth, as_of, edges=edges)
     versions = _shallowest(up.versions, down.versions)
     runs = _shallowest(up.runs, down.runs)
+    if not edges:
+        return _Found(versions, runs, None)
     # A run reached one way and a version reached the other may be linked too.
-    edges = {e for e in reader.rows(_RUN_EDGES, sorted(runs)) if e[2] in versions}
-    return _Found(versions, runs, edges)
+    found = {e for e in reader.rows(_RUN_EDGES, sorted(runs)) if e[2] in versions}
+    return _Found(versions, runs, found)
 
 
 def _shallowest(a: dict[int, int], b: dict[int, int]) -> dict[int, int]:
@@ -422,18 +486,33 @@ def _shallowest(a: dict[int, int], b: dict[int, int]) -> dict[int, int]:
     return out
 
 
-def _walk(reader: _Reader, start_ids: Sequence[int], up: bool, depth: int, as_of: datetime | None = None) -> _Found:
+def _walk(
+    reader: _Reader,
+    start_ids: Sequence[int],
+    up: bool,
+    depth: int,
+    as_of: datetime | None = None,
+    *,
+    edges: bool = True,
+) -> _Found:
     """The nodes within ``depth`` steps (a run sits at the level of the step it starts) and their edges.
 
     Each level keeps the edges from its frontier versions to their runs and
     from those runs to their far side, all of whose ends are reached by then.
     That finds every edge between two reached nodes but those from the last
     level's versions to runs reached some other way; one more query adds them.
+    So the edges are exactly the run_io rows between a reached run and a
+    reached version: with ``edges`` false they are not kept here (a set of
+    some 150,000 tuples at depth 50, and the walk's slowest part), and
+    ``_Reader.edges`` reads them after the walk in one statement.
     """
+    if not edges:
+        return _nodes_within(reader, start_ids, up, depth, as_of)
     near, far = (_OUTPUT, _INPUT) if up else (_INPUT, _OUTPUT)
     step = (_STEP if as_of is None else _STEP_AT).format(ids="{ids}", near=near, far=far)
-    found = _Found(dict.fromkeys(start_ids, 0), {}, set())
-    versions, runs, edges = found
+    versions: dict[int, int] = dict.fromkeys(start_ids, 0)
+    runs: dict[int, int] = {}
+    kept: set[Edge] = set()
     frontier = list(versions)
     for level in range(1, depth + 1):
         if not frontier:
@@ -447,22 +526,50 @@ def _walk(reader: _Reader, start_ids: Sequence[int], up: bool, depth: int, as_of
                 if _by(started, as_of)
             ]
         for version, run, other in rows:
-            edges.add((run, near, version))
+            kept.add((run, near, version))
             if run not in runs:
                 runs[run] = level
             if other is not None:
-                edges.add((run, far, other))
+                kept.add((run, far, other))
                 if other not in versions:
                     versions[other] = level
                     reached.append(other)
         frontier = reached
     if frontier and runs:
-        edges.update(
+        kept.update(
             (run, near, version)
             for version, run in reader.rows(_NEAR.format(ids="{ids}", near=near), frontier)
             if run in runs
         )
-    return found
+    return _Found(versions, runs, kept)
+
+
+def _nodes_within(reader: _Reader, start_ids: Sequence[int], up: bool, depth: int, as_of: datetime | None) -> _Found:
+    """:func:`_walk`'s nodes without its edges (the same levels, the same depth rule)."""
+    near, far = (_OUTPUT, _INPUT) if up else (_INPUT, _OUTPUT)
+    step = (_STEP_NODES if as_of is None else _STEP_AT).format(ids="{ids}", near=near, far=far)
+    versions: dict[int, int] = dict.fromkeys(start_ids, 0)
+    runs: dict[int, int] = {}
+    frontier = list(versions)
+    for level in range(1, depth + 1):
+        if not frontier:
+            break
+        reached: list[int] = []
+        rows = reader.rows(step, frontier)
+        if as_of is not None:
+            rows = [
+                (run, other if other is not None and _by(created, as_of) else None)
+                for _, run, other, started, created in rows
+                if _by(started, as_of)
+            ]
+        for run, other in rows:
+            if run not in runs:
+                runs[run] = level
+            if other is not None and other not in versions:
+                versions[other] = level
+                reached.append(other)
+        frontier = reached
+    return _Found(versions, runs, None)
 
 
 def _by(value: Any, as_of: datetime) -> bool:
@@ -475,7 +582,7 @@ def _version_rows(reader: _Reader, vids: Sequence[int]) -> Iterator[tuple[int, s
     """(version id, node id, data) of each of ``vids`` (sorted), rows straight from the cursor."""
     rows: dict[int, int] = {}
     out: list[tuple[int, str, dict[str, Any]]] = []
-    for vid, number, digest, size, created, created_at, created_by, name, kind, ns in reader.rows(_VERSIONS, vids):
+    for vid, number, digest, size, created_at, created_by, name, kind, ns in reader.rows(_VERSIONS, vids):
         rows[vid] = len(out)
         data = {
             "namespace": ns,
@@ -484,7 +591,7 @@ def _version_rows(reader: _Reader, vids: Sequence[int]) -> Iterator[tuple[int, s
             "kind": kind,
             "digest": digest,
             "size": size,
-            "created_at": created if created is not None else _iso(created_at),
+            "created_at": _iso(created_at),
             "created_by": created_by,
         }
         out.append((vid, f"version:{ns}:{name}@{number}", data))
@@ -500,16 +607,16 @@ def _version_rows(reader: _Reader, vids: Sequence[int]) -> Iterator[tuple[int, s
 
 def _run_rows(reader: _Reader, pks: Sequence[int], as_of: datetime | None) -> Iterator[tuple[int, str, dict[str, Any]]]:
     """(run pk, node id, data) of each of ``pks`` (sorted); with ``as_of``, as the run was then."""
-    for pk, run_id, state, iso_started, started, iso_ended, ended, job, ns in reader.rows(_RUNS, pks):
+    for pk, run_id, state, started, ended, job, ns in reader.rows(_RUNS, pks):
         if as_of is not None and ended is not None and not _by(ended, as_of):
-            state, ended, iso_ended = "RUNNING", None, None  # it had not ended yet
+            state, ended = "RUNNING", None  # it had not ended yet
         data = {
             "id": run_id,
             "namespace": ns,
             "job": job,
             "state": state,
-            "started_at": iso_started if iso_started is not None else _iso(started),
-            "ended_at": iso_ended if iso_ended is not None else _iso(ended),
+            "started_at": _iso(started),
+            "ended_at": _iso(ended),
         }
         yield pk, f"run:{run_id}", data
 
@@ -550,6 +657,9 @@ def _load(reader: _Reader, found: _Found, as_of: datetime | None = None) -> Line
         types.append("run")
         depths.append(runs[pk])
         data.append(d)
+    if edges is None:  # not kept by the walk: read now, as row pairs
+        vids, pks = list(version_rows), list(run_rows)
+        return LineageColumns(ids, types, depths, data, *reader.edges(vids, pks))
     return LineageColumns(ids, types, depths, data, *_edge_rows(edges, version_rows, run_rows))
 
 
@@ -621,6 +731,7 @@ def _load_json(
     The cache's ``stamp`` was read first, in the walk's transaction: rows read after it are at least
     as new as it, so they are kept under it (nodecache.py)."""
     versions, runs, edges = found
+    assert edges is not None, "the kept walks' graph is made with the walk's own edges"
     vids = sorted(versions)
     pks = sorted(runs)
     by_key = _nodes(reader, vids, pks, as_of, cache, stamp)
