@@ -20,7 +20,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 
 from datatrail.core.chain import GENESIS, Checkpoint
 from datatrail.core.errors import DatatrailError
-from datatrail.store.sql.engine import WRITE_OPTION, ensure_schema, make_engine, sqlite_path
+from datatrail.store.sql.engine import WRITE_OPTION, ensure_schema, make_engine, run_raw, sqlite_path
 from datatrail.store.sql.faults import known_fault, unavailable
 from datatrail.store.sql.statements import AUDIT_LAST, PG_WRITE_LOCK
 from datatrail.store.sql.transaction import Known, Tx
@@ -76,7 +76,8 @@ class Database:
                 with conn.begin():
                     if self.dialect != "postgresql":
                         # A restore writes a new epoch into the file header: forget the ids it replaced.
-                        self.known.check_epoch(int(conn.exec_driver_sql("PRAGMA user_version").scalar() or 0))
+                        epoch = run_raw(conn, "PRAGMA user_version")
+                        self.known.check_epoch(int(epoch[0] or 0) if epoch else 0)
                     tx = Tx(conn, self.known)
                     read: Callable[[], None] | None = None
                     if self.dialect == "postgresql":

@@ -73,7 +73,25 @@ def _configure_sqlite(engine: Engine) -> None:
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
         write = conn.get_execution_options().get(WRITE_OPTION, False)
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+        run_raw(conn, "BEGIN IMMEDIATE" if write else "BEGIN")
+
+
+def run_raw(conn: Any, statement: str) -> Any:
+    """``statement`` on the connection's DB-API cursor: its first row, or None.
+
+    For the statements every transaction runs (BEGIN, PRAGMA user_version): SQLAlchemy's
+    execution context costs more than they do. Errors are wrapped as SQLAlchemy wraps them
+    (OperationalError…), so the store's error mapping applies.
+    """
+    error = conn.dialect.loaded_dbapi.Error
+    cursor = conn.connection.cursor()
+    try:
+        cursor.execute(statement)
+        return cursor.fetchone()
+    except error as exc:
+        raise DBAPIError.instance(statement, (), exc, error, dialect=conn.dialect) from exc
+    finally:
+        cursor.close()
 
 
 def current_revision(engine: Engine) -> str | None:

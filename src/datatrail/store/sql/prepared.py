@@ -17,9 +17,11 @@ from __future__ import annotations
 from collections import namedtuple
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from typing import Any, NamedTuple, cast
 
 from sqlalchemy import Connection
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql import ClauseElement
@@ -35,6 +37,8 @@ class _Compiled(NamedTuple):
     binds: dict[str, tuple[str, Any, Any]]
     results: tuple[Callable[[Any], Any] | None, ...]
     fields: tuple[str, ...]
+    # The binds in the order the DB-API takes them (positional: once per occurrence), for _args.
+    order: tuple[tuple[str, str, Any, Any], ...]
 
 
 def compile_every(dialect: Dialect) -> None:
@@ -79,7 +83,7 @@ class Prepared:
         statement = self.dialects.get(dialect.name, self.statement)
         compiled = cast(SQLCompiler, statement.compile(dialect=dialect))
         binds = {
-            name: (bind.key, bind.effective_value, bind.type.dialect_impl(dialect).bind_processor(dialect))
+            name: (bind.key, bind.effective_value, _bind_processor(bind.type.dialect_impl(dialect), dialect))
             for bind, name in compiled.bind_names.items()
         }
         columns = list(getattr(statement, "selected_columns", ()))
@@ -88,16 +92,25 @@ class Prepared:
         results = tuple(c.type.dialect_impl(dialect).result_processor(dialect, None) for c in columns)
         fields = tuple(c.key or f"c{i}" for i, c in enumerate(columns))
         positional = tuple(compiled.positiontup) if compiled.positional and compiled.positiontup else None
-        found = _Compiled(compiled.string, positional, binds, results, fields)
+        order = tuple((name, *binds[name]) for name in (positional if positional is not None else binds))
+        found = _Compiled(compiled.string, positional, binds, results, fields, order)
         self._compiled[dialect.name] = found
         return found
 
     def _args(self, c: _Compiled, params: dict[str, Any]) -> Any:
+        # Built in one pass over the precomputed order: ingest runs this a dozen times per event.
+        get = params.get
+        if c.names is not None:
+            return tuple(
+                process(value) if process is not None and value is not None else value
+                for _, key, default, process in c.order
+                for value in (get(key, default),)
+            )
         values = {}
-        for name, (key, default, process) in c.binds.items():
-            value = params.get(key, default)
+        for name, key, default, process in c.order:
+            value = get(key, default)
             values[name] = process(value) if process is not None and value is not None else value
-        return tuple(values[n] for n in c.names) if c.names is not None else values
+        return values
 
     def _execute(self, conn: Connection, params: dict[str, Any]) -> tuple[Any, _Compiled]:
         c = self._compile(conn.dialect)
@@ -150,6 +163,30 @@ class Prepared:
         """Execute now, read the rows later: inside :func:`pipelined`, many statements share a round trip."""
         cursor, c = self._execute(conn, params)
         return Sent(self, cursor, c)
+
+
+_SQLITE_DATETIME = sqlite.DATETIME._storage_format  # "YYYY-MM-DD HH:MM:SS.ffffff", the time zone dropped
+
+
+def _bind_processor(impl: Any, dialect: Dialect) -> Callable[[Any], Any] | None:
+    """The type's bind processor; SQLite's default DATETIME one replaced by the same text, faster.
+
+    Ingest binds several times per event. ``isoformat(" ", "microseconds")``
+    starts with exactly the default storage format (the year has four digits;
+    the offset of an aware time, which SQLAlchemy drops, follows it); anything
+    but a plain datetime goes to SQLAlchemy's own processor.
+    """
+    process: Callable[[Any], Any] | None = impl.bind_processor(dialect)
+    if process is None or not isinstance(impl, sqlite.DATETIME) or impl._storage_format != _SQLITE_DATETIME:
+        return process
+    slow = process
+
+    def sqlite_datetime(value: Any) -> Any:
+        if type(value) is datetime:
+            return value.isoformat(" ", "microseconds")[:26]
+        return slow(value)
+
+    return sqlite_datetime
 
 
 class Sent:
