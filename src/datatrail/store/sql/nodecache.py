@@ -52,7 +52,6 @@ from typing import Any, NamedTuple
 from datatrail.core.errors import DatatrailError
 from datatrail.core.limits import megabytes_setting
 from datatrail.core.results import Direction, LineageJson
-from datatrail.events import parse_event
 
 CACHE_ENV = "DATATRAIL_LINEAGE_CACHE_MB"
 DEFAULT_CACHE_MB = 32.0
@@ -100,6 +99,10 @@ def named_datasets(payloads: Iterable[str]) -> set[tuple[str, str]] | None:
     >>> named_datasets(["{}"]) is None
     True
     """
+    # Here, not at the top: the CLI's plain `lineage` imports this module, and the event parser brings
+    # hashing and its thread pool with it (start-up; tests/test_cli_startup.py).
+    from datatrail.events import parse_event
+
     names: set[tuple[str, str]] = set()
     for payload in payloads:
         try:
