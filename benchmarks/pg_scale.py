@@ -6,9 +6,12 @@ and a real `datatrail serve` (two workers). ``--clients`` client processes send
 in batches of 100: the START and COMPLETE of runs (half the events) of one of
 1,000 jobs, each run writing a version of dataset ``d<k>`` (one dataset per five
 runs, so 10M events make 1M datasets with 5 versions each and 5M runs) from two
-of the 1,000 datasets written before it, as in issue 22. The ingest rate is
-printed per tenth of the run, and the last tenth against the first (target:
-within 20%, >= 0.8x).
+of the 1,000 datasets written before it, as in issue 22: before the last
+``LAG`` runs, so that their writers' runs are stored first (the clients move in
+step, each at most a few batches ahead of the slowest, see ``client``), and
+the graph's chains are as deep as the runs. The ingest rate is printed per
+tenth of the run, and the last tenth against the first (target: within 20%,
+>= 0.8x).
 
 Then each read, the median of ``--repeats``, against its target (100 ms for
 search, a list page and the UI's dataset page; the others are printed against
@@ -59,20 +62,26 @@ TARGET_MS = 100.0
 START = datetime(2025, 1, 1, tzinfo=UTC)
 
 
+LAG = 1000
+"""A run reads datasets written 1,000 to 1,999 runs before it: the 1,000 runs just before it may still be
+on their way (four clients, batches of 50 runs, at most four rounds apart)."""
+
+
 def datasets_for(events: int) -> int:
     """Datasets of a store of ``events`` events: one per five runs (two events per run)."""
     return max(1, events // 10)
 
 
 def run_events(i: int, total_datasets: int, facets: bool = False) -> list[dict[str, Any]]:
-    """The START and COMPLETE of run ``i``: writes a version of d<i mod D> from two of the 1,000 before it."""
+    """The START and COMPLETE of run ``i``: writes a version of d<i mod D> from two of the 1,000 datasets
+    written before the last :data:`LAG` runs (none for the first runs)."""
     rng = random.Random(i)
     k = i % total_datasets
     inputs = []
-    if i > 0:
-        back = sorted({rng.randrange(1, min(i, 1000) + 1) for _ in range(2)})
+    if i > LAG:
+        back = sorted({LAG + rng.randrange(0, min(i - LAG, 1000)) for _ in range(2)})
         inputs = [{"namespace": NS, "name": f"d{(i - b) % total_datasets}"} for b in back]
-    run_id = str(uuid.UUID(int=rng.getrandbits(128), version=4))
+    run_id = run_uuid(i)
     job = {"namespace": NS, "name": f"job{i % 1000}", "facets": {}}
     t0 = START + timedelta(seconds=i)
     schema = {
@@ -111,20 +120,51 @@ def run_events(i: int, total_datasets: int, facets: bool = False) -> list[dict[s
     return out
 
 
+def run_uuid(i: int) -> str:
+    """Run ``i``'s runId (the same in every session, so a resumed build can tell which runs are stored)."""
+    rng = random.Random(i)
+    if i > LAG:  # run_events draws the inputs first
+        for _ in range(2):
+            rng.randrange(0, min(i - LAG, 1000))
+    return str(uuid.UUID(int=rng.getrandbits(128), version=4))
+
+
 def client(
-    uri: str, number: int, clients: int, first_run: int, runs: int, sent: Any, go: Any, until: float, facets: bool
+    uri: str,
+    number: int,
+    clients: int,
+    first_run: int,
+    runs: int,
+    total_runs: int,
+    stored: frozenset[int],
+    done: Any,
+    sent: Any,
+    go: Any,
+    until: float,
+    facets: bool,
 ) -> None:
-    """Runs first_run + number, + clients, … in batches of 50 runs (100 events), over one keep-alive connection."""
+    """Runs first_run + number, + clients, … in batches of 50 runs (100 events), over one keep-alive connection,
+    leaving out those already ``stored``. Batch ``b`` waits until every client has sent its batch ``b - ahead``:
+    a run's inputs (``LAG`` runs back or more) are then stored before it."""
     host, port = uri.removeprefix("http://").split(":")
     conn = http.client.HTTPConnection(host, int(port), timeout=300)
     headers = {"Content-Type": "application/json"}
-    total_datasets = datasets_for(2 * (first_run + runs))
+    total_datasets = datasets_for(2 * total_runs)
     mine = range(first_run + number, first_run + runs, clients)
+    ahead = max(1, LAG // (clients * BATCH // 2) - 1)
     go.wait()
-    for start in range(0, len(mine), BATCH // 2):
+    for b, start in enumerate(range(0, len(mine), BATCH // 2)):
+        while min(done) < b - ahead:
+            if time.time() > until:
+                break
+            time.sleep(0.005)
         if time.time() > until:
             break
-        body = [e for i in mine[start : start + BATCH // 2] for e in run_events(i, total_datasets, facets)]
+        todo = [i for i in mine[start : start + BATCH // 2] if i not in stored]
+        body = [e for i in todo for e in run_events(i, total_datasets, facets)]
+        if not body:
+            done[number] = b + 1
+            continue
         conn.request("POST", "/api/v1/lineage/batch", json.dumps(body).encode(), headers)
         response = conn.getresponse()
         answer = response.read()
@@ -132,22 +172,56 @@ def client(
             raise SystemExit(f"/api/v1/lineage/batch answered {response.status}: {answer[:300]!r}")
         with sent.get_lock():
             sent.value += len(body)
+        done[number] = b + 1
+    done[number] = 1 << 62  # finished: never holds the others back
     conn.close()
 
 
-def ingest(uri: str, args: argparse.Namespace, have: int, want: int) -> list[float]:
+def resume_point(db: str, have: int) -> tuple[int, frozenset[int]]:
+    """Where a build over ``--data`` goes on: the first run not completed, and the completed runs after it.
+
+    A build stopped by ``--minutes`` leaves each client a few batches from the others, so the stored
+    runs are every run up to some point, then some of the next few thousand: those are looked up by
+    their runIds (``run_uuid``) around ``have / 2``."""
+    import psycopg
+
+    if have == 0:
+        return 0, frozenset()
+    middle = have // 2
+    window = range(max(0, middle - 4 * LAG), middle + 4 * LAG)
+    ids = {run_uuid(i): i for i in window}
+    with psycopg.connect(db) as conn:
+        rows = conn.execute(
+            "SELECT run_id FROM runs WHERE state = 'COMPLETE' AND run_id = ANY(%s)", (list(ids),)
+        ).fetchall()
+    complete = {ids[r[0]] for r in rows}
+    first = next(i for i in window if i not in complete)
+    if window.start > 0 and first == window.start:
+        raise SystemExit(f"run {first:,} is not stored: this --data store was not built by this workload")
+    return first, frozenset(i for i in complete if i > first)
+
+
+def ingest(uri: str, db: str, args: argparse.Namespace, have: int, want: int) -> list[float]:
     """Send events ``have``..``want`` (until ``--minutes`` are up); the rate of each tenth, printed as it goes."""
-    first_run, runs = have // 2, (want - have) // 2
+    first_run, stored = resume_point(db, have)
+    total_runs = want // 2
+    runs = total_runs - first_run
+    if first_run != have // 2 or stored:
+        note(f"resuming at run {first_run:,} ({len(stored):,} runs after it already stored)")
     ctx = mp.get_context("spawn")
     sent, go = ctx.Value("q", 0), ctx.Event()
+    done = ctx.Array("q", args.clients, lock=False)
     until = time.time() + args.minutes * 60 if args.minutes else float("inf")
     procs = [
-        ctx.Process(target=client, args=(uri, c, args.clients, first_run, runs, sent, go, until, args.facets))
+        ctx.Process(
+            target=client,
+            args=(uri, c, args.clients, first_run, runs, total_runs, stored, done, sent, go, until, args.facets),
+        )
         for c in range(args.clients)
     ]
     for p in procs:
         p.start()
-    total = runs * 2
+    total = runs * 2 - len(stored) * 2
     marks = [total * (d + 1) // 10 for d in range(10)]
     rates: list[float] = []
     t0 = last_t = time.perf_counter()
@@ -225,7 +299,9 @@ def q(value: str) -> str:
 
 
 def measure(uri: str, d: int, late: str, repeats: int) -> None:
-    """The reads over a store of ``d`` datasets d0 … d<d-1>; ``late``: the dataset written last."""
+    """The reads over a store of ``d`` datasets d0 … d<d-1>; ``late``: the version written last (``name#number``)."""
+    late_version = late
+    late = late.partition("#")[0]
     c = Client(uri)
     mid = d // 2
     name = f"d{min(9999, d - 1)}"
@@ -268,8 +344,9 @@ def measure(uri: str, d: int, late: str, repeats: int) -> None:
     slow: dict[str, float] = {}
     for depth in (20, 50):
         # Timed once each (a big graph takes long): Marquez's graph (every node filled with its Dataset or
-        # Job), and the version-level graph of the dataset's first version (the traversal, not filled).
-        for label, node in (("Marquez graph", f"dataset:{NS}:{late}"), ("version graph", f"dataset:{NS}:{late}#1")):
+        # Job), and the version-level graph of the newest version (the traversal, not filled).
+        graphs = (("Marquez graph", f"dataset:{NS}:{late}"), ("version graph", f"dataset:{NS}:{late_version}"))
+        for label, node in graphs:
             if slow.get(label, 0.0) > 60:
                 note(f"lineage API, {label}, depth {depth}: not timed (depth 20 took {slow[label]:.0f} s)")
                 continue
@@ -469,17 +546,17 @@ def count(uri: str) -> int:
 
 def analyze(uri: str) -> tuple[int, str]:
     """VACUUM ANALYZE after the ingest (as autovacuum would, in time); the number of datasets, and the
-    dataset of the newest version (the deepest upstream: the newest dataset may be one only read so far)."""
+    newest version as ``name#number`` (the deepest upstream: the newest dataset may be one only read so far)."""
     import psycopg
 
     with psycopg.connect(uri, autocommit=True) as conn:
         conn.execute("VACUUM ANALYZE")
         row = conn.execute("SELECT count(*) FROM datasets").fetchone()
         newest = conn.execute(
-            "SELECT d.name FROM versions v JOIN datasets d ON d.id = v.dataset_id ORDER BY v.id DESC LIMIT 1"
+            "SELECT d.name, v.number FROM versions v JOIN datasets d ON d.id = v.dataset_id ORDER BY v.id DESC LIMIT 1"
         ).fetchone()
         assert row is not None and newest is not None
-        return int(row[0]), str(newest[0])
+        return int(row[0]), f"{newest[0]}#{newest[1]}"
 
 
 def database(pg: pgserver.PgServer) -> str:
@@ -535,7 +612,7 @@ def session(pg: pgserver.PgServer, folder: Path, args: argparse.Namespace) -> No
         have = count(uri)
         want = args.events - args.events % 2
         if want > have:
-            rates = ingest(server.uri, args, have, want)
+            rates = ingest(server.uri, uri, args, have, want)
             if len(rates) >= 2:
                 report(
                     "ingest rate, the last tenth against the first",
