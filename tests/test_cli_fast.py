@@ -1,4 +1,4 @@
-"""The reads' fast path (cli/fast.py) against the typer application: the same bytes, statuses and audit rows.
+"""The fast path (cli/fast.py: the reads and push) against the typer application: the same bytes, statuses, audit rows.
 
 Every command line below runs as two real processes on two copies of the same
 store: ``datatrail.cli.main`` (which answers a plain read without typer) and the
@@ -82,13 +82,14 @@ def _run(script: str, folder: Path, argv: list[str], env: dict[str, str]) -> sub
 
 
 def _audit(folder: Path) -> list[tuple[Any, ...]]:
-    """The audit rows of a copy, without their times and hashes (the times differ between the two runs)."""
+    """The audit rows of a copy, without their times and hashes (the times differ between the two runs), and
+    with the copy's folder, which a push's entry names (the remote's URL), written HERE."""
     db = folder / ".datatrail" / "trail.db"
     if not db.exists():
         return []
     with sqlite3.connect(db) as conn:
         rows = conn.execute("SELECT seq, actor, action, target, outcome, details, event_id FROM audit ORDER BY seq")
-        return list(rows)
+        return [tuple(v.replace(str(folder), "HERE") if isinstance(v, str) else v for v in row) for row in rows]
 
 
 def both(
@@ -203,6 +204,73 @@ def test_other_command_lines_are_typers_as_before(pristine: tuple[Path, str], tm
     assert got.stdout or got.stderr
 
 
+@pytest.fixture(scope="module")
+def pushable(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A store keeping the bytes of two versions of a file and of a directory, with two folder remotes."""
+    folder = tmp_path_factory.mktemp("push")
+    (folder / "raw.csv").write_text("a,b\n1,x\n")
+    (folder / "images").mkdir()
+    for i in range(5):
+        (folder / "images" / f"{i}.bin").write_bytes(bytes([i]) * (i + 1))
+    with datatrail.init(folder) as trail:
+        trail.add(folder / "raw.csv", name="raw", store_content=True)
+        (folder / "raw.csv").write_text("a,b\n1,x\n2,y\n")
+        trail.add(folder / "raw.csv", name="raw", store_content=True)
+        trail.add(folder / "images", name="images", store_content=True)
+        trail.add(folder / "raw.csv", name="plain")  # its bytes not kept: skipped by a push of everything
+        trail.storage.add_remote("origin", os.fspath(folder / "remote"), default=True)
+        trail.storage.add_remote("backup", os.fspath(folder / "backup"))
+    # Relative folders (the command's directory): each copy of the store pushes into its own.
+    config = folder / ".datatrail" / "config.toml"
+    config.write_text(config.read_text().replace(f"{folder}{os.sep}", ""))
+    return folder
+
+
+PUSHES = [
+    ["push"],
+    ["push", "--json"],
+    ["push", "raw"],
+    ["push", "raw@1", "images", "-r", "backup"],
+    ["push", "--remote=backup", "--json", "raw@2"],
+    ["push", "plain"],
+    ["push", "nope"],
+    ["push", "-r", "nowhere"],
+]
+PUSHES_TO_TYPER = [
+    ["push", "--help"],
+    ["push", "-r"],
+    ["push", "--remote", "origin", "-r", "backup"],
+    ["push", "--", "raw"],
+    ["push", "--json=1"],
+]
+
+
+@pytest.mark.parametrize("argv", PUSHES, ids=" ".join)
+def test_a_push_prints_and_sends_the_same_without_typer(pushable: Path, tmp_path: Path, argv: list[str]) -> None:
+    got, path = both(pushable, tmp_path, argv)
+    assert path == "no typer", argv
+    assert got.stdout or got.stderr
+    # Both sent the same files, each to its own copy's remote.
+    sent = [
+        sorted(
+            p.relative_to(tmp_path / side).as_posix()
+            for r in ("remote", "backup")
+            for p in (tmp_path / side / r).rglob("*")
+        )
+        for side in ("fast", "typer")
+    ]
+    assert sent[0] == sent[1]
+    if got.returncode == 0:
+        assert sent[0], argv
+
+
+@pytest.mark.parametrize("argv", PUSHES_TO_TYPER, ids=" ".join)
+def test_a_push_line_out_of_the_plain_form_is_typers(pushable: Path, tmp_path: Path, argv: list[str]) -> None:
+    got, path = both(pushable, tmp_path, argv)
+    assert path == "typer", argv
+    assert got.stdout or got.stderr
+
+
 def test_the_store_option_and_variable_choose_the_store(pristine: tuple[Path, str], tmp_path: Path) -> None:
     """--store (both spellings) and $DATATRAIL_URI, from a folder without a store; a bad URI; none found."""
     source, _ = pristine
@@ -309,6 +377,12 @@ def test_the_parser_reads_the_plain_forms(monkeypatch: pytest.MonkeyPatch) -> No
     assert (lineage[2]["ref"], lineage[2]["column"], lineage[2]["both"]) == ("clean", None, True)
     monkeypatch.setenv("DATATRAIL_URI", "sqlite:///env.db")
     assert parse(["versions", "raw"]) == ("sqlite:///env.db", "versions", {"name": "raw", "json_out": False})
+    assert parse(["push", "a@1", "-r", "backup", "b"]) == (
+        "sqlite:///env.db",
+        "push",
+        {"refs": ["a@1", "b"], "remote": "backup", "json_out": False},
+    )
+    assert parse(["push", "--json"]) == ("sqlite:///env.db", "push", {"refs": None, "remote": None, "json_out": True})
     monkeypatch.setenv("_DATATRAIL_COMPLETE", "bash_complete")
     assert parse(["ls"]) is None
 

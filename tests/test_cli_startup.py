@@ -136,6 +136,21 @@ def test_show_of_a_run_imports_nothing_heavy(store: tuple[Path, str]) -> None:
     assert _heavy(modules) == []
 
 
+def test_push_of_a_big_file_to_a_folder_imports_nothing_it_does_not_use(tmp_path: Path) -> None:
+    """A push (issue 18: one big file at >= 0.8x of `cp`) is answered without typer; it loads the content engine
+    and the storage service, but neither recording nor hashing's machinery, fsspec, SQLAlchemy or a thread pool."""
+    with datatrail.init(tmp_path) as trail:
+        (tmp_path / "big.bin").write_bytes(b"\x01" * (2 << 20))  # an object of its own on the remote
+        trail.add(tmp_path / "big.bin", store_content=True)
+        trail.storage.add_remote("origin", str(tmp_path / "remote"), default=True)
+    out, modules = _imported(tmp_path, "push")
+    assert out.startswith("pushed 1 objects (2.0 MiB, 0 packs) to origin")
+    assert {"datatrail.store.sql.quick", "datatrail.storage", "datatrail.content.remotes"} <= modules
+    allowed = tuple(m for m in modules if m == "datatrail.storage" or m.startswith("datatrail.content."))
+    assert _heavy(modules, ("datatrail.content", *allowed)) == []
+    assert not [m for m in modules if m == "fsspec" or m.startswith("fsspec.")]
+
+
 def test_help_still_lists_every_command_and_imports_no_store(store: tuple[Path, str]) -> None:
     folder, _ = store
     out, modules = _imported(folder, "--help")

@@ -18,6 +18,7 @@ from typer.testing import CliRunner
 import datatrail
 from datatrail.cli.app import app
 from datatrail.content.packs import parse_index
+from datatrail.content.remotes import STALE_TEMP_AGE
 from tests.conftest import write
 
 runner = CliRunner()
@@ -144,11 +145,16 @@ def test_a_push_killed_midway_leaves_nothing_a_rerun_or_a_pull_trips_over(
     assert proc.wait() == -signal.SIGKILL, "the push ended before it could be interrupted"
     before = {p.name for p in (remote / "packs").iterdir()}
     assert len([n for n in before if n.endswith(".idx")]) < 20  # cut short: not every pack is there
+    # What the killed push was writing, as a later push finds it once a day has passed.
+    left = [p for p in remote.rglob(".tmp-*") if p.is_file()]
+    for p in left:
+        os.utime(p, (time.time() - 2 * STALE_TEMP_AGE,) * 2)
 
     with datatrail.connect() as again:  # the current directory: workdir
         resumed = again.push()
         assert resumed.objects > 0 and resumed.objects + resumed.already == len(original)
         assert again.push().objects == 0  # everything is there now
+    assert not [p for p in left if p.exists()]
     packs = remote_packs(remote)
     assert sum(len(h) for h in packs.values()) >= len(original) - 1
 
@@ -157,3 +163,61 @@ def test_a_push_killed_midway_leaves_nothing_a_rerun_or_a_pull_trips_over(
     with datatrail.connect() as there:
         there.pull()
     assert tree(other / "data") == original
+
+
+def _age(path: Path, seconds: float) -> Path:
+    os.utime(path, (time.time() - seconds,) * 2)
+    return path
+
+
+def test_push_and_gc_remove_the_temporary_files_killed_uploads_left_never_a_live_one(
+    trail: datatrail.Trail, workdir: Path, tmp_path: Path
+) -> None:
+    write(workdir / "big.bin", os.urandom(2 * 1024 * 1024))  # an object of its own on the remote
+    write(workdir / "small.bin", b"a small file, packed")
+    trail.add(workdir / "big.bin", store_content=True)
+    trail.add(workdir / "small.bin", store_content=True)
+    remote = tmp_path / "remote"
+    trail.storage.add_remote("origin", os.fspath(remote), default=True)
+    trail.close()
+    assert runner.invoke(app, ["push"]).exit_code == 0
+    sent = {p: p.read_bytes() for p in remote.rglob("*") if p.is_file()}
+    loose = next((remote / "objects" / "sha256").iterdir())
+
+    def plant() -> tuple[list[Path], list[Path]]:
+        """Files a killed push left (a big object's copy, a pack's), and files push must leave alone."""
+        ages = {
+            loose / f".tmp-{'a' * 32}": STALE_TEMP_AGE + 60,  # left by a killed push
+            remote / "packs" / f".tmp-{'b' * 32}": STALE_TEMP_AGE + 60,  # as above
+            remote / "packs" / f".tmp-{'c' * 32}": 0,  # being written now by another push
+            loose / f".tmp-{'d' * 32}": STALE_TEMP_AGE / 2,  # an upload slowed down, still within the day
+            remote / "packs" / "README": 2 * STALE_TEMP_AGE,  # not datatrail's
+        }
+        for p, age in ages.items():
+            p.write_bytes(b"x" * 1000)
+            _age(p, age)
+        stale = [p for p, age in ages.items() if age > STALE_TEMP_AGE and p.name.startswith(".tmp-")]
+        return stale, [p for p in ages if p not in stale]
+
+    stale, kept = plant()
+    result = runner.invoke(app, ["push"])
+    assert result.exit_code == 0, result.output
+    assert "note: removed 2 temporary files (2.0 KiB) that interrupted uploads left on the remote" in result.output
+    assert not [p for p in stale if p.exists()]
+    assert all(p.exists() for p in kept)
+    assert all(p.read_bytes() == data for p, data in sent.items())  # the objects pushed before are untouched
+
+    stale, kept = plant()
+    with datatrail.connect() as again:
+        removed = "removed 2 temporary files (2.0 KiB) that interrupted uploads left on the remote"
+        assert again.push().notes == (removed,)
+        stale, kept = plant()
+        dry = again.storage.gc(remote=True, dry_run=True)
+        assert "would remove 2 temporary files (2.0 KiB) that interrupted uploads left on the remote" in dry.notes
+        assert all(p.exists() for p in stale)
+        done = again.storage.gc(remote=True)
+        assert removed in done.notes
+        assert not [p for p in stale if p.exists()]
+        assert all(p.exists() for p in kept)
+        assert again.push().notes == ()  # nothing stale left
+        assert all(p.read_bytes() == data for p, data in sent.items())

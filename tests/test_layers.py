@@ -61,6 +61,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
     "services": (
         "datatrail.catalog",
         "datatrail.recorder",
+        "datatrail.workspace",
         "datatrail.verify",
         "datatrail.capture.run",
         "datatrail.ml.lifecycle",

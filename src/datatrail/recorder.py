@@ -5,8 +5,8 @@ data: ``add``/``register``, ``tag``, ``check``, and what a run needs to record
 its inputs and outputs. Local files and remote objects take the same path —
 hash, look the digest up, describe, build a DatasetEvent, ingest — and differ
 only in how they are hashed and profiled (``hashing.py`` for files, ``remote/``
-for fsspec URLs). :class:`Workspace` is this machine's side: the folder that
-names datasets by relative path, and the caches of file digests.
+for fsspec URLs). :class:`Workspace` (datatrail/workspace.py) is this machine's side: the folder
+that names datasets by relative path, and the caches of file digests.
 """
 
 from __future__ import annotations
@@ -22,7 +22,6 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlparse
 
 from datatrail.checks import CheckReport, Rule, RuleSource, load_rules
-from datatrail.config import Location
 from datatrail.core.changes import Event, VersionInfo
 from datatrail.core.errors import IntegrityError, InvalidInput
 from datatrail.core.model import DEFAULT_NAMESPACE, Version, validate_name, validate_namespace
@@ -44,8 +43,8 @@ from datatrail.hashing import (
 )
 from datatrail.ml.models import save_object
 from datatrail.remote import is_url, redact
-from datatrail.statcache import SqliteStatCache
 from datatrail.store.base import Store
+from datatrail.workspace import Workspace
 
 if TYPE_CHECKING:
     from datatrail.remote.data import RemoteData
@@ -100,53 +99,6 @@ class AddResult:
     @property
     def status(self) -> str:
         return "new" if self.created else "unchanged"
-
-
-class Workspace:
-    """The folder datasets are named relative to, and this machine's caches of file and object digests."""
-
-    def __init__(self, location: Location) -> None:
-        self.location = location
-        self._stat_cache: SqliteStatCache | None = None
-
-    @property
-    def root(self) -> Path:
-        return self.location.root
-
-    @property
-    def cache_path(self) -> Path:
-        """The SQLite file of both caches: in ``.datatrail/``, else under ``$XDG_CACHE_HOME/datatrail/``."""
-        if self.location.config_dir is not None:
-            return self.location.config_dir / "statcache.db"
-        base = os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache")
-        return Path(base) / "datatrail" / "statcache.db"
-
-    def stat_cache(self) -> SqliteStatCache:
-        if self._stat_cache is None:
-            self._stat_cache = SqliteStatCache(self.cache_path)
-        return self._stat_cache
-
-    @property
-    def objects_dir(self) -> Path:
-        """Where models saved from memory are kept: ``.datatrail/objects/`` (beside the config, or in the root)."""
-        return (self.location.config_dir or (self.root / ".datatrail")) / "objects"
-
-    def default_name(self, path: Path) -> str:
-        """The dataset name for a path: its location relative to the root."""
-        resolved = path.resolve()
-        try:
-            rel = resolved.relative_to(self.root)
-        except ValueError:
-            msg = f"{os.fspath(path)!r} is outside the store's root {os.fspath(self.root)!r}; give a name with --name"
-            raise InvalidInput(msg) from None
-        if not rel.parts:
-            msg = "the store's root itself needs a name; give one with --name"
-            raise InvalidInput(msg)
-        return rel.as_posix()
-
-    def close(self) -> None:
-        if self._stat_cache is not None:
-            self._stat_cache.close()
 
 
 def _outcome(result: dict[str, Any]) -> str:

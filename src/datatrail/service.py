@@ -42,11 +42,12 @@ if TYPE_CHECKING:
     from datatrail.core.results import IngestResult
     from datatrail.hashing import HashResult
     from datatrail.ml.lifecycle import ModelOps
-    from datatrail.recorder import AddResult, Recorder, Workspace
+    from datatrail.recorder import AddResult, Recorder
     from datatrail.rerun import RerunReport
     from datatrail.security.service import SecurityOps
     from datatrail.storage import Storage
     from datatrail.verify import VerifyReport
+    from datatrail.workspace import Workspace
 else:
     # The services are imported when a Trail first uses one, not with this module: a read
     # (`datatrail ls`) loads the catalog and its store, not hashing, ML, security or content.
@@ -164,7 +165,7 @@ class Trail:
     @cached_property
     def workspace(self) -> Workspace:
         if self._workspace is None:
-            from datatrail.recorder import Workspace  # start-up: hashing and recording load on first use
+            from datatrail.workspace import Workspace  # start-up: light, but `--help` needs no workspace
 
             self._workspace = Workspace(self.location)
         return self._workspace
@@ -197,7 +198,8 @@ class Trail:
     def storage(self) -> Storage:
         from datatrail.storage import Storage  # start-up: content and remotes load on first use
 
-        return Storage(self.catalog, self.recorder, self.workspace, self.location)
+        # The recorder is built when first used: a push records only where its bytes went (start-up).
+        return Storage(self.catalog, lambda: self.recorder, self.workspace, self.location, self._store, self.user)
 
     def scoped(self, principal: Principal, origin: str) -> Trail:
         """A Trail for one request: the same store seen through ``principal``'s grants, reads audited once."""

@@ -21,13 +21,13 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 from urllib.parse import unquote, urlparse
 
-from datatrail.catalog import Catalog
 from datatrail.config import Location
 from datatrail.content import restore
 from datatrail.content import settings as settings_mod
@@ -36,15 +36,18 @@ from datatrail.content.restore import Change
 from datatrail.content.settings import ContentSettings, RemoteConfig, read_settings
 from datatrail.core.errors import Conflict, InvalidInput, NotFound
 from datatrail.core.model import DEFAULT_NAMESPACE, Ref, Version, validate_name, validate_namespace
-from datatrail.core.records import ContentLocation
-from datatrail.events import build_dataset_event
-from datatrail.frames import encode_data, is_data
-from datatrail.hashing import HashResult, ProgressFn
-from datatrail.recorder import AddResult, Recorder, Workspace, check_aliases
 
 if TYPE_CHECKING:
+    # Types only: a push or a checkout loads neither recording (events, checks, profiles) nor hashing's
+    # machinery (start-up; docs/benchmarks.md, "Round seven: one big file").
+    from datatrail.catalog import Catalog
     from datatrail.content.vfs import VersionFileSystem
+    from datatrail.core.records import ContentLocation
+    from datatrail.hashing import HashResult, ProgressFn
+    from datatrail.recorder import AddResult, Recorder
+    from datatrail.store.base import Store
     from datatrail.sync import GcReport, SyncReport
+    from datatrail.workspace import Workspace
 
 LOCK = ".lock"
 
@@ -86,12 +89,27 @@ class CheckoutReport:
 class Storage:
     """The bytes of versions: kept, checked out, read, pushed, pulled and collected."""
 
-    def __init__(self, catalog: Catalog, recorder: Recorder, workspace: Workspace, location: Location) -> None:
+    def __init__(
+        self,
+        catalog: Catalog,
+        recorder: Callable[[], Recorder],
+        workspace: Workspace,
+        location: Location,
+        store: Store,
+        user: str,
+    ) -> None:
         self.catalog = catalog
-        self.recorder = recorder
+        self._recorder = recorder
         self.workspace = workspace
         self.location = location
         self.objects = ObjectStore(workspace.objects_dir)
+        self._store = store  # for where pushed bytes are (record_locations), as the recorder would write it
+        self._user = user
+
+    @cached_property
+    def recorder(self) -> Recorder:
+        """The Trail's recorder, built on first use (a push records nothing but where its bytes went)."""
+        return self._recorder()
 
     @property
     def settings(self) -> ContentSettings:
@@ -157,6 +175,8 @@ class Storage:
         bytes of each new file in ``.datatrail/objects/``. A DataFrame or Arrow
         table is recorded by :meth:`add_frame` (its bytes always kept).
         """
+        from datatrail.frames import is_data  # start-up: DataFrames' encoding loads with the first add
+
         if is_data(path):
             if name is None:
                 msg = "a DataFrame or table needs a name: trail.add(df, name='clean/penguins')"
@@ -195,6 +215,10 @@ class Storage:
         >>> trail.read_pandas("clean/penguins@1").equals(df)      # doctest: +SKIP
         True
         """
+        from datatrail.events import build_dataset_event  # start-up: recording loads with the first add
+        from datatrail.frames import encode_data  # start-up: as above
+        from datatrail.recorder import AddResult, check_aliases  # start-up: as above
+
         unknown = set(ignored) - {"use_cache", "progress", "hint", "jobs", "use_store_checksum", "checks", "kind"}
         if unknown:
             msg = f"unknown option(s) for a DataFrame: {', '.join(sorted(unknown))}"
@@ -219,7 +243,15 @@ class Storage:
 
     @property
     def user(self) -> str:
-        return self.recorder.user
+        return self._user
+
+    def record_locations(self, versions: Sequence[Version], remote: str, url: str) -> int:
+        """Record that the remote ``remote`` at ``url`` holds every object of ``versions`` (after a push)."""
+        return self._store.record_content_location(versions, remote, url, actor=self._user)
+
+    def forget_locations(self, versions: Sequence[Version], url: str) -> int:
+        """Forget that ``url`` holds ``versions`` (their objects there were collected)."""
+        return self._store.forget_content_location(versions, url, actor=self._user)
 
     # ------------------------------------------------------------ what a version holds
 

@@ -15,24 +15,24 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from datatrail.catalog import Catalog
 from datatrail.content.objects import ObjectStore
 from datatrail.content.remotes import RemoteIndex, RemoteStore, Sink, check_writable
 from datatrail.content.restore import NewTree
 from datatrail.content.settings import ContentSettings, RemoteConfig
 from datatrail.core.errors import DatatrailError, Forbidden, InvalidInput, NotFound
 from datatrail.core.model import Ref, Version
-from datatrail.hashing import ProgressFn
-from datatrail.recorder import Recorder
+
+if TYPE_CHECKING:  # types only: a push loads no catalog or hashing machinery (start-up)
+    from datatrail.catalog import Catalog
+    from datatrail.hashing import ProgressFn
 
 
 class Storage(Protocol):
     """What these operations use of :class:`datatrail.storage.Storage` (which imports this module)."""
 
     catalog: Catalog
-    recorder: Recorder
     objects: ObjectStore
 
     @property
@@ -50,6 +50,10 @@ class Storage(Protocol):
     def checked_out(self, version: Version, target: Path, changes: Sequence[Any]) -> Any: ...
 
     def exclusive(self) -> AbstractContextManager[None]: ...
+
+    def record_locations(self, versions: Sequence[Version], remote: str, url: str) -> int: ...
+
+    def forget_locations(self, versions: Sequence[Version], url: str) -> int: ...
 
 
 @dataclass(frozen=True)
@@ -174,10 +178,35 @@ def push(
     moved = store.upload(storage.objects, todo, progress)
     pushed = [v for v in versions if v.ref in wanted and v.ref not in skipped]
     located, notes = _locate(storage, pushed, config)
+    cleared = _clear_temps(store, index, dry_run=False)
+    notes = (*notes, cleared) if cleared else notes
     return SyncReport(
         config.name, store.remote.url, moved.objects, moved.bytes, moved.packs, store.requests,
         len(have) - len(todo), tuple(skipped), (), located, notes,
     )  # fmt: skip
+
+
+def _clear_temps(store: RemoteStore, index: RemoteIndex, *, dry_run: bool) -> str | None:
+    """Remove the temporary files killed uploads left in a folder remote (not written for a day); what was done."""
+    stale = store.stale_temps(index)
+    if not stale:
+        return None
+    count, nbytes = (len(stale), sum(n for _, n in stale)) if dry_run else store.remove_temps(stale)
+    if not count:
+        return None
+    verb = "would remove" if dry_run else "removed"
+    what = "file" if count == 1 else "files"
+    return f"{verb} {count} temporary {what} ({_size(nbytes)}) that interrupted uploads left on the remote"
+
+
+def _size(n: int) -> str:
+    """Bytes as the CLI prints sizes (cli/output.py's human_size), in a note the service writes."""
+    size = float(n)
+    for unit in ("B", "KiB", "MiB"):
+        if size < 1024:
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{size:.1f} GiB"
 
 
 def _locate(storage: Storage, versions: list[Version], config: RemoteConfig) -> tuple[int, tuple[str, ...]]:
@@ -185,7 +214,7 @@ def _locate(storage: Storage, versions: list[Version], config: RemoteConfig) -> 
     if not versions:
         return 0, ()
     try:
-        return storage.recorder.record_locations(versions, config.name, config.url), ()
+        return storage.record_locations(versions, config.name, config.url), ()
     except Forbidden as exc:  # the bytes are pushed; only the store's note of where they are is refused
         return 0, (f"the store did not record where the versions are: {exc}",)
 
@@ -507,6 +536,9 @@ def gc(
             notes.append(f"{partial} packs hold both kept and unreachable objects; they stay whole")
         if removed and not dry_run:
             forgotten = _forget_collected(storage, versions, removed, config.url)
+        cleared = _clear_temps(store, index, dry_run=dry_run)
+        if cleared:
+            notes.append(cleared)
     return GcReport(len(versions), count, freed, r_objects, r_packs, r_bytes, dry_run, tuple(notes), forgotten)
 
 
@@ -525,7 +557,7 @@ def _forget_collected(storage: Storage, kept: Sequence[Version], removed: set[st
         and v.digest is not None
         and any(h in removed for h, _ in storage.files_of(v).values())
     ]
-    return storage.recorder.forget_locations(lost, url) if lost else 0
+    return storage.forget_locations(lost, url) if lost else 0
 
 
 def _remote_garbage(

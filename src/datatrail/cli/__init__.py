@@ -49,17 +49,20 @@ def main() -> None:
 
         # Before the heavy imports below: a big file to add starts hashing now.
         start_from_argv(sys.argv[1:])
-        if started():
-            # While big files hash in children on the same cores, the imports and the store's opening
-            # take 10-20% less CPU when the cyclic collector runs 70 times less often: their objects
-            # live to the exit, and each collection only walked them again. It still runs (a profile or
-            # checks of big tabular data make garbage of their own).
-            gc.set_threshold(50_000, 20, 100)
-        from datatrail.cli.fast import answer  # the reads without typer: light (start-up)
+        # The imports and the store's opening take less CPU when the cyclic collector runs 70 times less
+        # often: their objects live to the exit, and each collection only walked them again (10-20% of an
+        # add's start-up while big files hash in children on the same cores; ~5% of a push's or a read's,
+        # answered below). It still runs (a profile or checks of big tabular data make garbage of their
+        # own); a typer command other than such an add runs with the usual thresholds (`serve` lives long).
+        gc.set_threshold(50_000, 20, 100)
+        from datatrail.cli.fast import answer  # the reads and push without typer: light (start-up)
 
-        status = answer(sys.argv[1:])  # a plain `ls`, `show`… answered here; None for typer
+        status = answer(sys.argv[1:])  # a plain `ls`, `show`, `push`… answered here; None for typer
         if status is None:
             from datatrail.cli.app import main as run  # typer and every command: only once hashing has started
+
+            if not started():
+                gc.set_threshold(*thresholds)
     except KeyboardInterrupt:
         # Ctrl-C while the CLI starts, before typer maps it (cli/app.py): the same line, the same status.
         from datatrail.cli.output import error  # light: json and unicodedata

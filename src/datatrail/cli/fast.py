@@ -1,4 +1,4 @@
-"""The reads answered without typer: `ls`, `show`, `versions`, `runs` and `lineage` in their plain forms.
+"""Commands answered without typer: the reads `ls`, `show`, `versions`, `runs`, `lineage`, and `push`, in plain forms.
 
 Importing typer (with its click) and building a command's parameters costs about
 as much as the whole read on the embedded store (issue 22: a read in < 0.15 s
@@ -9,7 +9,7 @@ cold). :func:`answer` reads the command line itself when it has a plain form:
 with each option spelled as ``--help`` lists it (``--depth 3``, ``-d 3``,
 ``--depth=3``), given at most once, a value that does not start with ``-``, and a
 number within the option's bounds; it then calls the command's work in
-cli/reads.py, the code the typer command calls, and maps its errors as the
+cli/reads.py (`push`: cli/transfer.py), the code the typer command calls, and maps its errors as the
 typer application does (:func:`datatrail.cli.context.failure`). For anything
 else (``--help``, a misspelt or repeated option, a value typer would refuse
 or convert, ``--``, a missing or extra argument, shell completion) it returns
@@ -90,7 +90,15 @@ COMMANDS: dict[str, tuple[dict[str, tuple[str, Kind]], tuple[str, ...], int, dic
             "columns": False,
         },
     ),
+    "push": (
+        {"--remote": ("remote", TEXT), "-r": ("remote", TEXT), "--json": ("json_out", FLAG)},
+        ("refs",),
+        0,
+        {"refs": None, "remote": None, "json_out": False},
+    ),
 }
+# Commands whose last argument takes every argument left (``push REF…``): a list, None when none is given.
+VARIADIC = frozenset({"push"})
 STORE_ENV = "DATATRAIL_URI"  # what `--store` falls back to (cli/app.py)
 
 
@@ -144,7 +152,14 @@ def parse(argv: list[str]) -> tuple[str | None, str, dict[str, Any]] | None:
             given[parameter] = int(raw)
         else:
             given[parameter] = raw
-    if not required <= len(positional) <= len(arguments):
+    if command in VARIADIC:
+        if len(positional) < required:
+            return None
+        *single, rest_name = arguments
+        if positional[len(single) :]:
+            given[rest_name] = positional[len(single) :]
+        positional = positional[: len(single)]
+    elif not required <= len(positional) <= len(arguments):
         return None
     if store is None:
         store = os.environ.get(STORE_ENV) or None
@@ -182,7 +197,12 @@ def answer(argv: list[str]) -> int | None:
     opener = _Opener(store)
     try:
         try:
-            getattr(reads, command)(opener, **parameters)
+            if command == "push":
+                from datatrail.cli import transfer  # start-up: only a push loads its work (and its report)
+
+                transfer.push(opener, **parameters)
+            else:
+                getattr(reads, command)(opener, **parameters)
         except BrokenPipeError:
             # The reader went away (`datatrail ls | head`): as typer does, quietly, status 1.
             try:  # typer >= 0.20 vendors click as typer._click

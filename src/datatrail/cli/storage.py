@@ -6,8 +6,10 @@ from typing import Annotated
 
 import typer
 
+from datatrail.cli import transfer
 from datatrail.cli.context import get_trail
 from datatrail.cli.output import emit_json, human_size, line, progress
+from datatrail.cli.transfer import print_sync
 from datatrail.core.errors import InvalidInput
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts instead of text.")]
@@ -145,26 +147,6 @@ def remote(
     raise InvalidInput(msg)
 
 
-def _print_sync(verb: str, report: object, json_out: bool) -> None:
-    from datatrail.sync import SyncReport  # fsspec: loaded by the command already
-
-    assert isinstance(report, SyncReport)
-    if json_out:
-        emit_json(report.to_dict())
-        return
-    line(
-        f"{verb} {report.objects} objects ({human_size(report.bytes)}, {report.packs} packs) "
-        f"{'to' if verb == 'pushed' else 'from'} {report.remote or 'no remote'} in {report.requests} requests; "
-        f"{report.already} already there"
-    )
-    for ref in report.skipped:
-        line(f"skipped {ref}: its bytes are not {'in the cache' if verb == 'pushed' else 'on the remote'}")
-    for c in report.checkouts:
-        line(f"{c.version.ref} -> {c.path}: {c.summary()}")
-    for note in report.notes:
-        line(f"note: {note}")
-
-
 def push(ctx: typer.Context, refs: RefsArg = None, remote: RemoteOpt = None, json_out: JsonOpt = False) -> None:
     """Upload the bytes of versions (default: every version in the cache) that the remote lacks.
 
@@ -177,10 +159,7 @@ def push(ctx: typer.Context, refs: RefsArg = None, remote: RemoteOpt = None, jso
 
     Example: datatrail push raw/penguins@latest --remote backup
     """
-    trail = get_trail(ctx)
-    with progress("pushing") as advance:
-        report = trail.storage.push(refs or (), remote=remote, progress=advance)
-    _print_sync("pushed", report, json_out)
+    transfer.push(lambda: get_trail(ctx), refs, remote, json_out)
 
 
 def fetch(ctx: typer.Context, refs: RefsArg = None, remote: RemoteOpt = None, json_out: JsonOpt = False) -> None:
@@ -194,7 +173,7 @@ def fetch(ctx: typer.Context, refs: RefsArg = None, remote: RemoteOpt = None, js
     trail = get_trail(ctx)
     with progress("fetching") as advance:
         report = trail.storage.fetch(refs or (), remote=remote, progress=advance)
-    _print_sync("fetched", report, json_out)
+    print_sync("fetched", report, json_out)
 
 
 def pull(
@@ -213,7 +192,7 @@ def pull(
     trail = get_trail(ctx)
     with progress("pulling") as advance:
         report = trail.storage.pull(refs or (), remote=remote, force=force, progress=advance)
-    _print_sync("pulled", report, json_out)
+    print_sync("pulled", report, json_out)
 
 
 def gc(

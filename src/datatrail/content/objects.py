@@ -24,7 +24,6 @@ import itertools
 import os
 import re
 import stat
-import uuid
 from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -63,7 +62,7 @@ def reflink(src: int, dst: int) -> bool:
 
 
 _HEX64 = re.compile(r"[0-9a-f]{64}")
-_TOKEN = uuid.uuid4().hex[:12]  # this process's temporary names: unique without a uuid per object
+_TOKEN = os.urandom(6).hex()  # this process's temporary names: unique without a random name per object
 _COUNTER = itertools.count()
 
 

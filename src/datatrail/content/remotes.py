@@ -19,14 +19,13 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
-import shutil
-import uuid
+import stat
+import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO, TypeVar
+from typing import TYPE_CHECKING, Any, BinaryIO, TypeVar
 
 from datatrail.content.objects import ObjectStore, kernel_copy
 from datatrail.content.packs import PACK_BELOW, PackEntry, build_pack, group, parse_index
@@ -34,11 +33,20 @@ from datatrail.core.errors import IntegrityError, InvalidInput, NotFound
 from datatrail.remote import is_url
 from datatrail.remote.fs import Remote, open_url, translate
 
+if TYPE_CHECKING:
+    from concurrent.futures import Future
+
 ProgressFn = Callable[[int, int], None]
 Sink = Callable[[str, Any], None]
 """Given each object a download verified and kept: (hex digest, its bytes)."""
 T = TypeVar("T")
 WORKERS = 8
+TEMP = ".tmp-"  # how an upload to a folder names its file until the rename: the listing skips it
+STALE_TEMP_AGE = 24 * 3600.0
+"""Seconds after its last write a temporary file in a folder remote is taken for one a killed push left.
+
+A live upload writes its temporary file until it renames it (every block moves its modification time),
+so a day without a write is no push in progress; the margin covers clocks of clients sharing the folder."""
 
 
 @dataclass
@@ -50,6 +58,7 @@ class RemoteIndex:
     packed: dict[str, tuple[str, PackEntry]] = field(default_factory=dict)  # digest → (pack name, entry)
     packs: dict[str, list[PackEntry]] = field(default_factory=dict)  # pack name → its entries
     pack_sizes: dict[str, int] = field(default_factory=dict)
+    temps: list[str] = field(default_factory=list)  # temporary files of uploads, finished or not (TEMP)
 
     def __contains__(self, hexd: object) -> bool:
         return hexd in self.loose or hexd in self.packed
@@ -106,6 +115,7 @@ class RemoteStore:
             names = self._list(self._p("packs"))
             self.requests += 1
             sizes = {n.rsplit("/", 1)[-1]: s for n, s in names}
+            out.temps.extend(n for n in (n for n, _ in names) if n.rsplit("/", 1)[-1].startswith(TEMP))
             packs = [n[: -len(".idx")] for n in sizes if n.endswith(".idx") and n[: -len(".idx")] + ".pack" in sizes]
             (self.cache_dir / "packs").mkdir(parents=True, exist_ok=True)
             unseen = [p for p in packs if not (self.cache_dir / "packs" / f"{p}.idx").is_file()]
@@ -131,6 +141,8 @@ class RemoteStore:
                 if len(hexd) == 64 and not parts[-1].startswith("."):
                     out.loose.add(hexd)
                     out.loose_sizes[hexd] = size
+                elif parts[-1].startswith(TEMP):
+                    out.temps.append(path)
             self.requests += 1
         return out
 
@@ -215,6 +227,8 @@ class RemoteStore:
                 for got in batches:
                     send(got)
                 return
+            from concurrent.futures import ThreadPoolExecutor  # start-up: only a push of several packs
+
             with ThreadPoolExecutor(writers, thread_name_prefix="datatrail-push") as pool:
                 pending: deque[Future[None]] = deque()
                 try:
@@ -238,7 +252,7 @@ class RemoteStore:
         if self.local:
             dest = Path(path)
             dest.parent.mkdir(parents=True, exist_ok=True)
-            tmp = dest.with_name(f".tmp-{uuid.uuid4().hex}")
+            tmp = dest.with_name(_temp_name())
             try:  # a verified object: one kernel copy (or a reflink), no hash, into a name the listing skips
                 kernel_copy(source, os.fspath(tmp))
                 os.replace(tmp, dest)
@@ -348,6 +362,34 @@ class RemoteStore:
         with contextlib.suppress(FileNotFoundError):
             (self.cache_dir / "packs" / f"{name}.idx").unlink()
 
+    def stale_temps(self, index: RemoteIndex, *, age: float = STALE_TEMP_AGE) -> list[tuple[str, int]]:
+        """The temporary files of ``index`` that killed uploads left: (path, size) of each not written for ``age``
+        seconds. Only a folder remote has any (an object store makes each PUT whole itself)."""
+        if not self.local:
+            return []
+        now = time.time()
+        out = []
+        for path in index.temps:
+            try:
+                st = os.lstat(path)
+            except FileNotFoundError:  # renamed into place since, or removed by another client
+                continue
+            if now - st.st_mtime > age and stat.S_ISREG(st.st_mode):
+                out.append((path, st.st_size))
+        return out
+
+    def remove_temps(self, temps: list[tuple[str, int]]) -> tuple[int, int]:
+        """Remove what :meth:`stale_temps` found; the files and bytes removed (another client may be first)."""
+        count = nbytes = 0
+        for path, size in temps:
+            try:
+                os.unlink(path)
+            except FileNotFoundError:
+                continue
+            count += 1
+            nbytes += size
+        return count, nbytes
+
     # ------------------------------------------------------------ helpers
 
     def _stream(self, fn: Callable[[Any], T], items: list[Any]) -> Iterator[T]:
@@ -355,6 +397,8 @@ class RemoteStore:
         if len(items) <= 1 or self.workers <= 1:
             yield from (fn(i) for i in items)
             return
+        from concurrent.futures import ThreadPoolExecutor  # start-up: only when several items travel
+
         ahead = min(self.workers, len(items))
         with ThreadPoolExecutor(ahead, thread_name_prefix="datatrail-remote") as pool:
             pending = [pool.submit(fn, i) for i in items[:ahead]]
@@ -374,6 +418,8 @@ class RemoteStore:
         todo = list(items)
         if len(todo) <= 1 or self.workers <= 1:
             return [fn(i) for i in todo]
+        from concurrent.futures import ThreadPoolExecutor  # start-up: only when several items travel
+
         with ThreadPoolExecutor(min(self.workers, len(todo)), thread_name_prefix="datatrail-remote") as pool:
             return list(pool.map(fn, todo))
 
@@ -414,9 +460,13 @@ class LocalFolder:
         return open(path, "rb")
 
     def get_file(self, source: str, dest: str) -> None:
+        import shutil  # start-up: RemoteStore copies with kernel_copy itself; this is the fsspec-like API
+
         shutil.copyfile(source, dest)
 
     def put_file(self, source: str, dest: str) -> None:
+        import shutil  # start-up: as above
+
         os.makedirs(os.path.dirname(dest), exist_ok=True)
         shutil.copyfile(source, dest)
 
@@ -429,7 +479,7 @@ class LocalFolder:
 
 def _write_atomic(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".tmp-{uuid.uuid4().hex}")
+    tmp = path.with_name(_temp_name())
     try:
         tmp.write_bytes(data)
         os.replace(tmp, path)
@@ -439,10 +489,14 @@ def _write_atomic(path: Path, data: bytes) -> None:
         raise
 
 
+def _temp_name() -> str:
+    return f"{TEMP}{os.urandom(16).hex()}"
+
+
 def check_writable(url: str) -> None:
     if url.startswith(("http://", "https://")):
         msg = f"the remote {url!r} is read-only (HTTP); push to a folder, s3://, gs://, az:// or ssh:// remote"
         raise InvalidInput(msg)
 
 
-__all__ = ["RemoteIndex", "RemoteStore", "Sink", "Transfer", "check_writable"]
+__all__ = ["STALE_TEMP_AGE", "TEMP", "RemoteIndex", "RemoteStore", "Sink", "Transfer", "check_writable"]

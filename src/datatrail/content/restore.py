@@ -22,8 +22,6 @@ import errno
 import hashlib
 import itertools
 import os
-import shutil
-import uuid
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import NamedTuple
@@ -32,7 +30,7 @@ from datatrail.content.objects import CHUNK, ObjectStore, copy_hashing, reflink,
 from datatrail.core.errors import Conflict, IntegrityError
 
 ADDED, MODIFIED, REMOVED, UNCHANGED = "added", "modified", "removed", "unchanged"
-_TOKEN = uuid.uuid4().hex[:12]
+_TOKEN = os.urandom(6).hex()  # as uuid4().hex[:12] was, without importing uuid (start-up)
 _COUNTER = itertools.count()
 
 
@@ -295,6 +293,8 @@ class NewTree:
 
     def abort(self) -> None:
         """Remove the hidden folder and what was written into it."""
+        import shutil  # start-up: a push or a read loads this module and removes no tree
+
         shutil.rmtree(self.stage, ignore_errors=True)
 
 
@@ -313,6 +313,8 @@ def _clear_stale(parent: str, prefix: str) -> None:
         try:
             os.kill(int(pid), 0)
         except ProcessLookupError:
+            import shutil  # start-up: as above
+
             shutil.rmtree(f"{parent}/{n}", ignore_errors=True)
         except PermissionError:  # alive, someone else's
             continue
