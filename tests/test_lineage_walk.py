@@ -60,7 +60,7 @@ def old_path(store: SqlStore, start: Sequence[int], direction: Direction, depth:
     with store.engine.connect() as conn:
         reader = _Reader.of(conn)
         try:
-            return _load(reader, _found(reader, start, direction, depth, as_of, edges=True), as_of)
+            return _load(reader, _found(reader, start, direction, depth, as_of, edges=True), as_of).columns
         finally:
             reader.close()
 

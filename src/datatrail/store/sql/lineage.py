@@ -27,7 +27,14 @@ import orjson
 from datatrail.core.errors import DatatrailError
 from datatrail.core.gcpause import paused_gc
 from datatrail.core.results import Direction, LineageColumns, LineageJson, LineageResult
-from datatrail.core.times import iso, stored_time
+from datatrail.store.sql.columncache import (
+    KeptColumns,
+    NodeRows,
+    columns_bytes,
+    run_nodes,
+    stored_by,
+    version_nodes,
+)
 from datatrail.store.sql.nodecache import (
     KeptWalk,
     Node,
@@ -53,6 +60,9 @@ _IDS = {
     "sqlite": "json_each(?) f",
     "postgresql": "unnest(%s::bigint[]) AS f(value)",
 }
+# The nodes' rows in the order of their ids (the ids asked for are sorted): SQLite's join, driven by
+# json_each, gives them so; PostgreSQL may not (a hash join, a row moved by an update), so it sorts.
+_ORDERED = {"sqlite": "", "postgresql": " ORDER BY 1"}
 
 # Frontier versions, the runs one step away (producers upstream, readers
 # downstream), and those runs' versions on the far side (inputs upstream,
@@ -120,7 +130,7 @@ _ISO = {
 _VERSIONS = (
     "SELECT v.id, v.number, v.digest, v.size, v.created_at, v.created_by, d.name, d.kind, n.name"
     " FROM {ids} JOIN versions v ON v.id = f.value JOIN datasets d ON d.id = v.dataset_id"
-    " JOIN namespaces n ON n.id = d.namespace_id"
+    " JOIN namespaces n ON n.id = d.namespace_id{ordered}"
 )
 # The latest check evaluation of each version (failed results, all results), and whether a
 # drift report on it raised an alert: the marks lineage pictures draw on a version.
@@ -137,7 +147,7 @@ _DRIFT = (
 _RUNS = (
     "SELECT r.pk, r.run_id, r.state, r.started_at, r.ended_at, j.name, n.name"
     " FROM {ids} JOIN runs r ON r.pk = f.value JOIN jobs j ON j.id = r.job_id"
-    " JOIN namespaces n ON n.id = j.namespace_id"
+    " JOIN namespaces n ON n.id = j.namespace_id{ordered}"
 )
 
 # What events after one stamp up to another touched (nodecache.py): the runs they name (an event
@@ -228,6 +238,7 @@ class _Reader:
         iso = _ISO[self.dialect]
         sql = template.format(
             ids=_IDS[self.dialect],
+            ordered=_ORDERED[self.dialect],
             iso_created=iso.format(c="v.created_at"),
             iso_started=iso.format(c="r.started_at"),
             iso_ended=iso.format(c="r.ended_at"),
@@ -346,29 +357,45 @@ class _Reader:
 
 
 def traverse(
-    conn: Connection, start_ids: Sequence[int], direction: Direction, depth: int, as_of: datetime | None = None
+    conn: Connection,
+    start_ids: Sequence[int],
+    direction: Direction,
+    depth: int,
+    as_of: datetime | None = None,
+    cache: NodeCache | None = None,
 ) -> LineageResult:
     """Versions and runs within ``depth`` steps of ``start_ids``, with every edge between them.
 
     With ``as_of``, the graph as it was then: runs started later and versions
     created later are left out, and a run that ended later shows as RUNNING.
     """
-    return traverse_columns(conn, start_ids, direction, depth, as_of).result()
+    return traverse_columns(conn, start_ids, direction, depth, as_of, cache).result()
 
 
 def traverse_columns(
-    conn: Connection, start_ids: Sequence[int], direction: Direction, depth: int, as_of: datetime | None = None
+    conn: Connection,
+    start_ids: Sequence[int],
+    direction: Direction,
+    depth: int,
+    as_of: datetime | None = None,
+    cache: NodeCache | None = None,
 ) -> LineageColumns:
-    """:func:`traverse`'s graph as columns (no object per node or edge but its data)."""
-    return _traverse(_Reader.of(conn), start_ids, direction, depth, as_of)
+    """:func:`traverse`'s graph as columns (no object per node or edge but its data); the walk kept in
+    ``cache`` between calls (columncache.py), unless it is None or ``as_of`` is given."""
+    return _traverse(_Reader.of(conn), start_ids, direction, depth, as_of, cache)
 
 
 def traverse_sqlite(
-    db: sqlite3.Connection, start_ids: Sequence[int], direction: Direction, depth: int, as_of: datetime | None = None
+    db: sqlite3.Connection,
+    start_ids: Sequence[int],
+    direction: Direction,
+    depth: int,
+    as_of: datetime | None = None,
+    cache: NodeCache | None = None,
 ) -> LineageColumns:
     """:func:`traverse_columns` on a standard-library SQLite connection (the embedded store's fast path),
     inside the caller's transaction (one snapshot for every level)."""
-    return _traverse(_Reader("sqlite", db.cursor()), start_ids, direction, depth, as_of)
+    return _traverse(_Reader("sqlite", db.cursor()), start_ids, direction, depth, as_of, cache)
 
 
 def traverse_json(
@@ -389,19 +416,19 @@ def traverse_json(
         if walk is not None:
             [kept] = cache.take(stamp, [walk])
             if kept is not None:
-                if not kept.stale:
-                    found: LineageJson = kept.graph
-                    return found
-                with paused_gc():
-                    fresh = _refresh(reader, kept, cache, stamp)
-                cache.store(stamp, {walk: fresh}, size=_walk_bytes)
-                return fresh.graph
+                if kept.stale:
+                    with paused_gc():
+                        kept = _refresh(reader, kept, cache, stamp)
+                    cache.store(stamp, {walk: kept}, size=_walk_bytes)
+                graph = kept.graph
+                assert isinstance(graph, LineageJson)
+                return graph
         with paused_gc():
-            found, keys, versions = _load_json(
+            found, vids, pks = _load_json(
                 reader, _found(reader, start_ids, direction, depth, as_of), as_of, cache, stamp
             )
         if walk is not None:
-            cache.store(stamp, {walk: KeptWalk(found, direction, keys, versions)}, size=_walk_bytes)
+            cache.store(stamp, {walk: KeptWalk(found, direction, vids, pks)}, size=_walk_bytes)
         return found
     finally:
         reader.close()
@@ -413,6 +440,7 @@ def _refresh(reader: _Reader, kept: KeptWalk, cache: NodeCache, stamp: Stamp) ->
     stale = sorted(kept.stale)
     nodes = _nodes(reader, [k >> 1 for k in stale if k & 1 == 0], [k >> 1 for k in stale if k & 1], None, cache, stamp)
     graph = kept.graph
+    assert isinstance(graph, LineageJson)
     data = graph.data
     for key in stale:
         node, row = nodes.get(key), kept.row(key)
@@ -429,7 +457,7 @@ def _refresh(reader: _Reader, kept: KeptWalk, cache: NodeCache, stamp: Stamp) ->
         if old.derived:  # what was made from the old bytes may be patched rather than made anew
             changed = [(row, old.data[row]) for row in range(len(data)) if data[row] is not old.data[row]]
             graph.before.append((dict(old.derived), changed))
-    return KeptWalk(graph, kept.direction, kept.keys, kept.versions)
+    return KeptWalk(graph, kept.direction, kept.vids, kept.pks)
 
 
 def _walk_bytes(kept: KeptWalk) -> int:
@@ -438,6 +466,7 @@ def _walk_bytes(kept: KeptWalk) -> int:
     from it (``LineageJson.derived``): each node's id and data with some 70 bytes of keys, and each
     edge's two ids twice."""
     found = kept.graph
+    assert isinstance(found, LineageJson)
     rows, edges = len(found.ids), len(found.origins)
     ids, data = sum(map(len, found.ids)), sum(map(len, found.data))
     strings = ids + data + 90 * rows
@@ -446,13 +475,78 @@ def _walk_bytes(kept: KeptWalk) -> int:
 
 
 def _traverse(
-    reader: _Reader, start_ids: Sequence[int], direction: Direction, depth: int, as_of: datetime | None
+    reader: _Reader,
+    start_ids: Sequence[int],
+    direction: Direction,
+    depth: int,
+    as_of: datetime | None,
+    cache: NodeCache | None = None,
 ) -> LineageColumns:
     try:
+        if cache is None or cache.limit <= 0 or as_of is not None:
+            with paused_gc():
+                return _load(reader, _found(reader, start_ids, direction, depth, as_of, edges=False), as_of).columns
+        # The stamp first: what is read after it is at least as new (nodecache.py).
+        stamp = reader.stamp()
+        cache.advance(stamp, reader.touched, reader.mark)
+        walk = ("columns", tuple(start_ids), direction, depth)
+        [kept] = cache.take(stamp, [walk])
         with paused_gc():
-            return _load(reader, _found(reader, start_ids, direction, depth, as_of, edges=False), as_of)
+            if kept is not None:
+                fresh = _refresh_columns(reader, kept)
+                if fresh is not None:
+                    if fresh is not kept:
+                        cache.store(stamp, {walk: fresh}, size=_columns_walk_bytes)
+                    graph = fresh.graph
+                    assert isinstance(graph, KeptColumns)
+                    return graph.hand_out()
+            loaded = _load(reader, _found(reader, start_ids, direction, depth, None, edges=False))
+            cache.store(stamp, {walk: _kept_columns(loaded, direction)}, size=_columns_walk_bytes)
+            return loaded.columns
     finally:
         reader.close()
+
+
+def _kept_columns(loaded: _Loaded, direction: Direction) -> KeptWalk:
+    """What the cache keeps of a walk's columns: copies of the lists, the rows its data was made from."""
+    vids, pks = loaded.vids, loaded.pks  # lists of the call's own, never handed out: kept as they are
+    ordered_vids, ordered_pks = sorted(vids), sorted(pks)
+    if ordered_vids == vids and ordered_pks == pks:  # as SQLite gives them: in the order asked
+        return KeptWalk(KeptColumns.of(loaded.columns, loaded.rows), direction, vids, pks)
+    at = {vid: row for row, vid in enumerate(vids)}  # another order (PostgreSQL may give one)
+    places = [at[vid] for vid in ordered_vids]
+    at = {pk: row for row, pk in enumerate(pks, len(vids))}
+    places += [at[pk] for pk in ordered_pks]
+    return KeptWalk(KeptColumns.of(loaded.columns, loaded.rows), direction, ordered_vids, ordered_pks, places)
+
+
+def _refresh_columns(reader: _Reader, kept: KeptWalk) -> KeptWalk | None:
+    """A kept walk of columns with its data as dicts and its stale nodes' data read again (``kept``
+    itself when neither was needed); None when a stale node is gone (the walk is made anew)."""
+    graph = kept.graph
+    assert isinstance(graph, KeptColumns)
+    if not kept.stale:
+        if graph.data is not None:
+            return kept
+        # Made once: the dicts, and the ids as arrays (the rows' int objects go with the rows).
+        places = None if kept.places is None else array("q", kept.places)
+        return KeptWalk(graph.made(), kept.direction, array("q", kept.vids), array("q", kept.pks), places)
+    stale = sorted(kept.stale)
+    rows = _node_rows(reader, [k >> 1 for k in stale if k & 1 == 0], [k >> 1 for k in stale if k & 1])
+    ids, data, _ = version_nodes(rows.versions, rows.checks, rows.drift)
+    run_ids, run_data = run_nodes(rows.runs, None)
+    keys = [version_key(row[0]) for row in rows.versions] + [run_key(row[0]) for row in rows.runs]
+    if len(keys) < len(stale):
+        return None
+    nodes = zip(ids + run_ids, data + run_data, strict=True)
+    fresh = {kept.row(key): node for key, node in zip(keys, nodes, strict=True)}
+    return KeptWalk(graph.patched(fresh), kept.direction, kept.vids, kept.pks, kept.places)
+
+
+def _columns_walk_bytes(kept: KeptWalk) -> int:
+    graph = kept.graph
+    assert isinstance(graph, KeptColumns)
+    return columns_bytes(graph, len(kept.vids) + len(kept.pks) + (len(kept.places) if kept.places else 0))
 
 
 def _found(
@@ -521,9 +615,9 @@ def _walk(
         rows = reader.rows(step, frontier)
         if as_of is not None:
             rows = [
-                (version, run, other if other is not None and _by(created, as_of) else None)
+                (version, run, other if other is not None and stored_by(created, as_of) else None)
                 for version, run, other, started, created in rows
-                if _by(started, as_of)
+                if stored_by(started, as_of)
             ]
         for version, run, other in rows:
             kept.add((run, near, version))
@@ -558,9 +652,9 @@ def _nodes_within(reader: _Reader, start_ids: Sequence[int], up: bool, depth: in
         rows = reader.rows(step, frontier)
         if as_of is not None:
             rows = [
-                (run, other if other is not None and _by(created, as_of) else None)
+                (run, other if other is not None and stored_by(created, as_of) else None)
                 for _, run, other, started, created in rows
-                if _by(started, as_of)
+                if stored_by(started, as_of)
             ]
         for run, other in rows:
             if run not in runs:
@@ -572,53 +666,26 @@ def _nodes_within(reader: _Reader, start_ids: Sequence[int], up: bool, depth: in
     return _Found(versions, runs, None)
 
 
-def _by(value: Any, as_of: datetime) -> bool:
-    """Whether a stored time is at or before ``as_of`` (unknown times count as before)."""
-    when = stored_time(value)
-    return when is None or when <= as_of
+def _node_rows(reader: _Reader, vids: Sequence[int], pks: Sequence[int]) -> NodeRows:
+    """The rows the data of versions ``vids`` and runs ``pks`` (each sorted) is made from (columncache.py)."""
+    versions = reader.rows(_VERSIONS, vids) if vids else []
+    checks = reader.rows(_CHECKS, vids) if versions and reader.any("check_results") else []
+    drift = reader.rows(_DRIFT, vids) if versions and reader.any("drift_reports") else []
+    return NodeRows(versions, checks, drift, reader.rows(_RUNS, pks) if pks else [])
 
 
 def _version_rows(reader: _Reader, vids: Sequence[int]) -> Iterator[tuple[int, str, dict[str, Any]]]:
     """(version id, node id, data) of each of ``vids`` (sorted), rows straight from the cursor."""
-    rows: dict[int, int] = {}
-    out: list[tuple[int, str, dict[str, Any]]] = []
-    for vid, number, digest, size, created_at, created_by, name, kind, ns in reader.rows(_VERSIONS, vids):
-        rows[vid] = len(out)
-        data = {
-            "namespace": ns,
-            "name": name,
-            "version": number,
-            "kind": kind,
-            "digest": digest,
-            "size": size,
-            "created_at": _iso(created_at),
-            "created_by": created_by,
-        }
-        out.append((vid, f"version:{ns}:{name}@{number}", data))
-    if rows:
-        if reader.any("check_results"):
-            for vid, failed, total in reader.rows(_CHECKS, vids):
-                out[rows[vid]][2]["checks"] = {"failed": int(failed), "total": int(total)}
-        if reader.any("drift_reports"):
-            for vid, alerts in reader.rows(_DRIFT, vids):
-                out[rows[vid]][2]["drift"] = {"alert": True, "reports": int(alerts)}
-    return iter(out)
+    rows = _node_rows(reader, vids, ())
+    ids, data, _ = version_nodes(rows.versions, rows.checks, rows.drift)
+    return zip([row[0] for row in rows.versions], ids, data, strict=True)
 
 
 def _run_rows(reader: _Reader, pks: Sequence[int], as_of: datetime | None) -> Iterator[tuple[int, str, dict[str, Any]]]:
     """(run pk, node id, data) of each of ``pks`` (sorted); with ``as_of``, as the run was then."""
-    for pk, run_id, state, started, ended, job, ns in reader.rows(_RUNS, pks):
-        if as_of is not None and ended is not None and not _by(ended, as_of):
-            state, ended = "RUNNING", None  # it had not ended yet
-        data = {
-            "id": run_id,
-            "namespace": ns,
-            "job": job,
-            "state": state,
-            "started_at": _iso(started),
-            "ended_at": _iso(ended),
-        }
-        yield pk, f"run:{run_id}", data
+    rows = reader.rows(_RUNS, pks)
+    ids, data = run_nodes(rows, as_of)
+    return zip([row[0] for row in rows], ids, data, strict=True)
 
 
 def _edge_rows(edges: set[Edge], version_rows: dict[int, int], run_rows: dict[int, int]) -> tuple[list[int], list[int]]:
@@ -636,31 +703,34 @@ def _edge_rows(edges: set[Edge], version_rows: dict[int, int], run_rows: dict[in
     return origins, destinations
 
 
-def _load(reader: _Reader, found: _Found, as_of: datetime | None = None) -> LineageColumns:
+class _Loaded(NamedTuple):
+    columns: LineageColumns
+    rows: NodeRows  # what its data was made from
+    vids: list[int]  # the versions' ids in their rows' order, then the runs' pks
+    pks: list[int]
+
+
+def _load(reader: _Reader, found: _Found, as_of: datetime | None = None) -> _Loaded:
     """The nodes' data and the edges between them, as columns: rows straight from the cursor."""
     versions, runs, edges = found
-    ids: list[str] = []
-    types: list[Literal["version", "run"]] = []
-    depths: list[int] = []
-    data: list[dict[str, Any]] = []
-    version_rows: dict[int, int] = {}
-    for vid, nid, d in _version_rows(reader, sorted(versions)):
-        version_rows[vid] = len(ids)
-        ids.append(nid)
-        types.append("version")
-        depths.append(versions[vid])
-        data.append(d)
-    run_rows: dict[int, int] = {}
-    for pk, nid, d in _run_rows(reader, sorted(runs), as_of):
-        run_rows[pk] = len(ids)
-        ids.append(nid)
-        types.append("run")
-        depths.append(runs[pk])
-        data.append(d)
+    rows = _node_rows(reader, sorted(versions), sorted(runs))
+    ids, data, _ = version_nodes(rows.versions, rows.checks, rows.drift)
+    run_ids, run_data = run_nodes(rows.runs, as_of)
+    vids = [row[0] for row in rows.versions]
+    pks = [row[0] for row in rows.runs]
+    types: list[Literal["version", "run"]] = ["version"] * len(vids)
+    types += ["run"] * len(pks)
+    depths = [versions[vid] for vid in vids]
+    depths += [runs[pk] for pk in pks]
+    ids += run_ids
+    data += run_data
     if edges is None:  # not kept by the walk: read now, as row pairs
-        vids, pks = list(version_rows), list(run_rows)
-        return LineageColumns(ids, types, depths, data, *reader.edges(vids, pks))
-    return LineageColumns(ids, types, depths, data, *_edge_rows(edges, version_rows, run_rows))
+        origins, destinations = reader.edges(vids, pks)
+    else:
+        version_rows = {vid: row for row, vid in enumerate(vids)}
+        run_rows = {pk: row for row, pk in enumerate(pks, len(vids))}
+        origins, destinations = _edge_rows(edges, version_rows, run_rows)
+    return _Loaded(LineageColumns(ids, types, depths, data, origins, destinations), rows, vids, pks)
 
 
 def _nodes(
@@ -724,9 +794,9 @@ def _sqlite_runs(reader: _Reader, pks: list[int], fresh: dict[int, Node]) -> lis
 
 def _load_json(
     reader: _Reader, found: _Found, as_of: datetime | None, cache: NodeCache, stamp: Stamp
-) -> tuple[LineageJson, array[int], int]:
-    """:func:`_load` with each node's data as JSON, the nodes ``cache`` keeps taken from it; with each
-    row's node key (versions' ascending, then runs') and how many rows are versions.
+) -> tuple[LineageJson, array[int], array[int]]:
+    """:func:`_load` with each node's data as JSON, the nodes ``cache`` keeps taken from it; with the
+    rows' version ids and run pks (each ascending: the versions' rows first, then the runs').
 
     The cache's ``stamp`` was read first, in the walk's transaction: rows read after it are at least
     as new as it, so they are kept under it (nodecache.py)."""
@@ -735,12 +805,10 @@ def _load_json(
     vids = sorted(versions)
     pks = sorted(runs)
     by_key = _nodes(reader, vids, pks, as_of, cache, stamp)
-    keys = [version_key(v) for v in vids] + [run_key(pk) for pk in pks]
-    nodes = [by_key.get(key) for key in keys]
+    nodes = [by_key.get(key) for key in [version_key(v) for v in vids] + [run_key(pk) for pk in pks]]
     rows = [i for i, node in enumerate(nodes) if node is not None]  # every reached node, but checked
     if len(rows) < len(nodes):
         nodes = [nodes[i] for i in rows]
-        keys = [keys[i] for i in rows]
     present: list[Node] = nodes  # type: ignore[assignment]  # no None left
     split = len(vids)
     version_rows = {vids[i]: row for row, i in enumerate(rows) if i < split}
@@ -754,20 +822,10 @@ def _load_json(
         [n[2] for n in present],
         *_edge_rows(edges, version_rows, run_rows),
     )
-    return graph, array("q", keys), len(version_rows)
+    return graph, array("q", version_rows), array("q", run_rows)
 
 
 def _compact(data: bytes) -> bytes:
     """A copy of exactly its length: orjson's bytes keep the 4 KB it wrote them into (tracemalloc:
     4,097 bytes for a 151-byte node), which would make the cache's bound by bytes a fiction."""
     return bytes(memoryview(data))
-
-
-def _iso(value: Any) -> str | None:
-    """ISO 8601 in UTC, whether the driver gave a datetime (psycopg) or SQLite's stored text."""
-    if value is None:
-        return None
-    if type(value) is str and len(value) >= 19 and value[10] == " " and "+" not in value[19:]:
-        # SQLAlchemy stores UTC as "YYYY-MM-DD HH:MM:SS[.ffffff]": reshaped, not parsed (74,000 nodes add up).
-        return value.replace(" ", "T", 1) + "+00:00"
-    return iso(stored_time(value))

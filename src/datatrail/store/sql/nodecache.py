@@ -42,12 +42,11 @@ from __future__ import annotations
 
 import json
 import threading
-from array import array
 from bisect import bisect_left
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass, replace
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 from datatrail.core.errors import DatatrailError
 from datatrail.core.limits import megabytes_setting
@@ -66,6 +65,16 @@ Stamp = tuple[int, int]
 
 Node = tuple[str, str, bytes]
 """A node's (id, namespace, data as JSON)."""
+
+
+class KeptGraph(Protocol):
+    """A kept walk's graph as :meth:`KeptWalk.moved` reads it: its edges as pairs of rows."""
+
+    @property
+    def origins(self) -> Sequence[int]: ...
+
+    @property
+    def destinations(self) -> Sequence[int]: ...
 
 
 def cache_bytes() -> int:
@@ -131,23 +140,33 @@ class Touched(NamedTuple):
 
 @dataclass(frozen=True)
 class KeptWalk:
-    """A walk's result as the cache keeps it: the graph, each row's node key (the version rows'
-    keys ascending, then the run rows'), and the keys whose data must be read again (``stale``)."""
+    """A walk's result as the cache keeps it: the graph (each node's JSON, :class:`LineageJson`, for the
+    server's answers; or its data as the in-process columns, ``columncache.KeptColumns``), its
+    versions' ids and its runs' keys (``vids``, ``pks``: ascending), where their rows are (``places``:
+    row of the i-th of ``vids`` then of ``pks``; None: in that order, the versions first), and the keys
+    whose data must be read again (``stale``)."""
 
-    graph: LineageJson
+    graph: LineageJson | KeptGraph
     direction: Direction
-    keys: array[int]
-    versions: int  # how many rows are versions
+    vids: Sequence[int]
+    pks: Sequence[int]
+    places: Sequence[int] | None = None
     stale: frozenset[int] = frozenset()
 
+    def _position(self, key: int) -> tuple[Sequence[int], int, int]:
+        ids = self.pks if key & 1 else self.vids
+        return ids, key >> 1, bisect_left(ids, key >> 1)
+
     def holds(self, key: int) -> bool:
-        lo, hi = (0, self.versions) if key & 1 == 0 else (self.versions, len(self.keys))
-        i = bisect_left(self.keys, key, lo, hi)
-        return i < hi and self.keys[i] == key
+        ids, wanted, i = self._position(key)
+        return i < len(ids) and ids[i] == wanted
 
     def row(self, key: int) -> int:
-        lo, hi = (0, self.versions) if key & 1 == 0 else (self.versions, len(self.keys))
-        return bisect_left(self.keys, key, lo, hi)
+        """The row of a node the walk holds."""
+        _, _, i = self._position(key)
+        if key & 1:
+            i += len(self.vids)
+        return i if self.places is None else self.places[i]
 
     def moved(self, touched: Touched) -> bool:
         """Whether the events may have changed the walk's shape: a run_io row of a touched run that the

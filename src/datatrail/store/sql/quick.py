@@ -52,6 +52,7 @@ from datatrail.store.sql.writelock import WriterLock
 if TYPE_CHECKING:  # annotations only: the record types a read does not return are not built (start-up)
     from datatrail.core.records import ContentLocation
     from datatrail.core.results import CheckResult, DatasetDetails, Direction, JobSummary, LineageColumns, LineageResult
+    from datatrail.store.sql.nodecache import NodeCache
 
 _Row = namedtuple("_Row", VERSION_COLUMNS)  # type: ignore[misc]
 _RunRow = namedtuple("_RunRow", RUN_COLUMNS)  # type: ignore[misc]
@@ -140,6 +141,7 @@ class EmbeddedStore(DelegatingStore):
         # and the thread that opens the full store closes it.
         self._reading = threading.RLock()
         self._lock = WriterLock(path)
+        self._nodes: NodeCache | None = None  # lineage walks kept between calls (nodecache.py), once asked
         if not path.is_file():
             msg = f"no datatrail store at {str(path)!r}; run `datatrail init` to create one"
             raise StoreNotFound(msg)
@@ -380,8 +382,11 @@ class EmbeddedStore(DelegatingStore):
         with self._read() as db:
             if db is not None:
                 from datatrail.store.sql.lineage import traverse_sqlite  # start-up: only `lineage` walks
+                from datatrail.store.sql.nodecache import NodeCache, cache_bytes  # start-up: as above
 
-                return traverse_sqlite(db, ids, direction, depth, as_of)
+                if self._nodes is None:  # the walks kept between calls, as the full store keeps them
+                    self._nodes = NodeCache(cache_bytes())
+                return traverse_sqlite(db, ids, direction, depth, as_of, self._nodes)
         return self.target().lineage_columns(start, direction, depth, as_of)
 
     def _dataset(self, db: sqlite3.Connection, namespace: str, name: str) -> tuple[Any, ...]:
@@ -563,6 +568,7 @@ class EmbeddedStore(DelegatingStore):
             if db is not None:
                 db.close()
         self._db = self._writer = None
+        self._nodes = None  # the full store keeps its own
         self._lock.close()
 
     def close(self) -> None:

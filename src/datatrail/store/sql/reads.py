@@ -64,7 +64,7 @@ class CatalogReads:
 
     def __init__(self, db: Database) -> None:
         self._db = db
-        self.nodes = NodeCache(cache_bytes())  # lineage nodes' JSON between answers (nodecache.py)
+        self.nodes = NodeCache(cache_bytes())  # lineage nodes' JSON and walks between answers (nodecache.py)
 
     def list_datasets(
         self, namespace: str | None = None, *, name: str | None = None, match: str | None = None
@@ -401,14 +401,14 @@ class CatalogReads:
     ) -> LineageResult:
         ids = [v.id for v in start if v.id is not None and (as_of is None or v.created_at <= as_of)]
         with self._db.read() as conn:
-            return traverse(conn, ids, direction, depth, as_of)
+            return traverse(conn, ids, direction, depth, as_of, self.nodes)
 
     def lineage_columns(
         self, start: Sequence[Version], direction: Direction, depth: int, as_of: datetime | None = None
     ) -> LineageColumns:
         ids = [v.id for v in start if v.id is not None and (as_of is None or v.created_at <= as_of)]
         with self._db.read() as conn:
-            return traverse_columns(conn, ids, direction, depth, as_of)
+            return traverse_columns(conn, ids, direction, depth, as_of, self.nodes)
 
     def lineage_json(
         self, start: Sequence[Version], direction: Direction, depth: int, as_of: datetime | None = None
