@@ -359,3 +359,22 @@ def test_sqlite_memory_of_a_worker_is_bounded(tmp_path: Path, setting: str, limi
         assert used < 3 << 20  # six full page caches would be about 12 MB
     if limit == 0:
         assert used > 8 << 20  # without a limit each connection keeps its own pages
+
+
+def test_a_worker_keeps_a_smaller_lineage_cache_than_a_process_of_its_own() -> None:
+    """The lineage cache: 128 MB where a process opens a store itself (a kept depth-50 walk of 75,000 nodes
+    is about 60 MB), 32 MB in a server worker (its memory bound), and a given setting wins in both."""
+    script = """
+import os
+from datatrail.server import memory
+from datatrail.store.sql.nodecache import cache_bytes
+own = cache_bytes()
+memory.limit_lineage_cache()
+print(own, cache_bytes())
+"""
+    env = {k: v for k, v in os.environ.items() if k != "DATATRAIL_LINEAGE_CACHE_MB"}
+    out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.split() == [str(128 * 2**20), str(32 * 2**20)]
+    given = {**env, "DATATRAIL_LINEAGE_CACHE_MB": "5"}
+    out = subprocess.run([sys.executable, "-c", script], env=given, capture_output=True, text=True, check=True)
+    assert out.stdout.split() == [str(5 * 2**20)] * 2

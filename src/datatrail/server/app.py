@@ -128,5 +128,6 @@ def app_from_env() -> FastAPI:
     max_body = int(os.environ.get("DATATRAIL_SERVER_MAX_BODY", DEFAULT_MAX_BODY))
     memory.limit_arenas()  # before the worker's threads start
     memory.limit_sqlite()
+    memory.limit_lineage_cache()  # before the store opens its cache
     keys = parse_api_keys(os.environ.get("DATATRAIL_API_KEYS"))
     return create_app(store, api_keys=keys, max_body=max_body, long_running=True)

@@ -52,6 +52,8 @@ M_ARENA_MAX = -8  # from glibc's malloc.h
 M_MMAP_THRESHOLD = -3  # from glibc's malloc.h
 MMAP_ENV = "DATATRAIL_SERVER_MMAP_THRESHOLD_KB"
 MMAP_THRESHOLD_KB = 256  # blocks from this size up get pages of their own, returned to the system when freed
+LINEAGE_CACHE_ENV = "DATATRAIL_LINEAGE_CACHE_MB"  # read by the SQL store (store/sql/nodecache.py)
+LINEAGE_CACHE_MB = 32  # a worker's default; a process that opens a store itself keeps up to 128
 LOG_ENV = "DATATRAIL_SERVER_MEMORY_LOG"
 LOG_SECONDS_ENV = "DATATRAIL_SERVER_MEMORY_LOG_SECONDS"
 LOG_SECONDS = 60.0
@@ -101,6 +103,12 @@ def limit_arenas() -> bool:
     if threshold:
         libc.mallopt(M_MMAP_THRESHOLD, threshold)
     return arenas != 0 and bool(libc.mallopt(M_ARENA_MAX, arenas))
+
+
+def limit_lineage_cache() -> None:
+    """A worker's lineage cache defaults to :data:`LINEAGE_CACHE_MB` megabytes (unless the setting is given):
+    with SQLite's heap and the id memory, what keeps a worker's memory bounded (docs/server.md)."""
+    os.environ.setdefault(LINEAGE_CACHE_ENV, str(LINEAGE_CACHE_MB))
 
 
 def limit_sqlite() -> int:
