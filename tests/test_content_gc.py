@@ -63,7 +63,9 @@ def _size(path: Path) -> int:
         return 0
 
 
-def test_gc_removes_the_temporary_files_a_killed_add_left_never_a_young_one(workdir: Path) -> None:
+def test_gc_removes_the_temporary_files_a_killed_add_left_never_a_young_one(
+    sqlite_trail: datatrail.Trail, workdir: Path
+) -> None:
     big = workdir / "big.bin"
     digest = hashlib.sha256()
     with big.open("wb") as f:
@@ -71,8 +73,8 @@ def test_gc_removes_the_temporary_files_a_killed_add_left_never_a_young_one(work
             block = os.urandom(1024 * 1024)
             digest.update(block)
             f.write(block)
-    with datatrail.init(workdir) as trail:
-        objects = trail.storage.objects.root
+    objects = sqlite_trail.storage.objects.root
+    sqlite_trail.close()
     killed = _killed_add(workdir, big, objects)
     with datatrail.connect() as trail:
         assert digest.hexdigest() not in set(trail.storage.objects)  # the object never entered the cache
