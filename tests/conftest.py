@@ -129,6 +129,17 @@ def trail(workdir: Path, store_uri: str | None) -> Iterator[datatrail.Trail]:
         t.close()
 
 
+@pytest.fixture
+def sqlite_trail(workdir: Path) -> Iterator[datatrail.Trail]:
+    """A Trail on the embedded SQLite store of ``workdir`` alone, for tests of what no store changes
+    (the content cache, remotes, checkout), which ``trail`` would repeat on PostgreSQL and over HTTP."""
+    t = datatrail.init(workdir)
+    try:
+        yield t
+    finally:
+        t.close()
+
+
 def write(path: Path, text: str | bytes) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     if isinstance(text, bytes):

@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import os
 import stat
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -25,15 +24,6 @@ from tests.test_sync import _cache_is_sound, clone
 
 runner = CliRunner()
 BIG = 2 * KERNEL_BLOCK + 12_345  # two whole blocks and a tail
-
-
-@pytest.fixture
-def trail(workdir: Path) -> Iterator[datatrail.Trail]:
-    t = datatrail.init(workdir)
-    try:
-        yield t
-    finally:
-        t.close()
 
 
 def big_bytes(size: int = BIG) -> bytes:
@@ -87,12 +77,12 @@ def test_kernel_copy_copies_and_refuses_an_existing_destination(tmp_path: Path) 
 
 
 def test_a_big_file_pushes_and_pulls_whole_linked_read_only_into_the_workspace(
-    trail: datatrail.Trail, workdir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    sqlite_trail: datatrail.Trail, workdir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     data = big_bytes()
-    v = trail.add(write(workdir / "big.bin", data), store_content=True)
-    trail.storage.add_remote("origin", os.fspath(tmp_path / "remote"), default=True)
-    assert trail.push().objects == 1
+    v = sqlite_trail.add(write(workdir / "big.bin", data), store_content=True)
+    sqlite_trail.storage.add_remote("origin", os.fspath(tmp_path / "remote"), default=True)
+    assert sqlite_trail.push().objects == 1
     hexd = v.digest.hex  # type: ignore[union-attr]
     on_remote = tmp_path / "remote" / "objects" / "sha256" / hexd[:2] / hexd[2:]
     assert on_remote.read_bytes() == data
@@ -115,12 +105,12 @@ def test_a_big_file_pushes_and_pulls_whole_linked_read_only_into_the_workspace(
 
 
 def test_a_corrupt_big_object_stops_a_pull_leaving_nothing_and_a_rerun_resumes(
-    trail: datatrail.Trail, workdir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    sqlite_trail: datatrail.Trail, workdir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     data = big_bytes()
-    v = trail.add(write(workdir / "big.bin", data), store_content=True)
-    trail.storage.add_remote("origin", os.fspath(tmp_path / "remote"), default=True)
-    trail.push()
+    v = sqlite_trail.add(write(workdir / "big.bin", data), store_content=True)
+    sqlite_trail.storage.add_remote("origin", os.fspath(tmp_path / "remote"), default=True)
+    sqlite_trail.push()
     hexd = v.digest.hex  # type: ignore[union-attr]
     on_remote = tmp_path / "remote" / "objects" / "sha256" / hexd[:2] / hexd[2:]
     broken = bytearray(data)
@@ -144,9 +134,11 @@ def test_a_corrupt_big_object_stops_a_pull_leaving_nothing_and_a_rerun_resumes(
     assert _cache_is_sound(other / ".datatrail" / "objects") == 1
 
 
-def test_a_corrupt_big_cache_object_is_refused_by_a_copying_checkout(trail: datatrail.Trail, workdir: Path) -> None:
+def test_a_corrupt_big_cache_object_is_refused_by_a_copying_checkout(
+    sqlite_trail: datatrail.Trail, workdir: Path
+) -> None:
     data = big_bytes()
-    v = trail.add(write(workdir / "big.bin", data), store_content=True)
+    v = sqlite_trail.add(write(workdir / "big.bin", data), store_content=True)
     hexd = v.digest.hex  # type: ignore[union-attr]
     cached = ObjectStore(workdir / ".datatrail" / "objects").path(hexd)
     cached.chmod(0o644)
@@ -154,22 +146,22 @@ def test_a_corrupt_big_cache_object_is_refused_by_a_copying_checkout(trail: data
     broken[-1] ^= 0xFF  # in the tail
     cached.write_bytes(bytes(broken))
     with pytest.raises(datatrail.errors.IntegrityError, match="was corrupt"):
-        trail.checkout(v, workdir / "copy.bin", link=False)
+        sqlite_trail.checkout(v, workdir / "copy.bin", link=False)
     assert not (workdir / "copy.bin").exists()
     assert not [p.name for p in workdir.iterdir() if ".datatrail-" in p.name]  # no temporary file left
     assert not cached.exists()  # removed, so that a rerun fetches a sound copy
 
 
-def test_a_checkout_to_another_filesystem_copies_verified(trail: datatrail.Trail, workdir: Path) -> None:
+def test_a_checkout_to_another_filesystem_copies_verified(sqlite_trail: datatrail.Trail, workdir: Path) -> None:
     """The cache on one filesystem, the target on another (tmpfs): no hard link, a kernel copy, hashed."""
     shm = Path("/dev/shm")
     if not shm.is_dir() or shm.stat().st_dev == workdir.stat().st_dev:
         pytest.skip("needs /dev/shm on a filesystem of its own, apart from the test's folder")
     data = big_bytes()
-    v = trail.add(write(workdir / "big.bin", data), store_content=True)
+    v = sqlite_trail.add(write(workdir / "big.bin", data), store_content=True)
     target = shm / f"datatrail-test-{os.getpid()}" / "big.bin"
     try:
-        report = trail.checkout(v, target)
+        report = sqlite_trail.checkout(v, target)
         assert report.summary() == "1 added"
         assert target.read_bytes() == data
         assert target.stat().st_nlink == 1  # a copy of its own
@@ -182,7 +174,7 @@ def test_a_checkout_to_another_filesystem_copies_verified(trail: datatrail.Trail
 
 
 def test_a_full_disk_during_a_kernel_copy_is_one_error_and_nothing_half_written(
-    trail: datatrail.Trail, workdir: Path, tmp_path: Path
+    sqlite_trail: datatrail.Trail, workdir: Path, tmp_path: Path
 ) -> None:
     import subprocess
 
@@ -194,10 +186,10 @@ def test_a_full_disk_during_a_kernel_copy_is_one_error_and_nothing_half_written(
     if done.returncode != 0:
         pytest.skip(f"cannot mount a small tmpfs to fill (needs root): {done.stderr.decode().strip()}")
     try:
-        v = trail.add(write(workdir / "big.bin", big_bytes()), store_content=True)
+        v = sqlite_trail.add(write(workdir / "big.bin", big_bytes()), store_content=True)
         hexd = v.digest.hex  # type: ignore[union-attr]
         with pytest.raises(DiskFull, match="no space left"):
-            trail.checkout(v, tiny / "big.bin")  # another filesystem: copied, not linked
+            sqlite_trail.checkout(v, tiny / "big.bin")  # another filesystem: copied, not linked
         assert list(tiny.iterdir()) == []
         cache = ObjectStore(tiny / "objects")
         with pytest.raises(DiskFull):

@@ -9,7 +9,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -22,15 +21,6 @@ from datatrail.content.remotes import STALE_TEMP_AGE
 from tests.conftest import write
 
 runner = CliRunner()
-
-
-@pytest.fixture
-def trail(workdir: Path) -> Iterator[datatrail.Trail]:
-    t = datatrail.init(workdir)
-    try:
-        yield t
-    finally:
-        t.close()
 
 
 def small_tree(root: Path, files: int, size: int) -> dict[str, bytes]:
@@ -69,15 +59,15 @@ def remote_packs(remote: Path) -> dict[str, list[str]]:
 
 
 def test_packs_are_named_by_their_index_and_the_same_objects_give_the_same_packs(
-    trail: datatrail.Trail, workdir: Path, tmp_path: Path
+    sqlite_trail: datatrail.Trail, workdir: Path, tmp_path: Path
 ) -> None:
     original = small_tree(workdir / "data", 600, 20_000)  # ~12 MiB: 3 packs
-    trail.add(workdir / "data", store_content=True)
-    trail.storage.add_remote("a", os.fspath(tmp_path / "a"))
-    trail.storage.add_remote("b", os.fspath(tmp_path / "b"))
-    first = trail.push(remote="a")
+    sqlite_trail.add(workdir / "data", store_content=True)
+    sqlite_trail.storage.add_remote("a", os.fspath(tmp_path / "a"))
+    sqlite_trail.storage.add_remote("b", os.fspath(tmp_path / "b"))
+    first = sqlite_trail.push(remote="a")
     assert (first.objects, first.packs) == (600, 3)
-    assert trail.push(remote="b").packs == 3
+    assert sqlite_trail.push(remote="b").packs == 3
     packs = remote_packs(tmp_path / "a")
     assert packs == remote_packs(tmp_path / "b")  # the same names and contents, written twice
     for name in packs:
@@ -88,11 +78,11 @@ def test_packs_are_named_by_their_index_and_the_same_objects_give_the_same_packs
 
 
 def test_a_corrupt_cached_object_is_refused_by_push_and_removed_and_the_rerun_pushes_sound_bytes(
-    trail: datatrail.Trail, workdir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    sqlite_trail: datatrail.Trail, workdir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     original = small_tree(workdir / "data", 300, 4096)
-    trail.add(workdir / "data", store_content=True)
-    trail.storage.add_remote("origin", os.fspath(tmp_path / "remote"), default=True)
+    sqlite_trail.add(workdir / "data", store_content=True)
+    sqlite_trail.storage.add_remote("origin", os.fspath(tmp_path / "remote"), default=True)
     spoiled = hashlib.sha256(original["part-1/f00150.bin"]).hexdigest()
     cached = workdir / ".datatrail" / "objects" / "sha256" / spoiled[:2] / spoiled[2:]
     cached.unlink()  # the cache's copy spoiled (the workspace's file is another inode: it stays sound)
@@ -107,11 +97,11 @@ def test_a_corrupt_cached_object_is_refused_by_push_and_removed_and_the_rerun_pu
     assert all(spoiled not in hexes for hexes in remote_packs(remote).values()) if remote.exists() else True
 
     # The version's bytes are no longer all cached: a push of every version passes over it, naming it.
-    skipped = trail.push()
+    skipped = sqlite_trail.push()
     assert skipped.objects == 0 and len(skipped.skipped) == 1
-    trail.add(workdir / "data", store_content=True)  # the sound file kept again
+    sqlite_trail.add(workdir / "data", store_content=True)  # the sound file kept again
     assert cached.read_bytes() == original["part-1/f00150.bin"]
-    assert trail.push().objects > 0
+    assert sqlite_trail.push().objects > 0
     assert spoiled in {h for hexes in remote_packs(remote).values() for h in hexes}
 
     other = clone(workdir, tmp_path)
@@ -122,15 +112,15 @@ def test_a_corrupt_cached_object_is_refused_by_push_and_removed_and_the_rerun_pu
 
 
 def test_a_push_killed_midway_leaves_nothing_a_rerun_or_a_pull_trips_over(
-    trail: datatrail.Trail, workdir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    sqlite_trail: datatrail.Trail, workdir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     original = small_tree(workdir / "data", 2000, 40_000)  # ~76 MiB: 20 packs
     write(workdir / "data" / "big.bin", os.urandom(3 * 1024 * 1024))
     original["big.bin"] = (workdir / "data" / "big.bin").read_bytes()
-    trail.add(workdir / "data", store_content=True)
+    sqlite_trail.add(workdir / "data", store_content=True)
     remote = tmp_path / "remote"
-    trail.storage.add_remote("origin", os.fspath(remote), default=True)
-    trail.close()
+    sqlite_trail.storage.add_remote("origin", os.fspath(remote), default=True)
+    sqlite_trail.close()
 
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
     proc = subprocess.Popen(
@@ -171,15 +161,15 @@ def _age(path: Path, seconds: float) -> Path:
 
 
 def test_push_and_gc_remove_the_temporary_files_killed_uploads_left_never_a_live_one(
-    trail: datatrail.Trail, workdir: Path, tmp_path: Path
+    sqlite_trail: datatrail.Trail, workdir: Path, tmp_path: Path
 ) -> None:
     write(workdir / "big.bin", os.urandom(2 * 1024 * 1024))  # an object of its own on the remote
     write(workdir / "small.bin", b"a small file, packed")
-    trail.add(workdir / "big.bin", store_content=True)
-    trail.add(workdir / "small.bin", store_content=True)
+    sqlite_trail.add(workdir / "big.bin", store_content=True)
+    sqlite_trail.add(workdir / "small.bin", store_content=True)
     remote = tmp_path / "remote"
-    trail.storage.add_remote("origin", os.fspath(remote), default=True)
-    trail.close()
+    sqlite_trail.storage.add_remote("origin", os.fspath(remote), default=True)
+    sqlite_trail.close()
     assert runner.invoke(app, ["push"]).exit_code == 0
     sent = {p: p.read_bytes() for p in remote.rglob("*") if p.is_file()}
     loose = next((remote / "objects" / "sha256").iterdir())

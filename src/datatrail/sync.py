@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from datatrail.content.objects import ObjectStore
+from datatrail.content.objects import ObjectStore, remove_files, stale_temps
 from datatrail.content.remotes import RemoteIndex, RemoteStore, Sink, check_writable
 from datatrail.content.restore import NewTree
 from datatrail.content.settings import ContentSettings, RemoteConfig
@@ -101,6 +101,8 @@ class GcReport:
     dry_run: bool = False
     notes: tuple[str, ...] = field(default_factory=tuple)
     forgotten_locations: int = 0  # versions the store no longer names the remote for
+    temp_files: int = 0  # temporary files killed adds, pulls and checkouts left in the cache (a day old)
+    temp_bytes: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -113,6 +115,8 @@ class GcReport:
             "dry_run": self.dry_run,
             "notes": list(self.notes),
             "forgotten_locations": self.forgotten_locations,
+            "temp_files": self.temp_files,
+            "temp_bytes": self.temp_bytes,
         }
 
 
@@ -503,6 +507,8 @@ def gc(
     the lock from writing its objects until its version is recorded), so an
     add running at the same time never loses an object. A remote is collected
     against this store's versions: do not share one remote between stores.
+    Temporary files killed adds, pulls and checkouts left in the cache go too,
+    once nobody has written to them for a day (:data:`~datatrail.content.objects.STALE_TEMP_AGE`).
     """
     if keep_latest is not None and keep_latest < 0:
         msg = "--keep-latest takes 0 or more"
@@ -525,6 +531,8 @@ def gc(
                 continue
             count += 1
             freed += size if dry_run else storage.objects.remove(hexd)
+        stale = stale_temps(_temp_folders(storage))
+        temps = (len(stale), sum(n for _, n in stale)) if dry_run else remove_files(stale)
     r_objects = r_packs = r_bytes = forgotten = 0
     if remote:
         config = storage.settings.remote(remote_name)
@@ -539,7 +547,20 @@ def gc(
         cleared = _clear_temps(store, index, dry_run=dry_run)
         if cleared:
             notes.append(cleared)
-    return GcReport(len(versions), count, freed, r_objects, r_packs, r_bytes, dry_run, tuple(notes), forgotten)
+    return GcReport(
+        len(versions), count, freed, r_objects, r_packs, r_bytes, dry_run, tuple(notes), forgotten, *temps
+    )  # fmt: skip
+
+
+def _temp_folders(storage: Storage) -> list[str]:
+    """Where the cache's writes leave temporary files: its objects' folders and packs, and each remote's
+    copies of pack indexes (``remotes/<remote>/packs/``)."""
+    remotes = storage.cache_root / "remotes"
+    try:
+        copies = sorted(e.path + "/packs" for e in os.scandir(remotes) if e.is_dir(follow_symlinks=False))
+    except FileNotFoundError:
+        copies = []
+    return [*storage.objects.temp_folders(), *copies]
 
 
 def _forget_collected(storage: Storage, kept: Sequence[Version], removed: set[str], url: str) -> int:

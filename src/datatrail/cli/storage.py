@@ -221,6 +221,8 @@ def gc(
     versions, those an alias names (--keep-aliases) and those younger than
     --older-than. An add running at the same time never loses an object.
     With --remote, remote objects and whole packs nothing reaches go too.
+    Temporary files a killed add, pull or checkout left in the cache go
+    once nobody has written to them for a day (a younger one may be in use).
 
     Example: datatrail gc --keep-latest 3 --keep-aliases --older-than 90d --dry-run
     """
@@ -241,6 +243,12 @@ def gc(
         return
     verb = "would free" if dry_run else "freed"
     line(f"kept {report.kept_versions} versions; {verb} {report.objects} objects ({human_size(report.bytes)})")
+    if report.temp_files:
+        what = "file" if report.temp_files == 1 else "files"
+        line(
+            f"{'would remove' if dry_run else 'removed'} {report.temp_files} temporary {what} "
+            f"({human_size(report.temp_bytes)}) that interrupted adds, pulls or checkouts left in the cache"
+        )
     if remote_gc:
         line(
             f"remote: {verb} {report.remote_objects} objects in {report.remote_packs} packs and loose files "

@@ -24,7 +24,8 @@ import itertools
 import os
 import re
 import stat
-from collections.abc import Callable, Generator, Iterator
+import time
+from collections.abc import Callable, Generator, Iterable, Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -60,6 +61,13 @@ def reflink(src: int, dst: int) -> bool:
         return False
     return True
 
+
+TEMP = ".tmp-"  # how a file is named until its rename (cache objects and packs, folder remotes): listings skip it
+STALE_TEMP_AGE = 24 * 3600.0
+"""Seconds after its last write a temporary file (:data:`TEMP`) is taken for one a killed process left.
+
+A live writer writes its temporary file until it renames it (every block moves its modification time),
+so a day without a write is no add, pull or push in progress; the margin covers clocks of clients sharing a folder."""
 
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 _TOKEN = os.urandom(6).hex()  # this process's temporary names: unique without a random name per object
@@ -224,7 +232,7 @@ class ObjectStore:
             if folder not in self._made:
                 os.makedirs(folder, exist_ok=True)
                 self._made.add(folder)
-            tmp = f"{folder}/.tmp-{_TOKEN}-{next(_COUNTER)}"
+            tmp = f"{folder}/{TEMP}{_TOKEN}-{next(_COUNTER)}"
             flags = os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)  # read: the kernel copy's hash
             try:
                 fd = os.open(tmp, flags, mode)
@@ -417,6 +425,13 @@ class ObjectStore:
         finally:
             os.close(fd)
 
+    def temp_folders(self) -> list[str]:
+        """The folders where writes leave temporary files until their rename: each ``sha256/ab/``, and ``packs/``."""
+        out = []
+        with contextlib.suppress(FileNotFoundError):
+            out = sorted(e.path for e in os.scandir(self.base) if len(e.name) == 2 and e.is_dir(follow_symlinks=False))
+        return [*out, os.fspath(self.packs_dir)]
+
     def remove(self, hexd: str) -> int:
         """Delete an object; the bytes freed (0 when it was not there).
 
@@ -438,6 +453,41 @@ class ObjectStore:
         except FileNotFoundError:
             return freed
         return size
+
+
+def stale_temps(folders: Iterable[str], *, age: float = STALE_TEMP_AGE) -> list[tuple[str, int]]:
+    """The temporary files (:data:`TEMP`) in ``folders`` that killed writers left: (path, size) of each not
+    written for ``age`` seconds. A younger one may be a live writer's; only regular files count."""
+    now = time.time()
+    out = []
+    for folder in folders:
+        try:
+            entries = list(os.scandir(folder))
+        except (FileNotFoundError, NotADirectoryError):
+            continue
+        for entry in entries:
+            if not entry.name.startswith(TEMP):
+                continue
+            try:
+                st = entry.stat(follow_symlinks=False)
+            except FileNotFoundError:  # renamed into place since, or removed by another gc
+                continue
+            if stat.S_ISREG(st.st_mode) and now - st.st_mtime > age:
+                out.append((entry.path, st.st_size))
+    return out
+
+
+def remove_files(found: Iterable[tuple[str, int]]) -> tuple[int, int]:
+    """Remove each (path, size) of ``found``; the files and bytes removed (one already gone is not counted)."""
+    count = nbytes = 0
+    for path, size in found:
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            continue
+        count += 1
+        nbytes += size
+    return count, nbytes
 
 
 class BackgroundHash:
@@ -667,7 +717,7 @@ def write_all(fd: int, data: bytes | bytearray | memoryview) -> None:
 
 def _write_new(path: Path, data: bytes | memoryview, mode: int) -> None:
     """Write a whole file through a temporary name and a rename: nobody sees it half-written."""
-    tmp = path.with_name(f".tmp-{_TOKEN}-{next(_COUNTER)}")
+    tmp = path.with_name(f"{TEMP}{_TOKEN}-{next(_COUNTER)}")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), mode)
     try:
         try:
@@ -693,4 +743,14 @@ def _copy_hashing(src: int, dst: int) -> str:
     return copy_hashing(src, dst)[0]
 
 
-__all__ = ["ALGORITHM", "DiskFull", "ObjectStore", "reflink", "storage_error"]
+__all__ = [
+    "ALGORITHM",
+    "STALE_TEMP_AGE",
+    "TEMP",
+    "DiskFull",
+    "ObjectStore",
+    "reflink",
+    "remove_files",
+    "stale_temps",
+    "storage_error",
+]

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, TypeVar
 
-from datatrail.content.objects import ObjectStore, kernel_copy
+from datatrail.content.objects import STALE_TEMP_AGE, TEMP, ObjectStore, kernel_copy, remove_files
 from datatrail.content.packs import PACK_BELOW, PackEntry, build_pack, group, parse_index
 from datatrail.core.errors import IntegrityError, InvalidInput, NotFound
 from datatrail.remote import is_url
@@ -41,12 +41,6 @@ Sink = Callable[[str, Any], None]
 """Given each object a download verified and kept: (hex digest, its bytes)."""
 T = TypeVar("T")
 WORKERS = 8
-TEMP = ".tmp-"  # how an upload to a folder names its file until the rename: the listing skips it
-STALE_TEMP_AGE = 24 * 3600.0
-"""Seconds after its last write a temporary file in a folder remote is taken for one a killed push left.
-
-A live upload writes its temporary file until it renames it (every block moves its modification time),
-so a day without a write is no push in progress; the margin covers clocks of clients sharing the folder."""
 
 
 @dataclass
@@ -380,15 +374,7 @@ class RemoteStore:
 
     def remove_temps(self, temps: list[tuple[str, int]]) -> tuple[int, int]:
         """Remove what :meth:`stale_temps` found; the files and bytes removed (another client may be first)."""
-        count = nbytes = 0
-        for path, size in temps:
-            try:
-                os.unlink(path)
-            except FileNotFoundError:
-                continue
-            count += 1
-            nbytes += size
-        return count, nbytes
+        return remove_files(temps)
 
     # ------------------------------------------------------------ helpers
 
