@@ -196,6 +196,9 @@ class EmbeddedStore(DelegatingStore):
 
     # ------------------------------------------------------------ reads
 
+    def versions_by_number(self, keys: Sequence[tuple[str, str, int]]) -> list[Version]:
+        return self.target().versions_by_number(keys)
+
     def find_version(self, namespace: str, name: str, version_key: str) -> Version | None:
         with self._read() as db:
             if db is not None:
@@ -364,6 +367,9 @@ class EmbeddedStore(DelegatingStore):
                     for ns, jid, name, kind, created, facets, description, count in rows
                 ]
         return self.target().list_jobs(namespace, name=name, match=match)
+
+    def jobs_by_name(self, keys: Sequence[tuple[str, str]]) -> list[JobSummary]:
+        return self.target().jobs_by_name(keys)
 
     def job_page(self, namespace: str, *, limit: int, offset: int = 0) -> tuple[list[JobSummary], int]:
         return self.target().job_page(namespace, limit=limit, offset=offset)

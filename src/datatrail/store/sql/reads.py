@@ -196,6 +196,19 @@ class CatalogReads:
                 raise no_version(ref, ds.lifecycle, ds.facets)
             return to_versions(conn, rows)[0]
 
+    def versions_by_number(self, keys: Sequence[tuple[str, str, int]]) -> list[Version]:
+        """:meth:`resolve` of each (namespace, name, number) by the dataset's own name, in ``IN`` lists of
+        500 (a lineage walk names versions by their datasets' own names, never by a symlink)."""
+        v, d, n = t.versions.c, t.datasets.c, t.namespaces.c
+        wanted = list(dict.fromkeys(keys))
+        found: dict[tuple[str, str, int], Version] = {}
+        with self._db.read() as conn:
+            for i in range(0, len(wanted), CHUNK):
+                named = tuple_(n.name, d.name, v.number).in_(wanted[i : i + CHUNK])
+                for ver in to_versions(conn, conn.execute(version_select().where(named)).all()):
+                    found[(ver.namespace, ver.name, ver.number)] = ver
+        return [found[k] for k in keys if k in found]
+
     def find_version(self, namespace: str, name: str, version_key: str) -> Version | None:
         d, n, v = t.datasets.c, t.namespaces.c, t.versions.c
         with self._db.read() as conn:
@@ -302,6 +315,21 @@ class CatalogReads:
                 rows = [row for row in rows if matches(match, row.name) or matches(match, row.namespace)]
             latest = _latest_runs(conn, [row.id for row in rows])
         return [_job_summary(row, latest) for row in rows]
+
+    def jobs_by_name(self, keys: Sequence[tuple[str, str]]) -> list[JobSummary]:
+        """:meth:`list_jobs` of each (namespace, name), in the order asked: ``IN`` lists of 500 names, the
+        runs counted and the latest run found through ``ix_runs_job`` as in :meth:`job_page`."""
+        j, n = t.jobs.c, t.namespaces.c
+        wanted = list(dict.fromkeys(keys))
+        found: dict[tuple[str, str], JobSummary] = {}
+        with self._db.read() as conn:
+            for i in range(0, len(wanted), CHUNK):
+                named = tuple_(n.name, j.name).in_(wanted[i : i + CHUNK])
+                ids = [r.id for r in conn.execute(select(j.id).join(t.namespaces, n.id == j.namespace_id).where(named))]
+                rows = conn.execute(_page_jobs_query(ids)).all() if ids else []
+                latest = _latest_runs(conn, ids)
+                found.update(((row.namespace, row.name), _job_summary(row, latest)) for row in rows)
+        return [found[k] for k in keys if k in found]
 
     def job_page(self, namespace: str, *, limit: int, offset: int = 0) -> tuple[list[JobSummary], int]:
         """A page of :meth:`list_jobs` of one namespace and how many jobs it has: the database pages by
