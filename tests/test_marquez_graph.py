@@ -14,9 +14,10 @@ from urllib.parse import quote
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import create_engine, text
 
 import datatrail
-from datatrail.core.errors import NotFound
+from datatrail.core.errors import DatatrailError, NotFound
 from datatrail.core.model import Ref
 from datatrail.core.results import LineageNode
 from datatrail.lineage import Graph
@@ -26,7 +27,7 @@ from datatrail.server.marquez import to_marquez
 from datatrail.server.routes.lineage import encode
 from datatrail.service import Trail
 from tests.security_scene import Scene, build
-from tests.test_paging import _audited, _head, vary
+from tests.test_paging import _audited, _head, event, vary
 
 USERS = {"admin": "root", "viewer": "vera", "other_owner": "olga"}
 
@@ -174,5 +175,42 @@ def test_marquez_graph_store_reads_equal_one_by_one(scene: Scene) -> None:
         assert trail.catalog.versions_by_number(wanted) == one_by_one
         assert len(one_by_one) == len(versions) > 3
         assert trail.catalog.versions_by_number([]) == [] and trail.catalog.jobs_by_name([]) == []
+    finally:
+        trail.close()
+
+
+def test_run_counts_are_kept_by_ingest(scene: Scene) -> None:
+    """``jobs.run_count`` (revision 0009) is what counting each job's runs answers, whatever arrives: new runs,
+    the START and COMPLETE of one run, a repeated event, a batch with a bad event (rolled back alone) and
+    runs written through ``trail.run``."""
+    trail = datatrail.connect(scene.uri)
+    try:
+        start = {**event("team-a", "a/counted", job="counter"), "eventType": "START"}
+        done = {**start, "eventType": "COMPLETE", "eventTime": "2026-01-01T00:05:00Z"}
+        trail.ingest(start)
+        trail.ingest(done)
+        trail.ingest(done)  # a repeat: stored once
+        other = event("team-a", "a/counted", job="counter")
+        results = trail.ingest_many([event("team-a", "a/counted", job="counter"), {"eventType": "nonsense"}, other])
+        assert [isinstance(r, DatatrailError) for r in results] == [False, True, False]
+        with trail.run("counter", namespace="team-a") as run:
+            run.input("team-a:a/counted@1")
+        by_job = {(j.namespace, j.name): j.run_count for j in trail.jobs()}
+        assert by_job[("team-a", "counter")] == 4
+        engine = create_engine(scene.uri)
+        with engine.connect() as conn:
+            counted = conn.execute(
+                text(
+                    "SELECT n.name, j.name, count(r.pk) FROM jobs j JOIN namespaces n ON n.id = j.namespace_id"
+                    " LEFT JOIN runs r ON r.job_id = j.id GROUP BY n.name, j.name"
+                )
+            ).all()
+        engine.dispose()
+        assert by_job == {(ns, name): count for ns, name, count in counted}
+        assert [j.run_count for j in trail.catalog.jobs_by_name(list(by_job))] == list(by_job.values())
+        page, _ = trail.catalog.job_page("team-a", limit=100)
+        assert {(j.namespace, j.name): j.run_count for j in page} == {
+            k: v for k, v in by_job.items() if k[0] == "team-a"
+        }
     finally:
         trail.close()

@@ -88,9 +88,8 @@ _RUN_IO = (
     + " JOIN run_io io ON io.version_id = v.id WHERE io.run_pk = ? ORDER BY d.name"
 )
 _JOBS = (
-    "SELECT n.name, j.id, j.name, j.type, j.created_at, j.facets, j.description, count(r.pk)"
-    " FROM jobs j JOIN namespaces n ON n.id = j.namespace_id LEFT OUTER JOIN runs r ON r.job_id = j.id{where}"
-    " GROUP BY n.name, j.id, j.name, j.type, j.created_at ORDER BY n.name, j.name"
+    "SELECT n.name, j.id, j.name, j.type, j.created_at, j.facets, j.description, j.run_count"
+    " FROM jobs j JOIN namespaces n ON n.id = j.namespace_id{where} ORDER BY n.name, j.name"
 )
 # Each job's latest run, as ORDER BY started_at puts them (NULL first in SQLite), through ix_runs_job.
 _LATEST_RUNS = (

@@ -572,9 +572,18 @@ def _details(conn: Connection, page: list[Dataset], ids: list[int]) -> list[Data
 
 
 def _job_columns() -> tuple[Any, ...]:
-    """What a job summary reads of the job and its namespace (its runs are counted by the caller's query)."""
+    """What a job summary reads of the job and its namespace, its number of runs included."""
     j = t.jobs.c
-    return (t.namespaces.c.name.label("namespace"), j.id, j.name, j.type, j.created_at, j.facets, j.description)
+    return (
+        t.namespaces.c.name.label("namespace"),
+        j.id,
+        j.name,
+        j.type,
+        j.created_at,
+        j.facets,
+        j.description,
+        j.run_count,
+    )
 
 
 def _by_namespace(keys: Sequence[tuple[Any, ...]]) -> list[set[Any]]:
@@ -594,30 +603,17 @@ def _named(chunk: set[Any], name: Any = None) -> tuple[Any, Any]:
 
 
 def _jobs_query() -> Select[Any]:
-    """Jobs with their namespace's name, number of runs and last start, by namespace and name."""
-    j, n, r = t.jobs.c, t.namespaces.c, t.runs.c
+    """Jobs with their namespace's name and number of runs (counted by ingest on the job's row, revision
+    0009: no run is read), by namespace and name."""
+    j, n = t.jobs.c, t.namespaces.c
     return (
-        select(*_job_columns(), func.count(r.pk).label("run_count"), func.max(r.started_at).label("last_start"))
-        .select_from(t.jobs)
-        .join(t.namespaces, n.id == j.namespace_id)
-        .outerjoin(t.runs, r.job_id == j.id)
-        .group_by(n.name, j.id, j.name, j.type, j.created_at)
-        .order_by(n.name, j.name)
+        select(*_job_columns()).select_from(t.jobs).join(t.namespaces, n.id == j.namespace_id).order_by(n.name, j.name)
     )
 
 
 def _page_jobs_query(ids: list[int]) -> Select[Any]:
-    """:func:`_jobs_query` of the jobs ``ids``: each job's runs counted by a correlated subquery on the
-    ``ix_runs_job`` index, where a join and GROUP BY reads every run of the store (a hash join; issue 22)."""
-    j, n, r = t.jobs.c, t.namespaces.c, t.runs.c
-    runs = select(func.count()).select_from(t.runs).where(r.job_id == j.id).correlate(t.jobs).scalar_subquery()
-    return (
-        select(*_job_columns(), runs.label("run_count"))
-        .select_from(t.jobs)
-        .join(t.namespaces, n.id == j.namespace_id)
-        .where(j.id.in_(ids))
-        .order_by(n.name, j.name)
-    )
+    """:func:`_jobs_query` of the jobs ``ids``."""
+    return _jobs_query().where(t.jobs.c.id.in_(ids))
 
 
 def _job_summary(row: Any, latest: dict[int, tuple[str, str]]) -> JobSummary:
