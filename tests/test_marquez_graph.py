@@ -153,30 +153,28 @@ def test_marquez_graph_is_each_node_read_alone(scene: Scene, role: str) -> None:
         shared.close()
 
 
-def test_marquez_graph_store_reads_equal_one_by_one(scene: Scene) -> None:
-    """The store reads behind it: ``jobs_by_name`` is ``jobs(ns, name=)`` of each, ``versions_by_number``
-    ``lookup`` of each, in the order asked, names no job or version has left out."""
-    trail = datatrail.connect(scene.uri)
-    try:
-        jobs = [(j.namespace, j.name) for j in trail.jobs()]
-        keys = [*reversed(jobs), ("team-a", "no-such-job"), ("nowhere", "mix")]
-        assert trail.catalog.jobs_by_name(keys) == [j for k in keys for j in trail.jobs(k[0], name=k[1])]
-        assert len(trail.catalog.jobs_by_name(keys)) == len(jobs) > 2
-        versions = [
-            (v.namespace, v.name, v.number)
-            for d in trail.datasets()
-            for v in trail.catalog.dataset_versions(d.namespace, d.name)
-        ]
-        wanted = [*reversed(versions), ("team-a", "a/raw", 99), ("nowhere", "a/raw", 1)]
-        one_by_one = []
-        for ns, name, number in wanted:
-            with contextlib.suppress(NotFound):
-                one_by_one.append(trail.catalog.lookup(Ref(ns, name, str(number))))
-        assert trail.catalog.versions_by_number(wanted) == one_by_one
-        assert len(one_by_one) == len(versions) > 3
-        assert trail.catalog.versions_by_number([]) == [] and trail.catalog.jobs_by_name([]) == []
-    finally:
-        trail.close()
+def test_marquez_graph_store_reads_equal_one_by_one(trail: Trail, workdir: Path) -> None:
+    """The store reads behind it, on SQLite, PostgreSQL and through a server: ``jobs_by_name`` is ``jobs(ns,
+    name=)`` of each, ``versions_by_number`` ``lookup`` of each, in the order asked, names no job or version
+    has left out."""
+    vary(trail, workdir / "files")
+    jobs = [(j.namespace, j.name) for j in trail.jobs()]
+    keys = [*reversed(jobs), ("team-a", "no-such-job"), ("nowhere", "mix")]
+    assert trail.catalog.jobs_by_name(keys) == [j for k in keys for j in trail.jobs(k[0], name=k[1])]
+    assert len(trail.catalog.jobs_by_name(keys)) == len(jobs) > 2
+    versions = [
+        (v.namespace, v.name, v.number)
+        for d in trail.datasets()
+        for v in trail.catalog.dataset_versions(d.namespace, d.name)
+    ]
+    wanted = [*reversed(versions), ("team-a", "a/raw", 99), ("nowhere", "a/raw", 1)]
+    one_by_one = []
+    for ns, name, number in wanted:
+        with contextlib.suppress(NotFound):
+            one_by_one.append(trail.catalog.lookup(Ref(ns, name, str(number))))
+    assert trail.catalog.versions_by_number(wanted) == one_by_one
+    assert len(one_by_one) == len(versions) > 3
+    assert trail.catalog.versions_by_number([]) == [] and trail.catalog.jobs_by_name([]) == []
 
 
 def test_run_counts_are_kept_by_ingest(scene: Scene) -> None:
