@@ -68,6 +68,7 @@ HTTP_MODULES = {
     "test_ml_store",
     "test_producer_semantics",
     "test_paging",
+    "test_marquez_graph",
 }
 
 

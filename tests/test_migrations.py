@@ -78,3 +78,29 @@ def test_0006_turns_stored_start_states_into_running(tmp_path: Path) -> None:
         assert run.state.value == "RUNNING" and run.planned_outputs == () and run.children == ()
     finally:
         store.close()
+
+
+def test_0009_counts_each_jobs_runs(tmp_path: Path) -> None:
+    """A store of revision 0008 counted no runs on the job rows: the upgrade counts them (a job without runs: 0)."""
+    engine = create_engine(f"sqlite:///{tmp_path / 'trail.db'}")
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS.parent))
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0008")
+        conn.execute(text("INSERT INTO namespaces (id, name, created_at) VALUES (1, 'default', '2026-01-01')"))
+        for job in (1, 2):
+            conn.execute(
+                text(f"INSERT INTO jobs (id, namespace_id, name, created_at) VALUES ({job}, 1, 'j{job}', '2026-01-01')")
+            )
+        for pk in (1, 2, 3):
+            conn.execute(
+                text(
+                    "INSERT INTO runs (pk, run_id, job_id, state, started_at)"
+                    f" VALUES ({pk}, '6e0c9a52-1d3e-4d8e-9a3b-0f2f4f1c2a1{pk}', 1, 'COMPLETE', '2026-01-01')"
+                )
+            )
+        command.upgrade(cfg, "0009")
+        counted = dict(conn.execute(text("SELECT name, run_count FROM jobs")).all())
+    engine.dispose()
+    assert counted == {"j1": 3, "j2": 0}

@@ -193,6 +193,11 @@ TABLE: dict[tuple[str, str], Case | list[Case]] = {
         lambda s, r: (f"/api/v1/dataset-details?namespace={A}&name=a%2Fraw", {}),
         LIST,
     ),
+    ("GET", "/api/v1/versions-by-number"): (
+        lambda s, r: (f"/api/v1/versions-by-number?namespace={A}&name=a%2Fraw&number=1", {}),
+        READ,
+    ),
+    ("GET", "/api/v1/jobs-by-name"): (lambda s, r: (f"/api/v1/jobs-by-name?namespace={A}&name=mix", {}), LIST),
     ("GET", "/api/v1/job-page"): (lambda s, r: (f"/api/v1/job-page?namespace={A}", {}), LIST),
     ("GET", "/api/v1/runs-by-id"): (lambda s, r: (f"/api/v1/runs-by-id?id={s.mix_run}", {}), LIST),
     ("GET", "/api/v1/dataset-page-details"): (lambda s, r: (f"/api/v1/dataset-page-details?namespace={A}", {}), LIST),

@@ -257,6 +257,16 @@ class Catalog:
         """The jobs by namespace and name: of one ``namespace``, the one ``name``, those matching ``match``."""
         return self._store.list_jobs(namespace, name=name, match=match)
 
+    def versions_by_number(self, keys: Sequence[tuple[str, str, int]]) -> list[Version]:
+        """The versions named by (namespace, dataset name, number), in the order asked, as :meth:`lookup`
+        finds each: read at once."""
+        return self._store.versions_by_number(keys)
+
+    def jobs_by_name(self, keys: Sequence[tuple[str, str]]) -> list[JobSummary]:
+        """The jobs named by (namespace, name), in the order asked, as :meth:`jobs` finds each by name: a
+        lineage graph's jobs, read at once."""
+        return self._store.jobs_by_name(keys)
+
     def job_page(self, namespace: str, *, limit: int, offset: int = 0) -> tuple[list[JobSummary], int]:
         """A page of a namespace's jobs by name and how many it has: the database pages, not the caller."""
         return self._store.job_page(namespace, limit=limit, offset=offset)
@@ -498,7 +508,7 @@ class Catalog:
             for node_id, node in result.nodes.items():
                 nodes.setdefault(node_id, LineageNode(node.id, node.type, node.depth + step, node.data))
             edges.update(result.edges)
-            frontier = []
+            reached: list[tuple[str, str, int]] = []
             for node in result.nodes.values():
                 d = node.data
                 if node.type != "version" or d.get("redacted"):
@@ -507,7 +517,8 @@ class Catalog:
                 if key in seen:
                     continue
                 seen.add(key)
-                frontier.append(self._store.resolve(Ref(d["namespace"], d["name"], str(d["version"]))))
+                reached.append(key)
+            frontier = self._store.versions_by_number(reached) if reached else []  # resolve of each, at once
         if kind == "dataset":
             self._note("dataset.lineage", str(Ref(namespace, name)))
         found, linked = _with_job(own, name, nodes, tuple(sorted(edges)))

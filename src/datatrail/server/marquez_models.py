@@ -549,25 +549,28 @@ def fill_graph(trail: Trail, shaped: dict[str, Any]) -> dict[str, Any]:
     """A folded lineage graph's ``DATASET`` and ``JOB`` nodes with Marquez's Dataset and Job as ``data``
     (keeping datatrail's ``versions`` and ``runs``); placeholders of hidden nodes stay as they are.
 
-    The datasets are read at once (:meth:`Reads.dataset_details`), the jobs one row each (by name, an
-    index probe: a graph is a few nodes of a namespace that may hold millions) and their latest runs and
-    those runs' parents at once (:func:`jobs`)."""
+    Each is its own ``GET …/datasets/{name}`` or ``GET …/jobs/{name}``'s answer, read for the whole graph
+    at once: the datasets by :meth:`Reads.dataset_details`, the jobs by :meth:`Reads.jobs_by_name` and
+    their latest runs and those runs' parents by :func:`jobs` (a few statements per 500 nodes)."""
     datasets: list[dict[str, Any]] = []
-    jobs_found: list[tuple[dict[str, Any], JobSummary]] = []
+    job_nodes: list[dict[str, Any]] = []
     for node in shaped["graph"]:
         data = node["data"]
         if data.get("redacted") or node["type"] not in ("DATASET", "JOB"):
             continue
-        if node["type"] == "DATASET":
-            datasets.append(node)
-        else:
-            for found_j in trail.jobs(data["namespace"], name=data["name"]):
-                jobs_found.append((node, found_j))
+        (datasets if node["type"] == "DATASET" else job_nodes).append(node)
     keys = [(node["data"]["namespace"], node["data"]["name"]) for node in datasets]
     details = {(x.dataset.namespace, x.dataset.name): x for x in trail.catalog.dataset_details(keys)}
     for node, key in zip(datasets, keys, strict=True):
         if key in details:
             node["data"] = {**dataset_of(details[key]), "versions": node["data"].get("versions", [])}
-    for (node, _), shaped_job in zip(jobs_found, jobs(trail, [j for _, j in jobs_found]), strict=True):
+    named = {
+        (j.namespace, j.name): j
+        for j in trail.catalog.jobs_by_name([(n["data"]["namespace"], n["data"]["name"]) for n in job_nodes])
+    }
+    found = [
+        (node, named[key]) for node in job_nodes if (key := (node["data"]["namespace"], node["data"]["name"])) in named
+    ]
+    for (node, _), shaped_job in zip(found, jobs(trail, [j for _, j in found]), strict=True):
         node["data"] = {**shaped_job, "runs": node["data"].get("runs", [])}
     return shaped

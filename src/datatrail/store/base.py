@@ -83,6 +83,11 @@ class Reads(Protocol):
         """The version a ref names; NotFound if none."""
         ...
 
+    def versions_by_number(self, keys: Sequence[tuple[str, str, int]]) -> list[Version]:
+        """The versions named by (namespace, dataset name, number), in the order asked (one no version has is
+        left out): what :meth:`resolve` answers for each, read at once (a lineage walk's frontier)."""
+        ...
+
     def find_version(self, namespace: str, name: str, version_key: str) -> Version | None:
         """The version of a dataset with this key (its digest, or a producer's ``datasetVersion``), if any."""
         ...
@@ -136,6 +141,11 @@ class Reads(Protocol):
         self, namespace: str | None = None, *, name: str | None = None, match: str | None = None
     ) -> list[JobSummary]:
         """The jobs by namespace and name: of one namespace, the one ``name``, those matching ``match``."""
+        ...
+
+    def jobs_by_name(self, keys: Sequence[tuple[str, str]]) -> list[JobSummary]:
+        """The jobs named by (namespace, name), in the order asked (a name no job has is left out): what
+        :meth:`list_jobs` answers for each name, read at once (a lineage graph's jobs)."""
         ...
 
     def job_page(self, namespace: str, *, limit: int, offset: int = 0) -> tuple[list[JobSummary], int]:

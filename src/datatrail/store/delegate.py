@@ -80,6 +80,9 @@ class DelegatingStore(ABC):
     def resolve(self, ref: Ref) -> Version:
         return self.target().resolve(ref)
 
+    def versions_by_number(self, keys: Sequence[tuple[str, str, int]]) -> list[Version]:
+        return self.target().versions_by_number(keys)
+
     def find_version(self, namespace: str, name: str, version_key: str) -> Version | None:
         return self.target().find_version(namespace, name, version_key)
 
@@ -120,6 +123,9 @@ class DelegatingStore(ABC):
         self, namespace: str | None = None, *, name: str | None = None, match: str | None = None
     ) -> list[JobSummary]:
         return self.target().list_jobs(namespace, name=name, match=match)
+
+    def jobs_by_name(self, keys: Sequence[tuple[str, str]]) -> list[JobSummary]:
+        return self.target().jobs_by_name(keys)
 
     def job_page(self, namespace: str, *, limit: int, offset: int = 0) -> tuple[list[JobSummary], int]:
         return self.target().job_page(namespace, limit=limit, offset=offset)

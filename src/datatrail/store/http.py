@@ -237,6 +237,21 @@ class HttpStore:
             params["selector"] = ref.selector
         return wire.version_from_wire(self._request("GET", "/api/v1/resolve", params=params))
 
+    def versions_by_number(self, keys: Sequence[tuple[str, str, int]]) -> list[Version]:
+        out: list[Version] = []
+        wanted = list(dict.fromkeys(keys))
+        for i in range(0, len(wanted), 100):
+            chunk = wanted[i : i + 100]
+            params = {
+                "namespace": [k[0] for k in chunk],
+                "name": [k[1] for k in chunk],
+                "number": [k[2] for k in chunk],
+            }
+            answer = self._request("GET", "/api/v1/versions-by-number", params=params)
+            out += [wire.version_from_wire(v) for v in answer["versions"]]
+        found = {(v.namespace, v.name, v.number): v for v in out}
+        return [found[k] for k in keys if k in found]
+
     def find_version(self, namespace: str, name: str, version_key: str) -> Version | None:
         params = {"namespace": namespace, "name": name, "key": version_key}
         found = self._request("GET", "/api/v1/version-by-key", params=params)["version"]
@@ -301,6 +316,16 @@ class HttpStore:
         given = {"namespace": namespace, "name": name, "match": match}
         params = {k: v for k, v in given.items() if v is not None}
         return [wire.job_from_wire(j) for j in self._request("GET", "/api/v1/jobs", params=params)["jobs"]]
+
+    def jobs_by_name(self, keys: Sequence[tuple[str, str]]) -> list[JobSummary]:
+        out: list[JobSummary] = []
+        wanted = list(dict.fromkeys(keys))
+        for i in range(0, len(wanted), 100):
+            chunk = wanted[i : i + 100]
+            params = {"namespace": [k[0] for k in chunk], "name": [k[1] for k in chunk]}
+            out += [wire.job_from_wire(j) for j in self._request("GET", "/api/v1/jobs-by-name", params=params)["jobs"]]
+        found = {(j.namespace, j.name): j for j in out}
+        return [found[k] for k in keys if k in found]
 
     def job_page(self, namespace: str, *, limit: int, offset: int = 0) -> tuple[list[JobSummary], int]:
         params: dict[str, Any] = {"namespace": namespace, "limit": limit, "offset": offset}

@@ -108,6 +108,32 @@ async def dataset_details(
     return {"datasets": await call(request, lambda t: [details_to_wire(x) for x in t.catalog.dataset_details(keys)])}
 
 
+@router.get("/versions-by-number", summary="Versions named by namespace, dataset name and number (at most 100)")
+async def versions_by_number(
+    request: Request,
+    _: Actor,
+    namespace: Names,
+    name: Names,
+    number: Annotated[list[int], Query(max_length=100)],
+) -> dict[str, Any]:
+    if not len(namespace) == len(name) == len(number):
+        msg = "give one namespace and number per name: ?namespace=NS&name=NAME&number=1&namespace=…"
+        raise InvalidInput(msg)
+    keys = list(zip(namespace, name, number, strict=True))
+    return {"versions": await call(request, lambda t: [version_to_wire(v) for v in t.catalog.versions_by_number(keys)])}
+
+
+@router.get(
+    "/jobs-by-name", summary="Jobs named by namespace and name (at most 100), with their run counts and latest runs"
+)
+async def jobs_by_name(request: Request, _: Actor, namespace: Names, name: Names) -> dict[str, Any]:
+    if len(namespace) != len(name):
+        msg = "give one namespace per name: ?namespace=NS&name=NAME&namespace=NS2&name=NAME2…"
+        raise InvalidInput(msg)
+    keys = list(zip(namespace, name, strict=True))
+    return {"jobs": await call(request, lambda t: [j.to_dict() for j in t.catalog.jobs_by_name(keys)])}
+
+
 @router.get("/job-page", summary="A page of a namespace's jobs by name, and their number")
 async def job_page(request: Request, _: Actor, namespace: NameParam, page: Paging) -> dict[str, Any]:
     def read(t: Trail) -> dict[str, Any]:

@@ -33,6 +33,7 @@ from datatrail.store.sql.statements import (
     EARLIER_CREATED,
     JOB_FIND,
     JOB_INSERT,
+    JOB_RUN_COUNTED,
     NS_FIND,
     NS_INSERT,
     PLANNED_INSERT,
@@ -432,6 +433,7 @@ def _apply_run(tx: Tx, rc: RunChange, check: Check | None = None) -> int:
             run_pk, rc.state.value, rc.event_time, rc.event_time, rc.params or {}, job_id, seen, rc.started_hint
         )
         tx.put(("run", rc.run_id), row)
+        tx.defer(JOB_RUN_COUNTED, "jobs", {"job_id": job_id})
     else:
         if int(row.job_id) != job_id:
             raise _moved(tx, rc, int(row.job_id), check)

@@ -89,9 +89,8 @@ _RUN_IO = (
     + " JOIN run_io io ON io.version_id = v.id WHERE io.run_pk = ? ORDER BY d.name"
 )
 _JOBS = (
-    "SELECT n.name, j.id, j.name, j.type, j.created_at, j.facets, j.description, count(r.pk)"
-    " FROM jobs j JOIN namespaces n ON n.id = j.namespace_id LEFT OUTER JOIN runs r ON r.job_id = j.id{where}"
-    " GROUP BY n.name, j.id, j.name, j.type, j.created_at ORDER BY n.name, j.name"
+    "SELECT n.name, j.id, j.name, j.type, j.created_at, j.facets, j.description, j.run_count"
+    " FROM jobs j JOIN namespaces n ON n.id = j.namespace_id{where} ORDER BY n.name, j.name"
 )
 # Each job's latest run, as ORDER BY started_at puts them (NULL first in SQLite), through ix_runs_job.
 _LATEST_RUNS = (
@@ -197,6 +196,9 @@ class EmbeddedStore(DelegatingStore):
                 raise self._fault(exc) from exc
 
     # ------------------------------------------------------------ reads
+
+    def versions_by_number(self, keys: Sequence[tuple[str, str, int]]) -> list[Version]:
+        return self.target().versions_by_number(keys)
 
     def find_version(self, namespace: str, name: str, version_key: str) -> Version | None:
         with self._read() as db:
@@ -366,6 +368,9 @@ class EmbeddedStore(DelegatingStore):
                     for ns, jid, name, kind, created, facets, description, count in rows
                 ]
         return self.target().list_jobs(namespace, name=name, match=match)
+
+    def jobs_by_name(self, keys: Sequence[tuple[str, str]]) -> list[JobSummary]:
+        return self.target().jobs_by_name(keys)
 
     def job_page(self, namespace: str, *, limit: int, offset: int = 0) -> tuple[list[JobSummary], int]:
         return self.target().job_page(namespace, limit=limit, offset=offset)

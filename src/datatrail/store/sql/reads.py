@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import ColumnClause, Connection, Select, and_, case, func, literal_column, or_, select, tuple_
+from sqlalchemy import ColumnClause, Connection, Select, and_, case, func, literal_column, or_, select
 
 from datatrail.core.errors import NotFound
 from datatrail.core.model import Dataset, Digest, FileEntry, Ref, Run, Version
@@ -148,11 +148,11 @@ class CatalogReads:
         wanted = list(dict.fromkeys(keys))
         found: dict[tuple[str, str], DatasetDetails] = {}
         with self._db.read() as conn:
-            for i in range(0, len(wanted), CHUNK):
+            for chunk in _by_namespace(wanted):
                 rows = conn.execute(
                     select(d.id, n.name.label("namespace"), d.name, d.kind, d.description, d.created_at)
                     .join(t.namespaces, n.id == d.namespace_id)
-                    .where(d.deleted_at.is_(None), tuple_(n.name, d.name).in_(wanted[i : i + CHUNK]))
+                    .where(d.deleted_at.is_(None), *_named(chunk))
                 ).all()
                 counts = _version_counts(conn, [r.id for r in rows])
                 page = [
@@ -195,6 +195,21 @@ class CatalogReads:
             if not rows:
                 raise no_version(ref, ds.lifecycle, ds.facets)
             return to_versions(conn, rows)[0]
+
+    def versions_by_number(self, keys: Sequence[tuple[str, str, int]]) -> list[Version]:
+        """:meth:`resolve` of each (namespace, name, number) by the dataset's own name, in ``IN`` lists of
+        500 (a lineage walk names versions by their datasets' own names, never by a symlink)."""
+        v = t.versions.c
+        wanted = list(dict.fromkeys(keys))
+        found: dict[tuple[str, str, int], Version] = {}
+        with self._db.read() as conn:
+            for chunk in _by_namespace(wanted):
+                # Every wanted number of the chunk's datasets, through uq_versions_dataset_number; then the pairs.
+                numbers = sorted({k[2] for k in chunk})
+                rows = conn.execute(version_select().where(*_named(chunk), v.number.in_(numbers))).all()
+                for ver in to_versions(conn, [r for r in rows if (r.namespace, r.dataset, r.number) in chunk]):
+                    found[(ver.namespace, ver.name, ver.number)] = ver
+        return [found[k] for k in keys if k in found]
 
     def find_version(self, namespace: str, name: str, version_key: str) -> Version | None:
         d, n, v = t.datasets.c, t.namespaces.c, t.versions.c
@@ -302,6 +317,25 @@ class CatalogReads:
                 rows = [row for row in rows if matches(match, row.name) or matches(match, row.namespace)]
             latest = _latest_runs(conn, [row.id for row in rows])
         return [_job_summary(row, latest) for row in rows]
+
+    def jobs_by_name(self, keys: Sequence[tuple[str, str]]) -> list[JobSummary]:
+        """:meth:`list_jobs` of each (namespace, name), in the order asked: ``IN`` lists of 500 names, the
+        runs counted and the latest run found through ``ix_runs_job`` as in :meth:`job_page`."""
+        j, n = t.jobs.c, t.namespaces.c
+        wanted = list(dict.fromkeys(keys))
+        found: dict[tuple[str, str], JobSummary] = {}
+        with self._db.read() as conn:
+            for chunk in _by_namespace(wanted):
+                ids = [
+                    r.id
+                    for r in conn.execute(
+                        select(j.id).join(t.namespaces, n.id == j.namespace_id).where(*_named(chunk, t.jobs.c.name))
+                    )
+                ]
+                rows = conn.execute(_page_jobs_query(ids)).all() if ids else []
+                latest = _latest_runs(conn, ids)
+                found.update(((row.namespace, row.name), _job_summary(row, latest)) for row in rows)
+        return [found[k] for k in keys if k in found]
 
     def job_page(self, namespace: str, *, limit: int, offset: int = 0) -> tuple[list[JobSummary], int]:
         """A page of :meth:`list_jobs` of one namespace and how many jobs it has: the database pages by
@@ -491,8 +525,12 @@ def _details(conn: Connection, page: list[Dataset], ids: list[int]) -> list[Data
     latest: dict[int, Version] = {}
     described: dict[int, Any] = {}
     if wanted:
-        numbers = tuple_(v.dataset_id, v.number).in_(wanted)
-        rows = conn.execute(version_select().add_columns(v.dataset_id).where(numbers)).all()
+        # The ids and the numbers as two IN lists (uq_versions_dataset_number), then the pairs: a row-value
+        # IN list is planned by PostgreSQL as an OR of every pair, over a scan of every version.
+        pairs = set(wanted)
+        numbers = v.dataset_id.in_(sorted({i for i, _ in wanted})), v.number.in_(sorted({n for _, n in wanted}))
+        rows = conn.execute(version_select().add_columns(v.dataset_id).where(*numbers)).all()
+        rows = [r for r in rows if (r.dataset_id, r.number) in pairs]
         latest = {r.dataset_id: x for r, x in zip(rows, to_versions(conn, rows), strict=True)}
         vids = [x.id for x in latest.values() if x.id is not None]
         described = {
@@ -534,36 +572,48 @@ def _details(conn: Connection, page: list[Dataset], ids: list[int]) -> list[Data
 
 
 def _job_columns() -> tuple[Any, ...]:
-    """What a job summary reads of the job and its namespace (its runs are counted by the caller's query)."""
+    """What a job summary reads of the job and its namespace, its number of runs included."""
     j = t.jobs.c
-    return (t.namespaces.c.name.label("namespace"), j.id, j.name, j.type, j.created_at, j.facets, j.description)
+    return (
+        t.namespaces.c.name.label("namespace"),
+        j.id,
+        j.name,
+        j.type,
+        j.created_at,
+        j.facets,
+        j.description,
+        j.run_count,
+    )
+
+
+def _by_namespace(keys: Sequence[tuple[Any, ...]]) -> list[set[Any]]:
+    """Keys that start (namespace, name, …) in chunks of one namespace and at most :data:`CHUNK` keys: each
+    chunk is read by ``namespace = ? AND name IN (…)``, through the (namespace, name) unique indexes (a
+    row-value ``IN`` list is planned by PostgreSQL as an ``OR`` of every pair, over a scan)."""
+    grouped: dict[str, list[tuple[Any, ...]]] = {}
+    for key in keys:
+        grouped.setdefault(key[0], []).append(key)
+    return [set(found[i : i + CHUNK]) for found in grouped.values() for i in range(0, len(found), CHUNK)]
+
+
+def _named(chunk: set[Any], name: Any = None) -> tuple[Any, Any]:
+    """The conditions of a chunk of :func:`_by_namespace`: its namespace, and its names (datasets' by default)."""
+    column = t.datasets.c.name if name is None else name
+    return t.namespaces.c.name == next(iter(chunk))[0], column.in_(sorted({k[1] for k in chunk}))
 
 
 def _jobs_query() -> Select[Any]:
-    """Jobs with their namespace's name, number of runs and last start, by namespace and name."""
-    j, n, r = t.jobs.c, t.namespaces.c, t.runs.c
+    """Jobs with their namespace's name and number of runs (counted by ingest on the job's row, revision
+    0009: no run is read), by namespace and name."""
+    j, n = t.jobs.c, t.namespaces.c
     return (
-        select(*_job_columns(), func.count(r.pk).label("run_count"), func.max(r.started_at).label("last_start"))
-        .select_from(t.jobs)
-        .join(t.namespaces, n.id == j.namespace_id)
-        .outerjoin(t.runs, r.job_id == j.id)
-        .group_by(n.name, j.id, j.name, j.type, j.created_at)
-        .order_by(n.name, j.name)
+        select(*_job_columns()).select_from(t.jobs).join(t.namespaces, n.id == j.namespace_id).order_by(n.name, j.name)
     )
 
 
 def _page_jobs_query(ids: list[int]) -> Select[Any]:
-    """:func:`_jobs_query` of the jobs ``ids``: each job's runs counted by a correlated subquery on the
-    ``ix_runs_job`` index, where a join and GROUP BY reads every run of the store (a hash join; issue 22)."""
-    j, n, r = t.jobs.c, t.namespaces.c, t.runs.c
-    runs = select(func.count()).select_from(t.runs).where(r.job_id == j.id).correlate(t.jobs).scalar_subquery()
-    return (
-        select(*_job_columns(), runs.label("run_count"))
-        .select_from(t.jobs)
-        .join(t.namespaces, n.id == j.namespace_id)
-        .where(j.id.in_(ids))
-        .order_by(n.name, j.name)
-    )
+    """:func:`_jobs_query` of the jobs ``ids``."""
+    return _jobs_query().where(t.jobs.c.id.in_(ids))
 
 
 def _job_summary(row: Any, latest: dict[int, tuple[str, str]]) -> JobSummary:

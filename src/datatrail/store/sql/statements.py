@@ -184,6 +184,10 @@ PLANNED_INSERT = insert_new(
 )
 _RUN_UPDATABLE = ("state", "state_time", "started_at", "start_seen", "start_hint", "ended_at", "params", *RUN_FIELDS)
 # Each column keeps its value where the parameter is NULL (ingest never clears a run's field).
+# A run stored: its job counts it (jobs.run_count, revision 0009).
+JOB_RUN_COUNTED = Prepared(
+    t.jobs.update().where(t.jobs.c.id == bindparam("job_id")).values(run_count=t.jobs.c.run_count + 1)
+)
 RUN_UPDATE = Prepared(
     t.runs.update()
     .where(t.runs.c.pk == bindparam("run_pk"))

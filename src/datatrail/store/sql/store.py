@@ -105,6 +105,9 @@ class SqlStore(Store):
     def resolve(self, ref: Ref) -> Version:
         return self._reads.resolve(ref)
 
+    def versions_by_number(self, keys: Sequence[tuple[str, str, int]]) -> list[Version]:
+        return self._reads.versions_by_number(keys)
+
     def find_version(self, namespace: str, name: str, version_key: str) -> Version | None:
         return self._reads.find_version(namespace, name, version_key)
 
@@ -145,6 +148,9 @@ class SqlStore(Store):
         self, namespace: str | None = None, *, name: str | None = None, match: str | None = None
     ) -> list[JobSummary]:
         return self._reads.list_jobs(namespace, name=name, match=match)
+
+    def jobs_by_name(self, keys: Sequence[tuple[str, str]]) -> list[JobSummary]:
+        return self._reads.jobs_by_name(keys)
 
     def job_page(self, namespace: str, *, limit: int, offset: int = 0) -> tuple[list[JobSummary], int]:
         return self._reads.job_page(namespace, limit=limit, offset=offset)

@@ -137,6 +137,8 @@ jobs = Table(
     # sourceCodeLocation, sourceCode, sql, documentation, ownership, tags: the latest event wins.
     Column("facets", Json),
     Column("facets_time", Time),
+    # Its runs, counted by ingest as each is stored (revision 0009): a page of jobs reads it, not the runs.
+    Column("run_count", BigInteger, nullable=False, server_default="0"),
     UniqueConstraint("namespace_id", "name", name="uq_jobs_namespace_name"),
 )
 

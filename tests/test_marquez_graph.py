@@ -1,0 +1,214 @@
+"""Marquez's lineage graph (``GET /api/v1/lineage`` folded to datasets and jobs), read for the whole graph
+at once, answers byte for byte what the per-node path answered: the connected walk resolving each reached
+version on its own, and each dataset and job node filled by its own reads (``marquez_models.dataset`` of
+``find_dataset``, ``marquez_models.job`` of ``find_job``, as ``GET …/datasets/{name}`` and ``GET
+…/jobs/{name}`` shape them), for a reader of everything, of team-a only and of team-b only
+(tests/security_scene.py), on SQLite and PostgreSQL; and audits the same reads."""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import create_engine, text
+
+import datatrail
+from datatrail.core.errors import DatatrailError, NotFound
+from datatrail.core.model import Ref
+from datatrail.core.results import LineageNode
+from datatrail.lineage import Graph
+from datatrail.server import create_app
+from datatrail.server import marquez_models as mq
+from datatrail.server.marquez import to_marquez
+from datatrail.server.routes.lineage import encode
+from datatrail.service import Trail
+from tests.security_scene import Scene, build
+from tests.test_paging import _audited, _head, event, vary
+
+USERS = {"admin": "root", "viewer": "vera", "other_owner": "olga"}
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def scene(request: pytest.FixtureRequest, tmp_path: Path) -> Scene:
+    """The two teams, with tests/test_paging.py's varied datasets in team-a (schemas, tags, a classified
+    column inherited along lineage, a dropped dataset, a symlink, a planned output)."""
+    uri = request.getfixturevalue("pg_uri") if request.param == "postgres" else None
+    built = build(tmp_path / "scene", uri)
+    trail = datatrail.connect(built.uri)
+    try:
+        vary(trail, tmp_path / "files")
+    finally:
+        trail.close()
+    return built
+
+
+def _connected_one_by_one(trail: Trail, namespace: str, name: str, depth: int) -> Graph:
+    """Marquez's connected graph of a dataset as it was walked before: one step at a time from the versions
+    reached, each resolved on its own (``Catalog.lookup``)."""
+    frontier = trail.catalog.dataset_versions(namespace, name)
+    seen = {(v.namespace, v.name, v.number) for v in frontier}
+    nodes: dict[str, LineageNode] = {}
+    edges: set[tuple[str, str]] = set()
+    for step in range(max(depth, 1)):
+        if not frontier:
+            break
+        result = trail.catalog.versions_lineage(frontier, direction="both", depth=1 if depth else 0)
+        for node_id, node in result.nodes.items():
+            nodes.setdefault(node_id, LineageNode(node.id, node.type, node.depth + step, node.data))
+        edges.update(result.edges)
+        frontier = []
+        for node in result.nodes.values():
+            d = node.data
+            if node.type != "version" or d.get("redacted"):
+                continue
+            key = (d["namespace"], d["name"], int(d["version"]))
+            if key not in seen:
+                seen.add(key)
+                frontier.append(trail.catalog.lookup(Ref(d["namespace"], d["name"], str(d["version"]))))
+    trail.catalog._note("dataset.lineage", str(Ref(namespace, name)))
+    return Graph(f"dataset:{namespace}:{name}", "both", depth, nodes, tuple(sorted(edges)))
+
+
+def _filled_one_by_one(trail: Trail, shaped: dict[str, Any]) -> dict[str, Any]:
+    """Each dataset and job node filled by its own reads, as ``GET …/datasets/{name}`` and ``GET
+    …/jobs/{name}`` answer (a node whose dataset or job is not listed keeps what the walk gave)."""
+    for node in shaped["graph"]:
+        data = node["data"]
+        if data.get("redacted") or node["type"] not in ("DATASET", "JOB"):
+            continue
+        try:
+            if node["type"] == "DATASET":
+                found = mq.find_dataset(trail, data["namespace"], data["name"])
+                node["data"] = {**mq.dataset(trail, found), "versions": data.get("versions", [])}
+            else:
+                job = mq.find_job(trail, data["namespace"], data["name"])
+                node["data"] = {**mq.job(trail, job), "runs": data.get("runs", [])}
+        except NotFound:
+            continue
+    return shaped
+
+
+def _one_by_one(trail: Trail, kind: str, namespace: str, name: str, direction: str | None) -> bytes:
+    """The route's answer, the per-node way; NotFound where the route answers 404 (it looks the start up
+    first, as here)."""
+    if kind == "dataset":
+        trail.catalog.lookup(Ref(namespace, name))
+    elif name not in {j.name for j in trail.jobs(namespace)}:
+        raise NotFound(name)
+    if kind == "dataset" and direction is None:
+        graph = _connected_one_by_one(trail, namespace, name, 5)
+    elif kind == "dataset":
+        graph = trail.dataset_lineage(namespace, name, direction=direction, depth=5)  # type: ignore[arg-type]
+    elif direction is None:
+        graph = trail.catalog.connected_lineage(namespace, name, kind="job", depth=5, runs=1000)
+    else:
+        graph = trail.job_lineage(namespace, name, direction=direction, depth=5)  # type: ignore[arg-type]
+    return encode(_filled_one_by_one(trail, to_marquez(graph, fold=True)))
+
+
+STARTS = [
+    ("dataset", "team-a", "a/report"),  # reaches team-b's b/secret: a placeholder for team-a's reader
+    ("dataset", "team-a", "a/reported"),
+    ("dataset", "team-a", "a/raw"),
+    ("job", "team-a", "mix"),
+    ("dataset", "team-b", "b/secret"),
+]
+
+
+@pytest.mark.parametrize("role", list(USERS))
+def test_marquez_graph_is_each_node_read_alone(scene: Scene, role: str) -> None:
+    user = USERS[role]
+    headers = {"Authorization": f"Bearer {scene.tokens[role]}"}
+    shared = datatrail.connect(scene.uri)
+    try:
+        principal = shared.security.authenticate(scene.tokens[role])
+        assert principal is not None and principal.name == user
+        with TestClient(create_app(scene.uri)) as client:
+            compared = 0
+            for kind, ns, name in STARTS:
+                for direction in (None, "both", "upstream", "downstream"):
+                    url = f"/api/v1/lineage?nodeId={quote(f'{kind}:{ns}:{name}')}&depth=5"
+                    url += f"&direction={direction}" if direction else ""
+                    before = _head(scene.uri)
+                    answer = client.get(url, headers=headers)
+                    route_reads = _audited(scene.uri, user, before)
+                    before = _head(scene.uri)
+                    try:
+                        expected = _one_by_one(shared.scoped(principal, "testclient"), kind, ns, name, direction)
+                    except NotFound:
+                        assert answer.status_code == 404, (url, answer.text)
+                        continue
+                    assert answer.status_code == 200, (url, answer.text)
+                    assert answer.content == expected, url
+                    assert route_reads == _audited(scene.uri, user, before), url
+                    graph = answer.json()["graph"]
+                    compared += sum(1 for n in graph if n["type"] in ("DATASET", "JOB") and "id" in n["data"])
+            # The graphs held filled nodes of both kinds for every reader (team-b's owner: b/secret's).
+            assert compared > 0
+    finally:
+        shared.close()
+
+
+def test_marquez_graph_store_reads_equal_one_by_one(trail: Trail, workdir: Path) -> None:
+    """The store reads behind it, on SQLite, PostgreSQL and through a server: ``jobs_by_name`` is ``jobs(ns,
+    name=)`` of each, ``versions_by_number`` ``lookup`` of each, in the order asked, names no job or version
+    has left out."""
+    vary(trail, workdir / "files")
+    jobs = [(j.namespace, j.name) for j in trail.jobs()]
+    keys = [*reversed(jobs), ("team-a", "no-such-job"), ("nowhere", "mix")]
+    assert trail.catalog.jobs_by_name(keys) == [j for k in keys for j in trail.jobs(k[0], name=k[1])]
+    assert len(trail.catalog.jobs_by_name(keys)) == len(jobs) > 2
+    versions = [
+        (v.namespace, v.name, v.number)
+        for d in trail.datasets()
+        for v in trail.catalog.dataset_versions(d.namespace, d.name)
+    ]
+    wanted = [*reversed(versions), ("team-a", "a/raw", 99), ("nowhere", "a/raw", 1)]
+    one_by_one = []
+    for ns, name, number in wanted:
+        with contextlib.suppress(NotFound):
+            one_by_one.append(trail.catalog.lookup(Ref(ns, name, str(number))))
+    assert trail.catalog.versions_by_number(wanted) == one_by_one
+    assert len(one_by_one) == len(versions) > 3
+    assert trail.catalog.versions_by_number([]) == [] and trail.catalog.jobs_by_name([]) == []
+
+
+def test_run_counts_are_kept_by_ingest(scene: Scene) -> None:
+    """``jobs.run_count`` (revision 0009) is what counting each job's runs answers, whatever arrives: new runs,
+    the START and COMPLETE of one run, a repeated event, a batch with a bad event (rolled back alone) and
+    runs written through ``trail.run``."""
+    trail = datatrail.connect(scene.uri)
+    try:
+        start = {**event("team-a", "a/counted", job="counter"), "eventType": "START"}
+        done = {**start, "eventType": "COMPLETE", "eventTime": "2026-01-01T00:05:00Z"}
+        trail.ingest(start)
+        trail.ingest(done)
+        trail.ingest(done)  # a repeat: stored once
+        other = event("team-a", "a/counted", job="counter")
+        results = trail.ingest_many([event("team-a", "a/counted", job="counter"), {"eventType": "nonsense"}, other])
+        assert [isinstance(r, DatatrailError) for r in results] == [False, True, False]
+        with trail.run("counter", namespace="team-a") as run:
+            run.input("team-a:a/counted@1")
+        by_job = {(j.namespace, j.name): j.run_count for j in trail.jobs()}
+        assert by_job[("team-a", "counter")] == 4
+        engine = create_engine(scene.uri)
+        with engine.connect() as conn:
+            counted = conn.execute(
+                text(
+                    "SELECT n.name, j.name, count(r.pk) FROM jobs j JOIN namespaces n ON n.id = j.namespace_id"
+                    " LEFT JOIN runs r ON r.job_id = j.id GROUP BY n.name, j.name"
+                )
+            ).all()
+        engine.dispose()
+        assert by_job == {(ns, name): count for ns, name, count in counted}
+        assert [j.run_count for j in trail.catalog.jobs_by_name(list(by_job))] == list(by_job.values())
+        page, _ = trail.catalog.job_page("team-a", limit=100)
+        assert {(j.namespace, j.name): j.run_count for j in page} == {
+            k: v for k, v in by_job.items() if k[0] == "team-a"
+        }
+    finally:
+        trail.close()
