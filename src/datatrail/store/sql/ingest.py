@@ -27,6 +27,8 @@ from datatrail.core.touches import Check
 from datatrail.store.sql.apply import apply_changes
 from datatrail.store.sql.audit import AuditTables, with_origin
 from datatrail.store.sql.database import Database
+from datatrail.store.sql.engine import sqlite_path
+from datatrail.store.sql.handoff import Handoff, handoff_enabled, socket_name
 from datatrail.store.sql.incoming import Incoming
 from datatrail.store.sql.prefetch import send_prefetch
 from datatrail.store.sql.prepared import compile_every
@@ -117,6 +119,9 @@ class Ingest:
         self._writer: threading.Thread | None = None
         self._closing = False
         self._storing = False  # a group is being stored (see submit)
+        # Several processes of one SQLite store (the server's workers): one stores the events of all (handoff.py).
+        path = sqlite_path(db.uri) if handoff_enabled() else None
+        self._handoff = Handoff(socket_name(path), self._accept, self._store_here) if path is not None else None
 
     def prepare(self) -> None:
         """Compile the write path's statements now (the store is opened and migrated with its Database)."""
@@ -144,8 +149,16 @@ class Ingest:
         on the lock one by one. A group that fails for any reason but the store
         being down is stored again one event per transaction, so an event only
         ever fails for its own reason. :meth:`close` stores what is queued first.
+        With the hand-off between processes (handoff.py), a follower sends the
+        event to the leader and waits for its answer.
         """
-        pending = _Pending(Incoming.of(event, actor, origin, check), action, detail)
+        item = Incoming.of(event, actor, origin, check)
+        handoff = self._handoff
+        if handoff is not None and check is None and not handoff.leading:
+            future = handoff.forward(item, action, detail)
+            if future is not None:
+                return future.result()
+        pending = _Pending(item, action, detail)
         with self._wake:
             self._queue.append(pending)
         if self._db.writers.acquire(blocking=False):  # nobody is writing: no hand-over, store it here
@@ -185,11 +198,31 @@ class Ingest:
         events are being stored it saves the hop to a thread that would only wait for
         the writer. None, and nothing done, while nobody is storing: :meth:`ingest`
         in a thread then stores the event at once itself, with no hand-over.
+        A follower of the hand-off between processes (handoff.py) sends the event
+        to the leader and returns the future of its answer.
         """
+        handoff = self._handoff
+        if handoff is not None and check is None and not handoff.leading:
+            item = Incoming.of(event, actor, origin, check)
+            forwarded = handoff.forward(item, action, detail)
+            if forwarded is not None:
+                return forwarded
+            return self._accept(item, action, detail)  # this process leads now: parsed already, queued
         if not self._storing and not self._queue and not self._closing:
             return None
         future: Future[IngestResult] = Future()
-        pending = _Pending(Incoming.of(event, actor, origin, check), action, detail, future)
+        self._store_here(Incoming.of(event, actor, origin, check), action, detail, future)
+        return future
+
+    def _accept(self, item: Incoming, action: str, detail: bool) -> Future[IngestResult]:
+        """A parsed event queued for the writer thread (another process's, when this one leads)."""
+        future: Future[IngestResult] = Future()
+        self._store_here(item, action, detail, future)
+        return future
+
+    def _store_here(self, item: Incoming, action: str, detail: bool, future: Future[IngestResult]) -> None:
+        """Queue a parsed event for this process's writer thread; its outcome goes to ``future``."""
+        pending = _Pending(item, action, detail, future)
         with self._wake:
             self._queue.append(pending)
             if not self._closing:
@@ -197,7 +230,6 @@ class Ingest:
                 self._wake.notify()
         if self._closing:  # closed: no writer any more, the caller stores what is queued itself
             self._write_queued()
-        return future
 
     def _start_writer(self) -> None:
         """Start the writer thread on first use, or again if it died (the caller holds ``_wake``)."""
@@ -233,12 +265,16 @@ class Ingest:
 
     def close(self) -> None:
         """Store what is queued, then stop the writer thread."""
+        if self._handoff is not None:  # no more events from other processes; ours unanswered are stored here
+            self._handoff.stop_accepting()
         with self._wake:
             self._closing = True
             self._wake.notify_all()
             writer = self._writer
         if writer is not None and writer is not threading.current_thread():
             writer.join()
+        if self._handoff is not None:
+            self._handoff.close()
 
     def _ingest_group(self, group: list[_Pending]) -> None:
         try:
@@ -270,6 +306,8 @@ class Ingest:
             for p in group:  # never leave a caller waiting, whatever happened
                 if not p.done:
                     p.finish(error=DatatrailError("the event was not stored; retry"))
+            if self._handoff is not None:  # the other processes' answers, one message each
+                self._handoff.flush()
 
     def ingest_many(
         self,
