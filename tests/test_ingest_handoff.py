@@ -93,6 +93,18 @@ def test_a_group_of_both_processes_fails_only_its_bad_events(two: tuple[SqlStore
     assert leader.check_integrity() == []
 
 
+def test_an_event_that_does_not_parse_is_refused_through_its_future(two: tuple[SqlStore, SqlStore]) -> None:
+    leader, follower = two
+    bad = run_event("ns", "job", "a")
+    bad["eventTime"] = "yesterday"
+    future = follower.ingest_soon(bad, "bob", "lineage.ingest")  # parsed by the leader
+    assert future is not None and isinstance(future.exception(30), InvalidInput)
+    assert "eventTime" in str(future.exception())
+    with pytest.raises(InvalidInput, match="eventTime"):
+        follower.ingest(bad, "bob", "lineage.ingest")
+    assert [d.name for d in leader.list_datasets()] == ["first"] and len(list(leader.audit_rows()[1])) == 1
+
+
 def test_a_new_leader_is_elected_when_the_leader_closes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(ENV, "1")
     uri = f"sqlite:///{tmp_path / 'trail.db'}"

@@ -7,10 +7,12 @@ its own process and groups only its own events, about half of them with two
 workers. With ``$DATATRAIL_WRITER_HANDOFF=1`` (``datatrail serve --workers N``
 sets it for a SQLite store) the processes of one store elect a *leader*: the
 first to bind a Linux abstract socket named after the database file and the
-user. The others (*followers*) send each parsed event over that socket; the
+user. The others (*followers*) send each event over that socket; the
 leader queues it for its writer thread beside its own, and sends back each
-event's own result or error once committed. The event is parsed and hashed in
-the follower, so the leader does not parse it again.
+event's own result or error once committed. The event is parsed and hashed by
+the leader, in the thread that reads its follower's socket: pickling the parsed
+form would cost more than parsing it (an event that does not parse is then the
+error its future carries).
 
 Nothing is lost or doubled when a process dies. A follower answers its client
 only with the leader's answer, sent after the commit. If the leader goes, the
@@ -39,20 +41,31 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from functools import partial
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, NamedTuple
 
+from datatrail.core.changes import Event
 from datatrail.core.errors import DatatrailError
 from datatrail.core.results import IngestResult
-from datatrail.store.sql.incoming import Incoming
 
 ENV = "DATATRAIL_WRITER_HANDOFF"
 _HEADER = struct.Struct("!I")
 _CREDENTIALS = struct.Struct("3i")  # struct ucred: pid, uid, gid
 
-# The leader queues a follower's event for its writer: (event, action, detail) -> its future.
-Accept = Callable[[Incoming, str, bool], "Future[IngestResult]"]
+
+class Sent(NamedTuple):
+    """An event as a follower sends it: parsed by the leader (cheaper than pickling its parsed form)."""
+
+    event: Event
+    actor: str
+    action: str
+    detail: bool
+    origin: str | None
+
+
+# The leader queues a follower's event for its writer and returns the future of its answer.
+Accept = Callable[[Sent], "Future[IngestResult]"]
 # A follower stores an event itself once the leader is gone, answering the future it handed out.
-StoreHere = Callable[[Incoming, str, bool, "Future[IngestResult]"], None]
+StoreHere = Callable[[Sent, "Future[IngestResult]"], None]
 
 
 def handoff_enabled() -> bool:
@@ -132,20 +145,20 @@ class _Link:
         self._sock = sock
         self._store_here = store_here
         self._lock = threading.Lock()  # one frame at a time on the socket, and the waiting table
-        self._waiting: dict[int, tuple[Incoming, str, bool, Future[IngestResult]]] = {}
+        self._waiting: dict[int, tuple[Sent, Future[IngestResult]]] = {}
         self._seq = itertools.count()
         self.broken = False
         threading.Thread(target=self._read, name="datatrail-handoff-answers", daemon=True).start()
 
-    def send(self, item: Incoming, action: str, detail: bool) -> Future[IngestResult] | None:
+    def send(self, sent: Sent) -> Future[IngestResult] | None:
         """The event sent to the leader, and a future of its answer; None if the leader has gone."""
         future: Future[IngestResult] = Future()
         seq = next(self._seq)
-        data = _frame((seq, item, action, detail))
+        data = _frame((seq, sent))
         with self._lock:
             if self.broken:
                 return None
-            self._waiting[seq] = (item, action, detail, future)
+            self._waiting[seq] = (sent, future)
             try:
                 self._sock.sendall(data)
                 return future
@@ -163,7 +176,7 @@ class _Link:
                     entries = [(self._waiting.pop(seq, None), ok, value) for seq, ok, value in answers]
                 for entry, ok, value in entries:
                     if entry is not None:
-                        future = entry[3]
+                        future = entry[1]
                         if ok:
                             future.set_result(value)
                         else:
@@ -182,8 +195,8 @@ class _Link:
         with contextlib.suppress(OSError):
             self._sock.shutdown(socket.SHUT_RDWR)
         self._sock.close()
-        for item, action, detail, future in waiting:
-            self._store_here(item, action, detail, future)
+        for sent, future in waiting:
+            self._store_here(sent, future)
 
 
 class Handoff:
@@ -204,14 +217,14 @@ class Handoff:
         """This process stores the events of the others (or writes alone)."""
         return self._listener is not None or self._off
 
-    def forward(self, item: Incoming, action: str, detail: bool) -> Future[IngestResult] | None:
+    def forward(self, sent: Sent) -> Future[IngestResult] | None:
         """The event sent to the leader and a future of its answer; None when this process stores it."""
         link = self._link
         if link is None or link.broken:
             link = self._elect()
             if link is None:
                 return None
-        return link.send(item, action, detail)
+        return link.send(sent)
 
     def _elect(self) -> _Link | None:
         """Lead if nobody does; otherwise a link to the leader (None: this process stores its event)."""
@@ -267,8 +280,11 @@ class Handoff:
         stream = conn.makefile("rb")
         try:
             while True:
-                seq, item, action, detail = _read_frame(stream)
-                self._accept(item, action, detail).add_done_callback(partial(peer.done, seq))
+                seq, sent = _read_frame(stream)
+                future = self._accept(sent)
+                future.add_done_callback(partial(peer.done, seq))
+                if future.done():  # refused before it was queued (it does not parse): no group will send it
+                    peer.flush()
         except (OSError, EOFError, ValueError, pickle.UnpicklingError):
             pass
         finally:

@@ -28,7 +28,7 @@ from datatrail.store.sql.apply import apply_changes
 from datatrail.store.sql.audit import AuditTables, with_origin
 from datatrail.store.sql.database import Database
 from datatrail.store.sql.engine import sqlite_path
-from datatrail.store.sql.handoff import Handoff, handoff_enabled, socket_name
+from datatrail.store.sql.handoff import Handoff, Sent, handoff_enabled, socket_name
 from datatrail.store.sql.incoming import Incoming
 from datatrail.store.sql.prefetch import send_prefetch
 from datatrail.store.sql.prepared import compile_every
@@ -152,13 +152,12 @@ class Ingest:
         With the hand-off between processes (handoff.py), a follower sends the
         event to the leader and waits for its answer.
         """
-        item = Incoming.of(event, actor, origin, check)
         handoff = self._handoff
         if handoff is not None and check is None and not handoff.leading:
-            future = handoff.forward(item, action, detail)
+            future = handoff.forward(Sent(event, actor, action, detail, origin))
             if future is not None:
                 return future.result()
-        pending = _Pending(item, action, detail)
+        pending = _Pending(Incoming.of(event, actor, origin, check), action, detail)
         with self._wake:
             self._queue.append(pending)
         if self._db.writers.acquire(blocking=False):  # nobody is writing: no hand-over, store it here
@@ -199,30 +198,35 @@ class Ingest:
         the writer. None, and nothing done, while nobody is storing: :meth:`ingest`
         in a thread then stores the event at once itself, with no hand-over.
         A follower of the hand-off between processes (handoff.py) sends the event
-        to the leader and returns the future of its answer.
+        to the leader unparsed and returns the future of its answer (which then
+        carries the error of an event that does not parse).
         """
         handoff = self._handoff
         if handoff is not None and check is None and not handoff.leading:
-            item = Incoming.of(event, actor, origin, check)
-            forwarded = handoff.forward(item, action, detail)
-            if forwarded is not None:
-                return forwarded
-            return self._accept(item, action, detail)  # this process leads now: parsed already, queued
+            sent = Sent(event, actor, action, detail, origin)
+            return handoff.forward(sent) or self._accept(sent)  # None: this process leads now
         if not self._storing and not self._queue and not self._closing:
             return None
         future: Future[IngestResult] = Future()
-        self._store_here(Incoming.of(event, actor, origin, check), action, detail, future)
+        self._queue_for_writer(_Pending(Incoming.of(event, actor, origin, check), action, detail, future))
         return future
 
-    def _accept(self, item: Incoming, action: str, detail: bool) -> Future[IngestResult]:
-        """A parsed event queued for the writer thread (another process's, when this one leads)."""
+    def _accept(self, sent: Sent) -> Future[IngestResult]:
+        """An event of another process (or of this one, once it leads) queued for the writer thread."""
         future: Future[IngestResult] = Future()
-        self._store_here(item, action, detail, future)
+        self._store_here(sent, future)
         return future
 
-    def _store_here(self, item: Incoming, action: str, detail: bool, future: Future[IngestResult]) -> None:
-        """Queue a parsed event for this process's writer thread; its outcome goes to ``future``."""
-        pending = _Pending(item, action, detail, future)
+    def _store_here(self, sent: Sent, future: Future[IngestResult]) -> None:
+        """Parse an event sent by a follower and queue it for the writer; its outcome goes to ``future``."""
+        try:
+            item = Incoming.of(sent.event, sent.actor, sent.origin)
+        except Exception as exc:  # what ingest would have raised before queueing it
+            future.set_exception(exc)
+            return
+        self._queue_for_writer(_Pending(item, sent.action, sent.detail, future))
+
+    def _queue_for_writer(self, pending: _Pending) -> None:
         with self._wake:
             self._queue.append(pending)
             if not self._closing:
