@@ -105,6 +105,45 @@ def test_an_event_that_does_not_parse_is_refused_through_its_future(two: tuple[S
     assert [d.name for d in leader.list_datasets()] == ["first"] and len(list(leader.audit_rows()[1])) == 1
 
 
+def test_a_follower_that_takes_no_answers_is_cut_off_and_the_leader_goes_on(
+    two: tuple[SqlStore, SqlStore], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import socket
+
+    from datatrail.store.sql import handoff
+
+    leader, _ = two
+    monkeypatch.setattr(handoff, "SEND_TIMEOUT_S", 1)
+    bounded = handoff._bounded_sends
+
+    def small_buffer(sock: socket.socket) -> socket.socket:  # a full buffer after a few answers, not thousands
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+        return bounded(sock)
+
+    monkeypatch.setattr(handoff, "_bounded_sends", small_buffer)
+    stuck = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)  # a follower that sends and never reads
+    stuck.connect(socket_name(Path(leader.uri.removeprefix("sqlite:///"))))
+    count = 600  # answers of ~100 bytes each: far more than the leader's buffer holds
+    frames = b"".join(
+        handoff._frame((i, handoff.Sent(run_event("ns", "job", f"s{i}"), "bob", "lineage.ingest", False, None)))
+        for i in range(count)
+    )
+    sender = threading.Thread(target=stuck.sendall, args=(frames,))
+    sender.start()
+    sender.join(120)
+    # Every event is stored, and the leader's writer is free for the next one (not blocked on the send).
+    deadline = time.monotonic() + 120
+    while len(leader.list_datasets()) < count + 1 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert len(leader.list_datasets()) == count + 1
+    assert not leader.ingest(run_event("ns", "job", "after"), "ada", "lineage.ingest").duplicate
+    # The stuck follower was cut off: once it reads, what was sent ends, and its socket is closed.
+    stuck.settimeout(60)
+    while stuck.recv(1 << 20):
+        pass
+    stuck.close()
+
+
 def test_a_new_leader_is_elected_when_the_leader_closes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(ENV, "1")
     uri = f"sqlite:///{tmp_path / 'trail.db'}"

@@ -50,6 +50,14 @@ from datatrail.core.results import IngestResult
 ENV = "DATATRAIL_WRITER_HANDOFF"
 _HEADER = struct.Struct("!I")
 _CREDENTIALS = struct.Struct("3i")  # struct ucred: pid, uid, gid
+# A peer that takes no message for this long (stopped, or stuck) is given up: a stuck follower must not
+# stop the leader's writer, nor a stuck leader a follower's event loop. Reads wait as long as they need.
+SEND_TIMEOUT_S = 10
+
+
+def _bounded_sends(sock: socket.socket) -> socket.socket:
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, struct.pack("ll", SEND_TIMEOUT_S, 0))
+    return sock
 
 
 class Sent(NamedTuple):
@@ -133,9 +141,13 @@ class _Peer:
         with self._lock:
             answers, self._outbox = self._outbox, []
             if answers:
-                # The follower may have gone: its events are stored all the same, and nobody was told.
-                with contextlib.suppress(OSError):
+                try:
                     self._conn.sendall(_frame(answers))
+                except OSError:
+                    # Gone: its events are stored all the same, and nobody was told. Stuck: cut off, so
+                    # that it stores what it waits for itself once it wakes (found stored, by its hash).
+                    with contextlib.suppress(OSError):
+                        self._conn.shutdown(socket.SHUT_RDWR)
 
 
 class _Link:
@@ -255,7 +267,7 @@ class Handoff:
             sock.close()
             self._off = True
             return None
-        self._link = _Link(sock, self._store_here)
+        self._link = _Link(_bounded_sends(sock), self._store_here)
         return self._link
 
     def _serve(self, listener: socket.socket) -> None:
@@ -270,6 +282,7 @@ class Handoff:
             if self._off:
                 conn.close()
                 return
+            _bounded_sends(conn)
             threading.Thread(target=self._follower, args=(conn,), name="datatrail-handoff-peer", daemon=True).start()
 
     def _follower(self, conn: socket.socket) -> None:
