@@ -15,7 +15,11 @@ SQLite on this machine. Targets (issue 22, item 2): one event per request at
 least 1,500 events/s on SQLite and 1,000 on PostgreSQL; batches at least
 3,000 on both; the openlineage-python client's own transport 1,000.
 
-    python benchmarks/ingest.py [--events N] [--clients C] [--workers W]
+    python benchmarks/ingest.py [--events N] [--clients C] [--workers W] [--server-env NAME=VALUE]
+
+With 2 workers on SQLite the workers hand their events to one of them, whose
+transactions hold the events of both (store/sql/handoff.py);
+``--server-env DATATRAIL_WRITER_HANDOFF=0`` measures each worker storing its own.
 """
 
 from __future__ import annotations
@@ -205,7 +209,8 @@ def count_events(store: str) -> int:
 def bench(label: str, store: str, folder: Path, args: argparse.Namespace) -> list[bool]:
     results = []
     for batch in args.batches:
-        server = httpserver.start(folder / f"{label}-{batch}", "--workers", str(args.workers), store=store)
+        env = dict(item.split("=", 1) for item in args.server_env)
+        server = httpserver.start(folder / f"{label}-{batch}", "--workers", str(args.workers), store=store, env=env)
         try:
             server.wait_ready()
             before = count_events(server.store)
@@ -258,6 +263,13 @@ def main() -> None:
     ap.add_argument("--clients", type=int, default=8)
     ap.add_argument("--workers", type=int, default=2, help="uvicorn worker processes of the server")
     ap.add_argument("--no-postgres", action="store_true", help="only SQLite")
+    ap.add_argument(
+        "--server-env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="for the server, e.g. DATATRAIL_WRITER_HANDOFF=0 (each worker stores its own events)",
+    )
     ap.add_argument(
         "--batches",
         type=int,

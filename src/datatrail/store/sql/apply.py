@@ -36,6 +36,7 @@ from datatrail.store.sql.statements import (
     JOB_RUN_COUNTED,
     NS_FIND,
     NS_INSERT,
+    PLANNED_ANY,
     PLANNED_INSERT,
     RUN_FIELDS,
     RUN_FIND,
@@ -127,8 +128,9 @@ def _announced(tx: Tx, ds_id: int) -> bool:
     """Whether a run has named the dataset as an output it will write (a planned output)."""
     if tx.get(("planned", ds_id)):  # deferred in this transaction, not in the table yet
         return True
-    p = t.planned_outputs.c
-    return tx.execute(select(p.dataset_id).where(p.dataset_id == ds_id).limit(1)).first() is not None
+    # A prepared statement: a SQLAlchemy select here was built, cache-keyed and compiled per output, and
+    # flushed every deferred write of the group before it (it may read any table); this reads one.
+    return tx.first(PLANNED_ANY, d=ds_id) is not None
 
 
 def _must_exist(tx: Tx, ds: DatasetChange, when: datetime, check: Check) -> None:

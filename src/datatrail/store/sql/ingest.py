@@ -27,6 +27,8 @@ from datatrail.core.touches import Check
 from datatrail.store.sql.apply import apply_changes
 from datatrail.store.sql.audit import AuditTables, with_origin
 from datatrail.store.sql.database import Database
+from datatrail.store.sql.engine import sqlite_path
+from datatrail.store.sql.handoff import Handoff, Sent, handoff_enabled, socket_name
 from datatrail.store.sql.incoming import Incoming
 from datatrail.store.sql.prefetch import send_prefetch
 from datatrail.store.sql.prepared import compile_every
@@ -117,6 +119,9 @@ class Ingest:
         self._writer: threading.Thread | None = None
         self._closing = False
         self._storing = False  # a group is being stored (see submit)
+        # Several processes of one SQLite store (the server's workers): one stores the events of all (handoff.py).
+        path = sqlite_path(db.uri) if handoff_enabled() else None
+        self._handoff = Handoff(socket_name(path), self._accept, self._store_here) if path is not None else None
 
     def prepare(self) -> None:
         """Compile the write path's statements now (the store is opened and migrated with its Database)."""
@@ -144,7 +149,14 @@ class Ingest:
         on the lock one by one. A group that fails for any reason but the store
         being down is stored again one event per transaction, so an event only
         ever fails for its own reason. :meth:`close` stores what is queued first.
+        With the hand-off between processes (handoff.py), a follower sends the
+        event to the leader and waits for its answer.
         """
+        handoff = self._handoff
+        if handoff is not None and check is None and not handoff.leading:
+            future = handoff.forward(Sent(event, actor, action, detail, origin))
+            if future is not None:
+                return future.result()
         pending = _Pending(Incoming.of(event, actor, origin, check), action, detail)
         with self._wake:
             self._queue.append(pending)
@@ -185,11 +197,36 @@ class Ingest:
         events are being stored it saves the hop to a thread that would only wait for
         the writer. None, and nothing done, while nobody is storing: :meth:`ingest`
         in a thread then stores the event at once itself, with no hand-over.
+        A follower of the hand-off between processes (handoff.py) sends the event
+        to the leader unparsed and returns the future of its answer (which then
+        carries the error of an event that does not parse).
         """
+        handoff = self._handoff
+        if handoff is not None and check is None and not handoff.leading:
+            sent = Sent(event, actor, action, detail, origin)
+            return handoff.forward(sent) or self._accept(sent)  # None: this process leads now
         if not self._storing and not self._queue and not self._closing:
             return None
         future: Future[IngestResult] = Future()
-        pending = _Pending(Incoming.of(event, actor, origin, check), action, detail, future)
+        self._queue_for_writer(_Pending(Incoming.of(event, actor, origin, check), action, detail, future))
+        return future
+
+    def _accept(self, sent: Sent) -> Future[IngestResult]:
+        """An event of another process (or of this one, once it leads) queued for the writer thread."""
+        future: Future[IngestResult] = Future()
+        self._store_here(sent, future)
+        return future
+
+    def _store_here(self, sent: Sent, future: Future[IngestResult]) -> None:
+        """Parse an event sent by a follower and queue it for the writer; its outcome goes to ``future``."""
+        try:
+            item = Incoming.of(sent.event, sent.actor, sent.origin)
+        except Exception as exc:  # what ingest would have raised before queueing it
+            future.set_exception(exc)
+            return
+        self._queue_for_writer(_Pending(item, sent.action, sent.detail, future))
+
+    def _queue_for_writer(self, pending: _Pending) -> None:
         with self._wake:
             self._queue.append(pending)
             if not self._closing:
@@ -197,7 +234,6 @@ class Ingest:
                 self._wake.notify()
         if self._closing:  # closed: no writer any more, the caller stores what is queued itself
             self._write_queued()
-        return future
 
     def _start_writer(self) -> None:
         """Start the writer thread on first use, or again if it died (the caller holds ``_wake``)."""
@@ -233,12 +269,16 @@ class Ingest:
 
     def close(self) -> None:
         """Store what is queued, then stop the writer thread."""
+        if self._handoff is not None:  # no more events from other processes; ours unanswered are stored here
+            self._handoff.stop_accepting()
         with self._wake:
             self._closing = True
             self._wake.notify_all()
             writer = self._writer
         if writer is not None and writer is not threading.current_thread():
             writer.join()
+        if self._handoff is not None:
+            self._handoff.close()
 
     def _ingest_group(self, group: list[_Pending]) -> None:
         try:
@@ -270,6 +310,8 @@ class Ingest:
             for p in group:  # never leave a caller waiting, whatever happened
                 if not p.done:
                     p.finish(error=DatatrailError("the event was not stored; retry"))
+            if self._handoff is not None:  # the other processes' answers, one message each
+                self._handoff.flush()
 
     def ingest_many(
         self,

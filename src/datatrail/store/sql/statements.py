@@ -182,6 +182,11 @@ RUN_IO_INSERT = insert_new(
 PLANNED_INSERT = insert_new(
     t.planned_outputs, {c: bindparam(c) for c in ("run_pk", "dataset_id")}, list(t.planned_outputs.primary_key), []
 )
+# Whether any run announced the dataset as a planned output (apply.py's _announced, once per output).
+PLANNED_ANY = Prepared(
+    select(t.planned_outputs.c.dataset_id).where(t.planned_outputs.c.dataset_id == bindparam("d")).limit(1),
+    reads=frozenset({"planned_outputs"}),
+)
 _RUN_UPDATABLE = ("state", "state_time", "started_at", "start_seen", "start_hint", "ended_at", "params", *RUN_FIELDS)
 # Each column keeps its value where the parameter is NULL (ingest never clears a run's field).
 # A run stored: its job counts it (jobs.run_count, revision 0009).
