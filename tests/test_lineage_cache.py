@@ -25,6 +25,7 @@ from datatrail.core.results import LineageColumns
 from datatrail.core.roles import Grant, Principal
 from datatrail.events import build_dataset_event, build_run_event, dataset_facets
 from datatrail.security.guard import GuardedStore, redact_columns
+from datatrail.store.sql import lineage
 from datatrail.store.sql.columncache import KeptColumns
 from datatrail.store.sql.lineage import _columns_walk_bytes, _found, _kept_columns, _load, _Reader, _refresh_columns
 from datatrail.store.sql.nodecache import CACHE_ENV, KeptWalk, NodeCache
@@ -104,6 +105,7 @@ def open_readers(trail: datatrail.Trail, monkeypatch: pytest.MonkeyPatch) -> Rea
     """Readers on ``trail``'s database: ``trail`` itself (the full store, cache on), on SQLite an
     embedded store that only reads (its quick connection, cache on), and one with the cache off."""
     monkeypatch.setenv(CACHE_ENV, "64")
+    monkeypatch.setattr(lineage, "KEEP_FROM_NODES", 0)  # these graphs are small: kept all the same
     cached = [trail]
     if trail.uri.startswith("sqlite:"):
         quick = datatrail.connect(trail.uri)
@@ -257,6 +259,29 @@ def test_what_a_caller_does_to_an_answer_never_reaches_the_next(
                     got.data.append({})
                 assert any("checks" in d for d in want.data) or walk[1] == "upstream"
         assert kept_cache(readers.cached[0]).hits > 0
+    finally:
+        close_readers(readers)
+
+
+def test_only_walks_of_keep_from_nodes_nodes_or_more_are_kept(
+    trail: datatrail.Trail, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Small walks are made again rather than kept: each kept walk costs every later call a check after new
+    events (a server's readers asking for a small graph per new dataset filled the cache with thousands)."""
+    pipeline(trail)
+    readers = open_readers(trail, monkeypatch)
+    try:
+        for reader in readers.cached:
+            cache = kept_cache(reader)
+            for walk in readers.walks:
+                size = len(readers.columns(readers.plain, *walk).ids)
+                for bound, kept in ((size + 1, False), (size, True)):
+                    cache.clear()
+                    monkeypatch.setattr(lineage, "KEEP_FROM_NODES", bound)
+                    first = readers.columns(reader, *walk)
+                    hits = cache.hits
+                    same(readers.columns(reader, *walk), first)
+                    assert (cache.hits > hits) is kept, (walk, bound)
     finally:
         close_readers(readers)
 

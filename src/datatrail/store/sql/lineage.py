@@ -474,6 +474,13 @@ def _walk_bytes(kept: KeptWalk) -> int:
     return 600 + 40 * rows + 16 * edges + 28 * 2 * edges + strings + answer
 
 
+KEEP_FROM_NODES = 500
+"""The smallest walk whose columns the cache keeps. A small walk costs a few milliseconds to make again, while
+every kept walk costs each later call after new events a check of what they touched (``NodeCache.advance``):
+a server's readers asking for thousands of small graphs (one per new dataset) made that check most of each
+call, ever longer as the cache filled (the soak of round seven)."""
+
+
 def _traverse(
     reader: _Reader,
     start_ids: Sequence[int],
@@ -501,7 +508,8 @@ def _traverse(
                     assert isinstance(graph, KeptColumns)
                     return graph.hand_out()
             loaded = _load(reader, _found(reader, start_ids, direction, depth, None, edges=False))
-            cache.store(stamp, {walk: _kept_columns(loaded, direction)}, size=_columns_walk_bytes)
+            if len(loaded.vids) + len(loaded.pks) >= KEEP_FROM_NODES:
+                cache.store(stamp, {walk: _kept_columns(loaded, direction)}, size=_columns_walk_bytes)
             return loaded.columns
     finally:
         reader.close()
