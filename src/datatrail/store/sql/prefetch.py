@@ -1,13 +1,16 @@
 """Looking up, in one round trip, what a transaction's events would each ask for one by one (PostgreSQL).
 
-Which events are stored already (and ids for the others, so their rows can be
-written later in one go), their runs, the version current for each input at
-its event's time, and whether the store has dataset links: five queries, sent
-with the write lock (database.py) in one round trip. Only worth it where a
-statement is a network round trip; the answers go into the transaction's memory
-(transaction.py), which each event then reads and keeps up to date with its own
-writes (apply.py).
-"""
+Which events are stored already, their runs (with their facets), every dataset
+the events name by (namespace, name) with the version current for each input at
+its event's time and, for each version an event writes, the dataset's highest
+version number and the version of that key; ids reserved for new events, runs
+and versions; and whether the store has dataset links. Sent with the write lock
+(database.py) in one round trip. Only worth it where a statement is a network
+round trip; the answers go into the transaction's memory (transaction.py),
+which each event then reads and keeps up to date with its own writes
+(apply.py): with the lock held nobody else writes, so a run or version found
+new is written later with its reserved id, in the transaction's deferred
+writes, instead of by an INSERT … RETURNING of its own."""
 
 from __future__ import annotations
 
