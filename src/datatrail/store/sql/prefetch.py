@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, DateTime, Integer, String, any_, bindparam, func, select, text
+from sqlalchemy import BigInteger, DateTime, Integer, String, any_, bindparam, select, text
 from sqlalchemy.dialects import postgresql as pg_dialect
 
 from datatrail.store.sql import tables as t
@@ -44,12 +44,6 @@ _EVENTS_STORED = Prepared(
         t.events.c.event_hash == any_(bindparam("hashes", type_=pg_dialect.ARRAY(String)))
     ),
     reads=EVENTS,
-)
-_EVENT_IDS = Prepared(
-    select(func.nextval(func.pg_get_serial_sequence("events", "id"))).select_from(
-        func.generate_series(1, bindparam("n", type_=Integer))
-    ),
-    reads=frozenset(),
 )
 _RUNS = Prepared(
     select(t.runs.c.run_id, *(t.runs.c[k] for k in RunRow._fields), t.runs.c.facets).where(
@@ -98,18 +92,21 @@ _VERSION_KEYS = Prepared(
 )
 
 
-def _reserve(table: str, column: str) -> Prepared:
-    """``n`` ids of ``table`` from its sequence, for rows written later (Tx.take_id)."""
-    return Prepared(
-        select(func.nextval(func.pg_get_serial_sequence(table, column))).select_from(
-            func.generate_series(1, bindparam("n", type_=Integer))
-        ),
-        reads=frozenset(),
+# Ids for the rows the transaction may write, from each table's sequence: n[k] of table t[k] (column c[k]).
+_RESERVE = Prepared(
+    text(
+        "SELECT u.t, nextval(pg_get_serial_sequence(u.t, u.c)) AS id"
+        " FROM unnest(CAST(:ts AS text[]), CAST(:cs AS text[]), CAST(:ns AS int[])) AS u(t, c, n)"
+        " CROSS JOIN LATERAL generate_series(1, u.n)"
     )
-
-
-_RUN_PKS = _reserve("runs", "pk")
-_VERSION_IDS = _reserve("versions", "id")
+    .bindparams(
+        bindparam("ts", type_=pg_dialect.ARRAY(String)),
+        bindparam("cs", type_=pg_dialect.ARRAY(String)),
+        bindparam("ns", type_=pg_dialect.ARRAY(Integer)),
+    )
+    .columns(t=String, id=BigInteger),
+    reads=frozenset(),
+)
 
 
 def prefetch(tx: Tx, items: Sequence[Incoming]) -> None:
@@ -151,10 +148,10 @@ def send_prefetch(tx: Tx, items: Sequence[Incoming]) -> Callable[[], None] | Non
     new_keys += sum(1 for _, _, key in keys if key.startswith("run:"))
     ordered, wanted = sorted(at), sorted(keys)
     stored_q = tx.send(_EVENTS_STORED, hashes=digests)
-    # An id for every event: those of repeats are left unused, as a conflicting INSERT leaves them.
-    ids_q = tx.send(_EVENT_IDS, n=len(digests))
+    # An id for every event, run and version that may be new: those of repeats are left unused, as a
+    # conflicting INSERT leaves them.
+    reserve = [("events", "id", len(digests)), ("runs", "pk", len(run_ids)), ("versions", "id", 0)]
     runs_q = tx.send(_RUNS, ids=run_ids) if run_ids else None
-    pks_q = tx.send(_RUN_PKS, n=len(run_ids)) if run_ids else None
     at_q = (
         tx.send(_VERSIONS_AT, nss=[p[0] for p in ordered], names=[p[1] for p in ordered], ws=[p[2] for p in ordered])
         if ordered
@@ -165,7 +162,8 @@ def send_prefetch(tx: Tx, items: Sequence[Incoming]) -> Callable[[], None] | Non
         if wanted
         else None
     )
-    vids_q = tx.send(_VERSION_IDS, n=new_keys) if new_keys else None
+    reserve[2] = ("versions", "id", new_keys)
+    ids_q = tx.send(_RESERVE, ts=[r[0] for r in reserve], cs=[r[1] for r in reserve], ns=[r[2] for r in reserve])
     links_q = tx.send(ANY_LINK) if tx.get(("links?",)) is None else None  # what apply.py asks each transaction
 
     def named(ns: str, name: str, row: Any) -> int | None:
@@ -185,15 +183,19 @@ def send_prefetch(tx: Tx, items: Sequence[Incoming]) -> Callable[[], None] | Non
         stored = {row.event_hash: row.id for row in stored_q.all()}
         for digest in digests:
             tx.put(("event", digest), stored.get(digest, ABSENT))
-        tx.put(("ids", "events"), tuple(sorted(int(row[0]) for row in ids_q.all())))
-        if runs_q is not None and pks_q is not None:
+        ids: dict[str, list[int]] = {"events": [], "runs": [], "versions": []}
+        for row in ids_q.all():
+            ids[row.t].append(int(row.id))
+        for table, reserved in ids.items():
+            if reserved:
+                tx.put(("ids", table), tuple(sorted(reserved)))
+        if runs_q is not None:
             found = {row.run_id: row for row in runs_q.all()}
             for run_id in run_ids:
                 row = found.get(run_id)
                 tx.put(("run", run_id), RunRow(*row[1:-1]) if row is not None else ABSENT)
                 if row is not None:  # what facet_map.py merges the run's facets into
                     tx.put(("facets", "runs", int(row.pk)), dict(row.facets or {}))
-            tx.put(("ids", "runs"), tuple(sorted(int(row[0]) for row in pks_q.all())))
         if at_q is not None:
             for (ns, name, w), row in zip(ordered, sorted(at_q.all(), key=lambda r: r.i), strict=True):
                 d = named(ns, name, row)
@@ -205,8 +207,6 @@ def send_prefetch(tx: Tx, items: Sequence[Incoming]) -> Callable[[], None] | Non
                 if d is not None:
                     tx.put(("vtop", d), int(row.top or 0))
                     tx.put(("vkey", d, key), ABSENT if row.id is None else version_row(*row[6:]))
-        if vids_q is not None:
-            tx.put(("ids", "versions"), tuple(sorted(int(row[0]) for row in vids_q.all())))
         if links_q is not None:
             tx.put(("links?",), bool(links_q.all()))
 
