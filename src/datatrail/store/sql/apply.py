@@ -41,13 +41,16 @@ from datatrail.store.sql.statements import (
     RUN_FIELDS,
     RUN_FIND,
     RUN_INSERT,
+    RUN_INSERT_WITH_PK,
     RUN_IO_INSERT,
     RUN_UPDATE,
     VERSION_AT,
     VERSION_BY_KEY,
     VERSION_INSERT,
+    VERSION_INSERT_WITH_ID,
     IdRow,
     RunRow,
+    version_row,
 )
 from datatrail.store.sql.transaction import Tx
 
@@ -155,7 +158,8 @@ def _keep_earliest(tx: Tx, table: Table, row: Any, when: datetime) -> datetime:
     """
     created = stored_time(row.created_at)
     if created is None or when < created:
-        tx.run(EARLIER_CREATED[table.name], i=row.id, w=when)
+        # Nothing in ingest reads created_at back: written with the transaction's other deferred writes.
+        tx.defer(EARLIER_CREATED[table.name], table.name, {"i": row.id, "w": when})
         return when
     return created
 
@@ -174,9 +178,14 @@ def _namespace_id(tx: Tx, name: str, when: datetime) -> int:
 def _dataset_id(tx: Tx, namespace: str, name: str, kind: str, when: datetime) -> int:
     nid = _namespace_id(tx, namespace, when)
     key = ("ds", nid, name)
-    row = tx.get(key) or tx.first(DS_FIND, ns=nid, n=name)
+    row = tx.get(key)
+    if row is None and not tx.get(("no-ds", nid, name)):  # PostgreSQL: prefetch.py found it is not stored
+        row = tx.first(DS_FIND, ns=nid, n=name)
     if row is None:
         row = IdRow(int(tx.scalar(DS_INSERT, ns=nid, n=name, k=kind, w=when)), when)
+        if tx.dialect == "postgresql":  # a new dataset: every version of it is in this transaction's memory
+            tx.put(("vtop", row.id), 0)
+            tx.put(("vall", row.id), True)
     else:
         row = IdRow(int(row.id), _keep_earliest(tx, t.datasets, row, when))
     tx.put(key, row)
@@ -225,6 +234,8 @@ def _link_insert(dialect: str) -> Any:
 def _version_at(tx: Tx, ds_id: int, when: datetime) -> int | None:
     """The dataset's version current at ``when``: the highest number created at or before it."""
     known = tx.get(("vat", ds_id, when))
+    if known is None and tx.get(("vall", ds_id)):  # PostgreSQL: a dataset new in this transaction
+        known = (None, 0)
     if known is None:
         return tx.scalar(VERSION_AT, d=ds_id, w=when)  # type: ignore[no-any-return]
     best, number = known  # as the batch began (prefetch.py); then what the batch itself wrote
@@ -239,32 +250,55 @@ def _touched_version(tx: Tx, ds_id: int, vid: int, number: int, created: datetim
     tx.put(("vers", ds_id), (*(tx.get(("vers", ds_id)) or ()), (vid, number, created)))
 
 
+def _known_version(tx: Tx, ds_id: int, key: str) -> Any:
+    """PostgreSQL: the version of ``key`` as prefetch.py found it (then kept up to date), ABSENT when there
+    is none, or None when it was not looked up."""
+    if tx.get(("vtop", ds_id)) is None:
+        return None
+    found = tx.get(("vkey", ds_id, key))
+    return ABSENT if found is None and tx.get(("vall", ds_id)) else found
+
+
 def _upsert_version(
     tx: Tx, ds_id: int, info: VersionInfo, run_pk: int | None, changes: Changes
 ) -> tuple[int, bool, int]:
-    # Insert first (one round trip for the common case, a new version); a known key inserts nothing.
-    created = tx.first(
-        VERSION_INSERT,
-        dataset_id=ds_id,
-        version_key=info.key,
-        digest=str(info.digest) if info.digest else None,
-        size=info.size,
-        uri=info.uri,
-        format=info.format,
-        file_count=len(info.files) if info.files is not None else None,
-        created_at=changes.event_time,
-        created_by=info.created_by or changes.actor,
-        host=info.host,
-        message=info.message,
-        run_pk=run_pk,
-        properties=info.properties or {},
-        profile=info.profile,
-    )
-    if created is None:
-        row = tx.first(VERSION_BY_KEY, d=ds_id, k=info.key)
-        _complete_version(tx, ds_id, row, info, run_pk, changes)
-        return int(row.id), False, int(row.number)
-    vid, number = int(created.id), int(created.number)
+    values = {
+        "dataset_id": ds_id,
+        "version_key": info.key,
+        "digest": str(info.digest) if info.digest else None,
+        "size": info.size,
+        "uri": info.uri,
+        "format": info.format,
+        "file_count": len(info.files) if info.files is not None else None,
+        "created_at": changes.event_time,
+        "created_by": info.created_by or changes.actor,
+        "host": info.host,
+        "message": info.message,
+        "run_pk": run_pk,
+        "properties": info.properties or {},
+        "profile": info.profile,
+    }
+    known = _known_version(tx, ds_id, info.key)
+    vid = tx.take_id("versions") if known is ABSENT else None
+    if vid is not None:  # new, with an id reserved by prefetch.py (the write lock is held): written later
+        number = int(tx.get(("vtop", ds_id))) + 1
+        tx.defer(VERSION_INSERT_WITH_ID, "versions", {"id": vid, "number": number, **values})
+    else:
+        # Insert first (one round trip for the common case, a new version); a known key inserts nothing.
+        created = None if known is not None and known is not ABSENT else tx.first(VERSION_INSERT, **values)
+        if created is None:
+            cached = known is not None and known is not ABSENT
+            row = known if cached else tx.first(VERSION_BY_KEY, d=ds_id, k=info.key)
+            if cached and tx.get(("vfill", int(row.id))) is None:  # as prefetch.py read it, for facet_map.py
+                tx.put(("vfill", int(row.id)), (row.schema, row.stats))
+            _complete_version(tx, ds_id, row, info, run_pk, changes)
+            return int(row.id), False, int(row.number)
+        vid, number = int(created.id), int(created.number)
+    top = tx.get(("vtop", ds_id))
+    if top is not None:  # PostgreSQL: what prefetch.py found, kept up to date
+        tx.put(("vkey", ds_id, info.key), version_row(id=vid, number=number, schema=None, stats=None, **values))
+        tx.put(("vtop", ds_id), max(int(top), number))
+        tx.put(("vfill", vid), (None, None))  # its schema and statistics, for facet_map.py
     _touched_version(tx, ds_id, vid, number, changes.event_time)
     if info.files:
         tx.execute(
@@ -315,6 +349,8 @@ def _complete_version(tx: Tx, ds_id: int, row: Any, info: VersionInfo, run_pk: i
         )
     if info.kind != "dataset":
         tx.execute(t.datasets.update().where(t.datasets.c.id == ds_id).values(kind=info.kind))
+    if tx.get(("vtop", ds_id)) is not None:  # PostgreSQL: the version as it is now, for the next event
+        tx.put(("vkey", ds_id, info.key), row._replace(**fill))
 
 
 def _add_checks(tx: Tx, vid: int, event_id: int, checks: tuple[dict[str, Any], ...], changes: Changes) -> None:
@@ -418,19 +454,24 @@ def _apply_run(tx: Tx, rc: RunChange, check: Check | None = None) -> int:
         if val is not None
     }
     if row is None:
-        run_pk = tx.scalar(
-            RUN_INSERT,
-            run_id=rc.run_id,
-            job_id=job_id,
-            state=rc.state.value,
-            state_time=rc.event_time,
-            started_at=rc.event_time,
-            start_seen=seen,
-            start_hint=rc.started_hint,
-            ended_at=rc.event_time if finished else None,
-            params=rc.params or {},
+        values = {
+            "run_id": rc.run_id,
+            "job_id": job_id,
+            "state": rc.state.value,
+            "state_time": rc.event_time,
+            "started_at": rc.event_time,
+            "start_seen": seen,
+            "start_hint": rc.started_hint,
+            "ended_at": rc.event_time if finished else None,
+            "params": rc.params or {},
             **{k: fields.get(k) for k in RUN_FIELDS},
-        )
+        }
+        run_pk = tx.take_id("runs") if cached is ABSENT else None
+        if run_pk is not None:  # new, with a key reserved by prefetch.py (the write lock is held): written later
+            tx.defer(RUN_INSERT_WITH_PK, "runs", {"pk": run_pk, **values})
+            tx.put(("facets", "runs", run_pk), {})  # what facet_map.py merges the run's facets into
+        else:
+            run_pk = tx.scalar(RUN_INSERT, **values)
         row = RunRow(
             run_pk, rc.state.value, rc.event_time, rc.event_time, rc.params or {}, job_id, seen, rc.started_hint
         )

@@ -77,6 +77,7 @@ def apply(applied: Applied) -> None:
             }
         if fill:
             tx.execute(t.versions.update().where(v.id == touched.version_id).values(**fill))
+            tx.put(("vfill", touched.version_id), False)  # facet_map.py must read them again (PostgreSQL)
         redacted[(touched.change.namespace, touched.change.name)] = classified
     if redacted:
         _redact_event(applied, redacted)

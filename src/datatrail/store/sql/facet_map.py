@@ -45,6 +45,7 @@ from datatrail.core.times import stored_time
 from datatrail.store.sql import tables as t
 from datatrail.store.sql.applied import Applied, Touched
 from datatrail.store.sql.rows import RENAMED_AWAY  # datatrail's, on the dataset under its previous name
+from datatrail.store.sql.statements import RUN_FACETS, VERSION_FILL, RunRow
 
 # Facets of a dataset as a whole (not of one version).
 DATASET_FACETS = frozenset(
@@ -93,7 +94,12 @@ def apply(applied: Applied) -> None:
         rc = changes.run
         job_facets = {k: v for k, v in rc.job_facets.items() if _keep(k, v)}
         if job_facets:
-            job_id = applied.tx.execute(select(t.runs.c.job_id).where(t.runs.c.pk == applied.run_pk)).scalar_one()
+            run = applied.tx.get(("run", rc.run_id))  # as apply.py left it
+            job_id = (
+                run.job_id
+                if isinstance(run, RunRow)
+                else applied.tx.execute(select(t.runs.c.job_id).where(t.runs.c.pk == applied.run_pk)).scalar_one()
+            )
             _merge_facets(applied, t.jobs, job_id, job_facets, when)
         run_facets = {k: v for k, v in rc.run_facets.items() if k not in RUN_SKIP and _keep(k, v)}
         if run_facets:
@@ -124,8 +130,11 @@ def _merge_facets(
     """Merge facets into ``table.facets``; per facet name, the one from the latest event wins."""
     key = table.c.id if key is None else key
     tx = applied.tx
-    row = tx.execute(select(table.c.facets).where(key == row_id)).first()
-    current: dict[str, Any] = dict(_loads(row.facets) or {}) if row is not None else {}
+    # PostgreSQL: a run's facets as prefetch.py read them (or apply.py inserted it), kept up to date below.
+    cached = tx.get(("facets", table.name, row_id))
+    if cached is None:
+        row = tx.execute(select(table.c.facets).where(key == row_id)).first()
+    current: dict[str, Any] = dict(cached) if cached is not None else dict(_loads(row.facets) or {}) if row else {}
     stamp = when.isoformat()
     changed = False
     for name, value in incoming.items():
@@ -137,6 +146,10 @@ def _merge_facets(
             current[name] = entry
             changed = True
     if not changed:
+        return
+    if cached is not None:  # a run's: no description, no facets_time
+        tx.put(("facets", table.name, row_id), current)
+        tx.defer(RUN_FACETS, table.name, {"run_pk": row_id, "facets": current})
         return
     values: dict[str, Any] = {"facets": current}
     if "documentation" in incoming and "description" in table.c:
@@ -203,18 +216,28 @@ def _fill_version(applied: Applied, touched: Touched) -> None:
     fields = schema.get("fields") if isinstance(schema, dict) else None
     if not isinstance(fields, list) and not stats:
         return
-    row = applied.tx.execute(select(v.schema, v.stats).where(v.id == touched.version_id)).first()
-    assert row is not None
+    tx = applied.tx
+    # PostgreSQL: the version's schema and statistics as apply.py inserted or prefetch.py read them.
+    cached = tx.get(("vfill", touched.version_id))
+    if cached:
+        schema_now, stats_now = cached
+    else:
+        row = tx.execute(select(v.schema, v.stats).where(v.id == touched.version_id)).first()
+        assert row is not None
+        schema_now, stats_now = row.schema, row.stats
     values: dict[str, Any] = {}
-    if isinstance(fields, list) and row.schema is None:
+    if isinstance(fields, list) and schema_now is None:
         values["schema"] = fields
     if stats:
-        current = dict(_loads(row.stats) or {})
+        current = dict(_loads(stats_now) or {})
         merged = {**stats, **current}  # what is there stays: the version is immutable
         if merged != current:
             values["stats"] = merged
-    if values:
-        applied.tx.execute(t.versions.update().where(v.id == touched.version_id).values(**values))
+    if values and cached:
+        tx.put(("vfill", touched.version_id), (values.get("schema", schema_now), values.get("stats", stats_now)))
+        tx.defer(VERSION_FILL, "versions", {"version_id": touched.version_id, **values})
+    elif values:
+        tx.execute(t.versions.update().where(v.id == touched.version_id).values(**values))
 
 
 def _strip(facet: dict[str, Any]) -> dict[str, Any]:

@@ -1,26 +1,41 @@
 """Looking up, in one round trip, what a transaction's events would each ask for one by one (PostgreSQL).
 
-Which events are stored already (and ids for the others, so their rows can be
-written later in one go), their runs, the version current for each input at
-its event's time, and whether the store has dataset links: five queries, sent
-with the write lock (database.py) in one round trip. Only worth it where a
-statement is a network round trip; the answers go into the transaction's memory
-(transaction.py), which each event then reads and keeps up to date with its own
-writes (apply.py).
-"""
+Which events are stored already, their runs (with their facets), every dataset
+the events name by (namespace, name) with the version current for each input at
+its event's time and, for each version an event writes, the dataset's highest
+version number and the version of that key; ids reserved for new events, runs
+and versions; and whether the store has dataset links. Sent with the write lock
+(database.py) in one round trip. Only worth it where a statement is a network
+round trip; the answers go into the transaction's memory (transaction.py),
+which each event then reads and keeps up to date with its own writes
+(apply.py): with the lock held nobody else writes, so a run or version found
+new is written later with its reserved id, in the transaction's deferred
+writes, instead of by an INSERT … RETURNING of its own."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import BigInteger, DateTime, Integer, String, any_, bindparam, func, select, text
+from sqlalchemy import BigInteger, DateTime, Integer, String, any_, bindparam, select, text
 from sqlalchemy.dialects import postgresql as pg_dialect
 
 from datatrail.store.sql import tables as t
 from datatrail.store.sql.incoming import Incoming
 from datatrail.store.sql.prepared import Prepared
-from datatrail.store.sql.statements import ABSENT, ANY_LINK, EVENTS, RUNS, VERSIONS, RunRow
+from datatrail.store.sql.statements import (
+    ABSENT,
+    ANY_LINK,
+    DATASETS,
+    EVENTS,
+    NAMESPACES,
+    RUNS,
+    VERSIONS,
+    IdRow,
+    RunRow,
+    version_row,
+)
 from datatrail.store.sql.transaction import Tx
 
 # Lists travel as arrays.
@@ -30,32 +45,67 @@ _EVENTS_STORED = Prepared(
     ),
     reads=EVENTS,
 )
-_EVENT_IDS = Prepared(
-    select(func.nextval(func.pg_get_serial_sequence("events", "id"))).select_from(
-        func.generate_series(1, bindparam("n", type_=Integer))
-    ),
-    reads=frozenset(),
-)
 _RUNS = Prepared(
-    select(t.runs.c.run_id, *(t.runs.c[k] for k in RunRow._fields)).where(
+    select(t.runs.c.run_id, *(t.runs.c[k] for k in RunRow._fields), t.runs.c.facets).where(
         t.runs.c.run_id == any_(bindparam("ids", type_=pg_dialect.ARRAY(String)))
     ),
     reads=RUNS,
 )
-# For each (dataset, time) pair, the version current then: what VERSION_AT asks once per pair.
+_NAMES = " LEFT JOIN namespaces n ON n.name = p.ns LEFT JOIN datasets d ON d.namespace_id = n.id AND d.name = p.name"
+_WHEN = DateTime(timezone=True)
+_NAMED: dict[str, Any] = {"nid": BigInteger, "ncreated": _WHEN, "did": BigInteger, "dcreated": _WHEN}
+# For each (namespace, dataset, time), the dataset's ids and the version current then: what
+# NS_FIND, DS_FIND and VERSION_AT ask once per name, for names this process knows or not.
 _VERSIONS_AT = Prepared(
     text(
-        "SELECT p.i, v.id, v.number"
-        " FROM unnest(CAST(:ds AS bigint[]), CAST(:ws AS timestamptz[])) WITH ORDINALITY AS p(d, w, i)"
-        " LEFT JOIN LATERAL (SELECT id, number FROM versions WHERE dataset_id = p.d AND created_at <= p.w"
-        " ORDER BY number DESC LIMIT 1) v ON true"
+        "SELECT p.i, n.id AS nid, n.created_at AS ncreated, d.id AS did, d.created_at AS dcreated, v.id, v.number"
+        " FROM unnest(CAST(:nss AS text[]), CAST(:names AS text[]), CAST(:ws AS timestamptz[]))"
+        " WITH ORDINALITY AS p(ns, name, w, i)" + _NAMES + " LEFT JOIN LATERAL (SELECT id, number FROM versions"
+        " WHERE dataset_id = d.id AND created_at <= p.w ORDER BY number DESC LIMIT 1) v ON true"
     )
     .bindparams(
-        bindparam("ds", type_=pg_dialect.ARRAY(BigInteger)),
+        bindparam("nss", type_=pg_dialect.ARRAY(String)),
+        bindparam("names", type_=pg_dialect.ARRAY(String)),
         bindparam("ws", type_=pg_dialect.ARRAY(DateTime(timezone=True))),
     )
-    .columns(i=BigInteger, id=BigInteger, number=Integer),
-    reads=VERSIONS,
+    .columns(i=BigInteger, **_NAMED, id=BigInteger, number=Integer),
+    reads=VERSIONS | DATASETS | NAMESPACES,
+)
+# For each (namespace, dataset, version key) an event writes: the dataset's ids, its highest version
+# number and the version of that key, if any (what VERSION_INSERT and VERSION_BY_KEY would ask).
+_VERSION_KEYS = Prepared(
+    text(
+        "SELECT p.i, n.id AS nid, n.created_at AS ncreated, d.id AS did, d.created_at AS dcreated, m.top, "
+        + ", ".join(f'v."{c.name}"' for c in t.versions.c)
+        + " FROM unnest(CAST(:nss AS text[]), CAST(:names AS text[]), CAST(:keys AS text[]))"
+        " WITH ORDINALITY AS p(ns, name, k, i)" + _NAMES + " LEFT JOIN LATERAL"
+        " (SELECT max(number) AS top FROM versions WHERE dataset_id = d.id) m ON true"
+        " LEFT JOIN versions v ON v.dataset_id = d.id AND v.version_key = p.k"
+    )
+    .bindparams(
+        bindparam("nss", type_=pg_dialect.ARRAY(String)),
+        bindparam("names", type_=pg_dialect.ARRAY(String)),
+        bindparam("keys", type_=pg_dialect.ARRAY(String)),
+    )
+    .columns(i=BigInteger, **_NAMED, top=Integer, **{c.name: c.type for c in t.versions.c}),
+    reads=VERSIONS | DATASETS | NAMESPACES,
+)
+
+
+# Ids for the rows the transaction may write, from each table's sequence: n[k] of table t[k] (column c[k]).
+_RESERVE = Prepared(
+    text(
+        "SELECT u.t, nextval(pg_get_serial_sequence(u.t, u.c)) AS id"
+        " FROM unnest(CAST(:ts AS text[]), CAST(:cs AS text[]), CAST(:ns AS int[])) AS u(t, c, n)"
+        " CROSS JOIN LATERAL generate_series(1, u.n)"
+    )
+    .bindparams(
+        bindparam("ts", type_=pg_dialect.ARRAY(String)),
+        bindparam("cs", type_=pg_dialect.ARRAY(String)),
+        bindparam("ns", type_=pg_dialect.ARRAY(Integer)),
+    )
+    .columns(t=String, id=BigInteger),
+    reads=frozenset(),
 )
 
 
@@ -77,36 +127,86 @@ def send_prefetch(tx: Tx, items: Sequence[Incoming]) -> Callable[[], None] | Non
     digests = sorted({item.digest for item in items})
     batch = [item.changes for item in items]
     run_ids = sorted({c.run.run_id for c in batch if c.run is not None})
-    pairs: set[tuple[int, datetime]] = set()
+    at: set[tuple[str, str, datetime]] = set()
+    keys: set[tuple[str, str, str]] = set()
+    new_keys = 0  # versions the batch may write: an id reserved for each
     for c in batch:
         for ds in c.datasets:
-            if ds.role != "input" or ds.version is not None:
+            if ds.planned:
                 continue
-            ns = tx.get(("ns", ds.namespace))
-            known = tx.get(("ds", ns.id, ds.name)) if ns is not None else None
-            if known is not None:  # a dataset not seen yet has no version to find
-                pairs.add((int(known.id), c.event_time))
-    ordered = sorted(pairs)
+            ns, name = (ds.canonical or (ds.namespace, ds.name)) if ds.names else (ds.namespace, ds.name)
+            key = ds.version.key if ds.version is not None else None
+            if key is None and ds.role == "input":
+                at.add((ns, name, c.event_time))
+                key = t.OBSERVED  # the version a source nobody reported writing gets
+            elif key is None and c.run is not None:
+                key = f"run:{c.run.run_id}"  # apply.py's key for an output without a version facet
+            else:
+                new_keys += key is not None
+            if key is not None:
+                keys.add((ns, name, key))
+    new_keys += sum(1 for _, _, key in keys if key.startswith("run:"))
+    ordered, wanted = sorted(at), sorted(keys)
     stored_q = tx.send(_EVENTS_STORED, hashes=digests)
-    # An id for every event: those of repeats are left unused, as a conflicting INSERT leaves them.
-    ids_q = tx.send(_EVENT_IDS, n=len(digests))
+    # An id for every event, run and version that may be new: those of repeats are left unused, as a
+    # conflicting INSERT leaves them.
+    reserve = [("events", "id", len(digests)), ("runs", "pk", len(run_ids)), ("versions", "id", 0)]
     runs_q = tx.send(_RUNS, ids=run_ids) if run_ids else None
-    versions_q = tx.send(_VERSIONS_AT, ds=[d for d, _ in ordered], ws=[w for _, w in ordered]) if ordered else None
+    at_q = (
+        tx.send(_VERSIONS_AT, nss=[p[0] for p in ordered], names=[p[1] for p in ordered], ws=[p[2] for p in ordered])
+        if ordered
+        else None
+    )
+    keys_q = (
+        tx.send(_VERSION_KEYS, nss=[p[0] for p in wanted], names=[p[1] for p in wanted], keys=[p[2] for p in wanted])
+        if wanted
+        else None
+    )
+    reserve[2] = ("versions", "id", new_keys)
+    ids_q = tx.send(_RESERVE, ts=[r[0] for r in reserve], cs=[r[1] for r in reserve], ns=[r[2] for r in reserve])
     links_q = tx.send(ANY_LINK) if tx.get(("links?",)) is None else None  # what apply.py asks each transaction
+
+    def named(ns: str, name: str, row: Any) -> int | None:
+        """The dataset's id, its namespace's and its own remembered (or marked as not stored yet)."""
+        if row.nid is None:
+            return None
+        if tx.get(("ns", ns)) is None:
+            tx.put(("ns", ns), IdRow(int(row.nid), row.ncreated))
+        if row.did is None:
+            tx.put(("no-ds", int(row.nid), name), True)  # apply.py inserts it without asking first
+            return None
+        if tx.get(("ds", int(row.nid), name)) is None:
+            tx.put(("ds", int(row.nid), name), IdRow(int(row.did), row.dcreated))
+        return int(row.did)
 
     def read() -> None:
         stored = {row.event_hash: row.id for row in stored_q.all()}
         for digest in digests:
             tx.put(("event", digest), stored.get(digest, ABSENT))
-        tx.put(("ids", "events"), tuple(sorted(int(row[0]) for row in ids_q.all())))
+        ids: dict[str, list[int]] = {"events": [], "runs": [], "versions": []}
+        for row in ids_q.all():
+            ids[row.t].append(int(row.id))
+        for table, reserved in ids.items():
+            if reserved:
+                tx.put(("ids", table), tuple(sorted(reserved)))
         if runs_q is not None:
             found = {row.run_id: row for row in runs_q.all()}
             for run_id in run_ids:
                 row = found.get(run_id)
-                tx.put(("run", run_id), RunRow(*row[1:]) if row is not None else ABSENT)
-        if versions_q is not None:
-            for (d, w), row in zip(ordered, sorted(versions_q.all(), key=lambda r: r.i), strict=True):
-                tx.put(("vat", d, w), (row.id, row.number or 0))
+                tx.put(("run", run_id), RunRow(*row[1:-1]) if row is not None else ABSENT)
+                if row is not None:  # what facet_map.py merges the run's facets into
+                    tx.put(("facets", "runs", int(row.pk)), dict(row.facets or {}))
+        if at_q is not None:
+            for (ns, name, w), row in zip(ordered, sorted(at_q.all(), key=lambda r: r.i), strict=True):
+                d = named(ns, name, row)
+                if d is not None:
+                    tx.put(("vat", d, w), (row.id, row.number or 0))
+        if keys_q is not None:
+            for (ns, name, key), row in zip(wanted, sorted(keys_q.all(), key=lambda r: r.i), strict=True):
+                d = named(ns, name, row)
+                if d is not None:
+                    tx.put(("vtop", d), int(row.top or 0))
+                    tx.put(("vkey", d, key), ABSENT if row.id is None else version_row(*row[6:]))
         if links_q is not None:
             tx.put(("links?",), bool(links_q.all()))
 

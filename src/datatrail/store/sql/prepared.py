@@ -66,6 +66,7 @@ class Prepared:
         *,
         dialects: dict[str, ClauseElement] | None = None,
         reads: frozenset[str] | None = None,
+        rank: int = 9,
     ) -> None:
         self.statement = statement
         # Statements written per dialect (INSERT … ON CONFLICT has one construct for each).
@@ -73,6 +74,9 @@ class Prepared:
         # The tables whose deferred writes must reach the database before this statement
         # runs (see transaction.Tx.defer); None: all of them.
         self.reads = reads
+        # Deferred, its rows go to the database before those of statements of a higher rank
+        # (an insert before the updates and rows that refer to it; see transaction.Tx.flush).
+        self.rank = rank
         self._compiled: dict[str, _Compiled] = {}
         _EVERY.append(self)
 

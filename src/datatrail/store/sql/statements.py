@@ -7,6 +7,7 @@ namespace, dataset, job or run between events.
 
 from __future__ import annotations
 
+from collections import namedtuple
 from datetime import datetime
 from typing import Any, NamedTuple
 
@@ -29,6 +30,15 @@ class IdRow(NamedTuple):
     id: int
     created_at: datetime | None
     type: str | None = None  # jobs only
+
+
+# A version as a transaction remembers it (PostgreSQL, prefetch.py): every column of `versions`.
+_VersionRow = namedtuple("_VersionRow", tuple(c.name for c in t.versions.c))  # type: ignore[misc]
+
+
+def version_row(*values: Any, **named: Any) -> Any:
+    """A version row: its columns in table order, or by name."""
+    return _VersionRow(*values, **named)
 
 
 class RunRow(NamedTuple):
@@ -65,6 +75,7 @@ EVENT_INSERT = insert_new(t.events, {c: bindparam(c) for c in _EVENT_COLUMNS}, [
 EVENT_INSERT_WITH_ID = Prepared(
     t.events.insert().values({c: bindparam(c) for c in ("id", *_EVENT_COLUMNS)}),
     reads=frozenset(),  # prefetch found the hash new, under the write lock
+    rank=0,
 )
 NS_FIND = Prepared(
     select(t.namespaces.c.id, t.namespaces.c.created_at).where(t.namespaces.c.name == bindparam("n")), reads=NAMESPACES
@@ -152,26 +163,39 @@ VERSION_INSERT = insert_new(
     [t.versions.c.id, t.versions.c.number],
 )
 RUN_FIELDS = ("user", "host", "command", "cwd", "code", "error", "parent_run_id", "workflow")
+_RUN_COLUMNS = (
+    "run_id",
+    "job_id",
+    "state",
+    "state_time",
+    "started_at",
+    "start_seen",
+    "start_hint",
+    "ended_at",
+    "params",
+    *RUN_FIELDS,
+)
 RUN_INSERT = Prepared(
-    t.runs.insert()
-    .values(
-        {
-            c: bindparam(c)
-            for c in (
-                "run_id",
-                "job_id",
-                "state",
-                "state_time",
-                "started_at",
-                "start_seen",
-                "start_hint",
-                "ended_at",
-                "params",
-                *RUN_FIELDS,
-            )
-        }
-    )
-    .returning(t.runs.c.pk),
+    t.runs.insert().values({c: bindparam(c) for c in _RUN_COLUMNS}).returning(t.runs.c.pk),
+    reads=frozenset(),
+)
+
+# PostgreSQL: rows whose ids prefetch.py reserved, once it found them new under the write lock; deferred
+# (Tx.defer), ranked before the rows that refer to them or update them.
+VERSION_INSERT_WITH_ID = Prepared(
+    t.versions.insert().values({c: bindparam(c) for c in ("id", *_VERSION_COLUMNS)}), reads=frozenset(), rank=2
+)
+RUN_INSERT_WITH_PK = Prepared(
+    t.runs.insert().values({c: bindparam(c) for c in ("pk", *_RUN_COLUMNS)}), reads=frozenset(), rank=3
+)
+# A run's merged facets (facet_map.py), and a version's schema and statistics filled once (NULL: kept).
+RUN_FACETS = Prepared(
+    t.runs.update().where(t.runs.c.pk == bindparam("run_pk")).values(facets=bindparam("facets")), reads=frozenset()
+)
+VERSION_FILL = Prepared(
+    t.versions.update()
+    .where(t.versions.c.id == bindparam("version_id"))
+    .values({c: func.coalesce(bindparam(c, type_=t.versions.c[c].type), t.versions.c[c]) for c in ("schema", "stats")}),
     reads=frozenset(),
 )
 

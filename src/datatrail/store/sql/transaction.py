@@ -221,15 +221,14 @@ class Tx:
             node, item = node
             waiting.append(item)
         waiting.reverse()
-        # One executemany per statement, rows in the order they came. Of the deferred
-        # rows only audit entries refer to others (their event): events go first.
+        # One executemany per statement, rows in the order they came, statements by rank
+        # (inserts of rows that later ones refer to or update first: events, datasets,
+        # versions and runs written with ids reserved by prefetch.py), then in order of appearance.
         groups: dict[Prepared, list[dict[str, Any]]] = {}
-        first: dict[Prepared, bool] = {}
-        for statement, table, row in waiting:
+        for statement, _, row in waiting:
             groups.setdefault(statement, []).append(row)
-            first[statement] = table == "events"
         with pipelined(self.conn):  # one round trip for them all on PostgreSQL
-            for statement in sorted(groups, key=lambda st: not first[st]):
+            for statement in sorted(groups, key=lambda st: st.rank):
                 statement.run_many(self.conn, groups[statement])
             if commit:
                 cursor = self.conn.connection.cursor()
