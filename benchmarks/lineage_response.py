@@ -73,6 +73,7 @@ from datatrail.core.results import LineageColumns
 from datatrail.events import build_alias_event, build_dataset_event, build_run_event
 from datatrail.server.marquez import answer_json, version_columns, version_graph, version_json
 from datatrail.server.routes.lineage import encode
+from datatrail.store.sql import lineage
 from datatrail.store.sql.engine import HEAD
 from datatrail.store.sql.nodecache import CACHE_ENV, NodeCache
 from datatrail.store.sql.quick import EmbeddedStore
@@ -502,6 +503,8 @@ def pipeline_figures(args: argparse.Namespace, folder: Path) -> None:
 
 def main() -> None:
     q = quick()
+    if q:  # the quick graphs are smaller than the walks the cache keeps: keep them all the same, to run that path
+        lineage.KEEP_FROM_NODES = 0
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--runs", type=int, default=300 if q else 6000, help="runs of the pipeline graph")
     ap.add_argument("--datasets", type=int, default=50 if q else 1000, help="datasets of the pipeline graph")

@@ -11,13 +11,13 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
-from pydantic import StringConstraints
+from pydantic import Field, StringConstraints
 
 from datatrail.catalog import parse_as_of
 from datatrail.core.actions import check_write_action
 from datatrail.core.errors import InvalidInput
 from datatrail.core.limits import MAX_TIME_LENGTH
-from datatrail.core.model import MAX_NAME_LENGTH, Ref, Version, validate_name, validate_namespace
+from datatrail.core.model import MAX_NAME_LENGTH, MAX_VERSION, Ref, Version, validate_name, validate_namespace
 from datatrail.core.results import Direction, LineageResult
 from datatrail.server.body import read_json
 from datatrail.server.routes import Actor, IdParam, NameParam, OptionalId, OptionalName, Paging, call
@@ -114,7 +114,7 @@ async def versions_by_number(
     _: Actor,
     namespace: Names,
     name: Names,
-    number: Annotated[list[int], Query(max_length=100)],
+    number: Annotated[list[Annotated[int, Field(ge=1, le=MAX_VERSION)]], Query(max_length=100)],
 ) -> dict[str, Any]:
     if not len(namespace) == len(name) == len(number):
         msg = "give one namespace and number per name: ?namespace=NS&name=NAME&number=1&namespace=…"
