@@ -7,6 +7,7 @@ no reset), nothing is stored, and the server goes on serving.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import socket
 import sqlite3
@@ -17,8 +18,11 @@ from pathlib import Path
 
 import httpx
 import pytest
+import uvicorn
+from uvicorn.server import ServerState
 
-from datatrail.server.protocol import MAX_FIELDS, MAX_TARGET
+from datatrail.server.app import create_app
+from datatrail.server.protocol import MAX_FIELDS, MAX_HEAD, MAX_TARGET, HttpProtocol
 from tests import httpserver
 
 
@@ -39,6 +43,21 @@ class Answer:
     body: bytes
 
 
+def parse(received: bytes) -> list[Answer]:
+    """The whole answers in ``received``, in order."""
+    answers = []
+    while b"\r\n\r\n" in received:
+        head, _, rest = received.partition(b"\r\n\r\n")
+        status_line, *fields = head.decode("latin-1").split("\r\n")
+        headers = {name.lower(): value.strip() for name, _, value in (f.partition(":") for f in fields)}
+        length = int(headers["content-length"])
+        if len(rest) < length:
+            break
+        answers.append(Answer(int(status_line.split()[1]), headers, rest[:length]))
+        received = rest[length:]
+    return answers
+
+
 def exchange(server: httpserver.Server, request: bytes) -> list[Answer]:
     """Send ``request`` on a new connection; the answers read until the server ends the stream."""
     host, port = server.uri.removeprefix("http://").split(":")
@@ -47,15 +66,7 @@ def exchange(server: httpserver.Server, request: bytes) -> list[Answer]:
         received = b""
         while chunk := sock.recv(65_536):  # a reset raises ConnectionResetError: the test fails
             received += chunk
-    answers = []
-    while received:
-        head, _, rest = received.partition(b"\r\n\r\n")
-        status_line, *fields = head.decode("latin-1").split("\r\n")
-        headers = {name.lower(): value.strip() for name, _, value in (f.partition(":") for f in fields)}
-        length = int(headers["content-length"])
-        answers.append(Answer(int(status_line.split()[1]), headers, rest[:length]))
-        received = rest[length:]
-    return answers
+    return parse(received)
 
 
 def refused(server: httpserver.Server, request: bytes, status: int, error: str, *fragments: str) -> str:
@@ -173,6 +184,73 @@ def test_answers_before_a_refused_request_are_sent_first(server: httpserver.Serv
     assert still_serving(server)
 
 
+def test_bodies_are_not_counted_as_heads(server: httpserver.Server) -> None:
+    """Bodies larger than a head may be, each arriving with its head and the next request: all answered."""
+    body = b'"' + b" " * 200_000 + b'"'  # JSON, but not an event: the application's own 400
+    post = b"POST /api/v1/lineage HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+    post += b"Content-Length: %d\r\n\r\n" % len(body) + body
+    last = b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    answers = exchange(server, post + post + last)
+    assert [(a.status, json.loads(a.body).get("error")) for a in answers] == [
+        (400, "invalid_input"),
+        (400, "invalid_input"),
+        (200, None),
+    ], answers
+    # Refused by its Content-Length before it is read (413): the parser then reads the body at full speed.
+    body = b" " * (11 * 1024 * 1024)
+    post = post.split(b"Content-Length")[0] + b"Content-Length: %d\r\n\r\n" % len(body) + body
+    answers = exchange(server, post + last)
+    assert [(a.status, json.loads(a.body).get("error")) for a in answers] == [
+        (413, "payload_too_large"),
+        (200, None),
+    ], answers
+
+
 def test_the_refusals_are_in_the_server_log(server: httpserver.Server) -> None:
     refused(server, b"BAD\x7f / HTTP/1.1\r\n\r\n", 400, "invalid_http")
     assert "refused a request: the request is not valid HTTP/1.1" in server.log.read_text()
+
+
+def test_a_read_holding_a_body_and_the_next_head_counts_only_the_head(tmp_path: Path) -> None:
+    """One read of a connection (asyncio reads up to 256 KiB) holding a body larger than a head may be
+    and the start of the next head: that head is bounded by its own bytes, not the read's.
+
+    A connection of serve's protocol over a real socket pair, in this process: the first request is
+    in the socket before the connection reads, so the first read holds all of it (from a real server,
+    how a client's bytes are split into reads is up to the kernel)."""
+    app = create_app(f"sqlite:///{tmp_path / 'trail.db'}")
+    config = uvicorn.Config(app, http=HttpProtocol, log_config=None, log_level="warning")
+    config.load()
+    body = b'"' + b" " * (MAX_HEAD + 10_000) + b'"'  # JSON, but not an event: the application's own 400
+    first = (
+        b"POST /api/v1/lineage HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b"Content-Length: %d\r\n\r\n" % len(body) + body + b"GET /healthz HTTP/1.1\r\nHo"
+    )
+    rest = b"st: x\r\nConnection: close\r\n\r\n"
+
+    async def talk() -> list[Answer]:
+        loop = asyncio.get_running_loop()
+        ours, theirs = socket.socketpair()
+        theirs.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4 * len(first))
+        theirs.setblocking(False)
+        assert theirs.send(first) == len(first), "the socket pair's buffer holds the first request"
+        await loop.connect_accepted_socket(
+            lambda: HttpProtocol(config=config, server_state=ServerState(), app_state={}), ours
+        )
+        received = b""
+        while len(parse(received)) < 1:
+            received += await loop.sock_recv(theirs, 65_536)
+        await loop.sock_sendall(theirs, rest)
+        while chunk := await loop.sock_recv(theirs, 65_536):
+            received += chunk
+        theirs.close()
+        return parse(received)
+
+    try:
+        answers = asyncio.run(talk())
+    finally:
+        app.state.server.close()
+    assert [(a.status, json.loads(a.body).get("error")) for a in answers] == [
+        (400, "invalid_input"),
+        (200, None),
+    ], answers

@@ -75,6 +75,7 @@ class HttpProtocol(HttpToolsProtocol):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._in_head = True
+        self._heads = 0  # heads read whole on this connection
         self._head_bytes = 0
         self._fields = 0
         self._field_bytes = 0
@@ -85,6 +86,7 @@ class HttpProtocol(HttpToolsProtocol):
         if self._refused:  # the rest of a refused request, or whatever follows it: never parsed
             return
         self._unset_keepalive_if_required()
+        in_head, heads = self._in_head, self._heads
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade:
@@ -96,7 +98,9 @@ class HttpProtocol(HttpToolsProtocol):
         except httptools.HttpParserError as exc:
             self.refuse(refusal(exc))
             return
-        if self._in_head:
+        if in_head and self._heads == heads:
+            # All of ``data`` is the head still arriving. A chunk in which a request ends is not
+            # counted (the next head's first bytes in it go uncounted: at most one read more).
             self._head_bytes += len(data)
             if self._head_bytes > MAX_HEAD:
                 self.refuse(self._too_many_field_bytes())
@@ -133,6 +137,7 @@ class HttpProtocol(HttpToolsProtocol):
 
     def on_headers_complete(self) -> None:
         self._in_head = False
+        self._heads += 1
         self._head_bytes = 0
         super().on_headers_complete()
 
