@@ -99,7 +99,7 @@ class HttpProtocol(HttpToolsProtocol):
             self.refuse(refusal(exc))
             return
         if in_head and self._heads == heads:
-            # All of ``data`` is the head still arriving. A chunk in which a request ends is not
+            # All of ``data`` is the head still arriving. A read in which a request ends is not
             # counted (the next head's first bytes in it go uncounted: at most one read more).
             self._head_bytes += len(data)
             if self._head_bytes > MAX_HEAD:
