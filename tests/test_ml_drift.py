@@ -39,13 +39,6 @@ def sample(
     )
 
 
-@pytest.fixture
-def trail(workdir: Path) -> datatrail.Trail:
-    t = datatrail.init(workdir)
-    yield t  # type: ignore[misc]
-    t.close()
-
-
 # ---------------------------------------------------------------- the statistics themselves
 
 
@@ -98,12 +91,14 @@ def test_psi_of_two_normals_approaches_its_closed_form() -> None:
 # ---------------------------------------------------------------- through the store
 
 
-def test_exact_drift_matches_scipy_and_profiles_approximate_it(trail: datatrail.Trail, workdir: Path) -> None:
-    ref = trail.add(write_table(workdir / "ref.csv", sample(1, 2000)), name="ref")
-    cur = trail.add(write_table(workdir / "cur.csv", sample(2, 1500, mean=0.6, colours=(0.4, 0.3, 0.3))), name="cur")
+def test_exact_drift_matches_scipy_and_profiles_approximate_it(sqlite_trail: datatrail.Trail, workdir: Path) -> None:
+    ref = sqlite_trail.add(write_table(workdir / "ref.csv", sample(1, 2000)), name="ref")
+    cur = sqlite_trail.add(
+        write_table(workdir / "cur.csv", sample(2, 1500, mean=0.6, colours=(0.4, 0.3, 0.3))), name="cur"
+    )
     a, b = pd.read_csv(workdir / "ref.csv"), pd.read_csv(workdir / "cur.csv")
-    exact = trail.drift(ref, cur, exact=True)
-    approx = trail.drift(ref, cur)
+    exact = sqlite_trail.drift(ref, cur, exact=True)
+    approx = sqlite_trail.drift(ref, cur)
     assert exact.method == "data" and approx.method == "profile"
     truth = stats.ks_2samp(a["x"], b["x"]).statistic
     assert exact.column("x")["ks"] == pytest.approx(truth, abs=1e-12)
@@ -120,21 +115,21 @@ def test_exact_drift_matches_scipy_and_profiles_approximate_it(trail: datatrail.
         assert not report.column("u")["drifted"]
 
 
-def test_no_drift_between_samples_of_one_distribution(trail: datatrail.Trail, workdir: Path) -> None:
-    ref = trail.add(write_table(workdir / "a.csv", sample(11, 3000)), name="a")
-    cur = trail.add(write_table(workdir / "b.csv", sample(12, 3000)), name="b")
-    report = trail.drift(ref, cur)
+def test_no_drift_between_samples_of_one_distribution(sqlite_trail: datatrail.Trail, workdir: Path) -> None:
+    ref = sqlite_trail.add(write_table(workdir / "a.csv", sample(11, 3000)), name="a")
+    cur = sqlite_trail.add(write_table(workdir / "b.csv", sample(12, 3000)), name="b")
+    report = sqlite_trail.drift(ref, cur)
     assert not report.drifted, report.to_dict()
     assert all(c["psi"] < 0.05 for c in report.columns if c["kind"] == "numeric")
 
 
-def test_schema_and_missing_value_drift(trail: datatrail.Trail, workdir: Path) -> None:
+def test_schema_and_missing_value_drift(sqlite_trail: datatrail.Trail, workdir: Path) -> None:
     base = sample(5, 500)
-    ref = trail.add(write_table(workdir / "a.csv", base), name="a")
+    ref = sqlite_trail.add(write_table(workdir / "a.csv", base), name="a")
     changed = base.drop(columns=["u"]).assign(extra=1)
     changed.loc[: len(changed) // 5, "x"] = None
-    cur = trail.add(write_table(workdir / "b.csv", changed), name="b")
-    report = trail.drift(ref, cur)
+    cur = sqlite_trail.add(write_table(workdir / "b.csv", changed), name="b")
+    report = sqlite_trail.drift(ref, cur)
     assert report.drifted
     assert [c["name"] for c in report.schema["removed"]] == ["u"]
     assert [c["name"] for c in report.schema["added"]] == ["extra"]
@@ -143,25 +138,25 @@ def test_schema_and_missing_value_drift(trail: datatrail.Trail, workdir: Path) -
     assert any(r.startswith("missing") for r in x["reasons"])
 
 
-def test_thresholds_are_checked(trail: datatrail.Trail, workdir: Path) -> None:
-    ref = trail.add(write_table(workdir / "a.csv", sample(1, 300)), name="a")
-    cur = trail.add(write_table(workdir / "b.csv", sample(2, 300, mean=0.4)), name="b")
-    loose = trail.drift(ref, cur, thresholds={"psi": 50, "ks": 1, "js": 1, "missing": 1})
+def test_thresholds_are_checked(sqlite_trail: datatrail.Trail, workdir: Path) -> None:
+    ref = sqlite_trail.add(write_table(workdir / "a.csv", sample(1, 300)), name="a")
+    cur = sqlite_trail.add(write_table(workdir / "b.csv", sample(2, 300, mean=0.4)), name="b")
+    loose = sqlite_trail.drift(ref, cur, thresholds={"psi": 50, "ks": 1, "js": 1, "missing": 1})
     assert not loose.drifted and loose.thresholds["psi"] == 50
     for bad in ({"psi": -1}, {"pvalue": 0.05}, {"ks": float("nan")}):
         with pytest.raises(InvalidInput, match="threshold"):
-            trail.drift(ref, cur, thresholds=bad)
+            sqlite_trail.drift(ref, cur, thresholds=bad)
     text = workdir / "notes.txt"
     text.write_text("not a table\n")
-    notes = trail.add(text, name="notes")
+    notes = sqlite_trail.add(text, name="notes")
     with pytest.raises(InvalidInput, match="no profile"):
-        trail.drift(ref, notes)
+        sqlite_trail.drift(ref, notes)
 
 
-def test_drift_command_exits_1_on_drift(trail: datatrail.Trail, workdir: Path) -> None:
-    trail.add(write_table(workdir / "a.csv", sample(1, 1000)), name="a")
-    trail.add(write_table(workdir / "b.csv", sample(2, 1000)), name="b")
-    trail.add(write_table(workdir / "c.csv", sample(3, 1000, mean=1.0)), name="c")
+def test_drift_command_exits_1_on_drift(sqlite_trail: datatrail.Trail, workdir: Path) -> None:
+    sqlite_trail.add(write_table(workdir / "a.csv", sample(1, 1000)), name="a")
+    sqlite_trail.add(write_table(workdir / "b.csv", sample(2, 1000)), name="b")
+    sqlite_trail.add(write_table(workdir / "c.csv", sample(3, 1000, mean=1.0)), name="c")
     calm = runner.invoke(app, ["drift", "a", "b"])
     assert calm.exit_code == 0, calm.output
     assert "result: no drift" in calm.stdout

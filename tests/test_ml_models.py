@@ -37,31 +37,24 @@ print(v.ref, v.digest)
 """
 
 
-@pytest.fixture
-def trail(workdir: Path) -> datatrail.Trail:
-    t = datatrail.init(workdir)
-    yield t  # type: ignore[misc]
-    t.close()
-
-
-def test_an_sklearn_model_is_saved_hashed_and_loaded_back(trail: datatrail.Trail, workdir: Path) -> None:
+def test_an_sklearn_model_is_saved_hashed_and_loaded_back(sqlite_trail: datatrail.Trail, workdir: Path) -> None:
     model = Pipeline([("scale", StandardScaler()), ("forest", RandomForestClassifier(n_estimators=5, random_state=0))])
     model.fit(X, Y)
-    with trail.run("train", params={"n_estimators": 5}, job_type="train") as run:
+    with sqlite_trail.run("train", params={"n_estimators": 5}, job_type="train") as run:
         version = run.output(model, name="models/rf", kind="model")
     assert version.kind == "model" and version.format == "skops"
     assert version.properties["class"] == "sklearn.pipeline.Pipeline"
     path = Path(version.uri.removeprefix("file://"))  # type: ignore[union-attr]
     assert path.parent == workdir / ".datatrail" / "objects"
     assert path.name == f"{version.digest.hex}.skops"  # type: ignore[union-attr]
-    assert trail.verify([version.ref]).ok
+    assert sqlite_trail.verify([version.ref]).ok
     with pytest.raises(InvalidInput, match=r"sklearn\.tree\._tree\.Tree"):
-        trail.load_model(version)  # skops refuses types it does not trust unless told
-    loaded = trail.load_model(version, trusted=["sklearn.tree._tree.Tree"])
+        sqlite_trail.load_model(version)  # skops refuses types it does not trust unless told
+    loaded = sqlite_trail.load_model(version, trusted=["sklearn.tree._tree.Tree"])
     assert (loaded.predict(X) == model.predict(X)).all()
 
 
-def test_the_same_model_trained_twice_is_one_version(trail: datatrail.Trail, workdir: Path) -> None:
+def test_the_same_model_trained_twice_is_one_version(sqlite_trail: datatrail.Trail, workdir: Path) -> None:
     """skops names objects by memory address; the saved bytes must not depend on it (separate processes)."""
     env = {**os.environ, "DATATRAIL_USER": "ada"}
     outputs = [
@@ -71,29 +64,31 @@ def test_the_same_model_trained_twice_is_one_version(trail: datatrail.Trail, wor
     assert all(o.returncode == 0 for o in outputs), outputs[0].stderr
     assert outputs[0].stdout == outputs[1].stdout
     assert outputs[0].stdout.startswith("models/rf@1 sha256:")
-    assert len(trail.versions("models/rf")) == 1
-    assert len(trail.runs("train")) == 2
+    assert len(sqlite_trail.versions("models/rf")) == 1
+    assert len(sqlite_trail.runs("train")) == 2
 
 
-def test_in_memory_tables_and_unsupported_objects(trail: datatrail.Trail) -> None:
+def test_in_memory_tables_and_unsupported_objects(sqlite_trail: datatrail.Trail) -> None:
     frame = pd.DataFrame({"a": [1, 2, 2], "b": ["x", "y", None]})
-    with trail.run("prep") as run:
+    with sqlite_trail.run("prep") as run:
         version = run.output(frame, name="tables/prep")
         assert version.format == "arrow" and version.kind == "dataset"
         with pytest.raises(InvalidInput, match="needs a name"):
             run.output(frame)
         with pytest.raises(InvalidInput, match=r"cannot save a builtins\.object safely"):
             run.output(object(), name="models/odd", kind="model")
-    profile = trail.profile(version)
+    profile = sqlite_trail.profile(version)
     assert profile is not None and profile["row_count"] == 3
     with pytest.raises(InvalidInput):
         serialize({"weights": [1, 2]})
 
 
-def test_show_model_lists_training_data_evaluations_and_deployments(trail: datatrail.Trail, workdir: Path) -> None:
+def test_show_model_lists_training_data_evaluations_and_deployments(
+    sqlite_trail: datatrail.Trail, workdir: Path
+) -> None:
     data = workdir / "train.csv"
     pd.DataFrame({"a": X[:, 0], "b": X[:, 1], "y": Y}).to_csv(data, index=False)
-    with trail.run("train", params={"depth": 3}, job_type="train") as run:
+    with sqlite_trail.run("train", params={"depth": 3}, job_type="train") as run:
         train = run.input(data)
         model = run.output(
             RandomForestClassifier(n_estimators=3, max_depth=3, random_state=0).fit(X, Y),
@@ -101,7 +96,7 @@ def test_show_model_lists_training_data_evaluations_and_deployments(trail: datat
             kind="model",
         )
         run.log_metric("train_accuracy", 0.9)
-    trail.evaluate(model, train, metrics={"accuracy": 0.875})
+    sqlite_trail.evaluate(model, train, metrics={"accuracy": 0.875})
     deployed = runner.invoke(app, ["deploy", "models/rf@1", "--env", "staging"])
     assert deployed.exit_code == 0, deployed.output
     assert "deployed models/rf@1 to staging" in deployed.stdout
@@ -120,10 +115,10 @@ def test_show_model_lists_training_data_evaluations_and_deployments(trail: datat
     assert card["deployments"][0]["environment"] == "staging"
 
 
-def test_deployments_and_impact_commands(trail: datatrail.Trail, workdir: Path) -> None:
+def test_deployments_and_impact_commands(sqlite_trail: datatrail.Trail, workdir: Path) -> None:
     data = workdir / "train.csv"
     pd.DataFrame({"a": X[:, 0], "y": Y}).to_csv(data, index=False)
-    with trail.run("train", job_type="train") as run:
+    with sqlite_trail.run("train", job_type="train") as run:
         run.input(data)
         run.output(RandomForestClassifier(n_estimators=2, random_state=0).fit(X, Y), name="models/rf", kind="model")
     empty = runner.invoke(app, ["deployments"])
@@ -219,7 +214,7 @@ def _register_model_file(trail: datatrail.Trail, path: Path, fmt: str, name: str
     return f"{name}@latest"
 
 
-def test_load_model_never_unpickles_on_the_stores_word(trail: datatrail.Trail, workdir: Path) -> None:
+def test_load_model_never_unpickles_on_the_stores_word(sqlite_trail: datatrail.Trail, workdir: Path) -> None:
     import hashlib
     import pickle
 
@@ -229,47 +224,47 @@ def test_load_model_never_unpickles_on_the_stores_word(trail: datatrail.Trail, w
     evil = workdir / "model.joblib"
     evil.write_bytes(pickle.dumps(_Payload(marker)))
     digest = "sha256:" + hashlib.sha256(evil.read_bytes()).hexdigest()
-    ref = _register_model_file(trail, evil, "joblib", "models/evil", digest)
-    assert trail.get(ref).format == "joblib"
+    ref = _register_model_file(sqlite_trail, evil, "joblib", "models/evil", digest)
+    assert sqlite_trail.get(ref).format == "joblib"
     with pytest.raises(InvalidInput, match=r"models/evil@1 is a joblib file, a pickle .* trusted=True"):
-        trail.load_model(ref)
+        sqlite_trail.load_model(ref)
     with pytest.raises(InvalidInput, match="pickle"):
-        trail.load_model(ref, trusted=["posix.system"])  # a skops type list does not make a pickle safe
+        sqlite_trail.load_model(ref, trusted=["posix.system"])  # a skops type list does not make a pickle safe
     assert not marker.exists()
     # A version whose file no longer holds its bytes, or that has no digest, is never loaded at all.
     other = workdir / "other.joblib"
     other.write_bytes(pickle.dumps(_Payload(marker), protocol=2))  # other bytes than the digest's
-    wrong = _register_model_file(trail, other, "joblib", "models/swapped", digest)
+    wrong = _register_model_file(sqlite_trail, other, "joblib", "models/swapped", digest)
     with pytest.raises(IntegrityError, match="does not hold the bytes of models/swapped@1"):
-        trail.load_model(wrong, trusted=True)
-    unverified = _register_model_file(trail, other, "joblib", "models/nodigest", None)
+        sqlite_trail.load_model(wrong, trusted=True)
+    unverified = _register_model_file(sqlite_trail, other, "joblib", "models/nodigest", None)
     with pytest.raises(InvalidInput, match="no SHA-256 digest"):
-        trail.load_model(unverified, trusted=True)
+        sqlite_trail.load_model(unverified, trusted=True)
     fifo = workdir / "fifo.joblib"
     os.mkfifo(fifo)
-    piped = _register_model_file(trail, fifo, "joblib", "models/fifo", digest)
+    piped = _register_model_file(sqlite_trail, fifo, "joblib", "models/fifo", digest)
     with pytest.raises(InvalidInput, match="not a regular file"):
-        trail.load_model(piped, trusted=True)  # refused without blocking on the FIFO
+        sqlite_trail.load_model(piped, trusted=True)  # refused without blocking on the FIFO
     assert not marker.exists()
     # Only the caller's explicit trust loads a pickle: then it does run (so the checks above can fail).
-    trail.load_model(ref, trusted=True)
+    sqlite_trail.load_model(ref, trusted=True)
     assert marker.exists()
 
 
-def test_skops_with_trusted_true_and_a_skops_label_on_a_pickle(trail: datatrail.Trail, workdir: Path) -> None:
+def test_skops_with_trusted_true_and_a_skops_label_on_a_pickle(sqlite_trail: datatrail.Trail, workdir: Path) -> None:
     import hashlib
     import pickle
 
-    with trail.run("train", job_type="train") as run:
+    with sqlite_trail.run("train", job_type="train") as run:
         version = run.output(
             RandomForestClassifier(n_estimators=2, random_state=0).fit(X, Y), name="models/rf", kind="model"
         )
-    assert trail.load_model(version, trusted=True).predict(X[:3]).shape == (3,)
+    assert sqlite_trail.load_model(version, trusted=True).predict(X[:3]).shape == (3,)
     marker = workdir / "pwned"
     evil = workdir / "model.skops"
     evil.write_bytes(pickle.dumps(_Payload(marker)))
     digest = "sha256:" + hashlib.sha256(evil.read_bytes()).hexdigest()
-    ref = _register_model_file(trail, evil, "skops", "models/fake-skops", digest)
+    ref = _register_model_file(sqlite_trail, evil, "skops", "models/fake-skops", digest)
     with pytest.raises(InvalidInput, match="not a readable skops file"):
-        trail.load_model(ref, trusted=True)
+        sqlite_trail.load_model(ref, trusted=True)
     assert not marker.exists()

@@ -83,15 +83,6 @@ def bucket(s3: Any) -> str:
     return name
 
 
-@pytest.fixture
-def trail(workdir: Path) -> Iterator[datatrail.Trail]:
-    t = datatrail.init(workdir)
-    try:
-        yield t
-    finally:
-        t.close()
-
-
 class OpenCounter:
     """Counts the real opens (each a GET on S3) a filesystem class does; the reads still happen."""
 
@@ -170,7 +161,7 @@ def test_default_names_follow_openlineage() -> None:
 
 
 def test_memory_prefix_has_the_local_digest_rules_and_unchanged_objects_are_not_read(
-    trail: datatrail.Trail, memfs: Any, workdir: Path, monkeypatch: pytest.MonkeyPatch
+    sqlite_trail: datatrail.Trail, memfs: Any, workdir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     fs, root = memfs
     files = {"a.txt": b"alpha\n", "sub/b.txt": b"beta\n" * 1000, "sub/deep/c.bin": bytes(range(256)) * 50}
@@ -179,39 +170,39 @@ def test_memory_prefix_has_the_local_digest_rules_and_unchanged_objects_are_not_
         write(workdir / "copy" / rel, data)
     opens = OpenCounter(monkeypatch, type(fs))
     seen: list[tuple[int, int]] = []
-    r1 = trail.register(f"memory:/{root}/d", progress=lambda f, b: seen.append((f, b)))
+    r1 = sqlite_trail.register(f"memory:/{root}/d", progress=lambda f, b: seen.append((f, b)))
     assert r1.created and len(opens) == 3
     assert r1.version.digest == hash_path(workdir / "copy").digest  # same bytes, same directory digest
     assert (sum(f for f, _ in seen), sum(b for _, b in seen)) == (3, sum(map(len, files.values())))
     assert r1.version.namespace == f"memory://{root.strip('/')}" and r1.version.name == "d"
-    assert [(f.path, f.size, str(f.digest)) for f in trail.manifest(r1.version)] == [
+    assert [(f.path, f.size, str(f.digest)) for f in sqlite_trail.manifest(r1.version)] == [
         (rel, len(data), sha(data)) for rel, data in sorted(files.items())
     ]
     assert r1.version.properties["digest_source"] == "content"
 
-    r2 = trail.register(f"memory:/{root}/d")
+    r2 = sqlite_trail.register(f"memory:/{root}/d")
     assert not r2.created and r2.version.number == 1
     assert len(opens) == 3  # listed, not read again
 
     fs.pipe(f"{root}/d/sub/b.txt", b"changed\n")
-    r3 = trail.register(f"memory:/{root}/d")
+    r3 = sqlite_trail.register(f"memory:/{root}/d")
     assert r3.created and r3.version.number == 2
     assert opens.paths[3:] == [f"{root}/d/sub/b.txt"]  # only the changed object is read
-    diff = trail.diff(r1.version, r3.version)
+    diff = sqlite_trail.diff(r1.version, r3.version)
     assert "sub/b.txt" in json.dumps(diff)
 
 
-def test_a_file_url_is_the_same_data_as_its_local_path(trail: datatrail.Trail, workdir: Path) -> None:
+def test_a_file_url_is_the_same_data_as_its_local_path(sqlite_trail: datatrail.Trail, workdir: Path) -> None:
     path = write(workdir / "data" / "raw.csv", "a,b\n1,x\n2,y\n")
-    local = trail.add(path, name="raw")
-    remote = trail.register(path.resolve().as_uri())
+    local = sqlite_trail.add(path, name="raw")
+    remote = sqlite_trail.register(path.resolve().as_uri())
     # The same location is the same dataset: lineage never splits between a path and its file:// URL.
     assert not remote.created and remote.version == local
     assert remote.note is not None and "is raw@1 (its location)" in remote.note
-    profile = trail.profile(remote.version)
+    profile = sqlite_trail.profile(remote.version)
     assert profile is not None and profile["row_count"] == 2
     # It verifies like any local version (its uri is the same file:// URI).
-    assert trail.verify([remote.version.ref]).ok
+    assert sqlite_trail.verify([remote.version.ref]).ok
 
 
 # ---------------------------------------------------------------- http:// (a real HTTP server on loopback)
@@ -238,37 +229,39 @@ def www(tmp_path: Path) -> Iterator[tuple[str, Path]]:
         thread.join()
 
 
-def test_an_https_style_url_is_added_profiled_and_verified(trail: datatrail.Trail, www: tuple[str, Path]) -> None:
+def test_an_https_style_url_is_added_profiled_and_verified(
+    sqlite_trail: datatrail.Trail, www: tuple[str, Path]
+) -> None:
     host, folder = www
     write(folder / "d.csv", "a,b\n1,x\n2,y\n3,z\n")
     url = f"http://someone:{SECRET}@{host}/d.csv?token={SECRET}"
-    r = trail.register(url)
+    r = sqlite_trail.register(url)
     v = r.version
     assert r.created and (v.namespace, v.name, v.uri) == (f"http://{host}", "d.csv", f"http://{host}/d.csv")
     assert str(v.digest) == sha((folder / "d.csv").read_bytes()) and v.format == "csv"
-    assert trail.profile(v)["row_count"] == 3  # type: ignore[index]
-    assert not trail.register(url).created
-    assert trail.verify([v.ref]).ok
+    assert sqlite_trail.profile(v)["row_count"] == 3  # type: ignore[index]
+    assert not sqlite_trail.register(url).created
+    assert sqlite_trail.verify([v.ref]).ok
     write(folder / "d.csv", "a,b\n9,q\n")
-    assert [p.kind for p in trail.verify([v.ref]).problems] == ["changed"]
+    assert [p.kind for p in sqlite_trail.verify([v.ref]).problems] == ["changed"]
     with pytest.raises(NotFound) as missing:
-        trail.add(f"http://someone:{SECRET}@{host}/nothing.csv?token={SECRET}")
+        sqlite_trail.add(f"http://someone:{SECRET}@{host}/nothing.csv?token={SECRET}")
     assert SECRET not in str(missing.value) and f"http://{host}/nothing.csv" in str(missing.value)
 
 
-def test_a_refused_connection_is_store_unavailable(trail: datatrail.Trail) -> None:
+def test_a_refused_connection_is_store_unavailable(sqlite_trail: datatrail.Trail) -> None:
     from tests.pgserver import free_port
 
     with pytest.raises(StoreUnavailable, match="did not answer"):
-        trail.add(f"http://127.0.0.1:{free_port()}/d.csv")
-    assert trail.datasets() == []
+        sqlite_trail.add(f"http://127.0.0.1:{free_port()}/d.csv")
+    assert sqlite_trail.datasets() == []
 
 
 # ---------------------------------------------------------------- S3 (moto server)
 
 
 def test_s3_prefix_add_readd_change_and_verify(
-    trail: datatrail.Trail, s3: Any, bucket: str, monkeypatch: pytest.MonkeyPatch
+    sqlite_trail: datatrail.Trail, s3: Any, bucket: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     objects = {f"raw/part-{i:02}.csv": f"id,v\n{i},{i * i}\n".encode() for i in range(12)}
     for key, data in objects.items():
@@ -291,52 +284,52 @@ def test_s3_prefix_add_readd_change_and_verify(
                 active -= 1
 
     monkeypatch.setattr(remote_hashing, "read_digest", tracked)
-    r1 = trail.register(f"s3://{bucket}/raw/", jobs=4, profile=False)
+    r1 = sqlite_trail.register(f"s3://{bucket}/raw/", jobs=4, profile=False)
     assert r1.created and len(opens) == 12
     assert 1 <= most <= 4 and threads == {"datatrail-remote"}  # a bounded pool of connections
     v = r1.version
     assert (v.namespace, v.name, v.uri, v.format) == (f"s3://{bucket}", "raw", f"s3://{bucket}/raw/", "csv-dir")
-    assert [str(f.digest) for f in trail.manifest(v)] == [sha(d) for _, d in sorted(objects.items())]
+    assert [str(f.digest) for f in sqlite_trail.manifest(v)] == [sha(d) for _, d in sorted(objects.items())]
 
-    again = trail.recorder.hash_url(f"s3://{bucket}/raw/")
+    again = sqlite_trail.recorder.hash_url(f"s3://{bucket}/raw/")
     assert again.result.digest == v.digest and again.result.bytes_read == 0
-    assert not trail.register(f"s3://{bucket}/raw/").created
+    assert not sqlite_trail.register(f"s3://{bucket}/raw/").created
     assert len(opens) == 12  # re-adding an unchanged prefix downloads nothing
-    assert trail.verify([v.ref]).ok and len(opens) == 12
+    assert sqlite_trail.verify([v.ref]).ok and len(opens) == 12
 
     s3.put_object(Bucket=bucket, Key="raw/part-03.csv", Body=b"id,v\n3,-1\n")
-    report = trail.verify([v.ref])
+    report = sqlite_trail.verify([v.ref])
     assert [(p.kind, p.path) for p in report.problems] == [("changed", f"s3://{bucket}/raw/part-03.csv")]
     assert opens.paths[12:] == [f"{bucket}/raw/part-03.csv"]
-    r2 = trail.register(f"s3://{bucket}/raw/")
+    r2 = sqlite_trail.register(f"s3://{bucket}/raw/")
     assert r2.created and r2.version.number == 2
     # The cache knows the changed object since verify read it; the new version's profile reads the 12 CSVs.
     assert len(opens) == 13 + 12 and sorted(opens.paths[13:]) == sorted(f"{bucket}/{k}" for k in objects)
-    profile = trail.profile(r2.version)
+    profile = sqlite_trail.profile(r2.version)
     assert profile is not None and profile["row_count"] == 12
 
     s3.delete_object(Bucket=bucket, Key="raw/part-07.csv")
-    report = trail.verify([r2.version.ref])
+    report = sqlite_trail.verify([r2.version.ref])
     assert [(p.kind, p.path) for p in report.problems] == [("missing", f"s3://{bucket}/raw/part-07.csv")]
 
 
-def test_s3_single_object_records_etag_and_verifies(trail: datatrail.Trail, s3: Any, bucket: str) -> None:
+def test_s3_single_object_records_etag_and_verifies(sqlite_trail: datatrail.Trail, s3: Any, bucket: str) -> None:
     s3.put_object(Bucket=bucket, Key="models/m.bin", Body=b"weights" * 100)
-    v = trail.add(f"s3://{bucket}/models/m.bin", name="model", kind="model")
+    v = sqlite_trail.add(f"s3://{bucket}/models/m.bin", name="model", kind="model")
     head = s3.head_object(Bucket=bucket, Key="models/m.bin")
     assert v.digest is not None and str(v.digest) == sha(b"weights" * 100) and v.size == 700
     assert v.properties == {"digest_source": "content", "etag": head["ETag"].strip('"')}
-    assert trail.verify(["model"]).ok
+    assert sqlite_trail.verify(["model"]).ok
     s3.put_object(Bucket=bucket, Key="models/m.bin", Body=b"other")
-    (problem,) = trail.verify(["model"]).problems
+    (problem,) = sqlite_trail.verify(["model"]).problems
     assert (problem.kind, problem.actual) == ("changed", sha(b"other"))
     s3.delete_object(Bucket=bucket, Key="models/m.bin")
-    (problem,) = trail.verify(["model"]).problems
+    (problem,) = sqlite_trail.verify(["model"]).problems
     assert problem.kind == "missing"
 
 
 def test_use_store_checksum_reads_no_bytes_and_says_so(
-    trail: datatrail.Trail, s3: Any, bucket: str, monkeypatch: pytest.MonkeyPatch
+    sqlite_trail: datatrail.Trail, s3: Any, bucket: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     a, b = b"checksummed by the store\n", b"no sha256 here\n"
     s3.put_object(Bucket=bucket, Key="p/a.txt", Body=a, ChecksumAlgorithm="SHA256")
@@ -344,36 +337,36 @@ def test_use_store_checksum_reads_no_bytes_and_says_so(
     assert base64.b64decode(head["ChecksumSHA256"]).hex() == hashlib.sha256(a).hexdigest()
     opens = OpenCounter(monkeypatch, s3fs.S3FileSystem)
 
-    one = trail.register(f"s3://{bucket}/p/a.txt", name="a", use_store_checksum=True).version
+    one = sqlite_trail.register(f"s3://{bucket}/p/a.txt", name="a", use_store_checksum=True).version
     assert str(one.digest) == sha(a) and len(opens) == 0
     assert one.properties["digest_source"] == "store-checksum"
 
     s3.put_object(Bucket=bucket, Key="p/b.txt", Body=b, ChecksumAlgorithm="CRC32")
-    both = trail.register(f"s3://{bucket}/p/", name="p", use_store_checksum=True).version
+    both = sqlite_trail.register(f"s3://{bucket}/p/", name="p", use_store_checksum=True).version
     assert opens.paths == [f"{bucket}/p/b.txt"]  # only the object without a SHA-256 checksum is read
     assert both.properties["digest_source"] == "content+store-checksum"
-    assert [str(f.digest) for f in trail.manifest(both)] == [sha(a), sha(b)]
+    assert [str(f.digest) for f in sqlite_trail.manifest(both)] == [sha(a), sha(b)]
     # The same bytes read without the option give the same digest (a digest is a digest).
-    assert trail.register(f"s3://{bucket}/p/", name="p", use_cache=False).version.number == 1
-    assert trail.verify(["a", "p"]).ok
+    assert sqlite_trail.register(f"s3://{bucket}/p/", name="p", use_cache=False).version.number == 1
+    assert sqlite_trail.verify(["a", "p"]).ok
 
 
-def test_remote_parquet_is_profiled(trail: datatrail.Trail, s3: Any, bucket: str) -> None:
+def test_remote_parquet_is_profiled(sqlite_trail: datatrail.Trail, s3: Any, bucket: str) -> None:
     table = pa.table({"id": [1, 2, 3, 4, 5], "species": ["a", "b", "a", None, "c"], "mass": [1.5, 2.5, 3.5, 4.5, None]})
     s3.put_object(Bucket=bucket, Key="tables/penguins.parquet", Body=parquet_bytes(table))
-    v = trail.add(f"s3://{bucket}/tables/penguins.parquet", name="penguins")
+    v = sqlite_trail.add(f"s3://{bucket}/tables/penguins.parquet", name="penguins")
     assert v.format == "parquet"
-    profile = trail.profile(v)
+    profile = sqlite_trail.profile(v)
     assert profile is not None and profile["row_count"] == 5
     columns = {c["name"]: c for c in profile["columns"]}
     assert set(columns) == {"id", "species", "mass"}
     assert columns["species"]["null_count"] == 1 and columns["mass"]["null_count"] == 1
     local = write(Path("penguins.parquet"), parquet_bytes(table))
-    assert trail.profile(trail.add(local, name="local"))["row_count"] == 5  # type: ignore[index]
+    assert sqlite_trail.profile(sqlite_trail.add(local, name="local"))["row_count"] == 5  # type: ignore[index]
 
 
 def test_a_remote_run_input_and_output_through_a_real_command(
-    trail: datatrail.Trail, s3: Any, bucket: str, workdir: Path
+    sqlite_trail: datatrail.Trail, s3: Any, bucket: str, workdir: Path
 ) -> None:
     s3.put_object(Bucket=bucket, Key="in/raw.csv", Body=b"a\n1\n2\n")
     # The child is any program: here Python with boto3, finding the endpoint in the environment.
@@ -388,13 +381,13 @@ def test_a_remote_run_input_and_output_through_a_real_command(
         workdir,
     )  # fmt: skip
     assert p.returncode == 0, p.stderr
-    (run,) = trail.runs("copy")
+    (run,) = sqlite_trail.runs("copy")
     assert run.state is RunState.COMPLETE
     assert [(v.namespace, v.name, str(v.digest)) for v in run.inputs] == [
         (f"s3://{bucket}", "in/raw.csv", sha(b"a\n1\n2\n"))
     ]
     assert [(v.name, str(v.digest)) for v in run.outputs] == [("out/clean.csv", sha(b"a\n1\n2\n3\n"))]
-    assert trail.lineage(f"s3://{bucket}:out/clean.csv").nodes
+    assert sqlite_trail.lineage(f"s3://{bucket}:out/clean.csv").nodes
 
     p = run_process(
         [*datatrail_command(), "run", "--name", "lazy", "-o", f"s3://{bucket}/out/never.csv",
@@ -402,27 +395,27 @@ def test_a_remote_run_input_and_output_through_a_real_command(
         workdir,
     )  # fmt: skip
     assert p.returncode == 125 and f"did not write the output 's3://{bucket}/out/never.csv'" in p.stderr
-    (failed,) = trail.runs("lazy")
+    (failed,) = sqlite_trail.runs("lazy")
     assert failed.state is RunState.FAIL and failed.outputs == ()
 
 
 def test_autolog_records_pandas_reads_and_writes_of_s3(
-    trail: datatrail.Trail, s3: Any, bucket: str, workdir: Path
+    sqlite_trail: datatrail.Trail, s3: Any, bucket: str, workdir: Path
 ) -> None:
     import pandas as pd
 
     table = pa.table({"x": [1, 2, 3]})
     s3.put_object(Bucket=bucket, Key="f/in.parquet", Body=parquet_bytes(table))
     s3.put_object(Bucket=bucket, Key="f/other.parquet", Body=parquet_bytes(pa.table({"z": [0]})))
-    datatrail.autolog(trail=trail)
+    datatrail.autolog(trail=sqlite_trail)
     try:
-        with trail.run("features") as run:
+        with sqlite_trail.run("features") as run:
             df = pd.read_parquet(f"s3://{bucket}/f/in.parquet")
             assert pq.read_table(f"s3://{bucket}/f/other.parquet").num_rows == 1  # pyarrow's own S3 client
             df.assign(y=df.x * 2).to_parquet(f"s3://{bucket}/f/out.parquet")
     finally:
         datatrail.autolog(disable=True)
-    got = trail.get_run(run.id)
+    got = sqlite_trail.get_run(run.id)
     assert sorted((v.namespace, v.name) for v in got.inputs) == [
         (f"s3://{bucket}", "f/in.parquet"),
         (f"s3://{bucket}", "f/other.parquet"),
@@ -435,20 +428,20 @@ def test_autolog_records_pandas_reads_and_writes_of_s3(
     write(workdir / "job.py", f"import pandas as pd\nprint(len(pd.read_parquet('s3://{bucket}/f/in.parquet')))\n")
     p = run_process([*datatrail_command(), "run", "--name", "script", "--", sys.executable, "job.py"], workdir)
     assert p.returncode == 0 and p.stdout == "3\n", p.stderr
-    (script_run,) = trail.runs("script")
-    in_version = trail.get(f"s3://{bucket}:f/in.parquet")
+    (script_run,) = sqlite_trail.runs("script")
+    in_version = sqlite_trail.get(f"s3://{bucket}:f/in.parquet")
     assert [(v.name, v.digest) for v in script_run.inputs] == [("f/in.parquet", in_version.digest)]
 
 
 def test_embedded_credentials_are_used_but_never_stored_or_shown(
-    trail: datatrail.Trail, s3: Any, bucket: str, workdir: Path
+    sqlite_trail: datatrail.Trail, s3: Any, bucket: str, workdir: Path
 ) -> None:
     s3.put_object(Bucket=bucket, Key="k/data.csv", Body=b"a\n1\n")
     url = f"s3://AKIAEXAMPLE:{SECRET}@{bucket}/k/data.csv?X-Amz-Signature={SECRET}"
     result = cli("add", url, "--json")
     assert result.exit_code == 0, result.output
     assert SECRET not in result.output and "AKIAEXAMPLE" not in result.output
-    v = trail.get(f"s3://{bucket}:k/data.csv")
+    v = sqlite_trail.get(f"s3://{bucket}:k/data.csv")
     assert v.uri == f"s3://{bucket}/k/data.csv"
     missing = cli("add", f"s3://AKIAEXAMPLE:{SECRET}@{bucket}/k/nothing.csv")
     line = assert_one_line_error(missing, f"s3://{bucket}/k/nothing.csv")
@@ -458,7 +451,7 @@ def test_embedded_credentials_are_used_but_never_stored_or_shown(
         assert SECRET.encode() not in blob and b"AKIAEXAMPLE" not in blob, db
 
 
-def test_the_cli_adds_and_verifies_urls_with_jobs(trail: datatrail.Trail, s3: Any, bucket: str) -> None:
+def test_the_cli_adds_and_verifies_urls_with_jobs(sqlite_trail: datatrail.Trail, s3: Any, bucket: str) -> None:
     for i in range(5):
         s3.put_object(Bucket=bucket, Key=f"d/{i}.txt", Body=f"{i}\n".encode())
     out = json.loads(ok("add", f"s3://{bucket}/d", "--jobs", "2", "--name", "numbers", "--json"))
@@ -472,23 +465,23 @@ def test_the_cli_adds_and_verifies_urls_with_jobs(trail: datatrail.Trail, s3: An
 # ---------------------------------------------------------------- bad input: one line, nothing stored
 
 
-def test_unknown_scheme_and_missing_driver(trail: datatrail.Trail, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_unknown_scheme_and_missing_driver(sqlite_trail: datatrail.Trail, monkeypatch: pytest.MonkeyPatch) -> None:
     assert_one_line_error(cli("add", "nosuchscheme://b/k"), "unknown URL scheme 'nosuchscheme://'")
     monkeypatch.setitem(sys.modules, "gcsfs", None)  # as if gcsfs were not installed
     assert_one_line_error(cli("add", "gs://b/k.csv"), "pip install 'datatrail[gcs]'")
-    assert trail.datasets() == []
+    assert sqlite_trail.datasets() == []
 
 
-def test_missing_object_and_empty_prefix(trail: datatrail.Trail, bucket: str) -> None:
+def test_missing_object_and_empty_prefix(sqlite_trail: datatrail.Trail, bucket: str) -> None:
     with pytest.raises(NotFound, match="not found"):
-        trail.add(f"s3://{bucket}/nope.csv")
+        sqlite_trail.add(f"s3://{bucket}/nope.csv")
     with pytest.raises(NotFound):
-        trail.add("s3://dt-no-such-bucket-anywhere/x.csv")
-    assert trail.datasets() == []
+        sqlite_trail.add("s3://dt-no-such-bucket-anywhere/x.csv")
+    assert sqlite_trail.datasets() == []
 
 
 def test_access_denied_is_one_line(
-    trail: datatrail.Trail, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, s3_env: str
+    sqlite_trail: datatrail.Trail, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, s3_env: str
 ) -> None:
     guarded = s3server.start(tmp_path / "moto-auth", auth=True)
     try:
@@ -499,7 +492,7 @@ def test_access_denied_is_one_line(
         assert "AWS_ACCESS_KEY_ID" in line
     finally:
         guarded.stop()
-    assert trail.datasets() == []
+    assert sqlite_trail.datasets() == []
 
 
 @pytest.fixture
@@ -533,25 +526,25 @@ def silent_endpoint() -> Iterator[str]:
 
 
 def test_a_timeout_is_store_unavailable(
-    trail: datatrail.Trail, silent_endpoint: str, monkeypatch: pytest.MonkeyPatch, s3_env: str
+    sqlite_trail: datatrail.Trail, silent_endpoint: str, monkeypatch: pytest.MonkeyPatch, s3_env: str
 ) -> None:
     monkeypatch.setenv("AWS_ENDPOINT_URL", silent_endpoint)
     monkeypatch.setenv("DATATRAIL_REMOTE_TIMEOUT", "0.3")
     s3fs.S3FileSystem.clear_instance_cache()
     with pytest.raises(StoreUnavailable, match="did not answer"):
-        trail.add("s3://slow-bucket/k.csv")
-    assert trail.datasets() == []
+        sqlite_trail.add("s3://slow-bucket/k.csv")
+    assert sqlite_trail.datasets() == []
     monkeypatch.setenv("DATATRAIL_REMOTE_TIMEOUT", "soon")
     with pytest.raises(InvalidInput, match="DATATRAIL_REMOTE_TIMEOUT"):
-        trail.add("s3://slow-bucket/k.csv")
+        sqlite_trail.add("s3://slow-bucket/k.csv")
 
 
-def test_checks_on_remote_data_are_refused(trail: datatrail.Trail, memfs: Any) -> None:
+def test_checks_on_remote_data_are_refused(sqlite_trail: datatrail.Trail, memfs: Any) -> None:
     fs, root = memfs
     fs.pipe(f"{root}/a.csv", b"a\n1\n")
     with pytest.raises(DatatrailError, match="local data"):
-        trail.register(f"memory:/{root}/a.csv", checks=[{"rule": "row_count", "min": 1}])
-    assert trail.datasets() == []
+        sqlite_trail.register(f"memory:/{root}/a.csv", checks=[{"rule": "row_count", "min": 1}])
+    assert sqlite_trail.datasets() == []
 
 
 # ---------------------------------------------------------------- over a remote datatrail server
@@ -572,11 +565,11 @@ def test_remote_data_recorded_through_the_http_store(
         assert remote_trail.verify([got.ref]).ok
 
 
-def test_sqlite_cache_has_a_remote_table(trail: datatrail.Trail, memfs: Any) -> None:
+def test_sqlite_cache_has_a_remote_table(sqlite_trail: datatrail.Trail, memfs: Any) -> None:
     fs, root = memfs
     fs.pipe(f"{root}/x.bin", b"x")
-    trail.add(f"memory:/{root}/x.bin", name="x")
-    path = trail.location.config_dir / "statcache.db"  # type: ignore[operator]
+    sqlite_trail.add(f"memory:/{root}/x.bin", name="x")
+    path = sqlite_trail.location.config_dir / "statcache.db"  # type: ignore[operator]
     with sqlite3.connect(path) as db:
         rows = db.execute("SELECT url, size, sha256, source FROM remote_stat").fetchall()
     assert rows == [(f"memory:/{root}/x.bin", 1, hashlib.sha256(b"x").hexdigest(), "content")]

@@ -25,15 +25,6 @@ from tests.conftest import write
 runner = CliRunner()
 
 
-@pytest.fixture
-def trail(workdir: Path) -> Iterator[datatrail.Trail]:
-    t = datatrail.init(workdir)
-    try:
-        yield t
-    finally:
-        t.close()
-
-
 def tree(root: Path) -> dict[str, bytes]:
     return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
 
@@ -48,88 +39,90 @@ def make_dir(workdir: Path) -> Path:
 # ---------------------------------------------------------------- keeping bytes, checkout
 
 
-def test_store_content_keeps_each_file_once_read_only(trail: datatrail.Trail, workdir: Path) -> None:
+def test_store_content_keeps_each_file_once_read_only(sqlite_trail: datatrail.Trail, workdir: Path) -> None:
     data = make_dir(workdir)
-    v1 = trail.add(data, store_content=True)
-    objects = trail.storage.objects
+    v1 = sqlite_trail.add(data, store_content=True)
+    objects = sqlite_trail.storage.objects
     kept = set(objects)
-    assert kept == {f.digest.hex for f in trail.manifest(v1)}
+    assert kept == {f.digest.hex for f in sqlite_trail.manifest(v1)}
     for hexd in kept:
         mode = objects.path(hexd).stat().st_mode
         assert not mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH)
         assert objects.verify(hexd)
     # A second version and another dataset sharing files add only the new object.
     write(data / "a.csv", "x,y\n9,9\n")
-    trail.add(data, store_content=True)
+    sqlite_trail.add(data, store_content=True)
     assert len(set(objects)) == len(kept) + 1
     write(workdir / "copy.csv", "x,y\n5,6\n")  # the bytes of data/sub/b.csv
-    trail.add(workdir / "copy.csv", store_content=True)
+    sqlite_trail.add(workdir / "copy.csv", store_content=True)
     assert len(set(objects)) == len(kept) + 1
 
 
-def test_without_store_content_nothing_is_kept(trail: datatrail.Trail, workdir: Path) -> None:
-    v = trail.add(write(workdir / "a.txt", "hello"))
-    assert list(trail.storage.objects) == []
+def test_without_store_content_nothing_is_kept(sqlite_trail: datatrail.Trail, workdir: Path) -> None:
+    v = sqlite_trail.add(write(workdir / "a.txt", "hello"))
+    assert list(sqlite_trail.storage.objects) == []
     (workdir / "a.txt").unlink()
     with pytest.raises(NotFound, match="not in the cache"):
-        trail.checkout(v)
+        sqlite_trail.checkout(v)
 
 
-def test_config_default_keeps_content(trail: datatrail.Trail, workdir: Path) -> None:
-    trail.storage.set_store_content(True)
-    trail.add(write(workdir / "a.txt", "hello"))
-    assert len(list(trail.storage.objects)) == 1
+def test_config_default_keeps_content(sqlite_trail: datatrail.Trail, workdir: Path) -> None:
+    sqlite_trail.storage.set_store_content(True)
+    sqlite_trail.add(write(workdir / "a.txt", "hello"))
+    assert len(list(sqlite_trail.storage.objects)) == 1
 
 
-def test_checkout_restores_exact_bytes_and_reports(trail: datatrail.Trail, workdir: Path) -> None:
+def test_checkout_restores_exact_bytes_and_reports(sqlite_trail: datatrail.Trail, workdir: Path) -> None:
     data = make_dir(workdir)
     original = tree(data)
-    v1 = trail.add(data, store_content=True)
+    v1 = sqlite_trail.add(data, store_content=True)
     write(data / "a.csv", "x,y\n7,7\n")
     write(data / "new.csv", "x,y\n0,0\n")
-    v2 = trail.add(data, store_content=True)
+    v2 = sqlite_trail.add(data, store_content=True)
     assert v2.number == 2
 
     with pytest.raises(Conflict, match="local changes"):
-        trail.checkout(v1)  # data/ holds v2: new.csv and a.csv differ from v1
+        sqlite_trail.checkout(v1)  # data/ holds v2: new.csv and a.csv differ from v1
     assert (data / "new.csv").exists()
 
-    report = trail.checkout(v1, force=True)
+    report = sqlite_trail.checkout(v1, force=True)
     assert tree(data) == original
     assert (report.count("modified"), report.count("removed"), report.count("unchanged")) == (1, 1, 2)
 
-    again = trail.checkout(v1)
+    again = sqlite_trail.checkout(v1)
     assert not again.changed and again.summary() == "3 unchanged"
 
-    elsewhere = trail.checkout("data@2", workdir / "restored")
+    elsewhere = sqlite_trail.checkout("data@2", workdir / "restored")
     assert elsewhere.count("added") == 4
     assert tree(workdir / "restored")["new.csv"] == b"x,y\n0,0\n"
 
 
-def test_checkout_of_a_file_and_after_the_workspace_is_gone(trail: datatrail.Trail, workdir: Path) -> None:
+def test_checkout_of_a_file_and_after_the_workspace_is_gone(sqlite_trail: datatrail.Trail, workdir: Path) -> None:
     path = write(workdir / "raw/penguins.csv", "a\n1\n")
-    trail.add(path, name="raw/penguins.csv", store_content=True)
+    sqlite_trail.add(path, name="raw/penguins.csv", store_content=True)
     write(path, "a\n2\n")
-    trail.add(path, name="raw/penguins.csv", store_content=True)
+    sqlite_trail.add(path, name="raw/penguins.csv", store_content=True)
     path.unlink()
     path.parent.rmdir()
-    report = trail.checkout("raw/penguins.csv@1")
+    report = sqlite_trail.checkout("raw/penguins.csv@1")
     assert report.path == path and path.read_text() == "a\n1\n"
     with pytest.raises(Conflict):
-        trail.checkout("raw/penguins.csv@2")
-    trail.checkout("raw/penguins.csv@2", force=True)
+        sqlite_trail.checkout("raw/penguins.csv@2")
+    sqlite_trail.checkout("raw/penguins.csv@2", force=True)
     assert path.read_text() == "a\n2\n"
 
 
-def test_corrupt_object_is_refused_and_the_workspace_left_as_it_was(trail: datatrail.Trail, workdir: Path) -> None:
+def test_corrupt_object_is_refused_and_the_workspace_left_as_it_was(
+    sqlite_trail: datatrail.Trail, workdir: Path
+) -> None:
     path = write(workdir / "a.txt", "good bytes")
-    v = trail.add(path, store_content=True)
+    v = sqlite_trail.add(path, store_content=True)
     write(path, "local")
-    obj = trail.storage.objects.path(v.digest.hex)  # type: ignore[union-attr]
+    obj = sqlite_trail.storage.objects.path(v.digest.hex)  # type: ignore[union-attr]
     obj.chmod(0o644)
     obj.write_bytes(b"evil bytes")
     with pytest.raises(IntegrityError, match="corrupt"):
-        trail.checkout(v, force=True)
+        sqlite_trail.checkout(v, force=True)
     assert path.read_text() == "local"
     assert [p.name for p in workdir.iterdir() if p.name.startswith(".a.txt")] == []  # no temporary file left
     assert not obj.exists()  # dropped, so a rerun fetches a sound copy
@@ -147,74 +140,74 @@ def test_a_file_changed_while_adding_is_not_kept(workdir: Path) -> None:
 # ---------------------------------------------------------------- reading versions
 
 
-def test_open_and_read_versions(trail: datatrail.Trail, workdir: Path) -> None:
+def test_open_and_read_versions(sqlite_trail: datatrail.Trail, workdir: Path) -> None:
     data = make_dir(workdir)
-    v = trail.add(data, store_content=True)
-    fs = trail.open(v)
+    v = sqlite_trail.add(data, store_content=True)
+    fs = sqlite_trail.open(v)
     assert not isinstance(fs, type(None))
     assert [e["name"] for e in fs.ls("")] == ["a.csv", "blob.bin", "sub"]  # type: ignore[union-attr]
     assert fs.cat_file("sub/b.csv") == b"x,y\n5,6\n"  # type: ignore[union-attr]
-    table = trail.read_arrow(v)
+    table = sqlite_trail.read_arrow(v)
     assert table.num_rows == 3 and table.column_names == ["x", "y"]
-    single = trail.add(data / "a.csv", name="single", store_content=True)
-    with trail.open(single) as f:  # type: ignore[union-attr]
+    single = sqlite_trail.add(data / "a.csv", name="single", store_content=True)
+    with sqlite_trail.open(single) as f:  # type: ignore[union-attr]
         assert f.read() == b"x,y\n1,2\n3,4\n"
-    assert trail.read_pandas(single)["y"].tolist() == [2, 4]
-    assert trail.read_polars(single)["x"].to_list() == [1, 3]
+    assert sqlite_trail.read_pandas(single)["y"].tolist() == [2, 4]
+    assert sqlite_trail.read_polars(single)["x"].to_list() == [1, 3]
     with pytest.raises(InvalidInput, match="not tabular"):
-        trail.read_arrow(trail.add(write(workdir / "n.txt", "text"), store_content=True))
+        sqlite_trail.read_arrow(sqlite_trail.add(write(workdir / "n.txt", "text"), store_content=True))
 
 
 # ---------------------------------------------------------------- DataFrames as versions
 
 
-def test_dataframes_are_versions_and_come_back_equal(trail: datatrail.Trail) -> None:
+def test_dataframes_are_versions_and_come_back_equal(sqlite_trail: datatrail.Trail) -> None:
     df = pd.DataFrame({"id": [1, 2, 3], "name": ["a", "b", None], "score": [0.5, 1.5, float("nan")]})
-    v = trail.add(df, name="frames/scores")
+    v = sqlite_trail.add(df, name="frames/scores")
     assert (v.ref, v.format) == ("frames/scores@1", "arrow")
-    back = trail.read_pandas("frames/scores@1")
+    back = sqlite_trail.read_pandas("frames/scores@1")
     pd.testing.assert_frame_equal(back, df)
-    assert trail.profile(v)["row_count"] == 3  # type: ignore[index]
+    assert sqlite_trail.profile(v)["row_count"] == 3  # type: ignore[index]
     # Same data and schema from polars or pyarrow: the same version.
-    assert trail.add(pl.from_pandas(df), name="frames/scores").number == 1
-    assert trail.add(pa.Table.from_pandas(df, preserve_index=False), name="frames/scores").number == 1
-    changed = trail.add(df.assign(score=[1.0, 2.0, 3.0]), name="frames/scores")
+    assert sqlite_trail.add(pl.from_pandas(df), name="frames/scores").number == 1
+    assert sqlite_trail.add(pa.Table.from_pandas(df, preserve_index=False), name="frames/scores").number == 1
+    changed = sqlite_trail.add(df.assign(score=[1.0, 2.0, 3.0]), name="frames/scores")
     assert changed.number == 2
-    assert trail.read_polars("frames/scores@2")["score"].to_list() == [1.0, 2.0, 3.0]
+    assert sqlite_trail.read_polars("frames/scores@2")["score"].to_list() == [1.0, 2.0, 3.0]
     # The bytes kept are the canonical IPC stream the digest is the hash of.
-    assert trail.storage.objects.verify(v.digest.hex)  # type: ignore[union-attr]
+    assert sqlite_trail.storage.objects.verify(v.digest.hex)  # type: ignore[union-attr]
 
 
-def test_dataframe_needs_a_name(trail: datatrail.Trail) -> None:
+def test_dataframe_needs_a_name(sqlite_trail: datatrail.Trail) -> None:
     with pytest.raises(InvalidInput, match="needs a name"):
-        trail.add(pd.DataFrame({"a": [1]}))
+        sqlite_trail.add(pd.DataFrame({"a": [1]}))
 
 
 # ---------------------------------------------------------------- gc
 
 
-def test_gc_removes_only_what_no_kept_version_reaches(trail: datatrail.Trail, workdir: Path) -> None:
+def test_gc_removes_only_what_no_kept_version_reaches(sqlite_trail: datatrail.Trail, workdir: Path) -> None:
     path = workdir / "a.txt"
     for i in range(4):
         write(path, f"version {i}")
-        trail.add(path, store_content=True)
-    trail.tag("a.txt@1", "gold")
-    objects = trail.storage.objects
+        sqlite_trail.add(path, store_content=True)
+    sqlite_trail.tag("a.txt@1", "gold")
+    objects = sqlite_trail.storage.objects
     assert objects.add_bytes(hashlib.sha256(b"orphan").hexdigest(), b"orphan")  # an object no version names
-    assert trail.gc().objects == 1
+    assert sqlite_trail.gc().objects == 1
     assert len(list(objects)) == 4
-    dry = trail.gc(keep_latest=1, keep_aliases=True, dry_run=True)
+    dry = sqlite_trail.gc(keep_latest=1, keep_aliases=True, dry_run=True)
     assert (dry.objects, dry.kept_versions) == (2, 2)
     assert len(list(objects)) == 4
-    done = trail.gc(keep_latest=1, keep_aliases=True)
+    done = sqlite_trail.gc(keep_latest=1, keep_aliases=True)
     assert done.objects == 2 and done.bytes == len("version 1") * 2
-    trail.checkout("a.txt@1", workdir / "gold.txt")
+    sqlite_trail.checkout("a.txt@1", workdir / "gold.txt")
     assert (workdir / "gold.txt").read_text() == "version 0"
     with pytest.raises(NotFound):
-        trail.checkout("a.txt@2", workdir / "gone.txt")
+        sqlite_trail.checkout("a.txt@2", workdir / "gone.txt")
 
 
-def test_gc_never_loses_an_object_of_a_concurrent_add(trail: datatrail.Trail, workdir: Path) -> None:
+def test_gc_never_loses_an_object_of_a_concurrent_add(sqlite_trail: datatrail.Trail, workdir: Path) -> None:
     errors: list[BaseException] = []
     stop = threading.Event()
 
@@ -232,13 +225,13 @@ def test_gc_never_loses_an_object_of_a_concurrent_add(trail: datatrail.Trail, wo
     try:
         added = []
         for i in range(40):
-            added.append(trail.add(write(workdir / f"f{i}.txt", f"content {i}"), store_content=True))
+            added.append(sqlite_trail.add(write(workdir / f"f{i}.txt", f"content {i}"), store_content=True))
     finally:
         stop.set()
         thread.join()
     assert not errors
     # Without the lock gc would see objects written but not yet named by a version, and remove them.
-    assert all(trail.storage.objects.has(v.digest.hex) for v in added)  # type: ignore[union-attr]
+    assert all(sqlite_trail.storage.objects.has(v.digest.hex) for v in added)  # type: ignore[union-attr]
 
 
 # ---------------------------------------------------------------- CLI
@@ -262,15 +255,15 @@ def test_cli_add_store_content_checkout_gc(workdir: Path) -> None:
     assert bad.exit_code == 2 and "invalid age" in bad.stderr
 
 
-def test_big_files_are_hard_linked_read_only_unless_copy(trail: datatrail.Trail, workdir: Path) -> None:
+def test_big_files_are_hard_linked_read_only_unless_copy(sqlite_trail: datatrail.Trail, workdir: Path) -> None:
     big = write(workdir / "big.bin", os.urandom(2 * 1024 * 1024))
-    v = trail.add(big, store_content=True)
+    v = sqlite_trail.add(big, store_content=True)
     big.unlink()
-    trail.checkout(v)
-    obj = trail.storage.objects.path(v.digest.hex)  # type: ignore[union-attr]
+    sqlite_trail.checkout(v)
+    obj = sqlite_trail.storage.objects.path(v.digest.hex)  # type: ignore[union-attr]
     assert big.stat().st_ino == obj.stat().st_ino  # one write for a big file
     assert not big.stat().st_mode & stat.S_IWUSR
-    trail.checkout(v, workdir / "copy.bin", link=False)
+    sqlite_trail.checkout(v, workdir / "copy.bin", link=False)
     assert (workdir / "copy.bin").stat().st_ino != obj.stat().st_ino
     assert (workdir / "copy.bin").read_bytes() == big.read_bytes()
     # An object edited through its link is caught before it is linked again or pushed.
@@ -302,13 +295,13 @@ def tiny_disk(tmp_path: Path) -> Iterator[Path]:
 
 
 def test_a_full_disk_is_one_error_and_nothing_half_written(
-    trail: datatrail.Trail, workdir: Path, tiny_disk: Path
+    sqlite_trail: datatrail.Trail, workdir: Path, tiny_disk: Path
 ) -> None:
     from datatrail.errors import DiskFull
 
-    v = trail.add(write(workdir / "big.bin", os.urandom(700_000)), store_content=True)
+    v = sqlite_trail.add(write(workdir / "big.bin", os.urandom(700_000)), store_content=True)
     with pytest.raises(DiskFull, match="no space left"):
-        trail.checkout(v, tiny_disk / "big.bin")
+        sqlite_trail.checkout(v, tiny_disk / "big.bin")
     assert list(tiny_disk.iterdir()) == []
     cache = ObjectStore(tiny_disk / "objects")
     with pytest.raises(DiskFull):
@@ -327,39 +320,39 @@ def _age(root: Path, seconds: float = 3600) -> None:
 
 
 def test_an_unchanged_tree_is_known_by_its_listing_and_any_change_is_still_seen(
-    trail: datatrail.Trail, workdir: Path
+    sqlite_trail: datatrail.Trail, workdir: Path
 ) -> None:
     data = make_dir(workdir)
     _age(data)
-    v1 = trail.add(data, store_content=True)  # hashed, every digest vouched: the listing is remembered
-    known, _ = trail.recorder.known_tree(data)
+    v1 = sqlite_trail.add(data, store_content=True)  # hashed, every digest vouched: the listing is remembered
+    known, _ = sqlite_trail.recorder.known_tree(data)
     assert known is not None and known.digest == v1.digest and len(known.paths) == 3
-    report = trail.checkout(v1)
+    report = sqlite_trail.checkout(v1)
     assert (report.kept, report.changes, report.summary()) == (3, (), "3 unchanged")
     assert report.to_dict()["unchanged"] == 3 and not report.changed
 
     write(data / "a.csv", "x,y\n9,9\n")  # a change of content, made to look old: its stat still differs
     _age(data)
-    assert trail.recorder.known_tree(data)[0] is None
+    assert sqlite_trail.recorder.known_tree(data)[0] is None
     with pytest.raises(Conflict, match=r"local changes \(1 files: 'a.csv'\)"):
-        trail.checkout(v1)
-    assert trail.checkout(v1, force=True).count("modified") == 1
+        sqlite_trail.checkout(v1)
+    assert sqlite_trail.checkout(v1, force=True).count("modified") == 1
     assert tree(data)["a.csv"] != b"x,y\n9,9\n"
 
     _age(data)
-    trail.checkout(v1)  # hashed again through the stat cache: the listing is remembered anew
-    assert trail.checkout(v1).kept == 3
+    sqlite_trail.checkout(v1)  # hashed again through the stat cache: the listing is remembered anew
+    assert sqlite_trail.checkout(v1).kept == 3
     write(data / "extra.csv", "x\n1\n")  # a file more
     _age(data)
     with pytest.raises(Conflict, match=r"extra\.csv"):
-        trail.checkout(v1)
+        sqlite_trail.checkout(v1)
     (data / "extra.csv").unlink()
     (data / "sub" / "b.csv").unlink()  # a file fewer
-    assert trail.recorder.known_tree(data)[0] is None
-    assert trail.checkout(v1).count("added") == 1
+    assert sqlite_trail.recorder.known_tree(data)[0] is None
+    assert sqlite_trail.checkout(v1).count("added") == 1
 
     write(data / "fresh.csv", "x\n2\n")  # written just now: racy, so the listing cannot vouch
-    assert trail.recorder.known_tree(data)[0] is None
+    assert sqlite_trail.recorder.known_tree(data)[0] is None
 
 
 def test_missing_lists_folders_for_many_objects_and_agrees_with_one_stat_each(tmp_path: Path) -> None:

@@ -26,15 +26,6 @@ runner = CliRunner()
 SMALL_FILES = 300
 
 
-@pytest.fixture
-def trail(workdir: Path) -> Iterator[datatrail.Trail]:
-    t = datatrail.init(workdir)
-    try:
-        yield t
-    finally:
-        t.close()
-
-
 @pytest.fixture(scope="module")
 def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[s3server.S3Server]:
     server = s3server.start(tmp_path_factory.mktemp("moto"))
@@ -83,17 +74,17 @@ def remote_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 
 def test_push_then_pull_into_an_empty_clone(
-    trail: datatrail.Trail, workdir: Path, tmp_path: Path, remote_url: str, monkeypatch: pytest.MonkeyPatch
+    sqlite_trail: datatrail.Trail, workdir: Path, tmp_path: Path, remote_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     data = make_data(workdir)
     original = tree(data)
-    v = trail.add(data, store_content=True)
-    trail.storage.add_remote("origin", remote_url, default=True)
-    pushed = trail.push()
+    v = sqlite_trail.add(data, store_content=True)
+    sqlite_trail.storage.add_remote("origin", remote_url, default=True)
+    pushed = sqlite_trail.push()
     assert pushed.objects == SMALL_FILES + 1
     # 300 small files: 3 packs (2 requests each), the big file alone, and the listings.
     assert pushed.packs == 3 and pushed.requests <= 2 * pushed.packs + 1 + 3
-    again = trail.push()
+    again = sqlite_trail.push()
     assert (again.objects, again.already) == (0, SMALL_FILES + 1)
 
     other = clone(workdir, tmp_path)
@@ -109,17 +100,19 @@ def test_push_then_pull_into_an_empty_clone(
         assert tree(other / "copy") == original
 
 
-def test_only_missing_objects_travel_and_dataframes_too(trail: datatrail.Trail, workdir: Path, tmp_path: Path) -> None:
+def test_only_missing_objects_travel_and_dataframes_too(
+    sqlite_trail: datatrail.Trail, workdir: Path, tmp_path: Path
+) -> None:
     import pandas as pd
 
-    trail.storage.add_remote("origin", os.fspath(tmp_path / "remote"))
+    sqlite_trail.storage.add_remote("origin", os.fspath(tmp_path / "remote"))
     path = write(workdir / "a.txt", "one")
-    trail.add(path, store_content=True)
-    assert trail.push().objects == 1
+    sqlite_trail.add(path, store_content=True)
+    assert sqlite_trail.push().objects == 1
     write(path, "two")
-    trail.add(path, store_content=True)
-    trail.add(pd.DataFrame({"x": [1, 2]}), name="frame")
-    assert trail.push().objects == 2
+    sqlite_trail.add(path, store_content=True)
+    sqlite_trail.add(pd.DataFrame({"x": [1, 2]}), name="frame")
+    assert sqlite_trail.push().objects == 2
     other = clone(workdir, tmp_path)
     os.chdir(other)
     with datatrail.connect() as there:
@@ -128,93 +121,93 @@ def test_only_missing_objects_travel_and_dataframes_too(trail: datatrail.Trail, 
 
 
 def test_missing_everywhere_and_fallback_to_another_remote(
-    trail: datatrail.Trail, workdir: Path, tmp_path: Path
+    sqlite_trail: datatrail.Trail, workdir: Path, tmp_path: Path
 ) -> None:
     path = write(workdir / "a.txt", "payload")
-    v = trail.add(path, store_content=True)
-    trail.storage.add_remote("first", os.fspath(tmp_path / "r1"), default=True)
-    trail.storage.add_remote("second", os.fspath(tmp_path / "r2"))
-    trail.push(remote="second")
+    v = sqlite_trail.add(path, store_content=True)
+    sqlite_trail.storage.add_remote("first", os.fspath(tmp_path / "r1"), default=True)
+    sqlite_trail.storage.add_remote("second", os.fspath(tmp_path / "r2"))
+    sqlite_trail.push(remote="second")
     shutil.rmtree(workdir / ".datatrail" / "objects")
-    trail.checkout(v, workdir / "out.txt")  # not on the default remote: found on the other one
+    sqlite_trail.checkout(v, workdir / "out.txt")  # not on the default remote: found on the other one
     assert (workdir / "out.txt").read_text() == "payload"
     shutil.rmtree(workdir / ".datatrail" / "objects")
     shutil.rmtree(tmp_path / "r2")
     with pytest.raises(NotFound, match=r"on no remote \(checked: first, second\)"):
-        trail.checkout(v, workdir / "again.txt")
+        sqlite_trail.checkout(v, workdir / "again.txt")
     assert not (workdir / "again.txt").exists()
 
 
-def test_corrupt_pack_on_the_remote_is_refused(trail: datatrail.Trail, workdir: Path, tmp_path: Path) -> None:
-    v = trail.add(write(workdir / "a.txt", "payload"), store_content=True)
-    trail.storage.add_remote("origin", os.fspath(tmp_path / "remote"))
-    trail.push()
+def test_corrupt_pack_on_the_remote_is_refused(sqlite_trail: datatrail.Trail, workdir: Path, tmp_path: Path) -> None:
+    v = sqlite_trail.add(write(workdir / "a.txt", "payload"), store_content=True)
+    sqlite_trail.storage.add_remote("origin", os.fspath(tmp_path / "remote"))
+    sqlite_trail.push()
     (pack,) = (tmp_path / "remote" / "packs").glob("*.pack")
     pack.write_bytes(b"PAYLOAD")
     shutil.rmtree(workdir / ".datatrail" / "objects")
     write(workdir / "a.txt", "local")
     with pytest.raises(IntegrityError, match="corrupt"):
-        trail.checkout(v, force=True)
+        sqlite_trail.checkout(v, force=True)
     assert (workdir / "a.txt").read_text() == "local"
-    assert list(trail.storage.objects) == []
+    assert list(sqlite_trail.storage.objects) == []
 
 
-def test_a_push_cut_short_is_resumed(trail: datatrail.Trail, workdir: Path, tmp_path: Path) -> None:
-    v = trail.add(make_data(workdir), store_content=True)
-    trail.storage.add_remote("origin", os.fspath(tmp_path / "remote"))
-    trail.push()
+def test_a_push_cut_short_is_resumed(sqlite_trail: datatrail.Trail, workdir: Path, tmp_path: Path) -> None:
+    v = sqlite_trail.add(make_data(workdir), store_content=True)
+    sqlite_trail.storage.add_remote("origin", os.fspath(tmp_path / "remote"))
+    sqlite_trail.push()
     # A push cut short before a pack's index was written: that pack does not count.
     idx = sorted((tmp_path / "remote" / "packs").glob("*.idx"))[0]
     idx.unlink()
     shutil.rmtree(workdir / ".datatrail" / "remotes")
-    resumed = trail.push()
+    resumed = sqlite_trail.push()
     assert 0 < resumed.objects < SMALL_FILES
     shutil.rmtree(workdir / ".datatrail" / "objects")
-    assert trail.fetch([v.ref]).objects == SMALL_FILES + 1
+    assert sqlite_trail.fetch([v.ref]).objects == SMALL_FILES + 1
 
 
-def test_credentials_never_enter_the_config(trail: datatrail.Trail) -> None:
+def test_credentials_never_enter_the_config(sqlite_trail: datatrail.Trail) -> None:
     with pytest.raises(InvalidInput, match="holds credentials"):
-        trail.storage.add_remote("origin", "s3://AKIAEXAMPLE:s3cretkey@bucket/prefix")
-    config = (trail.location.config_dir / "config.toml").read_text()  # type: ignore[operator]
+        sqlite_trail.storage.add_remote("origin", "s3://AKIAEXAMPLE:s3cretkey@bucket/prefix")
+    config = (sqlite_trail.location.config_dir / "config.toml").read_text()  # type: ignore[operator]
     assert "s3cret" not in config
 
 
 def test_an_unreachable_remote_is_one_line(
-    trail: datatrail.Trail, workdir: Path, monkeypatch: pytest.MonkeyPatch
+    sqlite_trail: datatrail.Trail, workdir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{free_port()}")  # nothing listens there
     monkeypatch.setenv("DATATRAIL_REMOTE_TIMEOUT", "2")
     s3fs.S3FileSystem.clear_instance_cache()
-    trail.add(write(workdir / "a.txt", "x"), store_content=True)
-    trail.storage.add_remote("origin", "s3://nowhere/prefix")
+    sqlite_trail.add(write(workdir / "a.txt", "x"), store_content=True)
+    sqlite_trail.storage.add_remote("origin", "s3://nowhere/prefix")
     with pytest.raises(StoreUnavailable, match="did not answer"):
-        trail.push()
+        sqlite_trail.push()
 
 
-def test_gc_remote_removes_unreachable_packs(trail: datatrail.Trail, workdir: Path, tmp_path: Path) -> None:
+def test_gc_remote_removes_unreachable_packs(sqlite_trail: datatrail.Trail, workdir: Path, tmp_path: Path) -> None:
     path = workdir / "a.txt"
-    trail.storage.add_remote("origin", os.fspath(tmp_path / "remote"))
+    sqlite_trail.storage.add_remote("origin", os.fspath(tmp_path / "remote"))
     for i in range(3):
         write(path, f"version {i}")
-        trail.add(path, store_content=True)
-        trail.push()
+        sqlite_trail.add(path, store_content=True)
+        sqlite_trail.push()
     assert len(list((tmp_path / "remote" / "packs").glob("*.pack"))) == 3
     url = os.fspath(tmp_path / "remote")
-    assert all(trail.catalog.content_locations(f"a.txt@{n}") for n in (1, 2, 3))
-    assert trail.gc(keep_latest=1, remote=True, dry_run=True).forgotten_locations == 0
-    assert all(trail.catalog.content_locations(f"a.txt@{n}") for n in (1, 2, 3))  # a dry run changes nothing
-    report = trail.gc(keep_latest=1, remote=True)
+    assert all(sqlite_trail.catalog.content_locations(f"a.txt@{n}") for n in (1, 2, 3))
+    assert sqlite_trail.gc(keep_latest=1, remote=True, dry_run=True).forgotten_locations == 0
+    assert all(sqlite_trail.catalog.content_locations(f"a.txt@{n}") for n in (1, 2, 3))  # a dry run changes nothing
+    report = sqlite_trail.gc(keep_latest=1, remote=True)
     assert (report.objects, report.remote_packs, report.forgotten_locations) == (2, 2, 2)
     assert len(list((tmp_path / "remote" / "packs").glob("*.pack"))) == 1
     # The store no longer sends other clients to this remote for the collected versions.
-    assert [trail.catalog.content_locations(f"a.txt@{n}") for n in (1, 2)] == [[], []]
-    assert [loc.url for loc in trail.catalog.content_locations("a.txt@3")] == [url]
-    assert trail.audit_entries(action="content.forget")[0].details["forgotten"] == 2
+    assert [sqlite_trail.catalog.content_locations(f"a.txt@{n}") for n in (1, 2)] == [[], []]
+    assert [loc.url for loc in sqlite_trail.catalog.content_locations("a.txt@3")] == [url]
+    assert sqlite_trail.audit_entries(action="content.forget")[0].details["forgotten"] == 2
     shutil.rmtree(workdir / ".datatrail" / "objects")
-    trail.checkout("a.txt@3", force=True)
+    sqlite_trail.checkout("a.txt@3", force=True)
     assert path.read_text() == "version 2"
 
 
@@ -353,13 +346,13 @@ def _cache_is_sound(objects_dir: Path) -> int:
 
 
 def test_a_corrupt_object_stops_a_pull_leaving_nothing_half_written_and_a_rerun_resumes(
-    trail: datatrail.Trail, workdir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    sqlite_trail: datatrail.Trail, workdir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     data = make_data(workdir)
     original = tree(data)
-    trail.add(data, store_content=True)
-    trail.storage.add_remote("origin", os.fspath(tmp_path / "remote"), default=True)
-    trail.push()
+    sqlite_trail.add(data, store_content=True)
+    sqlite_trail.storage.add_remote("origin", os.fspath(tmp_path / "remote"), default=True)
+    sqlite_trail.push()
     pack, entries = _last_pack(tmp_path / "remote")
     sound = pack.read_bytes()
     spoiled = entries[len(entries) // 2]  # an object in the middle: the pack's first half is kept before it
@@ -391,7 +384,7 @@ def test_a_corrupt_object_stops_a_pull_leaving_nothing_half_written_and_a_rerun_
 
 
 def test_the_hidden_folder_of_a_killed_pull_is_removed_by_the_next(
-    trail: datatrail.Trail, workdir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    sqlite_trail: datatrail.Trail, workdir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import subprocess
     import sys
@@ -400,9 +393,9 @@ def test_the_hidden_folder_of_a_killed_pull_is_removed_by_the_next(
 
     data = make_data(workdir)
     original = tree(data)
-    trail.add(data, store_content=True)
-    trail.storage.add_remote("origin", os.fspath(tmp_path / "remote"), default=True)
-    trail.push()
+    sqlite_trail.add(data, store_content=True)
+    sqlite_trail.storage.add_remote("origin", os.fspath(tmp_path / "remote"), default=True)
+    sqlite_trail.push()
     other = clone(workdir, tmp_path)
     # A process that dies midway through writing a tree leaves its hidden folder (named by its pid).
     script = (
@@ -423,13 +416,13 @@ def test_the_hidden_folder_of_a_killed_pull_is_removed_by_the_next(
 
 
 def test_pull_checks_out_as_before_where_the_place_is_not_empty(
-    trail: datatrail.Trail, workdir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    sqlite_trail: datatrail.Trail, workdir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     data = make_data(workdir)
     original = tree(data)
-    trail.add(data, store_content=True)
-    trail.storage.add_remote("origin", os.fspath(tmp_path / "remote"), default=True)
-    trail.push()
+    sqlite_trail.add(data, store_content=True)
+    sqlite_trail.storage.add_remote("origin", os.fspath(tmp_path / "remote"), default=True)
+    sqlite_trail.push()
     other = clone(workdir, tmp_path)
     write(other / "data" / "part-0" / "f0000.txt", "a local change")
     monkeypatch.chdir(other)
@@ -444,13 +437,13 @@ def test_pull_checks_out_as_before_where_the_place_is_not_empty(
 
 
 def test_packs_a_pull_keeps_serve_checkouts_reads_and_gc(
-    trail: datatrail.Trail, workdir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    sqlite_trail: datatrail.Trail, workdir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     data = make_data(workdir)
     original = tree(data)
-    v = trail.add(data, store_content=True)
-    trail.storage.add_remote("origin", os.fspath(tmp_path / "remote"), default=True)
-    trail.push()
+    v = sqlite_trail.add(data, store_content=True)
+    sqlite_trail.storage.add_remote("origin", os.fspath(tmp_path / "remote"), default=True)
+    sqlite_trail.push()
     other = clone(workdir, tmp_path)
     monkeypatch.chdir(other)
     with datatrail.connect() as there:

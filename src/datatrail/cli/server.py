@@ -12,6 +12,10 @@ from datatrail.cli.output import line
 from datatrail.config import locate
 from datatrail.core.text import count
 
+# uvicorn's HTTP/1.1 protocol, refusing malformed requests in the JSON error shape
+# (given by name: each worker imports it).
+HTTP_PROTOCOL = "datatrail.server.protocol:HttpProtocol"
+
 
 def check_proxies(values: list[str] | None) -> list[str]:
     """Each ``--trusted-proxy``: an IP address or a network (``10.0.0.0/8``), else a usage error."""
@@ -85,6 +89,7 @@ def serve(
         host=host,
         port=port,
         workers=workers,
+        http=HTTP_PROTOCOL,
         log_level=os.environ.get("DATATRAIL_LOG_LEVEL", "info"),
         # The client address keys the bad-token limiter and the audit's origin: it is taken
         # from X-Forwarded-For only when a trusted proxy sent it, never by default.

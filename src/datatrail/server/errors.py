@@ -16,6 +16,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect
 
 from datatrail.core.errors import DatatrailError
 
@@ -32,6 +33,24 @@ class UnsupportedMediaType(DatatrailError):
     """A body in an encoding or content type the server does not read."""
 
     http_status = 415
+
+
+class InvalidHttp(DatatrailError):
+    """A request that is not HTTP/1.1 (refused by the connection's parser, ``server/protocol.py``)."""
+
+    http_status = 400
+
+
+class UriTooLong(DatatrailError):
+    """A request target (path and query) longer than the server reads."""
+
+    http_status = 414
+
+
+class RequestHeaderFieldsTooLarge(DatatrailError):
+    """More header fields, or more bytes of them, than the server reads."""
+
+    http_status = 431
 
 
 class Unauthorized(DatatrailError):
@@ -72,6 +91,13 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     return error_response(exc.status_code, names.get(exc.status_code, "http_error"), exc.detail, exc.headers)
 
 
+async def _client_gone(request: Request, exc: Exception) -> JSONResponse:
+    # The connection ended before the body did (the client left, or server/protocol.py refused
+    # the rest of the request): not a bug, and no one reads this answer.
+    log.info("%s %s: the connection ended before the request's body", request.method, request.url.path)
+    return error_response(400, "client_disconnected", "the connection ended before the request's body; send it again")
+
+
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     log.exception("unexpected error in %s %s", request.method, request.url.path)
     return error_response(500, "internal", f"unexpected {type(exc).__name__}; see the server log")
@@ -81,6 +107,8 @@ async def respond(request: Request, exc: Exception) -> JSONResponse:
     """The answer the handlers below give ``exc`` (for a route answered outside FastAPI's routing)."""
     if isinstance(exc, DatatrailError):
         return await _datatrail_error(request, exc)
+    if isinstance(exc, ClientDisconnect):
+        return await _client_gone(request, exc)
     return await _unexpected(request, exc)
 
 
@@ -88,4 +116,5 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(DatatrailError, _datatrail_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(HTTPException, _http_error)
+    app.add_exception_handler(ClientDisconnect, _client_gone)
     app.add_exception_handler(Exception, _unexpected)
