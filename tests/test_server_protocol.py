@@ -254,3 +254,19 @@ def test_a_read_holding_a_body_and_the_next_head_counts_only_the_head(tmp_path: 
         (400, "invalid_input"),
         (200, None),
     ], answers
+
+
+def test_serve_uses_the_protocol_only_where_uvicorn_has_what_it_extends(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+    from datatrail.cli.server import HTTP_PROTOCOL, http_protocol
+    from datatrail.server.protocol import compatible
+
+    assert compatible() and http_protocol() == HTTP_PROTOCOL  # the installed uvicorn: ours
+    assert capsys.readouterr().err == ""
+    monkeypatch.delattr(HttpToolsProtocol, "_should_upgrade")  # a uvicorn that renamed one of them
+    assert not compatible()
+    assert http_protocol() == "httptools"
+    assert capsys.readouterr().err.startswith("warning: this uvicorn lacks methods")

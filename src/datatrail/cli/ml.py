@@ -477,11 +477,12 @@ def demo(
     if serve:
         import uvicorn
 
-        from datatrail.cli.server import HTTP_PROTOCOL  # the serve command's module: for `demo --serve` only (start-up)
+        from datatrail.cli.server import http_protocol  # the serve command's module: for `demo --serve` only (start-up)
         from datatrail.server.app import create_app  # FastAPI: for `demo --serve` only (start-up)
 
         line(f"serving the demo store on http://127.0.0.1:{port} (Ctrl-C stops)")
-        uvicorn.run(create_app(result.store_uri), host="127.0.0.1", port=port, log_level="warning", http=HTTP_PROTOCOL)
+        app = create_app(result.store_uri)
+        uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", http=http_protocol())
 
 
 def register(app: typer.Typer) -> None:

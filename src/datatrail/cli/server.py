@@ -8,13 +8,27 @@ from typing import Annotated
 
 import typer
 
-from datatrail.cli.output import line
+from datatrail.cli.output import error, line
 from datatrail.config import locate
 from datatrail.core.text import count
 
 # uvicorn's HTTP/1.1 protocol, refusing malformed requests in the JSON error shape
 # (given by name: each worker imports it).
 HTTP_PROTOCOL = "datatrail.server.protocol:HttpProtocol"
+
+
+def http_protocol() -> str:
+    """Ours where the installed uvicorn has what it extends; else uvicorn's own (plain-text 400s), with a warning."""
+    from datatrail.server import protocol  # imports uvicorn and httptools: only when serving (start-up)
+
+    if protocol.compatible():
+        return HTTP_PROTOCOL
+    error(
+        "this uvicorn lacks methods datatrail's HTTP protocol extends: malformed requests get uvicorn's "
+        "plain-text 400 (datatrail is tested with uvicorn 0.55)",
+        prefix="warning: ",
+    )
+    return "httptools"
 
 
 def check_proxies(values: list[str] | None) -> list[str]:
@@ -89,7 +103,7 @@ def serve(
         host=host,
         port=port,
         workers=workers,
-        http=HTTP_PROTOCOL,
+        http=http_protocol(),
         log_level=os.environ.get("DATATRAIL_LOG_LEVEL", "info"),
         # The client address keys the bad-token limiter and the audit's origin: it is taken
         # from X-Forwarded-For only when a trusted proxy sent it, never by default.

@@ -33,6 +33,27 @@ MAX_HEAD = 1024 + MAX_TARGET + MAX_FIELD_BYTES + 4 * MAX_FIELDS
 LINGER = 2.0  # seconds a refused connection waits for the client to close its end (see HttpProtocol._close)
 
 
+# uvicorn's own methods this protocol calls or extends: none is public API, so `datatrail serve`
+# uses this protocol only where they all exist (see :func:`compatible`).
+UVICORN_METHODS = (
+    "_unset_keepalive_if_required",
+    "_should_upgrade",
+    "handle_websocket_upgrade",
+    "_unsupported_upgrade_warning",
+    "on_message_begin",
+    "on_url",
+    "on_header",
+    "on_headers_complete",
+    "on_message_complete",
+    "on_response_complete",
+)
+
+
+def compatible() -> bool:
+    """Whether the installed uvicorn has every method :class:`HttpProtocol` relies on (tested with 0.55)."""
+    return all(callable(getattr(HttpToolsProtocol, name, None)) for name in UVICORN_METHODS)
+
+
 class _Refused(Exception):
     """Raised in a parser callback: the parser stops, and its error carries this as ``__context__``."""
 
