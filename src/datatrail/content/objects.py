@@ -673,7 +673,7 @@ def kernel_copy(source: str, dest: str) -> int:
     For bytes already verified (a cache object pushed to a folder remote): nothing is hashed, so
     nothing needs the bytes in blocks: the kernel is asked for up to :data:`WHOLE_BLOCK` at a time
     (one call for a file of 1 GiB, as ``cp`` makes), not :data:`KERNEL_BLOCK`: each return to
-    Python is a point where a busy machine's scheduler gives the core away (docs/benchmarks.md,
+    Python is a point where a busy machine's scheduler may give the core away (docs/benchmarks.md,
     "Round eight: one big file, warm"). The bytes copied."""
     src = os.open(source, os.O_RDONLY | getattr(os, "O_BINARY", 0))
     try:
