@@ -15,16 +15,20 @@ Contenders, each a CLI subprocess with default settings, timed from process star
   the disk equally fast, cold), and ``datatrail pull`` (download
   into the cache and checkout, every byte verified) vs a plain copy back (``cp`` / one download):
   target >= 0.8x (the plain copy's time divided by datatrail's). Warm: every file read is in the page
-  cache. ``--cold`` also times each side with the files it reads evicted first (``fsync`` and
-  ``posix_fadvise(POSIX_FADV_DONTNEED)`` per file, not ``drop_caches``: the machine is shared), as
-  with a remote on another disk. The same run prints SHA-256's time over the file and a push's fixed
+  cache. ``--cold`` also times each side with the files it reads evicted first (read once, then
+  ``fsync`` and ``posix_fadvise(POSIX_FADV_DONTNEED)`` per file, checked with ``mincore``; not
+  ``drop_caches``: the machine is shared), as with a remote on another disk. Each round times both
+  sides moments apart, the plain copy first in even rounds and datatrail first in odd ones; the
+  result is the median of the rounds' ratios, and each timed step prints its CPU and the MiB it read
+  from the disk. The same run prints SHA-256's time over the file and a push's fixed
   cost (``datatrail push`` with nothing to send): a verified pull from the page cache cannot beat
   (copy time) / (hash time), nor a push (copy time) / (copy time + fixed cost).
 
 Each is measured on a local-folder remote and on an S3 remote served by moto on loopback
-(``--no-s3`` skips it). Times are the best of ``--repeats``. Every timed step, of either tool or
-of the plain copy, starts after an ``os.sync()``: the files the untimed step before it wrote (an
-``add``'s cache, a copy's 1 GiB) are written back before the clock starts, not during the step.
+(``--no-s3`` skips it). Times are the best of ``--repeats`` (the big file: medians, above). Every
+timed step, of either tool or of the plain copy, starts after an ``os.sync()``: the files the
+untimed step before it wrote (an ``add``'s cache, a copy's 1 GiB) are written back before the
+clock starts, not during the step.
 
     python benchmarks/content.py [--files N] [--file-kib K] [--big-mib M] [--repeats R] [--no-dvc]
                                  [--no-s3] [--no-folder] [--no-tree] [--cold] [--checkout-only] [--only pull]
@@ -42,6 +46,7 @@ from __future__ import annotations
 import argparse
 import os
 import random
+import resource
 import shutil
 import statistics
 import subprocess
@@ -242,14 +247,64 @@ def evict(*paths: Path) -> None:
     """Take files out of the page cache (their dirty pages written out first): the next read comes from disk.
 
     ``posix_fadvise(POSIX_FADV_DONTNEED)`` on each file, after an ``fsync``; not
-    ``/proc/sys/vm/drop_caches``, which would empty the page cache of everything else on a shared machine."""
+    ``/proc/sys/vm/drop_caches``, which would empty the page cache of everything else on a shared machine.
+    Each file is checked afterwards (:func:`resident`): a page left behind would make that side's
+    "cold" read partly warm, so it is evicted again, and a file that still keeps pages stops the run."""
     for p in paths:
-        fd = os.open(p, os.O_RDONLY)
+        for _ in range(3):
+            fd = os.open(p, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+                os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+            finally:
+                os.close(fd)
+            if resident(p) == 0:
+                break
+        else:
+            raise SystemExit(f"{p} stays in the page cache ({resident(p)} bytes) after POSIX_FADV_DONTNEED")
+
+
+def resident(path: Path) -> int:
+    """Bytes of ``path`` in the page cache (``mincore`` over a mapping of it, as ``fincore`` counts); -1 where
+    that cannot be asked (no ``mincore``: not Linux)."""
+    import ctypes
+    import mmap
+
+    size = path.stat().st_size
+    if not size:
+        return 0
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        mincore = libc.mincore
+    except (OSError, AttributeError):
+        return -1
+    libc.mmap.restype = ctypes.c_void_p
+    libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_long]
+    libc.munmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
+    mincore.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_void_p]
+    page = mmap.PAGESIZE
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        addr = libc.mmap(None, size, mmap.PROT_READ, mmap.MAP_SHARED, fd, 0)
+        if addr in (None, ctypes.c_void_p(-1).value):
+            return -1
         try:
-            os.fsync(fd)
-            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+            vec = (ctypes.c_ubyte * ((size + page - 1) // page))()
+            if mincore(addr, size, vec) != 0:
+                return -1
+            return sum(1 for b in bytes(vec) if b & 1) * page
         finally:
-            os.close(fd)
+            libc.munmap(addr, size)
+    finally:
+        os.close(fd)
+
+
+def read_through(path: Path) -> None:
+    """Read a file once through the page cache (a reused buffer: no fresh memory per block)."""
+    buf = bytearray(8 << 20)
+    with open(path, "rb", buffering=0) as f:
+        while f.readinto(buf):
+            pass
 
 
 def hash_seconds(path: Path) -> float:
@@ -266,13 +321,47 @@ def hash_seconds(path: Path) -> float:
     return time.perf_counter() - t0
 
 
+class Step:
+    """One timed step of the big-file comparison: wall seconds, and for a subprocess its CPU (user + system)
+    and what it read from the disk (``ru_inblock``): a warm step reads ~0 MiB, a cold one the file."""
+
+    def __init__(self, wall: float, cpu: float, read_mib: float) -> None:
+        self.wall, self.cpu, self.read_mib = wall, cpu, read_mib
+
+    def __str__(self) -> str:
+        if self.cpu < 0:
+            return fmt_seconds(self.wall)
+        return f"{fmt_seconds(self.wall)} (CPU {fmt_seconds(self.cpu)}, read {self.read_mib:.0f} MiB)"
+
+
+def timed_step(fn: Callable[[], object]) -> Step:
+    """Time ``fn`` after an ``os.sync()`` (as :func:`timed_run`), with the CPU and disk reads of the
+    subprocesses it ran (none for an in-process S3 copy: CPU -1)."""
+    os.sync()
+    r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = time.perf_counter()
+    fn()
+    wall = time.perf_counter() - t0
+    r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
+    return Step(wall, cpu if cpu > 0 else -1.0, (r1.ru_inblock - r0.ru_inblock) * 512 / (1 << 20))
+
+
 def big_file(work: Path, size_mib: int, remote: Remote, repeats: int, cold: bool = False) -> None:
     """datatrail push / pull of one big file against a plain copy of the same bytes, in the same run.
 
-    Warm: every file read is in the page cache (both sides read it just before). ``cold``: also each
-    side again with the files it reads (the source; for a pull, the remote's copy) evicted first
-    (:func:`evict`), as with a remote on another disk (on S3 only the upload's source: moto keeps objects
-    in memory). Before each timing the dirty pages are written out."""
+    Each of ``repeats`` rounds times the four steps (plain copy up, push, plain copy back, pull) once,
+    warm and (``cold``) cold; the plain copy goes first in even rounds, datatrail in odd ones, and the
+    result is the median of the rounds' ratios (plain / datatrail), each round a pair taken moments apart.
+
+    Warm: every file read is in the page cache (read just before). Cold: each file a step reads (the
+    source; for a pull, the remote's copy) is first read once, untimed, then evicted from the page cache
+    (:func:`evict`, checked with ``mincore``), as with a remote on another disk (on S3 only the upload's
+    source: moto keeps objects in memory). The untimed read first gives every step the same state below
+    this machine's page cache: on a virtual machine the host may keep a file read once in its own cache,
+    so that the first cold read of a freshly written file is slower than the next ones (measured here:
+    2.7-4.2 s against 1.0-2.0 s for 1 GiB); without it, whichever side read a file first paid for the
+    other. Before each timing the dirty pages are written out."""
     dt = datatrail_cmd()
     repo = work / "big"
     repo.mkdir()
@@ -311,69 +400,99 @@ def big_file(work: Path, size_mib: int, remote: Remote, repeats: int, cold: bool
 
     def prepare(read: list[Path], evicted: bool) -> None:
         os.sync()  # the previous step's dirty pages are not this one's to write
-        if not evicted:
-            for p in read:  # warm: in the page cache
-                with open(p, "rb", buffering=0) as f:
-                    while f.read(32 << 20):
-                        pass
-        else:
+        for p in read:
+            read_through(p)  # warm: in the page cache; cold: in whatever caches lie below it, as for the other side
+        if evicted:
             evict(*read)
 
     modes = [False, True] if cold else [False]
-    times: dict[tuple[str, bool], list[float]] = {}
+    times: dict[tuple[str, bool], list[Step]] = {}
     starts: list[float] = []
     hashes: list[float] = []
     for i in range(repeats):
         for evicted in modes:
             target = remote.url(f"plain{i}{'c' if evicted else ''}") + "/big.bin"
-            prepare([cached], evicted)
-            t0 = time.perf_counter()
-            plain_up(cached, target)
-            times.setdefault(("plain up", evicted), []).append(time.perf_counter() - t0)
-            prepare([Path(target)] if local else [], evicted)
-            t0 = time.perf_counter()
-            plain_down(target, work / "plain-copy.bin")
-            times.setdefault(("plain down", evicted), []).append(time.perf_counter() - t0)
-            (work / "plain-copy.bin").unlink()
             name = f"r{i}{'c' if evicted else ''}"
             url = remote.url(f"dt{i}")
             run([*dt, "remote", "add", name, url, "--default"], cwd=repo)
-            prepare([cached], evicted)
-            times.setdefault(("push", evicted), []).append(timed_run([*dt, "push"], repo))
-            clone = work / "big-clone"
-            (clone / ".datatrail").mkdir(parents=True)
-            for fname in ("config.toml", "trail.db"):
-                shutil.copy(repo / ".datatrail" / fname, clone / ".datatrail" / fname)
             pushed = Path(url) / "objects" / "sha256" / cached.parent.name / cached.name
-            prepare([pushed] if local else [], evicted)
-            times.setdefault(("pull", evicted), []).append(timed_run([*dt, "pull"], clone))
-            if (clone / "big.bin").stat().st_size != size_mib << 20:
-                raise SystemExit("datatrail pull did not write the file")
-            shutil.rmtree(clone)
+            clone = work / "big-clone"
+
+            def up_plain(evicted: bool = evicted, target: str = target) -> None:
+                prepare([cached], evicted)
+                times.setdefault(("plain up", evicted), []).append(timed_step(lambda: plain_up(cached, target)))
+
+            def up_ours(evicted: bool = evicted) -> None:
+                prepare([cached], evicted)
+                times.setdefault(("push", evicted), []).append(timed_step(lambda: run([*dt, "push"], cwd=repo)))
+
+            def down_plain(evicted: bool = evicted, target: str = target) -> None:
+                prepare([Path(target)] if local else [], evicted)
+                times.setdefault(("plain down", evicted), []).append(
+                    timed_step(lambda: plain_down(target, work / "plain-copy.bin"))
+                )
+                (work / "plain-copy.bin").unlink()
+
+            def down_ours(evicted: bool = evicted, pushed: Path = pushed, clone: Path = clone) -> None:
+                (clone / ".datatrail").mkdir(parents=True)
+                for fname in ("config.toml", "trail.db"):
+                    shutil.copy(repo / ".datatrail" / fname, clone / ".datatrail" / fname)
+                prepare([pushed] if local else [], evicted)
+                times.setdefault(("pull", evicted), []).append(timed_step(lambda: run([*dt, "pull"], cwd=clone)))
+                if (clone / "big.bin").stat().st_size != size_mib << 20:
+                    raise SystemExit("datatrail pull did not write the file")
+                shutil.rmtree(clone)
+
+            ups, downs = [up_plain, up_ours], [down_plain, down_ours]
+            if i % 2:  # datatrail first in odd rounds: neither side always comes after the other
+                ups.reverse()
+                downs.reverse()
+            for step in (*ups, *downs):
+                step()
+            how = "cold" if evicted else "warm"
+            note(
+                f"round {i + 1}, {how}: {baseline} {times[('plain up', evicted)][-1]}, "
+                f"push {times[('push', evicted)][-1]}; back {times[('plain down', evicted)][-1]}, "
+                f"pull {times[('pull', evicted)][-1]} (load {os.getloadavg()[0]:.1f})"
+            )
         prepare([repo / "big.bin"], False)
         hashes.append(hash_seconds(repo / "big.bin"))
         starts.append(timed_run([*dt, "push"], repo))  # the last remote has it all: nothing to send
     down_name = "cp back" if local else "s3fs download"
+
+    def pairs(ours: str, plain: str, evicted: bool) -> tuple[float, float, float]:
+        """(median of datatrail's times, of the plain copy's, of the rounds' ratios plain / datatrail)."""
+        a, b = times[(ours, evicted)], times[(plain, evicted)]
+        return (
+            statistics.median(s.wall for s in a),
+            statistics.median(s.wall for s in b),
+            statistics.median(y.wall / x.wall for x, y in zip(a, b, strict=True)),
+        )
+
+    rounds = f", median of {repeats} rounds" if repeats > 1 else ""
     for evicted in modes:
         how = "cold" if evicted else "warm"
-        up, down = best(times[("push", evicted)]), best(times[("pull", evicted)])
-        p_up, p_down = best(times[("plain up", evicted)]), best(times[("plain down", evicted)])
+        up, p_up, r_up = pairs("push", "plain up", evicted)
+        down, p_down, r_down = pairs("pull", "plain down", evicted)
         report(
-            f"push of {size_mib} MiB ({remote.kind}, {how})", fmt_seconds(up), baseline, fmt_seconds(p_up),
-            p_up / up, 0.8,
+            f"push of {size_mib} MiB ({remote.kind}, {how}{rounds})", fmt_seconds(up), baseline, fmt_seconds(p_up),
+            r_up, 0.8,
         )  # fmt: skip
         report(
-            f"pull + checkout of {size_mib} MiB ({remote.kind}, {how})", fmt_seconds(down), down_name,
-            fmt_seconds(p_down), p_down / down, 0.8,
+            f"pull + checkout of {size_mib} MiB ({remote.kind}, {how}{rounds})", fmt_seconds(down), down_name,
+            fmt_seconds(p_down), r_down, 0.8,
         )  # fmt: skip
-    h = best(hashes)
-    warm_down, warm_up, fixed = best(times[("plain down", False)]), best(times[("plain up", False)]), best(starts)
+    h, fixed = statistics.median(hashes), statistics.median(starts)
+    warm_down = statistics.median(s.wall for s in times[("plain down", False)])
+    warm_up = statistics.median(s.wall for s in times[("plain up", False)])
+    warm_push = statistics.median(s.wall for s in times[("push", False)])
     note(
         f"sha256 of {size_mib} MiB in the page cache: {fmt_seconds(h)} ({(size_mib << 20) / h / 1e9:.2f} GB/s); "
         f"a push's fixed cost (`datatrail push` with nothing to send): {fmt_seconds(fixed)}; "
         f"bound of a verified pull, warm: {down_name} / sha256 = {warm_down / h:.2f}x, "
         f"with the fixed cost: {warm_down / (h + fixed):.2f}x; "
-        f"bound of a push, warm: {baseline} / ({baseline} + fixed cost) = {warm_up / (warm_up + fixed):.2f}x"
+        f"bound of a push, warm: {baseline} / ({baseline} + fixed cost) = {warm_up / (warm_up + fixed):.2f}x; "
+        f"warm push - ({baseline} + fixed cost) = {fmt_seconds(warm_push - warm_up - fixed)} (medians)"
     )
     shutil.rmtree(repo)
 

@@ -76,6 +76,19 @@ def test_kernel_copy_copies_and_refuses_an_existing_destination(tmp_path: Path) 
         kernel_copy(os.fspath(src), os.fspath(tmp_path / "dst"))
 
 
+def test_kernel_copy_asks_for_whole_blocks_and_copies_a_file_that_spans_several(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A push's copy asks the kernel for WHOLE_BLOCK per call (one call for 1 GiB, as cp); a file longer
+    than that (here the block made 1 MiB, the file 2 blocks of 32 MiB and a tail) still arrives whole."""
+    assert objmod.WHOLE_BLOCK >= 1 << 30 > KERNEL_BLOCK
+    monkeypatch.setattr(objmod, "WHOLE_BLOCK", 1 << 20)
+    data = big_bytes()
+    src = write(tmp_path / "src", data)
+    assert kernel_copy(os.fspath(src), os.fspath(tmp_path / "dst")) == len(data)
+    assert hashlib.sha256((tmp_path / "dst").read_bytes()).digest() == hashlib.sha256(data).digest()
+
+
 def test_a_big_file_pushes_and_pulls_whole_linked_read_only_into_the_workspace(
     sqlite_trail: datatrail.Trail, workdir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -527,6 +527,9 @@ class BackgroundHash:
 KERNEL_FROM = 8 * CHUNK
 """Copies of this many bytes or more are made by the kernel (``copy_file_range``), hashed beside it."""
 KERNEL_BLOCK = 32 * CHUNK  # the kernel copies, and the hashing thread maps, this much at a time
+WHOLE_BLOCK = 1 << 30
+"""What :func:`kernel_copy` (no hash beside it) asks the kernel for per call: 1 GiB (Linux copies at most
+2 GiB - 4 KiB per call)."""
 _NO_KERNEL_COPY = {errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP, errno.EBADF, errno.EPERM}
 
 
@@ -635,17 +638,18 @@ class _Copier:
         return self.call(n)
 
 
-def _kernel_copier(src: int, dst: int) -> _Copier | None:
+def _kernel_copier(src: int, dst: int, block: int = KERNEL_BLOCK) -> _Copier | None:
     """The kernel call that copies between these files (``copy_file_range``, else ``sendfile``); None if neither.
 
     ``src`` is first declared read from start to end (``POSIX_FADV_SEQUENTIAL``, as ``cp`` does):
-    a bigger read-ahead window when its pages come from the disk."""
+    a bigger read-ahead window when its pages come from the disk. The probing call copies up to
+    ``block`` bytes."""
     if hasattr(os, "posix_fadvise"):
         with contextlib.suppress(OSError):
             os.posix_fadvise(src, 0, 0, os.POSIX_FADV_SEQUENTIAL)
     if hasattr(os, "copy_file_range"):
         try:
-            first = os.copy_file_range(src, dst, KERNEL_BLOCK)
+            first = os.copy_file_range(src, dst, block)
         except OSError as exc:
             if exc.errno not in _NO_KERNEL_COPY:
                 raise
@@ -653,7 +657,7 @@ def _kernel_copier(src: int, dst: int) -> _Copier | None:
             return _Copier(lambda n: os.copy_file_range(src, dst, n), first)
     if hasattr(os, "sendfile"):
         try:
-            first = os.sendfile(dst, src, None, KERNEL_BLOCK)
+            first = os.sendfile(dst, src, None, block)
         except OSError as exc:
             if exc.errno not in _NO_KERNEL_COPY:
                 raise
@@ -666,14 +670,18 @@ def kernel_copy(source: str, dest: str) -> int:
     """Copy the file ``source`` to the new file ``dest`` without a byte passing through Python: a reflink
     where the filesystem clones (Btrfs, XFS), else ``copy_file_range``/``sendfile``, else a plain copy.
 
-    For bytes already verified (a cache object pushed to a folder remote): nothing is hashed. The bytes copied."""
+    For bytes already verified (a cache object pushed to a folder remote): nothing is hashed, so
+    nothing needs the bytes in blocks: the kernel is asked for up to :data:`WHOLE_BLOCK` at a time
+    (one call for a file of 1 GiB, as ``cp`` makes), not :data:`KERNEL_BLOCK`: each return to
+    Python is a point where a busy machine's scheduler may give the core away (docs/benchmarks.md,
+    "Round eight: one big file, warm"). The bytes copied."""
     src = os.open(source, os.O_RDONLY | getattr(os, "O_BINARY", 0))
     try:
         dst = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o644)
         try:
             if reflink(src, dst):
                 return os.fstat(dst).st_size
-            copy = _kernel_copier(src, dst)
+            copy = _kernel_copier(src, dst, WHOLE_BLOCK)
             size = 0
             if copy is None:
                 while data := os.read(src, KERNEL_BLOCK):
@@ -681,7 +689,7 @@ def kernel_copy(source: str, dest: str) -> int:
                     size += len(data)
                 return size
             size = copy.first
-            while got := copy(KERNEL_BLOCK):
+            while got := copy(WHOLE_BLOCK):
                 size += got
             return size
         finally:
