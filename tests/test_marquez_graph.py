@@ -28,7 +28,8 @@ from datatrail.core.results import LineageNode
 from datatrail.lineage import Graph
 from datatrail.server import create_app
 from datatrail.server import marquez_models as mq
-from datatrail.server.marquez import to_marquez
+from datatrail.server.marquez import _fold, to_marquez
+from datatrail.server.marquez_models import run_state
 from datatrail.server.routes import json_body
 from datatrail.server.routes.lineage import _cut, encode
 from datatrail.service import Trail
@@ -337,3 +338,60 @@ def test_version_ids_are_uuid5() -> None:
     assert mq.version_uuid("warehouse", "public.orders", 2) == str(
         uuid.uuid5(mq.VERSION_NAMESPACE, "dataset\x1fwarehouse\x1fpublic.orders\x1f2")
     )
+
+
+def _to_marquez_before(graph: Graph, *, fold: bool) -> dict[str, Any]:
+    """``to_marquez`` as it was before round eight folded each node once (the reference)."""
+    nodes: dict[str, dict[str, Any]] = {}
+    keys: dict[str, str] = {}
+    for node in graph.nodes.values():
+        nid, kind, data = _fold(node, fold)
+        keys[node.id] = nid
+        entry = nodes.setdefault(nid, {"id": nid, "type": kind, "data": data, "inEdges": [], "outEdges": []})
+        if node.data.get("redacted"):
+            continue
+        if fold and node.type == "version":
+            entry["data"].setdefault("versions", []).append(node.data["version"])
+        elif fold:
+            entry["data"].setdefault("runs", []).append({"id": node.data["id"], "state": run_state(node.data["state"])})
+    edges = sorted({(keys[s], keys[t]) for s, t in graph.edges if s in keys and t in keys})
+    for origin, destination in edges:
+        if origin == destination:
+            continue
+        edge = {"origin": origin, "destination": destination}
+        nodes[origin]["outEdges"].append(edge)
+        nodes[destination]["inEdges"].append(edge)
+    for entry in nodes.values():
+        data = entry["data"]
+        if "versions" in data:
+            data["versions"].sort()
+        if "runs" in data:
+            data["runs"].sort(key=lambda r: r["id"])
+    return {"graph": [nodes[k] for k in sorted(nodes)]}
+
+
+@pytest.mark.parametrize("role", list(USERS))
+def test_folding_is_what_it_was(scene: Scene, role: str) -> None:
+    """``to_marquez`` folds each node once: the same answer as before, folded or not, with placeholders of
+    hidden nodes (team-a's and team-b's readers), for datasets', jobs' and connected graphs."""
+    shared = datatrail.connect(scene.uri)
+    try:
+        reader = shared.scoped(shared.security.authenticate(scene.tokens[role]), "testclient")
+        graphs = []
+        for kind, ns, name in STARTS:
+            with contextlib.suppress(NotFound):
+                if kind == "dataset":
+                    graphs.append(reader.catalog.connected_lineage(ns, name, depth=5))
+                    graphs += [reader.dataset_lineage(ns, name, direction=d, depth=5) for d in ("both", "upstream")]
+                else:
+                    graphs.append(reader.catalog.connected_lineage(ns, name, kind="job", depth=5))
+                    graphs.append(reader.job_lineage(ns, name, direction="both", depth=5))
+        assert len(graphs) > 4
+        redacted = 0
+        for graph in graphs:
+            for fold in (True, False):
+                assert encode(to_marquez(graph, fold=fold)) == encode(_to_marquez_before(graph, fold=fold))
+            redacted += sum(1 for n in graph.nodes.values() if n.data.get("redacted"))
+        assert (redacted > 0) == (role != "admin")
+    finally:
+        shared.close()
