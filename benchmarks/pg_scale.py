@@ -436,7 +436,7 @@ def timed(fn: Any, repeats: int) -> float:
     return statistics.median(times)
 
 
-def before_after(uri: str, repeats: int) -> None:
+def before_after(uri: str, repeats: int, late: str) -> None:
     """Search and the jobs page in process, the code before issue 22's item 5/6 changes against now, in
     this run; and which index answers search's LIKE (EXPLAIN)."""
     from sqlalchemy import text
@@ -478,6 +478,7 @@ def before_after(uri: str, repeats: int) -> None:
                 old / new,
                 1.0,
             )
+        marquez_shaping(trail, repeats, late)
         with trail.catalog._store._db.read() as conn:
             plan = (
                 conn.execute(
@@ -490,6 +491,47 @@ def before_after(uri: str, repeats: int) -> None:
         note(f"search's LIKE on PostgreSQL: {used[0] if used else 'no index (a scan): ' + plan[0].strip()}")
     finally:
         trail.close()
+
+
+def marquez_shaping(trail: Any, repeats: int, late: str) -> None:
+    """Round eight's encoding of Marquez's answers, in process, against what it replaced, in this run: the jobs
+    page by ``json_body`` (orjson where it writes the same bytes) against FastAPI's encoder, and the folded
+    graph upstream of ``late``'s dataset (the newest version's) at depth 20 cut where producers' values sit
+    against ``bounded`` over the whole answer (both give the same answer: asserted here)."""
+    import copy
+
+    from fastapi.encoders import jsonable_encoder
+    from fastapi.responses import JSONResponse
+
+    from datatrail.core.limits import MAX_RESPONSE_DEPTH, bounded
+    from datatrail.server import marquez_models as mq
+    from datatrail.server.marquez import to_marquez
+    from datatrail.server.routes import json_body
+    from datatrail.server.routes.lineage import _cut
+
+    found, total = trail.catalog.job_page(NS, limit=100)
+    page = {"jobs": mq.jobs(trail, found), "totalCount": total}
+    standard = bytes(JSONResponse(jsonable_encoder(bounded(page, MAX_RESPONSE_DEPTH))).body)
+    assert json_body(page) == standard
+    old = timed(lambda: JSONResponse(jsonable_encoder(bounded(page, MAX_RESPONSE_DEPTH))).body, repeats)
+    new = timed(lambda: json_body(page), repeats)
+    report(
+        "Marquez jobs page (100 jobs) encoded", fmt_seconds(new), "FastAPI's encoder", fmt_seconds(old), old / new, 1.0
+    )
+    graph = trail.dataset_lineage(NS, late.partition("#")[0], direction="upstream", depth=20)
+    answer = mq.fill_graph(trail, to_marquez(graph, fold=True))
+    assert bounded(copy.deepcopy(answer), MAX_RESPONSE_DEPTH) == _cut(copy.deepcopy(answer))
+    old = timed(lambda: bounded(answer, MAX_RESPONSE_DEPTH), repeats)
+    new = timed(lambda: _cut(answer), repeats)
+    nodes = len(answer["graph"])
+    report(
+        f"Marquez graph ({nodes:,} nodes) cut to the depth limit",
+        fmt_seconds(new),
+        "the whole walked",
+        fmt_seconds(old),
+        old / new,
+        1.0,
+    )
 
 
 def _cursor_at(name: str) -> str | None:
@@ -663,7 +705,7 @@ def session(pg: pgserver.PgServer, folder: Path, args: argparse.Namespace) -> No
         note(f"reads over {events:,} events, {d:,} datasets, load {os.getloadavg()[0]:.1f}")
         curve(uri)
         measure(server.uri, d, late, args.repeats)
-        before_after(uri, args.repeats)
+        before_after(uri, args.repeats, late)
         sizes(uri, events)
     finally:
         server.stop()

@@ -122,19 +122,24 @@ def nesting_depth(value: Any) -> int:
     return deepest
 
 
-def bounded(value: Any, limit: int) -> Any:
+def bounded(value: Any, limit: int, at: int = 1) -> Any:
     """``value`` itself when it nests at most ``limit`` deep, else a copy whose deeper sub-trees are a marker.
 
     For reading what was stored before a limit existed: an answer made of it
-    stays serializable, and says where something was left out.
+    stays serializable, and says where something was left out. ``at``: the
+    level ``value`` sits at within an answer cut at ``limit`` (1: it is the
+    answer); a part is cut as the whole answer's ``bounded`` cuts it there.
+
+    >>> bounded({"b": {"c": 1}}, 2, at=2)
+    {'b': '<nested deeper than 2 levels: cut>'}
     """
-    if not exceeds(value, limit):
+    if not exceeds(value, limit - at + 1):
         return value
     marker = cut_marker(limit)
-    if limit < 1:
+    if limit - at + 1 < 1:
         return marker
     root: Any = {} if isinstance(value, dict) else []
-    stack: list[tuple[Any, Any, int]] = [(value, root, 1)]
+    stack: list[tuple[Any, Any, int]] = [(value, root, at)]
     while stack:
         source, target, level = stack.pop()
         items = source.items() if isinstance(source, dict) else enumerate(source)
@@ -151,6 +156,50 @@ def bounded(value: Any, limit: int) -> Any:
             else:
                 target.append(copied)
     return root
+
+
+_SMALLEST_PLAIN = 1e-4  # below it Python's repr writes an exponent (1e-05) and orjson does not (0.00001)
+_INT_RANGE = (-(2**63), 2**64)  # what a 64-bit encoder (orjson) writes; beyond, only the standard library
+
+
+def plain_json(value: Any, limit: int) -> bool:
+    """Whether ``value`` is a dict or list nesting at most ``limit`` deep of nothing but dicts with str keys,
+    lists, str, bool, None, 64-bit ints and finite floats of 1e-4 or more (or 0): values that
+    ``json.dumps`` and orjson write byte for byte alike, so an answer may take the fast encoder.
+
+    >>> plain_json({"a": [1, 2.5, None, "x"]}, 2), plain_json({"a": [1e-05]}, 9), plain_json({1: 2}, 9)
+    (True, False, False)
+    """
+    if type(value) not in (dict, list):
+        return False
+    low, high = _INT_RANGE
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    pop, push = stack.pop, stack.append
+    while stack:
+        container, level = pop()
+        if type(container) is dict:
+            if any(type(key) is not str for key in container):
+                return False
+            children = container.values()
+        else:
+            children = container
+        for child in children:
+            kind = type(child)
+            if kind is str or kind is bool or child is None:
+                continue
+            if kind is int:
+                if not low <= child < high:
+                    return False
+            elif kind is float:
+                if not (child == 0 or _SMALLEST_PLAIN <= abs(child) < float("inf")):
+                    return False  # NaN fails both comparisons
+            elif kind is dict or kind is list:
+                if level >= limit:
+                    return False
+                push((child, level + 1))
+            else:
+                return False
+    return True
 
 
 def check_length(value: str, what: str, limit: int) -> str:
@@ -173,5 +222,6 @@ __all__ = [
     "cut_marker",
     "exceeds",
     "nesting_depth",
+    "plain_json",
     "too_deep",
 ]

@@ -10,7 +10,10 @@ from collections.abc import Callable
 from typing import Annotated, Any, Concatenate, ParamSpec, TypeVar
 from urllib.parse import unquote as _unquote
 
+import orjson
 from fastapi import Depends, Query, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from datatrail.core.errors import InvalidInput
@@ -21,6 +24,7 @@ from datatrail.core.limits import (
     MAX_TIME_LENGTH,
     bounded,
     check_length,
+    plain_json,
 )
 from datatrail.core.model import MAX_NAME_LENGTH
 from datatrail.server.access import request_actor, request_trail
@@ -126,3 +130,17 @@ async def call(request: Request, fn: Callable[Concatenate[Trail, P], R], *args: 
         return answer
 
     return await run_in_threadpool(run)
+
+
+def json_body(answer: dict[str, Any] | list[Any]) -> bytes:
+    """The bytes FastAPI answers for ``answer`` (``JSONResponse(jsonable_encoder(…))`` of it cut at
+    ``MAX_RESPONSE_DEPTH``, as :func:`call` cuts), written by orjson when the answer holds only values both
+    write alike (:func:`~datatrail.core.limits.plain_json`): a hundred Marquez jobs in well under a
+    millisecond instead of some 50 ms of the encoder's walk. Return it as ``Response(body,
+    media_type="application/json")``."""
+    if plain_json(answer, MAX_RESPONSE_DEPTH):
+        try:
+            return orjson.dumps(answer)
+        except orjson.JSONEncodeError:  # a str that is not UTF-8 (a lone surrogate): the standard way says so
+            pass
+    return bytes(JSONResponse(jsonable_encoder(bounded(answer, MAX_RESPONSE_DEPTH))).body)

@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse, Response
 
 from datatrail.core.errors import DatatrailError, InvalidInput, NotFound
 from datatrail.core.gcpause import paused_gc
-from datatrail.core.limits import MAX_ID_LENGTH, MAX_RESPONSE_DEPTH, MAX_TIME_LENGTH, bounded
+from datatrail.core.limits import MAX_ID_LENGTH, MAX_RESPONSE_DEPTH, MAX_TIME_LENGTH, bounded, exceeds
 from datatrail.core.model import Ref
 from datatrail.core.results import IngestResult
 from datatrail.server import marquez_models as mq
@@ -155,9 +155,54 @@ def _graph(
     return _cut(mq.fill_graph(trail, to_marquez(graph, fold=True)))
 
 
+# The fields of a folded graph's node data (marquez_models: dataset_of, _job, run; marquez.to_marquez) that
+# hold only names, numbers and lists or dicts of them, a few levels deep whatever was stored: Marquez's ids,
+# schema fields, tags, versions, runs, a run's job version, dataset versions and args (each a str).
+_SHALLOW = frozenset(
+    {
+        "id",
+        "fields",
+        "tags",
+        "versions",
+        "runs",
+        "inputs",
+        "outputs",
+        "labels",
+        "latestRun",
+        "latestRuns",
+        "jobVersion",
+        "inputDatasetVersions",
+        "outputDatasetVersions",
+        "args",
+        "context",
+    }
+)
+_DATA_LEVEL = 4  # {"graph": [{"data": {…}}]}: the answer 1, the list 2, a node 3, its data 4
+_RUN_LEVEL = 6  # a job's latest run, deepest as latestRuns[0]
+
+
+def _fits(part: dict[str, Any], level: int) -> bool:
+    """Whether what a node's ``part`` (at ``level``) holds beyond :data:`_SHALLOW` (facets, a run's params,
+    metrics, code, error: what producers sent) nests within ``MAX_RESPONSE_DEPTH`` where it sits."""
+    room = MAX_RESPONSE_DEPTH - level
+    for key in part.keys() - _SHALLOW:
+        value = part[key]
+        if isinstance(value, (dict, list, tuple)) and exceeds(value, room):
+            return False
+    return True
+
+
 def _cut(answer: dict[str, Any]) -> dict[str, Any]:
-    cut: dict[str, Any] = bounded(answer, MAX_RESPONSE_DEPTH)
-    return cut
+    """``bounded(answer, MAX_RESPONSE_DEPTH)`` (as ``routes.call`` cuts every answer) of a folded graph,
+    without walking all of it: only what producers sent is measured, where it sits, and a node holding
+    anything too deep is cut as the whole answer's ``bounded`` cuts it (the same bytes)."""
+    graph = answer["graph"]
+    for i, node in enumerate(graph):
+        data = node["data"]
+        run = data.get("latestRun")
+        if not (_fits(data, _DATA_LEVEL) and (not isinstance(run, dict) or _fits(run, _RUN_LEVEL))):
+            graph[i] = bounded(node, MAX_RESPONSE_DEPTH, at=3)
+    return answer
 
 
 # orjson writes what json.dumps would (compact, UTF-8), ten times as fast on a 2 MB graph; times and

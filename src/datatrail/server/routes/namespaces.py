@@ -14,11 +14,22 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Request
+from fastapi.responses import Response
 
 from datatrail.core.errors import NotFound
 from datatrail.core.model import Version
 from datatrail.server import marquez_models as mq
-from datatrail.server.routes import Actor, CursorParam, Page, Paging, call, decode_cursor, encode_cursor, unquote
+from datatrail.server.routes import (
+    Actor,
+    CursorParam,
+    Page,
+    Paging,
+    call,
+    decode_cursor,
+    encode_cursor,
+    json_body,
+    unquote,
+)
 from datatrail.server.state import API
 from datatrail.service import Trail
 from datatrail.store.wire import file_to_wire
@@ -170,16 +181,17 @@ async def list_checks(request: Request, namespace: str, name: str, version: str,
 # ------------------------------------------------------------ jobs, job versions, runs
 
 
-def _jobs(trail: Trail, namespace: str, page: Page) -> dict[str, Any]:
-    # The database pages; each job's latest run and its parent are read at once for the page.
+def _jobs(trail: Trail, namespace: str, page: Page) -> bytes:
+    # The database pages; each job's latest run and its parent are read at once for the page; encoded
+    # here, in the thread pool (json_body: the same bytes as FastAPI's encoder, some 50 ms sooner).
     found, total = trail.catalog.job_page(namespace, limit=page.limit, offset=page.offset)
-    return {"jobs": mq.jobs(trail, found), "totalCount": total}
+    return json_body({"jobs": mq.jobs(trail, found), "totalCount": total})
 
 
-@router.get("/{namespace}/jobs", summary="The jobs of a namespace (Marquez's JobList)")
-async def list_jobs(request: Request, namespace: str, _: Actor, page: Paging) -> dict[str, Any]:
-    out: dict[str, Any] = await call(request, _jobs, unquote(namespace), page)
-    return out
+@router.get("/{namespace}/jobs", summary="The jobs of a namespace (Marquez's JobList)", response_model=dict[str, Any])
+async def list_jobs(request: Request, namespace: str, _: Actor, page: Paging) -> Response:
+    body: bytes = await call(request, _jobs, unquote(namespace), page)
+    return Response(body, media_type="application/json")
 
 
 @router.get("/{namespace}/jobs/{job}", summary="One job (Marquez's Job): inputs and outputs of its latest run")

@@ -16,6 +16,7 @@ from sqlalchemy import select
 
 from datatrail.core.privacy import ALL_COLUMNS
 from datatrail.store.sql import tables as t
+from datatrail.store.sql.queries import among, batch_size
 from datatrail.store.sql.transaction import Executes
 
 MAX_PROPAGATION = 50  # upstream steps followed to find inherited classifications
@@ -130,10 +131,11 @@ class _Reading:
         return [(e.output_column, e.input_column) for e in self.db.execute(query)]
 
 
-def _chunks(ids: Iterable[int]) -> Iterable[list[int]]:
+def _chunks(db: Executes, ids: Iterable[int]) -> Iterable[list[int]]:
     items = sorted(set(ids))
-    for i in range(0, len(items), CHUNK):
-        yield items[i : i + CHUNK]
+    step = batch_size(db, len(items), CHUNK)
+    for i in range(0, len(items), step):
+        yield items[i : i + step]
 
 
 class _Prefetched:
@@ -148,29 +150,29 @@ class _Prefetched:
         frontier = set(version_ids)
         for level in range(MAX_PROPAGATION + 1):
             found: list[Any] = []
-            for ids in _chunks(frontier):
-                found += db.execute(_VERSION_ROWS.where(v.id.in_(ids))).all()
+            for ids in _chunks(db, frontier):
+                found += db.execute(_VERSION_ROWS.where(among(db, v.id, ids))).all()
             for row in found:
                 self.rows[row.id] = row
             produced = [row for row in found if row.run_pk is not None]
             if level == MAX_PROPAGATION or not produced:
                 break  # a walk reads no inputs at the last level
-            for pks in _chunks({row.run_pk for row in produced} - set(self.run_inputs)):
-                query = select(io.run_pk, io.version_id).where(io.run_pk.in_(pks), io.direction == t.INPUT)
+            for pks in _chunks(db, {row.run_pk for row in produced} - set(self.run_inputs)):
+                query = select(io.run_pk, io.version_id).where(among(db, io.run_pk, pks), io.direction == t.INPUT)
                 for pk in pks:
                     self.run_inputs[pk] = []
                 for r in db.execute(query):
                     self.run_inputs[r.run_pk].append(r.version_id)
-            for ids in _chunks(row.id for row in produced):
+            for ids in _chunks(db, (row.id for row in produced)):
                 query = select(ce.output_version_id, ce.input_version_id, ce.output_column, ce.input_column)
-                for e in db.execute(query.where(ce.output_version_id.in_(ids))):
+                for e in db.execute(query.where(among(db, ce.output_version_id, ids))):
                     pair = (e.output_version_id, e.input_version_id)
                     self.column_edges.setdefault(pair, []).append((e.output_column, e.input_column))
             frontier = {iv for row in produced for iv in self.run_inputs[row.run_pk]} - set(self.rows)
             if not frontier:
                 break
-        for ids in _chunks(row.dataset_id for row in self.rows.values()):
-            for r in db.execute(select(c.dataset_id, c.column_name, c.label).where(c.dataset_id.in_(ids))):
+        for ids in _chunks(db, (row.dataset_id for row in self.rows.values())):
+            for r in db.execute(select(c.dataset_id, c.column_name, c.label).where(among(db, c.dataset_id, ids))):
                 self.dataset_labels.setdefault(r.dataset_id, []).append((r.column_name, r.label))
 
     def row(self, vid: int) -> Any:

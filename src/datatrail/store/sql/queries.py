@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Select, select
+from sqlalchemy import ColumnElement, Select, any_, bindparam, select
+from sqlalchemy.dialects.postgresql import ARRAY
 
 from datatrail.core.model import Run, Version
 from datatrail.core.results import AuditEntry
@@ -13,6 +14,29 @@ from datatrail.core.times import stored_time
 from datatrail.store.sql import tables as t
 from datatrail.store.sql.rows import no_dataset, planned, run_from_row, version_from_row
 from datatrail.store.sql.transaction import Executes
+
+
+def among(db: Any, column: Any, values: Sequence[Any]) -> ColumnElement[bool]:
+    """``column IN values``. On PostgreSQL ``column = ANY(:array)``: one parameter, so one statement text
+    for any number of values (SQLAlchemy renders and psycopg parses an ``IN`` list of 500 placeholders
+    anew for every length, and PostgreSQL plans each text again); the same rows. ``db``: a read's
+    ``Connection`` or a write's :class:`~datatrail.store.sql.transaction.Tx`."""
+    dialect = getattr(db, "dialect", None)
+    name = dialect if isinstance(dialect, str) else getattr(dialect, "name", None)
+    found: ColumnElement[bool]
+    if name == "postgresql":
+        found = column == any_(bindparam(None, list(values), type_=ARRAY(column.type)))
+    else:
+        found = column.in_(values)
+    return found
+
+
+def batch_size(db: Any, count: int, size: int = 500) -> int:
+    """How many values one statement's :func:`among` takes: all ``count`` on PostgreSQL (one array), ``size``
+    elsewhere (SQLite's ``IN`` list, a parameter each)."""
+    dialect = getattr(db, "dialect", None)
+    name = dialect if isinstance(dialect, str) else getattr(dialect, "name", None)
+    return max(count, 1) if name == "postgresql" else size
 
 
 def version_select() -> Select[Any]:
@@ -49,10 +73,10 @@ def to_versions(db: Executes, rows: Sequence[Any]) -> list[Version]:
     """Versions of rows of :func:`version_select`, with their aliases."""
     ids = [r.id for r in rows]
     names: dict[int, list[str]] = {}
-    for i in range(0, len(ids), 500):
-        for a in db.execute(
-            select(t.aliases.c.version_id, t.aliases.c.alias).where(t.aliases.c.version_id.in_(ids[i : i + 500]))
-        ):
+    step = batch_size(db, len(ids))
+    for i in range(0, len(ids), step):
+        a_ = t.aliases.c
+        for a in db.execute(select(a_.version_id, a_.alias).where(among(db, a_.version_id, ids[i : i + step]))):
             names.setdefault(a.version_id, []).append(a.alias)
     return [version_from_row(r, names.get(r.id, [])) for r in rows]
 
@@ -115,13 +139,14 @@ def to_runs(db: Executes, rows: Sequence[Any]) -> list[Run]:
     r, m, io, p, d, n = t.runs.c, t.run_metrics.c, t.run_io.c, t.planned_outputs.c, t.datasets.c, t.namespaces.c
     pks, ids = [row.pk for row in rows], [row.run_id for row in rows]
     metrics: dict[int, dict[str, Any]] = {pk: {} for pk in pks}
-    for mr in db.execute(select(m.run_pk, m.key, m.value).where(m.run_pk.in_(pks)).order_by(m.run_pk, m.key, m.step)):
+    by_run = select(m.run_pk, m.key, m.value).where(among(db, m.run_pk, pks))
+    for mr in db.execute(by_run.order_by(m.run_pk, m.key, m.step)):
         metrics[mr.run_pk][mr.key] = mr.value
     found = db.execute(
         version_select()
         .add_columns(io.direction, io.run_pk)
         .join(t.run_io, io.version_id == t.versions.c.id)
-        .where(io.run_pk.in_(pks))
+        .where(among(db, io.run_pk, pks))
         .order_by(io.run_pk, d.name)
     ).all()
     inputs: dict[int, list[Version]] = {pk: [] for pk in pks}
@@ -134,12 +159,12 @@ def to_runs(db: Executes, rows: Sequence[Any]) -> list[Run]:
         .select_from(t.planned_outputs)
         .join(t.datasets, d.id == p.dataset_id)
         .join(t.namespaces, n.id == d.namespace_id)
-        .where(p.run_pk.in_(pks))
+        .where(among(db, p.run_pk, pks))
         .order_by(p.run_pk, n.name, d.name)
     ):
         named[x.run_pk].append((x.namespace, x.name))
     children: dict[str, list[str]] = {rid: [] for rid in ids}
-    query = select(r.parent_run_id, r.run_id).where(r.parent_run_id.in_(ids))
+    query = select(r.parent_run_id, r.run_id).where(among(db, r.parent_run_id, ids))
     for c in db.execute(query.order_by(r.parent_run_id, r.started_at, r.run_id)):
         children[c.parent_run_id].append(c.run_id)
     return [

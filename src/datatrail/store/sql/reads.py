@@ -33,7 +33,16 @@ from datatrail.store.sql.column_lineage import column_traverse
 from datatrail.store.sql.database import Database
 from datatrail.store.sql.lineage import traverse, traverse_columns, traverse_json
 from datatrail.store.sql.nodecache import NodeCache, cache_bytes
-from datatrail.store.sql.queries import dataset_row, run_select, to_run, to_runs, to_versions, version_select
+from datatrail.store.sql.queries import (
+    among,
+    batch_size,
+    dataset_row,
+    run_select,
+    to_run,
+    to_runs,
+    to_versions,
+    version_select,
+)
 from datatrail.store.sql.rows import (
     MIN_PREFIX,
     PREFIX_CANDIDATES,
@@ -148,11 +157,11 @@ class CatalogReads:
         wanted = list(dict.fromkeys(keys))
         found: dict[tuple[str, str], DatasetDetails] = {}
         with self._db.read() as conn:
-            for chunk in _by_namespace(wanted):
+            for chunk in _by_namespace(wanted, batch_size(conn, len(wanted), CHUNK)):
                 rows = conn.execute(
                     select(d.id, n.name.label("namespace"), d.name, d.kind, d.description, d.created_at)
                     .join(t.namespaces, n.id == d.namespace_id)
-                    .where(d.deleted_at.is_(None), *_named(chunk))
+                    .where(d.deleted_at.is_(None), *_named(conn, chunk))
                 ).all()
                 counts = _version_counts(conn, [r.id for r in rows])
                 page = [
@@ -203,10 +212,10 @@ class CatalogReads:
         wanted = list(dict.fromkeys(keys))
         found: dict[tuple[str, str, int], Version] = {}
         with self._db.read() as conn:
-            for chunk in _by_namespace(wanted):
+            for chunk in _by_namespace(wanted, batch_size(conn, len(wanted), CHUNK)):
                 # Every wanted number of the chunk's datasets, through uq_versions_dataset_number; then the pairs.
                 numbers = sorted({k[2] for k in chunk})
-                rows = conn.execute(version_select().where(*_named(chunk), v.number.in_(numbers))).all()
+                rows = conn.execute(version_select().where(*_named(conn, chunk), among(conn, v.number, numbers))).all()
                 for ver in to_versions(conn, [r for r in rows if (r.namespace, r.dataset, r.number) in chunk]):
                     found[(ver.namespace, ver.name, ver.number)] = ver
         return [found[k] for k in keys if k in found]
@@ -288,8 +297,9 @@ class CatalogReads:
         if not wanted:  # a page of jobs whose latest runs have no parent: no transaction to open
             return []
         with self._db.read() as conn:
-            for i in range(0, len(wanted), 500):
-                rows = conn.execute(run_select().where(t.runs.c.run_id.in_(wanted[i : i + 500]))).all()
+            step = batch_size(conn, len(wanted))
+            for i in range(0, len(wanted), step):
+                rows = conn.execute(run_select().where(among(conn, t.runs.c.run_id, wanted[i : i + step]))).all()
                 found.update((run.id, run) for run in to_runs(conn, rows))
         return [found[rid] for rid in run_ids if rid in found]
 
@@ -325,14 +335,16 @@ class CatalogReads:
         wanted = list(dict.fromkeys(keys))
         found: dict[tuple[str, str], JobSummary] = {}
         with self._db.read() as conn:
-            for chunk in _by_namespace(wanted):
+            for chunk in _by_namespace(wanted, batch_size(conn, len(wanted), CHUNK)):
                 ids = [
                     r.id
                     for r in conn.execute(
-                        select(j.id).join(t.namespaces, n.id == j.namespace_id).where(*_named(chunk, t.jobs.c.name))
+                        select(j.id)
+                        .join(t.namespaces, n.id == j.namespace_id)
+                        .where(*_named(conn, chunk, t.jobs.c.name))
                     )
                 ]
-                rows = conn.execute(_page_jobs_query(ids)).all() if ids else []
+                rows = conn.execute(_page_jobs_query(conn, ids)).all() if ids else []
                 latest = _latest_runs(conn, ids)
                 found.update(((row.namespace, row.name), _job_summary(row, latest)) for row in rows)
         return [found[k] for k in keys if k in found]
@@ -350,7 +362,7 @@ class CatalogReads:
             total = int(conn.execute(select(func.count()).select_from(t.jobs).where(mine)).scalar_one())
             q = select(j.id).where(mine).order_by(j.name).limit(limit).offset(offset)
             ids = [r.id for r in conn.execute(q)]
-            rows = conn.execute(_page_jobs_query(ids)).all() if ids else []
+            rows = conn.execute(_page_jobs_query(conn, ids)).all() if ids else []
             latest = _latest_runs(conn, ids)
         return [_job_summary(row, latest) for row in rows], total
 
@@ -511,7 +523,7 @@ def _version_counts(conn: Connection, ids: list[int]) -> dict[int, tuple[int, An
         r.dataset_id: (int(r.version_count), r.latest)
         for r in conn.execute(
             select(v.dataset_id, func.count(v.id).label("version_count"), func.max(v.number).label("latest"))
-            .where(v.dataset_id.in_(ids))
+            .where(among(conn, v.dataset_id, ids))
             .group_by(v.dataset_id)
         )
     }
@@ -528,7 +540,10 @@ def _details(conn: Connection, page: list[Dataset], ids: list[int]) -> list[Data
         # The ids and the numbers as two IN lists (uq_versions_dataset_number), then the pairs: a row-value
         # IN list is planned by PostgreSQL as an OR of every pair, over a scan of every version.
         pairs = set(wanted)
-        numbers = v.dataset_id.in_(sorted({i for i, _ in wanted})), v.number.in_(sorted({n for _, n in wanted}))
+        numbers = (
+            among(conn, v.dataset_id, sorted({i for i, _ in wanted})),
+            among(conn, v.number, sorted({n for _, n in wanted})),
+        )
         rows = conn.execute(version_select().add_columns(v.dataset_id).where(*numbers)).all()
         rows = [r for r in rows if (r.dataset_id, r.number) in pairs]
         latest = {r.dataset_id: x for r, x in zip(rows, to_versions(conn, rows), strict=True)}
@@ -538,12 +553,14 @@ def _details(conn: Connection, page: list[Dataset], ids: list[int]) -> list[Data
             for r in conn.execute(
                 select(v.id, v.schema, v.stats, d.facets, d.lifecycle)
                 .join(t.datasets, d.id == v.dataset_id)
-                .where(v.id.in_(vids))
+                .where(among(conn, v.id, vids))
             )
         }
     classified = effective_classifications_of(conn, [x.id for x in latest.values() if x.id is not None])
     bare = [vid for vid, r in described.items() if not json_value(r.schema)]
-    profiles = {r.id: r.profile for r in conn.execute(select(v.id, v.profile).where(v.id.in_(bare)))} if bare else {}
+    profiles = {}
+    if bare:
+        profiles = {r.id: r.profile for r in conn.execute(select(v.id, v.profile).where(among(conn, v.id, bare)))}
     out = []
     for i, x in zip(ids, page, strict=True):
         version = latest.get(i)
@@ -586,20 +603,20 @@ def _job_columns() -> tuple[Any, ...]:
     )
 
 
-def _by_namespace(keys: Sequence[tuple[Any, ...]]) -> list[set[Any]]:
+def _by_namespace(keys: Sequence[tuple[Any, ...]], size: int = CHUNK) -> list[set[Any]]:
     """Keys that start (namespace, name, …) in chunks of one namespace and at most :data:`CHUNK` keys: each
     chunk is read by ``namespace = ? AND name IN (…)``, through the (namespace, name) unique indexes (a
     row-value ``IN`` list is planned by PostgreSQL as an ``OR`` of every pair, over a scan)."""
     grouped: dict[str, list[tuple[Any, ...]]] = {}
     for key in keys:
         grouped.setdefault(key[0], []).append(key)
-    return [set(found[i : i + CHUNK]) for found in grouped.values() for i in range(0, len(found), CHUNK)]
+    return [set(found[i : i + size]) for found in grouped.values() for i in range(0, len(found), size)]
 
 
-def _named(chunk: set[Any], name: Any = None) -> tuple[Any, Any]:
+def _named(conn: Connection, chunk: set[Any], name: Any = None) -> tuple[Any, Any]:
     """The conditions of a chunk of :func:`_by_namespace`: its namespace, and its names (datasets' by default)."""
     column = t.datasets.c.name if name is None else name
-    return t.namespaces.c.name == next(iter(chunk))[0], column.in_(sorted({k[1] for k in chunk}))
+    return t.namespaces.c.name == next(iter(chunk))[0], among(conn, column, sorted({k[1] for k in chunk}))
 
 
 def _jobs_query() -> Select[Any]:
@@ -611,9 +628,9 @@ def _jobs_query() -> Select[Any]:
     )
 
 
-def _page_jobs_query(ids: list[int]) -> Select[Any]:
+def _page_jobs_query(conn: Connection, ids: list[int]) -> Select[Any]:
     """:func:`_jobs_query` of the jobs ``ids``."""
-    return _jobs_query().where(t.jobs.c.id.in_(ids))
+    return _jobs_query().where(among(conn, t.jobs.c.id, ids))
 
 
 def _job_summary(row: Any, latest: dict[int, tuple[str, str]]) -> JobSummary:
@@ -646,9 +663,10 @@ def _latest_runs(conn: Connection, job_ids: list[int]) -> dict[int, tuple[str, s
         .correlate(t.jobs)
         .scalar_subquery()
     )
-    for i in range(0, len(job_ids), 500):
+    step = batch_size(conn, len(job_ids))
+    for i in range(0, len(job_ids), step):
         q = select(j.id.label("job_id"), r.run_id, r.state).select_from(t.jobs).join(t.runs, r.pk == last)
-        for row in conn.execute(q.where(j.id.in_(job_ids[i : i + 500]))):
+        for row in conn.execute(q.where(among(conn, j.id, job_ids[i : i + step]))):
             out[row.job_id] = (row.run_id, row.state)
     return out
 
