@@ -51,9 +51,11 @@ def _idle(conn: Connection | None) -> bool:
 
 def _lost(conn: Connection) -> bool:
     """Whether the connection to the database is gone (the server restarted, or the network broke)."""
+    if conn.closed or conn.invalidated:  # asking an invalidated connection for its DB-API one would reconnect
+        return True
     with suppress(Exception):
-        driver = conn.connection.driver_connection
-        return bool(getattr(driver, "broken", False) or getattr(driver, "closed", False))
+        driver: Any = conn.connection.driver_connection
+        return bool(driver.closed)  # psycopg: also when broken
     return True
 
 
@@ -103,15 +105,14 @@ class Database:
         that first round trip too (psycopg waits for the answer of its own BEGIN).
         A write inside a write (the lock is reentrant) gets a pooled connection.
         """
+        options = {WRITE_OPTION: True, "isolation_level": "AUTOCOMMIT"}
         if self._writer_busy:
-            with self.engine.connect().execution_options(**{WRITE_OPTION: True}) as conn:
+            with self.engine.connect().execution_options(**options) as conn:
                 yield conn, False
             return
         reused = self._writer_conn is not None
         if self._writer_conn is None:
-            self._writer_conn = self.engine.connect().execution_options(
-                **{WRITE_OPTION: True}, isolation_level="AUTOCOMMIT"
-            )
+            self._writer_conn = self.engine.connect().execution_options(**options)
         self._writer_busy = True
         try:
             yield self._writer_conn, reused
@@ -168,21 +169,23 @@ class Database:
         """:meth:`write` on PostgreSQL: BEGIN, the lock, the audit head and ``first``'s reads in one round trip."""
         with self.writers:
             for attempt in (1, 2):
-                conn: Connection | None = None
-                reused = started = False
+                reused = lost = False
                 try:
                     with self._writer_connection() as (conn, reused), conn.begin():
                         tx = Tx(conn, self.known)
                         # One writer at a time keeps version numbers and the audit chain gapless.
                         # The audit head and the first reads are sent in the same round trip, by
                         # statements that start (and take their snapshots) once the lock is held.
-                        with tx.pipelined():
-                            _raw(conn, "BEGIN")
-                            tx.run(PG_WRITE_LOCK)
-                            head_q = tx.send(AUDIT_LAST)
-                            read = first(tx) if first is not None else None
-                        rows = head_q.all()
-                        started = True
+                        try:
+                            with tx.pipelined():
+                                _raw(conn, "BEGIN")
+                                tx.run(PG_WRITE_LOCK)
+                                head_q = tx.send(AUDIT_LAST)
+                                read = first(tx) if first is not None else None
+                            rows = head_q.all()
+                        except Exception:
+                            lost = _lost(conn)  # asked before the rollback and the drop of the connection
+                            raise
                         head = rows[0] if rows else None
                         tx.put(AUDIT_HEAD, Checkpoint(int(head.seq), head.hash) if head else Checkpoint(0, GENESIS))
                         if read is not None:
@@ -196,7 +199,7 @@ class Database:
                 except Exception:
                     # The kept connection broke since its last transaction (the first round trip, which
                     # writes nothing, failed on it): the transaction starts again, on a new connection.
-                    if started or not reused or attempt == 2 or conn is None or not _lost(conn):
+                    if not (lost and reused and attempt == 1):
                         raise
 
     @contextmanager
