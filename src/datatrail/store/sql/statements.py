@@ -109,7 +109,7 @@ def earlier_created(table: Table) -> Prepared:
     )
 
 
-EARLIER_CREATED = {table.name: earlier_created(table) for table in (t.namespaces, t.datasets, t.jobs)}
+EARLIER_CREATED = {table.name: earlier_created(table) for table in (t.namespaces, t.datasets, t.jobs, t.versions)}
 JOB_FIND = Prepared(
     select(t.jobs.c.id, t.jobs.c.type, t.jobs.c.created_at).where(
         t.jobs.c.namespace_id == bindparam("ns"), t.jobs.c.name == bindparam("n")
