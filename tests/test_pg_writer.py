@@ -12,6 +12,7 @@ import os
 import tempfile
 from collections import Counter
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -22,7 +23,7 @@ from sqlalchemy import event
 from datatrail.core.errors import InvalidInput
 from datatrail.store.sql.store import SqlStore
 from tests.pgserver import PgServer
-from tests.test_ingest_memory import bad_deploy, run_event
+from tests.test_ingest_memory import bad_deploy, io_event, rid, run_event, state_of
 
 pytestmark = pytest.mark.postgres
 
@@ -82,6 +83,15 @@ def test_an_event_costs_two_round_trips(store: SqlStore, trace: Any) -> None:
     assert sent["Sync"] == 2, sent
     assert sent["Query"] == 0, sent
     assert [d.name for d in store.list_datasets()] == ["out"]
+    # A late earlier reader of a source: no version current then, none announced, its observed one dated back.
+    store.ingest(io_event("START", rid(1), 30, inputs=("src",)), "ada", "lineage.ingest", detail=False)
+    trace.seek(0, os.SEEK_END)  # libpq writes at the file's offset, which it shares with this file object
+    start = trace.tell()
+    store.ingest(io_event("START", rid(0x101), 10, inputs=("src",)), "ada", "lineage.ingest", detail=False)  # job-01
+    sent = messages(trace, start)
+    assert sent["Sync"] == 2, sent
+    (version,) = store.list_versions("ns", "src")
+    assert version.created_at.minute == 10
 
 
 def test_a_refused_event_leaves_no_transaction_and_no_lock_behind(store: SqlStore, pg_uri: str) -> None:
@@ -112,3 +122,38 @@ def test_a_restart_of_postgresql_costs_no_write(store: SqlStore, pg_server: PgSe
     assert store._db._writer_conn is not kept
     assert [d.name for d in store.list_datasets()] == ["after", "before"]
     assert store.check_integrity() == []
+
+
+# Readers of a source nobody reported writing, arriving out of order: its one "observed" version is dated
+# by the earliest reader, moved back among the deferred writes (no round trip of its own under the lock).
+LATE_READERS = [
+    [io_event("START", rid(1), 30, inputs=("src",))],  # src@1 observed, created 10:30
+    [
+        io_event("START", rid(2), 10, inputs=("src",)),  # none current at 10:10: the observed one, moved back
+        io_event("START", rid(3), 20, inputs=("src",)),  # src@1, now current at 10:20 (this batch moved it)
+        io_event("COMPLETE", rid(2), 11, inputs=("src",), outputs=("out",)),
+    ],
+    [io_event("START", rid(4), 5, inputs=("src", "out"))],  # src@1 moved to 10:05; out@2 observed (none then)
+]
+
+
+def test_late_readers_of_a_source_give_the_state_of_one_event_at_a_time(tmp_path: Path, pg_uri: str) -> None:
+    states = []
+    for uri, batched in ((f"sqlite:///{tmp_path / 'one.db'}", False), (pg_uri, True)):
+        store = SqlStore(uri, create=True)
+        try:
+            for group in LATE_READERS:
+                if batched:
+                    assert not any(isinstance(r, Exception) for r in store.ingest_many(group, "ada", "ingest"))
+                else:
+                    for e in group:
+                        store.ingest(e, "ada", "ingest")
+            assert store.check_integrity() == []
+            states.append(state_of(store))
+        finally:
+            store.close()
+    one_at_a_time, batched_state = states
+    runs, versions, _ = batched_state
+    assert [(n, created.minute) for n, created, _ in versions["src"]] == [(1, 5)]
+    assert runs[rid(3)][3] == [("src", 1)] and runs[rid(4)][3] == [("out", 2), ("src", 1)]
+    assert batched_state == one_at_a_time

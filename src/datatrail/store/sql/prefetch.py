@@ -2,7 +2,8 @@
 
 Which events are stored already, their runs (with their facets), every dataset
 the events name by (namespace, name) with the version current for each input at
-its event's time and, for each version an event writes, the dataset's highest
+its event's time (where there is none, whether a run announced the dataset as
+its output) and, for each version an event writes, the dataset's highest
 version number and the version of that key; ids reserved for new events, runs
 and versions; and whether the store has dataset links. Sent with the write lock
 (database.py) in one round trip. Only worth it where a statement is a network
