@@ -23,11 +23,12 @@ from datatrail.core.chain import GENESIS, Checkpoint
 from datatrail.core.errors import DatatrailError
 from datatrail.store.sql.engine import WRITE_OPTION, ensure_schema, make_engine, run_raw, sqlite_path
 from datatrail.store.sql.faults import known_fault, unavailable
-from datatrail.store.sql.statements import AUDIT_LAST, PG_WRITE_LOCK
+from datatrail.store.sql.statements import AUDIT_HEAD_AND_LINKS, PG_WRITE_LOCK
 from datatrail.store.sql.transaction import Known, Tx
 from datatrail.store.sql.writelock import WriterLock
 
 AUDIT_HEAD = ("audit",)  # the transaction's memory of the chain's head (see audit.py)
+LINKS = ("links?",)  # ... and of whether the store has any dataset link (see apply.py)
 
 
 def _raw(conn: Connection, statement: str) -> None:
@@ -180,14 +181,16 @@ class Database:
                             with tx.pipelined():
                                 _raw(conn, "BEGIN")
                                 tx.run(PG_WRITE_LOCK)
-                                head_q = tx.send(AUDIT_LAST)
+                                head_q = tx.send(AUDIT_HEAD_AND_LINKS)
+                                tx.put(LINKS, True)  # being asked: prefetch.py does not ask again
                                 read = first(tx) if first is not None else None
-                            rows = head_q.all()
+                            (head,) = head_q.all()
                         except Exception:
                             lost = _lost(conn)  # asked before the rollback and the drop of the connection
                             raise
-                        head = rows[0] if rows else None
-                        tx.put(AUDIT_HEAD, Checkpoint(int(head.seq), head.hash) if head else Checkpoint(0, GENESIS))
+                        tx.put(LINKS, bool(head.links))
+                        known = head.seq is not None
+                        tx.put(AUDIT_HEAD, Checkpoint(int(head.seq), head.hash) if known else Checkpoint(0, GENESIS))
                         if read is not None:
                             read()
                         yield tx
