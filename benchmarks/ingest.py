@@ -16,9 +16,10 @@ least 1,500 events/s on SQLite and 1,000 on PostgreSQL; batches at least
 3,000 on both; the openlineage-python client's own transport 1,000.
 
     python benchmarks/ingest.py [--events N] [--clients C] [--workers W] [--server-env NAME=VALUE]
+        [--batches 1 100] [--no-postgres | --no-sqlite]
 
-With 2 workers on SQLite the workers hand their events to one of them, whose
-transactions hold the events of both (store/sql/handoff.py);
+With 2 workers the workers hand their events to one of them, whose
+transactions hold the events of both (store/sql/handoff.py, SQLite and PostgreSQL);
 ``--server-env DATATRAIL_WRITER_HANDOFF=0`` measures each worker storing its own.
 """
 
@@ -263,6 +264,7 @@ def main() -> None:
     ap.add_argument("--clients", type=int, default=8)
     ap.add_argument("--workers", type=int, default=2, help="uvicorn worker processes of the server")
     ap.add_argument("--no-postgres", action="store_true", help="only SQLite")
+    ap.add_argument("--no-sqlite", action="store_true", help="only PostgreSQL")
     ap.add_argument(
         "--server-env",
         action="append",
@@ -280,7 +282,8 @@ def main() -> None:
     )
     args = ap.parse_args()
     with scratch("ingest-") as folder:
-        bench("SQLite", f"sqlite:///{folder / 'trail.db'}", folder, args)
+        if not args.no_sqlite:
+            bench("SQLite", f"sqlite:///{folder / 'trail.db'}", folder, args)
         if not args.no_postgres:
             try:
                 from tests import pgserver

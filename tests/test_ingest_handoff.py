@@ -1,4 +1,4 @@
-"""The hand-off between processes of one SQLite store (store/sql/handoff.py).
+"""The hand-off between processes of one store (store/sql/handoff.py), SQLite and PostgreSQL.
 
 With ``$DATATRAIL_WRITER_HANDOFF=1`` (``datatrail serve --workers N`` sets it) the
 first process to store an event leads, and the others send it their parsed
@@ -23,11 +23,12 @@ from pathlib import Path
 from typing import Any
 
 import psutil
+import psycopg
 import pytest
 
 from datatrail.core.chain import verify_chain
 from datatrail.core.errors import Conflict, InvalidInput
-from datatrail.store.sql.handoff import ENV, socket_name
+from datatrail.store.sql.handoff import ENV, socket_name, store_socket_name
 from datatrail.store.sql.store import SqlStore
 from tests import httpserver
 from tests.test_ingest_memory import bad_deploy, run_event
@@ -36,11 +37,18 @@ from tests.test_ingest_soon import committers
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="the hand-off uses Linux abstract sockets")
 
 
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def uri(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh store: a SQLite file, or a PostgreSQL database of the harness's server."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'trail.db'}"
+    return str(request.getfixturevalue("pg_uri"))
+
+
 @pytest.fixture
-def two(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[SqlStore, SqlStore]]:
-    """A leader (it stored the first event) and a follower of one SQLite file."""
+def two(uri: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[SqlStore, SqlStore]]:
+    """A leader (it stored the first event) and a follower of one store."""
     monkeypatch.setenv(ENV, "1")
-    uri = f"sqlite:///{tmp_path / 'trail.db'}"
     leader = SqlStore(uri, create=True)
     follower = SqlStore(uri)
     try:
@@ -122,7 +130,9 @@ def test_a_follower_that_takes_no_answers_is_cut_off_and_the_leader_goes_on(
 
     monkeypatch.setattr(handoff, "_bounded_sends", small_buffer)
     stuck = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)  # a follower that sends and never reads
-    stuck.connect(socket_name(Path(leader.uri.removeprefix("sqlite:///"))))
+    name = store_socket_name(leader.uri)
+    assert name is not None
+    stuck.connect(name)
     count = 600  # answers of ~100 bytes each: far more than the leader's buffer holds
     frames = b"".join(
         handoff._frame((i, handoff.Sent(run_event("ns", "job", f"s{i}"), "bob", "lineage.ingest", False, None)))
@@ -144,9 +154,8 @@ def test_a_follower_that_takes_no_answers_is_cut_off_and_the_leader_goes_on(
     stuck.close()
 
 
-def test_a_new_leader_is_elected_when_the_leader_closes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_new_leader_is_elected_when_the_leader_closes(uri: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(ENV, "1")
-    uri = f"sqlite:///{tmp_path / 'trail.db'}"
     a, b, c = SqlStore(uri, create=True), SqlStore(uri), SqlStore(uri)
     try:
         by_b = committers(b)
@@ -166,9 +175,8 @@ def test_a_new_leader_is_elected_when_the_leader_closes(tmp_path: Path, monkeypa
         b.close()
 
 
-def test_without_the_setting_each_process_writes_for_itself(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_without_the_setting_each_process_writes_for_itself(uri: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv(ENV, raising=False)
-    uri = f"sqlite:///{tmp_path / 'trail.db'}"
     a, b = SqlStore(uri, create=True), SqlStore(uri)
     try:
         by_a, by_b = committers(a), committers(b)
@@ -178,6 +186,31 @@ def test_without_the_setting_each_process_writes_for_itself(tmp_path: Path, monk
     finally:
         b.close()
         a.close()
+
+
+def test_a_postgresql_database_is_named_by_its_identity_never_its_password(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for var in ("PGHOST", "PGPORT", "PGDATABASE", "PGUSER"):
+        monkeypatch.delenv(var, raising=False)
+    name = store_socket_name("postgresql://ada:secret@db.example:5432/trail")
+    assert name is not None and name.startswith(b"\0datatrail-writer-") and b"secret" not in name
+    assert store_socket_name("postgresql+psycopg://ada:other@db.example/trail") == name  # 5432: the default port
+    assert store_socket_name("postgresql://ada@db.example:5432/trail?sslmode=require") == name
+    others = [
+        "postgresql://ada@db.example:5433/trail",
+        "postgresql://ada@db.example:5432/trail2",
+        "postgresql://bob@db.example:5432/trail",
+        "postgresql://ada@db2.example:5432/trail",
+    ]
+    assert len({store_socket_name(u) for u in others} | {name}) == len(others) + 1
+    # What the URI leaves out, libpq takes from its environment: so does the name.
+    monkeypatch.setenv("PGHOST", "db.example")
+    monkeypatch.setenv("PGUSER", "ada")
+    assert store_socket_name("postgresql:///trail") == name
+    sqlite = tmp_path / "trail.db"
+    assert store_socket_name(f"sqlite:///{sqlite}") == socket_name(sqlite) != name
+    assert store_socket_name("mysql://ada@db.example/trail") is None
 
 
 # ------------------------------------------------------------ a real server
@@ -200,7 +233,9 @@ def workers(server: httpserver.Server) -> list[psutil.Process]:
 
 def handoff_sockets(store: str) -> list[int]:
     """Inodes of the store's hand-off sockets: the leader's listening one and one per follower connected."""
-    name = "@" + socket_name(Path(store.removeprefix("sqlite:///")))[1:].decode()
+    named = store_socket_name(store)
+    assert named is not None
+    name = "@" + named[1:].decode()
     lines = Path("/proc/net/unix").read_text().splitlines()[1:]
     return [int(parts[6]) for parts in (line.split() for line in lines) if len(parts) > 7 and parts[7] == name]
 
@@ -225,8 +260,8 @@ def post(conn: http.client.HTTPConnection, event: dict[str, Any]) -> tuple[int, 
 
 
 @pytest.fixture
-def server(tmp_path: Path) -> Iterator[httpserver.Server]:
-    srv = httpserver.start(tmp_path / "srv", "--workers", "2")
+def server(tmp_path: Path, uri: str) -> Iterator[httpserver.Server]:
+    srv = httpserver.start(tmp_path / "srv", "--workers", "2", store=uri)
     try:
         srv.wait_ready()
         yield srv
@@ -253,8 +288,11 @@ def send_from(uri: str, events: list[dict[str, Any]], acknowledged: list[str], r
 
 
 def stored_runs(store: str) -> list[str]:
-    with sqlite3.connect(store.removeprefix("sqlite:///")) as db:
-        return [row[0] for row in db.execute("SELECT run_id FROM events")]
+    if store.startswith("sqlite:///"):
+        with sqlite3.connect(store.removeprefix("sqlite:///")) as db:
+            return [row[0] for row in db.execute("SELECT run_id FROM events")]
+    with psycopg.connect(store) as conn:
+        return [row[0] for row in conn.execute("SELECT run_id FROM events")]
 
 
 def test_two_workers_share_one_writer_and_answer_each_event(server: httpserver.Server) -> None:
@@ -313,5 +351,11 @@ def test_killing_the_leader_loses_and_doubles_no_acknowledged_event(server: http
     conn = http.client.HTTPConnection(host, int(port), timeout=60)
     assert post(conn, run_event("ns", "job", "after"))[0] == 201
     conn.close()
-    with sqlite3.connect(server.store.removeprefix("sqlite:///")) as db:
-        assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    if server.store.startswith("sqlite:///"):
+        with sqlite3.connect(server.store.removeprefix("sqlite:///")) as db:
+            assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    store = SqlStore(server.store)
+    try:
+        assert store.check_integrity() == []  # the audit chain and every derived row agree
+    finally:
+        store.close()

@@ -94,7 +94,7 @@ def serve(
     # Workers are separate processes: they read their settings from the environment.
     os.environ["DATATRAIL_SERVER_STORE"] = uri
     os.environ["DATATRAIL_SERVER_MAX_BODY"] = str(max_body)
-    if workers > 1:  # a SQLite store's workers group their events in one worker's transactions (store/sql/handoff.py)
+    if workers > 1:  # the workers group their events in one worker's transactions (store/sql/handoff.py)
         os.environ.setdefault("DATATRAIL_WRITER_HANDOFF", "1")
     line(f"serving {uri.split('@')[-1] if '://' in uri else uri} on http://{host}:{port} ({count(workers, 'worker')})")
     uvicorn.run(

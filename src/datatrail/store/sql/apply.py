@@ -131,6 +131,9 @@ def _announced(tx: Tx, ds_id: int) -> bool:
     """Whether a run has named the dataset as an output it will write (a planned output)."""
     if tx.get(("planned", ds_id)):  # deferred in this transaction, not in the table yet
         return True
+    known = tx.get(("announced", ds_id))  # PostgreSQL: asked by prefetch.py with the version current then
+    if known is not None:
+        return bool(known)
     # A prepared statement: a SQLAlchemy select here was built, cache-keyed and compiled per output, and
     # flushed every deferred write of the group before it (it may read any table); this reads one.
     return tx.first(PLANNED_ANY, d=ds_id) is not None
@@ -183,6 +186,7 @@ def _dataset_id(tx: Tx, namespace: str, name: str, kind: str, when: datetime) ->
         row = tx.first(DS_FIND, ns=nid, n=name)
     if row is None:
         row = IdRow(int(tx.scalar(DS_INSERT, ns=nid, n=name, k=kind, w=when)), when)
+        tx.put(("announced", row.id), False)  # no run announced it but this transaction's (see _announced)
         if tx.dialect == "postgresql":  # a new dataset: every version of it is in this transaction's memory
             tx.put(("vtop", row.id), 0)
             tx.put(("vall", row.id), True)
@@ -340,7 +344,9 @@ def _complete_version(tx: Tx, ds_id: int, row: Any, info: VersionInfo, run_pk: i
     if created is None or changes.event_time < created:
         fill["created_at"] = changes.event_time
         _touched_version(tx, ds_id, int(row.id), int(row.number), changes.event_time)
-    if fill:
+    if fill.keys() == {"created_at"}:  # a late earlier event (ingest reads it back from memory): deferred
+        tx.defer(EARLIER_CREATED["versions"], "versions", {"i": row.id, "w": changes.event_time})
+    elif fill:
         tx.execute(t.versions.update().where(v.id == row.id).values(**fill))
     if "file_count" in fill and info.files:
         tx.execute(

@@ -1,13 +1,15 @@
-"""Events of several processes of one SQLite store meet in one process's write transactions.
+"""Events of several processes of one store meet in one process's write transactions.
 
-A transaction costs about as much as the events it holds (BEGIN IMMEDIATE, the
-reads every transaction makes, the commit's WAL pages), so the server groups
-the events that arrive together (ingest.py). Each ``datatrail serve`` worker is
-its own process and groups only its own events, about half of them with two
-workers. With ``$DATATRAIL_WRITER_HANDOFF=1`` (``datatrail serve --workers N``
-sets it for a SQLite store) the processes of one store elect a *leader*: the
-first to bind a Linux abstract socket named after the database file and the
-user. The others (*followers*) send each event over that socket; the
+A transaction costs about as much as the events it holds (SQLite: BEGIN
+IMMEDIATE, the reads every transaction makes, the commit's WAL pages;
+PostgreSQL: some twenty statements, the advisory write lock and one fsync), so
+the server groups the events that arrive together (ingest.py). Each ``datatrail
+serve`` worker is its own process and groups only its own events, about half
+of them with two workers. With ``$DATATRAIL_WRITER_HANDOFF=1`` (``datatrail
+serve --workers N`` sets it) the processes of one store on one host elect a
+*leader*: the first to bind a Linux abstract socket named after the store (a
+SQLite file; a PostgreSQL database's host, port, name and user, never its
+password: :func:`store_socket_name`) and the user. The others (*followers*) send each event over that socket; the
 leader queues it for its writer thread beside its own, and sends back each
 event's own result or error once committed. The event is parsed and hashed by
 the leader, in the thread that reads its follower's socket: pickling the parsed
@@ -23,7 +25,9 @@ a new leader. If a follower goes, the leader stores its events all the same
 and nobody was told they were stored. Only a peer of the same user is accepted
 (``SO_PEERCRED``) in either direction, so pickled events cross no trust
 boundary; where any of this is unavailable (not Linux, another user holding the
-name) each process writes for itself, as without the hand-off.
+name) each process writes for itself, as without the hand-off. On PostgreSQL the
+processes of other hosts (or of another store URI naming the same database)
+lead their own groups: the advisory write lock still orders the transactions.
 """
 
 from __future__ import annotations
@@ -43,9 +47,12 @@ from functools import partial
 from pathlib import Path
 from typing import Any, BinaryIO, NamedTuple
 
+from sqlalchemy.engine import make_url
+
 from datatrail.core.changes import Event
 from datatrail.core.errors import DatatrailError
 from datatrail.core.results import IngestResult
+from datatrail.store.sql.engine import sqlite_path
 
 ENV = "DATATRAIL_WRITER_HANDOFF"
 _HEADER = struct.Struct("!I")
@@ -81,10 +88,38 @@ def handoff_enabled() -> bool:
     return os.environ.get(ENV) == "1" and sys.platform == "linux"
 
 
+def _named(key: str) -> bytes:
+    return b"\0datatrail-writer-" + hashlib.sha256(f"{os.getuid()}:{key}".encode()).hexdigest()[:32].encode()
+
+
 def socket_name(database: Path) -> bytes:
     """The abstract socket's name for one SQLite file and user (no file: the kernel frees it with its process)."""
-    key = f"{os.getuid()}:{database.resolve()}".encode()
-    return b"\0datatrail-writer-" + hashlib.sha256(key).hexdigest()[:32].encode()
+    return _named(str(database.resolve()))
+
+
+def store_socket_name(uri: str) -> bytes | None:
+    """The abstract socket's name for a store's URI and this user; None where there is no hand-off.
+
+    A SQLite file by its resolved path; a PostgreSQL database by host, port, database and
+    user (libpq's environment fills what the URI leaves out), never by its password.
+    """
+    path = sqlite_path(uri)
+    if path is not None:
+        return socket_name(path)
+    url = make_url(uri)
+    if url.get_backend_name() != "postgresql":
+        return None
+    env = os.environ.get
+
+    def query(name: str) -> str | None:
+        value = url.query.get(name)
+        return value if isinstance(value, str) or value is None else value[0]
+
+    host = url.host or query("host") or env("PGHOST") or ""
+    port = url.port or query("port") or env("PGPORT") or 5432
+    database = url.database or query("dbname") or env("PGDATABASE") or ""
+    user = url.username or query("user") or env("PGUSER") or ""
+    return _named(f"postgresql:{host}:{port}:{database}:{user}")
 
 
 def _same_user(sock: socket.socket) -> bool:

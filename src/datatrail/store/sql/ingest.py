@@ -27,8 +27,7 @@ from datatrail.core.touches import Check
 from datatrail.store.sql.apply import apply_changes
 from datatrail.store.sql.audit import AuditTables, with_origin
 from datatrail.store.sql.database import Database
-from datatrail.store.sql.engine import sqlite_path
-from datatrail.store.sql.handoff import Handoff, Sent, handoff_enabled, socket_name
+from datatrail.store.sql.handoff import Handoff, Sent, handoff_enabled, store_socket_name
 from datatrail.store.sql.incoming import Incoming
 from datatrail.store.sql.prefetch import send_prefetch
 from datatrail.store.sql.prepared import compile_every
@@ -119,9 +118,9 @@ class Ingest:
         self._writer: threading.Thread | None = None
         self._closing = False
         self._storing = False  # a group is being stored (see submit)
-        # Several processes of one SQLite store (the server's workers): one stores the events of all (handoff.py).
-        path = sqlite_path(db.uri) if handoff_enabled() else None
-        self._handoff = Handoff(socket_name(path), self._accept, self._store_here) if path is not None else None
+        # Several processes of one store (the server's workers): one stores the events of all (handoff.py).
+        name = store_socket_name(db.uri) if handoff_enabled() else None
+        self._handoff = Handoff(name, self._accept, self._store_here) if name is not None else None
 
     def prepare(self) -> None:
         """Compile the write path's statements now (the store is opened and migrated with its Database)."""

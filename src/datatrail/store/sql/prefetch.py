@@ -2,7 +2,8 @@
 
 Which events are stored already, their runs (with their facets), every dataset
 the events name by (namespace, name) with the version current for each input at
-its event's time and, for each version an event writes, the dataset's highest
+its event's time (where there is none, whether a run announced the dataset as
+its output) and, for each version an event writes, the dataset's highest
 version number and the version of that key; ids reserved for new events, runs
 and versions; and whether the store has dataset links. Sent with the write lock
 (database.py) in one round trip. Only worth it where a statement is a network
@@ -18,7 +19,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, DateTime, Integer, String, any_, bindparam, select, text
+from sqlalchemy import BigInteger, Boolean, DateTime, Integer, String, any_, bindparam, select, text
 from sqlalchemy.dialects import postgresql as pg_dialect
 
 from datatrail.store.sql import tables as t
@@ -58,7 +59,10 @@ _NAMED: dict[str, Any] = {"nid": BigInteger, "ncreated": _WHEN, "did": BigIntege
 # NS_FIND, DS_FIND and VERSION_AT ask once per name, for names this process knows or not.
 _VERSIONS_AT = Prepared(
     text(
-        "SELECT p.i, n.id AS nid, n.created_at AS ncreated, d.id AS did, d.created_at AS dcreated, v.id, v.number"
+        "SELECT p.i, n.id AS nid, n.created_at AS ncreated, d.id AS did, d.created_at AS dcreated, v.id, v.number,"
+        # No version then: apply.py asks whether a run announced the dataset as its output (_announced).
+        " CASE WHEN v.id IS NULL AND d.id IS NOT NULL"
+        " THEN EXISTS (SELECT 1 FROM planned_outputs o WHERE o.dataset_id = d.id) END AS announced"
         " FROM unnest(CAST(:nss AS text[]), CAST(:names AS text[]), CAST(:ws AS timestamptz[]))"
         " WITH ORDINALITY AS p(ns, name, w, i)" + _NAMES + " LEFT JOIN LATERAL (SELECT id, number FROM versions"
         " WHERE dataset_id = d.id AND created_at <= p.w ORDER BY number DESC LIMIT 1) v ON true"
@@ -68,8 +72,8 @@ _VERSIONS_AT = Prepared(
         bindparam("names", type_=pg_dialect.ARRAY(String)),
         bindparam("ws", type_=pg_dialect.ARRAY(DateTime(timezone=True))),
     )
-    .columns(i=BigInteger, **_NAMED, id=BigInteger, number=Integer),
-    reads=VERSIONS | DATASETS | NAMESPACES,
+    .columns(i=BigInteger, **_NAMED, id=BigInteger, number=Integer, announced=Boolean),
+    reads=VERSIONS | DATASETS | NAMESPACES | frozenset({"planned_outputs"}),
 )
 # For each (namespace, dataset, version key) an event writes: the dataset's ids, its highest version
 # number and the version of that key, if any (what VERSION_INSERT and VERSION_BY_KEY would ask).
@@ -201,6 +205,8 @@ def send_prefetch(tx: Tx, items: Sequence[Incoming]) -> Callable[[], None] | Non
                 d = named(ns, name, row)
                 if d is not None:
                     tx.put(("vat", d, w), (row.id, row.number or 0))
+                    if row.announced is not None:  # planned outputs are never deleted; this transaction's
+                        tx.put(("announced", d), bool(row.announced))  # own are in its memory ("planned")
         if keys_q is not None:
             for (ns, name, key), row in zip(wanted, sorted(keys_q.all(), key=lambda r: r.i), strict=True):
                 d = named(ns, name, row)

@@ -11,7 +11,7 @@ from collections import namedtuple
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import Table, bindparam, func, or_, select
+from sqlalchemy import Table, bindparam, exists, func, or_, select
 from sqlalchemy.dialects import postgresql as pg_dialect
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.sql import ClauseElement
@@ -66,6 +66,17 @@ def insert_new(table: Table, values: dict[str, Any], key: list[Any], returning: 
 # Taken first in every PostgreSQL write transaction: one writer at a time.
 PG_WRITE_LOCK = Prepared(select(func.pg_advisory_xact_lock(7274002)), reads=frozenset())
 AUDIT_LAST = Prepared(select(t.audit.c.seq, t.audit.c.hash).order_by(t.audit.c.seq.desc()).limit(1), reads=AUDIT)
+# PostgreSQL's write transactions ask both once the lock is held, in one statement (database.py): the chain's
+# head (None, None for an empty chain) and whether the store has any dataset link (apply.py's "links?").
+_LAST = t.audit.c.seq.desc()
+AUDIT_HEAD_AND_LINKS = Prepared(
+    select(
+        select(t.audit.c.seq).order_by(_LAST).limit(1).scalar_subquery().label("seq"),
+        select(t.audit.c.hash).order_by(_LAST).limit(1).scalar_subquery().label("hash"),
+        exists(select(t.dataset_links.c.name)).label("links"),
+    ),
+    reads=AUDIT | frozenset({"dataset_links"}),
+)
 
 # Whether the store has any dataset link (asked once per transaction; a store without links skips them).
 ANY_LINK = Prepared(select(t.dataset_links.c.name).limit(1), reads=frozenset({"dataset_links"}))
@@ -109,7 +120,7 @@ def earlier_created(table: Table) -> Prepared:
     )
 
 
-EARLIER_CREATED = {table.name: earlier_created(table) for table in (t.namespaces, t.datasets, t.jobs)}
+EARLIER_CREATED = {table.name: earlier_created(table) for table in (t.namespaces, t.datasets, t.jobs, t.versions)}
 JOB_FIND = Prepared(
     select(t.jobs.c.id, t.jobs.c.type, t.jobs.c.created_at).where(
         t.jobs.c.namespace_id == bindparam("ns"), t.jobs.c.name == bindparam("n")
