@@ -271,6 +271,41 @@ def test_a_push_line_out_of_the_plain_form_is_typers(pushable: Path, tmp_path: P
     assert got.stdout or got.stderr
 
 
+# `datatrail ARGS` as the executable runs it (``cli.script``), or with the usual exit (``cli.main``); an exit that
+# skips the interpreter's teardown (os._exit) says so last on stderr.
+EXITS = """
+import os, sys
+from datatrail.cli import {0}
+leave = os._exit
+os._exit = lambda code: os.write(2, b"(no teardown)") and leave(code)
+sys.argv = ["datatrail", *sys.argv[1:]]
+{0}()
+"""
+
+
+@pytest.mark.parametrize(
+    "argv", [["push"], ["push", "--json"], ["push", "nope"], ["push", "-r", "nowhere"], ["ls"], ["show", "nope"]]
+)
+def test_the_executable_leaves_a_plain_answer_without_the_teardown(
+    pushable: Path, tmp_path: Path, argv: list[str]
+) -> None:
+    """A command line answered without typer ends as an add does (cli/__init__.py's ``_leave``): no teardown,
+    and the same status, output, audit rows, remote and files in .datatrail/ as with the usual exit."""
+    outcomes = []
+    for how in ("script", "main"):
+        copy = tmp_path / how
+        shutil.copytree(pushable, copy)
+        got = _run(EXITS.format(how), copy, argv, {})
+        sent = sorted(p.relative_to(copy).as_posix() for r in ("remote", "backup") for p in (copy / r).rglob("*"))
+        kept = sorted(os.listdir(copy / ".datatrail"))
+        out, err = (b.replace(os.fsencode(copy), b"HERE") for b in (got.stdout, got.stderr))
+        outcomes.append((got.returncode, out, err, _audit(copy), sent, kept))
+    quick, usual = outcomes
+    assert quick[2] == usual[2] + b"(no teardown)"
+    assert quick[:2] == usual[:2] and quick[3:] == usual[3:]
+    assert quick[1] or quick[2]
+
+
 def test_the_store_option_and_variable_choose_the_store(pristine: tuple[Path, str], tmp_path: Path) -> None:
     """--store (both spellings) and $DATATRAIL_URI, from a folder without a store; a bad URI; none found."""
     source, _ = pristine

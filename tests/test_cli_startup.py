@@ -149,6 +149,7 @@ def test_push_of_a_big_file_to_a_folder_imports_nothing_it_does_not_use(tmp_path
     allowed = tuple(m for m in modules if m == "datatrail.storage" or m.startswith("datatrail.content."))
     assert _heavy(modules, ("datatrail.content", *allowed)) == []
     assert not [m for m in modules if m == "fsspec" or m.startswith("fsspec.")]
+    assert "datatrail.cli.reads" not in modules  # the reads' work is loaded by a read only
 
 
 def test_help_still_lists_every_command_and_imports_no_store(store: tuple[Path, str]) -> None:

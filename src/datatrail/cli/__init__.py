@@ -6,6 +6,10 @@ import gc
 import os
 import sys
 
+# A command line answered by cli/fast.py (a plain push or read): its store is closed and its answer printed by
+# the time main() ends, so the exit may skip the interpreter's teardown, as after an add.
+_answered = False
+
 
 def script() -> None:
     """The ``datatrail`` executable: :func:`main`; after an ``add``, an exit without the interpreter's teardown."""
@@ -21,14 +25,16 @@ def script() -> None:
 
 
 def _leave(code: object) -> None:
-    """Exit at once with ``code`` after an ``add``: the exit handlers run and the output is flushed, but the
-    interpreter does not free every module and object one by one (10-30 ms after the answer is printed).
+    """Exit at once with ``code`` after an ``add`` or a command answered without typer (a push, a read): the exit
+    handlers run and the output is flushed, but the interpreter does not free every module and object one by one
+    (10-30 ms after the answer is printed; for a push with nothing to send, a sixth of its CPU).
     Only with no other thread alive (none is left writing) and a plain status; else the usual exit."""
     from datatrail.cli import prefetch  # imported already by main()
 
     code = 0 if code is None else code
     threading = sys.modules.get("threading")
-    if not prefetch.adding or not isinstance(code, int) or (threading is not None and threading.active_count() > 1):
+    others = threading is not None and threading.active_count() > 1
+    if not (prefetch.adding or _answered) or not isinstance(code, int) or others:
         return
     try:
         sys.stdout.flush()
@@ -70,6 +76,8 @@ def main() -> None:
         error("interrupted; nothing half-written was kept")
         sys.exit(130)
     if status is not None:
+        global _answered
+        _answered = True  # script() may leave without the teardown
         gc.freeze()  # as below
         sys.exit(status)
     try:

@@ -25,7 +25,6 @@ import os
 import sys
 from typing import TYPE_CHECKING, Any
 
-from datatrail.cli import reads
 from datatrail.cli.context import failure, open_trail
 
 if TYPE_CHECKING:
@@ -202,6 +201,8 @@ def answer(argv: list[str]) -> int | None:
 
                 transfer.push(opener, **parameters)
             else:
+                from datatrail.cli import reads  # start-up: a push needs none of the reads (nor their model)
+
                 getattr(reads, command)(opener, **parameters)
         except BrokenPipeError:
             # The reader went away (`datatrail ls | head`): as typer does, quietly, status 1.
