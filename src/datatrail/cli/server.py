@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import ipaddress
 import os
 from typing import Annotated
@@ -90,6 +91,8 @@ def serve(
         # from X-Forwarded-For only when a trusted proxy sent it, never by default.
         proxy_headers=bool(trusted_proxies),
         forwarded_allow_ips=list(trusted_proxies or []),
+        # Each answer's head and body in one write (server/protocol.py); it needs httptools, as uvicorn's default.
+        http="datatrail.server.protocol:OneWriteProtocol" if importlib.util.find_spec("httptools") else "auto",
     )
 
 
