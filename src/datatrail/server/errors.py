@@ -72,7 +72,7 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     return error_response(exc.status_code, names.get(exc.status_code, "http_error"), exc.detail, exc.headers)
 
 
-async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+async def unexpected(request: Request, exc: Exception) -> JSONResponse:
     log.exception("unexpected error in %s %s", request.method, request.url.path)
     return error_response(500, "internal", f"unexpected {type(exc).__name__}; see the server log")
 
@@ -81,11 +81,11 @@ async def respond(request: Request, exc: Exception) -> JSONResponse:
     """The answer the handlers below give ``exc`` (for a route answered outside FastAPI's routing)."""
     if isinstance(exc, DatatrailError):
         return await _datatrail_error(request, exc)
-    return await _unexpected(request, exc)
+    return await unexpected(request, exc)
 
 
 def install(app: FastAPI) -> None:
     app.add_exception_handler(DatatrailError, _datatrail_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(HTTPException, _http_error)
-    app.add_exception_handler(Exception, _unexpected)
+    app.add_exception_handler(Exception, unexpected)
