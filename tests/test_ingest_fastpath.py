@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from starlette.middleware.gzip import GZipMiddleware
 
 from datatrail.server import create_app
 from datatrail.server.fastpath import IngestFastPath
@@ -71,10 +72,13 @@ def requests() -> list[tuple[str, bytes, dict[str, str]]]:
         (batch, json.dumps([event("load", f"g{i}") for i in range(4)]).encode(), ok),  # past max_batch
         (batch, b"[]", ok),
         (batch, b"[", ok),
+        (one, good, {**ok, "Origin": "https://elsewhere.example"}),  # cross-site: 403
+        ("/api/v1/%6Cineage", good, ok),  # routed on the undecoded path: 404, as every other API path
+        ("/api/v1/lineage?x=1", json.dumps(event("load", "h")).encode(), ok),
     ]
 
 
-def answers(app: Any) -> list[tuple[int, Any, dict[str, str]]]:
+def answers(app: Any, *, every_header: bool = False) -> list[tuple[int, Any, dict[str, str]]]:
     out = []
     with TestClient(app, raise_server_exceptions=False) as client:
         for path, body, headers in requests():
@@ -84,6 +88,8 @@ def answers(app: Any) -> list[tuple[int, Any, dict[str, str]]]:
             except ValueError:
                 payload = response.content
             kept = {h: response.headers[h] for h in HEADERS if h in response.headers}
+            if every_header:  # all of them, in their order, but the clock
+                kept = {f"{i} {h}": v for i, (h, v) in enumerate(response.headers.items()) if h != "date"}
             out.append((response.status_code, payload, kept))
     return out
 
@@ -112,16 +118,41 @@ def test_the_fast_path_is_installed(tmp_path: Path) -> None:
     assert any(m.cls is IngestFastPath for m in app.user_middleware)
 
 
-def test_the_fast_path_answers_as_the_routes(apps: tuple[str, str]) -> None:
+def without_front(app: Any) -> Any:
+    app.use_front = False  # the fast path behind the whole middleware stack (server/app.py: DatatrailAPI)
+    return app
+
+
+def test_the_front_is_taken_only_over_the_stack_create_app_builds(tmp_path: Path) -> None:
+    app = create_app(f"sqlite:///{tmp_path / 't.db'}")
+    with TestClient(app) as client:
+        assert client.post("/api/v1/lineage", json=event("j", "o")).status_code == 201
+    assert app.front
+    for changed in (without_front, without_fast_path):
+        app = changed(create_app(f"sqlite:///{tmp_path / 't.db'}"))
+        with TestClient(app) as client:
+            assert client.post("/api/v1/lineage", json=event("j", "o")).status_code == 201
+        assert not app.front
+    app = create_app(f"sqlite:///{tmp_path / 't.db'}")
+    app.add_middleware(GZipMiddleware)  # a layer the front does not know: every request crosses the stack
+    with TestClient(app) as client:
+        assert client.post("/api/v1/lineage", json=event("j", "o")).status_code == 201
+    assert not app.front
+
+
+@pytest.mark.parametrize("other", [without_fast_path, without_front])
+def test_the_fast_path_answers_as_the_routes(apps: tuple[str, str], other: Any) -> None:
+    # The front (one layer for the whole stack) and the fast path behind the stack, each against the other way.
     fast_uri, routed_uri = apps
     settings: dict[str, Any] = {"api_keys": {TOKEN: "airflow"}, "max_body": 2000, "max_batch": 3}
-    fast = answers(create_app(fast_uri, **settings))
-    routed = answers(without_fast_path(create_app(routed_uri, **settings)))
+    every_header = other is without_front
+    fast = answers(create_app(fast_uri, **settings), every_header=every_header)
+    routed = answers(other(create_app(routed_uri, **settings)), every_header=every_header)
     for (path, body, _), got, want in zip(requests(), fast, routed, strict=True):
         assert got == want, f"{path} {body[:60]!r}"
     statuses = [status for status, _, _ in fast]
     # The requests reach every branch: stored, refused before the body, refused for the body, batch reports.
-    assert {200, 201, 400, 401, 413, 415} <= set(statuses)
+    assert {200, 201, 400, 401, 403, 404, 413, 415} <= set(statuses)
     assert stored(fast_uri) == stored(routed_uri)
 
 

@@ -162,63 +162,73 @@ class AccessMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        request = Request(scope)
-        method, path = scope["method"], scope["path"]
-        refusal = self._cross_site(request, method, path)
-        if refusal is None and not path.startswith(PUBLIC):
-            try:
-                refusal = await self._authenticate(request, scope, method, path)
-            except DatatrailError as exc:  # the store is down, say: the same answer a route would give
-                headers = {"Retry-After": "5"} if exc.http_status == 503 else None
-                refusal = error_response(exc.http_status, error_code(exc), exc.message, headers)
-        if refusal is not None:
-            await refusal(scope, receive, send)
+        refused = await refusal(Request(scope))
+        if refused is not None:
+            await refused(scope, receive, send)
             return
         await self.app(scope, receive, send)
 
-    def _cross_site(self, request: Request, method: str, path: str) -> Response | None:
-        if method in SAFE:
-            return None
-        origin = request.headers.get("origin")
-        if origin is not None and not _same_origin(origin, request):
-            detail = f"cross-site request refused: Origin {origin[:200]!r} is not this server"
-            return error_response(403, "forbidden", detail)
-        has_body = request.headers.get("content-length", "0") != "0" or "transfer-encoding" in request.headers
-        if path.startswith(API + "/") and has_body and not _json_type(request.headers.get("content-type")):
-            detail = "send the body as JSON with `Content-Type: application/json`"
-            return error_response(415, "unsupported_media_type", detail)
-        return None
 
-    async def _authenticate(self, request: Request, scope: Scope, method: str, path: str) -> Response | None:
-        server: ServerState = scope["app"].state.server
-        state = scope.setdefault("state", {})
-        state["access_origin"] = client_ip(scope)
-        state["access_principal"] = None
-        required = known_auth_required(server)
-        if required is None:  # the store is asked, in the thread pool (it may block)
-            required = await run_in_threadpool(auth_required, server)
-        if not required:
-            state["access_principal"] = OPEN
-            return None
-        bearer = _bearer(request)
-        # The login cookie is accepted for reading only: a write always needs the header.
-        token = bearer or (request.cookies.get(COOKIE) if method in SAFE else None)
-        protected = path.startswith(PROTECTED)
-        if token is None:
-            return (
-                error_response(401, "unauthorized", NEED_TOKEN, {"WWW-Authenticate": "Bearer"}) if protected else None
-            )
-        client = client_ip(scope)
-        check = await run_in_threadpool(check_token, server, client, token, "auth.token", f"{method} {path}")
-        if check.principal is None:
-            if not protected and bearer is None:
-                return None  # a stale login cookie: the UI page sends the browser to log in
-            if check.retry_after:
-                return too_many(check.retry_after)
-            detail = "the token is not valid (unknown, expired or revoked); ask an admin for a new one"
-            return error_response(401, "unauthorized", detail, {"WWW-Authenticate": "Bearer"})
-        state["access_principal"] = check.principal
+async def refusal(request: Request) -> Response | None:
+    """The answer that refuses an HTTP request (403, 415, 401, 429, 503), or None: it may go on.
+
+    Records who the request is in ``request.state`` (``access_principal``, ``access_origin``).
+    :class:`AccessMiddleware` asks it for every request, the ingest routes' front (server/fastpath.py) for theirs.
+    """
+    scope = request.scope
+    method, path = scope["method"], scope["path"]
+    refused = _cross_site(request, method, path)
+    if refused is None and not path.startswith(PUBLIC):
+        try:
+            refused = await _authenticate(request, scope, method, path)
+        except DatatrailError as exc:  # the store is down, say: the same answer a route would give
+            headers = {"Retry-After": "5"} if exc.http_status == 503 else None
+            refused = error_response(exc.http_status, error_code(exc), exc.message, headers)
+    return refused
+
+
+def _cross_site(request: Request, method: str, path: str) -> Response | None:
+    if method in SAFE:
         return None
+    origin = request.headers.get("origin")
+    if origin is not None and not _same_origin(origin, request):
+        detail = f"cross-site request refused: Origin {origin[:200]!r} is not this server"
+        return error_response(403, "forbidden", detail)
+    has_body = request.headers.get("content-length", "0") != "0" or "transfer-encoding" in request.headers
+    if path.startswith(API + "/") and has_body and not _json_type(request.headers.get("content-type")):
+        detail = "send the body as JSON with `Content-Type: application/json`"
+        return error_response(415, "unsupported_media_type", detail)
+    return None
+
+
+async def _authenticate(request: Request, scope: Scope, method: str, path: str) -> Response | None:
+    server: ServerState = scope["app"].state.server
+    state = scope.setdefault("state", {})
+    state["access_origin"] = client_ip(scope)
+    state["access_principal"] = None
+    required = known_auth_required(server)
+    if required is None:  # the store is asked, in the thread pool (it may block)
+        required = await run_in_threadpool(auth_required, server)
+    if not required:
+        state["access_principal"] = OPEN
+        return None
+    bearer = _bearer(request)
+    # The login cookie is accepted for reading only: a write always needs the header.
+    token = bearer or (request.cookies.get(COOKIE) if method in SAFE else None)
+    protected = path.startswith(PROTECTED)
+    if token is None:
+        return error_response(401, "unauthorized", NEED_TOKEN, {"WWW-Authenticate": "Bearer"}) if protected else None
+    client = client_ip(scope)
+    check = await run_in_threadpool(check_token, server, client, token, "auth.token", f"{method} {path}")
+    if check.principal is None:
+        if not protected and bearer is None:
+            return None  # a stale login cookie: the UI page sends the browser to log in
+        if check.retry_after:
+            return too_many(check.retry_after)
+        detail = "the token is not valid (unknown, expired or revoked); ask an admin for a new one"
+        return error_response(401, "unauthorized", detail, {"WWW-Authenticate": "Bearer"})
+    state["access_principal"] = check.principal
+    return None
 
 
 def request_trail(request: Request) -> Trail:

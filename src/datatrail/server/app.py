@@ -11,13 +11,14 @@ import asyncio
 import os
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
+from typing import cast
 
 from fastapi import FastAPI
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from datatrail._version import __version__
 from datatrail.config import locate
-from datatrail.server import errors, memory, ui
+from datatrail.server import errors, fastpath, memory, ui
 from datatrail.server.access import AccessMiddleware
 from datatrail.server.body import DEFAULT_MAX_BODY
 from datatrail.server.fastpath import IngestFastPath
@@ -36,6 +37,7 @@ from datatrail.server.routes import (
 )
 from datatrail.server.routes import ml as ml_routes
 from datatrail.server.state import API, ServerState
+from datatrail.server.ui.auth import RawPagePath, SecurityHeaders
 from datatrail.store import Store
 
 
@@ -56,6 +58,46 @@ class RawPathMiddleware:
             if raw:
                 scope = {**scope, "path": raw.decode("latin-1").split("?", 1)[0]}
         await self.app(scope, receive, send)
+
+
+class DatatrailAPI(FastAPI):
+    """FastAPI, with the two ingest routes answered in one layer (:func:`datatrail.server.fastpath.answer`).
+
+    Only while its middleware stack is the one :func:`create_app` builds (Starlette's and
+    FastAPI's outer layers doing nothing for these requests: no root path, no body limit of
+    FastAPI's own, no debug, FastAPI's telemetry not configured); anything else added, and
+    every request goes through the whole stack.
+    """
+
+    use_front = True  # False: every request goes through the whole stack (tests/test_ingest_fastpath.py compares)
+    front = False  # whether POST /api/v1/lineage[/batch] skip the middleware stack (known once it is built)
+
+    def build_middleware_stack(self) -> ASGIApp:
+        stack = super().build_middleware_stack()
+        own: list[object] = [RawPathMiddleware, SecurityHeaders, RawPagePath, AccessMiddleware, IngestFastPath]
+        self.front = (
+            self.use_front
+            and [cast(object, m.cls) for m in self.user_middleware] == own
+            and not self.root_path
+            and not self.debug
+            and getattr(self, "max_body_size", None) is None
+            and self.exception_handlers.get(Exception) is errors.unexpected
+        )
+        return stack
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.front and scope["type"] == "http" and scope["method"] == "POST":
+            path = fastpath.front_path(scope)
+            if path in fastpath.ROUTES and not self._telemetry_on(scope):
+                scope["app"] = self
+                await fastpath.answer(path, scope, receive, send)
+                return
+        await super().__call__(scope, receive, send)
+
+    def _telemetry_on(self, scope: Scope) -> bool:
+        """FastAPI's own test for its native telemetry (then the whole stack runs, as it wraps it)."""
+        native = getattr(self, "_native_telemetry", None)
+        return "fastapi.telemetry" in scope or (native is not None and bool(native.enabled()))
 
 
 def parse_api_keys(text: str | None) -> dict[str, str]:
@@ -98,7 +140,7 @@ def create_app(
             task.cancel()
         server.close()
 
-    app = FastAPI(
+    app = DatatrailAPI(
         lifespan=lifespan,
         title="datatrail",
         version=__version__,

@@ -98,7 +98,7 @@ async def _client_gone(request: Request, exc: Exception) -> JSONResponse:
     return error_response(400, "client_disconnected", "the connection ended before the request's body; send it again")
 
 
-async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+async def unexpected(request: Request, exc: Exception) -> JSONResponse:
     log.exception("unexpected error in %s %s", request.method, request.url.path)
     return error_response(500, "internal", f"unexpected {type(exc).__name__}; see the server log")
 
@@ -109,7 +109,7 @@ async def respond(request: Request, exc: Exception) -> JSONResponse:
         return await _datatrail_error(request, exc)
     if isinstance(exc, ClientDisconnect):
         return await _client_gone(request, exc)
-    return await _unexpected(request, exc)
+    return await unexpected(request, exc)
 
 
 def install(app: FastAPI) -> None:
@@ -117,4 +117,4 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(ClientDisconnect, _client_gone)
-    app.add_exception_handler(Exception, _unexpected)
+    app.add_exception_handler(Exception, unexpected)

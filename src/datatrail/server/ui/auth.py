@@ -35,6 +35,14 @@ CSP_EXEMPT = ("/docs", "/docs/oauth2-redirect")
 RAW_PREFIXES = ("/namespaces/", "/datasets/", "/jobs/", "/runs/", "/environments/")
 
 
+def secure(headers: MutableHeaders, path: str) -> None:
+    """Add the security headers an answer to ``path`` lacks (:class:`SecurityHeaders`, the ingest front)."""
+    exempt = path in CSP_EXEMPT
+    for key, value in HEADERS.items():
+        if key not in headers and not (exempt and key == "content-security-policy"):
+            headers[key] = value
+
+
 class SecurityHeaders:
     """Every response gets the Content-Security-Policy, nosniff and no framing."""
 
@@ -45,14 +53,11 @@ class SecurityHeaders:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        exempt = scope["path"] in CSP_EXEMPT
+        path = scope["path"]
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                headers = MutableHeaders(scope=message)
-                for key, value in HEADERS.items():
-                    if key not in headers and not (exempt and key == "content-security-policy"):
-                        headers[key] = value
+                secure(MutableHeaders(scope=message), path)
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
