@@ -71,11 +71,17 @@ def _counts(engine: Engine, query: str) -> dict[str, tuple[int, int]]:
 
 
 def assert_counted(trail: datatrail.Trail, engine: Engine) -> dict[str, tuple[int, int]]:
-    """The counters are the rows' counts, the pages' totals are the listings' lengths, fsck is content."""
+    """The counters are the rows' counts, the pages are slices of the listings (hidden datasets skipped by
+    offsets too) and their totals the listings' lengths, fsck is content."""
     counted = _counts(engine, COUNTED)
     assert counted == _counts(engine, REAL)
     for namespace in counted:
-        assert trail.catalog.dataset_page(namespace, limit=1)[1] == len(trail.datasets(namespace))
+        listed = trail.datasets(namespace)
+        for offset in (0, 1, 2, len(listed)):
+            assert trail.catalog.dataset_page(namespace, limit=2, offset=offset) == (
+                listed[offset : offset + 2],
+                len(listed),
+            )
         assert trail.catalog.job_page(namespace, limit=1)[1] == len(trail.jobs(namespace))
     assert trail.check_store() == []
     return counted

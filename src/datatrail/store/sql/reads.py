@@ -502,11 +502,17 @@ def _dataset_page(
     if found is None:
         return [], 0, []
     ns_id, total = found.id, int(found.dataset_count)
-    listed = and_(d.namespace_id == ns_id, d.deleted_at.is_(None))
-    q = select(d.id, d.name, d.kind, d.description, d.created_at).where(listed)
+    listed = [d.namespace_id == ns_id, d.deleted_at.is_(None)]
     if after is not None:
-        q = q.where(d.name > after)
-    rows = conn.execute(q.order_by(d.name).limit(limit).offset(offset)).all()
+        listed.append(d.name > after)
+    q = select(d.id, d.name, d.kind, d.description, d.created_at).where(*listed)
+    if offset:
+        # The page's first name found by skipping names in the index alone (an index-only scan of
+        # ix_datasets_listed), then the page's rows from there: an OFFSET on the rows themselves reads
+        # every skipped dataset's row. Past the end the first name is NULL and the page empty.
+        first = select(d.name).where(*listed).order_by(d.name).offset(offset).limit(1).scalar_subquery()
+        q = q.where(d.name >= first)
+    rows = conn.execute(q.order_by(d.name).limit(limit)).all()
     counts = _version_counts(conn, [r.id for r in rows])
     page = [
         Dataset(namespace, r.name, r.kind, r.description, stored_time(r.created_at), *counts.get(r.id, (0, None)))
