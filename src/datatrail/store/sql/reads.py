@@ -134,8 +134,9 @@ class CatalogReads:
     ) -> tuple[list[Dataset], int]:
         """A page of a namespace's datasets by name, as :meth:`list_datasets` orders them: ``offset`` rows
         skipped after the name ``after`` (keyset), ``limit`` kept; and how many datasets it lists in all
-        (``namespaces.dataset_count``, kept by ingest). The database pages (LIMIT/OFFSET over the
-        ``ix_datasets_listed`` index); only the page's datasets have their versions counted."""
+        (``namespaces.dataset_count``, kept by ingest). The database pages over the ``ix_datasets_listed``
+        index (an offset skips names in the index alone); only the page's datasets have their versions
+        counted."""
         with self._db.read() as conn:
             page, total, _ = _dataset_page(conn, namespace, limit, offset, after)
         return page, total
@@ -351,9 +352,9 @@ class CatalogReads:
 
     def job_page(self, namespace: str, *, limit: int, offset: int = 0) -> tuple[list[JobSummary], int]:
         """A page of :meth:`list_jobs` of one namespace and how many jobs it has (``namespaces.job_count``,
-        kept by ingest): the database pages by
-        name (the ``uq_jobs_namespace_name`` index), and counts runs and finds the latest run of the
-        page's jobs only, each through the ``ix_runs_job`` index (never a scan of every run)."""
+        kept by ingest): the database pages by name (the ``uq_jobs_namespace_name`` index), and finds the
+        latest run of the page's jobs only, each through the ``ix_runs_job`` index (never a scan of every
+        run); each job's runs are counted on its row (``jobs.run_count``)."""
         j, n = t.jobs.c, t.namespaces.c
         with self._db.read() as conn:
             found = conn.execute(select(n.id, n.job_count).where(n.name == namespace)).first()
