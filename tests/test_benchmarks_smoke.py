@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
+DATATRAIL = Path(sys.executable).with_name("datatrail")  # list_pages.py's baseline: this code, for a smoke run
 RATIO_LINE = re.compile(r"^[^:\n]+: datatrail \S+( \S+)?, .+ -> \d+\.\d\dx \(target >= [\d.]+x\) \[.+\]$", re.MULTILINE)
 
 
@@ -39,6 +40,7 @@ RATIO_LINE = re.compile(r"^[^:\n]+: datatrail \S+( \S+)?, .+ -> \d+\.\d\dx \(tar
         ("add_big_tree.py", ["--files", "3", "--size-mib", "2"], 1),
         ("soak.py", ["--minutes", "0.1", "--sample", "1"], 2),
         ("pg_scale.py", ["--events", "300", "--repeats", "1"], 8),
+        ("list_pages.py", ["--datasets", "300", "--repeats", "1", "--base", str(DATATRAIL)], 6),
         ("content.py", ["--no-s3", "--files", "30", "--big-mib", "2"], 2),
         pytest.param("spark_autolog.py", [], 1, marks=pytest.mark.spark),
     ],

@@ -360,7 +360,8 @@ class Trail:
 
         SQLite's integrity check, the audit hash chain, every event with its audit
         entry, every version with the audit entry that created it, gapless version
-        numbers, whole manifests, and no lineage edge pointing at nothing.
+        numbers, whole manifests, no lineage edge pointing at nothing, and the counts list
+        pages read (runs per job, listed datasets and jobs per namespace) equal to their rows'.
 
         >>> trail.check_store()  # doctest: +SKIP
         []

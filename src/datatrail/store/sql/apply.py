@@ -34,8 +34,10 @@ from datatrail.store.sql.statements import (
     JOB_FIND,
     JOB_INSERT,
     JOB_RUN_COUNTED,
+    NS_DATASETS_COUNTED,
     NS_FIND,
     NS_INSERT,
+    NS_JOB_COUNTED,
     PLANNED_ANY,
     PLANNED_INSERT,
     RUN_FIELDS,
@@ -186,6 +188,7 @@ def _dataset_id(tx: Tx, namespace: str, name: str, kind: str, when: datetime) ->
         row = tx.first(DS_FIND, ns=nid, n=name)
     if row is None:
         row = IdRow(int(tx.scalar(DS_INSERT, ns=nid, n=name, k=kind, w=when)), when)
+        tx.defer(NS_DATASETS_COUNTED, "namespaces", {"ns": nid, "by": 1})  # listed: deleted_at is NULL
         tx.put(("announced", row.id), False)  # no run announced it but this transaction's (see _announced)
         if tx.dialect == "postgresql":  # a new dataset: every version of it is in this transaction's memory
             tx.put(("vtop", row.id), 0)
@@ -410,6 +413,7 @@ def _job_id(tx: Tx, nid: int, rc: RunChange) -> int:
     job = tx.get(key) or tx.first(JOB_FIND, ns=nid, n=rc.job)
     if job is None:
         job_id = int(tx.scalar(JOB_INSERT, ns=nid, n=rc.job, k=rc.job_type, w=rc.event_time))
+        tx.defer(NS_JOB_COUNTED, "namespaces", {"ns": nid})
         tx.put(key, IdRow(job_id, rc.event_time, rc.job_type))
         return job_id
     job_id = int(job.id)

@@ -45,7 +45,7 @@ from datatrail.core.times import stored_time
 from datatrail.store.sql import tables as t
 from datatrail.store.sql.applied import Applied, Touched
 from datatrail.store.sql.rows import RENAMED_AWAY  # datatrail's, on the dataset under its previous name
-from datatrail.store.sql.statements import RUN_FACETS, VERSION_FILL, RunRow
+from datatrail.store.sql.statements import NS_DATASETS_COUNTED, RUN_FACETS, VERSION_FILL, RunRow
 
 # Facets of a dataset as a whole (not of one version).
 DATASET_FACETS = frozenset(
@@ -190,16 +190,17 @@ def _rename(applied: Applied, touched: Touched, previous: Any, when: datetime) -
 def _set_lifecycle(applied: Applied, dataset_id: int, state: str, when: datetime) -> None:
     """The latest lifecycle state wins (by event time); DROP hides the dataset, anything later shows it again."""
     d = t.datasets.c
-    row = applied.tx.execute(select(d.facets).where(d.id == dataset_id)).first()
+    row = applied.tx.execute(select(d.facets, d.deleted_at, d.namespace_id).where(d.id == dataset_id)).first()
     facets = dict(_loads(row.facets) or {}) if row is not None else {}
     entry = facets.get("lifecycleStateChange")
     if isinstance(entry, dict) and entry.get("time", "") > when.isoformat():
         return
+    hidden = state in HIDDEN
     applied.tx.execute(
-        t.datasets.update()
-        .where(d.id == dataset_id)
-        .values(lifecycle=state, deleted_at=when if state in HIDDEN else None)
+        t.datasets.update().where(d.id == dataset_id).values(lifecycle=state, deleted_at=when if hidden else None)
     )
+    if row is not None and (row.deleted_at is None) == hidden:  # listed before and not now, or the reverse
+        applied.tx.defer(NS_DATASETS_COUNTED, "namespaces", {"ns": row.namespace_id, "by": -1 if hidden else 1})
 
 
 def _fill_version(applied: Applied, touched: Touched) -> None:

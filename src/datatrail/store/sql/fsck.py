@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from sqlalchemy import Connection, func, select, text
+from sqlalchemy import Connection, func, or_, select, text
 
 from datatrail.core.chain import GENESIS, row_hash
 from datatrail.core.model import Ref
@@ -109,6 +109,30 @@ def structural_problems(conn: Connection, dialect: str) -> Iterator[str]:
         yield _listed(
             "directory versions whose manifest does not hold every file",
             [f"{r.name}@{r.number} ({r.files or 0} of {r.file_count})" for r in short],
+        )
+
+    # The totals of list pages (revisions 0009, 0010) against the rows they count.
+    n, j = t.namespaces.c, t.jobs.c
+    listed = select(func.count()).where(d.namespace_id == n.id, d.deleted_at.is_(None)).scalar_subquery()
+    jobs = select(func.count()).where(j.namespace_id == n.id).scalar_subquery()
+    miscounted = conn.execute(
+        select(n.name, n.dataset_count, listed.label("datasets"), n.job_count, jobs.label("jobs"))
+        .where(or_(n.dataset_count != listed, n.job_count != jobs))
+        .order_by(n.name)
+    ).all()
+    if miscounted:
+        yield _listed(
+            "namespaces whose counts of datasets or jobs differ from their rows",
+            [
+                f"{r.name} ({r.dataset_count} of {r.datasets} datasets, {r.job_count} of {r.jobs} jobs)"
+                for r in miscounted
+            ],
+        )
+    runs = select(func.count()).where(t.runs.c.job_id == j.id).scalar_subquery()
+    unmatched = conn.execute(select(j.name, j.run_count, runs.label("runs")).where(j.run_count != runs)).all()
+    if unmatched:
+        yield _listed(
+            "jobs whose run_count differs from their runs", [f"{r.name} ({r.run_count} of {r.runs})" for r in unmatched]
         )
 
     io, r = t.run_io.c, t.runs.c

@@ -133,9 +133,10 @@ class CatalogReads:
         self, namespace: str, *, limit: int, offset: int = 0, after: str | None = None
     ) -> tuple[list[Dataset], int]:
         """A page of a namespace's datasets by name, as :meth:`list_datasets` orders them: ``offset`` rows
-        skipped after the name ``after`` (keyset), ``limit`` kept; and how many datasets it lists in all.
-        The database pages (LIMIT/OFFSET over the ``ix_datasets_listed`` index); only the page's
-        datasets have their versions counted."""
+        skipped after the name ``after`` (keyset), ``limit`` kept; and how many datasets it lists in all
+        (``namespaces.dataset_count``, kept by ingest). The database pages over the ``ix_datasets_listed``
+        index (an offset skips names in the index alone); only the page's datasets have their versions
+        counted."""
         with self._db.read() as conn:
             page, total, _ = _dataset_page(conn, namespace, limit, offset, after)
         return page, total
@@ -350,17 +351,17 @@ class CatalogReads:
         return [found[k] for k in keys if k in found]
 
     def job_page(self, namespace: str, *, limit: int, offset: int = 0) -> tuple[list[JobSummary], int]:
-        """A page of :meth:`list_jobs` of one namespace and how many jobs it has: the database pages by
-        name (the ``uq_jobs_namespace_name`` index), and counts runs and finds the latest run of the
-        page's jobs only, each through the ``ix_runs_job`` index (never a scan of every run)."""
+        """A page of :meth:`list_jobs` of one namespace and how many jobs it has (``namespaces.job_count``,
+        kept by ingest): the database pages by name (the ``uq_jobs_namespace_name`` index), and finds the
+        latest run of the page's jobs only, each through the ``ix_runs_job`` index (never a scan of every
+        run); each job's runs are counted on its row (``jobs.run_count``)."""
         j, n = t.jobs.c, t.namespaces.c
         with self._db.read() as conn:
-            ns_id = conn.execute(select(n.id).where(n.name == namespace)).scalar()
-            if ns_id is None:
+            found = conn.execute(select(n.id, n.job_count).where(n.name == namespace)).first()
+            if found is None:
                 return [], 0
-            mine = j.namespace_id == ns_id
-            total = int(conn.execute(select(func.count()).select_from(t.jobs).where(mine)).scalar_one())
-            q = select(j.id).where(mine).order_by(j.name).limit(limit).offset(offset)
+            total = int(found.job_count)
+            q = select(j.id).where(j.namespace_id == found.id).order_by(j.name).limit(limit).offset(offset)
             ids = [r.id for r in conn.execute(q)]
             rows = conn.execute(_page_jobs_query(conn, ids)).all() if ids else []
             latest = _latest_runs(conn, ids)
@@ -497,15 +498,22 @@ def _dataset_page(
 ) -> tuple[list[Dataset], int, list[int]]:
     """The page of :meth:`CatalogReads.dataset_page`, its total, and the page's dataset ids."""
     d, n = t.datasets.c, t.namespaces.c
-    ns_id = conn.execute(select(n.id).where(n.name == namespace)).scalar()
-    if ns_id is None:
+    # The total as ingest counted it (revision 0010), not a count of a million index entries per page.
+    found = conn.execute(select(n.id, n.dataset_count).where(n.name == namespace)).first()
+    if found is None:
         return [], 0, []
-    listed = and_(d.namespace_id == ns_id, d.deleted_at.is_(None))
-    total = int(conn.execute(select(func.count()).select_from(t.datasets).where(listed)).scalar_one())
-    q = select(d.id, d.name, d.kind, d.description, d.created_at).where(listed)
+    ns_id, total = found.id, int(found.dataset_count)
+    listed = [d.namespace_id == ns_id, d.deleted_at.is_(None)]
     if after is not None:
-        q = q.where(d.name > after)
-    rows = conn.execute(q.order_by(d.name).limit(limit).offset(offset)).all()
+        listed.append(d.name > after)
+    q = select(d.id, d.name, d.kind, d.description, d.created_at).where(*listed)
+    if offset:
+        # The page's first name found by skipping names in the index alone (an index-only scan of
+        # ix_datasets_listed), then the page's rows from there: an OFFSET on the rows themselves reads
+        # every skipped dataset's row. Past the end the first name is NULL and the page empty.
+        first = select(d.name).where(*listed).order_by(d.name).offset(offset).limit(1).scalar_subquery()
+        q = q.where(d.name >= first)
+    rows = conn.execute(q.order_by(d.name).limit(limit)).all()
     counts = _version_counts(conn, [r.id for r in rows])
     page = [
         Dataset(namespace, r.name, r.kind, r.description, stored_time(r.created_at), *counts.get(r.id, (0, None)))

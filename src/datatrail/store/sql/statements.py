@@ -228,6 +228,16 @@ _RUN_UPDATABLE = ("state", "state_time", "started_at", "start_seen", "start_hint
 JOB_RUN_COUNTED = Prepared(
     t.jobs.update().where(t.jobs.c.id == bindparam("job_id")).values(run_count=t.jobs.c.run_count + 1)
 )
+# A namespace's listed datasets and its jobs (namespaces.dataset_count, job_count, revision 0010): a dataset
+# added, hidden or shown again, a job added. Under the write lock, in the transaction that changes the rows.
+NS_DATASETS_COUNTED = Prepared(
+    t.namespaces.update()
+    .where(t.namespaces.c.id == bindparam("ns"))
+    .values(dataset_count=t.namespaces.c.dataset_count + bindparam("by"))
+)
+NS_JOB_COUNTED = Prepared(
+    t.namespaces.update().where(t.namespaces.c.id == bindparam("ns")).values(job_count=t.namespaces.c.job_count + 1)
+)
 RUN_UPDATE = Prepared(
     t.runs.update()
     .where(t.runs.c.pk == bindparam("run_pk"))

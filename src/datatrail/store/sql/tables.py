@@ -44,6 +44,10 @@ namespaces = Table(
     Column("id", Id, primary_key=True),
     Column("name", Text, nullable=False, unique=True),
     Column("created_at", Time, nullable=False),
+    # Its listed datasets (deleted_at NULL) and its jobs, counted by ingest in the transaction that adds, hides
+    # or shows one (revision 0010): a page of either reads its total here, not by counting every row.
+    Column("dataset_count", BigInteger, nullable=False, server_default="0"),
+    Column("job_count", BigInteger, nullable=False, server_default="0"),
 )
 
 datasets = Table(
