@@ -57,6 +57,9 @@ class EarlyCopies:
         self._temps: dict[str, str] = {}  # destination -> its finished temporary copy, until taken
         self._cancelled = False
         self._thread = threading.Thread(target=self._run, name="datatrail-prepush", daemon=True)
+        import atexit  # built in
+
+        atexit.register(self.close)  # before the first byte: whatever path the command ends on, no copy is left
         self._thread.start()
 
     def _run(self) -> None:
@@ -113,7 +116,8 @@ class EarlyCopies:
     def close(self) -> None:
         """Stop copying (at the current block) and remove every copy not taken."""
         self._cancelled = True
-        self._thread.join()
+        if self._thread.ident is not None:  # started (Ctrl-C may come between the registration and the start)
+            self._thread.join()
         with self._lock:
             left, self._temps = list(self._temps.values()), {}
         for tmp in left:
@@ -140,11 +144,7 @@ def start_from_argv(argv: Sequence[str]) -> None:
     except (OSError, ValueError, sqlite3.Error):
         return  # anything unclear: the push decides and copies on its own, and says what is wrong
     if jobs:
-        import atexit  # built in
-
-        copies = EarlyCopies(jobs)
-        _started.append(copies)
-        atexit.register(copies.close)  # whatever path the command ends on, no temporary copy is left
+        _started.append(EarlyCopies(jobs))
 
 
 def _remote_option(argv: Sequence[str]) -> str | None:
@@ -173,13 +173,9 @@ def _jobs(remote: str | None) -> list[tuple[str, str]]:
     config_dir = _config_dir()
     if config_dir is None:
         return []
-    import tomllib  # the push reads the config with it too
-
-    with open(os.path.join(config_dir, "config.toml"), "rb") as f:
-        config = tomllib.load(f)
-    store = config.get("store")
-    if isinstance(store, dict) and "uri" in store:
-        return []  # a store named in the config: the push finds it
+    config = _read_config(os.path.join(config_dir, "config.toml"))
+    if config is None or "uri" in config.get(("store",), {}):
+        return []  # a config this cannot read, or a store named in it: the push finds it
     url = _remote_url(config, remote)
     if url is None or "://" in url:
         return []  # a URL (S3, SSH, file://…): copied by its driver, not here
@@ -209,6 +205,76 @@ def _jobs(remote: str | None) -> list[tuple[str, str]]:
     return jobs if total >= MIN_BYTES else []
 
 
+Tables = dict[tuple[str, ...], dict[str, str | bool]]
+
+
+def _read_config(path: str) -> Tables | None:
+    """The tables of a config.toml as datatrail writes it (config.py, content/settings.py): ``[a."b"]`` headers,
+    ``key = "text"``, ``key = 'text'``, ``key = true`` lines and comments; None for anything else.
+
+    Not tomllib: its import (with ``re``) would come before the first byte copied. What this cannot read
+    with certainty it leaves to the push, which reads the file with tomllib."""
+    tables: Tables = {(): {}}
+    table = tables[()]
+    with open(path, encoding="utf-8") as f:
+        for raw in f:
+            line = raw.strip()
+            if not line or line.startswith("#"):
+                continue
+            if line.startswith("["):
+                header, _, comment = line[1:].partition("]")
+                name = _dotted(header)
+                if name is None or not name or name in tables or comment.strip()[:1] not in ("", "#"):
+                    return None
+                table = tables[name] = {}
+                continue
+            key, equals, text = line.partition("=")
+            name = _dotted(key)
+            value = _value(text.strip())
+            if not equals or name is None or len(name) != 1 or value is None or name[0] in table:
+                return None
+            table[name[0]] = value
+    return tables
+
+
+def _dotted(text: str) -> tuple[str, ...] | None:
+    """``a."b.c".d`` as its parts: bare keys and quoted ones without escapes; None for anything else."""
+    parts = []
+    rest = text.strip()
+    while True:
+        if rest[:1] in ('"', "'"):
+            end = rest.find(rest[0], 1)
+            if end < 0 or "\\" in rest[1:end]:
+                return None
+            parts.append(rest[1:end])
+            rest = rest[end + 1 :].lstrip()
+        else:
+            bare = 0
+            while bare < len(rest) and rest[bare].isascii() and (rest[bare].isalnum() or rest[bare] in "_-"):
+                bare += 1
+            if not bare:
+                return None
+            parts.append(rest[:bare])
+            rest = rest[bare:].lstrip()
+        if not rest:
+            return tuple(parts)
+        if rest[0] != ".":
+            return None
+        rest = rest[1:].lstrip()
+
+
+def _value(text: str) -> str | bool | None:
+    """A string without escapes or a boolean, before an optional comment; None for anything else."""
+    if text[:1] in ('"', "'"):
+        end = text.find(text[0], 1)
+        rest = text[end + 1 :].strip() if end > 0 else "?"
+        if end < 0 or "\\" in text[1:end] or rest[:1] not in ("", "#"):
+            return None
+        return text[1:end]
+    word = text.partition("#")[0].strip()
+    return {"true": True, "false": False}.get(word)
+
+
 def _config_dir() -> str | None:
     """The nearest ``.datatrail/`` holding a config.toml, walking up from the working directory (as config.py)."""
     here = os.path.realpath(os.getcwd())
@@ -222,18 +288,17 @@ def _config_dir() -> str | None:
         here = parent
 
 
-def _remote_url(config: dict[str, object], name: str | None) -> str | None:
+def _remote_url(config: Tables, name: str | None) -> str | None:
     """The URL of the remote ``name`` (else the default, else the only one), as content/settings.py picks it."""
-    content = config.get("content")
-    remotes = config.get("remotes")
-    if not isinstance(remotes, dict):
+    remotes = {path[1]: table for path, table in config.items() if len(path) == 2 and path[0] == "remotes"}
+    if any(path[:1] == ("remotes",) and len(path) != 2 for path in config):
         return None
-    if name is None and isinstance(content, dict) and isinstance(content.get("remote"), str):
-        name = content["remote"]
+    default = config.get(("content",), {}).get("remote")
+    if name is None and isinstance(default, str):
+        name = default
     if name is None and len(remotes) == 1:
         name = next(iter(remotes))
-    chosen = remotes.get(name) if name is not None else None
-    url = chosen.get("url") if isinstance(chosen, dict) else None
+    url = remotes.get(name, {}).get("url") if name is not None else None
     return url if isinstance(url, str) and url.strip() else None
 
 
