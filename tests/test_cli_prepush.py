@@ -12,6 +12,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -67,6 +68,7 @@ def test_a_plain_push_renames_the_early_copies_into_place(here: Path, monkeypatc
         return tmp
 
     monkeypatch.setattr(started, "take", spy)
+    started._thread.join(30)  # both copied before the push asks: else it copies what was not begun itself
     try:
         with datatrail.connect() as trail:
             report = trail.storage.push(started=started)
@@ -111,6 +113,32 @@ def test_a_copy_cut_short_leaves_neither_an_object_nor_a_temporary_file(
     assert not dest.exists()
     assert [p for p in (tmp_path / "remote").rglob("*") if p.is_file()] == []
     assert copies.take(os.fspath(dest)) is None  # the push then copies it itself
+
+
+def test_an_object_asked_for_before_its_copy_began_is_left_to_the_push(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    gate = threading.Event()
+    copy = prepush.EarlyCopies._copy
+
+    def held(self: prepush.EarlyCopies, source: str, tmp: str) -> bool:
+        gate.wait(30)  # the first copy is still running when the push asks for the second object
+        return copy(self, source, tmp)
+
+    monkeypatch.setattr(prepush.EarlyCopies, "_copy", held)
+    remote = tmp_path / "remote" / "objects" / "sha256" / "ab"
+    jobs = []
+    for n in (1, 2):
+        source = tmp_path / f"object{n}"
+        source.write_bytes(os.urandom(n * MIB))
+        jobs.append((os.fspath(source), os.fspath(remote / (str(n) * 62))))
+    copies = prepush.EarlyCopies(jobs)
+    assert copies.take(jobs[1][1]) is None  # not begun: the push copies it itself, at once
+    gate.set()
+    first = copies.take(jobs[0][1])
+    assert first is not None and Path(first).read_bytes() == Path(jobs[0][0]).read_bytes()
+    copies.close()
+    assert sorted(p for p in remote.iterdir()) == [Path(first)]  # the one taken (to be renamed), nothing else
 
 
 def test_ctrl_c_during_an_early_copy_leaves_no_half_written_object(tmp_path: Path) -> None:
