@@ -409,11 +409,18 @@ def big_file(work: Path, size_mib: int, remote: Remote, repeats: int, cold: bool
     times: dict[tuple[str, bool], list[Step]] = {}
     starts: list[float] = []
     hashes: list[float] = []
+    kept: list[str] = []  # the previous round's copies on a folder remote
     for i in range(repeats):
         for evicted in modes:
+            # Each pair's copies land in memory the previous pair's copies just freed: kept, every copy
+            # would take fresh memory, whose first use on this VM costs up to several times a reused page's
+            # (a copy's CPU varied 3.5x between identical rounds: "Round eight: one big file, warm").
+            for old in kept if local else ():
+                shutil.rmtree(old, ignore_errors=True)
             target = remote.url(f"plain{i}{'c' if evicted else ''}") + "/big.bin"
             name = f"r{i}{'c' if evicted else ''}"
             url = remote.url(f"dt{i}")
+            kept = [str(Path(target).parent), url]
             run([*dt, "remote", "add", name, url, "--default"], cwd=repo)
             pushed = Path(url) / "objects" / "sha256" / cached.parent.name / cached.name
             clone = work / "big-clone"

@@ -4,7 +4,7 @@ A warm push of one big file to a folder remote costs `cp`'s copy plus this
 (docs/benchmarks.md, "Round eight: push's fixed cost"). A store with one
 pushed version and a folder remote is pushed again, N times, each run the
 executable's way (``datatrail.cli.script``), with the user+sys CPU of each
-process (os.wait4), beside ``python -c pass`` and ``python -c "import sqlite3"``
+process (os.wait4) and its wall time, beside ``python -c pass`` and ``python -c "import sqlite3"``
 in the same rounds. ``--before DIR`` adds the same push with DIR (another
 checkout's ``src``) first on the path: a before/after in one run.
 
@@ -19,19 +19,22 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 SRC = Path(__file__).resolve().parent.parent / "src"
 PUSH = "import sys\nsys.argv = ['datatrail', 'push']\nfrom datatrail.cli import script\nscript()\n"
 
 
-def cpu_ms(argv: list[str], cwd: Path, env: dict[str, str]) -> float:
-    """The user+sys CPU of one process, in ms."""
+def cpu_ms(argv: list[str], cwd: Path, env: dict[str, str]) -> tuple[float, float]:
+    """The user+sys CPU of one process and its wall time (which includes waiting for the disk), in ms."""
+    start = time.perf_counter()
     proc = subprocess.Popen(argv, cwd=cwd, env=env, stdout=subprocess.DEVNULL)
     _, status, usage = os.wait4(proc.pid, 0)
+    wall = (time.perf_counter() - start) * 1000
     if status:
         raise SystemExit(f"{argv} failed with status {status}")
-    return (usage.ru_utime + usage.ru_stime) * 1000
+    return (usage.ru_utime + usage.ru_stime) * 1000, wall
 
 
 def main() -> None:
@@ -57,12 +60,15 @@ def main() -> None:
         if args.before:
             contenders["push (--before)"] = ([sys.executable, "-c", PUSH], {**env, "PYTHONPATH": args.before})
         times: dict[str, list[float]] = {name: [] for name in contenders}
+        walls: dict[str, list[float]] = {name: [] for name in contenders}
         for _ in range(args.runs):  # in rounds: each contender sees the same load
             for name, (argv, run_env) in contenders.items():
-                times[name].append(cpu_ms(argv, store, run_env))
+                cpu, wall = cpu_ms(argv, store, run_env)
+                times[name].append(cpu)
+                walls[name].append(wall)
     median = {name: statistics.median(t) for name, t in times.items()}
     for name, ms in median.items():
-        print(f"{name}: median CPU {ms:.1f} ms over {args.runs} runs")
+        print(f"{name}: median CPU {ms:.1f} ms, wall {statistics.median(walls[name]):.1f} ms over {args.runs} runs")
     base = median["python -c 'import sqlite3'"]
     now = median["push (this checkout)"]
     print(f"push's fixed cost over `import sqlite3`: {now - base:.1f} ms")

@@ -211,3 +211,29 @@ def test_push_and_gc_remove_the_temporary_files_killed_uploads_left_never_a_live
         assert all(p.exists() for p in kept)
         assert again.push().notes == ()  # nothing stale left
         assert all(p.read_bytes() == data for p, data in sent.items())
+
+
+def test_a_push_with_nothing_to_send_writes_nothing_to_the_store(sqlite_trail: datatrail.Trail, workdir: Path) -> None:
+    """The executable's plain push (cli/fast.py, the sqlite3 path): the store's file is left byte for byte."""
+    write(workdir / "big.bin", os.urandom(3 * 1024 * 1024))
+    write(workdir / "small.txt", b"small")
+    sqlite_trail.add(workdir / "big.bin", store_content=True)
+    sqlite_trail.add(workdir / "small.txt", store_content=True)
+    sqlite_trail.storage.add_remote("origin", os.fspath(workdir / "remote"), default=True)
+    assert sqlite_trail.push().located == 2
+    entries = len(sqlite_trail.audit_entries(action="content.locate"))
+    sqlite_trail.close()
+    db = workdir / ".datatrail" / "trail.db"
+    before = hashlib.sha256(db.read_bytes()).hexdigest(), db.stat().st_mtime_ns
+
+    env = {k: v for k, v in os.environ.items() if k != "DATATRAIL_URI"}
+    env["PYTHONPATH"] = os.pathsep.join(sys.path)
+    done = subprocess.run(
+        [sys.executable, "-m", "datatrail", "push"], cwd=workdir, env=env, capture_output=True, text=True, check=True
+    )
+    assert done.stdout.startswith("pushed 0 objects (0 B, 0 packs) to origin")
+    assert (hashlib.sha256(db.read_bytes()).hexdigest(), db.stat().st_mtime_ns) == before
+    wal = workdir / ".datatrail" / "trail.db-wal"
+    assert not wal.exists() or wal.stat().st_size == 0  # not even a page waiting in the write-ahead log
+    with datatrail.connect() as again:
+        assert len(again.audit_entries(action="content.locate")) == entries

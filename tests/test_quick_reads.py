@@ -410,4 +410,5 @@ def test_content_locations_of_the_fast_path_are_sqlstores(tmp_path: Path) -> Non
     finally:
         quick.close()
     rows = [r for r in _audit_rows(path) if r["action"] == "content.locate"]
-    assert [json.loads(r["details"])["url"] for r in rows] == ["s3://bucket/dt", "s3://bucket/dt", "/srv/backup"]
+    # The second call recorded nothing new: no entry.
+    assert [json.loads(r["details"])["url"] for r in rows] == ["s3://bucket/dt", "/srv/backup"]

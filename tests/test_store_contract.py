@@ -842,7 +842,12 @@ def test_content_locations_are_recorded_read_and_refuse_credentials(trail: datat
     v2 = trail.add(write(workdir / "a.txt", "two"))
     assert trail.catalog.content_locations(v1) == []
     assert trail.recorder.record_locations([v1, v2], "origin", "s3://bucket/datatrail") == 2
-    assert trail.recorder.record_locations([v1], "origin", "s3://bucket/datatrail") == 0  # known: only its time moves
+    first = trail.catalog.content_locations(v1)
+    before = counts(trail)
+    # Known under that name (a push that sent nothing new): nothing written, not even an audit entry.
+    assert trail.recorder.record_locations([v1, v2], "origin", "s3://bucket/datatrail") == 0
+    assert counts(trail) == before
+    assert trail.catalog.content_locations(v1) == first  # who pushed it first, and when
     assert trail.recorder.record_locations([v1], "backup", "/srv/backup") == 1
     found = trail.catalog.content_locations("a.txt@1")
     assert {(loc.remote, loc.url) for loc in found} == {("origin", "s3://bucket/datatrail"), ("backup", "/srv/backup")}
@@ -850,6 +855,12 @@ def test_content_locations_are_recorded_read_and_refuse_credentials(trail: datat
     assert [(loc.remote, loc.url) for loc in trail.catalog.content_locations(v2)] == [
         ("origin", "s3://bucket/datatrail")
     ]
+    entries = len(trail.audit_entries(action="content.locate"))
+    assert trail.recorder.record_locations([v2], "renamed", "s3://bucket/datatrail") == 0  # a change: written
+    assert [(loc.remote, loc.url) for loc in trail.catalog.content_locations(v2)] == [
+        ("renamed", "s3://bucket/datatrail")
+    ]
+    assert len(trail.audit_entries(action="content.locate")) == entries + 1
     before = counts(trail)
     for remote, url, words in [
         ("origin", "s3://key:secretvalue@bucket/x", "credentials"),

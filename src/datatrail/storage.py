@@ -41,6 +41,7 @@ if TYPE_CHECKING:
     # Types only: a push or a checkout loads neither recording (events, checks, profiles) nor hashing's
     # machinery (start-up; docs/benchmarks.md, "Round seven: one big file").
     from datatrail.catalog import Catalog
+    from datatrail.content.remotes import Started
     from datatrail.content.vfs import VersionFileSystem
     from datatrail.core.records import ContentLocation
     from datatrail.hashing import HashResult, ProgressFn
@@ -490,18 +491,25 @@ class Storage:
         return version, self.catalog.content_locations(version)
 
     def push(
-        self, refs: Sequence[str] = (), *, remote: str | None = None, progress: ProgressFn | None = None
+        self,
+        refs: Sequence[str] = (),
+        *,
+        remote: str | None = None,
+        progress: ProgressFn | None = None,
+        started: Started | None = None,
     ) -> SyncReport:
         """Upload the objects of versions (default: every version kept in the cache) that the remote lacks.
 
-        Small objects travel in pack files of about 4 MiB with an index, big ones alone.
+        Small objects travel in pack files of about 4 MiB with an index, big ones alone. ``started``:
+        copies to a folder remote the CLI began while it started up (cli/prepush.py); only those of
+        objects this push sends are used.
 
         >>> trail.push(["raw/penguins@latest"]).objects          # doctest: +SKIP
         1
         """
         from datatrail import sync  # fsspec: only when objects travel
 
-        return sync.push(self, refs, remote=remote, progress=progress)
+        return sync.push(self, refs, remote=remote, progress=progress, started=started)
 
     def fetch(
         self, refs: Sequence[str] = (), *, remote: str | None = None, progress: ProgressFn | None = None

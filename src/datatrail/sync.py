@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from datatrail.content.objects import ObjectStore, remove_files, stale_temps
-from datatrail.content.remotes import RemoteIndex, RemoteStore, Sink, check_writable
+from datatrail.content.remotes import RemoteIndex, RemoteStore, Sink, Started, check_writable
 from datatrail.content.restore import NewTree
 from datatrail.content.settings import ContentSettings, RemoteConfig
 from datatrail.core.errors import DatatrailError, Forbidden, InvalidInput, NotFound
@@ -153,11 +153,17 @@ def _digests(
 
 
 def push(
-    storage: Storage, refs: Sequence[str] = (), *, remote: str | None = None, progress: ProgressFn | None = None
+    storage: Storage,
+    refs: Sequence[str] = (),
+    *,
+    remote: str | None = None,
+    progress: ProgressFn | None = None,
+    started: Started | None = None,
 ) -> SyncReport:
     """Upload the objects of versions (default: every version) that the remote lacks.
 
-    Versions whose bytes are not in the cache are skipped and listed."""
+    Versions whose bytes are not in the cache are skipped and listed. ``started``: copies to a folder
+    remote begun before this decided what to send (:meth:`RemoteStore.upload`)."""
     config = storage.settings.remote(remote)
     check_writable(config.url)
     versions = _versions(storage, refs, every=not refs)
@@ -179,7 +185,7 @@ def push(
     store = open_remote(storage, config)
     index = store.index()
     todo = sorted((h, n) for h, n in have.items() if h not in index)
-    moved = store.upload(storage.objects, todo, progress)
+    moved = store.upload(storage.objects, todo, progress, started)
     pushed = [v for v in versions if v.ref in wanted and v.ref not in skipped]
     located, notes = _locate(storage, pushed, config)
     cleared = _clear_temps(store, index, dry_run=False)

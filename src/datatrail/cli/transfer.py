@@ -23,9 +23,16 @@ Opener = Callable[[], "Trail"]
 
 def push(trail: Opener, refs: Sequence[str] | None, remote: str | None, json_out: bool) -> None:
     """``datatrail push``: upload the bytes of versions that the remote lacks, and say what moved."""
-    opened = trail()
-    with progress("pushing") as advance:
-        report = opened.storage.push(refs or (), remote=remote, progress=advance)
+    from datatrail.cli import prepush  # imported already when main() began copying
+
+    started = prepush.take()  # copies datatrail.cli.main began for a plain push
+    try:
+        opened = trail()
+        with progress("pushing") as advance:
+            report = opened.storage.push(refs or (), remote=remote, progress=advance, started=started)
+    finally:
+        if started is not None:
+            started.close()  # what the push did not take is removed (an error, Ctrl-C, a guess it did not make)
     print_sync("pushed", report, json_out)
 
 

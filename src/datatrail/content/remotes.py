@@ -25,7 +25,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO, TypeVar
+from typing import TYPE_CHECKING, Any, BinaryIO, Protocol, TypeVar
 
 from datatrail.content.objects import STALE_TEMP_AGE, TEMP, ObjectStore, kernel_copy, remove_files
 from datatrail.content.packs import PACK_BELOW, PackEntry, build_pack, group, parse_index
@@ -41,6 +41,14 @@ Sink = Callable[[str, Any], None]
 """Given each object a download verified and kept: (hex digest, its bytes)."""
 T = TypeVar("T")
 WORKERS = 8
+
+
+class Started(Protocol):
+    """Copies to a folder remote begun before the push decided what to send (cli/prepush.py)."""
+
+    def take(self, dest: str) -> str | None:
+        """A finished temporary copy beside ``dest`` (to rename or remove), or None: copy it yourself."""
+        ...
 
 
 @dataclass
@@ -157,20 +165,25 @@ class RemoteStore:
     # ------------------------------------------------------------ upload
 
     def upload(
-        self, objects: ObjectStore, items: list[tuple[str, int]], progress: ProgressFn | None = None
+        self,
+        objects: ObjectStore,
+        items: list[tuple[str, int]],
+        progress: ProgressFn | None = None,
+        started: Started | None = None,
     ) -> Transfer:
         """Upload ``items`` (digest, size) from ``objects``: small ones in packs, big ones alone.
 
         Each small object is hashed as it is packed: a corrupt one is removed from the cache and the
         push stops with an :class:`IntegrityError` (the packs already uploaded are sound, and a rerun
-        sends the rest). Big ones are copied as they are (the cache verified them when it wrote them)."""
+        sends the rest). Big ones are copied as they are (the cache verified them when it wrote them);
+        to a folder, a copy ``started`` already made of one is renamed into place instead."""
         small = sorted((h, n) for h, n in items if n < PACK_BELOW)
         big = [(h, n) for h, n in items if n >= PACK_BELOW]
         groups = list(group(small))
 
         def send_loose(item: tuple[str, int]) -> None:
             hexd, size = item
-            self._put_file(os.fspath(objects.path(hexd)), self.loose_path(hexd))
+            self._put_file(os.fspath(objects.path(hexd)), self.loose_path(hexd), started)
             if progress is not None:
                 progress(1, size)
 
@@ -242,13 +255,16 @@ class RemoteStore:
         else:
             self.fs.pipe_file(path, data)
 
-    def _put_file(self, source: str, path: str) -> None:
+    def _put_file(self, source: str, path: str, started: Started | None = None) -> None:
         if self.local:
             dest = Path(path)
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            tmp = dest.with_name(_temp_name())
+            early = started.take(path) if started is not None else None
+            if early is None:
+                dest.parent.mkdir(parents=True, exist_ok=True)
+            tmp = Path(early) if early is not None else dest.with_name(_temp_name())
             try:  # a verified object: one kernel copy (or a reflink), no hash, into a name the listing skips
-                kernel_copy(source, os.fspath(tmp))
+                if early is None:
+                    kernel_copy(source, os.fspath(tmp))
                 os.replace(tmp, dest)
             except BaseException:
                 with contextlib.suppress(OSError):
@@ -485,4 +501,4 @@ def check_writable(url: str) -> None:
         raise InvalidInput(msg)
 
 
-__all__ = ["STALE_TEMP_AGE", "TEMP", "RemoteIndex", "RemoteStore", "Sink", "Transfer", "check_writable"]
+__all__ = ["STALE_TEMP_AGE", "TEMP", "RemoteIndex", "RemoteStore", "Sink", "Started", "Transfer", "check_writable"]

@@ -402,7 +402,9 @@ class Locations(Protocol):
         self, versions: Sequence[Version], remote: str, url: str, *, actor: str, origin: str | None = None
     ) -> int:
         """Record that the remote ``remote`` at ``url`` (no credentials: InvalidInput) holds every object of
-        ``versions``; the number newly recorded there (audited as ``content.locate``)."""
+        ``versions``; the number newly recorded there (audited as ``content.locate``). A version recorded
+        there already keeps its record (renamed if ``remote`` differs); when nothing changes, nothing is
+        written and nothing audited (a push that sent nothing new)."""
         ...
 
     def forget_content_location(

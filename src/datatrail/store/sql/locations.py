@@ -54,13 +54,16 @@ class LocationTables:
     def record_content_location(
         self, versions: Sequence[Version], remote: str, url: str, *, actor: str, origin: str | None = None
     ) -> int:
-        """Record that ``url`` holds every object of ``versions``; the number of versions newly recorded there."""
+        """Record that ``url`` holds every object of ``versions``; the number of versions newly recorded there.
+
+        A version recorded there already under the same name keeps its record (who pushed it first, when);
+        one under another name is renamed. When nothing changes, nothing is written, not even an audit entry."""
         check_location(remote, url)
         if not versions:
             return 0
         c, v = t.content_locations.c, t.versions.c
         now = datetime.now(UTC)
-        added = 0
+        added = changed = 0
         with self._db.write() as tx:
             for version in versions:
                 ds = dataset_row(tx, version.namespace, version.name)
@@ -69,15 +72,19 @@ class LocationTables:
                     msg = f"{version.ref} does not exist in the store; `datatrail versions NAME` lists its versions"
                     raise NotFound(msg)
                 key = (c.version_id == vid, c.url == url)
-                if tx.execute(select(c.version_id).where(*key)).first() is None:
+                known = tx.execute(select(c.remote).where(*key)).first()
+                if known is None:
                     tx.execute(
                         t.content_locations.insert().values(
                             version_id=vid, url=url, remote=remote, recorded_at=now, recorded_by=actor
                         )
                     )
                     added += 1
-                else:
+                elif known.remote != remote:
                     tx.execute(update(t.content_locations).where(*key).values(remote=remote, recorded_at=now))
+                    changed += 1
+            if not added and not changed:
+                return 0
             self._audit.append(
                 tx,
                 actor=actor,

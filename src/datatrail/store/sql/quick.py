@@ -109,7 +109,7 @@ _LOCATIONS = (
     " ORDER BY c.recorded_at DESC, c.url"
 )
 _VERSION_ID = "SELECT id FROM versions WHERE dataset_id = ? AND number = ?"
-_LOCATION_KNOWN = "SELECT 1 FROM content_locations WHERE version_id = ? AND url = ?"
+_LOCATION_KNOWN = "SELECT remote FROM content_locations WHERE version_id = ? AND url = ?"
 _LOCATION_INSERT = (
     "INSERT INTO content_locations (version_id, url, remote, recorded_at, recorded_by) VALUES (?, ?, ?, ?, ?)"
 )
@@ -447,9 +447,12 @@ class EmbeddedStore(DelegatingStore):
     def record_content_location(
         self, versions: Sequence[Version], remote: str, url: str, *, actor: str, origin: str | None = None
     ) -> int:
-        """As SqlStore's (store/sql/locations.py), on sqlite3: a push need not import SQLAlchemy."""
+        """As SqlStore's (store/sql/locations.py), on sqlite3: a push need not import SQLAlchemy.
+
+        Every version already recorded at ``url`` under ``remote`` (a push that sent nothing new): known by
+        a read, without a write transaction (nor its sync at commit)."""
         check_location(remote, url)
-        if not versions:
+        if not versions or self._located(versions, remote, url):
             return 0
         with self._writers:
             if self._real is None:
@@ -460,23 +463,43 @@ class EmbeddedStore(DelegatingStore):
                 added = [0]
                 now = _stored(datetime.now(UTC))
 
-                def write(db: sqlite3.Connection) -> None:
+                def write(db: sqlite3.Connection) -> bool:
+                    changed = False
                     for v in versions:
                         dataset_id = self._dataset(db, v.namespace, v.name)[0]
                         found = db.execute(_VERSION_ID, (dataset_id, v.number)).fetchone()
                         if found is None:
                             msg = f"{v.ref} does not exist in the store; `datatrail versions NAME` lists its versions"
                             raise NotFound(msg)
-                        if db.execute(_LOCATION_KNOWN, (found[0], url)).fetchone() is None:
+                        known = db.execute(_LOCATION_KNOWN, (found[0], url)).fetchone()
+                        if known is None:
                             db.execute(_LOCATION_INSERT, (found[0], url, remote, now, actor))
                             added[0] += 1
-                        else:
+                        elif known[0] != remote:
                             db.execute(_LOCATION_UPDATE, (remote, now, found[0], url))
+                        changed = changed or known is None or known[0] != remote
+                    return changed  # recorded meanwhile by another push: no entry, as for SqlStore
 
                 with self._lock.held():
                     self._append([target], actor, "content.locate", "allowed", details, before=write)
                 return added[0]
         return self._real.record_content_location(versions, remote, url, actor=actor, origin=origin)
+
+    def _located(self, versions: Sequence[Version], remote: str, url: str) -> bool:
+        """Whether every version is recorded at ``url`` under ``remote`` already (False when unsure)."""
+        with self._read() as db:
+            if db is None:
+                return False
+            for v in versions:
+                try:
+                    dataset_id = self._dataset(db, v.namespace, v.name)[0]
+                except NotFound:
+                    return False  # the write says so
+                found = db.execute(_VERSION_ID, (dataset_id, v.number)).fetchone()
+                known = db.execute(_LOCATION_KNOWN, (found[0], url)).fetchone() if found else None
+                if known is None or known[0] != remote:
+                    return False
+        return True
 
     # ------------------------------------------------------------ the read audit
 
@@ -522,15 +545,15 @@ class EmbeddedStore(DelegatingStore):
         outcome: str,
         details: dict[str, Any],
         *,
-        before: Callable[[sqlite3.Connection], None] | None = None,
+        before: Callable[[sqlite3.Connection], bool] | None = None,
     ) -> None:
         """Append an audit entry per target in a write transaction of their own, after ``before``'s writes
-        in the same one."""
+        in the same one (none when ``before`` says it wrote nothing)."""
         db = self._write_connection()
         db.execute("BEGIN IMMEDIATE")
         try:
-            if before is not None:
-                before(db)
+            if before is not None and not before(db):
+                targets = ()
             last = db.execute("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
             seq, prev = (int(last[0]), last[1]) if last else (0, GENESIS)
             for target in targets:
