@@ -157,6 +157,8 @@ def fold_columns(columns: LineageColumns) -> dict[str, Any]:
     the folded edges deduplicated and sorted as integers (``rank(origin) * m + rank(destination)``
     over the sorted folded ids, which sorts as the id pairs would)."""
     nodes: dict[str, dict[str, Any]] = {}
+    versions: dict[str, list[Any]] = {}  # each folded dataset's version numbers, each job's runs
+    runs: dict[str, list[dict[str, Any]]] = {}
     keys: list[str] = []
     states: dict[Any, str] = {}
     for nid, kind, d in zip(columns.ids, columns.types, columns.data, strict=True):
@@ -166,32 +168,36 @@ def fold_columns(columns: LineageColumns) -> dict[str, Any]:
                 shown = {"redacted": True}
                 nodes[key] = {"id": key, "type": "DATASET" if kind == "version" else "JOB", "data": shown}
         elif kind == "version":
-            key = f"dataset:{d['namespace']}:{d['name']}"
-            entry = nodes.get(key)
-            if entry is None:
-                data = {"namespace": d["namespace"], "name": d["name"], "kind": d.get("kind")}
-                entry = nodes[key] = {"id": key, "type": "DATASET", "data": data}
-            entry["data"].setdefault("versions", []).append(d["version"])
+            namespace, name = d["namespace"], d["name"]
+            key = f"dataset:{namespace}:{name}"
+            numbers = versions.get(key)
+            if numbers is None:
+                numbers = versions[key] = []
+                data = {"namespace": namespace, "name": name, "kind": d.get("kind"), "versions": numbers}
+                nodes[key] = {"id": key, "type": "DATASET", "data": data}
+            numbers.append(d["version"])
         else:
-            key = f"job:{d['namespace']}:{d['job']}"
-            entry = nodes.get(key)
-            if entry is None:
-                entry = nodes[key] = {"id": key, "type": "JOB", "data": {"namespace": d["namespace"], "name": d["job"]}}
+            namespace, name = d["namespace"], d["job"]
+            key = f"job:{namespace}:{name}"
+            held = runs.get(key)
+            if held is None:
+                held = runs[key] = []
+                nodes[key] = {"id": key, "type": "JOB", "data": {"namespace": namespace, "name": name, "runs": held}}
             state = d["state"]
-            shown_state = states.get(state)
-            if shown_state is None:
+            try:
+                shown_state = states[state]
+            except KeyError:
                 shown_state = states[state] = run_state(state)
-            entry["data"].setdefault("runs", []).append({"id": d["id"], "state": shown_state})
+            held.append({"id": d["id"], "state": shown_state})
         keys.append(key)
+    for numbers in versions.values():
+        numbers.sort()
+    for held in runs.values():
+        held.sort(key=_run_id)
     order = sorted(nodes)
     entries = [nodes[key] for key in order]
     for entry in entries:
         entry["inEdges"], entry["outEdges"] = [], []
-        data = entry["data"]
-        if "versions" in data:
-            data["versions"].sort()
-        if "runs" in data:
-            data["runs"].sort(key=_run_id)
     m = len(order)
     rank = {key: i for i, key in enumerate(order)}
     at = [rank[key] for key in keys]

@@ -224,6 +224,14 @@ class _Found(NamedTuple):
     edges: set[Edge] | None  # None: not kept by the walk (``_Reader.edges`` reads them after it)
 
 
+def _id_list(dialect: str, ids: Sequence[int]) -> str:
+    """Ids as one parameter, joined as text: a JSON array for SQLite (json.dumps takes three times as long
+    on 75,000 ids), an array literal for PostgreSQL (cast by the statement's ``::bigint[]``; psycopg's
+    dump of a list of ints took five times the CPU, a fifth of a folded graph's Python time)."""
+    joined = ",".join(map(str, ids))
+    return f"[{joined}]" if dialect == "sqlite" else f"{{{joined}}}"
+
+
 class _Reader:
     """Runs a statement over a list of ids, in the dialect's parameter style."""
 
@@ -255,8 +263,7 @@ class _Reader:
         out: list[Any] = []
         for i in range(0, len(ids), _BATCH):
             chunk = ids[i : i + _BATCH]
-            # A JSON array of ints, joined: json.dumps takes three times as long on 75,000 ids.
-            self.cursor.execute(sql, (f"[{','.join(map(str, chunk))}]" if self.dialect == "sqlite" else list(chunk),))
+            self.cursor.execute(sql, (_id_list(self.dialect, chunk),))
             out.extend(self.cursor.fetchall())
         return out
 
@@ -339,7 +346,9 @@ class _Reader:
         if not vids or not pks:
             return [], []
         if self.dialect != "sqlite":
-            self.cursor.execute(_EDGES[self.dialect], (len(vids), list(pks), list(vids)))
+            self.cursor.execute(
+                _EDGES[self.dialect], (len(vids), _id_list(self.dialect, pks), _id_list(self.dialect, vids))
+            )
             origins, destinations = self.cursor.fetchone()
             return list(origins or ()), list(destinations or ())
         for table in _ROW_TABLES:
