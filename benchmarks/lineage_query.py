@@ -31,6 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import BENCH_DIR, fmt_seconds, median, note, quick, report, verdict
 
+from datatrail.core.limits import graph_limit
 from datatrail.store.sql import lineage as sql_lineage
 from datatrail.store.sql import tables as t
 from datatrail.store.sql.engine import HEAD
@@ -160,7 +161,8 @@ def walk_only(store: SqlStore, start: int, depth: int) -> set[tuple[int, int]]:
     with store.engine.connect() as conn:
         reader = sql_lineage._Reader.of(conn)
         try:
-            found = sql_lineage._walk(reader, [start], True, depth, edges=False)  # as the columnar path walks
+            # as the columnar path walks, within the graphs' limit (DATATRAIL_LINEAGE_MAX_NODES)
+            found = sql_lineage._walk(reader, [start], True, depth, edges=False, room=graph_limit())
         finally:
             reader.close()
     return {(0, v) for v in found.versions} | {(1, r) for r in found.runs}

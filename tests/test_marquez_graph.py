@@ -24,11 +24,11 @@ import datatrail
 from datatrail.core.errors import DatatrailError, NotFound
 from datatrail.core.limits import MAX_RESPONSE_DEPTH, bounded
 from datatrail.core.model import Ref
-from datatrail.core.results import LineageNode
+from datatrail.core.results import LineageColumns, LineageNode, LineageResult
 from datatrail.lineage import Graph
 from datatrail.server import create_app
 from datatrail.server import marquez_models as mq
-from datatrail.server.marquez import _fold, to_marquez
+from datatrail.server.marquez import _fold, fold_columns, to_marquez
 from datatrail.server.marquez_models import run_state
 from datatrail.server.routes import json_body
 from datatrail.server.routes.lineage import _cut, encode
@@ -392,6 +392,16 @@ def test_folding_is_what_it_was(scene: Scene, role: str) -> None:
             for fold in (True, False):
                 assert encode(to_marquez(graph, fold=fold)) == encode(_to_marquez_before(graph, fold=fold))
             redacted += sum(1 for n in graph.nodes.values() if n.data.get("redacted"))
+            # The route's fold from columns (a dataset's graph; any graph's columns fold alike).
+            columns = LineageColumns.of(LineageResult(graph.nodes, graph.edges))
+            assert encode(fold_columns(columns)) == encode(_to_marquez_before(graph, fold=True))
         assert (redacted > 0) == (role != "admin")
+        for kind, ns, name in STARTS:
+            for direction in ("both", "upstream", "downstream"):
+                with contextlib.suppress(NotFound):
+                    if kind == "dataset":
+                        graph = reader.dataset_lineage(ns, name, direction=direction, depth=5)  # type: ignore[arg-type]
+                        walked = reader.dataset_lineage_columns(ns, name, selector=None, direction=direction, depth=5)  # type: ignore[arg-type]
+                        assert encode(fold_columns(walked)) == encode(_to_marquez_before(graph, fold=True))
     finally:
         shared.close()

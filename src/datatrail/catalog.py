@@ -8,12 +8,14 @@ that audits reads on the embedded store, where nothing else does.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any, Literal
 
-from datatrail.core.errors import InvalidInput
+from datatrail.core.errors import GraphTooLarge, InvalidInput
+from datatrail.core.limits import graph_limit
 from datatrail.core.model import Dataset, FileEntry, Ref, Run, Version, short_ids
 from datatrail.core.times import iso, parse_time, utc
 from datatrail.lineage import Graph
@@ -79,6 +81,23 @@ class Overview:
     """Latest versions whose latest check evaluation has failures, with the failed results, newest first."""
     drift_alerts: tuple[DriftRecord, ...]
     """Stored drift reports that raised an alert, newest first."""
+
+
+@contextmanager
+def _around(what: str) -> Iterator[None]:
+    """A walk's GraphTooLarge, naming where the graph starts as the caller named it."""
+    try:
+        yield
+    except GraphTooLarge as exc:
+        raise exc.around(what) from None
+
+
+def _versions_label(versions: Sequence[Version]) -> str:
+    """Where a walk from ``versions`` starts, for a message: a version's ref, a dataset, or how many."""
+    if len(versions) == 1:
+        return versions[0].ref
+    names = {str(Ref(v.namespace, v.name)) for v in versions}
+    return f"dataset {names.pop()}" if len(names) == 1 else f"{len(versions)} versions"
 
 
 def _run_node(run: Run) -> dict[str, Any]:
@@ -321,7 +340,8 @@ class Catalog:
         check_lineage_options(direction, depth)
         version = self.lookup(ref)
         self._note("dataset.lineage", str(Ref(version.namespace, version.name)))
-        result = self._store.lineage([version], direction, depth, parse_as_of(as_of))
+        with _around(version.ref):
+            result = self._store.lineage([version], direction, depth, parse_as_of(as_of))
         root = f"version:{version.namespace}:{version.name}@{version.number}"
         return Graph(root, direction, depth, result.nodes, result.edges)
 
@@ -342,14 +362,16 @@ class Catalog:
         check_lineage_options(direction, depth)
         version = self.lookup(ref)
         self._note("dataset.lineage", str(Ref(version.namespace, version.name)))
-        return self._store.column_lineage([(version, column)], direction, depth)
+        with _around(version.ref if column is None else f"{version.ref}#{column}"):
+            return self._store.column_lineage([(version, column)], direction, depth)
 
     def columns_of(
         self, start: Sequence[tuple[Version, str | None]], *, direction: Direction = "upstream", depth: int = 10
     ) -> ColumnLineageResult:
         """Column-level lineage from several (version, column) pairs at once."""
         check_lineage_options(direction, depth)
-        return self._store.column_lineage(start, direction, depth)
+        with _around(_versions_label([v for v, _ in start])):
+            return self._store.column_lineage(start, direction, depth)
 
     def dataset_lineage(
         self,
@@ -370,12 +392,13 @@ class Catalog:
         when = parse_as_of(as_of)
         if selector is None:
             start = self._store.list_versions(namespace, name)
-            root = f"dataset:{namespace}:{name}"
+            root, label = f"dataset:{namespace}:{name}", f"dataset {Ref(namespace, name)}"
         else:
             found = self.find(namespace, name, selector)
             start = [found]
-            root = f"version:{found.namespace}:{found.name}@{found.number}"
-        result = self._store.lineage(start, direction, depth, when)
+            root, label = f"version:{found.namespace}:{found.name}@{found.number}", found.ref
+        with _around(label):
+            result = self._store.lineage(start, direction, depth, when)
         self._note("dataset.lineage", str(Ref(namespace, name)))
         return Graph(root, direction, depth, result.nodes, result.edges)
 
@@ -384,18 +407,23 @@ class Catalog:
         namespace: str,
         name: str,
         *,
-        selector: str,
+        selector: str | None,
         direction: Direction = "both",
         depth: int = 10,
         as_of: datetime | str | None = None,
     ) -> LineageColumns:
-        """:meth:`dataset_lineage` from one version, as columns: the same nodes, data and edges with no
-        object per node or edge (``LineageColumns.result()`` gives the graph's own shape). For answers
-        of tens of thousands of nodes (``GET /api/v1/lineage`` with a ``#<version>`` nodeId)."""
+        """:meth:`dataset_lineage` as columns: the same nodes, data and edges with no object per node or
+        edge (``LineageColumns.result()`` gives the graph's own shape). For answers of tens of thousands
+        of nodes (``GET /api/v1/lineage``: a version's graph, and a dataset's before it is folded)."""
         check_lineage_options(direction, depth)
         when = parse_as_of(as_of)
-        found = self.find(namespace, name, selector)
-        columns = self._store.lineage_columns([found], direction, depth, when)
+        if selector is None:
+            start, label = self._store.list_versions(namespace, name), f"dataset {Ref(namespace, name)}"
+        else:
+            found = self.find(namespace, name, selector)
+            start, label = [found], found.ref
+        with _around(label):
+            columns = self._store.lineage_columns(start, direction, depth, when)
         self._note("dataset.lineage", str(Ref(namespace, name)))
         return columns
 
@@ -414,7 +442,8 @@ class Catalog:
         check_lineage_options(direction, depth)
         when = parse_as_of(as_of)
         found = self.find(namespace, name, selector)
-        graph = self._store.lineage_json([found], direction, depth, when)
+        with _around(found.ref):
+            graph = self._store.lineage_json([found], direction, depth, when)
         self._note("dataset.lineage", str(Ref(namespace, name)))
         return graph
 
@@ -423,14 +452,16 @@ class Catalog:
     ) -> Graph:
         """Lineage from several versions at once (the HTTP store's traversal)."""
         check_lineage_options(direction, depth)
-        result = self._store.lineage(start, direction, depth, as_of)
+        with _around(_versions_label(start)):
+            result = self._store.lineage(start, direction, depth, as_of)
         return Graph("", direction, depth, result.nodes, result.edges)
 
     def run_lineage(self, run_id: str, *, direction: Direction = "both", depth: int = 10) -> Graph:
         """Lineage from the versions a run read and wrote."""
         check_lineage_options(direction, depth)
         run = self.get_run(run_id)
-        result = self._store.lineage([*run.inputs, *run.outputs], direction, depth)
+        with _around(f"run {run.id}"):
+            result = self._store.lineage([*run.inputs, *run.outputs], direction, depth)
         return Graph(f"run:{run.id}", direction, depth, result.nodes, result.edges)
 
     def job_lineage(
@@ -445,7 +476,8 @@ class Catalog:
         check_lineage_options(direction, depth)
         own = [r for r in self._store.list_runs(name, runs) if r.namespace == namespace]
         start = {(v.namespace, v.name, v.number): v for r in own for v in (*r.inputs, *r.outputs)}
-        result = self._store.lineage(list(start.values()), direction, depth)
+        with _around(f"job {Ref(namespace, name)}"):
+            result = self._store.lineage(list(start.values()), direction, depth)
         nodes, edges = _with_job(own, name, result.nodes, result.edges)
         return Graph(f"job:{namespace}:{name}", direction, depth, nodes, edges)
 
@@ -501,12 +533,18 @@ class Catalog:
         from datatrail.core.results import LineageNode  # start-up: the results' types are built for lineage only
 
         edges: set[tuple[str, str]] = set()
+        limit, label = graph_limit(), f"{kind} {Ref(namespace, name)}"
         for step in range(max(depth, 1)):
             if not frontier:
                 break
-            result = self._store.lineage(frontier, "both", 1 if depth else 0, when)
+            try:  # each step's walk is bounded on its own, and the graph after each step
+                result = self._store.lineage(frontier, "both", 1 if depth else 0, when)
+            except GraphTooLarge as exc:  # the graph of ``step`` steps fitted (checked below)
+                raise GraphTooLarge.at(limit, depth, step or exc.fits, label) from None
             for node_id, node in result.nodes.items():
                 nodes.setdefault(node_id, LineageNode(node.id, node.type, node.depth + step, node.data))
+            if len(nodes) > limit:
+                raise GraphTooLarge.at(limit, depth, step, label)
             edges.update(result.edges)
             reached: list[tuple[str, str, int]] = []
             for node in result.nodes.values():

@@ -29,6 +29,32 @@ class InvalidInput(DatatrailError):
     http_status = 400
 
 
+class GraphTooLarge(InvalidInput):
+    """A lineage graph with more nodes than one answer may hold (``core/limits.py``, ``graph_limit``);
+    the walk stopped where it passed the limit, and its message says which depth would fit."""
+
+    http_status = 413
+
+    def __init__(self, message: str, *, limit: int = 0, depth: int = 0, fits: int | None = None) -> None:
+        super().__init__(message)
+        self.limit, self.depth, self.fits = limit, depth, fits
+
+    @classmethod
+    def at(cls, limit: int, depth: int, fits: int | None, around: str = "its start") -> GraphTooLarge:
+        """The error of a walk to ``depth`` that passed ``limit`` nodes, ``fits`` the largest depth known
+        to stay within it (-1: not even depth 0; None: not known)."""
+        advice = "lower depth"
+        if fits is not None:
+            advice = f"lower depth to {fits} or less" if fits >= 0 else "even depth 0 is more: ask about less at once"
+        msg = f"the lineage graph around {around} has more than {limit:,} nodes at depth {depth}; {advice}"
+        return cls(msg, limit=limit, depth=depth, fits=fits)
+
+    def around(self, what: str) -> GraphTooLarge:
+        """The same error naming where the graph starts (as the caller knows it); itself when it came
+        without its numbers (from a remote store, whose message names the start already)."""
+        return self if not self.limit else GraphTooLarge.at(self.limit, self.depth, self.fits, what)
+
+
 class NotFound(DatatrailError):
     """A dataset, version, run or store that does not exist."""
 

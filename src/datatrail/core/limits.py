@@ -38,6 +38,12 @@ MAX_INT = MAX_VERSION
 MAX_OFFSET = 1_000_000_000
 """How far into a listing ``offset`` may start."""
 
+GRAPH_LIMIT_ENV = "DATATRAIL_LINEAGE_MAX_NODES"
+MAX_GRAPH_NODES = 100_000
+"""The most nodes (versions and runs, or columns) one lineage walk reaches before it stops with
+GraphTooLarge: Marquez's folded graph of that many takes a few seconds to answer (docs/benchmarks.md,
+"Marquez's graph, round nine"); without a bound, one request held a worker for minutes."""
+
 _CONTAINERS = (dict, list, tuple)
 _SCALARS = frozenset((str, int, float, bool, type(None)))
 
@@ -58,6 +64,28 @@ def megabytes_setting(env: str, default: float, zero: str) -> int:
         msg = f"invalid {env}={text!r}: give megabytes, as in {default:g} ({zero})"
         raise InvalidInput(msg)
     return int(mb * 1024 * 1024)
+
+
+def graph_limit() -> int:
+    """The most nodes one lineage graph may hold: ``$DATATRAIL_LINEAGE_MAX_NODES``, else :data:`MAX_GRAPH_NODES`;
+    InvalidInput for anything but a whole number of 1 or more. Read at each walk.
+
+    >>> graph_limit() == MAX_GRAPH_NODES or bool(os.environ.get(GRAPH_LIMIT_ENV))
+    True
+    """
+    text = os.environ.get(GRAPH_LIMIT_ENV, "").strip()
+    if not text:
+        return MAX_GRAPH_NODES
+    try:
+        most = int(text)
+    except ValueError:
+        most = 0
+    if most < 1:
+        msg = (
+            f"invalid {GRAPH_LIMIT_ENV}={text!r}: give the most nodes a lineage graph may hold, as in {MAX_GRAPH_NODES}"
+        )
+        raise InvalidInput(msg)
+    return most
 
 
 def _is_container(value: Any) -> bool:
@@ -211,7 +239,9 @@ def check_length(value: str, what: str, limit: int) -> str:
 
 
 __all__ = [
+    "GRAPH_LIMIT_ENV",
     "MAX_EVENT_DEPTH",
+    "MAX_GRAPH_NODES",
     "MAX_ID_LENGTH",
     "MAX_INT",
     "MAX_OFFSET",
@@ -221,6 +251,7 @@ __all__ = [
     "check_length",
     "cut_marker",
     "exceeds",
+    "graph_limit",
     "nesting_depth",
     "plain_json",
     "too_deep",

@@ -49,12 +49,15 @@ def open_store(uri: str, *, create: bool = False, token: str | None = None) -> S
 
 def check_settings() -> None:
     """Refuse a bad setting of the SQL store's memories (``$DATATRAIL_ID_MEMORY_MB``,
-    ``$DATATRAIL_LINEAGE_CACHE_MB``) with its one-line InvalidInput, before a server starts its workers."""
+    ``$DATATRAIL_LINEAGE_CACHE_MB``) or of its graphs' bound (``$DATATRAIL_LINEAGE_MAX_NODES``) with its
+    one-line InvalidInput, before a server starts its workers."""
+    from datatrail.core.limits import graph_limit  # only when asked, as the others (start-up)
     from datatrail.store.sql.nodecache import cache_bytes  # the SQL store's modules: only when asked
     from datatrail.store.sql.transaction import id_memory_bytes  # SQLAlchemy: only when asked (start-up)
 
     id_memory_bytes()
     cache_bytes()
+    graph_limit()
 
 
 def _sqlite_file(uri: str) -> Path:

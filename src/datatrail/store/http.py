@@ -22,6 +22,7 @@ from datatrail.core.errors import (
     Conflict,
     DatatrailError,
     Forbidden,
+    GraphTooLarge,
     IntegrityError,
     InvalidInput,
     NotFound,
@@ -61,6 +62,7 @@ _ERRORS: dict[str, type[DatatrailError]] = {
     "store_version_error": StoreVersionError,
     "store_unavailable": StoreUnavailable,
     "payload_too_large": InvalidInput,
+    "graph_too_large": GraphTooLarge,
 }
 _BY_STATUS: dict[int, type[DatatrailError]] = {
     400: InvalidInput,

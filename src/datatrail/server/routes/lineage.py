@@ -20,6 +20,7 @@ from datatrail.server.body import read_json
 from datatrail.server.errors import PayloadTooLarge, error_code
 from datatrail.server.marquez import (
     answer_json,
+    fold_columns,
     split_job_id,
     split_node_id,
     to_marquez,
@@ -151,8 +152,10 @@ def _graph(
         )
         joined = answer_json(found)
         return joined if joined is not None else version_columns(found.columns())
-    graph = trail.dataset_lineage(namespace, name, direction=direction or "both", depth=depth, as_of=as_of)
-    return _cut(mq.fill_graph(trail, to_marquez(graph, fold=True)))
+    columns = trail.dataset_lineage_columns(
+        namespace, name, selector=None, direction=direction or "both", depth=depth, as_of=as_of
+    )
+    return _cut(mq.fill_graph(trail, fold_columns(columns)))
 
 
 # The fields of a folded graph's node data (marquez_models: dataset_of, _job, run; marquez.to_marquez) that

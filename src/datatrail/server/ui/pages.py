@@ -64,7 +64,7 @@ async def page(
 
 
 def error_page(request: Request, status: int, message: str) -> Response:
-    titles = {400: "Bad request", 403: "Forbidden", 404: "Not found", 503: "Store unavailable"}
+    titles = {400: "Bad request", 403: "Forbidden", 404: "Not found", 413: "Too large", 503: "Store unavailable"}
     title = titles.get(status, "Error")
     return render(request, "error.html", status=status, title=title, heading=title, message=message)
 

@@ -13,6 +13,8 @@ from typing import Any
 
 from sqlalchemy import Connection, select
 
+from datatrail.core.errors import GraphTooLarge
+from datatrail.core.limits import graph_limit
 from datatrail.core.results import ColumnLineageResult, Direction
 from datatrail.store.sql import tables as t
 
@@ -25,8 +27,10 @@ def column_traverse(
     direction: Direction,
     depth: int,
 ) -> ColumnLineageResult:
-    """Columns within ``depth`` steps of the start (version id, column or None for every column)."""
+    """Columns within ``depth`` steps of the start (version id, column or None for every column);
+    GraphTooLarge as soon as a level takes them past ``graph_limit()``."""
     e = t.column_edges.c
+    limit = graph_limit()
     whole = [vid for vid, col in start if col is None]
     reached: dict[ColumnKey, int] = {(vid, col): 0 for vid, col in start if col is not None}
     if whole:
@@ -41,6 +45,8 @@ def column_traverse(
     for way in ways:
         frontier = [k for k, d in reached.items() if d == 0]
         for level in range(1, depth + 1):
+            if len(reached) > limit:  # the columns within level - 1 steps (both ways: the way before too)
+                raise GraphTooLarge.at(limit, depth, level - 2)
             if not frontier:
                 break
             near_v, near_c, far_v, far_c = (
@@ -65,6 +71,8 @@ def column_traverse(
                     reached[there] = level
                     nxt.append(there)
             frontier = nxt
+    if len(reached) > limit:
+        raise GraphTooLarge.at(limit, depth, depth - 1)
     names = _version_names(conn, sorted({v for v, _ in reached}))
     nodes = {}
     for (vid, col), dep in reached.items():
