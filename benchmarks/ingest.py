@@ -216,13 +216,18 @@ def bench(label: str, store: str, folder: Path, args: argparse.Namespace) -> lis
             server.wait_ready()
             before = count_events(server.store)
             server_cpu, client_cpu = tree_cpu(server.process.pid), children_cpu()
-            seconds = run_once(server.uri, args.clients, args.events // args.clients, batch)
+            try:
+                seconds = run_once(server.uri, args.clients, args.events // args.clients, batch)
+            except BaseException:
+                _log_tail(server.log)  # the scratch folder, and the log with it, is removed on the way out
+                raise
             server_cpu, client_cpu = tree_cpu(server.process.pid) - server_cpu, children_cpu() - client_cpu
             stored = count_events(server.store) - before
         finally:
             server.stop()
         expected = args.clients * (args.events // args.clients // 2) * 2
         if stored != expected:
+            _log_tail(server.log)
             raise SystemExit(f"{stored} events stored, {expected} sent")
         rate = stored / seconds
         mode = {0: "openlineage-python + DatatrailTransport", 1: "one event per request"}.get(
@@ -248,6 +253,17 @@ def bench(label: str, store: str, folder: Path, args: argparse.Namespace) -> lis
         )
         store = _fresh(store, label, folder, batch)
     return results
+
+
+def _log_tail(log: Path, lines: int = 40) -> None:
+    """The end of the server's log, on stderr: why clients failed (a worker restarted by uvicorn's
+    supervisor says "Child process [...] died")."""
+    try:
+        tail = log.read_text(errors="replace").splitlines()[-lines:]
+    except OSError as e:
+        print(f"  (no server log: {e})", file=sys.stderr)
+        return
+    print(f"  the server's log ({log.name}), last {len(tail)} lines:", *tail, sep="\n    ", file=sys.stderr)
 
 
 def _fresh(store: str, label: str, folder: Path, batch: int) -> str:
