@@ -18,9 +18,11 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 from starlette.middleware.gzip import GZipMiddleware
+from starlette.responses import JSONResponse
 
 from datatrail.server import create_app
 from datatrail.server.fastpath import IngestFastPath
+from datatrail.server.ui.auth import secure, secure_raw
 from datatrail.store.sql.store import SqlStore
 
 TOKEN = "s3cret-key"
@@ -267,3 +269,15 @@ def test_only_admins_may_skip_the_thread(tmp_path: Path, monkeypatch: pytest.Mon
     assert threaded == ["root", "ed", "ed", "vera", "olga"] * 2
     # The same audit entries (writes and refusals) in both stores.
     assert audit_outcomes(scenes[0].uri) == audit_outcomes(scenes[1].uri)
+
+
+@pytest.mark.parametrize("path", ["/api/v1/lineage", "/docs"])
+@pytest.mark.parametrize(
+    "given", [{}, {"WWW-Authenticate": "Bearer"}, {"X-Frame-Options": "SAMEORIGIN", "Retry-After": "3"}]
+)
+def test_the_fronts_security_headers_are_those_secure_adds(path: str, given: dict[str, str]) -> None:
+    # The front adds the encoded headers at once where the answer has none of them; the same list, in order.
+    want, got = JSONResponse({"a": 1}, 201, given), JSONResponse({"a": 1}, 201, given)
+    secure(want.headers, path)
+    secure_raw(got.raw_headers, path)
+    assert got.raw_headers == want.raw_headers

@@ -167,6 +167,34 @@ def test_validate_name_accepts_unicode_and_punctuation() -> None:
     assert validate_name("v1.2_rc-3", "alias") == "v1.2_rc-3"
 
 
+def _refused_character(text: str) -> str | None:
+    """The first character the name checks refuse, found one character at a time (the reference)."""
+    for ch in text:
+        if unicodedata.category(ch) in ("Cc", "Cf", "Cs", "Co", "Cn") or ch in "\u2028\u2029":
+            return f"U+{ord(ch):04X}"
+    return None
+
+
+@given(st.text(alphabet=st.characters(max_codepoint=0x7F), max_size=12) | st.text(max_size=12))
+def test_names_checked_as_one_character_at_a_time(text: str) -> None:
+    # Printable ASCII skips the per-character lookup and the normalisation: the same outcome as without.
+    for what in ("dataset name", "alias", "job name"):
+        try:
+            got: str | None = validate_name(text, what)
+        except InvalidInput as exc:
+            got = None
+            refused = _refused_character(text)
+            assert refused is None or text.strip() == "" or refused in str(exc)
+        if got is not None:
+            assert _refused_character(text) is None
+            assert got == unicodedata.normalize("NFC", text)
+    try:
+        assert validate_namespace(text) == unicodedata.normalize("NFC", text)
+        assert _refused_character(text.replace("\u2028", "").replace("\u2029", "")) is None
+    except InvalidInput:
+        assert text.strip() == "" or _refused_character(text) is not None
+
+
 # ---------------------------------------------------------------- Digest
 
 

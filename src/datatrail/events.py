@@ -359,7 +359,9 @@ def symlink_names(namespace: str, name: str, symlinks: Any) -> list[tuple[int, s
     """
     items = symlinks.get("identifiers") if isinstance(symlinks, dict) else None
     names: list[tuple[int, str, str]] = [(1, namespace, name)]
-    for item in items if isinstance(items, list) else ():
+    if not isinstance(items, list) or not items:  # most datasets: their own name only
+        return names
+    for item in items:
         if not isinstance(item, dict):
             continue
         ns, nm, kind = item.get("namespace"), item.get("name"), item.get("type")

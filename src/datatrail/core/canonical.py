@@ -11,8 +11,13 @@ from typing import Any
 GENESIS = "0" * 64
 
 
+# What json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str) builds on
+# every call, built once (it keeps no state between calls): every event and audit entry is hashed by it.
+_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
 def canonical_json(obj: Any) -> str:
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    return _ENCODER.encode(obj)
 
 
 def entry_hash(prev: str, entry: Mapping[str, Any]) -> str:

@@ -35,7 +35,7 @@ from datatrail.server.access import refusal, request_actor, request_trail
 from datatrail.server.body import decode_json, read_body
 from datatrail.server.routes.lineage import checked_batch, ingest_answer, ingest_batch, ingest_one
 from datatrail.server.state import API, ServerState
-from datatrail.server.ui.auth import secure
+from datatrail.server.ui.auth import secure_raw
 from datatrail.service import Trail
 
 
@@ -151,5 +151,5 @@ async def answer(path: str, scope: Scope, receive: Receive, send: Send) -> None:
             response = await ROUTES[path](request)
         except Exception as exc:  # the answer FastAPI's exception handlers give (server/errors.py)
             response = await errors.respond(request, exc)
-    secure(response.headers, path)
+    secure_raw(response.raw_headers, path)
     await response(scope, receive, send)
