@@ -39,11 +39,16 @@ from datatrail.store.sql.statements import (
 )
 from datatrail.store.sql.transaction import Tx
 
-# Lists travel as arrays.
+# Lists travel as arrays. Each hash is looked up by its own index scan: psycopg prepares a statement
+# run often, and the plan PostgreSQL keeps for ``event_hash = ANY(…)`` on the writer's connection is
+# the one made while the table was small, a scan of every event.
 _EVENTS_STORED = Prepared(
-    select(t.events.c.event_hash, t.events.c.id).where(
-        t.events.c.event_hash == any_(bindparam("hashes", type_=pg_dialect.ARRAY(String)))
-    ),
+    text(
+        "SELECT h.event_hash, e.id FROM unnest(CAST(:hashes AS text[])) AS h(event_hash)"
+        " JOIN LATERAL (SELECT id FROM events WHERE event_hash = h.event_hash LIMIT 1) e ON true"
+    )
+    .bindparams(bindparam("hashes", type_=pg_dialect.ARRAY(String)))
+    .columns(event_hash=String, id=BigInteger),
     reads=EVENTS,
 )
 _RUNS = Prepared(
@@ -52,7 +57,14 @@ _RUNS = Prepared(
     ),
     reads=RUNS,
 )
-_NAMES = " LEFT JOIN namespaces n ON n.name = p.ns LEFT JOIN datasets d ON d.namespace_id = n.id AND d.name = p.name"
+# Each name looked up by its own index scan (LATERAL … LIMIT 1: planned as a subquery, both columns of
+# the unique index bound): as plain joins, a store whose statistics are not yet analyzed (a fresh one,
+# minutes of ingest) is planned to scan every dataset of the namespace for each name.
+_NAMES = (
+    " LEFT JOIN LATERAL (SELECT id, created_at FROM namespaces WHERE name = p.ns LIMIT 1) n ON true"
+    " LEFT JOIN LATERAL (SELECT id, created_at FROM datasets WHERE namespace_id = n.id AND name = p.name LIMIT 1) d"
+    " ON true"
+)
 _WHEN = DateTime(timezone=True)
 _NAMED: dict[str, Any] = {"nid": BigInteger, "ncreated": _WHEN, "did": BigInteger, "dcreated": _WHEN}
 # For each (namespace, dataset, time), the dataset's ids and the version current then: what
@@ -84,7 +96,7 @@ _VERSION_KEYS = Prepared(
         + " FROM unnest(CAST(:nss AS text[]), CAST(:names AS text[]), CAST(:keys AS text[]))"
         " WITH ORDINALITY AS p(ns, name, k, i)" + _NAMES + " LEFT JOIN LATERAL"
         " (SELECT max(number) AS top FROM versions WHERE dataset_id = d.id) m ON true"
-        " LEFT JOIN versions v ON v.dataset_id = d.id AND v.version_key = p.k"
+        " LEFT JOIN LATERAL (SELECT * FROM versions WHERE dataset_id = d.id AND version_key = p.k LIMIT 1) v ON true"
     )
     .bindparams(
         bindparam("nss", type_=pg_dialect.ARRAY(String)),
