@@ -30,6 +30,7 @@ from datatrail.store.sql.statements import (
     ANY_LINK,
     DS_FIND,
     DS_INSERT,
+    DS_INSERT_WITH_ID,
     EARLIER_CREATED,
     JOB_FIND,
     JOB_INSERT,
@@ -185,7 +186,12 @@ def _dataset_id(tx: Tx, namespace: str, name: str, kind: str, when: datetime) ->
     if row is None and not tx.get(("no-ds", nid, name)):  # PostgreSQL: prefetch.py found it is not stored
         row = tx.first(DS_FIND, ns=nid, n=name)
     if row is None:
-        row = IdRow(int(tx.scalar(DS_INSERT, ns=nid, n=name, k=kind, w=when)), when)
+        reserved = tx.take_id("datasets") if tx.get(("no-ds", nid, name)) else None
+        if reserved is not None:  # new, with an id reserved by prefetch.py (the write lock is held): written later
+            tx.defer(DS_INSERT_WITH_ID, "datasets", {"id": reserved, "ns": nid, "n": name, "k": kind, "w": when})
+            row = IdRow(reserved, when)
+        else:
+            row = IdRow(int(tx.scalar(DS_INSERT, ns=nid, n=name, k=kind, w=when)), when)
         tx.put(("announced", row.id), False)  # no run announced it but this transaction's (see _announced)
         if tx.dialect == "postgresql":  # a new dataset: every version of it is in this transaction's memory
             tx.put(("vtop", row.id), 0)

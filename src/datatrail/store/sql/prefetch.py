@@ -88,10 +88,17 @@ _VERSIONS_AT = Prepared(
     reads=VERSIONS | DATASETS | NAMESPACES | frozenset({"planned_outputs"}),
 )
 # For each (namespace, dataset, version key) an event writes: the dataset's ids, its highest version
-# number and the version of that key, if any (what VERSION_INSERT and VERSION_BY_KEY would ask).
+# number and the version of that key, if any (what VERSION_INSERT and VERSION_BY_KEY would ask); and
+# ids reserved for what is found missing, so that apply.py writes it with the deferred writes instead
+# of an INSERT … RETURNING round trip each: the dataset (of a namespace stored already) and the
+# observed version of a source (every input names its dataset here, with that key).
 _VERSION_KEYS = Prepared(
     text(
-        "SELECT p.i, n.id AS nid, n.created_at AS ncreated, d.id AS did, d.created_at AS dcreated, m.top, "
+        "SELECT p.i, n.id AS nid, n.created_at AS ncreated, d.id AS did, d.created_at AS dcreated, m.top,"
+        " CASE WHEN d.id IS NULL AND n.id IS NOT NULL"
+        " THEN nextval(pg_get_serial_sequence('datasets', 'id')) END AS new_ds,"
+        " CASE WHEN v.id IS NULL AND p.k = :observed"
+        " THEN nextval(pg_get_serial_sequence('versions', 'id')) END AS new_v, "
         + ", ".join(f'v."{c.name}"' for c in t.versions.c)
         + " FROM unnest(CAST(:nss AS text[]), CAST(:names AS text[]), CAST(:keys AS text[]))"
         " WITH ORDINALITY AS p(ns, name, k, i)" + _NAMES + " LEFT JOIN LATERAL"
@@ -102,8 +109,16 @@ _VERSION_KEYS = Prepared(
         bindparam("nss", type_=pg_dialect.ARRAY(String)),
         bindparam("names", type_=pg_dialect.ARRAY(String)),
         bindparam("keys", type_=pg_dialect.ARRAY(String)),
+        bindparam("observed", t.OBSERVED),
     )
-    .columns(i=BigInteger, **_NAMED, top=Integer, **{c.name: c.type for c in t.versions.c}),
+    .columns(
+        i=BigInteger,
+        **_NAMED,
+        top=Integer,
+        new_ds=BigInteger,
+        new_v=BigInteger,
+        **{c.name: c.type for c in t.versions.c},
+    ),
     reads=VERSIONS | DATASETS | NAMESPACES,
 )
 
@@ -199,12 +214,9 @@ def send_prefetch(tx: Tx, items: Sequence[Incoming]) -> Callable[[], None] | Non
         stored = {row.event_hash: row.id for row in stored_q.all()}
         for digest in digests:
             tx.put(("event", digest), stored.get(digest, ABSENT))
-        ids: dict[str, list[int]] = {"events": [], "runs": [], "versions": []}
+        ids: dict[str, list[int]] = {"events": [], "runs": [], "versions": [], "datasets": []}
         for row in ids_q.all():
             ids[row.t].append(int(row.id))
-        for table, reserved in ids.items():
-            if reserved:
-                tx.put(("ids", table), tuple(sorted(reserved)))
         if runs_q is not None:
             found = {row.run_id: row for row in runs_q.all()}
             for run_id in run_ids:
@@ -224,7 +236,14 @@ def send_prefetch(tx: Tx, items: Sequence[Incoming]) -> Callable[[], None] | Non
                 d = named(ns, name, row)
                 if d is not None:
                     tx.put(("vtop", d), int(row.top or 0))
-                    tx.put(("vkey", d, key), ABSENT if row.id is None else version_row(*row[6:]))
+                    tx.put(("vkey", d, key), ABSENT if row.id is None else version_row(*row[8:]))
+                if row.new_ds is not None:  # a name asked with several keys reserves several: one is used
+                    ids["datasets"].append(int(row.new_ds))
+                if row.new_v is not None:
+                    ids["versions"].append(int(row.new_v))
+        for table, reserved in ids.items():
+            if reserved:
+                tx.put(("ids", table), tuple(sorted(reserved)))
         if links_q is not None:
             tx.put(("links?",), bool(links_q.all()))
 

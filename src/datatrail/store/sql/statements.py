@@ -101,6 +101,17 @@ DS_FIND = Prepared(
     ),
     reads=DATASETS,
 )
+DS_INSERT_WITH_ID = Prepared(
+    t.datasets.insert().values(
+        id=bindparam("id"),
+        namespace_id=bindparam("ns"),
+        name=bindparam("n"),
+        kind=bindparam("k"),
+        created_at=bindparam("w"),
+    ),
+    reads=frozenset(),  # prefetch found the name new, under the write lock
+    rank=1,  # before the versions that refer to it
+)
 DS_INSERT = Prepared(
     t.datasets.insert()
     .values(namespace_id=bindparam("ns"), name=bindparam("n"), kind=bindparam("k"), created_at=bindparam("w"))
