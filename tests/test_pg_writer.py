@@ -94,7 +94,7 @@ def test_an_event_costs_two_round_trips(store: SqlStore, trace: Any) -> None:
     assert version.created_at.minute == 10
 
 
-def test_new_datasets_and_a_new_sources_observed_version_cost_no_round_trip(store: SqlStore, trace: Any) -> None:
+def test_new_datasets_jobs_and_observed_versions_cost_no_round_trip(store: SqlStore, trace: Any) -> None:
     store.ingest(io_event("COMPLETE", rid(1), 5, outputs=("x",)), "ada", "lineage.ingest")  # namespace, job-01
     trace.seek(0, os.SEEK_END)
     start = trace.tell()
@@ -109,8 +109,15 @@ def test_new_datasets_and_a_new_sources_observed_version_cost_no_round_trip(stor
     assert observed.created_at.minute == 6
     run = store.get_run(rid(0x201))
     assert sorted(f"{v.name}@{v.number}" for v in run.inputs) == ["new-src@1", "x@1"]
+    # A new job too (two round trips of its own before).
+    trace.seek(0, os.SEEK_END)
+    start = trace.tell()
+    store.ingest(io_event("START", rid(0x402), 7, inputs=("new-src",)), "ada", "lineage.ingest", detail=False)
+    assert messages(trace, start)["Sync"] == 2
+    run = store.get_run(rid(0x402))
+    assert (run.job, run.state.value) == ("job-02", "RUNNING")
     # Ids reserved and not used (the dataset asked under two keys) leave no row behind either.
-    again = io_event("COMPLETE", rid(0x301), 7, inputs=("new-src",), outputs=("new-src2",))
+    again = io_event("COMPLETE", rid(0x301), 8, inputs=("new-src",), outputs=("new-src2",))
     store.ingest(again, "ada", "lineage.ingest")
     assert sorted(d.name for d in store.list_datasets()) == ["new-out", "new-src", "new-src2", "x"]
 

@@ -34,6 +34,7 @@ from datatrail.store.sql.statements import (
     EARLIER_CREATED,
     JOB_FIND,
     JOB_INSERT,
+    JOB_INSERT_WITH_ID,
     JOB_RUN_COUNTED,
     NS_FIND,
     NS_INSERT,
@@ -413,9 +414,16 @@ def _set_alias(tx: Tx, ds_id: int, alias: str, vid: int, changes: Changes) -> No
 
 def _job_id(tx: Tx, nid: int, rc: RunChange) -> int:
     key = ("job", nid, rc.job)
-    job = tx.get(key) or tx.first(JOB_FIND, ns=nid, n=rc.job)
+    new = tx.get(("no-job", nid, rc.job))  # PostgreSQL: prefetch.py found it is not stored
+    job = tx.get(key) or (None if new else tx.first(JOB_FIND, ns=nid, n=rc.job))
     if job is None:
-        job_id = int(tx.scalar(JOB_INSERT, ns=nid, n=rc.job, k=rc.job_type, w=rc.event_time))
+        reserved = tx.take_id("jobs") if new else None
+        if reserved is not None:  # with an id reserved by prefetch.py (the write lock is held): written later
+            values = {"id": reserved, "ns": nid, "n": rc.job, "k": rc.job_type, "w": rc.event_time}
+            tx.defer(JOB_INSERT_WITH_ID, "jobs", values)
+            job_id = reserved
+        else:
+            job_id = int(tx.scalar(JOB_INSERT, ns=nid, n=rc.job, k=rc.job_type, w=rc.event_time))
         tx.put(key, IdRow(job_id, rc.event_time, rc.job_type))
         return job_id
     job_id = int(job.id)

@@ -5,13 +5,14 @@ the events name by (namespace, name) with the version current for each input at
 its event's time (where there is none, whether a run announced the dataset as
 its output) and, for each version an event writes, the dataset's highest
 version number and the version of that key; ids reserved for new events, runs
-and versions; and whether the store has dataset links. Sent with the write lock
-(database.py) in one round trip. Only worth it where a statement is a network
-round trip; the answers go into the transaction's memory (transaction.py),
-which each event then reads and keeps up to date with its own writes
-(apply.py): with the lock held nobody else writes, so a run or version found
-new is written later with its reserved id, in the transaction's deferred
-writes, instead of by an INSERT … RETURNING of its own."""
+and versions, and for the datasets and observed versions found missing; and
+whether the store has dataset links. Sent with the write lock (database.py) in
+one round trip. Only worth it where a statement is a network round trip; the
+answers go into the transaction's memory (transaction.py), which each event
+then reads and keeps up to date with its own writes (apply.py): with the lock
+held nobody else writes, so a dataset, run or version found new is written
+later with its reserved id, in the transaction's deferred writes, instead of
+by an INSERT … RETURNING of its own."""
 
 from __future__ import annotations
 
@@ -30,6 +31,7 @@ from datatrail.store.sql.statements import (
     ANY_LINK,
     DATASETS,
     EVENTS,
+    JOBS,
     NAMESPACES,
     RUNS,
     VERSIONS,
@@ -122,6 +124,27 @@ _VERSION_KEYS = Prepared(
     reads=VERSIONS | DATASETS | NAMESPACES,
 )
 
+# For each (namespace, job) this process does not remember: the job's ids and type, or an id reserved
+# for it when its namespace is stored (what JOB_FIND and JOB_INSERT would ask).
+_JOBS = Prepared(
+    text(
+        "SELECT p.i, n.id AS nid, n.created_at AS ncreated, j.id, j.type, j.created_at,"
+        " CASE WHEN j.id IS NULL AND n.id IS NOT NULL THEN nextval(pg_get_serial_sequence('jobs', 'id')) END AS new_job"
+        " FROM unnest(CAST(:nss AS text[]), CAST(:names AS text[])) WITH ORDINALITY AS p(ns, name, i)"
+        " LEFT JOIN LATERAL (SELECT id, created_at FROM namespaces WHERE name = p.ns LIMIT 1) n ON true"
+        " LEFT JOIN LATERAL (SELECT id, type, created_at FROM jobs"
+        " WHERE namespace_id = n.id AND name = p.name LIMIT 1) j ON true"
+    )
+    .bindparams(
+        bindparam("nss", type_=pg_dialect.ARRAY(String)),
+        bindparam("names", type_=pg_dialect.ARRAY(String)),
+    )
+    .columns(
+        i=BigInteger, nid=BigInteger, ncreated=_WHEN, id=BigInteger, type=String, created_at=_WHEN, new_job=BigInteger
+    ),
+    reads=JOBS | NAMESPACES,
+)
+
 
 # Ids for the rows the transaction may write, from each table's sequence: n[k] of table t[k] (column c[k]).
 _RESERVE = Prepared(
@@ -138,6 +161,11 @@ _RESERVE = Prepared(
     .columns(t=String, id=BigInteger),
     reads=frozenset(),
 )
+
+
+def _remembered_job(tx: Tx, namespace: str, name: str) -> bool:
+    ns = tx.get(("ns", namespace))
+    return ns is not None and tx.get(("job", int(ns.id), name)) is not None
 
 
 def prefetch(tx: Tx, items: Sequence[Incoming]) -> None:
@@ -183,6 +211,9 @@ def send_prefetch(tx: Tx, items: Sequence[Incoming]) -> Callable[[], None] | Non
     # conflicting INSERT leaves them.
     reserve = [("events", "id", len(digests)), ("runs", "pk", len(run_ids)), ("versions", "id", 0)]
     runs_q = tx.send(_RUNS, ids=run_ids) if run_ids else None
+    jobs = sorted({(c.run.namespace, c.run.job) for c in batch if c.run is not None})
+    jobs = [(ns, name) for ns, name in jobs if not _remembered_job(tx, ns, name)]
+    jobs_q = tx.send(_JOBS, nss=[j[0] for j in jobs], names=[j[1] for j in jobs]) if jobs else None
     at_q = (
         tx.send(_VERSIONS_AT, nss=[p[0] for p in ordered], names=[p[1] for p in ordered], ws=[p[2] for p in ordered])
         if ordered
@@ -214,7 +245,7 @@ def send_prefetch(tx: Tx, items: Sequence[Incoming]) -> Callable[[], None] | Non
         stored = {row.event_hash: row.id for row in stored_q.all()}
         for digest in digests:
             tx.put(("event", digest), stored.get(digest, ABSENT))
-        ids: dict[str, list[int]] = {"events": [], "runs": [], "versions": [], "datasets": []}
+        ids: dict[str, list[int]] = {"events": [], "runs": [], "versions": [], "datasets": [], "jobs": []}
         for row in ids_q.all():
             ids[row.t].append(int(row.id))
         if runs_q is not None:
@@ -241,6 +272,17 @@ def send_prefetch(tx: Tx, items: Sequence[Incoming]) -> Callable[[], None] | Non
                     ids["datasets"].append(int(row.new_ds))
                 if row.new_v is not None:
                     ids["versions"].append(int(row.new_v))
+        if jobs_q is not None:
+            for (ns, name), row in zip(jobs, sorted(jobs_q.all(), key=lambda r: r.i), strict=True):
+                if row.nid is None:
+                    continue
+                if tx.get(("ns", ns)) is None:
+                    tx.put(("ns", ns), IdRow(int(row.nid), row.ncreated))
+                if row.id is not None:
+                    tx.put(("job", int(row.nid), name), IdRow(int(row.id), row.created_at, row.type))
+                else:
+                    tx.put(("no-job", int(row.nid), name), True)  # apply.py inserts it without asking first
+                    ids["jobs"].append(int(row.new_job))
         for table, reserved in ids.items():
             if reserved:
                 tx.put(("ids", table), tuple(sorted(reserved)))
