@@ -5,12 +5,13 @@ the events name by (namespace, name) with the version current for each input at
 its event's time (where there is none, whether a run announced the dataset as
 its output) and, for each version an event writes, the dataset's highest
 version number and the version of that key; ids reserved for new events, runs
-and versions, and for the datasets and observed versions found missing; and
-whether the store has dataset links. Sent with the write lock (database.py) in
+and versions, and for the datasets, jobs and observed versions found missing
+(the jobs this process does not remember are looked up too); and whether the
+store has dataset links. Sent with the write lock (database.py) in
 one round trip. Only worth it where a statement is a network round trip; the
 answers go into the transaction's memory (transaction.py), which each event
 then reads and keeps up to date with its own writes (apply.py): with the lock
-held nobody else writes, so a dataset, run or version found new is written
+held nobody else writes, so a dataset, job, run or version found new is written
 later with its reserved id, in the transaction's deferred writes, instead of
 by an INSERT … RETURNING of its own."""
 
