@@ -133,6 +133,9 @@ def client(uri: str, events: list[dict[str, Any]], batch: int, ready: Any, go: A
     conn = http.client.HTTPConnection(host, int(port), timeout=60)
     conn.request("GET", "/healthz")
     conn.getresponse().read()
+    # Connected again once every client is ready: on a loaded machine starting the others can take longer
+    # than the server keeps an idle connection (uvicorn: 5 s), which it then resets under the first POST.
+    conn.close()
     ready.release()
     go.wait()
     headers = {"Content-Type": "application/json"}

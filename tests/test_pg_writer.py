@@ -94,6 +94,34 @@ def test_an_event_costs_two_round_trips(store: SqlStore, trace: Any) -> None:
     assert version.created_at.minute == 10
 
 
+def test_new_datasets_jobs_and_observed_versions_cost_no_round_trip(store: SqlStore, trace: Any) -> None:
+    store.ingest(io_event("COMPLETE", rid(1), 5, outputs=("x",)), "ada", "lineage.ingest")  # namespace, job-01
+    trace.seek(0, os.SEEK_END)
+    start = trace.tell()
+    event = io_event("COMPLETE", rid(0x201), 6, inputs=("new-src", "x"), outputs=("new-out",))  # job-01
+    store.ingest(event, "ada", "lineage.ingest", detail=False)
+    sent = messages(trace, start)
+    # Their ids were reserved by the prefetch: the rows go with the COMMIT (six round trips before).
+    assert sent["Sync"] == 2, sent
+    assert [v.number for v in store.list_versions("ns", "new-out")] == [1]
+    assert sorted(d.name for d in store.list_datasets()) == ["new-out", "new-src", "x"]
+    (observed,) = store.list_versions("ns", "new-src")
+    assert observed.created_at.minute == 6
+    run = store.get_run(rid(0x201))
+    assert sorted(f"{v.name}@{v.number}" for v in run.inputs) == ["new-src@1", "x@1"]
+    # A new job too (two round trips of its own before).
+    trace.seek(0, os.SEEK_END)
+    start = trace.tell()
+    store.ingest(io_event("START", rid(0x402), 7, inputs=("new-src",)), "ada", "lineage.ingest", detail=False)
+    assert messages(trace, start)["Sync"] == 2
+    run = store.get_run(rid(0x402))
+    assert (run.job, run.state.value) == ("job-02", "RUNNING")
+    # Ids reserved and not used (the dataset asked under two keys) leave no row behind either.
+    again = io_event("COMPLETE", rid(0x301), 8, inputs=("new-src",), outputs=("new-src2",))
+    store.ingest(again, "ada", "lineage.ingest")
+    assert sorted(d.name for d in store.list_datasets()) == ["new-out", "new-src", "new-src2", "x"]
+
+
 def test_a_refused_event_leaves_no_transaction_and_no_lock_behind(store: SqlStore, pg_uri: str) -> None:
     store.ingest(run_event("ns", "job", "a"), "ada", "lineage.ingest")
     kept = store._db._writer_conn

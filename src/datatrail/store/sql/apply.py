@@ -30,9 +30,11 @@ from datatrail.store.sql.statements import (
     ANY_LINK,
     DS_FIND,
     DS_INSERT,
+    DS_INSERT_WITH_ID,
     EARLIER_CREATED,
     JOB_FIND,
     JOB_INSERT,
+    JOB_INSERT_WITH_ID,
     JOB_RUN_COUNTED,
     NS_DATASETS_COUNTED,
     NS_FIND,
@@ -187,7 +189,12 @@ def _dataset_id(tx: Tx, namespace: str, name: str, kind: str, when: datetime) ->
     if row is None and not tx.get(("no-ds", nid, name)):  # PostgreSQL: prefetch.py found it is not stored
         row = tx.first(DS_FIND, ns=nid, n=name)
     if row is None:
-        row = IdRow(int(tx.scalar(DS_INSERT, ns=nid, n=name, k=kind, w=when)), when)
+        reserved = tx.take_id("datasets") if tx.get(("no-ds", nid, name)) else None
+        if reserved is not None:  # new, with an id reserved by prefetch.py (the write lock is held): written later
+            tx.defer(DS_INSERT_WITH_ID, "datasets", {"id": reserved, "ns": nid, "n": name, "k": kind, "w": when})
+            row = IdRow(reserved, when)
+        else:
+            row = IdRow(int(tx.scalar(DS_INSERT, ns=nid, n=name, k=kind, w=when)), when)
         tx.defer(NS_DATASETS_COUNTED, "namespaces", {"ns": nid, "by": 1})  # listed: deleted_at is NULL
         tx.put(("announced", row.id), False)  # no run announced it but this transaction's (see _announced)
         if tx.dialect == "postgresql":  # a new dataset: every version of it is in this transaction's memory
@@ -410,9 +417,16 @@ def _set_alias(tx: Tx, ds_id: int, alias: str, vid: int, changes: Changes) -> No
 
 def _job_id(tx: Tx, nid: int, rc: RunChange) -> int:
     key = ("job", nid, rc.job)
-    job = tx.get(key) or tx.first(JOB_FIND, ns=nid, n=rc.job)
+    new = tx.get(("no-job", nid, rc.job))  # PostgreSQL: prefetch.py found it is not stored
+    job = tx.get(key) or (None if new else tx.first(JOB_FIND, ns=nid, n=rc.job))
     if job is None:
-        job_id = int(tx.scalar(JOB_INSERT, ns=nid, n=rc.job, k=rc.job_type, w=rc.event_time))
+        reserved = tx.take_id("jobs") if new else None
+        if reserved is not None:  # with an id reserved by prefetch.py (the write lock is held): written later
+            values = {"id": reserved, "ns": nid, "n": rc.job, "k": rc.job_type, "w": rc.event_time}
+            tx.defer(JOB_INSERT_WITH_ID, "jobs", values)
+            job_id = reserved
+        else:
+            job_id = int(tx.scalar(JOB_INSERT, ns=nid, n=rc.job, k=rc.job_type, w=rc.event_time))
         tx.defer(NS_JOB_COUNTED, "namespaces", {"ns": nid})
         tx.put(key, IdRow(job_id, rc.event_time, rc.job_type))
         return job_id

@@ -54,13 +54,18 @@ class RunRow(NamedTuple):
     start_hint: datetime | None  # the earliest start its ending events' facets tell (events.started_hint)
 
 
-def insert_new(table: Table, values: dict[str, Any], key: list[Any], returning: list[Any]) -> Prepared:
-    """INSERT … ON CONFLICT (key) DO NOTHING [RETURNING …]: a row that exists already returns nothing."""
+def insert_new(
+    table: Table, values: dict[str, Any], key: list[Any], returning: list[Any], parents: frozenset[str] = frozenset()
+) -> Prepared:
+    """INSERT … ON CONFLICT (key) DO NOTHING [RETURNING …]: a row that exists already returns nothing.
+
+    ``parents``: the tables its foreign keys point to, whose deferred rows must be written first.
+    """
     per_dialect: dict[str, ClauseElement] = {}
     for mod in (sqlite_dialect, pg_dialect):
         stmt = mod.insert(table).values(values).on_conflict_do_nothing(index_elements=key)
         per_dialect[mod.dialect.name] = stmt.returning(*returning) if returning else stmt
-    return Prepared(table.insert(), dialects=per_dialect, reads=frozenset({table.name}))
+    return Prepared(table.insert(), dialects=per_dialect, reads=frozenset({table.name}) | parents)
 
 
 # Taken first in every PostgreSQL write transaction: one writer at a time.
@@ -101,6 +106,17 @@ DS_FIND = Prepared(
     ),
     reads=DATASETS,
 )
+DS_INSERT_WITH_ID = Prepared(
+    t.datasets.insert().values(
+        id=bindparam("id"),
+        namespace_id=bindparam("ns"),
+        name=bindparam("n"),
+        kind=bindparam("k"),
+        created_at=bindparam("w"),
+    ),
+    reads=frozenset(),  # prefetch found the name new, under the write lock
+    rank=1,  # before the versions that refer to it
+)
 DS_INSERT = Prepared(
     t.datasets.insert()
     .values(namespace_id=bindparam("ns"), name=bindparam("n"), kind=bindparam("k"), created_at=bindparam("w"))
@@ -126,6 +142,17 @@ JOB_FIND = Prepared(
         t.jobs.c.namespace_id == bindparam("ns"), t.jobs.c.name == bindparam("n")
     ),
     reads=JOBS,
+)
+JOB_INSERT_WITH_ID = Prepared(
+    t.jobs.insert().values(
+        id=bindparam("id"),
+        namespace_id=bindparam("ns"),
+        name=bindparam("n"),
+        type=bindparam("k"),
+        created_at=bindparam("w"),
+    ),
+    reads=frozenset(),  # prefetch found the name new, under the write lock
+    rank=1,  # before the runs that refer to it
 )
 JOB_INSERT = Prepared(
     t.jobs.insert()
@@ -172,6 +199,7 @@ VERSION_INSERT = insert_new(
     {c: _NEXT_NUMBER if c == "number" else bindparam(c) for c in _VERSION_COLUMNS},
     [t.versions.c.dataset_id, t.versions.c.version_key],
     [t.versions.c.id, t.versions.c.number],
+    DATASETS,  # a dataset new in this transaction may wait among the deferred writes (apply.py)
 )
 RUN_FIELDS = ("user", "host", "command", "cwd", "code", "error", "parent_run_id", "workflow")
 _RUN_COLUMNS = (
@@ -188,7 +216,7 @@ _RUN_COLUMNS = (
 )
 RUN_INSERT = Prepared(
     t.runs.insert().values({c: bindparam(c) for c in _RUN_COLUMNS}).returning(t.runs.c.pk),
-    reads=frozenset(),
+    reads=JOBS,  # a job new in this transaction may wait among the deferred writes (apply.py)
 )
 
 # PostgreSQL: rows whose ids prefetch.py reserved, once it found them new under the write lock; deferred
