@@ -172,7 +172,8 @@ def test_connected_walk_refuses_before_loading(chain: str, monkeypatch: pytest.M
         versions = trail.catalog.dataset_versions(NS, "d8")
         stepped = connected_steps(trail._store, versions, 2)
         assert graph.nodes == stepped.nodes and graph.edges == stepped.edges
-        assert [n.depth for n in graph.nodes.values() if n.type == "version"] == [2, 1, 0]
+        depths = {nid: n.depth for nid, n in graph.nodes.items() if n.type == "version"}
+        assert depths == {f"version:{NS}:d8@1": 0, f"version:{NS}:d7@1": 1, f"version:{NS}:d6@1": 2}
     finally:
         trail.close()
 
