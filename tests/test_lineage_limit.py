@@ -21,6 +21,8 @@ from datatrail.cli.app import app
 from datatrail.core.errors import GraphTooLarge, InvalidInput
 from datatrail.core.limits import GRAPH_LIMIT_ENV, MAX_GRAPH_NODES, graph_limit
 from datatrail.store import check_settings
+from datatrail.store.connected import connected_steps
+from datatrail.store.sql import lineage
 from tests import httpserver
 from tests.interop_pipeline import COLUMN_LINEAGE_URL
 
@@ -139,6 +141,43 @@ def test_walks_stop_at_the_limit(chain: str, monkeypatch: pytest.MonkeyPatch) ->
     assert _stored(chain) == before
 
 
+def test_connected_walk_refuses_before_loading(chain: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Marquez's connected graph is walked in the database a step at a time, ids only: the step that
+    passes the limit is the last, and a refused walk reads no node's data; under the limit it loads the
+    graph once, and answers what a walk through ``lineage`` a step at a time answers."""
+    walks: list[int] = []
+    loads: list[int] = []
+    found, load = lineage._found, lineage._load
+
+    def counted_found(reader: Any, start_ids: Any, *args: Any, **kwargs: Any) -> Any:
+        walks.append(len(start_ids))
+        return found(reader, start_ids, *args, **kwargs)
+
+    def counted_load(reader: Any, walked: Any, as_of: Any = None) -> Any:
+        loads.append(len(walked.versions) + len(walked.runs))
+        return load(reader, walked, as_of)
+
+    monkeypatch.setattr(lineage, "_found", counted_found)
+    monkeypatch.setattr(lineage, "_load", counted_load)
+    monkeypatch.setenv(GRAPH_LIMIT_ENV, str(LIMIT))
+    trail = datatrail.connect(chain)
+    try:
+        # 3 nodes after step 0 (d8, j8, d7), 5 after step 1, 7 after step 2: refused there, nothing loaded.
+        with pytest.raises(GraphTooLarge, match=f"around dataset {NS}:d8 {TOO_DEEP} 2 or less"):
+            trail.catalog.connected_lineage(NS, "d8", depth=20)
+        assert (walks, loads) == ([1, 1, 1], [])
+        walks.clear()
+        graph = trail.catalog.connected_lineage(NS, "d8", depth=2)
+        assert (walks, loads) == ([1, 1], [5])
+        versions = trail.catalog.dataset_versions(NS, "d8")
+        stepped = connected_steps(trail._store, versions, 2)
+        assert graph.nodes == stepped.nodes and graph.edges == stepped.edges
+        depths = {nid: n.depth for nid, n in graph.nodes.items() if n.type == "version"}
+        assert depths == {f"version:{NS}:d8@1": 0, f"version:{NS}:d7@1": 1, f"version:{NS}:d6@1": 2}
+    finally:
+        trail.close()
+
+
 def _get(base: str, path: str) -> tuple[int, bytes]:
     try:
         with urllib.request.urlopen(base + path, timeout=60) as r:
@@ -147,7 +186,7 @@ def _get(base: str, path: str) -> tuple[int, bytes]:
         return exc.code, exc.read()
 
 
-def test_server_answers_413(chain: str, tmp_path: Path) -> None:
+def test_server_answers_413(chain: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A real server with a small limit answers 413 JSON naming the depth that fits, on every lineage
     route and the UI's page; one without answers those graphs, and both answer the same under it."""
     before = _stored(chain)
@@ -187,6 +226,14 @@ def test_server_answers_413(chain: str, tmp_path: Path) -> None:
         try:
             with pytest.raises(GraphTooLarge, match=f"{TOO_DEEP} 2 or less"):
                 remote.lineage(f"{NS}:d8@1", direction="upstream", depth=20)
+            # Its connected walk: a request per step, the whole graph checked after each (here, by the limit
+            # of the client's process: the server checks each step's walk alone).
+            monkeypatch.setenv(GRAPH_LIMIT_ENV, str(LIMIT))
+            with pytest.raises(GraphTooLarge, match=f"around dataset {NS}:d8 {TOO_DEEP} 2 or less"):
+                remote.catalog.connected_lineage(NS, "d8", depth=20)
+            assert remote.catalog.connected_lineage(NS, "d8", depth=2).nodes.keys() == {
+                f"version:{NS}:d{i}@1" for i in (6, 7, 8)
+            } | {f"run:{uuid.UUID(int=i + 1, version=4)}" for i in (7, 8)}
         finally:
             remote.close()
     assert _stored(chain) == before

@@ -15,7 +15,6 @@ from datetime import date, datetime
 from typing import TYPE_CHECKING, Any, Literal
 
 from datatrail.core.errors import GraphTooLarge, InvalidInput
-from datatrail.core.limits import graph_limit
 from datatrail.core.model import Dataset, FileEntry, Ref, Run, Version, short_ids
 from datatrail.core.times import iso, parse_time, utc
 from datatrail.lineage import Graph
@@ -525,41 +524,14 @@ class Catalog:
         if kind == "job":
             own = [r for r in self._store.list_runs(name, runs) if r.namespace == namespace]
             touched = {(v.namespace, v.name, v.number): v for r in own for v in (*r.inputs, *r.outputs)}
-            frontier = list(touched.values())
+            start = list(touched.values())
         else:
-            frontier = self._store.list_versions(namespace, name)
-        seen = {(v.namespace, v.name, v.number) for v in frontier}
-        nodes: dict[str, LineageNode] = {}
-        from datatrail.core.results import LineageNode  # start-up: the results' types are built for lineage only
-
-        edges: set[tuple[str, str]] = set()
-        limit, label = graph_limit(), f"{kind} {Ref(namespace, name)}"
-        for step in range(max(depth, 1)):
-            if not frontier:
-                break
-            try:  # each step's walk is bounded on its own, and the graph after each step
-                result = self._store.lineage(frontier, "both", 1 if depth else 0, when)
-            except GraphTooLarge as exc:  # the graph of ``step`` steps fitted (checked below)
-                raise GraphTooLarge.at(limit, depth, step or exc.fits, label) from None
-            for node_id, node in result.nodes.items():
-                nodes.setdefault(node_id, LineageNode(node.id, node.type, node.depth + step, node.data))
-            if len(nodes) > limit:
-                raise GraphTooLarge.at(limit, depth, step, label)
-            edges.update(result.edges)
-            reached: list[tuple[str, str, int]] = []
-            for node in result.nodes.values():
-                d = node.data
-                if node.type != "version" or d.get("redacted"):
-                    continue
-                key = (d["namespace"], d["name"], int(d["version"]))
-                if key in seen:
-                    continue
-                seen.add(key)
-                reached.append(key)
-            frontier = self._store.versions_by_number(reached) if reached else []  # resolve of each, at once
+            start = self._store.list_versions(namespace, name)
+        with _around(f"{kind} {Ref(namespace, name)}"):
+            result = self._store.connected(start, depth, when)
         if kind == "dataset":
             self._note("dataset.lineage", str(Ref(namespace, name)))
-        found, linked = _with_job(own, name, nodes, tuple(sorted(edges)))
+        found, linked = _with_job(own, name, result.nodes, result.edges)
         return Graph(f"{kind}:{namespace}:{name}", "both", depth, found, linked)
 
     # ------------------------------------------------------------ raw events and ML records

@@ -47,6 +47,7 @@ from datatrail.events import parse_event
 from datatrail.security.access import Access as Access  # re-exported: it lived here
 from datatrail.security.admission import Both, Checker, admit
 from datatrail.store.base import Store
+from datatrail.store.connected import connected_steps
 
 _T = TypeVar("_T")
 
@@ -440,6 +441,22 @@ class GuardedStore:
     ) -> LineageResult:
         result = self._walked(start, lambda: self.inner.lineage(start, direction, depth, as_of))
         return result if self.principal.everything else redact_lineage(result, self._can)
+
+    def connected(self, start: Sequence[Version], depth: int, as_of: datetime | None = None) -> LineageResult:
+        if not self.principal.everything:  # each step redacted, and no step on from what it hides
+            return connected_steps(self, start, depth, as_of)
+        result = self._walked(start, lambda: self.inner.connected(start, depth, as_of))
+        # Audited as the steps would have been: each step's start resolved (read), then walked from.
+        steps: dict[int, list[tuple[str, str, int]]] = {}
+        for node in result.nodes.values():
+            if node.type == "version" and 0 < node.depth < depth:
+                d = node.data
+                steps.setdefault(node.depth, []).append((d["namespace"], d["name"], int(d["version"])))
+        for step in sorted(steps):
+            keys = steps[step]
+            self.access.note_all("dataset.read", [str(Ref(ns, name, str(number))) for ns, name, number in keys])
+            self.access.note_all("dataset.lineage", sorted({dataset_target(ns, name) for ns, name, _ in keys}))
+        return result
 
     def lineage_columns(
         self, start: Sequence[Version], direction: Direction, depth: int, as_of: datetime | None = None

@@ -180,6 +180,12 @@ class Reads(Protocol):
         """Versions and runs within ``depth`` steps; with ``as_of``, the graph as it was then."""
         ...
 
+    def connected(self, start: Sequence[Version], depth: int, as_of: datetime | None = None) -> LineageResult:
+        """Marquez's connected graph: up to ``depth`` steps (at least one), each :meth:`lineage` of depth 1
+        both ways from the versions the step before reached first; a node at the step that first reached
+        it, the edges of every step's walk. GraphTooLarge once a step takes it past ``graph_limit()``."""
+        ...
+
     def lineage_columns(
         self, start: Sequence[Version], direction: Direction, depth: int, as_of: datetime | None = None
     ) -> LineageColumns:

@@ -160,6 +160,9 @@ class DelegatingStore(ABC):
     ) -> LineageResult:
         return self.target().lineage(start, direction, depth, as_of)
 
+    def connected(self, start: Sequence[Version], depth: int, as_of: datetime | None = None) -> LineageResult:
+        return self.target().connected(start, depth, as_of)
+
     def lineage_columns(
         self, start: Sequence[Version], direction: Direction, depth: int, as_of: datetime | None = None
     ) -> LineageColumns:

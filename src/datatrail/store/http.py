@@ -48,6 +48,7 @@ from datatrail.core.results import (
 from datatrail.core.times import stored_time
 from datatrail.core.touches import Check
 from datatrail.store import wire
+from datatrail.store.connected import connected_steps
 
 PAGE = 1000
 AUDIT_WINDOW = 10_000  # the most entries GET /api/v1/audit hands out at once
@@ -370,6 +371,9 @@ class HttpStore:
         if as_of is not None:
             params["asOf"] = as_of.isoformat()
         return wire.lineage_from_wire(self._request("POST", "/api/v1/lineage/traverse", params=params, json=body))
+
+    def connected(self, start: Sequence[Version], depth: int, as_of: datetime | None = None) -> LineageResult:
+        return connected_steps(self, start, depth, as_of)  # a request per step: the server walks each
 
     def lineage_columns(
         self, start: Sequence[Version], direction: Direction, depth: int, as_of: datetime | None = None

@@ -453,6 +453,58 @@ def traverse_json(
         reader.close()
 
 
+def traverse_connected(
+    conn: Connection, start_ids: Sequence[int], depth: int, as_of: datetime | None = None
+) -> LineageResult:
+    """Marquez's connected graph from ``start_ids`` (:func:`_connected`), loaded once."""
+    return _connected_result(_Reader.of(conn), start_ids, depth, as_of)
+
+
+def traverse_connected_sqlite(
+    db: sqlite3.Connection, start_ids: Sequence[int], depth: int, as_of: datetime | None = None
+) -> LineageResult:
+    """:func:`traverse_connected` on a standard-library SQLite connection, inside the caller's transaction."""
+    return _connected_result(_Reader("sqlite", db.cursor()), start_ids, depth, as_of)
+
+
+def _connected_result(reader: _Reader, start_ids: Sequence[int], depth: int, as_of: datetime | None) -> LineageResult:
+    try:
+        with paused_gc():
+            return _load(reader, _connected(reader, start_ids, depth, as_of), as_of).columns.result()
+    finally:
+        reader.close()
+
+
+def _connected(reader: _Reader, start_ids: Sequence[int], depth: int, as_of: datetime | None) -> _Found:
+    """Up to ``depth`` steps (at least one), each a walk of depth 1 both ways from the versions the step
+    before reached first; a node at the step that first reached it, the edges of every step's walk.
+
+    Only ids cross between steps, and nothing is loaded until the last: the limit is checked on the
+    whole graph after each step, so a refusal costs the steps' id queries, no node's data."""
+    limit = graph_limit()
+    versions: dict[int, int] = dict.fromkeys(start_ids, 0)
+    runs: dict[int, int] = {}
+    edges: set[Edge] = set()
+    frontier = list(versions)
+    for step in range(max(depth, 1)):
+        if not frontier:
+            break
+        try:
+            found = _found(reader, frontier, "both", 1 if depth else 0, as_of)
+        except GraphTooLarge as exc:  # the graph of ``step`` steps fitted (checked below)
+            raise GraphTooLarge.at(limit, depth, step or exc.fits) from None
+        reached = [vid for vid in found.versions if vid not in versions]
+        for vid in reached:
+            versions[vid] = step + 1
+        for pk in found.runs:
+            runs.setdefault(pk, step + 1)
+        if len(versions) + len(runs) > limit:
+            raise GraphTooLarge.at(limit, depth, step)
+        edges.update(found.edges or ())  # kept by the step's walk: those between its own nodes
+        frontier = reached
+    return _Found(versions, runs, edges)
+
+
 def _check_kept(kept: KeptWalk, depth: int) -> None:
     """GraphTooLarge for a kept walk of more nodes than ``graph_limit()`` (lowered since it was kept)."""
     limit = graph_limit()

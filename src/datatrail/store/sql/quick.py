@@ -380,6 +380,15 @@ class EmbeddedStore(DelegatingStore):
     ) -> LineageResult:
         return self.lineage_columns(start, direction, depth, as_of).result()
 
+    def connected(self, start: Sequence[Version], depth: int, as_of: datetime | None = None) -> LineageResult:
+        ids = [v.id for v in start if v.id is not None and (as_of is None or v.created_at <= as_of)]
+        with self._read() as db:
+            if db is not None:
+                from datatrail.store.sql.lineage import traverse_connected_sqlite  # start-up: only lineage walks
+
+                return traverse_connected_sqlite(db, ids, depth, as_of)
+        return self.target().connected(start, depth, as_of)
+
     def lineage_columns(
         self, start: Sequence[Version], direction: Direction, depth: int, as_of: datetime | None = None
     ) -> LineageColumns:

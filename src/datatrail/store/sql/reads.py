@@ -31,7 +31,7 @@ from datatrail.store.sql import tables as t
 from datatrail.store.sql.classifications import CHUNK, effective_classifications, effective_classifications_of
 from datatrail.store.sql.column_lineage import column_traverse
 from datatrail.store.sql.database import Database
-from datatrail.store.sql.lineage import traverse, traverse_columns, traverse_json
+from datatrail.store.sql.lineage import traverse, traverse_columns, traverse_connected, traverse_json
 from datatrail.store.sql.nodecache import NodeCache, cache_bytes
 from datatrail.store.sql.queries import (
     among,
@@ -449,6 +449,11 @@ class CatalogReads:
         ids = [v.id for v in start if v.id is not None and (as_of is None or v.created_at <= as_of)]
         with self._db.read() as conn:
             return traverse(conn, ids, direction, depth, as_of, self.nodes)
+
+    def connected(self, start: Sequence[Version], depth: int, as_of: datetime | None = None) -> LineageResult:
+        ids = [v.id for v in start if v.id is not None and (as_of is None or v.created_at <= as_of)]
+        with self._db.read() as conn:
+            return traverse_connected(conn, ids, depth, as_of)
 
     def lineage_columns(
         self, start: Sequence[Version], direction: Direction, depth: int, as_of: datetime | None = None

@@ -185,6 +185,9 @@ class SqlStore(Store):
     ) -> LineageResult:
         return self._reads.lineage(start, direction, depth, as_of)
 
+    def connected(self, start: Sequence[Version], depth: int, as_of: datetime | None = None) -> LineageResult:
+        return self._reads.connected(start, depth, as_of)
+
     def lineage_columns(
         self, start: Sequence[Version], direction: Direction, depth: int, as_of: datetime | None = None
     ) -> LineageColumns:
