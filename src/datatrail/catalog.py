@@ -31,6 +31,7 @@ if TYPE_CHECKING:  # annotations only: a read builds no record types it does not
         LineageColumns,
         LineageJson,
         LineageNode,
+        NamespaceSummary,
         SearchHit,
     )
 
@@ -266,6 +267,15 @@ class Catalog:
         """The jobs named by (namespace, name), in the order asked, as :meth:`jobs` finds each by name: a
         lineage graph's jobs, read at once."""
         return self._store.jobs_by_name(keys)
+
+    def namespaces(self, name: str | None = None) -> list[NamespaceSummary]:
+        """The namespaces that list a dataset or have a job (or the one ``name``), by name, with their
+        numbers of each and the first and last times one was recorded; the store reads no dataset or job.
+
+        >>> [(s.name, s.datasets, s.jobs) for s in trail.catalog.namespaces()]  # doctest: +SKIP
+        [('raw', 2, 1)]
+        """
+        return self._store.list_namespaces(name)
 
     def job_page(self, namespace: str, *, limit: int, offset: int = 0) -> tuple[list[JobSummary], int]:
         """A page of a namespace's jobs by name and how many it has: the database pages, not the caller."""

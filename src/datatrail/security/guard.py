@@ -39,6 +39,7 @@ from datatrail.core.results import (
     LineageJson,
     LineageNode,
     LineageResult,
+    NamespaceSummary,
     SearchHit,
 )
 from datatrail.core.roles import Principal, may_grant
@@ -339,6 +340,10 @@ class GuardedStore:
     def jobs_by_name(self, keys: Sequence[tuple[str, str]]) -> list[JobSummary]:
         """Those in namespaces the principal may read (others are left out, as in :meth:`list_jobs`)."""
         return self.inner.jobs_by_name([k for k in keys if self._can(k[0])])
+
+    def list_namespaces(self, name: str | None = None) -> list[NamespaceSummary]:
+        """Those the principal may read, as :meth:`list_datasets` and :meth:`list_jobs` leave out the rest."""
+        return [s for s in self.inner.list_namespaces(name) if self._can(s.name)]
 
     def job_page(self, namespace: str, *, limit: int, offset: int = 0) -> tuple[list[JobSummary], int]:
         if not self._can(namespace):  # as list_jobs: a namespace the caller may not read lists nothing

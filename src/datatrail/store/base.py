@@ -39,6 +39,7 @@ if TYPE_CHECKING:  # annotations only: a read command imports this contract, not
         LineageColumns,
         LineageJson,
         LineageResult,
+        NamespaceSummary,
         SearchHit,
     )
     from datatrail.core.roles import Principal
@@ -146,6 +147,11 @@ class Reads(Protocol):
     def jobs_by_name(self, keys: Sequence[tuple[str, str]]) -> list[JobSummary]:
         """The jobs named by (namespace, name), in the order asked (a name no job has is left out): what
         :meth:`list_jobs` answers for each name, read at once (a lineage graph's jobs)."""
+        ...
+
+    def list_namespaces(self, name: str | None = None) -> list[NamespaceSummary]:
+        """The namespaces that list a dataset or have a job (or the one ``name``), by name, with their
+        numbers of each and the first and last times one was recorded: no dataset or job is read."""
         ...
 
     def job_page(self, namespace: str, *, limit: int, offset: int = 0) -> tuple[list[JobSummary], int]:

@@ -33,6 +33,7 @@ if TYPE_CHECKING:  # annotations only: the embedded store's reads import no reco
         LineageColumns,
         LineageJson,
         LineageResult,
+        NamespaceSummary,
         SearchHit,
     )
     from datatrail.core.touches import Check
@@ -126,6 +127,9 @@ class DelegatingStore(ABC):
 
     def jobs_by_name(self, keys: Sequence[tuple[str, str]]) -> list[JobSummary]:
         return self.target().jobs_by_name(keys)
+
+    def list_namespaces(self, name: str | None = None) -> list[NamespaceSummary]:
+        return self.target().list_namespaces(name)
 
     def job_page(self, namespace: str, *, limit: int, offset: int = 0) -> tuple[list[JobSummary], int]:
         return self.target().job_page(namespace, limit=limit, offset=offset)

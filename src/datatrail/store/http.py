@@ -42,6 +42,7 @@ from datatrail.core.results import (
     LineageColumns,
     LineageJson,
     LineageResult,
+    NamespaceSummary,
     SearchHit,
 )
 from datatrail.core.times import stored_time
@@ -326,6 +327,11 @@ class HttpStore:
             out += [wire.job_from_wire(j) for j in self._request("GET", "/api/v1/jobs-by-name", params=params)["jobs"]]
         found = {(j.namespace, j.name): j for j in out}
         return [found[k] for k in keys if k in found]
+
+    def list_namespaces(self, name: str | None = None) -> list[NamespaceSummary]:
+        params = {} if name is None else {"name": name}
+        answer = self._request("GET", "/api/v1/namespace-summaries", params=params)
+        return [wire.namespace_from_wire(s) for s in answer["namespaces"]]
 
     def job_page(self, namespace: str, *, limit: int, offset: int = 0) -> tuple[list[JobSummary], int]:
         params: dict[str, Any] = {"namespace": namespace, "limit": limit, "offset": offset}

@@ -32,6 +32,7 @@ from datatrail.core.results import (
     LineageColumns,
     LineageJson,
     LineageResult,
+    NamespaceSummary,
     SearchHit,
 )
 from datatrail.core.touches import Check
@@ -151,6 +152,9 @@ class SqlStore(Store):
 
     def jobs_by_name(self, keys: Sequence[tuple[str, str]]) -> list[JobSummary]:
         return self._reads.jobs_by_name(keys)
+
+    def list_namespaces(self, name: str | None = None) -> list[NamespaceSummary]:
+        return self._reads.list_namespaces(name)
 
     def job_page(self, namespace: str, *, limit: int, offset: int = 0) -> tuple[list[JobSummary], int]:
         return self._reads.job_page(namespace, limit=limit, offset=offset)
