@@ -1,0 +1,148 @@
+"""Marquez's namespace list and namespace, and the UI's home page, over a store of ``--datasets`` datasets
+(issue 22 item 5): this code against a baseline ``datatrail`` (``--base``, e.g. another checkout's
+``.venv/bin/datatrail``), each over its own copy of one synthetic PostgreSQL store, in the same run.
+
+The store is list_pages.py's (namespace ``perf``, datasets ``d0`` … ``d<N-1>``, every thousandth hidden,
+built by SQL) with ``--jobs`` jobs in a namespace ``etl`` of their own, at revision 0010 (the baseline's
+schema); a copy of it is upgraded by this code (its migration timed). Each page is asked of this code
+``--repeats`` times and of the baseline ``--base-repeats`` times (the baseline reads every dataset per
+answer), the answers compared (the same bytes), the medians printed with their ratio and each server's CPU
+per answer. Then EXPLAIN (ANALYZE, BUFFERS) of the namespace list's statement on this code's copy.
+
+    python benchmarks/namespace_pages.py --base /work/main/.venv/bin/datatrail [--datasets 1000000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from _common import fmt_seconds, note, quick, report, scratch
+from list_pages import NS, build, cpu_seconds, served, upgraded
+from pg_scale import Client
+from tests import pgserver
+
+PAGES = (
+    ("namespace list", "/api/v1/namespaces"),
+    ("one namespace", f"/api/v1/namespaces/{NS}"),
+    ("jobs' namespace", "/api/v1/namespaces/etl"),
+)
+
+
+def at_0010(uri: str, jobs: int) -> None:
+    """``base`` upgraded to revision 0010 (its counts backfilled) with ``jobs`` jobs in namespace ``etl``."""
+    import psycopg
+    from alembic import command
+    from alembic.config import Config
+    from sqlalchemy import create_engine
+
+    from datatrail.store.sql import tables
+
+    with psycopg.connect(uri, autocommit=True) as conn:
+        conn.execute("INSERT INTO namespaces (name, created_at) VALUES ('etl', now())")
+        conn.execute(
+            "INSERT INTO jobs (namespace_id, name, type, created_at)"
+            " SELECT n.id, 'job' || g, 'BATCH', now() - g * interval '1 minute'"
+            " FROM namespaces n, generate_series(0, %s - 1) g WHERE n.name = 'etl'",
+            (jobs,),
+        )
+    engine = create_engine(uri.replace("postgresql://", "postgresql+psycopg://"))
+    cfg = Config()
+    cfg.set_main_option("script_location", str(Path(tables.__file__).parent / "migrations"))
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0010")
+    engine.dispose()
+    with psycopg.connect(uri, autocommit=True) as conn:
+        conn.execute("VACUUM ANALYZE")
+
+
+def timed(c: Client, pid: int, path: str, repeats: int) -> tuple[float, float, bytes]:
+    """The median time and mean server CPU of ``repeats`` GETs after one untimed warm-up, and the answer."""
+    _, body = c.get(path)
+    times, cpu = [], 0.0
+    for _ in range(repeats):
+        before = cpu_seconds(pid)
+        times.append(c.get(path)[0])
+        cpu += cpu_seconds(pid) - before
+    return statistics.median(times), cpu / repeats, body
+
+
+def compare(servers: dict[str, tuple[Client, int]], repeats: dict[str, int]) -> None:
+    for label, path in PAGES:
+        found = {name: timed(c, pid, path, repeats[name]) for name, (c, pid) in servers.items()}
+        ours, ours_cpu, body = found["ours"]
+        where = f"{label} ({path}, load {os.getloadavg()[0]:.1f}"
+        if "base" not in found:
+            note(f"{where}): {fmt_seconds(ours)}, server CPU {fmt_seconds(ours_cpu)}; no --base")
+            continue
+        base, base_cpu, base_body = found["base"]
+        same = json.loads(base_body) == json.loads(body)
+        report(
+            f"Marquez namespace page, {where}, answers {'equal' if same else 'DIFFER'})",
+            fmt_seconds(ours),
+            "baseline",
+            fmt_seconds(base),
+            base / ours,
+            1.0,
+        )
+        note(f"server CPU per answer: {fmt_seconds(ours_cpu)}, baseline {fmt_seconds(base_cpu)}")
+    ui = {name: timed(c, pid, "/", 1)[:2] for name, (c, pid) in servers.items()}
+    note("UI home page, once: " + ", ".join(f"{k} {fmt_seconds(t)} (CPU {fmt_seconds(u)})" for k, (t, u) in ui.items()))
+
+
+def explain(uri: str) -> None:
+    """EXPLAIN (ANALYZE, BUFFERS) of the namespace list's statement, as reads.py writes it."""
+    import psycopg
+    from sqlalchemy.dialects import postgresql
+
+    from datatrail.store.sql.reads import namespaces_query
+
+    sql = str(namespaces_query(None).compile(dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True}))
+    with psycopg.connect(uri) as conn:
+        conn.execute(sql).fetchall()  # warm
+        note("EXPLAIN ANALYZE, the namespace list:")
+        for (line,) in conn.execute(f"EXPLAIN (ANALYZE, BUFFERS) {sql}").fetchall():
+            print(f"      {line}", flush=True)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--datasets", type=int, default=2000 if quick() else 1_000_000)
+    ap.add_argument("--jobs", type=int, default=100 if quick() else 10_000)
+    ap.add_argument("--repeats", type=int, default=15)
+    ap.add_argument("--base-repeats", type=int, default=1)
+    ap.add_argument("--base", type=Path, help="the baseline's datatrail executable (its own checkout and venv)")
+    args = ap.parse_args()
+    pg = pgserver.start()
+    try:
+        base_uri = build(pg, args.datasets)
+        t0 = time.perf_counter()
+        at_0010(base_uri, args.jobs)
+        note(f"{args.jobs:,} jobs added and revision 0010 applied in {time.perf_counter() - t0:.1f} s")
+        new = upgraded(pg)
+        repeats = {"ours": args.repeats, "base": args.base_repeats}
+        with scratch("namespace-pages-") as folder:
+            with served(Path(sys.executable).with_name("datatrail"), new, folder / "ours") as ours:
+                servers = {"ours": (Client(ours.uri), ours.process.pid)}
+                if args.base is None:
+                    compare(servers, repeats)
+                else:
+                    with served(args.base, base_uri, folder / "base") as base:
+                        servers["base"] = (Client(base.uri), base.process.pid)
+                        compare(servers, repeats)
+        explain(new)
+    finally:
+        pg.stop()
+
+
+if __name__ == "__main__":
+    main()
