@@ -65,8 +65,10 @@ def at_0010(uri: str, jobs: int) -> None:
         conn.execute("VACUUM ANALYZE")
 
 
-def timed(c: Client, pid: int, path: str, repeats: int) -> tuple[float, float, bytes]:
-    """The median time and mean server CPU of ``repeats`` GETs after one untimed warm-up, and the answer."""
+def timed(uri: str, pid: int, path: str, repeats: int) -> tuple[float, float, bytes]:
+    """The median time and mean server CPU of ``repeats`` GETs after one untimed warm-up, and the answer.
+    A connection of its own: the server closes one left idle while the other server answers."""
+    c = Client(uri)
     _, body = c.get(path)
     times, cpu = [], 0.0
     for _ in range(repeats):
@@ -76,9 +78,9 @@ def timed(c: Client, pid: int, path: str, repeats: int) -> tuple[float, float, b
     return statistics.median(times), cpu / repeats, body
 
 
-def compare(servers: dict[str, tuple[Client, int]], repeats: dict[str, int]) -> None:
+def compare(servers: dict[str, tuple[str, int]], repeats: dict[str, int]) -> None:
     for label, path in PAGES:
-        found = {name: timed(c, pid, path, repeats[name]) for name, (c, pid) in servers.items()}
+        found = {name: timed(uri, pid, path, repeats[name]) for name, (uri, pid) in servers.items()}
         ours, ours_cpu, body = found["ours"]
         where = f"{label} ({path}, load {os.getloadavg()[0]:.1f}"
         if "base" not in found:
@@ -95,7 +97,7 @@ def compare(servers: dict[str, tuple[Client, int]], repeats: dict[str, int]) -> 
             1.0,
         )
         note(f"server CPU per answer: {fmt_seconds(ours_cpu)}, baseline {fmt_seconds(base_cpu)}")
-    ui = {name: timed(c, pid, "/", 1)[:2] for name, (c, pid) in servers.items()}
+    ui = {name: timed(uri, pid, "/", 1)[:2] for name, (uri, pid) in servers.items()}
     note("UI home page, once: " + ", ".join(f"{k} {fmt_seconds(t)} (CPU {fmt_seconds(u)})" for k, (t, u) in ui.items()))
 
 
@@ -132,12 +134,12 @@ def main() -> None:
         repeats = {"ours": args.repeats, "base": args.base_repeats}
         with scratch("namespace-pages-") as folder:
             with served(Path(sys.executable).with_name("datatrail"), new, folder / "ours") as ours:
-                servers = {"ours": (Client(ours.uri), ours.process.pid)}
+                servers = {"ours": (ours.uri, ours.process.pid)}
                 if args.base is None:
                     compare(servers, repeats)
                 else:
                     with served(args.base, base_uri, folder / "base") as base:
-                        servers["base"] = (Client(base.uri), base.process.pid)
+                        servers["base"] = (base.uri, base.process.pid)
                         compare(servers, repeats)
         explain(new)
     finally:
