@@ -536,6 +536,14 @@ class Catalog:
 
     # ------------------------------------------------------------ raw events and ML records
 
+    def event_page(
+        self, since: datetime | None, until: datetime | None, *, limit: int, offset: int = 0, newest_first: bool = True
+    ) -> tuple[list[dict[str, Any]], int]:
+        """The stored raw events with an eventTime at or after ``since`` and before ``until``, ``limit`` of
+        them from ``offset``, newest first (or oldest first), and how many there are: a SQL store counts
+        and pages them by id rather than reading every event. Redacted as :meth:`events`."""
+        return self._store.event_page(since, until, limit=limit, offset=offset, newest_first=newest_first)
+
     def events(
         self, since: datetime | None = None, namespace: str | None = None, after_id: int = 0, limit: int = 1000
     ) -> list[tuple[int, dict[str, Any]]]:

@@ -205,6 +205,14 @@ class Reads(Protocol):
         """Columns reached from (version, column) pairs; a None column starts from every column of the version."""
         ...
 
+    def event_page(
+        self, since: datetime | None, until: datetime | None, *, limit: int, offset: int = 0, newest_first: bool = True
+    ) -> tuple[list[dict[str, Any]], int]:
+        """The stored raw events with an eventTime at or after ``since`` and before ``until``: ``limit`` of
+        them from ``offset`` in the order they were stored (``newest_first``: the reverse), and how many
+        there are; redacted as :meth:`events` redacts them."""
+        ...
+
     def events(
         self, since: datetime | None = None, namespace: str | None = None, after_id: int = 0, limit: int = 1000
     ) -> list[tuple[int, dict[str, Any]]]:

@@ -179,6 +179,11 @@ class DelegatingStore(ABC):
     ) -> ColumnLineageResult:
         return self.target().column_lineage(start, direction, depth)
 
+    def event_page(
+        self, since: datetime | None, until: datetime | None, *, limit: int, offset: int = 0, newest_first: bool = True
+    ) -> tuple[list[dict[str, Any]], int]:
+        return self.target().event_page(since, until, limit=limit, offset=offset, newest_first=newest_first)
+
     def events(
         self, since: datetime | None = None, namespace: str | None = None, after_id: int = 0, limit: int = 1000
     ) -> list[tuple[int, dict[str, Any]]]:

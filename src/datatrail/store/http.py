@@ -48,6 +48,7 @@ from datatrail.core.results import (
 from datatrail.core.times import stored_time
 from datatrail.core.touches import Check
 from datatrail.store import wire
+from datatrail.store.event_pages import walk_event_page
 
 PAGE = 1000
 AUDIT_WINDOW = 10_000  # the most entries GET /api/v1/audit hands out at once
@@ -450,6 +451,11 @@ class HttpStore:
     def record_accesses(self, *, actor: str, action: str, targets: Sequence[str], origin: str | None = None) -> None:
         """Nothing: the server records every read it serves, under the token's user."""
         return None
+
+    def event_page(
+        self, since: datetime | None, until: datetime | None, *, limit: int, offset: int = 0, newest_first: bool = True
+    ) -> tuple[list[dict[str, Any]], int]:
+        return walk_event_page(self.events, since, until, limit, offset, newest_first)
 
     def events(
         self, since: datetime | None = None, namespace: str | None = None, after_id: int = 0, limit: int = 1000

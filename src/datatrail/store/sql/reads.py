@@ -485,6 +485,24 @@ class CatalogReads:
         with self._db.read() as conn:
             return column_traverse(conn, [(v.id, c) for v, c in start if v.id is not None], direction, depth)
 
+    def event_page(
+        self, since: datetime | None, until: datetime | None, *, limit: int, offset: int = 0, newest_first: bool = True
+    ) -> tuple[list[dict[str, Any]], int]:
+        """Counted and paged by the database, by id (a backward walk of the primary key for newest first,
+        stopped at the page): only the page's events are read and parsed."""
+        e = t.events.c
+        where = []
+        if since is not None:
+            where.append(e.event_time >= utc(since))
+        if until is not None:  # event_time is the payload's eventTime, parsed and in UTC (events.py)
+            where.append(e.event_time < utc(until))
+        order = e.id.desc() if newest_first else e.id
+        with self._db.read() as conn:
+            total = int(conn.execute(select(func.count()).select_from(t.events).where(*where)).scalar_one())
+            q = select(e.id, e.payload).where(*where).order_by(order).limit(limit).offset(offset)
+            rows = [(int(r.id), json.loads(r.payload)) for r in conn.execute(q)]
+            return [event for _, event in _redacted(conn, rows)], total
+
     def events(
         self, since: datetime | None = None, namespace: str | None = None, after_id: int = 0, limit: int = 1000
     ) -> list[tuple[int, dict[str, Any]]]:
