@@ -1,9 +1,11 @@
-"""Marquez's namespace list and namespace, and the UI's home page, over a store of ``--datasets`` datasets
-(issue 22 item 5): this code against a baseline ``datatrail`` (``--base``, e.g. another checkout's
-``.venv/bin/datatrail``), each over its own copy of one synthetic PostgreSQL store, in the same run.
+"""Marquez's namespace list and namespace, its raw events, and the UI's home page, over a store of
+``--datasets`` datasets (issue 22 item 5): this code against a baseline ``datatrail`` (``--base``, e.g.
+another checkout's ``.venv/bin/datatrail``), each over its own copy of one synthetic PostgreSQL store, in
+the same run.
 
 The store is list_pages.py's (namespace ``perf``, datasets ``d0`` … ``d<N-1>``, every thousandth hidden,
-built by SQL) with ``--jobs`` jobs in a namespace ``etl`` of their own, at revision 0010 (the baseline's
+built by SQL) with ``--jobs`` jobs in a namespace ``etl`` of their own and ``--events`` raw events (Marquez's
+``/api/v1/events/lineage``), at revision 0010 (the baseline's
 schema); a copy of it is upgraded by this code (its migration timed). Each page is asked of this code
 ``--repeats`` times and of the baseline ``--base-repeats`` times (the baseline reads every dataset per
 answer), the answers compared (the same bytes), the medians printed with their ratio and each server's CPU
@@ -31,14 +33,26 @@ from pg_scale import Client
 from tests import pgserver
 
 PAGES = (
-    ("namespace list", "/api/v1/namespaces"),
-    ("one namespace", f"/api/v1/namespaces/{NS}"),
+    ("namespace list, /api/v1/namespaces", "/api/v1/namespaces"),
+    ("one namespace, /api/v1/namespaces/{ns}", f"/api/v1/namespaces/{NS}"),
     ("jobs' namespace", "/api/v1/namespaces/etl"),
+    ("raw events /api/v1/events/lineage, newest first", "/api/v1/events/lineage?limit=100"),
+    ("raw events, oldest first from 100", "/api/v1/events/lineage?sortDirection=asc&limit=100&offset=100"),
+    ("raw events after a time", "/api/v1/events/lineage?after=2026-01-01T12:00:00Z&limit=100"),
+)
+# A stored event's payload, as ingest keeps it: one run writing one dataset (about 400 bytes).
+PAYLOAD = (
+    "json_build_object('eventType', 'COMPLETE', 'eventTime', to_char(t AT TIME ZONE 'UTC',"
+    " 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), 'producer', 'https://example.com/bench', 'schemaURL',"
+    " 'https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/RunEvent', 'run', json_build_object('runId',"
+    " md5(g::text)), 'job', json_build_object('namespace', 'etl', 'name', 'job' || (g %% 1000)), 'inputs',"
+    " json_build_array(), 'outputs', json_build_array(json_build_object('namespace', 'perf', 'name', 'd' || g)))::text"
 )
 
 
-def at_0010(uri: str, jobs: int) -> None:
-    """``base`` upgraded to revision 0010 (its counts backfilled) with ``jobs`` jobs in namespace ``etl``."""
+def at_0010(uri: str, jobs: int, events: int) -> None:
+    """``base`` upgraded to revision 0010 (its counts backfilled) with ``jobs`` jobs in namespace ``etl``
+    and ``events`` raw events (one a minute from 2026-01-01), stored by SQL."""
     import psycopg
     from alembic import command
     from alembic.config import Config
@@ -53,6 +67,13 @@ def at_0010(uri: str, jobs: int) -> None:
             " SELECT n.id, 'job' || g, 'BATCH', now() - g * interval '1 minute'"
             " FROM namespaces n, generate_series(0, %s - 1) g WHERE n.name = 'etl'",
             (jobs,),
+        )
+        conn.execute(
+            "INSERT INTO events (event_hash, event_type, event_time, run_id, payload, received_at)"
+            f" SELECT md5(g::text) || md5(g::text), 'COMPLETE', t, md5(g::text), {PAYLOAD}, t"
+            " FROM generate_series(0, %s - 1) g, LATERAL (SELECT timestamptz '2026-01-01 00:00Z'"
+            " + g * interval '1 minute' AS t) s",
+            (events,),
         )
     engine = create_engine(uri.replace("postgresql://", "postgresql+psycopg://"))
     cfg = Config()
@@ -82,7 +103,7 @@ def compare(servers: dict[str, tuple[str, int]], repeats: dict[str, int]) -> Non
     for label, path in PAGES:
         found = {name: timed(uri, pid, path, repeats[name]) for name, (uri, pid) in servers.items()}
         ours, ours_cpu, body = found["ours"]
-        where = f"{label} ({path}, load {os.getloadavg()[0]:.1f}"
+        where = f"{label} (load {os.getloadavg()[0]:.1f}"
         if "base" not in found:
             note(f"{where}): {fmt_seconds(ours)}, server CPU {fmt_seconds(ours_cpu)}; no --base")
             continue
@@ -120,6 +141,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--datasets", type=int, default=2000 if quick() else 1_000_000)
     ap.add_argument("--jobs", type=int, default=100 if quick() else 10_000)
+    ap.add_argument("--events", type=int, default=300 if quick() else 100_000)
     ap.add_argument("--repeats", type=int, default=15)
     ap.add_argument("--base-repeats", type=int, default=1)
     ap.add_argument("--base", type=Path, help="the baseline's datatrail executable (its own checkout and venv)")
@@ -128,8 +150,9 @@ def main() -> None:
     try:
         base_uri = build(pg, args.datasets)
         t0 = time.perf_counter()
-        at_0010(base_uri, args.jobs)
-        note(f"{args.jobs:,} jobs added and revision 0010 applied in {time.perf_counter() - t0:.1f} s")
+        at_0010(base_uri, args.jobs, args.events)
+        took = time.perf_counter() - t0
+        note(f"{args.jobs:,} jobs and {args.events:,} events added and revision 0010 applied in {took:.1f} s")
         new = upgraded(pg)
         repeats = {"ours": args.repeats, "base": args.base_repeats}
         with scratch("namespace-pages-") as folder:
