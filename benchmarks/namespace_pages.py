@@ -122,8 +122,17 @@ def compare(servers: dict[str, tuple[str, int]], repeats: dict[str, int]) -> Non
     note("UI home page, once: " + ", ".join(f"{k} {fmt_seconds(t)} (CPU {fmt_seconds(u)})" for k, (t, u) in ui.items()))
 
 
+# The raw events' statements (reads.py's event_page): the count, and the newest page.
+EVENT_STATEMENTS = {
+    "raw events, the count": "SELECT count(*) FROM events",
+    "raw events after a time, the count": "SELECT count(*) FROM events WHERE event_time >= '2026-01-01T12:00:00Z'",
+    "raw events, the newest page": "SELECT id, payload FROM events ORDER BY id DESC LIMIT 100",
+}
+
+
 def explain(uri: str) -> None:
-    """EXPLAIN (ANALYZE, BUFFERS) of the namespace list's statement, as reads.py writes it."""
+    """EXPLAIN (ANALYZE, BUFFERS) of the namespace list's and the raw events' statements, as reads.py
+    writes them."""
     import psycopg
     from sqlalchemy.dialects import postgresql
 
@@ -131,10 +140,11 @@ def explain(uri: str) -> None:
 
     sql = str(namespaces_query(None).compile(dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True}))
     with psycopg.connect(uri) as conn:
-        conn.execute(sql).fetchall()  # warm
-        note("EXPLAIN ANALYZE, the namespace list:")
-        for (line,) in conn.execute(f"EXPLAIN (ANALYZE, BUFFERS) {sql}").fetchall():
-            print(f"      {line}", flush=True)
+        for label, statement in {"the namespace list": sql, **EVENT_STATEMENTS}.items():
+            conn.execute(statement).fetchall()  # warm
+            note(f"EXPLAIN ANALYZE, {label}:")
+            for (line,) in conn.execute(f"EXPLAIN (ANALYZE, BUFFERS) {statement}").fetchall():
+                print(f"      {line}", flush=True)
 
 
 def main() -> None:
