@@ -87,7 +87,7 @@ def upgraded(pg: pgserver.PgServer) -> str:
     uri = pg.database_uri("new")
     t0 = time.perf_counter()
     SqlStore(uri.replace("postgresql://", "postgresql+psycopg://")).close()
-    note(f"this code's migration of the copy (0009 to head): {time.perf_counter() - t0:.2f} s")
+    note(f"this code's migration of the copy to head: {time.perf_counter() - t0:.2f} s")
     with psycopg.connect(uri, autocommit=True) as conn:
         conn.execute("VACUUM ANALYZE namespaces")
     return uri

@@ -41,6 +41,11 @@ RATIO_LINE = re.compile(r"^[^:\n]+: datatrail \S+( \S+)?, .+ -> \d+\.\d\dx \(tar
         ("soak.py", ["--minutes", "0.1", "--sample", "1"], 2),
         ("pg_scale.py", ["--events", "300", "--repeats", "1"], 8),
         ("list_pages.py", ["--datasets", "300", "--repeats", "1", "--base", str(DATATRAIL)], 6),
+        (
+            "namespace_pages.py",
+            ["--datasets", "300", "--jobs", "20", "--events", "300", "--repeats", "1", "--base", str(DATATRAIL)],
+            6,
+        ),
         ("content.py", ["--no-s3", "--files", "30", "--big-mib", "2"], 2),
         pytest.param("spark_autolog.py", [], 1, marks=pytest.mark.spark),
     ],

@@ -199,6 +199,7 @@ TABLE: dict[tuple[str, str], Case | list[Case]] = {
     ),
     ("GET", "/api/v1/jobs-by-name"): (lambda s, r: (f"/api/v1/jobs-by-name?namespace={A}&name=mix", {}), LIST),
     ("GET", "/api/v1/job-page"): (lambda s, r: (f"/api/v1/job-page?namespace={A}", {}), LIST),
+    ("GET", "/api/v1/namespace-summaries"): (lambda s, r: ("/api/v1/namespace-summaries", {}), LIST),
     ("GET", "/api/v1/runs-by-id"): (lambda s, r: (f"/api/v1/runs-by-id?id={s.mix_run}", {}), LIST),
     ("GET", "/api/v1/dataset-page-details"): (lambda s, r: (f"/api/v1/dataset-page-details?namespace={A}", {}), LIST),
     ("GET", "/api/v1/content-locations"): (
@@ -365,6 +366,8 @@ def test_hidden_things_are_absent_from_lists_and_search(client: TestClient, scen
             client.get(url, headers=other).json()
             for url in (
                 "/api/v1/namespaces",
+                "/api/v1/namespace-summaries",
+                f"/api/v1/namespace-summaries?name={A}",
                 "/api/v1/datasets",
                 "/api/v1/jobs",
                 "/api/v1/runs",

@@ -300,6 +300,19 @@ def test_datasets_listing(trail: datatrail.Trail, workdir: Path) -> None:
     assert trail.datasets("nobody") == []
 
 
+def test_namespaces_listing(trail: datatrail.Trail, workdir: Path) -> None:
+    """Each namespace's counts and first and last times, as its datasets' (every store, over HTTP too)."""
+    assert trail.catalog.namespaces() == []
+    p = write(workdir / "f.csv", "1")
+    for name, namespace in (("zeta", "default"), ("alpha", "default"), ("mid", "team-x")):
+        trail.add(p, name=name, namespace=namespace)
+    found = {s.name: s for s in trail.catalog.namespaces()}
+    assert [(s.name, s.datasets, s.jobs) for s in found.values()] == [("default", 2, 0), ("team-x", 1, 0)]
+    created = sorted(d.created_at for d in trail.datasets("default"))
+    assert (found["default"].created_at, found["default"].updated_at) == (created[0], created[-1])
+    assert trail.catalog.namespaces("team-x") == [found["team-x"]] and trail.catalog.namespaces("nobody") == []
+
+
 def test_latest_versions_and_overview(trail: datatrail.Trail, workdir: Path) -> None:
     assert trail.latest_versions() == []
     p = write(workdir / "f.csv", "x,y\n1,1\n")

@@ -32,6 +32,7 @@ if TYPE_CHECKING:  # annotations only: a read builds no record types it does not
         LineageColumns,
         LineageJson,
         LineageNode,
+        NamespaceSummary,
         SearchHit,
     )
 
@@ -285,6 +286,15 @@ class Catalog:
         lineage graph's jobs, read at once."""
         return self._store.jobs_by_name(keys)
 
+    def namespaces(self, name: str | None = None) -> list[NamespaceSummary]:
+        """The namespaces that list a dataset or have a job (or the one ``name``), by name, with their
+        numbers of each and the first and last times one was recorded; the store reads no dataset or job.
+
+        >>> [(s.name, s.datasets, s.jobs) for s in trail.catalog.namespaces()]  # doctest: +SKIP
+        [('raw', 2, 1)]
+        """
+        return self._store.list_namespaces(name)
+
     def job_page(self, namespace: str, *, limit: int, offset: int = 0) -> tuple[list[JobSummary], int]:
         """A page of a namespace's jobs by name and how many it has: the database pages, not the caller."""
         return self._store.job_page(namespace, limit=limit, offset=offset)
@@ -535,6 +545,14 @@ class Catalog:
         return Graph(f"{kind}:{namespace}:{name}", "both", depth, found, linked)
 
     # ------------------------------------------------------------ raw events and ML records
+
+    def event_page(
+        self, since: datetime | None, until: datetime | None, *, limit: int, offset: int = 0, newest_first: bool = True
+    ) -> tuple[list[dict[str, Any]], int]:
+        """The stored raw events with an eventTime at or after ``since`` and before ``until``, ``limit`` of
+        them from ``offset``, newest first (or oldest first), and how many there are: a SQL store counts
+        and pages them by id rather than reading every event. Redacted as :meth:`events`."""
+        return self._store.event_page(since, until, limit=limit, offset=offset, newest_first=newest_first)
 
     def events(
         self, since: datetime | None = None, namespace: str | None = None, after_id: int = 0, limit: int = 1000

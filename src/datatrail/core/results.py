@@ -179,6 +179,27 @@ class SearchHit:
 
 
 @dataclass(frozen=True)
+class NamespaceSummary:
+    """A namespace that lists a dataset or has a job: how many of each, and when the first and the latest
+    of them were recorded (None without any)."""
+
+    name: str
+    datasets: int
+    jobs: int
+    created_at: datetime | None
+    updated_at: datetime | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "datasets": self.datasets,
+            "jobs": self.jobs,
+            "created_at": self.created_at.isoformat() if self.created_at is not None else None,
+            "updated_at": self.updated_at.isoformat() if self.updated_at is not None else None,
+        }
+
+
+@dataclass(frozen=True)
 class JobSummary:
     """A job with its type and its runs: how many and the latest one's id and state."""
 

@@ -39,6 +39,7 @@ from datatrail.core.results import (
     LineageJson,
     LineageNode,
     LineageResult,
+    NamespaceSummary,
     SearchHit,
 )
 from datatrail.core.roles import Principal, may_grant
@@ -48,6 +49,7 @@ from datatrail.security.access import Access as Access  # re-exported: it lived 
 from datatrail.security.admission import Both, Checker, admit
 from datatrail.store.base import Store
 from datatrail.store.connected import connected_steps
+from datatrail.store.event_pages import walk_event_page
 
 _T = TypeVar("_T")
 
@@ -341,6 +343,10 @@ class GuardedStore:
         """Those in namespaces the principal may read (others are left out, as in :meth:`list_jobs`)."""
         return self.inner.jobs_by_name([k for k in keys if self._can(k[0])])
 
+    def list_namespaces(self, name: str | None = None) -> list[NamespaceSummary]:
+        """Those the principal may read, as :meth:`list_datasets` and :meth:`list_jobs` leave out the rest."""
+        return [s for s in self.inner.list_namespaces(name) if self._can(s.name)]
+
     def job_page(self, namespace: str, *, limit: int, offset: int = 0) -> tuple[list[JobSummary], int]:
         if not self._can(namespace):  # as list_jobs: a namespace the caller may not read lists nothing
             return [], 0
@@ -411,6 +417,15 @@ class GuardedStore:
             if refs and all(self._can(r.namespace) for r in refs):
                 out.append(d)
         return out
+
+    def event_page(
+        self, since: datetime | None, until: datetime | None, *, limit: int, offset: int = 0, newest_first: bool = True
+    ) -> tuple[list[dict[str, Any]], int]:
+        """The store's page for a principal who may read everything; for others, every event is read and
+        sifted by :meth:`events`, as the count must leave out what they may not see."""
+        if self.principal.everything:
+            return self.inner.event_page(since, until, limit=limit, offset=offset, newest_first=newest_first)
+        return walk_event_page(self.events, since, until, limit, offset, newest_first)
 
     def events(
         self, since: datetime | None = None, namespace: str | None = None, after_id: int = 0, limit: int = 1000

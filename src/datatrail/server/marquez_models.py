@@ -27,7 +27,7 @@ from urllib.parse import urlsplit
 
 from datatrail.core.errors import NotFound
 from datatrail.core.model import Dataset, Ref, Run, RunState, Version
-from datatrail.core.results import DatasetDetails, JobSummary
+from datatrail.core.results import DatasetDetails, JobSummary, NamespaceSummary
 from datatrail.core.times import iso
 from datatrail.service import Trail
 
@@ -535,18 +535,18 @@ def job_versions(trail: Trail, j: JobSummary, runs: int = 1000) -> list[dict[str
     return list(found.values())
 
 
-def namespace(name: str, datasets: list[Dataset], jobs: list[JobSummary]) -> dict[str, Any]:
-    """Marquez's Namespace, with datatrail's numbers of ``datasets`` and ``jobs``."""
-    times = [d.created_at for d in datasets if d.created_at] + [j.created_at for j in jobs if j.created_at]
+def namespace(found: NamespaceSummary) -> dict[str, Any]:
+    """Marquez's Namespace, with datatrail's numbers of ``datasets`` and ``jobs``; its times are the first and
+    last its datasets and jobs were recorded."""
     return {
-        "name": name,
-        "createdAt": iso(min(times)) if times else None,
-        "updatedAt": iso(max(times)) if times else None,
+        "name": found.name,
+        "createdAt": iso(found.created_at),
+        "updatedAt": iso(found.updated_at),
         "ownerName": DEFAULT_OWNER,
         "description": None,
         "isHidden": False,
-        "datasets": len(datasets),
-        "jobs": len(jobs),
+        "datasets": found.datasets,
+        "jobs": found.jobs,
     }
 
 

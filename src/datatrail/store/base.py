@@ -39,6 +39,7 @@ if TYPE_CHECKING:  # annotations only: a read command imports this contract, not
         LineageColumns,
         LineageJson,
         LineageResult,
+        NamespaceSummary,
         SearchHit,
     )
     from datatrail.core.roles import Principal
@@ -148,6 +149,11 @@ class Reads(Protocol):
         :meth:`list_jobs` answers for each name, read at once (a lineage graph's jobs)."""
         ...
 
+    def list_namespaces(self, name: str | None = None) -> list[NamespaceSummary]:
+        """The namespaces that list a dataset or have a job (or the one ``name``), by name, with their
+        numbers of each and the first and last times one was recorded: no dataset or job is read."""
+        ...
+
     def job_page(self, namespace: str, *, limit: int, offset: int = 0) -> tuple[list[JobSummary], int]:
         """A page of :meth:`list_jobs` of one namespace (``offset`` skipped, ``limit`` kept), and how many
         jobs it has: the database pages, and reads runs for the page's jobs only."""
@@ -203,6 +209,14 @@ class Reads(Protocol):
         self, start: Sequence[tuple[Version, str | None]], direction: Direction, depth: int
     ) -> ColumnLineageResult:
         """Columns reached from (version, column) pairs; a None column starts from every column of the version."""
+        ...
+
+    def event_page(
+        self, since: datetime | None, until: datetime | None, *, limit: int, offset: int = 0, newest_first: bool = True
+    ) -> tuple[list[dict[str, Any]], int]:
+        """The stored raw events with an eventTime at or after ``since`` and before ``until``: ``limit`` of
+        them from ``offset`` in the order they were stored (``newest_first``: the reverse), and how many
+        there are; redacted as :meth:`events` redacts them."""
         ...
 
     def events(

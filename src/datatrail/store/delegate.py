@@ -33,6 +33,7 @@ if TYPE_CHECKING:  # annotations only: the embedded store's reads import no reco
         LineageColumns,
         LineageJson,
         LineageResult,
+        NamespaceSummary,
         SearchHit,
     )
     from datatrail.core.touches import Check
@@ -127,6 +128,9 @@ class DelegatingStore(ABC):
     def jobs_by_name(self, keys: Sequence[tuple[str, str]]) -> list[JobSummary]:
         return self.target().jobs_by_name(keys)
 
+    def list_namespaces(self, name: str | None = None) -> list[NamespaceSummary]:
+        return self.target().list_namespaces(name)
+
     def job_page(self, namespace: str, *, limit: int, offset: int = 0) -> tuple[list[JobSummary], int]:
         return self.target().job_page(namespace, limit=limit, offset=offset)
 
@@ -177,6 +181,11 @@ class DelegatingStore(ABC):
         self, start: Sequence[tuple[Version, str | None]], direction: Direction, depth: int
     ) -> ColumnLineageResult:
         return self.target().column_lineage(start, direction, depth)
+
+    def event_page(
+        self, since: datetime | None, until: datetime | None, *, limit: int, offset: int = 0, newest_first: bool = True
+    ) -> tuple[list[dict[str, Any]], int]:
+        return self.target().event_page(since, until, limit=limit, offset=offset, newest_first=newest_first)
 
     def events(
         self, since: datetime | None = None, namespace: str | None = None, after_id: int = 0, limit: int = 1000

@@ -43,12 +43,14 @@ from datatrail.core.results import (
     LineageColumns,
     LineageJson,
     LineageResult,
+    NamespaceSummary,
     SearchHit,
 )
 from datatrail.core.times import stored_time
 from datatrail.core.touches import Check
 from datatrail.store import wire
 from datatrail.store.connected import connected_steps
+from datatrail.store.event_pages import walk_event_page
 
 PAGE = 1000
 AUDIT_WINDOW = 10_000  # the most entries GET /api/v1/audit hands out at once
@@ -330,6 +332,11 @@ class HttpStore:
         found = {(j.namespace, j.name): j for j in out}
         return [found[k] for k in keys if k in found]
 
+    def list_namespaces(self, name: str | None = None) -> list[NamespaceSummary]:
+        params = {} if name is None else {"name": name}
+        answer = self._request("GET", "/api/v1/namespace-summaries", params=params)
+        return [wire.namespace_from_wire(s) for s in answer["namespaces"]]
+
     def job_page(self, namespace: str, *, limit: int, offset: int = 0) -> tuple[list[JobSummary], int]:
         params: dict[str, Any] = {"namespace": namespace, "limit": limit, "offset": offset}
         answer = self._request("GET", "/api/v1/job-page", params=params)
@@ -450,6 +457,11 @@ class HttpStore:
     def record_accesses(self, *, actor: str, action: str, targets: Sequence[str], origin: str | None = None) -> None:
         """Nothing: the server records every read it serves, under the token's user."""
         return None
+
+    def event_page(
+        self, since: datetime | None, until: datetime | None, *, limit: int, offset: int = 0, newest_first: bool = True
+    ) -> tuple[list[dict[str, Any]], int]:
+        return walk_event_page(self.events, since, until, limit, offset, newest_first)
 
     def events(
         self, since: datetime | None = None, namespace: str | None = None, after_id: int = 0, limit: int = 1000

@@ -20,6 +20,7 @@ from datatrail.core.results import (
     LatestVersion,
     LineageNode,
     LineageResult,
+    NamespaceSummary,
 )
 from datatrail.core.times import stored_time
 
@@ -136,6 +137,16 @@ def file_to_wire(f: FileEntry) -> list[Any]:
 
 def file_from_wire(item: list[Any]) -> FileEntry:
     return FileEntry(item[0], int(item[1]), Digest.parse(item[2]))
+
+
+def namespace_from_wire(d: dict[str, Any]) -> NamespaceSummary:
+    return NamespaceSummary(
+        d["name"],
+        int(d["datasets"]),
+        int(d["jobs"]),
+        stored_time(d.get("created_at")),
+        stored_time(d.get("updated_at")),
+    )
 
 
 def job_from_wire(d: dict[str, Any]) -> JobSummary:

@@ -105,33 +105,8 @@ def _lineage_events(
 ) -> dict[str, Any]:
     start = parse_time(after, "after") if after else None
     end = parse_time(before, "before") if before else None
-    window: deque[dict[str, Any]] = deque(maxlen=None if direction == "asc" else offset + limit)
-    kept: list[dict[str, Any]] = []
-    total, last = 0, 0
-    while True:
-        page = trail.catalog.events(start, None, last, MAX_LIMIT)
-        last = page[-1][0] if page else last
-        for _, event in page:
-            if end is not None and not _before(event, end):
-                continue
-            total += 1
-            if direction == "asc":
-                if offset < total <= offset + limit:
-                    kept.append(event)
-            else:
-                window.append(event)
-        if len(page) < MAX_LIMIT:
-            break
-    if direction != "asc":
-        kept = list(reversed(window))[offset : offset + limit]
+    kept, total = trail.catalog.event_page(start, end, limit=limit, offset=offset, newest_first=direction != "asc")
     return {"events": [bounded(e, MAX_EVENT_DEPTH) for e in kept], "totalCount": total}
-
-
-def _before(event: dict[str, Any], end: Any) -> bool:
-    try:
-        return bool(parse_time(str(event.get("eventTime")), "eventTime") < end)
-    except DatatrailError:
-        return False
 
 
 @router.get("/events/lineage", summary="The stored OpenLineage events (Marquez's LineageEventList), newest first")

@@ -38,12 +38,9 @@ router = APIRouter(prefix=API + "/namespaces", tags=["namespaces"])
 
 
 def _namespaces(trail: Trail) -> list[dict[str, Any]]:
-    """Every namespace (Marquez's Namespace, with ``datasets`` and ``jobs`` counts), by name."""
-    datasets, jobs = trail.datasets(), trail.jobs()
-    names = sorted({d.namespace for d in datasets} | {j.namespace for j in jobs})
-    return [
-        mq.namespace(n, [d for d in datasets if d.namespace == n], [j for j in jobs if j.namespace == n]) for n in names
-    ]
+    """Every namespace (Marquez's Namespace, with ``datasets`` and ``jobs`` counts), by name: read from the
+    namespaces' rows and index ends, not from every dataset and job."""
+    return [mq.namespace(s) for s in trail.catalog.namespaces()]
 
 
 @router.get("", summary="Namespaces (Marquez's NamespaceList), with their numbers of datasets and jobs")
@@ -53,11 +50,10 @@ async def list_namespaces(request: Request, _: Actor, page: Paging) -> dict[str,
 
 
 def _namespace(trail: Trail, name: str) -> dict[str, Any]:
-    datasets, jobs = trail.datasets(name), trail.jobs(name)
-    if not datasets and not jobs:
-        msg = f"no namespace {name!r}: a namespace exists once an OpenLineage event or `datatrail add` names it"
-        raise NotFound(msg)
-    return mq.namespace(name, datasets, jobs)
+    for found in trail.catalog.namespaces(name):
+        return mq.namespace(found)
+    msg = f"no namespace {name!r}: a namespace exists once an OpenLineage event or `datatrail add` names it"
+    raise NotFound(msg)
 
 
 @router.get("/{namespace}", summary="One namespace (Marquez's Namespace)")

@@ -134,6 +134,11 @@ async def jobs_by_name(request: Request, _: Actor, namespace: Names, name: Names
     return {"jobs": await call(request, lambda t: [j.to_dict() for j in t.catalog.jobs_by_name(keys)])}
 
 
+@router.get("/namespace-summaries", summary="Namespaces with their numbers of datasets and jobs, and their times")
+async def namespace_summaries(request: Request, _: Actor, name: str | None = None) -> dict[str, Any]:
+    return {"namespaces": await call(request, lambda t: [s.to_dict() for s in t.catalog.namespaces(name)])}
+
+
 @router.get("/job-page", summary="A page of a namespace's jobs by name, and their number")
 async def job_page(request: Request, _: Actor, namespace: NameParam, page: Paging) -> dict[str, Any]:
     def read(t: Trail) -> dict[str, Any]:

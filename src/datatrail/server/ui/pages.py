@@ -81,13 +81,8 @@ def _decode(*values: str) -> tuple[str, ...]:
 
 
 def _namespaces(trail: Trail) -> list[dict[str, Any]]:
-    """Each namespace with its numbers of datasets and jobs, by name."""
-    counts: dict[str, dict[str, Any]] = {}
-    for d in trail.datasets():
-        counts.setdefault(d.namespace, {"name": d.namespace, "datasets": 0, "jobs": 0})["datasets"] += 1
-    for j in trail.jobs():
-        counts.setdefault(j.namespace, {"name": j.namespace, "datasets": 0, "jobs": 0})["jobs"] += 1
-    return [counts[k] for k in sorted(counts)]
+    """Each namespace with its numbers of datasets and jobs (as ingest counts them), by name."""
+    return [{"name": s.name, "datasets": s.datasets, "jobs": s.jobs} for s in trail.catalog.namespaces()]
 
 
 def _home(trail: Trail) -> dict[str, Any]:

@@ -51,7 +51,15 @@ from datatrail.store.sql.writelock import WriterLock
 
 if TYPE_CHECKING:  # annotations only: the record types a read does not return are not built (start-up)
     from datatrail.core.records import ContentLocation
-    from datatrail.core.results import CheckResult, DatasetDetails, Direction, JobSummary, LineageColumns, LineageResult
+    from datatrail.core.results import (
+        CheckResult,
+        DatasetDetails,
+        Direction,
+        JobSummary,
+        LineageColumns,
+        LineageResult,
+        NamespaceSummary,
+    )
     from datatrail.store.sql.nodecache import NodeCache
 
 _Row = namedtuple("_Row", VERSION_COLUMNS)  # type: ignore[misc]
@@ -371,6 +379,9 @@ class EmbeddedStore(DelegatingStore):
 
     def jobs_by_name(self, keys: Sequence[tuple[str, str]]) -> list[JobSummary]:
         return self.target().jobs_by_name(keys)
+
+    def list_namespaces(self, name: str | None = None) -> list[NamespaceSummary]:
+        return self.target().list_namespaces(name)
 
     def job_page(self, namespace: str, *, limit: int, offset: int = 0) -> tuple[list[JobSummary], int]:
         return self.target().job_page(namespace, limit=limit, offset=offset)

@@ -23,6 +23,7 @@ from datatrail.core.results import (
     LineageColumns,
     LineageJson,
     LineageResult,
+    NamespaceSummary,
     SearchHit,
 )
 from datatrail.core.times import stored_time, utc
@@ -350,6 +351,20 @@ class CatalogReads:
                 found.update(((row.namespace, row.name), _job_summary(row, latest)) for row in rows)
         return [found[k] for k in keys if k in found]
 
+    def list_namespaces(self, name: str | None = None) -> list[NamespaceSummary]:
+        """The namespaces that list a dataset or have a job (or the one ``name``), by name: their numbers
+        of each as ingest counts them on the namespace's row (revision 0010), and the first and last
+        creation times among them, each a min() or max() read at one end of ``ix_datasets_created`` or
+        ``ix_jobs_created`` (revision 0011): no dataset or job is read but those four per namespace."""
+        with self._db.read() as conn:
+            rows = conn.execute(namespaces_query(name)).all()
+        out = []
+        for r in sorted(rows, key=lambda r: r.name):  # Python's order, not the database's collation
+            times = [x for x in map(stored_time, (r.d_first, r.d_last, r.j_first, r.j_last)) if x is not None]
+            first, last = (min(times), max(times)) if times else (None, None)
+            out.append(NamespaceSummary(r.name, int(r.dataset_count), int(r.job_count), first, last))
+        return out
+
     def job_page(self, namespace: str, *, limit: int, offset: int = 0) -> tuple[list[JobSummary], int]:
         """A page of :meth:`list_jobs` of one namespace and how many jobs it has (``namespaces.job_count``,
         kept by ingest): the database pages by name (the ``uq_jobs_namespace_name`` index), and finds the
@@ -475,6 +490,24 @@ class CatalogReads:
         with self._db.read() as conn:
             return column_traverse(conn, [(v.id, c) for v, c in start if v.id is not None], direction, depth)
 
+    def event_page(
+        self, since: datetime | None, until: datetime | None, *, limit: int, offset: int = 0, newest_first: bool = True
+    ) -> tuple[list[dict[str, Any]], int]:
+        """Counted and paged by the database, by id (a backward walk of the primary key for newest first,
+        stopped at the page): only the page's events are read and parsed."""
+        e = t.events.c
+        where = []
+        if since is not None:
+            where.append(e.event_time >= utc(since))
+        if until is not None:  # event_time is the payload's eventTime, parsed and in UTC (events.py)
+            where.append(e.event_time < utc(until))
+        order = e.id.desc() if newest_first else e.id
+        with self._db.read() as conn:
+            total = int(conn.execute(select(func.count()).select_from(t.events).where(*where)).scalar_one())
+            q = select(e.id, e.payload).where(*where).order_by(order).limit(limit).offset(offset)
+            rows = [(int(r.id), json.loads(r.payload)) for r in conn.execute(q)]
+            return [event for _, event in _redacted(conn, rows)], total
+
     def events(
         self, since: datetime | None = None, namespace: str | None = None, after_id: int = 0, limit: int = 1000
     ) -> list[tuple[int, dict[str, Any]]]:
@@ -496,6 +529,23 @@ class CatalogReads:
                 if len(rows) < max(limit, 500):
                     break
             return _redacted(conn, out)
+
+
+def namespaces_query(name: str | None) -> Select[Any]:
+    """:meth:`CatalogReads.list_namespaces`'s statement: each namespace's row and four index ends."""
+    n, d, j = t.namespaces.c, t.datasets.c, t.jobs.c
+    listed = (d.namespace_id == n.id, d.deleted_at.is_(None))
+    own = j.namespace_id == n.id
+    q = select(
+        n.name,
+        n.dataset_count,
+        n.job_count,
+        select(func.min(d.created_at)).where(*listed).scalar_subquery().label("d_first"),
+        select(func.max(d.created_at)).where(*listed).scalar_subquery().label("d_last"),
+        select(func.min(j.created_at)).where(own).scalar_subquery().label("j_first"),
+        select(func.max(j.created_at)).where(own).scalar_subquery().label("j_last"),
+    ).where(or_(n.dataset_count > 0, n.job_count > 0))
+    return q if name is None else q.where(n.name == name)
 
 
 def _dataset_page(

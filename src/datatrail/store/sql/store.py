@@ -32,6 +32,7 @@ from datatrail.core.results import (
     LineageColumns,
     LineageJson,
     LineageResult,
+    NamespaceSummary,
     SearchHit,
 )
 from datatrail.core.touches import Check
@@ -152,6 +153,9 @@ class SqlStore(Store):
     def jobs_by_name(self, keys: Sequence[tuple[str, str]]) -> list[JobSummary]:
         return self._reads.jobs_by_name(keys)
 
+    def list_namespaces(self, name: str | None = None) -> list[NamespaceSummary]:
+        return self._reads.list_namespaces(name)
+
     def job_page(self, namespace: str, *, limit: int, offset: int = 0) -> tuple[list[JobSummary], int]:
         return self._reads.job_page(namespace, limit=limit, offset=offset)
 
@@ -202,6 +206,11 @@ class SqlStore(Store):
         self, start: Sequence[tuple[Version, str | None]], direction: Direction, depth: int
     ) -> ColumnLineageResult:
         return self._reads.column_lineage(start, direction, depth)
+
+    def event_page(
+        self, since: datetime | None, until: datetime | None, *, limit: int, offset: int = 0, newest_first: bool = True
+    ) -> tuple[list[dict[str, Any]], int]:
+        return self._reads.event_page(since, until, limit=limit, offset=offset, newest_first=newest_first)
 
     def events(
         self, since: datetime | None = None, namespace: str | None = None, after_id: int = 0, limit: int = 1000
