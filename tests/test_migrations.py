@@ -104,3 +104,32 @@ def test_0009_counts_each_jobs_runs(tmp_path: Path) -> None:
         counted = dict(conn.execute(text("SELECT name, run_count FROM jobs")).all())
     engine.dispose()
     assert counted == {"j1": 3, "j2": 0}
+
+
+# Ingest's question for a dataset with no current version: did any run announce it (prefetch.py, apply.py)?
+ANNOUNCED = "SELECT 1 FROM planned_outputs WHERE dataset_id = 7 LIMIT 1"
+
+
+def test_0012_planned_outputs_found_by_dataset_on_sqlite(tmp_path: Path) -> None:
+    """The primary key leads with the run: without ix_planned_outputs_dataset each question scanned them all."""
+    SqlStore(f"sqlite:///{tmp_path / 'trail.db'}", create=True).close()
+    engine = create_engine(f"sqlite:///{tmp_path / 'trail.db'}")
+    try:
+        with engine.connect() as conn:
+            plan = " ".join(str(r[-1]) for r in conn.execute(text(f"EXPLAIN QUERY PLAN {ANNOUNCED}")))
+    finally:
+        engine.dispose()
+    assert "ix_planned_outputs_dataset" in plan, plan
+
+
+@pytest.mark.postgres
+def test_0012_planned_outputs_found_by_dataset_on_postgres(pg_uri: str) -> None:
+    SqlStore(pg_uri, create=True).close()
+    engine = create_engine(pg_uri)
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("SET enable_seqscan = off"))  # a tiny table: can the planner use the index?
+            plan = " ".join(str(r[0]) for r in conn.execute(text(f"EXPLAIN {ANNOUNCED}")))
+    finally:
+        engine.dispose()
+    assert "ix_planned_outputs_dataset" in plan, plan

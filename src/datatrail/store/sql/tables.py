@@ -204,6 +204,9 @@ planned_outputs = Table(
     Column("dataset_id", Id, primary_key=True),
     sqlite_with_rowid=False,
 )
+# Whether any run announced a dataset (ingest's question for a dataset without a current version): the key
+# leads with the run (revision 0012).
+Index("ix_planned_outputs_dataset", planned_outputs.c.dataset_id)
 
 # Which remote holds every object of a version (revision 0007): recorded by `datatrail push`, read by a
 # client whose own config lacks the remote (pull, checkout, `datatrail remote locate`). Names and URLs only.
