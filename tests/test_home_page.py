@@ -5,8 +5,10 @@ PostgreSQL, for a reader of everything and for one who may not see some namespac
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
+from sqlalchemy import Connection, Engine, event
 
 import datatrail
 from datatrail.catalog import Overview
@@ -67,3 +69,37 @@ def test_overview_equals_every_latest_version_sifted(trail: datatrail.Trail, wor
     assert {v.namespace for v, _ in shown.failing} <= {"team-a"}
     assert len(reader.overview(limit).drift_alerts) == min(limit, 1)  # the one inside team-a
     assert [v.ref for v in trail.overview(3).recent] == ["team-b:new2@1", "team-b:new1@1", "team-b:new0@1"]
+
+
+def test_home_page_reads_at_the_end_of_its_indexes(trail: datatrail.Trail, workdir: Path) -> None:
+    """The statements of the newest and the newest failing latest versions, as the store runs them, are
+    planned over ix_versions_created and ix_check_results_failed (PostgreSQL told to avoid a tiny table's scan
+    and sort)."""
+    narrow = write(workdir / "narrow.yaml", NARROW)
+    for i in range(3):
+        trail.check(trail.add(write(workdir / f"{i}.csv", f"x\n{i * 50}\n"), name=f"d{i}"), narrow)
+    seen: list[tuple[Connection, str, Any]] = []
+
+    def note(conn: Connection, _: Any, statement: str, parameters: Any, *__: Any) -> None:
+        if "LIMIT" in statement and "newer" in statement:
+            seen.append((conn, statement, parameters))
+
+    event.listen(Engine, "before_cursor_execute", note)
+    try:
+        assert [x.version.name for x in trail.latest_versions(2)] == ["d2", "d1"]
+        assert [x.version.name for x in trail.latest_versions(2, failing=True)] == ["d2", "d1"]
+    finally:
+        event.remove(Engine, "before_cursor_execute", note)
+    assert len(seen) == 2
+    plans = []
+    for conn, statement, parameters in seen:
+        with conn.engine.connect() as c:
+            if c.dialect.name == "postgresql":
+                c.exec_driver_sql("SET enable_seqscan = off")  # tiny tables without statistics: can it use them?
+                c.exec_driver_sql("SET enable_sort = off")
+                plan = c.exec_driver_sql(f"EXPLAIN {statement}", parameters).all()
+            else:
+                plan = c.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", parameters).all()
+        plans.append(" ".join(str(row[-1]) for row in plan))
+    assert "ix_versions_created" in plans[0], plans[0]
+    assert "ix_check_results_failed" in plans[1], plans[1]
