@@ -31,6 +31,7 @@ from _common import fmt_seconds, note, quick, report, scratch
 from list_pages import NS, build, cpu_seconds, served, upgraded
 from pg_scale import Client
 from tests import pgserver
+from tests.migrate import upgrade
 
 PAGES = (
     ("namespace list, /api/v1/namespaces", "/api/v1/namespaces"),
@@ -54,11 +55,7 @@ def at_0010(uri: str, jobs: int, events: int) -> None:
     """``base`` upgraded to revision 0010 (its counts backfilled) with ``jobs`` jobs in namespace ``etl``
     and ``events`` raw events (one a minute from 2026-01-01), stored by SQL."""
     import psycopg
-    from alembic import command
-    from alembic.config import Config
     from sqlalchemy import create_engine
-
-    from datatrail.store.sql import tables
 
     with psycopg.connect(uri, autocommit=True) as conn:
         conn.execute("INSERT INTO namespaces (name, created_at) VALUES ('etl', now())")
@@ -76,11 +73,8 @@ def at_0010(uri: str, jobs: int, events: int) -> None:
             (events,),
         )
     engine = create_engine(uri.replace("postgresql://", "postgresql+psycopg://"))
-    cfg = Config()
-    cfg.set_main_option("script_location", str(Path(tables.__file__).parent / "migrations"))
     with engine.begin() as conn:
-        cfg.attributes["connection"] = conn
-        command.upgrade(cfg, "0010")
+        upgrade(conn, "0010")
     engine.dispose()
     with psycopg.connect(uri, autocommit=True) as conn:
         conn.execute("VACUUM ANALYZE")
