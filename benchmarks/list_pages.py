@@ -32,6 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from _common import fmt_seconds, note, quick, report, scratch
 from pg_scale import Client
 from tests import httpserver, pgserver
+from tests.migrate import upgrade
 
 NS = "perf"
 HIDDEN_EVERY = 1000
@@ -41,21 +42,14 @@ PAGE = "SELECT id, name, kind, description, created_at FROM datasets WHERE names
 def build(pg: pgserver.PgServer, n: int) -> str:
     """The synthetic store at revision 0009 (the baseline's schema), as a database named ``base``."""
     import psycopg
-    from alembic import command
-    from alembic.config import Config
     from sqlalchemy import create_engine
-
-    from datatrail.store.sql import tables
 
     with psycopg.connect(pg.uri, autocommit=True) as conn:
         conn.execute("CREATE DATABASE base")
     uri = pg.database_uri("base")
     engine = create_engine(uri.replace("postgresql://", "postgresql+psycopg://"))
-    cfg = Config()
-    cfg.set_main_option("script_location", str(Path(tables.__file__).parent / "migrations"))
     with engine.begin() as conn:
-        cfg.attributes["connection"] = conn
-        command.upgrade(cfg, "0009")
+        upgrade(conn, "0009")
     engine.dispose()
     t0 = time.perf_counter()
     with psycopg.connect(uri, autocommit=True) as conn:

@@ -32,6 +32,7 @@ from _common import fmt_seconds, note, quick, report, scratch
 from list_pages import NS, build, cpu_seconds, served, upgraded
 from pg_scale import Client
 from tests import pgserver
+from tests.migrate import upgrade
 
 PAGES = (
     ("namespace list, /api/v1/namespaces", "/api/v1/namespaces"),
@@ -62,11 +63,7 @@ def at_0010(uri: str, jobs: int, events: int) -> None:
     ``events`` raw events (one a minute from 2026-01-01) and a check result on every thousandth version
     (every other one failed: the home page's failing versions), stored by SQL."""
     import psycopg
-    from alembic import command
-    from alembic.config import Config
     from sqlalchemy import create_engine
-
-    from datatrail.store.sql import tables
 
     with psycopg.connect(uri, autocommit=True) as conn:
         conn.execute("INSERT INTO namespaces (name, created_at) VALUES ('etl', now())")
@@ -88,11 +85,8 @@ def at_0010(uri: str, jobs: int, events: int) -> None:
             " SELECT id, id, 0, 'not_null', 'error', id % 2000 <> 0, now() FROM versions WHERE id % 1000 = 0"
         )
     engine = create_engine(uri.replace("postgresql://", "postgresql+psycopg://"))
-    cfg = Config()
-    cfg.set_main_option("script_location", str(Path(tables.__file__).parent / "migrations"))
     with engine.begin() as conn:
-        cfg.attributes["connection"] = conn
-        command.upgrade(cfg, "0010")
+        upgrade(conn, "0010")
     engine.dispose()
     with psycopg.connect(uri, autocommit=True) as conn:
         conn.execute("VACUUM ANALYZE")

@@ -49,6 +49,16 @@ def pg_uri(pg_server: pgserver.PgServer) -> str:
     return pg_server.database_uri(name)
 
 
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def empty_uri(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """An empty database (no revision applied yet), SQLite and PostgreSQL: for tests of an upgrade."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'trail.db'}"
+    from tests.migrate import empty_postgres  # alembic: only for these tests
+
+    return empty_postgres(request.getfixturevalue("pg_server"))
+
+
 @pytest.fixture
 def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """An empty working tree, made the current directory."""

@@ -6,15 +6,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from alembic import command
 from alembic.autogenerate import compare_metadata
-from alembic.config import Config
 from alembic.migration import MigrationContext
 from sqlalchemy import create_engine, text
 
 from datatrail.store.sql import tables
 from datatrail.store.sql.revisions import HEAD, REVISIONS
 from datatrail.store.sql.store import SqlStore
+from tests.migrate import upgrade
 
 MIGRATIONS = Path(tables.__file__).parent / "migrations" / "versions"
 
@@ -58,11 +57,8 @@ def test_revisions_list_every_migration_in_order() -> None:
 def test_0006_turns_stored_start_states_into_running(tmp_path: Path) -> None:
     """A store of revision 0005 kept runs with only a START as state START: they read RUNNING after the upgrade."""
     engine = create_engine(f"sqlite:///{tmp_path / 'trail.db'}")
-    cfg = Config()
-    cfg.set_main_option("script_location", str(MIGRATIONS.parent))
     with engine.begin() as conn:
-        cfg.attributes["connection"] = conn
-        command.upgrade(cfg, "0005")
+        upgrade(conn, "0005")
         conn.execute(text("INSERT INTO namespaces (id, name, created_at) VALUES (1, 'default', '2026-01-01')"))
         conn.execute(text("INSERT INTO jobs (id, namespace_id, name, created_at) VALUES (1, 1, 'j', '2026-01-01')"))
         conn.execute(
@@ -83,11 +79,8 @@ def test_0006_turns_stored_start_states_into_running(tmp_path: Path) -> None:
 def test_0009_counts_each_jobs_runs(tmp_path: Path) -> None:
     """A store of revision 0008 counted no runs on the job rows: the upgrade counts them (a job without runs: 0)."""
     engine = create_engine(f"sqlite:///{tmp_path / 'trail.db'}")
-    cfg = Config()
-    cfg.set_main_option("script_location", str(MIGRATIONS.parent))
     with engine.begin() as conn:
-        cfg.attributes["connection"] = conn
-        command.upgrade(cfg, "0008")
+        upgrade(conn, "0008")
         conn.execute(text("INSERT INTO namespaces (id, name, created_at) VALUES (1, 'default', '2026-01-01')"))
         for job in (1, 2):
             conn.execute(
@@ -100,7 +93,7 @@ def test_0009_counts_each_jobs_runs(tmp_path: Path) -> None:
                     f" VALUES ({pk}, '6e0c9a52-1d3e-4d8e-9a3b-0f2f4f1c2a1{pk}', 1, 'COMPLETE', '2026-01-01')"
                 )
             )
-        command.upgrade(cfg, "0009")
+        upgrade(conn, "0009")
         counted = dict(conn.execute(text("SELECT name, run_count FROM jobs")).all())
     engine.dispose()
     assert counted == {"j1": 3, "j2": 0}

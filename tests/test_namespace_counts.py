@@ -6,23 +6,17 @@ from __future__ import annotations
 import threading
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
-import psycopg
 import pytest
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import Engine, create_engine, text
 
 import datatrail
 from datatrail.core.errors import DatatrailError
-from datatrail.store.sql import tables
-from tests import pgserver
+from tests.migrate import upgrade
 
 PRODUCER = "https://example.com/tests"
 SCHEMA = "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/RunEvent"
-MIGRATIONS = Path(tables.__file__).parent / "migrations"
 COUNTED = "SELECT name, dataset_count, job_count FROM namespaces"
 REAL = (
     "SELECT n.name,"
@@ -161,26 +155,11 @@ def test_fsck_says_which_count_differs(trail: datatrail.Trail, engine: Engine) -
     ]
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def empty_uri(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """An empty database (no revision applied yet)."""
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'trail.db'}"
-    server: pgserver.PgServer = request.getfixturevalue("pg_server")
-    name = f"m{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(server.uri, autocommit=True) as conn:
-        conn.execute(f"CREATE DATABASE {name}")
-    return server.database_uri(name).replace("postgresql://", "postgresql+psycopg://")
-
-
 def test_0010_counts_each_namespaces_datasets_and_jobs(empty_uri: str) -> None:
     """A store of revision 0009 kept no counts: the upgrade counts listed datasets (not hidden ones) and jobs."""
     engine = create_engine(empty_uri)
-    cfg = Config()
-    cfg.set_main_option("script_location", str(MIGRATIONS))
     with engine.begin() as conn:
-        cfg.attributes["connection"] = conn
-        command.upgrade(cfg, "0009")
+        upgrade(conn, "0009")
         conn.execute(
             text(
                 "INSERT INTO namespaces (id, name, created_at) VALUES"
@@ -199,7 +178,7 @@ def test_0010_counts_each_namespaces_datasets_and_jobs(empty_uri: str) -> None:
             conn.execute(
                 text(f"INSERT INTO jobs (id, namespace_id, name, created_at) VALUES ({i}, 3, 'j{i}', '2026-01-01')")
             )
-        command.upgrade(cfg, "0010")
+        upgrade(conn, "0010")
         counted = {r[0]: (r[1], r[2]) for r in conn.execute(text(COUNTED))}
     engine.dispose()
     assert counted == {"a": (2, 0), "b": (0, 0), "etl": (0, 2)}

@@ -9,22 +9,16 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import psycopg
-import pytest
-from alembic import command
-from alembic.config import Config
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, inspect, text
 
 import datatrail
 from datatrail.core.results import NamespaceSummary
 from datatrail.server import create_app
-from datatrail.store.sql import tables
-from tests import pgserver
+from tests.migrate import upgrade
 
 PRODUCER = "https://example.com/tests"
 SCHEMA = "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/RunEvent"
-MIGRATIONS = Path(tables.__file__).parent / "migrations"
 
 
 def event(job: str, outputs: list[tuple[str, str]], time: str, namespace: str = "etl", drop: bool = False) -> Any:
@@ -132,26 +126,11 @@ def at(day: str) -> datetime:
     return datetime.fromisoformat(f"2026-01-{day}T00:00:00+00:00")
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def empty_uri(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """An empty database (no revision applied yet)."""
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'trail.db'}"
-    server: pgserver.PgServer = request.getfixturevalue("pg_server")
-    name = f"m{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(server.uri, autocommit=True) as conn:
-        conn.execute(f"CREATE DATABASE {name}")
-    return server.database_uri(name).replace("postgresql://", "postgresql+psycopg://")
-
-
 def test_0011_indexes_a_store_of_0010(empty_uri: str) -> None:
     """A store of revision 0010 upgrades to the indexes, and lists its namespaces as before."""
     engine = create_engine(empty_uri)
-    cfg = Config()
-    cfg.set_main_option("script_location", str(MIGRATIONS))
     with engine.begin() as conn:
-        cfg.attributes["connection"] = conn
-        command.upgrade(cfg, "0010")
+        upgrade(conn, "0010")
         conn.execute(
             text(
                 "INSERT INTO namespaces (id, name, created_at, dataset_count, job_count) VALUES"
@@ -170,7 +149,7 @@ def test_0011_indexes_a_store_of_0010(empty_uri: str) -> None:
         conn.execute(
             text("INSERT INTO jobs (id, namespace_id, name, created_at) VALUES (1, 2, 'j', :t)"), {"t": at("03")}
         )
-        command.upgrade(cfg, "0011")
+        upgrade(conn, "0011")
         indexes = {i["name"] for table in ("datasets", "jobs") for i in inspect(conn).get_indexes(table)}
     engine.dispose()
     assert {"ix_datasets_created", "ix_jobs_created"} <= indexes
