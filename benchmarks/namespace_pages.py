@@ -1,14 +1,15 @@
-"""Marquez's namespace list and namespace, its raw events, and the UI's home page, over a store of
-``--datasets`` datasets (issue 22 item 5): this code against a baseline ``datatrail`` (``--base``, e.g.
+"""Marquez's namespace list and namespace, its raw events, sources and tags, and the UI's home page, over a
+store of ``--datasets`` datasets (issue 22 item 5): this code against a baseline ``datatrail`` (``--base``, e.g.
 another checkout's ``.venv/bin/datatrail``), each over its own copy of one synthetic PostgreSQL store, in
 the same run.
 
 The store is list_pages.py's (namespace ``perf``, datasets ``d0`` … ``d<N-1>``, every thousandth hidden,
 built by SQL) with ``--jobs`` jobs in a namespace ``etl`` of their own and ``--events`` raw events (Marquez's
-``/api/v1/events/lineage``), at revision 0010 (the baseline's
-schema); a copy of it is upgraded by this code (its migration timed). Each page is asked of this code
-``--repeats`` times and of the baseline ``--base-repeats`` times (the baseline reads every dataset per
-answer), the answers compared (the same bytes), the medians printed with their ratio and each server's CPU
+``/api/v1/events/lineage``) and a check result on every thousandth version, at revision 0010 (the
+baseline's schema); a copy of it is upgraded by this code (its migration timed). Each page is asked of this
+code ``--repeats`` times and of the baseline ``--base-repeats`` times (the baseline reads every dataset per
+answer; with ``--every-dataset`` sources and tags, which both read every dataset, ``--base-repeats`` times of
+each), the answers compared (the same bytes), the medians printed with their ratio and each server's CPU
 per answer. Then EXPLAIN (ANALYZE, BUFFERS) of the namespace list's statement on this code's copy.
 
     python benchmarks/namespace_pages.py --base /work/main/.venv/bin/datatrail [--datasets 1000000]
@@ -41,6 +42,12 @@ PAGES = (
     ("raw events, oldest first from 100", "/api/v1/events/lineage?sortDirection=asc&limit=100&offset=100"),
     ("raw events after a time", "/api/v1/events/lineage?after=2026-01-01T12:00:00Z&limit=100"),
 )
+# Pages that look up every dataset's latest version on both sides (not changed yet; minutes at 20,000 datasets):
+# asked ``--base-repeats`` times, with ``--every-dataset``.
+EVERY_DATASET = (
+    ("Marquez sources, /api/v1/sources", "/api/v1/sources"),
+    ("Marquez tags, /api/v1/tags", "/api/v1/tags"),
+)
 # A stored event's payload, as ingest keeps it: one run writing one dataset (about 400 bytes).
 PAYLOAD = (
     "json_build_object('eventType', 'COMPLETE', 'eventTime', to_char(t AT TIME ZONE 'UTC',"
@@ -52,8 +59,9 @@ PAYLOAD = (
 
 
 def at_0010(uri: str, jobs: int, events: int) -> None:
-    """``base`` upgraded to revision 0010 (its counts backfilled) with ``jobs`` jobs in namespace ``etl``
-    and ``events`` raw events (one a minute from 2026-01-01), stored by SQL."""
+    """``base`` upgraded to revision 0010 (its counts backfilled) with ``jobs`` jobs in namespace ``etl``,
+    ``events`` raw events (one a minute from 2026-01-01) and a check result on every thousandth version
+    (every other one failed: the home page's failing versions), stored by SQL."""
     import psycopg
     from sqlalchemy import create_engine
 
@@ -71,6 +79,10 @@ def at_0010(uri: str, jobs: int, events: int) -> None:
             " FROM generate_series(0, %s - 1) g, LATERAL (SELECT timestamptz '2026-01-01 00:00Z'"
             " + g * interval '1 minute' AS t) s",
             (events,),
+        )
+        conn.execute(
+            "INSERT INTO check_results (version_id, event_id, position, rule, severity, success, checked_at)"
+            " SELECT id, id, 0, 'not_null', 'error', id % 2000 <> 0, now() FROM versions WHERE id % 1000 = 0"
         )
     engine = create_engine(uri.replace("postgresql://", "postgresql+psycopg://"))
     with engine.begin() as conn:
@@ -93,16 +105,20 @@ def timed(uri: str, pid: int, path: str, repeats: int) -> tuple[float, float, by
     return statistics.median(times), cpu / repeats, body
 
 
-def compare(servers: dict[str, tuple[str, int]], repeats: dict[str, int]) -> None:
-    for label, path in PAGES:
-        found = {name: timed(uri, pid, path, repeats[name]) for name, (uri, pid) in servers.items()}
+def compare(servers: dict[str, tuple[str, int]], repeats: dict[str, int], every_dataset: bool) -> None:
+    once = dict.fromkeys(repeats, min(repeats.values()))
+    pages = [(label, path, repeats) for label, path in PAGES]
+    pages.append(("UI home page, /", "/", repeats))
+    pages += [(label, path, once) for label, path in EVERY_DATASET if every_dataset]
+    for label, path, asked in pages:
+        found = {name: timed(uri, pid, path, asked[name]) for name, (uri, pid) in servers.items()}
         ours, ours_cpu, body = found["ours"]
         where = f"{label} (load {os.getloadavg()[0]:.1f}"
         if "base" not in found:
             note(f"{where}): {fmt_seconds(ours)}, server CPU {fmt_seconds(ours_cpu)}; no --base")
             continue
         base, base_cpu, base_body = found["base"]
-        same = json.loads(base_body) == json.loads(body)
+        same = base_body == body if path == "/" else json.loads(base_body) == json.loads(body)
         report(
             f"Marquez namespace page, {where}, answers {'equal' if same else 'DIFFER'})",
             fmt_seconds(ours),
@@ -112,8 +128,6 @@ def compare(servers: dict[str, tuple[str, int]], repeats: dict[str, int]) -> Non
             1.0,
         )
         note(f"server CPU per answer: {fmt_seconds(ours_cpu)}, baseline {fmt_seconds(base_cpu)}")
-    ui = {name: timed(uri, pid, "/", 1)[:2] for name, (uri, pid) in servers.items()}
-    note("UI home page, once: " + ", ".join(f"{k} {fmt_seconds(t)} (CPU {fmt_seconds(u)})" for k, (t, u) in ui.items()))
 
 
 # The raw events' statements (reads.py's event_page): the count, and the newest page.
@@ -148,6 +162,7 @@ def main() -> None:
     ap.add_argument("--events", type=int, default=300 if quick() else 100_000)
     ap.add_argument("--repeats", type=int, default=15)
     ap.add_argument("--base-repeats", type=int, default=1)
+    ap.add_argument("--every-dataset", action="store_true", help="time sources and tags too (slow on both sides)")
     ap.add_argument("--base", type=Path, help="the baseline's datatrail executable (its own checkout and venv)")
     args = ap.parse_args()
     pg = pgserver.start()
@@ -163,11 +178,11 @@ def main() -> None:
             with served(Path(sys.executable).with_name("datatrail"), new, folder / "ours") as ours:
                 servers = {"ours": (ours.uri, ours.process.pid)}
                 if args.base is None:
-                    compare(servers, repeats)
+                    compare(servers, repeats, args.every_dataset)
                 else:
                     with served(args.base, base_uri, folder / "base") as base:
                         servers["base"] = (base.uri, base.process.pid)
-                        compare(servers, repeats)
+                        compare(servers, repeats, args.every_dataset)
         explain(new)
     finally:
         pg.stop()

@@ -211,9 +211,10 @@ class Catalog:
         self._note("dataset.versions", str(ref))
         return found
 
-    def latest_versions(self) -> list[LatestVersion]:
-        """The latest version of every dataset, newest first, with its latest check evaluation's counts."""
-        return self._store.latest_versions()
+    def latest_versions(self, limit: int | None = None, *, failing: bool = False) -> list[LatestVersion]:
+        """The latest version of every dataset, newest first, with its latest check evaluation's counts;
+        ``limit``: the first so many; ``failing``: those whose latest evaluation has a failed check."""
+        return self._store.latest_versions(limit, failing=failing)
 
     def dataset_versions(self, namespace: str, name: str) -> list[Version]:
         """:meth:`versions` by namespace and name as given (OpenLineage names may hold ``:``)."""
@@ -591,8 +592,8 @@ class Catalog:
     def overview(self, limit: int = 10) -> Overview:
         """The datasets changed last, the latest versions failing their checks, the latest drift alerts.
 
-        Three listings (latest versions with check counts, drift reports), then the check
-        results of the failing versions shown (at most ``limit``); ``limit`` bounds each list.
+        Three listings (the newest latest versions, the newest failing, drift reports), each of at most
+        ``limit``, then the check results of the failing versions shown.
 
         >>> [v.ref for v in trail.overview().recent]   # doctest: +SKIP
         ['raw/penguins@2', 'models/penguin-classifier@1', ...]
@@ -600,17 +601,15 @@ class Catalog:
         if not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= 1000:
             msg = f"invalid limit {limit!r}: use a whole number from 1 to 1000"
             raise InvalidInput(msg)
-        latest = self._store.latest_versions()
+        recent = self._store.latest_versions(limit)
         failing: list[tuple[Version, tuple[CheckResult, ...]]] = []
-        for item in (x for x in latest if x.checks_failed):
+        for item in self._store.latest_versions(limit, failing=True):
             results = self._store.check_results(item.version)
             last = max((r.checked_at for r in results), default=None)
             failing.append((item.version, tuple(r for r in results if r.checked_at == last and not r.success)))
-            if len(failing) == limit:
-                break
         reports = self._store.drift_reports(limit=1000)
         alerts = tuple(r for r in reversed(reports) if r.drifted)[:limit]
-        return Overview(tuple(x.version for x in latest[:limit]), tuple(failing), alerts)
+        return Overview(tuple(x.version for x in recent), tuple(failing), alerts)
 
     def evaluations(self, ref: str | Ref | Version) -> list[Run]:
         """Runs of job type ``evaluate`` that read the version, oldest first."""

@@ -255,9 +255,20 @@ class GuardedStore:
             self.access.note("dataset.read", found.ref)
         return found
 
-    def latest_versions(self) -> list[LatestVersion]:
+    def latest_versions(self, limit: int | None = None, *, failing: bool = False) -> list[LatestVersion]:
         # A listing like list_datasets: what the principal may read, no read of a version audited.
-        return [item for item in self.inner.latest_versions() if self._can(item.version.namespace)]
+        if limit is None or self.principal.everything:
+            found = self.inner.latest_versions(limit, failing=failing)
+            return [item for item in found if self._can(item.version.namespace)]
+        # The first ``limit`` readable: ask for twice as many each time until enough are readable or the
+        # store has no more (at worst every one, as without a limit; at most twice the rows that takes).
+        asked = limit
+        while True:
+            found = self.inner.latest_versions(asked, failing=failing)
+            shown = [item for item in found if self._can(item.version.namespace)]
+            if len(shown) >= limit or len(found) < asked:
+                return shown[:limit]
+            asked *= 2
 
     def list_versions(self, namespace: str, name: str) -> list[Version]:
         self._need(namespace, name, "dataset.versions")

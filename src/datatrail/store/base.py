@@ -95,9 +95,10 @@ class Reads(Protocol):
 
     def list_versions(self, namespace: str, name: str) -> list[Version]: ...
 
-    def latest_versions(self) -> list[LatestVersion]:
+    def latest_versions(self, limit: int | None = None, *, failing: bool = False) -> list[LatestVersion]:
         """The latest version of every dataset, newest first, with its latest check evaluation's counts
-        (a listing, like :meth:`list_datasets`: no version's content or check details)."""
+        (a listing, like :meth:`list_datasets`: no version's content or check details). ``limit``: only the
+        first so many; ``failing``: only those whose latest evaluation has a failed check."""
 
     def versions_at(self, uri: str, digest: str | None = None) -> list[Version]:
         """Versions recorded at the location ``uri`` and, with ``digest``, versions of that content anywhere:

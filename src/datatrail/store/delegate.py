@@ -90,8 +90,8 @@ class DelegatingStore(ABC):
     def list_versions(self, namespace: str, name: str) -> list[Version]:
         return self.target().list_versions(namespace, name)
 
-    def latest_versions(self) -> list[LatestVersion]:
-        return self.target().latest_versions()
+    def latest_versions(self, limit: int | None = None, *, failing: bool = False) -> list[LatestVersion]:
+        return self.target().latest_versions(limit, failing=failing)
 
     def versions_at(self, uri: str, digest: str | None = None) -> list[Version]:
         return self.target().versions_at(uri, digest)

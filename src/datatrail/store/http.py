@@ -269,8 +269,11 @@ class HttpStore:
         items = self._paged("/api/v1/dataset-versions", "versions", {"namespace": namespace, "name": name})
         return [wire.version_from_wire(v) for v in items]
 
-    def latest_versions(self) -> list[LatestVersion]:
-        found = self._request("GET", "/api/v1/latest-versions")["versions"]
+    def latest_versions(self, limit: int | None = None, *, failing: bool = False) -> list[LatestVersion]:
+        params: dict[str, Any] = {} if limit is None else {"limit": limit}
+        if failing:
+            params["failing"] = "true"
+        found = self._request("GET", "/api/v1/latest-versions", params=params)["versions"]
         return [wire.latest_from_wire(item) for item in found]
 
     def versions_at(self, uri: str, digest: str | None = None) -> list[Version]:

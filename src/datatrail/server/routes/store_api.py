@@ -159,8 +159,13 @@ async def runs_by_id(
 
 
 @router.get("/latest-versions", summary="The latest version of every dataset, newest first, with its check counts")
-async def latest_versions(request: Request, _: Actor) -> dict[str, Any]:
-    return {"versions": await call(request, lambda t: [latest_to_wire(x) for x in t.catalog.latest_versions()])}
+async def latest_versions(
+    request: Request, _: Actor, limit: Annotated[int | None, Query(ge=1)] = None, failing: bool = False
+) -> dict[str, Any]:
+    def run(t: Trail) -> list[dict[str, Any]]:
+        return [latest_to_wire(x) for x in t.catalog.latest_versions(limit, failing=failing)]
+
+    return {"versions": await call(request, run)}
 
 
 @router.get("/jobs", summary="Every job (of one namespace; the one named; those matching a search pattern)")

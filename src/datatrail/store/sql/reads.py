@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import ColumnClause, Connection, Select, and_, case, func, literal_column, or_, select
+from sqlalchemy import ColumnClause, Connection, Select, and_, case, exists, func, literal_column, or_, select
 
 from datatrail.core.errors import NotFound
 from datatrail.core.model import Dataset, Digest, FileEntry, Ref, Run, Version
@@ -238,25 +238,28 @@ class CatalogReads:
             ).all()
             return to_versions(conn, rows)
 
-    def latest_versions(self) -> list[LatestVersion]:
-        v, d, c = t.versions.c, t.datasets.c, t.check_results.c
-        newest = select(v.dataset_id, func.max(v.number).label("number")).group_by(v.dataset_id).subquery()
-        q = (
-            version_select()
-            .join(newest, and_(newest.c.dataset_id == v.dataset_id, newest.c.number == v.number))
-            .where(d.deleted_at.is_(None))
-            .order_by(v.created_at.desc(), v.id.desc())
-        )
-        # The latest evaluation of each version: its check results of the newest event.
-        last = select(c.version_id, func.max(c.event_id).label("event_id")).group_by(c.version_id).subquery()
-        counts = (
-            select(c.version_id, func.sum(case((c.success, 0), else_=1)).label("failed"), func.count().label("total"))
-            .join(last, and_(last.c.version_id == c.version_id, last.c.event_id == c.event_id))
-            .group_by(c.version_id)
-        )
+    def latest_versions(self, limit: int | None = None, *, failing: bool = False) -> list[LatestVersion]:
+        v, d = t.versions.c, t.datasets.c
+        q = version_select().where(d.deleted_at.is_(None)).order_by(v.created_at.desc(), v.id.desc())
+        if limit is None and not failing:
+            newest = select(v.dataset_id, func.max(v.number).label("number")).group_by(v.dataset_id).subquery()
+            q = q.join(newest, and_(newest.c.dataset_id == v.dataset_id, newest.c.number == v.number))
+        else:
+            # A few versions: walked newest first (ix_versions_created), each kept if no later number of its
+            # dataset exists (uq_versions_dataset_number); failing ones from the failed results
+            # (ix_check_results_failed), kept if one is of its version's newest evaluation.
+            newer = t.versions.alias("newer")
+            q = q.where(~exists().where(newer.c.dataset_id == v.dataset_id, newer.c.number > v.number))
+            if failing:
+                c, f = t.check_results.c, t.check_results.alias("failed").c
+                newest_event = select(func.max(c.event_id)).where(c.version_id == f.version_id).scalar_subquery()
+                q = q.where(v.id.in_(select(f.version_id).where(~f.success, f.event_id == newest_event)))
+            if limit is not None:
+                q = q.limit(limit)
         with self._db.read() as conn:
             versions = to_versions(conn, conn.execute(q).all())
-            checks = {r.version_id: (int(r.failed), int(r.total)) for r in conn.execute(counts)}
+            ids = None if limit is None and not failing else [ver.id for ver in versions]
+            checks = _check_counts(conn, ids) if versions else {}
         return [LatestVersion(ver, *checks.get(ver.id, (0, 0))) for ver in versions]
 
     def versions_at(self, uri: str, digest: str | None = None) -> list[Version]:
@@ -756,3 +759,16 @@ def _redacted(conn: Connection, events: list[tuple[int, dict[str, Any]]]) -> lis
 
 def _is_classified(classified: dict[str, set[str]], column: str) -> bool:
     return column in classified or ALL_COLUMNS in classified
+
+
+def _check_counts(conn: Connection, ids: list[int | None] | None) -> dict[int | None, tuple[int, int]]:
+    """(failed, total) of each version's latest evaluation, its check results of the newest event: of
+    the versions ``ids``, or of every version (None)."""
+    c = t.check_results.c
+    last = select(c.version_id, func.max(c.event_id).label("event_id")).group_by(c.version_id)
+    counts = select(c.version_id, func.sum(case((c.success, 0), else_=1)).label("failed"), func.count().label("total"))
+    if ids is not None:
+        last, counts = last.where(among(conn, c.version_id, ids)), counts.where(among(conn, c.version_id, ids))
+    newest = last.subquery()
+    counts = counts.join(newest, and_(newest.c.version_id == c.version_id, newest.c.event_id == c.event_id))
+    return {r.version_id: (int(r.failed), int(r.total)) for r in conn.execute(counts.group_by(c.version_id))}

@@ -115,8 +115,8 @@ class SqlStore(Store):
     def list_versions(self, namespace: str, name: str) -> list[Version]:
         return self._reads.list_versions(namespace, name)
 
-    def latest_versions(self) -> list[LatestVersion]:
-        return self._reads.latest_versions()
+    def latest_versions(self, limit: int | None = None, *, failing: bool = False) -> list[LatestVersion]:
+        return self._reads.latest_versions(limit, failing=failing)
 
     def versions_at(self, uri: str, digest: str | None = None) -> list[Version]:
         return self._reads.versions_at(uri, digest)

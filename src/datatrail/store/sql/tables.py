@@ -116,6 +116,8 @@ versions = Table(
 )
 Index("ix_versions_digest", versions.c.digest)
 Index("ix_versions_uri", versions.c.uri)  # versions_at: how a path finds its dataset
+# The newest versions first (revision 0013): the home page's datasets changed last, read at the end of this index.
+Index("ix_versions_created", versions.c.created_at, versions.c.id)
 
 version_files = Table(
     "version_files",
@@ -273,6 +275,13 @@ check_results = Table(
     UniqueConstraint("event_id", "version_id", "position", name="uq_check_results_event"),
 )
 Index("ix_check_results_version", check_results.c.version_id, check_results.c.checked_at)
+# The versions with a failed check (revision 0013): the home page's failing versions without reading every result.
+Index(
+    "ix_check_results_failed",
+    check_results.c.version_id,
+    sqlite_where=~check_results.c.success,
+    postgresql_where=~check_results.c.success,
+)
 
 events = Table(
     "events",
