@@ -296,6 +296,37 @@ def _one_by_one(trail: datatrail.Trail, page: list[datatrail.Dataset]) -> list[D
     return out
 
 
+def test_sources_and_tags_read_pages_as_each_dataset_alone(
+    sqlite_trail: datatrail.Trail, workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Marquez's sources and tags read every dataset a page at a time (pages of 2 here, across two
+    namespaces): the same answers as reading each dataset's latest version alone."""
+    from datatrail.core.times import iso
+    from datatrail.server import marquez_models as mq
+    from datatrail.server.routes import marquez as routes
+
+    trail = sqlite_trail
+    vary(trail, workdir / "a")
+    vary(trail, workdir / "b", ns="team-b")
+    monkeypatch.setattr(routes, "_EVERY_PAGE", 2)
+    sources: dict[str, dict[str, Any]] = {}
+    tags: set[str] = set()
+    for j in trail.jobs():
+        tags.update(mq.job_tags(j))
+    for d in trail.datasets():
+        version = None if d.latest is None else trail.catalog.lookup(Ref(d.namespace, d.name, str(d.latest)))
+        facts = mq.Facts(trail, version)
+        tags.update(facts.tags, *(f["tags"] for f in facts.fields))
+        created, entry = iso(d.created_at), sources.get(facts.source_name)
+        if entry is None or (created and (entry["createdAt"] or created) > created):
+            sources[facts.source_name] = mq.source_of(facts.source_name, facts.source_uri, created)
+    assert len(list(routes._every_dataset(trail))) == len(trail.datasets()) >= 10
+    assert routes._sources(trail) == [sources[k] for k in sorted(sources)]
+    page = routes.Page(limit=100, offset=0)
+    assert routes._tags(trail, page)["tags"] == [{"name": n, "description": None} for n in sorted(tags)]
+    assert {"pii"} <= tags
+
+
 def test_a_page_of_details_is_what_each_dataset_reads_alone(trail: datatrail.Trail, workdir: Path) -> None:
     vary(trail, workdir / "files")
     listed = trail.datasets("team-a")
