@@ -12,6 +12,7 @@ from sqlalchemy import Connection, Engine, event
 
 import datatrail
 from datatrail.catalog import Overview
+from datatrail.core.errors import InvalidInput
 from datatrail.core.roles import Grant, Principal
 from tests.conftest import write
 
@@ -103,3 +104,11 @@ def test_home_page_reads_at_the_end_of_its_indexes(trail: datatrail.Trail, workd
         plans.append(" ".join(str(row[-1]) for row in plan))
     assert "ix_versions_created" in plans[0], plans[0]
     assert "ix_check_results_failed" in plans[1], plans[1]
+
+
+def test_a_limit_out_of_bounds_is_refused(sqlite_trail: datatrail.Trail) -> None:
+    """One line saying what to use, before any read (a huge limit used to overflow in the database)."""
+    for bad in (0, -1, 10**27, True, 2.5):
+        with pytest.raises(InvalidInput, match=r"invalid limit .*: use a whole number from 1 to 1,000,000,000"):
+            sqlite_trail.catalog.latest_versions(bad)  # type: ignore[arg-type]
+    assert sqlite_trail.catalog.latest_versions(1) == []

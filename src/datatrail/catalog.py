@@ -15,6 +15,7 @@ from datetime import date, datetime
 from typing import TYPE_CHECKING, Any, Literal
 
 from datatrail.core.errors import GraphTooLarge, InvalidInput
+from datatrail.core.limits import MAX_OFFSET
 from datatrail.core.model import Dataset, FileEntry, Ref, Run, Version, short_ids
 from datatrail.core.times import iso, parse_time, utc
 from datatrail.lineage import Graph
@@ -214,6 +215,11 @@ class Catalog:
     def latest_versions(self, limit: int | None = None, *, failing: bool = False) -> list[LatestVersion]:
         """The latest version of every dataset, newest first, with its latest check evaluation's counts;
         ``limit``: the first so many; ``failing``: those whose latest evaluation has a failed check."""
+        if limit is not None and (
+            not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= MAX_OFFSET
+        ):
+            msg = f"invalid limit {limit!r}: use a whole number from 1 to {MAX_OFFSET:,}, or none for every dataset"
+            raise InvalidInput(msg)
         return self._store.latest_versions(limit, failing=failing)
 
     def dataset_versions(self, namespace: str, name: str) -> list[Version]:

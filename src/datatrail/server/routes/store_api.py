@@ -16,7 +16,7 @@ from pydantic import Field, StringConstraints
 from datatrail.catalog import parse_as_of
 from datatrail.core.actions import check_write_action
 from datatrail.core.errors import InvalidInput
-from datatrail.core.limits import MAX_TIME_LENGTH
+from datatrail.core.limits import MAX_OFFSET, MAX_TIME_LENGTH
 from datatrail.core.model import MAX_NAME_LENGTH, MAX_VERSION, Ref, Version, validate_name, validate_namespace
 from datatrail.core.results import Direction, LineageResult
 from datatrail.server.body import read_json
@@ -135,7 +135,7 @@ async def jobs_by_name(request: Request, _: Actor, namespace: Names, name: Names
 
 
 @router.get("/namespace-summaries", summary="Namespaces with their numbers of datasets and jobs, and their times")
-async def namespace_summaries(request: Request, _: Actor, name: str | None = None) -> dict[str, Any]:
+async def namespace_summaries(request: Request, _: Actor, name: OptionalName = None) -> dict[str, Any]:
     return {"namespaces": await call(request, lambda t: [s.to_dict() for s in t.catalog.namespaces(name)])}
 
 
@@ -160,7 +160,7 @@ async def runs_by_id(
 
 @router.get("/latest-versions", summary="The latest version of every dataset, newest first, with its check counts")
 async def latest_versions(
-    request: Request, _: Actor, limit: Annotated[int | None, Query(ge=1)] = None, failing: bool = False
+    request: Request, _: Actor, limit: Annotated[int | None, Query(ge=1, le=MAX_OFFSET)] = None, failing: bool = False
 ) -> dict[str, Any]:
     def run(t: Trail) -> list[dict[str, Any]]:
         return [latest_to_wire(x) for x in t.catalog.latest_versions(limit, failing=failing)]
